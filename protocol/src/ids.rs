@@ -1,0 +1,270 @@
+//! Identifiers and small value types every other module names: regions, windows, cases,
+//! keys, digests and time. Each string identifier checks its format when it is made or
+//! decoded, so a malformed id never travels further than the edge that received it.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use crate::error::{Error, Result};
+
+/// Milliseconds since the Unix epoch, UTC. The core never reads a clock: callers pass this in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Timestamp(pub u64);
+
+impl Timestamp {
+    /// Milliseconds in one day.
+    pub const DAY_MS: u64 = 86_400_000;
+
+    /// This time plus `ms` milliseconds, saturating at the end of time.
+    pub fn plus_ms(self, ms: u64) -> Timestamp {
+        Timestamp(self.0.saturating_add(ms))
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}ms", self.0)
+    }
+}
+
+/// Defines a validated string identifier: construction and decoding both check `rule`.
+macro_rules! string_id {
+    ($(#[$doc:meta])* $name:ident, $what:literal, $max:expr, $allowed:expr, $why:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Checks the format and makes the identifier.
+            pub fn new(value: impl Into<String>) -> Result<Self> {
+                let value = value.into();
+                let allowed: fn(char) -> bool = $allowed;
+                if value.is_empty() || value.len() > $max || !value.chars().all(allowed) {
+                    return Err(Error::InvalidId { what: $what, value, why: $why });
+                }
+                Ok(Self(value))
+            }
+
+            /// The identifier as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = Error;
+            fn from_str(s: &str) -> Result<Self> {
+                Self::new(s)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                Self::new(s).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+fn slug_char(c: char) -> bool {
+    c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'
+}
+
+fn code_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.'
+}
+
+string_id!(
+    /// A member region: its 行政区划代码 (`110000` for Beijing) or, for a region without one
+    /// such as the Wuhan metro area, a short lowercase name (`wuhan-metro`).
+    RegionId, "region id", 32, slug_char,
+    "use 1–32 characters of a–z, 0–9 and '-' (a 行政区划代码 such as 110000, or a name such as wuhan-metro)"
+);
+
+string_id!(
+    /// A service window (综合窗口) inside a region, such as `420900-xiaogan-01`.
+    WindowId, "window id", 64, code_char,
+    "use 1–64 characters of A–Z, a–z, 0–9, '-', '_' and '.'"
+);
+
+string_id!(
+    /// A case (办件编号, an..50 in GB/T 39046): unique across the federation because the
+    /// intake node puts its own region id in front.
+    CaseId, "case id", 50, code_char,
+    "use 1–50 characters of A–Z, a–z, 0–9, '-', '_' and '.' (GB/T 39046 办件编号 is an..50)"
+);
+
+/// A SHA-256 digest, used for materials, catalogs and the audit chain.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Digest(#[serde(with = "serde_bytes")] pub [u8; 32]);
+
+impl Digest {
+    /// The SHA-256 digest of `bytes`.
+    pub fn of(bytes: &[u8]) -> Digest {
+        Digest(Sha256::digest(bytes).into())
+    }
+
+    /// Parses 64 hex digits.
+    pub fn from_hex(text: &str) -> Result<Digest> {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(text, &mut out).map_err(|_| Error::InvalidId {
+            what: "SHA-256 digest",
+            value: text.chars().take(80).collect(),
+            why: "use exactly 64 hexadecimal digits",
+        })?;
+        Ok(Digest(out))
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Digest({self})")
+    }
+}
+
+/// The id of a signing key: the first 8 bytes of the SHA-256 of its public key. It is the COSE
+/// `kid` of every envelope the key signs, so a receiver finds the key without trying them all.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct KeyId(#[serde(with = "serde_bytes")] pub [u8; 8]);
+
+impl KeyId {
+    /// Takes a key id from the bytes of a COSE `kid` header.
+    pub fn from_slice(bytes: &[u8]) -> Result<KeyId> {
+        let arr: [u8; 8] = bytes.try_into().map_err(|_| Error::InvalidId {
+            what: "key id",
+            value: hex::encode(bytes.get(..bytes.len().min(32)).unwrap_or_default()),
+            why: "a key id is exactly 8 bytes",
+        })?;
+        Ok(KeyId(arr))
+    }
+}
+
+impl fmt::Display for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyId({self})")
+    }
+}
+
+/// An ed25519 public key as it travels in rosters and configs (32 bytes).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PublicKey(#[serde(with = "serde_bytes")] pub [u8; 32]);
+
+impl PublicKey {
+    /// The key's id (see [`KeyId`]).
+    pub fn kid(&self) -> KeyId {
+        let hash: [u8; 32] = Sha256::digest(self.0).into();
+        let mut id = [0u8; 8];
+        id.copy_from_slice(&hash[..8]);
+        KeyId(id)
+    }
+
+    /// The key ready for strict verification. Refuses encodings that are not a point and
+    /// points of small order, which would let anyone forge signatures "by" the key.
+    pub fn verifying_key(&self) -> Result<ed25519_dalek::VerifyingKey> {
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&self.0).map_err(|_| {
+            Error::InvalidKey {
+                kid: self.kid().to_string(),
+                why: "not a valid ed25519 point",
+            }
+        })?;
+        if key.is_weak() {
+            return Err(Error::InvalidKey {
+                kid: self.kid().to_string(),
+                why: "a weak key of small order",
+            });
+        }
+        Ok(key)
+    }
+
+    /// Parses 64 hex digits.
+    pub fn from_hex(text: &str) -> Result<PublicKey> {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(text.trim(), &mut out).map_err(|_| Error::InvalidId {
+            what: "public key",
+            value: text.chars().take(80).collect(),
+            why: "use exactly 64 hexadecimal digits",
+        })?;
+        Ok(PublicKey(out))
+    }
+}
+
+impl fmt::Display for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PublicKey({})", self.kid())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::{from_cbor, to_cbor};
+
+    #[test]
+    fn region_ids_check_their_format() {
+        assert!(RegionId::new("110000").is_ok());
+        assert!(RegionId::new("wuhan-metro").is_ok());
+        for bad in ["", "Beijing", "北京", "110000 ", &"1".repeat(33)] {
+            let err = RegionId::new(bad).unwrap_err();
+            assert!(err.to_string().contains("region id"), "{err}");
+        }
+    }
+
+    #[test]
+    fn decoding_checks_the_format_too() {
+        let bytes = to_cbor("../etc").unwrap();
+        let err = from_cbor::<CaseId>(&bytes, 100, "case id").unwrap_err();
+        assert!(err.to_string().contains("case id"), "{err}");
+        let bytes = to_cbor("110000-20260301-000001").unwrap();
+        assert_eq!(
+            from_cbor::<CaseId>(&bytes, 100, "case id").unwrap().as_str(),
+            "110000-20260301-000001"
+        );
+    }
+
+    #[test]
+    fn weak_keys_are_refused() {
+        // The identity point encodes as 1 followed by zeros: small order.
+        let mut weak = [0u8; 32];
+        weak[0] = 1;
+        let err = PublicKey(weak).verifying_key().unwrap_err();
+        assert!(err.to_string().contains("weak"), "{err}");
+    }
+
+    #[test]
+    fn key_ids_are_eight_bytes() {
+        assert!(KeyId::from_slice(&[1, 2, 3]).is_err());
+        assert_eq!(KeyId::from_slice(&[7; 8]).unwrap(), KeyId([7; 8]));
+    }
+}

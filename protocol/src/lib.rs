@@ -1,0 +1,29 @@
+//! # tongban-protocol
+//!
+//! The federation's logic, once, as pure code: no async, no I/O, no clock and no randomness of
+//! its own. Time and random bytes are arguments, so the node daemon and the simulator drive the
+//! very same code, and any simulated run can be replayed from its seed.
+//!
+//! | module | job |
+//! |---|---|
+//! | [`ids`] | identifiers and small values: regions, windows, cases, keys, digests, time |
+//! | [`codec`] | bounded CBOR encoding and decoding, the one wire format |
+//! | [`envelope`] | COSE_Sign1 envelopes: sign, open, verify strictly |
+//! | [`roster`] | the federation's membership and the quorum rule for changing it |
+//! | [`catalog`] | service items (GB/T 39046) and signed catalog manifests |
+//! | [`case`] | applications, the two event logs of a case, their fold, time limits, calendars |
+//! | [`reconcile`] | range-based set reconciliation of the cases two nodes share |
+//! | [`wire`] | the versioned enum of everything nodes say to each other |
+//! | [`error`] | the crate's one error type |
+
+pub mod case;
+pub mod catalog;
+pub mod codec;
+pub mod envelope;
+pub mod error;
+pub mod ids;
+pub mod reconcile;
+pub mod roster;
+pub mod wire;
+
+pub use error::{Error, Result};

@@ -1,0 +1,1 @@
+//! The deterministic multi-node simulator. Placeholder until the simulator work.
