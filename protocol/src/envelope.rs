@@ -1,6 +1,28 @@
-//! COSE_Sign1 envelopes (RFC 9052, alg EdDSA): every signed thing in the federation.
+//! COSE_Sign1 envelopes (RFC 9052, alg EdDSA = -8): every signed thing in the federation.
+//!
+//! An envelope is `COSE_Sign1 = #6.18([protected, unprotected, payload, signature])` with
+//!
+//! * protected: `{1: -8 (EdDSA), 3: "tongban/<kind>; v=<version>" (content type), 4: kid}`,
+//! * unprotected: `{}` (we refuse anything there: it is not covered by the signature),
+//! * payload: the CBOR encoding of the document,
+//! * signature: ed25519 over the RFC 9052 `Sig_structure` with empty external AAD.
+//!
+//! The envelope's bytes are kept exactly as received and verified as they are — never
+//! re-encoded — so evidence can be checked again later by any COSE implementation.
+//! Verification uses `verify_strict`, and weak keys are refused before they are used.
 
+use std::fmt;
+
+use coset::{
+    CborSerializable, CoseSign1, CoseSign1Builder, HeaderBuilder, TaggedCborSerializable,
+    iana::{self, EnumI64},
+};
+use ed25519_dalek::{Signer as _, SigningKey};
 use serde::{Serialize, de::DeserializeOwned};
+
+use crate::codec::{from_cbor, to_cbor};
+use crate::error::{Error, Result};
+use crate::ids::{Digest, KeyId, PublicKey};
 
 /// A payload type that travels signed. `KIND` and `VERSION` go into the envelope's protected
 /// content-type header (`tongban/<KIND>; v=<VERSION>`), so a signature over one kind of
@@ -12,4 +34,537 @@ pub trait Signable: Serialize + DeserializeOwned {
     const VERSION: u64;
     /// Largest envelope of this kind a node accepts, in bytes.
     const MAX_SIZE: usize;
+}
+
+/// Finds the public key for a key id. Implemented by whatever decides whom to trust: a single
+/// key, a list of keys, or the roster at a given time.
+pub trait KeyLookup {
+    /// The key with this id, if it is trusted for the envelope at hand.
+    fn lookup(&self, kid: &KeyId) -> Option<PublicKey>;
+}
+
+impl KeyLookup for PublicKey {
+    fn lookup(&self, kid: &KeyId) -> Option<PublicKey> {
+        (self.kid() == *kid).then_some(*self)
+    }
+}
+
+impl KeyLookup for [PublicKey] {
+    fn lookup(&self, kid: &KeyId) -> Option<PublicKey> {
+        self.iter().find(|k| k.kid() == *kid).copied()
+    }
+}
+
+/// A node's or a governance body's signing key. The secret comes in as 32 bytes (from a key
+/// file or a seeded generator): this crate never draws randomness itself.
+pub struct Identity {
+    key: SigningKey,
+    public: PublicKey,
+}
+
+impl Identity {
+    /// The identity whose ed25519 secret key is `seed`.
+    pub fn from_seed(seed: [u8; 32]) -> Identity {
+        let key = SigningKey::from_bytes(&seed);
+        let public = PublicKey(key.verifying_key().to_bytes());
+        Identity { key, public }
+    }
+
+    /// The 32 secret bytes, for writing a key file.
+    pub fn seed(&self) -> [u8; 32] {
+        self.key.to_bytes()
+    }
+
+    /// The public key others verify with.
+    pub fn public_key(&self) -> PublicKey {
+        self.public
+    }
+
+    /// The key id that goes into every envelope this identity signs.
+    pub fn kid(&self) -> KeyId {
+        self.public.kid()
+    }
+
+    /// Signs `payload` into an envelope. Refuses a payload whose envelope would exceed the
+    /// kind's size limit, because every receiver would refuse it.
+    pub fn sign<T: Signable + Clone>(&self, payload: &T) -> Result<Envelope<T>> {
+        let body = to_cbor(payload)?;
+        let protected = HeaderBuilder::new()
+            .algorithm(iana::Algorithm::EdDSA)
+            .content_type(content_type::<T>())
+            .key_id(self.kid().0.to_vec())
+            .build();
+        let sign1 = CoseSign1Builder::new()
+            .protected(protected)
+            .payload(body)
+            .create_signature(b"", |tbs| self.key.sign(tbs).to_bytes().to_vec())
+            .build();
+        let bytes = sign1.to_tagged_vec().map_err(|e| Error::Malformed {
+            what: "envelope to encode",
+            detail: e.to_string(),
+        })?;
+        if bytes.len() > T::MAX_SIZE {
+            return Err(Error::TooLarge {
+                what: T::KIND,
+                size: bytes.len(),
+                limit: T::MAX_SIZE,
+            });
+        }
+        Ok(Envelope {
+            bytes,
+            payload: payload.clone(),
+            signer: self.kid(),
+        })
+    }
+}
+
+impl fmt::Debug for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Identity({})", self.kid())
+    }
+}
+
+/// A verified envelope: the exact bytes, the decoded payload and who signed it. The only ways
+/// to get one are [`Identity::sign`] and [`open`], so holding one means the signature checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope<T> {
+    bytes: Vec<u8>,
+    payload: T,
+    signer: KeyId,
+}
+
+impl<T> Envelope<T> {
+    /// The envelope exactly as signed and sent.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The signed document.
+    pub fn payload(&self) -> &T {
+        &self.payload
+    }
+
+    /// The key id of the signer.
+    pub fn signer(&self) -> KeyId {
+        self.signer
+    }
+
+    /// SHA-256 of the envelope's bytes: its identity in audit logs and for deduplication.
+    pub fn digest(&self) -> Digest {
+        Digest::of(&self.bytes)
+    }
+
+    /// The bytes and the payload, taken apart.
+    pub fn into_parts(self) -> (Vec<u8>, T, KeyId) {
+        (self.bytes, self.payload, self.signer)
+    }
+}
+
+fn content_type<T: Signable>() -> String {
+    format!("tongban/{}; v={}", T::KIND, T::VERSION)
+}
+
+/// Reads the signer's key id without verifying anything, so a caller can decide which keys to
+/// trust (for example, the roster in force at the message's time) before calling [`open`].
+pub fn peek_signer(bytes: &[u8], limit: usize) -> Result<KeyId> {
+    let sign1 = parse(bytes, limit, "envelope")?;
+    signer_of(&sign1)
+}
+
+/// Decodes and verifies an envelope of kind `T`, trusting the keys `keys` returns. Fails with
+/// a typed error for oversized input, malformed COSE, wrong algorithm or kind, unknown
+/// version, unknown signer, bad signature, or a payload that does not decode.
+pub fn open<T: Signable, K: KeyLookup + ?Sized>(bytes: &[u8], keys: &K) -> Result<Envelope<T>> {
+    let sign1 = parse(bytes, T::MAX_SIZE, T::KIND)?;
+    let signer = signer_of(&sign1)?;
+    check_headers::<T>(&sign1)?;
+    let public = keys.lookup(&signer).ok_or_else(|| Error::UnknownSigner {
+        kid: signer.to_string(),
+    })?;
+    let verifying = public.verifying_key()?;
+    let bad = || Error::BadSignature {
+        kid: signer.to_string(),
+    };
+    sign1.verify_signature(b"", |sig, tbs| {
+        let sig = ed25519_dalek::Signature::from_slice(sig).map_err(|_| bad())?;
+        verifying.verify_strict(tbs, &sig).map_err(|_| bad())
+    })?;
+    let body = sign1.payload.as_deref().ok_or_else(|| {
+        Error::NotCoseSign1("the payload is detached (nil); tongban envelopes carry it".into())
+    })?;
+    let payload = from_cbor(body, T::MAX_SIZE, T::KIND)?;
+    Ok(Envelope {
+        bytes: bytes.to_vec(),
+        payload,
+        signer,
+    })
+}
+
+fn parse(bytes: &[u8], limit: usize, what: &'static str) -> Result<CoseSign1> {
+    if bytes.len() > limit {
+        return Err(Error::TooLarge {
+            what,
+            size: bytes.len(),
+            limit,
+        });
+    }
+    // Tagged (#6.18) is what we send; an untagged COSE_Sign1 is accepted as RFC 9052 allows
+    // when the context says what it is.
+    CoseSign1::from_tagged_slice(bytes)
+        .or_else(|_| CoseSign1::from_slice(bytes))
+        .map_err(|e| Error::NotCoseSign1(e.to_string()))
+}
+
+fn signer_of(sign1: &CoseSign1) -> Result<KeyId> {
+    let kid = &sign1.protected.header.key_id;
+    if kid.is_empty() {
+        return Err(Error::BadHeader {
+            header: "kid",
+            why: "missing from the protected header".into(),
+        });
+    }
+    KeyId::from_slice(kid).map_err(|e| Error::BadHeader {
+        header: "kid",
+        why: e.to_string(),
+    })
+}
+
+fn check_headers<T: Signable>(sign1: &CoseSign1) -> Result<()> {
+    let header = &sign1.protected.header;
+    match &header.alg {
+        Some(coset::Algorithm::Assigned(iana::Algorithm::EdDSA)) => {}
+        Some(other) => {
+            return Err(Error::BadHeader {
+                header: "alg",
+                why: format!("{other:?} is not EdDSA ({})", iana::Algorithm::EdDSA.to_i64()),
+            });
+        }
+        None => {
+            return Err(Error::BadHeader {
+                header: "alg",
+                why: "missing from the protected header".into(),
+            });
+        }
+    }
+    if !header.crit.is_empty() {
+        return Err(Error::BadHeader {
+            header: "crit",
+            why: "critical headers are not understood here".into(),
+        });
+    }
+    if !sign1.unprotected.is_empty() {
+        return Err(Error::BadHeader {
+            header: "unprotected",
+            why: "must be empty: nothing outside the signature is trusted".into(),
+        });
+    }
+    let found = match &header.content_type {
+        Some(coset::ContentType::Text(text)) => text.as_str(),
+        Some(other) => {
+            return Err(Error::BadHeader {
+                header: "content type",
+                why: format!("{other:?} is not a tongban content type"),
+            });
+        }
+        None => {
+            return Err(Error::BadHeader {
+                header: "content type",
+                why: "missing from the protected header".into(),
+            });
+        }
+    };
+    let (kind, version) = found
+        .strip_prefix("tongban/")
+        .and_then(|rest| rest.split_once("; v="))
+        .ok_or_else(|| Error::BadHeader {
+            header: "content type",
+            why: format!("{found:?} is not of the form tongban/<kind>; v=<version>"),
+        })?;
+    if kind != T::KIND {
+        return Err(Error::WrongKind {
+            expected: T::KIND,
+            found: kind.to_string(),
+        });
+    }
+    let version: u64 = version.parse().map_err(|_| Error::BadHeader {
+        header: "content type",
+        why: format!("version {version:?} is not a number"),
+    })?;
+    if version != T::VERSION {
+        return Err(Error::UnsupportedVersion {
+            what: T::KIND,
+            found: version,
+            supported: T::VERSION,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    struct Note {
+        text: String,
+        n: u64,
+    }
+
+    impl Signable for Note {
+        const KIND: &'static str = "note";
+        const VERSION: u64 = 1;
+        const MAX_SIZE: usize = 4096;
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    struct OtherNote {
+        text: String,
+        n: u64,
+    }
+
+    impl Signable for OtherNote {
+        const KIND: &'static str = "other";
+        const VERSION: u64 = 1;
+        const MAX_SIZE: usize = 4096;
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    struct NoteV2 {
+        text: String,
+        n: u64,
+    }
+
+    impl Signable for NoteV2 {
+        const KIND: &'static str = "note";
+        const VERSION: u64 = 2;
+        const MAX_SIZE: usize = 4096;
+    }
+
+    fn alice() -> Identity {
+        Identity::from_seed([1; 32])
+    }
+
+    fn note() -> Note {
+        Note {
+            text: "受理".into(),
+            n: 7,
+        }
+    }
+
+    #[test]
+    fn signs_and_opens() {
+        let env = alice().sign(&note()).unwrap();
+        let pk = alice().public_key();
+        let opened: Envelope<Note> = open(env.bytes(), &pk).unwrap();
+        assert_eq!(opened.payload(), &note());
+        assert_eq!(opened.signer(), alice().kid());
+        assert_eq!(opened, env);
+        assert_eq!(peek_signer(env.bytes(), 4096).unwrap(), alice().kid());
+    }
+
+    #[test]
+    fn unknown_signer_is_refused() {
+        let env = alice().sign(&note()).unwrap();
+        let bob = Identity::from_seed([2; 32]).public_key();
+        let err = open::<Note, _>(env.bytes(), &bob).unwrap_err();
+        assert!(matches!(err, Error::UnknownSigner { .. }), "{err}");
+    }
+
+    #[test]
+    fn wrong_kind_and_version_are_refused_by_name() {
+        let env = alice().sign(&note()).unwrap();
+        let pk = alice().public_key();
+        let err = open::<OtherNote, _>(env.bytes(), &pk).unwrap_err();
+        assert_eq!(
+            err,
+            Error::WrongKind {
+                expected: "other",
+                found: "note".into()
+            }
+        );
+        let err = open::<NoteV2, _>(env.bytes(), &pk).unwrap_err();
+        assert_eq!(
+            err,
+            Error::UnsupportedVersion {
+                what: "note",
+                found: 1,
+                supported: 2
+            }
+        );
+    }
+
+    #[test]
+    fn oversized_and_garbage_input_is_refused() {
+        let pk = alice().public_key();
+        let err = open::<Note, _>(&[0u8; 5000], &pk).unwrap_err();
+        assert!(matches!(err, Error::TooLarge { .. }), "{err}");
+        let err = open::<Note, _>(&[0xd2, 0x84, 0x01], &pk).unwrap_err();
+        assert!(matches!(err, Error::NotCoseSign1(_)), "{err}");
+        let big = Note {
+            text: "x".repeat(5000),
+            n: 1,
+        };
+        assert!(matches!(
+            alice().sign(&big).unwrap_err(),
+            Error::TooLarge { .. }
+        ));
+    }
+
+    #[test]
+    fn unprotected_headers_are_refused() {
+        let env = alice().sign(&note()).unwrap();
+        let mut sign1 = CoseSign1::from_tagged_slice(env.bytes()).unwrap();
+        sign1.unprotected = HeaderBuilder::new().key_id(vec![1; 8]).build();
+        let bytes = sign1.to_tagged_vec().unwrap();
+        let err = open::<Note, _>(&bytes, &alice().public_key()).unwrap_err();
+        assert!(matches!(err, Error::BadHeader { header: "unprotected", .. }), "{err}");
+    }
+
+    /// Rebuilds an envelope with other parts, signing honestly with `alice`, to test the
+    /// header checks (which must fail even when the signature is good).
+    fn resign(protected: coset::Header, payload: Vec<u8>) -> Vec<u8> {
+        let a = alice();
+        CoseSign1Builder::new()
+            .protected(protected)
+            .payload(payload)
+            .create_signature(b"", |tbs| a.key.sign(tbs).to_bytes().to_vec())
+            .build()
+            .to_tagged_vec()
+            .unwrap()
+    }
+
+    #[test]
+    fn header_problems_are_named() {
+        let body = to_cbor(&note()).unwrap();
+        let pk = alice().public_key();
+        let kid = alice().kid().0.to_vec();
+        let cases = [
+            (
+                HeaderBuilder::new()
+                    .algorithm(iana::Algorithm::ES256)
+                    .content_type("tongban/note; v=1".into())
+                    .key_id(kid.clone())
+                    .build(),
+                "alg",
+            ),
+            (
+                HeaderBuilder::new()
+                    .content_type("tongban/note; v=1".into())
+                    .key_id(kid.clone())
+                    .build(),
+                "alg",
+            ),
+            (
+                HeaderBuilder::new()
+                    .algorithm(iana::Algorithm::EdDSA)
+                    .key_id(kid.clone())
+                    .build(),
+                "content type",
+            ),
+            (
+                HeaderBuilder::new()
+                    .algorithm(iana::Algorithm::EdDSA)
+                    .content_type("text/plain".into())
+                    .key_id(kid.clone())
+                    .build(),
+                "content type",
+            ),
+            (
+                HeaderBuilder::new()
+                    .algorithm(iana::Algorithm::EdDSA)
+                    .content_type("tongban/note; v=1".into())
+                    .build(),
+                "kid",
+            ),
+            (
+                HeaderBuilder::new()
+                    .algorithm(iana::Algorithm::EdDSA)
+                    .content_type("tongban/note; v=1".into())
+                    .key_id(vec![1, 2, 3])
+                    .build(),
+                "kid",
+            ),
+        ];
+        for (header, name) in cases {
+            let bytes = resign(header, body.clone());
+            match open::<Note, _>(&bytes, &pk) {
+                Err(Error::BadHeader { header, .. }) => assert_eq!(header, name),
+                other => panic!("expected a {name} header error, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_payload_of_the_wrong_shape_is_malformed() {
+        let pk = alice().public_key();
+        let header = HeaderBuilder::new()
+            .algorithm(iana::Algorithm::EdDSA)
+            .content_type("tongban/note; v=1".into())
+            .key_id(alice().kid().0.to_vec())
+            .build();
+        let bytes = resign(header, to_cbor(&(1, 2)).unwrap());
+        let err = open::<Note, _>(&bytes, &pk).unwrap_err();
+        assert!(matches!(err, Error::Malformed { what: "note", .. }), "{err}");
+    }
+
+    proptest! {
+        #[test]
+        fn any_flipped_bit_fails(text in ".{0,40}", n: u64, byte in 0usize..1000, bit in 0u8..8) {
+            let env = alice().sign(&Note { text, n }).unwrap();
+            let mut bytes = env.bytes().to_vec();
+            let i = byte % bytes.len();
+            bytes[i] ^= 1 << bit;
+            prop_assert!(open::<Note, _>(&bytes, &alice().public_key()).is_err());
+        }
+
+        #[test]
+        fn changed_payload_signature_or_kid_fails(text in ".{0,40}", n: u64, other: u64, seed: [u8; 32]) {
+            prop_assume!(other != n);
+            let env = alice().sign(&Note { text: text.clone(), n }).unwrap();
+            let pk = alice().public_key();
+            let original = CoseSign1::from_tagged_slice(env.bytes()).unwrap();
+
+            // Another payload under the same signature.
+            let mut forged = original.clone();
+            forged.payload = Some(to_cbor(&Note { text, n: other }).unwrap());
+            let bytes = forged.to_tagged_vec().unwrap();
+            let refused = matches!(open::<Note, _>(&bytes, &pk), Err(Error::BadSignature { .. }));
+            prop_assert!(refused);
+
+            // Another signature (by someone else) over the same content.
+            let mallory = Identity::from_seed(seed);
+            prop_assume!(mallory.kid() != alice().kid());
+            let mut forged = original.clone();
+            forged.signature = mallory.key.sign(&original.tbs_data(b"")).to_bytes().to_vec();
+            let bytes = forged.to_tagged_vec().unwrap();
+            let refused = matches!(open::<Note, _>(&bytes, &pk), Err(Error::BadSignature { .. }));
+            prop_assert!(refused);
+
+            // Another kid: the protected header changes, so the signature no longer covers it,
+            // and with mallory's key trusted too the signature still fails.
+            let mut forged = original.clone();
+            forged.protected = coset::ProtectedHeader {
+                original_data: None,
+                header: HeaderBuilder::new()
+                    .algorithm(iana::Algorithm::EdDSA)
+                    .content_type(content_type::<Note>())
+                    .key_id(mallory.kid().0.to_vec())
+                    .build(),
+            };
+            let bytes = forged.to_tagged_vec().unwrap();
+            let both = [pk, mallory.public_key()];
+            let refused = matches!(open::<Note, _>(&bytes, &both[..]), Err(Error::BadSignature { .. }));
+            prop_assert!(refused);
+        }
+
+        #[test]
+        fn round_trips(text in ".{0,200}", n: u64, seed: [u8; 32]) {
+            let id = Identity::from_seed(seed);
+            let env = id.sign(&Note { text, n }).unwrap();
+            let opened = open::<Note, _>(env.bytes(), &id.public_key()).unwrap();
+            prop_assert_eq!(opened, env);
+        }
+    }
 }
