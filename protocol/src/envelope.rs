@@ -189,15 +189,28 @@ pub fn open<T: Signable, K: KeyLookup + ?Sized>(bytes: &[u8], keys: &K) -> Resul
         let sig = ed25519_dalek::Signature::from_slice(sig).map_err(|_| bad())?;
         verifying.verify_strict(tbs, &sig).map_err(|_| bad())
     })?;
-    let body = sign1.payload.as_deref().ok_or_else(|| {
-        Error::NotCoseSign1("the payload is detached (nil); tongban envelopes carry it".into())
-    })?;
-    let payload = from_cbor(body, T::MAX_SIZE, T::KIND)?;
+    let payload = decode_payload::<T>(&sign1)?;
     Ok(Envelope {
         bytes: bytes.to_vec(),
         payload,
         signer,
     })
+}
+
+/// Decodes the payload of an envelope of kind `T` *without verifying the signature*, for a
+/// caller that must see a claim before it can choose the keys to check it with (a roster
+/// document's quorum). Never act on the result before verifying it with [`open`].
+pub(crate) fn read_unverified<T: Signable>(bytes: &[u8]) -> Result<T> {
+    let sign1 = parse(bytes, T::MAX_SIZE, T::KIND)?;
+    check_headers::<T>(&sign1)?;
+    decode_payload::<T>(&sign1)
+}
+
+fn decode_payload<T: Signable>(sign1: &CoseSign1) -> Result<T> {
+    let body = sign1.payload.as_deref().ok_or_else(|| {
+        Error::NotCoseSign1("the payload is detached (nil); tongban envelopes carry it".into())
+    })?;
+    from_cbor(body, T::MAX_SIZE, T::KIND)
 }
 
 fn parse(bytes: &[u8], limit: usize, what: &'static str) -> Result<CoseSign1> {
@@ -236,7 +249,10 @@ fn check_headers<T: Signable>(sign1: &CoseSign1) -> Result<()> {
         Some(other) => {
             return Err(Error::BadHeader {
                 header: "alg",
-                why: format!("{other:?} is not EdDSA ({})", iana::Algorithm::EdDSA.to_i64()),
+                why: format!(
+                    "{other:?} is not EdDSA ({})",
+                    iana::Algorithm::EdDSA.to_i64()
+                ),
             });
         }
         None => {
@@ -419,7 +435,16 @@ mod tests {
         sign1.unprotected = HeaderBuilder::new().key_id(vec![1; 8]).build();
         let bytes = sign1.to_tagged_vec().unwrap();
         let err = open::<Note, _>(&bytes, &alice().public_key()).unwrap_err();
-        assert!(matches!(err, Error::BadHeader { header: "unprotected", .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                Error::BadHeader {
+                    header: "unprotected",
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     /// Rebuilds an envelope with other parts, signing honestly with `alice`, to test the
@@ -506,7 +531,10 @@ mod tests {
             .build();
         let bytes = resign(header, to_cbor(&(1, 2)).unwrap());
         let err = open::<Note, _>(&bytes, &pk).unwrap_err();
-        assert!(matches!(err, Error::Malformed { what: "note", .. }), "{err}");
+        assert!(
+            matches!(err, Error::Malformed { what: "note", .. }),
+            "{err}"
+        );
     }
 
     proptest! {

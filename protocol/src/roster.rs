@@ -1,1 +1,610 @@
-//! (being written)
+//! The federation's membership: who may speak, with which keys, until when — and the quorum
+//! rule for changing it.
+//!
+//! A [`Roster`] lists the member regions with their node keys (which sign everything a node
+//! says) and governance keys (which sign roster changes). It travels as a [`RosterDocument`]:
+//! one COSE_Sign1 envelope per governance signature, all over the same payload. A node accepts
+//! a newer roster only when a quorum of the governance keys of the roster it *already trusts*
+//! signed it ([`Roster::accept_update`]); the very first, the genesis roster, is pinned by the
+//! operator and must carry a quorum of its own keys.
+//!
+//! Key rotation and revocation are roster updates: a rotated key is replaced, a revoked key is
+//! moved to `revoked_keys` and may never come back. A member outside its validity window is
+//! not a member.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::codec::{from_cbor, to_cbor};
+use crate::envelope::{Envelope, Identity, KeyLookup, Signable, open};
+use crate::error::{Error, Result};
+use crate::ids::{Digest, KeyId, PublicKey, RegionId, Timestamp};
+
+/// Largest roster document (all its signatures together) a node accepts.
+pub const MAX_ROSTER_DOCUMENT: usize = 1 << 20;
+/// Most members a roster may list; far above any real federation, low enough to bound work.
+pub const MAX_MEMBERS: usize = 4096;
+
+/// One member region of the federation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// The region's id (行政区划代码 or a short name).
+    pub region: RegionId,
+    /// The region's display name, such as 北京市 or 武汉都市圈.
+    pub name: String,
+    /// The key the region's node signs with; its libp2p identity too.
+    pub node_key: PublicKey,
+    /// The key the region's governance body signs roster changes with.
+    pub governance_key: PublicKey,
+    /// Where the node listens for peers (libp2p multiaddrs).
+    pub addresses: Vec<String>,
+    /// The member counts from this time...
+    pub valid_from: Timestamp,
+    /// ...until just before this one.
+    pub valid_until: Timestamp,
+}
+
+impl Member {
+    /// Whether the member is inside its validity window at `now`.
+    pub fn is_valid_at(&self, now: Timestamp) -> bool {
+        self.valid_from <= now && now < self.valid_until
+    }
+
+    fn validity_problem(&self, now: Timestamp) -> Option<String> {
+        if now < self.valid_from {
+            Some(format!(
+                "region {} is a member only from {}",
+                self.region, self.valid_from
+            ))
+        } else if now >= self.valid_until {
+            Some(format!(
+                "region {}'s membership ended at {}",
+                self.region, self.valid_until
+            ))
+        } else {
+            None
+        }
+    }
+}
+
+/// The federation's membership at one version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Roster {
+    /// The federation's name.
+    pub federation: String,
+    /// Increases with every change; a node never goes back to a lower one.
+    pub version: u64,
+    /// When this version was issued.
+    pub issued_at: Timestamp,
+    /// How many governance signatures a change of this roster needs (a strict majority).
+    pub threshold: u32,
+    /// The member regions.
+    pub members: Vec<Member>,
+    /// Keys that were revoked: never to be accepted again, in any role.
+    pub revoked_keys: Vec<PublicKey>,
+}
+
+impl Signable for Roster {
+    const KIND: &'static str = "roster";
+    const VERSION: u64 = 1;
+    const MAX_SIZE: usize = MAX_ROSTER_DOCUMENT;
+}
+
+impl Roster {
+    /// Checks that the roster makes sense on its own, naming every problem found.
+    pub fn validate(&self) -> Result<()> {
+        let mut problems = Vec::new();
+        if self.federation.trim().is_empty() {
+            problems.push("federation: give the federation a name".to_string());
+        }
+        let n = self.members.len();
+        if n == 0 {
+            problems.push("members: a roster needs at least one member".into());
+        }
+        if n > MAX_MEMBERS {
+            problems.push(format!("members: {n} members, at most {MAX_MEMBERS}"));
+        }
+        if self.threshold == 0 || self.threshold as usize > n {
+            problems.push(format!(
+                "threshold: {} must be between 1 and the number of members ({n})",
+                self.threshold
+            ));
+        } else if (self.threshold as usize) * 2 <= n {
+            problems.push(format!(
+                "threshold: {} of {n} is not a majority, so two disjoint quorums could sign \
+                 conflicting rosters; use at least {}",
+                self.threshold,
+                n / 2 + 1
+            ));
+        }
+        let revoked: BTreeSet<PublicKey> = self.revoked_keys.iter().copied().collect();
+        let mut regions = BTreeSet::new();
+        let mut keys = BTreeSet::new();
+        for m in &self.members {
+            let at = format!("member {}", m.region);
+            if !regions.insert(&m.region) {
+                problems.push(format!("{at}: the region is listed twice"));
+            }
+            if m.name.trim().is_empty() {
+                problems.push(format!(
+                    "{at}: name is empty; give the region's display name"
+                ));
+            }
+            if m.valid_from >= m.valid_until {
+                problems.push(format!("{at}: valid_from must be before valid_until"));
+            }
+            for (role, key) in [
+                ("node_key", m.node_key),
+                ("governance_key", m.governance_key),
+            ] {
+                if let Err(e) = key.verifying_key() {
+                    problems.push(format!("{at}: {role}: {e}"));
+                }
+                if !keys.insert(key) {
+                    problems.push(format!(
+                        "{at}: {role} {} is used more than once; every role of every member \
+                         needs its own key",
+                        key.kid()
+                    ));
+                }
+                if revoked.contains(&key) {
+                    problems.push(format!("{at}: {role} {} is revoked", key.kid()));
+                }
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::InvalidRoster(problems.join("; ")))
+        }
+    }
+
+    /// The member whose node key has id `kid`, if it is a member at `now`.
+    pub fn node(&self, kid: &KeyId, now: Timestamp) -> Result<&Member> {
+        self.member_by(kid, now, |m| m.node_key, "node")
+    }
+
+    /// The member whose governance key has id `kid`, if it is a member at `now`.
+    pub fn governor(&self, kid: &KeyId, now: Timestamp) -> Result<&Member> {
+        self.member_by(kid, now, |m| m.governance_key, "governance")
+    }
+
+    fn member_by(
+        &self,
+        kid: &KeyId,
+        now: Timestamp,
+        key: impl Fn(&Member) -> PublicKey,
+        role: &str,
+    ) -> Result<&Member> {
+        let not = |why: String| Error::NotAMember {
+            kid: kid.to_string(),
+            why,
+        };
+        if self.revoked_keys.iter().any(|k| k.kid() == *kid) {
+            return Err(not("the key is revoked".into()));
+        }
+        let member = self
+            .members
+            .iter()
+            .find(|m| key(m).kid() == *kid)
+            .ok_or_else(|| {
+                not(format!(
+                    "no {role} key with this id on roster version {}",
+                    self.version
+                ))
+            })?;
+        match member.validity_problem(now) {
+            Some(why) => Err(not(why)),
+            None => Ok(member),
+        }
+    }
+
+    /// The member for `region`, whatever its validity.
+    pub fn region(&self, region: &RegionId) -> Option<&Member> {
+        self.members.iter().find(|m| &m.region == region)
+    }
+
+    /// The node keys a receiver trusts at `now`: members inside their validity, none revoked.
+    pub fn nodes_at(&self, now: Timestamp) -> NodesAt<'_> {
+        NodesAt { roster: self, now }
+    }
+
+    /// SHA-256 of the roster's CBOR encoding: what an operator pins for the genesis roster.
+    pub fn digest(&self) -> Result<Digest> {
+        Ok(Digest::of(&to_cbor(self)?))
+    }
+
+    /// Accepts the genesis roster: valid on its own and signed by a quorum of its own
+    /// governance keys. Which genesis to trust is the operator's decision (pin its digest).
+    pub fn accept_genesis(doc: &RosterDocument, now: Timestamp) -> Result<Roster> {
+        let candidate = doc.payload()?;
+        candidate.validate()?;
+        doc.check_quorum(&candidate, &candidate, now)?;
+        Ok(candidate)
+    }
+
+    /// Accepts `doc` as the successor of this roster: a higher version, valid on its own,
+    /// revoking at least what this one revoked, and signed by at least `self.threshold`
+    /// distinct governance keys of members of *this* roster valid at `now`.
+    pub fn accept_update(&self, doc: &RosterDocument, now: Timestamp) -> Result<Roster> {
+        let candidate = doc.payload()?;
+        if candidate.version <= self.version {
+            return Err(Error::RosterRefused(format!(
+                "version {} is not newer than the current version {}",
+                candidate.version, self.version
+            )));
+        }
+        if candidate.federation != self.federation {
+            return Err(Error::RosterRefused(format!(
+                "the roster is for federation {:?}, this node belongs to {:?}",
+                candidate.federation, self.federation
+            )));
+        }
+        candidate.validate()?;
+        if let Some(k) = self
+            .revoked_keys
+            .iter()
+            .find(|k| !candidate.revoked_keys.contains(k))
+        {
+            return Err(Error::RosterRefused(format!(
+                "key {} was revoked and may not be reinstated",
+                k.kid()
+            )));
+        }
+        doc.check_quorum(self, &candidate, now)?;
+        Ok(candidate)
+    }
+
+    /// A copy with `region`'s node key replaced by `new_key` and the old key revoked, and the
+    /// version raised: the roster change that rotates a node key.
+    pub fn rotate_node_key(
+        &self,
+        region: &RegionId,
+        new_key: PublicKey,
+        now: Timestamp,
+    ) -> Result<Roster> {
+        let mut next = self.successor(now);
+        let member = next
+            .members
+            .iter_mut()
+            .find(|m| &m.region == region)
+            .ok_or_else(|| Error::InvalidRoster(format!("no member for region {region}")))?;
+        let old = std::mem::replace(&mut member.node_key, new_key);
+        next.revoked_keys.push(old);
+        next.validate()?;
+        Ok(next)
+    }
+
+    /// A copy without `region`, its keys revoked, and the version raised. The threshold is
+    /// lowered only as far as it must to stay within the remaining members.
+    pub fn revoke_member(&self, region: &RegionId, now: Timestamp) -> Result<Roster> {
+        let mut next = self.successor(now);
+        let at = next
+            .members
+            .iter()
+            .position(|m| &m.region == region)
+            .ok_or_else(|| Error::InvalidRoster(format!("no member for region {region}")))?;
+        let gone = next.members.remove(at);
+        next.revoked_keys
+            .extend([gone.node_key, gone.governance_key]);
+        let n = next.members.len() as u32;
+        next.threshold = next.threshold.min(n).max(n / 2 + 1);
+        next.validate()?;
+        Ok(next)
+    }
+
+    fn successor(&self, now: Timestamp) -> Roster {
+        Roster {
+            version: self.version + 1,
+            issued_at: now,
+            ..self.clone()
+        }
+    }
+}
+
+/// The node keys trusted at one instant (see [`Roster::nodes_at`]).
+#[derive(Debug, Clone, Copy)]
+pub struct NodesAt<'a> {
+    roster: &'a Roster,
+    now: Timestamp,
+}
+
+impl KeyLookup for NodesAt<'_> {
+    fn lookup(&self, kid: &KeyId) -> Option<PublicKey> {
+        self.roster.node(kid, self.now).ok().map(|m| m.node_key)
+    }
+}
+
+/// A roster as it travels: one COSE_Sign1 envelope per governance signature, each over the
+/// same roster payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RosterDocument {
+    signatures: Vec<serde_bytes::ByteBuf>,
+}
+
+impl RosterDocument {
+    /// Signs `roster` with each of `signers` (governance identities).
+    pub fn sign(roster: &Roster, signers: &[&Identity]) -> Result<RosterDocument> {
+        let mut doc = RosterDocument {
+            signatures: Vec::new(),
+        };
+        for s in signers {
+            doc.add_signature(roster, s)?;
+        }
+        Ok(doc)
+    }
+
+    /// Adds one more governance signature, as each signer does in turn.
+    pub fn add_signature(&mut self, roster: &Roster, signer: &Identity) -> Result<()> {
+        let env = signer.sign(roster)?;
+        self.signatures
+            .push(serde_bytes::ByteBuf::from(env.into_parts().0));
+        Ok(())
+    }
+
+    /// How many signatures the document carries (verified or not).
+    pub fn signature_count(&self) -> usize {
+        self.signatures.len()
+    }
+
+    /// Encodes the document as CBOR (an array of COSE_Sign1 byte strings, in a map).
+    pub fn encode(&self) -> Result<Vec<u8>> {
+        to_cbor(self)
+    }
+
+    /// Decodes a document, refusing one over [`MAX_ROSTER_DOCUMENT`] bytes.
+    pub fn decode(bytes: &[u8]) -> Result<RosterDocument> {
+        from_cbor(bytes, MAX_ROSTER_DOCUMENT, "roster document")
+    }
+
+    /// The roster the signatures are over, read from the first signature without verifying.
+    /// Every signature must be over the same roster; [`Self::check_quorum`] checks that.
+    fn payload(&self) -> Result<Roster> {
+        let first = self
+            .signatures
+            .first()
+            .ok_or_else(|| Error::RosterRefused("the document carries no signature".into()))?;
+        // Read without trust, only to learn what is claimed; the quorum check verifies every
+        // signature against keys of a roster we already trust.
+        crate::envelope::read_unverified(first)
+    }
+
+    /// Verifies every signature and counts distinct governance keys of `trusted` (members
+    /// valid at `now`) that signed exactly `candidate`.
+    fn check_quorum(&self, trusted: &Roster, candidate: &Roster, now: Timestamp) -> Result<()> {
+        let mut counted = BTreeSet::new();
+        for (i, bytes) in self.signatures.iter().enumerate() {
+            let kid = crate::envelope::peek_signer(bytes, MAX_ROSTER_DOCUMENT)?;
+            // A signer may be a governor of the trusted roster (counts toward the quorum) or
+            // of the candidate (a joining member co-signing; verified, not counted).
+            let key = trusted
+                .governor(&kid, now)
+                .map(|m| m.governance_key)
+                .or_else(|_| candidate.governor(&kid, now).map(|m| m.governance_key))
+                .map_err(|e| Error::RosterRefused(format!("signature {}: {e}", i + 1)))?;
+            let env: Envelope<Roster> = open(bytes, &key)?;
+            if env.payload() != candidate {
+                return Err(Error::RosterRefused(format!(
+                    "signature {} by {kid} is over a different roster",
+                    i + 1
+                )));
+            }
+            if trusted.governor(&kid, now).is_ok() {
+                counted.insert(kid);
+            }
+        }
+        if counted.len() < trusted.threshold as usize {
+            return Err(Error::RosterRefused(format!(
+                "only {} of the {} governance signatures needed (roster version {})",
+                counted.len(),
+                trusted.threshold,
+                trusted.version
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const DAY: u64 = Timestamp::DAY_MS;
+
+    struct Fed {
+        nodes: Vec<Identity>,
+        govs: Vec<Identity>,
+        roster: Roster,
+    }
+
+    fn fed(n: usize) -> Fed {
+        let nodes: Vec<_> = (0..n)
+            .map(|i| Identity::from_seed([i as u8 + 1; 32]))
+            .collect();
+        let govs: Vec<_> = (0..n)
+            .map(|i| Identity::from_seed([i as u8 + 101; 32]))
+            .collect();
+        let members = (0..n)
+            .map(|i| Member {
+                region: RegionId::new(format!("r{i}")).unwrap(),
+                name: format!("地区{i}"),
+                node_key: nodes[i].public_key(),
+                governance_key: govs[i].public_key(),
+                addresses: vec![format!("/ip4/127.0.0.1/udp/{}/quic-v1", 4000 + i)],
+                valid_from: Timestamp(0),
+                valid_until: Timestamp(1000 * DAY),
+            })
+            .collect();
+        let roster = Roster {
+            federation: "test".into(),
+            version: 1,
+            issued_at: Timestamp(0),
+            threshold: (n / 2 + 1) as u32,
+            members,
+            revoked_keys: vec![],
+        };
+        Fed {
+            nodes,
+            govs,
+            roster,
+        }
+    }
+
+    fn signed(r: &Roster, by: &[&Identity]) -> RosterDocument {
+        RosterDocument::sign(r, by).unwrap()
+    }
+
+    #[test]
+    fn genesis_needs_its_own_quorum() {
+        let f = fed(5);
+        let g = &f.govs;
+        let doc = signed(&f.roster, &[&g[0], &g[1], &g[2]]);
+        let decoded = RosterDocument::decode(&doc.encode().unwrap()).unwrap();
+        assert_eq!(
+            Roster::accept_genesis(&decoded, Timestamp(DAY)).unwrap(),
+            f.roster
+        );
+        let doc = signed(&f.roster, &[&g[0], &g[1]]);
+        let err = Roster::accept_genesis(&doc, Timestamp(DAY)).unwrap_err();
+        assert!(err.to_string().contains("only 2 of the 3"), "{err}");
+        // The same governor twice counts once.
+        let doc = signed(&f.roster, &[&g[0], &g[1], &g[1]]);
+        assert!(Roster::accept_genesis(&doc, Timestamp(DAY)).is_err());
+    }
+
+    #[test]
+    fn node_keys_do_not_count_as_governance() {
+        let f = fed(5);
+        let doc = signed(&f.roster, &[&f.nodes[0], &f.nodes[1], &f.nodes[2]]);
+        let err = Roster::accept_genesis(&doc, Timestamp(DAY)).unwrap_err();
+        assert!(matches!(err, Error::RosterRefused(_)), "{err}");
+    }
+
+    #[test]
+    fn rotation_and_revocation() {
+        let f = fed(5);
+        let g = &f.govs;
+        let now = Timestamp(DAY);
+        let r0 = &f.roster;
+        let new_key = Identity::from_seed([77; 32]);
+        let r1 = r0
+            .rotate_node_key(&RegionId::new("r2").unwrap(), new_key.public_key(), now)
+            .unwrap();
+        let r1 = r0
+            .accept_update(&signed(&r1, &[&g[0], &g[3], &g[4]]), now)
+            .unwrap();
+        assert_eq!(r1.version, 2);
+        assert!(r1.node(&new_key.kid(), now).is_ok());
+        let err = r1.node(&f.nodes[2].kid(), now).unwrap_err();
+        assert!(err.to_string().contains("revoked"), "{err}");
+
+        // Revoke r4; its governance key no longer counts, and the threshold stays a majority.
+        let r2 = r1
+            .revoke_member(&RegionId::new("r4").unwrap(), now)
+            .unwrap();
+        assert_eq!(r2.threshold, 3);
+        let r2 = r1
+            .accept_update(&signed(&r2, &[&g[0], &g[1], &g[2]]), now)
+            .unwrap();
+        assert!(r2.node(&f.nodes[4].kid(), now).is_err());
+        let r3 = r2.successor(now);
+        let err = r2
+            .accept_update(&signed(&r3, &[&g[0], &g[1], &g[4]]), now)
+            .unwrap_err();
+        assert!(err.to_string().contains("revoked"), "{err}");
+
+        // A revoked key may not come back.
+        let mut back = r2.successor(now);
+        back.revoked_keys.clear();
+        let err = r2
+            .accept_update(&signed(&back, &[&g[0], &g[1], &g[2]]), now)
+            .unwrap_err();
+        assert!(err.to_string().contains("reinstated"), "{err}");
+    }
+
+    #[test]
+    fn older_or_equal_versions_and_mixed_payloads_are_refused() {
+        let f = fed(3);
+        let g = &f.govs;
+        let now = Timestamp(DAY);
+        let same = signed(&f.roster, &[&g[0], &g[1]]);
+        let err = f.roster.accept_update(&same, now).unwrap_err();
+        assert!(err.to_string().contains("not newer"), "{err}");
+
+        let next = f.roster.successor(now);
+        let mut other = next.clone();
+        other.federation = "test".into();
+        other.members[0]
+            .addresses
+            .push("/ip4/10.0.0.1/udp/1/quic-v1".into());
+        let mut doc = signed(&next, &[&g[0]]);
+        doc.add_signature(&other, &g[1]).unwrap();
+        let err = f.roster.accept_update(&doc, now).unwrap_err();
+        assert!(err.to_string().contains("different roster"), "{err}");
+    }
+
+    #[test]
+    fn validity_windows_limit_membership() {
+        let mut f = fed(3);
+        f.roster.members[1].valid_from = Timestamp(10 * DAY);
+        f.roster.members[2].valid_until = Timestamp(5 * DAY);
+        let r = &f.roster;
+        assert!(r.node(&f.nodes[1].kid(), Timestamp(DAY)).is_err());
+        assert!(r.node(&f.nodes[1].kid(), Timestamp(10 * DAY)).is_ok());
+        assert!(r.node(&f.nodes[2].kid(), Timestamp(4 * DAY)).is_ok());
+        let err = r.node(&f.nodes[2].kid(), Timestamp(5 * DAY)).unwrap_err();
+        assert!(err.to_string().contains("ended"), "{err}");
+        assert!(
+            r.nodes_at(Timestamp(6 * DAY))
+                .lookup(&f.nodes[2].kid())
+                .is_none()
+        );
+        // An expired governor's signature does not count.
+        let next = r.successor(Timestamp(6 * DAY));
+        let doc = signed(&next, &[&f.govs[0], &f.govs[2]]);
+        assert!(r.accept_update(&doc, Timestamp(6 * DAY)).is_err());
+        // Earlier, while member 2 was still valid, the same two signatures were a quorum.
+        assert!(r.accept_update(&doc, Timestamp(DAY)).is_ok());
+    }
+
+    #[test]
+    fn validation_names_problems() {
+        let f = fed(4);
+        let mut r = f.roster.clone();
+        r.threshold = 2;
+        r.members[1].node_key = r.members[0].node_key;
+        r.members[2].name = " ".into();
+        let err = r.validate().unwrap_err().to_string();
+        assert!(err.contains("not a majority"), "{err}");
+        assert!(err.contains("used more than once"), "{err}");
+        assert!(err.contains("name is empty"), "{err}");
+        assert!(RosterDocument::decode(&[0xff]).is_err());
+        let empty = RosterDocument { signatures: vec![] };
+        assert!(Roster::accept_genesis(&empty, Timestamp(0)).is_err());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// An update is accepted exactly when a quorum of current governors signed it;
+        /// outsiders' and nodes' signatures never help.
+        #[test]
+        fn updates_need_a_quorum(n in 1usize..8, signers in proptest::collection::vec(0usize..8, 0..10), outsiders in 0usize..3) {
+            let f = fed(n);
+            let now = Timestamp(DAY);
+            let next = f.roster.successor(now);
+            let ids: Vec<&Identity> = signers.iter().map(|i| &f.govs[i % n]).collect();
+            let strangers: Vec<Identity> = (0..outsiders).map(|i| Identity::from_seed([200 + i as u8; 32])).collect();
+            let mut doc = RosterDocument::sign(&next, &ids).unwrap();
+            for s in &strangers {
+                doc.add_signature(&next, s).unwrap();
+            }
+            let distinct: BTreeSet<usize> = signers.iter().map(|i| i % n).collect();
+            let result = f.roster.accept_update(&doc, now);
+            let enough = distinct.len() >= f.roster.threshold as usize;
+            prop_assert_eq!(result.is_ok(), enough && outsiders == 0 && !signers.is_empty(), "{:?}", result);
+        }
+    }
+}
