@@ -1,1 +1,708 @@
-//! (being written)
+//! Service items (政务服务事项) with the elements of GB/T 39046-2020 that a window and a back
+//! office need, and the signed, versioned catalog a region publishes of them.
+//!
+//! Only a region's own node may publish its catalog ([`open_manifest`] checks the signer
+//! against the roster). [`CatalogManifest::validate`] names every problem with the field and
+//! the fix, so an operator can correct a catalog file in one pass.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::case::clock::{DayUnit, TimeLimit};
+use crate::envelope::{Envelope, Identity, Signable, open};
+use crate::error::{Error, Result};
+use crate::ids::{RegionId, Timestamp};
+use crate::roster::Roster;
+
+/// Largest signed catalog a node accepts: room for a few thousand items.
+pub const MAX_CATALOG_SIZE: usize = 8 << 20;
+/// Most items one manifest may hold.
+pub const MAX_ITEMS: usize = 10_000;
+
+/// 事项类型 (GB/T 39046 code list): the legal nature of the item, serialised as its code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum ItemType {
+    /// 00 行政权力
+    #[serde(rename = "00")]
+    AdministrativePower,
+    /// 01 行政许可
+    #[serde(rename = "01")]
+    Licensing,
+    /// 02 行政处罚
+    #[serde(rename = "02")]
+    Penalty,
+    /// 03 行政强制
+    #[serde(rename = "03")]
+    Enforcement,
+    /// 04 行政征收
+    #[serde(rename = "04")]
+    Levy,
+    /// 05 行政给付
+    #[serde(rename = "05")]
+    Benefit,
+    /// 06 行政检查
+    #[serde(rename = "06")]
+    Inspection,
+    /// 07 行政确认
+    #[serde(rename = "07")]
+    Confirmation,
+    /// 08 行政奖励
+    #[serde(rename = "08")]
+    Reward,
+    /// 09 行政裁决
+    #[serde(rename = "09")]
+    Adjudication,
+    /// 10 其他行政权力
+    #[serde(rename = "10")]
+    OtherPower,
+    /// 20 公共服务
+    #[serde(rename = "20")]
+    PublicService,
+}
+
+impl ItemType {
+    /// The Chinese name of the type, for display.
+    pub fn label(self) -> &'static str {
+        match self {
+            ItemType::AdministrativePower => "行政权力",
+            ItemType::Licensing => "行政许可",
+            ItemType::Penalty => "行政处罚",
+            ItemType::Enforcement => "行政强制",
+            ItemType::Levy => "行政征收",
+            ItemType::Benefit => "行政给付",
+            ItemType::Inspection => "行政检查",
+            ItemType::Confirmation => "行政确认",
+            ItemType::Reward => "行政奖励",
+            ItemType::Adjudication => "行政裁决",
+            ItemType::OtherPower => "其他行政权力",
+            ItemType::PublicService => "公共服务",
+        }
+    }
+}
+
+/// 办件类型: decided on the spot or by a committed date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseKind {
+    /// 即办件: decided on the spot.
+    Immediate,
+    /// 承诺件: decided within the committed limit.
+    Committed,
+}
+
+/// 服务对象: who may apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceTarget {
+    /// 自然人
+    NaturalPerson,
+    /// 法人
+    LegalPerson,
+    /// 其他组织
+    OtherOrganisation,
+}
+
+/// The 跨省通办 modes an item supports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// 全程网办: applied for online; the home region's portal routes it.
+    FullyOnline,
+    /// 异地代收代办: a window in another region collects and forwards.
+    ProxyIntake,
+    /// 多地联办: several regions each handle one step.
+    MultiSite,
+}
+
+/// 通办范围: how far the item can be handled away from home.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// 全国通办
+    National,
+    /// 跨省通办
+    CrossProvince,
+    /// 跨市通办
+    CrossCity,
+    /// 跨县通办
+    CrossCounty,
+}
+
+/// 材料可信等级 (国办函〔2016〕108号): how far a material can be trusted without the original.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum TrustLevel {
+    /// Issued by an agency with an electronic seal; usable directly.
+    A,
+    /// Checked by a window clerk; reusable.
+    B,
+    /// Uploaded by the applicant; the original must be checked.
+    C,
+    /// Made by the applicant, who signs a commitment to its truth.
+    D,
+}
+
+/// How a result reaches the applicant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    /// 邮寄: posted to the applicant.
+    Mail,
+    /// 窗口领取: collected at the window that took the application.
+    IntakeWindowPickup,
+    /// 电子证照: issued as an electronic licence.
+    ELicence,
+}
+
+/// 申请材料: one document the applicant provides.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Material {
+    /// Short id, unique within the item; 补正 requests and uploads name materials by it.
+    pub id: String,
+    /// 材料名称.
+    pub name: String,
+    /// 是否必备.
+    pub required: bool,
+    /// 原件份数: originals to show or send.
+    pub originals: u8,
+    /// 复印件份数: copies to hand in.
+    pub copies: u8,
+    /// Whether an electronic copy is accepted in place of paper.
+    pub electronic: bool,
+    /// 可信等级.
+    pub trust: TrustLevel,
+    /// 容缺: a required but non-essential material that may follow after acceptance.
+    #[serde(default)]
+    pub may_follow_later: bool,
+}
+
+/// 收费: whether the item charges and on what basis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fee {
+    /// 是否收费.
+    pub charged: bool,
+    /// 收费依据 and amount, in words.
+    #[serde(default)]
+    pub basis: String,
+}
+
+/// 办理结果: what the applicant receives and how.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResultSpec {
+    /// 结果名称, such as 营业执照.
+    pub name: String,
+    /// The ways the result can be delivered.
+    pub delivery: Vec<Delivery>,
+}
+
+/// Which regions' windows may collect applications for an item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Collectors {
+    /// Every member of the federation.
+    AllMembers,
+    /// Only these regions.
+    Regions(Vec<RegionId>),
+}
+
+impl Collectors {
+    /// Whether `region` may collect for the item.
+    pub fn allows(&self, region: &RegionId) -> bool {
+        match self {
+            Collectors::AllMembers => true,
+            Collectors::Regions(list) => list.contains(region),
+        }
+    }
+}
+
+/// 政务服务事项: one service a region provides, with its standard elements.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceItem {
+    /// 事项名称.
+    pub name: String,
+    /// 基本编码 (an..10): the national basic-directory code, the same in every region (四级四同).
+    pub basic_code: String,
+    /// 实施编码 (an..24): the region's implementation code; unique in its catalog.
+    pub impl_code: String,
+    /// 事项类型.
+    pub item_type: ItemType,
+    /// 主管部门, for search (市场监管, 人社, 公安 ...).
+    pub department: String,
+    /// 设定依据: the laws and rules the item rests on.
+    pub legal_basis: Vec<String>,
+    /// 实施主体: the body that decides.
+    pub authority: String,
+    /// 服务对象.
+    pub targets: Vec<ServiceTarget>,
+    /// 办件类型.
+    pub case_kind: CaseKind,
+    /// 受理条件.
+    pub conditions: String,
+    /// 办理流程: the steps, in order.
+    pub process: Vec<String>,
+    /// 申请材料.
+    pub materials: Vec<Material>,
+    /// 法定办结时限.
+    pub legal_limit: TimeLimit,
+    /// 承诺办结时限: at most the legal limit; the case clock runs against it.
+    pub committed_limit: TimeLimit,
+    /// 收费.
+    pub fee: Fee,
+    /// 办理结果.
+    pub result: ResultSpec,
+    /// 通办范围.
+    pub scope: Scope,
+    /// The 跨省通办 modes the item supports.
+    pub modes: Vec<Mode>,
+    /// Which regions may collect applications for it.
+    pub collectors: Collectors,
+}
+
+impl ServiceItem {
+    /// The material with this id.
+    pub fn material(&self, id: &str) -> Option<&Material> {
+        self.materials.iter().find(|m| m.id == id)
+    }
+
+    /// Every problem with the item, each naming the field and the fix; empty when valid.
+    pub fn problems(&self) -> Vec<String> {
+        let at = if self.impl_code.is_empty() {
+            format!("item {:?}", self.name)
+        } else {
+            format!("item {}", self.impl_code)
+        };
+        let mut p = Vec::new();
+        let mut bad = |field: &str, fix: String| p.push(format!("{at}: {field}: {fix}"));
+        if self.name.trim().is_empty() {
+            bad("name", "give the item's 事项名称".into());
+        }
+        if !code_ok(&self.basic_code, 10) {
+            bad(
+                "basic_code",
+                format!(
+                    "{:?} must be 1–10 letters or digits (基本编码, an..10)",
+                    self.basic_code
+                ),
+            );
+        }
+        if !code_ok(&self.impl_code, 24) {
+            bad(
+                "impl_code",
+                format!(
+                    "{:?} must be 1–24 letters or digits (实施编码, an..24)",
+                    self.impl_code
+                ),
+            );
+        }
+        if self.department.trim().is_empty() {
+            bad("department", "name the department (主管部门)".into());
+        }
+        if self.authority.trim().is_empty() {
+            bad("authority", "name the deciding body (实施主体)".into());
+        }
+        if self.legal_basis.iter().all(|b| b.trim().is_empty()) {
+            bad(
+                "legal_basis",
+                "cite at least one law or rule (设定依据)".into(),
+            );
+        }
+        if self.targets.is_empty() {
+            bad("targets", "say who may apply (服务对象)".into());
+        }
+        if self.process.is_empty() {
+            bad("process", "list the steps (办理流程)".into());
+        }
+        if self.modes.is_empty() {
+            bad(
+                "modes",
+                "list at least one mode: fully_online, proxy_intake, multi_site".into(),
+            );
+        }
+        if self.result.name.trim().is_empty() {
+            bad("result.name", "name the result (结果名称)".into());
+        }
+        if self.result.delivery.is_empty() {
+            bad(
+                "result.delivery",
+                "offer at least one of mail, intake_window_pickup, e_licence".into(),
+            );
+        }
+        if self.fee.charged && self.fee.basis.trim().is_empty() {
+            bad("fee.basis", "a charged item must give its 收费依据".into());
+        }
+        if let Collectors::Regions(list) = &self.collectors
+            && list.is_empty()
+        {
+            bad(
+                "collectors",
+                "list at least one region, or use all_members".into(),
+            );
+        }
+        if self.committed_limit.unit == self.legal_limit.unit
+            && self.committed_limit.days > self.legal_limit.days
+        {
+            bad(
+                "committed_limit",
+                format!(
+                    "{} days exceeds the legal limit of {}; a commitment may only be shorter",
+                    self.committed_limit.days, self.legal_limit.days
+                ),
+            );
+        }
+        if self.case_kind == CaseKind::Immediate && self.committed_limit.days != 0 {
+            bad(
+                "committed_limit",
+                "an immediate item (即办件) has a committed limit of 0 days".into(),
+            );
+        }
+        if self.committed_limit.days > 3650 || self.legal_limit.days > 3650 {
+            bad(
+                "legal_limit",
+                "limits over 3650 days are not plausible".into(),
+            );
+        }
+        if self.materials.is_empty() {
+            bad(
+                "materials",
+                "list the materials (申请材料), at least the application form".into(),
+            );
+        }
+        let mut ids = BTreeSet::new();
+        for m in &self.materials {
+            let mat = format!("materials[{}]", m.id);
+            let id_ok = !m.id.is_empty()
+                && m.id.len() <= 32
+                && m.id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !id_ok {
+                bad(
+                    &mat,
+                    "id must be 1–32 characters of letters, digits, '-' or '_'".into(),
+                );
+            }
+            if !ids.insert(m.id.as_str()) {
+                bad(&mat, "the id is used twice in this item".into());
+            }
+            if m.name.trim().is_empty() {
+                bad(&mat, "give the material's name".into());
+            }
+            if m.may_follow_later && !m.required {
+                bad(
+                    &mat,
+                    "may_follow_later (容缺) only applies to required materials".into(),
+                );
+            }
+        }
+        p
+    }
+}
+
+fn code_ok(code: &str, max: usize) -> bool {
+    !code.is_empty() && code.len() <= max && code.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
+/// A region's catalog at one version, as its node signs and publishes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogManifest {
+    /// The publishing region; only its node may sign the manifest.
+    pub region: RegionId,
+    /// Increases with every change; applications name the version they were prepared against.
+    pub version: u64,
+    /// The items.
+    pub items: Vec<ServiceItem>,
+    /// When the region published this version.
+    pub published_at: Timestamp,
+}
+
+impl Signable for CatalogManifest {
+    const KIND: &'static str = "catalog";
+    const VERSION: u64 = 1;
+    const MAX_SIZE: usize = MAX_CATALOG_SIZE;
+}
+
+impl CatalogManifest {
+    /// Checks every item and the manifest as a whole; the error lists every problem.
+    pub fn validate(&self) -> Result<()> {
+        let mut problems = Vec::new();
+        if self.version == 0 {
+            problems.push("version: start at 1".to_string());
+        }
+        if self.items.len() > MAX_ITEMS {
+            problems.push(format!(
+                "items: {} items, at most {MAX_ITEMS}",
+                self.items.len()
+            ));
+        }
+        let mut codes = BTreeSet::new();
+        for item in &self.items {
+            problems.extend(item.problems());
+            if !codes.insert(item.impl_code.as_str()) {
+                problems.push(format!(
+                    "item {}: impl_code is used by more than one item",
+                    item.impl_code
+                ));
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::InvalidCatalog(problems))
+        }
+    }
+
+    /// The item with this 实施编码.
+    pub fn item(&self, impl_code: &str) -> Option<&ServiceItem> {
+        self.items.iter().find(|i| i.impl_code == impl_code)
+    }
+
+    /// Validates and signs the manifest with the region's node identity.
+    pub fn publish(&self, node: &Identity) -> Result<Envelope<CatalogManifest>> {
+        self.validate()?;
+        node.sign(self)
+    }
+}
+
+/// Opens a signed manifest: a roster member's valid signature at `now`, by the node of the
+/// region the manifest is for, over a valid catalog.
+pub fn open_manifest(
+    bytes: &[u8],
+    roster: &Roster,
+    now: Timestamp,
+) -> Result<Envelope<CatalogManifest>> {
+    let env: Envelope<CatalogManifest> = open(bytes, &roster.nodes_at(now))?;
+    let region = &env.payload().region;
+    let own = roster
+        .region(region)
+        .is_some_and(|m| m.node_key.kid() == env.signer());
+    if !own {
+        return Err(Error::CatalogNotOwn {
+            region: region.to_string(),
+            kid: env.signer().to_string(),
+        });
+    }
+    env.payload().validate()?;
+    Ok(env)
+}
+
+/// The limit unit's Chinese name, for display.
+pub fn unit_label(unit: DayUnit) -> &'static str {
+    match unit {
+        DayUnit::WorkingDays => "工作日",
+        DayUnit::NaturalDays => "自然日",
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::codec::{from_cbor, to_cbor};
+    use crate::roster::{Member, Roster};
+    use proptest::prelude::*;
+
+    /// A realistic item: 个体工商户设立登记, as Beijing might list it.
+    pub(crate) fn sample_item(code: &str) -> ServiceItem {
+        let m = |id: &str, name: &str, required, originals, copies, trust, later| Material {
+            id: id.into(),
+            name: name.into(),
+            required,
+            originals,
+            copies,
+            electronic: true,
+            trust,
+            may_follow_later: later,
+        };
+        ServiceItem {
+            name: "个体工商户设立登记".into(),
+            basic_code: "0000123456".into(),
+            impl_code: code.into(),
+            item_type: ItemType::Licensing,
+            department: "市场监管".into(),
+            legal_basis: vec!["《促进个体工商户发展条例》".into()],
+            authority: "北京市市场监督管理局".into(),
+            targets: vec![ServiceTarget::NaturalPerson],
+            case_kind: CaseKind::Committed,
+            conditions: "申请人具有经营能力，有经营场所".into(),
+            process: vec![
+                "申请".into(),
+                "受理".into(),
+                "审查".into(),
+                "决定".into(),
+                "送达".into(),
+            ],
+            materials: vec![
+                m(
+                    "form",
+                    "个体工商户登记（备案）申请书",
+                    true,
+                    1,
+                    0,
+                    TrustLevel::D,
+                    false,
+                ),
+                m(
+                    "id-card",
+                    "经营者居民身份证",
+                    true,
+                    1,
+                    1,
+                    TrustLevel::A,
+                    false,
+                ),
+                m(
+                    "premises",
+                    "经营场所使用证明",
+                    true,
+                    0,
+                    1,
+                    TrustLevel::C,
+                    true,
+                ),
+                m("photo", "经营者照片", false, 0, 1, TrustLevel::C, false),
+            ],
+            legal_limit: TimeLimit {
+                days: 3,
+                unit: DayUnit::WorkingDays,
+            },
+            committed_limit: TimeLimit {
+                days: 1,
+                unit: DayUnit::WorkingDays,
+            },
+            fee: Fee {
+                charged: false,
+                basis: String::new(),
+            },
+            result: ResultSpec {
+                name: "营业执照".into(),
+                delivery: vec![
+                    Delivery::Mail,
+                    Delivery::IntakeWindowPickup,
+                    Delivery::ELicence,
+                ],
+            },
+            scope: Scope::CrossProvince,
+            modes: vec![Mode::FullyOnline, Mode::ProxyIntake],
+            collectors: Collectors::AllMembers,
+        }
+    }
+
+    pub(crate) fn sample_manifest(region: &str) -> CatalogManifest {
+        CatalogManifest {
+            region: RegionId::new(region).unwrap(),
+            version: 1,
+            items: vec![
+                sample_item("11000012345600001"),
+                sample_item("11000012345600002"),
+            ],
+            published_at: Timestamp(1_767_225_600_000),
+        }
+    }
+
+    fn two_region_roster(a: &Identity, b: &Identity) -> Roster {
+        let member = |region: &str, node: &Identity, gov: u8| Member {
+            region: RegionId::new(region).unwrap(),
+            name: region.into(),
+            node_key: node.public_key(),
+            governance_key: Identity::from_seed([gov; 32]).public_key(),
+            addresses: vec![],
+            valid_from: Timestamp(0),
+            valid_until: Timestamp(u64::MAX),
+        };
+        Roster {
+            federation: "t".into(),
+            version: 1,
+            issued_at: Timestamp(0),
+            threshold: 2,
+            members: vec![member("110000", a, 50), member("120000", b, 51)],
+            revoked_keys: vec![],
+        }
+    }
+
+    #[test]
+    fn the_sample_is_valid_and_round_trips() {
+        let m = sample_manifest("110000");
+        m.validate().unwrap();
+        let bytes = to_cbor(&m).unwrap();
+        assert_eq!(
+            from_cbor::<CatalogManifest>(&bytes, MAX_CATALOG_SIZE, "c").unwrap(),
+            m
+        );
+    }
+
+    #[test]
+    fn problems_name_the_field_and_the_fix() {
+        let mut item = sample_item("X1");
+        item.basic_code = "12345678901".into();
+        item.committed_limit.days = 9;
+        item.materials[3].may_follow_later = true;
+        item.materials.push(item.materials[0].clone());
+        item.modes.clear();
+        let mut m = sample_manifest("110000");
+        m.items = vec![item.clone(), item];
+        let Err(Error::InvalidCatalog(problems)) = m.validate() else {
+            panic!("expected problems");
+        };
+        let text = problems.join("\n");
+        for expected in [
+            "item X1: basic_code",
+            "committed_limit: 9 days exceeds the legal limit of 3",
+            "may_follow_later (容缺) only applies to required materials",
+            "materials[form]: the id is used twice",
+            "modes: list at least one mode",
+            "impl_code is used by more than one item",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn only_a_region_publishes_its_own_catalog() {
+        let bj = Identity::from_seed([1; 32]);
+        let tj = Identity::from_seed([2; 32]);
+        let roster = two_region_roster(&bj, &tj);
+        let now = Timestamp(1);
+        let env = sample_manifest("110000").publish(&bj).unwrap();
+        assert_eq!(open_manifest(env.bytes(), &roster, now).unwrap(), env);
+
+        let forged = sample_manifest("110000").publish(&tj).unwrap();
+        let err = open_manifest(forged.bytes(), &roster, now).unwrap_err();
+        assert!(matches!(err, Error::CatalogNotOwn { .. }), "{err}");
+
+        let stranger = Identity::from_seed([3; 32]);
+        let env = sample_manifest("110000").publish(&stranger).unwrap();
+        let err = open_manifest(env.bytes(), &roster, now).unwrap_err();
+        assert!(matches!(err, Error::UnknownSigner { .. }), "{err}");
+    }
+
+    #[test]
+    fn an_invalid_catalog_is_not_published_or_accepted() {
+        let bj = Identity::from_seed([1; 32]);
+        let mut m = sample_manifest("110000");
+        m.items[0].name.clear();
+        assert!(matches!(m.publish(&bj), Err(Error::InvalidCatalog(_))));
+        // Signed anyway (by a buggy node): receivers still refuse it.
+        let env = bj.sign(&m).unwrap();
+        let roster = two_region_roster(&bj, &Identity::from_seed([2; 32]));
+        assert!(matches!(
+            open_manifest(env.bytes(), &roster, Timestamp(1)),
+            Err(Error::InvalidCatalog(_))
+        ));
+    }
+
+    proptest! {
+        #[test]
+        fn manifests_round_trip(version in 1u64.., at: u64, n in 0usize..5, days in 0u32..60, name in "\\PC{1,20}") {
+            let mut m = sample_manifest("110000");
+            m.version = version;
+            m.published_at = Timestamp(at);
+            m.items = (0..n).map(|i| {
+                let mut item = sample_item(&format!("C{i}"));
+                item.name = name.clone();
+                item.legal_limit.days = days;
+                item
+            }).collect();
+            let bytes = to_cbor(&m).unwrap();
+            prop_assert_eq!(from_cbor::<CatalogManifest>(&bytes, MAX_CATALOG_SIZE, "c").unwrap(), m);
+        }
+    }
+}
