@@ -10,7 +10,9 @@ use sha2::{Digest as _, Sha256};
 use crate::error::{Error, Result};
 
 /// Milliseconds since the Unix epoch, UTC. The core never reads a clock: callers pass this in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Timestamp(pub u64);
 
@@ -187,12 +189,11 @@ impl PublicKey {
     /// The key ready for strict verification. Refuses encodings that are not a point and
     /// points of small order, which would let anyone forge signatures "by" the key.
     pub fn verifying_key(&self) -> Result<ed25519_dalek::VerifyingKey> {
-        let key = ed25519_dalek::VerifyingKey::from_bytes(&self.0).map_err(|_| {
-            Error::InvalidKey {
+        let key =
+            ed25519_dalek::VerifyingKey::from_bytes(&self.0).map_err(|_| Error::InvalidKey {
                 kid: self.kid().to_string(),
                 why: "not a valid ed25519 point",
-            }
-        })?;
+            })?;
         if key.is_weak() {
             return Err(Error::InvalidKey {
                 kid: self.kid().to_string(),
@@ -226,6 +227,30 @@ impl fmt::Debug for PublicKey {
     }
 }
 
+/// Personal data (ID numbers, phone numbers, addresses) as it may appear in a log line: only
+/// the first three and last two characters show, so staff can still tell records apart.
+#[derive(Clone, Copy)]
+pub struct Masked<'a>(pub &'a str);
+
+impl fmt::Display for Masked<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let chars: Vec<char> = self.0.chars().collect();
+        let n = chars.len();
+        if n < 8 {
+            return f.write_str(&"*".repeat(n));
+        }
+        let head: String = chars[..3].iter().collect();
+        let tail: String = chars[n - 2..].iter().collect();
+        write!(f, "{head}{}{tail}", "*".repeat(n - 5))
+    }
+}
+
+impl fmt::Debug for Masked<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "\"{self}\"")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,7 +273,9 @@ mod tests {
         assert!(err.to_string().contains("case id"), "{err}");
         let bytes = to_cbor("110000-20260301-000001").unwrap();
         assert_eq!(
-            from_cbor::<CaseId>(&bytes, 100, "case id").unwrap().as_str(),
+            from_cbor::<CaseId>(&bytes, 100, "case id")
+                .unwrap()
+                .as_str(),
             "110000-20260301-000001"
         );
     }
@@ -260,6 +287,20 @@ mod tests {
         weak[0] = 1;
         let err = PublicKey(weak).verifying_key().unwrap_err();
         assert!(err.to_string().contains("weak"), "{err}");
+    }
+
+    #[test]
+    fn masking_hides_the_middle() {
+        assert_eq!(
+            Masked("110101199003071234").to_string(),
+            "110*************34"
+        );
+        assert_eq!(Masked("13800138000").to_string(), "138******00");
+        assert_eq!(Masked("1234567").to_string(), "*******");
+        assert_eq!(
+            format!("{:?}", Masked("北京市朝阳区某路1号")),
+            "\"北京市*****1号\""
+        );
     }
 
     #[test]

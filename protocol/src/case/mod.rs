@@ -1,6 +1,19 @@
 //! A case (办件) from intake to result: the application, the two event logs (intake side and
 //! handling side), the pure fold of both logs into one state, and the time-limit clock with
 //! its working-day calendar.
+//!
+//! | module | job |
+//! |---|---|
+//! | [`application`] | what the window collects, and its check against the item |
+//! | [`events`] | the events of both logs |
+//! | [`log`] | one replica of both logs: dedupe, gaps, equivocation, the writer's check |
+//! | [`fold`] | the pure fold of both logs into the case state, and the transition rules |
+//! | [`clock`] | the statutory clock and its colour |
+//! | [`calendar`] | working days, holidays and make-up days |
 
+pub mod application;
 pub mod calendar;
 pub mod clock;
+pub mod events;
+pub mod fold;
+pub mod log;

@@ -1,0 +1,339 @@
+//! The application (办件申请) as the intake window collects it: who applies, for which item of
+//! which catalog version, with which materials, and how the result should reach them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{Delivery, Mode, ServiceItem, ServiceTarget};
+use crate::error::{Error, Result};
+use crate::ids::{CaseId, Digest, Masked, RegionId, Timestamp, WindowId};
+
+/// Largest single material a case may carry (bytes); bigger scans must be split or compressed.
+pub const MAX_MATERIAL_SIZE: u64 = 64 << 20;
+
+/// Which item, in which region's catalog, at which catalog version the window prepared against.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemRef {
+    /// The handling region (办理地).
+    pub region: RegionId,
+    /// The item's 实施编码.
+    pub impl_code: String,
+    /// The catalog version the intake was checked against.
+    pub catalog_version: u64,
+}
+
+/// The kind of identity document an applicant shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdType {
+    /// 居民身份证
+    ResidentIdCard,
+    /// 护照
+    Passport,
+    /// 港澳居民来往内地通行证
+    HongKongMacaoPermit,
+    /// 台湾居民来往大陆通行证
+    TaiwanPermit,
+    /// 统一社会信用代码 (for legal persons)
+    CreditCode,
+}
+
+/// The applicant. Its `Debug` masks the ID number and phone, so it can never leak into a log.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Applicant {
+    /// Person or organisation.
+    pub kind: ServiceTarget,
+    /// Name (姓名 or 单位名称).
+    pub name: String,
+    /// The identity document's kind.
+    pub id_type: IdType,
+    /// The identity document's number.
+    pub id_number: String,
+    /// A phone number to reach the applicant.
+    pub phone: String,
+}
+
+impl fmt::Debug for Applicant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Applicant")
+            .field("kind", &self.kind)
+            .field("name", &Masked(&self.name))
+            .field("id_type", &self.id_type)
+            .field("id_number", &Masked(&self.id_number))
+            .field("phone", &Masked(&self.phone))
+            .finish()
+    }
+}
+
+/// Where and by whom the application was collected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Intake {
+    /// The intake region (收件地).
+    pub region: RegionId,
+    /// The window that took it.
+    pub window: WindowId,
+    /// The operator's staff number (工号).
+    pub operator: String,
+    /// When it was taken (the intake node's clock).
+    pub at: Timestamp,
+    /// How it came in.
+    pub mode: Mode,
+}
+
+/// One material handed in: which of the item's materials it is, and its content's digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmittedMaterial {
+    /// The item's material id.
+    pub material: String,
+    /// SHA-256 of the file's bytes; the file travels separately, checked against this.
+    pub digest: Digest,
+    /// The file's size in bytes.
+    pub size: u64,
+    /// Media type, such as application/pdf or application/ofd.
+    pub media_type: String,
+    /// Whether the window checked the original (原件核验).
+    pub original_checked: bool,
+}
+
+/// How the applicant wants the result.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryChoice {
+    /// The method.
+    pub method: Delivery,
+    /// The postal address, for mail.
+    pub address: Option<String>,
+}
+
+impl fmt::Debug for DeliveryChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeliveryChoice")
+            .field("method", &self.method)
+            .field("address", &self.address.as_deref().map(Masked))
+            .finish()
+    }
+}
+
+/// One case's application, as collected and signed by the intake node (intake event 1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Application {
+    /// The case id, assigned by the intake node.
+    pub case: CaseId,
+    /// The item applied for.
+    pub item: ItemRef,
+    /// Who applies.
+    pub applicant: Applicant,
+    /// Where it was collected.
+    pub intake: Intake,
+    /// The materials handed in.
+    pub materials: Vec<SubmittedMaterial>,
+    /// The application form's fields.
+    pub form: BTreeMap<String, String>,
+    /// How the result should reach the applicant.
+    pub delivery: DeliveryChoice,
+    /// 容缺受理: required materials that will follow after acceptance.
+    pub accept_with_gaps: Vec<String>,
+    /// 告知承诺: the applicant pledged the conditions instead of proving them.
+    pub pledge: bool,
+}
+
+impl Application {
+    /// Checks the application against the item it names, listing every problem with its fix:
+    /// required materials present (or allowed to follow under 容缺), no unknown materials,
+    /// a delivery method and mode the item offers, and a region allowed to collect.
+    pub fn validate_against(&self, item: &ServiceItem) -> Result<()> {
+        let mut p = Vec::new();
+        if item.impl_code != self.item.impl_code {
+            p.push(format!(
+                "item: the application names {}, checked against {}",
+                self.item.impl_code, item.impl_code
+            ));
+        }
+        if !item.modes.contains(&self.intake.mode) {
+            p.push(format!(
+                "intake.mode: the item does not support {:?}; it supports {:?}",
+                self.intake.mode, item.modes
+            ));
+        }
+        if self.intake.mode == Mode::ProxyIntake && !item.collectors.allows(&self.intake.region) {
+            p.push(format!(
+                "intake.region: region {} may not collect for this item",
+                self.intake.region
+            ));
+        }
+        if self.applicant.name.trim().is_empty() {
+            p.push("applicant.name: give the applicant's name".into());
+        }
+        if self.applicant.id_number.trim().is_empty() {
+            p.push("applicant.id_number: give the ID document's number".into());
+        }
+        if !item.targets.contains(&self.applicant.kind) {
+            p.push(format!(
+                "applicant.kind: the item serves {:?}, not {:?}",
+                item.targets, self.applicant.kind
+            ));
+        }
+        if !item.result.delivery.contains(&self.delivery.method) {
+            p.push(format!(
+                "delivery.method: the item delivers by {:?}, not {:?}",
+                item.result.delivery, self.delivery.method
+            ));
+        }
+        if self.delivery.method == Delivery::Mail
+            && self
+                .delivery
+                .address
+                .as_deref()
+                .is_none_or(|a| a.trim().is_empty())
+        {
+            p.push("delivery.address: mail delivery needs a postal address".into());
+        }
+        let mut given = BTreeSet::new();
+        for m in &self.materials {
+            match item.material(&m.material) {
+                None => p.push(format!(
+                    "materials: {:?} is not a material of this item",
+                    m.material
+                )),
+                Some(spec) => {
+                    if !given.insert(m.material.as_str()) {
+                        p.push(format!("materials: {} is given twice", spec.name));
+                    }
+                    if m.size == 0 || m.size > MAX_MATERIAL_SIZE {
+                        p.push(format!(
+                            "materials: {} has size {}; it must be 1 byte to {} bytes",
+                            spec.name, m.size, MAX_MATERIAL_SIZE
+                        ));
+                    }
+                }
+            }
+        }
+        for gap in &self.accept_with_gaps {
+            match item.material(gap) {
+                Some(spec) if spec.may_follow_later => {
+                    if given.contains(gap.as_str()) {
+                        p.push(format!(
+                            "accept_with_gaps: {} was handed in, so it is no gap",
+                            spec.name
+                        ));
+                    }
+                }
+                Some(spec) => p.push(format!(
+                    "accept_with_gaps: {} may not follow later (not a 容缺 material)",
+                    spec.name
+                )),
+                None => p.push(format!(
+                    "accept_with_gaps: {gap:?} is not a material of this item"
+                )),
+            }
+        }
+        for spec in item.materials.iter().filter(|m| m.required) {
+            if !given.contains(spec.id.as_str()) && !self.accept_with_gaps.contains(&spec.id) {
+                p.push(format!(
+                    "materials: the required material {} ({}) is missing{}",
+                    spec.name,
+                    spec.id,
+                    if spec.may_follow_later {
+                        "; hand it in or list it in accept_with_gaps (容缺)"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+        }
+        if p.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::InvalidApplication(p))
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::catalog::tests::sample_item;
+
+    pub(crate) fn sample_application(case: &str) -> Application {
+        let material = |id: &str, n: u8| SubmittedMaterial {
+            material: id.into(),
+            digest: Digest::of(&[n]),
+            size: 1000 + n as u64,
+            media_type: "application/pdf".into(),
+            original_checked: true,
+        };
+        Application {
+            case: CaseId::new(case).unwrap(),
+            item: ItemRef {
+                region: RegionId::new("110000").unwrap(),
+                impl_code: "11000012345600001".into(),
+                catalog_version: 1,
+            },
+            applicant: Applicant {
+                kind: ServiceTarget::NaturalPerson,
+                name: "张三".into(),
+                id_type: IdType::ResidentIdCard,
+                id_number: "120101199003071234".into(),
+                phone: "13800138000".into(),
+            },
+            intake: Intake {
+                region: RegionId::new("120000").unwrap(),
+                window: WindowId::new("120000-heping-01").unwrap(),
+                operator: "TJ0042".into(),
+                at: Timestamp(1_772_000_000_000),
+                mode: Mode::ProxyIntake,
+            },
+            materials: vec![material("form", 1), material("id-card", 2)],
+            form: BTreeMap::from([("经营场所".into(), "天津市和平区".into())]),
+            delivery: DeliveryChoice {
+                method: Delivery::Mail,
+                address: Some("天津市和平区南京路1号".into()),
+            },
+            accept_with_gaps: vec!["premises".into()],
+            pledge: false,
+        }
+    }
+
+    #[test]
+    fn a_complete_application_passes() {
+        sample_application("120000-1")
+            .validate_against(&sample_item("11000012345600001"))
+            .unwrap();
+    }
+
+    #[test]
+    fn debug_masks_personal_data() {
+        let text = format!("{:?}", sample_application("120000-1"));
+        assert!(!text.contains("120101199003071234"), "{text}");
+        assert!(!text.contains("13800138000"), "{text}");
+        assert!(!text.contains("南京路1号"), "{text}");
+        assert!(text.contains("120*************34"), "{text}");
+    }
+
+    #[test]
+    fn problems_are_listed_with_their_fix() {
+        let item = sample_item("11000012345600001");
+        let mut app = sample_application("120000-1");
+        app.accept_with_gaps = vec!["id-card".into(), "nonsense".into()];
+        app.materials.retain(|m| m.material != "form");
+        app.materials[0].size = 0;
+        app.delivery.address = None;
+        app.intake.mode = Mode::MultiSite;
+        let Err(Error::InvalidApplication(p)) = app.validate_against(&item) else {
+            panic!("expected problems");
+        };
+        let text = p.join("\n");
+        for expected in [
+            "required material 个体工商户登记（备案）申请书 (form) is missing",
+            "required material 经营场所使用证明 (premises) is missing; hand it in or list it",
+            "accept_with_gaps: \"nonsense\" is not a material",
+            "经营者居民身份证 may not follow later (not a 容缺 material)",
+            "has size 0",
+            "mail delivery needs a postal address",
+            "does not support MultiSite",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+        }
+    }
+}

@@ -1,0 +1,734 @@
+//! The case's state as a pure fold of its two logs.
+//!
+//! Merge order: an event comes after the other side's events it had `seen`; between events
+//! that are concurrent (neither saw the other), handling comes before intake. So the same two
+//! logs give the same order, and the same state, at both ends, whatever order the events
+//! arrived in. Every event is kept in the timeline; one that no longer applies when its turn
+//! comes (a supplement crossing a denial, a withdrawal crossing a conclusion) is shown with
+//! the reason it had no effect.
+//!
+//! The same rules serve the writer: [`CaseState::check`] refuses, with the reason, an event
+//! its own view forbids.
+
+use serde::{Deserialize, Serialize};
+
+use crate::case::application::Application;
+use crate::case::calendar::HolidayCalendar;
+use crate::case::clock::{ClockInput, ClockReading, TimeLimit, late_supplement, read_clock};
+use crate::case::events::{Event, EventKind, MaterialGap, Outcome, Side};
+use crate::catalog::Delivery;
+use crate::error::{Error, Result};
+use crate::ids::Timestamp;
+
+/// Where the decision stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// No application yet (only possible while the logs are incomplete).
+    Empty,
+    /// Collected, not yet received by the handler.
+    Submitted,
+    /// Received by the handler, not yet accepted.
+    Received,
+    /// 受理: accepted; the clock runs.
+    Accepted,
+    /// In a review step.
+    InReview,
+    /// 办结: decided.
+    Concluded,
+    /// 不予受理: not accepted. Final.
+    Rejected,
+    /// Withdrawn with the handler's confirmation. Final.
+    Withdrawn,
+}
+
+impl Stage {
+    /// Whether the handler's part is over (results may still be dispatched and collected).
+    pub fn is_decided(self) -> bool {
+        matches!(self, Stage::Concluded | Stage::Rejected | Stage::Withdrawn)
+    }
+}
+
+/// The applicant's withdrawal, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Withdrawal {
+    /// None asked.
+    None,
+    /// Asked; waiting for the handler.
+    Requested,
+    /// Confirmed: the case is withdrawn.
+    Confirmed,
+    /// Asked after the case was decided: shown, with no effect.
+    Declined,
+}
+
+/// An open 补正 request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenSupplement {
+    /// The handling seq of the request; the answer names it.
+    pub request: u32,
+    /// When it was asked.
+    pub at: Timestamp,
+    /// What was asked for.
+    pub materials: Vec<MaterialGap>,
+}
+
+/// What an event did when its turn came in the fold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Effect {
+    /// It changed the state.
+    Applied,
+    /// It was kept but changed nothing, for this reason.
+    NoEffect(String),
+}
+
+/// One line of a case's merged timeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TimelineEntry {
+    /// The writer's side.
+    pub side: Side,
+    /// The writer's sequence number.
+    pub seq: u32,
+    /// When, by the writer's clock.
+    pub at: Timestamp,
+    /// The event's kind name.
+    pub kind: &'static str,
+    /// What it did.
+    pub effect: Effect,
+}
+
+/// A case's state: everything a window, a back office or the clock needs, derived from the
+/// two logs and nothing else.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CaseState {
+    /// The application (from intake event 1).
+    pub application: Option<Box<Application>>,
+    /// Where the decision stands.
+    pub stage: Stage,
+    /// The open 补正 request, if any.
+    pub supplement: Option<OpenSupplement>,
+    /// The reason and start of a running suspension, if any.
+    pub suspended: Option<(Timestamp, String)>,
+    /// The decision, once concluded.
+    pub outcome: Option<Outcome>,
+    /// The reason the handler did not accept, if it did not.
+    pub rejection: Option<String>,
+    /// The applicant's withdrawal.
+    pub withdrawal: Withdrawal,
+    /// Paper originals sent / arrived.
+    pub originals: (bool, bool),
+    /// How the result went out, and its reference.
+    pub dispatched: Option<(Delivery, String)>,
+    /// Whether the applicant collected the result.
+    pub collected: bool,
+    /// 好差评 score, once given.
+    pub evaluation: Option<u8>,
+    /// When the handler received the case.
+    pub received_at: Option<Timestamp>,
+    /// When it was accepted (the clock starts).
+    pub accepted_at: Option<Timestamp>,
+    /// Intervals the clock stood still after acceptance (补正, suspension); `None` = still open.
+    pub pauses: Vec<(Timestamp, Option<Timestamp>)>,
+    /// When the clock stopped for good (decided or withdrawn).
+    pub stopped_at: Option<Timestamp>,
+    /// Times of every 补正 request, for the "late 补正" check against receipt.
+    pub supplement_requests: Vec<Timestamp>,
+    /// The merged timeline, every event in fold order.
+    pub timeline: Vec<TimelineEntry>,
+}
+
+impl Default for CaseState {
+    fn default() -> Self {
+        CaseState {
+            application: None,
+            stage: Stage::Empty,
+            supplement: None,
+            suspended: None,
+            outcome: None,
+            rejection: None,
+            withdrawal: Withdrawal::None,
+            originals: (false, false),
+            dispatched: None,
+            collected: false,
+            evaluation: None,
+            received_at: None,
+            accepted_at: None,
+            pauses: Vec::new(),
+            stopped_at: None,
+            supplement_requests: Vec::new(),
+            timeline: Vec::new(),
+        }
+    }
+}
+
+/// Folds two contiguous logs (each sorted by seq from 1) into the case state. Events whose
+/// `seen` points past what the other log holds wait, with everything after them.
+pub fn fold(intake: &[Event], handling: &[Event]) -> CaseState {
+    let mut state = CaseState::default();
+    let (mut i, mut h) = (0usize, 0usize);
+    loop {
+        let next_h = handling.get(h).filter(|e| e.seen as usize <= i);
+        let next_i = intake.get(i).filter(|e| e.seen as usize <= h);
+        let event = match (next_h, next_i) {
+            (Some(e), _) => {
+                h += 1;
+                e
+            }
+            (None, Some(e)) => {
+                i += 1;
+                e
+            }
+            (None, None) => break,
+        };
+        state.apply(event);
+    }
+    state
+}
+
+impl CaseState {
+    /// How the writer of `side` may not write `kind` now, if it may not: the reason a window
+    /// or back office sees (the API answers 409 with it).
+    pub fn check(&self, side: Side, seq: u32, kind: &EventKind, at: Timestamp) -> Result<()> {
+        if kind.side() != side {
+            return Err(Error::IllegalTransition(format!(
+                "{} is written by the {:?} side, not the {side:?} side",
+                kind.name(),
+                kind.side()
+            )));
+        }
+        let mut probe = self.clone();
+        match probe.effect(seq, kind, at) {
+            Effect::Applied => Ok(()),
+            Effect::NoEffect(why) => Err(Error::IllegalTransition(why)),
+        }
+    }
+
+    fn apply(&mut self, e: &Event) {
+        let effect = if e.kind.side() != e.side {
+            Effect::NoEffect(format!(
+                "{} is not a {:?}-side event",
+                e.kind.name(),
+                e.side
+            ))
+        } else {
+            self.effect(e.seq, &e.kind, e.at)
+        };
+        self.timeline.push(TimelineEntry {
+            side: e.side,
+            seq: e.seq,
+            at: e.at,
+            kind: e.kind.name(),
+            effect,
+        });
+    }
+
+    /// Applies one event's rule and says what it did. The rules are the design's table.
+    fn effect(&mut self, seq: u32, kind: &EventKind, at: Timestamp) -> Effect {
+        use EventKind as K;
+        use Stage as S;
+        let no = |why: &str| Effect::NoEffect(why.to_string());
+        let open_work = self.supplement.is_some() || self.suspended.is_some();
+        let deciding = matches!(self.stage, S::Accepted | S::InReview);
+        match kind {
+            K::Submitted { application } => {
+                if seq != 1 || self.application.is_some() {
+                    return no("the application is submitted once, as intake event 1");
+                }
+                self.application = Some(application.clone());
+                self.stage = S::Submitted;
+            }
+            _ if self.application.is_none() => {
+                return no("nothing can happen before the application is submitted");
+            }
+            K::OriginalsDispatched { .. } => {
+                if matches!(self.stage, S::Rejected | S::Withdrawn) {
+                    return no("the case has ended; originals are not sent");
+                }
+                if self.originals.0 {
+                    return no("the originals were already dispatched");
+                }
+                self.originals.0 = true;
+            }
+            K::SupplementProvided { request, .. } => {
+                match &self.supplement {
+                    Some(open) if open.request == *request => {}
+                    Some(open) => {
+                        return Effect::NoEffect(format!(
+                            "the open 补正 request is #{}, not #{request}",
+                            open.request
+                        ));
+                    }
+                    None => return no("there is no open 补正 request to answer"),
+                }
+                self.supplement = None;
+                self.end_pause(at);
+            }
+            K::WithdrawalRequested { .. } => {
+                if self.stage.is_decided() {
+                    if self.stage == S::Concluded && self.withdrawal == Withdrawal::None {
+                        self.withdrawal = Withdrawal::Declined;
+                    }
+                    return no("the case was already decided; the withdrawal is declined");
+                }
+                if self.withdrawal == Withdrawal::Requested {
+                    return no("a withdrawal is already requested");
+                }
+                self.withdrawal = Withdrawal::Requested;
+            }
+            K::ResultCollected => {
+                match &self.dispatched {
+                    Some((Delivery::IntakeWindowPickup, _)) => {}
+                    Some(_) => return no("the result was not sent to the intake window"),
+                    None => return no("no result has been dispatched yet"),
+                }
+                if self.collected {
+                    return no("the result was already collected");
+                }
+                self.collected = true;
+            }
+            K::Evaluated { score, .. } => {
+                if !(1..=5).contains(score) {
+                    return no("an evaluation scores 1 to 5");
+                }
+                if !self.stage.is_decided() {
+                    return no("the case can be evaluated once it is decided");
+                }
+                if self.evaluation.is_some() {
+                    return no("the case was already evaluated");
+                }
+                self.evaluation = Some(*score);
+            }
+            K::Received => {
+                if self.stage != S::Submitted || seq != 1 {
+                    return no("receipt is the handler's first event, once");
+                }
+                self.stage = S::Received;
+                self.received_at = Some(at);
+            }
+            K::Accepted => {
+                if self.stage != S::Received {
+                    return no("only a received, undecided case can be accepted");
+                }
+                if self.supplement.is_some() {
+                    return no("the open 补正 request must be answered before acceptance");
+                }
+                self.stage = S::Accepted;
+                self.accepted_at = Some(at);
+            }
+            K::Rejected { reason } => {
+                if self.stage != S::Received {
+                    return no("only a received case not yet accepted can be rejected (不予受理)");
+                }
+                self.stage = S::Rejected;
+                self.rejection = Some(reason.clone());
+                self.supplement = None;
+                self.stop(at);
+            }
+            K::SupplementRequested { materials, .. } => {
+                if !matches!(self.stage, S::Received | S::Accepted | S::InReview) {
+                    return no("补正 can be requested only while the case is being handled");
+                }
+                if open_work {
+                    return no("a 补正 request or suspension is already open");
+                }
+                self.supplement = Some(OpenSupplement {
+                    request: seq,
+                    at,
+                    materials: materials.clone(),
+                });
+                self.supplement_requests.push(at);
+                if self.accepted_at.is_some() {
+                    self.pauses.push((at, None));
+                }
+            }
+            K::OriginalsReceived => {
+                if matches!(self.stage, S::Submitted | S::Rejected | S::Withdrawn) {
+                    return no("originals can be received only while the case is handled");
+                }
+                if self.originals.1 {
+                    return no("the originals were already received");
+                }
+                self.originals.1 = true;
+            }
+            K::InReview { .. } => {
+                if !deciding || open_work {
+                    return no("review needs an accepted case with no open 补正 or suspension");
+                }
+                self.stage = S::InReview;
+            }
+            K::Suspended { reason } => {
+                if !deciding || open_work {
+                    return no("only an accepted case with nothing open can be suspended");
+                }
+                self.suspended = Some((at, reason.clone()));
+                self.pauses.push((at, None));
+            }
+            K::Resumed => {
+                if self.suspended.is_none() {
+                    return no("the case is not suspended");
+                }
+                self.suspended = None;
+                self.end_pause(at);
+            }
+            K::Concluded { outcome } => {
+                if !deciding {
+                    return no("only an accepted case can be concluded");
+                }
+                if open_work {
+                    return no("answer the open 补正 request or resume the case first");
+                }
+                self.stage = S::Concluded;
+                self.outcome = Some(outcome.clone());
+                if self.withdrawal == Withdrawal::Requested {
+                    self.withdrawal = Withdrawal::Declined;
+                }
+                self.stop(at);
+            }
+            K::ResultDispatched { method, reference } => {
+                if self.stage != S::Concluded {
+                    return no("a result is dispatched only after the case is concluded");
+                }
+                if self.dispatched.is_some() {
+                    return no("the result was already dispatched");
+                }
+                self.dispatched = Some((*method, reference.clone()));
+            }
+            K::WithdrawalConfirmed => {
+                if self.withdrawal != Withdrawal::Requested {
+                    return no("no withdrawal is pending");
+                }
+                if self.stage.is_decided() {
+                    return no("the case was already decided");
+                }
+                self.stage = S::Withdrawn;
+                self.withdrawal = Withdrawal::Confirmed;
+                self.supplement = None;
+                self.suspended = None;
+                self.stop(at);
+            }
+        }
+        Effect::Applied
+    }
+
+    /// The statutory clock at `now` against `limit` (the item's committed limit), or `None`
+    /// before acceptance.
+    pub fn clock(
+        &self,
+        cal: &HolidayCalendar,
+        limit: TimeLimit,
+        now: Timestamp,
+    ) -> Option<ClockReading> {
+        let accepted_at = self.accepted_at?;
+        let input = ClockInput {
+            accepted_at,
+            pauses: &self.pauses,
+            stopped_at: self.stopped_at,
+            limit,
+        };
+        Some(read_clock(cal, &input, now))
+    }
+
+    /// Whether any 补正 request came later than the law allows after receipt (the case then
+    /// counts as accepted from receipt); shown as a flag to both sides.
+    pub fn late_supplement(&self, cal: &HolidayCalendar) -> bool {
+        self.received_at.is_some_and(|received| {
+            self.supplement_requests
+                .iter()
+                .any(|&asked| late_supplement(cal, received, asked))
+        })
+    }
+
+    fn end_pause(&mut self, at: Timestamp) {
+        if let Some(last) = self.pauses.last_mut()
+            && last.1.is_none()
+        {
+            last.1 = Some(at.max(last.0));
+        }
+    }
+
+    fn stop(&mut self, at: Timestamp) {
+        self.end_pause(at);
+        if self.stopped_at.is_none() {
+            self.stopped_at = Some(at);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::case::application::tests::sample_application;
+    use crate::case::clock::{Colour, DayUnit};
+    use crate::case::events::LicenceRef;
+    use crate::case::log::CaseLogs;
+    use crate::ids::CaseId;
+
+    const DAY: u64 = Timestamp::DAY_MS;
+    /// 2026-03-02 09:00 China time, a Monday.
+    const MON: u64 = 1_772_413_200_000;
+
+    fn submitted() -> EventKind {
+        EventKind::Submitted {
+            application: Box::new(sample_application("120000-1")),
+        }
+    }
+
+    fn approved() -> EventKind {
+        EventKind::Concluded {
+            outcome: Outcome::Approved {
+                licences: vec![LicenceRef {
+                    name: "营业执照".into(),
+                    number: "91110000MA01".into(),
+                }],
+            },
+        }
+    }
+
+    /// Two replicas, one per writer, that see each other's events at once.
+    fn run(steps: &[(Side, EventKind, u64)]) -> CaseLogs {
+        let mut logs = CaseLogs::new(CaseId::new("120000-1").unwrap());
+        for (side, kind, at) in steps {
+            logs.write(*side, kind.clone(), Timestamp(MON + at))
+                .unwrap();
+        }
+        logs
+    }
+
+    #[test]
+    fn the_usual_way_from_intake_to_evaluation() {
+        use EventKind as K;
+        use Side::*;
+        let logs = run(&[
+            (Intake, submitted(), 0),
+            (Handling, K::Received, 1),
+            (Handling, K::Accepted, 2),
+            (
+                Handling,
+                K::InReview {
+                    step: "审核".into(),
+                },
+                DAY,
+            ),
+            (Handling, approved(), DAY + 5),
+            (
+                Handling,
+                K::ResultDispatched {
+                    method: Delivery::IntakeWindowPickup,
+                    reference: "W1".into(),
+                },
+                DAY + 6,
+            ),
+            (Intake, K::ResultCollected, 2 * DAY),
+            (
+                Intake,
+                K::Evaluated {
+                    score: 5,
+                    comment: "快".into(),
+                },
+                2 * DAY + 1,
+            ),
+        ]);
+        let s = logs.state();
+        assert_eq!(s.stage, Stage::Concluded);
+        assert!(s.collected);
+        assert_eq!(s.evaluation, Some(5));
+        assert_eq!(s.timeline.len(), 8);
+        assert!(s.timeline.iter().all(|t| t.effect == Effect::Applied));
+        let cal = HolidayCalendar::weekdays_only();
+        let limit = TimeLimit {
+            days: 3,
+            unit: DayUnit::WorkingDays,
+        };
+        let clock = s.clock(&cal, limit, Timestamp(MON + 30 * DAY)).unwrap();
+        assert_eq!(clock.used_days, 1, "stopped at conclusion on Tuesday");
+        assert!(!clock.running);
+        assert_eq!(clock.colour, Colour::Green);
+    }
+
+    #[test]
+    fn the_writer_refuses_what_its_view_forbids() {
+        use EventKind as K;
+        let mut logs = run(&[
+            (Side::Intake, submitted(), 0),
+            (Side::Handling, K::Received, 1),
+        ]);
+        let at = Timestamp(MON + 2);
+        for (side, kind, why) in [
+            (
+                Side::Handling,
+                approved(),
+                "only an accepted case can be concluded",
+            ),
+            (
+                Side::Intake,
+                K::SupplementProvided {
+                    request: 2,
+                    materials: vec![],
+                },
+                "no open 补正",
+            ),
+            (
+                Side::Intake,
+                K::Evaluated {
+                    score: 4,
+                    comment: String::new(),
+                },
+                "once it is decided",
+            ),
+            (Side::Intake, K::Accepted, "written by the Handling side"),
+            (Side::Handling, K::Received, "once"),
+        ] {
+            let err = logs.write(side, kind, at).unwrap_err();
+            assert!(err.to_string().contains(why), "{err} should say {why:?}");
+        }
+        assert_eq!(logs.seqs(), (1, 1), "refused events are not written");
+    }
+
+    #[test]
+    fn supplement_and_suspension_stop_the_clock() {
+        use EventKind as K;
+        use Side::*;
+        let cal = HolidayCalendar::weekdays_only();
+        let gap = vec![MaterialGap {
+            material: "premises".into(),
+            reason: "租赁合同已过期".into(),
+        }];
+        let logs = run(&[
+            (Intake, submitted(), 0),
+            (Handling, K::Received, 1),
+            (Handling, K::Accepted, 2), // Mon
+            (
+                Handling,
+                K::SupplementRequested {
+                    materials: gap,
+                    deadline: TimeLimit {
+                        days: 5,
+                        unit: DayUnit::WorkingDays,
+                    },
+                },
+                DAY,
+            ), // Tue
+            (
+                Intake,
+                K::SupplementProvided {
+                    request: 3,
+                    materials: vec![],
+                },
+                3 * DAY,
+            ), // Thu
+            (
+                Handling,
+                K::Suspended {
+                    reason: "现场核查".into(),
+                },
+                4 * DAY,
+            ), // Fri
+        ]);
+        let s = logs.state();
+        assert_eq!(s.pauses.len(), 2);
+        let limit = TimeLimit {
+            days: 5,
+            unit: DayUnit::WorkingDays,
+        };
+        // Next Wednesday: Tue counted, Wed+Thu paused, Fri counted (pause starts Fri), then
+        // suspended since Friday: Mon, Tue, Wed paused.
+        let clock = s.clock(&cal, limit, Timestamp(MON + 9 * DAY)).unwrap();
+        assert_eq!(clock.used_days, 2);
+        assert!(!clock.running);
+        assert!(!s.late_supplement(&cal));
+    }
+
+    #[test]
+    fn a_withdrawal_crossing_a_conclusion_is_declined_at_both_ends() {
+        use EventKind as K;
+        let base = run(&[
+            (Side::Intake, submitted(), 0),
+            (Side::Handling, K::Received, 1),
+            (Side::Handling, K::Accepted, 2),
+        ]);
+        // Each writer acts on its own view, concurrently.
+        let mut intake = base.clone();
+        let mut handling = base.clone();
+        let w = intake
+            .write(
+                Side::Intake,
+                K::WithdrawalRequested {
+                    reason: "不再需要".into(),
+                },
+                Timestamp(MON + 10),
+            )
+            .unwrap();
+        let c = handling
+            .write(Side::Handling, approved(), Timestamp(MON + 11))
+            .unwrap();
+        intake.insert(c).unwrap();
+        handling.insert(w).unwrap();
+        let (a, b) = (intake.state(), handling.state());
+        assert_eq!(a, b);
+        assert_eq!(a.stage, Stage::Concluded);
+        assert_eq!(a.withdrawal, Withdrawal::Declined);
+        assert!(matches!(
+            a.timeline.last().map(|t| &t.effect),
+            Some(Effect::NoEffect(_))
+        ));
+    }
+
+    #[test]
+    fn a_supplement_crossing_a_rejection_has_no_effect() {
+        use EventKind as K;
+        let gap = vec![MaterialGap {
+            material: "premises".into(),
+            reason: "缺".into(),
+        }];
+        let base = run(&[
+            (Side::Intake, submitted(), 0),
+            (Side::Handling, K::Received, 1),
+            (
+                Side::Handling,
+                K::SupplementRequested {
+                    materials: gap,
+                    deadline: TimeLimit {
+                        days: 5,
+                        unit: DayUnit::NaturalDays,
+                    },
+                },
+                2,
+            ),
+        ]);
+        let mut intake = base.clone();
+        let mut handling = base.clone();
+        // The handler withdraws its own request by rejecting; the answer crosses it.
+        // (Rejection while 补正 is open is allowed: 补正超时驳回.)
+        let r = handling
+            .write(
+                Side::Handling,
+                K::Rejected {
+                    reason: "补正超时".into(),
+                },
+                Timestamp(MON + 20),
+            )
+            .unwrap();
+        let p = intake
+            .write(
+                Side::Intake,
+                K::SupplementProvided {
+                    request: 2,
+                    materials: vec![],
+                },
+                Timestamp(MON + 21),
+            )
+            .unwrap();
+        intake.insert(r).unwrap();
+        handling.insert(p).unwrap();
+        let (a, b) = (intake.state(), handling.state());
+        assert_eq!(a, b);
+        assert_eq!(a.stage, Stage::Rejected);
+        assert_eq!(a.supplement, None);
+        assert!(matches!(
+            a.timeline.last().map(|t| &t.effect),
+            Some(Effect::NoEffect(_))
+        ));
+    }
+}
