@@ -1,7 +1,30 @@
 //! The statutory clock of a case: runs from acceptance, stops during 补正 and suspension,
 //! counts working or natural days, and gives the green / yellow / red colour.
+//!
+//! [`read_clock`] is the one reference computation of the clock: the case fold shows it and the
+//! simulator's invariant checker recomputes it, so every node colours a case the same way.
+//!
+//! # How days are counted
+//!
+//! - Dates are China Standard Time dates ([`Date::of`]).
+//! - 期间开始之日不计算在内: the day of acceptance does not count. A day counts as used when it
+//!   is a counting day (a working day of the [`HolidayCalendar`] for [`DayUnit::WorkingDays`],
+//!   any day for [`DayUnit::NaturalDays`]) in the date range (acceptance date, today].
+//! - The clock stops during 补正 (SupplementRequested to SupplementProvided) and suspension
+//!   (Suspended to Resumed). A pause from instant `p` to instant `q` removes the counting days
+//!   in (date(`p`), date(`q`)]: the day the pause begins still counts, the day it ends does not,
+//!   and the clock runs again from the next day. Overlapping pauses remove a day once. A pause
+//!   with no end yet, or whose end is after `now`, lasts up to `now`; a pause that begins after
+//!   `now`, or ends before it begins, has no effect.
+//! - The clock stops for good at `stopped_at` (concluded, rejected, withdrawn): nothing after
+//!   that date counts, so the reading is the same for every later `now`.
+//! - The limit is reached on the `limit.days`-th counting day used (the due date); the case is
+//!   overdue from the next counting day on.
 
 use serde::{Deserialize, Serialize};
+
+use crate::case::calendar::{Date, HolidayCalendar};
+use crate::ids::Timestamp;
 
 /// How a time limit counts days.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -20,4 +43,596 @@ pub struct TimeLimit {
     pub days: u32,
     /// How they are counted.
     pub unit: DayUnit,
+}
+
+/// The working days after receipt within which a 补正 request must come (《行政许可法》第三十二条:
+/// later than that, the application counts as accepted from the day it was received).
+pub const SUPPLEMENT_REQUEST_WORKING_DAYS: u32 = 5;
+
+/// The counting days of `unit` in the date range `(after, through]`; zero when `through` is not
+/// after `after`. The date-level core of [`counting_days_between`].
+pub fn counting_days_in(cal: &HolidayCalendar, unit: DayUnit, after: Date, through: Date) -> u32 {
+    match unit {
+        DayUnit::WorkingDays => cal.working_days_after(after, through),
+        DayUnit::NaturalDays => {
+            let days = through.days_since_epoch() - after.days_since_epoch();
+            u32::try_from(days.max(0)).unwrap_or(u32::MAX)
+        }
+    }
+}
+
+/// The counting days of `unit` in `(date(from), date(to)]`, dates in China time: how many days
+/// of a limit pass from one instant to another, the first day not counted.
+pub fn counting_days_between(
+    cal: &HolidayCalendar,
+    unit: DayUnit,
+    from: Timestamp,
+    to: Timestamp,
+) -> u32 {
+    counting_days_in(cal, unit, Date::of(from), Date::of(to))
+}
+
+/// What the clock of one case is computed from, taken from the case's two logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClockInput<'a> {
+    /// When the handler accepted the case (Accepted); the clock starts the next day.
+    pub accepted_at: Timestamp,
+    /// The stops, as (start, end): 补正 from SupplementRequested to SupplementProvided,
+    /// suspension from Suspended to Resumed. `None` while the stop is still open.
+    pub pauses: &'a [(Timestamp, Option<Timestamp>)],
+    /// When the clock stopped for good (concluded, rejected, withdrawn), if it has.
+    pub stopped_at: Option<Timestamp>,
+    /// The time limit the case is held to.
+    pub limit: TimeLimit,
+}
+
+/// The colour a case shows in worklists: how close it is to its time limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Colour {
+    /// Less than 80% of the limit used.
+    Green,
+    /// At least 80% of the limit used, and not past it.
+    Yellow,
+    /// Past the limit: overdue (超期).
+    Red,
+}
+
+impl Colour {
+    /// The colour for `used_days` of a `limit_days` limit: red past the limit, yellow from 80%
+    /// used, green below. A zero limit (即办) is green until a day is used, then red.
+    pub fn for_usage(used_days: u32, limit_days: u32) -> Colour {
+        let (used, limit) = (u64::from(used_days), u64::from(limit_days));
+        if used > limit {
+            Colour::Red
+        } else if limit > 0 && used * 5 >= limit * 4 {
+            Colour::Yellow
+        } else {
+            Colour::Green
+        }
+    }
+}
+
+/// The clock of a case at one instant, as worklists, the status API and the simulator's
+/// invariant checker show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockReading {
+    /// Counting days used so far.
+    pub used_days: u32,
+    /// The limit the case is held to.
+    pub limit: TimeLimit,
+    /// Days of the limit left; negative when overdue.
+    pub remaining_days: i64,
+    /// Green, yellow or red.
+    pub colour: Colour,
+    /// Whether the clock is running now: accepted, not stopped for good, not paused.
+    pub running: bool,
+    /// The date the limit is reached (its last allowed day) if no further pause happens; `None`
+    /// while paused, once stopped for good, or when it would fall after 9999-12-31.
+    pub due_date: Option<Date>,
+}
+
+/// Reads the clock of a case at `now` by the counting rule above. Pure and total: any input,
+/// however inconsistent, gives a reading, and only events up to `now` are taken into account.
+pub fn read_clock(cal: &HolidayCalendar, input: &ClockInput<'_>, now: Timestamp) -> ClockReading {
+    let stopped = input.stopped_at.is_some_and(|s| s <= now);
+    let end = match input.stopped_at {
+        Some(s) if s < now => s,
+        _ => now,
+    };
+    let unit = input.limit.unit;
+    let start = Date::of(input.accepted_at);
+    let (pauses, paused) = pause_ranges(input.pauses, now);
+    let used = used_through(cal, unit, start, Date::of(end), &pauses);
+    let due_date = if stopped || paused {
+        None
+    } else {
+        due_date(cal, unit, start, &pauses, input.limit.days)
+    };
+    ClockReading {
+        used_days: used,
+        limit: input.limit,
+        remaining_days: i64::from(input.limit.days) - i64::from(used),
+        colour: Colour::for_usage(used, input.limit.days),
+        running: now >= input.accepted_at && !stopped && !paused,
+        due_date,
+    }
+}
+
+/// True when a 补正 request at `requested_at` comes more than
+/// [`SUPPLEMENT_REQUEST_WORKING_DAYS`] working days after the receipt at `received_at`, which
+/// the law then treats as accepted from receipt; the case shows a flag.
+pub fn late_supplement(
+    cal: &HolidayCalendar,
+    received_at: Timestamp,
+    requested_at: Timestamp,
+) -> bool {
+    counting_days_between(cal, DayUnit::WorkingDays, received_at, requested_at)
+        > SUPPLEMENT_REQUEST_WORKING_DAYS
+}
+
+/// The pauses as disjoint, sorted date ranges `(after, through]` as seen at `now`, and whether
+/// one is open at `now`.
+fn pause_ranges(
+    pauses: &[(Timestamp, Option<Timestamp>)],
+    now: Timestamp,
+) -> (Vec<(Date, Date)>, bool) {
+    let mut open = false;
+    let mut ranges: Vec<(Date, Date)> = Vec::new();
+    for &(begin, end) in pauses {
+        if begin > now {
+            continue;
+        }
+        let end = match end {
+            Some(end) if end <= now => end,
+            _ => {
+                open = true;
+                now
+            }
+        };
+        let range = (Date::of(begin), Date::of(end));
+        if range.1 > range.0 {
+            ranges.push(range);
+        }
+    }
+    ranges.sort_unstable();
+    let mut merged: Vec<(Date, Date)> = Vec::with_capacity(ranges.len());
+    for (after, through) in ranges {
+        match merged.last_mut() {
+            Some(last) if after <= last.1 => last.1 = last.1.max(through),
+            _ => merged.push((after, through)),
+        }
+    }
+    (merged, open)
+}
+
+/// Counting days in `(start, through]` outside the (disjoint) pause ranges.
+fn used_through(
+    cal: &HolidayCalendar,
+    unit: DayUnit,
+    start: Date,
+    through: Date,
+    pauses: &[(Date, Date)],
+) -> u32 {
+    let total = counting_days_in(cal, unit, start, through);
+    let paused: u32 = pauses
+        .iter()
+        .map(|&(a, b)| counting_days_in(cal, unit, a.max(start), b.min(through)))
+        .fold(0, u32::saturating_add);
+    total.saturating_sub(paused)
+}
+
+/// The first date on which `limit` days are used, given the (closed) pauses: a binary search,
+/// as the used days never decrease from one date to the next.
+fn due_date(
+    cal: &HolidayCalendar,
+    unit: DayUnit,
+    start: Date,
+    pauses: &[(Date, Date)],
+    limit: u32,
+) -> Option<Date> {
+    if limit == 0 {
+        return Some(start);
+    }
+    let used_on = |day: i64| used_through(cal, unit, start, Date::from_days_clamped(day), pauses);
+    let (mut lo, mut hi) = (start.days_since_epoch(), Date::MAX.days_since_epoch());
+    if used_on(hi) < limit {
+        return None;
+    }
+    // used_on(lo) < limit <= used_on(hi)
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if used_on(mid) >= limit {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    Some(Date::from_days_clamped(hi))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const CN_2026: &str = include_str!("../../../configs/calendars/cn-2026.toml");
+    const HOUR: u64 = 3_600_000;
+
+    fn cn() -> HolidayCalendar {
+        HolidayCalendar::from_toml(CN_2026).unwrap()
+    }
+
+    fn d(text: &str) -> Date {
+        Date::parse(text).unwrap()
+    }
+
+    /// `hour` o'clock China time on `date`.
+    fn at(date: &str, hour: u64) -> Timestamp {
+        d(date).start_of_day().plus_ms(hour * HOUR)
+    }
+
+    fn working(days: u32) -> TimeLimit {
+        TimeLimit {
+            days,
+            unit: DayUnit::WorkingDays,
+        }
+    }
+
+    fn input(
+        accepted_at: Timestamp,
+        pauses: &[(Timestamp, Option<Timestamp>)],
+        limit: TimeLimit,
+    ) -> ClockInput<'_> {
+        ClockInput {
+            accepted_at,
+            pauses,
+            stopped_at: None,
+            limit,
+        }
+    }
+
+    #[test]
+    fn national_day_holiday_and_its_make_up_saturday() {
+        // Accepted Wed 2026-09-30. Oct 1–7 are off; Thu 8 and Fri 9 are days 1 and 2;
+        // Sat 10 is a make-up working day, day 3: the limit is reached there.
+        let cal = cn();
+        let clock = input(at("2026-09-30", 10), &[], working(3));
+        let read = |date: &str| read_clock(&cal, &clock, at(date, 12));
+        assert_eq!(read("2026-09-30").used_days, 0);
+        assert_eq!(read("2026-10-07").used_days, 0);
+        assert_eq!(read("2026-10-07").due_date, Some(d("2026-10-10")));
+        assert_eq!(
+            (read("2026-10-08").used_days, read("2026-10-08").colour),
+            (1, Colour::Green)
+        );
+        assert_eq!(
+            (read("2026-10-09").used_days, read("2026-10-09").colour),
+            (2, Colour::Green)
+        );
+        let due = read("2026-10-10");
+        assert_eq!(
+            (due.used_days, due.colour, due.remaining_days),
+            (3, Colour::Yellow, 0)
+        );
+        assert_eq!(read("2026-10-11").used_days, 3);
+        let late = read("2026-10-12");
+        assert_eq!(
+            (late.used_days, late.colour, late.remaining_days),
+            (4, Colour::Red, -1)
+        );
+        assert!(late.running);
+        assert_eq!(late.due_date, Some(d("2026-10-10")));
+    }
+
+    #[test]
+    fn spring_festival_and_make_up_days() {
+        let cal = cn();
+        // Fri 2026-02-13: Sat 14 (make-up) is day 1, Feb 15–23 off, Tue 24 and Wed 25 days 2, 3.
+        let clock = input(at("2026-02-13", 9), &[], working(3));
+        assert_eq!(
+            read_clock(&cal, &clock, at("2026-02-13", 9)).due_date,
+            Some(d("2026-02-25"))
+        );
+        // Fri 2026-09-18: Sun 20 (make-up) is day 1, Mon 21 – Thu 24 days 2–5.
+        let clock = input(at("2026-09-18", 9), &[], working(5));
+        assert_eq!(
+            read_clock(&cal, &clock, at("2026-09-18", 9)).due_date,
+            Some(d("2026-09-24"))
+        );
+        // Natural days count holidays: 7 natural days from 2026-09-30 end on 2026-10-07.
+        let clock = input(
+            at("2026-09-30", 9),
+            &[],
+            TimeLimit {
+                days: 7,
+                unit: DayUnit::NaturalDays,
+            },
+        );
+        let reading = read_clock(&cal, &clock, at("2026-10-07", 9));
+        assert_eq!(
+            (reading.used_days, reading.due_date),
+            (7, Some(d("2026-10-07")))
+        );
+    }
+
+    #[test]
+    fn a_supplement_request_stops_the_clock() {
+        // Accepted 2026-09-30; 补正 requested Thu 10-08 (day 1, still counted), materials back
+        // Mon 10-12 09:00: 10-09 to 10-12 do not count, so Tue 13 and Wed 14 are days 2 and 3.
+        let cal = cn();
+        let pauses = [(at("2026-10-08", 15), Some(at("2026-10-12", 9)))];
+        let clock = input(at("2026-09-30", 10), &pauses, working(3));
+        let paused = read_clock(&cal, &clock, at("2026-10-09", 12));
+        assert_eq!(
+            (paused.used_days, paused.running, paused.due_date),
+            (1, false, None)
+        );
+        let resumed = read_clock(&cal, &clock, at("2026-10-12", 12));
+        assert_eq!((resumed.used_days, resumed.running), (1, true));
+        assert_eq!(resumed.due_date, Some(d("2026-10-14")));
+        let due = read_clock(&cal, &clock, at("2026-10-14", 12));
+        assert_eq!((due.used_days, due.colour), (3, Colour::Yellow));
+        assert_eq!(
+            read_clock(&cal, &clock, at("2026-10-15", 12)).colour,
+            Colour::Red
+        );
+        // An open request keeps it stopped.
+        let open = [(at("2026-10-08", 15), None)];
+        let clock = input(at("2026-09-30", 10), &open, working(3));
+        let reading = read_clock(&cal, &clock, at("2026-11-30", 12));
+        assert_eq!(
+            (reading.used_days, reading.running, reading.due_date),
+            (1, false, None)
+        );
+    }
+
+    #[test]
+    fn a_concluded_case_keeps_its_reading() {
+        let cal = cn();
+        let clock = ClockInput {
+            stopped_at: Some(at("2026-10-09", 16)),
+            ..input(at("2026-09-30", 10), &[], working(3))
+        };
+        let at_stop = read_clock(&cal, &clock, at("2026-10-09", 16));
+        assert_eq!(
+            (at_stop.used_days, at_stop.running, at_stop.due_date),
+            (2, false, None)
+        );
+        assert_eq!(read_clock(&cal, &clock, at("2026-12-31", 12)), at_stop);
+        let before = read_clock(&cal, &clock, at("2026-10-09", 15));
+        assert!(before.running);
+    }
+
+    #[test]
+    fn on_the_spot_items_and_cases_not_yet_accepted() {
+        let cal = cn();
+        let clock = input(at("2026-03-02", 10), &[], working(0));
+        let same_day = read_clock(&cal, &clock, at("2026-03-02", 17));
+        assert_eq!(
+            (same_day.colour, same_day.due_date),
+            (Colour::Green, Some(d("2026-03-02")))
+        );
+        assert_eq!(
+            read_clock(&cal, &clock, at("2026-03-03", 9)).colour,
+            Colour::Red
+        );
+        let before = read_clock(&cal, &clock, at("2026-03-01", 9));
+        assert_eq!((before.used_days, before.running), (0, false));
+    }
+
+    #[test]
+    fn colours_follow_the_share_used() {
+        assert_eq!(Colour::for_usage(15, 20), Colour::Green);
+        assert_eq!(Colour::for_usage(16, 20), Colour::Yellow);
+        assert_eq!(Colour::for_usage(20, 20), Colour::Yellow);
+        assert_eq!(Colour::for_usage(21, 20), Colour::Red);
+        assert_eq!(Colour::for_usage(0, 1), Colour::Green);
+        assert_eq!(Colour::for_usage(1, 1), Colour::Yellow);
+        assert_eq!(Colour::for_usage(u32::MAX, u32::MAX), Colour::Yellow);
+        let json = serde_json_like(Colour::Yellow);
+        assert_eq!(json, "yellow");
+    }
+
+    fn serde_json_like(colour: Colour) -> String {
+        // The crate has no JSON dependency; TOML shows the same serde names.
+        #[derive(Serialize)]
+        struct Wrap {
+            c: Colour,
+        }
+        let text = toml::to_string(&Wrap { c: colour }).unwrap();
+        text.trim()
+            .trim_start_matches("c = ")
+            .trim_matches('"')
+            .to_owned()
+    }
+
+    #[test]
+    fn late_supplement_requests_are_flagged() {
+        // Received Mon 2026-09-28: Sep 29, 30, Oct 8, 9 and the make-up Sat Oct 10 are the five
+        // working days; a request on Sun 11 is still in time, one on Mon 12 is late.
+        let cal = cn();
+        let received = at("2026-09-28", 9);
+        assert!(!late_supplement(&cal, received, at("2026-10-10", 17)));
+        assert!(!late_supplement(&cal, received, at("2026-10-11", 17)));
+        assert!(late_supplement(&cal, received, at("2026-10-12", 9)));
+        assert!(!late_supplement(&cal, received, received));
+    }
+
+    #[test]
+    fn days_turn_at_midnight_china_time() {
+        // 23:30 CST Fri 2026-10-09 to 00:30 CST Sat 2026-10-10 (a make-up working day).
+        let cal = cn();
+        let (from, to) = (
+            at("2026-10-09", 23).plus_ms(HOUR / 2),
+            at("2026-10-10", 0).plus_ms(HOUR / 2),
+        );
+        assert_eq!(
+            counting_days_between(&cal, DayUnit::WorkingDays, from, to),
+            1
+        );
+        assert_eq!(
+            counting_days_between(&cal, DayUnit::WorkingDays, to, from),
+            0
+        );
+        assert_eq!(
+            counting_days_between(&cal, DayUnit::NaturalDays, from, to),
+            1
+        );
+    }
+
+    // ---- properties ----
+
+    fn t0() -> u64 {
+        d("2025-06-01").start_of_day().0
+    }
+
+    fn t1() -> u64 {
+        d("2027-06-01").start_of_day().0
+    }
+
+    fn instant() -> impl Strategy<Value = Timestamp> {
+        (t0()..t1()).prop_map(Timestamp)
+    }
+
+    fn unit() -> impl Strategy<Value = DayUnit> {
+        prop_oneof![Just(DayUnit::WorkingDays), Just(DayUnit::NaturalDays)]
+    }
+
+    /// The 2026 calendar, plain weekdays, or a random 2026 calendar of one-day holidays and
+    /// weekend make-up days.
+    fn calendar() -> impl Strategy<Value = HolidayCalendar> {
+        let synthetic = (
+            proptest::collection::btree_set(0i64..365, 0..25),
+            proptest::collection::btree_set(0i64..365, 0..8),
+        )
+            .prop_map(|(off, worked)| {
+                let jan1 = d("2026-01-01");
+                let off: Vec<Date> = off
+                    .iter()
+                    .filter_map(|&i| jan1.checked_add_days(i))
+                    .collect();
+                let periods = off.iter().map(|&day| HolidayPeriod {
+                    name: "h".into(),
+                    from: day,
+                    to: day,
+                });
+                let makeups = worked
+                    .iter()
+                    .filter_map(|&i| jan1.checked_add_days(i))
+                    .filter(|day| day.is_weekend() && !off.contains(day))
+                    .map(|date| MakeupWorkday {
+                        date,
+                        for_holiday: "h".into(),
+                    });
+                let (periods, mut makeups): (Vec<_>, Vec<_>) =
+                    (periods.collect(), makeups.collect());
+                if periods.is_empty() {
+                    makeups.clear();
+                }
+                HolidayCalendar::new("random", (2026, 2026), periods, makeups).unwrap()
+            });
+        prop_oneof![
+            Just(cn()),
+            Just(HolidayCalendar::weekdays_only()),
+            synthetic
+        ]
+    }
+
+    fn pauses() -> impl Strategy<Value = Vec<(Timestamp, Option<Timestamp>)>> {
+        let pause = (
+            instant(),
+            proptest::option::weighted(0.8, 0u64..40 * Timestamp::DAY_MS),
+        )
+            .prop_map(|(begin, length)| (begin, length.map(|l| begin.plus_ms(l))));
+        proptest::collection::vec(pause, 0..4)
+    }
+
+    fn limit() -> impl Strategy<Value = TimeLimit> {
+        (0u32..40, unit()).prop_map(|(days, unit)| TimeLimit { days, unit })
+    }
+
+    use crate::case::calendar::{HolidayPeriod, MakeupWorkday};
+
+    proptest! {
+        #[test]
+        fn counting_is_additive(cal in calendar(), unit in unit(), mut t in proptest::array::uniform3(instant())) {
+            t.sort();
+            let f = |a, b| counting_days_between(&cal, unit, a, b);
+            prop_assert_eq!(f(t[0], t[2]), f(t[0], t[1]) + f(t[1], t[2]));
+        }
+
+        #[test]
+        fn natural_days_are_the_date_difference(a in any::<u64>(), b in any::<u64>()) {
+            let cal = HolidayCalendar::weekdays_only();
+            let (a, b) = (Timestamp(a.min(b)), Timestamp(a.max(b)));
+            let diff = Date::of(b).days_since_epoch() - Date::of(a).days_since_epoch();
+            prop_assert_eq!(i64::from(counting_days_between(&cal, DayUnit::NaturalDays, a, b)), diff);
+            prop_assert_eq!(counting_days_between(&cal, DayUnit::NaturalDays, b, a), 0);
+        }
+
+        #[test]
+        fn working_days_never_exceed_natural_days(cal in calendar(), a in instant(), b in instant()) {
+            prop_assert!(
+                counting_days_between(&cal, DayUnit::WorkingDays, a, b)
+                    <= counting_days_between(&cal, DayUnit::NaturalDays, a, b)
+            );
+        }
+
+        #[test]
+        fn a_pause_never_adds_days(
+            cal in calendar(), accepted in instant(), mut ps in pauses(), extra in pauses(),
+            limit in limit(), now in instant(),
+        ) {
+            let without = read_clock(&cal, &input(accepted, &ps, limit), now).used_days;
+            ps.extend(extra);
+            let with = read_clock(&cal, &input(accepted, &ps, limit), now).used_days;
+            prop_assert!(with <= without, "{} > {}", with, without);
+            prop_assert!(without <= counting_days_between(&cal, limit.unit, accepted, now));
+        }
+
+        #[test]
+        fn colour_never_goes_back(
+            cal in calendar(), accepted in instant(), ps in pauses(), stopped in proptest::option::of(instant()),
+            limit in limit(), a in instant(), b in instant(),
+        ) {
+            let clock = ClockInput { accepted_at: accepted, pauses: &ps, stopped_at: stopped, limit };
+            let (early, late) = (read_clock(&cal, &clock, a.min(b)), read_clock(&cal, &clock, a.max(b)));
+            prop_assert!(early.used_days <= late.used_days);
+            prop_assert!(early.colour <= late.colour);
+        }
+
+        #[test]
+        fn a_stopped_clock_stands_still(
+            cal in calendar(), accepted in instant(), ps in pauses(), stopped in instant(),
+            limit in limit(), a in 0u64..400 * Timestamp::DAY_MS, b in 0u64..400 * Timestamp::DAY_MS,
+        ) {
+            let clock = ClockInput { accepted_at: accepted, pauses: &ps, stopped_at: Some(stopped), limit };
+            let first = read_clock(&cal, &clock, stopped.plus_ms(a));
+            prop_assert_eq!(first, read_clock(&cal, &clock, stopped.plus_ms(b)));
+            prop_assert!(!first.running);
+            prop_assert_eq!(first.due_date, None);
+        }
+
+        #[test]
+        fn the_due_date_is_the_day_the_limit_is_reached(
+            cal in calendar(), accepted in instant(), ps in pauses(), limit in limit(), now in instant(),
+        ) {
+            // Only pauses closed by `now`, so no further pause happens after it.
+            let ps: Vec<_> = ps.into_iter().filter(|&(_, end)| end.is_some_and(|e| e <= now)).collect();
+            let clock = input(accepted, &ps, limit);
+            let reading = read_clock(&cal, &clock, now);
+            let due = reading.due_date;
+            prop_assert!(due.is_some());
+            let due = due.unwrap();
+            let used_on = |date: Date| read_clock(&cal, &clock, date.start_of_day().plus_ms(12 * HOUR)).used_days;
+            prop_assert_eq!(used_on(due), limit.days);
+            if limit.days > 0 {
+                prop_assert!(due > Date::of(accepted));
+                prop_assert!(used_on(due.checked_add_days(-1).unwrap()) < limit.days);
+            } else {
+                prop_assert_eq!(due, Date::of(accepted));
+            }
+        }
+    }
 }

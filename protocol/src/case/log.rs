@@ -173,3 +173,240 @@ impl CaseLogs {
         Ok(event)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::case::application::tests::sample_application;
+    use crate::case::clock::{DayUnit, TimeLimit};
+    use crate::case::events::{LicenceRef, MaterialGap, Outcome};
+    use crate::catalog::Delivery;
+    use proptest::prelude::*;
+
+    fn case() -> CaseId {
+        CaseId::new("120000-1").unwrap()
+    }
+
+    /// Every kind a writer might try, given a parameter to vary it.
+    fn palette(side: Side, p: u8, handling_seq: u32) -> Vec<EventKind> {
+        use EventKind as K;
+        match side {
+            Side::Intake => vec![
+                K::OriginalsDispatched {
+                    courier: "EMS".into(),
+                    tracking: format!("E{p}"),
+                },
+                K::SupplementProvided {
+                    request: handling_seq.saturating_sub(u32::from(p % 3)),
+                    materials: vec![],
+                },
+                K::WithdrawalRequested {
+                    reason: "不再需要".into(),
+                },
+                K::ResultCollected,
+                K::Evaluated {
+                    score: p % 6,
+                    comment: String::new(),
+                },
+            ],
+            Side::Handling => vec![
+                K::Received,
+                K::Accepted,
+                K::Rejected {
+                    reason: "不符合受理条件".into(),
+                },
+                K::SupplementRequested {
+                    materials: vec![MaterialGap {
+                        material: "premises".into(),
+                        reason: "缺".into(),
+                    }],
+                    deadline: TimeLimit {
+                        days: 5,
+                        unit: DayUnit::WorkingDays,
+                    },
+                },
+                K::OriginalsReceived,
+                K::InReview {
+                    step: format!("审核{p}"),
+                },
+                K::Suspended {
+                    reason: "现场核查".into(),
+                },
+                K::Resumed,
+                if p % 2 == 0 {
+                    K::Concluded {
+                        outcome: Outcome::Approved {
+                            licences: vec![LicenceRef {
+                                name: "证".into(),
+                                number: format!("N{p}"),
+                            }],
+                        },
+                    }
+                } else {
+                    K::Concluded {
+                        outcome: Outcome::Denied {
+                            reason: "不符合条件".into(),
+                        },
+                    }
+                },
+                K::ResultDispatched {
+                    method: if p % 2 == 0 {
+                        Delivery::IntakeWindowPickup
+                    } else {
+                        Delivery::Mail
+                    },
+                    reference: format!("R{p}"),
+                },
+                K::WithdrawalConfirmed,
+            ],
+        }
+    }
+
+    /// Runs two writers that act on their own views while events travel between them with
+    /// delays, driven by `steps`. Returns every event written, in writing order.
+    fn history(steps: &[(u8, u8)]) -> Vec<Event> {
+        let mut intake = CaseLogs::new(case());
+        let mut handling = CaseLogs::new(case());
+        let first = intake
+            .write(
+                Side::Intake,
+                EventKind::Submitted {
+                    application: Box::new(sample_application("120000-1")),
+                },
+                Timestamp(0),
+            )
+            .unwrap();
+        let mut all = vec![first.clone()];
+        let mut to_handling = vec![first];
+        let mut to_intake: Vec<Event> = Vec::new();
+        for (i, &(action, p)) in steps.iter().enumerate() {
+            let at = Timestamp(1 + i as u64 * 3_600_000);
+            match action % 4 {
+                0 | 1 => {
+                    let side = if action % 4 == 0 {
+                        Side::Intake
+                    } else {
+                        Side::Handling
+                    };
+                    let logs = if side == Side::Intake {
+                        &mut intake
+                    } else {
+                        &mut handling
+                    };
+                    let kinds = palette(side, p, logs.seqs().1);
+                    let n = kinds.len();
+                    // Try the palette from a position chosen by p; write the first legal one.
+                    for k in 0..n {
+                        let kind = kinds[(p as usize + k) % n].clone();
+                        if let Ok(e) = logs.write(side, kind, at) {
+                            all.push(e.clone());
+                            if side == Side::Intake {
+                                to_handling.push(e)
+                            } else {
+                                to_intake.push(e)
+                            }
+                            break;
+                        }
+                    }
+                }
+                2 => {
+                    // Deliver some of the oldest events to the handler.
+                    let n = (p as usize % 3).min(to_handling.len());
+                    for e in to_handling.drain(..n) {
+                        handling.insert(e).unwrap();
+                    }
+                }
+                _ => {
+                    let n = (p as usize % 3).min(to_intake.len());
+                    for e in to_intake.drain(..n) {
+                        intake.insert(e).unwrap();
+                    }
+                }
+            }
+        }
+        all
+    }
+
+    /// Delivers `events` to a fresh replica in the order and multiplicity `order` picks.
+    fn replica(events: &[Event], order: &[usize]) -> CaseLogs {
+        let mut logs = CaseLogs::new(case());
+        for &i in order {
+            logs.insert(events[i % events.len()].clone()).unwrap();
+        }
+        for e in events {
+            logs.insert(e.clone()).unwrap();
+        }
+        logs
+    }
+
+    proptest! {
+        /// For any interleaving, duplication and reordering of the same events, every replica
+        /// folds to the same state: the state of the logs in sequence order.
+        #[test]
+        fn every_order_folds_to_the_same_state(
+            steps in proptest::collection::vec((0u8..4, any::<u8>()), 0..60),
+            order_a in proptest::collection::vec(any::<usize>(), 0..120),
+            order_b in proptest::collection::vec(any::<usize>(), 0..120),
+        ) {
+            let events = history(&steps);
+            let a = replica(&events, &order_a);
+            let b = replica(&events, &order_b);
+            prop_assert_eq!(a.waiting(), 0);
+            prop_assert_eq!(a.seqs(), b.seqs());
+            let (sa, sb) = (a.state(), b.state());
+            prop_assert_eq!(&sa, &sb);
+            prop_assert_eq!(sa.timeline.len(), events.len(), "every event is folded");
+            // And the same as the canonical logs built in sequence order.
+            let mut sorted = events.clone();
+            sorted.sort_by_key(|e| (e.side, e.seq));
+            let c = replica(&sorted, &[]);
+            prop_assert_eq!(c.state(), sa);
+        }
+    }
+
+    #[test]
+    fn duplicates_gaps_and_equivocation() {
+        let mut writer = CaseLogs::new(case());
+        let e1 = writer
+            .write(
+                Side::Intake,
+                EventKind::Submitted {
+                    application: Box::new(sample_application("120000-1")),
+                },
+                Timestamp(1),
+            )
+            .unwrap();
+        let e2 = writer
+            .write(
+                Side::Intake,
+                EventKind::WithdrawalRequested { reason: "x".into() },
+                Timestamp(2),
+            )
+            .unwrap();
+        let mut r = CaseLogs::new(case());
+        assert_eq!(r.insert(e2.clone()).unwrap(), Inserted::Waiting);
+        assert_eq!(r.insert(e2.clone()).unwrap(), Inserted::Duplicate);
+        assert_eq!(r.state().timeline.len(), 0, "a gap holds back what follows");
+        assert_eq!(r.insert(e1.clone()).unwrap(), Inserted::Appended(2));
+        assert_eq!(r.insert(e1.clone()).unwrap(), Inserted::Duplicate);
+        let mut forged = e2.clone();
+        forged.at = Timestamp(3);
+        assert!(
+            r.insert(forged)
+                .unwrap_err()
+                .to_string()
+                .contains("equivocation")
+        );
+        let mut other = e1.clone();
+        other.case = CaseId::new("120000-2").unwrap();
+        assert!(r.insert(other).is_err());
+        let mut wrong_side = e2.clone();
+        wrong_side.side = Side::Handling;
+        assert!(r.insert(wrong_side).is_err());
+        let mut zero = e2;
+        zero.seq = 0;
+        assert!(r.insert(zero).is_err());
+        assert_eq!(r.since(Side::Intake, 1).len(), 1);
+        assert_eq!(r.since(Side::Intake, 9).len(), 0);
+    }
+}
