@@ -133,6 +133,21 @@ pub enum Error {
     #[error("invalid calendar: {0}")]
     InvalidCalendar(String),
 
+    // --- wire (wire.rs) ---
+    /// A frame signed by one region's node but claiming to come from another region.
+    #[error(
+        "frame claims to come from region {claimed} but is signed by {kid}, not that region's node"
+    )]
+    Impersonation {
+        /// The region the frame claims.
+        claimed: String,
+        /// The signer's key id.
+        kid: String,
+    },
+    /// A frame addressed to another node, or older than the replay window.
+    #[error("frame refused: {0}")]
+    FrameRefused(String),
+
     // --- reconciliation (reconcile.rs) ---
     /// A reconciliation message that breaks the protocol.
     #[error("reconciliation: {0}")]
