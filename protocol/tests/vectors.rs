@@ -1,0 +1,336 @@
+//! Test vectors: signed envelopes as files next to the signers' public keys, so that another
+//! COSE implementation can verify them (see `tests/vectors/README.md`).
+//!
+//! Ed25519 signatures are deterministic, so this test rebuilds every vector and asserts the
+//! files hold exactly those bytes. Run with `TONGBAN_WRITE_VECTORS=1` to write them anew after
+//! a deliberate change to a format.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use tongban_protocol::case::application::{
+    Applicant, Application, DeliveryChoice, IdType, Intake, ItemRef, SubmittedMaterial,
+};
+use tongban_protocol::case::clock::{DayUnit, TimeLimit};
+use tongban_protocol::case::events::{Event, EventKind, Side};
+use tongban_protocol::catalog::{
+    CaseKind, CatalogManifest, Collectors, Delivery, Fee, ItemType, Material, Mode, ResultSpec,
+    Scope, ServiceItem, ServiceTarget, TrustLevel,
+};
+use tongban_protocol::envelope::{Envelope, Identity, Signable, open};
+use tongban_protocol::ids::{CaseId, Digest, PublicKey, RegionId, Timestamp, WindowId};
+use tongban_protocol::roster::{Member, Roster, RosterDocument};
+use tongban_protocol::wire::{Frame, Message, Receipt};
+
+/// 2026-03-02 09:00 China time.
+const T0: u64 = 1_772_413_200_000;
+
+fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors")
+}
+
+fn region(s: &str) -> RegionId {
+    RegionId::new(s).expect("valid region id")
+}
+
+/// The vectors' keys: fixed seeds, for tests only.
+fn node_beijing() -> Identity {
+    Identity::from_seed([0x11; 32])
+}
+fn node_tianjin() -> Identity {
+    Identity::from_seed([0x12; 32])
+}
+fn governance(i: u8) -> Identity {
+    Identity::from_seed([0x20 + i; 32])
+}
+
+fn item() -> ServiceItem {
+    ServiceItem {
+        name: "个体工商户设立登记".into(),
+        basic_code: "0000123456".into(),
+        impl_code: "11000012345600001".into(),
+        item_type: ItemType::Licensing,
+        department: "市场监管".into(),
+        legal_basis: vec!["《促进个体工商户发展条例》".into()],
+        authority: "北京市市场监督管理局".into(),
+        targets: vec![ServiceTarget::NaturalPerson],
+        case_kind: CaseKind::Committed,
+        conditions: "申请人具有经营能力，有经营场所".into(),
+        process: vec!["申请".into(), "受理".into(), "审查".into(), "决定".into()],
+        materials: vec![
+            Material {
+                id: "form".into(),
+                name: "个体工商户登记（备案）申请书".into(),
+                required: true,
+                originals: 1,
+                copies: 0,
+                electronic: true,
+                trust: TrustLevel::D,
+                may_follow_later: false,
+            },
+            Material {
+                id: "id-card".into(),
+                name: "经营者居民身份证".into(),
+                required: true,
+                originals: 1,
+                copies: 1,
+                electronic: true,
+                trust: TrustLevel::A,
+                may_follow_later: false,
+            },
+        ],
+        legal_limit: TimeLimit {
+            days: 3,
+            unit: DayUnit::WorkingDays,
+        },
+        committed_limit: TimeLimit {
+            days: 1,
+            unit: DayUnit::WorkingDays,
+        },
+        fee: Fee {
+            charged: false,
+            basis: String::new(),
+        },
+        result: ResultSpec {
+            name: "营业执照".into(),
+            delivery: vec![Delivery::Mail, Delivery::ELicence],
+        },
+        scope: Scope::CrossProvince,
+        modes: vec![Mode::FullyOnline, Mode::ProxyIntake],
+        collectors: Collectors::AllMembers,
+    }
+}
+
+fn application() -> Application {
+    Application {
+        case: CaseId::new("120000-20260302-000001").expect("valid case id"),
+        item: ItemRef {
+            region: region("110000"),
+            impl_code: "11000012345600001".into(),
+            catalog_version: 1,
+        },
+        applicant: Applicant {
+            kind: ServiceTarget::NaturalPerson,
+            name: "测试".into(),
+            id_type: IdType::ResidentIdCard,
+            id_number: "000000000000000000".into(),
+            phone: "00000000000".into(),
+        },
+        intake: Intake {
+            region: region("120000"),
+            window: WindowId::new("120000-heping-01").expect("valid window id"),
+            operator: "TJ0042".into(),
+            at: Timestamp(T0),
+            mode: Mode::ProxyIntake,
+        },
+        materials: vec![SubmittedMaterial {
+            material: "form".into(),
+            digest: Digest::of(b"form.pdf"),
+            size: 8,
+            media_type: "application/pdf".into(),
+            original_checked: true,
+        }],
+        form: BTreeMap::new(),
+        delivery: DeliveryChoice {
+            method: Delivery::ELicence,
+            address: None,
+        },
+        accept_with_gaps: vec![],
+        pledge: false,
+    }
+}
+
+fn roster() -> Roster {
+    let member = |r: &str, name: &str, node: &Identity, gov: &Identity| Member {
+        region: region(r),
+        name: name.into(),
+        node_key: node.public_key(),
+        governance_key: gov.public_key(),
+        addresses: vec!["/ip4/127.0.0.1/udp/7001/quic-v1".into()],
+        valid_from: Timestamp(T0),
+        valid_until: Timestamp(T0 + 365 * Timestamp::DAY_MS),
+    };
+    Roster {
+        federation: "tongban test vectors".into(),
+        version: 1,
+        issued_at: Timestamp(T0),
+        threshold: 2,
+        members: vec![
+            member("110000", "北京市", &node_beijing(), &governance(1)),
+            member("120000", "天津市", &node_tianjin(), &governance(2)),
+            member(
+                "130000",
+                "河北省",
+                &Identity::from_seed([0x13; 32]),
+                &governance(3),
+            ),
+        ],
+        revoked_keys: vec![],
+    }
+}
+
+/// Every vector: file name, envelope bytes, the signer's key file name.
+fn vectors() -> Vec<(String, Vec<u8>, &'static str)> {
+    let bj = node_beijing();
+    let tj = node_tianjin();
+    let manifest = CatalogManifest {
+        region: region("110000"),
+        version: 1,
+        items: vec![item()],
+        published_at: Timestamp(T0),
+    };
+    let submitted = Event {
+        case: application().case,
+        side: Side::Intake,
+        seq: 1,
+        seen: 0,
+        at: Timestamp(T0),
+        kind: EventKind::Submitted {
+            application: Box::new(application()),
+        },
+    };
+    let event = tj.sign(&submitted).expect("signs");
+    let receipt = Receipt {
+        case: application().case,
+        side: Side::Intake,
+        seq: 1,
+        event_digest: event.digest(),
+        by: region("110000"),
+        at: Timestamp(T0 + 1_000),
+    };
+    let frame = Frame {
+        from: region("110000"),
+        to: region("120000"),
+        id: 1,
+        sent_at: Timestamp(T0 + 2_000),
+        body: Message::CatalogAnnounce {
+            region: region("110000"),
+            version: 1,
+            digest: Digest::of(b"manifest"),
+        },
+    };
+    let mut out = vec![
+        (
+            "catalog.cose".to_string(),
+            bytes(bj.sign(&manifest)),
+            "node-110000.pub",
+        ),
+        (
+            "event-submitted.cose".to_string(),
+            event.bytes().to_vec(),
+            "node-120000.pub",
+        ),
+        (
+            "receipt.cose".to_string(),
+            bytes(bj.sign(&receipt)),
+            "node-110000.pub",
+        ),
+        (
+            "frame-catalog-announce.cose".to_string(),
+            bytes(bj.sign(&frame)),
+            "node-110000.pub",
+        ),
+    ];
+    for i in 1..=2u8 {
+        out.push((
+            format!("roster-signature-{i}.cose"),
+            bytes(governance(i).sign(&roster())),
+            if i == 1 {
+                "governance-110000.pub"
+            } else {
+                "governance-120000.pub"
+            },
+        ));
+    }
+    out
+}
+
+fn bytes<T>(env: tongban_protocol::Result<Envelope<T>>) -> Vec<u8> {
+    env.expect("signs").into_parts().0
+}
+
+fn keys() -> Vec<(&'static str, PublicKey)> {
+    vec![
+        ("node-110000.pub", node_beijing().public_key()),
+        ("node-120000.pub", node_tianjin().public_key()),
+        ("governance-110000.pub", governance(1).public_key()),
+        ("governance-120000.pub", governance(2).public_key()),
+    ]
+}
+
+#[test]
+fn vectors_match_the_files() {
+    let write = std::env::var_os("TONGBAN_WRITE_VECTORS").is_some();
+    let mut files: Vec<(String, Vec<u8>)> = vectors()
+        .into_iter()
+        .map(|(name, bytes, _)| (name, bytes))
+        .collect();
+    for (name, key) in keys() {
+        files.push((name.to_string(), format!("{key}\n").into_bytes()));
+    }
+    let mut index = String::from("# file\tsigner key\tcontent type\n");
+    for (name, _, key) in vectors() {
+        let kind = content_type_of(&name);
+        index.push_str(&format!("{name}\t{key}\t{kind}\n"));
+    }
+    files.push(("INDEX.tsv".into(), index.into_bytes()));
+    for (name, bytes) in files {
+        let path = dir().join(&name);
+        if write {
+            std::fs::write(&path, &bytes).expect("writes vector");
+        } else {
+            let on_disk = std::fs::read(&path).unwrap_or_else(|e| {
+                panic!("{}: {e}; run with TONGBAN_WRITE_VECTORS=1", path.display())
+            });
+            assert_eq!(
+                on_disk, bytes,
+                "{name} differs from what the code signs now"
+            );
+        }
+    }
+}
+
+fn content_type_of(name: &str) -> String {
+    let (kind, version) = if name.starts_with("catalog") {
+        (CatalogManifest::KIND, CatalogManifest::VERSION)
+    } else if name.starts_with("event") {
+        (Event::KIND, Event::VERSION)
+    } else if name.starts_with("receipt") {
+        (Receipt::KIND, Receipt::VERSION)
+    } else if name.starts_with("frame") {
+        (Frame::KIND, Frame::VERSION)
+    } else {
+        (Roster::KIND, Roster::VERSION)
+    };
+    format!("tongban/{kind}; v={version}")
+}
+
+#[test]
+fn vectors_verify_and_decode() {
+    let key = |file: &str| {
+        keys()
+            .into_iter()
+            .find(|(n, _)| *n == file)
+            .map(|(_, k)| k)
+            .expect("known key file")
+    };
+    for (name, bytes, signer) in vectors() {
+        let k = key(signer);
+        let ok = match name.split(['-', '.']).next().unwrap_or_default() {
+            "catalog" => open::<CatalogManifest, _>(&bytes, &k).is_ok(),
+            "event" => open::<Event, _>(&bytes, &k).is_ok(),
+            "receipt" => open::<Receipt, _>(&bytes, &k).is_ok(),
+            "frame" => open::<Frame, _>(&bytes, &k).is_ok(),
+            "roster" => open::<Roster, _>(&bytes, &k).is_ok(),
+            other => panic!("unexpected vector {other}"),
+        };
+        assert!(ok, "{name} does not verify under {signer}");
+    }
+    // The two roster signatures make a quorum of the vectors' roster.
+    let mut doc = RosterDocument::sign(&roster(), &[&governance(1)]).expect("signs");
+    doc.add_signature(&roster(), &governance(2)).expect("signs");
+    assert_eq!(
+        Roster::accept_genesis(&doc, Timestamp(T0 + 1)).expect("quorum"),
+        roster()
+    );
+}
