@@ -97,6 +97,9 @@ mod tests {
     fn round_trips() {
         let v = (1u32, "区".to_string(), vec![1u8, 2]);
         let bytes = to_cbor(&v).unwrap();
-        assert_eq!(from_cbor::<(u32, String, Vec<u8>)>(&bytes, 100, "t").unwrap(), v);
+        assert_eq!(
+            from_cbor::<(u32, String, Vec<u8>)>(&bytes, 100, "t").unwrap(),
+            v
+        );
     }
 }
