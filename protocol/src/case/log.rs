@@ -206,7 +206,7 @@ mod tests {
                     comment: String::new(),
                 },
                 // Withdrawals are rarer than the rest, so that most histories run longer.
-                if p % 8 == 0 {
+                if p.is_multiple_of(8) {
                     K::WithdrawalRequested {
                         reason: "不再需要".into(),
                     }
@@ -238,7 +238,7 @@ mod tests {
                     reason: "现场核查".into(),
                 },
                 K::Resumed,
-                if p % 2 == 0 {
+                if p.is_multiple_of(2) {
                     K::Concluded {
                         outcome: Outcome::Approved {
                             licences: vec![LicenceRef {
@@ -255,7 +255,7 @@ mod tests {
                     }
                 },
                 K::ResultDispatched {
-                    method: if p % 2 == 0 {
+                    method: if p.is_multiple_of(2) {
                         Delivery::IntakeWindowPickup
                     } else {
                         Delivery::Mail
