@@ -151,6 +151,11 @@ pub enum Message {
         /// The encoded reconciliation message.
         message: ByteBuf,
     },
+    /// The session is settled: the answer to a round needed no reply.
+    ReconcileDone {
+        /// The session.
+        session: u64,
+    },
     /// A roster update, with its governance signatures.
     RosterUpdate {
         /// The document.
@@ -178,6 +183,7 @@ impl Message {
             Message::MaterialChunk { .. } => "material_chunk",
             Message::MaterialFetch { .. } => "material_fetch",
             Message::Reconcile { .. } => "reconcile",
+            Message::ReconcileDone { .. } => "reconcile_done",
             Message::RosterUpdate { .. } => "roster_update",
             Message::Refused { .. } => "refused",
         }
@@ -190,6 +196,7 @@ impl Message {
             | Message::CatalogFetch { .. }
             | Message::EventFetch { .. }
             | Message::MaterialFetch { .. }
+            | Message::ReconcileDone { .. }
             | Message::Refused { .. } => 4 << 10,
             Message::Receipt { .. } => 8 << 10,
             Message::Catalog { .. } => crate::catalog::MAX_CATALOG_SIZE + (64 << 10),
@@ -368,6 +375,7 @@ mod tests {
                     message,
                 }
             }),
+            any::<u64>().prop_map(|session| Message::ReconcileDone { session }),
             (any::<u64>(), "\\PC{0,40}").prop_map(|(in_reply_to, reason)| Message::Refused {
                 in_reply_to,
                 reason
