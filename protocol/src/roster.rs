@@ -601,6 +601,8 @@ mod tests {
             for s in &strangers {
                 doc.add_signature(&next, s).unwrap();
             }
+            let decoded = RosterDocument::decode(&doc.encode().unwrap()).unwrap();
+            prop_assert_eq!(&decoded, &doc);
             let distinct: BTreeSet<usize> = signers.iter().map(|i| i % n).collect();
             let result = f.roster.accept_update(&doc, now);
             let enough = distinct.len() >= f.roster.threshold as usize;

@@ -367,6 +367,20 @@ mod tests {
             let c = replica(&sorted, &[]);
             prop_assert_eq!(c.state(), sa);
         }
+
+        /// Every event of a random history survives CBOR and a signed envelope unchanged.
+        #[test]
+        fn events_round_trip(steps in proptest::collection::vec((0u8..4, any::<u8>()), 0..40)) {
+            let writer = crate::envelope::Identity::from_seed([9; 32]);
+            for e in history(&steps) {
+                let bytes = crate::codec::to_cbor(&e).unwrap();
+                let back: Event = crate::codec::from_cbor(&bytes, crate::case::events::MAX_EVENT_SIZE, "event").unwrap();
+                prop_assert_eq!(&back, &e);
+                let env = writer.sign(&e).unwrap();
+                let opened = crate::envelope::open::<Event, _>(env.bytes(), &writer.public_key()).unwrap();
+                prop_assert_eq!(opened.payload(), &e);
+            }
+        }
     }
 
     #[test]
