@@ -148,6 +148,11 @@ pub enum Error {
     #[error("frame refused: {0}")]
     FrameRefused(String),
 
+    // --- storage (store.rs and its implementations) ---
+    /// The store failed; the engine acknowledged nothing that depended on it.
+    #[error("storage failed: {0}")]
+    Storage(String),
+
     // --- reconciliation (reconcile.rs) ---
     /// A reconciliation message that breaks the protocol.
     #[error("reconciliation: {0}")]

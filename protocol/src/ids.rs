@@ -107,10 +107,59 @@ string_id!(
     "use 1–50 characters of A–Z, a–z, 0–9, '-', '_' and '.' (GB/T 39046 办件编号 is an..50)"
 );
 
+/// Serialises a fixed-size byte newtype as a byte string in CBOR and as hex in JSON and TOML,
+/// so the wire stays compact and what people read stays readable.
+macro_rules! bytes_serde {
+    ($name:ident, $n:expr, $what:literal) => {
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(
+                &self,
+                s: S,
+            ) -> std::result::Result<S::Ok, S::Error> {
+                if s.is_human_readable() {
+                    s.serialize_str(&hex::encode(self.0))
+                } else {
+                    serde_bytes::Bytes::new(&self.0).serialize(s)
+                }
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+                let mut out = [0u8; $n];
+                if d.is_human_readable() {
+                    let text = String::deserialize(d)?;
+                    hex::decode_to_slice(text.trim(), &mut out).map_err(|_| {
+                        serde::de::Error::custom(concat!(
+                            $what,
+                            ": use exactly ",
+                            stringify!($n),
+                            " bytes as hex digits"
+                        ))
+                    })?;
+                } else {
+                    let bytes = serde_bytes::ByteBuf::deserialize(d)?;
+                    if bytes.len() != $n {
+                        return Err(serde::de::Error::custom(concat!(
+                            $what,
+                            ": expected ",
+                            stringify!($n),
+                            " bytes"
+                        )));
+                    }
+                    out.copy_from_slice(&bytes);
+                }
+                Ok($name(out))
+            }
+        }
+    };
+}
+
 /// A SHA-256 digest, used for materials, catalogs and the audit chain.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Digest(#[serde(with = "serde_bytes")] pub [u8; 32]);
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Digest(pub [u8; 32]);
+
+bytes_serde!(Digest, 32, "SHA-256 digest");
 
 impl Digest {
     /// The SHA-256 digest of `bytes`.
@@ -144,9 +193,10 @@ impl fmt::Debug for Digest {
 
 /// The id of a signing key: the first 8 bytes of the SHA-256 of its public key. It is the COSE
 /// `kid` of every envelope the key signs, so a receiver finds the key without trying them all.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct KeyId(#[serde(with = "serde_bytes")] pub [u8; 8]);
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KeyId(pub [u8; 8]);
+
+bytes_serde!(KeyId, 8, "key id");
 
 impl KeyId {
     /// Takes a key id from the bytes of a COSE `kid` header.
@@ -173,9 +223,10 @@ impl fmt::Debug for KeyId {
 }
 
 /// An ed25519 public key as it travels in rosters and configs (32 bytes).
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct PublicKey(#[serde(with = "serde_bytes")] pub [u8; 32]);
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PublicKey(pub [u8; 32]);
+
+bytes_serde!(PublicKey, 32, "public key");
 
 impl PublicKey {
     /// The key's id (see [`KeyId`]).

@@ -13,6 +13,7 @@
 //! | [`catalog`] | service items (GB/T 39046) and signed catalog manifests |
 //! | [`case`] | applications, the two event logs of a case, their fold, time limits, calendars |
 //! | [`reconcile`] | range-based set reconciliation of the cases two nodes share |
+//! | [`store`] | the storage trait and the crash-modelling in-memory store |
 //! | [`wire`] | the versioned enum of everything nodes say to each other |
 //! | [`error`] | the crate's one error type |
 
@@ -24,6 +25,7 @@ pub mod error;
 pub mod ids;
 pub mod reconcile;
 pub mod roster;
+pub mod store;
 pub mod wire;
 
 pub use error::{Error, Result};
