@@ -8,6 +8,7 @@
 //! |---|---|
 //! | [`ids`] | identifiers and small values: regions, windows, cases, keys, digests, time |
 //! | [`codec`] | bounded CBOR encoding and decoding, the one wire format |
+//! | [`engine`] | the node's behaviour: intake, routing, outbox, status, catalogs, timers |
 //! | [`envelope`] | COSE_Sign1 envelopes: sign, open, verify strictly |
 //! | [`roster`] | the federation's membership and the quorum rule for changing it |
 //! | [`catalog`] | service items (GB/T 39046) and signed catalog manifests |
@@ -20,6 +21,7 @@
 pub mod case;
 pub mod catalog;
 pub mod codec;
+pub mod engine;
 pub mod envelope;
 pub mod error;
 pub mod ids;
