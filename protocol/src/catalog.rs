@@ -463,6 +463,39 @@ impl CatalogManifest {
     }
 }
 
+/// A region's catalog as its operator writes it (TOML): the manifest without the publishing
+/// time, which the node sets when it signs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogFile {
+    /// The region the catalog is for.
+    pub region: RegionId,
+    /// The catalog's version; raise it with every change.
+    pub version: u64,
+    /// The items (`[[items]]` tables).
+    pub items: Vec<ServiceItem>,
+}
+
+impl CatalogFile {
+    /// Parses and validates a catalog file; the error names every problem and where it is.
+    pub fn from_toml(text: &str) -> Result<CatalogFile> {
+        let file: CatalogFile = toml::from_str(text)
+            .map_err(|e| Error::InvalidCatalog(vec![e.to_string().trim().replace('\n', " ")]))?;
+        file.manifest(Timestamp(0)).validate()?;
+        Ok(file)
+    }
+
+    /// The manifest to sign, published at `now`.
+    pub fn manifest(&self, now: Timestamp) -> CatalogManifest {
+        CatalogManifest {
+            region: self.region.clone(),
+            version: self.version,
+            items: self.items.clone(),
+            published_at: now,
+        }
+    }
+}
+
 /// Opens a signed manifest: a roster member's valid signature at `now`, by the node of the
 /// region the manifest is for, over a valid catalog.
 pub fn open_manifest(
@@ -687,6 +720,22 @@ pub(crate) mod tests {
             open_manifest(env.bytes(), &roster, Timestamp(1)),
             Err(Error::InvalidCatalog(_))
         ));
+    }
+
+    #[test]
+    fn catalog_files_parse_from_toml() {
+        let m = sample_manifest("110000");
+        let file = CatalogFile {
+            region: m.region.clone(),
+            version: 3,
+            items: m.items.clone(),
+        };
+        let text = toml::to_string(&file).unwrap();
+        assert_eq!(CatalogFile::from_toml(&text).unwrap(), file);
+        let err = CatalogFile::from_toml(&text.replace("version = 3", "version = 0")).unwrap_err();
+        assert!(err.to_string().contains("version: start at 1"), "{err}");
+        let err = CatalogFile::from_toml("region = \"110000\"\nversion = 1\nitems = []\ncolour = 1").unwrap_err();
+        assert!(err.to_string().contains("colour"), "{err}");
     }
 
     proptest! {
