@@ -734,7 +734,9 @@ pub(crate) mod tests {
         assert_eq!(CatalogFile::from_toml(&text).unwrap(), file);
         let err = CatalogFile::from_toml(&text.replace("version = 3", "version = 0")).unwrap_err();
         assert!(err.to_string().contains("version: start at 1"), "{err}");
-        let err = CatalogFile::from_toml("region = \"110000\"\nversion = 1\nitems = []\ncolour = 1").unwrap_err();
+        let err =
+            CatalogFile::from_toml("region = \"110000\"\nversion = 1\nitems = []\ncolour = 1")
+                .unwrap_err();
         assert!(err.to_string().contains("colour"), "{err}");
     }
 

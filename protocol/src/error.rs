@@ -148,6 +148,17 @@ pub enum Error {
     #[error("frame refused: {0}")]
     FrameRefused(String),
 
+    // --- engine (engine/) ---
+    /// Something asked for does not exist here.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The caller may not do this.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// A request that cannot be carried out as given; the text says what to fix.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+
     // --- storage (store.rs and its implementations) ---
     /// The store failed; the engine acknowledged nothing that depended on it.
     #[error("storage failed: {0}")]

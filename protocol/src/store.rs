@@ -36,11 +36,13 @@ pub enum Table {
     Audit,
     /// Client idempotency keys for intake, mapping to the case they created.
     Idempotency,
+    /// Notices for the back office not yet confirmed delivered, by id.
+    Notices,
 }
 
 impl Table {
     /// Every table, for stores that create them up front.
-    pub const ALL: [Table; 11] = [
+    pub const ALL: [Table; 12] = [
         Table::Meta,
         Table::Cases,
         Table::Events,
@@ -52,6 +54,7 @@ impl Table {
         Table::Uploads,
         Table::Audit,
         Table::Idempotency,
+        Table::Notices,
     ];
 
     /// The table's name on disk.
@@ -68,6 +71,7 @@ impl Table {
             Table::Uploads => "uploads",
             Table::Audit => "audit",
             Table::Idempotency => "idempotency",
+            Table::Notices => "notices",
         }
     }
 }

@@ -1,6 +1,335 @@
 //! The node's behaviour as a sans-IO state machine that both the daemon and the simulator
 //! drive.
+//!
+//! The driver calls the engine's methods with the current time — an API command
+//! ([`Engine::intake`], [`Engine::write_event`], [`Engine::upload_chunk`]), a frame from a peer
+//! ([`Engine::on_frame`]), a timer tick ([`Engine::tick`]), a back-office report — and the
+//! engine writes what must be kept to its [`Store`] and queues [`Output`]s: frames to send and
+//! notices for the back office. Nothing leaves before it is durable: the driver calls
+//! [`Engine::commit`], which syncs the store once for everything done since the last commit
+//! (group commit) and only then hands over the outputs; replies to API calls are sent after
+//! the same commit. A failed commit is fatal: the driver drops the engine and opens it again
+//! from the store, which holds exactly what was acknowledged.
+//!
+//! | module | job |
+//! |---|---|
+//! | [`records`] | key layout and stored records |
+//! | `intake` | taking an application at a window: checks, case id, first event, receipt |
+//! | `status` | writing events (windows, back office) and taking in events from peers |
+//! | `peer` | frames from peers: verification, dispatch, replies |
+//! | `outbox` | what must reach a peer, with retry and backoff until a receipt settles it |
+//! | `catalogs` | this region's catalog and every other region's latest, and search |
+//! | `materials` | chunked, digest-checked material uploads |
+//! | `query` | case views and worklists with the clock's colour |
+//! | `audit` | the hash-chained log of every envelope sent or received |
+//! | `sync` | when to reconcile with whom, and the sessions |
+//! | [`backoffice`] | notices to and reports from the back office |
 
+pub mod audit;
 pub mod backoffice;
+mod catalogs;
+mod intake;
+mod materials;
+mod outbox;
+mod peer;
+mod query;
+pub mod records;
+mod status;
+mod sync;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
 
 pub use backoffice::{Notice, Report};
+pub use catalogs::{CatalogQuery, ItemHit};
+pub use intake::{IntakeReceipt, IntakeRequest};
+pub use materials::UploadStatus;
+pub use query::{CaseView, Worklist, WorklistFilter};
+pub use records::CaseRecord;
+
+use crate::case::calendar::HolidayCalendar;
+use crate::catalog::{CatalogFile, CatalogManifest};
+use crate::envelope::{Envelope, Identity};
+use crate::error::{Error, Result};
+use crate::ids::{RegionId, Timestamp, WindowId};
+use crate::roster::Roster;
+use crate::store::{Store, Table};
+
+/// Settings of the engine's timers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineConfig {
+    /// First retry delay of an unacknowledged message, in milliseconds.
+    pub retry_initial_ms: u64,
+    /// Longest retry delay, in milliseconds.
+    pub retry_max_ms: u64,
+    /// How often to reconcile with each peer, in milliseconds.
+    pub reconcile_every_ms: u64,
+    /// How often to announce our catalog, in milliseconds.
+    pub announce_every_ms: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            retry_initial_ms: 1_000,
+            retry_max_ms: 300_000,
+            reconcile_every_ms: 600_000,
+            announce_every_ms: 600_000,
+        }
+    }
+}
+
+/// Who is asking, as the API authenticated them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// Window staff of this region, at one window.
+    Window {
+        /// The window.
+        window: WindowId,
+        /// The operator's staff number.
+        operator: String,
+    },
+    /// This region's back office.
+    BackOffice,
+    /// An administrator of this node.
+    Admin,
+}
+
+/// Something the driver must do once the commit that produced it succeeded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Send a signed frame to a peer region.
+    Send {
+        /// The peer.
+        to: RegionId,
+        /// The frame's envelope.
+        frame: Vec<u8>,
+        /// The message kind, for metrics and logs.
+        kind: &'static str,
+    },
+    /// Hand a notice to the back office; call [`Engine::notice_delivered`] once it took it.
+    Notify {
+        /// The notice's id.
+        id: u64,
+        /// The notice.
+        notice: Notice,
+    },
+}
+
+/// Counters for the node's `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Metrics {
+    /// Applications taken at this region's windows.
+    pub intakes: u64,
+    /// Events this node wrote and signed.
+    pub events_written: u64,
+    /// Events received from peers and added to a log.
+    pub events_received: u64,
+    /// Duplicate events received and dropped.
+    pub events_duplicate: u64,
+    /// Frames received and accepted.
+    pub frames_in: u64,
+    /// Frames refused (bad signature, not a member, malformed, ...).
+    pub frames_refused: u64,
+    /// Frames sent, retries included.
+    pub frames_out: u64,
+    /// Retries of unacknowledged messages.
+    pub retries: u64,
+    /// Reconciliation sessions started.
+    pub reconciliations: u64,
+    /// Writer-side refusals of illegal transitions.
+    pub refused_transitions: u64,
+}
+
+/// One region's node, as pure logic over a [`Store`].
+pub struct Engine<S: Store> {
+    me: RegionId,
+    config: EngineConfig,
+    identity: Identity,
+    roster: Roster,
+    calendar: HolidayCalendar,
+    store: S,
+    catalogs: BTreeMap<RegionId, Envelope<CatalogManifest>>,
+    cases: BTreeMap<crate::ids::CaseId, CaseRecord>,
+    outbox: BTreeMap<(RegionId, u64), records::OutboxItem>,
+    out: Vec<Output>,
+    frame_counter: u64,
+    audit: audit::AuditHead,
+    last_reconcile: BTreeMap<RegionId, Timestamp>,
+    last_announce: Option<Timestamp>,
+    metrics: Metrics,
+}
+
+/// What a node starts from: its identity, the roster it trusts, its calendar and its own
+/// catalog. The store may hold newer state (a later roster, peers' catalogs, cases).
+pub struct EngineSetup {
+    /// The region this node serves.
+    pub region: RegionId,
+    /// The node's signing identity.
+    pub identity: Identity,
+    /// The roster to trust if the store holds none newer.
+    pub roster: Roster,
+    /// The holiday calendar for time limits.
+    pub calendar: HolidayCalendar,
+    /// This region's catalog, published if its version is new.
+    pub catalog: CatalogFile,
+    /// Timer settings.
+    pub config: EngineConfig,
+}
+
+impl<S: Store> Engine<S> {
+    /// Opens the engine over `store` at `now`: loads what the store holds, checks that the
+    /// identity is this region's node key on the roster, publishes the catalog if its version
+    /// is new, and queues every undelivered back-office notice again.
+    pub fn open(setup: EngineSetup, store: S, now: Timestamp) -> Result<Engine<S>> {
+        let EngineSetup {
+            region,
+            identity,
+            roster,
+            calendar,
+            catalog,
+            config,
+        } = setup;
+        let member = roster
+            .region(&region)
+            .ok_or_else(|| Error::InvalidInput(format!("region {region} is not on the roster")))?;
+        if member.node_key != identity.public_key() {
+            return Err(Error::InvalidInput(format!(
+                "the key {} is not region {region}'s node key on the roster (that is {})",
+                identity.kid(),
+                member.node_key.kid()
+            )));
+        }
+        if catalog.region != region {
+            return Err(Error::InvalidInput(format!(
+                "the catalog file is for region {}, this node serves {region}",
+                catalog.region
+            )));
+        }
+        let mut engine = Engine {
+            me: region,
+            config,
+            identity,
+            roster,
+            calendar,
+            store,
+            catalogs: BTreeMap::new(),
+            cases: BTreeMap::new(),
+            outbox: BTreeMap::new(),
+            out: Vec::new(),
+            frame_counter: now.0.saturating_mul(1000),
+            audit: audit::AuditHead::default(),
+            last_reconcile: BTreeMap::new(),
+            last_announce: None,
+            metrics: Metrics::default(),
+        };
+        engine.load_roster(now)?;
+        engine.load_catalogs(now)?;
+        engine.load_cases()?;
+        engine.load_outbox()?;
+        engine.audit = audit::AuditHead::load(&engine.store)?;
+        engine.publish_catalog(&catalog, now)?;
+        engine.requeue_notices()?;
+        Ok(engine)
+    }
+
+    /// Syncs the store — one durable write for everything since the last commit — and only
+    /// then hands over the outputs.
+    pub fn commit(&mut self) -> Result<Vec<Output>> {
+        self.store.sync()?;
+        Ok(std::mem::take(&mut self.out))
+    }
+
+    /// The region this node serves.
+    pub fn region(&self) -> &RegionId {
+        &self.me
+    }
+
+    /// The roster in force.
+    pub fn roster(&self) -> &Roster {
+        &self.roster
+    }
+
+    /// The holiday calendar.
+    pub fn calendar(&self) -> &HolidayCalendar {
+        &self.calendar
+    }
+
+    /// The counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// How many messages wait for a peer's acknowledgement, per peer.
+    pub fn outbox_depth(&self) -> BTreeMap<RegionId, usize> {
+        let mut depth = BTreeMap::new();
+        for (peer, _) in self.outbox.keys() {
+            *depth.entry(peer.clone()).or_insert(0) += 1;
+        }
+        depth
+    }
+
+    /// The store, for drivers that inspect it (tests, the simulator's invariants).
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Takes the store back, for a driver that models a crash.
+    pub fn into_store(self) -> S {
+        self.store
+    }
+
+    /// The back office took notice `id`: it is not delivered again.
+    pub fn notice_delivered(&mut self, id: u64) -> Result<()> {
+        self.store.delete(Table::Notices, &id.to_be_bytes())
+    }
+
+    fn notify(&mut self, notice: Notice) -> Result<()> {
+        let id = records::next_counter(&mut self.store, b"notice_counter")?;
+        records::put(&mut self.store, Table::Notices, &id.to_be_bytes(), &notice)?;
+        self.out.push(Output::Notify { id, notice });
+        Ok(())
+    }
+
+    fn requeue_notices(&mut self) -> Result<()> {
+        for (key, value) in self.store.scan_prefix(Table::Notices, &[])? {
+            let id = u64::from_be_bytes(
+                key.as_slice()
+                    .try_into()
+                    .map_err(|_| Error::Storage("a notice key is not 8 bytes".into()))?,
+            );
+            let notice: Notice = crate::codec::from_cbor(&value, 16 << 20, "stored notice")?;
+            self.out.push(Output::Notify { id, notice });
+        }
+        Ok(())
+    }
+
+    fn load_roster(&mut self, now: Timestamp) -> Result<()> {
+        if let Some(bytes) = self.store.get(Table::Roster, b"current")? {
+            let doc = crate::roster::RosterDocument::decode(&bytes)?;
+            // The stored roster was accepted as an update of an earlier one; accept it again
+            // as an update of the configured one if it is newer.
+            if let Ok(newer) = self.roster.accept_update(&doc, now) {
+                self.roster = newer;
+            }
+        }
+        Ok(())
+    }
+
+    fn load_cases(&mut self) -> Result<()> {
+        for (_, value) in self.store.scan_prefix(Table::Cases, &[])? {
+            let record: CaseRecord = crate::codec::from_cbor(&value, 1 << 20, "case record")?;
+            self.cases.insert(record.case.clone(), record);
+        }
+        Ok(())
+    }
+
+    /// The next frame id (unique per sender: starts from the open time in microseconds).
+    fn next_frame_id(&mut self) -> u64 {
+        self.frame_counter += 1;
+        self.frame_counter
+    }
+}

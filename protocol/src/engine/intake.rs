@@ -1,0 +1,239 @@
+//! Taking an application at a window: check it against the item and its materials, give it a
+//! case id, write and sign intake event 1, keep everything, and answer with a signed receipt
+//! (收件凭证). A cross-region case is then sent to the handling region; a local one goes
+//! straight to this region's back office.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+
+use super::records::{self, CaseRecord, META_CASE_COUNTER};
+use super::{Actor, Engine};
+use crate::case::application::{
+    Applicant, Application, DeliveryChoice, Intake, ItemRef, SubmittedMaterial,
+};
+use crate::case::calendar::Date;
+use crate::case::events::{EventKind, Side};
+use crate::case::fold::Stage;
+use crate::case::log::CaseLogs;
+use crate::catalog::Mode;
+use crate::envelope::Envelope;
+use crate::error::{Error, Result};
+use crate::ids::{CaseId, RegionId, Timestamp};
+use crate::store::{Store, Table};
+use crate::wire::Receipt;
+
+/// An application as a window submits it (the body of `POST /api/v1/applications`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntakeRequest {
+    /// The handling region (办理地).
+    pub region: RegionId,
+    /// The item's 实施编码.
+    pub impl_code: String,
+    /// The catalog version the window checked the item against; refused if the catalog moved on.
+    #[serde(default)]
+    pub catalog_version: Option<u64>,
+    /// Who applies.
+    pub applicant: Applicant,
+    /// The materials, already uploaded (by digest).
+    #[serde(default)]
+    pub materials: Vec<SubmittedMaterial>,
+    /// The form's fields.
+    #[serde(default)]
+    pub form: BTreeMap<String, String>,
+    /// How the result should reach the applicant.
+    pub delivery: DeliveryChoice,
+    /// 容缺受理: required materials that will follow.
+    #[serde(default)]
+    pub accept_with_gaps: Vec<String>,
+    /// 告知承诺.
+    #[serde(default)]
+    pub pledge: bool,
+    /// The mode; by default proxy intake for another region's item, else the item's first mode.
+    #[serde(default)]
+    pub mode: Option<Mode>,
+}
+
+/// What a window gets back for an application: the case id and the signed receipt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntakeReceipt {
+    /// The case.
+    pub case: CaseId,
+    /// The receipt (收件凭证), signed by this node.
+    pub receipt: Envelope<Receipt>,
+    /// False when an idempotency key named a case already taken: nothing new was created.
+    pub created: bool,
+}
+
+impl<S: Store> Engine<S> {
+    /// Takes an application at one of this region's windows. `idempotency_key`, if given, makes
+    /// a retried request return the case the first one created instead of a second case.
+    pub fn intake(
+        &mut self,
+        now: Timestamp,
+        actor: &Actor,
+        request: IntakeRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<IntakeReceipt> {
+        let Actor::Window { window, operator } = actor else {
+            return Err(Error::Forbidden("only a window takes applications".into()));
+        };
+        if let Some(key) = idempotency_key {
+            if key.is_empty() || key.len() > 128 {
+                return Err(Error::InvalidInput(
+                    "Idempotency-Key: use 1–128 characters".into(),
+                ));
+            }
+            let id_key = format!("{window}\0{key}");
+            if let Some(case) =
+                records::get::<CaseId>(&self.store, Table::Idempotency, id_key.as_bytes())?
+            {
+                let receipt = self.intake_receipt(&case)?;
+                return Ok(IntakeReceipt {
+                    case,
+                    receipt,
+                    created: false,
+                });
+            }
+        }
+        let (version, item) = self
+            .item(&request.region, &request.impl_code)
+            .ok_or_else(|| {
+                Error::NotFound(format!(
+                    "item {} of region {}: not in the catalog held here; search the catalog again",
+                    request.impl_code, request.region
+                ))
+            })?;
+        if let Some(v) = request.catalog_version
+            && v != version
+        {
+            return Err(Error::IllegalTransition(format!(
+                "region {}'s catalog is now at version {version}, the window checked version {v}: \
+                 check the item's materials again",
+                request.region
+            )));
+        }
+        let item = item.clone();
+        let mut missing = Vec::new();
+        for m in &request.materials {
+            if self.store.get(Table::Materials, &m.digest.0)?.is_none() {
+                missing.push(format!(
+                    "materials: {} ({}) is not uploaded; upload it first (PUT /api/v1/materials/{})",
+                    m.material, m.digest, m.digest
+                ));
+            }
+        }
+        if !missing.is_empty() {
+            return Err(Error::InvalidApplication(missing));
+        }
+        let mode = request.mode.unwrap_or(if request.region != self.me {
+            Mode::ProxyIntake
+        } else {
+            item.modes.first().copied().unwrap_or(Mode::FullyOnline)
+        });
+        let mut application = Application {
+            // The case id is given once the application passed its checks, so a refused
+            // application changes nothing, not even the counter.
+            case: CaseId::new("pending")?,
+            item: ItemRef {
+                region: request.region.clone(),
+                impl_code: request.impl_code.clone(),
+                catalog_version: version,
+            },
+            applicant: request.applicant,
+            intake: Intake {
+                region: self.me.clone(),
+                window: window.clone(),
+                operator: operator.clone(),
+                at: now,
+                mode,
+            },
+            materials: request.materials,
+            form: request.form,
+            delivery: request.delivery,
+            accept_with_gaps: request.accept_with_gaps,
+            pledge: request.pledge,
+        };
+        application.validate_against(&item)?;
+        let n = records::next_counter(&mut self.store, META_CASE_COUNTER)?;
+        let date = Date::of(now).to_string().replace('-', "");
+        let case = CaseId::new(format!("{}-{date}-{n:06}", self.me))?;
+        application.case = case.clone();
+        let mut record = CaseRecord {
+            case: case.clone(),
+            intake_region: self.me.clone(),
+            handling_region: request.region.clone(),
+            window: window.clone(),
+            impl_code: item.impl_code.clone(),
+            item_name: item.name.clone(),
+            submitted_at: now,
+            intake_seq: 0,
+            handling_seq: 0,
+            stage: Stage::Empty,
+            updated_at: now,
+        };
+        let mut logs = CaseLogs::new(case.clone());
+        let kind = EventKind::Submitted {
+            application: Box::new(application),
+        };
+        let event = logs.write(Side::Intake, kind, now)?;
+        let env = self.identity.sign(&event)?;
+        self.store_event(&mut record, &logs, &event, env.bytes(), now)?;
+        self.metrics.intakes += 1;
+        self.metrics.events_written += 1;
+        if let Some(key) = idempotency_key {
+            let id_key = format!("{window}\0{key}");
+            records::put(
+                &mut self.store,
+                Table::Idempotency,
+                id_key.as_bytes(),
+                &case,
+            )?;
+        }
+        self.route_written(&mut record, logs, &event, env.bytes(), now)?;
+        let receipt = self.sign_receipt(&case, Side::Intake, 1, env.bytes(), now)?;
+        records::put(
+            &mut self.store,
+            Table::Receipts,
+            &records::receipt_key(&case, Side::Intake),
+            &ByteBuf::from(receipt.bytes().to_vec()),
+        )?;
+        Ok(IntakeReceipt {
+            case,
+            receipt,
+            created: true,
+        })
+    }
+
+    fn intake_receipt(&self, case: &CaseId) -> Result<Envelope<Receipt>> {
+        let bytes: ByteBuf = records::get(
+            &self.store,
+            Table::Receipts,
+            &records::receipt_key(case, Side::Intake),
+        )?
+        .ok_or_else(|| Error::NotFound(format!("the receipt of case {case}")))?;
+        crate::envelope::open(&bytes, &self.identity.public_key())
+    }
+
+    /// Signs this node's receipt for `case`'s `side` up to `seq`, whose envelope is `event`.
+    pub(super) fn sign_receipt(
+        &self,
+        case: &CaseId,
+        side: Side,
+        seq: u32,
+        event: &[u8],
+        now: Timestamp,
+    ) -> Result<Envelope<Receipt>> {
+        let receipt = Receipt {
+            case: case.clone(),
+            side,
+            seq,
+            event_digest: crate::ids::Digest::of(event),
+            by: self.me.clone(),
+            at: now,
+        };
+        self.identity.sign(&receipt)
+    }
+}

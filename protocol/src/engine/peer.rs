@@ -1,0 +1,89 @@
+//! Frames from peers: verified against the roster (signer, sender region, addressee, size),
+//! recorded in the audit log, and dispatched by message kind.
+
+use super::Engine;
+use super::audit::Direction;
+use crate::envelope::open;
+use crate::error::{Error, Result};
+use crate::ids::Timestamp;
+use crate::store::{Store, Table};
+use crate::wire::{Message, Receipt, open_frame};
+
+impl<S: Store> Engine<S> {
+    /// Takes a frame from the network. A frame that does not verify is refused whole, and
+    /// nothing of it is kept; within a good frame, each signed document is checked again on
+    /// its own.
+    pub fn on_frame(&mut self, bytes: &[u8], now: Timestamp) -> Result<()> {
+        let env = open_frame(bytes, &self.roster, &self.me, now).inspect_err(|_| {
+            self.metrics.frames_refused += 1;
+        })?;
+        let frame = env.payload();
+        let from = frame.from.clone();
+        self.audit.append(
+            &mut self.store,
+            Direction::Received,
+            Some(from.clone()),
+            frame.body.name(),
+            env.bytes(),
+            now,
+        )?;
+        self.metrics.frames_in += 1;
+        match &frame.body {
+            Message::Events { events } => self.ingest_events(&from, events, now),
+            Message::EventFetch { case, side, after } => {
+                self.push_events(&from, case, *side, *after, now)
+            }
+            Message::Receipt { receipt } => {
+                let key = self
+                    .roster
+                    .region(&from)
+                    .map(|m| m.node_key)
+                    .ok_or_else(|| Error::NotFound(format!("region {from} on the roster")))?;
+                let receipt = open::<Receipt, _>(receipt, &key)?;
+                let r = receipt.payload();
+                if r.by != from {
+                    return Err(Error::BadEvent(format!(
+                        "a receipt by {} relayed by {from}",
+                        r.by
+                    )));
+                }
+                self.settle(&from, &r.case, r.side, r.seq)?;
+                self.store.put(
+                    Table::Receipts,
+                    &super::records::receipt_key(&r.case, r.side),
+                    &crate::codec::to_cbor(&serde_bytes::ByteBuf::from(receipt.bytes().to_vec()))?,
+                )
+            }
+            Message::CatalogAnnounce {
+                region, version, ..
+            } => self.want_catalog(&from, region, *version, now),
+            Message::CatalogFetch { region, .. } => self.serve_catalog(&from, region, now),
+            Message::Catalog { manifest } => self.accept_catalog(manifest, now).map(|_| ()),
+            Message::Reconcile {
+                session,
+                round,
+                message,
+            } => self.on_reconcile(&from, *session, *round, message, now),
+            Message::ReconcileDone { .. } => Ok(()),
+            Message::RosterUpdate { document } => {
+                let newer = self.roster.accept_update(document, now)?;
+                self.store
+                    .put(Table::Roster, b"current", &document.encode()?)?;
+                self.roster = newer;
+                Ok(())
+            }
+            Message::MaterialChunk { .. } | Message::MaterialFetch { .. } => {
+                Err(Error::InvalidInput(
+                    "material transfer between nodes is not served by this version".into(),
+                ))
+            }
+            Message::Refused { reason, .. } => {
+                // The peer could not act on something we sent; it is logged by the driver and
+                // retried by the outbox if it mattered.
+                Err(Error::FrameRefused(format!(
+                    "region {from} refused a frame: {reason}"
+                )))
+            }
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! What windows and back offices read: one case with both timelines and its clock, and
+//! worklists filtered by stage, colour, item and date.
+
+use serde::{Deserialize, Serialize};
+
+use super::Engine;
+use super::records::CaseRecord;
+use crate::case::clock::{ClockReading, Colour, TimeLimit};
+use crate::case::events::Event;
+use crate::case::fold::{CaseState, Stage};
+use crate::error::{Error, Result};
+use crate::ids::{CaseId, Timestamp, WindowId};
+use crate::store::Store;
+
+/// One case as a window or back office sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CaseView {
+    /// The routing record.
+    pub record: CaseRecord,
+    /// The folded state, with the merged timeline.
+    pub state: CaseState,
+    /// The intake log.
+    pub intake: Vec<Event>,
+    /// The handling log.
+    pub handling: Vec<Event>,
+    /// The committed time limit the case is held to, if the item is known here.
+    pub limit: Option<TimeLimit>,
+    /// The clock, once accepted.
+    pub clock: Option<ClockReading>,
+    /// A 补正 request came later than the law allows after receipt.
+    pub late_supplement: bool,
+}
+
+/// Which cases a worklist shows; every given field must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorklistFilter {
+    /// Stage.
+    pub stage: Option<Stage>,
+    /// Clock colour (cases not yet accepted count as green).
+    pub colour: Option<Colour>,
+    /// The item's 实施编码.
+    pub impl_code: Option<String>,
+    /// Collected by this window.
+    pub window: Option<WindowId>,
+    /// Collected at or after.
+    pub from: Option<Timestamp>,
+    /// Collected before.
+    pub until: Option<Timestamp>,
+    /// At most this many (default 100, at most 1000).
+    pub limit: Option<usize>,
+}
+
+/// One line of a worklist.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WorklistEntry {
+    /// The routing record.
+    pub record: CaseRecord,
+    /// The colour now.
+    pub colour: Colour,
+    /// Days used of the limit, once accepted.
+    pub used_days: Option<u32>,
+    /// An open 补正 request.
+    pub supplement_open: bool,
+}
+
+/// A worklist page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Worklist {
+    /// Matching cases, newest first.
+    pub cases: Vec<WorklistEntry>,
+    /// Whether more matched than the limit.
+    pub truncated: bool,
+}
+
+impl<S: Store> Engine<S> {
+    /// The routing record of a case.
+    pub fn case_record(&self, case: &CaseId) -> Option<&CaseRecord> {
+        self.cases.get(case)
+    }
+
+    /// Every case's routing record, for drivers that compare nodes (tests, the simulator).
+    pub fn case_records(&self) -> impl Iterator<Item = &CaseRecord> {
+        self.cases.values()
+    }
+
+    /// One case, with both logs, the state and the clock at `now`.
+    pub fn case_view(&self, case: &CaseId, now: Timestamp) -> Result<CaseView> {
+        let record = self
+            .cases
+            .get(case)
+            .cloned()
+            .ok_or_else(|| Error::NotFound(format!("case {case}")))?;
+        let logs = self.load_logs(case)?;
+        let state = logs.state();
+        let limit = self
+            .item(&record.handling_region, &record.impl_code)
+            .map(|(_, item)| item.committed_limit);
+        let clock = limit.and_then(|l| state.clock(&self.calendar, l, now));
+        let late_supplement = state.late_supplement(&self.calendar);
+        Ok(CaseView {
+            intake: logs.log(crate::case::events::Side::Intake).to_vec(),
+            handling: logs.log(crate::case::events::Side::Handling).to_vec(),
+            record,
+            state,
+            limit,
+            clock,
+            late_supplement,
+        })
+    }
+
+    /// The cases matching `filter`, newest first.
+    pub fn worklist(&self, filter: &WorklistFilter, now: Timestamp) -> Result<Worklist> {
+        let limit = filter.limit.unwrap_or(100).clamp(1, 1000);
+        let mut matching: Vec<&CaseRecord> = self
+            .cases
+            .values()
+            .filter(|r| filter.stage.is_none_or(|s| s == r.stage))
+            .filter(|r| filter.impl_code.as_ref().is_none_or(|c| c == &r.impl_code))
+            .filter(|r| filter.window.as_ref().is_none_or(|w| w == &r.window))
+            .filter(|r| filter.from.is_none_or(|f| r.submitted_at >= f))
+            .filter(|r| filter.until.is_none_or(|u| r.submitted_at < u))
+            .collect();
+        matching.sort_by(|a, b| {
+            b.submitted_at
+                .cmp(&a.submitted_at)
+                .then(b.case.cmp(&a.case))
+        });
+        let mut cases = Vec::new();
+        let mut truncated = false;
+        for record in matching {
+            let view = self.case_view(&record.case, now)?;
+            let colour = view.clock.map(|c| c.colour).unwrap_or(Colour::Green);
+            if filter.colour.is_some_and(|c| c != colour) {
+                continue;
+            }
+            if cases.len() == limit {
+                truncated = true;
+                break;
+            }
+            cases.push(WorklistEntry {
+                record: view.record,
+                colour,
+                used_days: view.clock.map(|c| c.used_days),
+                supplement_open: view.state.supplement.is_some(),
+            });
+        }
+        Ok(Worklist { cases, truncated })
+    }
+}

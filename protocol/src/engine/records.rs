@@ -1,0 +1,155 @@
+//! How the engine lays its records out in the [`Store`](crate::store::Store): key encodings
+//! and the CBOR records kept under them. One place, so the layout is read the same way by every
+//! part of the engine.
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use crate::case::events::Side;
+use crate::case::fold::Stage;
+use crate::codec::{from_cbor, to_cbor};
+use crate::error::Result;
+use crate::ids::{CaseId, Digest, RegionId, Timestamp, WindowId};
+use crate::store::{Store, Table};
+use crate::wire::Message;
+
+/// Largest record the engine stores (a material is stored raw, not as a record).
+const MAX_RECORD: usize = 16 << 20;
+
+/// Meta keys.
+pub(crate) const META_CASE_COUNTER: &[u8] = b"case_counter";
+pub(crate) const META_OUTBOX_COUNTER: &[u8] = b"outbox_counter";
+pub(crate) const META_AUDIT_HEAD: &[u8] = b"audit_head";
+
+/// Reads a CBOR record.
+pub(crate) fn get<T: DeserializeOwned>(
+    store: &impl Store,
+    table: Table,
+    key: &[u8],
+) -> Result<Option<T>> {
+    match store.get(table, key)? {
+        Some(bytes) => Ok(Some(from_cbor(&bytes, MAX_RECORD, table.name())?)),
+        None => Ok(None),
+    }
+}
+
+/// Writes a CBOR record.
+pub(crate) fn put<T: Serialize>(
+    store: &mut impl Store,
+    table: Table,
+    key: &[u8],
+    value: &T,
+) -> Result<()> {
+    store.put(table, key, &to_cbor(value)?)
+}
+
+/// Reads a counter from Meta, adds one, writes it back, and returns the new value.
+pub(crate) fn next_counter(store: &mut impl Store, key: &[u8]) -> Result<u64> {
+    let n: u64 = get(store, Table::Meta, key)?.unwrap_or(0) + 1;
+    put(store, Table::Meta, key, &n)?;
+    Ok(n)
+}
+
+fn side_byte(side: Side) -> u8 {
+    match side {
+        Side::Intake => b'i',
+        Side::Handling => b'h',
+    }
+}
+
+/// `case \0` — the prefix of every key of one case (case ids never contain NUL).
+pub(crate) fn case_prefix(case: &CaseId) -> Vec<u8> {
+    let mut k = case.as_str().as_bytes().to_vec();
+    k.push(0);
+    k
+}
+
+/// `case \0 side seq(BE)` — an event's key; events of a case scan in (side, seq) order.
+pub(crate) fn event_key(case: &CaseId, side: Side, seq: u32) -> Vec<u8> {
+    let mut k = case_prefix(case);
+    k.push(side_byte(side));
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// `case \0 side` — a receipt's key.
+pub(crate) fn receipt_key(case: &CaseId, side: Side) -> Vec<u8> {
+    let mut k = case_prefix(case);
+    k.push(side_byte(side));
+    k
+}
+
+/// `peer \0 id(BE)` — an outbox item's key.
+pub(crate) fn outbox_key(peer: &RegionId, id: u64) -> Vec<u8> {
+    let mut k = peer.as_str().as_bytes().to_vec();
+    k.push(0);
+    k.extend_from_slice(&id.to_be_bytes());
+    k
+}
+
+/// `digest offset(BE)` — a chunk of a material being uploaded.
+pub(crate) fn upload_key(digest: &Digest, offset: u64) -> Vec<u8> {
+    let mut k = digest.0.to_vec();
+    k.extend_from_slice(&offset.to_be_bytes());
+    k
+}
+
+/// What the engine keeps of each case besides its events: enough to route, list and filter
+/// without reading the logs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseRecord {
+    /// The case.
+    pub case: CaseId,
+    /// The region that collected it (writes the intake log).
+    pub intake_region: RegionId,
+    /// The region that decides it (writes the handling log).
+    pub handling_region: RegionId,
+    /// The window that collected it.
+    pub window: WindowId,
+    /// The item's 实施编码.
+    pub impl_code: String,
+    /// The item's name, for worklists.
+    pub item_name: String,
+    /// When it was collected.
+    pub submitted_at: Timestamp,
+    /// Events held of each log.
+    pub intake_seq: u32,
+    /// Events held of each log.
+    pub handling_seq: u32,
+    /// Where the decision stands.
+    pub stage: Stage,
+    /// When an event last changed the case here.
+    pub updated_at: Timestamp,
+}
+
+impl CaseRecord {
+    /// The region that writes `side`.
+    pub fn writer(&self, side: Side) -> &RegionId {
+        match side {
+            Side::Intake => &self.intake_region,
+            Side::Handling => &self.handling_region,
+        }
+    }
+
+    /// The other region of the case, seen from `me`, if the case crosses regions.
+    pub fn peer_of(&self, me: &RegionId) -> Option<&RegionId> {
+        if self.intake_region == self.handling_region {
+            None
+        } else if &self.intake_region == me {
+            Some(&self.handling_region)
+        } else {
+            Some(&self.intake_region)
+        }
+    }
+}
+
+/// Something that must still reach a peer, with its retry schedule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct OutboxItem {
+    pub id: u64,
+    pub to: RegionId,
+    pub body: Message,
+    /// For event batches: the case, side and last seq a receipt must cover to settle it.
+    pub settles_on: Option<(CaseId, Side, u32)>,
+    pub attempts: u32,
+    pub next_at: Timestamp,
+}

@@ -1,0 +1,425 @@
+//! Writing events — a window's intake-side actions, the back office's reports — and taking in
+//! events from the peer that writes the other log of a case.
+
+use serde_bytes::ByteBuf;
+
+use super::records::{self, CaseRecord, event_key};
+use super::{Actor, Engine, Notice, Report};
+use crate::case::events::{Event, EventKind, Side};
+use crate::case::log::{CaseLogs, Inserted};
+use crate::envelope::{Signable, open, read_unverified};
+use crate::error::{Error, Result};
+use crate::ids::{CaseId, RegionId, Timestamp};
+use crate::store::{Store, Table};
+use crate::wire::{MAX_EVENTS_PER_FRAME, Message};
+
+impl<S: Store> Engine<S> {
+    /// Writes one event of this node's side of `case`, as `actor` asks: checked against the
+    /// case (refused with the reason if the case's state forbids it), signed, kept, and sent
+    /// to the other region.
+    pub fn write_event(
+        &mut self,
+        now: Timestamp,
+        actor: &Actor,
+        case: &CaseId,
+        kind: EventKind,
+    ) -> Result<Event> {
+        let mut record = self
+            .cases
+            .get(case)
+            .cloned()
+            .ok_or_else(|| Error::NotFound(format!("case {case}")))?;
+        let side = kind.side();
+        match (actor, side) {
+            (Actor::Window { .. }, Side::Intake)
+            | (Actor::BackOffice, Side::Handling)
+            | (Actor::Admin, _) => {}
+            (Actor::Window { .. }, Side::Handling) => {
+                return Err(Error::Forbidden(format!(
+                    "{} is the handling region's to report, not a window's",
+                    kind.name()
+                )));
+            }
+            (Actor::BackOffice, Side::Intake) => {
+                return Err(Error::Forbidden(format!(
+                    "{} is the intake window's to record, not the back office's",
+                    kind.name()
+                )));
+            }
+        }
+        if matches!(kind, EventKind::Submitted { .. }) {
+            return Err(Error::Forbidden(
+                "an application is submitted through intake".into(),
+            ));
+        }
+        if record.writer(side) != &self.me {
+            return Err(Error::Forbidden(format!(
+                "the {side:?} log of case {case} is written by region {}",
+                record.writer(side)
+            )));
+        }
+        let mut logs = self.load_logs(case)?;
+        let event = logs.write(side, kind, now).inspect_err(|_| {
+            self.metrics.refused_transitions += 1;
+        })?;
+        let env = self.identity.sign(&event)?;
+        self.store_event(&mut record, &logs, &event, env.bytes(), now)?;
+        self.metrics.events_written += 1;
+        self.route_written(&mut record, logs, &event, env.bytes(), now)?;
+        Ok(event)
+    }
+
+    /// A report from this region's back office.
+    pub fn report(&mut self, now: Timestamp, report: Report) -> Result<Event> {
+        self.write_event(now, &Actor::BackOffice, &report.case, report.event)
+    }
+
+    /// Both logs of a case as held here.
+    pub(super) fn load_logs(&self, case: &CaseId) -> Result<CaseLogs> {
+        let mut logs = CaseLogs::new(case.clone());
+        for (_, bytes) in self
+            .store
+            .scan_prefix(Table::Events, &records::case_prefix(case))?
+        {
+            // Events were verified when they were taken in; reading them back needs no key.
+            let event: Event = read_unverified(&bytes)?;
+            logs.insert(event)?;
+        }
+        Ok(logs)
+    }
+
+    /// The envelopes of `case`'s `side` after `after`, at most one frame's worth.
+    pub(super) fn event_envelopes(
+        &self,
+        case: &CaseId,
+        side: Side,
+        after: u32,
+    ) -> Result<Vec<ByteBuf>> {
+        let mut prefix = records::case_prefix(case);
+        prefix.push(match side {
+            Side::Intake => b'i',
+            Side::Handling => b'h',
+        });
+        Ok(self
+            .store
+            .scan_prefix(Table::Events, &prefix)?
+            .into_iter()
+            .skip(after as usize)
+            .take(MAX_EVENTS_PER_FRAME)
+            .map(|(_, v)| ByteBuf::from(v))
+            .collect())
+    }
+
+    /// Keeps one event (already in `logs`) and updates the case record.
+    pub(super) fn store_event(
+        &mut self,
+        record: &mut CaseRecord,
+        logs: &CaseLogs,
+        event: &Event,
+        envelope: &[u8],
+        now: Timestamp,
+    ) -> Result<()> {
+        self.store.put(
+            Table::Events,
+            &event_key(&event.case, event.side, event.seq),
+            envelope,
+        )?;
+        let (i, h) = logs.seqs();
+        record.intake_seq = i;
+        record.handling_seq = h;
+        record.stage = logs.state().stage;
+        record.updated_at = now;
+        records::put(
+            &mut self.store,
+            Table::Cases,
+            record.case.as_str().as_bytes(),
+            record,
+        )?;
+        self.cases.insert(record.case.clone(), record.clone());
+        Ok(())
+    }
+
+    /// After this node wrote `event`: send it to the other region, or, for a case this
+    /// region both collects and handles, act as the other side locally.
+    pub(super) fn route_written(
+        &mut self,
+        record: &mut CaseRecord,
+        logs: CaseLogs,
+        event: &Event,
+        envelope: &[u8],
+        now: Timestamp,
+    ) -> Result<()> {
+        if let Some(peer) = record.peer_of(&self.me).cloned() {
+            let body = Message::Events {
+                events: vec![ByteBuf::from(envelope.to_vec())],
+            };
+            return self.enqueue(
+                &peer,
+                body,
+                Some((event.case.clone(), event.side, event.seq)),
+                now,
+            );
+        }
+        if event.side == Side::Intake {
+            self.handler_sees(record, logs, event, now)?;
+        }
+        Ok(())
+    }
+
+    /// As the handling region, react to an intake-side event: a new case is received and
+    /// goes to the back office (or is refused if the item is no longer served); later intake
+    /// events are passed on.
+    fn handler_sees(
+        &mut self,
+        record: &mut CaseRecord,
+        mut logs: CaseLogs,
+        event: &Event,
+        now: Timestamp,
+    ) -> Result<()> {
+        match &event.kind {
+            EventKind::Submitted { application } => {
+                let received = logs.write(Side::Handling, EventKind::Received, now)?;
+                let env = self.identity.sign(&received)?;
+                self.store_event(record, &logs, &received, env.bytes(), now)?;
+                self.metrics.events_written += 1;
+                self.route_written(record, logs.clone(), &received, env.bytes(), now)?;
+                match self.item(&self.me, &application.item.impl_code) {
+                    Some((_, item)) => {
+                        let notice = Notice::NewCase {
+                            case: event.case.clone(),
+                            application: application.clone(),
+                            item: Box::new(item.clone()),
+                            received_at: now,
+                        };
+                        self.notify(notice)?;
+                    }
+                    None => {
+                        let reason = format!(
+                            "region {} no longer serves item {}: search the catalog again",
+                            self.me, application.item.impl_code
+                        );
+                        let rejected =
+                            logs.write(Side::Handling, EventKind::Rejected { reason }, now)?;
+                        let env = self.identity.sign(&rejected)?;
+                        self.store_event(record, &logs, &rejected, env.bytes(), now)?;
+                        self.metrics.events_written += 1;
+                        self.route_written(record, logs, &rejected, env.bytes(), now)?;
+                    }
+                }
+            }
+            kind => {
+                let notice = Notice::IntakeEvent {
+                    case: event.case.clone(),
+                    seq: event.seq,
+                    event: kind.clone(),
+                    at: event.at,
+                };
+                self.notify(notice)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes in signed events from `from`, the writer of their side; answers with a receipt
+    /// per (case, side) for what is now held. Events that do not check out are refused one by
+    /// one; the rest are taken.
+    pub(super) fn ingest_events(
+        &mut self,
+        from: &RegionId,
+        envelopes: &[ByteBuf],
+        now: Timestamp,
+    ) -> Result<()> {
+        let mut parsed = Vec::with_capacity(envelopes.len());
+        for bytes in envelopes {
+            let event: Event = read_unverified(bytes)?;
+            parsed.push((event, bytes));
+        }
+        parsed.sort_by(|a, b| (&a.0.case, a.0.side, a.0.seq).cmp(&(&b.0.case, b.0.side, b.0.seq)));
+        let mut touched: Vec<(CaseId, Side)> = Vec::new();
+        let mut problems = Vec::new();
+        for (event, bytes) in parsed {
+            match self.ingest_one(from, &event, bytes, now) {
+                Ok(()) => {
+                    if !touched.contains(&(event.case.clone(), event.side)) {
+                        touched.push((event.case.clone(), event.side));
+                    }
+                }
+                Err(e) => problems.push(format!(
+                    "{} {:?} {}: {e}",
+                    event.case, event.side, event.seq
+                )),
+            }
+        }
+        for (case, side) in touched {
+            self.acknowledge(from, &case, side, now)?;
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::BadEvent(problems.join("; ")))
+        }
+    }
+
+    fn ingest_one(
+        &mut self,
+        from: &RegionId,
+        event: &Event,
+        bytes: &[u8],
+        now: Timestamp,
+    ) -> Result<()> {
+        let existing = self.cases.get(&event.case).cloned();
+        let writer = match (&existing, &event.kind) {
+            (Some(record), _) => record.writer(event.side).clone(),
+            (None, EventKind::Submitted { application }) if event.seq == 1 => {
+                application.intake.region.clone()
+            }
+            (None, _) => {
+                // A case we do not know yet: ask for its start.
+                let body = Message::EventFetch {
+                    case: event.case.clone(),
+                    side: Side::Intake,
+                    after: 0,
+                };
+                self.send(from, body, now)?;
+                return Err(Error::BadEvent(
+                    "unknown case; its application was asked for".into(),
+                ));
+            }
+        };
+        if &writer != from || writer == self.me {
+            return Err(Error::BadEvent(format!(
+                "region {from} may not write the {:?} log of this case",
+                event.side
+            )));
+        }
+        let key = self
+            .roster
+            .node(&crate::envelope::peek_signer(bytes, Event::MAX_SIZE)?, now)
+            .map_err(|e| Error::BadEvent(e.to_string()))?
+            .clone();
+        if key.region != writer {
+            return Err(Error::BadEvent(format!(
+                "signed by region {}'s node, not by the writer {writer}",
+                key.region
+            )));
+        }
+        let verified = open::<Event, _>(bytes, &key.node_key)?;
+        let event = verified.payload();
+        let mut record = match existing {
+            Some(r) => r,
+            None => self.new_remote_case(event, now)?,
+        };
+        let mut logs = self.load_logs(&event.case)?;
+        match logs.insert(event.clone())? {
+            Inserted::Duplicate => {
+                self.metrics.events_duplicate += 1;
+                Ok(())
+            }
+            // Events past a gap are not kept: the writer sends them again until our receipt
+            // covers them, and by then the gap is filled.
+            Inserted::Waiting => Err(Error::BadEvent("an earlier event is missing".into())),
+            Inserted::Appended(_) => {
+                self.store_event(&mut record, &logs, event, bytes, now)?;
+                self.metrics.events_received += 1;
+                if event.side == Side::Intake && record.handling_region == self.me {
+                    self.handler_sees(&mut record, logs, event, now)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The record of a case another region collected for us.
+    fn new_remote_case(&mut self, event: &Event, now: Timestamp) -> Result<CaseRecord> {
+        let EventKind::Submitted { application } = &event.kind else {
+            return Err(Error::BadEvent(
+                "a new case starts with its application".into(),
+            ));
+        };
+        if application.case != event.case {
+            return Err(Error::BadEvent("the application names another case".into()));
+        }
+        if application.item.region != self.me {
+            return Err(Error::BadEvent(format!(
+                "the case is for region {}, not this one",
+                application.item.region
+            )));
+        }
+        let prefix = format!("{}-", application.intake.region);
+        if !event.case.as_str().starts_with(&prefix) {
+            return Err(Error::BadEvent(format!(
+                "a case collected by region {} has an id starting with {prefix}",
+                application.intake.region
+            )));
+        }
+        let item_name = self
+            .item(&self.me, &application.item.impl_code)
+            .map(|(_, i)| i.name.clone())
+            .unwrap_or_else(|| application.item.impl_code.clone());
+        Ok(CaseRecord {
+            case: event.case.clone(),
+            intake_region: application.intake.region.clone(),
+            handling_region: self.me.clone(),
+            window: application.intake.window.clone(),
+            impl_code: application.item.impl_code.clone(),
+            item_name,
+            submitted_at: application.intake.at,
+            intake_seq: 0,
+            handling_seq: 0,
+            stage: crate::case::fold::Stage::Empty,
+            updated_at: now,
+        })
+    }
+
+    /// Sends `to` our signed receipt for what we hold of `case`'s `side`.
+    fn acknowledge(
+        &mut self,
+        to: &RegionId,
+        case: &CaseId,
+        side: Side,
+        now: Timestamp,
+    ) -> Result<()> {
+        let Some(record) = self.cases.get(case) else {
+            return Ok(());
+        };
+        let seq = match side {
+            Side::Intake => record.intake_seq,
+            Side::Handling => record.handling_seq,
+        };
+        if seq == 0 {
+            return Ok(());
+        }
+        let Some(last) = self.store.get(Table::Events, &event_key(case, side, seq))? else {
+            return Ok(());
+        };
+        let receipt = self.sign_receipt(case, side, seq, &last, now)?;
+        let body = Message::Receipt {
+            receipt: ByteBuf::from(receipt.into_parts().0),
+        };
+        self.send(to, body, now)
+    }
+
+    /// Sends `to` the events of our side of `case` after `after`, if the case is shared with it.
+    pub(super) fn push_events(
+        &mut self,
+        to: &RegionId,
+        case: &CaseId,
+        side: Side,
+        after: u32,
+        now: Timestamp,
+    ) -> Result<()> {
+        let Some(record) = self.cases.get(case) else {
+            return Ok(());
+        };
+        if record.peer_of(&self.me) != Some(to) {
+            return Err(Error::Forbidden(format!(
+                "case {case} is not shared with region {to}"
+            )));
+        }
+        let events = self.event_envelopes(case, side, after)?;
+        if !events.is_empty() {
+            self.send(to, Message::Events { events }, now)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,143 @@
+//! When to reconcile with whom, and what to do with what a round finds: each peer is
+//! reconciled periodically and whenever it reconnects; the entries that differ name the cases
+//! to catch up, by pushing our side's events and fetching the peer's.
+
+use std::collections::BTreeSet;
+
+use super::Engine;
+use crate::case::events::Side;
+use crate::error::Result;
+use crate::ids::{CaseId, RegionId, Timestamp};
+use crate::reconcile::{Entry, ReconConfig, ReconMessage, ReconSet, Reconciler};
+use crate::store::Store;
+use crate::wire::Message;
+
+impl<S: Store> Engine<S> {
+    /// The entries of the cases shared with `peer`.
+    fn shared_with(&self, peer: &RegionId) -> ReconSet {
+        self.cases
+            .values()
+            .filter(|r| r.peer_of(&self.me) == Some(peer))
+            .map(|r| Entry::new(r.case.clone(), r.intake_seq, r.handling_seq))
+            .collect()
+    }
+
+    /// Starts a reconciliation session with `peer` now.
+    pub fn reconcile_with(&mut self, peer: &RegionId, now: Timestamp) -> Result<()> {
+        let set = self.shared_with(peer);
+        let opening = Reconciler::new(&set, ReconConfig::default()).initiate();
+        let session = self.next_frame_id();
+        let body = Message::Reconcile {
+            session,
+            round: 0,
+            message: serde_bytes::ByteBuf::from(opening.encode()?),
+        };
+        self.send(peer, body, now)?;
+        self.last_reconcile.insert(peer.clone(), now);
+        self.metrics.reconciliations += 1;
+        Ok(())
+    }
+
+    /// A peer (re)connected: reconcile at once, and tell it our catalog.
+    pub fn peer_connected(&mut self, peer: &RegionId, now: Timestamp) -> Result<()> {
+        self.reconcile_with(peer, now)?;
+        self.announce_catalog(now)
+    }
+
+    pub(super) fn on_reconcile(
+        &mut self,
+        from: &RegionId,
+        session: u64,
+        round: u32,
+        message: &[u8],
+        now: Timestamp,
+    ) -> Result<()> {
+        let message = ReconMessage::decode(message)?;
+        let set = self.shared_with(from);
+        let mut reconciler = Reconciler::new(&set, ReconConfig::default());
+        let reply = reconciler.respond(&message)?;
+        let ours: Vec<Entry> = reconciler.have().iter().cloned().collect();
+        let theirs: Vec<Entry> = reconciler.need().iter().cloned().collect();
+        drop(reconciler);
+        self.catch_up(from, &ours, &theirs, now)?;
+        let body = match reply {
+            Some(reply) => Message::Reconcile {
+                session,
+                round: round + 1,
+                message: serde_bytes::ByteBuf::from(reply.encode()?),
+            },
+            None => Message::ReconcileDone { session },
+        };
+        self.send(from, body, now)
+    }
+
+    /// For every case whose entries differ: push the events of our side the peer may lack and
+    /// ask for the events of its side we lack.
+    fn catch_up(
+        &mut self,
+        peer: &RegionId,
+        ours: &[Entry],
+        theirs: &[Entry],
+        now: Timestamp,
+    ) -> Result<()> {
+        let cases: BTreeSet<&CaseId> = ours.iter().chain(theirs).map(|e| &e.case).collect();
+        for case in cases {
+            let their = theirs
+                .iter()
+                .filter(|e| &e.case == case)
+                .max_by_key(|e| (e.intake_seq, e.handling_seq));
+            let Some(record) = self.cases.get(case).cloned() else {
+                // The peer holds a case we do not: ask for its start (it answers only if the
+                // case is shared with us).
+                let body = Message::EventFetch {
+                    case: case.clone(),
+                    side: Side::Intake,
+                    after: 0,
+                };
+                self.send(peer, body, now)?;
+                continue;
+            };
+            for side in [Side::Intake, Side::Handling] {
+                let (held, their_held) = match side {
+                    Side::Intake => (record.intake_seq, their.map(|e| e.intake_seq)),
+                    Side::Handling => (record.handling_seq, their.map(|e| e.handling_seq)),
+                };
+                if record.writer(side) == &self.me {
+                    let after = their_held.unwrap_or(0);
+                    if held > after {
+                        self.push_events(peer, case, side, after, now)?;
+                    }
+                } else if their_held.is_none_or(|t| t > held) {
+                    let body = Message::EventFetch {
+                        case: case.clone(),
+                        side,
+                        after: held,
+                    };
+                    self.send(peer, body, now)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Periodic work: retries, reconciliation rounds, catalog announcements.
+    pub fn tick(&mut self, now: Timestamp) -> Result<()> {
+        self.retry_due(now)?;
+        for peer in self.peers(now) {
+            let due = self
+                .last_reconcile
+                .get(&peer)
+                .is_none_or(|last| now.0 >= last.0.saturating_add(self.config.reconcile_every_ms));
+            if due {
+                self.reconcile_with(&peer, now)?;
+            }
+        }
+        let announce_due = self
+            .last_announce
+            .is_none_or(|last| now.0 >= last.0.saturating_add(self.config.announce_every_ms));
+        if announce_due {
+            self.announce_catalog(now)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,506 @@
+//! Engines driven together in memory: the way the simulator will drive them, in small.
+
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::case::application::tests::sample_application;
+use crate::case::events::{EventKind, LicenceRef, Outcome};
+use crate::catalog::tests::sample_item;
+use crate::ids::{CaseId, Digest};
+use crate::roster::Member;
+use crate::store::MemoryStore;
+
+const T0: u64 = 1_772_413_200_000; // Mon 2026-03-02 09:00 China time
+const BJ: &str = "110000";
+const TJ: &str = "120000";
+
+fn region(s: &str) -> RegionId {
+    RegionId::new(s).unwrap()
+}
+
+fn node_identity(r: &str) -> Identity {
+    Identity::from_seed([r.as_bytes()[1]; 32])
+}
+
+fn roster() -> Roster {
+    let member = |r: &str, name: &str, gov: u8| Member {
+        region: region(r),
+        name: name.into(),
+        node_key: node_identity(r).public_key(),
+        governance_key: Identity::from_seed([gov; 32]).public_key(),
+        addresses: vec![],
+        valid_from: Timestamp(0),
+        valid_until: Timestamp(u64::MAX),
+    };
+    Roster {
+        federation: "test".into(),
+        version: 1,
+        issued_at: Timestamp(0),
+        threshold: 2,
+        members: vec![member(BJ, "北京市", 101), member(TJ, "天津市", 102)],
+        revoked_keys: vec![],
+    }
+}
+
+fn catalog(r: &str) -> CatalogFile {
+    let mut items = vec![
+        sample_item(&format!("{r}0001")),
+        sample_item(&format!("{r}0002")),
+    ];
+    items[1].name = "营业执照遗失补领".into();
+    CatalogFile {
+        region: region(r),
+        version: 1,
+        items,
+    }
+}
+
+fn setup(r: &str) -> EngineSetup {
+    EngineSetup {
+        region: region(r),
+        identity: node_identity(r),
+        roster: roster(),
+        calendar: HolidayCalendar::weekdays_only(),
+        catalog: catalog(r),
+        config: EngineConfig::default(),
+    }
+}
+
+/// Two (or more) engines and the frames in flight between them.
+struct Net {
+    nodes: BTreeMap<RegionId, Engine<MemoryStore>>,
+    in_flight: Vec<(RegionId, Vec<u8>)>,
+    notices: BTreeMap<RegionId, Vec<(u64, Notice)>>,
+    now: Timestamp,
+}
+
+impl Net {
+    fn new() -> Net {
+        let mut net = Net {
+            nodes: BTreeMap::new(),
+            in_flight: Vec::new(),
+            notices: BTreeMap::new(),
+            now: Timestamp(T0),
+        };
+        for r in [BJ, TJ] {
+            let engine = Engine::open(setup(r), MemoryStore::new(), net.now).unwrap();
+            net.nodes.insert(region(r), engine);
+            net.commit(r);
+        }
+        // Catalogs spread before any window works.
+        net.run(|_| false);
+        net
+    }
+
+    fn node(&mut self, r: &str) -> &mut Engine<MemoryStore> {
+        self.nodes.get_mut(&region(r)).unwrap()
+    }
+
+    fn commit(&mut self, r: &str) {
+        let outputs = self.node(r).commit().unwrap();
+        for o in outputs {
+            match o {
+                Output::Send { to, frame, .. } => self.in_flight.push((to, frame)),
+                Output::Notify { id, notice } => self
+                    .notices
+                    .entry(region(r))
+                    .or_default()
+                    .push((id, notice)),
+            }
+        }
+    }
+
+    /// Delivers every frame in flight (and what they cause) until quiet; `drop` decides which
+    /// to lose.
+    fn run(&mut self, mut drop: impl FnMut(usize) -> bool) {
+        let mut n = 0;
+        while !self.in_flight.is_empty() {
+            let batch = std::mem::take(&mut self.in_flight);
+            for (to, frame) in batch {
+                n += 1;
+                if drop(n) {
+                    continue;
+                }
+                let now = self.now;
+                // Refusals are fine here (duplicates after a crash, etc.); they change nothing.
+                let _ = self.node(to.as_str()).on_frame(&frame, now);
+                self.commit(to.as_str());
+            }
+            assert!(n < 100_000, "the nodes never went quiet");
+        }
+    }
+
+    fn advance(&mut self, ms: u64) {
+        self.now = self.now.plus_ms(ms);
+        for r in [BJ, TJ] {
+            let now = self.now;
+            self.node(r).tick(now).unwrap();
+            self.commit(r);
+        }
+    }
+
+    fn upload(&mut self, r: &str, content: &[u8]) -> Digest {
+        let d = Digest::of(content);
+        self.node(r)
+            .upload_chunk(d, 0, content.len() as u64, content)
+            .unwrap();
+        self.commit(r);
+        d
+    }
+
+    fn intake(&mut self, at: &str, item_region: &str, code: &str) -> CaseId {
+        let form = self.upload(at, b"application form");
+        let idc = self.upload(at, b"id card scan");
+        let app = sample_application("x");
+        let mut materials = app.materials.clone();
+        materials[0].digest = form;
+        materials[0].size = 16;
+        materials[1].digest = idc;
+        materials[1].size = 12;
+        let request = IntakeRequest {
+            region: region(item_region),
+            impl_code: code.into(),
+            catalog_version: Some(1),
+            applicant: app.applicant,
+            materials,
+            form: app.form,
+            delivery: app.delivery,
+            accept_with_gaps: app.accept_with_gaps,
+            pledge: false,
+            mode: None,
+        };
+        let now = self.now;
+        let receipt = self
+            .node(at)
+            .intake(now, &window(at), request, None)
+            .unwrap();
+        self.commit(at);
+        receipt.case
+    }
+
+    fn report(&mut self, r: &str, case: &CaseId, event: EventKind) {
+        let now = self.now;
+        self.node(r)
+            .report(
+                now,
+                Report {
+                    case: case.clone(),
+                    event,
+                },
+            )
+            .unwrap();
+        self.commit(r);
+    }
+
+    fn state(&mut self, r: &str, case: &CaseId) -> crate::case::fold::CaseState {
+        let now = self.now;
+        self.node(r).case_view(case, now).unwrap().state
+    }
+}
+
+fn window(r: &str) -> Actor {
+    Actor::Window {
+        window: WindowId::new(format!("{r}-w1")).unwrap(),
+        operator: "OP1".into(),
+    }
+}
+
+fn approve() -> EventKind {
+    EventKind::Concluded {
+        outcome: Outcome::Approved {
+            licences: vec![LicenceRef {
+                name: "营业执照".into(),
+                number: "N1".into(),
+            }],
+        },
+    }
+}
+
+#[test]
+fn a_local_case_runs_to_conclusion() {
+    let mut net = Net::new();
+    let case = net.intake(BJ, BJ, "1100000001");
+    assert!(matches!(
+        net.notices[&region(BJ)][0].1,
+        Notice::NewCase { .. }
+    ));
+    net.report(BJ, &case, EventKind::Accepted);
+    net.report(BJ, &case, approve());
+    let s = net.state(BJ, &case);
+    assert_eq!(s.stage, crate::case::fold::Stage::Concluded);
+    assert!(net.in_flight.is_empty(), "a local case sends nothing");
+}
+
+#[test]
+fn a_cross_region_case_keeps_both_sides_in_step() {
+    let mut net = Net::new();
+    let case = net.intake(TJ, BJ, "1100000001");
+    net.run(|_| false);
+    let notices = &net.notices[&region(BJ)];
+    assert!(matches!(&notices[0].1, Notice::NewCase { case: c, .. } if c == &case));
+    net.report(BJ, &case, EventKind::Accepted);
+    net.run(|_| false);
+    let now = net.now;
+    net.node(TJ)
+        .write_event(
+            now,
+            &window(TJ),
+            &case,
+            EventKind::WithdrawalRequested {
+                reason: "改期".into(),
+            },
+        )
+        .unwrap();
+    net.commit(TJ);
+    net.run(|_| false);
+    assert!(
+        net.notices[&region(BJ)]
+            .iter()
+            .any(|(_, n)| matches!(n, Notice::IntakeEvent { seq: 2, .. }))
+    );
+    net.report(BJ, &case, EventKind::WithdrawalConfirmed);
+    net.run(|_| false);
+    let (a, b) = (net.state(TJ, &case), net.state(BJ, &case));
+    assert_eq!(a, b);
+    assert_eq!(a.stage, crate::case::fold::Stage::Withdrawn);
+    assert!(
+        net.node(TJ).outbox_depth().is_empty(),
+        "every message was acknowledged"
+    );
+    assert!(net.node(BJ).outbox_depth().is_empty());
+    assert!(audit::verify_chain(net.node(TJ).store()).unwrap() > 0);
+}
+
+#[test]
+fn lost_frames_are_sent_again_until_acknowledged() {
+    let mut net = Net::new();
+    let case = net.intake(TJ, BJ, "1100000001");
+    // Lose everything for a while.
+    net.run(|_| true);
+    assert!(net.node(BJ).case_record(&case).is_none());
+    for _ in 0..5 {
+        net.advance(60_000);
+        net.run(|n| n % 2 == 0);
+    }
+    net.advance(600_000);
+    net.run(|_| false);
+    assert!(net.node(BJ).case_record(&case).is_some());
+    net.report(BJ, &case, EventKind::Accepted);
+    net.run(|_| true);
+    net.advance(600_000);
+    net.run(|_| false);
+    assert_eq!(net.state(TJ, &case), net.state(BJ, &case));
+    assert!(net.node(BJ).metrics().retries > 0);
+}
+
+#[test]
+fn reconciliation_recovers_what_the_outbox_gave_up_on() {
+    let mut net = Net::new();
+    let case = net.intake(TJ, BJ, "1100000001");
+    net.run(|_| false);
+    net.report(BJ, &case, EventKind::Accepted);
+    net.in_flight.clear();
+    // Forget the outbox entirely (as if a peer had been removed and re-added): only
+    // reconciliation can bring Tianjin the acceptance now.
+    let bj = net.node(BJ);
+    bj.outbox.clear();
+    net.advance(700_000);
+    net.run(|_| false);
+    assert_eq!(
+        net.state(TJ, &case).stage,
+        crate::case::fold::Stage::Accepted
+    );
+}
+
+#[test]
+fn a_crash_loses_only_what_was_not_acknowledged() {
+    let mut net = Net::new();
+    let kept = net.intake(TJ, BJ, "1100000001");
+    // An intake whose commit never happened: the window got no answer.
+    let app = sample_application("x");
+    let now = net.now;
+    let request = IntakeRequest {
+        region: region(BJ),
+        impl_code: "1100000001".into(),
+        catalog_version: None,
+        applicant: app.applicant,
+        materials: vec![],
+        form: Default::default(),
+        delivery: app.delivery,
+        accept_with_gaps: vec!["premises".into()],
+        pledge: false,
+        mode: None,
+    };
+    let err = net
+        .node(TJ)
+        .intake(now, &window(TJ), request, None)
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidApplication(_)), "{err}");
+    let tj = net.nodes.remove(&region(TJ)).unwrap();
+    let mut store = tj.into_store();
+    store.crash();
+    let reopened = Engine::open(setup(TJ), store, net.now).unwrap();
+    net.nodes.insert(region(TJ), reopened);
+    assert!(net.node(TJ).case_record(&kept).is_some());
+    // Deliver twice what was in flight: no event is applied twice.
+    let again = net.in_flight.clone();
+    net.in_flight.extend(again);
+    net.run(|_| false);
+    let now = net.now;
+    let view = net.node(BJ).case_view(&kept, now).unwrap();
+    assert_eq!(view.handling.len(), 1);
+    assert_eq!(view.intake.len(), 1);
+    assert!(net.node(BJ).metrics().events_duplicate >= 1);
+}
+
+#[test]
+fn strangers_and_forgeries_are_refused_and_change_nothing() {
+    let mut net = Net::new();
+    let mallory = Identity::from_seed([66; 32]);
+    let frame = crate::wire::Frame {
+        from: region(TJ),
+        to: region(BJ),
+        id: 1,
+        sent_at: net.now,
+        body: crate::wire::Message::CatalogFetch {
+            region: region(BJ),
+            version: None,
+        },
+    };
+    let env = mallory.sign(&frame).unwrap();
+    let now = net.now;
+    let before = net.node(BJ).metrics().clone();
+    assert!(net.node(BJ).on_frame(env.bytes(), now).is_err());
+    assert!(net.node(BJ).on_frame(b"garbage", now).is_err());
+    assert_eq!(net.node(BJ).store().unsynced(), 0, "nothing written");
+    assert_eq!(
+        net.node(BJ).metrics().frames_refused,
+        before.frames_refused + 2
+    );
+}
+
+#[test]
+fn writers_refuse_what_the_case_forbids() {
+    let mut net = Net::new();
+    let case = net.intake(TJ, BJ, "1100000001");
+    net.run(|_| false);
+    let now = net.now;
+    let err = net
+        .node(BJ)
+        .report(
+            now,
+            Report {
+                case: case.clone(),
+                event: approve(),
+            },
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::IllegalTransition(_)), "{err}");
+    let err = net
+        .node(TJ)
+        .write_event(now, &window(TJ), &case, EventKind::Accepted)
+        .unwrap_err();
+    assert!(matches!(err, Error::Forbidden(_)), "{err}");
+    let err = net
+        .node(TJ)
+        .report(
+            now,
+            Report {
+                case: case.clone(),
+                event: EventKind::Accepted,
+            },
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::Forbidden(_)), "{err}");
+    assert_eq!(net.node(BJ).store().unsynced(), 0);
+    assert_eq!(net.node(TJ).store().unsynced(), 0);
+}
+
+#[test]
+fn uploads_check_their_digest() {
+    let mut net = Net::new();
+    let content = vec![7u8; 3000];
+    let d = Digest::of(&content);
+    let bj = net.node(BJ);
+    assert!(
+        !bj.upload_chunk(d, 0, 3000, &content[..1000])
+            .unwrap()
+            .complete
+    );
+    assert!(
+        bj.upload_chunk(d, 2000, 3000, &content[2000..]).is_err(),
+        "a gap is refused"
+    );
+    assert!(
+        !bj.upload_chunk(d, 0, 3000, &content[..1000])
+            .unwrap()
+            .complete,
+        "a repeat is harmless"
+    );
+    assert!(
+        bj.upload_chunk(d, 1000, 3000, &content[1000..])
+            .unwrap()
+            .complete
+    );
+    assert_eq!(bj.material(&d).unwrap().unwrap(), content);
+    let wrong = Digest::of(b"other");
+    let err = bj.upload_chunk(wrong, 0, 5, b"abcde").unwrap_err();
+    assert!(err.to_string().contains("upload it again"), "{err}");
+    assert!(bj.material(&wrong).unwrap().is_none());
+}
+
+#[test]
+fn catalogs_spread_and_search_finds_items_everywhere() {
+    let mut net = Net::new();
+    net.run(|_| false);
+    let hits = net.node(TJ).search(
+        &CatalogQuery {
+            text: Some("补领".into()),
+            ..Default::default()
+        },
+        10,
+    );
+    let regions: Vec<&str> = hits.iter().map(|h| h.region.as_str()).collect();
+    assert_eq!(regions, vec![BJ, TJ]);
+    let by_code = net.node(TJ).search(
+        &CatalogQuery {
+            code: Some("1100".into()),
+            ..Default::default()
+        },
+        10,
+    );
+    assert_eq!(by_code.len(), 2);
+}
+
+#[test]
+fn worklists_filter_and_colour() {
+    let mut net = Net::new();
+    let case = net.intake(TJ, BJ, "1100000001");
+    net.run(|_| false);
+    net.report(BJ, &case, EventKind::Accepted);
+    net.run(|_| false);
+    net.now = net.now.plus_ms(10 * Timestamp::DAY_MS);
+    let now = net.now;
+    let red = net
+        .node(TJ)
+        .worklist(
+            &WorklistFilter {
+                colour: Some(crate::case::clock::Colour::Red),
+                ..Default::default()
+            },
+            now,
+        )
+        .unwrap();
+    assert_eq!(red.cases.len(), 1);
+    let none = net
+        .node(TJ)
+        .worklist(
+            &WorklistFilter {
+                stage: Some(crate::case::fold::Stage::Concluded),
+                ..Default::default()
+            },
+            now,
+        )
+        .unwrap();
+    assert!(none.cases.is_empty());
+}
