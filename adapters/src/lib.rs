@@ -1,1 +1,176 @@
-//! Back-office adapters (reference, webhook, file drop). Placeholder until the durable-node work.
+//! # tongban-adapters
+//!
+//! How a node talks to its region's back office (the approval systems that decide cases).
+//! The node hands each [`Notice`] to a [`BackOffice`] and feeds every [`Report`] it gets back
+//! into its engine, which checks, signs and forwards it.
+//!
+//! | module | adapter |
+//! |---|---|
+//! | [`reference`](mod@reference) | the built-in reference back office: decides cases by itself with configurable delays and outcome mix, for demos and the simulator |
+//! | [`webhook`] | POSTs each notice as JSON to the region platform's URL, with retries; takes status callbacks signed with a shared HMAC key |
+//! | [`filedrop`] | writes each notice as a JSON file into an outbox folder; reads status files from an inbox folder |
+//!
+//! [`BackOffice`] uses `async fn`-style methods, so it cannot be a trait object; a node that
+//! picks the adapter from its config uses [`AnyBackOffice::from_config`] instead.
+
+#![warn(missing_docs)]
+
+use serde::{Deserialize, Serialize};
+
+pub use tongban_protocol::engine::{Notice, Report};
+
+pub mod error;
+pub mod filedrop;
+pub mod reference;
+pub mod webhook;
+
+pub use error::AdapterError;
+pub use filedrop::{FileDropBackOffice, FileDropConfig};
+pub use reference::{ReferenceBackOffice, ReferenceConfig, ReferenceCore};
+pub use webhook::{WebhookBackOffice, WebhookConfig, verify_callback};
+
+use tongban_protocol::ids::Timestamp;
+
+#[cfg(test)]
+mod testutil;
+
+/// Which adapter a node uses, and its settings: the `[backoffice]` table of the node config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum BackOfficeConfig {
+    /// The built-in reference back office.
+    Reference(reference::ReferenceConfig),
+    /// A webhook to the region platform.
+    Webhook(webhook::WebhookConfig),
+    /// Files in shared folders.
+    FileDrop(filedrop::FileDropConfig),
+}
+
+/// A region's back office, as the node sees it.
+pub trait BackOffice: Send {
+    /// Hands a notice over; `Ok` once the back office has taken it, so the node may forget it.
+    /// A redelivered notice (after a crash) must be harmless: back offices see the case id and,
+    /// for intake events, the sequence number.
+    fn deliver(&mut self, notice: &Notice)
+    -> impl Future<Output = Result<(), AdapterError>> + Send;
+
+    /// The reports that arrived since the last call (empty for adapters whose reports come in
+    /// through the node's HTTP API, such as the webhook's callbacks).
+    fn poll(&mut self) -> impl Future<Output = Result<Vec<Report>, AdapterError>> + Send;
+}
+
+impl BackOfficeConfig {
+    /// Checks the settings of whichever adapter is chosen, naming every problem with its key,
+    /// so `tongban` can refuse a bad config before it starts.
+    pub fn validate(&self) -> Result<(), AdapterError> {
+        match self {
+            BackOfficeConfig::Reference(c) => c.validate(),
+            BackOfficeConfig::Webhook(c) => c.validate(),
+            BackOfficeConfig::FileDrop(c) => c.validate(),
+        }
+    }
+}
+
+/// Whichever adapter the config chose, behind one type: [`BackOffice`] is not object-safe, so
+/// the node holds this instead of a `Box<dyn BackOffice>`.
+#[derive(Debug)]
+pub enum AnyBackOffice {
+    /// The built-in reference back office.
+    Reference(ReferenceBackOffice),
+    /// A webhook to the region platform.
+    Webhook(WebhookBackOffice),
+    /// Files in shared folders.
+    FileDrop(FileDropBackOffice),
+}
+
+impl AnyBackOffice {
+    /// Builds the adapter `config` names: checks it, loads the webhook key, creates the file
+    /// drop's folders.
+    pub fn from_config(config: BackOfficeConfig) -> Result<AnyBackOffice, AdapterError> {
+        Ok(match config {
+            BackOfficeConfig::Reference(c) => {
+                AnyBackOffice::Reference(ReferenceBackOffice::new(c)?)
+            }
+            BackOfficeConfig::Webhook(c) => AnyBackOffice::Webhook(WebhookBackOffice::new(c)?),
+            BackOfficeConfig::FileDrop(c) => AnyBackOffice::FileDrop(FileDropBackOffice::new(c)?),
+        })
+    }
+
+    /// When the adapter next has reports due, if it knows (only the reference back office
+    /// does); others are polled at the node's own interval.
+    pub fn next_due(&self) -> Option<Timestamp> {
+        match self {
+            AnyBackOffice::Reference(r) => r.next_due(),
+            AnyBackOffice::Webhook(_) | AnyBackOffice::FileDrop(_) => None,
+        }
+    }
+}
+
+impl BackOffice for AnyBackOffice {
+    async fn deliver(&mut self, notice: &Notice) -> Result<(), AdapterError> {
+        match self {
+            AnyBackOffice::Reference(b) => b.deliver(notice).await,
+            AnyBackOffice::Webhook(b) => b.deliver(notice).await,
+            AnyBackOffice::FileDrop(b) => b.deliver(notice).await,
+        }
+    }
+
+    async fn poll(&mut self) -> Result<Vec<Report>, AdapterError> {
+        match self {
+            AnyBackOffice::Reference(b) => b.poll().await,
+            AnyBackOffice::Webhook(b) => b.poll().await,
+            AnyBackOffice::FileDrop(b) => b.poll().await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{case_id, new_case};
+    use tongban_protocol::catalog::Delivery;
+
+    /// Runs a notice through any adapter on another task, as the node does: this only
+    /// compiles if the adapter's futures are `Send`.
+    async fn on_a_task(mut bo: AnyBackOffice, notice: Notice) -> Result<Vec<Report>, AdapterError> {
+        tokio::spawn(async move {
+            bo.deliver(&notice).await?;
+            bo.poll().await
+        })
+        .await
+        .map_err(|e| AdapterError::Task(e.to_string()))?
+    }
+
+    #[tokio::test]
+    async fn any_back_office_is_built_from_config_and_drives_its_adapter() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let text = format!(
+            "kind = \"file_drop\"\noutbox = {:?}\ninbox = {:?}\n",
+            dir.path().join("out"),
+            dir.path().join("in")
+        );
+        let config: BackOfficeConfig = toml::from_str(&text).expect("parses");
+        config.validate().expect("valid");
+        let bo = AnyBackOffice::from_config(config).expect("built");
+        assert_eq!(bo.next_due(), None);
+        let notice = new_case(&case_id(1), Delivery::Mail, Timestamp(1));
+        assert!(on_a_task(bo, notice.clone()).await.expect("ran").is_empty());
+        assert!(
+            dir.path()
+                .join("out")
+                .join(format!("{}.0.json", case_id(1)))
+                .is_file()
+        );
+
+        let reference: BackOfficeConfig = toml::from_str("kind = \"reference\"").expect("parses");
+        let bo = AnyBackOffice::from_config(reference).expect("built");
+        on_a_task(bo, notice).await.expect("ran");
+
+        let bad: BackOfficeConfig =
+            toml::from_str("kind = \"webhook\"\nurl = \"https://x/\"\nhmac_key_file = \"k\"")
+                .expect("parses");
+        assert!(bad.validate().is_err());
+        assert!(AnyBackOffice::from_config(bad).is_err());
+        assert!(toml::from_str::<BackOfficeConfig>("kind = \"carrier_pigeon\"").is_err());
+    }
+}

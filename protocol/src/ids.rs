@@ -126,30 +126,41 @@ macro_rules! bytes_serde {
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-                let mut out = [0u8; $n];
-                if d.is_human_readable() {
-                    let text = String::deserialize(d)?;
-                    hex::decode_to_slice(text.trim(), &mut out).map_err(|_| {
-                        serde::de::Error::custom(concat!(
-                            $what,
-                            ": use exactly ",
-                            stringify!($n),
-                            " bytes as hex digits"
-                        ))
-                    })?;
-                } else {
-                    let bytes = serde_bytes::ByteBuf::deserialize(d)?;
-                    if bytes.len() != $n {
-                        return Err(serde::de::Error::custom(concat!(
-                            $what,
-                            ": expected ",
-                            stringify!($n),
-                            " bytes"
-                        )));
+                // Either form is accepted whatever the format says of itself: serde buffers
+                // internally tagged enums in a way that forgets the format's preference.
+                struct V;
+                impl<'de> serde::de::Visitor<'de> for V {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        write!(f, "{} as {} bytes or {} hex digits", $what, $n, 2 * $n)
                     }
-                    out.copy_from_slice(&bytes);
+                    fn visit_str<E: serde::de::Error>(self, text: &str) -> std::result::Result<$name, E> {
+                        let mut out = [0u8; $n];
+                        hex::decode_to_slice(text.trim(), &mut out).map_err(|_| {
+                            E::custom(concat!($what, ": use exactly ", stringify!($n), " bytes as hex digits"))
+                        })?;
+                        Ok($name(out))
+                    }
+                    fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> std::result::Result<$name, E> {
+                        let out: [u8; $n] = bytes.try_into().map_err(|_| {
+                            E::custom(concat!($what, ": expected ", stringify!($n), " bytes"))
+                        })?;
+                        Ok($name(out))
+                    }
+                    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<$name, A::Error> {
+                        let mut out = [0u8; $n];
+                        for (i, slot) in out.iter_mut().enumerate() {
+                            *slot = seq
+                                .next_element()?
+                                .ok_or_else(|| serde::de::Error::invalid_length(i, &self))?;
+                        }
+                        if seq.next_element::<u8>()?.is_some() {
+                            return Err(serde::de::Error::invalid_length($n + 1, &self));
+                        }
+                        Ok($name(out))
+                    }
                 }
-                Ok($name(out))
+                d.deserialize_any(V)
             }
         }
     };

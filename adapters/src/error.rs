@@ -1,0 +1,126 @@
+//! The crate's one error type. Each variant says what went wrong in words an operator or a
+//! back-office developer can act on; none carries an applicant's personal data.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in an adapter, so the node can report it and decide whether
+/// to retry (delivery errors) or answer the caller (callback errors).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AdapterError {
+    // --- configuration ---
+    /// A setting that cannot work; the message names the key and the fix.
+    #[error("back-office config: {0}")]
+    InvalidConfig(String),
+
+    /// The system clock reads a time before 1970, so no timestamp can be made.
+    #[error("the system clock is before 1970-01-01; fix the clock")]
+    ClockBeforeEpoch,
+
+    /// A file or folder the adapter needs could not be read or written.
+    #[error("{what} {}: {source}", path.display())]
+    Io {
+        /// What the adapter was doing.
+        what: &'static str,
+        /// The file or folder.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+
+    /// The shared HMAC key is unusable (empty or too short to be safe).
+    #[error("HMAC key in {}: {why}", path.display())]
+    BadKey {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong with it.
+        why: String,
+    },
+
+    // --- webhook delivery ---
+    /// The HTTP client could not be built or the request could not be made at all.
+    #[error("webhook client: {0}")]
+    HttpClient(String),
+
+    /// The receiver answered 4xx (or another non-retryable status): the notice itself or our
+    /// credentials are wrong, so retrying cannot help.
+    #[error("webhook refused the notice with HTTP {status}: {body}")]
+    WebhookRefused {
+        /// The HTTP status code.
+        status: u16,
+        /// The first 200 characters of the response body.
+        body: String,
+    },
+
+    /// Every attempt failed with a connection error, a timeout or a 5xx answer.
+    #[error("webhook gave up after {attempts} attempts; last error: {last}")]
+    WebhookGaveUp {
+        /// How many attempts were made.
+        attempts: u32,
+        /// What the last attempt ran into.
+        last: String,
+    },
+
+    /// A notice could not be encoded as JSON (should never happen; kept instead of a panic).
+    #[error("could not encode the notice as JSON: {0}")]
+    Encode(String),
+
+    // --- webhook callbacks (verify_callback) ---
+    /// The callback body is larger than any report can be.
+    #[error("callback body is {size} bytes, over the limit of {limit} bytes")]
+    TooLarge {
+        /// The body's size in bytes.
+        size: usize,
+        /// The limit in bytes.
+        limit: usize,
+    },
+
+    /// The callback carries no `X-Tongban-Signature` header.
+    #[error(
+        "missing X-Tongban-Signature header: sign the body with HMAC-SHA256 and send `sha256=<hex>`"
+    )]
+    MissingSignature,
+
+    /// The signature header is not of the form `sha256=<64 hex digits>`.
+    #[error("malformed X-Tongban-Signature header: {0}; expected `sha256=<64 hex digits>`")]
+    MalformedSignature(&'static str),
+
+    /// The HMAC does not match the body: wrong key, or the body was changed on the way.
+    #[error(
+        "X-Tongban-Signature does not match the body: check the shared key and sign the exact bytes sent"
+    )]
+    BadSignature,
+
+    /// The (authentic) body is not a report as JSON.
+    #[error("malformed report JSON: {0}")]
+    MalformedReport(String),
+
+    /// The report names an event only the intake side may write.
+    #[error("{kind} is an intake-side event; a back office reports handling-side events only")]
+    NotHandlingSide {
+        /// The event kind's name.
+        kind: &'static str,
+    },
+
+    // --- file drop ---
+    /// A file name that the file drop will not write or read (hidden, path tricks, not UTF-8).
+    #[error(
+        "unsafe file name {0:?}: names must be UTF-8, not start with '.', and hold no path separators"
+    )]
+    UnsafeFileName(String),
+
+    /// A blocking file task died (panicked or was cancelled) before it finished.
+    #[error("file task failed: {0}")]
+    Task(String),
+}
+
+impl AdapterError {
+    /// Makes an [`AdapterError::Io`] for `path`; shorthand for `map_err`.
+    pub(crate) fn io(
+        what: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> AdapterError {
+        let path = path.into();
+        move |source| AdapterError::Io { what, path, source }
+    }
+}

@@ -1,0 +1,648 @@
+//! The built-in reference back office: decides every case by itself, after configurable
+//! delays and with a configurable mix of outcomes, so demos and the simulator have a handling
+//! side without a real approval system.
+//!
+//! [`ReferenceCore`] is sans-IO and deterministic: it never reads a clock or a random number
+//! generator. Every decision for a case (reject or not, which material a 补正 request names,
+//! suspend or not, approve or deny, every delay) is a hash of (seed, case id, step), so it
+//! does not depend on the order in which notices of different cases arrive, and two runs with
+//! the same seed and the same notices at the same times produce the same reports.
+//! [`ReferenceBackOffice`] wraps the core for the node, with the wall clock.
+//!
+//! # Flow of one case
+//!
+//! The node writes `Received` itself when the case arrives; the reference back office then
+//! reports, each step after its delay:
+//!
+//! ```text
+//! NewCase ─decision─▶ Rejected                                   (reject_percent)
+//!                   ▶ SupplementRequested ─(SupplementProvided)─decision─▶ Accepted
+//!                                                                (supplement_percent)
+//!                   ▶ Accepted
+//! Accepted ─review─▶ InReview{"审核"} ─conclusion─▶ Suspended ─suspension─▶ Resumed ─conclusion─▶ Concluded
+//!                                                  (suspend_percent)
+//!                                    ─conclusion─▶ Concluded{Approved | Denied (deny_percent)}
+//! Concluded ─dispatch─▶ ResultDispatched{the application's delivery method}
+//! WithdrawalRequested ─withdrawal─▶ WithdrawalConfirmed, unless the case was decided meanwhile
+//! ```
+//!
+//! The core tracks each case's state as its own reports and the intake events make it, and
+//! only emits what the case fold allows in that state. Redelivered notices (same case, same
+//! intake seq) are ignored. Its schedule lives in memory only: after a restart it starts from
+//! the notices the node redelivers.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use tongban_protocol::case::clock::{DayUnit, TimeLimit};
+use tongban_protocol::case::events::{EventKind, LicenceRef, MaterialGap, Outcome};
+use tongban_protocol::catalog::Delivery;
+use tongban_protocol::ids::{CaseId, Timestamp};
+
+use crate::{AdapterError, BackOffice, Notice, Report};
+
+/// A delay drawn uniformly (by hash) from `min_ms..=max_ms`, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DelayRange {
+    /// Shortest delay, in milliseconds.
+    pub min_ms: u64,
+    /// Longest delay, in milliseconds (at least `min_ms`).
+    pub max_ms: u64,
+}
+
+impl DelayRange {
+    /// A range from `min_ms` to `max_ms`; handy in tests and scenario code.
+    pub const fn new(min_ms: u64, max_ms: u64) -> DelayRange {
+        DelayRange { min_ms, max_ms }
+    }
+
+    /// The delay for one hash value: `min_ms + h mod (span + 1)`.
+    fn pick(self, h: u64) -> u64 {
+        let span = self.max_ms.saturating_sub(self.min_ms);
+        let offset = match span.checked_add(1) {
+            Some(n) => h % n,
+            None => h,
+        };
+        self.min_ms.saturating_add(offset)
+    }
+}
+
+/// How long each step of the reference back office takes, so a demo can run in seconds and a
+/// simulation in virtual days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Delays {
+    /// From receipt (or from the 补正 answer) to the decision: accept, reject or ask for 补正.
+    pub decision: DelayRange,
+    /// From acceptance to the review step.
+    pub review: DelayRange,
+    /// From the review step (or from resumption) to the conclusion or a suspension.
+    pub conclusion: DelayRange,
+    /// How long a suspension lasts.
+    pub suspension: DelayRange,
+    /// From the conclusion to the dispatch of the result.
+    pub dispatch: DelayRange,
+    /// From a withdrawal request to its confirmation.
+    pub withdrawal: DelayRange,
+}
+
+impl Default for Delays {
+    fn default() -> Delays {
+        Delays {
+            decision: DelayRange::new(2_000, 10_000),
+            review: DelayRange::new(2_000, 10_000),
+            conclusion: DelayRange::new(5_000, 30_000),
+            suspension: DelayRange::new(5_000, 20_000),
+            dispatch: DelayRange::new(1_000, 5_000),
+            withdrawal: DelayRange::new(1_000, 5_000),
+        }
+    }
+}
+
+/// The mix of outcomes, each in percent (0–100), so demos and load tests can show every path a
+/// case may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutcomeMix {
+    /// Share of new cases not accepted (不予受理).
+    pub reject_percent: u32,
+    /// Share of new cases that get a 补正 request before acceptance.
+    /// `reject_percent + supplement_percent` is at most 100; the rest are accepted at once.
+    pub supplement_percent: u32,
+    /// Share of reviewed cases suspended once before the conclusion.
+    pub suspend_percent: u32,
+    /// Share of concluded cases denied (不予许可); the rest are approved.
+    pub deny_percent: u32,
+}
+
+impl Default for OutcomeMix {
+    fn default() -> OutcomeMix {
+        OutcomeMix {
+            reject_percent: 5,
+            supplement_percent: 15,
+            suspend_percent: 10,
+            deny_percent: 10,
+        }
+    }
+}
+
+/// Settings of the reference back office: the `[backoffice]` table with `kind = "reference"`.
+/// Every key has a default, so `kind = "reference"` alone is a working config.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReferenceConfig {
+    /// Seed of every decision; same seed, same decisions.
+    pub seed: u64,
+    /// The working days a 补正 request gives the applicant.
+    pub supplement_deadline_days: u32,
+    /// How long each step takes.
+    pub delays: Delays,
+    /// The mix of outcomes.
+    pub outcomes: OutcomeMix,
+}
+
+impl Default for ReferenceConfig {
+    fn default() -> ReferenceConfig {
+        ReferenceConfig {
+            seed: 0,
+            supplement_deadline_days: 5,
+            delays: Delays::default(),
+            outcomes: OutcomeMix::default(),
+        }
+    }
+}
+
+impl ReferenceConfig {
+    /// Checks the settings, naming every problem with its key, so an operator fixes the file
+    /// in one pass.
+    pub fn validate(&self) -> Result<(), AdapterError> {
+        let mut problems = Vec::new();
+        let d = &self.delays;
+        for (key, range) in [
+            ("decision", d.decision),
+            ("review", d.review),
+            ("conclusion", d.conclusion),
+            ("suspension", d.suspension),
+            ("dispatch", d.dispatch),
+            ("withdrawal", d.withdrawal),
+        ] {
+            if range.min_ms > range.max_ms {
+                problems.push(format!(
+                    "delays.{key}: min_ms {} is greater than max_ms {}",
+                    range.min_ms, range.max_ms
+                ));
+            }
+        }
+        let o = &self.outcomes;
+        for (key, value) in [
+            ("reject_percent", o.reject_percent),
+            ("supplement_percent", o.supplement_percent),
+            ("suspend_percent", o.suspend_percent),
+            ("deny_percent", o.deny_percent),
+        ] {
+            if value > 100 {
+                problems.push(format!("outcomes.{key}: {value} is over 100"));
+            }
+        }
+        if o.reject_percent.saturating_add(o.supplement_percent) > 100 {
+            problems.push(format!(
+                "outcomes: reject_percent {} + supplement_percent {} is over 100",
+                o.reject_percent, o.supplement_percent
+            ));
+        }
+        if self.supplement_deadline_days == 0 {
+            problems.push("supplement_deadline_days: give the applicant at least 1 day".into());
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(AdapterError::InvalidConfig(format!(
+                "reference: {}",
+                problems.join("; ")
+            )))
+        }
+    }
+}
+
+/// Where a case stands in the reference back office's own view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Received; the decision is due (after a 补正 answer it is always acceptance).
+    Deciding { after_supplement: bool },
+    /// A 补正 request is open.
+    AwaitingSupplement,
+    /// Accepted; the review step is due.
+    Accepted,
+    /// In review; the conclusion (or a suspension) is due.
+    InReview,
+    /// Suspended; the resumption is due.
+    Suspended,
+    /// Concluded; the dispatch is due.
+    Concluded { approved: bool },
+    /// The result went out. Final.
+    Dispatched,
+    /// Not accepted. Final.
+    Rejected,
+    /// Withdrawn. Final.
+    Withdrawn,
+}
+
+impl Stage {
+    /// Whether the handler has decided (a withdrawal can no longer be confirmed).
+    fn is_decided(self) -> bool {
+        matches!(
+            self,
+            Stage::Concluded { .. } | Stage::Dispatched | Stage::Rejected | Stage::Withdrawn
+        )
+    }
+}
+
+/// What the core remembers of one case: no personal data, only what its steps need.
+#[derive(Debug, Clone)]
+struct CaseView {
+    stage: Stage,
+    /// The item's result name, for the licence of an approval.
+    result_name: String,
+    /// The application's delivery method, for the dispatch.
+    delivery: Delivery,
+    /// The material a 补正 request would name (none if the item lists no materials).
+    supplement_material: Option<String>,
+    /// Intake sequence numbers already taken, so redelivered notices are ignored.
+    seen_intake: BTreeSet<u32>,
+    /// Whether the case was already suspended once (it is suspended at most once).
+    suspended_once: bool,
+    /// Whether a withdrawal was asked (it is answered once).
+    withdrawal_asked: bool,
+    /// When the next pipeline step is due, if one is.
+    step_due: Option<Timestamp>,
+}
+
+/// The two kinds of timer a case may have running at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    /// The next step of the case's flow.
+    Step,
+    /// The answer to a withdrawal request.
+    Withdrawal,
+}
+
+/// The reference back office's deterministic core: feed it notices with the time they arrive,
+/// ask it for the reports that are due. No I/O, no clock, no randomness of its own.
+#[derive(Debug, Clone)]
+pub struct ReferenceCore {
+    config: ReferenceConfig,
+    cases: BTreeMap<CaseId, CaseView>,
+    /// Every running timer, in firing order: time, then case id, then kind.
+    timers: BTreeSet<(Timestamp, CaseId, Timer)>,
+}
+
+impl ReferenceCore {
+    /// A core for `config`, checked first.
+    pub fn new(config: ReferenceConfig) -> Result<ReferenceCore, AdapterError> {
+        config.validate()?;
+        Ok(ReferenceCore {
+            config,
+            cases: BTreeMap::new(),
+            timers: BTreeSet::new(),
+        })
+    }
+
+    /// The settings in use, for status pages and scenario reports.
+    pub fn config(&self) -> &ReferenceConfig {
+        &self.config
+    }
+
+    /// How many cases the core knows (open or finished), for metrics and tests.
+    pub fn cases(&self) -> usize {
+        self.cases.len()
+    }
+
+    /// Takes a notice that arrived at `now`. A notice already taken (same case for `NewCase`,
+    /// same case and seq for `IntakeEvent`) changes nothing, so redelivery is harmless.
+    pub fn on_notice(&mut self, now: Timestamp, notice: &Notice) {
+        match notice {
+            Notice::NewCase {
+                case,
+                application,
+                item,
+                ..
+            } => {
+                if self.cases.contains_key(case) {
+                    tracing::debug!(%case, "reference back office: case redelivered, ignored");
+                    return;
+                }
+                let supplement_material = if item.materials.is_empty() {
+                    None
+                } else {
+                    let h = self.hash(case, "supplement-material");
+                    let index = (h % item.materials.len() as u64) as usize;
+                    item.materials.get(index).map(|m| m.id.clone())
+                };
+                self.cases.insert(
+                    case.clone(),
+                    CaseView {
+                        stage: Stage::Deciding {
+                            after_supplement: false,
+                        },
+                        result_name: item.result.name.clone(),
+                        delivery: application.delivery.method,
+                        supplement_material,
+                        seen_intake: BTreeSet::new(),
+                        suspended_once: false,
+                        withdrawal_asked: false,
+                        step_due: None,
+                    },
+                );
+                let delay = self.delay(case, "delay/decide", self.config.delays.decision);
+                self.schedule_step(case, now.plus_ms(delay));
+                tracing::debug!(%case, "reference back office: new case taken");
+            }
+            Notice::IntakeEvent {
+                case, seq, event, ..
+            } => self.on_intake_event(now, case, *seq, event),
+        }
+    }
+
+    fn on_intake_event(&mut self, now: Timestamp, case: &CaseId, seq: u32, event: &EventKind) {
+        let Some(view) = self.cases.get_mut(case) else {
+            tracing::warn!(%case, seq, kind = event.name(), "reference back office: intake event for an unknown case, ignored");
+            return;
+        };
+        if !view.seen_intake.insert(seq) {
+            tracing::debug!(%case, seq, "reference back office: intake event redelivered, ignored");
+            return;
+        }
+        match event {
+            EventKind::SupplementProvided { .. } if view.stage == Stage::AwaitingSupplement => {
+                view.stage = Stage::Deciding {
+                    after_supplement: true,
+                };
+                let delay = self.delay(case, "delay/decide-again", self.config.delays.decision);
+                self.schedule_step(case, now.plus_ms(delay));
+            }
+            EventKind::WithdrawalRequested { .. }
+                if !view.stage.is_decided() && !view.withdrawal_asked =>
+            {
+                view.withdrawal_asked = true;
+                let delay = self.delay(case, "delay/withdrawal", self.config.delays.withdrawal);
+                self.timers
+                    .insert((now.plus_ms(delay), case.clone(), Timer::Withdrawal));
+            }
+            other => {
+                tracing::debug!(%case, seq, kind = other.name(), "reference back office: intake event needs no action");
+            }
+        }
+    }
+
+    /// The reports whose time has come by `now`, in firing order (time, then case id). Steps
+    /// that follow are scheduled from the time the previous one was due, not from `now`, so
+    /// how often this is called does not change the outcome.
+    pub fn due(&mut self, now: Timestamp) -> Vec<Report> {
+        let mut out = Vec::new();
+        while let Some((at, _, _)) = self.timers.first() {
+            if *at > now {
+                break;
+            }
+            let Some((at, case, timer)) = self.timers.pop_first() else {
+                break;
+            };
+            match timer {
+                Timer::Step => self.fire_step(at, &case, &mut out),
+                Timer::Withdrawal => self.fire_withdrawal(&case, &mut out),
+            }
+        }
+        out
+    }
+
+    /// When the next report falls due, if any is scheduled: the node sleeps until then.
+    pub fn next_due(&self) -> Option<Timestamp> {
+        self.timers.first().map(|(at, _, _)| *at)
+    }
+
+    fn fire_step(&mut self, at: Timestamp, case: &CaseId, out: &mut Vec<Report>) {
+        let config = self.config.clone();
+        let Some(view) = self.cases.get(case) else {
+            return;
+        };
+        if view.step_due != Some(at) {
+            return;
+        }
+        let stage = view.stage;
+        let mut next: Option<(&'static str, DelayRange)> = None;
+        let (new_stage, event) = match stage {
+            Stage::Deciding { after_supplement } => {
+                let roll = self.hash(case, "decide") % 100;
+                let o = config.outcomes;
+                let material = view.supplement_material.clone();
+                if after_supplement {
+                    next = Some(("delay/review", config.delays.review));
+                    (Stage::Accepted, EventKind::Accepted)
+                } else if roll < u64::from(o.reject_percent) {
+                    (
+                        Stage::Rejected,
+                        EventKind::Rejected {
+                            reason: "申请事项不符合受理条件（参考后台模拟）".into(),
+                        },
+                    )
+                } else if let (true, Some(material)) = (
+                    roll < u64::from(o.reject_percent) + u64::from(o.supplement_percent),
+                    material,
+                ) {
+                    (
+                        Stage::AwaitingSupplement,
+                        EventKind::SupplementRequested {
+                            materials: vec![MaterialGap {
+                                material,
+                                reason: "材料不齐全或不符合法定形式，请补正".into(),
+                            }],
+                            deadline: TimeLimit {
+                                days: config.supplement_deadline_days,
+                                unit: DayUnit::WorkingDays,
+                            },
+                        },
+                    )
+                } else {
+                    next = Some(("delay/review", config.delays.review));
+                    (Stage::Accepted, EventKind::Accepted)
+                }
+            }
+            Stage::Accepted => {
+                next = Some(("delay/conclude", config.delays.conclusion));
+                (
+                    Stage::InReview,
+                    EventKind::InReview {
+                        step: "审核".into(),
+                    },
+                )
+            }
+            Stage::InReview => {
+                let suspend = !view.suspended_once
+                    && self.hash(case, "suspend") % 100
+                        < u64::from(config.outcomes.suspend_percent);
+                if suspend {
+                    next = Some(("delay/suspension", config.delays.suspension));
+                    const REASONS: [&str; 4] = ["现场核查", "专家评审", "听证", "公示"];
+                    let h = self.hash(case, "suspension-reason");
+                    let reason = REASONS[(h % REASONS.len() as u64) as usize];
+                    (
+                        Stage::Suspended,
+                        EventKind::Suspended {
+                            reason: reason.into(),
+                        },
+                    )
+                } else {
+                    next = Some(("delay/dispatch", config.delays.dispatch));
+                    let deny =
+                        self.hash(case, "deny") % 100 < u64::from(config.outcomes.deny_percent);
+                    let outcome = if deny {
+                        Outcome::Denied {
+                            reason: "经审查，不符合法定条件（参考后台模拟）".into(),
+                        }
+                    } else {
+                        Outcome::Approved {
+                            licences: vec![LicenceRef {
+                                name: view.result_name.clone(),
+                                number: self.licence_number(case),
+                            }],
+                        }
+                    };
+                    (
+                        Stage::Concluded { approved: !deny },
+                        EventKind::Concluded { outcome },
+                    )
+                }
+            }
+            Stage::Suspended => {
+                next = Some(("delay/conclude-after-resume", config.delays.conclusion));
+                (Stage::InReview, EventKind::Resumed)
+            }
+            Stage::Concluded { approved } => {
+                let reference = match (approved, view.delivery) {
+                    (true, Delivery::ELicence) => self.licence_number(case),
+                    (_, Delivery::Mail) => {
+                        format!("EMS{:010}", self.hash(case, "tracking") % 10_000_000_000)
+                    }
+                    (_, _) => format!("{case}-结果"),
+                };
+                (
+                    Stage::Dispatched,
+                    EventKind::ResultDispatched {
+                        method: view.delivery,
+                        reference,
+                    },
+                )
+            }
+            Stage::AwaitingSupplement | Stage::Dispatched | Stage::Rejected | Stage::Withdrawn => {
+                return;
+            }
+        };
+        let next_at = next.map(|(step, range)| at.plus_ms(self.delay(case, step, range)));
+        if let Some(view) = self.cases.get_mut(case) {
+            view.stage = new_stage;
+            if stage == Stage::Suspended {
+                view.suspended_once = true;
+            }
+            view.step_due = None;
+        }
+        tracing::debug!(%case, kind = event.name(), "reference back office: report due");
+        out.push(Report {
+            case: case.clone(),
+            event,
+        });
+        if let Some(next_at) = next_at {
+            self.schedule_step(case, next_at);
+        }
+    }
+
+    fn fire_withdrawal(&mut self, case: &CaseId, out: &mut Vec<Report>) {
+        let Some(view) = self.cases.get_mut(case) else {
+            return;
+        };
+        if view.stage.is_decided() {
+            tracing::debug!(%case, "reference back office: case decided before the withdrawal was answered; not confirmed");
+            return;
+        }
+        view.stage = Stage::Withdrawn;
+        if let Some(due) = view.step_due.take() {
+            self.timers.remove(&(due, case.clone(), Timer::Step));
+        }
+        tracing::debug!(%case, "reference back office: withdrawal confirmed");
+        out.push(Report {
+            case: case.clone(),
+            event: EventKind::WithdrawalConfirmed,
+        });
+    }
+
+    fn schedule_step(&mut self, case: &CaseId, at: Timestamp) {
+        if let Some(view) = self.cases.get_mut(case) {
+            if let Some(old) = view.step_due.replace(at) {
+                self.timers.remove(&(old, case.clone(), Timer::Step));
+            }
+            self.timers.insert((at, case.clone(), Timer::Step));
+        }
+    }
+
+    fn delay(&self, case: &CaseId, step: &str, range: DelayRange) -> u64 {
+        range.pick(self.hash(case, step))
+    }
+
+    fn licence_number(&self, case: &CaseId) -> String {
+        format!("{case}-L{:06}", self.hash(case, "licence") % 1_000_000)
+    }
+
+    /// The decision hash: SHA-256 of (seed, case id, step), first 8 bytes. Depends on nothing
+    /// else, so decisions do not depend on arrival order.
+    fn hash(&self, case: &CaseId, step: &str) -> u64 {
+        decision_hash(self.config.seed, case, step)
+    }
+}
+
+/// A 64-bit hash of (seed, case, step), the only source of "randomness" in the reference back
+/// office; public so the simulator can explain a decision.
+pub fn decision_hash(seed: u64, case: &CaseId, step: &str) -> u64 {
+    let mut h = Sha256::new();
+    h.update(b"tongban-reference-v1\0");
+    h.update(seed.to_le_bytes());
+    h.update(case.as_str().as_bytes());
+    h.update([0u8]);
+    h.update(step.as_bytes());
+    let digest = h.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_le_bytes(first)
+}
+
+/// The reference back office as a node adapter: the [`ReferenceCore`] on the wall clock.
+#[derive(Debug, Clone)]
+pub struct ReferenceBackOffice {
+    core: ReferenceCore,
+}
+
+impl ReferenceBackOffice {
+    /// A back office for `config`, checked first.
+    pub fn new(config: ReferenceConfig) -> Result<ReferenceBackOffice, AdapterError> {
+        Ok(ReferenceBackOffice {
+            core: ReferenceCore::new(config)?,
+        })
+    }
+
+    /// When the next report falls due: the node may sleep until then before polling.
+    pub fn next_due(&self) -> Option<Timestamp> {
+        self.core.next_due()
+    }
+
+    /// The core, for inspection by metrics and tests.
+    pub fn core(&self) -> &ReferenceCore {
+        &self.core
+    }
+}
+
+/// The wall clock as a [`Timestamp`]: the adapter reads it here, so the core never does. An
+/// error only if the clock is before 1970.
+pub fn wall_clock() -> Result<Timestamp, AdapterError> {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_err(|_| AdapterError::ClockBeforeEpoch)?;
+    Ok(Timestamp(
+        u64::try_from(since.as_millis()).unwrap_or(u64::MAX),
+    ))
+}
+
+impl BackOffice for ReferenceBackOffice {
+    async fn deliver(&mut self, notice: &Notice) -> Result<(), AdapterError> {
+        let now = wall_clock()?;
+        self.core.on_notice(now, notice);
+        Ok(())
+    }
+
+    async fn poll(&mut self) -> Result<Vec<Report>, AdapterError> {
+        let now = wall_clock()?;
+        Ok(self.core.due(now))
+    }
+}
+
+#[cfg(test)]
+mod tests;

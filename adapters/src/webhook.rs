@@ -1,0 +1,442 @@
+//! The webhook adapter: POSTs each notice as JSON to the region platform's URL, signed with a
+//! shared HMAC-SHA256 key, retrying with exponential backoff while the platform is down. The
+//! platform reports back by POSTing signed [`Report`]s to the node's
+//! `POST /api/v1/backoffice/webhook`, which checks them with [`verify_callback`].
+//!
+//! # Signature
+//!
+//! Both directions carry `X-Tongban-Signature: sha256=<hex>`, the lowercase hex HMAC-SHA256 of
+//! the exact body bytes under the shared key. Notices also carry `X-Tongban-Case: <case id>`.
+//!
+//! # Retries
+//!
+//! A connection error, a timeout, a 5xx answer, 408 or 429 is retried after
+//! `initial_backoff_ms`, doubling each time up to `max_backoff_ms`, until `max_attempts`
+//! attempts were made. Any other 4xx (or 3xx: redirects are not followed) gives up at once:
+//! the notice or the key is wrong and retrying cannot help. A 2xx means the platform has the
+//! notice. Redelivery after a node crash is possible, so the platform must treat a repeated
+//! (case, seq) as a duplicate.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hmac::{KeyInit, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use tongban_protocol::case::events::{MAX_EVENT_SIZE, Side};
+
+use crate::{AdapterError, BackOffice, Notice, Report};
+
+type HmacSha256 = hmac::Hmac<Sha256>;
+
+/// The header that carries the body's HMAC, as `sha256=<hex>`.
+pub const SIGNATURE_HEADER: &str = "X-Tongban-Signature";
+/// The header that names the notice's case, so the platform can route it before parsing.
+pub const CASE_HEADER: &str = "X-Tongban-Case";
+/// Largest callback body [`verify_callback`] accepts: one report is far smaller.
+pub const MAX_CALLBACK_SIZE: usize = MAX_EVENT_SIZE;
+/// Shortest shared key accepted, in bytes: shorter keys can be guessed.
+pub const MIN_KEY_LEN: usize = 16;
+
+/// Settings of the webhook adapter: the `[backoffice]` table with `kind = "webhook"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Where notices are POSTed; plain `http://` only in this build (no TLS yet).
+    pub url: String,
+    /// A file holding the shared HMAC key, as hex digits or raw bytes (see [`load_key`]).
+    pub hmac_key_file: PathBuf,
+    /// How long one attempt may take, connection included, in milliseconds.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// How many attempts before giving up (at least 1).
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// The wait after the first failed attempt; it doubles after each further failure.
+    #[serde(default = "default_initial_backoff_ms")]
+    pub initial_backoff_ms: u64,
+    /// The longest wait between two attempts.
+    #[serde(default = "default_max_backoff_ms")]
+    pub max_backoff_ms: u64,
+}
+
+fn default_timeout_ms() -> u64 {
+    10_000
+}
+fn default_max_attempts() -> u32 {
+    5
+}
+fn default_initial_backoff_ms() -> u64 {
+    500
+}
+fn default_max_backoff_ms() -> u64 {
+    30_000
+}
+
+impl WebhookConfig {
+    /// Checks the settings, naming every problem with its key, so a bad config fails at
+    /// start-up rather than at the first delivery.
+    pub fn validate(&self) -> Result<(), AdapterError> {
+        let mut problems = Vec::new();
+        match reqwest::Url::parse(&self.url) {
+            Ok(url) if url.scheme() == "http" => {
+                if url.host_str().is_none_or(str::is_empty) {
+                    problems.push(format!("url {:?}: name a host", self.url));
+                }
+            }
+            Ok(url) if url.scheme() == "https" => problems.push(format!(
+                "url {:?}: https is not supported by this build yet; use http:// on a trusted network",
+                self.url
+            )),
+            Ok(url) => problems.push(format!(
+                "url {:?}: scheme {:?} is not http",
+                self.url,
+                url.scheme()
+            )),
+            Err(e) => problems.push(format!("url {:?}: {e}", self.url)),
+        }
+        if self.timeout_ms == 0 {
+            problems.push("timeout_ms: give each attempt at least 1 ms".into());
+        }
+        if self.max_attempts == 0 {
+            problems.push("max_attempts: make at least 1 attempt".into());
+        }
+        if self.initial_backoff_ms > self.max_backoff_ms {
+            problems.push(format!(
+                "initial_backoff_ms {} is greater than max_backoff_ms {}",
+                self.initial_backoff_ms, self.max_backoff_ms
+            ));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(AdapterError::InvalidConfig(format!(
+                "webhook: {}",
+                problems.join("; ")
+            )))
+        }
+    }
+}
+
+/// Reads the shared HMAC key from `path`. If the file, trimmed of surrounding whitespace, is
+/// an even number of hex digits, it is decoded as hex; otherwise its bytes, less one trailing
+/// newline, are the key. Keys shorter than [`MIN_KEY_LEN`] bytes are refused. The node's API
+/// loads the key the same way for [`verify_callback`].
+pub fn load_key(path: &Path) -> Result<Vec<u8>, AdapterError> {
+    let bytes = std::fs::read(path).map_err(AdapterError::io("reading HMAC key file", path))?;
+    warn_if_readable_by_others(path);
+    let trimmed = std::str::from_utf8(&bytes).ok().map(str::trim);
+    let key = match trimmed {
+        Some(text)
+            if !text.is_empty()
+                && text.len().is_multiple_of(2)
+                && text.bytes().all(|b| b.is_ascii_hexdigit()) =>
+        {
+            hex::decode(text).map_err(|e| AdapterError::BadKey {
+                path: path.to_path_buf(),
+                why: format!("not valid hex: {e}"),
+            })?
+        }
+        _ => {
+            let mut raw = bytes;
+            if raw.last() == Some(&b'\n') {
+                raw.pop();
+                if raw.last() == Some(&b'\r') {
+                    raw.pop();
+                }
+            }
+            raw
+        }
+    };
+    if key.len() < MIN_KEY_LEN {
+        return Err(AdapterError::BadKey {
+            path: path.to_path_buf(),
+            why: format!(
+                "the key is {} bytes; use at least {MIN_KEY_LEN} (e.g. 64 hex digits from `openssl rand -hex 32`)",
+                key.len()
+            ),
+        });
+    }
+    Ok(key)
+}
+
+#[cfg(unix)]
+fn warn_if_readable_by_others(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(
+            path = %path.display(),
+            "the HMAC key file is readable by group or others; chmod 600 it"
+        );
+    }
+}
+
+#[cfg(not(unix))]
+fn warn_if_readable_by_others(_path: &Path) {}
+
+/// The `X-Tongban-Signature` value for `body` under `key`: `sha256=<lowercase hex>`. Back
+/// offices (and tests) sign their callbacks the same way.
+pub fn sign(key: &[u8], body: &[u8]) -> Result<String, AdapterError> {
+    let mut mac = new_mac(key)?;
+    mac.update(body);
+    Ok(format!(
+        "sha256={}",
+        hex::encode(mac.finalize().into_bytes())
+    ))
+}
+
+fn new_mac(key: &[u8]) -> Result<HmacSha256, AdapterError> {
+    // HMAC takes keys of any length (long ones are hashed), so this does not fail in practice.
+    <HmacSha256 as KeyInit>::new_from_slice(key)
+        .map_err(|_| AdapterError::InvalidConfig("the HMAC key has an unusable length".into()))
+}
+
+/// Checks a back office's callback to `POST /api/v1/backoffice/webhook`: the body's size, its
+/// HMAC against `signature_header` (in constant time, before anything is parsed), then the
+/// JSON [`Report`] and that its event is one the handling side writes. A key shorter than
+/// [`MIN_KEY_LEN`] is refused, so an unset key cannot make forgeries easy. Each failure is its own
+/// [`AdapterError`] variant, so the API can answer with a precise message.
+pub fn verify_callback(
+    key: &[u8],
+    body: &[u8],
+    signature_header: Option<&str>,
+) -> Result<Report, AdapterError> {
+    if body.len() > MAX_CALLBACK_SIZE {
+        return Err(AdapterError::TooLarge {
+            size: body.len(),
+            limit: MAX_CALLBACK_SIZE,
+        });
+    }
+    if key.len() < MIN_KEY_LEN {
+        // A missing or truncated key must not make forged callbacks easy to sign.
+        return Err(AdapterError::InvalidConfig(format!(
+            "the webhook callback key is {} bytes; use at least {MIN_KEY_LEN}",
+            key.len()
+        )));
+    }
+    let header = signature_header.ok_or(AdapterError::MissingSignature)?;
+    let hex_sig = header
+        .trim()
+        .strip_prefix("sha256=")
+        .ok_or(AdapterError::MalformedSignature(
+            "it does not start with `sha256=`",
+        ))?;
+    if hex_sig.len() != 64 {
+        return Err(AdapterError::MalformedSignature(
+            "the digest is not 64 hex digits long",
+        ));
+    }
+    let signature = hex::decode(hex_sig)
+        .map_err(|_| AdapterError::MalformedSignature("the digest is not hex"))?;
+    let mut mac = new_mac(key)?;
+    mac.update(body);
+    mac.verify_slice(&signature)
+        .map_err(|_| AdapterError::BadSignature)?;
+    let report: Report = serde_json::from_slice(body)
+        .map_err(|e| AdapterError::MalformedReport(truncate(&e.to_string(), 200)))?;
+    if report.event.side() != Side::Handling {
+        return Err(AdapterError::NotHandlingSide {
+            kind: report.event.name(),
+        });
+    }
+    Ok(report)
+}
+
+/// The first `max` characters of `text`, with an ellipsis if it was longer.
+fn truncate(text: &str, max: usize) -> String {
+    let mut out: String = text.chars().take(max).collect();
+    if text.chars().nth(max).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+/// The webhook adapter: delivers notices by signed HTTP POST; reports come in through the
+/// node's API, so [`BackOffice::poll`] returns nothing.
+pub struct WebhookBackOffice {
+    config: WebhookConfig,
+    key: Vec<u8>,
+    client: reqwest::Client,
+}
+
+impl std::fmt::Debug for WebhookBackOffice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key.
+        f.debug_struct("WebhookBackOffice")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WebhookBackOffice {
+    /// Checks `config`, loads the key from `hmac_key_file` and builds the HTTP client.
+    pub fn new(config: WebhookConfig) -> Result<WebhookBackOffice, AdapterError> {
+        config.validate()?;
+        let key = load_key(&config.hmac_key_file)?;
+        WebhookBackOffice::with_key(config, key)
+    }
+
+    /// As [`WebhookBackOffice::new`], with the key given instead of read from a file, for
+    /// callers that hold the key already (tests, a secret store).
+    pub fn with_key(
+        config: WebhookConfig,
+        key: Vec<u8>,
+    ) -> Result<WebhookBackOffice, AdapterError> {
+        config.validate()?;
+        if key.len() < MIN_KEY_LEN {
+            return Err(AdapterError::BadKey {
+                path: config.hmac_key_file.clone(),
+                why: format!("the key is {} bytes; use at least {MIN_KEY_LEN}", key.len()),
+            });
+        }
+        let timeout = Duration::from_millis(config.timeout_ms);
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| AdapterError::HttpClient(e.to_string()))?;
+        Ok(WebhookBackOffice {
+            config,
+            key,
+            client,
+        })
+    }
+
+    /// The wait before attempt `attempt + 1` (attempt counts from 1).
+    fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 1u64
+            .checked_shl(attempt.saturating_sub(1))
+            .unwrap_or(u64::MAX);
+        let ms = self
+            .config
+            .initial_backoff_ms
+            .saturating_mul(factor)
+            .min(self.config.max_backoff_ms);
+        Duration::from_millis(ms)
+    }
+}
+
+/// What one attempt came to.
+enum Attempt {
+    Delivered,
+    /// Worth another try: what went wrong (for the error), and the same without any response
+    /// body (for the log, since a body might echo personal data).
+    Retry {
+        error: String,
+        log: String,
+    },
+    GiveUp(AdapterError),
+}
+
+impl WebhookBackOffice {
+    async fn attempt(&self, case: &str, body: &[u8], signature: &str) -> Attempt {
+        let sent = self
+            .client
+            .post(&self.config.url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(SIGNATURE_HEADER, signature)
+            .header(CASE_HEADER, case)
+            .body(body.to_vec())
+            .send()
+            .await;
+        let mut response = match sent {
+            Ok(r) => r,
+            Err(e) if e.is_builder() => {
+                return Attempt::GiveUp(AdapterError::HttpClient(e.to_string()));
+            }
+            Err(e) => {
+                let error = e.to_string();
+                return Attempt::Retry {
+                    log: error.clone(),
+                    error,
+                };
+            }
+        };
+        let status = response.status();
+        if status.is_success() {
+            return Attempt::Delivered;
+        }
+        let body = read_start(&mut response, 4096).await;
+        let code = status.as_u16();
+        if status.is_server_error() || code == 408 || code == 429 {
+            Attempt::Retry {
+                error: format!("HTTP {code}: {}", truncate(&body, 200)),
+                log: format!("HTTP {code}"),
+            }
+        } else {
+            Attempt::GiveUp(AdapterError::WebhookRefused {
+                status: code,
+                body: truncate(&body, 200),
+            })
+        }
+    }
+}
+
+/// Reads at most `limit` bytes of the response body as text; errors end the read quietly
+/// (the body only explains a status we already have).
+async fn read_start(response: &mut reqwest::Response, limit: usize) -> String {
+    let mut bytes = Vec::new();
+    while bytes.len() < limit {
+        match response.chunk().await {
+            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    bytes.truncate(limit);
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+impl BackOffice for WebhookBackOffice {
+    async fn deliver(&mut self, notice: &Notice) -> Result<(), AdapterError> {
+        let body = serde_json::to_vec(notice).map_err(|e| AdapterError::Encode(e.to_string()))?;
+        let signature = sign(&self.key, &body)?;
+        let case = notice.case().as_str();
+        let mut attempt = 1u32;
+        loop {
+            match self.attempt(case, &body, &signature).await {
+                Attempt::Delivered => {
+                    tracing::debug!(case, attempt, "webhook: notice delivered");
+                    return Ok(());
+                }
+                Attempt::GiveUp(e) => {
+                    // The status, not the body: a body might echo personal data.
+                    let why = match &e {
+                        AdapterError::WebhookRefused { status, .. } => format!("HTTP {status}"),
+                        other => other.to_string(),
+                    };
+                    tracing::warn!(case, attempt, error = %why, "webhook: notice refused; not retrying");
+                    return Err(e);
+                }
+                Attempt::Retry { error, log } if attempt >= self.config.max_attempts => {
+                    tracing::warn!(case, attempt, error = %log, "webhook: giving up");
+                    return Err(AdapterError::WebhookGaveUp {
+                        attempts: attempt,
+                        last: error,
+                    });
+                }
+                Attempt::Retry { log, .. } => {
+                    let wait = self.backoff(attempt);
+                    tracing::info!(
+                        case,
+                        attempt,
+                        error = %log,
+                        wait_ms = wait.as_millis() as u64,
+                        "webhook: attempt failed; retrying"
+                    );
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    async fn poll(&mut self) -> Result<Vec<Report>, AdapterError> {
+        Ok(Vec::new())
+    }
+}
+
+#[cfg(test)]
+mod tests;
