@@ -1,11 +1,192 @@
-//! `tongban`: the node daemon and CLI. The daemon, storage and HTTP API arrive with the
-//! durable-node work; until then this binary only reports which protocol version it speaks.
+//! `tongban`: the node daemon and the operator's CLI. Argument parsing, logging set-up and
+//! error reporting live here; what each command does lives in the library
+//! ([`tongban_node::cli`]), where tests reach it too.
 
-fn main() {
-    println!(
-        "tongban {} (wire protocol v{}): the node daemon is not built yet; see the open issues.",
-        env!("CARGO_PKG_VERSION"),
-        tongban_protocol::wire::PROTOCOL_VERSION
-    );
-    std::process::exit(2);
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use tongban_node::NodeError;
+use tongban_node::cli;
+use tongban_node::config::NodeConfig;
+use tongban_protocol::ids::Timestamp;
+
+/// One node of the tongban federation for 跨省通办, and the tools to set it up.
+#[derive(Debug, Parser)]
+#[command(name = "tongban", version, about, long_about = None)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Make a new ed25519 key (a node key or a governance key) and write its seed to a file
+    /// with mode 0600; prints the public key and key id for the roster.
+    Keygen {
+        /// The key file to write.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Replace an existing key file (its old key is lost for good).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Sign and verify the federation's roster.
+    #[command(subcommand)]
+    Roster(RosterCommand),
+    /// Check a region's catalog file.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+    /// Make API bearer tokens for the node config.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Run the node daemon with a config file.
+    Node {
+        /// The node config (TOML).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Only load the config and every file it names, report, and exit.
+        #[arg(long)]
+        check: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RosterCommand {
+    /// Sign a roster (TOML: Roster fields, keys as hex, times as milliseconds since the epoch
+    /// or "YYYY-MM-DD" for 00:00 China Standard Time) with one governance key, creating the
+    /// document or adding the signature to an existing one over the same roster.
+    Sign {
+        /// The roster in its TOML form.
+        #[arg(long, value_name = "ROSTER.toml")]
+        roster: PathBuf,
+        /// The governance key file to sign with.
+        #[arg(long, value_name = "GOV.key")]
+        key: PathBuf,
+        /// An existing document to add the signature to (it must be over the same roster).
+        #[arg(long, value_name = "IN.cbor")]
+        document: Option<PathBuf>,
+        /// Where to write the signed document (may be the same file as --document).
+        #[arg(long, value_name = "OUT.cbor")]
+        out: PathBuf,
+    },
+    /// Verify a roster document as a genesis roster (a quorum of its own governance keys) or,
+    /// with --current, as an update of the current roster; prints what it holds.
+    Verify {
+        /// The roster document to verify.
+        #[arg(value_name = "DOCUMENT.cbor")]
+        document: PathBuf,
+        /// The roster in force: a document (checked as a genesis roster) or a roster TOML.
+        #[arg(long, value_name = "CURRENT.cbor")]
+        current: Option<PathBuf>,
+        /// Verify as of this time, in milliseconds since the epoch (default: now).
+        #[arg(long, value_name = "MS")]
+        at: Option<u64>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CatalogCommand {
+    /// Parse and validate a catalog file; prints every problem, or a one-line summary.
+    Check {
+        /// The catalog (TOML).
+        #[arg(value_name = "FILE.toml")]
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Make a new random bearer token; prints it once, and the [[tokens]] entry (holding only
+    /// its SHA-256) for the node config.
+    New {
+        /// Who holds the token, such as 和平区综合窗口.
+        #[arg(long)]
+        name: String,
+        /// window, back_office or admin.
+        #[arg(long)]
+        role: String,
+        /// The window a window token serves, such as 120000-heping-01.
+        #[arg(long)]
+        window: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    match run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<ExitCode> {
+    match args.command {
+        Command::Keygen { out, force } => print(cli::keygen(&out, force)?),
+        Command::Roster(RosterCommand::Sign {
+            roster,
+            key,
+            document,
+            out,
+        }) => print(
+            cli::roster_sign(&roster, &key, document.as_deref(), &out)
+                .context("the roster was not signed")?,
+        ),
+        Command::Roster(RosterCommand::Verify {
+            document,
+            current,
+            at,
+        }) => {
+            let at = at.map(Timestamp).unwrap_or_else(cli::now);
+            print(
+                cli::roster_verify(&document, current.as_deref(), at)
+                    .context("the roster document does not verify")?,
+            )
+        }
+        Command::Catalog(CatalogCommand::Check { file }) => match cli::catalog_check(&file) {
+            Ok(text) => print(text),
+            Err(NodeError::Content {
+                path,
+                source: tongban_protocol::Error::InvalidCatalog(problems),
+                ..
+            }) => {
+                eprintln!("{}: {} problem(s):", path.display(), problems.len());
+                for p in problems {
+                    eprintln!("  - {p}");
+                }
+                Ok(ExitCode::FAILURE)
+            }
+            Err(e) => Err(e.into()),
+        },
+        Command::Token(TokenCommand::New { name, role, window }) => {
+            print(cli::token_new(&name, &role, window.as_deref())?)
+        }
+        Command::Node { config, check } => {
+            let config = NodeConfig::load(&config)?;
+            if check {
+                return print(cli::node_check(&config, cli::now())?);
+            }
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            runtime.block_on(tongban_node::daemon::run(config))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn print(text: String) -> anyhow::Result<ExitCode> {
+    print!("{text}");
+    Ok(ExitCode::SUCCESS)
 }

@@ -47,7 +47,7 @@ pub use backoffice::{Notice, Report};
 pub use catalogs::{CatalogQuery, ItemHit};
 pub use intake::{IntakeReceipt, IntakeRequest};
 pub use materials::UploadStatus;
-pub use query::{CaseView, Worklist, WorklistFilter};
+pub use query::{CaseView, OpenCase, Worklist, WorklistFilter};
 pub use records::CaseRecord;
 
 use crate::case::calendar::HolidayCalendar;

@@ -147,3 +147,61 @@ impl<S: Store> Engine<S> {
         Ok(Worklist { cases, truncated })
     }
 }
+
+/// A case this region handles that its back office has not finished, as a back office without
+/// memory of its own (the reference one) needs it to carry on after a restart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenCase {
+    /// The case's [`Notice::NewCase`](super::Notice::NewCase).
+    pub notice: super::Notice,
+    /// The handling log's kinds, in order.
+    pub handling: Vec<crate::case::events::EventKind>,
+    /// The intake log after the application: (seq, kind).
+    pub intake: Vec<(u32, crate::case::events::EventKind)>,
+}
+
+impl<S: Store> Engine<S> {
+    /// Every case this region handles whose back-office work is not over: not rejected, not
+    /// withdrawn, result not yet dispatched.
+    pub fn open_handling_cases(&self) -> Result<Vec<OpenCase>> {
+        let mut out = Vec::new();
+        for record in self.cases.values() {
+            if record.handling_region != self.me || matches!(record.stage, Stage::Rejected | Stage::Withdrawn) {
+                continue;
+            }
+            let logs = self.load_logs(&record.case)?;
+            let state = logs.state();
+            if state.dispatched.is_some() {
+                continue;
+            }
+            let Some(application) = state.application.clone() else {
+                continue;
+            };
+            let Some((_, item)) = self.item(&self.me, &application.item.impl_code) else {
+                continue;
+            };
+            let handling = logs
+                .log(crate::case::events::Side::Handling)
+                .iter()
+                .map(|e| e.kind.clone())
+                .collect();
+            let intake = logs
+                .log(crate::case::events::Side::Intake)
+                .iter()
+                .skip(1)
+                .map(|e| (e.seq, e.kind.clone()))
+                .collect();
+            out.push(OpenCase {
+                notice: super::Notice::NewCase {
+                    case: record.case.clone(),
+                    application,
+                    item: Box::new(item.clone()),
+                    received_at: state.received_at.unwrap_or(record.submitted_at),
+                },
+                handling,
+                intake,
+            });
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,167 @@
+//! The HTTP API under `/api/v1`, for windows and back offices, plus `/healthz` and
+//! `/metrics`. Every handler checks the token, parses the request itself (so a bad body gets
+//! a JSON error that says what to fix), asks the engine, and answers only after the engine's
+//! commit.
+
+mod applications;
+mod auth;
+mod catalog;
+pub mod error;
+mod materials;
+mod ops;
+pub mod openapi;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::DefaultBodyLimit;
+use axum::extract::rejection::BytesRejection;
+use axum::routing::{get, post, put};
+use serde::de::DeserializeOwned;
+
+use crate::config::NodeConfig;
+use crate::daemon::EngineHandle;
+use crate::error::NodeError;
+use error::ApiError;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    config: Arc<NodeConfig>,
+    engine: EngineHandle,
+    webhook_key: Option<Arc<Vec<u8>>>,
+}
+
+impl AppState {
+    /// The state for `config`'s node, reaching its engine through `engine`.
+    pub fn new(config: &NodeConfig, engine: EngineHandle) -> Result<AppState, NodeError> {
+        let webhook_key = match &config.backoffice {
+            tongban_adapters::BackOfficeConfig::Webhook(w) => Some(Arc::new(
+                tongban_adapters::webhook::load_key(&w.hmac_key_file).map_err(|e| NodeError::Config {
+                    path: config.source.clone(),
+                    problems: vec![format!("backoffice.hmac_key_file: {e}")],
+                })?,
+            )),
+            _ => None,
+        };
+        Ok(AppState {
+            config: Arc::new(config.clone()),
+            engine,
+            webhook_key,
+        })
+    }
+}
+
+/// The node's HTTP routes.
+pub fn router(state: AppState) -> Router {
+    let limit = state.config.http.max_body_bytes;
+    Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/metrics", get(ops::metrics))
+        .route("/api/v1/openapi.json", get(openapi::document))
+        .route("/api/v1/catalog/items", get(catalog::search))
+        .route("/api/v1/catalog/items/{region}/{code}", get(catalog::item))
+        .route("/api/v1/materials/{digest}", put(materials::upload))
+        .route(
+            "/api/v1/applications",
+            post(applications::intake).get(applications::worklist),
+        )
+        .route("/api/v1/applications/{id}", get(applications::view))
+        .route("/api/v1/applications/{id}/withdrawal", post(applications::withdraw))
+        .route("/api/v1/applications/{id}/events", post(applications::event))
+        .route("/api/v1/backoffice/webhook", post(applications::webhook_callback))
+        .fallback(ops::not_found)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// The body, or a JSON error: 413 past the limit, 400 if it could not be read.
+fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|e| {
+        let status = e.status();
+        if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(status, "too_large", "the request body is over this node's limit (http.max_body_bytes)")
+        } else {
+            ApiError::new(status, "bad_request", format!("the request body could not be read: {e}"))
+        }
+    })
+}
+
+/// Parses a JSON body, naming where it went wrong.
+fn json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the body is not the JSON expected: {e} (line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    })
+}
+
+/// Query parameters, refusing any not in `known`.
+fn query(raw: Option<String>, known: &[&str]) -> Result<BTreeMap<String, String>, ApiError> {
+    let mut out = BTreeMap::new();
+    for pair in raw.as_deref().unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let k = decode(k)?;
+        let v = decode(v)?;
+        if !known.contains(&k.as_str()) {
+            return Err(ApiError::bad_request(format!(
+                "unknown query parameter {k:?}; this endpoint takes {}",
+                known.join(", ")
+            )));
+        }
+        out.insert(k, v);
+    }
+    Ok(out)
+}
+
+/// Percent-decoding of one query component (`+` is a space).
+fn decode(s: &str) -> Result<String, ApiError> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or_else(|| ApiError::bad_request(format!("bad percent-encoding in {s:?}")))?;
+                out.push(hex);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).map_err(|_| ApiError::bad_request(format!("{s:?} is not UTF-8")))
+}
+
+/// Parses one parameter with `FromStr`, naming it on failure.
+fn param<T: std::str::FromStr>(q: &BTreeMap<String, String>, name: &str) -> Result<Option<T>, ApiError>
+where
+    T::Err: std::fmt::Display,
+{
+    q.get(name)
+        .map(|v| {
+            v.parse::<T>()
+                .map_err(|e| ApiError::bad_request(format!("query parameter {name}={v:?}: {e}")))
+        })
+        .transpose()
+}
+
+/// Parses a snake_case enum parameter through serde.
+fn enum_param<T: DeserializeOwned>(q: &BTreeMap<String, String>, name: &str, choices: &str) -> Result<Option<T>, ApiError> {
+    q.get(name)
+        .map(|v| {
+            serde_json::from_value(serde_json::Value::String(v.clone())).map_err(|_| {
+                ApiError::bad_request(format!("query parameter {name}={v:?}: use one of {choices}"))
+            })
+        })
+        .transpose()
+}

@@ -1,0 +1,24 @@
+//! # tongban-node
+//!
+//! The node's library part: everything the `tongban` binary does with real I/O, kept out of
+//! `main.rs` so tests and the daemon reach it directly.
+//!
+//! | module | job |
+//! |---|---|
+//! | [`config`] | the node config file (TOML): parsing, every problem at once, the files it names |
+//! | [`store`] | [`store::RedbStore`], the durable implementation of the protocol's `Store` |
+//! | [`keys`] | key files: generating, writing (mode 0600) and reading ed25519 seeds |
+//! | [`cli`] | what the CLI's offline commands do: roster signing and checking, catalog checks |
+//! | [`daemon`] | the running node: the engine thread, group commit, the back office, the HTTP server |
+//! | [`api`] | the HTTP API for windows and back offices, `/healthz`, `/metrics`, OpenAPI |
+//! | [`error`] | the library's one error type |
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod error;
+pub mod keys;
+pub mod store;
+
+pub use error::NodeError;

@@ -1,0 +1,99 @@
+//! Bad input at every endpoint: each gets a 4xx with a JSON error that says what to fix, and
+//! changes nothing.
+
+mod support;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use support::*;
+
+fn error_code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or("<no JSON error>")
+}
+
+/// Every observable count on the node, to show nothing changed.
+async fn snapshot(c: &Client) -> (Value, String) {
+    let (_, list) = c.get("/api/v1/applications?limit=1000", ADMIN_TOKEN).await;
+    let (_, metrics) = c.send(Method::GET, "/metrics", None, None).await;
+    let metrics = metrics
+        .as_str()
+        .unwrap_or("")
+        .lines()
+        .filter(|l| l.starts_with("tongban_intakes") || l.starts_with("tongban_events_written"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    (list, metrics)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_clear_errors_and_change_nothing() {
+    // A back office that never acts, so the case stays where the test puts it.
+    let slow = "seed = 1\n[backoffice.delays]\ndecision = { min_ms = 3600000, max_ms = 3600000 }\n";
+    let fed = Federation::new(&["110000"], slow);
+    let node = fed.start("110000");
+    let c = node.client();
+    let app = c.application("110000", "1100000001", 1).await;
+    let (status, created) = c.post("/api/v1/applications", WINDOW_TOKEN, &app).await;
+    assert_eq!(status, 201, "{created}");
+    let case = created["case"].as_str().expect("case").to_string();
+    let before = snapshot(&c).await;
+
+    let mut missing_required = app.clone();
+    missing_required["materials"] = json!([]);
+    let mut unknown_item = app.clone();
+    unknown_item["impl_code"] = json!("1100009999");
+    let mut unknown_field = app.clone();
+    unknown_field["colour"] = json!("red");
+    let mut bad_digest = app.clone();
+    bad_digest["materials"][0]["digest"] = json!("00".repeat(32));
+    let mut stale = app.clone();
+    stale["catalog_version"] = json!(7);
+    let big = vec![b'x'; 3 * 1024 * 1024];
+    let apps = "/api/v1/applications";
+    let events = format!("/api/v1/applications/{case}/events");
+    let withdrawal = format!("/api/v1/applications/{case}/withdrawal");
+    let digest = "ab".repeat(32);
+
+    type Case<'a> = (&'a str, Method, String, Option<&'a str>, Option<Vec<u8>>, u16, &'a str, &'a str);
+    let cases: Vec<Case> = vec![
+        ("no token", Method::POST, apps.into(), None, Some(app.to_string().into_bytes()), 401, "unauthorized", "Bearer"),
+        ("wrong token", Method::POST, apps.into(), Some("nope"), Some(app.to_string().into_bytes()), 401, "unauthorized", "unknown token"),
+        ("back office takes no intake", Method::POST, apps.into(), Some(BACKOFFICE_TOKEN), Some(app.to_string().into_bytes()), 403, "forbidden", "window"),
+        ("bad JSON", Method::POST, apps.into(), Some(WINDOW_TOKEN), Some(b"{\"region\": ".to_vec()), 400, "bad_request", "line 1"),
+        ("unknown field", Method::POST, apps.into(), Some(WINDOW_TOKEN), Some(unknown_field.to_string().into_bytes()), 400, "bad_request", "colour"),
+        ("unknown item", Method::POST, apps.into(), Some(WINDOW_TOKEN), Some(unknown_item.to_string().into_bytes()), 404, "not_found", "search the catalog"),
+        ("missing required material", Method::POST, apps.into(), Some(WINDOW_TOKEN), Some(missing_required.to_string().into_bytes()), 422, "invalid_application", "申请书"),
+        ("material not uploaded", Method::POST, apps.into(), Some(WINDOW_TOKEN), Some(bad_digest.to_string().into_bytes()), 422, "invalid_application", "upload it first"),
+        ("stale catalog version", Method::POST, apps.into(), Some(WINDOW_TOKEN), Some(stale.to_string().into_bytes()), 409, "illegal_transition", "version"),
+        ("oversized body", Method::POST, apps.into(), Some(WINDOW_TOKEN), Some(big.clone()), 413, "too_large", "limit"),
+        ("illegal transition", Method::POST, events.clone(), Some(BACKOFFICE_TOKEN), Some(br#"{"concluded": {"outcome": {"denied": {"reason": "x"}}}}"#.to_vec()), 409, "illegal_transition", "accepted"),
+        ("window reports a handling event", Method::POST, events.clone(), Some(WINDOW_TOKEN), Some(br#""accepted""#.to_vec()), 403, "forbidden", "handling region"),
+        ("unknown event kind", Method::POST, events.clone(), Some(BACKOFFICE_TOKEN), Some(br#""approved_quickly""#.to_vec()), 400, "bad_request", "unknown variant"),
+        ("event for unknown case", Method::POST, "/api/v1/applications/110000-20260101-999999/events".into(), Some(BACKOFFICE_TOKEN), Some(br#""accepted""#.to_vec()), 404, "not_found", "case"),
+        ("malformed case id", Method::GET, "/api/v1/applications/..%2Fetc".into(), Some(WINDOW_TOKEN), None, 400, "bad_request", "case id"),
+        ("unknown case", Method::GET, "/api/v1/applications/110000-x".into(), Some(WINDOW_TOKEN), None, 404, "not_found", "case"),
+        ("empty withdrawal reason", Method::POST, withdrawal.clone(), Some(WINDOW_TOKEN), Some(br#"{"reason": " "}"#.to_vec()), 400, "bad_request", "reason"),
+        ("withdrawal without body", Method::POST, withdrawal.clone(), Some(WINDOW_TOKEN), Some(b"".to_vec()), 400, "bad_request", "JSON"),
+        ("unknown worklist filter", Method::GET, "/api/v1/applications?color=red".into(), Some(WINDOW_TOKEN), None, 400, "bad_request", "color"),
+        ("bad colour value", Method::GET, "/api/v1/applications?colour=blue".into(), Some(WINDOW_TOKEN), None, 400, "bad_request", "green, yellow, red"),
+        ("bad date", Method::GET, "/api/v1/applications?from=2026-02-30".into(), Some(WINDOW_TOKEN), None, 400, "bad_request", "from"),
+        ("bad mode", Method::GET, "/api/v1/catalog/items?mode=by_pigeon".into(), Some(WINDOW_TOKEN), None, 400, "bad_request", "proxy_intake"),
+        ("unknown catalog item", Method::GET, "/api/v1/catalog/items/110000/nope".into(), Some(WINDOW_TOKEN), None, 404, "not_found", "item"),
+        ("bad region", Method::GET, "/api/v1/catalog/items/Beijing/1".into(), Some(WINDOW_TOKEN), None, 400, "bad_request", "region id"),
+        ("bad digest", Method::PUT, "/api/v1/materials/xyz?total=3".into(), Some(WINDOW_TOKEN), Some(b"abc".to_vec()), 400, "bad_request", "64 hexadecimal"),
+        ("upload without total", Method::PUT, format!("/api/v1/materials/{digest}"), Some(WINDOW_TOKEN), Some(b"abc".to_vec()), 400, "bad_request", "total"),
+        ("upload digest mismatch", Method::PUT, format!("/api/v1/materials/{digest}?total=3"), Some(WINDOW_TOKEN), Some(b"abc".to_vec()), 400, "bad_request", "upload it again"),
+        ("upload past its total", Method::PUT, format!("/api/v1/materials/{digest}?total=2"), Some(WINDOW_TOKEN), Some(b"abc".to_vec()), 400, "bad_request", "runs past"),
+        ("webhook not configured", Method::POST, "/api/v1/backoffice/webhook".into(), None, Some(b"{}".to_vec()), 404, "not_found", "webhook"),
+        ("no such endpoint", Method::GET, "/api/v2/everything".into(), Some(WINDOW_TOKEN), None, 404, "not_found", "openapi"),
+    ];
+    for (what, method, path, token, body, status, code, hint) in cases {
+        let (got, resp) = c.send(method, &path, token, body).await;
+        assert_eq!(got, status, "{what}: {resp}");
+        assert_eq!(error_code(&resp), code, "{what}: {resp}");
+        let message = resp["error"]["message"].as_str().unwrap_or("").to_string()
+            + &resp["error"]["problems"].to_string();
+        assert!(message.contains(hint), "{what}: the error should mention {hint:?}: {resp}");
+    }
+    assert_eq!(snapshot(&c).await, before, "a refused request changed something");
+}

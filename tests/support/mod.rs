@@ -1,0 +1,352 @@
+//! Shared by the end-to-end tests: writes a federation's files (keys, signed roster,
+//! catalogs, calendar, node configs) into a temp dir, starts real `tongban node` processes on
+//! 127.0.0.1 with ephemeral ports, and talks to them over HTTP.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tongban_protocol::case::clock::{DayUnit, TimeLimit};
+use tongban_protocol::catalog::{
+    CaseKind, CatalogFile, Collectors, Delivery, Fee, ItemType, Material, Mode, ResultSpec, Scope,
+    ServiceItem, ServiceTarget, TrustLevel,
+};
+use tongban_protocol::envelope::Identity;
+use tongban_protocol::ids::{Digest, RegionId, Timestamp};
+use tongban_protocol::roster::{Member, Roster, RosterDocument};
+
+pub const WINDOW_TOKEN: &str = "window-token-for-tests";
+pub const BACKOFFICE_TOKEN: &str = "backoffice-token-for-tests";
+pub const ADMIN_TOKEN: &str = "admin-token-for-tests";
+
+/// A federation's files in a temp dir.
+pub struct Federation {
+    pub dir: tempfile::TempDir,
+    pub regions: Vec<String>,
+}
+
+fn node_seed(i: usize) -> [u8; 32] {
+    [0x40 + i as u8; 32]
+}
+
+fn gov_seed(i: usize) -> [u8; 32] {
+    [0x80 + i as u8; 32]
+}
+
+/// A realistic item of `region` with code `{region}{n:04}`.
+pub fn item(region: &str, n: u32) -> ServiceItem {
+    let m = |id: &str, name: &str, required: bool| Material {
+        id: id.into(),
+        name: name.into(),
+        required,
+        originals: 1,
+        copies: 1,
+        electronic: true,
+        trust: TrustLevel::C,
+        may_follow_later: false,
+    };
+    ServiceItem {
+        name: format!("个体工商户设立登记（{region}-{n}）"),
+        basic_code: "0000123456".into(),
+        impl_code: format!("{region}{n:04}"),
+        item_type: ItemType::Licensing,
+        department: "市场监管".into(),
+        legal_basis: vec!["《促进个体工商户发展条例》".into()],
+        authority: "市场监督管理局".into(),
+        targets: vec![ServiceTarget::NaturalPerson],
+        case_kind: CaseKind::Committed,
+        conditions: "申请人具有经营能力".into(),
+        process: vec!["受理".into(), "审查".into(), "决定".into()],
+        materials: vec![m("form", "申请书", true), m("id-card", "居民身份证", true), m("photo", "照片", false)],
+        legal_limit: TimeLimit { days: 20, unit: DayUnit::WorkingDays },
+        committed_limit: TimeLimit { days: 5, unit: DayUnit::WorkingDays },
+        fee: Fee { charged: false, basis: String::new() },
+        result: ResultSpec {
+            name: "营业执照".into(),
+            delivery: vec![Delivery::Mail, Delivery::IntakeWindowPickup, Delivery::ELicence],
+        },
+        scope: Scope::CrossProvince,
+        modes: vec![Mode::FullyOnline, Mode::ProxyIntake],
+        collectors: Collectors::AllMembers,
+    }
+}
+
+impl Federation {
+    /// Writes the files for `regions`, each with the reference back office (`backoffice` is
+    /// the TOML of its `[backoffice]` table body after `kind`).
+    pub fn new(regions: &[&str], backoffice: &str) -> Federation {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path();
+        let members: Vec<Member> = regions
+            .iter()
+            .enumerate()
+            .map(|(i, r)| Member {
+                region: RegionId::new(*r).expect("region"),
+                name: format!("地区{r}"),
+                node_key: Identity::from_seed(node_seed(i)).public_key(),
+                governance_key: Identity::from_seed(gov_seed(i)).public_key(),
+                addresses: vec![],
+                valid_from: Timestamp(0),
+                valid_until: Timestamp(u64::MAX / 2),
+            })
+            .collect();
+        let n = regions.len();
+        let roster = Roster {
+            federation: "tongban-test".into(),
+            version: 1,
+            issued_at: Timestamp(0),
+            threshold: (n / 2 + 1) as u32,
+            members,
+            revoked_keys: vec![],
+        };
+        let govs: Vec<Identity> = (0..n).map(|i| Identity::from_seed(gov_seed(i))).collect();
+        let signers: Vec<&Identity> = govs.iter().take(n / 2 + 1).collect();
+        let doc = RosterDocument::sign(&roster, &signers).expect("signs");
+        std::fs::write(root.join("roster.cbor"), doc.encode().expect("encodes")).expect("write roster");
+        let calendar = concat!(env!("CARGO_MANIFEST_DIR"), "/../configs/calendars/cn-2026.toml");
+        std::fs::copy(calendar, root.join("calendar.toml")).expect("copy calendar");
+        for (i, r) in regions.iter().enumerate() {
+            std::fs::write(root.join(format!("{r}.key")), hex::encode(node_seed(i))).expect("write key");
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let _ = std::fs::set_permissions(root.join(format!("{r}.key")), std::fs::Permissions::from_mode(0o600));
+            }
+            let catalog = CatalogFile {
+                region: RegionId::new(*r).expect("region"),
+                version: 1,
+                items: (1..=3).map(|k| item(r, k)).collect(),
+            };
+            std::fs::write(root.join(format!("{r}.catalog.toml")), toml::to_string(&catalog).expect("toml"))
+                .expect("write catalog");
+            let sha = |t: &str| Digest::of(t.as_bytes()).to_string();
+            let config = format!(
+                r#"region = "{r}"
+key_file = "{r}.key"
+data_dir = "data-{r}"
+roster = "roster.cbor"
+catalog = "{r}.catalog.toml"
+calendar = "calendar.toml"
+
+[http]
+bind = "127.0.0.1:0"
+
+[peer]
+listen = "/ip4/127.0.0.1/udp/0/quic-v1"
+
+[[tokens]]
+name = "window"
+sha256 = "{w}"
+role = "window"
+window = "{r}-w1"
+
+[[tokens]]
+name = "back office"
+sha256 = "{b}"
+role = "back_office"
+
+[[tokens]]
+name = "admin"
+sha256 = "{a}"
+role = "admin"
+
+[backoffice]
+kind = "reference"
+{backoffice}
+"#,
+                w = sha(WINDOW_TOKEN),
+                b = sha(BACKOFFICE_TOKEN),
+                a = sha(ADMIN_TOKEN),
+            );
+            std::fs::write(root.join(format!("{r}.toml")), config).expect("write config");
+        }
+        Federation {
+            dir,
+            regions: regions.iter().map(|r| r.to_string()).collect(),
+        }
+    }
+
+    pub fn config(&self, region: &str) -> PathBuf {
+        self.dir.path().join(format!("{region}.toml"))
+    }
+
+    pub fn start(&self, region: &str) -> RunningNode {
+        RunningNode::start(&self.config(region))
+    }
+}
+
+/// A real `tongban node` process.
+pub struct RunningNode {
+    child: Child,
+    pub base: String,
+    config: PathBuf,
+}
+
+impl RunningNode {
+    /// Starts the node and waits for the line that names its HTTP address.
+    pub fn start(config: &Path) -> RunningNode {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tongban"))
+            .arg("node")
+            .arg("--config")
+            .arg(config)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start tongban node");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line.split("serving HTTP on ").nth(1) {
+                    let _ = tx.send(addr.trim().to_string());
+                }
+            }
+        });
+        let base = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(b) => b,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("the node did not start within 30 s: {}", config.display());
+            }
+        };
+        RunningNode {
+            child,
+            base,
+            config: config.to_path_buf(),
+        }
+    }
+
+    /// SIGKILL: no shutdown, no flush.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Kills and starts the node again on the same files (its port changes).
+    pub fn restart(&mut self) {
+        self.kill();
+        *self = RunningNode::start(&self.config.clone());
+    }
+
+    pub fn client(&self) -> Client {
+        Client {
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(20))
+                .build()
+                .expect("client"),
+            base: self.base.clone(),
+        }
+    }
+}
+
+impl Drop for RunningNode {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// An HTTP client for one node.
+#[derive(Clone)]
+pub struct Client {
+    pub http: reqwest::Client,
+    pub base: String,
+}
+
+impl Client {
+    pub async fn send(&self, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<Vec<u8>>) -> (u16, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("body");
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        self.send(reqwest::Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
+        self.send(reqwest::Method::POST, path, Some(token), Some(body.to_string().into_bytes())).await
+    }
+
+    /// Uploads `content` in one chunk and returns its digest.
+    pub async fn upload(&self, content: &[u8]) -> Digest {
+        let d = Digest::of(content);
+        let resp = self
+            .http
+            .put(format!("{}/api/v1/materials/{d}?offset=0&total={}", self.base, content.len()))
+            .bearer_auth(WINDOW_TOKEN)
+            .body(content.to_vec())
+            .send()
+            .await
+            .expect("upload");
+        assert_eq!(resp.status().as_u16(), 200, "upload: {:?}", resp.text().await);
+        d
+    }
+
+    /// An application for item `code` of `region`, with the required materials uploaded.
+    pub async fn application(&self, region: &str, code: &str, n: u32) -> Value {
+        let form = self.upload(format!("申请书 {n}").as_bytes()).await;
+        let id = self.upload(format!("身份证 {n}").as_bytes()).await;
+        json!({
+            "region": region,
+            "impl_code": code,
+            "applicant": {
+                "kind": "natural_person",
+                "name": "张三",
+                "id_type": "resident_id_card",
+                "id_number": "110101199003071234",
+                "phone": "13800138000"
+            },
+            "materials": [
+                {"material": "form", "digest": form.to_string(), "size": format!("申请书 {n}").len(), "media_type": "application/pdf", "original_checked": true},
+                {"material": "id-card", "digest": id.to_string(), "size": format!("身份证 {n}").len(), "media_type": "image/jpeg", "original_checked": true}
+            ],
+            "delivery": {"method": "e_licence", "address": null}
+        })
+    }
+
+    /// Polls the case until `done` holds or `secs` pass; returns the last view.
+    pub async fn wait_case(&self, case: &str, secs: u64, done: impl Fn(&Value) -> bool) -> Value {
+        let start = Instant::now();
+        loop {
+            let (status, view) = self.get(&format!("/api/v1/applications/{case}"), WINDOW_TOKEN).await;
+            if status == 200 && done(&view) {
+                return view;
+            }
+            if start.elapsed() > Duration::from_secs(secs) {
+                panic!("case {case} did not get there in {secs} s: {status} {view}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Fast reference back office: every case accepted, reviewed, approved, dispatched.
+pub const FAST_APPROVALS: &str = r#"seed = 7
+[backoffice.delays]
+decision = { min_ms = 10, max_ms = 50 }
+review = { min_ms = 10, max_ms = 50 }
+conclusion = { min_ms = 10, max_ms = 50 }
+suspension = { min_ms = 10, max_ms = 50 }
+dispatch = { min_ms = 10, max_ms = 50 }
+withdrawal = { min_ms = 10, max_ms = 50 }
+[backoffice.outcomes]
+reject_percent = 0
+supplement_percent = 0
+suspend_percent = 0
+deny_percent = 0
+"#;
