@@ -29,6 +29,7 @@ pub use filedrop::{FileDropBackOffice, FileDropConfig};
 pub use reference::{ReferenceBackOffice, ReferenceConfig, ReferenceCore};
 pub use webhook::{WebhookBackOffice, WebhookConfig, verify_callback};
 
+use tongban_protocol::case::events::EventKind;
 use tongban_protocol::ids::Timestamp;
 
 #[cfg(test)]
@@ -104,6 +105,29 @@ impl AnyBackOffice {
             AnyBackOffice::Webhook(_) | AnyBackOffice::FileDrop(_) => None,
         }
     }
+
+    /// Takes up, at startup, a case an earlier process of the node handed over and that is
+    /// not finished: `new_case` is its `NewCase` notice, `handling` its handling log (kinds in
+    /// order, `Received` first) and `intake` its intake log (seq and kind), as the node holds
+    /// them. Call it for every such case before delivering the notices still unconfirmed.
+    ///
+    /// Only the reference back office needs this: its schedule lives in the node's process,
+    /// so it rebuilds it from the logs ([`ReferenceCore::resume`]). The webhook's and the file
+    /// drop's back offices are the region's own systems, which keep their own state across
+    /// the node's restarts and already hold every notice confirmed delivered, so for them
+    /// this does nothing.
+    pub fn resume(
+        &mut self,
+        now: Timestamp,
+        new_case: &Notice,
+        handling: &[EventKind],
+        intake: &[(u32, EventKind)],
+    ) {
+        match self {
+            AnyBackOffice::Reference(r) => r.resume(now, new_case, handling, intake),
+            AnyBackOffice::Webhook(_) | AnyBackOffice::FileDrop(_) => {}
+        }
+    }
 }
 
 impl BackOffice for AnyBackOffice {
@@ -172,5 +196,42 @@ mod tests {
         assert!(bad.validate().is_err());
         assert!(AnyBackOffice::from_config(bad).is_err());
         assert!(toml::from_str::<BackOfficeConfig>("kind = \"carrier_pigeon\"").is_err());
+    }
+
+    #[test]
+    fn resume_rebuilds_the_reference_schedule_and_leaves_the_others_alone() {
+        let case = case_id(7);
+        let notice = new_case(&case, Delivery::Mail, Timestamp(1));
+        let handling = [EventKind::Received, EventKind::Accepted];
+        let intake = [(
+            1,
+            EventKind::Submitted {
+                application: Box::new(crate::testutil::sample_application(&case, Delivery::Mail)),
+            },
+        )];
+
+        let reference: BackOfficeConfig = toml::from_str("kind = \"reference\"").expect("parses");
+        let mut bo = AnyBackOffice::from_config(reference).expect("built");
+        bo.resume(Timestamp(1_000), &notice, &handling, &intake);
+        let AnyBackOffice::Reference(r) = &bo else {
+            panic!("expected the reference back office");
+        };
+        assert_eq!(r.core().cases(), 1);
+        assert!(bo.next_due().is_some_and(|t| t > Timestamp(1_000)));
+
+        let dir = tempfile::tempdir().expect("temp dir");
+        let text = format!(
+            "kind = \"file_drop\"\noutbox = {:?}\ninbox = {:?}\n",
+            dir.path().join("out"),
+            dir.path().join("in")
+        );
+        let config: BackOfficeConfig = toml::from_str(&text).expect("parses");
+        let mut bo = AnyBackOffice::from_config(config).expect("built");
+        bo.resume(Timestamp(1_000), &notice, &handling, &intake);
+        assert_eq!(bo.next_due(), None);
+        let written = std::fs::read_dir(dir.path().join("out"))
+            .expect("outbox")
+            .count();
+        assert_eq!(written, 0, "the file drop writes nothing on resume");
     }
 }

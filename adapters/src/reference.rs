@@ -28,17 +28,29 @@
 //!
 //! The core tracks each case's state as its own reports and the intake events make it, and
 //! only emits what the case fold allows in that state. Redelivered notices (same case, same
-//! intake seq) are ignored. Its schedule lives in memory only: after a restart it starts from
-//! the notices the node redelivers.
+//! intake seq) are ignored.
+//!
+//! # Restarts
+//!
+//! The schedule lives in memory only, and a restarted node redelivers only the notices that
+//! were never confirmed delivered, so a new core would not know the cases the old one had
+//! taken. At startup the node therefore calls [`ReferenceCore::resume`] for every case it
+//! handles that is not finished, with the case's `NewCase` notice and both logs as the node
+//! holds them. The core rebuilds its view of the case from the logs (the handling log is the
+//! truth about which reports the node accepted) and schedules the next step from there, so
+//! the case runs on to its end with legal reports only. Its decisions are the same hashes as
+//! before, so the case ends as it would have without the restart (a withdrawal racing the
+//! decision may land on the other side of it, as the delays restart at the resumption).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
+use tongban_protocol::case::application::Application;
 use tongban_protocol::case::clock::{DayUnit, TimeLimit};
 use tongban_protocol::case::events::{EventKind, LicenceRef, MaterialGap, Outcome};
-use tongban_protocol::catalog::Delivery;
+use tongban_protocol::catalog::{Delivery, ServiceItem};
 use tongban_protocol::ids::{CaseId, Timestamp};
 
 use crate::{AdapterError, BackOffice, Notice, Report};
@@ -314,28 +326,8 @@ impl ReferenceCore {
                     tracing::debug!(%case, "reference back office: case redelivered, ignored");
                     return;
                 }
-                let supplement_material = if item.materials.is_empty() {
-                    None
-                } else {
-                    let h = self.hash(case, "supplement-material");
-                    let index = (h % item.materials.len() as u64) as usize;
-                    item.materials.get(index).map(|m| m.id.clone())
-                };
-                self.cases.insert(
-                    case.clone(),
-                    CaseView {
-                        stage: Stage::Deciding {
-                            after_supplement: false,
-                        },
-                        result_name: item.result.name.clone(),
-                        delivery: application.delivery.method,
-                        supplement_material,
-                        seen_intake: BTreeSet::new(),
-                        suspended_once: false,
-                        withdrawal_asked: false,
-                        step_due: None,
-                    },
-                );
+                let view = self.new_view(case, application, item);
+                self.cases.insert(case.clone(), view);
                 let delay = self.delay(case, "delay/decide", self.config.delays.decision);
                 self.schedule_step(case, now.plus_ms(delay));
                 tracing::debug!(%case, "reference back office: new case taken");
@@ -344,6 +336,154 @@ impl ReferenceCore {
                 case, seq, event, ..
             } => self.on_intake_event(now, case, *seq, event),
         }
+    }
+
+    /// A fresh view of a case just received: the decision is due.
+    fn new_view(&self, case: &CaseId, application: &Application, item: &ServiceItem) -> CaseView {
+        let supplement_material = if item.materials.is_empty() {
+            None
+        } else {
+            let h = self.hash(case, "supplement-material");
+            let index = (h % item.materials.len() as u64) as usize;
+            item.materials.get(index).map(|m| m.id.clone())
+        };
+        CaseView {
+            stage: Stage::Deciding {
+                after_supplement: false,
+            },
+            result_name: item.result.name.clone(),
+            delivery: application.delivery.method,
+            supplement_material,
+            seen_intake: BTreeSet::new(),
+            suspended_once: false,
+            withdrawal_asked: false,
+            step_due: None,
+        }
+    }
+
+    /// Takes up, after a restart, a case an earlier process had taken: the node calls this at
+    /// startup for every case it handles that is not finished, with the case's `NewCase`
+    /// notice, its handling log (the kinds in order, `Received` first, so the kind at index
+    /// `i` has seq `i + 1`) and its intake log (seq and kind), as the node holds them.
+    ///
+    /// The core rebuilds its view of the case from the logs and schedules the next step at
+    /// `now` plus that step's delay (the same hash of seed, case and step as ever):
+    ///
+    /// | last handling event | next step |
+    /// |---|---|
+    /// | `Received` | the decision |
+    /// | `SupplementRequested`, answered in the intake log | the decision (acceptance) |
+    /// | `SupplementRequested`, unanswered | nothing: it waits for the answer's notice |
+    /// | `Accepted` | the review step |
+    /// | `InReview` or `Resumed` | the conclusion, or a suspension if none was yet |
+    /// | `Suspended` | the resumption |
+    /// | `Concluded` | the dispatch |
+    /// | `Rejected`, `ResultDispatched`, `WithdrawalConfirmed` | nothing: finished |
+    ///
+    /// A `WithdrawalRequested` in the intake log of an undecided case also schedules the
+    /// withdrawal's answer. Kinds the core never reports (`OriginalsReceived`) are passed
+    /// over. Every intake seq given counts as taken, so the redelivered notices of those
+    /// events change nothing.
+    ///
+    /// A case the core already knows (the process did not restart), or a notice that is not
+    /// a `NewCase`, changes nothing.
+    pub fn resume(
+        &mut self,
+        now: Timestamp,
+        new_case: &Notice,
+        handling: &[EventKind],
+        intake: &[(u32, EventKind)],
+    ) {
+        let Notice::NewCase {
+            case,
+            application,
+            item,
+            ..
+        } = new_case
+        else {
+            tracing::warn!(case = %new_case.case(), "reference back office: resume needs the case's NewCase notice, ignored");
+            return;
+        };
+        if self.cases.contains_key(case) {
+            tracing::debug!(%case, "reference back office: case already known, resume ignored");
+            return;
+        }
+        let mut view = self.new_view(case, application, item);
+        view.seen_intake = intake.iter().map(|(seq, _)| *seq).collect();
+        view.withdrawal_asked = intake
+            .iter()
+            .any(|(_, kind)| matches!(kind, EventKind::WithdrawalRequested { .. }));
+
+        // Replay the handling log: each of the core's reports moves its view as firing it did.
+        let mut open_request: Option<u32> = None;
+        for (index, kind) in handling.iter().enumerate() {
+            let seq = u32::try_from(index).unwrap_or(u32::MAX).saturating_add(1);
+            view.stage = match kind {
+                EventKind::Accepted => Stage::Accepted,
+                EventKind::Rejected { .. } => Stage::Rejected,
+                EventKind::SupplementRequested { .. } => {
+                    open_request = Some(seq);
+                    Stage::AwaitingSupplement
+                }
+                EventKind::InReview { .. } => Stage::InReview,
+                EventKind::Suspended { .. } => Stage::Suspended,
+                EventKind::Resumed => {
+                    view.suspended_once = true;
+                    Stage::InReview
+                }
+                EventKind::Concluded { outcome } => Stage::Concluded {
+                    approved: matches!(outcome, Outcome::Approved { .. }),
+                },
+                EventKind::ResultDispatched { .. } => Stage::Dispatched,
+                EventKind::WithdrawalConfirmed => Stage::Withdrawn,
+                // Receipt is the node's; originals and intake kinds do not move the flow.
+                _ => view.stage,
+            };
+        }
+        if view.stage == Stage::AwaitingSupplement {
+            let answered = intake.iter().any(|(_, kind)| {
+                matches!(kind, EventKind::SupplementProvided { request, .. }
+                    if Some(*request) == open_request)
+            });
+            if answered {
+                view.stage = Stage::Deciding {
+                    after_supplement: true,
+                };
+            }
+        }
+
+        let ranges = self.config.delays;
+        let step: Option<(&'static str, DelayRange)> = match view.stage {
+            Stage::Deciding {
+                after_supplement: false,
+            } => Some(("delay/decide", ranges.decision)),
+            Stage::Deciding {
+                after_supplement: true,
+            } => Some(("delay/decide-again", ranges.decision)),
+            Stage::Accepted => Some(("delay/review", ranges.review)),
+            Stage::InReview if view.suspended_once => {
+                Some(("delay/conclude-after-resume", ranges.conclusion))
+            }
+            Stage::InReview => Some(("delay/conclude", ranges.conclusion)),
+            Stage::Suspended => Some(("delay/suspension", ranges.suspension)),
+            Stage::Concluded { .. } => Some(("delay/dispatch", ranges.dispatch)),
+            Stage::AwaitingSupplement | Stage::Dispatched | Stage::Rejected | Stage::Withdrawn => {
+                None
+            }
+        };
+        let withdrawal = view.withdrawal_asked && !view.stage.is_decided();
+        let stage = view.stage;
+        self.cases.insert(case.clone(), view);
+        if let Some((step, range)) = step {
+            let delay = self.delay(case, step, range);
+            self.schedule_step(case, now.plus_ms(delay));
+        }
+        if withdrawal {
+            let delay = self.delay(case, "delay/withdrawal", ranges.withdrawal);
+            self.timers
+                .insert((now.plus_ms(delay), case.clone(), Timer::Withdrawal));
+        }
+        tracing::debug!(%case, ?stage, withdrawal, "reference back office: case resumed after a restart");
     }
 
     fn on_intake_event(&mut self, now: Timestamp, case: &CaseId, seq: u32, event: &EventKind) {
@@ -617,6 +757,18 @@ impl ReferenceBackOffice {
     /// The core, for inspection by metrics and tests.
     pub fn core(&self) -> &ReferenceCore {
         &self.core
+    }
+
+    /// Takes up a case after a restart, on the wall clock's `now` as the node read it: see
+    /// [`ReferenceCore::resume`]. A case already known changes nothing.
+    pub fn resume(
+        &mut self,
+        now: Timestamp,
+        new_case: &Notice,
+        handling: &[EventKind],
+        intake: &[(u32, EventKind)],
+    ) {
+        self.core.resume(now, new_case, handling, intake);
     }
 }
 

@@ -279,11 +279,7 @@ impl NodeConfig {
                 &key_file,
                 "make it with `tongban keygen --out FILE`",
             ),
-            (
-                "roster",
-                &roster,
-                "sign one with `tongban roster sign`",
-            ),
+            ("roster", &roster, "sign one with `tongban roster sign`"),
             (
                 "catalog",
                 &catalog,
@@ -468,7 +464,11 @@ impl NodeConfig {
 }
 
 /// Reads a file of at most `limit` bytes, naming it in every error.
-pub(crate) fn read_limited(path: &Path, what: &'static str, limit: u64) -> Result<Vec<u8>, NodeError> {
+pub(crate) fn read_limited(
+    path: &Path,
+    what: &'static str,
+    limit: u64,
+) -> Result<Vec<u8>, NodeError> {
     let io = |source| NodeError::Io {
         what,
         path: path.to_path_buf(),
@@ -545,7 +545,12 @@ impl<'a> Section<'a> {
         }
     }
 
-    fn get(&self, key: &str, missing: Option<&str>, p: &mut Vec<String>) -> Option<&'a toml::Value> {
+    fn get(
+        &self,
+        key: &str,
+        missing: Option<&str>,
+        p: &mut Vec<String>,
+    ) -> Option<&'a toml::Value> {
         let value = self.table.get(key);
         if value.is_none()
             && let Some(fix) = missing
@@ -870,9 +875,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
         row[0] = i + 1;
         for (j, cb) in b.iter().enumerate() {
             let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb))
-                .min(row[j] + 1)
-                .min(cur + 1);
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
             prev = cur;
         }
     }
@@ -963,7 +966,10 @@ trust = "D"
         crate::keys::write_key_file(&d.join("keys/node.key"), &node, false).unwrap();
         std::fs::write(d.join("roster.cbor"), doc.encode().unwrap()).unwrap();
         std::fs::write(d.join("catalog.toml"), catalog_toml("110000")).unwrap();
-        let calendar = concat!(env!("CARGO_MANIFEST_DIR"), "/../configs/calendars/cn-2026.toml");
+        let calendar = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../configs/calendars/cn-2026.toml"
+        );
         std::fs::copy(calendar, d.join("calendar.toml")).unwrap();
         Fixture { dir, node, roster }
     }
@@ -1032,7 +1038,8 @@ kind = "reference"
         assert_eq!(c.load_identity().unwrap().public_key(), f.node.public_key());
         let loaded = c.load_roster(Timestamp(1)).unwrap();
         assert_eq!(loaded.roster, f.roster);
-        c.check_identity(&loaded.roster, &f.node, Timestamp(1)).unwrap();
+        c.check_identity(&loaded.roster, &f.node, Timestamp(1))
+            .unwrap();
         assert_eq!(c.load_catalog().unwrap().version, 2);
         assert_eq!(c.load_calendar().unwrap().years(), (2026, 2026));
     }
@@ -1165,7 +1172,10 @@ kind = "carrier_pigeon"
                 "kind = \"file_drop\"\noutbox = \"drop\"\ninbox = \"drop\"",
             ),
         );
-        assert!(all.contains("backoffice: ") && all.contains("same folder"), "{all}");
+        assert!(
+            all.contains("backoffice: ") && all.contains("same folder"),
+            "{all}"
+        );
         let c = load(
             &f,
             &GOOD.replace(
@@ -1189,22 +1199,34 @@ kind = "carrier_pigeon"
 
         std::fs::write(d.join("keys/node.key"), "not a key\n").unwrap();
         let err = c.load_identity().unwrap_err().to_string();
-        assert!(err.contains("keys/node.key") && err.contains("64 hexadecimal"), "{err}");
+        assert!(
+            err.contains("keys/node.key") && err.contains("64 hexadecimal"),
+            "{err}"
+        );
 
         std::fs::write(d.join("roster.cbor"), b"\xa0").unwrap();
         let err = c.load_roster(Timestamp(1)).unwrap_err().to_string();
-        assert!(err.contains("roster document") && err.contains("roster.cbor"), "{err}");
+        assert!(
+            err.contains("roster document") && err.contains("roster.cbor"),
+            "{err}"
+        );
 
         std::fs::write(d.join("catalog.toml"), catalog_toml("120000")).unwrap();
         let err = c.load_catalog().unwrap_err().to_string();
         assert!(err.contains("is for region 120000"), "{err}");
         std::fs::write(d.join("catalog.toml"), "region = 1").unwrap();
         let err = c.load_catalog().unwrap_err().to_string();
-        assert!(err.contains("catalog") && err.contains("catalog.toml"), "{err}");
+        assert!(
+            err.contains("catalog") && err.contains("catalog.toml"),
+            "{err}"
+        );
 
         std::fs::write(d.join("calendar.toml"), "name = 1").unwrap();
         let err = c.load_calendar().unwrap_err().to_string();
-        assert!(err.contains("holiday calendar") && err.contains("calendar.toml"), "{err}");
+        assert!(
+            err.contains("holiday calendar") && err.contains("calendar.toml"),
+            "{err}"
+        );
     }
 
     #[test]

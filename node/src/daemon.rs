@@ -15,13 +15,10 @@ use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot};
-use tongban_adapters::filedrop::FileDropBackOffice;
-use tongban_adapters::reference::ReferenceBackOffice;
-use tongban_adapters::webhook::WebhookBackOffice;
-use tongban_adapters::{AdapterError, BackOffice, BackOfficeConfig, Notice, Report};
+use tongban_adapters::{AnyBackOffice, BackOffice, Notice, Report};
 use tongban_protocol::Error;
 use tongban_protocol::engine::{
-    Actor, CaseView, CatalogQuery, Engine, EngineConfig, EngineSetup, IntakeReceipt,
+    Actor, CaseCounts, CaseView, CatalogQuery, Engine, EngineConfig, EngineSetup, IntakeReceipt,
     IntakeRequest, ItemHit, Metrics, Output, UploadStatus, Worklist, WorklistFilter,
 };
 use tongban_protocol::case::events::{Event, EventKind};
@@ -31,6 +28,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::config::NodeConfig;
 use crate::error::NodeError;
+use crate::net::NetCommand;
 use crate::store::RedbStore;
 
 /// Most commands the engine takes into one commit.
@@ -67,10 +65,18 @@ pub enum Command {
     Item(RegionId, String, Reply<Option<(u64, ServiceItem)>>),
     /// The counters and outbox depth.
     Metrics(Reply<(Metrics, usize)>),
+    /// Case counts by stage.
+    Counts(Reply<CaseCounts>),
+    /// Publish this region's catalog (a new version read from the catalog file).
+    Publish(Box<tongban_protocol::catalog::CatalogFile>, Reply<bool>),
     /// The back office took a notice.
     NoticeDelivered(u64),
     /// A report from the back office (from polling adapters).
     Report(Report),
+    /// A frame from a peer, as the transport received it.
+    Frame(Vec<u8>),
+    /// A peer connected: reconcile with it.
+    PeerConnected(RegionId),
 }
 
 /// A pending reply: sent only after the batch's commit succeeded.
@@ -117,6 +123,7 @@ fn engine_loop(
     mut engine: Engine<RedbStore>,
     rx: std_mpsc::Receiver<Command>,
     notices: mpsc::UnboundedSender<(u64, Notice)>,
+    net: mpsc::UnboundedSender<NetCommand>,
 ) {
     let mut last_tick = Timestamp(0);
     loop {
@@ -147,8 +154,9 @@ fn engine_loop(
             Ok(outputs) => {
                 for output in outputs {
                     match output {
-                        Output::Send { to, kind, .. } => {
-                            debug!(%to, kind, "no peer transport in this build: the message waits in the outbox");
+                        Output::Send { to, frame, kind } => {
+                            debug!(%to, kind, "sending");
+                            let _ = net.send(NetCommand::Send { to, frame });
                         }
                         Output::Notify { id, notice } => {
                             let _ = notices.send((id, notice));
@@ -196,9 +204,23 @@ fn handle(engine: &mut Engine<RedbStore>, cmd: Command, now: Timestamp) -> Defer
             let depth = engine.outbox_depth().values().sum();
             defer(reply, Ok((engine.metrics().clone(), depth)))
         }
+        Command::Counts(reply) => defer(reply, Ok(engine.case_counts())),
+        Command::Publish(file, reply) => defer(reply, engine.publish_catalog(&file, now)),
         Command::NoticeDelivered(id) => {
             if let Err(e) = engine.notice_delivered(id) {
                 warn!(error = %e, id, "could not mark a notice delivered");
+            }
+            Box::new(|_| {})
+        }
+        Command::Frame(bytes) => {
+            if let Err(e) = engine.on_frame(&bytes, now) {
+                debug!(error = %e, "a frame from a peer was refused");
+            }
+            Box::new(|_| {})
+        }
+        Command::PeerConnected(region) => {
+            if let Err(e) = engine.peer_connected(&region, now) {
+                warn!(%region, error = %e, "could not start reconciliation");
             }
             Box::new(|_| {})
         }
@@ -209,39 +231,6 @@ fn handle(engine: &mut Engine<RedbStore>, cmd: Command, now: Timestamp) -> Defer
                 Err(e) => warn!(%case, error = %e, "back office report refused"),
             }
             Box::new(|_| {})
-        }
-    }
-}
-
-/// The configured back office, as one type.
-enum AnyBackOffice {
-    Reference(ReferenceBackOffice),
-    Webhook(WebhookBackOffice),
-    FileDrop(FileDropBackOffice),
-}
-
-impl AnyBackOffice {
-    fn new(config: &BackOfficeConfig) -> Result<AnyBackOffice, AdapterError> {
-        Ok(match config {
-            BackOfficeConfig::Reference(c) => AnyBackOffice::Reference(ReferenceBackOffice::new(c.clone())?),
-            BackOfficeConfig::Webhook(c) => AnyBackOffice::Webhook(WebhookBackOffice::new(c.clone())?),
-            BackOfficeConfig::FileDrop(c) => AnyBackOffice::FileDrop(FileDropBackOffice::new(c.clone())?),
-        })
-    }
-
-    async fn deliver(&mut self, notice: &Notice) -> Result<(), AdapterError> {
-        match self {
-            AnyBackOffice::Reference(b) => b.deliver(notice).await,
-            AnyBackOffice::Webhook(b) => b.deliver(notice).await,
-            AnyBackOffice::FileDrop(b) => b.deliver(notice).await,
-        }
-    }
-
-    async fn poll(&mut self) -> Result<Vec<Report>, AdapterError> {
-        match self {
-            AnyBackOffice::Reference(b) => b.poll().await,
-            AnyBackOffice::Webhook(b) => b.poll().await,
-            AnyBackOffice::FileDrop(b) => b.poll().await,
         }
     }
 }
@@ -291,6 +280,7 @@ async fn back_office_loop(
 pub async fn run(config: NodeConfig) -> Result<(), NodeError> {
     let started = now();
     let identity = config.load_identity()?;
+    let seed = identity.seed();
     let roster = config.load_roster(started)?;
     let catalog = config.load_catalog()?;
     let calendar = config.load_calendar()?;
@@ -309,17 +299,38 @@ pub async fn run(config: NodeConfig) -> Result<(), NodeError> {
         config: EngineConfig::default(),
     };
     let engine = Engine::open(setup, store, started).map_err(NodeError::Protocol)?;
-    let office = AnyBackOffice::new(&config.backoffice).map_err(|e| NodeError::Config {
+    let open_cases = engine.open_handling_cases().map_err(NodeError::Protocol)?;
+    let roster_now = engine.roster().clone();
+    let office = AnyBackOffice::from_config(config.backoffice.clone()).map_err(|e| NodeError::Config {
         path: config.source.clone(),
         problems: vec![format!("backoffice: {e}")],
     })?;
 
     let (tx, rx) = std_mpsc::channel();
     let (notice_tx, notice_rx) = mpsc::unbounded_channel();
+    let (net_tx, net_rx) = mpsc::unbounded_channel();
     let handle = EngineHandle { tx };
+    let peer_addr = crate::net::start(
+        seed,
+        &config.peer.listen,
+        roster_now,
+        config.region.clone(),
+        handle.clone(),
+        net_rx,
+    )
+    .await?;
+    // Tests and scripts read this line to find the peer address.
+    println!("tongban node {} listening for peers on {peer_addr}", config.region);
+    let mut office = office;
+    // A back office without memory of its own (the reference one) picks up where the cases
+    // are; the others keep their own state and ignore this.
+    let resumed_at = now();
+    for case in &open_cases {
+        office.resume(resumed_at, &case.notice, &case.handling, &case.intake);
+    }
     let engine_thread = std::thread::Builder::new()
         .name("engine".into())
-        .spawn(move || engine_loop(engine, rx, notice_tx))
+        .spawn(move || engine_loop(engine, rx, notice_tx, net_tx))
         .map_err(|e| NodeError::Serve {
             what: "starting the engine thread".into(),
             source: e,

@@ -125,10 +125,7 @@ fn parse_seed(bytes: &[u8]) -> Result<[u8; 32], String> {
     let fix = "a key file holds exactly 64 hexadecimal digits (the ed25519 seed) and an \
                optional newline; make one with `tongban keygen --out FILE`";
     if let Some(at) = body.iter().position(|b| !b.is_ascii_hexdigit()) {
-        return Err(format!(
-            "byte {} is not a hexadecimal digit; {fix}",
-            at + 1
-        ));
+        return Err(format!("byte {} is not a hexadecimal digit; {fix}", at + 1));
     }
     if body.len() != 64 {
         return Err(format!("holds {} hexadecimal digits; {fix}", body.len()));
@@ -223,14 +220,25 @@ mod tests {
         assert!(err.to_string().contains("already exists"), "{err}");
         assert_eq!(read_key_file(&path).unwrap().public_key(), id.public_key());
         write_key_file(&path, &other, true).unwrap();
-        assert_eq!(read_key_file(&path).unwrap().public_key(), other.public_key());
-        assert_eq!(std::fs::read_dir(path.parent().unwrap()).unwrap().count(), 1);
+        assert_eq!(
+            read_key_file(&path).unwrap().public_key(),
+            other.public_key()
+        );
+        assert_eq!(
+            std::fs::read_dir(path.parent().unwrap()).unwrap().count(),
+            1
+        );
     }
 
     #[test]
     fn accepts_only_64_hex_digits_and_a_newline() {
         let good = "ab".repeat(32);
-        for ok in [good.clone(), format!("{good}\n"), format!("{good}\r\n"), good.to_uppercase()] {
+        for ok in [
+            good.clone(),
+            format!("{good}\n"),
+            format!("{good}\r\n"),
+            good.to_uppercase(),
+        ] {
             assert!(parse_seed(ok.as_bytes()).is_ok(), "{ok:?}");
         }
         for (bad, why) in [

@@ -11,6 +11,7 @@
 //! | [`cli`] | what the CLI's offline commands do: roster signing and checking, catalog checks |
 //! | [`daemon`] | the running node: the engine thread, group commit, the back office, the HTTP server |
 //! | [`api`] | the HTTP API for windows and back offices, `/healthz`, `/metrics`, OpenAPI |
+//! | [`net`] | the peer transport: libp2p over QUIC, roster allow-list, the frame protocol |
 //! | [`error`] | the library's one error type |
 
 pub mod api;
@@ -19,6 +20,7 @@ pub mod config;
 pub mod daemon;
 pub mod error;
 pub mod keys;
+pub mod net;
 pub mod store;
 
 pub use error::NodeError;

@@ -327,7 +327,10 @@ mod tests {
                     vec![0xff, 0xff, 0xff]
                 ]
             );
-            assert_eq!(got(&[0xff, 0xff]), vec![vec![0xff, 0xff], vec![0xff, 0xff, 0xff]]);
+            assert_eq!(
+                got(&[0xff, 0xff]),
+                vec![vec![0xff, 0xff], vec![0xff, 0xff, 0xff]]
+            );
             assert_eq!(got(b"ab"), vec![b"ab".to_vec(), b"abc".to_vec()]);
             assert_eq!(got(b"abcd"), Vec::<Vec<u8>>::new());
             assert_eq!(got(&[0xfe]), vec![vec![0xfe, 0xff]]);
@@ -454,7 +457,8 @@ mod tests {
         for i in 0..n {
             let t = std::time::Instant::now();
             for j in 0..100u64 {
-                s.put(Table::Events, &(n + i * 100 + j).to_be_bytes(), &value).unwrap();
+                s.put(Table::Events, &(n + i * 100 + j).to_be_bytes(), &value)
+                    .unwrap();
             }
             s.sync().unwrap();
             times.push(t.elapsed().as_micros());
@@ -520,7 +524,12 @@ mod tests {
         let mut reported: BTreeSet<u64> = BTreeSet::new();
         for (round, wait_for) in [7usize, 40, 3, 90, 25].into_iter().enumerate() {
             let mut child = Command::new(&exe)
-                .args(["--exact", "store::tests::crash_test_child", "--nocapture", "--test-threads=1"])
+                .args([
+                    "--exact",
+                    "store::tests::crash_test_child",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
                 .env(CHILD_DB, &path)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::null())
@@ -557,8 +566,15 @@ mod tests {
                 .collect();
             assert_eq!(a, b, "round {round}: a transaction survived only in part");
             let missing: Vec<_> = reported.difference(&a).collect();
-            assert!(missing.is_empty(), "round {round}: synced and lost: {missing:?}");
-            assert_eq!(a.len() as u64, a.last().map_or(0, |n| n + 1), "round {round}: gaps");
+            assert!(
+                missing.is_empty(),
+                "round {round}: synced and lost: {missing:?}"
+            );
+            assert_eq!(
+                a.len() as u64,
+                a.last().map_or(0, |n| n + 1),
+                "round {round}: gaps"
+            );
         }
     }
 }

@@ -22,6 +22,7 @@ pub const MAX_ITEMS: usize = 10_000;
 
 /// 事项类型 (GB/T 39046 code list): the legal nature of the item, serialised as its code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ItemType {
     /// 00 行政权力
     #[serde(rename = "00")]
@@ -83,6 +84,7 @@ impl ItemType {
 
 /// 办件类型: decided on the spot or by a committed date.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CaseKind {
     /// 即办件: decided on the spot.
@@ -93,6 +95,7 @@ pub enum CaseKind {
 
 /// 服务对象: who may apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ServiceTarget {
     /// 自然人
@@ -105,6 +108,7 @@ pub enum ServiceTarget {
 
 /// The 跨省通办 modes an item supports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// 全程网办: applied for online; the home region's portal routes it.
@@ -117,6 +121,7 @@ pub enum Mode {
 
 /// 通办范围: how far the item can be handled away from home.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Scope {
     /// 全国通办
@@ -131,6 +136,7 @@ pub enum Scope {
 
 /// 材料可信等级 (国办函〔2016〕108号): how far a material can be trusted without the original.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum TrustLevel {
     /// Issued by an agency with an electronic seal; usable directly.
     A,
@@ -144,6 +150,7 @@ pub enum TrustLevel {
 
 /// How a result reaches the applicant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Delivery {
     /// 邮寄: posted to the applicant.
@@ -156,6 +163,7 @@ pub enum Delivery {
 
 /// 申请材料: one document the applicant provides.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Material {
     /// Short id, unique within the item; 补正 requests and uploads name materials by it.
     pub id: String,
@@ -178,6 +186,7 @@ pub struct Material {
 
 /// 收费: whether the item charges and on what basis.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Fee {
     /// 是否收费.
     pub charged: bool,
@@ -188,6 +197,7 @@ pub struct Fee {
 
 /// 办理结果: what the applicant receives and how.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ResultSpec {
     /// 结果名称, such as 营业执照.
     pub name: String,
@@ -197,6 +207,7 @@ pub struct ResultSpec {
 
 /// Which regions' windows may collect applications for an item.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Collectors {
     /// Every member of the federation.
@@ -217,6 +228,7 @@ impl Collectors {
 
 /// 政务服务事项: one service a region provides, with its standard elements.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServiceItem {
     /// 事项名称.
     pub name: String,

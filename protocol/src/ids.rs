@@ -289,6 +289,117 @@ impl fmt::Debug for PublicKey {
     }
 }
 
+/// OpenAPI schemas for the types above whose serde is written by hand, describing them as
+/// their JSON really looks: ids as patterned strings, byte values as hex, time as a number.
+#[cfg(feature = "openapi")]
+pub(crate) mod openapi {
+    use std::borrow::Cow;
+
+    use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaFormat, KnownFormat, Type};
+    use utoipa::openapi::RefOr;
+
+    use super::{CaseId, Digest, KeyId, PublicKey, RegionId, Timestamp, WindowId};
+
+    /// A string schema with a pattern, length bounds, a description and an example.
+    pub(crate) fn text(pattern: &str, min: usize, max: usize, description: &str, example: &str) -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(pattern))
+            .min_length(Some(min))
+            .max_length(Some(max))
+            .description(Some(description))
+            .examples([example])
+            .into()
+    }
+
+    macro_rules! schema {
+        ($name:ident, $schema:expr) => {
+            impl utoipa::PartialSchema for $name {
+                fn schema() -> RefOr<Schema> {
+                    $schema
+                }
+            }
+
+            impl utoipa::ToSchema for $name {
+                fn name() -> Cow<'static, str> {
+                    Cow::Borrowed(stringify!($name))
+                }
+            }
+        };
+    }
+
+    schema!(
+        RegionId,
+        text(
+            "^[a-z0-9-]{1,32}$",
+            1,
+            32,
+            "A member region: its 行政区划代码 (110000 for Beijing) or, for a region without one, a short lowercase name (wuhan-metro). 1–32 characters of a–z, 0–9 and '-'.",
+            "110000",
+        )
+    );
+    schema!(
+        WindowId,
+        text(
+            "^[A-Za-z0-9._-]{1,64}$",
+            1,
+            64,
+            "A service window (综合窗口) inside a region. 1–64 characters of A–Z, a–z, 0–9, '-', '_' and '.'.",
+            "420900-xiaogan-01",
+        )
+    );
+    schema!(
+        CaseId,
+        text(
+            "^[A-Za-z0-9._-]{1,50}$",
+            1,
+            50,
+            "A case (办件编号, an..50 in GB/T 39046), unique across the federation: the intake region's id, the intake date and a counter.",
+            "120000-20260301-000001",
+        )
+    );
+    schema!(
+        Digest,
+        text(
+            "^[0-9a-f]{64}$",
+            64,
+            64,
+            "A SHA-256 digest as 64 lowercase hex digits (upper case is accepted on input).",
+            "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        )
+    );
+    schema!(
+        KeyId,
+        text(
+            "^[0-9a-f]{16}$",
+            16,
+            16,
+            "The id of a signing key: the first 8 bytes of the SHA-256 of its public key, as 16 hex digits.",
+            "1a2b3c4d5e6f7081",
+        )
+    );
+    schema!(
+        PublicKey,
+        text(
+            "^[0-9a-f]{64}$",
+            64,
+            64,
+            "An ed25519 public key: 32 bytes as 64 hex digits.",
+            "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+        )
+    );
+    schema!(
+        Timestamp,
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+            .minimum(Some(0))
+            .description(Some("An instant: milliseconds since the Unix epoch, UTC."))
+            .examples([1_772_000_000_000_u64])
+            .into()
+    );
+}
+
 /// Personal data (ID numbers, phone numbers, addresses) as it may appear in a log line: only
 /// the first three and last two characters show, so staff can still tell records apart.
 #[derive(Clone, Copy)]

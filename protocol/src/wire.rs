@@ -53,6 +53,7 @@ impl Signable for Frame {
 /// A node's signed acknowledgement that it holds, durably, a case's events of one side up
 /// to `seq` (回执). The intake window prints the first one as the applicant's receipt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Receipt {
     /// The case.
     pub case: CaseId,

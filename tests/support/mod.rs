@@ -34,11 +34,35 @@ fn node_seed(i: usize) -> [u8; 32] {
     [0x40 + i as u8; 32]
 }
 
+/// Where a federation's files differ from the defaults.
+#[derive(Default)]
+pub struct Options {
+    /// Peer ports to use instead of fresh ones (to point a roster at a node elsewhere).
+    pub ports: Option<Vec<u16>>,
+    /// Added to every node key's seed: another federation's keys.
+    pub key_offset: u8,
+    /// Seeds of node keys the roster lists as revoked.
+    pub revoked_seeds: Vec<[u8; 32]>,
+    /// Node-key seeds for given regions, in place of the computed ones (the region's key file
+    /// gets it too).
+    pub key_overrides: Vec<(String, [u8; 32])>,
+}
+
+/// The seed of the node key region index `i` gets with `key_offset`.
+pub fn node_key_seed(i: usize, key_offset: u8) -> [u8; 32] {
+    node_seed(i + key_offset as usize)
+}
+
 fn gov_seed(i: usize) -> [u8; 32] {
     [0x80 + i as u8; 32]
 }
 
-/// A realistic item of `region` with code `{region}{n:04}`.
+/// The 实施编码 of test item `n` of `region` (letters and digits only).
+pub fn code(region: &str, n: u32) -> String {
+    format!("{}{n:04}", region.replace('-', ""))
+}
+
+/// A realistic item of `region` with code [`code`]`(region, n)`.
 pub fn item(region: &str, n: u32) -> ServiceItem {
     let m = |id: &str, name: &str, required: bool| Material {
         id: id.into(),
@@ -53,7 +77,7 @@ pub fn item(region: &str, n: u32) -> ServiceItem {
     ServiceItem {
         name: format!("个体工商户设立登记（{region}-{n}）"),
         basic_code: "0000123456".into(),
-        impl_code: format!("{region}{n:04}"),
+        impl_code: code(region, n),
         item_type: ItemType::Licensing,
         department: "市场监管".into(),
         legal_basis: vec!["《促进个体工商户发展条例》".into()],
@@ -76,12 +100,36 @@ pub fn item(region: &str, n: u32) -> ServiceItem {
     }
 }
 
+/// A UDP port free on 127.0.0.1 right now.
+pub fn free_udp_port() -> u16 {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    socket.local_addr().expect("addr").port()
+}
+
 impl Federation {
     /// Writes the files for `regions`, each with the reference back office (`backoffice` is
     /// the TOML of its `[backoffice]` table body after `kind`).
     pub fn new(regions: &[&str], backoffice: &str) -> Federation {
+        Federation::with(regions, backoffice, Options::default())
+    }
+
+    /// Like [`Federation::new`], with other ports or keys.
+    pub fn with(regions: &[&str], backoffice: &str, options: Options) -> Federation {
         let dir = tempfile::tempdir().expect("temp dir");
         let root = dir.path();
+        // Fixed peer ports, found free now: the roster must name each node's address.
+        let ports: Vec<u16> = options
+            .ports
+            .clone()
+            .unwrap_or_else(|| regions.iter().map(|_| free_udp_port()).collect());
+        let node_seed = |i: usize| {
+            options
+                .key_overrides
+                .iter()
+                .find(|(r, _)| r == regions[i])
+                .map(|(_, seed)| *seed)
+                .unwrap_or_else(|| node_seed(i + options.key_offset as usize))
+        };
         let members: Vec<Member> = regions
             .iter()
             .enumerate()
@@ -90,7 +138,7 @@ impl Federation {
                 name: format!("地区{r}"),
                 node_key: Identity::from_seed(node_seed(i)).public_key(),
                 governance_key: Identity::from_seed(gov_seed(i)).public_key(),
-                addresses: vec![],
+                addresses: vec![format!("/ip4/127.0.0.1/udp/{}/quic-v1", ports[i])],
                 valid_from: Timestamp(0),
                 valid_until: Timestamp(u64::MAX / 2),
             })
@@ -102,7 +150,11 @@ impl Federation {
             issued_at: Timestamp(0),
             threshold: (n / 2 + 1) as u32,
             members,
-            revoked_keys: vec![],
+            revoked_keys: options
+                .revoked_seeds
+                .iter()
+                .map(|s| Identity::from_seed(*s).public_key())
+                .collect(),
         };
         let govs: Vec<Identity> = (0..n).map(|i| Identity::from_seed(gov_seed(i))).collect();
         let signers: Vec<&Identity> = govs.iter().take(n / 2 + 1).collect();
@@ -137,7 +189,7 @@ calendar = "calendar.toml"
 bind = "127.0.0.1:0"
 
 [peer]
-listen = "/ip4/127.0.0.1/udp/0/quic-v1"
+listen = "/ip4/127.0.0.1/udp/{port}/quic-v1"
 
 [[tokens]]
 name = "window"
@@ -162,6 +214,7 @@ kind = "reference"
                 w = sha(WINDOW_TOKEN),
                 b = sha(BACKOFFICE_TOKEN),
                 a = sha(ADMIN_TOKEN),
+                port = ports[i],
             );
             std::fs::write(root.join(format!("{r}.toml")), config).expect("write config");
         }
@@ -171,12 +224,40 @@ kind = "reference"
         }
     }
 
+    /// The peer port of `region`'s node.
+    pub fn peer_port(&self, region: &str) -> u16 {
+        let text = std::fs::read_to_string(self.config(region)).expect("config");
+        text.lines()
+            .find_map(|l| l.strip_prefix("listen = \"/ip4/127.0.0.1/udp/"))
+            .and_then(|rest| rest.split('/').next())
+            .and_then(|p| p.parse().ok())
+            .expect("peer port")
+    }
+
     pub fn config(&self, region: &str) -> PathBuf {
         self.dir.path().join(format!("{region}.toml"))
     }
 
     pub fn start(&self, region: &str) -> RunningNode {
         RunningNode::start(&self.config(region))
+    }
+
+    /// Rewrites `region`'s catalog file with one more item and a higher version.
+    pub fn bump_catalog(&self, region: &str, version: u64, extra_item_name: &str) {
+        let mut items: Vec<ServiceItem> = (1..=3).map(|k| item(region, k)).collect();
+        let mut extra = item(region, 99);
+        extra.name = extra_item_name.into();
+        items.push(extra);
+        let catalog = CatalogFile {
+            region: RegionId::new(region).expect("region"),
+            version,
+            items,
+        };
+        std::fs::write(
+            self.dir.path().join(format!("{region}.catalog.toml")),
+            toml::to_string(&catalog).expect("toml"),
+        )
+        .expect("write catalog");
     }
 }
 

@@ -33,6 +33,12 @@ struct Run {
     reports: BTreeMap<CaseId, Vec<EventKind>>,
     /// Everything in the order `due` returned it.
     order: Vec<Report>,
+    /// Notices written but not yet delivered to the core.
+    pending: Vec<Notice>,
+    /// Every notice delivered so far, in delivery order.
+    delivered: Vec<Notice>,
+    /// Per case: whether the intake side already asked to withdraw.
+    withdrawn_asked: Vec<bool>,
 }
 
 /// Options of a run that must not change its outcome per case.
@@ -66,12 +72,30 @@ impl Run {
             logs: BTreeMap::new(),
             reports: BTreeMap::new(),
             order: Vec::new(),
+            pending: Vec::new(),
+            delivered: Vec::new(),
+            withdrawn_asked: Vec::new(),
         }
     }
 
     /// Drives `plans.len()` cases to the end, polling every `tick` ms.
     fn drive(&mut self, plans: &[Plan], tick: u64, how: Delivery_) {
-        let mut pending: Vec<Notice> = Vec::new();
+        self.open(plans);
+        let mut now = 0u64;
+        let mut rounds = 0u32;
+        loop {
+            rounds += 1;
+            assert!(rounds < 100_000, "the run does not end");
+            self.tick(plans, now, how);
+            if self.settled(plans) {
+                break;
+            }
+            now += tick;
+        }
+    }
+
+    /// Submits `plans.len()` cases; the node writes `Received` and queues the `NewCase`.
+    fn open(&mut self, plans: &[Plan]) {
         for (n, _) in plans.iter().enumerate() {
             let case = case_id(n);
             let mut logs = CaseLogs::new(case.clone());
@@ -87,82 +111,85 @@ impl Run {
             logs.write(Side::Handling, EventKind::Received, Timestamp(0))
                 .expect("received");
             self.logs.insert(case.clone(), logs);
-            pending.push(new_case(&case, delivery_of(n), Timestamp(0)));
+            self.pending
+                .push(new_case(&case, delivery_of(n), Timestamp(0)));
         }
-        let mut withdrawn_asked = vec![false; plans.len()];
-        let mut now = 0u64;
-        let mut rounds = 0u32;
-        loop {
-            rounds += 1;
-            assert!(rounds < 100_000, "the run does not end");
-            let mut batch = shuffled(std::mem::take(&mut pending), how.shuffle ^ now);
-            if how.duplicate {
-                let again = shuffled(batch.clone(), how.shuffle.rotate_left(7) ^ now);
-                batch.extend(again);
+        self.withdrawn_asked = vec![false; plans.len()];
+    }
+
+    /// One round at `now`: the pending notices are delivered, the due reports written (with
+    /// the writer's check), and the intake side acts on what it sees.
+    fn tick(&mut self, plans: &[Plan], now: u64, how: Delivery_) {
+        let mut batch = shuffled(std::mem::take(&mut self.pending), how.shuffle ^ now);
+        if how.duplicate {
+            let again = shuffled(batch.clone(), how.shuffle.rotate_left(7) ^ now);
+            batch.extend(again);
+        }
+        for notice in &batch {
+            self.core.on_notice(Timestamp(now), notice);
+        }
+        self.delivered.extend(batch);
+        for report in self.core.due(Timestamp(now)) {
+            let logs = self.logs.get_mut(&report.case).expect("known case");
+            if let Err(e) = logs.write(Side::Handling, report.event.clone(), Timestamp(now)) {
+                panic!(
+                    "illegal report {} for {}: {e}; reports so far {:?}",
+                    report.event.name(),
+                    report.case,
+                    self.reports.get(&report.case)
+                );
             }
-            for notice in &batch {
-                self.core.on_notice(Timestamp(now), notice);
+            self.reports
+                .entry(report.case.clone())
+                .or_default()
+                .push(report.event.clone());
+            self.order.push(report);
+        }
+        // The intake side acts on what it sees.
+        for (n, plan) in plans.iter().enumerate() {
+            let case = case_id(n);
+            let logs = self.logs.get_mut(&case).expect("known case");
+            let state = logs.state();
+            let mut intake = Vec::new();
+            if plan.answer_supplement
+                && let Some(open) = &state.supplement
+            {
+                intake.push(EventKind::SupplementProvided {
+                    request: open.request,
+                    materials: vec![],
+                });
             }
-            for report in self.core.due(Timestamp(now)) {
-                let logs = self.logs.get_mut(&report.case).expect("known case");
-                if let Err(e) = logs.write(Side::Handling, report.event.clone(), Timestamp(now)) {
-                    panic!(
-                        "illegal report {} for {}: {e}; reports so far {:?}",
-                        report.event.name(),
-                        report.case,
-                        self.reports.get(&report.case)
-                    );
-                }
-                self.reports
-                    .entry(report.case.clone())
-                    .or_default()
-                    .push(report.event.clone());
-                self.order.push(report);
+            if let Some(w) = plan.withdraw_at
+                && now >= w
+                && !self.withdrawn_asked[n]
+            {
+                self.withdrawn_asked[n] = true;
+                intake.push(EventKind::WithdrawalRequested {
+                    reason: "不再需要".into(),
+                });
             }
-            // The intake side acts on what it sees.
-            for (n, plan) in plans.iter().enumerate() {
-                let case = case_id(n);
-                let logs = self.logs.get_mut(&case).expect("known case");
-                let state = logs.state();
-                let mut intake = Vec::new();
-                if plan.answer_supplement
-                    && let Some(open) = &state.supplement
-                {
-                    intake.push(EventKind::SupplementProvided {
-                        request: open.request,
-                        materials: vec![],
+            for kind in intake {
+                // The intake writer refuses what its view forbids (a decided case).
+                if let Ok(e) = logs.write(Side::Intake, kind, Timestamp(now)) {
+                    self.pending.push(Notice::IntakeEvent {
+                        case: case.clone(),
+                        seq: e.seq,
+                        event: e.kind,
+                        at: e.at,
                     });
                 }
-                if let Some(w) = plan.withdraw_at
-                    && now >= w
-                    && !withdrawn_asked[n]
-                {
-                    withdrawn_asked[n] = true;
-                    intake.push(EventKind::WithdrawalRequested {
-                        reason: "不再需要".into(),
-                    });
-                }
-                for kind in intake {
-                    // The intake writer refuses what its view forbids (a decided case).
-                    if let Ok(e) = logs.write(Side::Intake, kind, Timestamp(now)) {
-                        pending.push(Notice::IntakeEvent {
-                            case: case.clone(),
-                            seq: e.seq,
-                            event: e.kind,
-                            at: e.at,
-                        });
-                    }
-                }
             }
-            let withdrawals_done = plans
-                .iter()
-                .zip(&withdrawn_asked)
-                .all(|(p, asked)| p.withdraw_at.is_none() || *asked);
-            if pending.is_empty() && self.core.next_due().is_none() && withdrawals_done {
-                break;
-            }
-            now += tick;
         }
+    }
+
+    /// Whether nothing more will happen: no notice in flight, no report scheduled, every
+    /// planned withdrawal asked.
+    fn settled(&self, plans: &[Plan]) -> bool {
+        let withdrawals_done = plans
+            .iter()
+            .zip(&self.withdrawn_asked)
+            .all(|(p, asked)| p.withdraw_at.is_none() || *asked);
+        self.pending.is_empty() && self.core.next_due().is_none() && withdrawals_done
     }
 
     fn stage(&self, n: usize) -> FoldStage {
@@ -741,3 +768,5 @@ proptest! {
         }
     }
 }
+
+mod resume;

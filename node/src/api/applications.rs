@@ -13,9 +13,10 @@ use tongban_protocol::case::clock::Colour;
 use tongban_protocol::case::events::EventKind;
 use tongban_protocol::case::fold::Stage;
 use tongban_protocol::engine::{Actor, IntakeRequest, WorklistFilter};
+use tongban_protocol::engine::{CaseView, Report, Worklist};
 use tongban_protocol::ids::{CaseId, WindowId};
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::{AppState, auth, body, enum_param, json, param, query};
 use crate::daemon::Command;
 
@@ -24,6 +25,62 @@ fn case_id(id: &str) -> Result<CaseId, ApiError> {
 }
 
 /// `POST /api/v1/applications`: 201 with the case id and the signed receipt (收件凭证).
+#[utoipa::path(
+    post,
+    path = "/api/v1/applications",
+    tag = "applications",
+    summary = "Take an application at a window (收件)",
+    description = "A window submits an application for an item of any member region's catalog, with the materials \
+        it uploaded before (by digest). The node checks it against the item, gives it a case id, signs intake \
+        event 1 and answers, once that is kept, with the signed receipt (收件凭证) to print for the applicant. A case \
+        of another region is then sent to that region; a local one goes to this region's back office. Window \
+        tokens only. Send an Idempotency-Key to make a retried request safe: the same key answers 200 with the \
+        case the first request created.",
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "Any text unique to this application at this window; a retry with the same key returns the first case instead of making a second."),
+        ("X-Operator" = Option<String>, Header, description = "The window operator's staff number (工号), up to 64 characters; default the token's name."),
+    ),
+    request_body(
+        content = IntakeRequest,
+        description = "The application. Unknown fields are refused.",
+        example = json!({
+            "region": "110000",
+            "impl_code": "1100000001",
+            "catalog_version": 1,
+            "applicant": {
+                "kind": "natural_person",
+                "name": "张三",
+                "id_type": "resident_id_card",
+                "id_number": "120101199003071234",
+                "phone": "13800138000"
+            },
+            "materials": [{
+                "material": "form",
+                "digest": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+                "size": 4,
+                "media_type": "application/pdf",
+                "original_checked": true
+            }],
+            "form": {"经营场所": "北京市朝阳区某路1号"},
+            "delivery": {"method": "e_licence", "address": null},
+            "accept_with_gaps": [],
+            "pledge": false
+        }),
+    ),
+    responses(
+        (status = 201, description = "The case was created; the receipt is signed by this node.", body = IntakeAnswer),
+        (status = 200, description = "The Idempotency-Key named a case already taken: its receipt, nothing new created.", body = IntakeAnswer),
+        (status = 400, description = "The body is not the JSON expected (the message gives line and column), or a material was not uploaded.", body = ErrorBody),
+        (status = 401, description = "No token, or an unknown one.", body = ErrorBody),
+        (status = 403, description = "Not a window token.", body = ErrorBody),
+        (status = 404, description = "No such item in the handling region's catalog as this node holds it.", body = ErrorBody),
+        (status = 409, description = "The region's catalog moved on from `catalog_version`: check the item again.", body = ErrorBody),
+        (status = 413, description = "The body is over the node's limit (http.max_body_bytes).", body = ErrorBody),
+        (status = 422, description = "The application does not meet the item's requirements; `problems` lists each with its fix.", body = ErrorBody),
+        (status = 503, description = "The node could not keep the case, or its engine is not answering; retry with the same Idempotency-Key.", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn intake(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -68,6 +125,30 @@ pub async fn intake(
 }
 
 /// `GET /api/v1/applications?stage=&colour=&item=&window=&from=&until=&limit=`
+#[utoipa::path(
+    get,
+    path = "/api/v1/applications",
+    tag = "applications",
+    summary = "A worklist of cases",
+    description = "The cases this node knows (collected here or handled here), newest first, with the colour of \
+        their time-limit clock. Every parameter given must match.",
+    params(
+        ("stage" = Option<Stage>, Query, description = "Only cases at this stage."),
+        ("colour" = Option<Colour>, Query, description = "Only cases whose clock shows this colour (cases not yet accepted count as green)."),
+        ("item" = Option<String>, Query, description = "Only cases for the item with this 实施编码."),
+        ("window" = Option<WindowId>, Query, description = "Only cases collected by this window."),
+        ("from" = Option<Date>, Query, description = "Only cases collected on or after this day (China time)."),
+        ("until" = Option<Date>, Query, description = "Only cases collected before this day (China time): the day itself is not included."),
+        ("limit" = Option<usize>, Query, description = "At most this many cases: 1 to 1000, default 100.", minimum = 1, maximum = 1000),
+    ),
+    responses(
+        (status = 200, description = "The worklist; `truncated` says more cases matched.", body = Worklist),
+        (status = 400, description = "An unknown or malformed query parameter.", body = ErrorBody),
+        (status = 401, description = "No token, or an unknown one.", body = ErrorBody),
+        (status = 503, description = "The node's engine is not answering.", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn worklist(State(state): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Result<Json<Value>, ApiError> {
     auth::actor(&state, &headers)?;
     let q = query(raw, &["stage", "colour", "item", "window", "from", "until", "limit"])?;
@@ -92,6 +173,23 @@ pub async fn worklist(State(state): State<AppState>, headers: HeaderMap, RawQuer
 }
 
 /// `GET /api/v1/applications/{id}`: both timelines, the state and the clock.
+#[utoipa::path(
+    get,
+    path = "/api/v1/applications/{id}",
+    tag = "applications",
+    summary = "One case: its state, both event logs, the merged timeline and the clock",
+    params(
+        ("id" = CaseId, Path, description = "The case id (办件编号)."),
+    ),
+    responses(
+        (status = 200, description = "The case as this node holds it.", body = CaseView),
+        (status = 400, description = "The case id is malformed.", body = ErrorBody),
+        (status = 401, description = "No token, or an unknown one.", body = ErrorBody),
+        (status = 404, description = "This node knows no such case.", body = ErrorBody),
+        (status = 503, description = "The node's engine is not answering.", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn view(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     auth::actor(&state, &headers)?;
     let case = case_id(&id)?;
@@ -99,14 +197,42 @@ pub async fn view(State(state): State<AppState>, headers: HeaderMap, Path(id): P
     Ok(Json(serde_json::to_value(*view).map_err(|e| ApiError::bad_request(e.to_string()))?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = WithdrawalRequest)]
 struct Withdrawal {
+    /// The applicant's reason, 1 to 2000 bytes.
+    #[schema(min_length = 1, max_length = 2000, example = "申请人决定暂不办理")]
     reason: String,
 }
 
 /// `POST /api/v1/applications/{id}/withdrawal` `{"reason": "..."}`: the applicant asks to
 /// withdraw; the handling region confirms or, if it already decided, the request is declined.
+#[utoipa::path(
+    post,
+    path = "/api/v1/applications/{id}/withdrawal",
+    tag = "applications",
+    summary = "Ask to withdraw an application (撤回申请)",
+    description = "Records the applicant's request to withdraw as an intake-side event. Only the handling region's \
+        confirmation (withdrawal_confirmed) ends the case; a request that arrives after the decision is shown \
+        as declined. Window (or admin) tokens of the intake region.",
+    params(
+        ("id" = CaseId, Path, description = "The case id (办件编号)."),
+        ("X-Operator" = Option<String>, Header, description = "The window operator's staff number (工号); default the token's name."),
+    ),
+    request_body(content = Withdrawal, description = "The reason."),
+    responses(
+        (status = 202, description = "The request is recorded and on its way to the handling region.", body = EventAnswer),
+        (status = 400, description = "A malformed case id or body, or an empty or over-long reason.", body = ErrorBody),
+        (status = 401, description = "No token, or an unknown one.", body = ErrorBody),
+        (status = 403, description = "A back-office token, or this node's region did not collect the case.", body = ErrorBody),
+        (status = 404, description = "This node knows no such case.", body = ErrorBody),
+        (status = 409, description = "The case's state does not allow a withdrawal request now.", body = ErrorBody),
+        (status = 413, description = "The body is over the node's limit.", body = ErrorBody),
+        (status = 503, description = "The node could not keep the event, or its engine is not answering.", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn withdraw(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -130,6 +256,47 @@ pub async fn withdraw(
 /// `POST /api/v1/applications/{id}/events` with an event kind as JSON, such as
 /// `{"accepted": null}` or `{"concluded": {"outcome": {...}}}`: back offices report
 /// handling-side events, windows record intake-side ones.
+#[utoipa::path(
+    post,
+    path = "/api/v1/applications/{id}/events",
+    tag = "applications",
+    summary = "Record a status event of a case",
+    description = "Writes one event to this node's log of the case, signs it and sends it to the other region. \
+        The body is an event kind, externally tagged: a kind without data is a plain string (`\"accepted\"`), a \
+        kind with data an object with one key (`{\"in_review\": {\"step\": \"审核\"}}`). A back office (or admin) \
+        reports handling-side kinds (received, accepted, rejected, supplement_requested, originals_received, \
+        in_review, suspended, resumed, concluded, result_dispatched, withdrawal_confirmed) for cases this region \
+        handles; a window records intake-side kinds (originals_dispatched, supplement_provided, \
+        withdrawal_requested, result_collected, evaluated) for cases it collected. `submitted` is refused: \
+        applications come in through POST /api/v1/applications.",
+    params(
+        ("id" = CaseId, Path, description = "The case id (办件编号)."),
+        ("X-Operator" = Option<String>, Header, description = "For window tokens: the operator's staff number (工号); default the token's name."),
+    ),
+    request_body(
+        content = EventKind,
+        description = "The event kind.",
+        examples(
+            ("accepted" = (summary = "受理: accepted; the clock starts", value = json!("accepted"))),
+            ("in_review" = (summary = "A review step", value = json!({"in_review": {"step": "审核"}}))),
+            ("supplement_requested" = (summary = "补正: ask for materials", value = json!({"supplement_requested": {"materials": [{"material": "id-card", "reason": "复印件不清晰"}], "deadline": {"days": 5, "unit": "working_days"}}}))),
+            ("concluded" = (summary = "办结: approved with a licence", value = json!({"concluded": {"outcome": {"approved": {"licences": [{"name": "营业执照", "number": "91110105MA00000000"}]}}}}))),
+            ("result_dispatched" = (summary = "The result went out", value = json!({"result_dispatched": {"method": "e_licence", "reference": "91110105MA00000000"}}))),
+            ("evaluated" = (summary = "好差评 at the window", value = json!({"evaluated": {"score": 5, "comment": "办事很快"}}))),
+        ),
+    ),
+    responses(
+        (status = 201, description = "The event, as signed and kept.", body = EventAnswer),
+        (status = 400, description = "A malformed case id, or a body that is not an event kind.", body = ErrorBody),
+        (status = 401, description = "No token, or an unknown one.", body = ErrorBody),
+        (status = 403, description = "The kind is the other side's to write, or the other region writes this side of the case.", body = ErrorBody),
+        (status = 404, description = "This node knows no such case.", body = ErrorBody),
+        (status = 409, description = "The case's state does not allow this event now; the message says why.", body = ErrorBody),
+        (status = 413, description = "The body is over the node's limit.", body = ErrorBody),
+        (status = 503, description = "The node could not keep the event, or its engine is not answering.", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn event(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -148,6 +315,32 @@ pub async fn event(
 
 /// `POST /api/v1/backoffice/webhook`: a status callback from the region platform, signed
 /// with the shared HMAC key (`X-Tongban-Signature: sha256=<hex>`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/backoffice/webhook",
+    tag = "back office",
+    summary = "A status callback from the region's back office (webhook adapter)",
+    description = "For nodes whose back office is the webhook adapter: the region's platform reports one \
+        handling-side event for one case. No bearer token: the body is signed with the shared HMAC-SHA256 key \
+        (backoffice.hmac_key_file), and the signature is checked before anything is parsed.",
+    params(
+        ("X-Tongban-Signature" = String, Header, description = "`sha256=` followed by the lowercase hex HMAC-SHA256 of the exact body under the shared key."),
+    ),
+    request_body(
+        content = Report,
+        description = "The case and the handling-side event kind.",
+        example = json!({"case": "120000-20260301-000001", "event": "accepted"}),
+    ),
+    responses(
+        (status = 201, description = "The event, as signed and kept.", body = EventAnswer),
+        (status = 401, description = "The signature is missing, malformed or wrong, or the body is not a report of a handling-side event.", body = ErrorBody),
+        (status = 403, description = "This region does not handle the case.", body = ErrorBody),
+        (status = 404, description = "This node's back office is not a webhook, or it knows no such case.", body = ErrorBody),
+        (status = 409, description = "The case's state does not allow this event now.", body = ErrorBody),
+        (status = 413, description = "The body is over the node's limit.", body = ErrorBody),
+        (status = 503, description = "The node could not keep the event, or its engine is not answering.", body = ErrorBody),
+    ),
+)]
 pub async fn webhook_callback(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -170,4 +363,31 @@ pub async fn webhook_callback(
         .ask(|r| Command::WriteEvent(Actor::BackOffice, case, Box::new(kind), r))
         .await?;
     Ok((StatusCode::CREATED, Json(json!({ "event": event }))))
+}
+
+// The shapes of the answers above, for the OpenAPI document (the handlers build them as JSON).
+
+/// The answer to an application: the case id and the receipt (收件凭证).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct IntakeAnswer {
+    /// The new case's id (办件编号).
+    pub case: CaseId,
+    /// The receipt's content: this node acknowledges intake event 1 of the case.
+    pub receipt: tongban_protocol::wire::Receipt,
+    /// The signed receipt as the node keeps it: a COSE_Sign1 envelope (CBOR), as hex. Anyone holding
+    /// the roster can check it against this node's key.
+    #[schema(pattern = "^([0-9a-f]{2})+$")]
+    pub receipt_cose: String,
+    /// The receipt as text to print for the applicant: case id, intake region, date and digest.
+    #[schema(example = "收件凭证\n办件编号：120000-20260301-000001\n收件地：120000\n收件时间：2026-03-01\n回执摘要：9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08")]
+    pub printable: String,
+}
+
+/// The answer to a status event: the event as signed and kept.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct EventAnswer {
+    /// The event.
+    pub event: tongban_protocol::case::events::Event,
 }

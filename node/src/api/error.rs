@@ -20,6 +20,54 @@ pub struct ApiError {
     pub problems: Vec<String>,
 }
 
+/// The JSON body of every error answer, as the OpenAPI document describes it. The answer
+/// itself is written by [`ApiError`]'s `IntoResponse`; a test checks that the two agree.
+#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"error": {"code": "invalid_application", "message": "the application is invalid", "problems": ["materials: the required material 申请书 (form) is missing"]}}))]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// The inside of an [`ErrorBody`].
+#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorDetail {
+    /// A stable machine-readable code; clients branch on it, not on the message.
+    pub code: ErrorCode,
+    /// What went wrong and what to do, in words for people.
+    pub message: String,
+    /// Every problem found, each naming the field and the fix, for requests with several
+    /// (an invalid application or catalog); left out when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
+}
+
+/// The codes an error answer can carry, with the HTTP status each comes with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// 400: the request cannot be understood as given (bad JSON, bad id, unknown parameter).
+    BadRequest,
+    /// 401: no token, an unknown token, or a webhook callback whose signature does not check.
+    Unauthorized,
+    /// 403: the token's role may not do this.
+    Forbidden,
+    /// 404: no such case, item or endpoint.
+    NotFound,
+    /// 409: the case's state does not allow this event now, or the catalog moved on.
+    IllegalTransition,
+    /// 413: the body is over the node's limit, or a material over the size allowed.
+    TooLarge,
+    /// 422: the application does not meet the item's requirements; `problems` lists each.
+    InvalidApplication,
+    /// 422: the catalog file is invalid; `problems` lists each problem.
+    InvalidCatalog,
+    /// 503: the node could not keep the change (storage) or its engine stopped; retry later.
+    Unavailable,
+}
+
 #[derive(Serialize)]
 struct Body<'a> {
     error: Inner<'a>,
@@ -94,5 +142,57 @@ impl IntoResponse for ApiError {
             },
         };
         (self.status, Json(body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn answer(e: ApiError) -> (StatusCode, ErrorBody) {
+        let response = e.into_response();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        let body: ErrorBody = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&bytes)));
+        (status, body)
+    }
+
+    /// Every error the API can answer with has the documented shape and a documented code.
+    #[tokio::test]
+    async fn error_answers_match_the_documented_body() {
+        let cases = [
+            ApiError::bad_request("x"),
+            ApiError::unauthorized("x"),
+            ApiError::forbidden("x"),
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "x"),
+            Error::NotFound("x".into()).into(),
+            Error::Forbidden("x".into()).into(),
+            Error::IllegalTransition("x".into()).into(),
+            Error::BadEvent("x".into()).into(),
+            Error::InvalidApplication(vec!["a".into(), "b".into()]).into(),
+            Error::InvalidCatalog(vec!["a".into()]).into(),
+            Error::TooLarge { what: "x", size: 2, limit: 1 }.into(),
+            Error::Storage("x".into()).into(),
+            Error::InvalidInput("x".into()).into(),
+        ];
+        for e in cases {
+            let code = e.code;
+            let (status, body) = answer(e).await;
+            assert_eq!(serde_json::to_value(body.error.code).unwrap(), code, "{code}");
+            let expected = match body.error.code {
+                ErrorCode::BadRequest => 400,
+                ErrorCode::Unauthorized => 401,
+                ErrorCode::Forbidden => 403,
+                ErrorCode::NotFound => 404,
+                ErrorCode::IllegalTransition => 409,
+                ErrorCode::TooLarge => 413,
+                ErrorCode::InvalidApplication | ErrorCode::InvalidCatalog => 422,
+                ErrorCode::Unavailable => 503,
+            };
+            assert_eq!(status.as_u16(), expected, "{code}");
+        }
+        let (_, body) = answer(Error::InvalidApplication(vec!["a".into(), "b".into()]).into()).await;
+        assert_eq!(body.error.problems, ["a", "b"]);
     }
 }

@@ -8,11 +8,43 @@ use axum::http::HeaderMap;
 use tongban_protocol::engine::{Actor, UploadStatus};
 use tongban_protocol::ids::Digest;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::{AppState, auth, body, param, query};
 use crate::daemon::Command;
 
 /// `PUT /api/v1/materials/{sha256}?offset=N&total=T` with the chunk's bytes as the body.
+#[utoipa::path(
+    put,
+    path = "/api/v1/materials/{digest}",
+    tag = "materials",
+    summary = "Upload a material, whole or in chunks",
+    description = "Uploads one material (a scan, a PDF, an OFD file) before the application that names it. The \
+        material is addressed by the SHA-256 of its bytes; chunks of at most 1 MiB come in order, each at the \
+        offset where the previous one ended (a repeated chunk is harmless). Once all `total` bytes are in, the \
+        node checks the digest and keeps the material; an application then lists it by digest. Uploading a \
+        material the node already holds answers complete at once. Windows and admins only.",
+    params(
+        ("digest" = Digest, Path, description = "The SHA-256 of the whole material, as 64 hex digits."),
+        ("offset" = Option<u64>, Query, description = "Where this chunk starts in the material, in bytes; default 0."),
+        ("total" = u64, Query, description = "The whole material's size in bytes (1 byte to 64 MiB)."),
+        ("X-Operator" = Option<String>, Header, description = "The window operator's staff number (工号), for the audit trail; default the token's name."),
+    ),
+    request_body(
+        content = MaterialChunk,
+        content_type = "application/octet-stream",
+        description = "The chunk's bytes: 1 byte to 1 MiB, and within the node's http.max_body_bytes.",
+    ),
+    responses(
+        (status = 200, description = "How the upload stands: `complete` once the whole material is kept.", body = UploadStatus),
+        (status = 400, description = "A malformed digest; `total` missing; a chunk out of order, empty, over 1 MiB or past `total`; \
+            or the whole material's SHA-256 is not the digest (upload it again).", body = ErrorBody),
+        (status = 401, description = "No token, or an unknown one.", body = ErrorBody),
+        (status = 403, description = "A back-office token: materials are uploaded by windows.", body = ErrorBody),
+        (status = 413, description = "The body is over the node's limit (http.max_body_bytes).", body = ErrorBody),
+        (status = 503, description = "The node could not keep the chunk, or its engine is not answering.", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn upload(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -36,3 +68,18 @@ pub async fn upload(
         .await?;
     Ok(Json(status))
 }
+
+/// A chunk of a material's bytes, as the body of an upload.
+pub struct MaterialChunk;
+
+impl utoipa::PartialSchema for MaterialChunk {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .content_media_type("application/octet-stream")
+            .description(Some("Raw bytes."))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for MaterialChunk {}

@@ -63,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/api/v1/catalog/items", get(catalog::search))
         .route("/api/v1/catalog/items/{region}/{code}", get(catalog::item))
+        .route("/api/v1/catalog/publish", post(catalog::publish))
         .route("/api/v1/materials/{digest}", put(materials::upload))
         .route(
             "/api/v1/applications",

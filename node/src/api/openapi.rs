@@ -1,9 +1,352 @@
 //! The OpenAPI document, served at `/api/v1/openapi.json`.
+//!
+//! It is generated from the handlers' `#[utoipa::path]` attributes and the `ToSchema` derives
+//! of the protocol crate's types (its `openapi` feature), so it cannot drift from the code
+//! unnoticed: the tests below check that every route of the router is documented, and that the
+//! copy in `docs/openapi.json` is the one the code generates (`TONGBAN_WRITE_OPENAPI=1 cargo
+//! test -p tongban-node --lib openapi` writes it again).
+
+use std::sync::OnceLock;
 
 use axum::Json;
 use serde_json::Value;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::error::{ErrorBody, ErrorCode, ErrorDetail};
+use super::{applications, catalog, materials, ops};
+
+/// The API's description: what it is for and how to use it.
+const DESCRIPTION: &str = "The HTTP API of one tongban node: the service windows (综合窗口) and the back \
+office of one member region of a federation for cross-region government services (跨省通办) use it to \
+search the service items of every member region, upload materials, take applications, follow cases \
+and report their status. The node signs every event and carries it to the other region itself.
+
+Authentication: `Authorization: Bearer <token>`. Each token is configured on the node with a role: \
+`window` (bound to one window; takes applications, uploads materials, records intake-side events), \
+`back_office` (reports handling-side events) or `admin` (everything, and publishing the catalog). Window \
+requests may name the operator with `X-Operator: <staff number>`. `/healthz`, `/metrics` and this \
+document need no token; the back-office webhook is authenticated by an HMAC signature instead.
+
+Errors: every error answer is JSON, `{\"error\": {\"code\", \"message\", \"problems\"}}`, with a stable \
+`code` to branch on and a `message` that says what to fix. See docs/API.md for a worked example.";
+
+/// The OpenAPI document of the node's HTTP API.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "tongban node API", description = DESCRIPTION),
+    paths(
+        ops::healthz,
+        ops::metrics,
+        document,
+        catalog::search,
+        catalog::item,
+        catalog::publish,
+        materials::upload,
+        applications::intake,
+        applications::worklist,
+        applications::view,
+        applications::withdraw,
+        applications::event,
+        applications::webhook_callback,
+    ),
+    components(schemas(
+        ErrorBody,
+        ErrorDetail,
+        ErrorCode,
+        tongban_protocol::engine::IntakeRequest,
+        tongban_protocol::engine::UploadStatus,
+        tongban_protocol::engine::CaseView,
+        tongban_protocol::engine::CaseRecord,
+        tongban_protocol::engine::Worklist,
+        tongban_protocol::engine::ItemHit,
+        tongban_protocol::engine::Report,
+        tongban_protocol::engine::CaseCounts,
+        tongban_protocol::catalog::ServiceItem,
+        tongban_protocol::catalog::Mode,
+        tongban_protocol::case::application::Application,
+        tongban_protocol::case::events::Event,
+        tongban_protocol::case::events::EventKind,
+        tongban_protocol::case::fold::CaseState,
+        tongban_protocol::case::fold::Stage,
+        tongban_protocol::case::clock::Colour,
+        tongban_protocol::case::calendar::Date,
+        tongban_protocol::wire::Receipt,
+        tongban_protocol::ids::RegionId,
+        tongban_protocol::ids::WindowId,
+        tongban_protocol::ids::CaseId,
+        tongban_protocol::ids::Digest,
+        tongban_protocol::ids::Timestamp,
+    )),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "catalog", description = "The service items (政务服务事项) of every member region, from their signed catalogs."),
+        (name = "materials", description = "Material uploads, addressed by SHA-256, before the application that lists them."),
+        (name = "applications", description = "Applications and cases: intake, worklists, case detail, withdrawal, status events."),
+        (name = "back office", description = "Callbacks from the region's own back-office systems."),
+        (name = "operations", description = "Health, metrics and this document."),
+    ),
+)]
+pub struct ApiDoc;
+
+/// Adds the bearer-token security scheme every authenticated path names.
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A token from the node's configuration, bound to a role: window (one window's staff), \
+                         back_office or admin. Window requests may add `X-Operator: <staff number>`.",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The document as JSON, made once.
+fn json_document() -> &'static Value {
+    static DOC: OnceLock<Value> = OnceLock::new();
+    DOC.get_or_init(|| serde_json::to_value(ApiDoc::openapi()).unwrap_or_default())
+}
 
 /// `GET /api/v1/openapi.json`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/openapi.json",
+    tag = "operations",
+    summary = "This OpenAPI 3.1 document",
+    description = "No token needed.",
+    responses(
+        (status = 200, description = "The document.", body = Object),
+    ),
+)]
 pub async fn document() -> Json<Value> {
-    Json(serde_json::json!({"openapi": "3.1.0"}))
+    Json(json_document().clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// `(method, path)` of every route in the router, read from its source so that a route
+    /// added there without documentation fails this test.
+    fn routes() -> BTreeSet<(String, String)> {
+        let source = include_str!("mod.rs");
+        let mut out = BTreeSet::new();
+        for chunk in source.split(".route(").skip(1) {
+            // The call's text up to its closing parenthesis.
+            let mut depth = 1;
+            let end = chunk
+                .char_indices()
+                .find(|&(_, c)| {
+                    match c {
+                        '(' => depth += 1,
+                        ')' => depth -= 1,
+                        _ => {}
+                    }
+                    depth == 0
+                })
+                .map(|(i, _)| i)
+                .expect("an unclosed .route(");
+            let call = &chunk[..end];
+            let path = call.split('"').nth(1).expect("a route without a path").to_string();
+            for method in ["get", "post", "put", "delete", "patch"] {
+                let calls = call.matches(&format!("{method}(")).count();
+                let named = call.matches(&format!("_{method}(")).count();
+                if calls > named {
+                    out.insert((method.to_string(), path.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_route_is_documented_with_its_method() {
+        let doc = json_document();
+        assert_eq!(doc["openapi"], "3.1.0");
+        assert_eq!(doc["info"]["title"], "tongban node API");
+        assert_eq!(doc["info"]["version"], env!("CARGO_PKG_VERSION"));
+        let routes = routes();
+        for (method, path) in [
+            ("get", "/healthz"),
+            ("get", "/metrics"),
+            ("get", "/api/v1/openapi.json"),
+            ("get", "/api/v1/catalog/items"),
+            ("get", "/api/v1/catalog/items/{region}/{code}"),
+            ("put", "/api/v1/materials/{digest}"),
+            ("get", "/api/v1/applications"),
+            ("post", "/api/v1/applications"),
+            ("get", "/api/v1/applications/{id}"),
+            ("post", "/api/v1/applications/{id}/withdrawal"),
+            ("post", "/api/v1/applications/{id}/events"),
+            ("post", "/api/v1/backoffice/webhook"),
+        ] {
+            assert!(
+                routes.contains(&(method.to_string(), path.to_string())),
+                "the router has no {method} {path}: {routes:?}"
+            );
+        }
+        let documented: BTreeSet<(String, String)> = doc["paths"]
+            .as_object()
+            .expect("paths")
+            .iter()
+            .flat_map(|(path, item)| {
+                item.as_object()
+                    .expect("a path item")
+                    .keys()
+                    .map(move |method| (method.clone(), path.clone()))
+            })
+            .collect();
+        for (method, path) in &routes {
+            let op = &doc["paths"][path][method];
+            assert!(op.is_object(), "{method} {path} is not documented");
+            assert!(
+                op["responses"].as_object().is_some_and(|r| !r.is_empty()),
+                "{method} {path} documents no responses"
+            );
+        }
+        assert_eq!(
+            documented, routes,
+            "the document and the router disagree"
+        );
+    }
+
+    #[test]
+    fn authenticated_paths_name_the_bearer_scheme_and_errors_have_the_error_body() {
+        let doc = json_document();
+        assert_eq!(
+            doc["components"]["securitySchemes"]["bearer"]["scheme"],
+            "bearer"
+        );
+        let open = ["/healthz", "/metrics", "/api/v1/openapi.json", "/api/v1/backoffice/webhook"];
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let bearer = op["security"]
+                    .as_array()
+                    .is_some_and(|s| s.iter().any(|r| r.get("bearer").is_some()));
+                assert_eq!(bearer, !open.contains(&path.as_str()), "{method} {path}");
+                for (status, response) in op["responses"].as_object().unwrap() {
+                    if status.starts_with('4') || status.starts_with('5') {
+                        assert_eq!(
+                            response["content"]["application/json"]["schema"]["$ref"],
+                            "#/components/schemas/ErrorBody",
+                            "{method} {path} {status}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_intake_request_schema_requires_what_serde_requires() {
+        let doc = json_document();
+        let schema = &doc["components"]["schemas"]["IntakeRequest"];
+        let required: BTreeSet<&str> = schema["required"]
+            .as_array()
+            .expect("required")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert_eq!(
+            required,
+            BTreeSet::from(["region", "impl_code", "applicant", "delivery"])
+        );
+        assert_eq!(schema["additionalProperties"], false, "deny_unknown_fields");
+        for field in [
+            "catalog_version",
+            "materials",
+            "form",
+            "accept_with_gaps",
+            "pledge",
+            "mode",
+        ] {
+            assert!(schema["properties"][field].is_object(), "{field}");
+        }
+        assert_eq!(
+            schema["properties"]["region"]["$ref"],
+            "#/components/schemas/RegionId"
+        );
+    }
+
+    /// The custom-serde types are described as their JSON really looks.
+    #[test]
+    fn hand_written_schemas_match_the_serde_forms() {
+        use tongban_protocol::case::calendar::Date;
+        use tongban_protocol::ids::{CaseId, Digest, RegionId, Timestamp, WindowId};
+        let doc = json_document();
+        let schemas = &doc["components"]["schemas"];
+        let check = |name: &str, value: Value| {
+            let schema = &schemas[name];
+            match schema["type"].as_str() {
+                Some("string") => {
+                    let text = value.as_str().unwrap_or_else(|| panic!("{name}: {value}"));
+                    if let Some(max) = schema["maxLength"].as_u64() {
+                        assert!(text.len() as u64 <= max, "{name}");
+                    }
+                    assert!(schema["pattern"].is_string(), "{name}");
+                }
+                Some("integer") => assert!(value.is_u64(), "{name}: {value}"),
+                other => panic!("{name}: type {other:?}"),
+            }
+        };
+        check("RegionId", serde_json::to_value(RegionId::new("110000").unwrap()).unwrap());
+        check("WindowId", serde_json::to_value(WindowId::new("110000-a.1").unwrap()).unwrap());
+        check("CaseId", serde_json::to_value(CaseId::new("110000-20260301-000001").unwrap()).unwrap());
+        check("Digest", serde_json::to_value(Digest::of(b"x")).unwrap());
+        check("Timestamp", serde_json::to_value(Timestamp(1)).unwrap());
+        check("Date", serde_json::to_value(Date::new(2026, 3, 2).unwrap()).unwrap());
+        assert_eq!(schemas["Date"]["format"], "date");
+    }
+
+    /// How serde writes the enums, as the document must say: unit variants of an externally
+    /// tagged enum are plain strings, the others one-key objects; codes keep their rename.
+    #[test]
+    fn enum_schemas_follow_serde() {
+        let doc = json_document();
+        let schemas = &doc["components"]["schemas"];
+        let text = serde_json::to_string(&schemas["EventKind"]).unwrap();
+        for kind in ["\"accepted\"", "\"result_collected\"", "\"withdrawal_confirmed\"", "\"in_review\"", "\"supplement_requested\""] {
+            assert!(text.contains(kind), "EventKind lacks {kind}: {text}");
+        }
+        let item_type = serde_json::to_string(&schemas["ItemType"]).unwrap();
+        assert!(item_type.contains("\"00\"") && item_type.contains("\"20\""), "{item_type}");
+        let delivery = serde_json::to_string(&schemas["Delivery"]).unwrap();
+        assert!(delivery.contains("\"e_licence\""), "{delivery}");
+        assert_eq!(
+            serde_json::to_value(tongban_protocol::case::events::EventKind::Accepted).unwrap(),
+            "accepted"
+        );
+    }
+
+    /// `docs/openapi.json` is the document this code generates. With `TONGBAN_WRITE_OPENAPI=1`
+    /// the test writes it instead.
+    #[test]
+    fn the_committed_document_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.json");
+        let generated = format!(
+            "{}\n",
+            serde_json::to_string_pretty(json_document()).expect("the document serialises")
+        );
+        if std::env::var_os("TONGBAN_WRITE_OPENAPI").is_some_and(|v| v == "1") {
+            std::fs::write(path, &generated).expect("writing docs/openapi.json");
+            return;
+        }
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "docs/openapi.json is not the document the code generates; run \
+             TONGBAN_WRITE_OPENAPI=1 cargo test -p tongban-node --lib openapi and commit it"
+        );
+    }
 }

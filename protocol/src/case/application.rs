@@ -15,6 +15,7 @@ pub const MAX_MATERIAL_SIZE: u64 = 64 << 20;
 
 /// Which item, in which region's catalog, at which catalog version the window prepared against.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ItemRef {
     /// The handling region (办理地).
     pub region: RegionId,
@@ -26,6 +27,7 @@ pub struct ItemRef {
 
 /// The kind of identity document an applicant shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum IdType {
     /// 居民身份证
@@ -42,6 +44,7 @@ pub enum IdType {
 
 /// The applicant. Its `Debug` masks the ID number and phone, so it can never leak into a log.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Applicant {
     /// Person or organisation.
     pub kind: ServiceTarget,
@@ -69,6 +72,7 @@ impl fmt::Debug for Applicant {
 
 /// Where and by whom the application was collected.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Intake {
     /// The intake region (收件地).
     pub region: RegionId,
@@ -84,6 +88,7 @@ pub struct Intake {
 
 /// One material handed in: which of the item's materials it is, and its content's digest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SubmittedMaterial {
     /// The item's material id.
     pub material: String,
@@ -99,6 +104,7 @@ pub struct SubmittedMaterial {
 
 /// How the applicant wants the result.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeliveryChoice {
     /// The method.
     pub method: Delivery,
@@ -117,6 +123,7 @@ impl fmt::Debug for DeliveryChoice {
 
 /// One case's application, as collected and signed by the intake node (intake event 1).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Application {
     /// The case id, assigned by the intake node.
     pub case: CaseId,

@@ -358,6 +358,30 @@ impl<'de> Deserialize<'de> for Date {
     }
 }
 
+/// In JSON a date is the text `YYYY-MM-DD`, as its serde writes it.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Date {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date)))
+            .pattern(Some("^[0-9]{4}-[0-9]{2}-[0-9]{2}$"))
+            .description(Some(
+                "A civil date in China Standard Time, written YYYY-MM-DD (0001-01-01 to 9999-12-31).",
+            ))
+            .examples(["2026-03-02"])
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Date {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("Date")
+    }
+}
+
 /// Number of Monday-to-Friday days among the days numbered `[anchor, n)`, where the anchor is
 /// the Monday 1970-01-05 (day 4); negative for `n` before it. Differences count any range.
 fn weekdays_before(n: i64) -> i64 {

@@ -28,6 +28,7 @@ use crate::ids::Timestamp;
 
 /// How a time limit counts days.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DayUnit {
     /// 工作日: weekdays that are not holidays, plus make-up working days.
@@ -38,6 +39,7 @@ pub enum DayUnit {
 
 /// A time limit (法定 / 承诺办结时限): `days` of `unit`. Zero means decided on the spot (即办).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TimeLimit {
     /// Number of days.
     pub days: u32,
@@ -88,6 +90,7 @@ pub struct ClockInput<'a> {
 
 /// The colour a case shows in worklists: how close it is to its time limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Colour {
     /// Less than 80% of the limit used.
@@ -116,6 +119,7 @@ impl Colour {
 /// The clock of a case at one instant, as worklists, the status API and the simulator's
 /// invariant checker show it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClockReading {
     /// Counting days used so far.
     pub used_days: u32,

@@ -15,6 +15,7 @@ pub const MAX_EVENT_SIZE: usize = 256 << 10;
 
 /// Which of the case's two writers an event belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Side {
     /// 收件地: the region whose window collected the application.
@@ -35,6 +36,7 @@ impl Side {
 
 /// One event in one log of one case, as its writer signs it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Event {
     /// The case.
     pub case: CaseId,
@@ -58,6 +60,7 @@ impl Signable for Event {
 
 /// A material the handler asks for in a 补正 request, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MaterialGap {
     /// The item's material id.
     pub material: String,
@@ -67,6 +70,7 @@ pub struct MaterialGap {
 
 /// A licence or certificate issued as the result (电子证照 or paper).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LicenceRef {
     /// 证照名称.
     pub name: String,
@@ -76,6 +80,7 @@ pub struct LicenceRef {
 
 /// How a case ended, when it was decided.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// 准予 / 办结: granted, with the licences issued.
@@ -92,6 +97,7 @@ pub enum Outcome {
 
 /// What happened. Each kind belongs to one side ([`EventKind::side`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     // Intake side (收件地).

@@ -21,7 +21,8 @@ use crate::error::{Error, Result};
 use crate::ids::Timestamp;
 
 /// Where the decision stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
     /// No application yet (only possible while the logs are incomplete).
@@ -51,6 +52,7 @@ impl Stage {
 
 /// The applicant's withdrawal, if any.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Withdrawal {
     /// None asked.
@@ -65,6 +67,7 @@ pub enum Withdrawal {
 
 /// An open 补正 request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OpenSupplement {
     /// The handling seq of the request; the answer names it.
     pub request: u32,
@@ -76,6 +79,7 @@ pub struct OpenSupplement {
 
 /// What an event did when its turn came in the fold.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Effect {
     /// It changed the state.
@@ -86,6 +90,7 @@ pub enum Effect {
 
 /// One line of a case's merged timeline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TimelineEntry {
     /// The writer's side.
     pub side: Side,
@@ -102,6 +107,7 @@ pub struct TimelineEntry {
 /// A case's state: everything a window, a back office or the clock needs, derived from the
 /// two logs and nothing else.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CaseState {
     /// The application (from intake event 1).
     pub application: Option<Box<Application>>,

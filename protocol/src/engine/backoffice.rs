@@ -50,6 +50,7 @@ impl Notice {
 /// checks it against the case (an illegal transition is refused with the reason), signs it
 /// and sends it to the intake region.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Report {
     /// The case.
     pub case: CaseId,

@@ -28,6 +28,7 @@ pub struct CatalogQuery {
 
 /// One search hit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ItemHit {
     /// The handling region.
     pub region: RegionId,
@@ -51,17 +52,24 @@ impl<S: Store> Engine<S> {
     }
 
     /// Signs and keeps this region's catalog if its version is newer than the one held, and
-    /// announces it to every peer.
-    pub(super) fn publish_catalog(&mut self, file: &CatalogFile, now: Timestamp) -> Result<()> {
+    /// announces it to every peer. Returns whether it was new.
+    pub fn publish_catalog(&mut self, file: &CatalogFile, now: Timestamp) -> Result<bool> {
+        if file.region != self.me {
+            return Err(crate::error::Error::InvalidInput(format!(
+                "the catalog is for region {}, this node serves {}",
+                file.region, self.me
+            )));
+        }
         let held = self.catalogs.get(&self.me).map(|e| e.payload().version);
         if held.is_some_and(|v| v >= file.version) {
-            return Ok(());
+            return Ok(false);
         }
         let env = file.manifest(now).publish(&self.identity)?;
         self.store
             .put(Table::Catalogs, self.me.as_str().as_bytes(), env.bytes())?;
         self.catalogs.insert(self.me.clone(), env);
-        self.announce_catalog(now)
+        self.announce_catalog(now)?;
+        Ok(true)
     }
 
     /// Tells every peer our catalog's version and digest.

@@ -26,6 +26,7 @@ use crate::wire::Receipt;
 
 /// An application as a window submits it (the body of `POST /api/v1/applications`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct IntakeRequest {
     /// The handling region (办理地).

@@ -17,6 +17,7 @@ pub const MAX_UPLOAD_CHUNK: usize = 1 << 20;
 
 /// How an upload stands after a chunk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UploadStatus {
     /// The material's digest.
     pub digest: Digest,

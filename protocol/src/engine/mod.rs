@@ -47,7 +47,7 @@ pub use backoffice::{Notice, Report};
 pub use catalogs::{CatalogQuery, ItemHit};
 pub use intake::{IntakeReceipt, IntakeRequest};
 pub use materials::UploadStatus;
-pub use query::{CaseView, OpenCase, Worklist, WorklistFilter};
+pub use query::{CaseCounts, CaseView, OpenCase, Worklist, WorklistFilter};
 pub use records::CaseRecord;
 
 use crate::case::calendar::HolidayCalendar;
@@ -142,6 +142,14 @@ pub struct Metrics {
     pub reconciliations: u64,
     /// Writer-side refusals of illegal transitions.
     pub refused_transitions: u64,
+    /// Bytes of frames sent.
+    pub bytes_out: u64,
+    /// Bytes of frames received and accepted.
+    pub bytes_in: u64,
+    /// Bytes of reconciliation frames sent (what catching up costs).
+    pub reconcile_bytes_out: u64,
+    /// Bytes of reconciliation frames received.
+    pub reconcile_bytes_in: u64,
 }
 
 /// One region's node, as pure logic over a [`Store`].

@@ -50,6 +50,10 @@ impl<S: Store> Engine<S> {
             now,
         )?;
         self.metrics.frames_out += 1;
+        self.metrics.bytes_out += env.bytes().len() as u64;
+        if kind.starts_with("reconcile") {
+            self.metrics.reconcile_bytes_out += env.bytes().len() as u64;
+        }
         self.out.push(Output::Send {
             to: to.clone(),
             frame: env.into_parts().0,

@@ -28,6 +28,10 @@ impl<S: Store> Engine<S> {
             now,
         )?;
         self.metrics.frames_in += 1;
+        self.metrics.bytes_in += bytes.len() as u64;
+        if frame.body.name().starts_with("reconcile") {
+            self.metrics.reconcile_bytes_in += bytes.len() as u64;
+        }
         match &frame.body {
             Message::Events { events } => self.ingest_events(&from, events, now),
             Message::EventFetch { case, side, after } => {

@@ -14,6 +14,7 @@ use crate::store::Store;
 
 /// One case as a window or back office sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CaseView {
     /// The routing record.
     pub record: CaseRecord,
@@ -52,6 +53,7 @@ pub struct WorklistFilter {
 
 /// One line of a worklist.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WorklistEntry {
     /// The routing record.
     pub record: CaseRecord,
@@ -65,6 +67,7 @@ pub struct WorklistEntry {
 
 /// A worklist page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Worklist {
     /// Matching cases, newest first.
     pub cases: Vec<WorklistEntry>,
@@ -203,5 +206,31 @@ impl<S: Store> Engine<S> {
             });
         }
         Ok(out)
+    }
+}
+
+/// How many cases stand at each stage, split by this region's role in them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CaseCounts {
+    /// Cases this region's windows collected, by stage.
+    pub collected: std::collections::BTreeMap<Stage, usize>,
+    /// Cases this region handles, by stage.
+    pub handled: std::collections::BTreeMap<Stage, usize>,
+}
+
+impl<S: Store> Engine<S> {
+    /// Case counts by stage, for health pages and the demo's progress.
+    pub fn case_counts(&self) -> CaseCounts {
+        let mut counts = CaseCounts::default();
+        for r in self.cases.values() {
+            if r.intake_region == self.me {
+                *counts.collected.entry(r.stage).or_default() += 1;
+            }
+            if r.handling_region == self.me {
+                *counts.handled.entry(r.stage).or_default() += 1;
+            }
+        }
+        counts
     }
 }

@@ -96,6 +96,7 @@ pub(crate) fn upload_key(digest: &Digest, offset: u64) -> Vec<u8> {
 /// What the engine keeps of each case besides its events: enough to route, list and filter
 /// without reading the logs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CaseRecord {
     /// The case.
     pub case: CaseId,
