@@ -11,6 +11,7 @@
 //! | [`cli`] | what the CLI's offline commands do: roster signing and checking, catalog checks |
 //! | [`daemon`] | the running node: the engine thread, group commit, the back office, the HTTP server |
 //! | [`api`] | the HTTP API for windows and back offices, `/healthz`, `/metrics`, OpenAPI |
+//! | [`demo`] | `tongban demo`: the five regions on loopback, with optional load |
 //! | [`net`] | the peer transport: libp2p over QUIC, roster allow-list, the frame protocol |
 //! | [`error`] | the library's one error type |
 
@@ -18,6 +19,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod demo;
 pub mod error;
 pub mod keys;
 pub mod net;

@@ -41,6 +41,16 @@ enum Command {
     /// Make API bearer tokens for the node config.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Run the whole federation on this machine: one node per config in CONFIGS/nodes, with
+    /// the reference back office; with --load, keep submitting applications between regions.
+    Demo {
+        /// The configs folder (nodes/, demo-keys/tokens.toml, roster, catalogs, calendars).
+        #[arg(long, default_value = "configs")]
+        configs: PathBuf,
+        /// Applications to submit per second between random pairs of regions.
+        #[arg(long)]
+        load: Option<f64>,
+    },
     /// Run the node daemon with a config file.
     Node {
         /// The node config (TOML).
@@ -170,6 +180,14 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         },
         Command::Token(TokenCommand::New { name, role, window }) => {
             print(cli::token_new(&name, &role, window.as_deref())?)
+        }
+        Command::Demo { configs, load } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            runtime.block_on(tongban_node::demo::run(&configs, load))?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Node { config, check } => {
             let config = NodeConfig::load(&config)?;
