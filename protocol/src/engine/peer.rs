@@ -76,11 +76,18 @@ impl<S: Store> Engine<S> {
                 self.roster = newer;
                 Ok(())
             }
-            Message::MaterialChunk { .. } | Message::MaterialFetch { .. } => {
-                Err(Error::InvalidInput(
-                    "material transfer between nodes is not served by this version".into(),
-                ))
-            }
+            Message::MaterialFetch {
+                case,
+                digest,
+                offset,
+            } => self.serve_material(&from, case, *digest, *offset, now),
+            Message::MaterialChunk {
+                case,
+                digest,
+                offset,
+                total,
+                data,
+            } => self.take_material_chunk(&from, case, *digest, *offset, *total, data, now),
             Message::Refused { reason, .. } => {
                 // The peer could not act on something we sent; it is logged by the driver and
                 // retried by the outbox if it mattered.

@@ -323,6 +323,7 @@ impl<S: Store> Engine<S> {
                 self.metrics.events_received += 1;
                 if event.side == Side::Intake && record.handling_region == self.me {
                     self.handler_sees(&mut record, logs, event, now)?;
+                    self.fetch_materials(&event.case, now)?;
                 }
                 Ok(())
             }

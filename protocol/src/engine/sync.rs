@@ -38,10 +38,23 @@ impl<S: Store> Engine<S> {
         Ok(())
     }
 
-    /// A peer (re)connected: reconcile at once, and tell it our catalog.
+    /// A peer (re)connected: reconcile at once, tell it our catalog, and ask it for any
+    /// material of a case it collected for us that we still lack.
     pub fn peer_connected(&mut self, peer: &RegionId, now: Timestamp) -> Result<()> {
         self.reconcile_with(peer, now)?;
-        self.announce_catalog(now)
+        self.announce_catalog(now)?;
+        let from_peer: Vec<CaseId> = self
+            .cases
+            .values()
+            .filter(|r| {
+                &r.intake_region == peer && r.handling_region == self.me && !r.stage.is_decided()
+            })
+            .map(|r| r.case.clone())
+            .collect();
+        for case in from_peer {
+            self.fetch_materials(&case, now)?;
+        }
+        Ok(())
     }
 
     pub(super) fn on_reconcile(

@@ -238,6 +238,16 @@ fn a_cross_region_case_keeps_both_sides_in_step() {
     net.run(|_| false);
     let notices = &net.notices[&region(BJ)];
     assert!(matches!(&notices[0].1, Notice::NewCase { case: c, .. } if c == &case));
+    // The materials followed the application, chunk by chunk, checked against their digests.
+    let view = net.state(BJ, &case);
+    let application = view.application.clone().unwrap();
+    for m in &application.materials {
+        assert!(
+            net.node(BJ).material(&m.digest).unwrap().is_some(),
+            "material {} not at the handler",
+            m.material
+        );
+    }
     net.report(BJ, &case, EventKind::Accepted);
     net.run(|_| false);
     let now = net.now;
@@ -414,6 +424,59 @@ fn writers_refuse_what_the_case_forbids() {
     assert!(matches!(err, Error::Forbidden(_)), "{err}");
     assert_eq!(net.node(BJ).store().unsynced(), 0);
     assert_eq!(net.node(TJ).store().unsynced(), 0);
+}
+
+#[test]
+fn large_materials_travel_in_chunks() {
+    let mut net = Net::new();
+    let big: Vec<u8> = (0..2_500_000u32).map(|i| (i % 251) as u8).collect();
+    let digest = Digest::of(&big);
+    for (i, chunk) in big.chunks(1 << 20).enumerate() {
+        net.node(TJ)
+            .upload_chunk(digest, (i << 20) as u64, big.len() as u64, chunk)
+            .unwrap();
+    }
+    net.commit(TJ);
+    let case = net.intake(TJ, BJ, "1100000001");
+    // Swap the form for the big file: write a supplement that cites it.
+    net.run(|_| false);
+    net.report(
+        BJ,
+        &case,
+        EventKind::SupplementRequested {
+            materials: vec![crate::case::events::MaterialGap {
+                material: "premises".into(),
+                reason: "缺".into(),
+            }],
+            deadline: crate::case::clock::TimeLimit {
+                days: 5,
+                unit: crate::case::clock::DayUnit::WorkingDays,
+            },
+        },
+    );
+    net.run(|_| false);
+    let mut m = sample_application("x").materials[0].clone();
+    m.material = "premises".into();
+    m.digest = digest;
+    m.size = big.len() as u64;
+    let now = net.now;
+    net.node(TJ)
+        .write_event(
+            now,
+            &window(TJ),
+            &case,
+            EventKind::SupplementProvided {
+                request: 2,
+                materials: vec![m],
+            },
+        )
+        .unwrap();
+    net.commit(TJ);
+    net.run(|_| false);
+    assert_eq!(
+        net.node(BJ).material(&digest).unwrap().as_deref(),
+        Some(&big[..])
+    );
 }
 
 #[test]
