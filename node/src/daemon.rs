@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use tongban_adapters::{AnyBackOffice, BackOffice, Notice, Report};
 use tongban_protocol::Error;
 use tongban_protocol::engine::{
-    Actor, CaseCounts, CaseView, CatalogQuery, Engine, EngineConfig, EngineSetup, IntakeReceipt,
+    Actor, CaseCounts, CaseView, GossipTopic, CatalogQuery, Engine, EngineConfig, EngineSetup, IntakeReceipt,
     IntakeRequest, ItemHit, Metrics, Output, UploadStatus, Worklist, WorklistFilter,
 };
 use tongban_protocol::case::events::{Event, EventKind};
@@ -77,6 +77,8 @@ pub enum Command {
     Frame(Vec<u8>),
     /// A peer connected: reconcile with it.
     PeerConnected(RegionId),
+    /// A document published by gossip.
+    Gossip(GossipTopic, Vec<u8>),
 }
 
 /// A pending reply: sent only after the batch's commit succeeded.
@@ -158,6 +160,12 @@ fn engine_loop(
                             debug!(%to, kind, "sending");
                             let _ = net.send(NetCommand::Send { to, frame });
                         }
+                        Output::Gossip { topic, message } => {
+                            let _ = net.send(NetCommand::Gossip { topic, message });
+                        }
+                        Output::Roster(roster) => {
+                            let _ = net.send(NetCommand::Roster(roster));
+                        }
                         Output::Notify { id, notice } => {
                             let _ = notices.send((id, notice));
                         }
@@ -215,6 +223,12 @@ fn handle(engine: &mut Engine<RedbStore>, cmd: Command, now: Timestamp) -> Defer
         Command::Frame(bytes) => {
             if let Err(e) = engine.on_frame(&bytes, now) {
                 debug!(error = %e, "a frame from a peer was refused");
+            }
+            Box::new(|_| {})
+        }
+        Command::Gossip(topic, bytes) => {
+            if let Err(e) = engine.on_gossip(topic, &bytes, now) {
+                debug!(topic = topic.name(), error = %e, "a gossiped document was refused");
             }
             Box::new(|_| {})
         }

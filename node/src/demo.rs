@@ -257,9 +257,22 @@ async fn submit(
             .json()
             .await
             .map_err(|e| e.to_string())?;
-        let list = hits["items"].as_array().cloned().unwrap_or_default();
+        // Only items this region's windows may collect for.
+        let list: Vec<Value> = hits["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|hit| {
+                let c = &hit["item"]["collectors"];
+                c == "all_members"
+                    || c["regions"]
+                        .as_array()
+                        .is_some_and(|r| r.iter().any(|x| x == from.name.as_str()))
+            })
+            .cloned()
+            .collect();
         if list.is_empty() {
-            return Err(format!("{} does not see region {to}'s catalog yet", from.name));
+            return Err(format!("{} sees no item of region {to} it may collect for (yet)", from.name));
         }
         cache.insert(to.to_string(), list);
     }
@@ -268,7 +281,7 @@ async fn submit(
     let item = &hit["item"];
     let mut materials = Vec::new();
     for m in item["materials"].as_array().into_iter().flatten() {
-        if m["required"] != true || m["may_follow_later"] == true {
+        if m["required"] != true {
             continue;
         }
         let content = format!("{} {} {}", m["name"], from.name, rng.next()).into_bytes();

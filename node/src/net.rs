@@ -14,10 +14,12 @@ use std::time::Duration;
 
 use libp2p::futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, StreamExt};
 use libp2p::identity::{Keypair, ed25519};
+use libp2p::gossipsub;
 use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, StreamProtocol, allow_block_list};
 use tokio::sync::mpsc;
+use tongban_protocol::engine::GossipTopic;
 use tongban_protocol::ids::{PublicKey, RegionId};
 use tongban_protocol::roster::Roster;
 use tongban_protocol::wire::MAX_FRAME_SIZE;
@@ -78,11 +80,13 @@ impl request_response::Codec for FrameCodec {
     }
 }
 
-/// The node's libp2p behaviour: the roster allow-list and the frame protocol.
+/// The node's libp2p behaviour: the roster allow-list, the frame protocol, and gossip of
+/// self-signed documents (catalogs, rosters).
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
     allow: allow_block_list::Behaviour<allow_block_list::AllowedPeers>,
     frames: request_response::Behaviour<FrameCodec>,
+    gossip: gossipsub::Behaviour,
 }
 
 /// What the daemon asks of the transport.
@@ -97,6 +101,13 @@ pub enum NetCommand {
     },
     /// The roster changed: allow exactly its members.
     Roster(Box<Roster>),
+    /// Publish a self-signed document on a gossip topic.
+    Gossip {
+        /// The topic.
+        topic: GossipTopic,
+        /// The document.
+        message: Vec<u8>,
+    },
 }
 
 /// The libp2p peer id of a roster node key.
@@ -161,18 +172,37 @@ pub async fn start(
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_quic()
-        .with_behaviour(|_| Behaviour {
+        .with_behaviour(|key| {
+            // Catalogs are the largest documents gossiped; each carries its own signature, and
+            // gossipsub signs its messages too, so relays can change nothing.
+            let config = gossipsub::ConfigBuilder::default()
+                .max_transmit_size(tongban_protocol::catalog::MAX_CATALOG_SIZE + (64 << 10))
+                .validation_mode(gossipsub::ValidationMode::Strict)
+                .build()
+                .map_err(|e| io::Error::other(e.to_string()))?;
+            let gossip = gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), config)
+                .map_err(io::Error::other)?;
+            Ok(Behaviour {
             allow: allow_block_list::Behaviour::default(),
+            gossip,
             frames: request_response::Behaviour::new(
                 [(FRAME_PROTOCOL, ProtocolSupport::Full)],
                 request_response::Config::default()
                     .with_request_timeout(Duration::from_secs(30))
                     .with_max_concurrent_streams(1024),
             ),
+            })
         })
         .map_err(|e| NodeError::Refused(format!("building the libp2p behaviour: {e}")))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(24 * 3600)))
         .build();
+    for topic in GossipTopic::ALL {
+        swarm
+            .behaviour_mut()
+            .gossip
+            .subscribe(&gossipsub::IdentTopic::new(topic.name()))
+            .map_err(|e| NodeError::Refused(format!("subscribing to {}: {e}", topic.name())))?;
+    }
     let mut directory = Directory::new(&roster, &me);
     for pid in directory.by_peer.keys() {
         swarm.behaviour_mut().allow.allow_peer(*pid);
@@ -205,6 +235,13 @@ pub async fn start(
                             };
                             swarm.behaviour_mut().frames.send_request_with_addresses(pid, frame, addrs.clone());
                         }
+                        NetCommand::Gossip { topic, message } => {
+                            // Fails until a peer's subscription is seen; the engine announces
+                            // again periodically and on every connect.
+                            if let Err(e) = swarm.behaviour_mut().gossip.publish(gossipsub::IdentTopic::new(topic.name()), message) {
+                                debug!(topic = topic.name(), error = %e, "gossip not published now");
+                            }
+                        }
                         NetCommand::Roster(roster) => {
                             let next = Directory::new(&roster, &me);
                             for pid in directory.by_peer.keys() {
@@ -233,6 +270,15 @@ pub async fn start(
                     }
                     SwarmEvent::Behaviour(BehaviourEvent::Frames(request_response::Event::OutboundFailure { peer, error, .. })) => {
                         debug!(%peer, %error, "a frame did not go out; the outbox will retry");
+                    }
+                    SwarmEvent::Behaviour(BehaviourEvent::Gossip(gossipsub::Event::Message { message, .. })) => {
+                        let topic = GossipTopic::ALL
+                            .into_iter()
+                            .find(|t| gossipsub::IdentTopic::new(t.name()).hash() == message.topic);
+                        let from_member = message.source.is_some_and(|p| directory.by_peer.contains_key(&p));
+                        if let (Some(topic), true) = (topic, from_member) {
+                            engine.tell(Command::Gossip(topic, message.data));
+                        }
                     }
                     SwarmEvent::ConnectionEstablished { peer_id, num_established, .. } => {
                         if let Some(region) = directory.by_peer.get(&peer_id) {

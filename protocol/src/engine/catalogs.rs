@@ -82,9 +82,14 @@ impl<S: Store> Engine<S> {
             version: env.payload().version,
             digest: env.digest(),
         };
+        let manifest = env.bytes().to_vec();
         for peer in self.peers(now) {
             self.send(&peer, body.clone(), now)?;
         }
+        self.out.push(super::Output::Gossip {
+            topic: super::GossipTopic::Catalog,
+            message: manifest,
+        });
         self.last_announce = Some(now);
         Ok(())
     }

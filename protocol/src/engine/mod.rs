@@ -110,6 +110,16 @@ pub enum Output {
         /// The message kind, for metrics and logs.
         kind: &'static str,
     },
+    /// Publish a self-signed document to every member by gossip (a catalog manifest or a
+    /// roster document); direct messages cover the same ground, gossip only speeds it up.
+    Gossip {
+        /// Which kind of document.
+        topic: GossipTopic,
+        /// The signed document.
+        message: Vec<u8>,
+    },
+    /// The roster changed: the transport must allow exactly its members now.
+    Roster(Box<Roster>),
     /// Hand a notice to the back office; call [`Engine::notice_delivered`] once it took it.
     Notify {
         /// The notice's id.
@@ -117,6 +127,29 @@ pub enum Output {
         /// The notice.
         notice: Notice,
     },
+}
+
+/// The gossip topics: documents that carry their own signatures, so whoever relays them
+/// cannot change them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GossipTopic {
+    /// Signed catalog manifests.
+    Catalog,
+    /// Roster documents with their governance signatures.
+    Roster,
+}
+
+impl GossipTopic {
+    /// The topic's name on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            GossipTopic::Catalog => "tongban/catalog/1",
+            GossipTopic::Roster => "tongban/roster/1",
+        }
+    }
+
+    /// Every topic, for subscribing.
+    pub const ALL: [GossipTopic; 2] = [GossipTopic::Catalog, GossipTopic::Roster];
 }
 
 /// Counters for the node's `/metrics`.

@@ -1,7 +1,8 @@
 //! Frames from peers: verified against the roster (signer, sender region, addressee, size),
 //! recorded in the audit log, and dispatched by message kind.
 
-use super::Engine;
+use super::{Engine, GossipTopic, Output};
+use crate::roster::RosterDocument;
 use super::audit::Direction;
 use crate::envelope::open;
 use crate::error::{Error, Result};
@@ -10,6 +11,34 @@ use crate::store::{Store, Table};
 use crate::wire::{Message, Receipt, open_frame};
 
 impl<S: Store> Engine<S> {
+    /// Takes a roster update (from a peer, from gossip, or from the operator): kept if a
+    /// quorum of the current roster signed it; the transport is told, and the update is
+    /// passed on by gossip.
+    pub fn accept_roster(&mut self, document: &RosterDocument, now: Timestamp) -> Result<()> {
+        let newer = self.roster.accept_update(document, now)?;
+        let bytes = document.encode()?;
+        self.store.put(Table::Roster, b"current", &bytes)?;
+        self.roster = newer;
+        self.out.push(Output::Roster(Box::new(self.roster.clone())));
+        self.out.push(Output::Gossip {
+            topic: GossipTopic::Roster,
+            message: bytes,
+        });
+        Ok(())
+    }
+
+    /// Takes a document published by gossip. It carries its own signatures, so it is checked
+    /// exactly as if a peer had sent it directly.
+    pub fn on_gossip(&mut self, topic: GossipTopic, bytes: &[u8], now: Timestamp) -> Result<()> {
+        match topic {
+            GossipTopic::Catalog => self.accept_catalog(bytes, now).map(|_| ()),
+            GossipTopic::Roster => {
+                let document = RosterDocument::decode(bytes)?;
+                self.accept_roster(&document, now)
+            }
+        }
+    }
+
     /// Takes a frame from the network. A frame that does not verify is refused whole, and
     /// nothing of it is kept; within a good frame, each signed document is checked again on
     /// its own.
@@ -69,13 +98,7 @@ impl<S: Store> Engine<S> {
                 message,
             } => self.on_reconcile(&from, *session, *round, message, now),
             Message::ReconcileDone { .. } => Ok(()),
-            Message::RosterUpdate { document } => {
-                let newer = self.roster.accept_update(document, now)?;
-                self.store
-                    .put(Table::Roster, b"current", &document.encode()?)?;
-                self.roster = newer;
-                Ok(())
-            }
+            Message::RosterUpdate { document } => self.accept_roster(document, now),
             Message::MaterialFetch {
                 case,
                 digest,

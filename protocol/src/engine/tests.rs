@@ -101,6 +101,7 @@ impl Net {
         for o in outputs {
             match o {
                 Output::Send { to, frame, .. } => self.in_flight.push((to, frame)),
+                Output::Gossip { .. } | Output::Roster(_) => {}
                 Output::Notify { id, notice } => self
                     .notices
                     .entry(region(r))
