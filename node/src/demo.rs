@@ -57,7 +57,12 @@ fn refused(what: String) -> NodeError {
 
 /// Starts one node and waits for its HTTP address.
 fn start_node(exe: &Path, config: &Path) -> Result<(Child, String), NodeError> {
-    let mut child = Command::new(exe)
+    let mut command = Command::new(exe);
+    if std::env::var_os("RUST_LOG").is_none() {
+        // Keep the nodes' routine log lines out of the demo's progress table.
+        command.env("RUST_LOG", "warn");
+    }
+    let mut child = command
         .arg("node")
         .arg("--config")
         .arg(config)
@@ -182,6 +187,31 @@ pub async fn run(dir: &Path, load: Option<f64>) -> Result<(), NodeError> {
         println!("  curl -s {}/healthz", first.base);
         println!("The API is described at {}/api/v1/openapi.json; docs/API.md shows an application with curl.", first.base);
     }
+    // Windows can only apply for items of catalogs they hold: wait until every catalog spread.
+    let spread_by = Instant::now() + Duration::from_secs(60);
+    for r in regions.values() {
+        loop {
+            let hits: Value = match http
+                .get(format!("{}/api/v1/catalog/items?limit=500", r.base))
+                .bearer_auth(&r.window_token)
+                .send()
+                .await
+            {
+                Ok(resp) => resp.json().await.unwrap_or(Value::Null),
+                Err(_) => Value::Null,
+            };
+            let seen: std::collections::BTreeSet<&str> = hits["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|h| h["region"].as_str())
+                .collect();
+            if seen.len() >= regions.len() || Instant::now() > spread_by {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
     println!();
     match load {
         None => println!("Running. Stop with Ctrl-C. (Add --load 5 to submit 5 applications a second.)"),
@@ -202,7 +232,7 @@ pub async fn run(dir: &Path, load: Option<f64>) -> Result<(), NodeError> {
     let mut submitted: BTreeMap<String, u64> = BTreeMap::new();
     let mut failed: u64 = 0;
     let names: Vec<String> = regions.keys().cloned().collect();
-    let mut items: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    let mut items: BTreeMap<(String, String), Vec<Value>> = BTreeMap::new();
     loop {
         tokio::select! {
             _ = &mut stop => break,
@@ -243,10 +273,11 @@ async fn submit(
     http: &reqwest::Client,
     from: &Region,
     to: &str,
-    cache: &mut BTreeMap<String, Vec<Value>>,
+    cache: &mut BTreeMap<(String, String), Vec<Value>>,
     rng: &mut Rng,
 ) -> Result<(), String> {
-    if !cache.contains_key(to) {
+    let key = (from.name.clone(), to.to_string());
+    if !cache.contains_key(&key) {
         let url = format!("{}/api/v1/catalog/items?region={to}&mode=proxy_intake&limit=500", from.base);
         let hits: Value = http
             .get(url)
@@ -274,9 +305,9 @@ async fn submit(
         if list.is_empty() {
             return Err(format!("{} sees no item of region {to} it may collect for (yet)", from.name));
         }
-        cache.insert(to.to_string(), list);
+        cache.insert(key.clone(), list);
     }
-    let list = cache.get(to).map(Vec::as_slice).unwrap_or_default();
+    let list = cache.get(&key).map(Vec::as_slice).unwrap_or_default();
     let hit = &list[rng.below(list.len())];
     let item = &hit["item"];
     let mut materials = Vec::new();
