@@ -173,7 +173,7 @@ pub async fn run(dir: &Path, load: Option<f64>) -> Result<(), NodeError> {
         .map_err(|e| refused(format!("HTTP client: {e}")))?;
 
     println!();
-    println!("{:<14} {}", "region", "HTTP");
+    println!("{:<14} HTTP", "region");
     for r in regions.values() {
         println!("{:<14} {}", r.name, r.base);
     }
