@@ -200,6 +200,7 @@ pub struct Engine<S: Store> {
     frame_counter: u64,
     audit: audit::AuditHead,
     last_reconcile: BTreeMap<RegionId, Timestamp>,
+    recon_sessions: BTreeMap<(RegionId, u64), std::sync::Arc<crate::reconcile::ReconSet>>,
     last_announce: Option<Timestamp>,
     metrics: Metrics,
 }
@@ -264,6 +265,7 @@ impl<S: Store> Engine<S> {
             frame_counter: now.0.saturating_mul(1000),
             audit: audit::AuditHead::default(),
             last_reconcile: BTreeMap::new(),
+            recon_sessions: BTreeMap::new(),
             last_announce: None,
             metrics: Metrics::default(),
         };

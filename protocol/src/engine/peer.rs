@@ -1,12 +1,12 @@
 //! Frames from peers: verified against the roster (signer, sender region, addressee, size),
 //! recorded in the audit log, and dispatched by message kind.
 
-use super::{Engine, GossipTopic, Output};
-use crate::roster::RosterDocument;
 use super::audit::Direction;
+use super::{Engine, GossipTopic, Output};
 use crate::envelope::open;
 use crate::error::{Error, Result};
 use crate::ids::Timestamp;
+use crate::roster::RosterDocument;
 use crate::store::{Store, Table};
 use crate::wire::{Message, Receipt, open_frame};
 
@@ -19,6 +19,22 @@ impl<S: Store> Engine<S> {
         let bytes = document.encode()?;
         self.store.put(Table::Roster, b"current", &bytes)?;
         self.roster = newer;
+        // A region that left the roster (or whose key changed) no longer speaks through its
+        // old catalog: drop what the new roster no longer vouches for.
+        let stale: Vec<crate::ids::RegionId> = self
+            .catalogs
+            .iter()
+            .filter(|(region, env)| {
+                *region != &self.me
+                    && crate::catalog::open_manifest(env.bytes(), &self.roster, now).is_err()
+            })
+            .map(|(region, _)| region.clone())
+            .collect();
+        for region in stale {
+            self.catalogs.remove(&region);
+            self.store
+                .delete(Table::Catalogs, region.as_str().as_bytes())?;
+        }
         self.out.push(Output::Roster(Box::new(self.roster.clone())));
         self.out.push(Output::Gossip {
             topic: GossipTopic::Roster,
@@ -97,7 +113,10 @@ impl<S: Store> Engine<S> {
                 round,
                 message,
             } => self.on_reconcile(&from, *session, *round, message, now),
-            Message::ReconcileDone { .. } => Ok(()),
+            Message::ReconcileDone { session } => {
+                self.session_done(&from, *session);
+                Ok(())
+            }
             Message::RosterUpdate { document } => self.accept_roster(document, now),
             Message::MaterialFetch {
                 case,

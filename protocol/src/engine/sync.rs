@@ -3,6 +3,7 @@
 //! to catch up, by pushing our side's events and fetching the peer's.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use super::Engine;
 use crate::case::events::Side;
@@ -22,11 +23,15 @@ impl<S: Store> Engine<S> {
             .collect()
     }
 
-    /// Starts a reconciliation session with `peer` now.
+    /// Starts a reconciliation session with `peer` now. The shared set is taken once, at the
+    /// session's start, and every round of the session works on that snapshot, so a reply
+    /// always answers the very list it refers to; what changes meanwhile is caught by the
+    /// outbox or the next session.
     pub fn reconcile_with(&mut self, peer: &RegionId, now: Timestamp) -> Result<()> {
-        let set = self.shared_with(peer);
+        let set = Arc::new(self.shared_with(peer));
         let opening = Reconciler::new(&set, ReconConfig::default()).initiate();
         let session = self.next_frame_id();
+        self.keep_session(peer, session, set);
         let body = Message::Reconcile {
             session,
             round: 0,
@@ -38,11 +43,18 @@ impl<S: Store> Engine<S> {
         Ok(())
     }
 
-    /// A peer (re)connected: reconcile at once, tell it our catalog, and ask it for any
-    /// material of a case it collected for us that we still lack.
+    /// A peer (re)connected: reconcile at once, tell it (only it) our catalog, and ask it
+    /// for any material of a case it collected for us that we still lack.
     pub fn peer_connected(&mut self, peer: &RegionId, now: Timestamp) -> Result<()> {
         self.reconcile_with(peer, now)?;
-        self.announce_catalog(now)?;
+        if let Some(env) = self.catalogs.get(&self.me) {
+            let body = Message::CatalogAnnounce {
+                region: self.me.clone(),
+                version: env.payload().version,
+                digest: env.digest(),
+            };
+            self.send(peer, body, now)?;
+        }
         let from_peer: Vec<CaseId> = self
             .cases
             .values()
@@ -66,7 +78,15 @@ impl<S: Store> Engine<S> {
         now: Timestamp,
     ) -> Result<()> {
         let message = ReconMessage::decode(message)?;
-        let set = self.shared_with(from);
+        let key = (from.clone(), session);
+        let set = match self.recon_sessions.get(&key) {
+            Some(set) => Arc::clone(set),
+            None => {
+                let set = Arc::new(self.shared_with(from));
+                self.keep_session(from, session, Arc::clone(&set));
+                set
+            }
+        };
         let mut reconciler = Reconciler::new(&set, ReconConfig::default());
         let reply = reconciler.respond(&message)?;
         let ours: Vec<Entry> = reconciler.have().iter().cloned().collect();
@@ -79,9 +99,34 @@ impl<S: Store> Engine<S> {
                 round: round + 1,
                 message: serde_bytes::ByteBuf::from(reply.encode()?),
             },
-            None => Message::ReconcileDone { session },
+            None => {
+                self.recon_sessions.remove(&key);
+                Message::ReconcileDone { session }
+            }
         };
         self.send(from, body, now)
+    }
+
+    /// Keeps a session's snapshot; at most two sessions per peer are kept (one each way), the
+    /// oldest going first.
+    fn keep_session(&mut self, peer: &RegionId, session: u64, set: Arc<ReconSet>) {
+        let mine: Vec<(RegionId, u64)> = self
+            .recon_sessions
+            .keys()
+            .filter(|(p, _)| p == peer)
+            .cloned()
+            .collect();
+        if mine.len() >= 2
+            && let Some(oldest) = mine.iter().min_by_key(|(_, s)| *s)
+        {
+            self.recon_sessions.remove(oldest);
+        }
+        self.recon_sessions.insert((peer.clone(), session), set);
+    }
+
+    /// A session the peer declared settled.
+    pub(super) fn session_done(&mut self, peer: &RegionId, session: u64) {
+        self.recon_sessions.remove(&(peer.clone(), session));
     }
 
     /// For every case whose entries differ: push the events of our side the peer may lack and
