@@ -14,7 +14,7 @@ use tongban_protocol::ids::Timestamp;
 
 /// One node of the tongban federation for 跨省通办, and the tools to set it up.
 #[derive(Debug, Parser)]
-#[command(name = "tongban", version, about, long_about = None)]
+#[command(name = "tongban", version, long_about = None)]
 struct Args {
     #[command(subcommand)]
     command: Command,
@@ -134,7 +134,7 @@ fn main() -> ExitCode {
     match run(args) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", describe(&e));
             ExitCode::FAILURE
         }
     }
@@ -202,6 +202,23 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The error and its causes on one line, each cause once: our errors already name their cause
+/// in their own message, so printing the whole chain would repeat it.
+fn describe(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 fn print(text: String) -> anyhow::Result<ExitCode> {

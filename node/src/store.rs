@@ -20,6 +20,8 @@ use tongban_protocol::store::{Store, Table};
 use crate::error::NodeError;
 
 type Bytes = &'static [u8];
+/// Entries as [`Store::scan_prefix`] returns them.
+type Entries = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// The redb table behind one protocol table: byte keys, byte values, the protocol's name.
 fn definition(table: Table) -> TableDefinition<'static, Bytes, Bytes> {
@@ -172,18 +174,14 @@ impl Store for RedbStore {
         Ok(())
     }
 
-    fn scan_prefix(
-        &self,
-        table: Table,
-        prefix: &[u8],
-    ) -> tongban_protocol::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    fn scan_prefix(&self, table: Table, prefix: &[u8]) -> tongban_protocol::Result<Entries> {
         let def = definition(table);
         // Keys are ordered bytewise, so the entries with the prefix are the run that starts
         // at the prefix itself; the first key without it ends the run.
         fn collect<T: ReadableTable<Bytes, Bytes>>(
             t: &T,
             prefix: &[u8],
-        ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, redb::StorageError> {
+        ) -> Result<Entries, redb::StorageError> {
             let mut out = Vec::new();
             for entry in t.range::<&[u8]>(prefix..)? {
                 let (k, v) = entry?;

@@ -200,6 +200,11 @@ fn two_of_five_is_not_a_quorum() {
         err.contains("only 2 of the 3 governance signatures needed"),
         "{err}"
     );
+    assert_eq!(
+        err.matches("only 2 of the 3").count(),
+        1,
+        "said once: {err}"
+    );
 }
 
 #[test]
