@@ -16,7 +16,10 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         self.0 >> 33
     }
 }
@@ -36,7 +39,9 @@ async fn submit_until_killed(c: Client, app: Value, acked: Arc<Mutex<BTreeSet<St
             // The node is going down (or refused): stop this client.
             return;
         }
-        let Ok(body) = resp.json::<Value>().await else { return };
+        let Ok(body) = resp.json::<Value>().await else {
+            return;
+        };
         if let Some(case) = body["case"].as_str() {
             acked.lock().expect("lock").insert(case.to_string());
         }
@@ -45,12 +50,18 @@ async fn submit_until_killed(c: Client, app: Value, acked: Arc<Mutex<BTreeSet<St
 
 /// Checks one case: it exists, its logs are contiguous, and no step happened twice.
 async fn check_case(c: &Client, case: &str) {
-    let (status, view) = c.get(&format!("/api/v1/applications/{case}"), WINDOW_TOKEN).await;
+    let (status, view) = c
+        .get(&format!("/api/v1/applications/{case}"), WINDOW_TOKEN)
+        .await;
     assert_eq!(status, 200, "acknowledged case {case} is missing: {view}");
     for side in ["intake", "handling"] {
         let log = view[side].as_array().expect("log");
         for (i, e) in log.iter().enumerate() {
-            assert_eq!(e["seq"].as_u64(), Some(i as u64 + 1), "{case} {side} log not contiguous: {view}");
+            assert_eq!(
+                e["seq"].as_u64(),
+                Some(i as u64 + 1),
+                "{case} {side} log not contiguous: {view}"
+            );
         }
         let mut kinds = BTreeSet::new();
         for e in log {
@@ -60,7 +71,10 @@ async fn check_case(c: &Client, case: &str) {
                 _ => String::new(),
             };
             if kind != "in_review" {
-                assert!(kinds.insert(kind.clone()), "{case}: {kind} applied twice: {view}");
+                assert!(
+                    kinds.insert(kind.clone()),
+                    "{case}: {kind} applied twice: {view}"
+                );
             }
         }
     }
@@ -93,19 +107,32 @@ async fn crash_cycles(cycles: usize, seed: u64) {
         let c = node.client();
         let snapshot: Vec<String> = acked.lock().expect("lock").iter().cloned().collect();
         for case in &snapshot {
-            let (status, _) = c.get(&format!("/api/v1/applications/{case}"), WINDOW_TOKEN).await;
-            assert_eq!(status, 200, "cycle {cycle}: acknowledged case {case} lost (seed {seed})");
+            let (status, _) = c
+                .get(&format!("/api/v1/applications/{case}"), WINDOW_TOKEN)
+                .await;
+            assert_eq!(
+                status, 200,
+                "cycle {cycle}: acknowledged case {case} lost (seed {seed})"
+            );
         }
     }
     // Let the back office finish, then check every case in full.
     let c = node.client();
     let cases: Vec<String> = acked.lock().expect("lock").iter().cloned().collect();
-    assert!(cases.len() >= cycles, "too few intakes got through: {}", cases.len());
+    assert!(
+        cases.len() >= cycles,
+        "too few intakes got through: {}",
+        cases.len()
+    );
     for case in &cases {
-        c.wait_case(case, 60, |v| v["state"]["dispatched"] != Value::Null).await;
+        c.wait_case(case, 60, |v| v["state"]["dispatched"] != Value::Null)
+            .await;
         check_case(&c, case).await;
     }
-    println!("crash test: {} acknowledged applications survived {cycles} kills", cases.len());
+    println!(
+        "crash test: {} acknowledged applications survived {cycles} kills",
+        cases.len()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,11 +15,17 @@ async fn wait_for_catalogs(nodes: &[&RunningNode], items: usize) {
     let start = Instant::now();
     for node in nodes {
         loop {
-            let (_, hits) = node.client().get("/api/v1/catalog/items?limit=500", WINDOW_TOKEN).await;
+            let (_, hits) = node
+                .client()
+                .get("/api/v1/catalog/items?limit=500", WINDOW_TOKEN)
+                .await;
             if hits["items"].as_array().map(Vec::len) == Some(items) {
                 break;
             }
-            assert!(start.elapsed() < Duration::from_secs(60), "catalogs did not spread: {hits}");
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "catalogs did not spread: {hits}"
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
@@ -38,8 +44,14 @@ async fn metric(c: &Client, name: &str) -> u64 {
 
 fn same_case(a: &Value, b: &Value) {
     assert_eq!(a["state"], b["state"], "the two sides differ in state");
-    assert_eq!(a["intake"], b["intake"], "the two sides differ in the intake log");
-    assert_eq!(a["handling"], b["handling"], "the two sides differ in the handling log");
+    assert_eq!(
+        a["intake"], b["intake"],
+        "the two sides differ in the intake log"
+    );
+    assert_eq!(
+        a["handling"], b["handling"],
+        "the two sides differ in the handling log"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -91,7 +103,8 @@ async fn a_node_that_was_away_catches_up_at_a_cost_proportional_to_what_it_misse
         shared.push(body["case"].as_str().expect("case").to_string());
     }
     for case in &shared {
-        tc.wait_case(case, 60, |v| v["state"]["dispatched"] != Value::Null).await;
+        tc.wait_case(case, 60, |v| v["state"]["dispatched"] != Value::Null)
+            .await;
     }
     // Beijing goes away; Tianjin keeps taking applications for it.
     bj.kill();
@@ -107,17 +120,31 @@ async fn a_node_that_was_away_catches_up_at_a_cost_proportional_to_what_it_misse
     bj = fed.start("110000");
     let bc = bj.client();
     for case in &late {
-        let view = tc.wait_case(case, 90, |v| v["state"]["dispatched"] != Value::Null).await;
-        let there = bc.wait_case(case, 30, |v| v["handling"] == view["handling"]).await;
+        let view = tc
+            .wait_case(case, 90, |v| v["state"]["dispatched"] != Value::Null)
+            .await;
+        let there = bc
+            .wait_case(case, 30, |v| v["handling"] == view["handling"])
+            .await;
         same_case(&view, &there);
     }
     // What catching up cost Beijing: reconciliation traffic stays small, and all traffic
     // grows with the cases missed, not with the 30 already shared.
-    let recon = metric(&bc, "reconcile_bytes_in_total").await + metric(&bc, "reconcile_bytes_out_total").await;
+    let recon = metric(&bc, "reconcile_bytes_in_total").await
+        + metric(&bc, "reconcile_bytes_out_total").await;
     let all_in = metric(&bc, "bytes_in_total").await;
-    println!("after missing {missed} cases (with {} shared): reconciliation {recon} bytes, all frames in {all_in} bytes", shared.len());
-    assert!(recon < 4096 * (missed as u64 + 1), "reconciliation cost {recon} bytes");
-    assert!(all_in < 12_000 * (missed as u64 + 1), "catching up cost {all_in} bytes");
+    println!(
+        "after missing {missed} cases (with {} shared): reconciliation {recon} bytes, all frames in {all_in} bytes",
+        shared.len()
+    );
+    assert!(
+        recon < 4096 * (missed as u64 + 1),
+        "reconciliation cost {recon} bytes"
+    );
+    assert!(
+        all_in < 12_000 * (missed as u64 + 1),
+        "catching up cost {all_in} bytes"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -161,8 +188,14 @@ async fn strangers_and_revoked_keys_are_refused_and_nothing_is_stored() {
         rogues.push((rogue_fed, rogue));
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let (_, hits) = bc.get("/api/v1/catalog/items?region=130000", WINDOW_TOKEN).await;
-    assert_eq!(hits["items"].as_array().map(Vec::len), Some(0), "a stranger's catalog got in: {hits}");
+    let (_, hits) = bc
+        .get("/api/v1/catalog/items?region=130000", WINDOW_TOKEN)
+        .await;
+    assert_eq!(
+        hits["items"].as_array().map(Vec::len),
+        Some(0),
+        "a stranger's catalog got in: {hits}"
+    );
     let (_, list) = bc.get("/api/v1/applications", ADMIN_TOKEN).await;
     assert_eq!(list["cases"].as_array().map(Vec::len), Some(0), "{list}");
     assert_eq!(
@@ -192,12 +225,19 @@ async fn a_catalog_change_reaches_the_other_regions_without_a_restart() {
         loop {
             let (_, hits) = node
                 .client()
-                .get("/api/v1/catalog/items?text=%E8%BF%81%E5%85%A5", WINDOW_TOKEN)
+                .get(
+                    "/api/v1/catalog/items?text=%E8%BF%81%E5%85%A5",
+                    WINDOW_TOKEN,
+                )
                 .await;
             if hits["items"].as_array().map(Vec::len) == Some(1) {
                 break;
             }
-            assert!(start.elapsed() < Duration::from_secs(30), "region {} did not see the change", FIVE[i]);
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "region {} did not see the change",
+                FIVE[i]
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
@@ -232,15 +272,27 @@ async fn a_handling_node_killed_during_a_burst_gets_every_acknowledged_case_once
     let acked = burst.await.expect("burst");
     let bc = bj.client();
     for case in &acked {
-        let view = tc.wait_case(case, 120, |v| v["state"]["dispatched"] != Value::Null).await;
-        let there = bc.wait_case(case, 30, |v| v["handling"] == view["handling"]).await;
+        let view = tc
+            .wait_case(case, 120, |v| v["state"]["dispatched"] != Value::Null)
+            .await;
+        let there = bc
+            .wait_case(case, 30, |v| v["handling"] == view["handling"])
+            .await;
         same_case(&view, &there);
-        assert_eq!(there["intake"].as_array().map(Vec::len), Some(1), "the application arrived once: {there}");
+        assert_eq!(
+            there["intake"].as_array().map(Vec::len),
+            Some(1),
+            "the application arrived once: {there}"
+        );
         let received = there["handling"]
             .as_array()
             .map(|l| l.iter().filter(|e| e["kind"] == "received").count());
         assert_eq!(received, Some(1), "received once: {there}");
     }
     let (_, list) = bc.get("/api/v1/applications?limit=1000", ADMIN_TOKEN).await;
-    assert_eq!(list["cases"].as_array().map(Vec::len), Some(acked.len()), "no extra cases at Beijing");
+    assert_eq!(
+        list["cases"].as_array().map(Vec::len),
+        Some(acked.len()),
+        "no extra cases at Beijing"
+    );
 }

@@ -14,7 +14,12 @@ async fn an_intake_is_decided_by_the_reference_back_office() {
     let (status, health) = c.get("/healthz", WINDOW_TOKEN).await;
     assert_eq!(status, 200, "{health}");
 
-    let (status, hits) = c.get("/api/v1/catalog/items?text=%E4%B8%AA%E4%BD%93", WINDOW_TOKEN).await;
+    let (status, hits) = c
+        .get(
+            "/api/v1/catalog/items?text=%E4%B8%AA%E4%BD%93",
+            WINDOW_TOKEN,
+        )
+        .await;
     assert_eq!(status, 200, "{hits}");
     assert_eq!(hits["items"].as_array().map(Vec::len), Some(3));
 
@@ -24,7 +29,11 @@ async fn an_intake_is_decided_by_the_reference_back_office() {
     let case = created["case"].as_str().expect("case id").to_string();
     assert!(case.starts_with("110000-"), "{case}");
     assert_eq!(created["receipt"]["seq"], 1);
-    assert!(created["printable"].as_str().is_some_and(|p| p.contains(&case)));
+    assert!(
+        created["printable"]
+            .as_str()
+            .is_some_and(|p| p.contains(&case))
+    );
 
     let view = c
         .wait_case(&case, 30, |v| v["state"]["dispatched"] != Value::Null)
@@ -35,17 +44,39 @@ async fn an_intake_is_decided_by_the_reference_back_office() {
         .as_array()
         .expect("handling log")
         .iter()
-        .map(|e| e["kind"].as_object().map(|o| o.keys().next().map(String::as_str).unwrap_or("")).unwrap_or_else(|| e["kind"].as_str().unwrap_or("")))
+        .map(|e| {
+            e["kind"]
+                .as_object()
+                .map(|o| o.keys().next().map(String::as_str).unwrap_or(""))
+                .unwrap_or_else(|| e["kind"].as_str().unwrap_or(""))
+        })
         .collect();
-    assert_eq!(handling, ["received", "accepted", "in_review", "concluded", "result_dispatched"], "{view}");
+    assert_eq!(
+        handling,
+        [
+            "received",
+            "accepted",
+            "in_review",
+            "concluded",
+            "result_dispatched"
+        ],
+        "{view}"
+    );
     assert_eq!(view["intake"].as_array().map(Vec::len), Some(1));
     assert_eq!(view["clock"]["colour"], "green", "{view}");
 
-    let (status, list) = c.get("/api/v1/applications?stage=concluded", WINDOW_TOKEN).await;
+    let (status, list) = c
+        .get("/api/v1/applications?stage=concluded", WINDOW_TOKEN)
+        .await;
     assert_eq!(status, 200, "{list}");
     assert_eq!(list["cases"].as_array().map(Vec::len), Some(1));
 
     let (status, metrics) = c.send(reqwest::Method::GET, "/metrics", None, None).await;
     assert_eq!(status, 200);
-    assert!(metrics.as_str().is_some_and(|m| m.contains("tongban_intakes_total{region=\"110000\"} 1")), "{metrics}");
+    assert!(
+        metrics
+            .as_str()
+            .is_some_and(|m| m.contains("tongban_intakes_total{region=\"110000\"} 1")),
+        "{metrics}"
+    );
 }

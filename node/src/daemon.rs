@@ -17,12 +17,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
 use tongban_adapters::{AnyBackOffice, BackOffice, Notice, Report};
 use tongban_protocol::Error;
-use tongban_protocol::engine::{
-    Actor, CaseCounts, CaseView, GossipTopic, CatalogQuery, Engine, EngineConfig, EngineSetup, IntakeReceipt,
-    IntakeRequest, ItemHit, Metrics, Output, UploadStatus, Worklist, WorklistFilter,
-};
 use tongban_protocol::case::events::{Event, EventKind};
 use tongban_protocol::catalog::ServiceItem;
+use tongban_protocol::engine::{
+    Actor, CaseCounts, CaseView, CatalogQuery, Engine, EngineConfig, EngineSetup, GossipTopic,
+    IntakeReceipt, IntakeRequest, ItemHit, Metrics, Output, UploadStatus, Worklist, WorklistFilter,
+};
 use tongban_protocol::ids::{CaseId, Digest, RegionId, Timestamp};
 use tracing::{debug, error, info, warn};
 
@@ -50,7 +50,12 @@ type Reply<T> = oneshot::Sender<Result<T, Error>>;
 /// What the engine thread is asked to do.
 pub enum Command {
     /// `POST /applications`.
-    Intake(Actor, Box<IntakeRequest>, Option<String>, Reply<IntakeReceipt>),
+    Intake(
+        Actor,
+        Box<IntakeRequest>,
+        Option<String>,
+        Reply<IntakeReceipt>,
+    ),
     /// An event of this node's side.
     WriteEvent(Actor, CaseId, Box<EventKind>, Reply<Event>),
     /// A chunk of a material.
@@ -315,10 +320,11 @@ pub async fn run(config: NodeConfig) -> Result<(), NodeError> {
     let engine = Engine::open(setup, store, started).map_err(NodeError::Protocol)?;
     let open_cases = engine.open_handling_cases().map_err(NodeError::Protocol)?;
     let roster_now = engine.roster().clone();
-    let office = AnyBackOffice::from_config(config.backoffice.clone()).map_err(|e| NodeError::Config {
-        path: config.source.clone(),
-        problems: vec![format!("backoffice: {e}")],
-    })?;
+    let office =
+        AnyBackOffice::from_config(config.backoffice.clone()).map_err(|e| NodeError::Config {
+            path: config.source.clone(),
+            problems: vec![format!("backoffice: {e}")],
+        })?;
 
     let (tx, rx) = std_mpsc::channel();
     let (notice_tx, notice_rx) = mpsc::unbounded_channel();
@@ -334,7 +340,10 @@ pub async fn run(config: NodeConfig) -> Result<(), NodeError> {
     )
     .await?;
     // Tests and scripts read this line to find the peer address.
-    println!("tongban node {} listening for peers on {peer_addr}", config.region);
+    println!(
+        "tongban node {} listening for peers on {peer_addr}",
+        config.region
+    );
     let mut office = office;
     // A back office without memory of its own (the reference one) picks up where the cases
     // are; the others keep their own state and ignore this.
@@ -362,7 +371,10 @@ pub async fn run(config: NodeConfig) -> Result<(), NodeError> {
         source: e,
     })?;
     // Tests and scripts read this line to find an ephemeral port.
-    println!("tongban node {} serving HTTP on http://{addr}", config.region);
+    println!(
+        "tongban node {} serving HTTP on http://{addr}",
+        config.region
+    );
     info!(region = %config.region, %addr, "node started");
     let app = crate::api::router(crate::api::AppState::new(&config, handle.clone())?);
     axum::serve(listener, app)

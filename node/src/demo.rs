@@ -113,7 +113,9 @@ impl Rng {
     }
 }
 
-const NAMES: [&str; 8] = ["张伟", "王芳", "李娜", "刘洋", "陈静", "杨磊", "赵敏", "黄勇"];
+const NAMES: [&str; 8] = [
+    "张伟", "王芳", "李娜", "刘洋", "陈静", "杨磊", "赵敏", "黄勇",
+];
 
 /// Runs the demo from the configs in `dir` until Ctrl-C.
 pub async fn run(dir: &Path, load: Option<f64>) -> Result<(), NodeError> {
@@ -133,7 +135,10 @@ pub async fn run(dir: &Path, load: Option<f64>) -> Result<(), NodeError> {
         .collect();
     configs.sort();
     if configs.is_empty() {
-        return Err(refused(format!("no node configs in {}", nodes_dir.display())));
+        return Err(refused(format!(
+            "no node configs in {}",
+            nodes_dir.display()
+        )));
     }
     let token_path = dir.join("demo-keys").join("tokens.toml");
     let text = std::fs::read_to_string(&token_path).map_err(|e| NodeError::Io {
@@ -141,7 +146,8 @@ pub async fn run(dir: &Path, load: Option<f64>) -> Result<(), NodeError> {
         path: token_path.clone(),
         source: e,
     })?;
-    let tokens: TokenFile = toml::from_str(&text).map_err(|e| refused(format!("{}: {e}", token_path.display())))?;
+    let tokens: TokenFile =
+        toml::from_str(&text).map_err(|e| refused(format!("{}: {e}", token_path.display())))?;
 
     println!("Starting {} regions …", configs.len());
     let mut regions: BTreeMap<String, Region> = BTreeMap::new();
@@ -155,7 +161,12 @@ pub async fn run(dir: &Path, load: Option<f64>) -> Result<(), NodeError> {
             .iter()
             .find(|t| t.region == region && t.role == "window")
             .map(|t| t.token.clone())
-            .ok_or_else(|| refused(format!("{} has no window token for region {region}", token_path.display())))?;
+            .ok_or_else(|| {
+                refused(format!(
+                    "{} has no window token for region {region}",
+                    token_path.display()
+                ))
+            })?;
         let (child, base) = start_node(&exe, config)?;
         regions.insert(
             region.clone(),
@@ -179,13 +190,19 @@ pub async fn run(dir: &Path, load: Option<f64>) -> Result<(), NodeError> {
     }
     if let (Some(first), Some(second)) = (regions.values().next(), regions.values().nth(1)) {
         println!();
-        println!("Try it (a window of {} looks for {}'s items):", first.name, second.name);
+        println!(
+            "Try it (a window of {} looks for {}'s items):",
+            first.name, second.name
+        );
         println!(
             "  curl -s -H 'Authorization: Bearer {}' '{}/api/v1/catalog/items?region={}&mode=proxy_intake' | head -c 600",
             first.window_token, first.base, second.name
         );
         println!("  curl -s {}/healthz", first.base);
-        println!("The API is described at {}/api/v1/openapi.json; docs/API.md shows an application with curl.", first.base);
+        println!(
+            "The API is described at {}/api/v1/openapi.json; docs/API.md shows an application with curl.",
+            first.base
+        );
     }
     // Windows can only apply for items of catalogs they hold: wait until every catalog spread.
     let spread_by = Instant::now() + Duration::from_secs(60);
@@ -214,18 +231,20 @@ pub async fn run(dir: &Path, load: Option<f64>) -> Result<(), NodeError> {
     }
     println!();
     match load {
-        None => println!("Running. Stop with Ctrl-C. (Add --load 5 to submit 5 applications a second.)"),
-        Some(rate) => println!("Submitting {rate} applications a second between random regions. Stop with Ctrl-C."),
+        None => {
+            println!("Running. Stop with Ctrl-C. (Add --load 5 to submit 5 applications a second.)")
+        }
+        Some(rate) => println!(
+            "Submitting {rate} applications a second between random regions. Stop with Ctrl-C."
+        ),
     }
 
     let stop = tokio::signal::ctrl_c();
     tokio::pin!(stop);
-    let mut rng = Rng(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64 | 1)
-            .unwrap_or(0x9E37_79B9),
-    );
+    let mut rng = Rng(std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64 | 1)
+        .unwrap_or(0x9E37_79B9));
     let interval = load.map(|r| Duration::from_secs_f64(1.0 / r.clamp(0.01, 1000.0)));
     let mut next_submit = Instant::now();
     let mut next_report = Instant::now() + Duration::from_secs(5);
@@ -278,7 +297,10 @@ async fn submit(
 ) -> Result<(), String> {
     let key = (from.name.clone(), to.to_string());
     if !cache.contains_key(&key) {
-        let url = format!("{}/api/v1/catalog/items?region={to}&mode=proxy_intake&limit=500", from.base);
+        let url = format!(
+            "{}/api/v1/catalog/items?region={to}&mode=proxy_intake&limit=500",
+            from.base
+        );
         let hits: Value = http
             .get(url)
             .bearer_auth(&from.window_token)
@@ -303,7 +325,10 @@ async fn submit(
             .cloned()
             .collect();
         if list.is_empty() {
-            return Err(format!("{} sees no item of region {to} it may collect for (yet)", from.name));
+            return Err(format!(
+                "{} sees no item of region {to} it may collect for (yet)",
+                from.name
+            ));
         }
         cache.insert(key.clone(), list);
     }
@@ -317,7 +342,11 @@ async fn submit(
         }
         let content = format!("{} {} {}", m["name"], from.name, rng.next()).into_bytes();
         let digest = hex::encode(Sha256::digest(&content));
-        let url = format!("{}/api/v1/materials/{digest}?offset=0&total={}", from.base, content.len());
+        let url = format!(
+            "{}/api/v1/materials/{digest}?offset=0&total={}",
+            from.base,
+            content.len()
+        );
         let resp = http
             .put(url)
             .bearer_auth(&from.window_token)
@@ -339,11 +368,25 @@ async fn submit(
         .and_then(Value::as_str)
         .unwrap_or("e_licence")
         .to_string();
-    let target = item["targets"].as_array().and_then(|t| t.first()).cloned().unwrap_or(json!("natural_person"));
+    let target = item["targets"]
+        .as_array()
+        .and_then(|t| t.first())
+        .cloned()
+        .unwrap_or(json!("natural_person"));
     let (id_type, id_number) = if target == "natural_person" {
-        ("resident_id_card", format!("11010119{:02}0101{:04}", 60 + rng.below(40), rng.below(10_000)))
+        (
+            "resident_id_card",
+            format!(
+                "11010119{:02}0101{:04}",
+                60 + rng.below(40),
+                rng.below(10_000)
+            ),
+        )
     } else {
-        ("credit_code", format!("91110000MA{:08}", rng.below(100_000_000)))
+        (
+            "credit_code",
+            format!("91110000MA{:08}", rng.below(100_000_000)),
+        )
     };
     let body = json!({
         "region": to,
@@ -372,13 +415,24 @@ async fn submit(
     } else {
         let status = resp.status();
         let text = resp.text().await.unwrap_or_default();
-        Err(format!("{status}: {}", text.chars().take(300).collect::<String>()))
+        Err(format!(
+            "{status}: {}",
+            text.chars().take(300).collect::<String>()
+        ))
     }
 }
 
 /// Prints, per region, what its windows collected: submitted by the demo, concluded, in flight.
-async fn report(http: &reqwest::Client, regions: &BTreeMap<String, Region>, submitted: &BTreeMap<String, u64>, failed: u64) {
-    println!("{:<14} {:>9} {:>9} {:>9} {:>9}", "region", "submitted", "concluded", "ended", "in flight");
+async fn report(
+    http: &reqwest::Client,
+    regions: &BTreeMap<String, Region>,
+    submitted: &BTreeMap<String, u64>,
+    failed: u64,
+) {
+    println!(
+        "{:<14} {:>9} {:>9} {:>9} {:>9}",
+        "region", "submitted", "concluded", "ended", "in flight"
+    );
     for r in regions.values() {
         let health: Value = match http.get(format!("{}/healthz", r.base)).send().await {
             Ok(resp) => resp.json().await.unwrap_or(Value::Null),

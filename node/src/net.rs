@@ -13,8 +13,8 @@ use std::io;
 use std::time::Duration;
 
 use libp2p::futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, StreamExt};
-use libp2p::identity::{Keypair, ed25519};
 use libp2p::gossipsub;
+use libp2p::identity::{Keypair, ed25519};
 use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, StreamProtocol, allow_block_list};
@@ -35,7 +35,10 @@ pub const FRAME_PROTOCOL: StreamProtocol = StreamProtocol::new("/tongban/frame/1
 #[derive(Debug, Clone, Default)]
 pub struct FrameCodec;
 
-async fn read_bounded<T: AsyncRead + Unpin + Send>(io: &mut T, limit: usize) -> io::Result<Vec<u8>> {
+async fn read_bounded<T: AsyncRead + Unpin + Send>(
+    io: &mut T,
+    limit: usize,
+) -> io::Result<Vec<u8>> {
     let mut len = [0u8; 4];
     io.read_exact(&mut len).await?;
     let len = u32::from_be_bytes(len) as usize;
@@ -63,19 +66,37 @@ impl request_response::Codec for FrameCodec {
     type Request = Vec<u8>;
     type Response = Vec<u8>;
 
-    async fn read_request<T: AsyncRead + Unpin + Send>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Vec<u8>> {
+    async fn read_request<T: AsyncRead + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+    ) -> io::Result<Vec<u8>> {
         read_bounded(io, MAX_FRAME_SIZE).await
     }
 
-    async fn read_response<T: AsyncRead + Unpin + Send>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Vec<u8>> {
+    async fn read_response<T: AsyncRead + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+    ) -> io::Result<Vec<u8>> {
         read_bounded(io, 1024).await
     }
 
-    async fn write_request<T: AsyncWrite + Unpin + Send>(&mut self, _: &StreamProtocol, io: &mut T, req: Vec<u8>) -> io::Result<()> {
+    async fn write_request<T: AsyncWrite + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        req: Vec<u8>,
+    ) -> io::Result<()> {
         write_prefixed(io, &req).await
     }
 
-    async fn write_response<T: AsyncWrite + Unpin + Send>(&mut self, _: &StreamProtocol, io: &mut T, res: Vec<u8>) -> io::Result<()> {
+    async fn write_response<T: AsyncWrite + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        res: Vec<u8>,
+    ) -> io::Result<()> {
         write_prefixed(io, &res).await
     }
 }
@@ -112,9 +133,15 @@ pub enum NetCommand {
 
 /// The libp2p peer id of a roster node key.
 pub fn peer_id(key: &PublicKey) -> Result<PeerId, NodeError> {
-    let ed = ed25519::PublicKey::try_from_bytes(&key.0)
-        .map_err(|e| NodeError::Refused(format!("node key {} is not usable by libp2p: {e}", key.kid())))?;
-    Ok(PeerId::from_public_key(&libp2p::identity::PublicKey::from(ed)))
+    let ed = ed25519::PublicKey::try_from_bytes(&key.0).map_err(|e| {
+        NodeError::Refused(format!(
+            "node key {} is not usable by libp2p: {e}",
+            key.kid()
+        ))
+    })?;
+    Ok(PeerId::from_public_key(&libp2p::identity::PublicKey::from(
+        ed,
+    )))
 }
 
 /// Who is who on the roster, for the transport.
@@ -163,9 +190,9 @@ pub async fn start(
     engine: EngineHandle,
     mut commands: mpsc::UnboundedReceiver<NetCommand>,
 ) -> Result<Multiaddr, NodeError> {
-    let listen: Multiaddr = listen
-        .parse()
-        .map_err(|e| NodeError::Refused(format!("peer.listen {listen:?} is not a multiaddr: {e}")))?;
+    let listen: Multiaddr = listen.parse().map_err(|e| {
+        NodeError::Refused(format!("peer.listen {listen:?} is not a multiaddr: {e}"))
+    })?;
     let mut secret = seed;
     let keypair = Keypair::ed25519_from_bytes(&mut secret)
         .map_err(|e| NodeError::Refused(format!("the node key is not usable by libp2p: {e}")))?;
@@ -180,17 +207,20 @@ pub async fn start(
                 .validation_mode(gossipsub::ValidationMode::Strict)
                 .build()
                 .map_err(|e| io::Error::other(e.to_string()))?;
-            let gossip = gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), config)
-                .map_err(io::Error::other)?;
+            let gossip = gossipsub::Behaviour::new(
+                gossipsub::MessageAuthenticity::Signed(key.clone()),
+                config,
+            )
+            .map_err(io::Error::other)?;
             Ok(Behaviour {
-            allow: allow_block_list::Behaviour::default(),
-            gossip,
-            frames: request_response::Behaviour::new(
-                [(FRAME_PROTOCOL, ProtocolSupport::Full)],
-                request_response::Config::default()
-                    .with_request_timeout(Duration::from_secs(30))
-                    .with_max_concurrent_streams(1024),
-            ),
+                allow: allow_block_list::Behaviour::default(),
+                gossip,
+                frames: request_response::Behaviour::new(
+                    [(FRAME_PROTOCOL, ProtocolSupport::Full)],
+                    request_response::Config::default()
+                        .with_request_timeout(Duration::from_secs(30))
+                        .with_max_concurrent_streams(1024),
+                ),
             })
         })
         .map_err(|e| NodeError::Refused(format!("building the libp2p behaviour: {e}")))?
@@ -215,7 +245,9 @@ pub async fn start(
         match swarm.select_next_some().await {
             SwarmEvent::NewListenAddr { address, .. } => break address,
             SwarmEvent::ListenerError { error, .. } => {
-                return Err(NodeError::Refused(format!("listening on {listen}: {error}")));
+                return Err(NodeError::Refused(format!(
+                    "listening on {listen}: {error}"
+                )));
             }
             _ => {}
         }

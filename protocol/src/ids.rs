@@ -134,20 +134,34 @@ macro_rules! bytes_serde {
                     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                         write!(f, "{} as {} bytes or {} hex digits", $what, $n, 2 * $n)
                     }
-                    fn visit_str<E: serde::de::Error>(self, text: &str) -> std::result::Result<$name, E> {
+                    fn visit_str<E: serde::de::Error>(
+                        self,
+                        text: &str,
+                    ) -> std::result::Result<$name, E> {
                         let mut out = [0u8; $n];
                         hex::decode_to_slice(text.trim(), &mut out).map_err(|_| {
-                            E::custom(concat!($what, ": use exactly ", stringify!($n), " bytes as hex digits"))
+                            E::custom(concat!(
+                                $what,
+                                ": use exactly ",
+                                stringify!($n),
+                                " bytes as hex digits"
+                            ))
                         })?;
                         Ok($name(out))
                     }
-                    fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> std::result::Result<$name, E> {
+                    fn visit_bytes<E: serde::de::Error>(
+                        self,
+                        bytes: &[u8],
+                    ) -> std::result::Result<$name, E> {
                         let out: [u8; $n] = bytes.try_into().map_err(|_| {
                             E::custom(concat!($what, ": expected ", stringify!($n), " bytes"))
                         })?;
                         Ok($name(out))
                     }
-                    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<$name, A::Error> {
+                    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                        self,
+                        mut seq: A,
+                    ) -> std::result::Result<$name, A::Error> {
                         let mut out = [0u8; $n];
                         for (i, slot) in out.iter_mut().enumerate() {
                             *slot = seq
@@ -295,13 +309,19 @@ impl fmt::Debug for PublicKey {
 pub(crate) mod openapi {
     use std::borrow::Cow;
 
-    use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaFormat, KnownFormat, Type};
     use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
 
     use super::{CaseId, Digest, KeyId, PublicKey, RegionId, Timestamp, WindowId};
 
     /// A string schema with a pattern, length bounds, a description and an example.
-    pub(crate) fn text(pattern: &str, min: usize, max: usize, description: &str, example: &str) -> RefOr<Schema> {
+    pub(crate) fn text(
+        pattern: &str,
+        min: usize,
+        max: usize,
+        description: &str,
+        example: &str,
+    ) -> RefOr<Schema> {
         ObjectBuilder::new()
             .schema_type(Type::String)
             .pattern(Some(pattern))

@@ -86,13 +86,30 @@ pub fn item(region: &str, n: u32) -> ServiceItem {
         case_kind: CaseKind::Committed,
         conditions: "申请人具有经营能力".into(),
         process: vec!["受理".into(), "审查".into(), "决定".into()],
-        materials: vec![m("form", "申请书", true), m("id-card", "居民身份证", true), m("photo", "照片", false)],
-        legal_limit: TimeLimit { days: 20, unit: DayUnit::WorkingDays },
-        committed_limit: TimeLimit { days: 5, unit: DayUnit::WorkingDays },
-        fee: Fee { charged: false, basis: String::new() },
+        materials: vec![
+            m("form", "申请书", true),
+            m("id-card", "居民身份证", true),
+            m("photo", "照片", false),
+        ],
+        legal_limit: TimeLimit {
+            days: 20,
+            unit: DayUnit::WorkingDays,
+        },
+        committed_limit: TimeLimit {
+            days: 5,
+            unit: DayUnit::WorkingDays,
+        },
+        fee: Fee {
+            charged: false,
+            basis: String::new(),
+        },
         result: ResultSpec {
             name: "营业执照".into(),
-            delivery: vec![Delivery::Mail, Delivery::IntakeWindowPickup, Delivery::ELicence],
+            delivery: vec![
+                Delivery::Mail,
+                Delivery::IntakeWindowPickup,
+                Delivery::ELicence,
+            ],
         },
         scope: Scope::CrossProvince,
         modes: vec![Mode::FullyOnline, Mode::ProxyIntake],
@@ -159,23 +176,34 @@ impl Federation {
         let govs: Vec<Identity> = (0..n).map(|i| Identity::from_seed(gov_seed(i))).collect();
         let signers: Vec<&Identity> = govs.iter().take(n / 2 + 1).collect();
         let doc = RosterDocument::sign(&roster, &signers).expect("signs");
-        std::fs::write(root.join("roster.cbor"), doc.encode().expect("encodes")).expect("write roster");
-        let calendar = concat!(env!("CARGO_MANIFEST_DIR"), "/../configs/calendars/cn-2026.toml");
+        std::fs::write(root.join("roster.cbor"), doc.encode().expect("encodes"))
+            .expect("write roster");
+        let calendar = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../configs/calendars/cn-2026.toml"
+        );
         std::fs::copy(calendar, root.join("calendar.toml")).expect("copy calendar");
         for (i, r) in regions.iter().enumerate() {
-            std::fs::write(root.join(format!("{r}.key")), hex::encode(node_seed(i))).expect("write key");
+            std::fs::write(root.join(format!("{r}.key")), hex::encode(node_seed(i)))
+                .expect("write key");
             #[cfg(unix)]
             {
                 use std::os::unix::fs::PermissionsExt;
-                let _ = std::fs::set_permissions(root.join(format!("{r}.key")), std::fs::Permissions::from_mode(0o600));
+                let _ = std::fs::set_permissions(
+                    root.join(format!("{r}.key")),
+                    std::fs::Permissions::from_mode(0o600),
+                );
             }
             let catalog = CatalogFile {
                 region: RegionId::new(*r).expect("region"),
                 version: 1,
                 items: (1..=3).map(|k| item(r, k)).collect(),
             };
-            std::fs::write(root.join(format!("{r}.catalog.toml")), toml::to_string(&catalog).expect("toml"))
-                .expect("write catalog");
+            std::fs::write(
+                root.join(format!("{r}.catalog.toml")),
+                toml::to_string(&catalog).expect("toml"),
+            )
+            .expect("write catalog");
             let sha = |t: &str| Digest::of(t.as_bytes()).to_string();
             let config = format!(
                 r#"region = "{r}"
@@ -340,7 +368,13 @@ pub struct Client {
 }
 
 impl Client {
-    pub async fn send(&self, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<Vec<u8>>) -> (u16, Value) {
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Vec<u8>>,
+    ) -> (u16, Value) {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -356,11 +390,18 @@ impl Client {
     }
 
     pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
-        self.send(reqwest::Method::GET, path, Some(token), None).await
+        self.send(reqwest::Method::GET, path, Some(token), None)
+            .await
     }
 
     pub async fn post(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
-        self.send(reqwest::Method::POST, path, Some(token), Some(body.to_string().into_bytes())).await
+        self.send(
+            reqwest::Method::POST,
+            path,
+            Some(token),
+            Some(body.to_string().into_bytes()),
+        )
+        .await
     }
 
     /// Uploads `content` in one chunk and returns its digest.
@@ -368,13 +409,22 @@ impl Client {
         let d = Digest::of(content);
         let resp = self
             .http
-            .put(format!("{}/api/v1/materials/{d}?offset=0&total={}", self.base, content.len()))
+            .put(format!(
+                "{}/api/v1/materials/{d}?offset=0&total={}",
+                self.base,
+                content.len()
+            ))
             .bearer_auth(WINDOW_TOKEN)
             .body(content.to_vec())
             .send()
             .await
             .expect("upload");
-        assert_eq!(resp.status().as_u16(), 200, "upload: {:?}", resp.text().await);
+        assert_eq!(
+            resp.status().as_u16(),
+            200,
+            "upload: {:?}",
+            resp.text().await
+        );
         d
     }
 
@@ -404,7 +454,9 @@ impl Client {
     pub async fn wait_case(&self, case: &str, secs: u64, done: impl Fn(&Value) -> bool) -> Value {
         let start = Instant::now();
         loop {
-            let (status, view) = self.get(&format!("/api/v1/applications/{case}"), WINDOW_TOKEN).await;
+            let (status, view) = self
+                .get(&format!("/api/v1/applications/{case}"), WINDOW_TOKEN)
+                .await;
             if status == 200 && done(&view) {
                 return view;
             }

@@ -21,7 +21,8 @@ use super::{AppState, auth, body, enum_param, json, param, query};
 use crate::daemon::Command;
 
 fn case_id(id: &str) -> Result<CaseId, ApiError> {
-    id.parse().map_err(|e: tongban_protocol::Error| ApiError::bad_request(e.to_string()))
+    id.parse()
+        .map_err(|e: tongban_protocol::Error| ApiError::bad_request(e.to_string()))
 }
 
 /// `POST /api/v1/applications`: 201 with the case id and the signed receipt (收件凭证).
@@ -37,15 +38,15 @@ fn case_id(id: &str) -> Result<CaseId, ApiError> {
         tokens only. Send an Idempotency-Key to make a retried request safe: the same key answers 200 with the \
         case the first request created.",
     params(
-        ("Idempotency-Key" = Option<String>, Header, description = "Any text unique to this application at this window; a retry with the same key returns the first case instead of making a second."),
-        ("X-Operator" = Option<String>, Header, description = "The window operator's staff number (工号), up to 64 characters; default the token's name."),
+        ("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 128, description = "1–128 characters unique to this application at this window; a retry with the same key returns the first case instead of making a second."),
+        ("X-Operator" = Option<String>, Header, nullable = false, max_length = 64, description = "The window operator's staff number (工号), up to 64 characters; default the token's name."),
     ),
     request_body(
         content = IntakeRequest,
         description = "The application. Unknown fields are refused.",
         example = json!({
             "region": "110000",
-            "impl_code": "1100000001",
+            "impl_code": "110000010100400001",
             "catalog_version": 1,
             "applicant": {
                 "kind": "natural_person",
@@ -54,29 +55,38 @@ fn case_id(id: &str) -> Result<CaseId, ApiError> {
                 "id_number": "120101199003071234",
                 "phone": "13800138000"
             },
-            "materials": [{
-                "material": "form",
-                "digest": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
-                "size": 4,
-                "media_type": "application/pdf",
-                "original_checked": true
-            }],
-            "form": {"经营场所": "北京市朝阳区某路1号"},
+            "materials": [
+                {
+                    "material": "form",
+                    "digest": "eee5e41b2606e5d1143401039182f2bfdd4c66d8c3c0b19a6c99afdc2ba9c054",
+                    "size": 59,
+                    "media_type": "application/pdf",
+                    "original_checked": true
+                },
+                {
+                    "material": "id-card",
+                    "digest": "1b64bb379d8285f946d192477dee8abc78b0e5c576047464a1060da255f249e2",
+                    "size": 37,
+                    "media_type": "image/jpeg",
+                    "original_checked": true
+                }
+            ],
+            "form": {"字号": "张三小吃店", "经营场所": "北京市朝阳区某路1号", "经营范围": "餐饮服务"},
             "delivery": {"method": "e_licence", "address": null},
-            "accept_with_gaps": [],
+            "accept_with_gaps": ["premises"],
             "pledge": false
         }),
     ),
     responses(
         (status = 201, description = "The case was created; the receipt is signed by this node.", body = IntakeAnswer),
         (status = 200, description = "The Idempotency-Key named a case already taken: its receipt, nothing new created.", body = IntakeAnswer),
-        (status = 400, description = "The body is not the JSON expected (the message gives line and column), or a material was not uploaded.", body = ErrorBody),
+        (status = 400, description = "The body is not the JSON expected (the message gives line and column), or the Idempotency-Key is not 1–128 characters.", body = ErrorBody),
         (status = 401, description = "No token, or an unknown one.", body = ErrorBody),
         (status = 403, description = "Not a window token.", body = ErrorBody),
         (status = 404, description = "No such item in the handling region's catalog as this node holds it.", body = ErrorBody),
         (status = 409, description = "The region's catalog moved on from `catalog_version`: check the item again.", body = ErrorBody),
         (status = 413, description = "The body is over the node's limit (http.max_body_bytes).", body = ErrorBody),
-        (status = 422, description = "The application does not meet the item's requirements; `problems` lists each with its fix.", body = ErrorBody),
+        (status = 422, description = "The application does not meet the item's requirements, or names a material not uploaded; `problems` lists each with its fix.", body = ErrorBody),
         (status = 503, description = "The node could not keep the case, or its engine is not answering; retry with the same Idempotency-Key.", body = ErrorBody),
     ),
     security(("bearer" = [])),
@@ -88,7 +98,9 @@ pub async fn intake(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let actor = auth::actor(&state, &headers)?;
     if !matches!(actor, Actor::Window { .. }) {
-        return Err(ApiError::forbidden("applications are taken by windows: use a window token"));
+        return Err(ApiError::forbidden(
+            "applications are taken by windows: use a window token",
+        ));
     }
     let request: IntakeRequest = json(&body(raw)?)?;
     let key = headers
@@ -149,9 +161,18 @@ pub async fn intake(
     ),
     security(("bearer" = [])),
 )]
-pub async fn worklist(State(state): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Result<Json<Value>, ApiError> {
+pub async fn worklist(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
     auth::actor(&state, &headers)?;
-    let q = query(raw, &["stage", "colour", "item", "window", "from", "until", "limit"])?;
+    let q = query(
+        raw,
+        &[
+            "stage", "colour", "item", "window", "from", "until", "limit",
+        ],
+    )?;
     let day = |name: &str| -> Result<Option<tongban_protocol::ids::Timestamp>, ApiError> {
         Ok(param::<Date>(&q, name)?.map(|d| d.start_of_day()))
     };
@@ -169,7 +190,9 @@ pub async fn worklist(State(state): State<AppState>, headers: HeaderMap, RawQuer
         limit: param::<usize>(&q, "limit")?,
     };
     let list = state.engine.ask(|r| Command::Worklist(filter, r)).await?;
-    Ok(Json(serde_json::to_value(list).map_err(|e| ApiError::bad_request(e.to_string()))?))
+    Ok(Json(
+        serde_json::to_value(list).map_err(|e| ApiError::bad_request(e.to_string()))?,
+    ))
 }
 
 /// `GET /api/v1/applications/{id}`: both timelines, the state and the clock.
@@ -190,13 +213,20 @@ pub async fn worklist(State(state): State<AppState>, headers: HeaderMap, RawQuer
     ),
     security(("bearer" = [])),
 )]
-pub async fn view(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn view(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     auth::actor(&state, &headers)?;
     let case = case_id(&id)?;
     let view = state.engine.ask(|r| Command::View(case, r)).await?;
-    Ok(Json(serde_json::to_value(*view).map_err(|e| ApiError::bad_request(e.to_string()))?))
+    Ok(Json(
+        serde_json::to_value(*view).map_err(|e| ApiError::bad_request(e.to_string()))?,
+    ))
 }
 
+/// The body of a withdrawal request.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = WithdrawalRequest)]
@@ -218,7 +248,7 @@ struct Withdrawal {
         as declined. Window (or admin) tokens of the intake region.",
     params(
         ("id" = CaseId, Path, description = "The case id (办件编号)."),
-        ("X-Operator" = Option<String>, Header, description = "The window operator's staff number (工号); default the token's name."),
+        ("X-Operator" = Option<String>, Header, nullable = false, max_length = 64, description = "The window operator's staff number (工号); default the token's name."),
     ),
     request_body(content = Withdrawal, description = "The reason."),
     responses(
@@ -243,7 +273,9 @@ pub async fn withdraw(
     let case = case_id(&id)?;
     let w: Withdrawal = json(&body(raw)?)?;
     if w.reason.trim().is_empty() || w.reason.len() > 2000 {
-        return Err(ApiError::bad_request("reason: give the applicant's reason (up to 2000 bytes)"));
+        return Err(ApiError::bad_request(
+            "reason: give the applicant's reason (up to 2000 bytes)",
+        ));
     }
     let kind = EventKind::WithdrawalRequested { reason: w.reason };
     let event = state
@@ -262,7 +294,7 @@ pub async fn withdraw(
     tag = "applications",
     summary = "Record a status event of a case",
     description = "Writes one event to this node's log of the case, signs it and sends it to the other region. \
-        The body is an event kind, externally tagged: a kind without data is a plain string (`\"accepted\"`), a \
+        The body is an event kind, externally tagged: a kind without data is a plain string (`\"accepted\"`; `{\"accepted\": null}` is taken too), a \
         kind with data an object with one key (`{\"in_review\": {\"step\": \"审核\"}}`). A back office (or admin) \
         reports handling-side kinds (received, accepted, rejected, supplement_requested, originals_received, \
         in_review, suspended, resumed, concluded, result_dispatched, withdrawal_confirmed) for cases this region \
@@ -271,7 +303,7 @@ pub async fn withdraw(
         applications come in through POST /api/v1/applications.",
     params(
         ("id" = CaseId, Path, description = "The case id (办件编号)."),
-        ("X-Operator" = Option<String>, Header, description = "For window tokens: the operator's staff number (工号); default the token's name."),
+        ("X-Operator" = Option<String>, Header, nullable = false, max_length = 64, description = "For window tokens: the operator's staff number (工号); default the token's name."),
     ),
     request_body(
         content = EventKind,
@@ -329,7 +361,7 @@ pub async fn event(
     request_body(
         content = Report,
         description = "The case and the handling-side event kind.",
-        example = json!({"case": "120000-20260301-000001", "event": "accepted"}),
+        example = json!({"case": "120000-20261122-000001", "event": "accepted"}),
     ),
     responses(
         (status = 201, description = "The event, as signed and kept.", body = EventAnswer),
@@ -346,10 +378,13 @@ pub async fn webhook_callback(
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let key = state
-        .webhook_key
-        .clone()
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", "this node's back office is not a webhook"))?;
+    let key = state.webhook_key.clone().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "this node's back office is not a webhook",
+        )
+    })?;
     let bytes = body(raw)?;
     let signature = headers
         .get("x-tongban-signature")
@@ -380,7 +415,9 @@ pub struct IntakeAnswer {
     #[schema(pattern = "^([0-9a-f]{2})+$")]
     pub receipt_cose: String,
     /// The receipt as text to print for the applicant: case id, intake region, date and digest.
-    #[schema(example = "收件凭证\n办件编号：120000-20260301-000001\n收件地：120000\n收件时间：2026-03-01\n回执摘要：9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08")]
+    #[schema(
+        example = "收件凭证\n办件编号：120000-20261122-000001\n收件地：120000\n收件时间：2026-11-22\n回执摘要：ff3ea8c83757460aa8ebac8e601c7370c2976c8ea7107a668afad146c4c08b06"
+    )]
     pub printable: String,
 }
 

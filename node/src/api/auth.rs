@@ -12,7 +12,9 @@ use crate::config::Role;
 pub fn actor(state: &AppState, headers: &HeaderMap) -> Result<Actor, ApiError> {
     let value = headers
         .get(axum::http::header::AUTHORIZATION)
-        .ok_or_else(|| ApiError::unauthorized("send your token as: Authorization: Bearer <token>"))?;
+        .ok_or_else(|| {
+            ApiError::unauthorized("send your token as: Authorization: Bearer <token>")
+        })?;
     let text = value
         .to_str()
         .map_err(|_| ApiError::unauthorized("the Authorization header is not text"))?;

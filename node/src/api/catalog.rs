@@ -37,9 +37,16 @@ use crate::daemon::Command;
     ),
     security(("bearer" = [])),
 )]
-pub async fn search(State(state): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Result<Json<Value>, ApiError> {
+pub async fn search(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
     auth::actor(&state, &headers)?;
-    let q = query(raw, &["text", "code", "department", "mode", "region", "limit"])?;
+    let q = query(
+        raw,
+        &["text", "code", "department", "mode", "region", "limit"],
+    )?;
     let query = CatalogQuery {
         text: q.get("text").cloned(),
         code: q.get("code").cloned(),
@@ -48,7 +55,10 @@ pub async fn search(State(state): State<AppState>, headers: HeaderMap, RawQuery(
         region: param::<RegionId>(&q, "region")?,
     };
     let limit = param::<usize>(&q, "limit")?.unwrap_or(50).clamp(1, 500);
-    let hits = state.engine.ask(|r| Command::Search(query, limit, r)).await?;
+    let hits = state
+        .engine
+        .ask(|r| Command::Search(query, limit, r))
+        .await?;
     Ok(Json(json!({ "items": hits })))
 }
 
@@ -73,10 +83,19 @@ pub async fn search(State(state): State<AppState>, headers: HeaderMap, RawQuery(
     ),
     security(("bearer" = [])),
 )]
-pub async fn item(State(state): State<AppState>, headers: HeaderMap, Path((region, code)): Path<(String, String)>) -> Result<Json<Value>, ApiError> {
+pub async fn item(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((region, code)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
     auth::actor(&state, &headers)?;
-    let region: RegionId = region.parse().map_err(|e: tongban_protocol::Error| ApiError::bad_request(e.to_string()))?;
-    let found = state.engine.ask(|r| Command::Item(region.clone(), code.clone(), r)).await?;
+    let region: RegionId = region
+        .parse()
+        .map_err(|e: tongban_protocol::Error| ApiError::bad_request(e.to_string()))?;
+    let found = state
+        .engine
+        .ask(|r| Command::Item(region.clone(), code.clone(), r))
+        .await?;
     let (version, item) = found.ok_or_else(|| {
         ApiError::from(tongban_protocol::Error::NotFound(format!(
             "item {code} of region {region}; search /api/v1/catalog/items"
@@ -125,17 +144,28 @@ pub async fn item(State(state): State<AppState>, headers: HeaderMap, Path((regio
     ),
     security(("bearer" = [])),
 )]
-pub async fn publish(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+pub async fn publish(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
     let actor = auth::actor(&state, &headers)?;
     if !matches!(actor, tongban_protocol::engine::Actor::Admin) {
-        return Err(ApiError::forbidden("publishing the catalog needs an admin token"));
+        return Err(ApiError::forbidden(
+            "publishing the catalog needs an admin token",
+        ));
     }
-    let file = state
-        .config
-        .load_catalog()
-        .map_err(|e| ApiError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, "invalid_catalog", e.to_string()))?;
+    let file = state.config.load_catalog().map_err(|e| {
+        ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_catalog",
+            e.to_string(),
+        )
+    })?;
     let version = file.version;
-    let published = state.engine.ask(|r| Command::Publish(Box::new(file), r)).await?;
+    let published = state
+        .engine
+        .ask(|r| Command::Publish(Box::new(file), r))
+        .await?;
     Ok(Json(json!({ "version": version, "published": published })))
 }
 

@@ -20,8 +20,11 @@ pub struct ApiError {
     pub problems: Vec<String>,
 }
 
-/// The JSON body of every error answer, as the OpenAPI document describes it. The answer
-/// itself is written by [`ApiError`]'s `IntoResponse`; a test checks that the two agree.
+// The error body as the OpenAPI document describes it. The answer itself is written by
+// ApiError's IntoResponse below; a test checks that the two agree.
+
+/// The body of every error answer: a stable code, a message that says what to fix, and, for
+/// requests with several problems, each of them.
 #[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"error": {"code": "invalid_application", "message": "the application is invalid", "problems": ["materials: the required material 申请书 (form) is missing"]}}))]
@@ -30,7 +33,7 @@ pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
-/// The inside of an [`ErrorBody`].
+/// What went wrong.
 #[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ErrorDetail {
@@ -117,7 +120,9 @@ impl From<Error> for ApiError {
             Error::IllegalTransition(_) | Error::BadEvent(_) => {
                 (StatusCode::CONFLICT, "illegal_transition", vec![])
             }
-            Error::InvalidApplication(p) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_application", p),
+            Error::InvalidApplication(p) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid_application", p)
+            }
             Error::InvalidCatalog(p) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_catalog", p),
             Error::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large", vec![]),
             Error::Storage(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", vec![]),
@@ -152,7 +157,9 @@ mod tests {
     async fn answer(e: ApiError) -> (StatusCode, ErrorBody) {
         let response = e.into_response();
         let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
         let body: ErrorBody = serde_json::from_slice(&bytes)
             .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&bytes)));
         (status, body)
@@ -172,14 +179,23 @@ mod tests {
             Error::BadEvent("x".into()).into(),
             Error::InvalidApplication(vec!["a".into(), "b".into()]).into(),
             Error::InvalidCatalog(vec!["a".into()]).into(),
-            Error::TooLarge { what: "x", size: 2, limit: 1 }.into(),
+            Error::TooLarge {
+                what: "x",
+                size: 2,
+                limit: 1,
+            }
+            .into(),
             Error::Storage("x".into()).into(),
             Error::InvalidInput("x".into()).into(),
         ];
         for e in cases {
             let code = e.code;
             let (status, body) = answer(e).await;
-            assert_eq!(serde_json::to_value(body.error.code).unwrap(), code, "{code}");
+            assert_eq!(
+                serde_json::to_value(body.error.code).unwrap(),
+                code,
+                "{code}"
+            );
             let expected = match body.error.code {
                 ErrorCode::BadRequest => 400,
                 ErrorCode::Unauthorized => 401,
@@ -192,7 +208,8 @@ mod tests {
             };
             assert_eq!(status.as_u16(), expected, "{code}");
         }
-        let (_, body) = answer(Error::InvalidApplication(vec!["a".into(), "b".into()]).into()).await;
+        let (_, body) =
+            answer(Error::InvalidApplication(vec!["a".into(), "b".into()]).into()).await;
         assert_eq!(body.error.problems, ["a", "b"]);
     }
 }

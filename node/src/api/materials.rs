@@ -27,7 +27,7 @@ use crate::daemon::Command;
         ("digest" = Digest, Path, description = "The SHA-256 of the whole material, as 64 hex digits."),
         ("offset" = Option<u64>, Query, description = "Where this chunk starts in the material, in bytes; default 0."),
         ("total" = u64, Query, description = "The whole material's size in bytes (1 byte to 64 MiB)."),
-        ("X-Operator" = Option<String>, Header, description = "The window operator's staff number (工号), for the audit trail; default the token's name."),
+        ("X-Operator" = Option<String>, Header, nullable = false, max_length = 64, description = "The window operator's staff number (工号), for the audit trail; default the token's name."),
     ),
     request_body(
         content = MaterialChunk,
@@ -59,8 +59,9 @@ pub async fn upload(
     let digest = Digest::from_hex(&digest).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let q = query(raw, &["offset", "total"])?;
     let offset = param::<u64>(&q, "offset")?.unwrap_or(0);
-    let total = param::<u64>(&q, "total")?
-        .ok_or_else(|| ApiError::bad_request("query parameter total: give the material's size in bytes"))?;
+    let total = param::<u64>(&q, "total")?.ok_or_else(|| {
+        ApiError::bad_request("query parameter total: give the material's size in bytes")
+    })?;
     let data = body(data)?;
     let status = state
         .engine

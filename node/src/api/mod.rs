@@ -8,8 +8,8 @@ mod auth;
 mod catalog;
 pub mod error;
 mod materials;
-mod ops;
 pub mod openapi;
+mod ops;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -39,9 +39,11 @@ impl AppState {
     pub fn new(config: &NodeConfig, engine: EngineHandle) -> Result<AppState, NodeError> {
         let webhook_key = match &config.backoffice {
             tongban_adapters::BackOfficeConfig::Webhook(w) => Some(Arc::new(
-                tongban_adapters::webhook::load_key(&w.hmac_key_file).map_err(|e| NodeError::Config {
-                    path: config.source.clone(),
-                    problems: vec![format!("backoffice.hmac_key_file: {e}")],
+                tongban_adapters::webhook::load_key(&w.hmac_key_file).map_err(|e| {
+                    NodeError::Config {
+                        path: config.source.clone(),
+                        problems: vec![format!("backoffice.hmac_key_file: {e}")],
+                    }
                 })?,
             )),
             _ => None,
@@ -70,9 +72,18 @@ pub fn router(state: AppState) -> Router {
             post(applications::intake).get(applications::worklist),
         )
         .route("/api/v1/applications/{id}", get(applications::view))
-        .route("/api/v1/applications/{id}/withdrawal", post(applications::withdraw))
-        .route("/api/v1/applications/{id}/events", post(applications::event))
-        .route("/api/v1/backoffice/webhook", post(applications::webhook_callback))
+        .route(
+            "/api/v1/applications/{id}/withdrawal",
+            post(applications::withdraw),
+        )
+        .route(
+            "/api/v1/applications/{id}/events",
+            post(applications::event),
+        )
+        .route(
+            "/api/v1/backoffice/webhook",
+            post(applications::webhook_callback),
+        )
         .fallback(ops::not_found)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
@@ -83,9 +94,17 @@ fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     body.map_err(|e| {
         let status = e.status();
         if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(status, "too_large", "the request body is over this node's limit (http.max_body_bytes)")
+            ApiError::new(
+                status,
+                "too_large",
+                "the request body is over this node's limit (http.max_body_bytes)",
+            )
         } else {
-            ApiError::new(status, "bad_request", format!("the request body could not be read: {e}"))
+            ApiError::new(
+                status,
+                "bad_request",
+                format!("the request body could not be read: {e}"),
+            )
         }
     })
 }
@@ -104,7 +123,12 @@ fn json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 /// Query parameters, refusing any not in `known`.
 fn query(raw: Option<String>, known: &[&str]) -> Result<BTreeMap<String, String>, ApiError> {
     let mut out = BTreeMap::new();
-    for pair in raw.as_deref().unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+    for pair in raw
+        .as_deref()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         let k = decode(k)?;
         let v = decode(v)?;
@@ -132,7 +156,9 @@ fn decode(s: &str) -> Result<String, ApiError> {
                     .get(i + 1..i + 3)
                     .and_then(|h| std::str::from_utf8(h).ok())
                     .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    .ok_or_else(|| ApiError::bad_request(format!("bad percent-encoding in {s:?}")))?;
+                    .ok_or_else(|| {
+                        ApiError::bad_request(format!("bad percent-encoding in {s:?}"))
+                    })?;
                 out.push(hex);
                 i += 2;
             }
@@ -144,7 +170,10 @@ fn decode(s: &str) -> Result<String, ApiError> {
 }
 
 /// Parses one parameter with `FromStr`, naming it on failure.
-fn param<T: std::str::FromStr>(q: &BTreeMap<String, String>, name: &str) -> Result<Option<T>, ApiError>
+fn param<T: std::str::FromStr>(
+    q: &BTreeMap<String, String>,
+    name: &str,
+) -> Result<Option<T>, ApiError>
 where
     T::Err: std::fmt::Display,
 {
@@ -157,11 +186,17 @@ where
 }
 
 /// Parses a snake_case enum parameter through serde.
-fn enum_param<T: DeserializeOwned>(q: &BTreeMap<String, String>, name: &str, choices: &str) -> Result<Option<T>, ApiError> {
+fn enum_param<T: DeserializeOwned>(
+    q: &BTreeMap<String, String>,
+    name: &str,
+    choices: &str,
+) -> Result<Option<T>, ApiError> {
     q.get(name)
         .map(|v| {
             serde_json::from_value(serde_json::Value::String(v.clone())).map_err(|_| {
-                ApiError::bad_request(format!("query parameter {name}={v:?}: use one of {choices}"))
+                ApiError::bad_request(format!(
+                    "query parameter {name}={v:?}: use one of {choices}"
+                ))
             })
         })
         .transpose()

@@ -158,7 +158,11 @@ mod tests {
                 .map(|(i, _)| i)
                 .expect("an unclosed .route(");
             let call = &chunk[..end];
-            let path = call.split('"').nth(1).expect("a route without a path").to_string();
+            let path = call
+                .split('"')
+                .nth(1)
+                .expect("a route without a path")
+                .to_string();
             for method in ["get", "post", "put", "delete", "patch"] {
                 let calls = call.matches(&format!("{method}(")).count();
                 let named = call.matches(&format!("_{method}(")).count();
@@ -215,10 +219,7 @@ mod tests {
                 "{method} {path} documents no responses"
             );
         }
-        assert_eq!(
-            documented, routes,
-            "the document and the router disagree"
-        );
+        assert_eq!(documented, routes, "the document and the router disagree");
     }
 
     #[test]
@@ -228,7 +229,12 @@ mod tests {
             doc["components"]["securitySchemes"]["bearer"]["scheme"],
             "bearer"
         );
-        let open = ["/healthz", "/metrics", "/api/v1/openapi.json", "/api/v1/backoffice/webhook"];
+        let open = [
+            "/healthz",
+            "/metrics",
+            "/api/v1/openapi.json",
+            "/api/v1/backoffice/webhook",
+        ];
         for (path, item) in doc["paths"].as_object().unwrap() {
             for (method, op) in item.as_object().unwrap() {
                 let bearer = op["security"]
@@ -300,12 +306,24 @@ mod tests {
                 other => panic!("{name}: type {other:?}"),
             }
         };
-        check("RegionId", serde_json::to_value(RegionId::new("110000").unwrap()).unwrap());
-        check("WindowId", serde_json::to_value(WindowId::new("110000-a.1").unwrap()).unwrap());
-        check("CaseId", serde_json::to_value(CaseId::new("110000-20260301-000001").unwrap()).unwrap());
+        check(
+            "RegionId",
+            serde_json::to_value(RegionId::new("110000").unwrap()).unwrap(),
+        );
+        check(
+            "WindowId",
+            serde_json::to_value(WindowId::new("110000-a.1").unwrap()).unwrap(),
+        );
+        check(
+            "CaseId",
+            serde_json::to_value(CaseId::new("110000-20260301-000001").unwrap()).unwrap(),
+        );
         check("Digest", serde_json::to_value(Digest::of(b"x")).unwrap());
         check("Timestamp", serde_json::to_value(Timestamp(1)).unwrap());
-        check("Date", serde_json::to_value(Date::new(2026, 3, 2).unwrap()).unwrap());
+        check(
+            "Date",
+            serde_json::to_value(Date::new(2026, 3, 2).unwrap()).unwrap(),
+        );
         assert_eq!(schemas["Date"]["format"], "date");
     }
 
@@ -316,11 +334,20 @@ mod tests {
         let doc = json_document();
         let schemas = &doc["components"]["schemas"];
         let text = serde_json::to_string(&schemas["EventKind"]).unwrap();
-        for kind in ["\"accepted\"", "\"result_collected\"", "\"withdrawal_confirmed\"", "\"in_review\"", "\"supplement_requested\""] {
+        for kind in [
+            "\"accepted\"",
+            "\"result_collected\"",
+            "\"withdrawal_confirmed\"",
+            "\"in_review\"",
+            "\"supplement_requested\"",
+        ] {
             assert!(text.contains(kind), "EventKind lacks {kind}: {text}");
         }
         let item_type = serde_json::to_string(&schemas["ItemType"]).unwrap();
-        assert!(item_type.contains("\"00\"") && item_type.contains("\"20\""), "{item_type}");
+        assert!(
+            item_type.contains("\"00\"") && item_type.contains("\"20\""),
+            "{item_type}"
+        );
         let delivery = serde_json::to_string(&schemas["Delivery"]).unwrap();
         assert!(delivery.contains("\"e_licence\""), "{delivery}");
         assert_eq!(

@@ -57,24 +57,86 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
             "# HELP tongban_{name} {help}\n# TYPE tongban_{name} counter\ntongban_{name}{{region=\"{region}\"}} {value}\n"
         ));
     };
-    counter("intakes_total", "Applications taken at this region's windows.", m.intakes);
-    counter("events_written_total", "Case events this node wrote and signed.", m.events_written);
-    counter("events_received_total", "Case events received from peers and kept.", m.events_received);
-    counter("events_duplicate_total", "Duplicate case events received and dropped.", m.events_duplicate);
-    counter("frames_in_total", "Frames received from peers and accepted.", m.frames_in);
-    counter("frames_refused_total", "Frames refused: bad signature, not a member, malformed.", m.frames_refused);
-    counter("frames_out_total", "Frames sent to peers, retries included.", m.frames_out);
-    counter("retries_total", "Messages sent again for want of a receipt.", m.retries);
-    counter("reconciliations_total", "Reconciliation sessions started.", m.reconciliations);
-    counter("refused_transitions_total", "Events refused because the case's state forbids them.", m.refused_transitions);
-    counter("bytes_out_total", "Bytes of frames sent to peers.", m.bytes_out);
-    counter("bytes_in_total", "Bytes of frames received from peers and accepted.", m.bytes_in);
-    counter("reconcile_bytes_out_total", "Bytes of reconciliation frames sent.", m.reconcile_bytes_out);
-    counter("reconcile_bytes_in_total", "Bytes of reconciliation frames received.", m.reconcile_bytes_in);
+    counter(
+        "intakes_total",
+        "Applications taken at this region's windows.",
+        m.intakes,
+    );
+    counter(
+        "events_written_total",
+        "Case events this node wrote and signed.",
+        m.events_written,
+    );
+    counter(
+        "events_received_total",
+        "Case events received from peers and kept.",
+        m.events_received,
+    );
+    counter(
+        "events_duplicate_total",
+        "Duplicate case events received and dropped.",
+        m.events_duplicate,
+    );
+    counter(
+        "frames_in_total",
+        "Frames received from peers and accepted.",
+        m.frames_in,
+    );
+    counter(
+        "frames_refused_total",
+        "Frames refused: bad signature, not a member, malformed.",
+        m.frames_refused,
+    );
+    counter(
+        "frames_out_total",
+        "Frames sent to peers, retries included.",
+        m.frames_out,
+    );
+    counter(
+        "retries_total",
+        "Messages sent again for want of a receipt.",
+        m.retries,
+    );
+    counter(
+        "reconciliations_total",
+        "Reconciliation sessions started.",
+        m.reconciliations,
+    );
+    counter(
+        "refused_transitions_total",
+        "Events refused because the case's state forbids them.",
+        m.refused_transitions,
+    );
+    counter(
+        "bytes_out_total",
+        "Bytes of frames sent to peers.",
+        m.bytes_out,
+    );
+    counter(
+        "bytes_in_total",
+        "Bytes of frames received from peers and accepted.",
+        m.bytes_in,
+    );
+    counter(
+        "reconcile_bytes_out_total",
+        "Bytes of reconciliation frames sent.",
+        m.reconcile_bytes_out,
+    );
+    counter(
+        "reconcile_bytes_in_total",
+        "Bytes of reconciliation frames received.",
+        m.reconcile_bytes_in,
+    );
     text.push_str(&format!(
         "# HELP tongban_outbox_depth Messages waiting for a peer's receipt.\n# TYPE tongban_outbox_depth gauge\ntongban_outbox_depth{{region=\"{region}\"}} {outbox}\n"
     ));
-    Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text))
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        text,
+    ))
 }
 
 /// Any path the API does not have.

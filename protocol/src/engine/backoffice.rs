@@ -74,7 +74,10 @@ mod tests {
             received_at: Timestamp(5),
         };
         let bytes = to_cbor(&notice).unwrap();
-        assert_eq!(from_cbor::<Notice>(&bytes, 1 << 20, "notice").unwrap(), notice);
+        assert_eq!(
+            from_cbor::<Notice>(&bytes, 1 << 20, "notice").unwrap(),
+            notice
+        );
         let json = serde_json_like(&notice);
         assert!(json.contains("\"type\""), "{json}");
     }

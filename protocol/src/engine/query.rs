@@ -169,7 +169,9 @@ impl<S: Store> Engine<S> {
     pub fn open_handling_cases(&self) -> Result<Vec<OpenCase>> {
         let mut out = Vec::new();
         for record in self.cases.values() {
-            if record.handling_region != self.me || matches!(record.stage, Stage::Rejected | Stage::Withdrawn) {
+            if record.handling_region != self.me
+                || matches!(record.stage, Stage::Rejected | Stage::Withdrawn)
+            {
                 continue;
             }
             let logs = self.load_logs(&record.case)?;
