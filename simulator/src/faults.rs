@@ -1,0 +1,713 @@
+//! Faults: the scenario's schedule and the seed's chaos turned into timed events — partitions
+//! and heals, crashes (some in the middle of a commit) and restarts, clock skew, a revoked
+//! member, catalog updates — and the frames a misbehaving sender makes.
+
+use serde_bytes::ByteBuf;
+use tongban_protocol::case::events::{Event, EventKind, Side};
+use tongban_protocol::envelope::Identity;
+use tongban_protocol::ids::{CaseId, Digest, RegionId, Timestamp};
+use tongban_protocol::wire::{Frame, Message};
+
+use crate::duration::Dur;
+use crate::error::{Result, SimError};
+use crate::federation::derived_identity;
+use crate::inspect;
+use crate::network::sample;
+use crate::scenario::{Behaviour, Fault};
+use crate::sim::{Ev, Origin, PendingIntake, Phase, Sim, accumulate, engine_error};
+
+/// A fault at its time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum FaultEv {
+    PartitionStart { id: u64, groups: Vec<Vec<usize>> },
+    PartitionHeal { id: u64 },
+    Crash { node: usize, id: u64, torn: bool },
+    Restart { node: usize, id: u64 },
+    Skew { node: usize, skew: i64 },
+    Revoke { node: usize },
+    CatalogUpdate { node: usize },
+}
+
+/// A misbehaving sender's plan.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ByzantinePlan {
+    /// The member gone bad, if any (else a stranger).
+    pub node: Option<usize>,
+    /// When it stops.
+    pub until: u64,
+    /// Bad frames per hour.
+    pub per_hour: f64,
+    /// What it does.
+    pub behaviours: Vec<Behaviour>,
+}
+
+/// A region outside the federation.
+const STRANGER: &str = "zz-stranger";
+
+impl Sim<'_> {
+    fn node_index(&self, region: &str) -> Option<usize> {
+        RegionId::new(region)
+            .ok()
+            .and_then(|id| self.fed.index.get(&id).copied())
+    }
+
+    /// Turns the scenario's faults and chaos into timed events.
+    pub(crate) fn schedule_faults(&mut self) -> Result<()> {
+        let start = self.start;
+        let end = self.end_workload;
+        let faults = self.scenario.faults.clone();
+        let mut next_id = 1u64;
+        let unknown = |r: &str| SimError::Setup(format!("fault names unknown region {r}"));
+        for f in &faults {
+            match f {
+                Fault::Partition {
+                    at,
+                    heal,
+                    groups,
+                    isolate,
+                } => {
+                    let mut sides: Vec<Vec<usize>> = Vec::new();
+                    if let Some(r) = isolate {
+                        let x = self.node_index(r).ok_or_else(|| unknown(r))?;
+                        sides.push(vec![x]);
+                        sides.push((0..self.nodes.len()).filter(|j| *j != x).collect());
+                    }
+                    for g in groups {
+                        let mut side = Vec::new();
+                        for r in g {
+                            side.push(self.node_index(r).ok_or_else(|| unknown(r))?);
+                        }
+                        sides.push(side);
+                    }
+                    let id = next_id;
+                    next_id += 1;
+                    self.push(
+                        start + at.0,
+                        Ev::Fault(FaultEv::PartitionStart { id, groups: sides }),
+                    );
+                    if let Some(h) = heal {
+                        self.push(start + h.0, Ev::Fault(FaultEv::PartitionHeal { id }));
+                    }
+                }
+                Fault::Crash {
+                    node,
+                    at,
+                    restart_after,
+                    torn,
+                } => {
+                    let i = self.node_index(node).ok_or_else(|| unknown(node))?;
+                    let id = next_id;
+                    next_id += 1;
+                    self.push(
+                        start + at.0,
+                        Ev::Fault(FaultEv::Crash {
+                            node: i,
+                            id,
+                            torn: *torn,
+                        }),
+                    );
+                    if let Some(d) = restart_after {
+                        self.push(
+                            start + at.0 + d.0,
+                            Ev::Fault(FaultEv::Restart { node: i, id }),
+                        );
+                    }
+                }
+                Fault::Skew { node, at, skew } => {
+                    let i = self.node_index(node).ok_or_else(|| unknown(node))?;
+                    self.push(
+                        start + at.0,
+                        Ev::Fault(FaultEv::Skew {
+                            node: i,
+                            skew: skew.0,
+                        }),
+                    );
+                }
+                Fault::Revoke { node, at } => {
+                    let i = self.node_index(node).ok_or_else(|| unknown(node))?;
+                    self.push(start + at.0, Ev::Fault(FaultEv::Revoke { node: i }));
+                }
+                Fault::CatalogUpdate { node, at } => {
+                    let i = self.node_index(node).ok_or_else(|| unknown(node))?;
+                    self.push(start + at.0, Ev::Fault(FaultEv::CatalogUpdate { node: i }));
+                }
+                Fault::Byzantine {
+                    node,
+                    at,
+                    until,
+                    per_hour,
+                    behaviours,
+                } => {
+                    let member = match node {
+                        Some(r) => Some(self.node_index(r).ok_or_else(|| unknown(r))?),
+                        None => None,
+                    };
+                    let mut list = if behaviours.is_empty() {
+                        Behaviour::ALL.to_vec()
+                    } else {
+                        behaviours.clone()
+                    };
+                    if member.is_none() {
+                        list.retain(|b| !b.needs_member());
+                    }
+                    let plan = ByzantinePlan {
+                        node: member,
+                        until: until.map_or(end, |u| start + u.0),
+                        per_hour: *per_hour,
+                        behaviours: list,
+                    };
+                    self.byz.push(plan);
+                    self.capture = true;
+                    let p = self.byz.len() - 1;
+                    let first = start + at.0 + self.byz_gap(p);
+                    self.push(first, Ev::Byzantine { plan: p });
+                }
+            }
+        }
+        // Chaos: random crashes and partitions over the workload.
+        let chaos = self.scenario.chaos.clone();
+        let days = self.scenario.until.0 as f64 / Dur::DAY as f64;
+        let eligible: Vec<usize> = if chaos.nodes.is_empty() {
+            (0..self.nodes.len()).collect()
+        } else {
+            chaos
+                .nodes
+                .iter()
+                .filter_map(|r| self.node_index(r))
+                .collect()
+        };
+        if chaos.crashes_per_day > 0.0 {
+            for &i in &eligible {
+                let n = self.rng_fault.poisson(chaos.crashes_per_day * days);
+                for _ in 0..n {
+                    let at = start + self.rng_fault.below(self.scenario.until.0.max(1));
+                    let down = self
+                        .rng_fault
+                        .range(chaos.downtime.min.0, chaos.downtime.max.0);
+                    let torn = self.rng_fault.chance(chaos.torn_percent);
+                    let id = next_id;
+                    next_id += 1;
+                    self.push(at, Ev::Fault(FaultEv::Crash { node: i, id, torn }));
+                    self.push(at + down, Ev::Fault(FaultEv::Restart { node: i, id }));
+                }
+            }
+        }
+        if chaos.partitions_per_day > 0.0 && eligible.len() > 1 {
+            let n = self.rng_fault.poisson(chaos.partitions_per_day * days);
+            for _ in 0..n {
+                let at = start + self.rng_fault.below(self.scenario.until.0.max(1));
+                let length = self.rng_fault.range(
+                    chaos.partition_duration.min.0,
+                    chaos.partition_duration.max.0,
+                );
+                let k = 1 + self.rng_fault.below((eligible.len() / 2).max(1) as u64) as usize;
+                let mut pool = eligible.clone();
+                let mut cut = Vec::new();
+                for _ in 0..k {
+                    let x = self.rng_fault.below(pool.len() as u64) as usize;
+                    cut.push(pool.swap_remove(x));
+                }
+                cut.sort_unstable();
+                let rest: Vec<usize> = (0..self.nodes.len()).filter(|j| !cut.contains(j)).collect();
+                let id = next_id;
+                next_id += 1;
+                self.push(
+                    at,
+                    Ev::Fault(FaultEv::PartitionStart {
+                        id,
+                        groups: vec![cut, rest],
+                    }),
+                );
+                self.push(at + length, Ev::Fault(FaultEv::PartitionHeal { id }));
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies a fault.
+    pub(crate) fn fault(&mut self, f: FaultEv) -> Result<()> {
+        let workload = self.phase == Phase::Workload;
+        match f {
+            FaultEv::PartitionStart { id, groups } => {
+                if !workload {
+                    return Ok(());
+                }
+                let names: Vec<String> = groups.iter().map(|g| self.names(g)).collect();
+                self.net.partition(id, &groups);
+                self.stats.open_partitions.insert(id, self.now - self.start);
+                self.record_fault("partition", names.join(" | "));
+            }
+            FaultEv::PartitionHeal { id } => {
+                if !workload {
+                    return Ok(());
+                }
+                let healed = self.net.heal(id);
+                if let Some(started) = self.stats.open_partitions.remove(&id) {
+                    self.stats.partitions.push((started, self.now - self.start));
+                }
+                self.record_fault("heal", format!("{} pairs reconnect", healed.len()));
+                for (a, b) in healed {
+                    self.reconnect(a, b)?;
+                }
+            }
+            FaultEv::Crash { node, id, torn } => {
+                if workload && self.nodes[node].engine.is_some() {
+                    self.crash(node, id, torn)?;
+                }
+            }
+            FaultEv::Restart { node, id } => {
+                if workload && self.nodes[node].down_by == Some(id) {
+                    self.restart(node)?;
+                }
+            }
+            FaultEv::Skew { node, skew } => {
+                self.nodes[node].skew = skew;
+                self.nodes[node].bo_timer = None;
+                self.schedule_backoffice(node);
+                let id = self.fed.id(node).clone();
+                self.record_fault(
+                    "skew",
+                    format!("{id} clock {}", crate::duration::SignedDur(skew)),
+                );
+            }
+            FaultEv::Revoke { node } => {
+                if workload && self.nodes[node].revoked_at.is_none() {
+                    self.revoke(node)?;
+                }
+            }
+            FaultEv::CatalogUpdate { node } => {
+                if workload {
+                    self.catalog_update(node)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn names(&self, nodes: &[usize]) -> String {
+        if nodes.len() > 6 {
+            return format!("{} nodes", nodes.len());
+        }
+        nodes
+            .iter()
+            .map(|i| self.fed.id(*i).to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Node `i` crashes. With `torn`, it dies in the middle of a commit: it had just taken
+    /// an application at a window and written it; either the sync did not happen (the write is
+    /// lost) or it did but the answer never reached the window. Either way the window retries
+    /// with the same idempotency key after the restart.
+    fn crash(&mut self, i: usize, id: u64, torn: bool) -> Result<()> {
+        let mut torn_detail = String::new();
+        if torn
+            && self.nodes[i].revoked_at.is_none()
+            && let Some((h, request, key)) = self.make_request(i)
+        {
+            let local = self.local(i);
+            let actor = self.window_actor(i);
+            let synced = self.rng_fault.chance(50.0);
+            let mut committed = None;
+            if let Some(engine) = self.nodes[i].engine.as_mut() {
+                self.stats.workload.intakes_tried += 1;
+                if let Ok(receipt) = engine.intake(local, &actor, request.clone(), Some(&key)) {
+                    if synced {
+                        // The sync happened; the outputs die with the process.
+                        engine
+                            .commit()
+                            .map_err(|e| engine_error(self.fed.id(i), self.now, e))?;
+                        committed = Some(receipt.case.clone());
+                    }
+                    torn_detail = format!(
+                        " during the intake of {} ({})",
+                        receipt.case,
+                        if synced {
+                            "synced, answer lost"
+                        } else {
+                            "not synced"
+                        }
+                    );
+                    self.remember_pending(
+                        i,
+                        PendingIntake {
+                            handling: h,
+                            request,
+                            key,
+                            committed,
+                        },
+                    );
+                }
+            }
+        }
+        let node = &mut self.nodes[i];
+        let Some(engine) = node.engine.take() else {
+            return Ok(());
+        };
+        accumulate(&mut node.metrics, engine.metrics());
+        let mut store = engine.into_store();
+        let lost = store.crash();
+        node.parked = Some(store);
+        node.epoch += 1;
+        node.down_by = Some(id);
+        node.bo_timer = None;
+        node.next_tick = None;
+        self.stats.lost_writes += lost as u64;
+        let region = self.fed.id(i).clone();
+        self.stats
+            .marks
+            .push((self.now - self.start, region.to_string(), "crash".into()));
+        self.record_fault(
+            "crash",
+            format!("{region}{torn_detail}; {lost} unsynced writes lost"),
+        );
+        Ok(())
+    }
+
+    /// Node `i` restarts from its store: the engine reopens, the back office is rebuilt from
+    /// the engine's open cases, peers reconcile with it, and windows retry what the crash
+    /// swallowed.
+    pub(crate) fn restart(&mut self, i: usize) -> Result<()> {
+        let Some(store) = self.nodes[i].parked.take() else {
+            return Ok(());
+        };
+        self.nodes[i].down_by = None;
+        self.nodes[i].next_tick = None;
+        self.reopen(i, store, true)?;
+        self.schedule_tick(i, self.now);
+        let region = self.fed.id(i).clone();
+        self.stats
+            .marks
+            .push((self.now - self.start, region.to_string(), "restart".into()));
+        self.record_fault("restart", region.to_string());
+        self.check_kept(i);
+        if self.violation.is_some() {
+            return Ok(());
+        }
+        for j in 0..self.nodes.len() {
+            if j != i && self.nodes[j].engine.is_some() && self.net.connected(i, j) {
+                self.reconnect(i, j)?;
+            }
+        }
+        let pending = std::mem::take(&mut self.nodes[i].pending_intakes);
+        for p in pending {
+            if self.phase == Phase::Workload {
+                self.submit_intake(i, p.handling, p.request, p.key, Some(p.committed))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The federation revokes node `i`: a quorum signs a roster without it, and every other
+    /// node installs it.
+    fn revoke(&mut self, i: usize) -> Result<()> {
+        let region = self.fed.id(i).clone();
+        let (next, doc) = self
+            .fed
+            .revocation(&self.roster, &region, Timestamp(self.now))?;
+        self.roster = next;
+        self.roster_doc = Some(doc);
+        self.nodes[i].revoked_at = Some(self.now);
+        for j in 0..self.nodes.len() {
+            if j != i && self.nodes[j].revoked_at.is_none() && self.nodes[j].engine.is_some() {
+                self.install_roster(j)?;
+            }
+        }
+        self.record_fault(
+            "revoke",
+            format!("{region} (roster version {})", self.roster.version),
+        );
+        Ok(())
+    }
+
+    /// Region `i` publishes a new catalog version: its node restarts cleanly with it.
+    fn catalog_update(&mut self, i: usize) -> Result<()> {
+        self.nodes[i].catalog_version += 1;
+        let version = self.nodes[i].catalog_version;
+        let region = self.fed.id(i).clone();
+        self.record_fault("catalog_update", format!("{region} to version {version}"));
+        let node = &mut self.nodes[i];
+        let Some(engine) = node.engine.take() else {
+            return Ok(());
+        };
+        accumulate(&mut node.metrics, engine.metrics());
+        let store = engine.into_store();
+        node.epoch += 1;
+        node.next_tick = None;
+        self.reopen(i, store, true)?;
+        self.schedule_tick(i, self.now);
+        Ok(())
+    }
+
+    /// Time to a misbehaving sender's next frame: exponential at its rate.
+    fn byz_gap(&mut self, p: usize) -> u64 {
+        let rate = self.byz[p].per_hour;
+        if rate <= 0.0 {
+            return u64::MAX / 4;
+        }
+        let u = 1.0 - self.rng_byz.unit();
+        ((-u.ln() / rate) * Dur::HOUR as f64) as u64
+    }
+
+    /// A misbehaving sender strikes once, and plans its next frame.
+    pub(crate) fn byzantine(&mut self, p: usize) -> Result<()> {
+        let plan = self.byz[p].clone();
+        if self.phase != Phase::Workload || self.now >= plan.until || plan.behaviours.is_empty() {
+            return Ok(());
+        }
+        let gap = self.byz_gap(p);
+        self.push(self.now.saturating_add(gap), Ev::Byzantine { plan: p });
+        let n = self.nodes.len();
+        let targets: Vec<usize> = (0..n)
+            .filter(|j| Some(*j) != plan.node && self.nodes[*j].revoked_at.is_none())
+            .collect();
+        if targets.is_empty() {
+            return Ok(());
+        }
+        let b = plan.behaviours[self.rng_byz.below(plan.behaviours.len() as u64) as usize];
+        let target = targets[self.rng_byz.below(targets.len() as u64) as usize];
+        let Some((to, frame, b)) = self.bad_frame(b, plan.node, target)? else {
+            return Ok(());
+        };
+        self.stats.byzantine.entry(b.name()).or_default().sent += 1;
+        let latency = sample(&self.scenario.network.latency, &mut self.rng_byz);
+        self.push(
+            self.now + latency,
+            Ev::Deliver {
+                from: plan.node.unwrap_or(to),
+                to,
+                frame,
+                kind: "byzantine",
+                origin: Origin::Byzantine(b),
+            },
+        );
+        Ok(())
+    }
+
+    fn sign(identity: &Identity, frame: &Frame) -> Result<Vec<u8>> {
+        Ok(identity
+            .sign(frame)
+            .map_err(|e| SimError::Setup(format!("signing a bad frame: {e}")))?
+            .into_parts()
+            .0)
+    }
+
+    fn frame_to(&mut self, from: RegionId, to: usize, body: Message) -> Frame {
+        Frame {
+            from,
+            to: self.fed.id(to).clone(),
+            id: self.rng_byz.next_u64() >> 1,
+            sent_at: self.local(to),
+            body,
+        }
+    }
+
+    /// A recent cross-region case, if any, chosen at random.
+    fn recent_case(&mut self) -> Option<CaseId> {
+        if self.recent_cases.is_empty() {
+            return None;
+        }
+        let k = self.rng_byz.below(self.recent_cases.len() as u64) as usize;
+        self.recent_cases.get(k).cloned()
+    }
+
+    /// A bad frame of behaviour `b` for `target`: (receiver, bytes, behaviour actually used).
+    fn bad_frame(
+        &mut self,
+        b: Behaviour,
+        member: Option<usize>,
+        target: usize,
+    ) -> Result<Option<(usize, Vec<u8>, Behaviour)>> {
+        let n = self.nodes.len();
+        let some_member = |sim: &mut Sim<'_>, not: &[usize]| -> Option<usize> {
+            let choices: Vec<usize> = (0..n).filter(|j| !not.contains(j)).collect();
+            if choices.is_empty() {
+                None
+            } else {
+                Some(choices[sim.rng_byz.below(choices.len() as u64) as usize])
+            }
+        };
+        match b {
+            Behaviour::ForgedSignature => {
+                let claimed = some_member(self, &[target]).unwrap_or(target);
+                let from = self.fed.id(claimed).clone();
+                let body = Message::CatalogFetch {
+                    region: self.fed.id(target).clone(),
+                    version: None,
+                };
+                let frame = self.frame_to(from, target, body);
+                let bytes = Self::sign(&derived_identity("forger"), &frame)?;
+                Ok(Some((target, bytes, b)))
+            }
+            Behaviour::Stranger => {
+                let from = RegionId::new(STRANGER)
+                    .map_err(|e| SimError::Setup(format!("the stranger's region: {e}")))?;
+                let body = Message::CatalogAnnounce {
+                    region: from.clone(),
+                    version: 1,
+                    digest: Digest::of(b"stranger catalog"),
+                };
+                let frame = self.frame_to(from, target, body);
+                let bytes = Self::sign(&derived_identity("stranger"), &frame)?;
+                Ok(Some((target, bytes, b)))
+            }
+            Behaviour::Impersonation => {
+                let Some(m) = member else {
+                    return self.bad_frame(Behaviour::ForgedSignature, member, target);
+                };
+                let Some(claimed) = some_member(self, &[m, target]) else {
+                    return self.bad_frame(Behaviour::ForgedSignature, member, target);
+                };
+                let from = self.fed.id(claimed).clone();
+                let body = Message::CatalogFetch {
+                    region: self.fed.id(target).clone(),
+                    version: None,
+                };
+                let frame = self.frame_to(from, target, body);
+                let identity = Identity::from_seed(self.fed.regions[m].identity.seed());
+                let bytes = Self::sign(&identity, &frame)?;
+                Ok(Some((target, bytes, b)))
+            }
+            Behaviour::Replay | Behaviour::Misaddressed | Behaviour::BitFlip => {
+                if self.captured.is_empty() {
+                    return self.garbage(target);
+                }
+                let k = self.rng_byz.below(self.captured.len() as u64) as usize;
+                let Some((from, to, bytes)) = self.captured.get(k).cloned() else {
+                    return self.garbage(target);
+                };
+                match b {
+                    Behaviour::Replay => Ok(Some((to, bytes, b))),
+                    Behaviour::Misaddressed => {
+                        match some_member(self, &[to, from]).or_else(|| some_member(self, &[to])) {
+                            Some(other) => Ok(Some((other, bytes, b))),
+                            None => self.garbage(target),
+                        }
+                    }
+                    _ => {
+                        let mut bytes = bytes;
+                        let len = bytes.len();
+                        if len < 64 {
+                            return self.garbage(target);
+                        }
+                        let at = len - 1 - self.rng_byz.below(64) as usize;
+                        let bit = 1u8 << self.rng_byz.below(8);
+                        bytes[at] ^= bit;
+                        Ok(Some((to, bytes, b)))
+                    }
+                }
+            }
+            Behaviour::Garbage => self.garbage(target),
+            Behaviour::WrongWriter | Behaviour::ForgedEvent => {
+                let Some(m) = member else {
+                    return self.bad_frame(Behaviour::ForgedSignature, member, target);
+                };
+                let Some(case) = self.recent_case() else {
+                    return self.bad_frame(Behaviour::Impersonation, member, target);
+                };
+                let Some(t) = self.cases.get(&case).cloned() else {
+                    return self.bad_frame(Behaviour::Impersonation, member, target);
+                };
+                let (to, side, signer) = if b == Behaviour::WrongWriter {
+                    // M signs an event of a side it does not write, and sends it to a party.
+                    let (to, side) = if m == t.intake {
+                        (t.handling, Side::Handling)
+                    } else if m == t.handling {
+                        (t.intake, Side::Intake)
+                    } else {
+                        (t.intake, Side::Handling)
+                    };
+                    (
+                        to,
+                        side,
+                        Identity::from_seed(self.fed.regions[m].identity.seed()),
+                    )
+                } else {
+                    // M relays, as its own, an event signed by a key off the roster.
+                    let (to, side) = if m == t.intake {
+                        (t.handling, Side::Intake)
+                    } else {
+                        (t.intake, Side::Handling)
+                    };
+                    (to, side, derived_identity("forger"))
+                };
+                if to == m {
+                    return self.bad_frame(Behaviour::Impersonation, member, target);
+                }
+                let held = self.held(to, &case, side);
+                let seen = self.held(to, &case, side.other());
+                let kind = match side {
+                    Side::Handling => EventKind::InReview {
+                        step: "伪造".into(),
+                    },
+                    Side::Intake => EventKind::WithdrawalRequested {
+                        reason: "伪造".into(),
+                    },
+                };
+                let event = Event {
+                    case,
+                    side,
+                    seq: held + 1,
+                    seen,
+                    at: self.local(to),
+                    kind,
+                };
+                let env = signer
+                    .sign(&event)
+                    .map_err(|e| SimError::Setup(format!("signing a bad event: {e}")))?;
+                let body = Message::Events {
+                    events: vec![ByteBuf::from(env.into_parts().0)],
+                };
+                let from = self.fed.id(m).clone();
+                let frame = self.frame_to(from, to, body);
+                let identity = Identity::from_seed(self.fed.regions[m].identity.seed());
+                let bytes = Self::sign(&identity, &frame)?;
+                Ok(Some((to, bytes, b)))
+            }
+        }
+    }
+
+    fn garbage(&mut self, target: usize) -> Result<Option<(usize, Vec<u8>, Behaviour)>> {
+        let len = 1 + self.rng_byz.below(256) as usize;
+        let bytes = (0..len).map(|_| self.rng_byz.next_u64() as u8).collect();
+        Ok(Some((target, bytes, Behaviour::Garbage)))
+    }
+
+    /// A bad frame arrives at node `to`: it must be refused (a replay may be taken, and must
+    /// change nothing).
+    pub(crate) fn deliver_bad(&mut self, to: usize, frame: Vec<u8>, b: Behaviour) -> Result<()> {
+        let local = self.local(to);
+        let Some(engine) = self.nodes[to].engine.as_mut() else {
+            self.stats
+                .byzantine
+                .entry(b.name())
+                .or_default()
+                .undelivered += 1;
+            return Ok(());
+        };
+        let result = engine.on_frame(&frame, local);
+        self.flush(to)?;
+        let st = self.stats.byzantine.entry(b.name()).or_default();
+        match &result {
+            Ok(()) => st.taken += 1,
+            Err(_) => st.refused += 1,
+        }
+        *self.stats.checks.entry("no_forgery").or_default() += 1;
+        let case = inspect::frame(&frame).as_ref().and_then(inspect::case_of);
+        let region = self.fed.id(to).clone();
+        let text = match &result {
+            Ok(()) => format!("bad frame ({}) taken", b.name()),
+            Err(e) => format!("bad frame ({}) refused: {e}", b.name()),
+        };
+        self.trace
+            .line(self.now, region.as_str(), case.as_ref(), || text);
+        if b.must_be_refused() && result.is_ok() {
+            let detail = format!(
+                "node {region} took a {} frame that it must refuse",
+                b.name()
+            );
+            self.violate("no_forgery", detail, case.into_iter().collect());
+        }
+        Ok(())
+    }
+}

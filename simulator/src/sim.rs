@@ -1,0 +1,1248 @@
+//! The simulation loop: one thread, one virtual clock, one queue of timed events. Each node
+//! is the real engine over the crash-modelling memory store, with the reference back office
+//! beside it; the loop delivers frames through the simulated network, fires timers, brings
+//! applications to windows, injects faults, and checks the invariants as it goes.
+//!
+//! Every input to an engine is followed by `commit`, and only then are its outputs acted on
+//! (frames sent, notices handed to the back office), as the node does. Nothing is read from
+//! the host: time is the queue's, randomness is the seed's, iteration is in key order.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
+
+use tongban_adapters::reference::{DelayRange, Delays, OutcomeMix, ReferenceConfig, ReferenceCore};
+use tongban_protocol::case::application::SubmittedMaterial;
+use tongban_protocol::case::events::Side;
+use tongban_protocol::engine::{Engine, IntakeRequest, Metrics, Output};
+use tongban_protocol::ids::{CaseId, Digest, RegionId, Timestamp};
+use tongban_protocol::roster::Roster;
+use tongban_protocol::store::MemoryStore;
+
+use crate::duration::{Dur, show_instant};
+use crate::error::{Result, SimError};
+use crate::faults::{ByzantinePlan, FaultEv};
+use crate::federation::Federation;
+use crate::inspect;
+use crate::network::{Drop, Network};
+use crate::report::{ByzantineStats, FaultRecord, MessageStats, Report, Violation, WorkloadStats};
+use crate::rng::Rng;
+use crate::scenario::{BackOfficeSpec, Behaviour, Range, Scenario};
+use crate::trace::{Trace, TraceSink};
+
+/// How one run is made, besides the scenario.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOptions {
+    /// The seed: same scenario and seed, same run, same report.
+    pub seed: u64,
+    /// How long the workload runs, instead of the scenario's `until`.
+    pub until: Option<Dur>,
+    /// Scales every region's arrival rate so the federation takes this many applications a
+    /// day in all (for benchmarks).
+    pub cases_per_day: Option<f64>,
+    /// Overrides `generated_regions.count` (to run a scale scenario small, in tests).
+    pub generated_regions: Option<usize>,
+    /// How many trace lines about cases to keep for a violation's report.
+    pub trace_capacity: usize,
+}
+
+impl RunOptions {
+    /// Options for `seed`, everything else as the scenario says.
+    pub fn seed(seed: u64) -> RunOptions {
+        RunOptions {
+            seed,
+            until: None,
+            cases_per_day: None,
+            generated_regions: None,
+            trace_capacity: 20_000,
+        }
+    }
+}
+
+/// Where the run is, for progress output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    /// Simulated time since the start.
+    pub elapsed: Dur,
+    /// `workload`, `settling` or `done`.
+    pub phase: &'static str,
+    /// Events processed.
+    pub events: u64,
+    /// Applications acknowledged.
+    pub cases: u64,
+}
+
+/// The run's phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Applications arrive, back offices and windows work, faults strike.
+    Workload,
+    /// Traffic stopped, faults lifted: the federation must converge by `deadline`.
+    Settle { since: u64, deadline: u64 },
+    /// Quiet: the final checks run next.
+    Checking,
+    /// Finished.
+    Done,
+}
+
+/// Who made a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// An engine, through the network.
+    Honest,
+    /// A misbehaving sender.
+    Byzantine(Behaviour),
+}
+
+/// What an applicant does at the intake window later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum WindowAction {
+    /// Asks to withdraw.
+    Withdraw,
+    /// Hands in what a 补正 request asked for.
+    AnswerSupplement {
+        request: u32,
+        materials: Vec<String>,
+    },
+    /// Collects the result at the window.
+    Collect,
+    /// Rates the service.
+    Evaluate { score: u8 },
+}
+
+/// Something that happens at a simulated instant.
+#[derive(Debug)]
+pub(crate) enum Ev {
+    Deliver {
+        from: usize,
+        to: usize,
+        frame: Vec<u8>,
+        kind: &'static str,
+        origin: Origin,
+    },
+    Tick {
+        node: usize,
+        epoch: u64,
+    },
+    BackOffice {
+        node: usize,
+        epoch: u64,
+    },
+    ArrivalHour {
+        node: usize,
+    },
+    Arrival {
+        node: usize,
+    },
+    Window {
+        node: usize,
+        case: CaseId,
+        action: WindowAction,
+    },
+    Fault(FaultEv),
+    Byzantine {
+        plan: usize,
+    },
+    Check,
+    Sample,
+    EndWorkload,
+    SettleCheck,
+    FinalChecks,
+}
+
+pub(crate) struct Scheduled {
+    at: u64,
+    seq: u64,
+    ev: Ev,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Scheduled {}
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Scheduled {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
+/// The window staff's memory of one case they collected.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct WindowCase {
+    /// Handling events already looked at.
+    pub reacted: u32,
+}
+
+/// An intake whose answer never reached the window (the node crashed): retried with the same
+/// idempotency key after the restart.
+#[derive(Debug, Clone)]
+pub(crate) struct PendingIntake {
+    pub handling: usize,
+    pub request: IntakeRequest,
+    pub key: String,
+    /// The case, if the intake was durable before the crash.
+    pub committed: Option<CaseId>,
+}
+
+/// One simulated node.
+pub(crate) struct Node {
+    pub engine: Option<Engine<MemoryStore>>,
+    pub parked: Option<MemoryStore>,
+    pub bo: ReferenceCore,
+    pub bo_config: ReferenceConfig,
+    pub bo_timer: Option<u64>,
+    pub next_tick: Option<u64>,
+    pub epoch: u64,
+    pub skew: i64,
+    pub catalog_version: u64,
+    pub materials: BTreeMap<String, SubmittedMaterial>,
+    pub counter: u64,
+    pub received_events: u32,
+    pub window: BTreeMap<CaseId, WindowCase>,
+    pub metrics: BTreeMap<String, u64>,
+    pub pending_intakes: Vec<PendingIntake>,
+    pub revoked_at: Option<u64>,
+    pub down_by: Option<u64>,
+    pub series: usize,
+}
+
+/// What the simulator knows of one acknowledged case.
+#[derive(Debug, Clone)]
+pub(crate) struct CaseTrack {
+    pub intake: usize,
+    pub handling: usize,
+    pub submitted_at: u64,
+    /// The highest seq of each side acknowledged to its writer's caller (intake, handling).
+    pub acked: [u32; 2],
+    /// Events written and not yet seen at the other end: (side, seq) → when written.
+    pub written: BTreeMap<(Side, u32), u64>,
+    pub decided: bool,
+}
+
+/// Counters for the report.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    pub messages: BTreeMap<&'static str, MessageStats>,
+    pub workload: WorkloadStats,
+    pub byzantine: BTreeMap<&'static str, ByzantineStats>,
+    pub faults: Vec<FaultRecord>,
+    pub routing: Vec<u64>,
+    pub events: Vec<u64>,
+    pub lost_writes: u64,
+    pub checks: BTreeMap<&'static str, u64>,
+    pub samples: Vec<(u64, Vec<u64>)>,
+    pub marks: Vec<(u64, String, String)>,
+    pub partitions: Vec<(u64, u64)>,
+    pub open_partitions: BTreeMap<u64, u64>,
+}
+
+/// One run in progress.
+pub struct Sim<'a> {
+    pub(crate) scenario: Scenario,
+    pub(crate) opts: RunOptions,
+    pub(crate) fed: Federation,
+    pub(crate) start: u64,
+    pub(crate) now: u64,
+    pub(crate) end_workload: u64,
+    pub(crate) phase: Phase,
+    queue: BinaryHeap<Reverse<Scheduled>>,
+    seq: u64,
+    pub(crate) nodes: Vec<Node>,
+    pub(crate) net: Network,
+    pub(crate) rng_net: Rng,
+    pub(crate) rng_work: Rng,
+    pub(crate) rng_fault: Rng,
+    pub(crate) rng_byz: Rng,
+    pub(crate) cases: BTreeMap<CaseId, CaseTrack>,
+    pub(crate) recent_cases: VecDeque<CaseId>,
+    pub(crate) captured: VecDeque<(usize, usize, Vec<u8>)>,
+    pub(crate) capture: bool,
+    pub(crate) byz: Vec<ByzantinePlan>,
+    pub(crate) roster: Roster,
+    pub(crate) roster_doc: Option<tongban_protocol::roster::RosterDocument>,
+    pub(crate) stats: Stats,
+    pub(crate) trace: Trace<'a>,
+    pub(crate) dirty: BTreeSet<(usize, CaseId)>,
+    pub(crate) violation: Option<Violation>,
+    pub(crate) in_flight: Vec<u64>,
+    pub(crate) series: Vec<String>,
+    pub(crate) converged_after: Option<u64>,
+    pub(crate) sabotaged: Option<(usize, CaseId, Side, u32)>,
+    pub(crate) events_done: u64,
+    pub(crate) admin_frames: u64,
+    pub(crate) windows: Vec<tongban_protocol::engine::Actor>,
+    pub(crate) summary: Option<crate::report::CaseSummary>,
+}
+
+impl<'a> Sim<'a> {
+    /// Sets a run up: the federation, the nodes (engines opened, materials uploaded), the
+    /// schedule of arrivals, faults and checks. `sink` sees every trace line (for replay).
+    pub fn new(
+        scenario: &Scenario,
+        opts: RunOptions,
+        sink: Option<TraceSink<'a>>,
+    ) -> Result<Sim<'a>> {
+        let mut scenario = scenario.clone();
+        if let Some(n) = opts.generated_regions {
+            let Some(g) = scenario.generated_regions.as_mut() else {
+                return Err(SimError::Setup(format!(
+                    "--regions {n}: scenario {} has no [generated_regions] to resize",
+                    scenario.name
+                )));
+            };
+            g.count = n;
+        }
+        if let Some(u) = opts.until {
+            scenario.until = u;
+        }
+        scenario.validate()?;
+        let mut fed = Federation::new(&scenario)?;
+        if let Some(total) = opts.cases_per_day {
+            let sum: f64 = fed.regions.iter().map(|r| r.plan.cases_per_day).sum();
+            let n = fed.regions.len().max(1) as f64;
+            for r in &mut fed.regions {
+                r.plan.cases_per_day = if sum > 0.0 {
+                    r.plan.cases_per_day * total / sum
+                } else {
+                    total / n
+                };
+            }
+        }
+        let start = scenario
+            .start_ms()
+            .map_err(|e| SimError::Setup(format!("start: {e}")))?;
+        let seed = opts.seed;
+        let net = Network::new(&scenario.network, |r| {
+            RegionId::new(r)
+                .ok()
+                .and_then(|id| fed.index.get(&id).copied())
+        });
+        // Chart series: the busiest regions, then the rest together.
+        let mut by_volume: Vec<usize> = (0..fed.regions.len()).collect();
+        by_volume.sort_by(|a, b| {
+            fed.regions[*b]
+                .plan
+                .cases_per_day
+                .total_cmp(&fed.regions[*a].plan.cases_per_day)
+                .then(a.cmp(b))
+        });
+        let mut series = Vec::new();
+        let mut series_of = vec![0usize; fed.regions.len()];
+        let named = if fed.regions.len() <= 8 { 8 } else { 7 };
+        for (rank, i) in by_volume.iter().enumerate() {
+            if rank < named {
+                series_of[*i] = series.len();
+                series.push(fed.regions[*i].plan.name.clone());
+            } else {
+                if rank == named {
+                    series.push("others".to_string());
+                }
+                series_of[*i] = named;
+            }
+        }
+        let mut nodes = Vec::with_capacity(fed.regions.len());
+        for (i, r) in fed.regions.iter().enumerate() {
+            let bo_config = reference_config(&r.plan.backoffice, seed, i);
+            let bo = ReferenceCore::new(bo_config.clone())
+                .map_err(|e| SimError::Setup(format!("the back office of {}: {e}", r.plan.id)))?;
+            nodes.push(Node {
+                engine: None,
+                parked: None,
+                bo,
+                bo_config,
+                bo_timer: None,
+                next_tick: None,
+                epoch: 0,
+                skew: r.plan.skew_ms,
+                catalog_version: scenario.catalog.version,
+                materials: BTreeMap::new(),
+                counter: 0,
+                received_events: 0,
+                window: BTreeMap::new(),
+                metrics: BTreeMap::new(),
+                pending_intakes: Vec::new(),
+                revoked_at: None,
+                down_by: None,
+                series: series_of[i],
+            });
+        }
+        let mut windows = Vec::with_capacity(fed.regions.len());
+        for r in &fed.regions {
+            let window = tongban_protocol::ids::WindowId::new(format!("{}-w01", r.plan.id))
+                .map_err(|e| SimError::Setup(format!("a window id: {e}")))?;
+            windows.push(tongban_protocol::engine::Actor::Window {
+                window,
+                operator: "SIM001".into(),
+            });
+        }
+        let roster = fed.roster.clone();
+        let end_workload = start + scenario.until.0;
+        let capacity = opts.trace_capacity;
+        let n_series = series.len();
+        let mut sim = Sim {
+            scenario,
+            opts,
+            fed,
+            start,
+            now: start,
+            end_workload,
+            phase: Phase::Workload,
+            queue: BinaryHeap::new(),
+            seq: 0,
+            nodes,
+            net,
+            rng_net: Rng::new(seed, "network"),
+            rng_work: Rng::new(seed, "workload"),
+            rng_fault: Rng::new(seed, "faults"),
+            rng_byz: Rng::new(seed, "byzantine"),
+            cases: BTreeMap::new(),
+            recent_cases: VecDeque::new(),
+            captured: VecDeque::new(),
+            capture: false,
+            byz: Vec::new(),
+            roster,
+            roster_doc: None,
+            stats: Stats::default(),
+            trace: Trace::new(capacity, sink),
+            dirty: BTreeSet::new(),
+            violation: None,
+            in_flight: vec![0; n_series],
+            series,
+            converged_after: None,
+            sabotaged: None,
+            events_done: 0,
+            admin_frames: 0,
+            windows,
+            summary: None,
+        };
+        sim.boot()?;
+        Ok(sim)
+    }
+
+    /// Opens every engine, uploads the windows' materials, and schedules the run.
+    fn boot(&mut self) -> Result<()> {
+        let n = self.nodes.len();
+        let tick = self.scenario.engine.tick.0;
+        let mut material_ids: BTreeSet<String> = BTreeSet::new();
+        for item in &self.fed.items {
+            material_ids.extend(item.materials.iter().cloned());
+        }
+        for i in 0..n {
+            let local = self.local(i);
+            let setup = self.fed.setup(
+                i,
+                self.nodes[i].catalog_version,
+                self.scenario.catalog.version,
+            );
+            let mut engine = Engine::open(setup, MemoryStore::new(), local)
+                .map_err(|e| engine_error(self.fed.id(i), self.now, e))?;
+            for m in &material_ids {
+                let content = format!("{} {m} 扫描件", self.fed.id(i)).into_bytes();
+                let digest = Digest::of(&content);
+                let size = content.len() as u64;
+                engine
+                    .upload_chunk(digest, 0, size, &content)
+                    .map_err(|e| engine_error(self.fed.id(i), self.now, e))?;
+                self.nodes[i].materials.insert(
+                    m.clone(),
+                    SubmittedMaterial {
+                        material: m.clone(),
+                        digest,
+                        size,
+                        media_type: "application/pdf".into(),
+                        original_checked: true,
+                    },
+                );
+            }
+            self.nodes[i].engine = Some(engine);
+            self.flush(i)?;
+            let offset = (i as u64).saturating_mul(tick) / (n as u64).max(1);
+            self.schedule_tick(i, self.start + offset);
+            if self.fed.regions[i].plan.cases_per_day > 0.0 {
+                self.push(self.start, Ev::ArrivalHour { node: i });
+            }
+        }
+        self.schedule_faults()?;
+        self.push(self.start + self.scenario.check_every.0, Ev::Check);
+        self.push(self.start, Ev::Sample);
+        self.push(self.end_workload, Ev::EndWorkload);
+        Ok(())
+    }
+
+    /// Runs to the end (or the first violation) and returns the report.
+    pub fn run(mut self, progress: &mut dyn FnMut(&Progress)) -> Result<Report> {
+        let mut phase = self.phase;
+        while self.step()? {
+            let changed = std::mem::discriminant(&phase) != std::mem::discriminant(&self.phase);
+            phase = self.phase;
+            if changed || self.events_done.is_multiple_of(65_536) {
+                progress(&self.progress());
+            }
+        }
+        progress(&self.progress());
+        Ok(self.into_report())
+    }
+
+    /// Handles the next event; false once the run is over (finished or a violation).
+    pub fn step(&mut self) -> Result<bool> {
+        if self.violation.is_some() || self.phase == Phase::Done {
+            return Ok(false);
+        }
+        let Some(Reverse(item)) = self.queue.pop() else {
+            return Ok(false);
+        };
+        self.now = item.at;
+        self.handle(item.ev)?;
+        self.events_done += 1;
+        Ok(true)
+    }
+
+    /// Runs until `after` past the start (or the end of the run), for tests that look inside.
+    pub fn run_until(&mut self, after: Dur) -> Result<()> {
+        let until = self.start.saturating_add(after.0);
+        while self
+            .queue
+            .peek()
+            .is_some_and(|Reverse(next)| next.at <= until)
+        {
+            if !self.step()? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The engine of `region` and its clock now, if it is up: for tests and tools that want
+    /// to look at (or poke) one node in the middle of a run.
+    pub fn engine_mut(&mut self, region: &str) -> Option<(&mut Engine<MemoryStore>, Timestamp)> {
+        let i = RegionId::new(region)
+            .ok()
+            .and_then(|id| self.fed.index.get(&id).copied())?;
+        let local = self.local(i);
+        self.nodes[i].engine.as_mut().map(|e| (e, local))
+    }
+
+    /// Finishes the run and returns the report.
+    pub fn finish(self, progress: &mut dyn FnMut(&Progress)) -> Result<Report> {
+        self.run(progress)
+    }
+
+    fn progress(&self) -> Progress {
+        Progress {
+            elapsed: Dur(self.now - self.start),
+            phase: match self.phase {
+                Phase::Workload => "workload",
+                Phase::Settle { .. } => "settling",
+                Phase::Checking => "checking",
+                Phase::Done => "done",
+            },
+            events: self.events_done,
+            cases: self.cases.len() as u64,
+        }
+    }
+
+    pub(crate) fn push(&mut self, at: u64, ev: Ev) {
+        self.seq += 1;
+        self.queue.push(Reverse(Scheduled {
+            at: at.max(self.now),
+            seq: self.seq,
+            ev,
+        }));
+    }
+
+    fn handle(&mut self, ev: Ev) -> Result<()> {
+        match ev {
+            Ev::Deliver {
+                from,
+                to,
+                frame,
+                kind,
+                origin,
+            } => self.deliver(from, to, frame, kind, origin),
+            Ev::Tick { node, epoch } => {
+                let n = &self.nodes[node];
+                if n.epoch != epoch || n.engine.is_none() || n.next_tick != Some(self.now) {
+                    return Ok(());
+                }
+                self.nodes[node].next_tick = None;
+                let local = self.local(node);
+                if let Some(engine) = self.nodes[node].engine.as_mut() {
+                    engine
+                        .tick(local)
+                        .map_err(|e| engine_error(self.fed.id(node), self.now, e))?;
+                }
+                self.flush(node)?;
+                self.schedule_tick(node, self.now + self.scenario.engine.tick.0);
+                Ok(())
+            }
+            Ev::BackOffice { node, epoch } => self.backoffice(node, epoch),
+            Ev::ArrivalHour { node } => self.arrival_hour(node),
+            Ev::Arrival { node } => self.arrival(node),
+            Ev::Window { node, case, action } => self.window_action(node, case, action),
+            Ev::Fault(f) => self.fault(f),
+            Ev::Byzantine { plan } => self.byzantine(plan),
+            Ev::Check => {
+                self.check_dirty()?;
+                if self.phase != Phase::Done {
+                    self.push(self.now + self.scenario.check_every.0, Ev::Check);
+                }
+                Ok(())
+            }
+            Ev::Sample => {
+                self.stats
+                    .samples
+                    .push((self.now - self.start, self.in_flight.clone()));
+                if self.phase == Phase::Workload {
+                    let every = self.sample_every();
+                    self.push(self.now + every, Ev::Sample);
+                }
+                Ok(())
+            }
+            Ev::EndWorkload => self.end_workload(),
+            Ev::SettleCheck => self.settle_check(),
+            Ev::FinalChecks => {
+                self.final_checks()?;
+                self.phase = Phase::Done;
+                Ok(())
+            }
+        }
+    }
+
+    pub(crate) fn sample_every(&self) -> u64 {
+        (self.scenario.until.0 / 200).max(Dur::MINUTE)
+    }
+
+    /// Node `i`'s clock now.
+    pub(crate) fn local(&self, i: usize) -> Timestamp {
+        Timestamp((self.now as i64).saturating_add(self.nodes[i].skew).max(0) as u64)
+    }
+
+    /// The true time at which node `i`'s clock shows `local`.
+    pub(crate) fn global_of(&self, i: usize, local: Timestamp) -> u64 {
+        (local.0 as i64).saturating_sub(self.nodes[i].skew).max(0) as u64
+    }
+
+    /// Calls `Engine::tick` on node `i` at `at`, unless a tick is due earlier. Ticks come
+    /// every `engine.tick`, and also when the engine's next retry is due, so retries keep
+    /// their backoff exactly while idle nodes are not woken for nothing.
+    pub(crate) fn schedule_tick(&mut self, i: usize, at: u64) {
+        let node = &mut self.nodes[i];
+        if node.engine.is_none() || node.next_tick.is_some_and(|t| t <= at) {
+            return;
+        }
+        node.next_tick = Some(at);
+        let epoch = node.epoch;
+        self.push(at, Ev::Tick { node: i, epoch });
+    }
+
+    /// Commits node `i` and acts on its outputs until there are none.
+    pub(crate) fn flush(&mut self, i: usize) -> Result<()> {
+        let mut acted = false;
+        loop {
+            let local = self.local(i);
+            let Some(engine) = self.nodes[i].engine.as_mut() else {
+                return Ok(());
+            };
+            let outputs = engine
+                .commit()
+                .map_err(|e| engine_error(self.fed.id(i), self.now, e))?;
+            if outputs.is_empty() {
+                break;
+            }
+            acted = true;
+            for output in outputs {
+                match output {
+                    Output::Send { to, frame, kind } => {
+                        self.transmit(i, &to, frame, kind);
+                    }
+                    // Gossip only speeds up what direct messages already carry; the
+                    // simulated network does not model it.
+                    Output::Gossip { .. } | Output::Roster(_) => {}
+                    Output::Notify { id, notice } => {
+                        let node = &mut self.nodes[i];
+                        node.bo.on_notice(local, &notice);
+                        if let Some(engine) = node.engine.as_mut() {
+                            engine
+                                .notice_delivered(id)
+                                .map_err(|e| engine_error(self.fed.id(i), self.now, e))?;
+                        }
+                    }
+                }
+            }
+        }
+        if acted && let Some(retry) = self.nodes[i].engine.as_ref().and_then(|e| e.next_retry()) {
+            let at = self.global_of(i, retry).max(self.now + 1);
+            self.schedule_tick(i, at);
+        }
+        self.schedule_backoffice(i);
+        Ok(())
+    }
+
+    /// Hands a frame to the network.
+    fn transmit(&mut self, from: usize, to: &RegionId, frame: Vec<u8>, kind: &'static str) {
+        let st = self.stats.messages.entry(kind).or_default();
+        st.sent += 1;
+        st.sent_bytes += frame.len() as u64;
+        let Some(&to) = self.fed.index.get(to) else {
+            st.lost += 1;
+            return;
+        };
+        match self
+            .net
+            .send(from, to, frame.len(), self.now, &mut self.rng_net)
+        {
+            Ok(arrivals) => {
+                if arrivals.len() > 1 {
+                    st.duplicated += 1;
+                }
+                let last = arrivals.len().saturating_sub(1);
+                let mut frame = Some(frame);
+                for (k, at) in arrivals.into_iter().enumerate() {
+                    let bytes = if k == last {
+                        frame.take().unwrap_or_default()
+                    } else {
+                        frame.clone().unwrap_or_default()
+                    };
+                    self.push(
+                        at,
+                        Ev::Deliver {
+                            from,
+                            to,
+                            frame: bytes,
+                            kind,
+                            origin: Origin::Honest,
+                        },
+                    );
+                }
+            }
+            Err(why) => {
+                match why {
+                    Drop::Loss => st.lost += 1,
+                    Drop::Partition => st.cut += 1,
+                    Drop::NodeDown => st.to_down_node += 1,
+                }
+                if self.trace.verbose() {
+                    let (a, b) = (self.fed.id(from).clone(), self.fed.id(to).clone());
+                    self.trace.line(self.now, a.as_str(), None, || {
+                        format!("{kind} to {b} dropped: {why:?}")
+                    });
+                }
+            }
+        }
+    }
+
+    /// A frame arrives at node `to`.
+    fn deliver(
+        &mut self,
+        from: usize,
+        to: usize,
+        frame: Vec<u8>,
+        kind: &'static str,
+        origin: Origin,
+    ) -> Result<()> {
+        if let Origin::Byzantine(b) = origin {
+            return self.deliver_bad(to, frame, b);
+        }
+        let st = self.stats.messages.entry(kind).or_default();
+        if self.nodes[to].engine.is_none() {
+            st.to_down_node += 1;
+            return Ok(());
+        }
+        if !self.net.connected(from, to) {
+            st.cut += 1;
+            return Ok(());
+        }
+        st.delivered += 1;
+        st.delivered_bytes += frame.len() as u64;
+        let observed = if kind == "events" || self.trace.verbose() {
+            inspect::frame(&frame)
+        } else {
+            None
+        };
+        let touched: Vec<(CaseId, Side)> = {
+            let mut t: Vec<(CaseId, Side)> = observed
+                .as_ref()
+                .map(inspect::events_in)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(c, s, _)| (c, s))
+                .collect();
+            t.sort();
+            t.dedup();
+            t
+        };
+        let before: Vec<u32> = touched.iter().map(|(c, s)| self.held(to, c, *s)).collect();
+        let local = self.local(to);
+        let result = match self.nodes[to].engine.as_mut() {
+            Some(engine) => engine.on_frame(&frame, local),
+            None => return Ok(()),
+        };
+        if result.is_err()
+            && let Some(st) = self.stats.messages.get_mut(kind)
+        {
+            st.refused += 1;
+        }
+        self.flush(to)?;
+        if self.trace.verbose() || !touched.is_empty() {
+            let case = observed.as_ref().and_then(inspect::case_of);
+            let from_id = self.fed.id(from).clone();
+            let text = match &result {
+                Ok(()) => format!("{kind} from {from_id} taken"),
+                Err(e) => format!("{kind} from {from_id} refused: {e}"),
+            };
+            self.trace
+                .line(self.now, self.fed.id(to).as_str(), case.as_ref(), || text);
+        }
+        // A member revoked on the receiver's roster must not be heard.
+        if result.is_ok()
+            && self.nodes[from].revoked_at.is_some()
+            && self.nodes[to]
+                .engine
+                .as_ref()
+                .is_some_and(|e| e.roster().region(self.fed.id(from)).is_none())
+        {
+            let detail = format!(
+                "node {} took a {kind} frame from {}, whose membership it had revoked",
+                self.fed.id(to),
+                self.fed.id(from)
+            );
+            let cases = touched.iter().map(|(c, _)| c.clone()).collect();
+            self.violate("no_forgery", detail, cases);
+            return Ok(());
+        }
+        *self.stats.checks.entry("no_forgery").or_default() += 1;
+        for ((case, side), held_before) in touched.into_iter().zip(before) {
+            let held_after = self.held(to, &case, side);
+            if held_after <= held_before {
+                continue;
+            }
+            self.arrived(to, &case, side, held_before, held_after)?;
+            if self.violation.is_some() {
+                return Ok(());
+            }
+        }
+        if self.capture && self.captured.len() < 64 {
+            self.captured.push_back((from, to, frame));
+        } else if self.capture {
+            self.captured.pop_front();
+            self.captured.push_back((from, to, frame));
+        }
+        Ok(())
+    }
+
+    /// How many events of `case`'s `side` node `i` holds.
+    pub(crate) fn held(&self, i: usize, case: &CaseId, side: Side) -> u32 {
+        self.nodes[i]
+            .engine
+            .as_ref()
+            .and_then(|e| e.case_record(case))
+            .map_or(0, |r| match side {
+                Side::Intake => r.intake_seq,
+                Side::Handling => r.handling_seq,
+            })
+    }
+
+    /// Events `before+1..=after` of `case`'s `side` reached node `to`.
+    fn arrived(
+        &mut self,
+        to: usize,
+        case: &CaseId,
+        side: Side,
+        before: u32,
+        after: u32,
+    ) -> Result<()> {
+        let now = self.now;
+        let mut react = false;
+        if let Some(t) = self.cases.get_mut(case) {
+            for seq in before + 1..=after {
+                if let Some(written) = t.written.remove(&(side, seq)) {
+                    self.stats.events.push(now - written);
+                }
+                if side == Side::Intake && seq == 1 && to == t.handling {
+                    self.stats.routing.push(now - t.submitted_at);
+                }
+            }
+            react = side == Side::Handling && to == t.intake;
+        }
+        self.dirty.insert((to, case.clone()));
+        if react {
+            self.window_react(to, case)?;
+        }
+        self.sabotage(to, case, side, before, after)
+    }
+
+    /// The test-only sabotage: drop a received event behind the engine's back.
+    fn sabotage(
+        &mut self,
+        to: usize,
+        case: &CaseId,
+        side: Side,
+        before: u32,
+        after: u32,
+    ) -> Result<()> {
+        let Some(s) = self.scenario.sabotage.clone() else {
+            return Ok(());
+        };
+        if self.sabotaged.is_some() || self.fed.id(to).as_str() != s.node {
+            return Ok(());
+        }
+        let node = &mut self.nodes[to];
+        node.received_events += after - before;
+        if node.received_events < s.after_events {
+            return Ok(());
+        }
+        let Some(engine) = node.engine.take() else {
+            return Ok(());
+        };
+        accumulate(&mut node.metrics, engine.metrics());
+        let mut store = engine.into_store();
+        let mut key = case.as_str().as_bytes().to_vec();
+        key.push(0);
+        key.push(match side {
+            Side::Intake => b'i',
+            Side::Handling => b'h',
+        });
+        key.extend_from_slice(&after.to_be_bytes());
+        use tongban_protocol::store::Store as _;
+        store
+            .delete(tongban_protocol::store::Table::Events, &key)
+            .and_then(|()| store.sync())
+            .map_err(|e| engine_error(self.fed.id(to), self.now, e))?;
+        self.sabotaged = Some((to, case.clone(), side, after));
+        let id = self.fed.id(to).clone();
+        self.trace.line(self.now, id.as_str(), Some(case), || {
+            format!("SABOTAGE: {side:?} event {after} deleted from the store after its receipt")
+        });
+        self.reopen(to, store, false)
+    }
+
+    /// Opens node `i`'s engine again over `store` (after a crash, a clean restart or the
+    /// sabotage), rebuilding the back office from the engine's open cases if `fresh`.
+    pub(crate) fn reopen(&mut self, i: usize, store: MemoryStore, fresh: bool) -> Result<()> {
+        let local = self.local(i);
+        let setup = self.fed.setup(
+            i,
+            self.nodes[i].catalog_version,
+            self.scenario.catalog.version,
+        );
+        let engine = Engine::open(setup, store, local)
+            .map_err(|e| engine_error(self.fed.id(i), self.now, e))?;
+        self.nodes[i].engine = Some(engine);
+        if self.nodes[i].revoked_at.is_none()
+            && self.nodes[i]
+                .engine
+                .as_ref()
+                .is_some_and(|e| e.roster().version < self.roster.version)
+        {
+            self.install_roster(i)?;
+        }
+        if fresh {
+            let mut bo = ReferenceCore::new(self.nodes[i].bo_config.clone())
+                .map_err(|e| SimError::Setup(format!("back office: {e}")))?;
+            let open = match self.nodes[i].engine.as_ref() {
+                Some(e) => e
+                    .open_handling_cases()
+                    .map_err(|e| engine_error(self.fed.id(i), self.now, e))?,
+                None => Vec::new(),
+            };
+            for oc in &open {
+                bo.resume(local, &oc.notice, &oc.handling, &oc.intake);
+            }
+            self.nodes[i].bo = bo;
+            self.nodes[i].bo_timer = None;
+        }
+        self.flush(i)
+    }
+
+    /// Node `i` installs the current roster, as its operator would.
+    pub(crate) fn install_roster(&mut self, i: usize) -> Result<()> {
+        let Some(doc) = self.roster_doc.clone() else {
+            return Ok(());
+        };
+        let local = self.local(i);
+        self.admin_frames += 1;
+        let frame = tongban_protocol::wire::Frame {
+            from: self.fed.id(i).clone(),
+            to: self.fed.id(i).clone(),
+            id: self.admin_frames,
+            sent_at: local,
+            body: tongban_protocol::wire::Message::RosterUpdate { document: doc },
+        };
+        let bytes = self.fed.regions[i]
+            .identity
+            .sign(&frame)
+            .map_err(|e| SimError::Setup(format!("signing a roster update: {e}")))?
+            .into_parts()
+            .0;
+        if let Some(engine) = self.nodes[i].engine.as_mut() {
+            engine.on_frame(&bytes, local).map_err(|e| {
+                SimError::Setup(format!(
+                    "node {} refused the new roster: {e}",
+                    self.fed.id(i)
+                ))
+            })?;
+        }
+        self.flush(i)
+    }
+
+    /// A node's back office: reports due now.
+    fn backoffice(&mut self, i: usize, epoch: u64) -> Result<()> {
+        if self.nodes[i].epoch != epoch || self.nodes[i].engine.is_none() {
+            return Ok(());
+        }
+        self.nodes[i].bo_timer = None;
+        if self.phase != Phase::Workload {
+            return Ok(());
+        }
+        let local = self.local(i);
+        let reports = self.nodes[i].bo.due(local);
+        for report in reports {
+            let case = report.case.clone();
+            let name = report.event.name();
+            let result = match self.nodes[i].engine.as_mut() {
+                Some(engine) => engine.report(local, report),
+                None => break,
+            };
+            match result {
+                Ok(event) => {
+                    *self
+                        .stats
+                        .workload
+                        .backoffice_reports
+                        .entry(name.to_string())
+                        .or_default() += 1;
+                    self.flush(i)?;
+                    self.written(i, &case, Side::Handling, event.seq, name)?;
+                }
+                Err(e) => {
+                    *self
+                        .stats
+                        .workload
+                        .backoffice_refused
+                        .entry(format!("{name}: {}", class(&e)))
+                        .or_default() += 1;
+                    self.flush(i)?;
+                    let id = self.fed.id(i).clone();
+                    self.trace.line(self.now, id.as_str(), Some(&case), || {
+                        format!("back office's {name} refused: {e}")
+                    });
+                }
+            }
+        }
+        self.schedule_backoffice(i);
+        Ok(())
+    }
+
+    /// Wakes the back office of node `i` when its next report is due.
+    pub(crate) fn schedule_backoffice(&mut self, i: usize) {
+        if self.phase != Phase::Workload || self.nodes[i].engine.is_none() {
+            return;
+        }
+        let Some(due) = self.nodes[i].bo.next_due() else {
+            return;
+        };
+        let at = self.global_of(i, due).max(self.now);
+        if self.nodes[i].bo_timer.is_none_or(|t| at < t) {
+            self.nodes[i].bo_timer = Some(at);
+            let epoch = self.nodes[i].epoch;
+            self.push(at, Ev::BackOffice { node: i, epoch });
+        }
+    }
+
+    /// Node `i` wrote event `seq` of `case`'s `side`, and its caller got the answer.
+    pub(crate) fn written(
+        &mut self,
+        i: usize,
+        case: &CaseId,
+        side: Side,
+        seq: u32,
+        name: &'static str,
+    ) -> Result<()> {
+        let now = self.now;
+        let mut react = false;
+        if let Some(t) = self.cases.get_mut(case) {
+            let k = match side {
+                Side::Intake => 0,
+                Side::Handling => 1,
+            };
+            t.acked[k] = t.acked[k].max(seq);
+            if t.intake != t.handling {
+                t.written.insert((side, seq), now);
+            } else if side == Side::Handling {
+                react = true;
+            }
+            if side == Side::Handling
+                && matches!(name, "rejected" | "concluded" | "withdrawal_confirmed")
+                && !t.decided
+            {
+                t.decided = true;
+                let s = self.nodes[t.handling].series;
+                self.in_flight[s] = self.in_flight[s].saturating_sub(1);
+            }
+        }
+        self.dirty.insert((i, case.clone()));
+        let id = self.fed.id(i).clone();
+        self.trace.line(self.now, id.as_str(), Some(case), || {
+            format!("wrote {side:?} {seq} {name}")
+        });
+        if react {
+            self.window_react(i, case)?;
+        }
+        Ok(())
+    }
+
+    /// The workload ends: traffic stops, partitions heal, crashed nodes restart; the
+    /// federation must now converge within the bound.
+    fn end_workload(&mut self) -> Result<()> {
+        let deadline = self.now + self.scenario.invariants.converge_within.0;
+        self.phase = Phase::Settle {
+            since: self.now,
+            deadline,
+        };
+        self.record_fault(
+            "workload_end",
+            "traffic stops; partitions heal; nodes restart".into(),
+        );
+        let healed = self.net.heal_all();
+        for (_, started) in std::mem::take(&mut self.stats.open_partitions) {
+            self.stats.partitions.push((started, self.now - self.start));
+        }
+        for i in 0..self.nodes.len() {
+            if self.nodes[i].engine.is_none() {
+                self.restart(i)?;
+            }
+        }
+        for (a, b) in healed {
+            self.reconnect(a, b)?;
+        }
+        self.push(self.now + Dur::MINUTE, Ev::SettleCheck);
+        Ok(())
+    }
+
+    fn settle_check(&mut self) -> Result<()> {
+        let Phase::Settle { since, deadline } = self.phase else {
+            return Ok(());
+        };
+        if self.quiet() {
+            self.converged_after = Some(self.now - since);
+            self.phase = Phase::Checking;
+            self.push(self.now, Ev::FinalChecks);
+            return Ok(());
+        }
+        if self.now >= deadline {
+            let (detail, cases) = self.unconverged();
+            self.violate("converged", detail, cases);
+            return Ok(());
+        }
+        self.push(self.now + Dur::MINUTE, Ev::SettleCheck);
+        Ok(())
+    }
+
+    /// Nodes `a` and `b` see each other again: each reconciles with the other at once.
+    pub(crate) fn reconnect(&mut self, a: usize, b: usize) -> Result<()> {
+        for (x, y) in [(a, b), (b, a)] {
+            if self.nodes[x].revoked_at.is_some() || self.nodes[y].revoked_at.is_some() {
+                continue;
+            }
+            let local = self.local(x);
+            let peer = self.fed.id(y).clone();
+            let peer_up = self.nodes[y].engine.is_some();
+            if let (Some(engine), true) = (self.nodes[x].engine.as_mut(), peer_up) {
+                engine
+                    .peer_connected(&peer, local)
+                    .map_err(|e| engine_error(self.fed.id(x), self.now, e))?;
+            }
+            self.flush(x)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn record_fault(&mut self, kind: &str, detail: String) {
+        self.trace
+            .line(self.now, "sim", None, || format!("{kind}: {detail}"));
+        self.stats.faults.push(FaultRecord {
+            after: Dur(self.now - self.start),
+            kind: kind.to_string(),
+            detail,
+        });
+    }
+
+    /// Records a broken invariant; the run stops.
+    pub(crate) fn violate(&mut self, invariant: &str, detail: String, cases: Vec<CaseId>) {
+        if self.violation.is_some() {
+            return;
+        }
+        let mut dumps = Vec::new();
+        for case in cases.iter().take(3) {
+            dumps.push(self.dump_case(case));
+        }
+        self.violation = Some(Violation {
+            invariant: invariant.to_string(),
+            at: show_instant(self.now),
+            after: Dur(self.now - self.start),
+            detail,
+            cases: dumps,
+        });
+    }
+
+    fn into_report(self) -> Report {
+        crate::invariants::build_report(self)
+    }
+}
+
+/// The reference back office's settings for node `i` of a run with `seed`.
+fn reference_config(spec: &BackOfficeSpec, seed: u64, i: usize) -> ReferenceConfig {
+    let r = |x: Range| DelayRange::new(x.min.0, x.max.0);
+    ReferenceConfig {
+        seed: seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        supplement_deadline_days: spec.supplement_deadline_days,
+        delays: Delays {
+            decision: r(spec.decision),
+            review: r(spec.review),
+            conclusion: r(spec.conclusion),
+            suspension: r(spec.suspension),
+            dispatch: r(spec.dispatch),
+            withdrawal: r(spec.withdrawal),
+        },
+        outcomes: OutcomeMix {
+            reject_percent: spec.reject_percent,
+            supplement_percent: spec.supplement_percent,
+            suspend_percent: spec.suspend_percent,
+            deny_percent: spec.deny_percent,
+        },
+    }
+}
+
+/// The engine failed where a node would stop.
+pub(crate) fn engine_error(node: &RegionId, now: u64, e: tongban_protocol::Error) -> SimError {
+    SimError::Engine {
+        node: node.to_string(),
+        at: show_instant(now),
+        source: e,
+    }
+}
+
+/// An error's variant name, for counting refusals by kind.
+pub(crate) fn class(e: &tongban_protocol::Error) -> String {
+    let debug = format!("{e:?}");
+    debug
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .next()
+        .unwrap_or("Error")
+        .to_string()
+}
+
+/// Adds an engine's counters to a node's running totals.
+pub(crate) fn accumulate(into: &mut BTreeMap<String, u64>, m: &Metrics) {
+    if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(m) {
+        for (k, v) in map {
+            *into.entry(k).or_default() += v.as_u64().unwrap_or(0);
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! Helpers shared by the simulator's integration tests.
+
+#![allow(dead_code)]
+
+use tongban_simulator::duration::Dur;
+use tongban_simulator::{Report, RunOptions, Scenario};
+
+/// A shipped scenario by name.
+pub fn scenario(name: &str) -> Scenario {
+    Scenario::load(name).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Options for a short run: `until` of workload, `cases_per_day` over the federation.
+pub fn short(seed: u64, until: &str, cases_per_day: f64) -> RunOptions {
+    let mut o = RunOptions::seed(seed);
+    o.until = Some(Dur::parse(until).unwrap_or_else(|e| panic!("{e}")));
+    o.cases_per_day = Some(cases_per_day);
+    o
+}
+
+/// Runs and returns the report.
+pub fn run(scenario: &Scenario, options: RunOptions) -> Report {
+    tongban_simulator::run(scenario, options).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Panics with the whole human report if the run failed.
+pub fn assert_passed(report: &Report) {
+    assert!(report.passed(), "{}", report.to_text());
+}
