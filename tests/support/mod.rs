@@ -345,7 +345,11 @@ impl RunningNode {
 
     pub fn client(&self) -> Client {
         Client {
+            // No connection reuse: a server that answers 413 early closes the connection
+            // under a request still being sent, and a pooled connection would carry that
+            // into the next request.
             http: reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
                 .timeout(Duration::from_secs(20))
                 .build()
                 .expect("client"),
