@@ -43,6 +43,9 @@ pub enum SimError {
         /// The engine's error.
         source: tongban_protocol::Error,
     },
+    /// The run's options do not fit the scenario.
+    #[error("{0}")]
+    Options(String),
     /// Setting up the federation failed (keys, roster, catalogs).
     #[error("setting up the federation: {0}")]
     Setup(String),

@@ -771,7 +771,7 @@ impl Scenario {
     pub fn from_toml(text: &str, name: &str) -> Result<Scenario> {
         let scenario: Scenario = toml::from_str(text).map_err(|e| SimError::Parse {
             name: name.to_string(),
-            message: e.to_string().trim().replace('\n', " | "),
+            message: e.to_string().trim().replace('\n', "\n  "),
         })?;
         scenario.validate()?;
         Ok(scenario)

@@ -291,7 +291,7 @@ impl<'a> Sim<'a> {
         let mut scenario = scenario.clone();
         if let Some(n) = opts.generated_regions {
             let Some(g) = scenario.generated_regions.as_mut() else {
-                return Err(SimError::Setup(format!(
+                return Err(SimError::Options(format!(
                     "--regions {n}: scenario {} has no [generated_regions] to resize",
                     scenario.name
                 )));
