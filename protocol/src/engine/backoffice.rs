@@ -66,7 +66,7 @@ mod tests {
     use crate::codec::{from_cbor, to_cbor};
 
     #[test]
-    fn notices_round_trip_through_cbor_and_json() {
+    fn notices_round_trip_through_cbor() {
         let notice = Notice::NewCase {
             case: CaseId::new("120000-1").unwrap(),
             application: Box::new(sample_application("120000-1")),
@@ -78,13 +78,5 @@ mod tests {
             from_cbor::<Notice>(&bytes, 1 << 20, "notice").unwrap(),
             notice
         );
-        let json = serde_json_like(&notice);
-        assert!(json.contains("\"type\""), "{json}");
-    }
-
-    fn serde_json_like(n: &Notice) -> String {
-        // toml cannot hold this shape; the adapters use serde_json, which the protocol crate
-        // does not depend on: a Debug rendering is enough to see the tag is there.
-        format!("{n:?}").replace("NewCase", "\"type\"")
     }
 }
