@@ -369,7 +369,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+        #![proptest_config(tongban_protocol::testing::proptest_config(64))]
 
         /// The store behaves like a model map that commits on sync and rolls back on a crash
         /// (dropping the store unsynced and reopening the file), for reads and prefix scans

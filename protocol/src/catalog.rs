@@ -753,6 +753,8 @@ pub(crate) mod tests {
     }
 
     proptest! {
+        #![proptest_config(crate::testing::proptest_config(256))]
+
         #[test]
         fn manifests_round_trip(version in 1u64.., at: u64, n in 0usize..5, days in 0u32..60, name in "\\PC{1,20}") {
             let mut m = sample_manifest("110000");

@@ -538,6 +538,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(crate::testing::proptest_config(256))]
+
         #[test]
         fn any_flipped_bit_fails(text in ".{0,40}", n: u64, byte in 0usize..1000, bit in 0u8..8) {
             let env = alice().sign(&Note { text, n }).unwrap();

@@ -28,6 +28,8 @@ pub mod ids;
 pub mod reconcile;
 pub mod roster;
 pub mod store;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
 pub mod wire;
 
 pub use error::{Error, Result};

@@ -38,11 +38,14 @@ pub enum Table {
     Idempotency,
     /// Notices for the back office not yet confirmed delivered, by id.
     Notices,
+    /// Peers' signed receipts for this node's events, by (case, side); this node's own
+    /// receipts stay in [`Table::Receipts`], so no peer can overwrite them.
+    PeerReceipts,
 }
 
 impl Table {
     /// Every table, for stores that create them up front.
-    pub const ALL: [Table; 12] = [
+    pub const ALL: [Table; 13] = [
         Table::Meta,
         Table::Cases,
         Table::Events,
@@ -55,6 +58,7 @@ impl Table {
         Table::Audit,
         Table::Idempotency,
         Table::Notices,
+        Table::PeerReceipts,
     ];
 
     /// The table's name on disk.
@@ -72,6 +76,7 @@ impl Table {
             Table::Audit => "audit",
             Table::Idempotency => "idempotency",
             Table::Notices => "notices",
+            Table::PeerReceipts => "peer_receipts",
         }
     }
 }
@@ -218,6 +223,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(crate::testing::proptest_config(256))]
+
         /// The store behaves like a model map that commits on sync and rolls back on crash,
         /// for reads and prefix scans alike.
         #[test]

@@ -385,6 +385,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(crate::testing::proptest_config(256))]
+
         #[test]
         fn frames_round_trip(body in arb_message(), id: u64, at: u64) {
             let f = Frame { id, sent_at: Timestamp(at), ..frame(body) };

@@ -110,7 +110,7 @@ withdraw_percent = 10.0
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 16, max_shrink_iters: 20, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { max_shrink_iters: 20, ..tongban_protocol::testing::proptest_config(16) })]
 
     #[test]
     fn random_small_scenarios_keep_every_invariant(k in knobs()) {

@@ -736,7 +736,7 @@ fn config_strategy() -> impl Strategy<Value = ReferenceConfig> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(tongban_protocol::testing::proptest_config(64))]
 
     /// Whatever the config, the intake side's behaviour and the order and repetition of
     /// notices: every report is legal for the case fold (the run writes each one with the

@@ -1053,6 +1053,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(crate::testing::proptest_config(256))]
+
         #[test]
         fn days_and_civil_round_trip(days in Date::MIN_DAYS..=Date::MAX_DAYS) {
             let date = Date::from_days_since_epoch(days).unwrap();

@@ -559,6 +559,8 @@ mod tests {
     use crate::case::calendar::{HolidayPeriod, MakeupWorkday};
 
     proptest! {
+        #![proptest_config(crate::testing::proptest_config(256))]
+
         #[test]
         fn counting_is_additive(cal in calendar(), unit in unit(), mut t in proptest::array::uniform3(instant())) {
             t.sort();

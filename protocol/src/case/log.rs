@@ -345,6 +345,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(crate::testing::proptest_config(256))]
+
         /// For any interleaving, duplication and reordering of the same events, every replica
         /// folds to the same state: the state of the logs in sequence order.
         #[test]

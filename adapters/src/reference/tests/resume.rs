@@ -690,7 +690,7 @@ fn crash_strategy() -> impl Strategy<Value = Crash> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(tongban_protocol::testing::proptest_config(64))]
 
     /// Whatever the config, the intake side's behaviour and when the process dies (up to
     /// three times): every report after a restart is legal (the run writes each with the
