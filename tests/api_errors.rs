@@ -383,3 +383,99 @@ async fn bad_requests_get_clear_errors_and_change_nothing() {
         "a refused request changed something"
     );
 }
+
+/// Issue 8, item 6: a window reads and writes only the cases it collected, whole; the back
+/// office and the administrator read them with the applicant's personal data masked; a
+/// malformed X-Operator is refused. Every cross-window access is tried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn windows_reach_only_their_own_cases_and_others_see_them_masked() {
+    let slow = "seed = 1\n[backoffice.delays]\ndecision = { min_ms = 3600000, max_ms = 3600000 }\n";
+    let fed = Federation::new(&["110000"], slow);
+    let node = fed.start("110000");
+    let c = node.client();
+    let app = c.application("110000", "1100000001", 1).await;
+    let (status, created) = c.post("/api/v1/applications", WINDOW_TOKEN, &app).await;
+    assert_eq!(status, 201, "{created}");
+    let case = created["case"].as_str().expect("case").to_string();
+    let view_path = format!("/api/v1/applications/{case}");
+    let before = snapshot(&c).await;
+
+    // The window that collected it reads it whole.
+    let (status, view) = c.get(&view_path, WINDOW_TOKEN).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(
+        view["state"]["application"]["applicant"]["id_number"],
+        "110101199003071234"
+    );
+    assert!(view["intake"][0].to_string().contains("13800138000"), "{view}");
+
+    // The other window: no read, no list, no write.
+    let (status, body) = c.get(&view_path, WINDOW2_TOKEN).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(!body.to_string().contains("110101199003071234"), "{body}");
+    let (status, list) = c.get("/api/v1/applications", WINDOW2_TOKEN).await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["cases"].as_array().map(Vec::len), Some(0), "{list}");
+    let (status, body) = c
+        .get("/api/v1/applications?window=110000-w1", WINDOW2_TOKEN)
+        .await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = c
+        .post(
+            &format!("{view_path}/withdrawal"),
+            WINDOW2_TOKEN,
+            &json!({"reason": "不是我收的件"}),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = c
+        .post(
+            &format!("{view_path}/events"),
+            WINDOW2_TOKEN,
+            &json!({"evaluated": {"score": 1, "comment": ""}}),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    // The collecting window still lists it.
+    let (status, list) = c.get("/api/v1/applications", WINDOW_TOKEN).await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["cases"].as_array().map(Vec::len), Some(1), "{list}");
+
+    // The back office and the administrator read it masked.
+    for token in [BACKOFFICE_TOKEN, ADMIN_TOKEN] {
+        let (status, view) = c.get(&view_path, token).await;
+        assert_eq!(status, 200, "{view}");
+        let text = view.to_string();
+        for secret in ["110101199003071234", "13800138000", "张三"] {
+            assert!(!text.contains(secret), "{secret} shown unmasked: {text}");
+        }
+        assert_eq!(
+            view["state"]["application"]["applicant"]["id_number"],
+            "110*************34"
+        );
+    }
+
+    // A malformed operator is refused, not replaced by the token's name.
+    let (status, body) = {
+        let resp = c
+            .http
+            .post(format!("{}{view_path}/withdrawal", c.base))
+            .bearer_auth(WINDOW_TOKEN)
+            .header("x-operator", "<script>")
+            .header("content-type", "application/json")
+            .body(json!({"reason": "x"}).to_string())
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        (status, resp.text().await.unwrap_or_default())
+    };
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("X-Operator"), "{body}");
+
+    assert_eq!(
+        snapshot(&c).await,
+        before,
+        "a refused access changed something"
+    );
+}

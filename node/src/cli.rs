@@ -573,3 +573,65 @@ impl<'de> Deserialize<'de> for Time {
         d.deserialize_any(V)
     }
 }
+
+/// `tongban roster apply`: sends a quorum-signed roster document to a running node's admin
+/// API, which checks the quorum against the roster it holds and spreads the update by gossip.
+/// The admin token is read from a file (or `TONGBAN_TOKEN`), never from the command line,
+/// where other users of the machine could see it.
+pub async fn roster_apply(
+    document: &Path,
+    node: &str,
+    token_file: Option<&Path>,
+) -> Result<String, NodeError> {
+    let doc = read_document(document)?;
+    let claimed = doc.unverified_roster()?;
+    let bytes = read_limited(document, "roster document", MAX_ROSTER_DOCUMENT as u64)?;
+    let token = match token_file {
+        Some(path) => read_text(path, "token file", 4096)?.trim().to_string(),
+        None => std::env::var("TONGBAN_TOKEN")
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+    };
+    if token.is_empty() {
+        return Err(NodeError::Refused(
+            "no admin token: give --token-file FILE, or set TONGBAN_TOKEN".into(),
+        ));
+    }
+    let base = node.trim_end_matches('/');
+    if !(base.starts_with("http://") || base.starts_with("https://")) {
+        return Err(NodeError::Refused(format!(
+            "--node {node:?}: give the node's HTTP address, such as http://127.0.0.1:8080"
+        )));
+    }
+    let url = format!("{base}/api/v1/admin/roster");
+    let failed = |e: reqwest::Error| NodeError::Refused(format!("{url}: {e}"));
+    let response = reqwest::Client::new()
+        .post(&url)
+        .bearer_auth(&token)
+        .header("content-type", "application/cbor")
+        .body(bytes)
+        .send()
+        .await
+        .map_err(failed)?;
+    let status = response.status();
+    let text = response.text().await.map_err(failed)?;
+    let answer: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+    if !status.is_success() {
+        let message = answer["error"]["message"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| answer.to_string());
+        return Err(NodeError::Refused(format!(
+            "the node refused roster version {} ({status}): {message}",
+            claimed.version
+        )));
+    }
+    Ok(format!(
+        "roster version {} is in force at {base} (digest {}); it spreads to the other members by \
+         gossip, and each checks the quorum itself",
+        answer["version"],
+        answer["digest"].as_str().unwrap_or("?")
+    ))
+}

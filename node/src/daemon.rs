@@ -24,6 +24,7 @@ use tongban_protocol::engine::{
     IntakeReceipt, IntakeRequest, ItemHit, Metrics, Output, UploadStatus, Worklist, WorklistFilter,
 };
 use tongban_protocol::ids::{CaseId, Digest, RegionId, Timestamp};
+use tongban_protocol::roster::{Roster, RosterDocument};
 use tracing::{debug, error, info, warn};
 
 use crate::config::NodeConfig;
@@ -61,9 +62,9 @@ pub enum Command {
     /// A chunk of a material.
     Upload(Digest, u64, u64, Vec<u8>, Reply<UploadStatus>),
     /// One case.
-    View(CaseId, Reply<Box<CaseView>>),
+    View(Actor, CaseId, Reply<Box<CaseView>>),
     /// A worklist.
-    Worklist(WorklistFilter, Reply<Worklist>),
+    Worklist(Actor, WorklistFilter, Reply<Worklist>),
     /// A catalog search.
     Search(CatalogQuery, usize, Reply<Vec<ItemHit>>),
     /// One item.
@@ -72,6 +73,10 @@ pub enum Command {
     Metrics(Reply<(Metrics, usize)>),
     /// Case counts by stage.
     Counts(Reply<CaseCounts>),
+    /// The roster in force.
+    Roster(Reply<Roster>),
+    /// Accept a roster update from the operator.
+    AcceptRoster(Box<RosterDocument>, Reply<Roster>),
     /// Publish this region's catalog (a new version read from the catalog file).
     Publish(Box<tongban_protocol::catalog::CatalogFile>, Reply<bool>),
     /// The back office took a notice.
@@ -206,8 +211,12 @@ fn handle(engine: &mut Engine<RedbStore>, cmd: Command, now: Timestamp) -> Defer
         Command::Upload(digest, offset, total, data, reply) => {
             defer(reply, engine.upload_chunk(digest, offset, total, &data))
         }
-        Command::View(case, reply) => defer(reply, engine.case_view(&case, now).map(Box::new)),
-        Command::Worklist(filter, reply) => defer(reply, engine.worklist(&filter, now)),
+        Command::View(actor, case, reply) => {
+            defer(reply, engine.case_view_as(&actor, &case, now).map(Box::new))
+        }
+        Command::Worklist(actor, filter, reply) => {
+            defer(reply, engine.worklist_as(&actor, &filter, now))
+        }
         Command::Search(query, limit, reply) => defer(reply, Ok(engine.search(&query, limit))),
         Command::Item(region, code, reply) => defer(
             reply,
@@ -219,6 +228,13 @@ fn handle(engine: &mut Engine<RedbStore>, cmd: Command, now: Timestamp) -> Defer
         }
         Command::Counts(reply) => defer(reply, Ok(engine.case_counts())),
         Command::Publish(file, reply) => defer(reply, engine.publish_catalog(&file, now)),
+        Command::Roster(reply) => defer(reply, Ok(engine.roster().clone())),
+        Command::AcceptRoster(document, reply) => defer(
+            reply,
+            engine
+                .accept_roster(&document, now)
+                .map(|()| engine.roster().clone()),
+        ),
         Command::NoticeDelivered(id) => {
             if let Err(e) = engine.notice_delivered(id) {
                 warn!(error = %e, id, "could not mark a notice delivered");
@@ -295,8 +311,15 @@ async fn back_office_loop(
     }
 }
 
+/// What the operator says at start, beside the config file.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// Start on a roster this node accepted that is newer than the one the config names.
+    pub trust_stored_roster: bool,
+}
+
 /// Starts the node from its config and serves until interrupted (Ctrl-C or SIGTERM).
-pub async fn run(config: NodeConfig) -> Result<(), NodeError> {
+pub async fn run(config: NodeConfig, options: RunOptions) -> Result<(), NodeError> {
     let started = now();
     let identity = config.load_identity()?;
     let seed = identity.seed();
@@ -315,7 +338,10 @@ pub async fn run(config: NodeConfig) -> Result<(), NodeError> {
         roster: roster.roster,
         calendar,
         catalog,
-        config: EngineConfig::default(),
+        config: EngineConfig {
+            trust_stored_roster: options.trust_stored_roster,
+            ..EngineConfig::default()
+        },
     };
     let engine = Engine::open(setup, store, started).map_err(NodeError::Protocol)?;
     let open_cases = engine.open_handling_cases().map_err(NodeError::Protocol)?;

@@ -59,6 +59,10 @@ enum Command {
         /// Only load the config and every file it names, report, and exit.
         #[arg(long)]
         check: bool,
+        /// Start on the roster this node accepted even though the config names an older one
+        /// (a node never does so silently).
+        #[arg(long)]
+        trust_stored_roster: bool,
     },
 }
 
@@ -80,6 +84,19 @@ enum RosterCommand {
         /// Where to write the signed document (may be the same file as --document).
         #[arg(long, value_name = "OUT.cbor")]
         out: PathBuf,
+    },
+    /// Apply a quorum-signed roster update to a running federation: sends the document to one
+    /// node's admin API; the others receive it by gossip and check it themselves.
+    Apply {
+        /// The signed roster document (as `tongban roster sign` wrote it).
+        #[arg(value_name = "DOCUMENT.cbor")]
+        document: PathBuf,
+        /// The node's HTTP address, such as http://127.0.0.1:8080.
+        #[arg(long, value_name = "URL")]
+        node: String,
+        /// A file holding an admin token of that node (default: the TONGBAN_TOKEN variable).
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<PathBuf>,
     },
     /// Verify a roster document as a genesis roster (a quorum of its own governance keys) or,
     /// with --current, as an update of the current roster; prints what it holds.
@@ -152,6 +169,21 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             cli::roster_sign(&roster, &key, document.as_deref(), &out)
                 .context("the roster was not signed")?,
         ),
+        Command::Roster(RosterCommand::Apply {
+            document,
+            node,
+            token_file,
+        }) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            print(
+                runtime
+                    .block_on(cli::roster_apply(&document, &node, token_file.as_deref()))
+                    .context("the roster update was not applied")?,
+            )
+        }
         Command::Roster(RosterCommand::Verify {
             document,
             current,
@@ -189,7 +221,11 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             runtime.block_on(tongban_node::demo::run(&configs, load))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Node { config, check } => {
+        Command::Node {
+            config,
+            check,
+            trust_stored_roster,
+        } => {
             let config = NodeConfig::load(&config)?;
             if check {
                 return print(cli::node_check(&config, cli::now())?);
@@ -198,7 +234,10 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .enable_all()
                 .build()
                 .context("starting the async runtime")?;
-            runtime.block_on(tongban_node::daemon::run(config))?;
+            let options = tongban_node::daemon::RunOptions {
+                trust_stored_roster,
+            };
+            runtime.block_on(tongban_node::daemon::run(config, options))?;
             Ok(ExitCode::SUCCESS)
         }
     }

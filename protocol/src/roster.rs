@@ -153,6 +153,38 @@ impl Roster {
                 }
             }
         }
+        // Case ids begin with the intake region and a `-`: a region id that is another's
+        // prefix up to a `-` (wuhan, wuhan-metro) would make them ambiguous.
+        for a in &self.members {
+            for b in &self.members {
+                if b.region.as_str().starts_with(&format!("{}-", a.region)) {
+                    problems.push(format!(
+                        "member {}: the region id begins with member {}'s id and a '-', so \
+                         case ids of the two could not be told apart; choose another id",
+                        b.region, a.region
+                    ));
+                }
+            }
+        }
+        // Keys are looked up by their 8-byte id: two different keys sharing one would make
+        // a signature's signer ambiguous.
+        let mut ids = std::collections::BTreeMap::new();
+        let every_key = self
+            .members
+            .iter()
+            .flat_map(|m| [m.node_key, m.governance_key])
+            .chain(self.revoked_keys.iter().copied());
+        for key in every_key {
+            if let Some(other) = ids.insert(key.kid(), key)
+                && other != key
+            {
+                problems.push(format!(
+                    "keys: two different keys share the key id {}; make a new key for one of \
+                     them",
+                    key.kid()
+                ));
+            }
+        }
         if problems.is_empty() {
             Ok(())
         } else {
@@ -358,6 +390,12 @@ impl RosterDocument {
         from_cbor(bytes, MAX_ROSTER_DOCUMENT, "roster document")
     }
 
+    /// The roster the document claims, read without verifying any signature: for telling
+    /// versions apart before a quorum check, never for trusting.
+    pub fn unverified_roster(&self) -> Result<Roster> {
+        self.payload()
+    }
+
     /// The roster the signatures are over, read from the first signature without verifying.
     /// Every signature must be over the same roster; [`Self::check_quorum`] checks that.
     fn payload(&self) -> Result<Roster> {
@@ -474,6 +512,22 @@ mod tests {
         assert!(Roster::accept_genesis(&doc, Timestamp(DAY)).is_err());
     }
 
+    /// Issue 8, item 9: `wuhan` and `wuhan-metro` would make case ids ambiguous.
+    #[test]
+    fn region_ids_that_prefix_each_other_are_refused() {
+        let mut f = fed(3);
+        f.roster.members[0].region = RegionId::new("wuhan").unwrap();
+        f.roster.members[1].region = RegionId::new("wuhan-metro").unwrap();
+        let err = f.roster.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("member wuhan-metro") && err.contains("wuhan"),
+            "{err}"
+        );
+        // A prefix without the '-' is no ambiguity.
+        f.roster.members[1].region = RegionId::new("wuhanmetro").unwrap();
+        f.roster.validate().unwrap();
+    }
+
     #[test]
     fn node_keys_do_not_count_as_governance() {
         let f = fed(5);
@@ -586,7 +640,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(48))]
+        #![proptest_config(crate::testing::proptest_config(48))]
 
         /// An update is accepted exactly when a quorum of current governors signed it;
         /// outsiders' and nodes' signatures never help.

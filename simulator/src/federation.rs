@@ -122,6 +122,9 @@ impl Federation {
             retry_max_ms: e.retry_max.0,
             reconcile_every_ms: e.reconcile_every.0,
             announce_every_ms: e.announce_every.0,
+            // A restarted node keeps the roster it accepted during the run, as an operator
+            // who says so at each restart would.
+            trust_stored_roster: true,
         };
         Ok(Federation {
             regions,

@@ -433,6 +433,11 @@ pub struct WorkloadSpec {
     pub withdraw_after: Range,
     /// How long applicants take to answer a 补正 request.
     pub supplement_answer: Range,
+    /// Share of intakes the window sends again with the same idempotency key, in percent.
+    pub retry_percent: f64,
+    /// When it sends it again, after the first answer (long after, too: the handling region
+    /// has answered by then).
+    pub retry_after: Range,
     /// Share of 补正 requests never answered, in percent.
     pub supplement_abandon_percent: f64,
     /// How long after a result reaches the intake window the applicant collects it.
@@ -459,6 +464,8 @@ impl Default for WorkloadSpec {
             withdraw_percent: 2.0,
             withdraw_after: Range::new(10 * Dur::MINUTE, 8 * Dur::HOUR),
             supplement_answer: Range::new(30 * Dur::MINUTE, Dur::DAY),
+            retry_percent: 2.0,
+            retry_after: Range::new(Dur::SECOND, Dur::HOUR),
             supplement_abandon_percent: 5.0,
             collect_after: Range::new(Dur::HOUR, 2 * Dur::DAY),
             evaluate_percent: 30.0,
@@ -1031,6 +1038,7 @@ impl Scenario {
         for (field, v) in [
             ("workload.cross_region_percent", w.cross_region_percent),
             ("workload.withdraw_percent", w.withdraw_percent),
+            ("workload.retry_percent", w.retry_percent),
             (
                 "workload.supplement_abandon_percent",
                 w.supplement_abandon_percent,
@@ -1054,6 +1062,7 @@ impl Scenario {
         }
         for (field, r) in [
             ("workload.withdraw_after", w.withdraw_after),
+            ("workload.retry_after", w.retry_after),
             ("workload.supplement_answer", w.supplement_answer),
             ("workload.collect_after", w.collect_after),
             ("workload.evaluate_after", w.evaluate_after),

@@ -107,6 +107,14 @@ pub(crate) enum WindowAction {
     Collect,
     /// Rates the service.
     Evaluate { score: u8 },
+    /// Sends the same application again with the same idempotency key, as a window does when
+    /// it is unsure the first answer arrived: it must get the first case back, however long
+    /// after (the peer's answer included).
+    Retry {
+        handling: usize,
+        request: Box<IntakeRequest>,
+        key: String,
+    },
 }
 
 /// Something that happens at a simulated instant.

@@ -171,7 +171,7 @@ impl Sim<'_> {
         let Some(engine) = self.nodes[i].engine.as_mut() else {
             return Ok(());
         };
-        let result = engine.intake(local, &actor, request, Some(&key));
+        let result = engine.intake(local, &actor, request.clone(), Some(&key));
         self.flush(i)?;
         match result {
             Ok(receipt) => {
@@ -198,8 +198,37 @@ impl Sim<'_> {
                     }
                 }
                 if !self.cases.contains_key(&receipt.case) {
+                    if self.rng_work.chance(self.scenario.workload.retry_percent) {
+                        let delay = self.draw(self.scenario.workload.retry_after);
+                        self.push(
+                            self.now + delay,
+                            Ev::Window {
+                                node: i,
+                                case: receipt.case.clone(),
+                                action: WindowAction::Retry {
+                                    handling: h,
+                                    request: Box::new(request),
+                                    key: key.clone(),
+                                },
+                            },
+                        );
+                    }
                     self.acknowledge_case(i, h, receipt.case)?;
                 }
+            }
+            Err(e) if retry.is_some() => {
+                // A retry of an acknowledged or durable intake must be answered, not refused.
+                self.stats.workload.intake_retries += 1;
+                *self.stats.checks.entry("idempotent_intake").or_default() += 1;
+                let detail = format!(
+                    "the window retried key {key} at {} and was refused: {e}",
+                    self.fed.id(i)
+                );
+                let cases = match retry {
+                    Some(Some(case)) => vec![case],
+                    _ => Vec::new(),
+                };
+                self.violate("idempotent_intake", detail, cases);
             }
             Err(e) => self.refuse_intake(&class(&e)),
         }
@@ -348,6 +377,14 @@ impl Sim<'_> {
             return Ok(());
         }
         let kind = match &action {
+            WindowAction::Retry {
+                handling,
+                request,
+                key,
+            } => {
+                let (h, request, key) = (*handling, (**request).clone(), key.clone());
+                return self.submit_intake(i, h, request, key, Some(Some(case)));
+            }
             WindowAction::Withdraw => EventKind::WithdrawalRequested {
                 reason: "申请人申请撤回".into(),
             },

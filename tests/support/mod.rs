@@ -21,6 +21,8 @@ use tongban_protocol::ids::{Digest, RegionId, Timestamp};
 use tongban_protocol::roster::{Member, Roster, RosterDocument};
 
 pub const WINDOW_TOKEN: &str = "window-token-for-tests";
+/// A second window of the same region (`<region>-w2`), for the scoping tests.
+pub const WINDOW2_TOKEN: &str = "second-window-token-for-tests";
 pub const BACKOFFICE_TOKEN: &str = "backoffice-token-for-tests";
 pub const ADMIN_TOKEN: &str = "admin-token-for-tests";
 
@@ -226,6 +228,12 @@ role = "window"
 window = "{r}-w1"
 
 [[tokens]]
+name = "window 2"
+sha256 = "{w2}"
+role = "window"
+window = "{r}-w2"
+
+[[tokens]]
 name = "back office"
 sha256 = "{b}"
 role = "back_office"
@@ -240,6 +248,7 @@ kind = "reference"
 {backoffice}
 "#,
                 w = sha(WINDOW_TOKEN),
+                w2 = sha(WINDOW2_TOKEN),
                 b = sha(BACKOFFICE_TOKEN),
                 a = sha(ADMIN_TOKEN),
                 port = ports[i],
@@ -454,12 +463,13 @@ impl Client {
         })
     }
 
-    /// Polls the case until `done` holds or `secs` pass; returns the last view.
+    /// Polls the case until `done` holds or `secs` pass; returns the last view. Reads as the
+    /// administrator, who may read every case of the node (masked) at either end.
     pub async fn wait_case(&self, case: &str, secs: u64, done: impl Fn(&Value) -> bool) -> Value {
         let start = Instant::now();
         loop {
             let (status, view) = self
-                .get(&format!("/api/v1/applications/{case}"), WINDOW_TOKEN)
+                .get(&format!("/api/v1/applications/{case}"), ADMIN_TOKEN)
                 .await;
             if status == 200 && done(&view) {
                 return view;

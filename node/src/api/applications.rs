@@ -39,7 +39,7 @@ fn case_id(id: &str) -> Result<CaseId, ApiError> {
         case the first request created.",
     params(
         ("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 128, description = "1–128 characters unique to this application at this window; a retry with the same key returns the first case instead of making a second."),
-        ("X-Operator" = Option<String>, Header, nullable = false, max_length = 64, description = "The window operator's staff number (工号), up to 64 characters; default the token's name."),
+        ("X-Operator" = Option<String>, Header, nullable = false, min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._-]{1,64}$", description = "The window operator's staff number (工号): 1 to 64 letters, digits, '-', '_' or '.'; a malformed one is refused (400). Default the token's name."),
     ),
     request_body(
         content = IntakeRequest,
@@ -154,9 +154,10 @@ pub async fn intake(
         ("limit" = Option<usize>, Query, description = "At most this many cases: 1 to 1000, default 100.", minimum = 1, maximum = 1000),
     ),
     responses(
-        (status = 200, description = "The worklist; `truncated` says more cases matched.", body = Worklist),
+        (status = 200, description = "The worklist; `truncated` says more cases matched. A window token lists only the cases its window collected; a back-office token only the cases this region handles.", body = Worklist),
         (status = 400, description = "An unknown or malformed query parameter.", body = ErrorBody),
         (status = 401, description = "No token, or an unknown one.", body = ErrorBody),
+        (status = 403, description = "A window token asked for another window's cases.", body = ErrorBody),
         (status = 503, description = "The node's engine is not answering.", body = ErrorBody),
     ),
     security(("bearer" = [])),
@@ -166,7 +167,7 @@ pub async fn worklist(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    auth::actor(&state, &headers)?;
+    let actor = auth::actor(&state, &headers)?;
     let q = query(
         raw,
         &[
@@ -189,7 +190,10 @@ pub async fn worklist(
         until: day("until")?,
         limit: param::<usize>(&q, "limit")?,
     };
-    let list = state.engine.ask(|r| Command::Worklist(filter, r)).await?;
+    let list = state
+        .engine
+        .ask(|r| Command::Worklist(actor, filter, r))
+        .await?;
     Ok(Json(
         serde_json::to_value(list).map_err(|e| ApiError::bad_request(e.to_string()))?,
     ))
@@ -205,9 +209,10 @@ pub async fn worklist(
         ("id" = CaseId, Path, description = "The case id (办件编号)."),
     ),
     responses(
-        (status = 200, description = "The case as this node holds it.", body = CaseView),
+        (status = 200, description = "The case as this node holds it: whole for the window that collected it; for the back office (cases this region handles) and administrators, with the applicant's name, ID number, phone, address and form fields masked.", body = CaseView),
         (status = 400, description = "The case id is malformed.", body = ErrorBody),
         (status = 401, description = "No token, or an unknown one.", body = ErrorBody),
+        (status = 403, description = "A window token for a case another window collected, or a back-office token for a case another region handles.", body = ErrorBody),
         (status = 404, description = "This node knows no such case.", body = ErrorBody),
         (status = 503, description = "The node's engine is not answering.", body = ErrorBody),
     ),
@@ -218,9 +223,9 @@ pub async fn view(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    auth::actor(&state, &headers)?;
+    let actor = auth::actor(&state, &headers)?;
     let case = case_id(&id)?;
-    let view = state.engine.ask(|r| Command::View(case, r)).await?;
+    let view = state.engine.ask(|r| Command::View(actor, case, r)).await?;
     Ok(Json(
         serde_json::to_value(*view).map_err(|e| ApiError::bad_request(e.to_string()))?,
     ))
@@ -248,14 +253,14 @@ struct Withdrawal {
         as declined. Window (or admin) tokens of the intake region.",
     params(
         ("id" = CaseId, Path, description = "The case id (办件编号)."),
-        ("X-Operator" = Option<String>, Header, nullable = false, max_length = 64, description = "The window operator's staff number (工号); default the token's name."),
+        ("X-Operator" = Option<String>, Header, nullable = false, min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._-]{1,64}$", description = "The window operator's staff number (工号): 1 to 64 letters, digits, '-', '_' or '.'; a malformed one is refused (400). Default the token's name."),
     ),
     request_body(content = Withdrawal, description = "The reason."),
     responses(
         (status = 202, description = "The request is recorded and on its way to the handling region.", body = EventAnswer),
         (status = 400, description = "A malformed case id or body, or an empty or over-long reason.", body = ErrorBody),
         (status = 401, description = "No token, or an unknown one.", body = ErrorBody),
-        (status = 403, description = "A back-office token, or this node's region did not collect the case.", body = ErrorBody),
+        (status = 403, description = "A back-office token, a window that did not collect the case, or this node's region did not collect it.", body = ErrorBody),
         (status = 404, description = "This node knows no such case.", body = ErrorBody),
         (status = 409, description = "The case's state does not allow a withdrawal request now.", body = ErrorBody),
         (status = 413, description = "The body is over the node's limit.", body = ErrorBody),
@@ -303,7 +308,7 @@ pub async fn withdraw(
         applications come in through POST /api/v1/applications.",
     params(
         ("id" = CaseId, Path, description = "The case id (办件编号)."),
-        ("X-Operator" = Option<String>, Header, nullable = false, max_length = 64, description = "For window tokens: the operator's staff number (工号); default the token's name."),
+        ("X-Operator" = Option<String>, Header, nullable = false, min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._-]{1,64}$", description = "For window tokens: the operator's staff number (工号): 1 to 64 letters, digits, '-', '_' or '.'; a malformed one is refused (400). Default the token's name."),
     ),
     request_body(
         content = EventKind,
@@ -321,7 +326,7 @@ pub async fn withdraw(
         (status = 201, description = "The event, as signed and kept.", body = EventAnswer),
         (status = 400, description = "A malformed case id, or a body that is not an event kind.", body = ErrorBody),
         (status = 401, description = "No token, or an unknown one.", body = ErrorBody),
-        (status = 403, description = "The kind is the other side's to write, or the other region writes this side of the case.", body = ErrorBody),
+        (status = 403, description = "The kind is the other side's to write, the other region writes this side of the case, or a window token for a case another window collected.", body = ErrorBody),
         (status = 404, description = "This node knows no such case.", body = ErrorBody),
         (status = 409, description = "The case's state does not allow this event now; the message says why.", body = ErrorBody),
         (status = 413, description = "The body is over the node's limit.", body = ErrorBody),

@@ -29,13 +29,10 @@ pub fn actor(state: &AppState, headers: &HeaderMap) -> Result<Actor, ApiError> {
         .ok_or_else(|| ApiError::unauthorized("unknown token"))?;
     Ok(match &entry.role {
         Role::Window(window) => {
-            let operator = headers
-                .get("x-operator")
-                .and_then(|v| v.to_str().ok())
-                .map(str::trim)
-                .filter(|o| !o.is_empty() && o.len() <= 64)
-                .unwrap_or(&entry.name)
-                .to_string();
+            let operator = match headers.get("x-operator") {
+                None => entry.name.clone(),
+                Some(value) => operator(value.to_str().ok())?,
+            };
             Actor::Window {
                 window: window.clone(),
                 operator,
@@ -44,4 +41,37 @@ pub fn actor(state: &AppState, headers: &HeaderMap) -> Result<Actor, ApiError> {
         Role::BackOffice => Actor::BackOffice,
         Role::Admin => Actor::Admin,
     })
+}
+
+/// Checks an `X-Operator` header: the operator's staff number (工号), 1 to 64 letters, digits,
+/// `-`, `_` or `.`, recorded in the events the window writes. A malformed value is refused,
+/// not replaced: the record must name who acted.
+fn operator(value: Option<&str>) -> Result<String, ApiError> {
+    let fix = "X-Operator: give the operator's staff number (工号), 1 to 64 letters, digits, \
+               '-', '_' or '.'; or leave the header out to record the token's name";
+    let text = value
+        .map(str::trim)
+        .ok_or_else(|| ApiError::bad_request(fix))?;
+    let ok = (1..=64).contains(&text.len())
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !ok {
+        return Err(ApiError::bad_request(fix));
+    }
+    Ok(text.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::operator;
+
+    #[test]
+    fn operators_are_staff_numbers() {
+        assert_eq!(operator(Some(" OP-1 ")).unwrap(), "OP-1");
+        for bad in [None, Some(""), Some("张三"), Some("a b"), Some("<script>")] {
+            assert!(operator(bad).is_err(), "{bad:?}");
+        }
+        assert!(operator(Some(&"9".repeat(65))).is_err());
+    }
 }

@@ -61,6 +61,9 @@ pub enum ErrorCode {
     NotFound,
     /// 409: the case's state does not allow this event now, or the catalog moved on.
     IllegalTransition,
+    /// 409: a roster update was refused (not newer, no quorum, another federation's, or it
+    /// reinstates a revoked key).
+    RosterRefused,
     /// 413: the body is over the node's limit, or a material over the size allowed.
     TooLarge,
     /// 422: the application does not meet the item's requirements; `problems` lists each.
@@ -119,6 +122,9 @@ impl From<Error> for ApiError {
             Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", vec![]),
             Error::IllegalTransition(_) | Error::BadEvent(_) => {
                 (StatusCode::CONFLICT, "illegal_transition", vec![])
+            }
+            Error::RosterRefused(_) | Error::InvalidRoster(_) => {
+                (StatusCode::CONFLICT, "roster_refused", vec![])
             }
             Error::InvalidApplication(p) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "invalid_application", p)
@@ -187,6 +193,7 @@ mod tests {
             .into(),
             Error::Storage("x".into()).into(),
             Error::InvalidInput("x".into()).into(),
+            Error::RosterRefused("x".into()).into(),
         ];
         for e in cases {
             let code = e.code;
@@ -201,7 +208,7 @@ mod tests {
                 ErrorCode::Unauthorized => 401,
                 ErrorCode::Forbidden => 403,
                 ErrorCode::NotFound => 404,
-                ErrorCode::IllegalTransition => 409,
+                ErrorCode::IllegalTransition | ErrorCode::RosterRefused => 409,
                 ErrorCode::TooLarge => 413,
                 ErrorCode::InvalidApplication | ErrorCode::InvalidCatalog => 422,
                 ErrorCode::Unavailable => 503,

@@ -10,6 +10,7 @@ pub mod error;
 mod materials;
 pub mod openapi;
 mod ops;
+mod roster;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -83,6 +84,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/v1/backoffice/webhook",
             post(applications::webhook_callback),
+        )
+        .route(
+            "/api/v1/admin/roster",
+            get(roster::current).post(roster::apply),
         )
         .fallback(ops::not_found)
         .layer(DefaultBodyLimit::max(limit))

@@ -14,7 +14,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::error::{ErrorBody, ErrorCode, ErrorDetail};
-use super::{applications, catalog, materials, ops};
+use super::{applications, catalog, materials, ops, roster};
 
 /// The API's description: what it is for and how to use it.
 const DESCRIPTION: &str = "The HTTP API of one tongban node: the service windows (综合窗口) and the back \
@@ -49,11 +49,14 @@ Errors: every error answer is JSON, `{\"error\": {\"code\", \"message\", \"probl
         applications::withdraw,
         applications::event,
         applications::webhook_callback,
+        roster::current,
+        roster::apply,
     ),
     components(schemas(
         ErrorBody,
         ErrorDetail,
         ErrorCode,
+        roster::RosterAnswer,
         tongban_protocol::engine::IntakeRequest,
         tongban_protocol::engine::UploadStatus,
         tongban_protocol::engine::CaseView,

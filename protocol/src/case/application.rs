@@ -146,6 +146,22 @@ pub struct Application {
 }
 
 impl Application {
+    /// The application with the applicant's personal data masked (name, identity number,
+    /// phone, postal address, and every form field), for readers other than the window that
+    /// collected it.
+    pub fn masked(&self) -> Application {
+        let mask = |s: &str| crate::ids::Masked(s).to_string();
+        let mut out = self.clone();
+        out.applicant.name = mask(&self.applicant.name);
+        out.applicant.id_number = mask(&self.applicant.id_number);
+        out.applicant.phone = mask(&self.applicant.phone);
+        out.delivery.address = self.delivery.address.as_deref().map(mask);
+        for value in out.form.values_mut() {
+            *value = mask(value);
+        }
+        out
+    }
+
     /// Checks the application against the item it names, listing every problem with its fix:
     /// required materials present (or allowed to follow under 容缺), no unknown materials,
     /// a delivery method and mode the item offers, and a region allowed to collect.

@@ -22,6 +22,7 @@
 //! | `materials` | chunked, digest-checked material uploads |
 //! | `query` | case views and worklists with the clock's colour |
 //! | `audit` | the hash-chained log of every envelope sent or received |
+//! | `rosters` | the roster in force: the accepted chain kept, restarts never on an older one |
 //! | `sync` | when to reconcile with whom, and the sessions |
 //! | [`backoffice`] | notices to and reports from the back office |
 
@@ -34,6 +35,7 @@ mod outbox;
 mod peer;
 mod query;
 pub mod records;
+mod rosters;
 mod status;
 mod sync;
 #[cfg(test)]
@@ -69,6 +71,11 @@ pub struct EngineConfig {
     pub reconcile_every_ms: u64,
     /// How often to announce our catalog, in milliseconds.
     pub announce_every_ms: u64,
+    /// Start on a roster this node accepted that is newer than the configured one. Off, the
+    /// node refuses to start until the operator points its configuration at that roster or
+    /// says so (a node never starts on an older roster than one it accepted).
+    #[serde(default)]
+    pub trust_stored_roster: bool,
 }
 
 impl Default for EngineConfig {
@@ -78,6 +85,7 @@ impl Default for EngineConfig {
             retry_max_ms: 300_000,
             reconcile_every_ms: 600_000,
             announce_every_ms: 600_000,
+            trust_stored_roster: false,
         }
     }
 }
@@ -202,6 +210,8 @@ pub struct Engine<S: Store> {
     last_reconcile: BTreeMap<RegionId, Timestamp>,
     recon_sessions: BTreeMap<(RegionId, u64), std::sync::Arc<crate::reconcile::ReconSet>>,
     last_announce: Option<Timestamp>,
+    /// Members whose catalog is not held: when to ask them next, and how often we asked.
+    catalog_asks: BTreeMap<RegionId, (Timestamp, u32)>,
     metrics: Metrics,
 }
 
@@ -235,16 +245,6 @@ impl<S: Store> Engine<S> {
             catalog,
             config,
         } = setup;
-        let member = roster
-            .region(&region)
-            .ok_or_else(|| Error::InvalidInput(format!("region {region} is not on the roster")))?;
-        if member.node_key != identity.public_key() {
-            return Err(Error::InvalidInput(format!(
-                "the key {} is not region {region}'s node key on the roster (that is {})",
-                identity.kid(),
-                member.node_key.kid()
-            )));
-        }
         if catalog.region != region {
             return Err(Error::InvalidInput(format!(
                 "the catalog file is for region {}, this node serves {region}",
@@ -267,9 +267,26 @@ impl<S: Store> Engine<S> {
             last_reconcile: BTreeMap::new(),
             recon_sessions: BTreeMap::new(),
             last_announce: None,
+            catalog_asks: BTreeMap::new(),
             metrics: Metrics::default(),
         };
-        engine.load_roster(now)?;
+        engine.load_roster()?;
+        // Checked against the roster in force, which may have rotated this node's key.
+        let member = engine.roster.region(&engine.me).ok_or_else(|| {
+            Error::InvalidInput(format!(
+                "region {} is not on roster version {}",
+                engine.me, engine.roster.version
+            ))
+        })?;
+        if member.node_key != engine.identity.public_key() {
+            return Err(Error::InvalidInput(format!(
+                "the key {} is not region {}'s node key on roster version {} (that is {})",
+                engine.identity.kid(),
+                engine.me,
+                engine.roster.version,
+                member.node_key.kid()
+            )));
+        }
         engine.load_catalogs(now)?;
         engine.load_cases()?;
         engine.load_outbox()?;
@@ -346,18 +363,6 @@ impl<S: Store> Engine<S> {
             );
             let notice: Notice = crate::codec::from_cbor(&value, 16 << 20, "stored notice")?;
             self.out.push(Output::Notify { id, notice });
-        }
-        Ok(())
-    }
-
-    fn load_roster(&mut self, now: Timestamp) -> Result<()> {
-        if let Some(bytes) = self.store.get(Table::Roster, b"current")? {
-            let doc = crate::roster::RosterDocument::decode(&bytes)?;
-            // The stored roster was accepted as an update of an earlier one; accept it again
-            // as an update of the configured one if it is newer.
-            if let Ok(newer) = self.roster.accept_update(&doc, now) {
-                self.roster = newer;
-            }
         }
         Ok(())
     }

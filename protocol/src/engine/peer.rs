@@ -2,7 +2,7 @@
 //! recorded in the audit log, and dispatched by message kind.
 
 use super::audit::Direction;
-use super::{Engine, GossipTopic, Output};
+use super::{Engine, GossipTopic};
 use crate::envelope::open;
 use crate::error::{Error, Result};
 use crate::ids::Timestamp;
@@ -11,38 +11,6 @@ use crate::store::{Store, Table};
 use crate::wire::{Message, Receipt, open_frame};
 
 impl<S: Store> Engine<S> {
-    /// Takes a roster update (from a peer, from gossip, or from the operator): kept if a
-    /// quorum of the current roster signed it; the transport is told, and the update is
-    /// passed on by gossip.
-    pub fn accept_roster(&mut self, document: &RosterDocument, now: Timestamp) -> Result<()> {
-        let newer = self.roster.accept_update(document, now)?;
-        let bytes = document.encode()?;
-        self.store.put(Table::Roster, b"current", &bytes)?;
-        self.roster = newer;
-        // A region that left the roster (or whose key changed) no longer speaks through its
-        // old catalog: drop what the new roster no longer vouches for.
-        let stale: Vec<crate::ids::RegionId> = self
-            .catalogs
-            .iter()
-            .filter(|(region, env)| {
-                *region != &self.me
-                    && crate::catalog::open_manifest(env.bytes(), &self.roster, now).is_err()
-            })
-            .map(|(region, _)| region.clone())
-            .collect();
-        for region in stale {
-            self.catalogs.remove(&region);
-            self.store
-                .delete(Table::Catalogs, region.as_str().as_bytes())?;
-        }
-        self.out.push(Output::Roster(Box::new(self.roster.clone())));
-        self.out.push(Output::Gossip {
-            topic: GossipTopic::Roster,
-            message: bytes,
-        });
-        Ok(())
-    }
-
     /// Takes a document published by gossip. It carries its own signatures, so it is checked
     /// exactly as if a peer had sent it directly.
     pub fn on_gossip(&mut self, topic: GossipTopic, bytes: &[u8], now: Timestamp) -> Result<()> {
@@ -96,9 +64,25 @@ impl<S: Store> Engine<S> {
                         r.by
                     )));
                 }
+                // Only the case's peer acknowledges, and only the side this node writes.
+                let record = self.case_record(&r.case).ok_or_else(|| {
+                    Error::BadEvent(format!(
+                        "a receipt from {from} for case {}, which is not held here",
+                        r.case
+                    ))
+                })?;
+                if record.peer_of(&self.me) != Some(&from) || record.writer(r.side) != &self.me {
+                    return Err(Error::BadEvent(format!(
+                        "a receipt from {from} for the {:?} side of case {}: only the case's \
+                         peer acknowledges, and only the side this node writes",
+                        r.side, r.case
+                    )));
+                }
                 self.settle(&from, &r.case, r.side, r.seq)?;
+                // Kept apart from this node's own receipts (Table::Receipts), which windows
+                // are given again on an idempotent retry.
                 self.store.put(
-                    Table::Receipts,
+                    Table::PeerReceipts,
                     &super::records::receipt_key(&r.case, r.side),
                     &crate::codec::to_cbor(&serde_bytes::ByteBuf::from(receipt.bytes().to_vec()))?,
                 )

@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Engine;
 use super::records::CaseRecord;
+use super::{Actor, Engine};
 use crate::case::clock::{ClockReading, Colour, TimeLimit};
 use crate::case::events::Event;
 use crate::case::fold::{CaseState, Stage};
@@ -30,6 +30,22 @@ pub struct CaseView {
     pub clock: Option<ClockReading>,
     /// A 补正 request came later than the law allows after receipt.
     pub late_supplement: bool,
+}
+
+impl CaseView {
+    /// The view with the applicant's personal data masked wherever the application appears
+    /// (the state and the Submitted event).
+    pub fn masked(mut self) -> CaseView {
+        if let Some(app) = self.state.application.as_mut() {
+            **app = app.masked();
+        }
+        for event in &mut self.intake {
+            if let crate::case::events::EventKind::Submitted { application } = &mut event.kind {
+                **application = application.masked();
+            }
+        }
+        self
+    }
 }
 
 /// Which cases a worklist shows; every given field must match.
@@ -111,12 +127,83 @@ impl<S: Store> Engine<S> {
         })
     }
 
-    /// The cases matching `filter`, newest first.
+    /// One case as `actor` may read it: a window reads only the cases it collected, whole; the
+    /// back office reads the cases this region handles, and an administrator every case, both
+    /// with the applicant's personal data masked.
+    pub fn case_view_as(&self, actor: &Actor, case: &CaseId, now: Timestamp) -> Result<CaseView> {
+        let record = self
+            .cases
+            .get(case)
+            .ok_or_else(|| Error::NotFound(format!("case {case}")))?;
+        self.may_read(actor, record)?;
+        let view = self.case_view(case, now)?;
+        Ok(match actor {
+            Actor::Window { .. } => view,
+            Actor::BackOffice | Actor::Admin => view.masked(),
+        })
+    }
+
+    /// Refuses `actor` a case outside its scope (see [`Engine::case_view_as`]).
+    pub(super) fn may_read(&self, actor: &Actor, record: &CaseRecord) -> Result<()> {
+        match actor {
+            Actor::Window { window, .. } => {
+                if record.intake_region != self.me || &record.window != window {
+                    return Err(Error::Forbidden(format!(
+                        "case {} was not collected by window {window}: a window reads and \
+                         writes only the cases it collected",
+                        record.case
+                    )));
+                }
+            }
+            Actor::BackOffice => {
+                if record.handling_region != self.me {
+                    return Err(Error::Forbidden(format!(
+                        "case {} is handled by region {}: the back office reads only the cases \
+                         this region handles",
+                        record.case, record.handling_region
+                    )));
+                }
+            }
+            Actor::Admin => {}
+        }
+        Ok(())
+    }
+
+    /// The cases matching `filter` that `actor` may read (see [`Engine::case_view_as`]),
+    /// newest first. A window naming another window in the filter is refused.
+    pub fn worklist_as(
+        &self,
+        actor: &Actor,
+        filter: &WorklistFilter,
+        now: Timestamp,
+    ) -> Result<Worklist> {
+        if let (Actor::Window { window, .. }, Some(asked)) = (actor, &filter.window)
+            && asked != window
+        {
+            return Err(Error::Forbidden(format!(
+                "window {window} lists only its own cases, not window {asked}'s"
+            )));
+        }
+        self.list(filter, now, |r| self.may_read(actor, r).is_ok())
+    }
+
+    /// Every case matching `filter`, newest first: for drivers that see the whole node (the
+    /// simulator, tests); the API goes through [`Engine::worklist_as`].
     pub fn worklist(&self, filter: &WorklistFilter, now: Timestamp) -> Result<Worklist> {
+        self.list(filter, now, |_| true)
+    }
+
+    fn list(
+        &self,
+        filter: &WorklistFilter,
+        now: Timestamp,
+        scope: impl Fn(&CaseRecord) -> bool,
+    ) -> Result<Worklist> {
         let limit = filter.limit.unwrap_or(100).clamp(1, 1000);
         let mut matching: Vec<&CaseRecord> = self
             .cases
             .values()
+            .filter(|r| scope(r))
             .filter(|r| filter.stage.is_none_or(|s| s == r.stage))
             .filter(|r| filter.impl_code.as_ref().is_none_or(|c| c == &r.impl_code))
             .filter(|r| filter.window.as_ref().is_none_or(|w| w == &r.window))

@@ -30,6 +30,9 @@ impl<S: Store> Engine<S> {
             .cloned()
             .ok_or_else(|| Error::NotFound(format!("case {case}")))?;
         let side = kind.side();
+        if let Actor::Window { .. } = actor {
+            self.may_read(actor, &record)?;
+        }
         match (actor, side) {
             (Actor::Window { .. }, Side::Intake)
             | (Actor::BackOffice, Side::Handling)

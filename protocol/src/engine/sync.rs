@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::Engine;
 use crate::case::events::Side;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ids::{CaseId, RegionId, Timestamp};
 use crate::reconcile::{Entry, ReconConfig, ReconMessage, ReconSet, Reconciler};
 use crate::store::Store;
@@ -77,6 +77,17 @@ impl<S: Store> Engine<S> {
         message: &[u8],
         now: Timestamp,
     ) -> Result<()> {
+        // The round number is the peer's to set: bounded before anything is done with it.
+        let next_round = round
+            .checked_add(1)
+            .filter(|r| *r as usize <= crate::reconcile::DEFAULT_MAX_ROUNDS)
+            .ok_or_else(|| {
+                Error::Reconcile(format!(
+                    "session {session} from {from} is at round {round}, past the {} rounds \
+                     a session may take",
+                    crate::reconcile::DEFAULT_MAX_ROUNDS
+                ))
+            })?;
         let message = ReconMessage::decode(message)?;
         let key = (from.clone(), session);
         let set = match self.recon_sessions.get(&key) {
@@ -96,7 +107,7 @@ impl<S: Store> Engine<S> {
         let body = match reply {
             Some(reply) => Message::Reconcile {
                 session,
-                round: round + 1,
+                round: next_round,
                 message: serde_bytes::ByteBuf::from(reply.encode()?),
             },
             None => {
@@ -195,6 +206,42 @@ impl<S: Store> Engine<S> {
             .is_none_or(|last| now.0 >= last.0.saturating_add(self.config.announce_every_ms));
         if announce_due {
             self.announce_catalog(now)?;
+        }
+        self.ask_for_missing_catalogs(now)
+    }
+
+    /// Asks each member whose catalog is not held yet for it directly, with the outbox's
+    /// backoff up to the announcement interval: announcements and their answers can all be
+    /// lost on a bad link, and without the catalog no window here can apply for that region's
+    /// items.
+    fn ask_for_missing_catalogs(&mut self, now: Timestamp) -> Result<()> {
+        for peer in self.peers(now) {
+            if self.catalogs.contains_key(&peer) {
+                self.catalog_asks.remove(&peer);
+                continue;
+            }
+            let (next_at, attempts) = self.catalog_asks.get(&peer).copied().unwrap_or((now, 0));
+            if now < next_at {
+                continue;
+            }
+            let delay = self
+                .config
+                .retry_initial_ms
+                .saturating_mul(1u64 << attempts.min(20))
+                .min(
+                    self.config
+                        .announce_every_ms
+                        .max(self.config.retry_initial_ms),
+                );
+            self.catalog_asks.insert(
+                peer.clone(),
+                (now.plus_ms(delay), attempts.saturating_add(1)),
+            );
+            let body = Message::CatalogFetch {
+                region: peer.clone(),
+                version: None,
+            };
+            self.send(&peer, body, now)?;
         }
         Ok(())
     }

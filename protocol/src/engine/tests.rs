@@ -4,11 +4,13 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::case::application::tests::sample_application;
+use crate::case::events::Side;
 use crate::case::events::{EventKind, LicenceRef, Outcome};
 use crate::catalog::tests::sample_item;
 use crate::ids::{CaseId, Digest};
-use crate::roster::Member;
+use crate::roster::{Member, RosterDocument};
 use crate::store::MemoryStore;
+use crate::wire::Message;
 
 const T0: u64 = 1_772_413_200_000; // Mon 2026-03-02 09:00 China time
 const BJ: &str = "110000";
@@ -150,6 +152,19 @@ impl Net {
     }
 
     fn intake(&mut self, at: &str, item_region: &str, code: &str) -> CaseId {
+        let request = self.request(at, item_region, code);
+        let now = self.now;
+        let receipt = self
+            .node(at)
+            .intake(now, &window(at), request, None)
+            .unwrap();
+        self.commit(at);
+        receipt.case
+    }
+
+    /// An application for `code` of `item_region`, as a window at `at` prepares it, with its
+    /// materials uploaded.
+    fn request(&mut self, at: &str, item_region: &str, code: &str) -> IntakeRequest {
         let form = self.upload(at, b"application form");
         let idc = self.upload(at, b"id card scan");
         let app = sample_application("x");
@@ -158,7 +173,7 @@ impl Net {
         materials[0].size = 16;
         materials[1].digest = idc;
         materials[1].size = 12;
-        let request = IntakeRequest {
+        IntakeRequest {
             region: region(item_region),
             impl_code: code.into(),
             catalog_version: Some(1),
@@ -169,14 +184,7 @@ impl Net {
             accept_with_gaps: app.accept_with_gaps,
             pledge: false,
             mode: None,
-        };
-        let now = self.now;
-        let receipt = self
-            .node(at)
-            .intake(now, &window(at), request, None)
-            .unwrap();
-        self.commit(at);
-        receipt.case
+        }
     }
 
     fn report(&mut self, r: &str, case: &CaseId, event: EventKind) {
@@ -196,6 +204,25 @@ impl Net {
     fn state(&mut self, r: &str, case: &CaseId) -> crate::case::fold::CaseState {
         let now = self.now;
         self.node(r).case_view(case, now).unwrap().state
+    }
+}
+
+/// A frame from `from`'s node to `to`, signed with `from`'s real node key: what a member that
+/// went bad could send.
+fn frame_from(from: &str, to: &str, id: u64, body: Message, now: Timestamp) -> Vec<u8> {
+    let frame = crate::wire::Frame {
+        from: region(from),
+        to: region(to),
+        id,
+        sent_at: now,
+        body,
+    };
+    node_identity(from).sign(&frame).unwrap().into_parts().0
+}
+
+fn receipt_message(receipt: &crate::envelope::Envelope<crate::wire::Receipt>) -> Message {
+    Message::Receipt {
+        receipt: serde_bytes::ByteBuf::from(receipt.bytes().to_vec()),
     }
 }
 
@@ -567,4 +594,175 @@ fn worklists_filter_and_colour() {
         )
         .unwrap();
     assert!(none.cases.is_empty());
+}
+
+/// Issue 8, item 1: a window retrying with its Idempotency-Key after the handling region has
+/// answered gets the same case and this node's own receipt, not the peer's receipt.
+#[test]
+fn an_idempotent_retry_after_the_peer_answered_returns_the_same_case_and_receipt() {
+    let mut net = Net::new();
+    let request = net.request(TJ, BJ, "1100000001");
+    let now = net.now;
+    let first = net
+        .node(TJ)
+        .intake(now, &window(TJ), request.clone(), Some("K"))
+        .unwrap();
+    net.commit(TJ);
+    assert!(first.created);
+    // Beijing receives the case and answers with its receipt; time passes.
+    net.run(|_| false);
+    net.advance(3_000);
+    net.run(|_| false);
+    let now = net.now;
+    let again = net
+        .node(TJ)
+        .intake(now, &window(TJ), request, Some("K"))
+        .expect("the retry is answered with the first case");
+    assert!(!again.created);
+    assert_eq!(again.case, first.case);
+    assert_eq!(again.receipt.bytes(), first.receipt.bytes());
+    assert_eq!(again.receipt.payload().by, region(TJ));
+}
+
+/// Issue 8, item 1: only the case's peer may acknowledge this node's events, and only for the
+/// side this node writes; a receipt from anyone else settles nothing and is not kept.
+#[test]
+fn receipts_are_taken_only_from_the_cases_peer() {
+    let mut net = Net::new();
+    let case = net.intake(TJ, BJ, "1100000001");
+    // Hold Beijing's answers: Tianjin's outbox keeps the event until a receipt comes.
+    let in_flight = std::mem::take(&mut net.in_flight);
+    for (to, frame) in in_flight {
+        let now = net.now;
+        let _ = net.node(to.as_str()).on_frame(&frame, now);
+    }
+    // Beijing signs a receipt for the *handling* side of the case: not a side Tianjin writes.
+    let now = net.now;
+    let wrong_side = net
+        .node(BJ)
+        .sign_receipt(&case, Side::Handling, 1, b"x", now)
+        .unwrap();
+    let frame = frame_from(BJ, TJ, 9_000_001, receipt_message(&wrong_side), now);
+    assert!(net.node(TJ).on_frame(&frame, now).is_err());
+    assert_eq!(
+        net.node(TJ).outbox.len(),
+        1,
+        "the wrong receipt settled nothing"
+    );
+    // A receipt for a case Beijing is no party of is refused too.
+    let other = CaseId::new("120000-20260302-999999").unwrap();
+    let stranger = net
+        .node(BJ)
+        .sign_receipt(&other, Side::Intake, 1, b"x", now)
+        .unwrap();
+    let frame = frame_from(BJ, TJ, 9_000_002, receipt_message(&stranger), now);
+    assert!(net.node(TJ).on_frame(&frame, now).is_err());
+}
+
+/// Roster v1 (Beijing, Tianjin) → v2 adds Hebei → v3 signed by Tianjin's and Hebei's
+/// governance keys: a quorum of v2, not of v1. What a restart must not undo.
+fn roster_chain() -> (RosterDocument, RosterDocument, Roster) {
+    let v1 = roster();
+    let mut v2 = v1.clone();
+    v2.version = 2;
+    v2.issued_at = Timestamp(T0);
+    v2.members.push(Member {
+        region: region("130000"),
+        name: "河北省".into(),
+        node_key: Identity::from_seed([b'3'; 32]).public_key(),
+        governance_key: Identity::from_seed([103; 32]).public_key(),
+        addresses: vec![],
+        valid_from: Timestamp(0),
+        valid_until: Timestamp(u64::MAX),
+    });
+    let gov = |n: u8| Identity::from_seed([n; 32]);
+    let doc2 = RosterDocument::sign(&v2, &[&gov(101), &gov(102)]).unwrap();
+    let mut v3 = v2.clone();
+    v3.version = 3;
+    v3.issued_at = Timestamp(T0 + 1_000);
+    // Beijing's governance key is replaced: v1's only other governor can no longer vouch.
+    let old = std::mem::replace(&mut v3.members[0].governance_key, gov(111).public_key());
+    v3.revoked_keys.push(old);
+    let doc3 = RosterDocument::sign(&v3, &[&gov(102), &gov(103)]).unwrap();
+    (doc2, doc3, v3)
+}
+
+/// Issue 8, item 2: after v1 → v2 → v3, a restart configured with v1 never comes up on v1.
+#[test]
+fn a_restart_never_comes_up_on_an_older_roster_than_one_accepted() {
+    let mut net = Net::new();
+    let (doc2, doc3, v3) = roster_chain();
+    let now = net.now;
+    net.node(TJ).accept_roster(&doc2, now).unwrap();
+    net.node(TJ).accept_roster(&doc3, now).unwrap();
+    net.commit(TJ);
+    assert_eq!(net.node(TJ).roster().version, 3);
+    let store = net.node(TJ).store.clone();
+    // Configured with v1 (the genesis in its config file): refused, with the way out named.
+    let err = Engine::open(setup(TJ), store.clone(), now)
+        .err()
+        .expect("a restart on an older configured roster is refused");
+    let text = err.to_string();
+    assert!(
+        text.contains("version 3") && text.contains("trust_stored_roster"),
+        "{text}"
+    );
+    // The operator says so: it starts on v3, replayed step by step from v1.
+    let mut trusting = setup(TJ);
+    trusting.config.trust_stored_roster = true;
+    let engine = Engine::open(trusting, store.clone(), now).unwrap();
+    assert_eq!(engine.roster(), &v3);
+    // Configured with v3 itself: starts on v3 without being told.
+    let mut current = setup(TJ);
+    current.roster = v3.clone();
+    let engine = Engine::open(current, store, now).unwrap();
+    assert_eq!(engine.roster(), &v3);
+}
+
+/// Issue 8, item 2: a kept update that no longer follows from its predecessor (a tampered
+/// store, or a configuration naming another federation) stops the start.
+#[test]
+fn a_kept_roster_chain_that_does_not_verify_stops_the_start() {
+    let mut net = Net::new();
+    let (doc2, doc3, _) = roster_chain();
+    let now = net.now;
+    net.node(TJ).accept_roster(&doc2, now).unwrap();
+    net.node(TJ).accept_roster(&doc3, now).unwrap();
+    net.commit(TJ);
+    let mut store = net.node(TJ).store.clone();
+    // v2 is lost from the chain: v3 alone is not a quorum-signed update of v1.
+    store.delete(Table::Roster, &rosters_chain_key(2)).unwrap();
+    store.sync().unwrap();
+    let mut trusting = setup(TJ);
+    trusting.config.trust_stored_roster = true;
+    let err = Engine::open(trusting, store, now)
+        .err()
+        .expect("a chain with a gap is refused");
+    assert!(err.to_string().contains("does not follow"), "{err}");
+}
+
+fn rosters_chain_key(version: u64) -> Vec<u8> {
+    let mut k = b"chain/".to_vec();
+    k.extend_from_slice(&version.to_be_bytes());
+    k
+}
+
+/// Issue 8, item 9: the round number of a reconciliation frame is the peer's to set; one at
+/// the top of the range is refused, not overflowed.
+#[test]
+fn a_reconciliation_round_past_the_limit_is_refused() {
+    let mut net = Net::new();
+    let set = crate::reconcile::ReconSet::new(Vec::new());
+    let opening = crate::reconcile::Reconciler::new(&set, Default::default()).initiate();
+    let now = net.now;
+    for round in [u32::MAX, 1_000] {
+        let body = Message::Reconcile {
+            session: 77,
+            round,
+            message: serde_bytes::ByteBuf::from(opening.encode().unwrap()),
+        };
+        let frame = frame_from(BJ, TJ, 9_100_000 + u64::from(round % 1000), body, now);
+        let err = net.node(TJ).on_frame(&frame, now).unwrap_err();
+        assert!(err.to_string().contains("rounds"), "{err}");
+    }
 }
