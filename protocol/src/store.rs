@@ -38,11 +38,14 @@ pub enum Table {
     Idempotency,
     /// Notices for the back office not yet confirmed delivered, by id.
     Notices,
+    /// Notices the back office did not take after every attempt, parked by id until an
+    /// operator hands them over again.
+    DeadLetters,
 }
 
 impl Table {
     /// Every table, for stores that create them up front.
-    pub const ALL: [Table; 12] = [
+    pub const ALL: [Table; 13] = [
         Table::Meta,
         Table::Cases,
         Table::Events,
@@ -55,6 +58,7 @@ impl Table {
         Table::Audit,
         Table::Idempotency,
         Table::Notices,
+        Table::DeadLetters,
     ];
 
     /// The table's name on disk.
@@ -72,6 +76,7 @@ impl Table {
             Table::Audit => "audit",
             Table::Idempotency => "idempotency",
             Table::Notices => "notices",
+            Table::DeadLetters => "dead_letters",
         }
     }
 }
