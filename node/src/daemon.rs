@@ -571,7 +571,7 @@ mod tests {
     }
 
     fn case(n: u32) -> CaseId {
-        CaseId::new(&format!("110000-20260302-{n:06}")).unwrap()
+        CaseId::new(format!("110000-20260302-{n:06}")).unwrap()
     }
 
     fn notice(n: u32) -> Notice {
