@@ -407,7 +407,10 @@ async fn windows_reach_only_their_own_cases_and_others_see_them_masked() {
         view["state"]["application"]["applicant"]["id_number"],
         "110101199003071234"
     );
-    assert!(view["intake"][0].to_string().contains("13800138000"), "{view}");
+    assert!(
+        view["intake"][0].to_string().contains("13800138000"),
+        "{view}"
+    );
 
     // The other window: no read, no list, no write.
     let (status, body) = c.get(&view_path, WINDOW2_TOKEN).await;

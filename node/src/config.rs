@@ -26,6 +26,11 @@
 //!
 //! [backoffice]
 //! kind = "reference"                     # reference | webhook | file_drop, and its settings
+//!
+//! [notices]                              # optional: how notices to the back office are retried
+//! max_attempts = 20                      # attempts before a notice is parked as a dead letter
+//! initial_backoff_ms = 1000              # the wait after the first failure; doubles each time
+//! max_backoff_ms = 300000                # the longest wait between two attempts
 //! ```
 //!
 //! [`NodeConfig::load`] reports every problem of the file at once, each with the field and
@@ -85,6 +90,44 @@ pub struct NodeConfig {
     pub tokens: Vec<ApiToken>,
     /// The region's back-office adapter and its settings.
     pub backoffice: BackOfficeConfig,
+    /// How notices to the back office are retried before they are parked.
+    pub notices: NoticesConfig,
+}
+
+/// The `[notices]` table: how often the node tries to hand a notice to its back office before
+/// it parks the notice in the dead-letter table for an operator to look at. The defaults give
+/// up after about an hour of failures (20 attempts, waits doubling from 1 s to 5 min).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoticesConfig {
+    /// Attempts before a notice is parked (at least 1).
+    pub max_attempts: u32,
+    /// The wait after the first failed attempt, in milliseconds; it doubles after each further
+    /// failure.
+    pub initial_backoff_ms: u64,
+    /// The longest wait between two attempts, in milliseconds.
+    pub max_backoff_ms: u64,
+}
+
+impl Default for NoticesConfig {
+    fn default() -> Self {
+        NoticesConfig {
+            max_attempts: 20,
+            initial_backoff_ms: 1_000,
+            max_backoff_ms: 300_000,
+        }
+    }
+}
+
+impl NoticesConfig {
+    /// The wait after the `failures`-th failed attempt (1 for the first).
+    pub fn backoff(&self, failures: u32) -> std::time::Duration {
+        let doublings = failures.saturating_sub(1).min(63);
+        let ms = self
+            .initial_backoff_ms
+            .saturating_mul(1u64 << doublings)
+            .min(self.max_backoff_ms);
+        std::time::Duration::from_millis(ms)
+    }
 }
 
 /// The `[http]` table: where the API listens and how much it accepts.
@@ -199,6 +242,7 @@ impl NodeConfig {
                 "peer",
                 "tokens",
                 "backoffice",
+                "notices",
             ],
             &mut p,
         );
@@ -272,6 +316,11 @@ impl NodeConfig {
             .and_then(|t| peer_config(&t, &mut p));
         let tokens = tokens(&root, &mut p);
         let backoffice = backoffice(&root, base, &mut p);
+        let notices = match top.table("notices", None, &mut p) {
+            Some(t) => notices_config(&t, &mut p),
+            None if root.contains_key("notices") => None,
+            None => Some(NoticesConfig::default()),
+        };
 
         for (field, file, fix) in [
             (
@@ -314,6 +363,7 @@ impl NodeConfig {
 
         match (
             region, key_file, data_dir, roster, catalog, calendar, http, peer, tokens, backoffice,
+            notices,
         ) {
             (
                 Some(region),
@@ -326,6 +376,7 @@ impl NodeConfig {
                 Some(peer),
                 Some(tokens),
                 Some(backoffice),
+                Some(notices),
             ) if p.is_empty() => Ok(NodeConfig {
                 source: path.to_path_buf(),
                 region,
@@ -339,6 +390,7 @@ impl NodeConfig {
                 peer,
                 tokens,
                 backoffice,
+                notices,
             }),
             _ => Err(fail(p)),
         }
@@ -649,6 +701,62 @@ fn http_config(t: &Section<'_>, p: &mut Vec<String>) -> Option<HttpConfig> {
     Some(HttpConfig {
         bind: bind?,
         max_body_bytes: max_body_bytes?,
+    })
+}
+
+/// Longest wait between two attempts to deliver a notice: a day.
+const MAX_NOTICE_BACKOFF_MS: i64 = 86_400_000;
+/// Most attempts to deliver a notice before it is parked.
+const MAX_NOTICE_ATTEMPTS: i64 = 10_000;
+
+fn notices_config(t: &Section<'_>, p: &mut Vec<String>) -> Option<NoticesConfig> {
+    t.unknown(&["max_attempts", "initial_backoff_ms", "max_backoff_ms"], p);
+    let before = p.len();
+    let defaults = NoticesConfig::default();
+    let mut field = |key: &str, default: u64, min: i64, max: i64, unit: &str| -> u64 {
+        match t.integer(key, p) {
+            None => default,
+            Some(n) if (min..=max).contains(&n) => u64::try_from(n).unwrap_or(default),
+            Some(n) => {
+                p.push(format!(
+                    "notices.{key}: {n} is out of range; use {min} to {max}{unit} (the default \
+                     is {default})"
+                ));
+                default
+            }
+        }
+    };
+    let max_attempts = field(
+        "max_attempts",
+        u64::from(defaults.max_attempts),
+        1,
+        MAX_NOTICE_ATTEMPTS,
+        "",
+    );
+    let initial_backoff_ms = field(
+        "initial_backoff_ms",
+        defaults.initial_backoff_ms,
+        1,
+        MAX_NOTICE_BACKOFF_MS,
+        " ms",
+    );
+    let max_backoff_ms = field(
+        "max_backoff_ms",
+        defaults.max_backoff_ms,
+        1,
+        MAX_NOTICE_BACKOFF_MS,
+        " ms",
+    );
+    if initial_backoff_ms > max_backoff_ms {
+        p.push(format!(
+            "notices.initial_backoff_ms {initial_backoff_ms} is greater than \
+             notices.max_backoff_ms {max_backoff_ms}; make the first wait the shorter"
+        ));
+    }
+    (p.len() == before).then_some(NoticesConfig {
+        max_attempts: u32::try_from(max_attempts).ok()?,
+        initial_backoff_ms,
+        max_backoff_ms,
     })
 }
 
@@ -1034,6 +1142,7 @@ kind = "reference"
         );
         assert_eq!(c.tokens[1].role, Role::Admin);
         assert!(matches!(c.backoffice, BackOfficeConfig::Reference(_)));
+        assert_eq!(c.notices, NoticesConfig::default());
 
         assert_eq!(c.load_identity().unwrap().public_key(), f.node.public_key());
         let loaded = c.load_roster(Timestamp(1)).unwrap();
@@ -1278,6 +1387,57 @@ kind = "carrier_pigeon"
         assert_eq!(c.find_token("tongban_secret").unwrap().name, "ops");
         assert!(c.find_token("tongban_secre").is_none());
         assert!(c.find_token("").is_none());
+    }
+
+    #[test]
+    fn the_notices_table_sets_the_retries_and_is_checked() {
+        let f = fixture();
+        let c = load(
+            &f,
+            &format!(
+                "{GOOD}\n[notices]\nmax_attempts = 3\ninitial_backoff_ms = 50\nmax_backoff_ms = 120\n"
+            ),
+        )
+        .unwrap();
+        assert_eq!(
+            c.notices,
+            NoticesConfig {
+                max_attempts: 3,
+                initial_backoff_ms: 50,
+                max_backoff_ms: 120,
+            }
+        );
+        let waits: Vec<u64> = (1..=4)
+            .map(|n| c.notices.backoff(n).as_millis() as u64)
+            .collect();
+        assert_eq!(waits, [50, 100, 120, 120]);
+        assert_eq!(
+            NoticesConfig::default().backoff(u32::MAX).as_millis(),
+            300_000
+        );
+
+        let all = problems(
+            &f,
+            &format!(
+                "{GOOD}\n[notices]\nmax_attempts = 0\ninitial_backoff_ms = 900\nmax_backoff_ms = 800\nmax_atempts = 2\n"
+            ),
+        );
+        assert!(
+            all.contains("notices.max_attempts: 0 is out of range"),
+            "{all}"
+        );
+        assert!(
+            all.contains(
+                "notices.initial_backoff_ms 900 is greater than notices.max_backoff_ms 800"
+            ),
+            "{all}"
+        );
+        assert!(
+            all.contains("notices.max_atempts: unknown field; did you mean max_attempts?"),
+            "{all}"
+        );
+        let all = problems(&f, &format!("notices = 3\n{GOOD}"));
+        assert!(all.contains("notices: expected a table"), "{all}");
     }
 
     #[test]

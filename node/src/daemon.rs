@@ -10,6 +10,7 @@
 //! A failed commit is fatal: the process exits (code 70) without answering, and a supervisor
 //! restarts it from the store, which holds exactly what was acknowledged.
 
+use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -20,14 +21,15 @@ use tongban_protocol::Error;
 use tongban_protocol::case::events::{Event, EventKind};
 use tongban_protocol::catalog::ServiceItem;
 use tongban_protocol::engine::{
-    Actor, CaseCounts, CaseView, CatalogQuery, Engine, EngineConfig, EngineSetup, GossipTopic,
-    IntakeReceipt, IntakeRequest, ItemHit, Metrics, Output, UploadStatus, Worklist, WorklistFilter,
+    Actor, CaseCounts, CaseView, CatalogQuery, DeadLetterView, Engine, EngineConfig, EngineSetup,
+    GossipTopic, IntakeReceipt, IntakeRequest, ItemHit, Metrics, Output, UploadStatus, Worklist,
+    WorklistFilter,
 };
 use tongban_protocol::ids::{CaseId, Digest, RegionId, Timestamp};
 use tongban_protocol::roster::{Roster, RosterDocument};
 use tracing::{debug, error, info, warn};
 
-use crate::config::NodeConfig;
+use crate::config::{NodeConfig, NoticesConfig};
 use crate::error::NodeError;
 use crate::net::NetCommand;
 use crate::store::RedbStore;
@@ -69,8 +71,8 @@ pub enum Command {
     Search(CatalogQuery, usize, Reply<Vec<ItemHit>>),
     /// One item.
     Item(RegionId, String, Reply<Option<(u64, ServiceItem)>>),
-    /// The counters and outbox depth.
-    Metrics(Reply<(Metrics, usize)>),
+    /// The counters and gauges.
+    Metrics(Reply<Snapshot>),
     /// Case counts by stage.
     Counts(Reply<CaseCounts>),
     /// The roster in force.
@@ -81,6 +83,13 @@ pub enum Command {
     Publish(Box<tongban_protocol::catalog::CatalogFile>, Reply<bool>),
     /// The back office took a notice.
     NoticeDelivered(u64),
+    /// The back office did not take a notice after this many attempts, the last failing with
+    /// this error: park it (and its case's later notices); answers with the ids parked.
+    NoticeFailed(u64, u32, String, Reply<Vec<u64>>),
+    /// The dead-lettered notices.
+    DeadLetters(Reply<Vec<DeadLetterView>>),
+    /// Hand dead-lettered notices over again: one notice's case, or all; answers with the ids.
+    RetryDeadLetters(Option<u64>, Reply<Vec<u64>>),
     /// A report from the back office (from polling adapters).
     Report(Report),
     /// A frame from a peer, as the transport received it.
@@ -89,6 +98,17 @@ pub enum Command {
     PeerConnected(RegionId),
     /// A document published by gossip.
     Gossip(GossipTopic, Vec<u8>),
+}
+
+/// The engine's counters and gauges, for `/metrics` and `/healthz`.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// The counters.
+    pub metrics: Metrics,
+    /// Messages waiting for a peer's receipt.
+    pub outbox: usize,
+    /// Notices parked in the dead-letter table.
+    pub dead_letters: usize,
 }
 
 /// A pending reply: sent only after the batch's commit succeeded.
@@ -223,8 +243,12 @@ fn handle(engine: &mut Engine<RedbStore>, cmd: Command, now: Timestamp) -> Defer
             Ok(engine.item(&region, &code).map(|(v, i)| (v, i.clone()))),
         ),
         Command::Metrics(reply) => {
-            let depth = engine.outbox_depth().values().sum();
-            defer(reply, Ok((engine.metrics().clone(), depth)))
+            let snapshot = Snapshot {
+                metrics: engine.metrics().clone(),
+                outbox: engine.outbox_depth().values().sum(),
+                dead_letters: engine.dead_letter_count(),
+            };
+            defer(reply, Ok(snapshot))
         }
         Command::Counts(reply) => defer(reply, Ok(engine.case_counts())),
         Command::Publish(file, reply) => defer(reply, engine.publish_catalog(&file, now)),
@@ -240,6 +264,20 @@ fn handle(engine: &mut Engine<RedbStore>, cmd: Command, now: Timestamp) -> Defer
                 warn!(error = %e, id, "could not mark a notice delivered");
             }
             Box::new(|_| {})
+        }
+        Command::NoticeFailed(id, attempts, error, reply) => {
+            defer(reply, engine.notice_failed(now, id, attempts, &error))
+        }
+        Command::DeadLetters(reply) => defer(reply, engine.dead_letters()),
+        Command::RetryDeadLetters(which, reply) => {
+            let result = engine.retry_dead_letters(which);
+            if let Ok(ids) = &result {
+                info!(
+                    count = ids.len(),
+                    "dead-lettered notices handed to the back office again"
+                );
+            }
+            defer(reply, result)
         }
         Command::Frame(bytes) => {
             if let Err(e) = engine.on_frame(&bytes, now) {
@@ -270,32 +308,61 @@ fn handle(engine: &mut Engine<RedbStore>, cmd: Command, now: Timestamp) -> Defer
     }
 }
 
-/// Carries notices to the back office (retrying until it takes each) and its reports back.
-async fn back_office_loop(
-    mut office: AnyBackOffice,
+/// A notice on its way to the back office.
+struct Pending {
+    notice: Notice,
+    /// Failed attempts so far.
+    failures: u32,
+    /// When to try next.
+    due: tokio::time::Instant,
+}
+
+/// The notice to try next, and when: the earliest due of the first waiting notice of each
+/// case (a case's later notices wait behind its first, so the back office sees them in
+/// order).
+fn next_attempt(queue: &BTreeMap<u64, Pending>) -> Option<(u64, tokio::time::Instant)> {
+    let now = tokio::time::Instant::now();
+    let mut seen = HashSet::new();
+    let mut best: Option<(u64, tokio::time::Instant)> = None;
+    for (&id, p) in queue {
+        if !seen.insert(p.notice.case()) {
+            continue;
+        }
+        if p.due <= now {
+            return Some((id, p.due));
+        }
+        if best.is_none_or(|(_, due)| p.due < due) {
+            best = Some((id, p.due));
+        }
+    }
+    best
+}
+
+/// Carries notices to the back office and its reports back. A notice the back office does not
+/// take is tried again with backoff, up to `retry.max_attempts` attempts, and then parked in
+/// the dead-letter table (with the case's later notices); meanwhile the other cases' notices
+/// are delivered and reports polled as usual.
+async fn back_office_loop<B: BackOffice>(
+    mut office: B,
     mut notices: mpsc::UnboundedReceiver<(u64, Notice)>,
     engine: EngineHandle,
+    retry: NoticesConfig,
 ) {
     let mut poll = tokio::time::interval(Duration::from_millis(200));
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut queue: BTreeMap<u64, Pending> = BTreeMap::new();
+    let fresh = |notice| Pending {
+        notice,
+        failures: 0,
+        due: tokio::time::Instant::now(),
+    };
     loop {
+        let next = next_attempt(&queue);
+        let wake = next.map_or_else(tokio::time::Instant::now, |(_, due)| due);
         tokio::select! {
-            next = notices.recv() => {
-                let Some((id, notice)) = next else { return };
-                let mut wait = Duration::from_millis(500);
-                loop {
-                    match office.deliver(&notice).await {
-                        Ok(()) => {
-                            engine.tell(Command::NoticeDelivered(id));
-                            break;
-                        }
-                        Err(e) => {
-                            warn!(case = %notice.case(), error = %e, "back office did not take a notice; retrying");
-                            tokio::time::sleep(wait).await;
-                            wait = (wait * 2).min(Duration::from_secs(60));
-                        }
-                    }
-                }
+            received = notices.recv() => {
+                let Some((id, notice)) = received else { return };
+                queue.insert(id, fresh(notice));
             }
             _ = poll.tick() => {
                 match office.poll().await {
@@ -305,6 +372,49 @@ async fn back_office_loop(
                         }
                     }
                     Err(e) => warn!(error = %e, "back office poll failed"),
+                }
+            }
+            _ = tokio::time::sleep_until(wake), if next.is_some() => {
+                let Some((id, mut pending)) = next.and_then(|(id, _)| queue.remove(&id).map(|p| (id, p))) else {
+                    continue;
+                };
+                let error = match office.deliver(&pending.notice).await {
+                    Ok(()) => {
+                        if pending.failures > 0 {
+                            info!(case = %pending.notice.case(), id, attempts = pending.failures + 1, "back office took a notice it had refused");
+                        }
+                        engine.tell(Command::NoticeDelivered(id));
+                        continue;
+                    }
+                    Err(e) => e.to_string(),
+                };
+                pending.failures += 1;
+                let case = pending.notice.case().clone();
+                if pending.failures < retry.max_attempts {
+                    let wait = retry.backoff(pending.failures);
+                    warn!(%case, id, attempt = pending.failures, error = %error, retry_in_ms = wait.as_millis() as u64, "back office did not take a notice; retrying");
+                    pending.due = tokio::time::Instant::now() + wait;
+                    queue.insert(id, pending);
+                    continue;
+                }
+                let attempts = pending.failures;
+                match engine.ask(|r| Command::NoticeFailed(id, attempts, error.clone(), r)).await {
+                    Ok(parked) => {
+                        error!(%case, id, attempts, error = %error, parked = parked.len(), "back office did not take a notice; parked it as a dead letter (see GET /api/v1/admin/dead-letters)");
+                        // Notices the engine handed out before it parked these may still be
+                        // on their way here: take them in first, then drop the parked ones.
+                        while let Ok((id, notice)) = notices.try_recv() {
+                            queue.insert(id, fresh(notice));
+                        }
+                        for id in parked {
+                            queue.remove(&id);
+                        }
+                    }
+                    Err(e) => {
+                        warn!(%case, id, error = %e, "could not park a notice; trying it again later");
+                        pending.due = tokio::time::Instant::now() + Duration::from_millis(retry.max_backoff_ms);
+                        queue.insert(id, pending);
+                    }
                 }
             }
         }
@@ -384,7 +494,12 @@ pub async fn run(config: NodeConfig, options: RunOptions) -> Result<(), NodeErro
             what: "starting the engine thread".into(),
             source: e,
         })?;
-    tokio::spawn(back_office_loop(office, notice_rx, handle.clone()));
+    tokio::spawn(back_office_loop(
+        office,
+        notice_rx,
+        handle.clone(),
+        config.notices.clone(),
+    ));
 
     let listener = tokio::net::TcpListener::bind(config.http.bind)
         .await
@@ -436,5 +551,183 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use tongban_adapters::AdapterError;
+
+    use super::*;
+
+    /// A back office that refuses every notice of one case and takes the others; each poll
+    /// brings one report.
+    #[derive(Clone, Default)]
+    struct FakeOffice {
+        refused: Arc<Mutex<Option<CaseId>>>,
+        delivered: Arc<Mutex<Vec<CaseId>>>,
+        polls: Arc<AtomicU32>,
+    }
+
+    impl BackOffice for FakeOffice {
+        async fn deliver(&mut self, notice: &Notice) -> Result<(), AdapterError> {
+            let refused = self.refused.lock().map(|r| r.clone()).unwrap_or(None);
+            if refused.as_ref() == Some(notice.case()) {
+                return Err(AdapterError::WebhookRefused {
+                    status: 422,
+                    body: "unknown item".into(),
+                });
+            }
+            if let Ok(mut d) = self.delivered.lock() {
+                d.push(notice.case().clone());
+            }
+            Ok(())
+        }
+
+        async fn poll(&mut self) -> Result<Vec<Report>, AdapterError> {
+            self.polls.fetch_add(1, Ordering::SeqCst);
+            Ok(vec![Report {
+                case: case(9),
+                event: EventKind::Accepted,
+            }])
+        }
+    }
+
+    fn case(n: u32) -> CaseId {
+        CaseId::new(format!("110000-20260302-{n:06}")).unwrap()
+    }
+
+    fn notice(n: u32) -> Notice {
+        Notice::IntakeEvent {
+            case: case(n),
+            seq: 2,
+            event: EventKind::ResultCollected,
+            at: Timestamp(1),
+        }
+    }
+
+    /// What the loop told the engine so far.
+    #[derive(Default)]
+    struct Told {
+        delivered: Vec<u64>,
+        reports: usize,
+        failed: Vec<(u64, u32, String)>,
+    }
+
+    /// Plays the engine: records what the loop tells it and parks what it gives up on.
+    fn drain(rx: &std_mpsc::Receiver<Command>, told: &mut Told) {
+        while let Ok(cmd) = rx.try_recv() {
+            match cmd {
+                Command::NoticeDelivered(id) => told.delivered.push(id),
+                Command::Report(_) => told.reports += 1,
+                Command::NoticeFailed(id, attempts, error, reply) => {
+                    told.failed.push((id, attempts, error));
+                    let _ = reply.send(Ok(vec![id]));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The bug this loop had: one notice the back office refuses was retried forever, and
+    /// meanwhile no other notice was delivered and no report polled. Now the other notices go
+    /// through, polling goes on, the refused one is given up on after the configured attempts,
+    /// and once handed over again (as a retry from the dead-letter table does) it is delivered.
+    #[tokio::test]
+    async fn a_refused_notice_does_not_hold_up_the_others_or_the_polling() {
+        let office = FakeOffice::default();
+        if let Ok(mut r) = office.refused.lock() {
+            *r = Some(case(1));
+        }
+        let (tx, rx) = std_mpsc::channel();
+        let (notice_tx, notice_rx) = mpsc::unbounded_channel();
+        notice_tx.send((1, notice(1))).unwrap();
+        notice_tx.send((2, notice(2))).unwrap();
+        let retry = NoticesConfig {
+            max_attempts: 4,
+            initial_backoff_ms: 20,
+            max_backoff_ms: 50,
+        };
+        let task = tokio::spawn(back_office_loop(
+            office.clone(),
+            notice_rx,
+            EngineHandle { tx },
+            retry,
+        ));
+        let mut told = Told::default();
+        for _ in 0..30 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            drain(&rx, &mut told);
+        }
+        assert_eq!(told.delivered, vec![2], "the good notice is delivered");
+        assert_eq!(*office.delivered.lock().unwrap(), vec![case(2)]);
+        assert!(told.reports >= 10, "reports are polled: {}", told.reports);
+        assert_eq!(told.failed.len(), 1, "given up on once");
+        let (id, attempts, error) = &told.failed[0];
+        assert_eq!((*id, *attempts), (1, 4));
+        assert!(error.contains("422"), "{error}");
+
+        // The back office takes it now; the engine hands it over again under its id.
+        if let Ok(mut r) = office.refused.lock() {
+            *r = None;
+        }
+        notice_tx.send((1, notice(1))).unwrap();
+        for _ in 0..10 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            drain(&rx, &mut told);
+        }
+        assert_eq!(told.delivered, vec![2, 1]);
+        assert_eq!(*office.delivered.lock().unwrap(), vec![case(2), case(1)]);
+        assert_eq!(told.failed.len(), 1);
+        task.abort();
+    }
+
+    /// A case's later notice waits behind its first while that one is being retried, and the
+    /// case's notices reach the back office in order.
+    #[tokio::test]
+    async fn a_case_s_notices_stay_in_order_while_one_is_retried() {
+        let office = FakeOffice::default();
+        if let Ok(mut r) = office.refused.lock() {
+            *r = Some(case(1));
+        }
+        let (tx, rx) = std_mpsc::channel();
+        let (notice_tx, notice_rx) = mpsc::unbounded_channel();
+        notice_tx.send((1, notice(1))).unwrap();
+        let mut later = notice(1);
+        if let Notice::IntakeEvent { seq, .. } = &mut later {
+            *seq = 3;
+        }
+        notice_tx.send((2, later)).unwrap();
+        notice_tx.send((3, notice(3))).unwrap();
+        let retry = NoticesConfig {
+            max_attempts: 1_000,
+            initial_backoff_ms: 100,
+            max_backoff_ms: 100,
+        };
+        let task = tokio::spawn(back_office_loop(
+            office.clone(),
+            notice_rx,
+            EngineHandle { tx },
+            retry,
+        ));
+        let mut told = Told::default();
+        for _ in 0..5 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            drain(&rx, &mut told);
+        }
+        assert_eq!(told.delivered, vec![3], "notice 2 waits behind notice 1");
+        if let Ok(mut r) = office.refused.lock() {
+            *r = None;
+        }
+        for _ in 0..10 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            drain(&rx, &mut told);
+        }
+        assert_eq!(told.delivered, vec![3, 1, 2]);
+        assert!(told.failed.is_empty());
+        task.abort();
     }
 }

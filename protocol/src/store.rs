@@ -41,11 +41,14 @@ pub enum Table {
     /// Peers' signed receipts for this node's events, by (case, side); this node's own
     /// receipts stay in [`Table::Receipts`], so no peer can overwrite them.
     PeerReceipts,
+    /// Notices the back office did not take after every attempt, parked by id until an
+    /// operator hands them over again.
+    DeadLetters,
 }
 
 impl Table {
     /// Every table, for stores that create them up front.
-    pub const ALL: [Table; 13] = [
+    pub const ALL: [Table; 14] = [
         Table::Meta,
         Table::Cases,
         Table::Events,
@@ -59,6 +62,7 @@ impl Table {
         Table::Idempotency,
         Table::Notices,
         Table::PeerReceipts,
+        Table::DeadLetters,
     ];
 
     /// The table's name on disk.
@@ -77,6 +81,7 @@ impl Table {
             Table::Idempotency => "idempotency",
             Table::Notices => "notices",
             Table::PeerReceipts => "peer_receipts",
+            Table::DeadLetters => "dead_letters",
         }
     }
 }

@@ -279,6 +279,15 @@ kind = "reference"
         RunningNode::start(&self.config(region))
     }
 
+    /// Replaces the `[backoffice]` table (the end of `region`'s config) with `tables`: another
+    /// adapter, and any tables to follow it.
+    pub fn set_backoffice(&self, region: &str, tables: &str) {
+        let path = self.config(region);
+        let text = std::fs::read_to_string(&path).expect("config");
+        let at = text.find("[backoffice]").expect("a [backoffice] table");
+        std::fs::write(&path, format!("{}{tables}", &text[..at])).expect("write config");
+    }
+
     /// Rewrites `region`'s catalog file with one more item and a higher version.
     pub fn bump_catalog(&self, region: &str, version: u64, extra_item_name: &str) {
         let mut items: Vec<ServiceItem> = (1..=3).map(|k| item(region, k)).collect();

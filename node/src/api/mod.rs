@@ -1,5 +1,5 @@
-//! The HTTP API under `/api/v1`, for windows and back offices, plus `/healthz` and
-//! `/metrics`. Every handler checks the token, parses the request itself (so a bad body gets
+//! The HTTP API under `/api/v1`, for windows, back offices and the node's admin, plus
+//! `/healthz` and `/metrics`. Every handler checks the token, parses the request itself (so a bad body gets
 //! a JSON error that says what to fix), asks the engine, and answers only after the engine's
 //! commit.
 
@@ -64,6 +64,15 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .route("/api/v1/openapi.json", get(openapi::document))
+        .route("/api/v1/admin/dead-letters", get(ops::dead_letters))
+        .route(
+            "/api/v1/admin/dead-letters/retry",
+            post(ops::retry_dead_letters),
+        )
+        .route(
+            "/api/v1/admin/dead-letters/{id}/retry",
+            post(ops::retry_dead_letter),
+        )
         .route("/api/v1/catalog/items", get(catalog::search))
         .route("/api/v1/catalog/items/{region}/{code}", get(catalog::item))
         .route("/api/v1/catalog/publish", post(catalog::publish))

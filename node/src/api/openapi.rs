@@ -51,6 +51,9 @@ Errors: every error answer is JSON, `{\"error\": {\"code\", \"message\", \"probl
         applications::webhook_callback,
         roster::current,
         roster::apply,
+        ops::dead_letters,
+        ops::retry_dead_letters,
+        ops::retry_dead_letter,
     ),
     components(schemas(
         ErrorBody,
@@ -65,6 +68,7 @@ Errors: every error answer is JSON, `{\"error\": {\"code\", \"message\", \"probl
         tongban_protocol::engine::ItemHit,
         tongban_protocol::engine::Report,
         tongban_protocol::engine::CaseCounts,
+        tongban_protocol::engine::DeadLetterView,
         tongban_protocol::catalog::ServiceItem,
         tongban_protocol::catalog::Mode,
         tongban_protocol::case::application::Application,
@@ -87,7 +91,7 @@ Errors: every error answer is JSON, `{\"error\": {\"code\", \"message\", \"probl
         (name = "materials", description = "Material uploads, addressed by SHA-256, before the application that lists them."),
         (name = "applications", description = "Applications and cases: intake, worklists, case detail, withdrawal, status events."),
         (name = "back office", description = "Callbacks from the region's own back-office systems."),
-        (name = "operations", description = "Health, metrics and this document."),
+        (name = "operations", description = "Health, metrics, the dead-letter table of notices the back office did not take, and this document."),
     ),
 )]
 pub struct ApiDoc;
@@ -197,6 +201,9 @@ mod tests {
             ("post", "/api/v1/applications/{id}/withdrawal"),
             ("post", "/api/v1/applications/{id}/events"),
             ("post", "/api/v1/backoffice/webhook"),
+            ("get", "/api/v1/admin/dead-letters"),
+            ("post", "/api/v1/admin/dead-letters/retry"),
+            ("post", "/api/v1/admin/dead-letters/{id}/retry"),
         ] {
             assert!(
                 routes.contains(&(method.to_string(), path.to_string())),

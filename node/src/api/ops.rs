@@ -1,13 +1,15 @@
-//! Health, metrics and unknown paths.
+//! Health, metrics, the dead-letter table and unknown paths.
 
 use axum::Json;
-use axum::extract::State;
-use axum::http::{StatusCode, Uri};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::IntoResponse;
-use serde_json::json;
+use serde_json::{Value, json};
+use tongban_protocol::engine::{Actor, DeadLetterView};
+use tracing::info;
 
-use super::AppState;
 use super::error::{ApiError, ErrorBody};
+use super::{AppState, auth};
 use crate::daemon::Command;
 
 /// `GET /healthz`: the node answers and its engine is running.
@@ -16,19 +18,22 @@ use crate::daemon::Command;
     path = "/healthz",
     tag = "operations",
     summary = "Health: the node answers and its engine is running",
-    description = "No token needed. For load balancers and monitoring.",
+    description = "No token needed. For load balancers and monitoring. `dead_letters` counts the notices \
+        the back office did not take, parked until an operator retries them (see /api/v1/admin/dead-letters); \
+        the node stays up (200) with dead letters, so alert on the count.",
     responses(
         (status = 200, description = "The node is up.", body = HealthAnswer),
         (status = 503, description = "The node's engine has stopped.", body = ErrorBody),
     ),
 )]
 pub async fn healthz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    let (_, outbox) = state.engine.ask(Command::Metrics).await?;
+    let snapshot = state.engine.ask(Command::Metrics).await?;
     let cases = state.engine.ask(Command::Counts).await?;
     Ok(Json(json!({
         "status": "ok",
         "region": state.config.region,
-        "outbox": outbox,
+        "outbox": snapshot.outbox,
+        "dead_letters": snapshot.dead_letters,
         "cases": cases,
     })))
 }
@@ -40,8 +45,9 @@ pub async fn healthz(State(state): State<AppState>) -> Result<impl IntoResponse,
     tag = "operations",
     summary = "The node's counters, in the Prometheus text format",
     description = "No token needed. Counters `tongban_*_total` (intakes, events written and received, frames in, \
-        out and refused, retries, reconciliations, refused transitions, bytes) and the gauge \
-        `tongban_outbox_depth`, each labelled with the node's region.",
+        out and refused, retries, reconciliations, refused transitions, bytes, notices dead-lettered) and the \
+        gauges `tongban_outbox_depth` and `tongban_notices_dead_lettered` (notices parked now), each labelled \
+        with the node's region.",
     responses(
         (status = 200, description = "The metrics.", body = String, content_type = "text/plain; version=0.0.4",
             example = "# HELP tongban_intakes_total Applications taken at this region's windows.\n# TYPE tongban_intakes_total counter\ntongban_intakes_total{region=\"110000\"} 3\n"),
@@ -49,7 +55,8 @@ pub async fn healthz(State(state): State<AppState>) -> Result<impl IntoResponse,
     ),
 )]
 pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    let (m, outbox) = state.engine.ask(Command::Metrics).await?;
+    let snapshot = state.engine.ask(Command::Metrics).await?;
+    let (m, outbox) = (&snapshot.metrics, snapshot.outbox);
     let region = state.config.region.as_str();
     let mut text = String::new();
     let mut counter = |name: &str, help: &str, value: u64| {
@@ -127,9 +134,26 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         "Bytes of reconciliation frames received.",
         m.reconcile_bytes_in,
     );
-    text.push_str(&format!(
-        "# HELP tongban_outbox_depth Messages waiting for a peer's receipt.\n# TYPE tongban_outbox_depth gauge\ntongban_outbox_depth{{region=\"{region}\"}} {outbox}\n"
-    ));
+    counter(
+        "notices_dead_lettered_total",
+        "Notices to the back office parked in the dead-letter table since the node started.",
+        m.notices_dead_lettered,
+    );
+    let mut gauge = |name: &str, help: &str, value: usize| {
+        text.push_str(&format!(
+            "# HELP tongban_{name} {help}\n# TYPE tongban_{name} gauge\ntongban_{name}{{region=\"{region}\"}} {value}\n"
+        ));
+    };
+    gauge(
+        "outbox_depth",
+        "Messages waiting for a peer's receipt.",
+        outbox,
+    );
+    gauge(
+        "notices_dead_lettered",
+        "Notices to the back office parked in the dead-letter table now, waiting for an operator.",
+        snapshot.dead_letters,
+    );
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,
@@ -137,6 +161,112 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         )],
         text,
     ))
+}
+
+/// Refuses every token but an admin's.
+fn admin_only(state: &AppState, headers: &HeaderMap, what: &str) -> Result<(), ApiError> {
+    match auth::actor(state, headers)? {
+        Actor::Admin => Ok(()),
+        _ => Err(ApiError::forbidden(format!("{what} needs an admin token"))),
+    }
+}
+
+/// `GET /api/v1/admin/dead-letters` (admin): the notices the back office did not take.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/dead-letters",
+    tag = "operations",
+    summary = "The notices the back office did not take (admin)",
+    description = "Every notice the node gave up delivering to the region's back office after `notices.max_attempts` \
+        attempts, parked in the dead-letter table, with the later notices of the same case parked behind it (so the \
+        back office still sees a case's notices in order). Each entry names the case, the kind of notice, how many \
+        attempts were made and the last error; the application itself (personal data) is not shown. Fix the cause \
+        on the back office's side, then retry.",
+    responses(
+        (status = 200, description = "The parked notices, by id.", body = DeadLettersAnswer),
+        (status = 401, description = "No token, or an unknown one.", body = ErrorBody),
+        (status = 403, description = "The token is not an admin token.", body = ErrorBody),
+        (status = 503, description = "The node's engine is not answering.", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn dead_letters(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    admin_only(&state, &headers, "listing dead letters")?;
+    let letters = state.engine.ask(Command::DeadLetters).await?;
+    Ok(Json(json!({ "dead_letters": letters })))
+}
+
+/// `POST /api/v1/admin/dead-letters/{id}/retry` (admin): hands one parked notice, with the
+/// other parked notices of its case, to the back office again.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/dead-letters/{id}/retry",
+    tag = "operations",
+    summary = "Hand a dead-lettered notice to the back office again (admin)",
+    description = "Takes the notice out of the dead-letter table, with every other parked notice of the same case, \
+        and queues them for the back office again in their order, under their ids; each gets `notices.max_attempts` \
+        attempts anew. No request body. The answer comes once the change is kept; delivery follows.",
+    params(("id" = u64, Path, description = "The dead letter's id, from the list.")),
+    responses(
+        (status = 200, description = "The ids queued again.", body = RetryAnswer),
+        (status = 400, description = "The id is not a number.", body = ErrorBody),
+        (status = 401, description = "No token, or an unknown one.", body = ErrorBody),
+        (status = 403, description = "The token is not an admin token.", body = ErrorBody),
+        (status = 404, description = "No dead letter has this id (retried already, or never parked).", body = ErrorBody),
+        (status = 503, description = "The node could not keep the change, or its engine is not answering.", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn retry_dead_letter(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    admin_only(&state, &headers, "retrying dead letters")?;
+    let id: u64 = id.parse().map_err(|_| {
+        ApiError::bad_request(format!(
+            "dead letter id {id:?} is not a number; use an id from GET /api/v1/admin/dead-letters"
+        ))
+    })?;
+    let retried = state
+        .engine
+        .ask(|r| Command::RetryDeadLetters(Some(id), r))
+        .await?;
+    info!(id, count = retried.len(), "an admin retried a dead letter");
+    Ok(Json(json!({ "retried": retried })))
+}
+
+/// `POST /api/v1/admin/dead-letters/retry` (admin): hands every parked notice to the back
+/// office again.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/dead-letters/retry",
+    tag = "operations",
+    summary = "Hand every dead-lettered notice to the back office again (admin)",
+    description = "Empties the dead-letter table into the back office's queue, in id order; each notice gets \
+        `notices.max_attempts` attempts anew. For after an outage of the back office. No request body.",
+    responses(
+        (status = 200, description = "The ids queued again (empty if none was parked).", body = RetryAnswer),
+        (status = 401, description = "No token, or an unknown one.", body = ErrorBody),
+        (status = 403, description = "The token is not an admin token.", body = ErrorBody),
+        (status = 503, description = "The node could not keep the change, or its engine is not answering.", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn retry_dead_letters(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    admin_only(&state, &headers, "retrying dead letters")?;
+    let retried = state
+        .engine
+        .ask(|r| Command::RetryDeadLetters(None, r))
+        .await?;
+    info!(count = retried.len(), "an admin retried every dead letter");
+    Ok(Json(json!({ "retried": retried })))
 }
 
 /// Any path the API does not have.
@@ -159,6 +289,24 @@ pub struct HealthAnswer {
     pub region: tongban_protocol::ids::RegionId,
     /// Messages waiting for a peer's receipt.
     pub outbox: u64,
+    /// Notices to the back office parked in the dead-letter table.
+    pub dead_letters: u64,
     /// How many cases stand at each stage.
     pub cases: tongban_protocol::engine::CaseCounts,
+}
+
+/// The answer of `GET /api/v1/admin/dead-letters`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct DeadLettersAnswer {
+    /// The parked notices, by id.
+    pub dead_letters: Vec<DeadLetterView>,
+}
+
+/// The answer to a retry of dead letters.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct RetryAnswer {
+    /// The ids of the notices queued for the back office again, in order.
+    pub retried: Vec<u64>,
 }

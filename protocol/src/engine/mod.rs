@@ -45,7 +45,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use backoffice::{Notice, Report};
+pub use backoffice::{DeadLetter, DeadLetterView, Notice, Report};
 pub use catalogs::{CatalogQuery, ItemHit};
 pub use intake::{IntakeReceipt, IntakeRequest};
 pub use materials::UploadStatus;
@@ -128,7 +128,8 @@ pub enum Output {
     },
     /// The roster changed: the transport must allow exactly its members now.
     Roster(Box<Roster>),
-    /// Hand a notice to the back office; call [`Engine::notice_delivered`] once it took it.
+    /// Hand a notice to the back office; call [`Engine::notice_delivered`] once it took it, or
+    /// [`Engine::notice_failed`] once the driver gives up on it.
     Notify {
         /// The notice's id.
         id: u64,
@@ -191,6 +192,8 @@ pub struct Metrics {
     pub reconcile_bytes_out: u64,
     /// Bytes of reconciliation frames received.
     pub reconcile_bytes_in: u64,
+    /// Notices parked in the dead-letter table because the back office did not take them.
+    pub notices_dead_lettered: u64,
 }
 
 /// One region's node, as pure logic over a [`Store`].
@@ -213,6 +216,9 @@ pub struct Engine<S: Store> {
     /// Members whose catalog is not held: when to ask them next, and how often we asked.
     catalog_asks: BTreeMap<RegionId, (Timestamp, u32)>,
     metrics: Metrics,
+    /// The dead-lettered notices, by id, with their case: the table's index, for counts and
+    /// for holding a case's later notices behind a parked one.
+    dead_letters: BTreeMap<u64, crate::ids::CaseId>,
 }
 
 /// What a node starts from: its identity, the roster it trusts, its calendar and its own
@@ -269,6 +275,7 @@ impl<S: Store> Engine<S> {
             last_announce: None,
             catalog_asks: BTreeMap::new(),
             metrics: Metrics::default(),
+            dead_letters: BTreeMap::new(),
         };
         engine.load_roster()?;
         // Checked against the roster in force, which may have rotated this node's key.
@@ -292,6 +299,7 @@ impl<S: Store> Engine<S> {
         engine.load_outbox()?;
         engine.audit = audit::AuditHead::load(&engine.store)?;
         engine.publish_catalog(&catalog, now)?;
+        engine.load_dead_letters()?;
         engine.requeue_notices()?;
         Ok(engine)
     }
@@ -340,31 +348,6 @@ impl<S: Store> Engine<S> {
     /// Takes the store back, for a driver that models a crash.
     pub fn into_store(self) -> S {
         self.store
-    }
-
-    /// The back office took notice `id`: it is not delivered again.
-    pub fn notice_delivered(&mut self, id: u64) -> Result<()> {
-        self.store.delete(Table::Notices, &id.to_be_bytes())
-    }
-
-    fn notify(&mut self, notice: Notice) -> Result<()> {
-        let id = records::next_counter(&mut self.store, b"notice_counter")?;
-        records::put(&mut self.store, Table::Notices, &id.to_be_bytes(), &notice)?;
-        self.out.push(Output::Notify { id, notice });
-        Ok(())
-    }
-
-    fn requeue_notices(&mut self) -> Result<()> {
-        for (key, value) in self.store.scan_prefix(Table::Notices, &[])? {
-            let id = u64::from_be_bytes(
-                key.as_slice()
-                    .try_into()
-                    .map_err(|_| Error::Storage("a notice key is not 8 bytes".into()))?,
-            );
-            let notice: Notice = crate::codec::from_cbor(&value, 16 << 20, "stored notice")?;
-            self.out.push(Output::Notify { id, notice });
-        }
-        Ok(())
     }
 
     fn load_cases(&mut self) -> Result<()> {

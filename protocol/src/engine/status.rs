@@ -194,7 +194,7 @@ impl<S: Store> Engine<S> {
                             item: Box::new(item.clone()),
                             received_at: now,
                         };
-                        self.notify(notice)?;
+                        self.notify(notice, now)?;
                     }
                     None => {
                         let reason = format!(
@@ -217,7 +217,7 @@ impl<S: Store> Engine<S> {
                     event: kind.clone(),
                     at: event.at,
                 };
-                self.notify(notice)?;
+                self.notify(notice, now)?;
             }
         }
         Ok(())

@@ -766,3 +766,137 @@ fn a_reconciliation_round_past_the_limit_is_refused() {
         assert!(err.to_string().contains("rounds"), "{err}");
     }
 }
+
+/// The ids and cases of the notices `r` handed out since `from`.
+fn notices_since(net: &Net, r: &str, from: usize) -> Vec<(u64, CaseId)> {
+    net.notices.get(&region(r)).map_or(Vec::new(), |n| {
+        n[from..]
+            .iter()
+            .map(|(id, notice)| (*id, notice.case().clone()))
+            .collect()
+    })
+}
+
+fn withdraw(net: &mut Net, r: &str, case: &CaseId) {
+    let now = net.now;
+    net.node(r)
+        .write_event(
+            now,
+            &window(r),
+            case,
+            EventKind::WithdrawalRequested {
+                reason: "改期".into(),
+            },
+        )
+        .unwrap();
+    net.commit(r);
+}
+
+#[test]
+fn a_notice_given_up_on_is_parked_with_its_case_and_handed_over_again_on_retry() {
+    let mut net = Net::new();
+    let a = net.intake(BJ, BJ, "1100000001");
+    let b = net.intake(BJ, BJ, "1100000001");
+    withdraw(&mut net, BJ, &a);
+    let handed = notices_since(&net, BJ, 0);
+    let a_ids: Vec<u64> = handed
+        .iter()
+        .filter(|(_, c)| *c == a)
+        .map(|(id, _)| *id)
+        .collect();
+    let b_id = handed.iter().find(|(_, c)| *c == b).unwrap().0;
+    assert_eq!(
+        a_ids.len(),
+        2,
+        "a new-case and an intake-event notice: {handed:?}"
+    );
+
+    // The driver gives up on A's first notice: A's later one is parked behind it, B's is not.
+    let now = net.now;
+    let parked = net
+        .node(BJ)
+        .notice_failed(now, a_ids[0], 5, "webhook refused the notice with HTTP 422")
+        .unwrap();
+    net.commit(BJ);
+    assert_eq!(parked, a_ids);
+    assert_eq!(net.node(BJ).dead_letter_count(), 2);
+    assert_eq!(net.node(BJ).metrics().notices_dead_lettered, 2);
+    let views = net.node(BJ).dead_letters().unwrap();
+    assert_eq!(views.iter().map(|v| v.id).collect::<Vec<_>>(), a_ids);
+    assert_eq!(views[0].kind, "new_case");
+    assert_eq!((views[0].attempts, views[0].seq), (5, None));
+    assert!(views[0].error.contains("HTTP 422"), "{:?}", views[0]);
+    assert_eq!(views[1].kind, "intake_event");
+    assert_eq!((views[1].attempts, views[1].seq), (0, Some(2)));
+    assert!(views[1].error.contains("held behind"), "{:?}", views[1]);
+    // Giving up on a notice that is no longer waiting changes nothing.
+    let now = net.now;
+    assert!(
+        net.node(BJ)
+            .notice_failed(now, a_ids[0], 5, "again")
+            .unwrap()
+            .is_empty()
+    );
+    net.node(BJ).notice_delivered(b_id).unwrap();
+    assert!(
+        net.node(BJ)
+            .notice_failed(now, b_id, 1, "late")
+            .unwrap()
+            .is_empty()
+    );
+    net.commit(BJ);
+    assert_eq!(net.node(BJ).dead_letter_count(), 2);
+
+    // A case with a parked notice gets its next notices parked as they are made.
+    let c = net.intake(BJ, BJ, "1100000001");
+    let c_first = notices_since(&net, BJ, handed.len());
+    assert_eq!(c_first.len(), 1);
+    let now = net.now;
+    net.node(BJ)
+        .notice_failed(now, c_first[0].0, 5, "refused")
+        .unwrap();
+    net.commit(BJ);
+    let before = net.notices[&region(BJ)].len();
+    withdraw(&mut net, BJ, &c);
+    assert!(
+        notices_since(&net, BJ, before).is_empty(),
+        "the withdrawal notice waits behind the parked one"
+    );
+    assert_eq!(net.node(BJ).dead_letter_count(), 4);
+
+    // Parked notices outlive a restart, and are not handed out again at open.
+    let bj = net.nodes.remove(&region(BJ)).unwrap();
+    let mut store = bj.into_store();
+    store.crash();
+    let reopened = Engine::open(setup(BJ), store, net.now).unwrap();
+    net.nodes.insert(region(BJ), reopened);
+    let before = net.notices[&region(BJ)].len();
+    net.commit(BJ);
+    assert!(
+        notices_since(&net, BJ, before).is_empty(),
+        "nothing else was waiting"
+    );
+    assert_eq!(net.node(BJ).dead_letter_count(), 4);
+
+    // Retrying one of A's notices hands over all of A's, in order, under their ids.
+    assert!(matches!(
+        net.node(BJ).retry_dead_letters(Some(9_999)),
+        Err(Error::NotFound(_))
+    ));
+    let retried = net.node(BJ).retry_dead_letters(Some(a_ids[1])).unwrap();
+    assert_eq!(retried, a_ids);
+    let before = net.notices[&region(BJ)].len();
+    net.commit(BJ);
+    let again = notices_since(&net, BJ, before);
+    assert_eq!(again, vec![(a_ids[0], a.clone()), (a_ids[1], a.clone())]);
+    assert_eq!(net.node(BJ).dead_letter_count(), 2);
+    for id in a_ids {
+        net.node(BJ).notice_delivered(id).unwrap();
+    }
+    // Retrying all hands over the rest.
+    let rest = net.node(BJ).retry_dead_letters(None).unwrap();
+    assert_eq!(rest.len(), 2);
+    net.commit(BJ);
+    assert_eq!(net.node(BJ).dead_letter_count(), 0);
+    assert!(net.node(BJ).dead_letters().unwrap().is_empty());
+}
