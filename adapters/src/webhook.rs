@@ -44,7 +44,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use tongban_protocol::case::events::{MAX_EVENT_SIZE, Side};
 
-use crate::{AdapterError, BackOffice, Notice, Report};
+use crate::{AdapterError, BackOffice, Notice, Report, ReportOutcome};
 
 type HmacSha256 = hmac::Hmac<Sha256>;
 
@@ -591,6 +591,11 @@ impl BackOffice for WebhookBackOffice {
 
     async fn poll(&mut self) -> Result<Vec<Report>, AdapterError> {
         Ok(Vec::new())
+    }
+
+    async fn settle(&mut self, _outcomes: &[ReportOutcome]) -> Result<(), AdapterError> {
+        // Callbacks are answered by the node's API, each after its own commit.
+        Ok(())
     }
 }
 
