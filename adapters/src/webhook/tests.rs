@@ -700,3 +700,14 @@ fn config_is_checked_and_read_from_toml() {
     .expect_err("unknown key");
     assert!(err.to_string().contains("unknown field"), "{err}");
 }
+
+#[test]
+fn the_signature_matches_a_fixed_vector() {
+    // The same as `printf '%s\n%s\n%s' "$TS" "$NONCE" "$BODY" | openssl dgst -sha256 -mac HMAC
+    // -macopt hexkey:<hex of KEY>` (docs/API.md shows that command to platform developers).
+    let body = br#"{"case":"120000-1","event":"accepted"}"#;
+    assert_eq!(
+        sign(KEY, 1_772_000_000, "nonce-0000000001", body).expect("signed"),
+        "sha256=b3ebf0acf6677187ee44d3b87e42dbe7f7a7d74debc633220912fe89e98c21c5"
+    );
+}
