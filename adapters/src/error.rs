@@ -77,7 +77,7 @@ pub enum AdapterError {
 
     /// The callback carries no `X-Tongban-Signature` header.
     #[error(
-        "missing X-Tongban-Signature header: sign the body with HMAC-SHA256 and send `sha256=<hex>`"
+        "missing X-Tongban-Signature header: send `sha256=<hex>` of HMAC-SHA256 over `<timestamp>\\n<nonce>\\n<body>`"
     )]
     MissingSignature,
 
@@ -85,9 +85,10 @@ pub enum AdapterError {
     #[error("malformed X-Tongban-Signature header: {0}; expected `sha256=<64 hex digits>`")]
     MalformedSignature(&'static str),
 
-    /// The HMAC does not match the body: wrong key, or the body was changed on the way.
+    /// The HMAC does not match timestamp, nonce and body: wrong key, or one of them was
+    /// changed on the way.
     #[error(
-        "X-Tongban-Signature does not match the body: check the shared key and sign the exact bytes sent"
+        "X-Tongban-Signature does not match: check the shared key and sign `<timestamp>\\n<nonce>\\n<body>` with the exact header values and body bytes sent"
     )]
     BadSignature,
 
