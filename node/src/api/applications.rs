@@ -430,6 +430,15 @@ pub async fn webhook_callback(
         )
     })?;
     let report = checked.map_err(|e| {
+        if matches!(e, tongban_adapters::AdapterError::Io { .. }) {
+            // The nonce could not be synced: say so without naming the node's paths.
+            tracing::error!(error = %e, "webhook callback: could not record its nonce");
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the node could not record the callback's nonce; retry later, signed afresh",
+            );
+        }
         let message = e.to_string();
         match e.callback_status() {
             400 => ApiError::bad_request(message),
