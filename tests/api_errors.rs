@@ -482,3 +482,150 @@ async fn windows_reach_only_their_own_cases_and_others_see_them_masked() {
         "a refused access changed something"
     );
 }
+
+/// The webhook callback through real HTTP: a signed callback is taken once; the same bytes
+/// again (a replay) are refused, also after the node restarts; a stale timestamp and a
+/// missing nonce are refused with clear errors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_webhook_callback_is_refused_even_after_a_restart() {
+    use tongban_adapters::webhook::{sign, signed_headers, unix_now};
+
+    let fed = Federation::new(&["110000"], "");
+    let key = "5a".repeat(32);
+    let key_file = fed.dir.path().join("backoffice.key");
+    std::fs::write(&key_file, &key).expect("write key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+    // Notices go to a port nobody listens on: the node retries them, which does not matter
+    // here.
+    let unused = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/hook", unused.local_addr().expect("address"));
+    drop(unused);
+    let config = fed.config("110000");
+    let text = std::fs::read_to_string(&config).expect("config");
+    let text = text.replace(
+        "kind = \"reference\"",
+        &format!("kind = \"webhook\"\nurl = {url:?}\nhmac_key_file = {key_file:?}"),
+    );
+    std::fs::write(&config, text).expect("write config");
+
+    let mut node = fed.start("110000");
+    let c = node.client();
+    let app = c.application("110000", "1100000001", 1).await;
+    let (status, created) = c.post("/api/v1/applications", WINDOW_TOKEN, &app).await;
+    assert_eq!(status, 201, "{created}");
+    let case = created["case"].as_str().expect("case").to_string();
+    let key = hex::decode(&key).expect("hex key");
+
+    // A callback, signed now with a fresh nonce; returns the headers it was sent with.
+    async fn send(c: &Client, body: &[u8], headers: &[(&str, String)]) -> (u16, serde_json::Value) {
+        let mut req = c
+            .http
+            .post(format!("{}/api/v1/backoffice/webhook", c.base))
+            .header("content-type", "application/json")
+            .body(body.to_vec());
+        for (name, value) in headers {
+            req = req.header(*name, value);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+    let fresh = |body: &[u8]| {
+        let s = signed_headers(&key, body).expect("signed");
+        vec![
+            ("x-tongban-timestamp", s.timestamp.to_string()),
+            ("x-tongban-nonce", s.nonce),
+            ("x-tongban-signature", s.signature),
+        ]
+    };
+    let report = |event: Value| {
+        json!({"case": case, "event": event})
+            .to_string()
+            .into_bytes()
+    };
+
+    let accepted = report(json!("accepted"));
+    let (status, resp) = send(&c, &accepted, &fresh(&accepted)).await;
+    assert_eq!(status, 201, "{resp}");
+    let suspended = report(json!({"suspended": {"reason": "专家评审"}}));
+    let captured = fresh(&suspended);
+    let (status, resp) = send(&c, &suspended, &captured).await;
+    assert_eq!(status, 201, "{resp}");
+    let resumed = report(json!("resumed"));
+    let (status, resp) = send(&c, &resumed, &fresh(&resumed)).await;
+    assert_eq!(status, 201, "{resp}");
+
+    // The captured `suspended` again: the case could take it (it runs again), so only the
+    // nonce stops the clock from being stopped a second time.
+    let (status, resp) = send(&c, &suspended, &captured).await;
+    assert_eq!(status, 401, "{resp}");
+    assert_eq!(error_code(&resp), "unauthorized", "{resp}");
+    assert!(
+        resp["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("replay"),
+        "{resp}"
+    );
+
+    // Signed ten minutes ago: outside the window.
+    let old = unix_now().expect("clock") - 600;
+    let nonce = "stale-nonce-000000001";
+    let stale = vec![
+        ("x-tongban-timestamp", old.to_string()),
+        ("x-tongban-nonce", nonce.to_string()),
+        (
+            "x-tongban-signature",
+            sign(&key, old, nonce, &suspended).expect("signed"),
+        ),
+    ];
+    let (status, resp) = send(&c, &suspended, &stale).await;
+    assert_eq!(status, 401, "{resp}");
+    assert!(resp.to_string().contains("X-Tongban-Timestamp"), "{resp}");
+
+    // Without a nonce (the old, body-only scheme): 400, naming the header.
+    let no_nonce: Vec<_> = captured
+        .iter()
+        .filter(|(name, _)| *name != "x-tongban-nonce")
+        .cloned()
+        .collect();
+    let (status, resp) = send(&c, &suspended, &no_nonce).await;
+    assert_eq!(status, 400, "{resp}");
+    assert!(resp.to_string().contains("X-Tongban-Nonce"), "{resp}");
+
+    // A restart does not reopen the window.
+    node.restart();
+    let c = node.client();
+    let (status, resp) = send(&c, &suspended, &captured).await;
+    assert_eq!(status, 401, "after the restart: {resp}");
+    assert!(resp.to_string().contains("replay"), "{resp}");
+    let (status, view) = c
+        .get(&format!("/api/v1/applications/{case}"), WINDOW_TOKEN)
+        .await;
+    assert_eq!(status, 200, "{view}");
+    let kinds: Vec<String> = view["handling"]
+        .as_array()
+        .expect("handling log")
+        .iter()
+        .map(|e| match &e["kind"] {
+            Value::String(s) => s.clone(),
+            other => other
+                .as_object()
+                .and_then(|o| o.keys().next().cloned())
+                .unwrap_or_default(),
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        ["received", "accepted", "suspended", "resumed"],
+        "the clock was stopped once: {view}"
+    );
+}

@@ -139,12 +139,15 @@ async fn a_refused_notice_is_parked_and_delivered_again_on_an_admin_retry() {
     // The other case goes on: the platform's report on it is taken.
     let body = json!({"case": good, "event": "accepted"}).to_string();
     let key_bytes = hex::decode(key).expect("hex");
-    let signature = tongban_adapters::webhook::sign(&key_bytes, body.as_bytes()).expect("sign");
+    let signed =
+        tongban_adapters::webhook::signed_headers(&key_bytes, body.as_bytes()).expect("sign");
     let resp = c
         .http
         .post(format!("{}/api/v1/backoffice/webhook", c.base))
         .header("content-type", "application/json")
-        .header("x-tongban-signature", signature)
+        .header("x-tongban-timestamp", signed.timestamp.to_string())
+        .header("x-tongban-nonce", signed.nonce)
+        .header("x-tongban-signature", signed.signature)
         .body(body)
         .send()
         .await

@@ -77,7 +77,7 @@ pub enum AdapterError {
 
     /// The callback carries no `X-Tongban-Signature` header.
     #[error(
-        "missing X-Tongban-Signature header: sign the body with HMAC-SHA256 and send `sha256=<hex>`"
+        "missing X-Tongban-Signature header: send `sha256=<hex>` of HMAC-SHA256 over `<timestamp>\\n<nonce>\\n<body>`"
     )]
     MissingSignature,
 
@@ -85,11 +85,63 @@ pub enum AdapterError {
     #[error("malformed X-Tongban-Signature header: {0}; expected `sha256=<64 hex digits>`")]
     MalformedSignature(&'static str),
 
-    /// The HMAC does not match the body: wrong key, or the body was changed on the way.
+    /// The HMAC does not match timestamp, nonce and body: wrong key, or one of them was
+    /// changed on the way.
     #[error(
-        "X-Tongban-Signature does not match the body: check the shared key and sign the exact bytes sent"
+        "X-Tongban-Signature does not match: check the shared key and sign `<timestamp>\\n<nonce>\\n<body>` with the exact header values and body bytes sent"
     )]
     BadSignature,
+
+    /// The callback carries no `X-Tongban-Timestamp` header.
+    #[error(
+        "missing X-Tongban-Timestamp header: send the unix time in seconds at signing, and sign `<timestamp>\\n<nonce>\\n<body>`"
+    )]
+    MissingTimestamp,
+
+    /// The timestamp header is not a number of seconds.
+    #[error("malformed X-Tongban-Timestamp header: {0}; expected unix seconds, such as 1772000000")]
+    MalformedTimestamp(&'static str),
+
+    /// The callback carries no `X-Tongban-Nonce` header.
+    #[error(
+        "missing X-Tongban-Nonce header: send a fresh random value (16 to 64 characters of A-Z a-z 0-9 - _) with every callback"
+    )]
+    MissingNonce,
+
+    /// The nonce header breaks its format.
+    #[error("malformed X-Tongban-Nonce header: {0}")]
+    MalformedNonce(&'static str),
+
+    /// The (authentic) callback was signed too long ago or too far ahead of the node's clock:
+    /// an old capture being replayed, or a clock out of sync.
+    #[error(
+        "X-Tongban-Timestamp {timestamp} is more than {window} s from the node's clock ({now}): \
+         sign each callback when it is sent, and keep both clocks in sync (NTP)"
+    )]
+    StaleTimestamp {
+        /// The timestamp the callback carried, unix seconds.
+        timestamp: u64,
+        /// The node's clock, unix seconds.
+        now: u64,
+        /// The window allowed, seconds.
+        window: u64,
+    },
+
+    /// The (authentic) callback's nonce was accepted before: a replay.
+    #[error(
+        "X-Tongban-Nonce was used before: this callback is a replay; a new callback (or a retry) needs a fresh nonce and timestamp"
+    )]
+    Replayed,
+
+    /// So many callbacks arrived within the window that no more nonces can be remembered;
+    /// refused rather than forgetting one (which would allow a replay). Retry later.
+    #[error(
+        "too many callbacks within the time window ({limit} remembered); retry later or raise backoffice.callback_max_nonces"
+    )]
+    ReplayGuardFull {
+        /// The most nonces held at once.
+        limit: usize,
+    },
 
     /// The (authentic) body is not a report as JSON.
     #[error("malformed report JSON: {0}")]
@@ -115,6 +167,22 @@ pub enum AdapterError {
 }
 
 impl AdapterError {
+    /// The HTTP status the node answers a refused webhook callback with: 400 for a header
+    /// the sender must fix, 413 for a body too large, 503 when the node cannot take more
+    /// now, and 401 for everything that makes the callback untrustworthy (signature, stale
+    /// timestamp, replay) or not a handling-side report.
+    pub fn callback_status(&self) -> u16 {
+        match self {
+            AdapterError::MissingTimestamp
+            | AdapterError::MalformedTimestamp(_)
+            | AdapterError::MissingNonce
+            | AdapterError::MalformedNonce(_) => 400,
+            AdapterError::TooLarge { .. } => 413,
+            AdapterError::ReplayGuardFull { .. } | AdapterError::Io { .. } => 503,
+            _ => 401,
+        }
+    }
+
     /// Makes an [`AdapterError::Io`] for `path`; shorthand for `map_err`.
     pub(crate) fn io(
         what: &'static str,

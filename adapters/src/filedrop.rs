@@ -27,12 +27,26 @@
 //! A rejected file moves to the rejected folder (default `inbox/rejected`), with a sibling
 //! `<name>.error.txt` saying what was wrong.
 //!
-//! A good file's reports are returned by [`BackOffice::poll`]; the file moves to the processed
-//! folder (default `inbox/processed`) at the start of the *next* poll, when the node has taken
-//! the reports in. So a node that crashes in between reads the file again after the restart
-//! (at least once, never lost): the node refuses a repeated report as an illegal transition.
-//! If the file changed in between, it is not moved but read again. A name that already exists
-//! in the processed or rejected folder gets a `.1`, `.2`, … suffix instead of overwriting it.
+//! A good file's reports are returned by [`BackOffice::poll`], and the file stays in the
+//! inbox (and is not read again) until the node calls [`BackOffice::settle`] with what became
+//! of each report, which it does only once its engine has committed them:
+//!
+//! * every report kept: the file moves to the processed folder (default `inbox/processed`);
+//! * any report refused by the node (an illegal transition, an unknown case, …): the file
+//!   moves to the refused folder (default `inbox/refused`), with a sibling `<name>.reason.txt`
+//!   saying, report by report, which were kept and why the others were refused. Each report
+//!   is applied on its own, so the kept ones of such a file stay applied;
+//! * any report the node could not keep (its store failed): the file stays in the inbox and
+//!   is read again at the next poll.
+//!
+//! So a node that crashes before its commit reads the file again after the restart (at least
+//! once, never lost). A node that crashes after the commit but before the move reads it again
+//! too, and refuses the repeated reports as illegal transitions: such a file lands in the
+//! refused folder although its reports were applied the first time, and its reason says so
+//! ("already …" or "illegal transition"); the case's timeline is the authority. If the file
+//! changed between the poll and the settling, it is not moved but read again. A name that
+//! already exists in the processed, refused or rejected folder gets a `.1`, `.2`, … suffix
+//! instead of overwriting it.
 
 use std::collections::BTreeSet;
 use std::ffi::{OsStr, OsString};
@@ -44,7 +58,7 @@ use serde::{Deserialize, Serialize};
 use tongban_protocol::case::events::Side;
 use tongban_protocol::ids::Digest;
 
-use crate::{AdapterError, BackOffice, Notice, Report};
+use crate::{AdapterError, BackOffice, Notice, Report, ReportOutcome};
 
 /// Largest status file read: far more than any batch of reports needs.
 pub const MAX_STATUS_FILE_SIZE: u64 = 1 << 20;
@@ -63,6 +77,10 @@ pub struct FileDropConfig {
     /// Where bad status files go, each with a `.error.txt` (default `inbox/rejected`).
     #[serde(default)]
     pub rejected: Option<PathBuf>,
+    /// Where status files go whose reports the node refused, each with a `.reason.txt`
+    /// (default `inbox/refused`).
+    #[serde(default)]
+    pub refused: Option<PathBuf>,
 }
 
 impl FileDropConfig {
@@ -80,7 +98,14 @@ impl FileDropConfig {
             .unwrap_or_else(|| self.inbox.join("rejected"))
     }
 
-    /// Checks that the four folders are distinct (the node must not read its own notices, nor
+    /// The refused folder: `refused`, or `inbox/refused` when it is not set.
+    pub fn refused_dir(&self) -> PathBuf {
+        self.refused
+            .clone()
+            .unwrap_or_else(|| self.inbox.join("refused"))
+    }
+
+    /// Checks that the five folders are distinct (the node must not read its own notices, nor
     /// move files back into the inbox).
     pub fn validate(&self) -> Result<(), AdapterError> {
         let folders = [
@@ -88,6 +113,7 @@ impl FileDropConfig {
             ("inbox", self.inbox.clone()),
             ("processed", self.processed_dir()),
             ("rejected", self.rejected_dir()),
+            ("refused", self.refused_dir()),
         ];
         let mut problems = Vec::new();
         for (i, (a, pa)) in folders.iter().enumerate() {
@@ -126,17 +152,38 @@ pub fn notice_file_name(notice: &Notice) -> Result<String, AdapterError> {
     Ok(format!("{case}.{n}.json"))
 }
 
-/// The file-drop adapter. It remembers which inbox files it returned reports from, to move
-/// them to the processed folder on the next poll.
+/// The file-drop adapter. It remembers which inbox files the last poll returned reports
+/// from, to move each where it belongs once the node has settled its reports.
 #[derive(Debug)]
 pub struct FileDropBackOffice {
     config: FileDropConfig,
-    /// Files whose reports the last poll returned, with the digest of what was read.
-    taken: Vec<(OsString, Digest)>,
+    /// Files whose reports were returned and not yet settled, in the order of their reports.
+    taken: Vec<Taken>,
+    /// Settled files whose move failed, to be tried again (they are not read again).
+    moves: Vec<Move>,
+}
+
+/// An inbox file whose reports a poll returned.
+#[derive(Debug, Clone)]
+struct Taken {
+    name: OsString,
+    /// The digest of what was read, to notice a file replaced in the meantime.
+    digest: Digest,
+    /// How many reports it held.
+    reports: usize,
+}
+
+/// A settled file on its way out of the inbox.
+#[derive(Debug, Clone)]
+struct Move {
+    name: OsString,
+    digest: Digest,
+    /// Why the node refused some of its reports (`None`: all kept, so to processed).
+    refused: Option<String>,
 }
 
 impl FileDropBackOffice {
-    /// Checks `config` and creates the four folders if they are missing.
+    /// Checks `config` and creates the five folders if they are missing.
     pub fn new(config: FileDropConfig) -> Result<FileDropBackOffice, AdapterError> {
         config.validate()?;
         for dir in [
@@ -144,12 +191,14 @@ impl FileDropBackOffice {
             config.inbox.clone(),
             config.processed_dir(),
             config.rejected_dir(),
+            config.refused_dir(),
         ] {
             fs::create_dir_all(&dir).map_err(AdapterError::io("creating folder", &dir))?;
         }
         Ok(FileDropBackOffice {
             config,
             taken: Vec::new(),
+            moves: Vec::new(),
         })
     }
 
@@ -174,21 +223,97 @@ impl BackOffice for FileDropBackOffice {
 
     async fn poll(&mut self) -> Result<Vec<Report>, AdapterError> {
         let config = self.config.clone();
-        let taken = std::mem::take(&mut self.taken);
+        let moves = std::mem::take(&mut self.moves);
+        // Files taken and not settled yet are not read again.
+        let mut taken = std::mem::take(&mut self.taken);
         // The blocking thread logs to the caller's subscriber.
         let dispatch = tracing::dispatcher::get_default(Clone::clone);
-        let (result, still_taken) = tokio::task::spawn_blocking(move || {
+        let (result, taken, moves) = tokio::task::spawn_blocking(move || {
             tracing::dispatcher::with_default(&dispatch, || {
-                let mut taken = move_taken(&config, taken);
-                let result = scan_inbox(&config, &mut taken);
-                (result, taken)
+                let moves = finish_moves(&config, moves);
+                let result = scan_inbox(&config, &mut taken, &moves);
+                (result, taken, moves)
             })
         })
         .await
         .map_err(|e| AdapterError::Task(e.to_string()))?;
-        self.taken = still_taken;
+        self.taken = taken;
+        self.moves = moves;
         result
     }
+
+    async fn settle(&mut self, outcomes: &[ReportOutcome]) -> Result<(), AdapterError> {
+        if self.taken.is_empty() {
+            return Ok(());
+        }
+        let config = self.config.clone();
+        let taken = std::mem::take(&mut self.taken);
+        let outcomes = outcomes.to_vec();
+        let dispatch = tracing::dispatcher::get_default(Clone::clone);
+        let moves = tokio::task::spawn_blocking(move || {
+            tracing::dispatcher::with_default(&dispatch, || {
+                let moves = plan_moves(taken, &outcomes);
+                finish_moves(&config, moves)
+            })
+        })
+        .await
+        .map_err(|e| AdapterError::Task(e.to_string()))?;
+        self.moves.extend(moves);
+        Ok(())
+    }
+}
+
+/// Pairs the taken files with the outcomes of their reports, in order: files whose reports
+/// were all settled (kept or refused) get a move; the others stay in the inbox, to be read
+/// again at the next poll.
+fn plan_moves(taken: Vec<Taken>, outcomes: &[ReportOutcome]) -> Vec<Move> {
+    let mut moves = Vec::new();
+    let mut rest = outcomes;
+    for file in taken {
+        let name = file.name.to_string_lossy().into_owned();
+        if rest.len() < file.reports {
+            tracing::warn!(file = %name, "file drop: the node settled fewer reports than it was given; the status file stays in the inbox and is read again");
+            rest = &[];
+            continue;
+        }
+        let (mine, after) = rest.split_at(file.reports);
+        rest = after;
+        if mine.iter().any(|o| matches!(o, ReportOutcome::NotKept)) {
+            tracing::warn!(file = %name, "file drop: the node could not keep a report now; the status file stays in the inbox and is read again");
+            continue;
+        }
+        let refused = mine.iter().any(|o| matches!(o, ReportOutcome::Refused(_)));
+        let reason = refused.then(|| {
+            let mut text = format!(
+                "status file {name:?}: the node refused {} of its {} report(s); the others were applied.\n",
+                mine.iter()
+                    .filter(|o| matches!(o, ReportOutcome::Refused(_)))
+                    .count(),
+                mine.len()
+            );
+            for (i, outcome) in mine.iter().enumerate() {
+                match outcome {
+                    ReportOutcome::Refused(why) => {
+                        text.push_str(&format!("report {}: refused: {why}\n", i + 1));
+                    }
+                    _ => text.push_str(&format!("report {}: kept\n", i + 1)),
+                }
+            }
+            text
+        });
+        moves.push(Move {
+            name: file.name,
+            digest: file.digest,
+            refused: reason,
+        });
+    }
+    if !rest.is_empty() {
+        tracing::warn!(
+            extra = rest.len(),
+            "file drop: the node settled more reports than the last poll returned; ignoring the rest"
+        );
+    }
+    moves
 }
 
 /// Writes one notice into `outbox` atomically (temp file, fsync, rename, fsync of the
@@ -237,30 +362,50 @@ fn sync_dir(_dir: &Path) -> Result<(), AdapterError> {
     Ok(())
 }
 
-/// Moves the files the previous poll took to the processed folder; returns those that could
-/// not be moved yet (they stay taken, so they are not read twice).
-fn move_taken(config: &FileDropConfig, taken: Vec<(OsString, Digest)>) -> Vec<(OsString, Digest)> {
-    let processed = config.processed_dir();
+/// Moves settled files to the processed or refused folder (the latter with the reason
+/// beside it); returns those that could not be moved yet, to try again at the next poll.
+fn finish_moves(config: &FileDropConfig, moves: Vec<Move>) -> Vec<Move> {
     let mut left = Vec::new();
-    for (name, digest) in taken {
-        let path = config.inbox.join(&name);
+    for m in moves {
+        let name = m.name.to_string_lossy().into_owned();
+        let path = config.inbox.join(&m.name);
         match read_bounded(&path) {
-            Ok(bytes) if Digest::of(&bytes) == digest => {}
+            Ok(bytes) if Digest::of(&bytes) == m.digest => {}
             Ok(_) => {
-                tracing::info!(file = %name.to_string_lossy(), "file drop: status file changed since it was read; reading it again");
+                tracing::info!(file = %name, "file drop: status file changed since it was read; reading it again");
                 continue;
             }
             Err(_) => {
-                tracing::warn!(file = %name.to_string_lossy(), "file drop: status file vanished before it was moved to processed");
+                tracing::warn!(file = %name, "file drop: status file vanished before it was moved out of the inbox");
                 continue;
             }
         }
-        let target = unique_target(&processed, &name);
+        let dir = match m.refused {
+            None => config.processed_dir(),
+            Some(_) => config.refused_dir(),
+        };
+        let target = unique_target(&dir, &m.name);
+        if let Some(reason) = &m.refused {
+            let mut reason_name = target.file_name().unwrap_or(&m.name).to_os_string();
+            reason_name.push(".reason.txt");
+            let reason_path = dir.join(reason_name);
+            // The reason first: a file in the refused folder always has its reason.
+            if let Err(e) = fs::write(&reason_path, reason) {
+                tracing::warn!(file = %name, error = %e, "file drop: could not write the refusal reason; will retry");
+                left.push(m);
+                continue;
+            }
+        }
         match fs::rename(&path, &target) {
-            Ok(()) => {}
+            Ok(()) if m.refused.is_some() => tracing::warn!(
+                file = %name,
+                folder = %dir.display(),
+                "file drop: the node refused reports of this status file; moved to refused with the reason beside it"
+            ),
+            Ok(()) => tracing::debug!(file = %name, "file drop: status file processed"),
             Err(e) => {
-                tracing::warn!(file = %name.to_string_lossy(), error = %e, "file drop: could not move status file to processed; will retry");
-                left.push((name, digest));
+                tracing::warn!(file = %name, error = %e, "file drop: could not move a settled status file; will retry");
+                left.push(m);
             }
         }
     }
@@ -268,10 +413,12 @@ fn move_taken(config: &FileDropConfig, taken: Vec<(OsString, Digest)>) -> Vec<(O
 }
 
 /// Reads the inbox: returns the reports of every good status file, in name order, adding the
-/// files to `taken`; moves bad ones to the rejected folder.
+/// files to `taken`; moves bad ones to the rejected folder. Files already taken, or settled
+/// and waiting for their move, are not read again.
 fn scan_inbox(
     config: &FileDropConfig,
-    taken: &mut Vec<(OsString, Digest)>,
+    taken: &mut Vec<Taken>,
+    moves: &[Move],
 ) -> Result<Vec<Report>, AdapterError> {
     let inbox = &config.inbox;
     let mut names: Vec<OsString> = Vec::new();
@@ -280,7 +427,11 @@ fn scan_inbox(
         names.push(entry.file_name());
     }
     names.sort_by(|a, b| a.as_encoded_bytes().cmp(b.as_encoded_bytes()));
-    let already: BTreeSet<OsString> = taken.iter().map(|(n, _)| n.clone()).collect();
+    let already: BTreeSet<OsString> = taken
+        .iter()
+        .map(|t| t.name.clone())
+        .chain(moves.iter().map(|m| m.name.clone()))
+        .collect();
     let mut reports = Vec::new();
     for name in names {
         if already.contains(&name) {
@@ -293,8 +444,12 @@ fn scan_inbox(
                 digest,
             } => {
                 tracing::info!(file = %name.to_string_lossy(), reports = got.len(), "file drop: status file read");
+                taken.push(Taken {
+                    name,
+                    digest,
+                    reports: got.len(),
+                });
                 reports.extend(got);
-                taken.push((name, digest));
             }
             Verdict::Bad(why) => reject(config, &name, &why),
         }

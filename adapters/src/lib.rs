@@ -8,7 +8,7 @@
 //! |---|---|
 //! | [`reference`](mod@reference) | the built-in reference back office: decides cases by itself with configurable delays and outcome mix, for demos and the simulator |
 //! | [`webhook`] | POSTs each notice as JSON to the region platform's URL, with retries; takes status callbacks signed with a shared HMAC key |
-//! | [`filedrop`] | writes each notice as a JSON file into an outbox folder; reads status files from an inbox folder |
+//! | [`filedrop`] | writes each notice as a JSON file into an outbox folder; reads status files from an inbox folder, moving each out once the node has committed or refused its reports |
 //!
 //! [`BackOffice`] uses `async fn`-style methods, so it cannot be a trait object; a node that
 //! picks the adapter from its config uses [`AnyBackOffice::from_config`] instead.
@@ -56,8 +56,31 @@ pub trait BackOffice: Send {
     -> impl Future<Output = Result<(), AdapterError>> + Send;
 
     /// The reports that arrived since the last call (empty for adapters whose reports come in
-    /// through the node's HTTP API, such as the webhook's callbacks).
+    /// through the node's HTTP API, such as the webhook's callbacks). The node hands them to
+    /// its engine and then calls [`BackOffice::settle`].
     fn poll(&mut self) -> impl Future<Output = Result<Vec<Report>, AdapterError>> + Send;
+
+    /// What became of the reports [`BackOffice::poll`] returned since the last call, one
+    /// outcome per report in the order they were returned; the node calls it after every
+    /// successful poll, once its engine has committed (or refused) them all. Only then may an
+    /// adapter forget where a report came from (the file drop moves its status file out of
+    /// the inbox only here), so a crash before the commit loses nothing.
+    fn settle(
+        &mut self,
+        outcomes: &[ReportOutcome],
+    ) -> impl Future<Output = Result<(), AdapterError>> + Send;
+}
+
+/// What became of one report the node took from [`BackOffice::poll`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReportOutcome {
+    /// Committed: the node's store holds the event.
+    Kept,
+    /// Refused by the node (an illegal transition, an unknown case, …), and why.
+    Refused(String),
+    /// Neither: the node could not keep it now (its store failed, or its engine stopped).
+    /// The adapter should offer the report again later.
+    NotKept,
 }
 
 impl BackOfficeConfig {
@@ -144,6 +167,14 @@ impl BackOffice for AnyBackOffice {
             AnyBackOffice::Reference(b) => b.poll().await,
             AnyBackOffice::Webhook(b) => b.poll().await,
             AnyBackOffice::FileDrop(b) => b.poll().await,
+        }
+    }
+
+    async fn settle(&mut self, outcomes: &[ReportOutcome]) -> Result<(), AdapterError> {
+        match self {
+            AnyBackOffice::Reference(b) => b.settle(outcomes).await,
+            AnyBackOffice::Webhook(b) => b.settle(outcomes).await,
+            AnyBackOffice::FileDrop(b) => b.settle(outcomes).await,
         }
     }
 }

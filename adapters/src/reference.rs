@@ -53,7 +53,7 @@ use tongban_protocol::case::events::{EventKind, LicenceRef, MaterialGap, Outcome
 use tongban_protocol::catalog::{Delivery, ServiceItem};
 use tongban_protocol::ids::{CaseId, Timestamp};
 
-use crate::{AdapterError, BackOffice, Notice, Report};
+use crate::{AdapterError, BackOffice, Notice, Report, ReportOutcome};
 
 /// A delay drawn uniformly (by hash) from `min_ms..=max_ms`, in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -793,6 +793,11 @@ impl BackOffice for ReferenceBackOffice {
     async fn poll(&mut self) -> Result<Vec<Report>, AdapterError> {
         let now = wall_clock()?;
         Ok(self.core.due(now))
+    }
+
+    async fn settle(&mut self, _outcomes: &[ReportOutcome]) -> Result<(), AdapterError> {
+        // Its reports live in no file to move; a refused one is the node's to log.
+        Ok(())
     }
 }
 

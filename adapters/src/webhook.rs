@@ -5,8 +5,27 @@
 //!
 //! # Signature
 //!
-//! Both directions carry `X-Tongban-Signature: sha256=<hex>`, the lowercase hex HMAC-SHA256 of
-//! the exact body bytes under the shared key. Notices also carry `X-Tongban-Case: <case id>`.
+//! Both directions carry three headers:
+//!
+//! | header | value |
+//! |---|---|
+//! | `X-Tongban-Timestamp` | the unix time in seconds when the message was signed |
+//! | `X-Tongban-Nonce` | a value never used before: 16 to 64 characters of `A-Z a-z 0-9 - _` (the node sends 32 random hex digits) |
+//! | `X-Tongban-Signature` | `sha256=<hex>`: the lowercase hex HMAC-SHA256, under the shared key, of `<timestamp>` `\n` `<nonce>` `\n` `<exact body bytes>` |
+//!
+//! Notices also carry `X-Tongban-Case: <case id>`. [`sign`] computes the signature and
+//! [`signed_headers`] makes all three for a body, for back offices written in Rust and for
+//! tests.
+//!
+//! # Replays
+//!
+//! A callback is accepted only if its timestamp is within `callback_window_secs` (default
+//! 300) of the node's clock and its nonce was not accepted before ([`ReplayGuard`]). The
+//! node remembers the nonces of the window in `<data_dir>/webhook-nonces`, synced before a
+//! callback is accepted, so a restart does not let a captured callback in again. Every
+//! callback, and every retry of one, must therefore be signed afresh with a new nonce and the
+//! current time; both clocks must be kept in sync (NTP). The node signs each attempt of a
+//! notice the same way, so the platform can make the same checks.
 //!
 //! # Retries
 //!
@@ -18,25 +37,36 @@
 //! (case, seq) as a duplicate.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hmac::{KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use tongban_protocol::case::events::{MAX_EVENT_SIZE, Side};
 
-use crate::{AdapterError, BackOffice, Notice, Report};
+use crate::{AdapterError, BackOffice, Notice, Report, ReportOutcome};
 
 type HmacSha256 = hmac::Hmac<Sha256>;
 
-/// The header that carries the body's HMAC, as `sha256=<hex>`.
+mod replay;
+pub use replay::{MAX_NONCE_LEN, MIN_NONCE_LEN, ReplayGuard};
+
+/// The header that carries the HMAC of timestamp, nonce and body, as `sha256=<hex>`.
 pub const SIGNATURE_HEADER: &str = "X-Tongban-Signature";
+/// The header that carries the unix time in seconds at signing.
+pub const TIMESTAMP_HEADER: &str = "X-Tongban-Timestamp";
+/// The header that carries the message's nonce, never used twice.
+pub const NONCE_HEADER: &str = "X-Tongban-Nonce";
 /// The header that names the notice's case, so the platform can route it before parsing.
 pub const CASE_HEADER: &str = "X-Tongban-Case";
 /// Largest callback body [`verify_callback`] accepts: one report is far smaller.
 pub const MAX_CALLBACK_SIZE: usize = MAX_EVENT_SIZE;
 /// Shortest shared key accepted, in bytes: shorter keys can be guessed.
 pub const MIN_KEY_LEN: usize = 16;
+/// How far a callback's timestamp may be from the node's clock by default, in seconds.
+pub const DEFAULT_CALLBACK_WINDOW_SECS: u64 = 300;
+/// Most callback nonces remembered at once by default (the callbacks of one window).
+pub const DEFAULT_CALLBACK_MAX_NONCES: usize = 100_000;
 
 /// Settings of the webhook adapter: the `[backoffice]` table with `kind = "webhook"`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +88,14 @@ pub struct WebhookConfig {
     /// The longest wait between two attempts.
     #[serde(default = "default_max_backoff_ms")]
     pub max_backoff_ms: u64,
+    /// How far a callback's `X-Tongban-Timestamp` may be from the node's clock, either way,
+    /// in seconds (1 to 3600); older or newer callbacks are refused as possible replays.
+    #[serde(default = "default_callback_window_secs")]
+    pub callback_window_secs: u64,
+    /// Most callback nonces remembered at once (at least 1): the callbacks one window may
+    /// bring. Past it, callbacks are refused with 503 until older nonces expire.
+    #[serde(default = "default_callback_max_nonces")]
+    pub callback_max_nonces: usize,
 }
 
 fn default_timeout_ms() -> u64 {
@@ -71,6 +109,12 @@ fn default_initial_backoff_ms() -> u64 {
 }
 fn default_max_backoff_ms() -> u64 {
     30_000
+}
+fn default_callback_window_secs() -> u64 {
+    DEFAULT_CALLBACK_WINDOW_SECS
+}
+fn default_callback_max_nonces() -> usize {
+    DEFAULT_CALLBACK_MAX_NONCES
 }
 
 impl WebhookConfig {
@@ -106,6 +150,15 @@ impl WebhookConfig {
                 "initial_backoff_ms {} is greater than max_backoff_ms {}",
                 self.initial_backoff_ms, self.max_backoff_ms
             ));
+        }
+        if !(1..=3600).contains(&self.callback_window_secs) {
+            problems.push(format!(
+                "callback_window_secs {}: give 1 to 3600 seconds (default {DEFAULT_CALLBACK_WINDOW_SECS})",
+                self.callback_window_secs
+            ));
+        }
+        if self.callback_max_nonces == 0 {
+            problems.push("callback_max_nonces: remember at least 1 nonce".into());
         }
         if problems.is_empty() {
             Ok(())
@@ -176,15 +229,31 @@ fn warn_if_readable_by_others(path: &Path) {
 #[cfg(not(unix))]
 fn warn_if_readable_by_others(_path: &Path) {}
 
-/// The `X-Tongban-Signature` value for `body` under `key`: `sha256=<lowercase hex>`. Back
-/// offices (and tests) sign their callbacks the same way.
-pub fn sign(key: &[u8], body: &[u8]) -> Result<String, AdapterError> {
-    let mut mac = new_mac(key)?;
-    mac.update(body);
+/// The `X-Tongban-Signature` value for a message signed at `timestamp` (unix seconds) with
+/// `nonce`: `sha256=<lowercase hex>` of HMAC-SHA256 over `<timestamp>\n<nonce>\n<body>`
+/// under `key`. Back offices (and tests) sign their callbacks the same way; see also
+/// [`signed_headers`].
+pub fn sign(key: &[u8], timestamp: u64, nonce: &str, body: &[u8]) -> Result<String, AdapterError> {
+    let mac = mac_of(key, timestamp, nonce, body)?;
     Ok(format!(
         "sha256={}",
         hex::encode(mac.finalize().into_bytes())
     ))
+}
+
+fn mac_of(
+    key: &[u8],
+    timestamp: u64,
+    nonce: &str,
+    body: &[u8],
+) -> Result<HmacSha256, AdapterError> {
+    let mut mac = new_mac(key)?;
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b"\n");
+    mac.update(nonce.as_bytes());
+    mac.update(b"\n");
+    mac.update(body);
+    Ok(mac)
 }
 
 fn new_mac(key: &[u8]) -> Result<HmacSha256, AdapterError> {
@@ -193,15 +262,71 @@ fn new_mac(key: &[u8]) -> Result<HmacSha256, AdapterError> {
         .map_err(|_| AdapterError::InvalidConfig("the HMAC key has an unusable length".into()))
 }
 
-/// Checks a back office's callback to `POST /api/v1/backoffice/webhook`: the body's size, its
-/// HMAC against `signature_header` (in constant time, before anything is parsed), then the
-/// JSON [`Report`] and that its event is one the handling side writes. A key shorter than
-/// [`MIN_KEY_LEN`] is refused, so an unset key cannot make forgeries easy. Each failure is its own
-/// [`AdapterError`] variant, so the API can answer with a precise message.
+/// The three authentication headers of one message, as [`signed_headers`] makes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedHeaders {
+    /// `X-Tongban-Timestamp`: unix seconds at signing.
+    pub timestamp: u64,
+    /// `X-Tongban-Nonce`: 32 random hex digits.
+    pub nonce: String,
+    /// `X-Tongban-Signature`: `sha256=<hex>`.
+    pub signature: String,
+}
+
+/// Signs `body` now, with a fresh random nonce: the headers of one message (one notice
+/// attempt, or one callback). Call it again for every retry.
+pub fn signed_headers(key: &[u8], body: &[u8]) -> Result<SignedHeaders, AdapterError> {
+    let timestamp = unix_now()?;
+    let nonce = fresh_nonce()?;
+    let signature = sign(key, timestamp, &nonce, body)?;
+    Ok(SignedHeaders {
+        timestamp,
+        nonce,
+        signature,
+    })
+}
+
+/// The system clock in unix seconds.
+pub fn unix_now() -> Result<u64, AdapterError> {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .map_err(|_| AdapterError::ClockBeforeEpoch)
+}
+
+/// 16 random bytes as 32 hex digits.
+fn fresh_nonce() -> Result<String, AdapterError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| AdapterError::HttpClient(format!("no randomness for a nonce: {e}")))?;
+    Ok(hex::encode(bytes))
+}
+
+/// The authentication headers of a callback as received (`None` for a missing one).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CallbackHeaders<'a> {
+    /// `X-Tongban-Signature`.
+    pub signature: Option<&'a str>,
+    /// `X-Tongban-Timestamp`.
+    pub timestamp: Option<&'a str>,
+    /// `X-Tongban-Nonce`.
+    pub nonce: Option<&'a str>,
+}
+
+/// Checks a back office's callback to `POST /api/v1/backoffice/webhook`, in this order: the
+/// body's size; that the three headers are there and well formed; the HMAC over timestamp,
+/// nonce and body (in constant time, before anything is parsed); that the timestamp is within
+/// the guard's window of `now_secs`; the JSON [`Report`] and that its event is one the
+/// handling side writes; and last that the nonce is new, which `guard` then remembers (so a
+/// forged or malformed callback never takes a place in it). A key shorter than
+/// [`MIN_KEY_LEN`] is refused, so an unset key cannot make forgeries easy. Each failure is its
+/// own [`AdapterError`] variant, and [`AdapterError::callback_status`] gives the HTTP status.
 pub fn verify_callback(
     key: &[u8],
     body: &[u8],
-    signature_header: Option<&str>,
+    headers: CallbackHeaders<'_>,
+    guard: &ReplayGuard,
+    now_secs: u64,
 ) -> Result<Report, AdapterError> {
     if body.len() > MAX_CALLBACK_SIZE {
         return Err(AdapterError::TooLarge {
@@ -216,7 +341,7 @@ pub fn verify_callback(
             key.len()
         )));
     }
-    let header = signature_header.ok_or(AdapterError::MissingSignature)?;
+    let header = headers.signature.ok_or(AdapterError::MissingSignature)?;
     let hex_sig = header
         .trim()
         .strip_prefix("sha256=")
@@ -230,10 +355,33 @@ pub fn verify_callback(
     }
     let signature = hex::decode(hex_sig)
         .map_err(|_| AdapterError::MalformedSignature("the digest is not hex"))?;
-    let mut mac = new_mac(key)?;
-    mac.update(body);
-    mac.verify_slice(&signature)
+    let timestamp_text = headers
+        .timestamp
+        .ok_or(AdapterError::MissingTimestamp)?
+        .trim();
+    if timestamp_text.is_empty()
+        || timestamp_text.len() > 19
+        || !timestamp_text.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(AdapterError::MalformedTimestamp(
+            "it is not a number of seconds",
+        ));
+    }
+    let timestamp: u64 = timestamp_text
+        .parse()
+        .map_err(|_| AdapterError::MalformedTimestamp("it is not a number of seconds"))?;
+    let nonce = headers.nonce.ok_or(AdapterError::MissingNonce)?.trim();
+    replay::check_nonce(nonce).map_err(AdapterError::MalformedNonce)?;
+    mac_of(key, timestamp, nonce, body)?
+        .verify_slice(&signature)
         .map_err(|_| AdapterError::BadSignature)?;
+    if timestamp.abs_diff(now_secs) > guard.window_secs() {
+        return Err(AdapterError::StaleTimestamp {
+            timestamp,
+            now: now_secs,
+            window: guard.window_secs(),
+        });
+    }
     let report: Report = serde_json::from_slice(body)
         .map_err(|e| AdapterError::MalformedReport(truncate(&e.to_string(), 200)))?;
     if report.event.side() != Side::Handling {
@@ -241,6 +389,7 @@ pub fn verify_callback(
             kind: report.event.name(),
         });
     }
+    guard.check_and_remember(timestamp, nonce, now_secs)?;
     Ok(report)
 }
 
@@ -332,12 +481,20 @@ enum Attempt {
 }
 
 impl WebhookBackOffice {
-    async fn attempt(&self, case: &str, body: &[u8], signature: &str) -> Attempt {
+    async fn attempt(&self, case: &str, body: &[u8]) -> Attempt {
+        // Each attempt is signed afresh: a retry is a new message to the platform's replay
+        // check, not a replay of the last one.
+        let signed = match signed_headers(&self.key, body) {
+            Ok(s) => s,
+            Err(e) => return Attempt::GiveUp(e),
+        };
         let sent = self
             .client
             .post(&self.config.url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(SIGNATURE_HEADER, signature)
+            .header(TIMESTAMP_HEADER, signed.timestamp.to_string())
+            .header(NONCE_HEADER, &signed.nonce)
+            .header(SIGNATURE_HEADER, &signed.signature)
             .header(CASE_HEADER, case)
             .body(body.to_vec())
             .send()
@@ -392,11 +549,10 @@ async fn read_start(response: &mut reqwest::Response, limit: usize) -> String {
 impl BackOffice for WebhookBackOffice {
     async fn deliver(&mut self, notice: &Notice) -> Result<(), AdapterError> {
         let body = serde_json::to_vec(notice).map_err(|e| AdapterError::Encode(e.to_string()))?;
-        let signature = sign(&self.key, &body)?;
         let case = notice.case().as_str();
         let mut attempt = 1u32;
         loop {
-            match self.attempt(case, &body, &signature).await {
+            match self.attempt(case, &body).await {
                 Attempt::Delivered => {
                     tracing::debug!(case, attempt, "webhook: notice delivered");
                     return Ok(());
@@ -435,6 +591,11 @@ impl BackOffice for WebhookBackOffice {
 
     async fn poll(&mut self) -> Result<Vec<Report>, AdapterError> {
         Ok(Vec::new())
+    }
+
+    async fn settle(&mut self, _outcomes: &[ReportOutcome]) -> Result<(), AdapterError> {
+        // Callbacks are answered by the node's API, each after its own commit.
+        Ok(())
     }
 }
 

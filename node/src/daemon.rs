@@ -16,7 +16,7 @@ use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot};
-use tongban_adapters::{AnyBackOffice, BackOffice, Notice, Report};
+use tongban_adapters::{AnyBackOffice, BackOffice, Notice, Report, ReportOutcome};
 use tongban_protocol::Error;
 use tongban_protocol::case::events::{Event, EventKind};
 use tongban_protocol::catalog::ServiceItem;
@@ -90,8 +90,8 @@ pub enum Command {
     DeadLetters(Reply<Vec<DeadLetterView>>),
     /// Hand dead-lettered notices over again: one notice's case, or all; answers with the ids.
     RetryDeadLetters(Option<u64>, Reply<Vec<u64>>),
-    /// A report from the back office (from polling adapters).
-    Report(Report),
+    /// A report from the back office (from polling adapters), answered after the commit.
+    Report(Report, Reply<Event>),
     /// A frame from a peer, as the transport received it.
     Frame(Vec<u8>),
     /// A peer connected: reconcile with it.
@@ -297,13 +297,14 @@ fn handle(engine: &mut Engine<RedbStore>, cmd: Command, now: Timestamp) -> Defer
             }
             Box::new(|_| {})
         }
-        Command::Report(report) => {
+        Command::Report(report, reply) => {
             let case = report.case.clone();
-            match engine.report(now, report) {
+            let result = engine.report(now, report);
+            match &result {
                 Ok(event) => info!(%case, event = event.kind.name(), "back office report"),
                 Err(e) => warn!(%case, error = %e, "back office report refused"),
             }
-            Box::new(|_| {})
+            defer(reply, result)
         }
     }
 }
@@ -367,8 +368,11 @@ async fn back_office_loop<B: BackOffice>(
             _ = poll.tick() => {
                 match office.poll().await {
                     Ok(reports) => {
-                        for report in reports {
-                            engine.tell(Command::Report(report));
+                        // The adapter learns what became of each report only after the
+                        // commit, so it never lets go of one the store does not hold.
+                        let outcomes = take_reports(&engine, reports).await;
+                        if let Err(e) = office.settle(&outcomes).await {
+                            warn!(error = %e, "back office could not settle its reports");
                         }
                     }
                     Err(e) => warn!(error = %e, "back office poll failed"),
@@ -419,6 +423,29 @@ async fn back_office_loop<B: BackOffice>(
             }
         }
     }
+}
+
+/// Hands `reports` to the engine (all at once, so they share a commit) and waits for each
+/// answer, which comes after the commit: what became of each, in order.
+async fn take_reports(engine: &EngineHandle, reports: Vec<Report>) -> Vec<ReportOutcome> {
+    let pending: Vec<_> = reports
+        .into_iter()
+        .map(|report| {
+            let (tx, rx) = oneshot::channel();
+            engine.tell(Command::Report(report, tx));
+            rx
+        })
+        .collect();
+    let mut outcomes = Vec::with_capacity(pending.len());
+    for rx in pending {
+        outcomes.push(match rx.await {
+            Ok(Ok(_)) => ReportOutcome::Kept,
+            // The store failed (the process is about to exit) or the engine is gone.
+            Ok(Err(Error::Storage(_))) | Err(_) => ReportOutcome::NotKept,
+            Ok(Err(e)) => ReportOutcome::Refused(e.to_string()),
+        });
+    }
+    outcomes
 }
 
 /// What the operator says at start, beside the config file.
@@ -594,6 +621,10 @@ mod tests {
                 event: EventKind::Accepted,
             }])
         }
+
+        async fn settle(&mut self, _: &[ReportOutcome]) -> Result<(), AdapterError> {
+            Ok(())
+        }
     }
 
     fn case(n: u32) -> CaseId {
@@ -622,7 +653,7 @@ mod tests {
         while let Ok(cmd) = rx.try_recv() {
             match cmd {
                 Command::NoticeDelivered(id) => told.delivered.push(id),
-                Command::Report(_) => told.reports += 1,
+                Command::Report(..) => told.reports += 1,
                 Command::NoticeFailed(id, attempts, error, reply) => {
                     told.failed.push((id, attempts, error));
                     let _ = reply.send(Ok(vec![id]));

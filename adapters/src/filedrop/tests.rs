@@ -21,6 +21,7 @@ fn folders() -> Folders {
         inbox: root.path().join("in"),
         processed: None,
         rejected: None,
+        refused: None,
     };
     Folders {
         _root: root,
@@ -176,13 +177,14 @@ async fn good_status_files_are_returned_in_name_order_then_moved_to_processed() 
     let kinds: Vec<&str> = reports.iter().map(|r| r.event.name()).collect();
     assert_eq!(kinds, ["accepted", "in_review", "concluded"]);
     assert!(reports.iter().all(|r| r.case == case));
-    // Taken, not yet moved: the node has not come back for more.
+    // Taken, not yet moved: the node has not settled them.
     assert_eq!(
         names(&f.config.inbox),
         [
             "001-accepted.json",
             "002-batch.json",
             "processed",
+            "refused",
             "rejected"
         ]
     );
@@ -190,7 +192,10 @@ async fn good_status_files_are_returned_in_name_order_then_moved_to_processed() 
         bo.poll().await.expect("polled").is_empty(),
         "not returned twice"
     );
-    assert_eq!(names(&f.config.inbox), ["processed", "rejected"]);
+    bo.settle(&vec![ReportOutcome::Kept; 3])
+        .await
+        .expect("settled");
+    assert_eq!(names(&f.config.inbox), ["processed", "refused", "rejected"]);
     assert_eq!(
         names(&f.config.processed_dir()),
         ["001-accepted.json", "002-batch.json"]
@@ -316,6 +321,7 @@ async fn hidden_temporary_other_and_folder_entries_are_left_alone() {
             "README.txt",
             "folder.json",
             "processed",
+            "refused",
             "rejected",
             "writing.json.part"
         ]
@@ -333,19 +339,22 @@ async fn a_file_changed_after_it_was_read_is_read_again_and_names_never_collide(
     let inbox = &f.config.inbox;
     fs::write(inbox.join("s.json"), report_json("120000-1", "accepted")).expect("write");
     assert_eq!(bo.poll().await.expect("polled").len(), 1);
-    // The back office replaces the file under the same name before the next poll.
+    // The back office replaces the file under the same name before the node settles it.
     fs::write(
         inbox.join("s.json"),
         report_json("120000-1", "originals_received"),
     )
     .expect("write");
+    bo.settle(&[ReportOutcome::Kept]).await.expect("settled");
     let again = bo.poll().await.expect("polled");
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].event.name(), "originals_received");
+    bo.settle(&[ReportOutcome::Kept]).await.expect("settled");
     assert!(bo.poll().await.expect("polled").is_empty());
     // A later file of the same name does not overwrite the processed one.
     fs::write(inbox.join("s.json"), report_json("120000-1", "resumed")).expect("write");
     assert_eq!(bo.poll().await.expect("polled").len(), 1);
+    bo.settle(&[ReportOutcome::Kept]).await.expect("settled");
     assert!(bo.poll().await.expect("polled").is_empty());
     assert_eq!(names(&f.config.processed_dir()), ["s.json", "s.json.1"]);
 }
@@ -388,6 +397,14 @@ fn config_folders_must_differ_and_read_from_toml() {
             .contains("outbox and inbox are the same folder"),
         "{err}"
     );
+    let mut same = f.config.clone();
+    same.refused = Some(same.rejected_dir());
+    let err = FileDropBackOffice::new(same).expect_err("same folder");
+    assert!(
+        err.to_string()
+            .contains("rejected and refused are the same folder"),
+        "{err}"
+    );
 
     let parsed: crate::BackOfficeConfig = toml::from_str(
         r#"
@@ -406,9 +423,125 @@ fn config_folders_must_differ_and_read_from_toml() {
         PathBuf::from("/srv/tongban/in/processed")
     );
     assert_eq!(c.rejected_dir(), PathBuf::from("/srv/tongban/bad"));
+    assert_eq!(c.refused_dir(), PathBuf::from("/srv/tongban/in/refused"));
     let err = toml::from_str::<crate::BackOfficeConfig>(
         "kind = \"file_drop\"\noutbox = \"a\"\ninbox = \"b\"\narchive = \"c\"",
     )
     .expect_err("unknown key");
     assert!(err.to_string().contains("unknown field"), "{err}");
+}
+
+#[tokio::test]
+async fn a_status_file_stays_in_the_inbox_until_the_node_kept_its_reports() {
+    let f = folders();
+    let mut bo = FileDropBackOffice::new(f.config.clone()).expect("created");
+    fs::write(
+        f.config.inbox.join("s.json"),
+        report_json("120000-1", "accepted"),
+    )
+    .expect("write");
+    assert_eq!(bo.poll().await.expect("polled").len(), 1);
+    // The node polls again before its engine has committed the report: the file must
+    // still be in the inbox, so a crash now cannot lose it.
+    assert!(
+        bo.poll().await.expect("polled").is_empty(),
+        "not read twice"
+    );
+    assert!(
+        f.config.inbox.join("s.json").is_file(),
+        "moved before commit"
+    );
+    assert!(names(&f.config.processed_dir()).is_empty());
+    // A node restarted at this point (a new adapter) reads it again.
+    let mut restarted = FileDropBackOffice::new(f.config.clone()).expect("created");
+    assert_eq!(restarted.poll().await.expect("polled").len(), 1);
+    // Committed: now it moves.
+    bo.settle(&[ReportOutcome::Kept]).await.expect("settled");
+    assert!(!f.config.inbox.join("s.json").exists());
+    assert_eq!(names(&f.config.processed_dir()), ["s.json"]);
+}
+
+#[tokio::test]
+async fn a_file_with_a_refused_report_goes_to_refused_with_the_reason_beside_it() {
+    let f = folders();
+    let mut bo = FileDropBackOffice::new(f.config.clone()).expect("created");
+    let inbox = &f.config.inbox;
+    fs::write(
+        inbox.join("1-good.json"),
+        report_json("120000-1", "accepted"),
+    )
+    .expect("write");
+    let batch = format!(
+        "[{}, {}]",
+        report_json("120000-2", "accepted"),
+        report_json("120000-2", "resumed")
+    );
+    fs::write(inbox.join("2-batch.json"), &batch).expect("write");
+    fs::write(
+        inbox.join("3-late.json"),
+        report_json("120000-3", "resumed"),
+    )
+    .expect("write");
+    assert_eq!(bo.poll().await.expect("polled").len(), 4);
+    bo.settle(&[
+        ReportOutcome::Kept,
+        ReportOutcome::Kept,
+        ReportOutcome::Refused("illegal transition: the case is not suspended".into()),
+        ReportOutcome::Refused("no such case 120000-3".into()),
+    ])
+    .await
+    .expect("settled");
+    assert_eq!(names(inbox), ["processed", "refused", "rejected"]);
+    assert_eq!(names(&f.config.processed_dir()), ["1-good.json"]);
+    let refused = f.config.refused_dir();
+    assert_eq!(
+        names(&refused),
+        [
+            "2-batch.json",
+            "2-batch.json.reason.txt",
+            "3-late.json",
+            "3-late.json.reason.txt"
+        ]
+    );
+    assert_eq!(
+        fs::read_to_string(refused.join("2-batch.json")).expect("moved"),
+        batch,
+        "moved unchanged"
+    );
+    let reason = fs::read_to_string(refused.join("2-batch.json.reason.txt")).expect("reason");
+    assert!(reason.contains("refused 1 of its 2"), "{reason}");
+    assert!(reason.contains("report 1: kept"), "{reason}");
+    assert!(
+        reason.contains("report 2: refused: illegal transition: the case is not suspended"),
+        "{reason}"
+    );
+    let reason = fs::read_to_string(refused.join("3-late.json.reason.txt")).expect("reason");
+    assert!(reason.contains("no such case 120000-3"), "{reason}");
+    assert!(names(&f.config.rejected_dir()).is_empty(), "not malformed");
+    // Nothing is read again.
+    assert!(bo.poll().await.expect("polled").is_empty());
+}
+
+#[tokio::test]
+async fn a_report_the_node_could_not_keep_is_read_again() {
+    let f = folders();
+    let mut bo = FileDropBackOffice::new(f.config.clone()).expect("created");
+    let inbox = &f.config.inbox;
+    fs::write(inbox.join("a.json"), report_json("120000-1", "accepted")).expect("write");
+    fs::write(inbox.join("b.json"), report_json("120000-2", "accepted")).expect("write");
+    assert_eq!(bo.poll().await.expect("polled").len(), 2);
+    bo.settle(&[ReportOutcome::Kept, ReportOutcome::NotKept])
+        .await
+        .expect("settled");
+    assert_eq!(names(&f.config.processed_dir()), ["a.json"]);
+    assert!(inbox.join("b.json").is_file(), "left for another try");
+    let again = bo.poll().await.expect("polled");
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].case.as_str(), "120000-2");
+    // Fewer outcomes than reports: the unsettled file stays too.
+    bo.settle(&[]).await.expect("settled");
+    assert!(inbox.join("b.json").is_file());
+    assert_eq!(bo.poll().await.expect("polled").len(), 1);
+    bo.settle(&[ReportOutcome::Kept]).await.expect("settled");
+    assert_eq!(names(&f.config.processed_dir()), ["a.json", "b.json"]);
 }

@@ -82,6 +82,8 @@ fn config(url: &str) -> WebhookConfig {
         max_attempts: 4,
         initial_backoff_ms: 10,
         max_backoff_ms: 100,
+        callback_window_secs: 300,
+        callback_max_nonces: 1_000,
     }
 }
 
@@ -110,12 +112,41 @@ async fn a_notice_is_posted_as_json_with_signature_and_case_headers() {
     assert_eq!(header(req, "content-type"), "application/json");
     assert_eq!(header(req, "x-tongban-case"), case_id(7).as_str());
     let signature = header(req, "x-tongban-signature");
-    assert_eq!(signature, sign(KEY, &req.body).expect("signed"));
+    let timestamp: u64 = header(req, "x-tongban-timestamp")
+        .parse()
+        .expect("a timestamp in seconds");
+    let now = unix_now().expect("clock");
+    assert!(timestamp.abs_diff(now) <= 5, "{timestamp} is now ({now})");
+    let nonce = header(req, "x-tongban-nonce");
+    assert_eq!(nonce.len(), 32, "{nonce}");
+    assert!(nonce.bytes().all(|b| b.is_ascii_hexdigit()), "{nonce}");
+    assert_eq!(
+        signature,
+        sign(KEY, timestamp, nonce, &req.body).expect("signed")
+    );
     // An independent check of the HMAC, as a platform would do it.
     let mut mac = <HmacSha256 as KeyInit>::new_from_slice(KEY).expect("key");
+    mac.update(format!("{timestamp}\n{nonce}\n").as_bytes());
     mac.update(&req.body);
     let expected = hex::encode(mac.finalize().into_bytes());
     assert_eq!(signature, format!("sha256={expected}"));
+    // The platform can check a notice with the same function the node uses for callbacks
+    // (the body is a notice, not a report, so that last step fails, after the signature
+    // and the nonce passed).
+    let guard = ReplayGuard::in_memory(300, 10);
+    let err = verify_callback(
+        KEY,
+        &req.body,
+        CallbackHeaders {
+            signature: Some(signature),
+            timestamp: Some(header(req, "x-tongban-timestamp")),
+            nonce: Some(nonce),
+        },
+        &guard,
+        now,
+    )
+    .expect_err("a notice is not a report");
+    assert!(matches!(err, AdapterError::MalformedReport(_)), "{err:?}");
     assert!(
         bo.poll().await.expect("polled").is_empty(),
         "reports come via the API"
@@ -136,6 +167,9 @@ async fn two_503s_are_retried_then_the_notice_is_delivered() {
         seen.iter().all(|s| s.body == seen[0].body),
         "same body each time"
     );
+    let nonces: std::collections::BTreeSet<&str> =
+        seen.iter().map(|s| header(s, "x-tongban-nonce")).collect();
+    assert_eq!(nonces.len(), 3, "each attempt is signed with a fresh nonce");
     assert!(
         started.elapsed() >= Duration::from_millis(10 + 20),
         "backed off 10 ms, then 20 ms"
@@ -203,39 +237,340 @@ fn report_body(event: EventKind) -> Vec<u8> {
     .expect("encode")
 }
 
+const NOW: u64 = 1_772_000_000;
+
+/// A signed callback: its body's headers, signed at `timestamp` with `nonce`.
+struct Signed {
+    timestamp: String,
+    nonce: String,
+    signature: String,
+}
+
+impl Signed {
+    fn new(body: &[u8], timestamp: u64, nonce: &str) -> Signed {
+        Signed {
+            timestamp: timestamp.to_string(),
+            nonce: nonce.to_string(),
+            signature: sign(KEY, timestamp, nonce, body).expect("signed"),
+        }
+    }
+
+    fn headers(&self) -> CallbackHeaders<'_> {
+        CallbackHeaders {
+            signature: Some(&self.signature),
+            timestamp: Some(&self.timestamp),
+            nonce: Some(&self.nonce),
+        }
+    }
+}
+
+fn guard() -> ReplayGuard {
+    ReplayGuard::in_memory(300, 1_000)
+}
+
 #[test]
 fn a_good_callback_is_accepted() {
     let body = report_body(EventKind::Accepted);
-    let sig = sign(KEY, &body).expect("signed");
-    let report = verify_callback(KEY, &body, Some(&sig)).expect("accepted");
+    let signed = Signed::new(&body, NOW, "nonce-0000000001");
+    let report = verify_callback(KEY, &body, signed.headers(), &guard(), NOW).expect("accepted");
     assert_eq!(report.case, case_id(1));
     assert_eq!(report.event, EventKind::Accepted);
+
+    // As a platform in Rust would sign it: now, with a fresh nonce.
+    let fresh = signed_headers(KEY, &body).expect("signed");
+    let timestamp = fresh.timestamp.to_string();
+    let headers = CallbackHeaders {
+        signature: Some(&fresh.signature),
+        timestamp: Some(&timestamp),
+        nonce: Some(&fresh.nonce),
+    };
+    let now = unix_now().expect("clock");
+    verify_callback(KEY, &body, headers, &guard(), now).expect("accepted");
+}
+
+#[test]
+fn a_replayed_callback_is_refused() {
+    let body = report_body(EventKind::Suspended {
+        reason: "expert review".into(),
+    });
+    let guard = guard();
+    let signed = Signed::new(&body, NOW, "nonce-0000000001");
+    verify_callback(KEY, &body, signed.headers(), &guard, NOW).expect("first delivery accepted");
+    // The same bytes again, a minute later: still within the window, so only the nonce
+    // tells it from a new callback.
+    let err = verify_callback(KEY, &body, signed.headers(), &guard, NOW + 60)
+        .expect_err("a replay must be refused");
+    assert!(matches!(err, AdapterError::Replayed), "{err:?}");
+    assert!(err.to_string().contains("replay"), "{err}");
+    assert_eq!(err.callback_status(), 401);
+    // The same nonce with another timestamp (re-signed) is refused too.
+    let moved = Signed::new(&body, NOW + 1, "nonce-0000000001");
+    let err =
+        verify_callback(KEY, &body, moved.headers(), &guard, NOW + 60).expect_err("a used nonce");
+    assert!(matches!(err, AdapterError::Replayed), "{err:?}");
+    // A new nonce is a new callback.
+    let next = Signed::new(&body, NOW + 60, "nonce-0000000002");
+    verify_callback(KEY, &body, next.headers(), &guard, NOW + 60).expect("a new callback");
+}
+
+#[test]
+fn a_stale_or_future_timestamp_is_refused() {
+    let body = report_body(EventKind::Accepted);
+    let guard = guard();
+    let old = Signed::new(&body, NOW - 301, "nonce-0000000001");
+    let err = verify_callback(KEY, &body, old.headers(), &guard, NOW).expect_err("stale");
+    assert!(
+        matches!(
+            err,
+            AdapterError::StaleTimestamp {
+                timestamp,
+                now: NOW,
+                window: 300
+            } if timestamp == NOW - 301
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("NTP"), "{err}");
+    assert_eq!(err.callback_status(), 401);
+    let ahead = Signed::new(&body, NOW + 301, "nonce-0000000002");
+    let err = verify_callback(KEY, &body, ahead.headers(), &guard, NOW).expect_err("future");
+    assert!(
+        matches!(err, AdapterError::StaleTimestamp { .. }),
+        "{err:?}"
+    );
+    assert!(
+        guard.is_empty(),
+        "refused callbacks take no place in the guard"
+    );
+    // At the edge of the window, either way, it is accepted.
+    for (ts, nonce) in [
+        (NOW - 300, "nonce-0000000003"),
+        (NOW + 300, "nonce-0000000004"),
+    ] {
+        let signed = Signed::new(&body, ts, nonce);
+        verify_callback(KEY, &body, signed.headers(), &guard, NOW).expect("inside the window");
+    }
+    // Changing the timestamp header of a captured callback breaks its signature.
+    let captured = Signed::new(&body, NOW - 1_000, "nonce-0000000005");
+    let forged = CallbackHeaders {
+        timestamp: Some("1772000000"),
+        ..captured.headers()
+    };
+    let err = verify_callback(KEY, &body, forged, &guard, NOW).expect_err("re-dated");
+    assert!(matches!(err, AdapterError::BadSignature), "{err:?}");
+}
+
+#[test]
+fn nonces_leave_the_guard_with_their_window_and_the_guard_is_bounded() {
+    let guard = ReplayGuard::in_memory(300, 2);
+    guard
+        .check_and_remember(NOW, "nonce-0000000001", NOW)
+        .expect("new");
+    guard
+        .check_and_remember(NOW + 10, "nonce-0000000002", NOW + 10)
+        .expect("new");
+    let err = guard
+        .check_and_remember(NOW + 20, "nonce-0000000003", NOW + 20)
+        .expect_err("full");
+    assert!(
+        matches!(err, AdapterError::ReplayGuardFull { limit: 2 }),
+        "{err:?}"
+    );
+    assert_eq!(err.callback_status(), 503);
+    // Once the first nonce's timestamp is out of the window, its place is free again; its
+    // callback is refused by the timestamp check instead.
+    guard
+        .check_and_remember(NOW + 301, "nonce-0000000003", NOW + 301)
+        .expect("room again");
+    assert_eq!(guard.len(), 2);
+    let err = guard
+        .check_and_remember(NOW, "nonce-0000000001", NOW + 301)
+        .expect_err("stale");
+    assert!(
+        matches!(err, AdapterError::StaleTimestamp { .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_persisted_guard_refuses_replays_after_a_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("webhook-nonces");
+    let body = report_body(EventKind::Suspended {
+        reason: "field check".into(),
+    });
+    let signed = Signed::new(&body, NOW, "nonce-0000000001");
+    {
+        let guard = ReplayGuard::open(&path, 300, 1_000, NOW).expect("opened");
+        verify_callback(KEY, &body, signed.headers(), &guard, NOW).expect("accepted");
+        let old = Signed::new(&body, NOW - 200, "nonce-0000000002");
+        verify_callback(KEY, &body, old.headers(), &guard, NOW).expect("accepted");
+    }
+    // A torn last line, as a crash in the middle of a write would leave.
+    let mut text = std::fs::read_to_string(&path).expect("read");
+    text.push_str("17720");
+    std::fs::write(&path, text).expect("write");
+
+    // The node restarts 150 s later: the first callback is still inside the window.
+    let guard = ReplayGuard::open(&path, 300, 1_000, NOW + 150).expect("reopened");
+    assert_eq!(guard.len(), 1, "the expired nonce was dropped on loading");
+    let err = verify_callback(KEY, &body, signed.headers(), &guard, NOW + 150)
+        .expect_err("a replay after the restart");
+    assert!(matches!(err, AdapterError::Replayed), "{err:?}");
+    let kept = std::fs::read_to_string(&path).expect("read");
+    assert_eq!(
+        kept,
+        format!("{NOW} nonce-0000000001\n"),
+        "rewritten without stale lines"
+    );
+
+    let unreadable = dir.path().join("missing-dir").join("nonces");
+    let err = ReplayGuard::open(&unreadable, 300, 10, NOW).expect_err("no folder");
+    assert!(matches!(err, AdapterError::Io { .. }), "{err:?}");
 }
 
 #[test]
 fn bad_callbacks_are_refused_each_with_its_own_error() {
     let body = report_body(EventKind::Accepted);
-    let sig = sign(KEY, &body).expect("signed");
+    let signed = Signed::new(&body, NOW, "nonce-0000000001");
+    let guard = guard();
+    let check = |body: &[u8], headers: CallbackHeaders<'_>| {
+        verify_callback(KEY, body, headers, &guard, NOW)
+    };
 
-    let err = verify_callback(KEY, &body, None).expect_err("no header");
+    let err = check(
+        &body,
+        CallbackHeaders {
+            signature: None,
+            ..signed.headers()
+        },
+    )
+    .expect_err("no signature");
     assert!(matches!(err, AdapterError::MissingSignature), "{err:?}");
+    assert_eq!(err.callback_status(), 401);
 
-    let other = sign(b"another-key-of-enough-length", &body).expect("signed");
-    let err = verify_callback(KEY, &body, Some(&other)).expect_err("wrong key");
+    let err = check(
+        &body,
+        CallbackHeaders {
+            timestamp: None,
+            ..signed.headers()
+        },
+    )
+    .expect_err("no timestamp");
+    assert!(matches!(err, AdapterError::MissingTimestamp), "{err:?}");
+    assert!(err.to_string().contains("X-Tongban-Timestamp"), "{err}");
+    assert_eq!(err.callback_status(), 400);
+
+    for bad in ["", "soon", "-5", "1772000000.5", "99999999999999999999"] {
+        let err = check(
+            &body,
+            CallbackHeaders {
+                timestamp: Some(bad),
+                ..signed.headers()
+            },
+        )
+        .expect_err("malformed timestamp");
+        assert!(
+            matches!(err, AdapterError::MalformedTimestamp(_)),
+            "{bad}: {err:?}"
+        );
+        assert_eq!(err.callback_status(), 400);
+    }
+
+    let err = check(
+        &body,
+        CallbackHeaders {
+            nonce: None,
+            ..signed.headers()
+        },
+    )
+    .expect_err("no nonce");
+    assert!(matches!(err, AdapterError::MissingNonce), "{err:?}");
+    assert_eq!(err.callback_status(), 400);
+
+    let too_long = "n".repeat(65);
+    for bad in [
+        "short",
+        too_long.as_str(),
+        "nonce with spaces!!",
+        "nonce\n0000000000001",
+    ] {
+        let err = check(
+            &body,
+            CallbackHeaders {
+                nonce: Some(bad),
+                ..signed.headers()
+            },
+        )
+        .expect_err("malformed nonce");
+        assert!(
+            matches!(err, AdapterError::MalformedNonce(_)),
+            "{bad:?}: {err:?}"
+        );
+        assert_eq!(err.callback_status(), 400);
+    }
+
+    let err = check(
+        &body,
+        CallbackHeaders {
+            nonce: Some("nonce-0000000009"),
+            ..signed.headers()
+        },
+    )
+    .expect_err("nonce changed after signing");
+    assert!(matches!(err, AdapterError::BadSignature), "{err:?}");
+
+    let other = sign(
+        b"another-key-of-enough-length",
+        NOW,
+        "nonce-0000000001",
+        &body,
+    )
+    .expect("signed");
+    let err = check(
+        &body,
+        CallbackHeaders {
+            signature: Some(&other),
+            ..signed.headers()
+        },
+    )
+    .expect_err("wrong key");
+    assert!(matches!(err, AdapterError::BadSignature), "{err:?}");
+
+    // The old scheme, a MAC of the body alone, no longer passes.
+    let mut body_only = <HmacSha256 as KeyInit>::new_from_slice(KEY).expect("key");
+    body_only.update(&body);
+    let body_only = format!("sha256={}", hex::encode(body_only.finalize().into_bytes()));
+    let err = check(
+        &body,
+        CallbackHeaders {
+            signature: Some(&body_only),
+            ..signed.headers()
+        },
+    )
+    .expect_err("body-only MAC");
     assert!(matches!(err, AdapterError::BadSignature), "{err:?}");
 
     let mut tampered = body.clone();
     tampered.push(b' ');
-    let err = verify_callback(KEY, &tampered, Some(&sig)).expect_err("tampered");
+    let err = check(&tampered, signed.headers()).expect_err("tampered");
     assert!(matches!(err, AdapterError::BadSignature), "{err:?}");
 
+    let sig = signed.signature.clone();
     for bad in [
         sig.trim_start_matches("sha256=").to_string(),
         "sha1=abcd".to_string(),
         format!("sha256={}", "zz".repeat(32)),
         "sha256=abcd".to_string(),
     ] {
-        let err = verify_callback(KEY, &body, Some(&bad)).expect_err("malformed header");
+        let err = check(
+            &body,
+            CallbackHeaders {
+                signature: Some(&bad),
+                ..signed.headers()
+            },
+        )
+        .expect_err("malformed header");
         assert!(
             matches!(err, AdapterError::MalformedSignature(_)),
             "{bad}: {err:?}"
@@ -243,19 +578,22 @@ fn bad_callbacks_are_refused_each_with_its_own_error() {
     }
 
     let junk = br#"{"case":"120000-1","event":"no_such_event"}"#;
-    let err = verify_callback(KEY, junk, Some(&sign(KEY, junk).expect("signed")))
+    let err = check(junk, Signed::new(junk, NOW, "nonce-0000000101").headers())
         .expect_err("malformed JSON");
     assert!(matches!(err, AdapterError::MalformedReport(_)), "{err:?}");
     assert!(err.to_string().contains("no_such_event"), "{err}");
 
     let path = br#"{"case":"../etc","event":"accepted"}"#;
-    let err = verify_callback(KEY, path, Some(&sign(KEY, path).expect("signed")))
-        .expect_err("bad case id");
+    let err =
+        check(path, Signed::new(path, NOW, "nonce-0000000102").headers()).expect_err("bad case id");
     assert!(matches!(err, AdapterError::MalformedReport(_)), "{err:?}");
 
     let intake = report_body(EventKind::ResultCollected);
-    let err = verify_callback(KEY, &intake, Some(&sign(KEY, &intake).expect("signed")))
-        .expect_err("intake side");
+    let err = check(
+        &intake,
+        Signed::new(&intake, NOW, "nonce-0000000103").headers(),
+    )
+    .expect_err("intake side");
     assert!(
         matches!(
             err,
@@ -265,14 +603,29 @@ fn bad_callbacks_are_refused_each_with_its_own_error() {
         ),
         "{err:?}"
     );
+    assert!(
+        guard.is_empty(),
+        "no refused callback took a place in the guard"
+    );
 
-    let empty_key_sig = sign(b"", &body).expect("signed");
-    let err = verify_callback(b"", &body, Some(&empty_key_sig)).expect_err("no key");
+    let empty_key_sig = sign(b"", NOW, "nonce-0000000001", &body).expect("signed");
+    let err = verify_callback(
+        b"",
+        &body,
+        CallbackHeaders {
+            signature: Some(&empty_key_sig),
+            ..signed.headers()
+        },
+        &guard,
+        NOW,
+    )
+    .expect_err("no key");
     assert!(matches!(err, AdapterError::InvalidConfig(_)), "{err:?}");
 
     let huge = vec![b' '; MAX_CALLBACK_SIZE + 1];
-    let err = verify_callback(KEY, &huge, Some(&sig)).expect_err("too large");
+    let err = check(&huge, signed.headers()).expect_err("too large");
     assert!(matches!(err, AdapterError::TooLarge { .. }), "{err:?}");
+    assert_eq!(err.callback_status(), 413);
 }
 
 #[test]
@@ -308,8 +661,16 @@ fn config_is_checked_and_read_from_toml() {
     let mut cfg = config("https://platform.example/hook");
     cfg.max_attempts = 0;
     cfg.timeout_ms = 0;
+    cfg.callback_window_secs = 0;
+    cfg.callback_max_nonces = 0;
     let err = cfg.validate().expect_err("invalid").to_string();
-    for expected in ["https is not supported", "max_attempts", "timeout_ms"] {
+    for expected in [
+        "https is not supported",
+        "max_attempts",
+        "timeout_ms",
+        "callback_window_secs",
+        "callback_max_nonces",
+    ] {
         assert!(err.contains(expected), "missing {expected:?} in {err}");
     }
     assert!(config("not a url").validate().is_err());
@@ -330,10 +691,23 @@ fn config_is_checked_and_read_from_toml() {
     assert_eq!(w.max_attempts, 8);
     assert_eq!(w.timeout_ms, 10_000);
     assert_eq!(w.initial_backoff_ms, 500);
+    assert_eq!(w.callback_window_secs, 300);
+    assert_eq!(w.callback_max_nonces, 100_000);
     w.validate().expect("valid");
     let err = toml::from_str::<crate::BackOfficeConfig>(
         "kind = \"webhook\"\nurl = \"http://h/\"\nhmac_key_file = \"k\"\nretries = 3",
     )
     .expect_err("unknown key");
     assert!(err.to_string().contains("unknown field"), "{err}");
+}
+
+#[test]
+fn the_signature_matches_a_fixed_vector() {
+    // The same as `printf '%s\n%s\n%s' "$TS" "$NONCE" "$BODY" | openssl dgst -sha256 -mac HMAC
+    // -macopt hexkey:<hex of KEY>` (docs/API.md shows that command to platform developers).
+    let body = br#"{"case":"120000-1","event":"accepted"}"#;
+    assert_eq!(
+        sign(KEY, 1_772_000_000, "nonce-0000000001", body).expect("signed"),
+        "sha256=b3ebf0acf6677187ee44d3b87e42dbe7f7a7d74debc633220912fe89e98c21c5"
+    );
 }

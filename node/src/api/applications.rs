@@ -351,17 +351,24 @@ pub async fn event(
 }
 
 /// `POST /api/v1/backoffice/webhook`: a status callback from the region platform, signed
-/// with the shared HMAC key (`X-Tongban-Signature: sha256=<hex>`).
+/// with the shared HMAC key over timestamp, nonce and body (`X-Tongban-Timestamp`,
+/// `X-Tongban-Nonce`, `X-Tongban-Signature: sha256=<hex>`); a callback out of the time window
+/// or with a nonce seen before is refused as a replay.
 #[utoipa::path(
     post,
     path = "/api/v1/backoffice/webhook",
     tag = "back office",
     summary = "A status callback from the region's back office (webhook adapter)",
     description = "For nodes whose back office is the webhook adapter: the region's platform reports one \
-        handling-side event for one case. No bearer token: the body is signed with the shared HMAC-SHA256 key \
-        (backoffice.hmac_key_file), and the signature is checked before anything is parsed.",
+        handling-side event for one case. No bearer token: the callback is signed with the shared HMAC-SHA256 key \
+        (backoffice.hmac_key_file) over `<timestamp>\\n<nonce>\\n<body>`, and the signature is checked before \
+        anything is parsed. A callback whose timestamp is more than backoffice.callback_window_secs (default 300) \
+        from the node's clock, or whose nonce the node accepted before, is refused: sign every callback, and every \
+        retry, afresh.",
     params(
-        ("X-Tongban-Signature" = String, Header, description = "`sha256=` followed by the lowercase hex HMAC-SHA256 of the exact body under the shared key."),
+        ("X-Tongban-Timestamp" = String, Header, description = "The unix time in seconds when the callback was signed."),
+        ("X-Tongban-Nonce" = String, Header, description = "A value never sent before: 16 to 64 characters of A-Z a-z 0-9 - _ (such as 32 random hex digits)."),
+        ("X-Tongban-Signature" = String, Header, description = "`sha256=` followed by the lowercase hex HMAC-SHA256, under the shared key, of the timestamp, a newline, the nonce, a newline and the exact body."),
     ),
     request_body(
         content = Report,
@@ -370,12 +377,13 @@ pub async fn event(
     ),
     responses(
         (status = 201, description = "The event, as signed and kept.", body = EventAnswer),
-        (status = 401, description = "The signature is missing, malformed or wrong, or the body is not a report of a handling-side event.", body = ErrorBody),
+        (status = 400, description = "The timestamp or nonce header is missing or malformed.", body = ErrorBody),
+        (status = 401, description = "The signature is missing, malformed or wrong; the timestamp is out of the window; the nonce was used before (a replay); or the body is not a report of a handling-side event.", body = ErrorBody),
         (status = 403, description = "This region does not handle the case.", body = ErrorBody),
         (status = 404, description = "This node's back office is not a webhook, or it knows no such case.", body = ErrorBody),
         (status = 409, description = "The case's state does not allow this event now.", body = ErrorBody),
         (status = 413, description = "The body is over the node's limit.", body = ErrorBody),
-        (status = 503, description = "The node could not keep the event, or its engine is not answering.", body = ErrorBody),
+        (status = 503, description = "The node could not keep the event or the nonce, holds too many nonces of the window, or its engine is not answering.", body = ErrorBody),
     ),
 )]
 pub async fn webhook_callback(
@@ -383,7 +391,7 @@ pub async fn webhook_callback(
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let key = state.webhook_key.clone().ok_or_else(|| {
+    let auth = state.webhook.clone().ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -391,11 +399,59 @@ pub async fn webhook_callback(
         )
     })?;
     let bytes = body(raw)?;
-    let signature = headers
-        .get("x-tongban-signature")
-        .and_then(|v| v.to_str().ok());
-    let report = tongban_adapters::webhook::verify_callback(&key, &bytes, signature)
-        .map_err(|e| ApiError::unauthorized(e.to_string()))?;
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let (signature, timestamp, nonce) = (
+        header("x-tongban-signature"),
+        header("x-tongban-timestamp"),
+        header("x-tongban-nonce"),
+    );
+    let now = tongban_adapters::webhook::unix_now().map_err(|e| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            e.to_string(),
+        )
+    })?;
+    // The guard syncs the nonce to disk before it answers: off the async workers.
+    let checked = tokio::task::spawn_blocking(move || {
+        let headers = tongban_adapters::webhook::CallbackHeaders {
+            signature: signature.as_deref(),
+            timestamp: timestamp.as_deref(),
+            nonce: nonce.as_deref(),
+        };
+        tongban_adapters::webhook::verify_callback(&auth.key, &bytes, headers, &auth.guard, now)
+    })
+    .await
+    .map_err(|e| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            format!("the callback check did not finish: {e}"),
+        )
+    })?;
+    let report = checked.map_err(|e| {
+        if matches!(e, tongban_adapters::AdapterError::Io { .. }) {
+            // The nonce could not be synced: say so without naming the node's paths.
+            tracing::error!(error = %e, "webhook callback: could not record its nonce");
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the node could not record the callback's nonce; retry later, signed afresh",
+            );
+        }
+        let message = e.to_string();
+        match e.callback_status() {
+            400 => ApiError::bad_request(message),
+            413 => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message),
+            503 => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message),
+            _ => ApiError::unauthorized(message),
+        }
+    })?;
     let case = report.case.clone();
     let kind = report.event;
     let event = state

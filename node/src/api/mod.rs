@@ -32,27 +32,52 @@ use error::ApiError;
 pub struct AppState {
     config: Arc<NodeConfig>,
     engine: EngineHandle,
-    webhook_key: Option<Arc<Vec<u8>>>,
+    webhook: Option<WebhookAuth>,
 }
+
+/// What the webhook callback is checked with: the shared key, and the nonces of the callbacks
+/// accepted within the window (kept in `<data_dir>/webhook-nonces`, so that a restart does not
+/// let a captured callback in again).
+#[derive(Clone)]
+struct WebhookAuth {
+    key: Arc<Vec<u8>>,
+    guard: Arc<tongban_adapters::webhook::ReplayGuard>,
+}
+
+/// The file in `data_dir` that holds the webhook callbacks' recent nonces.
+pub const WEBHOOK_NONCE_FILE: &str = "webhook-nonces";
 
 impl AppState {
     /// The state for `config`'s node, reaching its engine through `engine`.
     pub fn new(config: &NodeConfig, engine: EngineHandle) -> Result<AppState, NodeError> {
-        let webhook_key = match &config.backoffice {
-            tongban_adapters::BackOfficeConfig::Webhook(w) => Some(Arc::new(
-                tongban_adapters::webhook::load_key(&w.hmac_key_file).map_err(|e| {
-                    NodeError::Config {
-                        path: config.source.clone(),
-                        problems: vec![format!("backoffice.hmac_key_file: {e}")],
-                    }
-                })?,
-            )),
+        let problem = |what: &str, e: tongban_adapters::AdapterError| NodeError::Config {
+            path: config.source.clone(),
+            problems: vec![format!("{what}: {e}")],
+        };
+        let webhook = match &config.backoffice {
+            tongban_adapters::BackOfficeConfig::Webhook(w) => {
+                let key = tongban_adapters::webhook::load_key(&w.hmac_key_file)
+                    .map_err(|e| problem("backoffice.hmac_key_file", e))?;
+                let now =
+                    tongban_adapters::webhook::unix_now().map_err(|e| problem("the clock", e))?;
+                let guard = tongban_adapters::webhook::ReplayGuard::open(
+                    &config.data_dir.join(WEBHOOK_NONCE_FILE),
+                    w.callback_window_secs,
+                    w.callback_max_nonces,
+                    now,
+                )
+                .map_err(|e| problem("data_dir", e))?;
+                Some(WebhookAuth {
+                    key: Arc::new(key),
+                    guard: Arc::new(guard),
+                })
+            }
             _ => None,
         };
         Ok(AppState {
             config: Arc::new(config.clone()),
             engine,
-            webhook_key,
+            webhook,
         })
     }
 }
