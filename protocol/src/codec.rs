@@ -121,6 +121,54 @@ pub(crate) fn check_declared_lengths(bytes: &[u8]) -> std::result::Result<(), St
     Ok(())
 }
 
+/// Counts the CBOR headers in `bytes` read as a sequence of items — every data item, tag and
+/// break, but nothing inside strings — stopping once the count passes `cap` or at the first
+/// thing that is not CBOR. Also returns the contents of the first byte string met (chunks
+/// joined, if it has indefinite length).
+pub(crate) fn count_items(bytes: &[u8], cap: usize) -> (usize, Option<Vec<u8>>) {
+    enum First {
+        NotYet,
+        Joining(Vec<u8>),
+        Done(Vec<u8>),
+    }
+    let mut first = First::NotYet;
+    let mut count = 0;
+    let mut pos = 0;
+    while count <= cap {
+        let Some((major, info, arg, len)) = read_head(bytes, pos) else {
+            break;
+        };
+        count += 1;
+        pos += len;
+        let rest = bytes.len() - pos;
+        let string = match (major, arg) {
+            (2 | 3, Some(n)) if n > rest as u64 => break,
+            (2 | 3, Some(n)) => {
+                let end = pos + n as usize;
+                let contents = &bytes[pos..end];
+                pos = end;
+                (major == 2).then_some(contents)
+            }
+            _ => None,
+        };
+        first = match (first, string) {
+            (First::NotYet, Some(contents)) => First::Done(contents.to_vec()),
+            (First::NotYet, None) if major == 2 && info == 31 => First::Joining(Vec::new()),
+            (First::Joining(mut joined), Some(chunk)) => {
+                joined.extend_from_slice(chunk);
+                First::Joining(joined)
+            }
+            (First::Joining(joined), None) => First::Done(joined),
+            (first, _) => first,
+        };
+    }
+    let first = match first {
+        First::NotYet => None,
+        First::Joining(joined) | First::Done(joined) => Some(joined),
+    };
+    (count, first)
+}
+
 /// One CBOR header at `pos`: major type, additional information, argument (`None` when
 /// indefinite) and the header's length; `None` where there is no well-formed header.
 fn read_head(bytes: &[u8], pos: usize) -> Option<(u8, u8, Option<u64>, usize)> {
@@ -258,6 +306,18 @@ mod tests {
                 Box::new(ciborium::Value::Array(vec![1.into(), 2.into()]))
             )
         );
+    }
+
+    #[test]
+    fn counts_items_outside_strings() {
+        // A tagged array of a byte string (holding a one-entry map) and an integer.
+        let bytes = [0xd2, 0x82, 0x43, 0xa1, 0x01, 0x02, 0x05];
+        assert_eq!(count_items(&bytes, 10), (4, Some(vec![0xa1, 0x01, 0x02])));
+        // Indefinite byte strings are joined; counting stops past the cap.
+        let bytes = [0x5f, 0x41, 0x01, 0x41, 0x02, 0xff, 0x80];
+        assert_eq!(count_items(&bytes, 10), (5, Some(vec![1, 2])));
+        assert_eq!(count_items(&[0u8; 100], 10).0, 11);
+        assert_eq!(count_items(&[0x5b, 0xff], 10), (0, None));
     }
 
     #[test]
