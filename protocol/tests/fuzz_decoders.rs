@@ -3,7 +3,8 @@
 //! Each decoder a node runs on bytes it did not make — frames ([`open_frame`] and the frame
 //! payload), COSE envelopes of every kind ([`open`], [`peek_signer`]), roster documents,
 //! reconciliation messages, catalog manifests, case events, and the CBOR records the engine
-//! keeps in its store — gets two properties:
+//! keeps in its store, read one by one and by [`Engine::open`] over a store with one record
+//! changed — gets two properties:
 //!
 //! * **arbitrary input** (random bytes, and random well-formed CBOR whose maps use our field
 //!   names) returns an error or a value, never panics, and never opens a signed envelope;
@@ -32,18 +33,23 @@ use proptest::prelude::*;
 
 use fuzz_support::*;
 use tongban_protocol::Error;
+use tongban_protocol::case::calendar::HolidayCalendar;
+use tongban_protocol::case::events::Side;
 use tongban_protocol::case::events::{Event, MAX_EVENT_SIZE};
+use tongban_protocol::catalog::CatalogFile;
 use tongban_protocol::catalog::{CatalogManifest, MAX_CATALOG_SIZE, open_manifest};
 use tongban_protocol::codec::{from_cbor, to_cbor};
 use tongban_protocol::engine::audit::{AuditRecord, verify_chain};
 use tongban_protocol::engine::backoffice::Notice;
 use tongban_protocol::engine::records::CaseRecord;
+use tongban_protocol::engine::{Engine, EngineConfig, EngineSetup};
 use tongban_protocol::envelope::{Envelope, Signable, open, peek_signer};
+use tongban_protocol::ids::{CaseId, RegionId};
 use tongban_protocol::ids::{Digest, PublicKey, Timestamp};
 use tongban_protocol::reconcile::{ReconConfig, ReconMessage, ReconSet, Reconciler};
 use tongban_protocol::roster::{MAX_ROSTER_DOCUMENT, Roster, RosterDocument};
 use tongban_protocol::store::{MemoryStore, Store, Table};
-use tongban_protocol::wire::{Frame, MAX_FRAME_SIZE, Receipt, open_frame};
+use tongban_protocol::wire::{Frame, MAX_FRAME_SIZE, Message, Receipt, open_frame};
 
 /// Default cases for the arbitrary-input property of each decoder.
 const ARBITRARY: u32 = 1_000;
@@ -242,6 +248,74 @@ fn chained(mut records: Vec<AuditRecord>) -> (MemoryStore, Vec<AuditRecord>) {
     (store, records)
 }
 
+/// The layout of the engine's outbox records (`engine/records.rs`, crate-private), so that
+/// valid ones can be stored; [`engine_store`] checks that the engine reads it.
+#[derive(serde::Serialize)]
+struct OutboxItemLayout {
+    id: u64,
+    to: RegionId,
+    body: Message,
+    settles_on: Option<(CaseId, Side, u32)>,
+    attempts: u32,
+    next_at: Timestamp,
+}
+
+/// Tianjin's engine setup, over the vectors' roster.
+fn engine_setup() -> EngineSetup {
+    EngineSetup {
+        region: region("120000"),
+        identity: node_tianjin(),
+        roster: roster(),
+        calendar: HolidayCalendar::weekdays_only(),
+        catalog: CatalogFile {
+            region: region("120000"),
+            version: 1,
+            items: vec![item("12000012345600001", "个体工商户设立登记", 1)],
+        },
+        config: EngineConfig::default(),
+    }
+}
+
+/// A store with one valid record of every kind the engine reads when it opens, by
+/// (table, key): the roster document, Beijing's catalog, a case, an outbox item, a notice,
+/// the audit chain and its head, a counter.
+fn engine_store(record: CaseRecord, notice: Notice, audit: Vec<AuditRecord>) -> MemoryStore {
+    let c = carried();
+    let (mut store, _) = chained(audit);
+    let outbox = OutboxItemLayout {
+        id: 1,
+        to: region("110000"),
+        body: Message::Events {
+            events: vec![serde_bytes::ByteBuf::from(c.event.clone())],
+        },
+        settles_on: Some((record.case.clone(), Side::Intake, 1)),
+        attempts: 2,
+        next_at: now(),
+    };
+    let mut outbox_key = b"110000\0".to_vec();
+    outbox_key.extend_from_slice(&1u64.to_be_bytes());
+    let records: [(Table, Vec<u8>, Vec<u8>); 6] = [
+        (
+            Table::Roster,
+            b"current".to_vec(),
+            c.document.encode().expect("encodes"),
+        ),
+        (Table::Catalogs, b"110000".to_vec(), c.manifest.clone()),
+        (
+            Table::Cases,
+            record.case.as_str().as_bytes().to_vec(),
+            cbor(&record),
+        ),
+        (Table::Outbox, outbox_key, cbor(&outbox)),
+        (Table::Notices, 1u64.to_be_bytes().to_vec(), cbor(&notice)),
+        (Table::Meta, b"case_counter".to_vec(), cbor(&7u64)),
+    ];
+    for (table, key, value) in records {
+        store.put(table, &key, &value).expect("puts");
+    }
+    store
+}
+
 // ------------------------------------------------------------------------------------------
 // Arbitrary input
 // ------------------------------------------------------------------------------------------
@@ -292,6 +366,22 @@ proptest! {
     #[test]
     fn stored_records_on_arbitrary_input(bytes in arbitrary_bytes()) {
         check_records(&bytes)?;
+    }
+
+    #[test]
+    fn engine_open_on_arbitrary_records(bytes in arbitrary_bytes(), which in any::<proptest::sample::Index>()) {
+        // One record of the store replaced by arbitrary bytes: the engine opens or says why.
+        let mut store = MemoryStore::new();
+        let tables = [Table::Roster, Table::Catalogs, Table::Cases, Table::Outbox, Table::Notices, Table::Meta, Table::Audit];
+        let table = tables[which.index(tables.len())];
+        let key: &[u8] = match table {
+            Table::Roster => b"current",
+            Table::Meta => b"audit_head",
+            Table::Notices | Table::Audit => &[0, 0, 0, 0, 0, 0, 0, 1],
+            _ => b"110000",
+        };
+        store.put(table, key, &bytes).expect("puts");
+        let _ = Engine::open(engine_setup(), store, now());
     }
 }
 
@@ -393,6 +483,31 @@ proptest! {
     }
 
     #[test]
+    fn engine_open_on_mutated_records(
+        record in case_record(),
+        notice in notice(),
+        audit in proptest::collection::vec(audit_record(), 1..3),
+        which in any::<proptest::sample::Index>(),
+        m in mutations(),
+    ) {
+        let store = engine_store(record, notice, audit);
+        let engine = Engine::open(engine_setup(), store.clone(), now());
+        let engine = engine.map_err(|e| TestCaseError::fail(format!("a valid store: {e}")))?;
+        prop_assert_eq!(engine.outbox_depth().get(&region("110000")).copied(), Some(1));
+        // One record mutated: the engine opens or says why, and never panics.
+        let mut entries = Vec::new();
+        for table in Table::ALL {
+            for (key, value) in store.scan_prefix(table, &[]).expect("scans") {
+                entries.push((table, key, value));
+            }
+        }
+        let (table, key, value) = &entries[which.index(entries.len())];
+        let mut store = store.clone();
+        store.put(*table, key, &mutate(value, &m)).expect("puts");
+        let _ = Engine::open(engine_setup(), store, now());
+    }
+
+    #[test]
     fn audit_chain_mutated(
         records in proptest::collection::vec(audit_record(), 1..5),
         which in any::<proptest::sample::Index>(),
@@ -453,9 +568,7 @@ fn huge_declared_lengths_are_refused() {
             sent_at: Timestamp(T0),
             body,
         };
-        let events = cbor(&frame(tongban_protocol::wire::Message::Events {
-            events: vec![],
-        }));
+        let events = cbor(&frame(Message::Events { events: vec![] }));
         assert!(from_cbor::<Frame>(&claim(&events, 0, len), MAX_FRAME_SIZE, "f").is_err());
         // Items of a reconciliation range.
         let ranges = [head(4, 1), vec![0x83, 0xf6, 0x02], head(4, len)].concat();
