@@ -20,9 +20,14 @@ use coset::{
 use ed25519_dalek::{Signer as _, SigningKey};
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::codec::{from_cbor, to_cbor};
+use crate::codec::{count_items, from_cbor, to_cbor};
 use crate::error::{Error, Result};
 use crate::ids::{Digest, KeyId, PublicKey};
+
+/// Most CBOR items an envelope may have outside its payload and signature (tags, arrays, maps
+/// and their elements, byte strings counted as one item each), and most in its protected
+/// header. A tongban envelope has six outside and seven in its protected header.
+const MAX_HEADER_ITEMS: usize = 64;
 
 /// A payload type that travels signed. `KIND` and `VERSION` go into the envelope's protected
 /// content-type header (`tongban/<KIND>; v=<VERSION>`), so a signature over one kind of
@@ -220,6 +225,20 @@ fn parse(bytes: &[u8], limit: usize, what: &'static str) -> Result<CoseSign1> {
             size: bytes.len(),
             limit,
         });
+    }
+    // The COSE library builds a tree of every CBOR item of the envelope and of its protected
+    // header, tens of bytes per input byte, before it looks at any: count them first.
+    let (items, protected) = count_items(bytes, MAX_HEADER_ITEMS);
+    let protected_items = protected.map_or(0, |p| count_items(&p, MAX_HEADER_ITEMS).0);
+    if items > MAX_HEADER_ITEMS || protected_items > MAX_HEADER_ITEMS {
+        return Err(Error::NotCoseSign1(format!(
+            "more than {MAX_HEADER_ITEMS} CBOR items {}; a tongban envelope has about a dozen",
+            if items > MAX_HEADER_ITEMS {
+                "outside its payload and signature"
+            } else {
+                "in its protected header"
+            }
+        )));
     }
     // Tagged (#6.18) is what we send; an untagged COSE_Sign1 is accepted as RFC 9052 allows
     // when the context says what it is.
@@ -426,6 +445,36 @@ mod tests {
             alice().sign(&big).unwrap_err(),
             Error::TooLarge { .. }
         ));
+    }
+
+    /// Found by `tests/fuzz_alloc.rs`: coset turns every CBOR item into a tree node of tens of
+    /// bytes before looking at the structure: an 8 MiB envelope whose unprotected header held
+    /// 8 million zeros cost 256 MiB at peak (the protected header's contents likewise).
+    #[test]
+    fn envelopes_with_many_header_items_are_refused_before_parsing() {
+        let pk = alice().public_key();
+        let mut env = vec![0xd2, 0x84, 0x40, 0x99, 0x03, 0xe8];
+        env.extend([0u8; 1000]);
+        env.extend([0xf6, 0x40]);
+        let err = open::<Note, _>(&env, &pk).unwrap_err();
+        assert_eq!(
+            err,
+            Error::NotCoseSign1(
+                "more than 64 CBOR items outside its payload and signature; a tongban \
+                 envelope has about a dozen"
+                    .into()
+            )
+        );
+        let mut env = vec![0xd2, 0x84, 0x59, 0x03, 0xeb, 0x99, 0x03, 0xe8];
+        env.extend([0u8; 1000]);
+        env.extend([0xa0, 0xf6, 0x40]);
+        let err = open::<Note, _>(&env, &pk).unwrap_err();
+        assert!(err.to_string().contains("in its protected header"), "{err}");
+        // An honest envelope is far inside both limits.
+        let honest = alice().sign(&note()).unwrap();
+        assert_eq!(count_items(honest.bytes(), 64).0, 6);
+        let protected = count_items(honest.bytes(), 64).1.unwrap();
+        assert_eq!(count_items(&protected, 64).0, 7);
     }
 
     #[test]
