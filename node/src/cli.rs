@@ -7,7 +7,8 @@
 //! `tongban roster sign` reads the roster in a readable form: the fields of
 //! [`Roster`] and its members, keys as 64 hexadecimal digits, and times either as
 //! milliseconds since the Unix epoch (UTC) or as a `"YYYY-MM-DD"` string meaning 00:00 China
-//! Standard Time on that day. `addresses` and `revoked_keys` may be left out when empty.
+//! Standard Time on that day. `addresses`, `revoked_keys` and `retired_keys` (tables of
+//! `region`, `key` and `until`: node keys rotated out) may be left out when empty.
 //!
 //! ```toml
 //! federation = "京津冀鄂跨省通办"
@@ -33,7 +34,7 @@ use tongban_protocol::case::calendar::Date;
 use tongban_protocol::catalog::{CatalogFile, MAX_CATALOG_SIZE};
 use tongban_protocol::envelope::{open, peek_signer};
 use tongban_protocol::ids::{KeyId, PublicKey, RegionId, Timestamp, WindowId};
-use tongban_protocol::roster::{MAX_ROSTER_DOCUMENT, Member, Roster, RosterDocument};
+use tongban_protocol::roster::{MAX_ROSTER_DOCUMENT, Member, RetiredKey, Roster, RosterDocument};
 
 use crate::config::{NodeConfig, read_limited, read_text, token_sha256};
 use crate::error::NodeError;
@@ -161,6 +162,15 @@ pub fn read_roster_toml(path: &Path) -> Result<Roster, NodeError> {
             })
             .collect(),
         revoked_keys: file.revoked_keys,
+        retired_keys: file
+            .retired_keys
+            .into_iter()
+            .map(|r| RetiredKey {
+                region: r.region,
+                key: r.key,
+                until: r.until.0,
+            })
+            .collect(),
     };
     roster.validate().map_err(content)?;
     Ok(roster)
@@ -425,6 +435,15 @@ fn describe_roster(
             .collect();
         let _ = writeln!(out, "revoked keys: {}", kids.join(", "));
     }
+    for r in &roster.retired_keys {
+        let _ = writeln!(
+            out,
+            "retired key {} of {}: valid for what it signed before {}",
+            r.key.kid(),
+            r.region,
+            when(r.until)
+        );
+    }
     Ok(out)
 }
 
@@ -527,6 +546,17 @@ struct RosterToml {
     members: Vec<MemberToml>,
     #[serde(default)]
     revoked_keys: Vec<PublicKey>,
+    #[serde(default)]
+    retired_keys: Vec<RetiredToml>,
+}
+
+/// A `[[retired_keys]]` entry: a node key rotated out, valid for what it signed before `until`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetiredToml {
+    region: RegionId,
+    key: PublicKey,
+    until: Time,
 }
 
 #[derive(Deserialize)]

@@ -1067,6 +1067,7 @@ trust = "D"
                 ),
             ],
             revoked_keys: vec![],
+            retired_keys: vec![],
         };
         let doc = RosterDocument::sign(&roster, &[&govs[0], &govs[1]]).unwrap();
         let d = dir.path();

@@ -515,17 +515,30 @@ pub fn open_manifest(
     roster: &Roster,
     now: Timestamp,
 ) -> Result<Envelope<CatalogManifest>> {
-    let env: Envelope<CatalogManifest> = open(bytes, &roster.nodes_at(now))?;
-    let region = &env.payload().region;
-    let own = roster
-        .region(region)
-        .is_some_and(|m| m.node_key.kid() == env.signer());
-    if !own {
-        return Err(Error::CatalogNotOwn {
-            region: region.to_string(),
-            kid: env.signer().to_string(),
-        });
-    }
+    // Only the region's own node may publish its catalog: its key now, or a key it rotated
+    // out after publishing this manifest (a rotation does not unpublish a catalog).
+    let claimed: CatalogManifest = crate::envelope::read_unverified(bytes)?;
+    let kid = crate::envelope::peek_signer(bytes, CatalogManifest::MAX_SIZE)?;
+    let key = roster
+        .event_key(&kid, &claimed.region, claimed.published_at, now)
+        .map_err(|_| match roster.node(&kid, now) {
+            // A member's key, but another region's.
+            Ok(_) => Error::CatalogNotOwn {
+                region: claimed.region.to_string(),
+                kid: kid.to_string(),
+            },
+            // Retired by this region: too late for this manifest.
+            Err(_) if roster.retired_keys.iter().any(|r| r.key.kid() == kid) => {
+                Error::CatalogNotOwn {
+                    region: claimed.region.to_string(),
+                    kid: kid.to_string(),
+                }
+            }
+            Err(_) => Error::UnknownSigner {
+                kid: kid.to_string(),
+            },
+        })?;
+    let env: Envelope<CatalogManifest> = open(bytes, &key)?;
     env.payload().validate()?;
     Ok(env)
 }
@@ -660,6 +673,7 @@ pub(crate) mod tests {
             threshold: 2,
             members: vec![member("110000", a, 50), member("120000", b, 51)],
             revoked_keys: vec![],
+            retired_keys: vec![],
         }
     }
 

@@ -81,8 +81,25 @@ pub struct Roster {
     pub threshold: u32,
     /// The member regions.
     pub members: Vec<Member>,
-    /// Keys that were revoked: never to be accepted again, in any role.
+    /// Keys that were revoked: never to be accepted again, in any role. A compromise is a
+    /// revocation: what the key signed is refused, whenever it claims to have been signed.
     pub revoked_keys: Vec<PublicKey>,
+    /// Node keys rotated out: no longer trusted for anything new, but still for the events a
+    /// region's node wrote with them before the rotation (a routine rotation must not cut a
+    /// region's history off).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired_keys: Vec<RetiredKey>,
+}
+
+/// A node key rotated out of the roster ([`Roster::rotate_node_key`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetiredKey {
+    /// The region whose node held it.
+    pub region: RegionId,
+    /// The key.
+    pub key: PublicKey,
+    /// It signed for the region before this time, and never after.
+    pub until: Timestamp,
 }
 
 impl Signable for Roster {
@@ -153,6 +170,16 @@ impl Roster {
                 }
             }
         }
+        for r in &self.retired_keys {
+            if keys.contains(&r.key) {
+                problems.push(format!(
+                    "retired_keys: {} of region {} is still a member's key; a retired key \
+                     signs nothing new",
+                    r.key.kid(),
+                    r.region
+                ));
+            }
+        }
         // Case ids begin with the intake region and a `-`: a region id that is another's
         // prefix up to a `-` (wuhan, wuhan-metro) would make them ambiguous.
         for a in &self.members {
@@ -173,7 +200,8 @@ impl Roster {
             .members
             .iter()
             .flat_map(|m| [m.node_key, m.governance_key])
-            .chain(self.revoked_keys.iter().copied());
+            .chain(self.revoked_keys.iter().copied())
+            .chain(self.retired_keys.iter().map(|r| r.key));
         for key in every_key {
             if let Some(other) = ids.insert(key.kid(), key)
                 && other != key
@@ -232,6 +260,56 @@ impl Roster {
         }
     }
 
+    /// The key that signed an event of `writer`'s log, by its id: the region's current node
+    /// key (the member valid at `now`), or a key the region's node retired after the event's
+    /// claimed time `written_at`. A revoked key never verifies anything. Frames, receipts
+    /// and catalogs are live traffic and use [`Roster::node`] instead.
+    pub fn event_key(
+        &self,
+        kid: &KeyId,
+        writer: &RegionId,
+        written_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<PublicKey> {
+        if let Ok(member) = self.node(kid, now) {
+            return if &member.region == writer {
+                Ok(member.node_key)
+            } else {
+                Err(Error::NotAMember {
+                    kid: kid.to_string(),
+                    why: format!("the key is region {}'s, not {writer}'s", member.region),
+                })
+            };
+        }
+        if self.revoked_keys.iter().any(|k| k.kid() == *kid) {
+            return Err(Error::NotAMember {
+                kid: kid.to_string(),
+                why: "the key is revoked".into(),
+            });
+        }
+        match self
+            .retired_keys
+            .iter()
+            .find(|r| r.key.kid() == *kid && &r.region == writer)
+        {
+            Some(r) if written_at < r.until => Ok(r.key),
+            Some(r) => Err(Error::NotAMember {
+                kid: kid.to_string(),
+                why: format!(
+                    "region {writer} retired the key at {}; the event claims {written_at}",
+                    r.until
+                ),
+            }),
+            None => Err(Error::NotAMember {
+                kid: kid.to_string(),
+                why: format!(
+                    "no node key of region {writer} with this id on roster version {}",
+                    self.version
+                ),
+            }),
+        }
+    }
+
     /// The member for `region`, whatever its validity.
     pub fn region(&self, region: &RegionId) -> Option<&Member> {
         self.members.iter().find(|m| &m.region == region)
@@ -284,6 +362,18 @@ impl Roster {
                 k.kid()
             )));
         }
+        if let Some(r) = self.retired_keys.iter().find(|r| {
+            candidate
+                .members
+                .iter()
+                .any(|m| m.node_key == r.key || m.governance_key == r.key)
+        }) {
+            return Err(Error::RosterRefused(format!(
+                "key {} was retired by region {} and may not be a member's key again",
+                r.key.kid(),
+                r.region
+            )));
+        }
         doc.check_quorum(self, &candidate, now)?;
         Ok(candidate)
     }
@@ -303,7 +393,11 @@ impl Roster {
             .find(|m| &m.region == region)
             .ok_or_else(|| Error::InvalidRoster(format!("no member for region {region}")))?;
         let old = std::mem::replace(&mut member.node_key, new_key);
-        next.revoked_keys.push(old);
+        next.retired_keys.push(RetiredKey {
+            region: region.clone(),
+            key: old,
+            until: now,
+        });
         next.validate()?;
         Ok(next)
     }
@@ -482,6 +576,7 @@ mod tests {
             threshold: (n / 2 + 1) as u32,
             members,
             revoked_keys: vec![],
+            retired_keys: vec![],
         };
         Fed {
             nodes,
@@ -551,8 +646,33 @@ mod tests {
             .unwrap();
         assert_eq!(r1.version, 2);
         assert!(r1.node(&new_key.kid(), now).is_ok());
+        // The old key speaks no more (frames, receipts, catalogs)...
         let err = r1.node(&f.nodes[2].kid(), now).unwrap_err();
-        assert!(err.to_string().contains("revoked"), "{err}");
+        assert!(err.to_string().contains("no node key"), "{err}");
+        // ...but what it signed before the rotation still verifies, and nothing after.
+        let r2_region = RegionId::new("r2").unwrap();
+        let old = f.nodes[2].kid();
+        let later = Timestamp(now.0 + DAY);
+        assert_eq!(
+            r1.event_key(&old, &r2_region, Timestamp(now.0 - 1), later)
+                .unwrap(),
+            f.nodes[2].public_key()
+        );
+        let err = r1.event_key(&old, &r2_region, now, later).unwrap_err();
+        assert!(err.to_string().contains("retired"), "{err}");
+        // Only for the region that held it, and the new key only for its own region.
+        let r3_region = RegionId::new("r3").unwrap();
+        assert!(r1.event_key(&old, &r3_region, Timestamp(0), later).is_err());
+        assert!(r1.event_key(&new_key.kid(), &r3_region, now, now).is_err());
+        assert!(r1.event_key(&new_key.kid(), &r2_region, now, now).is_ok());
+        // A retired key may not become a member's key again.
+        let mut back = r1.successor(now);
+        back.members[2].node_key = f.nodes[2].public_key();
+        back.retired_keys.clear();
+        let err = r1
+            .accept_update(&signed(&back, &[&g[0], &g[1], &g[3]]), now)
+            .unwrap_err();
+        assert!(err.to_string().contains("retired"), "{err}");
 
         // Revoke r4; its governance key no longer counts, and the threshold stays a majority.
         let r2 = r1
@@ -563,6 +683,12 @@ mod tests {
             .accept_update(&signed(&r2, &[&g[0], &g[1], &g[2]]), now)
             .unwrap();
         assert!(r2.node(&f.nodes[4].kid(), now).is_err());
+        // A revoked key verifies nothing, whenever it claims to have signed.
+        let r4_region = RegionId::new("r4").unwrap();
+        assert!(
+            r2.event_key(&f.nodes[4].kid(), &r4_region, Timestamp(0), now)
+                .is_err()
+        );
         let r3 = r2.successor(now);
         let err = r2
             .accept_update(&signed(&r3, &[&g[0], &g[1], &g[4]]), now)

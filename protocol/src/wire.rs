@@ -308,6 +308,7 @@ mod tests {
             threshold: 2,
             members: vec![member("110000", a, 90), member("120000", b, 91)],
             revoked_keys: vec![],
+            retired_keys: vec![],
         }
     }
 

@@ -166,6 +166,7 @@ fn roster() -> Roster {
             ),
         ],
         revoked_keys: vec![],
+        retired_keys: vec![],
     }
 }
 

@@ -25,6 +25,7 @@ pub(crate) enum FaultEv {
     Restart { node: usize, id: u64 },
     Skew { node: usize, skew: i64 },
     Revoke { node: usize },
+    Rotate { node: usize },
     CatalogUpdate { node: usize },
 }
 
@@ -126,6 +127,10 @@ impl Sim<'_> {
                 Fault::Revoke { node, at } => {
                     let i = self.node_index(node).ok_or_else(|| unknown(node))?;
                     self.push(start + at.0, Ev::Fault(FaultEv::Revoke { node: i }));
+                }
+                Fault::Rotate { node, at } => {
+                    let i = self.node_index(node).ok_or_else(|| unknown(node))?;
+                    self.push(start + at.0, Ev::Fault(FaultEv::Rotate { node: i }));
                 }
                 Fault::CatalogUpdate { node, at } => {
                     let i = self.node_index(node).ok_or_else(|| unknown(node))?;
@@ -275,6 +280,11 @@ impl Sim<'_> {
                     self.revoke(node)?;
                 }
             }
+            FaultEv::Rotate { node } => {
+                if workload && self.nodes[node].revoked_at.is_none() {
+                    self.rotate(node)?;
+                }
+            }
             FaultEv::CatalogUpdate { node } => {
                 if workload {
                     self.catalog_update(node)?;
@@ -406,7 +416,7 @@ impl Sim<'_> {
             .fed
             .revocation(&self.roster, &region, Timestamp(self.now))?;
         self.roster = next;
-        self.roster_doc = Some(doc);
+        self.roster_docs.push(doc);
         self.nodes[i].revoked_at = Some(self.now);
         for j in 0..self.nodes.len() {
             if j != i && self.nodes[j].revoked_at.is_none() && self.nodes[j].engine.is_some() {
@@ -417,6 +427,50 @@ impl Sim<'_> {
             "revoke",
             format!("{region} (roster version {})", self.roster.version),
         );
+        Ok(())
+    }
+
+    /// The federation rotates node `i`'s key: a quorum signs a roster with the new key, every
+    /// live node installs it as an operator would, and node `i` restarts with the new key.
+    fn rotate(&mut self, i: usize) -> Result<()> {
+        let region = self.fed.id(i).clone();
+        self.rotations += 1;
+        let identity = derived_identity(&format!("node/{region}/rotation/{}", self.rotations));
+        let (next, doc) = self.fed.rotation(
+            &self.roster,
+            &region,
+            identity.public_key(),
+            Timestamp(self.now),
+        )?;
+        self.roster = next;
+        self.roster_docs.push(doc);
+        for j in 0..self.nodes.len() {
+            if self.nodes[j].revoked_at.is_none() && self.nodes[j].engine.is_some() {
+                self.install_roster(j)?;
+            }
+        }
+        self.fed.rotate_identity(i, identity);
+        self.record_fault(
+            "rotate",
+            format!("{region} (roster version {})", self.roster.version),
+        );
+        // The node restarts with its new key (if it is up; a node that is down picks it up
+        // when it restarts).
+        let node = &mut self.nodes[i];
+        let Some(engine) = node.engine.take() else {
+            return Ok(());
+        };
+        accumulate(&mut node.metrics, engine.metrics());
+        let store = engine.into_store();
+        node.epoch += 1;
+        node.next_tick = None;
+        self.reopen(i, store, true)?;
+        self.schedule_tick(i, self.now);
+        for j in 0..self.nodes.len() {
+            if j != i && self.nodes[j].engine.is_some() && self.net.connected(i, j) {
+                self.reconnect(i, j)?;
+            }
+        }
         Ok(())
     }
 

@@ -53,8 +53,9 @@ pub struct Federation {
     pub config: EngineConfig,
     /// The item templates.
     pub items: Vec<ItemSpec>,
-    /// The node key every region really has (for checking signatures independently).
-    pub node_keys: BTreeMap<RegionId, PublicKey>,
+    /// Every node key each region really held, oldest first: a rotation adds one (for checking
+    /// signatures independently).
+    pub node_keys: BTreeMap<RegionId, Vec<PublicKey>>,
 }
 
 impl Federation {
@@ -79,7 +80,7 @@ impl Federation {
                 .map(|j| format!("{prefix}I{j:03}"))
                 .collect();
             index.insert(plan.id.clone(), i);
-            node_keys.insert(plan.id.clone(), identity.public_key());
+            node_keys.insert(plan.id.clone(), vec![identity.public_key()]);
             regions.push(RegionInfo {
                 plan,
                 identity,
@@ -107,6 +108,7 @@ impl Federation {
             threshold: u32::try_from(n / 2 + 1).unwrap_or(u32::MAX),
             members,
             revoked_keys: Vec::new(),
+            retired_keys: Vec::new(),
         };
         roster
             .validate()
@@ -185,6 +187,41 @@ impl Federation {
             catalog: self.catalog(i, version, base),
             config: self.config.clone(),
         }
+    }
+
+    /// The roster with `region`'s node key rotated to `new_key`, signed by a quorum of the
+    /// governors of `current`.
+    pub fn rotation(
+        &self,
+        current: &Roster,
+        region: &RegionId,
+        new_key: PublicKey,
+        now: Timestamp,
+    ) -> Result<(Roster, RosterDocument)> {
+        let next = current
+            .rotate_node_key(region, new_key, now)
+            .map_err(|e| SimError::Setup(format!("rotating {region}'s key: {e}")))?;
+        let signers: Vec<&Identity> = self
+            .regions
+            .iter()
+            .filter(|r| current.region(&r.plan.id).is_some())
+            .map(|r| &r.governor)
+            .take(current.threshold as usize)
+            .collect();
+        let doc = RosterDocument::sign(&next, &signers)
+            .map_err(|e| SimError::Setup(format!("signing the roster: {e}")))?;
+        Ok((next, doc))
+    }
+
+    /// Node `i` signs with `identity` from now on; its earlier keys stay among the keys its
+    /// events may verify against.
+    pub fn rotate_identity(&mut self, i: usize, identity: Identity) {
+        let region = self.regions[i].plan.id.clone();
+        self.node_keys
+            .entry(region)
+            .or_default()
+            .push(identity.public_key());
+        self.regions[i].identity = identity;
     }
 
     /// The roster without `region`, signed by a quorum of the governors of `current`.

@@ -529,11 +529,9 @@ impl Sim<'_> {
                     continue;
                 }
                 checks += 1;
-                let ok = self
-                    .fed
-                    .node_keys
-                    .get(writer)
-                    .is_some_and(|key| open::<Event, _>(&bytes, key).is_ok());
+                let ok = self.fed.node_keys.get(writer).is_some_and(|keys| {
+                    keys.iter().any(|key| open::<Event, _>(&bytes, key).is_ok())
+                });
                 if !ok {
                     bad = Some((
                         Some(event.case.clone()),

@@ -19,7 +19,7 @@ use crate::error::{Result, SimError};
 
 /// The scenarios shipped in `configs/scenarios/`, built into the binary so `tongban-sim run
 /// baseline` works from any directory.
-pub const BUILT_IN: [(&str, &str); 9] = [
+pub const BUILT_IN: [(&str, &str); 10] = [
     (
         "baseline",
         include_str!("../../configs/scenarios/baseline.toml"),
@@ -35,6 +35,10 @@ pub const BUILT_IN: [(&str, &str); 9] = [
     (
         "lossy-links",
         include_str!("../../configs/scenarios/lossy-links.toml"),
+    ),
+    (
+        "key-rotation",
+        include_str!("../../configs/scenarios/key-rotation.toml"),
     ),
     (
         "clock-skew",
@@ -605,6 +609,15 @@ pub enum Fault {
         /// When.
         at: Dur,
     },
+    /// The federation rotates a member's node key (a routine rotation, not a compromise): a
+    /// quorum of governors signs a roster with the new key, every node installs it, and the
+    /// member's node restarts with the new key. What the old key signed stays valid.
+    Rotate {
+        /// The member.
+        node: String,
+        /// When.
+        at: Dur,
+    },
     /// A misbehaving sender injects bad frames at `per_hour` from `at` to `until` (default:
     /// when the workload ends). `node` is a member gone bad (it signs with its real key); with
     /// no `node`, a stranger outside the federation.
@@ -642,6 +655,7 @@ impl Fault {
             Fault::Crash { .. } => "crash",
             Fault::Skew { .. } => "skew",
             Fault::Revoke { .. } => "revoke",
+            Fault::Rotate { .. } => "rotate",
             Fault::Byzantine { .. } => "byzantine",
             Fault::CatalogUpdate { .. } => "catalog_update",
         }
@@ -1127,6 +1141,7 @@ impl Scenario {
                 Fault::Crash { node: r, .. }
                 | Fault::Skew { node: r, .. }
                 | Fault::Revoke { node: r, .. }
+                | Fault::Rotate { node: r, .. }
                 | Fault::CatalogUpdate { node: r, .. } => node("node", r),
                 Fault::Byzantine {
                     node: r,

@@ -273,7 +273,10 @@ pub struct Sim<'a> {
     pub(crate) capture: bool,
     pub(crate) byz: Vec<ByzantinePlan>,
     pub(crate) roster: Roster,
-    pub(crate) roster_doc: Option<tongban_protocol::roster::RosterDocument>,
+    /// Every roster update of the run, in order: a node that was down installs those it missed.
+    pub(crate) roster_docs: Vec<tongban_protocol::roster::RosterDocument>,
+    /// Key rotations so far, to derive each new key.
+    pub(crate) rotations: u64,
     pub(crate) stats: Stats,
     pub(crate) trace: Trace<'a>,
     pub(crate) dirty: BTreeSet<(usize, CaseId)>,
@@ -283,7 +286,6 @@ pub struct Sim<'a> {
     pub(crate) converged_after: Option<u64>,
     pub(crate) sabotaged: Option<(usize, CaseId, Side, u32)>,
     pub(crate) events_done: u64,
-    pub(crate) admin_frames: u64,
     pub(crate) windows: Vec<tongban_protocol::engine::Actor>,
     pub(crate) summary: Option<crate::report::CaseSummary>,
 }
@@ -415,7 +417,8 @@ impl<'a> Sim<'a> {
             capture: false,
             byz: Vec::new(),
             roster,
-            roster_doc: None,
+            roster_docs: Vec::new(),
+            rotations: 0,
             stats: Stats::default(),
             trace: Trace::new(capacity, sink),
             dirty: BTreeSet::new(),
@@ -425,7 +428,6 @@ impl<'a> Sim<'a> {
             converged_after: None,
             sabotaged: None,
             events_done: 0,
-            admin_frames: 0,
             windows,
             summary: None,
         };
@@ -934,11 +936,16 @@ impl<'a> Sim<'a> {
     /// sabotage), rebuilding the back office from the engine's open cases if `fresh`.
     pub(crate) fn reopen(&mut self, i: usize, store: MemoryStore, fresh: bool) -> Result<()> {
         let local = self.local(i);
-        let setup = self.fed.setup(
+        let mut setup = self.fed.setup(
             i,
             self.nodes[i].catalog_version,
             self.scenario.catalog.version,
         );
+        if self.nodes[i].revoked_at.is_none() {
+            // The operator restarts the node with the federation's roster of the day in its
+            // config (as after a key rotation, which the genesis roster no longer allows).
+            setup.roster = self.roster.clone();
+        }
         let engine = Engine::open(setup, store, local)
             .map_err(|e| engine_error(self.fed.id(i), self.now, e))?;
         self.nodes[i].engine = Some(engine);
@@ -970,31 +977,24 @@ impl<'a> Sim<'a> {
 
     /// Node `i` installs the current roster, as its operator would.
     pub(crate) fn install_roster(&mut self, i: usize) -> Result<()> {
-        let Some(doc) = self.roster_doc.clone() else {
-            return Ok(());
-        };
         let local = self.local(i);
-        self.admin_frames += 1;
-        let frame = tongban_protocol::wire::Frame {
-            from: self.fed.id(i).clone(),
-            to: self.fed.id(i).clone(),
-            id: self.admin_frames,
-            sent_at: local,
-            body: tongban_protocol::wire::Message::RosterUpdate { document: doc },
-        };
-        let bytes = self.fed.regions[i]
-            .identity
-            .sign(&frame)
-            .map_err(|e| SimError::Setup(format!("signing a roster update: {e}")))?
-            .into_parts()
-            .0;
         if let Some(engine) = self.nodes[i].engine.as_mut() {
-            engine.on_frame(&bytes, local).map_err(|e| {
-                SimError::Setup(format!(
-                    "node {} refused the new roster: {e}",
-                    self.fed.id(i)
-                ))
-            })?;
+            // As an operator applies it (tongban roster apply): every update it has not yet.
+            for doc in &self.roster_docs {
+                let version = doc
+                    .unverified_roster()
+                    .map_err(|e| SimError::Setup(format!("a roster update: {e}")))?
+                    .version;
+                if version <= engine.roster().version {
+                    continue;
+                }
+                engine.accept_roster(doc, local).map_err(|e| {
+                    SimError::Setup(format!(
+                        "node {} refused the new roster: {e}",
+                        self.fed.id(i)
+                    ))
+                })?;
+            }
         }
         self.flush(i)
     }

@@ -58,6 +58,11 @@ fn revoked_member() {
 }
 
 #[test]
+fn key_rotation() {
+    sweep("key-rotation", "2h", 300.0, None);
+}
+
+#[test]
 fn byzantine_member() {
     sweep("byzantine-member", "1h", 600.0, None);
 }
@@ -81,6 +86,7 @@ fn every_shipped_scenario_is_swept() {
         "lossy-links",
         "clock-skew",
         "revoked-member",
+        "key-rotation",
         "byzantine-member",
         "peak-load",
         "scale-1000",

@@ -215,7 +215,17 @@ impl<S: Store> Engine<S> {
             &records::receipt_key(case, Side::Intake),
         )?
         .ok_or_else(|| Error::NotFound(format!("the receipt of case {case}")))?;
-        crate::envelope::open(&bytes, &self.identity.public_key())
+        // Signed with this node's key at the time: the current one, or one since rotated out.
+        let kid =
+            crate::envelope::peek_signer(&bytes, <Receipt as crate::envelope::Signable>::MAX_SIZE)?;
+        let key = if kid == self.identity.kid() {
+            self.identity.public_key()
+        } else {
+            let claimed: Receipt = crate::envelope::read_unverified(&bytes)?;
+            self.roster
+                .event_key(&kid, &self.me, claimed.at, claimed.at)?
+        };
+        crate::envelope::open(&bytes, &key)
     }
 
     /// Signs this node's receipt for `case`'s `side` up to `seq`, whose envelope is `event`.

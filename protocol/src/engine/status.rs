@@ -295,18 +295,14 @@ impl<S: Store> Engine<S> {
                 event.side
             )));
         }
+        // Checked against the key the writer's node held when it wrote the event: its
+        // current key, or one it rotated out after the event's time (never a revoked one).
+        let kid = crate::envelope::peek_signer(bytes, Event::MAX_SIZE)?;
         let key = self
             .roster
-            .node(&crate::envelope::peek_signer(bytes, Event::MAX_SIZE)?, now)
-            .map_err(|e| Error::BadEvent(e.to_string()))?
-            .clone();
-        if key.region != writer {
-            return Err(Error::BadEvent(format!(
-                "signed by region {}'s node, not by the writer {writer}",
-                key.region
-            )));
-        }
-        let verified = open::<Event, _>(bytes, &key.node_key)?;
+            .event_key(&kid, &writer, event.at, now)
+            .map_err(|e| Error::BadEvent(format!("not signed by the writer {writer}: {e}")))?;
+        let verified = open::<Event, _>(bytes, &key)?;
         let event = verified.payload();
         let mut record = match existing {
             Some(r) => r,

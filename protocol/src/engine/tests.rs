@@ -41,6 +41,7 @@ fn roster() -> Roster {
         threshold: 2,
         members: vec![member(BJ, "北京市", 101), member(TJ, "天津市", 102)],
         revoked_keys: vec![],
+        retired_keys: vec![],
     }
 }
 
@@ -899,4 +900,57 @@ fn a_notice_given_up_on_is_parked_with_its_case_and_handed_over_again_on_retry()
     net.commit(BJ);
     assert_eq!(net.node(BJ).dead_letter_count(), 0);
     assert!(net.node(BJ).dead_letters().unwrap().is_empty());
+}
+
+/// Issue 8, item 4: a routine key rotation keeps what the old key signed. Tianjin collects a
+/// case, the federation rotates Tianjin's node key before Beijing has the case, and Tianjin
+/// restarts with its new key: the event signed with the old key still reaches Beijing, and a
+/// window's retry still gets its receipt.
+#[test]
+fn a_rotated_key_stays_valid_for_what_it_signed_before() {
+    let mut net = Net::new();
+    let request = net.request(TJ, BJ, "1100000001");
+    let now = net.now;
+    let first = net
+        .node(TJ)
+        .intake(now, &window(TJ), request.clone(), Some("R"))
+        .unwrap();
+    net.commit(TJ);
+    net.in_flight.clear(); // Beijing never got it.
+    net.advance(60_000);
+    let new_identity = Identity::from_seed([b'n'; 32]);
+    let now = net.now;
+    let v2 = roster()
+        .rotate_node_key(&region(TJ), new_identity.public_key(), now)
+        .unwrap();
+    let gov = |n: u8| Identity::from_seed([n; 32]);
+    let doc = RosterDocument::sign(&v2, &[&gov(101), &gov(102)]).unwrap();
+    for r in [BJ, TJ] {
+        net.node(r).accept_roster(&doc, now).unwrap();
+        net.commit(r);
+    }
+    net.in_flight.clear();
+    // Tianjin restarts with its new key, configured with the new roster.
+    let store = net.node(TJ).store.clone();
+    let mut restarted = setup(TJ);
+    restarted.identity = new_identity;
+    restarted.roster = v2.clone();
+    let engine = Engine::open(restarted, store, now).unwrap();
+    net.nodes.insert(region(TJ), engine);
+    net.commit(TJ);
+    net.run(|_| false);
+    net.advance(10 * 60_000);
+    net.run(|_| false);
+    assert!(
+        net.node(BJ).case_record(&first.case).is_some(),
+        "the event signed before the rotation reached Beijing"
+    );
+    let now = net.now;
+    let again = net
+        .node(TJ)
+        .intake(now, &window(TJ), request, Some("R"))
+        .expect("the retry is answered with the receipt signed by the old key");
+    assert_eq!(again.receipt.bytes(), first.receipt.bytes());
+    // Tianjin's catalog, re-signed with the new key, is held by Beijing again.
+    assert_eq!(net.node(BJ).catalog_version(&region(TJ)), Some(1));
 }

@@ -107,6 +107,7 @@ pub fn roster() -> Roster {
             ),
         ],
         revoked_keys: vec![],
+        retired_keys: vec![],
     }
 }
 
