@@ -124,6 +124,10 @@ pub enum Error {
     /// An event that does not fit the case's logs (wrong case, wrong writer, sequence gap or conflict).
     #[error("event does not fit the case log: {0}")]
     BadEvent(String),
+    /// The writer of a log signed two different histories (a reused sequence number, or an
+    /// event that does not chain onto its predecessor): both are kept as evidence.
+    #[error("fork: {0}")]
+    Fork(String),
     /// An application that breaks its item's rules.
     #[error("invalid application: {}", .0.join("; "))]
     InvalidApplication(Vec<String>),

@@ -41,6 +41,9 @@ pub enum Table {
     /// Peers' signed receipts for this node's events, by (case, side); this node's own
     /// receipts stay in [`Table::Receipts`], so no peer can overwrite them.
     PeerReceipts,
+    /// Conflicting envelopes of a case's logs, kept as evidence of a fork, by (case, side,
+    /// seq, digest).
+    Forks,
     /// Notices the back office did not take after every attempt, parked by id until an
     /// operator hands them over again.
     DeadLetters,
@@ -48,7 +51,7 @@ pub enum Table {
 
 impl Table {
     /// Every table, for stores that create them up front.
-    pub const ALL: [Table; 14] = [
+    pub const ALL: [Table; 15] = [
         Table::Meta,
         Table::Cases,
         Table::Events,
@@ -62,6 +65,7 @@ impl Table {
         Table::Idempotency,
         Table::Notices,
         Table::PeerReceipts,
+        Table::Forks,
         Table::DeadLetters,
     ];
 
@@ -81,6 +85,7 @@ impl Table {
             Table::Idempotency => "idempotency",
             Table::Notices => "notices",
             Table::PeerReceipts => "peer_receipts",
+            Table::Forks => "forks",
             Table::DeadLetters => "dead_letters",
         }
     }

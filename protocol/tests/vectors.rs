@@ -189,6 +189,7 @@ fn vectors() -> Vec<(String, Vec<u8>, &'static str)> {
         kind: EventKind::Submitted {
             application: Box::new(application()),
         },
+        prev: None,
     };
     let event = tj.sign(&submitted).expect("signs");
     let receipt = Receipt {

@@ -705,6 +705,7 @@ impl Sim<'_> {
                     seen,
                     at: self.local(to),
                     kind,
+                    prev: None,
                 };
                 let env = signer
                     .sign(&event)

@@ -50,6 +50,18 @@ pub struct Event {
     pub at: Timestamp,
     /// What happened.
     pub kind: EventKind,
+    /// The digest of the writer's previous event of this log ([`Event::digest`]); none for
+    /// seq 1. Each log is a hash chain: a writer that reuses a sequence number (restored from
+    /// an old backup) leaves two signed, conflicting chains — evidence, not a quiet divergence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev: Option<crate::ids::Digest>,
+}
+
+impl Event {
+    /// SHA-256 of the event's CBOR encoding: what the next event of its log names as `prev`.
+    pub fn digest(&self) -> crate::error::Result<crate::ids::Digest> {
+        Ok(crate::ids::Digest::of(&crate::codec::to_cbor(self)?))
+    }
 }
 
 impl Signable for Event {

@@ -103,9 +103,10 @@ impl CaseLogs {
             return if *existing == event {
                 Ok(Inserted::Duplicate)
             } else {
-                Err(Error::BadEvent(format!(
-                    "{side:?} event {} differs from the one already held (equivocation)",
-                    event.seq
+                Err(Error::Fork(format!(
+                    "{side:?} event {} of case {} differs from the one already held: the writer \
+                     signed two events under one sequence number",
+                    event.seq, self.case
                 )))
             };
         }
@@ -128,19 +129,41 @@ impl CaseLogs {
             self.waiting.insert((side, event.seq), event);
             return Ok(Inserted::Waiting);
         }
+        self.check_chain(&event)?;
         self.push(event);
         let mut appended = 1;
         loop {
             let next = self.log(side).len() as u32 + 1;
             match self.waiting.remove(&(side, next)) {
-                Some(e) => {
+                // A waiting event that does not chain onto what it waited for is dropped: the
+                // writer's real next event is asked for again.
+                Some(e) if self.check_chain(&e).is_ok() => {
                     self.push(e);
                     appended += 1;
                 }
-                None => break,
+                _ => break,
             }
         }
         Ok(Inserted::Appended(appended))
+    }
+
+    /// The event names the digest of the last event held of its log (none for seq 1).
+    fn check_chain(&self, event: &Event) -> Result<()> {
+        let expected = match self.log(event.side).last() {
+            Some(prev) => Some(prev.digest()?),
+            None => None,
+        };
+        if event.prev != expected {
+            return Err(Error::Fork(format!(
+                "{:?} event {} of case {} does not chain onto event {} held here: the writer \
+                 wrote two different histories",
+                event.side,
+                event.seq,
+                self.case,
+                event.seq.saturating_sub(1)
+            )));
+        }
+        Ok(())
     }
 
     fn push(&mut self, event: Event) {
@@ -161,6 +184,10 @@ impl CaseLogs {
     pub fn write(&mut self, side: Side, kind: EventKind, at: Timestamp) -> Result<Event> {
         let seq = self.log(side).len() as u32 + 1;
         self.state().check(side, seq, &kind, at)?;
+        let prev = match self.log(side).last() {
+            Some(e) => Some(e.digest()?),
+            None => None,
+        };
         let event = Event {
             case: self.case.clone(),
             side,
@@ -168,6 +195,7 @@ impl CaseLogs {
             seen: self.log(side.other()).len() as u32,
             at,
             kind,
+            prev,
         };
         self.push(event.clone());
         Ok(event)
@@ -412,12 +440,18 @@ mod tests {
         assert_eq!(r.insert(e1.clone()).unwrap(), Inserted::Duplicate);
         let mut forged = e2.clone();
         forged.at = Timestamp(3);
-        assert!(
-            r.insert(forged)
-                .unwrap_err()
-                .to_string()
-                .contains("equivocation")
-        );
+        let err = r.insert(forged).unwrap_err();
+        assert!(matches!(err, Error::Fork(_)), "{err}");
+        // An event that does not chain onto the one held before it is a fork too, even
+        // under a new sequence number (issue 8, item 5).
+        let mut unchained = writer
+            .write(Side::Intake, EventKind::ResultCollected, Timestamp(4))
+            .unwrap_or_else(|_| e2.clone());
+        unchained.seq = 3;
+        unchained.prev = Some(crate::ids::Digest::of(b"another history"));
+        let err = r.insert(unchained).unwrap_err();
+        assert!(matches!(err, Error::Fork(_)), "{err}");
+        assert!(err.to_string().contains("does not chain"), "{err}");
         let mut other = e1.clone();
         other.case = CaseId::new("120000-2").unwrap();
         assert!(r.insert(other).is_err());

@@ -174,6 +174,7 @@ impl<S: Store> Engine<S> {
             handling_seq: 0,
             stage: Stage::Empty,
             updated_at: now,
+            forks: 0,
         };
         let mut logs = CaseLogs::new(case.clone());
         let kind = EventKind::Submitted {

@@ -194,6 +194,10 @@ pub struct Metrics {
     pub reconcile_bytes_in: u64,
     /// Notices parked in the dead-letter table because the back office did not take them.
     pub notices_dead_lettered: u64,
+    /// Conflicting envelopes kept as fork evidence (a writer signed two histories of a log).
+    pub forks: u64,
+    /// Events of this node's own logs recovered from a peer (after a restore from backup).
+    pub events_recovered: u64,
 }
 
 /// One region's node, as pure logic over a [`Store`].

@@ -30,6 +30,25 @@ pub struct CaseView {
     pub clock: Option<ClockReading>,
     /// A 补正 request came later than the law allows after receipt.
     pub late_supplement: bool,
+    /// Conflicting envelopes received for this case's logs: the writer signed two histories.
+    /// The logs above are the ones held; these are kept as evidence.
+    pub forks: Vec<ForkEvidence>,
+}
+
+/// One envelope that conflicts with a case's log as held (a fork).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ForkEvidence {
+    /// The log.
+    pub side: crate::case::events::Side,
+    /// The sequence number it claims.
+    pub seq: u32,
+    /// SHA-256 of the conflicting envelope, as kept.
+    pub digest: crate::ids::Digest,
+    /// Its event kind.
+    pub kind: String,
+    /// The time it claims.
+    pub at: Timestamp,
 }
 
 impl CaseView {
@@ -124,6 +143,7 @@ impl<S: Store> Engine<S> {
             limit,
             clock,
             late_supplement,
+            forks: self.fork_evidence(case)?,
         })
     }
 

@@ -78,6 +78,13 @@ pub(crate) fn receipt_key(case: &CaseId, side: Side) -> Vec<u8> {
     k
 }
 
+/// `case \0 side seq(BE) digest` — a conflicting envelope kept as fork evidence.
+pub(crate) fn fork_key(case: &CaseId, side: Side, seq: u32, digest: &Digest) -> Vec<u8> {
+    let mut k = event_key(case, side, seq);
+    k.extend_from_slice(&digest.0);
+    k
+}
+
 /// `peer \0 id(BE)` — an outbox item's key.
 pub(crate) fn outbox_key(peer: &RegionId, id: u64) -> Vec<u8> {
     let mut k = peer.as_str().as_bytes().to_vec();
@@ -120,6 +127,13 @@ pub struct CaseRecord {
     pub stage: Stage,
     /// When an event last changed the case here.
     pub updated_at: Timestamp,
+    /// Conflicting envelopes kept as evidence that a writer signed two histories of a log.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub forks: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl CaseRecord {

@@ -9,7 +9,7 @@ use crate::case::events::{Event, EventKind, Side};
 use crate::case::log::{CaseLogs, Inserted};
 use crate::envelope::{Signable, open, read_unverified};
 use crate::error::{Error, Result};
-use crate::ids::{CaseId, RegionId, Timestamp};
+use crate::ids::{CaseId, Digest, RegionId, Timestamp};
 use crate::store::{Store, Table};
 use crate::wire::{MAX_EVENTS_PER_FRAME, Message};
 
@@ -289,7 +289,13 @@ impl<S: Store> Engine<S> {
                 ));
             }
         };
-        if &writer != from || writer == self.me {
+        // This node's own log, sent back by the case's peer: a node restored from an older
+        // backup recovers what it had written (checked against its own keys below).
+        let recovering = writer == self.me
+            && existing
+                .as_ref()
+                .is_some_and(|r| r.peer_of(&self.me) == Some(from));
+        if (&writer != from || writer == self.me) && !recovering {
             return Err(Error::BadEvent(format!(
                 "region {from} may not write the {:?} log of this case",
                 event.side
@@ -309,7 +315,17 @@ impl<S: Store> Engine<S> {
             None => self.new_remote_case(event, now)?,
         };
         let mut logs = self.load_logs(&event.case)?;
-        match logs.insert(event.clone())? {
+        let inserted = match logs.insert(event.clone()) {
+            Err(Error::Fork(why)) => {
+                self.keep_fork_evidence(from, &mut record, event, bytes, now)?;
+                return Err(Error::Fork(why));
+            }
+            other => other?,
+        };
+        if recovering && matches!(inserted, Inserted::Appended(_)) {
+            self.metrics.events_recovered += 1;
+        }
+        match inserted {
             Inserted::Duplicate => {
                 self.metrics.events_duplicate += 1;
                 Ok(())
@@ -327,6 +343,61 @@ impl<S: Store> Engine<S> {
                 Ok(())
             }
         }
+    }
+
+    /// Keeps a conflicting envelope of a log beside the one held (which stays in force), marks
+    /// the case as forked, counts it and records it in the audit log: the writer signed two
+    /// histories, and both signatures are the evidence.
+    fn keep_fork_evidence(
+        &mut self,
+        from: &RegionId,
+        record: &mut CaseRecord,
+        event: &Event,
+        bytes: &[u8],
+        now: Timestamp,
+    ) -> Result<()> {
+        let key = records::fork_key(&event.case, event.side, event.seq, &Digest::of(bytes));
+        if self.store.get(Table::Forks, &key)?.is_some() {
+            return Ok(());
+        }
+        self.store.put(Table::Forks, &key, bytes)?;
+        self.audit.append(
+            &mut self.store,
+            super::audit::Direction::Received,
+            Some(from.clone()),
+            "fork_evidence",
+            bytes,
+            now,
+        )?;
+        self.metrics.forks += 1;
+        record.forks = record.forks.saturating_add(1);
+        records::put(
+            &mut self.store,
+            Table::Cases,
+            record.case.as_str().as_bytes(),
+            record,
+        )?;
+        self.cases.insert(record.case.clone(), record.clone());
+        Ok(())
+    }
+
+    /// The conflicting envelopes kept for `case` (see [`Engine::keep_fork_evidence`]).
+    pub(super) fn fork_evidence(&self, case: &CaseId) -> Result<Vec<super::query::ForkEvidence>> {
+        let mut out = Vec::new();
+        for (_, bytes) in self
+            .store
+            .scan_prefix(Table::Forks, &records::case_prefix(case))?
+        {
+            let event: Event = crate::envelope::read_unverified(&bytes)?;
+            out.push(super::query::ForkEvidence {
+                side: event.side,
+                seq: event.seq,
+                digest: Digest::of(&bytes),
+                kind: event.kind.name().to_string(),
+                at: event.at,
+            });
+        }
+        Ok(out)
     }
 
     /// The record of a case another region collected for us.
@@ -368,6 +439,7 @@ impl<S: Store> Engine<S> {
             handling_seq: 0,
             stage: crate::case::fold::Stage::Empty,
             updated_at: now,
+            forks: 0,
         })
     }
 

@@ -175,6 +175,16 @@ impl<S: Store> Engine<S> {
                     let after = their_held.unwrap_or(0);
                     if held > after {
                         self.push_events(peer, case, side, after, now)?;
+                    } else if after > held {
+                        // The peer holds more of our own log than we do: this node was
+                        // restored from an older backup. Take our events back before writing
+                        // more, or the next one would fork the log.
+                        let body = Message::EventFetch {
+                            case: case.clone(),
+                            side,
+                            after: held,
+                        };
+                        self.send(peer, body, now)?;
                     }
                 } else if their_held.is_none_or(|t| t > held) {
                     let body = Message::EventFetch {

@@ -954,3 +954,91 @@ fn a_rotated_key_stays_valid_for_what_it_signed_before() {
     // Tianjin's catalog, re-signed with the new key, is held by Beijing again.
     assert_eq!(net.node(BJ).catalog_version(&region(TJ)), Some(1));
 }
+
+/// A Tianjin case whose intake log holds two events at both ends, and Tianjin's store as a
+/// backup taken after the first: what a restore from an old backup brings back.
+fn restored_writer() -> (Net, CaseId, MemoryStore) {
+    let mut net = Net::new();
+    let case = net.intake(TJ, BJ, "1100000001");
+    net.run(|_| false);
+    let backup = net.node(TJ).store.clone();
+    withdraw(&mut net, TJ, &case);
+    net.run(|_| false);
+    assert_eq!(net.node(BJ).case_record(&case).unwrap().intake_seq, 2);
+    (net, case, backup)
+}
+
+/// Issue 8, item 5: a writer restored from an old backup that writes again under a sequence
+/// number it already used forks its log; the peer keeps the conflicting envelope as evidence,
+/// shows it in the case view and counts it, and its own log stays as it was.
+#[test]
+fn a_fork_by_a_restored_writer_is_kept_as_evidence() {
+    let (mut net, case, backup) = restored_writer();
+    let now = net.now;
+    let restored = Engine::open(setup(TJ), backup, now).unwrap();
+    net.nodes.insert(region(TJ), restored);
+    net.commit(TJ);
+    net.in_flight.clear();
+    // Before any reconciliation, a window writes again: a second event 2.
+    let now = net.now;
+    net.node(TJ)
+        .write_event(
+            now,
+            &window(TJ),
+            &case,
+            EventKind::OriginalsDispatched {
+                courier: "顺丰".into(),
+                tracking: "SF123".into(),
+            },
+        )
+        .unwrap();
+    net.commit(TJ);
+    net.run(|_| false);
+    let bj = net.node(BJ);
+    assert_eq!(bj.case_record(&case).unwrap().intake_seq, 2);
+    assert_eq!(bj.case_record(&case).unwrap().forks, 1);
+    assert_eq!(bj.metrics().forks, 1);
+    let now = net.now;
+    let view = net.node(BJ).case_view(&case, now).unwrap();
+    assert_eq!(view.forks.len(), 1, "{:?}", view.forks);
+    assert_eq!(view.forks[0].seq, 2);
+    assert_eq!(view.forks[0].kind, "originals_dispatched");
+    assert!(matches!(
+        view.intake[1].kind,
+        EventKind::WithdrawalRequested { .. }
+    ));
+}
+
+/// Issue 8, item 5: a writer restored from an old backup takes its own events back from its
+/// peer at the first reconciliation, and what it writes next chains onto them: no fork.
+#[test]
+fn a_restored_writer_recovers_its_own_log_from_its_peer() {
+    let (mut net, case, backup) = restored_writer();
+    let now = net.now;
+    let restored = Engine::open(setup(TJ), backup, now).unwrap();
+    net.nodes.insert(region(TJ), restored);
+    net.commit(TJ);
+    net.in_flight.clear();
+    let now = net.now;
+    net.node(TJ).peer_connected(&region(BJ), now).unwrap();
+    net.commit(TJ);
+    net.run(|_| false);
+    assert_eq!(net.node(TJ).case_record(&case).unwrap().intake_seq, 2);
+    assert_eq!(net.node(TJ).metrics().events_recovered, 1);
+    let now = net.now;
+    net.node(TJ)
+        .write_event(
+            now,
+            &window(TJ),
+            &case,
+            EventKind::OriginalsDispatched {
+                courier: "顺丰".into(),
+                tracking: "SF123".into(),
+            },
+        )
+        .unwrap();
+    net.commit(TJ);
+    net.run(|_| false);
+    assert_eq!(net.node(BJ).case_record(&case).unwrap().intake_seq, 3);
+    assert_eq!(net.node(BJ).metrics().forks, 0);
+}

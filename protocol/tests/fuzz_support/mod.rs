@@ -277,14 +277,16 @@ pub fn event() -> impl Strategy<Value = Event> {
         any::<u32>(),
         any::<u64>(),
         event_kind(),
+        proptest::option::of(digest()),
     )
-        .prop_map(|(case, seq, seen, at, kind)| Event {
+        .prop_map(|(case, seq, seen, at, kind, prev)| Event {
             case,
             side: kind.side(),
             seq,
             seen,
             at: Timestamp(at),
             kind,
+            prev,
         })
 }
 
@@ -414,6 +416,7 @@ pub fn carried() -> &'static Carried {
             kind: EventKind::Submitted {
                 application: Box::new(application("120000-20260302-000001", "测试", 2)),
             },
+            prev: None,
         };
         let event = node_tianjin().sign(&event).expect("signs");
         let receipt = Receipt {
@@ -554,6 +557,7 @@ pub fn case_record() -> impl Strategy<Value = CaseRecord> {
                 handling_seq,
                 stage,
                 updated_at: Timestamp(at),
+                forks: 0,
             },
         )
 }

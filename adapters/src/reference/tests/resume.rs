@@ -521,6 +521,10 @@ fn a_withdrawal_that_crossed_the_conclusion_is_not_answered() {
         seen: 3,
         at: Timestamp(10),
         kind: withdrawal_request(),
+        prev: logs
+            .log(Side::Intake)
+            .last()
+            .map(|e| e.digest().expect("digest")),
     };
     logs.insert(crossing).expect("inserted");
     assert_eq!(logs.state().withdrawal, Withdrawal::Declined);
