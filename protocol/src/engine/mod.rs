@@ -354,6 +354,11 @@ impl<S: Store> Engine<S> {
         depth
     }
 
+    /// How many messages wait for a peer's acknowledgement, all peers together (cheap: no walk).
+    pub fn outbox_len(&self) -> usize {
+        self.outbox.len()
+    }
+
     /// The store, for drivers that inspect it (tests, the simulator's invariants).
     pub fn store(&self) -> &S {
         &self.store
