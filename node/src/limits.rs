@@ -254,8 +254,12 @@ mod tests {
         assert!(bucket.take(MAX_FRAME_SIZE, t0));
         assert!(bucket.take(MAX_FRAME_SIZE, t0));
         assert!(!bucket.take(MAX_FRAME_SIZE, t0), "the byte burst is spent");
-        assert!(bucket.take(10, t0), "small frames still pass");
-        assert!(bucket.take(MAX_FRAME_SIZE, t0 + Duration::from_secs(2)));
+        assert!(!bucket.take(10, t0), "even a small frame waits for bytes");
+        let later = t0 + Duration::from_secs(2);
+        assert!(
+            bucket.take(MAX_FRAME_SIZE, later),
+            "two seconds bring 16 MiB back"
+        );
     }
 
     #[test]
