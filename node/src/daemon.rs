@@ -4,18 +4,27 @@
 //! ```text
 //!  HTTP handlers ──┐                         ┌──► replies (after commit)
 //!  back office ────┼─► engine thread ─commit─┼──► back office notices
-//!  timer (1 s) ────┘   (batches ≤ 512)       └──► peer frames (the transport, when present)
+//!  peer frames ────┤   (batches ≤ 512)       ├──► peer frames (the transport)
+//!  timer (1 s) ────┘                         └──► published counters (/healthz, /metrics)
 //! ```
+//!
+//! The queue into the engine is bounded ([`crate::limits`]): peers' frames hold at most
+//! [`PEER_QUEUE`] places of it, one peer at most [`PER_PEER_QUEUE`](crate::limits::PER_PEER_QUEUE),
+//! so a flooding member can neither block the transport (it never waits for room: it refuses
+//! the frame) nor crowd out the API, which has [`LOCAL_QUEUE`] places of its own and answers
+//! 503 `busy` when even those are taken. `/healthz` and `/metrics` read counters the engine
+//! publishes after each commit; they never queue behind the engine.
 //!
 //! A failed commit is fatal: the process exits (code 70) without answering, and a supervisor
 //! restarts it from the store, which holds exactly what was acknowledged.
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tongban_adapters::{AnyBackOffice, BackOffice, Notice, Report, ReportOutcome};
 use tongban_protocol::Error;
 use tongban_protocol::case::events::{Event, EventKind};
@@ -31,6 +40,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::config::{NodeConfig, NoticesConfig};
 use crate::error::NodeError;
+use crate::limits::{LOCAL_QUEUE, NET_QUEUE, PEER_QUEUE, Refusal, Refusals, Ticket};
 use crate::net::NetCommand;
 use crate::store::RedbStore;
 
@@ -71,10 +81,6 @@ pub enum Command {
     Search(CatalogQuery, usize, Reply<Vec<ItemHit>>),
     /// One item.
     Item(RegionId, String, Reply<Option<(u64, ServiceItem)>>),
-    /// The counters and gauges.
-    Metrics(Reply<Snapshot>),
-    /// Case counts by stage.
-    Counts(Reply<CaseCounts>),
     /// The roster in force.
     Roster(Reply<Roster>),
     /// Accept a roster update from the operator.
@@ -92,16 +98,18 @@ pub enum Command {
     RetryDeadLetters(Option<u64>, Reply<Vec<u64>>),
     /// A report from the back office (from polling adapters), answered after the commit.
     Report(Report, Reply<Event>),
-    /// A frame from a peer, as the transport received it.
-    Frame(Vec<u8>),
+    /// A frame from a peer, as the transport received it, holding its peer's place in the
+    /// queue until the engine has taken it.
+    Frame(Vec<u8>, Ticket),
     /// A peer connected: reconcile with it.
     PeerConnected(RegionId),
-    /// A document published by gossip.
-    Gossip(GossipTopic, Vec<u8>),
+    /// A document published by gossip, holding its publisher's place in the queue.
+    Gossip(GossipTopic, Vec<u8>, Ticket),
 }
 
-/// The engine's counters and gauges, for `/metrics` and `/healthz`.
-#[derive(Debug, Clone)]
+/// The engine's counters and gauges, for `/metrics` and `/healthz`, published by the engine
+/// thread after each commit.
+#[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     /// The counters.
     pub metrics: Metrics,
@@ -109,6 +117,8 @@ pub struct Snapshot {
     pub outbox: usize,
     /// Notices parked in the dead-letter table.
     pub dead_letters: usize,
+    /// Cases by stage, counted again at most once a second (counting walks every case).
+    pub cases: CaseCounts,
 }
 
 /// A pending reply: sent only after the batch's commit succeeded.
@@ -125,39 +135,149 @@ fn defer<T: Send + 'static>(reply: Reply<T>, result: Result<T, Error>) -> Deferr
     })
 }
 
-/// The handle the API and the back office use to reach the engine.
+/// Why the engine did not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum AskError {
+    /// The engine's queue is full: the caller should try again shortly.
+    #[error("the node is busy: its engine's queue is full; try again shortly")]
+    Busy,
+    /// The engine answered with an error, or has stopped.
+    #[error(transparent)]
+    Engine(#[from] Error),
+}
+
+/// The handle the API, the back office and the transport use to reach the engine.
 #[derive(Clone)]
 pub struct EngineHandle {
-    tx: std_mpsc::Sender<Command>,
+    tx: std_mpsc::SyncSender<Command>,
+    published: watch::Receiver<Arc<Snapshot>>,
+    refusals: Arc<Refusals>,
+}
+
+/// The bounded queue into the engine and its handle, with the channel the engine publishes
+/// its counters on.
+pub fn engine_queue() -> (
+    EngineHandle,
+    std_mpsc::Receiver<Command>,
+    watch::Sender<Arc<Snapshot>>,
+) {
+    let (tx, rx) = std_mpsc::sync_channel(LOCAL_QUEUE + PEER_QUEUE);
+    let (published_tx, published) = watch::channel(Arc::new(Snapshot::default()));
+    let handle = EngineHandle {
+        tx,
+        published,
+        refusals: Arc::new(Refusals::default()),
+    };
+    (handle, rx, published_tx)
 }
 
 impl EngineHandle {
-    /// Sends a command and waits for the answer.
-    pub async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, Error> {
+    /// Sends a command and waits for the answer; refused at once with [`AskError::Busy`]
+    /// (and counted) if the queue is full.
+    pub async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, AskError> {
         let (tx, rx) = oneshot::channel();
-        self.tx
-            .send(make(tx))
-            .map_err(|_| Error::Storage("the engine has stopped".into()))?;
-        rx.await
-            .map_err(|_| Error::Storage("the engine stopped before answering".into()))?
+        match self.tx.try_send(make(tx)) {
+            Ok(()) => {}
+            Err(std_mpsc::TrySendError::Full(_)) => {
+                self.refusals.api_queue_full();
+                return Err(AskError::Busy);
+            }
+            Err(std_mpsc::TrySendError::Disconnected(_)) => {
+                return Err(Error::Storage("the engine has stopped".into()).into());
+            }
+        }
+        Ok(rx
+            .await
+            .map_err(|_| Error::Storage("the engine stopped before answering".into()))??)
     }
 
-    /// Sends a command that needs no answer.
-    pub fn tell(&self, command: Command) {
-        if self.tx.send(command).is_err() {
-            warn!("the engine has stopped; a command was dropped");
+    /// Sends a command that needs no answer, waiting (without blocking a thread) while the
+    /// queue is full: for the back office, whose news must not be lost.
+    pub async fn tell(&self, mut command: Command) {
+        loop {
+            match self.tx.try_send(command) {
+                Ok(()) => return,
+                Err(std_mpsc::TrySendError::Full(back)) => {
+                    command = back;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Err(std_mpsc::TrySendError::Disconnected(_)) => {
+                    warn!("the engine has stopped; a command was dropped");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Offers a command from the transport: never waits; refused if the queue is full.
+    pub fn offer(&self, command: Command) -> Result<(), Refusal> {
+        match self.tx.try_send(command) {
+            Ok(()) => Ok(()),
+            Err(std_mpsc::TrySendError::Full(_)) => Err(Refusal::Queue),
+            Err(std_mpsc::TrySendError::Disconnected(_)) => {
+                warn!("the engine has stopped; a peer's frame was dropped");
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether the engine thread is still there to take commands.
+    pub fn running(&self) -> bool {
+        self.published.has_changed().is_ok()
+    }
+
+    /// The counters the engine published after its last commit.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        Arc::clone(&self.published.borrow())
+    }
+
+    /// The refusals counted by the transport and the API.
+    pub fn refusals(&self) -> &Arc<Refusals> {
+        &self.refusals
+    }
+}
+
+/// Where the engine thread's work goes.
+struct Outlets {
+    notices: mpsc::UnboundedSender<(u64, Notice)>,
+    net: mpsc::Sender<NetCommand>,
+    published: watch::Sender<Arc<Snapshot>>,
+    refusals: Arc<Refusals>,
+}
+
+impl Outlets {
+    /// Hands a command to the transport without waiting, but for a roster change, which must
+    /// not be lost (the transport drains its queue without waiting on anything).
+    fn net(&self, command: NetCommand) {
+        match self.net.try_send(command) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(NetCommand::Roster(roster))) => {
+                let _ = self.net.blocking_send(NetCommand::Roster(roster));
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                // A frame is sent again by the outbox; a document is announced again.
+                self.refusals.net_queue_full();
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
         }
     }
 }
 
+/// What the engine publishes: cheap counters after every commit, case counts as given.
+fn publish(engine: &Engine<RedbStore>, cases: CaseCounts) -> Arc<Snapshot> {
+    Arc::new(Snapshot {
+        metrics: engine.metrics().clone(),
+        outbox: engine.outbox_len(),
+        dead_letters: engine.dead_letter_count(),
+        cases,
+    })
+}
+
 /// Runs the engine loop on the current thread until every handle is dropped.
-fn engine_loop(
-    mut engine: Engine<RedbStore>,
-    rx: std_mpsc::Receiver<Command>,
-    notices: mpsc::UnboundedSender<(u64, Notice)>,
-    net: mpsc::UnboundedSender<NetCommand>,
-) {
+fn engine_loop(mut engine: Engine<RedbStore>, rx: std_mpsc::Receiver<Command>, out: Outlets) {
     let mut last_tick = Timestamp(0);
+    let mut cases = engine.case_counts();
+    out.published.send_replace(publish(&engine, cases.clone()));
     loop {
         let mut batch = Vec::new();
         match rx.recv_timeout(TICK) {
@@ -178,6 +298,7 @@ fn engine_loop(
                 warn!(error = %e, "timer work failed");
             }
             last_tick = now;
+            cases = engine.case_counts();
         }
         for cmd in batch {
             deferred.push(handle(&mut engine, cmd, now));
@@ -188,19 +309,18 @@ fn engine_loop(
                     match output {
                         Output::Send { to, frame, kind } => {
                             debug!(%to, kind, "sending");
-                            let _ = net.send(NetCommand::Send { to, frame });
+                            out.net(NetCommand::Send { to, frame });
                         }
                         Output::Gossip { topic, message } => {
-                            let _ = net.send(NetCommand::Gossip { topic, message });
+                            out.net(NetCommand::Gossip { topic, message });
                         }
-                        Output::Roster(roster) => {
-                            let _ = net.send(NetCommand::Roster(roster));
-                        }
+                        Output::Roster(roster) => out.net(NetCommand::Roster(roster)),
                         Output::Notify { id, notice } => {
-                            let _ = notices.send((id, notice));
+                            let _ = out.notices.send((id, notice));
                         }
                     }
                 }
+                out.published.send_replace(publish(&engine, cases.clone()));
                 for reply in deferred {
                     reply(None);
                 }
@@ -242,15 +362,6 @@ fn handle(engine: &mut Engine<RedbStore>, cmd: Command, now: Timestamp) -> Defer
             reply,
             Ok(engine.item(&region, &code).map(|(v, i)| (v, i.clone()))),
         ),
-        Command::Metrics(reply) => {
-            let snapshot = Snapshot {
-                metrics: engine.metrics().clone(),
-                outbox: engine.outbox_depth().values().sum(),
-                dead_letters: engine.dead_letter_count(),
-            };
-            defer(reply, Ok(snapshot))
-        }
-        Command::Counts(reply) => defer(reply, Ok(engine.case_counts())),
         Command::Publish(file, reply) => defer(reply, engine.publish_catalog(&file, now)),
         Command::Roster(reply) => defer(reply, Ok(engine.roster().clone())),
         Command::AcceptRoster(document, reply) => defer(
@@ -279,13 +390,15 @@ fn handle(engine: &mut Engine<RedbStore>, cmd: Command, now: Timestamp) -> Defer
             }
             defer(reply, result)
         }
-        Command::Frame(bytes) => {
+        Command::Frame(bytes, ticket) => {
+            drop(ticket);
             if let Err(e) = engine.on_frame(&bytes, now) {
                 debug!(error = %e, "a frame from a peer was refused");
             }
             Box::new(|_| {})
         }
-        Command::Gossip(topic, bytes) => {
+        Command::Gossip(topic, bytes, ticket) => {
+            drop(ticket);
             if let Err(e) = engine.on_gossip(topic, &bytes, now) {
                 debug!(topic = topic.name(), error = %e, "a gossiped document was refused");
             }
@@ -387,7 +500,7 @@ async fn back_office_loop<B: BackOffice>(
                         if pending.failures > 0 {
                             info!(case = %pending.notice.case(), id, attempts = pending.failures + 1, "back office took a notice it had refused");
                         }
-                        engine.tell(Command::NoticeDelivered(id));
+                        engine.tell(Command::NoticeDelivered(id)).await;
                         continue;
                     }
                     Err(e) => e.to_string(),
@@ -428,14 +541,12 @@ async fn back_office_loop<B: BackOffice>(
 /// Hands `reports` to the engine (all at once, so they share a commit) and waits for each
 /// answer, which comes after the commit: what became of each, in order.
 async fn take_reports(engine: &EngineHandle, reports: Vec<Report>) -> Vec<ReportOutcome> {
-    let pending: Vec<_> = reports
-        .into_iter()
-        .map(|report| {
-            let (tx, rx) = oneshot::channel();
-            engine.tell(Command::Report(report, tx));
-            rx
-        })
-        .collect();
+    let mut pending = Vec::with_capacity(reports.len());
+    for report in reports {
+        let (tx, rx) = oneshot::channel();
+        engine.tell(Command::Report(report, tx)).await;
+        pending.push(rx);
+    }
     let mut outcomes = Vec::with_capacity(pending.len());
     for rx in pending {
         outcomes.push(match rx.await {
@@ -489,10 +600,15 @@ pub async fn run(config: NodeConfig, options: RunOptions) -> Result<(), NodeErro
             problems: vec![format!("backoffice: {e}")],
         })?;
 
-    let (tx, rx) = std_mpsc::channel();
+    let (handle, rx, published) = engine_queue();
     let (notice_tx, notice_rx) = mpsc::unbounded_channel();
-    let (net_tx, net_rx) = mpsc::unbounded_channel();
-    let handle = EngineHandle { tx };
+    let (net_tx, net_rx) = mpsc::channel(NET_QUEUE);
+    let outlets = Outlets {
+        notices: notice_tx,
+        net: net_tx,
+        published,
+        refusals: Arc::clone(handle.refusals()),
+    };
     let peer_addr = crate::net::start(
         seed,
         &config.peer.listen,
@@ -516,7 +632,7 @@ pub async fn run(config: NodeConfig, options: RunOptions) -> Result<(), NodeErro
     }
     let engine_thread = std::thread::Builder::new()
         .name("engine".into())
-        .spawn(move || engine_loop(engine, rx, notice_tx, net_tx))
+        .spawn(move || engine_loop(engine, rx, outlets))
         .map_err(|e| NodeError::Serve {
             what: "starting the engine thread".into(),
             source: e,
@@ -673,7 +789,7 @@ mod tests {
         if let Ok(mut r) = office.refused.lock() {
             *r = Some(case(1));
         }
-        let (tx, rx) = std_mpsc::channel();
+        let (handle, rx, _published) = engine_queue();
         let (notice_tx, notice_rx) = mpsc::unbounded_channel();
         notice_tx.send((1, notice(1))).unwrap();
         notice_tx.send((2, notice(2))).unwrap();
@@ -682,12 +798,7 @@ mod tests {
             initial_backoff_ms: 20,
             max_backoff_ms: 50,
         };
-        let task = tokio::spawn(back_office_loop(
-            office.clone(),
-            notice_rx,
-            EngineHandle { tx },
-            retry,
-        ));
+        let task = tokio::spawn(back_office_loop(office.clone(), notice_rx, handle, retry));
         let mut told = Told::default();
         for _ in 0..30 {
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -724,7 +835,7 @@ mod tests {
         if let Ok(mut r) = office.refused.lock() {
             *r = Some(case(1));
         }
-        let (tx, rx) = std_mpsc::channel();
+        let (handle, rx, _published) = engine_queue();
         let (notice_tx, notice_rx) = mpsc::unbounded_channel();
         notice_tx.send((1, notice(1))).unwrap();
         let mut later = notice(1);
@@ -738,12 +849,7 @@ mod tests {
             initial_backoff_ms: 100,
             max_backoff_ms: 100,
         };
-        let task = tokio::spawn(back_office_loop(
-            office.clone(),
-            notice_rx,
-            EngineHandle { tx },
-            retry,
-        ));
+        let task = tokio::spawn(back_office_loop(office.clone(), notice_rx, handle, retry));
         let mut told = Told::default();
         for _ in 0..5 {
             tokio::time::sleep(Duration::from_millis(50)).await;

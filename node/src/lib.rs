@@ -13,6 +13,7 @@
 //! | [`api`] | the HTTP API for windows and back offices, `/healthz`, `/metrics`, OpenAPI |
 //! | [`demo`] | `tongban demo`: the five regions on loopback, with optional load |
 //! | [`net`] | the peer transport: libp2p over QUIC, roster allow-list, the frame protocol |
+//! | [`limits`] | the bounds on queues, streams, frame sizes and each peer's rate of frames |
 //! | [`error`] | the library's one error type |
 
 pub mod api;
@@ -22,6 +23,7 @@ pub mod daemon;
 pub mod demo;
 pub mod error;
 pub mod keys;
+pub mod limits;
 pub mod net;
 pub mod store;
 

@@ -7,17 +7,27 @@
 //! an empty acknowledgement of transport only — what a frame achieved comes back as frames of
 //! its own (receipts, replies), because the engine verifies everything before it counts.
 //! Frames that fail to go out are not retried here: the engine's outbox does that.
+//!
+//! One member cannot flood the node ([`crate::limits`] has the numbers): it may hold
+//! [`MAX_CONNECTIONS_PER_PEER`] connections of [`MAX_STREAMS_PER_CONNECTION`] streams each; a
+//! frame's length prefix is checked against [`MAX_FRAME_SIZE`] before any of it is read, and
+//! the frame is read as it arrives rather than into a buffer of the declared size; each peer's
+//! frames (and the gossip it publishes) pass a token bucket and take a place in the peer's
+//! share of the engine's queue. A frame refused for any of these is answered with the reason
+//! and counted per peer; the transport never waits for room in the engine's queue.
 
 use std::collections::HashMap;
 use std::io;
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::time::{Duration, Instant};
 
 use libp2p::futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, StreamExt};
 use libp2p::gossipsub;
 use libp2p::identity::{Keypair, ed25519};
 use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{Multiaddr, PeerId, StreamProtocol, allow_block_list};
+use libp2p::{Multiaddr, PeerId, StreamProtocol, allow_block_list, connection_limits};
 use tokio::sync::mpsc;
 use tongban_protocol::engine::GossipTopic;
 use tongban_protocol::ids::{PublicKey, RegionId};
@@ -27,6 +37,9 @@ use tracing::{debug, info, warn};
 
 use crate::daemon::{Command, EngineHandle};
 use crate::error::NodeError;
+use crate::limits::{
+    MAX_CONNECTIONS_PER_PEER, MAX_STREAMS_PER_CONNECTION, QueueShares, Refusal, TokenBucket,
+};
 
 /// The protocol every frame travels on.
 pub const FRAME_PROTOCOL: StreamProtocol = StreamProtocol::new("/tongban/frame/1");
@@ -35,21 +48,51 @@ pub const FRAME_PROTOCOL: StreamProtocol = StreamProtocol::new("/tongban/frame/1
 #[derive(Debug, Clone, Default)]
 pub struct FrameCodec;
 
+/// A request on the frame protocol: a frame, or (inbound only) the length prefix of one over
+/// the limit, whose bytes were never read, so that the transport can answer and count it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FrameRequest {
+    /// A frame's bytes.
+    Frame(Vec<u8>),
+    /// A frame refused on its declared length.
+    TooLarge {
+        /// The length its prefix declared.
+        len: usize,
+    },
+}
+
+/// Reads a length prefix.
+async fn read_prefix<T: AsyncRead + Unpin + Send>(io: &mut T) -> io::Result<usize> {
+    let mut len = [0u8; 4];
+    io.read_exact(&mut len).await?;
+    Ok(u32::from_be_bytes(len) as usize)
+}
+
 async fn read_bounded<T: AsyncRead + Unpin + Send>(
     io: &mut T,
     limit: usize,
 ) -> io::Result<Vec<u8>> {
-    let mut len = [0u8; 4];
-    io.read_exact(&mut len).await?;
-    let len = u32::from_be_bytes(len) as usize;
+    let len = read_prefix(io).await?;
     if len > limit {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
-            format!("a frame of {len} bytes is over the limit of {limit}"),
+            format!("an answer of {len} bytes is over the limit of {limit}"),
         ));
     }
-    let mut buf = vec![0u8; len];
-    io.read_exact(&mut buf).await?;
+    read_body(io, len).await
+}
+
+/// Reads `len` bytes, growing the buffer as they arrive: a peer that declares a large frame
+/// and sends little holds little memory.
+async fn read_body<T: AsyncRead + Unpin + Send>(io: &mut T, len: usize) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(len.min(64 << 10));
+    (&mut *io).take(len as u64).read_to_end(&mut buf).await?;
+    if buf.len() != len {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("a frame declared {len} bytes and ended after {}", buf.len()),
+        ));
+    }
     Ok(buf)
 }
 
@@ -63,15 +106,20 @@ async fn write_prefixed<T: AsyncWrite + Unpin + Send>(io: &mut T, data: &[u8]) -
 
 impl request_response::Codec for FrameCodec {
     type Protocol = StreamProtocol;
-    type Request = Vec<u8>;
+    type Request = FrameRequest;
     type Response = Vec<u8>;
 
     async fn read_request<T: AsyncRead + Unpin + Send>(
         &mut self,
         _: &StreamProtocol,
         io: &mut T,
-    ) -> io::Result<Vec<u8>> {
-        read_bounded(io, MAX_FRAME_SIZE).await
+    ) -> io::Result<FrameRequest> {
+        let len = read_prefix(io).await?;
+        if len > MAX_FRAME_SIZE {
+            // Answered and counted by the transport; the body is never read.
+            return Ok(FrameRequest::TooLarge { len });
+        }
+        Ok(FrameRequest::Frame(read_body(io, len).await?))
     }
 
     async fn read_response<T: AsyncRead + Unpin + Send>(
@@ -86,9 +134,15 @@ impl request_response::Codec for FrameCodec {
         &mut self,
         _: &StreamProtocol,
         io: &mut T,
-        req: Vec<u8>,
+        req: FrameRequest,
     ) -> io::Result<()> {
-        write_prefixed(io, &req).await
+        match req {
+            FrameRequest::Frame(frame) => write_prefixed(io, &frame).await,
+            FrameRequest::TooLarge { .. } => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a frame over the limit is not sent",
+            )),
+        }
     }
 
     async fn write_response<T: AsyncWrite + Unpin + Send>(
@@ -106,6 +160,7 @@ impl request_response::Codec for FrameCodec {
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
     allow: allow_block_list::Behaviour<allow_block_list::AllowedPeers>,
+    limits: connection_limits::Behaviour,
     frames: request_response::Behaviour<FrameCodec>,
     gossip: gossipsub::Behaviour,
 }
@@ -180,6 +235,69 @@ impl Directory {
     }
 }
 
+/// What the transport keeps about one peer's inbound frames.
+struct Inbound {
+    bucket: TokenBucket,
+    /// The peer's frames in the engine's queue now.
+    queued: Arc<AtomicUsize>,
+    /// When a refusal of this peer's frames was last logged.
+    warned: Option<Instant>,
+}
+
+/// The gate every inbound frame and gossiped document passes before the engine's queue.
+struct Gate {
+    peers: HashMap<PeerId, Inbound>,
+    shares: QueueShares,
+    engine: EngineHandle,
+}
+
+impl Gate {
+    /// Hands the frame (or document) `make` builds to the engine, or says why not; counts and
+    /// logs (at most every ten seconds per peer) a refusal.
+    fn admit(
+        &mut self,
+        peer: PeerId,
+        region: &RegionId,
+        len: usize,
+        make: impl FnOnce(crate::limits::Ticket) -> Command,
+    ) -> Result<(), Refusal> {
+        let now = Instant::now();
+        let inbound = self.peers.entry(peer).or_insert_with(|| Inbound {
+            bucket: TokenBucket::new(now),
+            queued: Arc::new(AtomicUsize::new(0)),
+            warned: None,
+        });
+        let result = if !inbound.bucket.take(len, now) {
+            Err(Refusal::Rate)
+        } else {
+            match self.shares.ticket(&inbound.queued) {
+                None => Err(Refusal::Queue),
+                Some(ticket) => self.engine.offer(make(ticket)),
+            }
+        };
+        if let Err(reason) = result {
+            self.refused(peer, region, reason, now);
+        }
+        result
+    }
+
+    fn refused(&mut self, peer: PeerId, region: &RegionId, reason: Refusal, now: Instant) {
+        let count = self.engine.refusals().peer(region, reason);
+        let inbound = self.peers.entry(peer).or_insert_with(|| Inbound {
+            bucket: TokenBucket::new(now),
+            queued: Arc::new(AtomicUsize::new(0)),
+            warned: None,
+        });
+        if inbound
+            .warned
+            .is_none_or(|at| now.saturating_duration_since(at) >= Duration::from_secs(10))
+        {
+            inbound.warned = Some(now);
+            warn!(%region, reason = reason.label(), refused = count, "refusing a peer's frames");
+        }
+    }
+}
+
 /// Starts listening on `listen` and runs the transport until the command channel closes.
 /// Returns the listen address actually bound, once it is known.
 pub async fn start(
@@ -188,7 +306,7 @@ pub async fn start(
     roster: Roster,
     me: RegionId,
     engine: EngineHandle,
-    mut commands: mpsc::UnboundedReceiver<NetCommand>,
+    mut commands: mpsc::Receiver<NetCommand>,
 ) -> Result<Multiaddr, NodeError> {
     let listen: Multiaddr = listen.parse().map_err(|e| {
         NodeError::Refused(format!("peer.listen {listen:?} is not a multiaddr: {e}"))
@@ -214,12 +332,16 @@ pub async fn start(
             .map_err(io::Error::other)?;
             Ok(Behaviour {
                 allow: allow_block_list::Behaviour::default(),
+                limits: connection_limits::Behaviour::new(
+                    connection_limits::ConnectionLimits::default()
+                        .with_max_established_per_peer(Some(MAX_CONNECTIONS_PER_PEER)),
+                ),
                 gossip,
                 frames: request_response::Behaviour::new(
                     [(FRAME_PROTOCOL, ProtocolSupport::Full)],
                     request_response::Config::default()
                         .with_request_timeout(Duration::from_secs(30))
-                        .with_max_concurrent_streams(1024),
+                        .with_max_concurrent_streams(MAX_STREAMS_PER_CONNECTION),
                 ),
             })
         })
@@ -254,6 +376,11 @@ pub async fn start(
     };
     info!(%bound, peer = %swarm.local_peer_id(), "peer transport listening");
     let bound_out = bound.clone();
+    let mut gate = Gate {
+        peers: HashMap::new(),
+        shares: QueueShares::default(),
+        engine: engine.clone(),
+    };
     tokio::spawn(async move {
         loop {
             tokio::select! {
@@ -265,7 +392,7 @@ pub async fn start(
                                 debug!(%to, "no such peer on the roster; frame dropped");
                                 continue;
                             };
-                            swarm.behaviour_mut().frames.send_request_with_addresses(pid, frame, addrs.clone());
+                            swarm.behaviour_mut().frames.send_request_with_addresses(pid, FrameRequest::Frame(frame), addrs.clone());
                         }
                         NetCommand::Gossip { topic, message } => {
                             // Fails until a peer's subscription is seen; the engine announces
@@ -292,12 +419,25 @@ pub async fn start(
                     SwarmEvent::Behaviour(BehaviourEvent::Frames(request_response::Event::Message { peer, message, .. })) => {
                         match message {
                             request_response::Message::Request { request, channel, .. } => {
-                                if directory.by_peer.contains_key(&peer) {
-                                    engine.tell(Command::Frame(request));
-                                }
-                                let _ = swarm.behaviour_mut().frames.send_response(channel, Vec::new());
+                                let answer = match (directory.by_peer.get(&peer), request) {
+                                    (Some(region), FrameRequest::Frame(frame)) => match gate.admit(peer, region, frame.len(), |t| Command::Frame(frame, t)) {
+                                        Ok(()) => Vec::new(),
+                                        Err(reason) => reason.message().into_bytes(),
+                                    },
+                                    (Some(region), FrameRequest::TooLarge { len }) => {
+                                        debug!(%region, len, "a frame over the size limit");
+                                        gate.refused(peer, region, Refusal::Size, Instant::now());
+                                        Refusal::Size.message().into_bytes()
+                                    }
+                                    (None, _) => Vec::new(),
+                                };
+                                let _ = swarm.behaviour_mut().frames.send_response(channel, answer);
                             }
-                            request_response::Message::Response { .. } => {}
+                            request_response::Message::Response { response, .. } => {
+                                if !response.is_empty() {
+                                    debug!(%peer, answer = %String::from_utf8_lossy(&response), "a peer refused a frame; the outbox will retry");
+                                }
+                            }
                         }
                     }
                     SwarmEvent::Behaviour(BehaviourEvent::Frames(request_response::Event::OutboundFailure { peer, error, .. })) => {
@@ -308,15 +448,20 @@ pub async fn start(
                             .into_iter()
                             .find(|t| gossipsub::IdentTopic::new(t.name()).hash() == message.topic);
                         let from_member = message.source.is_some_and(|p| directory.by_peer.contains_key(&p));
-                        if let (Some(topic), true) = (topic, from_member) {
-                            engine.tell(Command::Gossip(topic, message.data));
+                        let region = message.source.and_then(|p| directory.by_peer.get(&p).map(|r| (p, r)));
+                        if let (Some(topic), true, Some((source, region))) = (topic, from_member, region) {
+                            let data = message.data;
+                            // A refusal is counted; the document is announced again later.
+                            let _ = gate.admit(source, region, data.len(), |t| Command::Gossip(topic, data, t));
                         }
                     }
                     SwarmEvent::ConnectionEstablished { peer_id, num_established, .. } => {
                         if let Some(region) = directory.by_peer.get(&peer_id) {
                             if num_established.get() == 1 {
                                 info!(%region, "peer connected");
-                                engine.tell(Command::PeerConnected(region.clone()));
+                                if engine.offer(Command::PeerConnected(region.clone())).is_err() {
+                                    debug!(%region, "the engine's queue is full; the timer reconciles later");
+                                }
                             }
                         } else {
                             let _ = swarm.disconnect_peer_id(peer_id);

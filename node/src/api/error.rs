@@ -114,6 +114,17 @@ impl ApiError {
     }
 }
 
+impl From<crate::daemon::AskError> for ApiError {
+    fn from(e: crate::daemon::AskError) -> ApiError {
+        match e {
+            crate::daemon::AskError::Busy => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string())
+            }
+            crate::daemon::AskError::Engine(e) => e.into(),
+        }
+    }
+}
+
 impl From<Error> for ApiError {
     fn from(e: Error) -> ApiError {
         let message = e.to_string();

@@ -20,21 +20,29 @@ use crate::daemon::Command;
     summary = "Health: the node answers and its engine is running",
     description = "No token needed. For load balancers and monitoring. `dead_letters` counts the notices \
         the back office did not take, parked until an operator retries them (see /api/v1/admin/dead-letters); \
-        the node stays up (200) with dead letters, so alert on the count.",
+        the node stays up (200) with dead letters, so alert on the count. Answered from counters the engine \
+        publishes after each commit (case counts at most a second old), so it costs the same however many \
+        cases the node holds and never waits behind the engine.",
     responses(
         (status = 200, description = "The node is up.", body = HealthAnswer),
         (status = 503, description = "The node's engine has stopped.", body = ErrorBody),
     ),
 )]
 pub async fn healthz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    let snapshot = state.engine.ask(Command::Metrics).await?;
-    let cases = state.engine.ask(Command::Counts).await?;
+    if !state.engine.running() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the node's engine has stopped",
+        ));
+    }
+    let snapshot = state.engine.snapshot();
     Ok(Json(json!({
         "status": "ok",
         "region": state.config.region,
         "outbox": snapshot.outbox,
         "dead_letters": snapshot.dead_letters,
-        "cases": cases,
+        "cases": snapshot.cases,
     })))
 }
 
@@ -47,7 +55,11 @@ pub async fn healthz(State(state): State<AppState>) -> Result<impl IntoResponse,
     description = "No token needed. Counters `tongban_*_total` (intakes, events written and received, frames in, \
         out and refused, retries, reconciliations, refused transitions, bytes, notices dead-lettered) and the \
         gauges `tongban_outbox_depth` and `tongban_notices_dead_lettered` (notices parked now), each labelled \
-        with the node's region.",
+        with the node's region; `tongban_peer_frames_refused_total{peer,reason}` counts each peer's frames the \
+        transport refused (`rate`: over the peer's rate limit, `size`: over the frame size limit, `queue`: the \
+        peer's share of the engine's queue full) and `tongban_api_refused_total{reason=\"queue\"}` the API calls \
+        answered 503 busy. Read from counters the engine publishes after each commit: it never waits behind \
+        the engine.",
     responses(
         (status = 200, description = "The metrics.", body = String, content_type = "text/plain; version=0.0.4",
             example = "# HELP tongban_intakes_total Applications taken at this region's windows.\n# TYPE tongban_intakes_total counter\ntongban_intakes_total{region=\"110000\"} 3\n"),
@@ -55,7 +67,8 @@ pub async fn healthz(State(state): State<AppState>) -> Result<impl IntoResponse,
     ),
 )]
 pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    let snapshot = state.engine.ask(Command::Metrics).await?;
+    let snapshot = state.engine.snapshot();
+    let refusals = state.engine.refusals();
     let (m, outbox) = (&snapshot.metrics, snapshot.outbox);
     let region = state.config.region.as_str();
     let mut text = String::new();
@@ -139,6 +152,28 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         "Notices to the back office parked in the dead-letter table since the node started.",
         m.notices_dead_lettered,
     );
+    counter(
+        "net_queue_dropped_total",
+        "Frames and documents dropped for want of room in the transport's queue (sent again later).",
+        refusals.net_queue(),
+    );
+    text.push_str(&format!(
+        "# HELP tongban_api_refused_total API calls answered 503 busy because the engine's queue was full.\n\
+         # TYPE tongban_api_refused_total counter\n\
+         tongban_api_refused_total{{region=\"{region}\",reason=\"queue\"}} {}\n",
+        refusals.api_queue()
+    ));
+    text.push_str(
+        "# HELP tongban_peer_frames_refused_total Frames of a peer the transport refused, by reason: \
+         rate (over the peer's rate limit), size (over the frame size limit), queue (the engine's \
+         queue for the peer full).\n# TYPE tongban_peer_frames_refused_total counter\n",
+    );
+    for (peer, reason, value) in refusals.by_peer() {
+        text.push_str(&format!(
+            "tongban_peer_frames_refused_total{{region=\"{region}\",peer=\"{peer}\",reason=\"{}\"}} {value}\n",
+            reason.label()
+        ));
+    }
     let mut gauge = |name: &str, help: &str, value: usize| {
         text.push_str(&format!(
             "# HELP tongban_{name} {help}\n# TYPE tongban_{name} gauge\ntongban_{name}{{region=\"{region}\"}} {value}\n"

@@ -76,6 +76,19 @@ pub struct EngineConfig {
     /// says so (a node never starts on an older roster than one it accepted).
     #[serde(default)]
     pub trust_stored_roster: bool,
+    /// Most cases one reconciliation round catches up (pushing our side's events, fetching the
+    /// peer's): a message listing more differing entries costs no more than this many frames
+    /// signed; the rest come in the next session, which then starts after `retry_initial_ms`
+    /// rather than `reconcile_every_ms`.
+    #[serde(default = "default_catch_up_per_round")]
+    pub catch_up_per_round: usize,
+}
+
+/// The default of [`EngineConfig::catch_up_per_round`].
+pub const DEFAULT_CATCH_UP_PER_ROUND: usize = 32;
+
+fn default_catch_up_per_round() -> usize {
+    DEFAULT_CATCH_UP_PER_ROUND
 }
 
 impl Default for EngineConfig {
@@ -86,6 +99,7 @@ impl Default for EngineConfig {
             reconcile_every_ms: 600_000,
             announce_every_ms: 600_000,
             trust_stored_roster: false,
+            catch_up_per_round: DEFAULT_CATCH_UP_PER_ROUND,
         }
     }
 }
@@ -342,6 +356,11 @@ impl<S: Store> Engine<S> {
             *depth.entry(peer.clone()).or_insert(0) += 1;
         }
         depth
+    }
+
+    /// How many messages wait for a peer's acknowledgement, all peers together (cheap: no walk).
+    pub fn outbox_len(&self) -> usize {
+        self.outbox.len()
     }
 
     /// The store, for drivers that inspect it (tests, the simulator's invariants).

@@ -140,8 +140,10 @@ impl<S: Store> Engine<S> {
         self.recon_sessions.remove(&(peer.clone(), session));
     }
 
-    /// For every case whose entries differ: push the events of our side the peer may lack and
-    /// ask for the events of its side we lack.
+    /// For every case whose entries differ, at most `catch_up_per_round` of them: push the
+    /// events of our side the peer may lack and ask for the events of its side we lack. When
+    /// more differ, the next session with the peer is brought forward to `retry_initial_ms`
+    /// from now, and it finds the rest (those caught up no longer differ).
     fn catch_up(
         &mut self,
         peer: &RegionId,
@@ -150,7 +152,16 @@ impl<S: Store> Engine<S> {
         now: Timestamp,
     ) -> Result<()> {
         let cases: BTreeSet<&CaseId> = ours.iter().chain(theirs).map(|e| &e.case).collect();
-        for case in cases {
+        let cap = self.config.catch_up_per_round.max(1);
+        if cases.len() > cap {
+            let every = self.config.reconcile_every_ms;
+            let soon = now
+                .0
+                .saturating_sub(every)
+                .saturating_add(self.config.retry_initial_ms.min(every));
+            self.last_reconcile.insert(peer.clone(), Timestamp(soon));
+        }
+        for case in cases.into_iter().take(cap) {
             let their = theirs
                 .iter()
                 .filter(|e| &e.case == case)

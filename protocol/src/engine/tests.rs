@@ -1042,3 +1042,103 @@ fn a_restored_writer_recovers_its_own_log_from_its_peer() {
     assert_eq!(net.node(BJ).case_record(&case).unwrap().intake_seq, 3);
     assert_eq!(net.node(BJ).metrics().forks, 0);
 }
+
+/// Issue 8, item 8: one reconciliation message from a member could make the node sign (and
+/// keep in its audit log) one fetch frame per entry it lists that the node lacks. A round now
+/// catches up at most `catch_up_per_round` cases; the rest wait for later rounds or the next
+/// session, which comes early when a round was cut short.
+#[test]
+fn one_reconciliation_round_triggers_a_bounded_number_of_fetches() {
+    let mut net = Net::new();
+    let now = net.now;
+    // Beijing lists 1000 cases Tianjin has never heard of, in one range of items.
+    let items: Vec<crate::reconcile::Entry> = (1..=1000)
+        .map(|n| {
+            crate::reconcile::Entry::new(
+                CaseId::new(format!("110000-20260302-{n:06}")).unwrap(),
+                1,
+                0,
+            )
+        })
+        .collect();
+    let message = crate::reconcile::ReconMessage {
+        ranges: vec![crate::reconcile::Range {
+            upper: crate::reconcile::Bound::Infinity,
+            mode: crate::reconcile::Mode::Items { items },
+        }],
+    };
+    let body = Message::Reconcile {
+        session: 4242,
+        round: 0,
+        message: serde_bytes::ByteBuf::from(message.encode().unwrap()),
+    };
+    let frame = frame_from(BJ, TJ, 9_200_000, body, now);
+    net.node(TJ).on_frame(&frame, now).unwrap();
+    let outputs = net.node(TJ).commit().unwrap();
+    let fetches = outputs
+        .iter()
+        .filter(|o| {
+            matches!(
+                o,
+                Output::Send {
+                    kind: "event_fetch",
+                    ..
+                }
+            )
+        })
+        .count();
+    let cap = EngineConfig::default().catch_up_per_round;
+    assert!(cap > 0);
+    assert_eq!(fetches, cap, "one round fetches at most {cap} cases");
+    // The session itself goes on: Tianjin still answers the round.
+    assert!(
+        outputs.iter().any(|o| matches!(
+            o,
+            Output::Send {
+                kind: "reconcile" | "reconcile_done",
+                ..
+            }
+        )),
+        "the round is answered"
+    );
+}
+
+/// The cap does not stop convergence: the cases past it come in the next sessions.
+#[test]
+fn cases_past_the_catch_up_cap_still_arrive_in_later_sessions() {
+    let mut net = Net::new();
+    let cap = EngineConfig::default().catch_up_per_round;
+    let total = cap * 2 + 5;
+    let mut cases = Vec::new();
+    for _ in 0..total {
+        cases.push(net.intake(TJ, BJ, "1100000001"));
+    }
+    // Every transfer is lost and no timer runs (so the outbox does not send them again):
+    // Beijing learns of the cases only by reconciliation.
+    net.in_flight.clear();
+    let lacking = |net: &mut Net| {
+        let now = net.now;
+        cases
+            .iter()
+            .filter(|c| net.node(BJ).case_view_as(&Actor::Admin, c, now).is_err())
+            .count()
+    };
+    assert_eq!(lacking(&mut net), total);
+    let mut sessions = 0;
+    while lacking(&mut net) > 0 {
+        sessions += 1;
+        assert!(sessions <= 10, "Beijing did not get every case");
+        let now = net.now;
+        net.node(BJ).reconcile_with(&region(TJ), now).unwrap();
+        net.commit(BJ);
+        net.run(|_| false);
+        if sessions == 1 {
+            assert_eq!(
+                lacking(&mut net),
+                total - cap,
+                "the first session brings {cap}"
+            );
+        }
+    }
+    assert_eq!(sessions, 3);
+}
