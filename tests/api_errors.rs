@@ -629,3 +629,38 @@ async fn a_replayed_webhook_callback_is_refused_even_after_a_restart() {
         "the clock was stopped once: {view}"
     );
 }
+
+/// Issue 8, item 9: the admin gets the audit chain's head signed with the node's key; no one
+/// else gets it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_gets_the_audit_head_signed_by_the_node() {
+    let fed = Federation::new(&["110000"], "seed = 1\n");
+    let node = fed.start("110000");
+    let c = node.client();
+    for token in [WINDOW_TOKEN, BACKOFFICE_TOKEN] {
+        let (status, body) = c.get("/api/v1/admin/audit/head", token).await;
+        assert_eq!(status, 403, "{body}");
+    }
+    let (status, body) = c.get("/api/v1/admin/audit/head", ADMIN_TOKEN).await;
+    assert_eq!(status, 200, "{body}");
+    let cose = hex::decode(body["cose"].as_str().expect("cose")).expect("hex");
+    let key = tongban_protocol::envelope::Identity::from_seed(node_key_seed(0, 0)).public_key();
+    let signed = tongban_protocol::envelope::open::<
+        tongban_protocol::engine::audit::SignedAuditHead,
+        _,
+    >(&cose, &key)
+    .expect("signed by the node key");
+    assert_eq!(signed.payload().region.as_str(), "110000");
+    assert_eq!(
+        body["head"]["seq"].as_u64(),
+        Some(signed.payload().seq),
+        "{body}"
+    );
+    let other = tongban_protocol::envelope::Identity::from_seed(node_key_seed(1, 0)).public_key();
+    assert!(
+        tongban_protocol::envelope::open::<tongban_protocol::engine::audit::SignedAuditHead, _>(
+            &cose, &other
+        )
+        .is_err()
+    );
+}

@@ -125,6 +125,7 @@ impl Federation {
             // A restarted node keeps the roster it accepted during the run, as an operator
             // who says so at each restart would.
             trust_stored_roster: true,
+            ..EngineConfig::default()
         };
         Ok(Federation {
             regions,

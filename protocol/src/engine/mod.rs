@@ -76,6 +76,21 @@ pub struct EngineConfig {
     /// says so (a node never starts on an older roster than one it accepted).
     #[serde(default)]
     pub trust_stored_roster: bool,
+    /// Most refused frames recorded one by one in the audit log per claimed peer (frames that
+    /// name no member share one budget) and interval; the rest are counted in one record.
+    #[serde(default = "default_audit_refused_per_peer")]
+    pub audit_refused_per_peer: u32,
+    /// The interval of that budget, in milliseconds.
+    #[serde(default = "default_audit_refused_interval_ms")]
+    pub audit_refused_interval_ms: u64,
+}
+
+fn default_audit_refused_per_peer() -> u32 {
+    64
+}
+
+fn default_audit_refused_interval_ms() -> u64 {
+    60_000
 }
 
 impl Default for EngineConfig {
@@ -86,6 +101,8 @@ impl Default for EngineConfig {
             reconcile_every_ms: 600_000,
             announce_every_ms: 600_000,
             trust_stored_roster: false,
+            audit_refused_per_peer: default_audit_refused_per_peer(),
+            audit_refused_interval_ms: default_audit_refused_interval_ms(),
         }
     }
 }
@@ -194,6 +211,9 @@ pub struct Metrics {
     pub reconcile_bytes_in: u64,
     /// Notices parked in the dead-letter table because the back office did not take them.
     pub notices_dead_lettered: u64,
+    /// Refused frames over the audit log's budget: counted in a summary record, not recorded
+    /// one by one.
+    pub audit_refused_suppressed: u64,
 }
 
 /// One region's node, as pure logic over a [`Store`].
@@ -210,6 +230,9 @@ pub struct Engine<S: Store> {
     out: Vec<Output>,
     frame_counter: u64,
     audit: audit::AuditHead,
+    /// Refused frames recorded in the audit log in the current interval, per claimed peer
+    /// (`None`: frames that name no member).
+    refused_budget: BTreeMap<Option<RegionId>, audit::RefusedBudget>,
     last_reconcile: BTreeMap<RegionId, Timestamp>,
     recon_sessions: BTreeMap<(RegionId, u64), std::sync::Arc<crate::reconcile::ReconSet>>,
     last_announce: Option<Timestamp>,
@@ -270,6 +293,7 @@ impl<S: Store> Engine<S> {
             out: Vec::new(),
             frame_counter: now.0.saturating_mul(1000),
             audit: audit::AuditHead::default(),
+            refused_budget: BTreeMap::new(),
             last_reconcile: BTreeMap::new(),
             recon_sessions: BTreeMap::new(),
             last_announce: None,

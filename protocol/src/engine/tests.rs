@@ -391,6 +391,19 @@ fn a_crash_loses_only_what_was_not_acknowledged() {
     assert!(net.node(BJ).metrics().events_duplicate >= 1);
 }
 
+/// Every table but the audit log and its head, to show that something changed nothing else.
+fn all_but_audit(store: &MemoryStore) -> Vec<(Table, Vec<(Vec<u8>, Vec<u8>)>)> {
+    Table::ALL
+        .into_iter()
+        .filter(|t| *t != Table::Audit)
+        .map(|t| {
+            let mut rows = store.scan_prefix(t, &[]).unwrap();
+            rows.retain(|(k, _)| !(t == Table::Meta && k == super::records::META_AUDIT_HEAD));
+            (t, rows)
+        })
+        .collect()
+}
+
 #[test]
 fn strangers_and_forgeries_are_refused_and_change_nothing() {
     let mut net = Net::new();
@@ -408,9 +421,14 @@ fn strangers_and_forgeries_are_refused_and_change_nothing() {
     let env = mallory.sign(&frame).unwrap();
     let now = net.now;
     let before = net.node(BJ).metrics().clone();
+    let state = all_but_audit(net.node(BJ).store());
     assert!(net.node(BJ).on_frame(env.bytes(), now).is_err());
     assert!(net.node(BJ).on_frame(b"garbage", now).is_err());
-    assert_eq!(net.node(BJ).store().unsynced(), 0, "nothing written");
+    assert_eq!(
+        all_but_audit(net.node(BJ).store()),
+        state,
+        "nothing written but the audit log"
+    );
     assert_eq!(
         net.node(BJ).metrics().frames_refused,
         before.frames_refused + 2
@@ -899,4 +917,166 @@ fn a_notice_given_up_on_is_parked_with_its_case_and_handed_over_again_on_retry()
     net.commit(BJ);
     assert_eq!(net.node(BJ).dead_letter_count(), 0);
     assert!(net.node(BJ).dead_letters().unwrap().is_empty());
+}
+
+/// The audit records held by `r`'s node, in order.
+fn audit_records(net: &mut Net, r: &str) -> Vec<audit::AuditRecord> {
+    net.node(r)
+        .store()
+        .scan_prefix(Table::Audit, &[])
+        .unwrap()
+        .into_iter()
+        .map(|(_, v)| crate::codec::from_cbor(&v, 1 << 16, "audit record").unwrap())
+        .collect()
+}
+
+#[test]
+fn a_refused_frame_leaves_an_audit_record() {
+    let mut net = Net::new();
+    let before = audit::verify_chain(net.node(BJ).store()).unwrap();
+    let mallory = Identity::from_seed([66; 32]);
+    let forged = crate::wire::Frame {
+        from: region(TJ),
+        to: region(BJ),
+        id: 1,
+        sent_at: net.now,
+        body: Message::CatalogFetch {
+            region: region(BJ),
+            version: None,
+        },
+    };
+    let forged = mallory.sign(&forged).unwrap().into_parts().0;
+    let now = net.now;
+    assert!(net.node(BJ).on_frame(&forged, now).is_err());
+    assert!(net.node(BJ).on_frame(b"garbage", now).is_err());
+    net.commit(BJ);
+    assert_eq!(
+        audit::verify_chain(net.node(BJ).store()).unwrap(),
+        before + 2,
+        "both refusals are in the chain"
+    );
+    let records = audit_records(&mut net, BJ);
+    let [.., first, second] = &records[..] else {
+        panic!("two records at least");
+    };
+    assert_eq!(first.direction, audit::Direction::Refused);
+    assert_eq!(first.envelope, Digest::of(&forged));
+    assert_eq!(first.peer, Some(region(TJ)), "the claimed member");
+    assert_eq!(first.kind, "catalog_fetch");
+    assert!(
+        first.reason.as_deref().unwrap().contains("not signed")
+            || first.reason.as_deref().unwrap().contains("signer"),
+        "{:?}",
+        first.reason
+    );
+    assert_eq!(
+        first.sample.as_ref().map(|b| b.as_slice()),
+        Some(&forged[..]),
+        "a small frame is kept"
+    );
+    assert_eq!(second.direction, audit::Direction::Refused);
+    assert_eq!(second.envelope, Digest::of(b"garbage"));
+    assert_eq!(
+        (second.peer.as_ref(), second.kind.as_str()),
+        (None, "unreadable")
+    );
+    assert_eq!(
+        second.sample.as_ref().map(|b| b.as_slice()),
+        Some(&b"garbage"[..])
+    );
+}
+
+#[test]
+fn a_flood_of_refused_frames_is_recorded_up_to_the_budget_and_counted() {
+    let mut net = Net::new();
+    let budget = EngineConfig::default().audit_refused_per_peer as usize;
+    let before = audit_records(&mut net, BJ).len();
+    let now = net.now;
+    // A big frame: only its digest is kept.
+    let big = vec![0xA5u8; 4096];
+    for _ in 0..budget + 10 {
+        assert!(net.node(BJ).on_frame(&big, now).is_err());
+    }
+    net.commit(BJ);
+    assert_eq!(audit_records(&mut net, BJ).len(), before + budget);
+    assert_eq!(net.node(BJ).metrics().audit_refused_suppressed, 10);
+    assert!(
+        audit_records(&mut net, BJ)[before..]
+            .iter()
+            .all(|r| r.sample.is_none() && r.envelope == Digest::of(&big))
+    );
+    // The interval ends: the ten over the budget are counted in one record.
+    net.advance(EngineConfig::default().audit_refused_interval_ms);
+    let records = audit_records(&mut net, BJ);
+    let summary = records
+        .iter()
+        .find(|r| r.kind == audit::REFUSED_SUPPRESSED)
+        .expect("a summary record");
+    assert_eq!(summary.suppressed, Some(10));
+    assert_eq!(summary.peer, None);
+    // A new interval has a new budget.
+    let now = net.now;
+    let n = audit::verify_chain(net.node(BJ).store()).unwrap();
+    assert!(net.node(BJ).on_frame(&big, now).is_err());
+    assert_eq!(audit::verify_chain(net.node(BJ).store()).unwrap(), n + 1);
+}
+
+#[test]
+fn the_signed_audit_head_verifies_with_the_nodes_key_and_the_chain_checks() {
+    let mut net = Net::new();
+    let case = net.intake(TJ, BJ, "1100000001");
+    net.run(|_| false);
+    let now = net.now;
+    assert!(net.node(BJ).on_frame(b"garbage", now).is_err());
+    net.commit(BJ);
+    let signed = net.node(BJ).signed_audit_head(now).unwrap();
+    let key = roster().region(&region(BJ)).unwrap().node_key;
+    let opened = crate::envelope::open::<audit::SignedAuditHead, _>(signed.bytes(), &key).unwrap();
+    let head = opened.payload().clone();
+    assert_eq!(head.region, region(BJ));
+    let n = audit::verify_chain(net.node(BJ).store()).unwrap();
+    assert_eq!(head.seq, n);
+    assert_eq!(
+        audit::verify_chain_against(net.node(BJ).store(), &head).unwrap(),
+        n
+    );
+    // Not TJ's key.
+    let tj = roster().region(&region(TJ)).unwrap().node_key;
+    assert!(crate::envelope::open::<audit::SignedAuditHead, _>(signed.bytes(), &tj).is_err());
+    // The chain grows: the old head still checks.
+    net.report(BJ, &case, EventKind::Accepted);
+    net.run(|_| false);
+    assert!(audit::verify_chain(net.node(BJ).store()).unwrap() > n);
+    audit::verify_chain_against(net.node(BJ).store(), &head).unwrap();
+    // A record before the head changed: the chain may still link if the tamperer rewrote
+    // every later record, but not to the head the node signed.
+    let mut store = net.node(BJ).store().clone();
+    let rewritten: Vec<audit::AuditRecord> = audit_records(&mut net, BJ);
+    let mut prev = Digest([0; 32]);
+    for mut r in rewritten {
+        if r.seq == 1 {
+            r.at = Timestamp(r.at.0 + 1);
+        }
+        r.prev = prev;
+        prev = r.hash().unwrap();
+        super::records::put(&mut store, Table::Audit, &r.seq.to_be_bytes(), &r).unwrap();
+    }
+    let mut tampered_head: audit::AuditHead =
+        super::records::get(&store, Table::Meta, super::records::META_AUDIT_HEAD)
+            .unwrap()
+            .unwrap();
+    tampered_head.hash = Some(prev);
+    super::records::put(
+        &mut store,
+        Table::Meta,
+        super::records::META_AUDIT_HEAD,
+        &tampered_head,
+    )
+    .unwrap();
+    audit::verify_chain(&store).unwrap();
+    let err = audit::verify_chain_against(&store, &head).unwrap_err();
+    assert!(
+        err.to_string().contains("not the one the node signed"),
+        "{err}"
+    );
 }
