@@ -664,3 +664,32 @@ async fn the_admin_gets_the_audit_head_signed_by_the_node() {
         .is_err()
     );
 }
+
+/// Issue 8, item 9: a material is the uploading window's to cite until an application cites
+/// it; another window of the same region citing it is refused and nothing is created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_cannot_cite_another_windows_upload() {
+    let slow = "seed = 1\n[backoffice.delays]\ndecision = { min_ms = 3600000, max_ms = 3600000 }\n";
+    let fed = Federation::new(&["110000"], slow);
+    let node = fed.start("110000");
+    let c = node.client();
+    // Uploaded by window 1.
+    let app = c.application("110000", "1100000001", 1).await;
+    let before = snapshot(&c).await;
+    let (status, body) = c.post("/api/v1/applications", WINDOW2_TOKEN, &app).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(error_code(&body), "invalid_application");
+    let problems = body["error"]["problems"].as_array().expect("problems");
+    assert_eq!(problems.len(), 2, "{body}");
+    assert!(
+        problems[0]
+            .as_str()
+            .unwrap_or("")
+            .contains("another window"),
+        "{body}"
+    );
+    assert_eq!(snapshot(&c).await, before, "nothing created");
+    // Window 1 cites them.
+    let (status, created) = c.post("/api/v1/applications", WINDOW_TOKEN, &app).await;
+    assert_eq!(status, 201, "{created}");
+}

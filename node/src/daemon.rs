@@ -63,8 +63,8 @@ pub enum Command {
     ),
     /// An event of this node's side.
     WriteEvent(Actor, CaseId, Box<EventKind>, Reply<Event>),
-    /// A chunk of a material.
-    Upload(Digest, u64, u64, Vec<u8>, Reply<UploadStatus>),
+    /// A chunk of a material, from a window or an admin.
+    Upload(Actor, Digest, u64, u64, Vec<u8>, Reply<UploadStatus>),
     /// One case.
     View(Actor, CaseId, Reply<Box<CaseView>>),
     /// A worklist.
@@ -232,9 +232,10 @@ fn handle(engine: &mut Engine<RedbStore>, cmd: Command, now: Timestamp) -> Defer
         Command::WriteEvent(actor, case, kind, reply) => {
             defer(reply, engine.write_event(now, &actor, &case, *kind))
         }
-        Command::Upload(digest, offset, total, data, reply) => {
-            defer(reply, engine.upload_chunk(digest, offset, total, &data))
-        }
+        Command::Upload(actor, digest, offset, total, data, reply) => defer(
+            reply,
+            engine.upload_chunk(now, &actor, digest, offset, total, &data),
+        ),
         Command::View(actor, case, reply) => {
             defer(reply, engine.case_view_as(&actor, &case, now).map(Box::new))
         }

@@ -44,11 +44,14 @@ pub enum Table {
     /// Notices the back office did not take after every attempt, parked by id until an
     /// operator hands them over again.
     DeadLetters,
+    /// Per material digest: who may cite an uploaded material until an application does,
+    /// and when the upload in progress began (for dropping it when it is too old).
+    UploadClaims,
 }
 
 impl Table {
     /// Every table, for stores that create them up front.
-    pub const ALL: [Table; 14] = [
+    pub const ALL: [Table; 15] = [
         Table::Meta,
         Table::Cases,
         Table::Events,
@@ -63,6 +66,7 @@ impl Table {
         Table::Notices,
         Table::PeerReceipts,
         Table::DeadLetters,
+        Table::UploadClaims,
     ];
 
     /// The table's name on disk.
@@ -82,6 +86,7 @@ impl Table {
             Table::Notices => "notices",
             Table::PeerReceipts => "peer_receipts",
             Table::DeadLetters => "dead_letters",
+            Table::UploadClaims => "upload_claims",
         }
     }
 }

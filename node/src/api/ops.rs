@@ -144,6 +144,11 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         "Refused frames over the audit log's budget: counted in a summary record, not recorded one by one.",
         m.audit_refused_suppressed,
     );
+    counter(
+        "uploads_expired_total",
+        "Material uploads dropped for not being completed in time (24 hours by default).",
+        m.uploads_expired,
+    );
     let mut gauge = |name: &str, help: &str, value: usize| {
         text.push_str(&format!(
             "# HELP tongban_{name} {help}\n# TYPE tongban_{name} gauge\ntongban_{name}{{region=\"{region}\"}} {value}\n"

@@ -83,6 +83,14 @@ pub struct EngineConfig {
     /// The interval of that budget, in milliseconds.
     #[serde(default = "default_audit_refused_interval_ms")]
     pub audit_refused_interval_ms: u64,
+    /// How long an upload may stay incomplete, in milliseconds, from its first chunk; its
+    /// chunks are then dropped and the client must start over.
+    #[serde(default = "default_upload_expiry_ms")]
+    pub upload_expiry_ms: u64,
+}
+
+fn default_upload_expiry_ms() -> u64 {
+    24 * 3_600_000
 }
 
 fn default_audit_refused_per_peer() -> u32 {
@@ -103,6 +111,7 @@ impl Default for EngineConfig {
             trust_stored_roster: false,
             audit_refused_per_peer: default_audit_refused_per_peer(),
             audit_refused_interval_ms: default_audit_refused_interval_ms(),
+            upload_expiry_ms: default_upload_expiry_ms(),
         }
     }
 }
@@ -214,6 +223,8 @@ pub struct Metrics {
     /// Refused frames over the audit log's budget: counted in a summary record, not recorded
     /// one by one.
     pub audit_refused_suppressed: u64,
+    /// Uploads dropped for not being completed within `upload_expiry_ms`.
+    pub uploads_expired: u64,
 }
 
 /// One region's node, as pure logic over a [`Store`].
@@ -239,6 +250,8 @@ pub struct Engine<S: Store> {
     /// Members whose catalog is not held: when to ask them next, and how often we asked.
     catalog_asks: BTreeMap<RegionId, (Timestamp, u32)>,
     metrics: Metrics,
+    /// When incomplete uploads were last looked for expiry.
+    last_upload_sweep: Option<Timestamp>,
     /// The dead-lettered notices, by id, with their case: the table's index, for counts and
     /// for holding a case's later notices behind a parked one.
     dead_letters: BTreeMap<u64, crate::ids::CaseId>,
@@ -299,6 +312,7 @@ impl<S: Store> Engine<S> {
             last_announce: None,
             catalog_asks: BTreeMap::new(),
             metrics: Metrics::default(),
+            last_upload_sweep: None,
             dead_letters: BTreeMap::new(),
         };
         engine.load_roster()?;
@@ -322,6 +336,7 @@ impl<S: Store> Engine<S> {
         engine.load_cases()?;
         engine.load_outbox()?;
         engine.audit = audit::AuditHead::load(&engine.store)?;
+        engine.adopt_unclaimed_uploads(now)?;
         engine.publish_catalog(&catalog, now)?;
         engine.load_dead_letters()?;
         engine.requeue_notices()?;

@@ -144,8 +144,9 @@ impl Net {
 
     fn upload(&mut self, r: &str, content: &[u8]) -> Digest {
         let d = Digest::of(content);
+        let now = self.now;
         self.node(r)
-            .upload_chunk(d, 0, content.len() as u64, content)
+            .upload_chunk(now, &window(r), d, 0, content.len() as u64, content)
             .unwrap();
         self.commit(r);
         d
@@ -477,9 +478,17 @@ fn large_materials_travel_in_chunks() {
     let mut net = Net::new();
     let big: Vec<u8> = (0..2_500_000u32).map(|i| (i % 251) as u8).collect();
     let digest = Digest::of(&big);
+    let now = net.now;
     for (i, chunk) in big.chunks(1 << 20).enumerate() {
         net.node(TJ)
-            .upload_chunk(digest, (i << 20) as u64, big.len() as u64, chunk)
+            .upload_chunk(
+                now,
+                &window(TJ),
+                digest,
+                (i << 20) as u64,
+                big.len() as u64,
+                chunk,
+            )
             .unwrap();
     }
     net.commit(TJ);
@@ -530,30 +539,32 @@ fn uploads_check_their_digest() {
     let mut net = Net::new();
     let content = vec![7u8; 3000];
     let d = Digest::of(&content);
+    let (now, w) = (net.now, window(BJ));
     let bj = net.node(BJ);
     assert!(
-        !bj.upload_chunk(d, 0, 3000, &content[..1000])
+        !bj.upload_chunk(now, &w, d, 0, 3000, &content[..1000])
             .unwrap()
             .complete
     );
     assert!(
-        bj.upload_chunk(d, 2000, 3000, &content[2000..]).is_err(),
+        bj.upload_chunk(now, &w, d, 2000, 3000, &content[2000..])
+            .is_err(),
         "a gap is refused"
     );
     assert!(
-        !bj.upload_chunk(d, 0, 3000, &content[..1000])
+        !bj.upload_chunk(now, &w, d, 0, 3000, &content[..1000])
             .unwrap()
             .complete,
         "a repeat is harmless"
     );
     assert!(
-        bj.upload_chunk(d, 1000, 3000, &content[1000..])
+        bj.upload_chunk(now, &w, d, 1000, 3000, &content[1000..])
             .unwrap()
             .complete
     );
     assert_eq!(bj.material(&d).unwrap().unwrap(), content);
     let wrong = Digest::of(b"other");
-    let err = bj.upload_chunk(wrong, 0, 5, b"abcde").unwrap_err();
+    let err = bj.upload_chunk(now, &w, wrong, 0, 5, b"abcde").unwrap_err();
     assert!(err.to_string().contains("upload it again"), "{err}");
     assert!(bj.material(&wrong).unwrap().is_none());
 }
@@ -1079,4 +1090,119 @@ fn the_signed_audit_head_verifies_with_the_nodes_key_and_the_chain_checks() {
         err.to_string().contains("not the one the node signed"),
         "{err}"
     );
+}
+
+/// The second window of region `r`.
+fn window2(r: &str) -> Actor {
+    Actor::Window {
+        window: WindowId::new(format!("{r}-w2")).unwrap(),
+        operator: "OP2".into(),
+    }
+}
+
+#[test]
+fn a_window_cannot_cite_another_windows_upload() {
+    let mut net = Net::new();
+    // w1 uploads; w2 prepares an application citing those uploads.
+    let request = net.request(BJ, BJ, "1100000001");
+    let now = net.now;
+    let err = net
+        .node(BJ)
+        .intake(now, &window2(BJ), request.clone(), None)
+        .unwrap_err();
+    let Error::InvalidApplication(problems) = &err else {
+        panic!("{err}");
+    };
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(problems[0].contains("another window"), "{problems:?}");
+    assert_eq!(net.node(BJ).metrics().intakes, 0);
+    // A window that holds the same bytes sends them (matched against the kept material, not
+    // taken on its word) and may cite them too; wrong bytes are refused.
+    let form = request.materials[0].digest;
+    let err = net
+        .node(BJ)
+        .upload_chunk(now, &window2(BJ), form, 0, 16, b"not the form ...")
+        .unwrap_err();
+    assert!(err.to_string().contains("upload it again"), "{err}");
+    let status = net
+        .node(BJ)
+        .upload_chunk(now, &window2(BJ), form, 0, 16, b"application form")
+        .unwrap();
+    assert!(status.complete);
+    let Error::InvalidApplication(problems) = net
+        .node(BJ)
+        .intake(now, &window2(BJ), request.clone(), None)
+        .unwrap_err()
+    else {
+        panic!("refused as an invalid application");
+    };
+    assert_eq!(problems.len(), 1, "only the id card now: {problems:?}");
+    // w1 cites them; from then on they belong to the case, as any cited material.
+    let receipt = net
+        .node(BJ)
+        .intake(now, &window(BJ), request.clone(), None)
+        .unwrap();
+    net.commit(BJ);
+    assert!(receipt.created);
+    let receipt = net
+        .node(BJ)
+        .intake(now, &window2(BJ), request, None)
+        .unwrap();
+    assert!(receipt.created);
+    assert_eq!(net.node(BJ).metrics().intakes, 2);
+}
+
+#[test]
+fn partial_uploads_are_dropped_after_the_limit_and_the_client_is_told_to_start_over() {
+    let mut net = Net::new();
+    let content = vec![9u8; 3000];
+    let d = Digest::of(&content);
+    let other = vec![8u8; 3000];
+    let o = Digest::of(&other);
+    let now = net.now;
+    let first = net
+        .node(BJ)
+        .upload_chunk(now, &window(BJ), d, 0, 3000, &content[..1000])
+        .unwrap();
+    assert!(!first.complete);
+    net.commit(BJ);
+    net.advance(EngineConfig::default().upload_expiry_ms / 2);
+    // Another upload, started later, is not due yet.
+    let now = net.now;
+    net.node(BJ)
+        .upload_chunk(now, &window(BJ), o, 0, 3000, &other[..1000])
+        .unwrap();
+    net.commit(BJ);
+    net.advance(EngineConfig::default().upload_expiry_ms / 2);
+    assert!(
+        net.node(BJ)
+            .store()
+            .scan_prefix(Table::Uploads, &d.0)
+            .unwrap()
+            .is_empty(),
+        "the stale chunks are gone"
+    );
+    assert_eq!(net.node(BJ).metrics().uploads_expired, 1);
+    assert_eq!(
+        net.node(BJ)
+            .store()
+            .scan_prefix(Table::Uploads, &o.0)
+            .unwrap()
+            .len(),
+        1,
+        "the later upload is kept"
+    );
+    // The client resumes where it was: told the upload expired and starts over.
+    let now = net.now;
+    let err = net
+        .node(BJ)
+        .upload_chunk(now, &window(BJ), d, 1000, 3000, &content[1000..2000])
+        .unwrap_err();
+    assert!(matches!(err, Error::UploadExpired(_)), "{err}");
+    assert!(err.to_string().contains("offset 0"), "{err}");
+    let again = net
+        .node(BJ)
+        .upload_chunk(now, &window(BJ), d, 0, 3000, &content)
+        .unwrap();
+    assert!(again.complete);
 }
