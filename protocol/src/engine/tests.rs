@@ -392,8 +392,11 @@ fn a_crash_loses_only_what_was_not_acknowledged() {
     assert!(net.node(BJ).metrics().events_duplicate >= 1);
 }
 
+/// A table's rows.
+type Rows = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// Every table but the audit log and its head, to show that something changed nothing else.
-fn all_but_audit(store: &MemoryStore) -> Vec<(Table, Vec<(Vec<u8>, Vec<u8>)>)> {
+fn all_but_audit(store: &MemoryStore) -> Vec<(Table, Rows)> {
     Table::ALL
         .into_iter()
         .filter(|t| *t != Table::Audit)
