@@ -629,3 +629,67 @@ async fn a_replayed_webhook_callback_is_refused_even_after_a_restart() {
         "the clock was stopped once: {view}"
     );
 }
+
+/// Issue 8, item 9: the admin gets the audit chain's head signed with the node's key; no one
+/// else gets it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_gets_the_audit_head_signed_by_the_node() {
+    let fed = Federation::new(&["110000"], "seed = 1\n");
+    let node = fed.start("110000");
+    let c = node.client();
+    for token in [WINDOW_TOKEN, BACKOFFICE_TOKEN] {
+        let (status, body) = c.get("/api/v1/admin/audit/head", token).await;
+        assert_eq!(status, 403, "{body}");
+    }
+    let (status, body) = c.get("/api/v1/admin/audit/head", ADMIN_TOKEN).await;
+    assert_eq!(status, 200, "{body}");
+    let cose = hex::decode(body["cose"].as_str().expect("cose")).expect("hex");
+    let key = tongban_protocol::envelope::Identity::from_seed(node_key_seed(0, 0)).public_key();
+    let signed = tongban_protocol::envelope::open::<
+        tongban_protocol::engine::audit::SignedAuditHead,
+        _,
+    >(&cose, &key)
+    .expect("signed by the node key");
+    assert_eq!(signed.payload().region.as_str(), "110000");
+    assert_eq!(
+        body["head"]["seq"].as_u64(),
+        Some(signed.payload().seq),
+        "{body}"
+    );
+    let other = tongban_protocol::envelope::Identity::from_seed(node_key_seed(1, 0)).public_key();
+    assert!(
+        tongban_protocol::envelope::open::<tongban_protocol::engine::audit::SignedAuditHead, _>(
+            &cose, &other
+        )
+        .is_err()
+    );
+}
+
+/// Issue 8, item 9: a material is the uploading window's to cite until an application cites
+/// it; another window of the same region citing it is refused and nothing is created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_cannot_cite_another_windows_upload() {
+    let slow = "seed = 1\n[backoffice.delays]\ndecision = { min_ms = 3600000, max_ms = 3600000 }\n";
+    let fed = Federation::new(&["110000"], slow);
+    let node = fed.start("110000");
+    let c = node.client();
+    // Uploaded by window 1.
+    let app = c.application("110000", "1100000001", 1).await;
+    let before = snapshot(&c).await;
+    let (status, body) = c.post("/api/v1/applications", WINDOW2_TOKEN, &app).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(error_code(&body), "invalid_application");
+    let problems = body["error"]["problems"].as_array().expect("problems");
+    assert_eq!(problems.len(), 2, "{body}");
+    assert!(
+        problems[0]
+            .as_str()
+            .unwrap_or("")
+            .contains("another window"),
+        "{body}"
+    );
+    assert_eq!(snapshot(&c).await, before, "nothing created");
+    // Window 1 cites them.
+    let (status, created) = c.post("/api/v1/applications", WINDOW_TOKEN, &app).await;
+    assert_eq!(status, 201, "{created}");
+}

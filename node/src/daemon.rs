@@ -29,11 +29,13 @@ use tongban_adapters::{AnyBackOffice, BackOffice, Notice, Report, ReportOutcome}
 use tongban_protocol::Error;
 use tongban_protocol::case::events::{Event, EventKind};
 use tongban_protocol::catalog::ServiceItem;
+use tongban_protocol::engine::audit::SignedAuditHead;
 use tongban_protocol::engine::{
     Actor, CaseCounts, CaseView, CatalogQuery, DeadLetterView, Engine, EngineConfig, EngineSetup,
     GossipTopic, IntakeReceipt, IntakeRequest, ItemHit, Metrics, Output, UploadStatus, Worklist,
     WorklistFilter,
 };
+use tongban_protocol::envelope::Envelope;
 use tongban_protocol::ids::{CaseId, Digest, RegionId, Timestamp};
 use tongban_protocol::roster::{Roster, RosterDocument};
 use tracing::{debug, error, info, warn};
@@ -71,8 +73,8 @@ pub enum Command {
     ),
     /// An event of this node's side.
     WriteEvent(Actor, CaseId, Box<EventKind>, Reply<Event>),
-    /// A chunk of a material.
-    Upload(Digest, u64, u64, Vec<u8>, Reply<UploadStatus>),
+    /// A chunk of a material, from a window or an admin.
+    Upload(Actor, Digest, u64, u64, Vec<u8>, Reply<UploadStatus>),
     /// One case.
     View(Actor, CaseId, Reply<Box<CaseView>>),
     /// A worklist.
@@ -94,6 +96,8 @@ pub enum Command {
     NoticeFailed(u64, u32, String, Reply<Vec<u64>>),
     /// The dead-lettered notices.
     DeadLetters(Reply<Vec<DeadLetterView>>),
+    /// The audit chain's head, signed with the node's key.
+    AuditHead(Reply<Envelope<SignedAuditHead>>),
     /// Hand dead-lettered notices over again: one notice's case, or all; answers with the ids.
     RetryDeadLetters(Option<u64>, Reply<Vec<u64>>),
     /// A report from the back office (from polling adapters), answered after the commit.
@@ -348,9 +352,10 @@ fn handle(engine: &mut Engine<RedbStore>, cmd: Command, now: Timestamp) -> Defer
         Command::WriteEvent(actor, case, kind, reply) => {
             defer(reply, engine.write_event(now, &actor, &case, *kind))
         }
-        Command::Upload(digest, offset, total, data, reply) => {
-            defer(reply, engine.upload_chunk(digest, offset, total, &data))
-        }
+        Command::Upload(actor, digest, offset, total, data, reply) => defer(
+            reply,
+            engine.upload_chunk(now, &actor, digest, offset, total, &data),
+        ),
         Command::View(actor, case, reply) => {
             defer(reply, engine.case_view_as(&actor, &case, now).map(Box::new))
         }
@@ -380,6 +385,7 @@ fn handle(engine: &mut Engine<RedbStore>, cmd: Command, now: Timestamp) -> Defer
             defer(reply, engine.notice_failed(now, id, attempts, &error))
         }
         Command::DeadLetters(reply) => defer(reply, engine.dead_letters()),
+        Command::AuditHead(reply) => defer(reply, engine.signed_audit_head(now)),
         Command::RetryDeadLetters(which, reply) => {
             let result = engine.retry_dead_letters(which);
             if let Ok(ids) = &result {

@@ -162,6 +162,10 @@ pub enum Error {
     /// A request that cannot be carried out as given; the text says what to fix.
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// A chunk of an upload that was dropped for not being completed in time: the upload
+    /// starts over from offset 0.
+    #[error("upload expired: {0}")]
+    UploadExpired(String),
 
     // --- storage (store.rs and its implementations) ---
     /// The store failed; the engine acknowledged nothing that depended on it.

@@ -47,11 +47,14 @@ pub enum Table {
     /// Notices the back office did not take after every attempt, parked by id until an
     /// operator hands them over again.
     DeadLetters,
+    /// Per material digest: who may cite an uploaded material until an application does,
+    /// and when the upload in progress began (for dropping it when it is too old).
+    UploadClaims,
 }
 
 impl Table {
     /// Every table, for stores that create them up front.
-    pub const ALL: [Table; 15] = [
+    pub const ALL: [Table; 16] = [
         Table::Meta,
         Table::Cases,
         Table::Events,
@@ -67,6 +70,7 @@ impl Table {
         Table::PeerReceipts,
         Table::Forks,
         Table::DeadLetters,
+        Table::UploadClaims,
     ];
 
     /// The table's name on disk.
@@ -87,6 +91,7 @@ impl Table {
             Table::PeerReceipts => "peer_receipts",
             Table::Forks => "forks",
             Table::DeadLetters => "dead_letters",
+            Table::UploadClaims => "upload_claims",
         }
     }
 }

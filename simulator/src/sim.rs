@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 use tongban_adapters::reference::{DelayRange, Delays, OutcomeMix, ReferenceConfig, ReferenceCore};
 use tongban_protocol::case::application::SubmittedMaterial;
 use tongban_protocol::case::events::Side;
-use tongban_protocol::engine::{Engine, IntakeRequest, Metrics, Output};
+use tongban_protocol::engine::{Actor, Engine, IntakeRequest, Metrics, Output};
 use tongban_protocol::ids::{CaseId, Digest, RegionId, Timestamp};
 use tongban_protocol::roster::Roster;
 use tongban_protocol::store::MemoryStore;
@@ -457,7 +457,8 @@ impl<'a> Sim<'a> {
                 let digest = Digest::of(&content);
                 let size = content.len() as u64;
                 engine
-                    .upload_chunk(digest, 0, size, &content)
+                    // Shared scans, put in by the operator: any window may cite them.
+                    .upload_chunk(local, &Actor::Admin, digest, 0, size, &content)
                     .map_err(|e| engine_error(self.fed.id(i), self.now, e))?;
                 self.nodes[i].materials.insert(
                     m.clone(),

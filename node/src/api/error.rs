@@ -64,6 +64,9 @@ pub enum ErrorCode {
     /// 409: a roster update was refused (not newer, no quorum, another federation's, or it
     /// reinstates a revoked key).
     RosterRefused,
+    /// 409: the upload this chunk continues was dropped for not being completed in time;
+    /// start over from offset 0.
+    UploadExpired,
     /// 413: the body is over the node's limit, or a material over the size allowed.
     TooLarge,
     /// 422: the application does not meet the item's requirements; `problems` lists each.
@@ -142,6 +145,7 @@ impl From<Error> for ApiError {
             }
             Error::InvalidCatalog(p) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_catalog", p),
             Error::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large", vec![]),
+            Error::UploadExpired(_) => (StatusCode::CONFLICT, "upload_expired", vec![]),
             Error::Storage(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", vec![]),
             _ => (StatusCode::BAD_REQUEST, "bad_request", vec![]),
         };
@@ -205,6 +209,7 @@ mod tests {
             Error::Storage("x".into()).into(),
             Error::InvalidInput("x".into()).into(),
             Error::RosterRefused("x".into()).into(),
+            Error::UploadExpired("x".into()).into(),
         ];
         for e in cases {
             let code = e.code;
@@ -219,7 +224,9 @@ mod tests {
                 ErrorCode::Unauthorized => 401,
                 ErrorCode::Forbidden => 403,
                 ErrorCode::NotFound => 404,
-                ErrorCode::IllegalTransition | ErrorCode::RosterRefused => 409,
+                ErrorCode::IllegalTransition
+                | ErrorCode::RosterRefused
+                | ErrorCode::UploadExpired => 409,
                 ErrorCode::TooLarge => 413,
                 ErrorCode::InvalidApplication | ErrorCode::InvalidCatalog => 422,
                 ErrorCode::Unavailable => 503,

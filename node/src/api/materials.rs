@@ -22,7 +22,12 @@ use crate::daemon::Command;
         material is addressed by the SHA-256 of its bytes; chunks of at most 1 MiB come in order, each at the \
         offset where the previous one ended (a repeated chunk is harmless). Once all `total` bytes are in, the \
         node checks the digest and keeps the material; an application then lists it by digest. Uploading a \
-        material the node already holds answers complete at once. Windows and admins only.",
+        material the node already holds answers complete at once. A material a window uploaded is that window's \
+        to cite until an application cites it; another window that has the same file uploads it too (its bytes \
+        are matched against the kept material) and may then cite it as well. A material an admin uploaded may be \
+        cited by any window. An upload not completed within 24 hours of its first chunk (`upload_expiry_ms`) is \
+        dropped: a later chunk of it is answered 409 `upload_expired`, and the upload starts over from offset 0. \
+        Windows and admins only.",
     params(
         ("digest" = Digest, Path, description = "The SHA-256 of the whole material, as 64 hex digits."),
         ("offset" = Option<u64>, Query, description = "Where this chunk starts in the material, in bytes; default 0."),
@@ -37,9 +42,13 @@ use crate::daemon::Command;
     responses(
         (status = 200, description = "How the upload stands: `complete` once the whole material is kept.", body = UploadStatus),
         (status = 400, description = "A malformed digest; `total` missing; a chunk out of order, empty, over 1 MiB or past `total`; \
-            or the whole material's SHA-256 is not the digest (upload it again).", body = ErrorBody),
+            or the whole material's SHA-256 is not the digest (upload it again); or, for a material kept here that \
+            another window uploaded, bytes that are not the material's or a `total` that is not its size.", body = ErrorBody),
         (status = 401, description = "No token, or an unknown one.", body = ErrorBody),
-        (status = 403, description = "A back-office token: materials are uploaded by windows.", body = ErrorBody),
+        (status = 403, description = "A back-office token: materials are uploaded by windows; or another window's upload \
+            of the same material is in progress.", body = ErrorBody),
+        (status = 409, description = "`upload_expired`: the upload this chunk continues was not completed within 24 hours \
+            and was dropped; start over from offset 0.", body = ErrorBody),
         (status = 413, description = "The body is over the node's limit (http.max_body_bytes).", body = ErrorBody),
         (status = 503, description = "The node could not keep the chunk, or its engine is not answering.", body = ErrorBody),
     ),
@@ -65,7 +74,7 @@ pub async fn upload(
     let data = body(data)?;
     let status = state
         .engine
-        .ask(|r| Command::Upload(digest, offset, total, data.to_vec(), r))
+        .ask(|r| Command::Upload(actor, digest, offset, total, data.to_vec(), r))
         .await?;
     Ok(Json(status))
 }

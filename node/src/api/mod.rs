@@ -90,6 +90,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(ops::metrics))
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/api/v1/admin/dead-letters", get(ops::dead_letters))
+        .route("/api/v1/admin/audit/head", get(ops::audit_head))
         .route(
             "/api/v1/admin/dead-letters/retry",
             post(ops::retry_dead_letters),

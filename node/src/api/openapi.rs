@@ -54,6 +54,7 @@ Errors: every error answer is JSON, `{\"error\": {\"code\", \"message\", \"probl
         ops::dead_letters,
         ops::retry_dead_letters,
         ops::retry_dead_letter,
+        ops::audit_head,
     ),
     components(schemas(
         ErrorBody,
@@ -69,6 +70,7 @@ Errors: every error answer is JSON, `{\"error\": {\"code\", \"message\", \"probl
         tongban_protocol::engine::Report,
         tongban_protocol::engine::CaseCounts,
         tongban_protocol::engine::DeadLetterView,
+        tongban_protocol::engine::audit::SignedAuditHead,
         tongban_protocol::catalog::ServiceItem,
         tongban_protocol::catalog::Mode,
         tongban_protocol::case::application::Application,
@@ -91,7 +93,7 @@ Errors: every error answer is JSON, `{\"error\": {\"code\", \"message\", \"probl
         (name = "materials", description = "Material uploads, addressed by SHA-256, before the application that lists them."),
         (name = "applications", description = "Applications and cases: intake, worklists, case detail, withdrawal, status events."),
         (name = "back office", description = "Callbacks from the region's own back-office systems."),
-        (name = "operations", description = "Health, metrics, the dead-letter table of notices the back office did not take, and this document."),
+        (name = "operations", description = "Health, metrics, the dead-letter table of notices the back office did not take, the signed head of the audit chain, and this document."),
     ),
 )]
 pub struct ApiDoc;

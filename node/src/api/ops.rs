@@ -153,6 +153,26 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         m.notices_dead_lettered,
     );
     counter(
+        "audit_refused_suppressed_total",
+        "Refused frames over the audit log's budget: counted in a summary record, not recorded one by one.",
+        m.audit_refused_suppressed,
+    );
+    counter(
+        "forks_total",
+        "Conflicting envelopes kept as evidence that a writer signed two histories of a case log.",
+        m.forks,
+    );
+    counter(
+        "events_recovered_total",
+        "Events of this node's own logs taken back from a peer (after a restore from backup).",
+        m.events_recovered,
+    );
+    counter(
+        "uploads_expired_total",
+        "Material uploads dropped for not being completed in time (24 hours by default).",
+        m.uploads_expired,
+    );
+    counter(
         "net_queue_dropped_total",
         "Frames and documents dropped for want of room in the transport's queue (sent again later).",
         refusals.net_queue(),
@@ -304,6 +324,39 @@ pub async fn retry_dead_letters(
     Ok(Json(json!({ "retried": retried })))
 }
 
+/// `GET /api/v1/admin/audit/head` (admin): the audit chain's head, signed with the node key.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/audit/head",
+    tag = "operations",
+    summary = "The audit chain's head, signed by the node (admin)",
+    description = "The node keeps a hash-chained audit log of every frame it sent, received or refused. This \
+        signs the chain's head now — how many records it has and the chain hash of the last — with the node's \
+        key (the roster's `node_key` of this region), as a COSE_Sign1 envelope of kind `tongban/audit-head; v=1`. \
+        Keep it outside the node: an auditor who later reads the node's store checks the envelope with the \
+        roster's key and the chain against it (every link holds and record `seq` hashes to `head`), so no \
+        record up to it can have been changed, dropped or reordered unnoticed. No request body.",
+    responses(
+        (status = 200, description = "The signed head.", body = AuditHeadAnswer),
+        (status = 401, description = "No token, or an unknown one.", body = ErrorBody),
+        (status = 403, description = "The token is not an admin token.", body = ErrorBody),
+        (status = 503, description = "The node's engine is not answering.", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn audit_head(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    admin_only(&state, &headers, "the signed audit head")?;
+    let signed = state.engine.ask(Command::AuditHead).await?;
+    Ok(Json(json!({
+        "head": signed.payload(),
+        "kid": signed.signer().to_string(),
+        "cose": hex::encode(signed.bytes()),
+    })))
+}
+
 /// Any path the API does not have.
 pub async fn not_found(uri: Uri) -> ApiError {
     ApiError::new(
@@ -336,6 +389,19 @@ pub struct HealthAnswer {
 pub struct DeadLettersAnswer {
     /// The parked notices, by id.
     pub dead_letters: Vec<DeadLetterView>,
+}
+
+/// The answer of `GET /api/v1/admin/audit/head`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct AuditHeadAnswer {
+    /// What the node signed.
+    pub head: tongban_protocol::engine::audit::SignedAuditHead,
+    /// The key id of the node key that signed.
+    pub kid: String,
+    /// The signed head as a COSE_Sign1 envelope (CBOR), as hex: check it with the roster's
+    /// node key of this region.
+    pub cose: String,
 }
 
 /// The answer to a retry of dead letters.

@@ -1,14 +1,29 @@
 //! The hash-chained audit log: every envelope this node sends or receives, in order, each
 //! record naming the digest of the one before. Changing, dropping or reordering any record
 //! breaks every later link, which [`verify_chain`] finds.
+//!
+//! Frames this node refused are recorded too, with the reason, the digest of their bytes and,
+//! if they are small, the bytes themselves; a flood of them is recorded up to a budget per
+//! claimed peer and interval, and what is over the budget is counted in one record when the
+//! interval ends. The node signs the chain's head on request ([`SignedAuditHead`]), so an
+//! auditor can check that a copy of the chain is the one this node kept
+//! ([`verify_chain_against`]).
 
 use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
 
 use super::records::{META_AUDIT_HEAD, get, put};
 use crate::codec::to_cbor;
+use crate::envelope::Signable;
 use crate::error::{Error, Result};
 use crate::ids::{Digest, RegionId, Timestamp};
 use crate::store::{Store, Table};
+
+/// Largest refused frame whose bytes the audit record keeps; of a larger one, only the digest.
+pub const MAX_REFUSED_SAMPLE: usize = 512;
+
+/// Longest refusal reason kept, in characters.
+const MAX_REASON_CHARS: usize = 256;
 
 /// Which way an envelope went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,6 +54,16 @@ pub struct AuditRecord {
     pub envelope: Digest,
     /// When.
     pub at: Timestamp,
+    /// Why the frame was refused (refused records only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The refused frame's bytes, if they are at most [`MAX_REFUSED_SAMPLE`] bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample: Option<ByteBuf>,
+    /// In a summary record (kind `refused_suppressed`): how many refused frames from this peer
+    /// went over the interval's budget and were counted, not recorded one by one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppressed: Option<u64>,
 }
 
 impl AuditRecord {
@@ -78,13 +103,148 @@ impl AuditHead {
             kind: kind.to_string(),
             envelope: Digest::of(envelope),
             at,
+            reason: None,
+            sample: None,
+            suppressed: None,
         };
+        self.push(store, record)
+    }
+
+    /// Appends a record of a frame this node refused: the claimed peer and kind if the frame
+    /// could be read at all, why it was refused, its digest, and its bytes if small.
+    pub(crate) fn append_refused(
+        &mut self,
+        store: &mut impl Store,
+        peer: Option<RegionId>,
+        kind: &str,
+        reason: &str,
+        frame: &[u8],
+        at: Timestamp,
+    ) -> Result<()> {
+        let record = AuditRecord {
+            seq: self.seq + 1,
+            prev: self.hash.unwrap_or(Digest([0; 32])),
+            direction: Direction::Refused,
+            peer,
+            kind: kind.to_string(),
+            envelope: Digest::of(frame),
+            at,
+            reason: Some(reason.chars().take(MAX_REASON_CHARS).collect()),
+            sample: (frame.len() <= MAX_REFUSED_SAMPLE).then(|| ByteBuf::from(frame.to_vec())),
+            suppressed: None,
+        };
+        self.push(store, record)
+    }
+
+    /// Appends the count of refused frames from `peer` that went over the budget of the
+    /// interval that started at `since`.
+    pub(crate) fn append_suppressed(
+        &mut self,
+        store: &mut impl Store,
+        peer: Option<RegionId>,
+        count: u64,
+        since: Timestamp,
+        at: Timestamp,
+    ) -> Result<()> {
+        let record = AuditRecord {
+            seq: self.seq + 1,
+            prev: self.hash.unwrap_or(Digest([0; 32])),
+            direction: Direction::Refused,
+            peer,
+            kind: REFUSED_SUPPRESSED.to_string(),
+            envelope: Digest([0; 32]),
+            at,
+            reason: Some(format!(
+                "{count} more refused frames from the interval that began at {} ms were counted, \
+                 not recorded one by one",
+                since.0
+            )),
+            sample: None,
+            suppressed: Some(count),
+        };
+        self.push(store, record)
+    }
+
+    fn push(&mut self, store: &mut impl Store, record: AuditRecord) -> Result<()> {
         let hash = record.hash()?;
         put(store, Table::Audit, &record.seq.to_be_bytes(), &record)?;
         self.seq = record.seq;
         self.hash = Some(hash);
         put(store, Table::Meta, META_AUDIT_HEAD, self)
     }
+
+    /// The sequence number of the last record (0 for an empty chain).
+    pub(crate) fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// The chain hash of the last record (zeros for an empty chain).
+    pub(crate) fn digest(&self) -> Digest {
+        self.hash.unwrap_or(Digest([0; 32]))
+    }
+}
+
+/// How many refused frames from one claimed peer the current interval recorded and counted.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RefusedBudget {
+    /// When the interval began.
+    pub since: Timestamp,
+    /// Recorded one by one.
+    pub recorded: u32,
+    /// Over the budget: counted only.
+    pub suppressed: u64,
+}
+
+/// The kind of a record that counts refused frames over the budget.
+pub const REFUSED_SUPPRESSED: &str = "refused_suppressed";
+
+/// The head of a node's audit chain, as the node signs it: "my chain had `seq` records at
+/// `at`, and the last one hashes to `head`".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SignedAuditHead {
+    /// The node's region.
+    pub region: RegionId,
+    /// How many records the chain had (the last record's seq; 0 for an empty chain).
+    pub seq: u64,
+    /// The chain hash of record `seq` (zeros for an empty chain).
+    pub head: Digest,
+    /// When the node signed, by its clock.
+    pub at: Timestamp,
+}
+
+impl Signable for SignedAuditHead {
+    const KIND: &'static str = "audit-head";
+    const VERSION: u64 = 1;
+    const MAX_SIZE: usize = 1 << 10;
+}
+
+/// Checks a chain against a head the node signed (whose signature the caller checked with
+/// the node's key): every link holds, and record `seq` hashes to the signed head, so no
+/// record up to it was changed, dropped or reordered since. The chain may have grown.
+/// Returns the number of records.
+pub fn verify_chain_against(store: &impl Store, signed: &SignedAuditHead) -> Result<u64> {
+    let n = verify_chain(store)?;
+    if signed.seq > n {
+        return Err(Error::Storage(format!(
+            "the signed head names record {}, the chain has {n}",
+            signed.seq
+        )));
+    }
+    let at = if signed.seq == 0 {
+        Digest([0; 32])
+    } else {
+        let record: AuditRecord = get(store, Table::Audit, &signed.seq.to_be_bytes())?
+            .ok_or_else(|| Error::Storage(format!("audit record {} is missing", signed.seq)))?;
+        record.hash()?
+    };
+    if at != signed.head {
+        return Err(Error::Storage(format!(
+            "audit record {} is not the one the node signed for",
+            signed.seq
+        )));
+    }
+    Ok(n)
 }
 
 /// Reads the whole chain and checks every link; returns the number of records.

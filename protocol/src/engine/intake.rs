@@ -126,9 +126,11 @@ impl<S: Store> Engine<S> {
                 ));
             }
         }
+        missing.extend(self.uncitable(window, &request.materials)?);
         if !missing.is_empty() {
             return Err(Error::InvalidApplication(missing));
         }
+        let cited = request.materials.clone();
         let mode = request.mode.unwrap_or(if request.region != self.me {
             Mode::ProxyIntake
         } else {
@@ -195,6 +197,8 @@ impl<S: Store> Engine<S> {
             )?;
         }
         self.route_written(&mut record, logs, &event, env.bytes(), now)?;
+        // Cited by the case now: no longer the uploading window's alone.
+        self.release_claims(&cited)?;
         let receipt = self.sign_receipt(&case, Side::Intake, 1, env.bytes(), now)?;
         records::put(
             &mut self.store,

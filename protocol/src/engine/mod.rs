@@ -82,6 +82,17 @@ pub struct EngineConfig {
     /// rather than `reconcile_every_ms`.
     #[serde(default = "default_catch_up_per_round")]
     pub catch_up_per_round: usize,
+    /// Most refused frames recorded one by one in the audit log per claimed peer (frames that
+    /// name no member share one budget) and interval; the rest are counted in one record.
+    #[serde(default = "default_audit_refused_per_peer")]
+    pub audit_refused_per_peer: u32,
+    /// The interval of that budget, in milliseconds.
+    #[serde(default = "default_audit_refused_interval_ms")]
+    pub audit_refused_interval_ms: u64,
+    /// How long an upload may stay incomplete, in milliseconds, from its first chunk; its
+    /// chunks are then dropped and the client must start over.
+    #[serde(default = "default_upload_expiry_ms")]
+    pub upload_expiry_ms: u64,
 }
 
 /// The default of [`EngineConfig::catch_up_per_round`].
@@ -89,6 +100,18 @@ pub const DEFAULT_CATCH_UP_PER_ROUND: usize = 32;
 
 fn default_catch_up_per_round() -> usize {
     DEFAULT_CATCH_UP_PER_ROUND
+}
+
+fn default_upload_expiry_ms() -> u64 {
+    24 * 3_600_000
+}
+
+fn default_audit_refused_per_peer() -> u32 {
+    64
+}
+
+fn default_audit_refused_interval_ms() -> u64 {
+    60_000
 }
 
 impl Default for EngineConfig {
@@ -100,6 +123,9 @@ impl Default for EngineConfig {
             announce_every_ms: 600_000,
             trust_stored_roster: false,
             catch_up_per_round: DEFAULT_CATCH_UP_PER_ROUND,
+            audit_refused_per_peer: default_audit_refused_per_peer(),
+            audit_refused_interval_ms: default_audit_refused_interval_ms(),
+            upload_expiry_ms: default_upload_expiry_ms(),
         }
     }
 }
@@ -212,6 +238,11 @@ pub struct Metrics {
     pub forks: u64,
     /// Events of this node's own logs recovered from a peer (after a restore from backup).
     pub events_recovered: u64,
+    /// Refused frames over the audit log's budget: counted in a summary record, not recorded
+    /// one by one.
+    pub audit_refused_suppressed: u64,
+    /// Uploads dropped for not being completed within `upload_expiry_ms`.
+    pub uploads_expired: u64,
 }
 
 /// One region's node, as pure logic over a [`Store`].
@@ -228,12 +259,17 @@ pub struct Engine<S: Store> {
     out: Vec<Output>,
     frame_counter: u64,
     audit: audit::AuditHead,
+    /// Refused frames recorded in the audit log in the current interval, per claimed peer
+    /// (`None`: frames that name no member).
+    refused_budget: BTreeMap<Option<RegionId>, audit::RefusedBudget>,
     last_reconcile: BTreeMap<RegionId, Timestamp>,
     recon_sessions: BTreeMap<(RegionId, u64), std::sync::Arc<crate::reconcile::ReconSet>>,
     last_announce: Option<Timestamp>,
     /// Members whose catalog is not held: when to ask them next, and how often we asked.
     catalog_asks: BTreeMap<RegionId, (Timestamp, u32)>,
     metrics: Metrics,
+    /// When incomplete uploads were last looked for expiry.
+    last_upload_sweep: Option<Timestamp>,
     /// The dead-lettered notices, by id, with their case: the table's index, for counts and
     /// for holding a case's later notices behind a parked one.
     dead_letters: BTreeMap<u64, crate::ids::CaseId>,
@@ -288,11 +324,13 @@ impl<S: Store> Engine<S> {
             out: Vec::new(),
             frame_counter: now.0.saturating_mul(1000),
             audit: audit::AuditHead::default(),
+            refused_budget: BTreeMap::new(),
             last_reconcile: BTreeMap::new(),
             recon_sessions: BTreeMap::new(),
             last_announce: None,
             catalog_asks: BTreeMap::new(),
             metrics: Metrics::default(),
+            last_upload_sweep: None,
             dead_letters: BTreeMap::new(),
         };
         engine.load_roster()?;
@@ -316,6 +354,7 @@ impl<S: Store> Engine<S> {
         engine.load_cases()?;
         engine.load_outbox()?;
         engine.audit = audit::AuditHead::load(&engine.store)?;
+        engine.adopt_unclaimed_uploads(now)?;
         engine.publish_catalog(&catalog, now)?;
         engine.load_dead_letters()?;
         engine.requeue_notices()?;

@@ -1,16 +1,105 @@
 //! Frames from peers: verified against the roster (signer, sender region, addressee, size),
 //! recorded in the audit log, and dispatched by message kind.
 
-use super::audit::Direction;
+use super::audit::{Direction, RefusedBudget, SignedAuditHead};
 use super::{Engine, GossipTopic};
-use crate::envelope::open;
+use crate::envelope::{Envelope, open, read_unverified};
 use crate::error::{Error, Result};
-use crate::ids::Timestamp;
+use crate::ids::{RegionId, Timestamp};
 use crate::roster::RosterDocument;
 use crate::store::{Store, Table};
-use crate::wire::{Message, Receipt, open_frame};
+use crate::wire::{Frame, Message, Receipt, open_frame};
 
 impl<S: Store> Engine<S> {
+    /// Records a refused frame in the audit log: the peer and kind it claims (unverified; a
+    /// region that is not a member is not named), the reason and the digest, within the
+    /// budget of `audit_refused_per_peer` records per claimed member (frames naming no member
+    /// share one) and `audit_refused_interval_ms`; frames over it are only counted.
+    fn audit_refused(&mut self, bytes: &[u8], reason: &Error, now: Timestamp) -> Result<()> {
+        let claimed = read_unverified::<Frame>(bytes).ok();
+        let peer = claimed
+            .as_ref()
+            .map(|f| f.from.clone())
+            .filter(|from| self.roster.region(from).is_some());
+        let kind = claimed.as_ref().map_or("unreadable", |f| f.body.name());
+        let interval = self.config.audit_refused_interval_ms;
+        let budget = self
+            .refused_budget
+            .get(&peer)
+            .copied()
+            .filter(|b| now.0 < b.since.0.saturating_add(interval));
+        let mut budget = match budget {
+            Some(b) => b,
+            None => {
+                self.flush_refused(&peer, now)?;
+                RefusedBudget {
+                    since: now,
+                    recorded: 0,
+                    suppressed: 0,
+                }
+            }
+        };
+        if budget.recorded < self.config.audit_refused_per_peer {
+            budget.recorded += 1;
+            self.audit.append_refused(
+                &mut self.store,
+                peer.clone(),
+                kind,
+                &reason.to_string(),
+                bytes,
+                now,
+            )?;
+        } else {
+            budget.suppressed += 1;
+            self.metrics.audit_refused_suppressed += 1;
+        }
+        self.refused_budget.insert(peer, budget);
+        Ok(())
+    }
+
+    /// Ends `peer`'s budget interval: records how many refused frames went over it, if any.
+    fn flush_refused(&mut self, peer: &Option<RegionId>, now: Timestamp) -> Result<()> {
+        if let Some(b) = self.refused_budget.remove(peer)
+            && b.suppressed > 0
+        {
+            self.audit.append_suppressed(
+                &mut self.store,
+                peer.clone(),
+                b.suppressed,
+                b.since,
+                now,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// On a tick: ends every budget interval that is over.
+    pub(super) fn flush_refused_budgets(&mut self, now: Timestamp) -> Result<()> {
+        let interval = self.config.audit_refused_interval_ms;
+        let over: Vec<Option<RegionId>> = self
+            .refused_budget
+            .iter()
+            .filter(|(_, b)| now.0 >= b.since.0.saturating_add(interval))
+            .map(|(peer, _)| peer.clone())
+            .collect();
+        for peer in over {
+            self.flush_refused(&peer, now)?;
+        }
+        Ok(())
+    }
+
+    /// The head of the audit chain, signed with this node's key: `seq` records, the last
+    /// hashing to `head`, at `now`. Everything the engine did before this call is in it; the
+    /// driver answers only after the commit, so the head it hands out is kept.
+    pub fn signed_audit_head(&self, now: Timestamp) -> Result<Envelope<SignedAuditHead>> {
+        self.identity.sign(&SignedAuditHead {
+            region: self.me.clone(),
+            seq: self.audit.seq(),
+            head: self.audit.digest(),
+            at: now,
+        })
+    }
+
     /// Takes a document published by gossip. It carries its own signatures, so it is checked
     /// exactly as if a peer had sent it directly.
     pub fn on_gossip(&mut self, topic: GossipTopic, bytes: &[u8], now: Timestamp) -> Result<()> {
@@ -23,13 +112,19 @@ impl<S: Store> Engine<S> {
         }
     }
 
-    /// Takes a frame from the network. A frame that does not verify is refused whole, and
-    /// nothing of it is kept; within a good frame, each signed document is checked again on
-    /// its own.
+    /// Takes a frame from the network. A frame that does not verify is refused whole: nothing
+    /// of it is acted on, and the audit log records the refusal (within its budget, see
+    /// [`Engine::audit_refused`]); within a good frame, each signed document is checked again
+    /// on its own.
     pub fn on_frame(&mut self, bytes: &[u8], now: Timestamp) -> Result<()> {
-        let env = open_frame(bytes, &self.roster, &self.me, now).inspect_err(|_| {
-            self.metrics.frames_refused += 1;
-        })?;
+        let env = match open_frame(bytes, &self.roster, &self.me, now) {
+            Ok(env) => env,
+            Err(e) => {
+                self.metrics.frames_refused += 1;
+                self.audit_refused(bytes, &e, now)?;
+                return Err(e);
+            }
+        };
         let frame = env.payload();
         let from = frame.from.clone();
         self.audit.append(

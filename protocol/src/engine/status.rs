@@ -61,6 +61,19 @@ impl<S: Store> Engine<S> {
                 record.writer(side)
             )));
         }
+        // A supplement cites materials as an application does: another window's upload that
+        // no case cited yet is not this window's to cite.
+        let supplied = match (actor, &kind) {
+            (Actor::Window { window, .. }, EventKind::SupplementProvided { materials, .. }) => {
+                let problems = self.uncitable(window, materials)?;
+                if !problems.is_empty() {
+                    return Err(Error::InvalidApplication(problems));
+                }
+                materials.clone()
+            }
+            (_, EventKind::SupplementProvided { materials, .. }) => materials.clone(),
+            _ => Vec::new(),
+        };
         let mut logs = self.load_logs(case)?;
         let event = logs.write(side, kind, now).inspect_err(|_| {
             self.metrics.refused_transitions += 1;
@@ -69,6 +82,7 @@ impl<S: Store> Engine<S> {
         self.store_event(&mut record, &logs, &event, env.bytes(), now)?;
         self.metrics.events_written += 1;
         self.route_written(&mut record, logs, &event, env.bytes(), now)?;
+        self.release_claims(&supplied)?;
         Ok(event)
     }
 

@@ -213,6 +213,8 @@ impl<S: Store> Engine<S> {
     /// Periodic work: retries, reconciliation rounds, catalog announcements.
     pub fn tick(&mut self, now: Timestamp) -> Result<()> {
         self.retry_due(now)?;
+        self.flush_refused_budgets(now)?;
+        self.expire_uploads(now)?;
         for peer in self.peers(now) {
             let due = self
                 .last_reconcile

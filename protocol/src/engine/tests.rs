@@ -145,8 +145,9 @@ impl Net {
 
     fn upload(&mut self, r: &str, content: &[u8]) -> Digest {
         let d = Digest::of(content);
+        let now = self.now;
         self.node(r)
-            .upload_chunk(d, 0, content.len() as u64, content)
+            .upload_chunk(now, &window(r), d, 0, content.len() as u64, content)
             .unwrap();
         self.commit(r);
         d
@@ -392,6 +393,22 @@ fn a_crash_loses_only_what_was_not_acknowledged() {
     assert!(net.node(BJ).metrics().events_duplicate >= 1);
 }
 
+/// A table's rows.
+type Rows = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Every table but the audit log and its head, to show that something changed nothing else.
+fn all_but_audit(store: &MemoryStore) -> Vec<(Table, Rows)> {
+    Table::ALL
+        .into_iter()
+        .filter(|t| *t != Table::Audit)
+        .map(|t| {
+            let mut rows = store.scan_prefix(t, &[]).unwrap();
+            rows.retain(|(k, _)| !(t == Table::Meta && k == super::records::META_AUDIT_HEAD));
+            (t, rows)
+        })
+        .collect()
+}
+
 #[test]
 fn strangers_and_forgeries_are_refused_and_change_nothing() {
     let mut net = Net::new();
@@ -409,9 +426,14 @@ fn strangers_and_forgeries_are_refused_and_change_nothing() {
     let env = mallory.sign(&frame).unwrap();
     let now = net.now;
     let before = net.node(BJ).metrics().clone();
+    let state = all_but_audit(net.node(BJ).store());
     assert!(net.node(BJ).on_frame(env.bytes(), now).is_err());
     assert!(net.node(BJ).on_frame(b"garbage", now).is_err());
-    assert_eq!(net.node(BJ).store().unsynced(), 0, "nothing written");
+    assert_eq!(
+        all_but_audit(net.node(BJ).store()),
+        state,
+        "nothing written but the audit log"
+    );
     assert_eq!(
         net.node(BJ).metrics().frames_refused,
         before.frames_refused + 2
@@ -460,9 +482,17 @@ fn large_materials_travel_in_chunks() {
     let mut net = Net::new();
     let big: Vec<u8> = (0..2_500_000u32).map(|i| (i % 251) as u8).collect();
     let digest = Digest::of(&big);
+    let now = net.now;
     for (i, chunk) in big.chunks(1 << 20).enumerate() {
         net.node(TJ)
-            .upload_chunk(digest, (i << 20) as u64, big.len() as u64, chunk)
+            .upload_chunk(
+                now,
+                &window(TJ),
+                digest,
+                (i << 20) as u64,
+                big.len() as u64,
+                chunk,
+            )
             .unwrap();
     }
     net.commit(TJ);
@@ -513,30 +543,32 @@ fn uploads_check_their_digest() {
     let mut net = Net::new();
     let content = vec![7u8; 3000];
     let d = Digest::of(&content);
+    let (now, w) = (net.now, window(BJ));
     let bj = net.node(BJ);
     assert!(
-        !bj.upload_chunk(d, 0, 3000, &content[..1000])
+        !bj.upload_chunk(now, &w, d, 0, 3000, &content[..1000])
             .unwrap()
             .complete
     );
     assert!(
-        bj.upload_chunk(d, 2000, 3000, &content[2000..]).is_err(),
+        bj.upload_chunk(now, &w, d, 2000, 3000, &content[2000..])
+            .is_err(),
         "a gap is refused"
     );
     assert!(
-        !bj.upload_chunk(d, 0, 3000, &content[..1000])
+        !bj.upload_chunk(now, &w, d, 0, 3000, &content[..1000])
             .unwrap()
             .complete,
         "a repeat is harmless"
     );
     assert!(
-        bj.upload_chunk(d, 1000, 3000, &content[1000..])
+        bj.upload_chunk(now, &w, d, 1000, 3000, &content[1000..])
             .unwrap()
             .complete
     );
     assert_eq!(bj.material(&d).unwrap().unwrap(), content);
     let wrong = Digest::of(b"other");
-    let err = bj.upload_chunk(wrong, 0, 5, b"abcde").unwrap_err();
+    let err = bj.upload_chunk(now, &w, wrong, 0, 5, b"abcde").unwrap_err();
     assert!(err.to_string().contains("upload it again"), "{err}");
     assert!(bj.material(&wrong).unwrap().is_none());
 }
@@ -1141,4 +1173,281 @@ fn cases_past_the_catch_up_cap_still_arrive_in_later_sessions() {
         }
     }
     assert_eq!(sessions, 3);
+}
+
+/// The audit records held by `r`'s node, in order.
+fn audit_records(net: &mut Net, r: &str) -> Vec<audit::AuditRecord> {
+    net.node(r)
+        .store()
+        .scan_prefix(Table::Audit, &[])
+        .unwrap()
+        .into_iter()
+        .map(|(_, v)| crate::codec::from_cbor(&v, 1 << 16, "audit record").unwrap())
+        .collect()
+}
+
+#[test]
+fn a_refused_frame_leaves_an_audit_record() {
+    let mut net = Net::new();
+    let before = audit::verify_chain(net.node(BJ).store()).unwrap();
+    let mallory = Identity::from_seed([66; 32]);
+    let forged = crate::wire::Frame {
+        from: region(TJ),
+        to: region(BJ),
+        id: 1,
+        sent_at: net.now,
+        body: Message::CatalogFetch {
+            region: region(BJ),
+            version: None,
+        },
+    };
+    let forged = mallory.sign(&forged).unwrap().into_parts().0;
+    let now = net.now;
+    assert!(net.node(BJ).on_frame(&forged, now).is_err());
+    assert!(net.node(BJ).on_frame(b"garbage", now).is_err());
+    net.commit(BJ);
+    assert_eq!(
+        audit::verify_chain(net.node(BJ).store()).unwrap(),
+        before + 2,
+        "both refusals are in the chain"
+    );
+    let records = audit_records(&mut net, BJ);
+    let [.., first, second] = &records[..] else {
+        panic!("two records at least");
+    };
+    assert_eq!(first.direction, audit::Direction::Refused);
+    assert_eq!(first.envelope, Digest::of(&forged));
+    assert_eq!(first.peer, Some(region(TJ)), "the claimed member");
+    assert_eq!(first.kind, "catalog_fetch");
+    assert!(
+        first.reason.as_deref().unwrap().contains("not signed")
+            || first.reason.as_deref().unwrap().contains("signer"),
+        "{:?}",
+        first.reason
+    );
+    assert_eq!(
+        first.sample.as_ref().map(|b| b.as_slice()),
+        Some(&forged[..]),
+        "a small frame is kept"
+    );
+    assert_eq!(second.direction, audit::Direction::Refused);
+    assert_eq!(second.envelope, Digest::of(b"garbage"));
+    assert_eq!(
+        (second.peer.as_ref(), second.kind.as_str()),
+        (None, "unreadable")
+    );
+    assert_eq!(
+        second.sample.as_ref().map(|b| b.as_slice()),
+        Some(&b"garbage"[..])
+    );
+}
+
+#[test]
+fn a_flood_of_refused_frames_is_recorded_up_to_the_budget_and_counted() {
+    let mut net = Net::new();
+    let budget = EngineConfig::default().audit_refused_per_peer as usize;
+    let before = audit_records(&mut net, BJ).len();
+    let now = net.now;
+    // A big frame: only its digest is kept.
+    let big = vec![0xA5u8; 4096];
+    for _ in 0..budget + 10 {
+        assert!(net.node(BJ).on_frame(&big, now).is_err());
+    }
+    net.commit(BJ);
+    assert_eq!(audit_records(&mut net, BJ).len(), before + budget);
+    assert_eq!(net.node(BJ).metrics().audit_refused_suppressed, 10);
+    assert!(
+        audit_records(&mut net, BJ)[before..]
+            .iter()
+            .all(|r| r.sample.is_none() && r.envelope == Digest::of(&big))
+    );
+    // The interval ends: the ten over the budget are counted in one record.
+    net.advance(EngineConfig::default().audit_refused_interval_ms);
+    let records = audit_records(&mut net, BJ);
+    let summary = records
+        .iter()
+        .find(|r| r.kind == audit::REFUSED_SUPPRESSED)
+        .expect("a summary record");
+    assert_eq!(summary.suppressed, Some(10));
+    assert_eq!(summary.peer, None);
+    // A new interval has a new budget.
+    let now = net.now;
+    let n = audit::verify_chain(net.node(BJ).store()).unwrap();
+    assert!(net.node(BJ).on_frame(&big, now).is_err());
+    assert_eq!(audit::verify_chain(net.node(BJ).store()).unwrap(), n + 1);
+}
+
+#[test]
+fn the_signed_audit_head_verifies_with_the_nodes_key_and_the_chain_checks() {
+    let mut net = Net::new();
+    let case = net.intake(TJ, BJ, "1100000001");
+    net.run(|_| false);
+    let now = net.now;
+    assert!(net.node(BJ).on_frame(b"garbage", now).is_err());
+    net.commit(BJ);
+    let signed = net.node(BJ).signed_audit_head(now).unwrap();
+    let key = roster().region(&region(BJ)).unwrap().node_key;
+    let opened = crate::envelope::open::<audit::SignedAuditHead, _>(signed.bytes(), &key).unwrap();
+    let head = opened.payload().clone();
+    assert_eq!(head.region, region(BJ));
+    let n = audit::verify_chain(net.node(BJ).store()).unwrap();
+    assert_eq!(head.seq, n);
+    assert_eq!(
+        audit::verify_chain_against(net.node(BJ).store(), &head).unwrap(),
+        n
+    );
+    // Not TJ's key.
+    let tj = roster().region(&region(TJ)).unwrap().node_key;
+    assert!(crate::envelope::open::<audit::SignedAuditHead, _>(signed.bytes(), &tj).is_err());
+    // The chain grows: the old head still checks.
+    net.report(BJ, &case, EventKind::Accepted);
+    net.run(|_| false);
+    assert!(audit::verify_chain(net.node(BJ).store()).unwrap() > n);
+    audit::verify_chain_against(net.node(BJ).store(), &head).unwrap();
+    // A record before the head changed: the chain may still link if the tamperer rewrote
+    // every later record, but not to the head the node signed.
+    let mut store = net.node(BJ).store().clone();
+    let rewritten: Vec<audit::AuditRecord> = audit_records(&mut net, BJ);
+    let mut prev = Digest([0; 32]);
+    for mut r in rewritten {
+        if r.seq == 1 {
+            r.at = Timestamp(r.at.0 + 1);
+        }
+        r.prev = prev;
+        prev = r.hash().unwrap();
+        super::records::put(&mut store, Table::Audit, &r.seq.to_be_bytes(), &r).unwrap();
+    }
+    let mut tampered_head: audit::AuditHead =
+        super::records::get(&store, Table::Meta, super::records::META_AUDIT_HEAD)
+            .unwrap()
+            .unwrap();
+    tampered_head.hash = Some(prev);
+    super::records::put(
+        &mut store,
+        Table::Meta,
+        super::records::META_AUDIT_HEAD,
+        &tampered_head,
+    )
+    .unwrap();
+    audit::verify_chain(&store).unwrap();
+    let err = audit::verify_chain_against(&store, &head).unwrap_err();
+    assert!(
+        err.to_string().contains("not the one the node signed"),
+        "{err}"
+    );
+}
+
+/// The second window of region `r`.
+fn window2(r: &str) -> Actor {
+    Actor::Window {
+        window: WindowId::new(format!("{r}-w2")).unwrap(),
+        operator: "OP2".into(),
+    }
+}
+
+#[test]
+fn a_window_cannot_cite_another_windows_upload() {
+    let mut net = Net::new();
+    // w1 uploads; w2 prepares an application citing those uploads.
+    let request = net.request(BJ, BJ, "1100000001");
+    let now = net.now;
+    let err = net
+        .node(BJ)
+        .intake(now, &window2(BJ), request.clone(), None)
+        .unwrap_err();
+    let Error::InvalidApplication(problems) = &err else {
+        panic!("{err}");
+    };
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(problems[0].contains("another window"), "{problems:?}");
+    assert_eq!(net.node(BJ).metrics().intakes, 0);
+    // A window that holds the same bytes sends them (matched against the kept material, not
+    // taken on its word) and may cite them too; wrong bytes are refused.
+    let form = request.materials[0].digest;
+    let err = net
+        .node(BJ)
+        .upload_chunk(now, &window2(BJ), form, 0, 16, b"not the form ...")
+        .unwrap_err();
+    assert!(err.to_string().contains("upload it again"), "{err}");
+    let status = net
+        .node(BJ)
+        .upload_chunk(now, &window2(BJ), form, 0, 16, b"application form")
+        .unwrap();
+    assert!(status.complete);
+    let Error::InvalidApplication(problems) = net
+        .node(BJ)
+        .intake(now, &window2(BJ), request.clone(), None)
+        .unwrap_err()
+    else {
+        panic!("refused as an invalid application");
+    };
+    assert_eq!(problems.len(), 1, "only the id card now: {problems:?}");
+    // w1 cites them; from then on they belong to the case, as any cited material.
+    let receipt = net
+        .node(BJ)
+        .intake(now, &window(BJ), request.clone(), None)
+        .unwrap();
+    net.commit(BJ);
+    assert!(receipt.created);
+    let receipt = net
+        .node(BJ)
+        .intake(now, &window2(BJ), request, None)
+        .unwrap();
+    assert!(receipt.created);
+    assert_eq!(net.node(BJ).metrics().intakes, 2);
+}
+
+#[test]
+fn partial_uploads_are_dropped_after_the_limit_and_the_client_is_told_to_start_over() {
+    let mut net = Net::new();
+    let content = vec![9u8; 3000];
+    let d = Digest::of(&content);
+    let other = vec![8u8; 3000];
+    let o = Digest::of(&other);
+    let now = net.now;
+    let first = net
+        .node(BJ)
+        .upload_chunk(now, &window(BJ), d, 0, 3000, &content[..1000])
+        .unwrap();
+    assert!(!first.complete);
+    net.commit(BJ);
+    net.advance(EngineConfig::default().upload_expiry_ms / 2);
+    // Another upload, started later, is not due yet.
+    let now = net.now;
+    net.node(BJ)
+        .upload_chunk(now, &window(BJ), o, 0, 3000, &other[..1000])
+        .unwrap();
+    net.commit(BJ);
+    net.advance(EngineConfig::default().upload_expiry_ms / 2);
+    assert!(
+        net.node(BJ)
+            .store()
+            .scan_prefix(Table::Uploads, &d.0)
+            .unwrap()
+            .is_empty(),
+        "the stale chunks are gone"
+    );
+    assert_eq!(net.node(BJ).metrics().uploads_expired, 1);
+    assert_eq!(
+        net.node(BJ)
+            .store()
+            .scan_prefix(Table::Uploads, &o.0)
+            .unwrap()
+            .len(),
+        1,
+        "the later upload is kept"
+    );
+    // The client resumes where it was: told the upload expired and starts over.
+    let now = net.now;
+    let err = net
+        .node(BJ)
+        .upload_chunk(now, &window(BJ), d, 1000, 3000, &content[1000..2000])
+        .unwrap_err();
+    assert!(matches!(err, Error::UploadExpired(_)), "{err}");
+    assert!(err.to_string().contains("offset 0"), "{err}");
+    let again = net
+        .node(BJ)
+        .upload_chunk(now, &window(BJ), d, 0, 3000, &content)
+        .unwrap();
+    assert!(again.complete);
 }

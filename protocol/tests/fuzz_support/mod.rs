@@ -569,23 +569,35 @@ pub fn audit_record() -> impl Strategy<Value = AuditRecord> {
         Just(Direction::Refused),
     ];
     (
-        any::<u64>(),
-        digest(),
-        direction,
-        proptest::option::of(Just(region("110000"))),
-        "[a-z_]{0,16}",
-        digest(),
-        any::<u64>(),
+        (
+            any::<u64>(),
+            digest(),
+            direction,
+            proptest::option::of(Just(region("110000"))),
+            "[a-z_]{0,16}",
+            digest(),
+            any::<u64>(),
+        ),
+        (
+            proptest::option::of("[a-z ]{0,32}"),
+            proptest::option::of(proptest::collection::vec(any::<u8>(), 0..64)),
+            proptest::option::of(any::<u64>()),
+        ),
     )
         .prop_map(
-            |(seq, prev, direction, peer, kind, envelope, at)| AuditRecord {
-                seq,
-                prev,
-                direction,
-                peer,
-                kind,
-                envelope,
-                at: Timestamp(at),
+            |((seq, prev, direction, peer, kind, envelope, at), (reason, sample, suppressed))| {
+                AuditRecord {
+                    seq,
+                    prev,
+                    direction,
+                    peer,
+                    kind,
+                    envelope,
+                    at: Timestamp(at),
+                    reason,
+                    sample: sample.map(serde_bytes::ByteBuf::from),
+                    suppressed,
+                }
             },
         )
 }
