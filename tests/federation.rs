@@ -7,6 +7,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::*;
+use tongban_protocol::envelope::Identity;
+use tongban_protocol::ids::Timestamp;
+use tongban_protocol::roster::RosterDocument;
 
 const FIVE: [&str; 5] = ["110000", "120000", "130000", "133100", "wuhan-metro"];
 
@@ -295,4 +298,137 @@ async fn a_handling_node_killed_during_a_burst_gets_every_acknowledged_case_once
         Some(acked.len()),
         "no extra cases at Beijing"
     );
+}
+
+/// Issue 8, item 2: a quorum-signed roster update applied at one node with `tongban roster
+/// apply` spreads to the others by gossip; one signed by less than a majority is refused with
+/// the reason; and a node whose config still names the older roster refuses to start until
+/// its operator says `--trust-stored-roster`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_roster_update_applied_at_one_node_reaches_the_others_and_is_never_rolled_back() {
+    let regions = ["110000", "120000", "130000"];
+    let fed = Federation::new(&regions, "");
+    let mut nodes: Vec<RunningNode> = regions.iter().map(|r| fed.start(r)).collect();
+    // Wait until the three are connected (each holds the others' catalogs).
+    for node in &nodes {
+        let c = node.client();
+        let start = std::time::Instant::now();
+        loop {
+            let (_, body) = c.get("/api/v1/catalog/items?limit=500", WINDOW_TOKEN).await;
+            let held: std::collections::BTreeSet<String> = body["items"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|i| i["region"].as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if held.len() == regions.len() {
+                break;
+            }
+            assert!(
+                start.elapsed().as_secs() < 60,
+                "the federation never connected: {body}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+    let genesis = std::fs::read(fed.dir.path().join("roster.cbor")).expect("roster");
+    let v1 = RosterDocument::decode(&genesis)
+        .and_then(|d| d.unverified_roster())
+        .expect("genesis");
+    let mut v2 = v1.clone();
+    v2.version = 2;
+    v2.issued_at = Timestamp(v1.issued_at.0 + 1);
+    v2.members[2].name = "河北省（新名）".into();
+    let govs: Vec<Identity> = (0..regions.len()).map(gov_identity).collect();
+    let write = |name: &str, doc: &RosterDocument| {
+        let path = fed.dir.path().join(name);
+        std::fs::write(&path, doc.encode().expect("encode")).expect("write");
+        path
+    };
+    let too_few = write(
+        "v2-one.cbor",
+        &RosterDocument::sign(&v2, &[&govs[0]]).expect("sign"),
+    );
+    let quorum = write(
+        "v2.cbor",
+        &RosterDocument::sign(&v2, &[&govs[0], &govs[1]]).expect("sign"),
+    );
+    let token_file = fed.dir.path().join("admin.token");
+    std::fs::write(&token_file, ADMIN_TOKEN).expect("token");
+    let apply = |doc: &std::path::Path, node: &RunningNode| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tongban"))
+            .args(["roster", "apply"])
+            .arg(doc)
+            .args(["--node", &node.base])
+            .arg("--token-file")
+            .arg(&token_file)
+            .output()
+            .expect("run tongban roster apply")
+    };
+
+    // One signature of three: refused, with the reason, and nothing changes.
+    let out = apply(&too_few, &nodes[0]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("only 1 of the 2"), "{err}");
+    let (_, now) = nodes[0]
+        .client()
+        .get("/api/v1/admin/roster", ADMIN_TOKEN)
+        .await;
+    assert_eq!(now["version"], 1, "{now}");
+
+    // A majority: taken at Beijing, and gossip brings it to Tianjin and Hebei.
+    let out = apply(&quorum, &nodes[0]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("roster version 2"));
+    for node in &nodes {
+        let c = node.client();
+        let start = std::time::Instant::now();
+        loop {
+            let (status, body) = c.get("/api/v1/admin/roster", ADMIN_TOKEN).await;
+            assert_eq!(status, 200, "{body}");
+            if body["version"] == 2 {
+                break;
+            }
+            assert!(
+                start.elapsed().as_secs() < 60,
+                "{} never took version 2: {body}",
+                node.base
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+    // Only admins read or apply it.
+    let (status, _) = nodes[1]
+        .client()
+        .get("/api/v1/admin/roster", WINDOW_TOKEN)
+        .await;
+    assert_eq!(status, 403);
+
+    // Tianjin restarts with its config still naming version 1: it refuses to start...
+    nodes[1].kill();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tongban"))
+        .args(["node", "--config"])
+        .arg(fed.config("120000"))
+        .output()
+        .expect("run tongban node");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("version 2") && err.contains("trust-stored-roster"),
+        "{err}"
+    );
+    // ...until its operator says so, and then it is on version 2, not version 1.
+    nodes[1] = RunningNode::start_with(&fed.config("120000"), &["--trust-stored-roster"]);
+    let (_, now) = nodes[1]
+        .client()
+        .get("/api/v1/admin/roster", ADMIN_TOKEN)
+        .await;
+    assert_eq!(now["version"], 2, "{now}");
 }

@@ -59,6 +59,12 @@ fn gov_seed(i: usize) -> [u8; 32] {
     [0x80 + i as u8; 32]
 }
 
+/// The governance identity of the `i`-th region, to sign roster updates in tests.
+#[allow(dead_code)]
+pub fn gov_identity(i: usize) -> Identity {
+    Identity::from_seed(gov_seed(i))
+}
+
 /// The 实施编码 of test item `n` of `region` (letters and digits only).
 pub fn code(region: &str, n: u32) -> String {
     format!("{}{n:04}", region.replace('-', ""))
@@ -318,10 +324,16 @@ pub struct RunningNode {
 impl RunningNode {
     /// Starts the node and waits for the line that names its HTTP address.
     pub fn start(config: &Path) -> RunningNode {
+        RunningNode::start_with(config, &[])
+    }
+
+    /// Starts the node with extra command-line arguments.
+    pub fn start_with(config: &Path, args: &[&str]) -> RunningNode {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tongban"))
             .arg("node")
             .arg("--config")
             .arg(config)
+            .args(args)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

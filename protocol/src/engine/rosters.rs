@@ -128,8 +128,8 @@ impl<S: Store> Engine<S> {
                 "this node accepted roster version {} (kept in its store), but its \
                  configuration names the older version {configured}: a node never starts on an \
                  older roster than one it accepted. Point the configuration's roster at the \
-                 version {} document (the one applied with `tongban roster apply`), or set \
-                 trust_stored_roster = true to start on the one kept",
+                 version {} document (the one applied with `tongban roster apply`), or start \
+                 the node on the one kept with `tongban node --trust-stored-roster`",
                 self.roster.version, self.roster.version
             )));
         }

@@ -737,7 +737,7 @@ fn a_restart_never_comes_up_on_an_older_roster_than_one_accepted() {
         .expect("a restart on an older configured roster is refused");
     let text = err.to_string();
     assert!(
-        text.contains("version 3") && text.contains("trust_stored_roster"),
+        text.contains("version 3") && text.contains("trust-stored-roster"),
         "{text}"
     );
     // The operator says so: it starts on v3, replayed step by step from v1.
