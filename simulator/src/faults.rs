@@ -456,16 +456,9 @@ impl Sim<'_> {
         );
         // The node restarts with its new key (if it is up; a node that is down picks it up
         // when it restarts).
-        let node = &mut self.nodes[i];
-        let Some(engine) = node.engine.take() else {
+        if !self.restart_cleanly(i)? {
             return Ok(());
-        };
-        accumulate(&mut node.metrics, engine.metrics());
-        let store = engine.into_store();
-        node.epoch += 1;
-        node.next_tick = None;
-        self.reopen(i, store, true)?;
-        self.schedule_tick(i, self.now);
+        }
         for j in 0..self.nodes.len() {
             if j != i && self.nodes[j].engine.is_some() && self.net.connected(i, j) {
                 self.reconnect(i, j)?;
@@ -480,9 +473,16 @@ impl Sim<'_> {
         let version = self.nodes[i].catalog_version;
         let region = self.fed.id(i).clone();
         self.record_fault("catalog_update", format!("{region} to version {version}"));
+        self.restart_cleanly(i)?;
+        Ok(())
+    }
+
+    /// Node `i`, if it is up, stops cleanly and opens again from its store (with whatever its
+    /// setup now says: a new catalog version, a new key). Whether it was up.
+    fn restart_cleanly(&mut self, i: usize) -> Result<bool> {
         let node = &mut self.nodes[i];
         let Some(engine) = node.engine.take() else {
-            return Ok(());
+            return Ok(false);
         };
         accumulate(&mut node.metrics, engine.metrics());
         let store = engine.into_store();
@@ -490,7 +490,7 @@ impl Sim<'_> {
         node.next_tick = None;
         self.reopen(i, store, true)?;
         self.schedule_tick(i, self.now);
-        Ok(())
+        Ok(true)
     }
 
     /// Time to a misbehaving sender's next frame: exponential at its rate.

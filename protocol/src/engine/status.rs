@@ -146,6 +146,11 @@ impl<S: Store> Engine<S> {
         record.handling_seq = h;
         record.stage = logs.state().stage;
         record.updated_at = now;
+        self.save_record(record)
+    }
+
+    /// Keeps a case's record, in the store and in the index.
+    fn save_record(&mut self, record: &CaseRecord) -> Result<()> {
         records::put(
             &mut self.store,
             Table::Cases,
@@ -385,14 +390,7 @@ impl<S: Store> Engine<S> {
         )?;
         self.metrics.forks += 1;
         record.forks = record.forks.saturating_add(1);
-        records::put(
-            &mut self.store,
-            Table::Cases,
-            record.case.as_str().as_bytes(),
-            record,
-        )?;
-        self.cases.insert(record.case.clone(), record.clone());
-        Ok(())
+        self.save_record(record)
     }
 
     /// The conflicting envelopes kept for `case` (see [`Engine::keep_fork_evidence`]).
