@@ -10,7 +10,7 @@
 //! | `no_forgery` | no forged, stranger's or revoked member's message is taken; every stored event verifies against its writer's real key |
 //! | `colours` | the time-limit colour every node shows matches the reference computation (`read_clock`), and both ends agree |
 //! | `catalogs` | every live node holds every live region's latest catalog |
-//! | `idempotent_intake` | a window retrying an intake with its key never makes a second case |
+//! | `idempotent_intake` | a window retrying an intake with its key, however late, gets its first case back: never a second, never a refusal |
 //! | `audit_chain` | every node's audit log is an unbroken hash chain, across crashes |
 
 use std::collections::BTreeMap;
@@ -61,7 +61,7 @@ pub const INVARIANTS: [(&str, &str); 8] = [
     ),
     (
         "idempotent_intake",
-        "a retried intake never makes a second case",
+        "a retried intake, however late, gets its first case back: never a second, never a refusal",
     ),
     (
         "audit_chain",
