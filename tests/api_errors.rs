@@ -25,9 +25,9 @@ async fn snapshot(c: &Client) -> (Value, String) {
     (list, metrics)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_requests_get_clear_errors_and_change_nothing() {
-    // A back office that never acts, so the case stays where the test puts it.
+/// One node of region 110000 whose back office never acts, holding one case its window
+/// `110000-w1` collected: the federation, the node, the application sent and the case id.
+async fn one_waiting_case() -> (Federation, RunningNode, Value, String) {
     let slow = "seed = 1\n[backoffice.delays]\ndecision = { min_ms = 3600000, max_ms = 3600000 }\n";
     let fed = Federation::new(&["110000"], slow);
     let node = fed.start("110000");
@@ -36,6 +36,13 @@ async fn bad_requests_get_clear_errors_and_change_nothing() {
     let (status, created) = c.post("/api/v1/applications", WINDOW_TOKEN, &app).await;
     assert_eq!(status, 201, "{created}");
     let case = created["case"].as_str().expect("case").to_string();
+    (fed, node, app, case)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_clear_errors_and_change_nothing() {
+    let (_fed, node, app, case) = one_waiting_case().await;
+    let c = node.client();
     let before = snapshot(&c).await;
 
     let mut missing_required = app.clone();
@@ -389,14 +396,8 @@ async fn bad_requests_get_clear_errors_and_change_nothing() {
 /// malformed X-Operator is refused. Every cross-window access is tried.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn windows_reach_only_their_own_cases_and_others_see_them_masked() {
-    let slow = "seed = 1\n[backoffice.delays]\ndecision = { min_ms = 3600000, max_ms = 3600000 }\n";
-    let fed = Federation::new(&["110000"], slow);
-    let node = fed.start("110000");
+    let (_fed, node, _app, case) = one_waiting_case().await;
     let c = node.client();
-    let app = c.application("110000", "1100000001", 1).await;
-    let (status, created) = c.post("/api/v1/applications", WINDOW_TOKEN, &app).await;
-    assert_eq!(status, 201, "{created}");
-    let case = created["case"].as_str().expect("case").to_string();
     let view_path = format!("/api/v1/applications/{case}");
     let before = snapshot(&c).await;
 

@@ -987,6 +987,24 @@ fn a_rotated_key_stays_valid_for_what_it_signed_before() {
     assert_eq!(net.node(BJ).catalog_version(&region(TJ)), Some(1));
 }
 
+/// Tianjin's window records that it sent the originals by courier, and the frames flow.
+fn dispatch_originals(net: &mut Net, case: &CaseId) {
+    let now = net.now;
+    net.node(TJ)
+        .write_event(
+            now,
+            &window(TJ),
+            case,
+            EventKind::OriginalsDispatched {
+                courier: "顺丰".into(),
+                tracking: "SF123".into(),
+            },
+        )
+        .unwrap();
+    net.commit(TJ);
+    net.run(|_| false);
+}
+
 /// A Tianjin case whose intake log holds two events at both ends, and Tianjin's store as a
 /// backup taken after the first: what a restore from an old backup brings back.
 fn restored_writer() -> (Net, CaseId, MemoryStore) {
@@ -1012,20 +1030,7 @@ fn a_fork_by_a_restored_writer_is_kept_as_evidence() {
     net.commit(TJ);
     net.in_flight.clear();
     // Before any reconciliation, a window writes again: a second event 2.
-    let now = net.now;
-    net.node(TJ)
-        .write_event(
-            now,
-            &window(TJ),
-            &case,
-            EventKind::OriginalsDispatched {
-                courier: "顺丰".into(),
-                tracking: "SF123".into(),
-            },
-        )
-        .unwrap();
-    net.commit(TJ);
-    net.run(|_| false);
+    dispatch_originals(&mut net, &case);
     let bj = net.node(BJ);
     assert_eq!(bj.case_record(&case).unwrap().intake_seq, 2);
     assert_eq!(bj.case_record(&case).unwrap().forks, 1);
@@ -1057,20 +1062,7 @@ fn a_restored_writer_recovers_its_own_log_from_its_peer() {
     net.run(|_| false);
     assert_eq!(net.node(TJ).case_record(&case).unwrap().intake_seq, 2);
     assert_eq!(net.node(TJ).metrics().events_recovered, 1);
-    let now = net.now;
-    net.node(TJ)
-        .write_event(
-            now,
-            &window(TJ),
-            &case,
-            EventKind::OriginalsDispatched {
-                courier: "顺丰".into(),
-                tracking: "SF123".into(),
-            },
-        )
-        .unwrap();
-    net.commit(TJ);
-    net.run(|_| false);
+    dispatch_originals(&mut net, &case);
     assert_eq!(net.node(BJ).case_record(&case).unwrap().intake_seq, 3);
     assert_eq!(net.node(BJ).metrics().forks, 0);
 }
