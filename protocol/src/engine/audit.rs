@@ -95,19 +95,31 @@ impl AuditHead {
         envelope: &[u8],
         at: Timestamp,
     ) -> Result<()> {
-        let record = AuditRecord {
+        let record = self.next(direction, peer, kind, Digest::of(envelope), at);
+        self.push(store, record)
+    }
+
+    /// The next record of the chain, with no reason, sample or count.
+    fn next(
+        &self,
+        direction: Direction,
+        peer: Option<RegionId>,
+        kind: &str,
+        envelope: Digest,
+        at: Timestamp,
+    ) -> AuditRecord {
+        AuditRecord {
             seq: self.seq + 1,
             prev: self.hash.unwrap_or(Digest([0; 32])),
             direction,
             peer,
             kind: kind.to_string(),
-            envelope: Digest::of(envelope),
+            envelope,
             at,
             reason: None,
             sample: None,
             suppressed: None,
-        };
-        self.push(store, record)
+        }
     }
 
     /// Appends a record of a frame this node refused: the claimed peer and kind if the frame
@@ -122,16 +134,9 @@ impl AuditHead {
         at: Timestamp,
     ) -> Result<()> {
         let record = AuditRecord {
-            seq: self.seq + 1,
-            prev: self.hash.unwrap_or(Digest([0; 32])),
-            direction: Direction::Refused,
-            peer,
-            kind: kind.to_string(),
-            envelope: Digest::of(frame),
-            at,
             reason: Some(reason.chars().take(MAX_REASON_CHARS).collect()),
             sample: (frame.len() <= MAX_REFUSED_SAMPLE).then(|| ByteBuf::from(frame.to_vec())),
-            suppressed: None,
+            ..self.next(Direction::Refused, peer, kind, Digest::of(frame), at)
         };
         self.push(store, record)
     }
@@ -147,13 +152,6 @@ impl AuditHead {
         at: Timestamp,
     ) -> Result<()> {
         let record = AuditRecord {
-            seq: self.seq + 1,
-            prev: self.hash.unwrap_or(Digest([0; 32])),
-            direction: Direction::Refused,
-            peer,
-            kind: REFUSED_SUPPRESSED.to_string(),
-            envelope: Digest([0; 32]),
-            at,
             reason: Some(format!(
                 "{count} more refused frames from the interval that began at {} ms were counted, \
                  not recorded one by one",
@@ -161,6 +159,13 @@ impl AuditHead {
             )),
             sample: None,
             suppressed: Some(count),
+            ..self.next(
+                Direction::Refused,
+                peer,
+                REFUSED_SUPPRESSED,
+                Digest([0; 32]),
+                at,
+            )
         };
         self.push(store, record)
     }

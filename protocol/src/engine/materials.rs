@@ -102,19 +102,8 @@ impl<S: Store> Engine<S> {
                 self.config.upload_expiry_ms / 3_600_000
             )));
         }
-        if offset < received {
-            // A repeat of a chunk already taken (a retry): nothing to do.
-            return Ok(UploadStatus {
-                digest,
-                received,
-                total,
-                complete: false,
-            });
-        }
-        if offset > received {
-            return Err(Error::InvalidInput(format!(
-                "offset {offset}: the next chunk must start at {received}"
-            )));
+        if let Some(repeat) = next_chunk(digest, offset, received, total)? {
+            return Ok(repeat);
         }
         if received == 0 {
             claim.partial = Some(Partial {
@@ -194,18 +183,8 @@ impl<S: Store> Engine<S> {
         if position.is_none() && offset > 0 {
             return Err(self.start_over(&claim, digest, offset));
         }
-        if offset < received {
-            return Ok(UploadStatus {
-                digest,
-                received,
-                total,
-                complete: false,
-            });
-        }
-        if offset > received {
-            return Err(Error::InvalidInput(format!(
-                "offset {offset}: the next chunk must start at {received}"
-            )));
+        if let Some(repeat) = next_chunk(digest, offset, received, total)? {
+            return Ok(repeat);
         }
         let matches = usize::try_from(offset)
             .ok()
@@ -590,4 +569,29 @@ impl<S: Store> Engine<S> {
         }
         Ok(())
     }
+}
+
+/// Where a chunk at `offset` stands against the `received` bytes of an upload: a repeat of
+/// one already taken (a client's retry) is answered with the status and nothing else; one
+/// past a gap is refused; the next one (`Ok(None)`) is to be taken.
+fn next_chunk(
+    digest: Digest,
+    offset: u64,
+    received: u64,
+    total: u64,
+) -> Result<Option<UploadStatus>> {
+    if offset < received {
+        return Ok(Some(UploadStatus {
+            digest,
+            received,
+            total,
+            complete: false,
+        }));
+    }
+    if offset > received {
+        return Err(Error::InvalidInput(format!(
+            "offset {offset}: the next chunk must start at {received}"
+        )));
+    }
+    Ok(None)
 }

@@ -164,6 +164,17 @@ impl Net {
         receipt.case
     }
 
+    /// Takes `request` at `at`'s window with an idempotency key, and commits.
+    fn intake_with_key(&mut self, at: &str, request: IntakeRequest, key: &str) -> IntakeReceipt {
+        let now = self.now;
+        let receipt = self
+            .node(at)
+            .intake(now, &window(at), request, Some(key))
+            .unwrap();
+        self.commit(at);
+        receipt
+    }
+
     /// An application for `code` of `item_region`, as a window at `at` prepares it, with its
     /// materials uploaded.
     fn request(&mut self, at: &str, item_region: &str, code: &str) -> IntakeRequest {
@@ -635,12 +646,7 @@ fn worklists_filter_and_colour() {
 fn an_idempotent_retry_after_the_peer_answered_returns_the_same_case_and_receipt() {
     let mut net = Net::new();
     let request = net.request(TJ, BJ, "1100000001");
-    let now = net.now;
-    let first = net
-        .node(TJ)
-        .intake(now, &window(TJ), request.clone(), Some("K"))
-        .unwrap();
-    net.commit(TJ);
+    let first = net.intake_with_key(TJ, request.clone(), "K");
     assert!(first.created);
     // Beijing receives the case and answers with its receipt; time passes.
     net.run(|_| false);
@@ -942,12 +948,7 @@ fn a_notice_given_up_on_is_parked_with_its_case_and_handed_over_again_on_retry()
 fn a_rotated_key_stays_valid_for_what_it_signed_before() {
     let mut net = Net::new();
     let request = net.request(TJ, BJ, "1100000001");
-    let now = net.now;
-    let first = net
-        .node(TJ)
-        .intake(now, &window(TJ), request.clone(), Some("R"))
-        .unwrap();
-    net.commit(TJ);
+    let first = net.intake_with_key(TJ, request.clone(), "R");
     net.in_flight.clear(); // Beijing never got it.
     net.advance(60_000);
     let new_identity = Identity::from_seed([b'n'; 32]);
