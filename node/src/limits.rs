@@ -182,6 +182,8 @@ pub struct Refusals {
     by_peer: Mutex<BTreeMap<RegionId, [u64; 3]>>,
     api_queue: AtomicU64,
     net_queue: AtomicU64,
+    outbound_failed: AtomicU64,
+    refused_by_peer: AtomicU64,
 }
 
 impl Refusals {
@@ -203,6 +205,28 @@ impl Refusals {
                     .map(move |r| (peer.clone(), r, counts[r.index()]))
             })
             .collect()
+    }
+
+    /// Counts a frame that did not reach its peer (no connection, timeout): the outbox sends
+    /// it again, so this is one cause of retries.
+    pub fn outbound_failed(&self) {
+        self.outbound_failed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Frames that did not reach their peer.
+    pub fn outbound_failures(&self) -> u64 {
+        self.outbound_failed.load(Ordering::Relaxed)
+    }
+
+    /// Counts a frame the peer's transport refused (its rate limit or queue): another cause
+    /// of retries.
+    pub fn refused_by_peer(&self) {
+        self.refused_by_peer.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Frames the peers' transports refused.
+    pub fn refusals_by_peers(&self) -> u64 {
+        self.refused_by_peer.load(Ordering::Relaxed)
     }
 
     /// Counts an API call refused because the engine's queue was full.

@@ -435,12 +435,14 @@ pub async fn start(
                             }
                             request_response::Message::Response { response, .. } => {
                                 if !response.is_empty() {
+                                    engine.refusals().refused_by_peer();
                                     debug!(%peer, answer = %String::from_utf8_lossy(&response), "a peer refused a frame; the outbox will retry");
                                 }
                             }
                         }
                     }
                     SwarmEvent::Behaviour(BehaviourEvent::Frames(request_response::Event::OutboundFailure { peer, error, .. })) => {
+                        engine.refusals().outbound_failed();
                         debug!(%peer, %error, "a frame did not go out; the outbox will retry");
                     }
                     SwarmEvent::Behaviour(BehaviourEvent::Gossip(gossipsub::Event::Message { message, .. })) => {

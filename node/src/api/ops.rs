@@ -118,6 +118,26 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         m.retries,
     );
     counter(
+        "event_frames_out_total",
+        "Frames of case events sent: first sends, retries and catch-up together.",
+        m.event_frames_out,
+    );
+    counter(
+        "catch_up_frames_out_total",
+        "Frames of case events sent to catch a peer up (reconciliation, or the peer asked).",
+        m.catch_up_frames_out,
+    );
+    counter(
+        "event_fetches_out_total",
+        "Requests for a peer's case events sent.",
+        m.event_fetches_out,
+    );
+    counter(
+        "receipts_out_total",
+        "Receipt frames sent.",
+        m.receipts_out,
+    );
+    counter(
         "reconciliations_total",
         "Reconciliation sessions started.",
         m.reconciliations,
@@ -176,6 +196,16 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         "net_queue_dropped_total",
         "Frames and documents dropped for want of room in the transport's queue (sent again later).",
         refusals.net_queue(),
+    );
+    counter(
+        "frames_failed_total",
+        "Frames that did not reach their peer (no connection, timeout); the outbox sends them again.",
+        refusals.outbound_failures(),
+    );
+    counter(
+        "frames_refused_by_peer_total",
+        "Frames a peer's transport refused (its rate limit or queue); the outbox sends them again.",
+        refusals.refusals_by_peers(),
     );
     text.push_str(&format!(
         "# HELP tongban_api_refused_total API calls answered 503 busy because the engine's queue was full.\n\

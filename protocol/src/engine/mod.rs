@@ -17,7 +17,8 @@
 //! | `intake` | taking an application at a window: checks, case id, first event, receipt |
 //! | `status` | writing events (windows, back office) and taking in events from peers |
 //! | `peer` | frames from peers: verification, dispatch, replies |
-//! | `outbox` | what must reach a peer, with retry and backoff until a receipt settles it |
+//! | `outbox` | what must reach a peer: batched per peer, capped in flight, retried with backoff until a receipt settles it |
+//! | `pending` | the outbox's bookkeeping: items by peer and by case, bytes in flight, backoff |
 //! | `catalogs` | this region's catalog and every other region's latest, and search |
 //! | `materials` | chunked, digest-checked material uploads |
 //! | `query` | case views and worklists with the clock's colour |
@@ -33,6 +34,7 @@ mod intake;
 mod materials;
 mod outbox;
 mod peer;
+mod pending;
 mod query;
 pub mod records;
 mod rosters;
@@ -93,6 +95,18 @@ pub struct EngineConfig {
     /// chunks are then dropped and the client must start over.
     #[serde(default = "default_upload_expiry_ms")]
     pub upload_expiry_ms: u64,
+    /// Most bytes of events sent to one peer and not acknowledged yet: past it, new events
+    /// wait in the outbox, so a peer that is away (or restarting) costs a bounded amount of
+    /// resending rather than everything written meanwhile, over and over.
+    #[serde(default = "default_max_in_flight_bytes")]
+    pub max_in_flight_bytes: usize,
+}
+
+/// The default of [`EngineConfig::max_in_flight_bytes`].
+pub const DEFAULT_MAX_IN_FLIGHT_BYTES: usize = 256 << 10;
+
+fn default_max_in_flight_bytes() -> usize {
+    DEFAULT_MAX_IN_FLIGHT_BYTES
 }
 
 /// The default of [`EngineConfig::catch_up_per_round`].
@@ -126,6 +140,7 @@ impl Default for EngineConfig {
             audit_refused_per_peer: default_audit_refused_per_peer(),
             audit_refused_interval_ms: default_audit_refused_interval_ms(),
             upload_expiry_ms: default_upload_expiry_ms(),
+            max_in_flight_bytes: DEFAULT_MAX_IN_FLIGHT_BYTES,
         }
     }
 }
@@ -218,8 +233,21 @@ pub struct Metrics {
     pub frames_refused: u64,
     /// Frames sent, retries included.
     pub frames_out: u64,
-    /// Retries of unacknowledged messages.
+    /// Unacknowledged events sent again because their peer's retry delay passed (one frame
+    /// carries many).
     pub retries: u64,
+    /// Frames of events sent (first sends, retries and catch-up together).
+    pub event_frames_out: u64,
+    /// Unacknowledged events sent again at once because a reconciliation (or the peer's
+    /// request) showed the peer lacks them.
+    pub catch_up_resends: u64,
+    /// Frames of events sent to catch a peer up (reconciliation found a difference, or the
+    /// peer asked): beside the outbox, so counted apart to tell the causes of resends.
+    pub catch_up_frames_out: u64,
+    /// Requests for a peer's events sent (reconciliation, or a case not known yet).
+    pub event_fetches_out: u64,
+    /// Receipt frames sent.
+    pub receipts_out: u64,
     /// Reconciliation sessions started.
     pub reconciliations: u64,
     /// Writer-side refusals of illegal transitions.
@@ -255,7 +283,9 @@ pub struct Engine<S: Store> {
     store: S,
     catalogs: BTreeMap<RegionId, Envelope<CatalogManifest>>,
     cases: BTreeMap<crate::ids::CaseId, CaseRecord>,
-    outbox: BTreeMap<(RegionId, u64), records::OutboxItem>,
+    outbox: pending::Outbox,
+    /// The outbox is to be flushed at the next commit; the latest time seen since.
+    flush_at: Option<Timestamp>,
     out: Vec<Output>,
     frame_counter: u64,
     audit: audit::AuditHead,
@@ -320,7 +350,8 @@ impl<S: Store> Engine<S> {
             store,
             catalogs: BTreeMap::new(),
             cases: BTreeMap::new(),
-            outbox: BTreeMap::new(),
+            outbox: pending::Outbox::default(),
+            flush_at: None,
             out: Vec::new(),
             frame_counter: now.0.saturating_mul(1000),
             audit: audit::AuditHead::default(),
@@ -361,9 +392,11 @@ impl<S: Store> Engine<S> {
         Ok(engine)
     }
 
-    /// Syncs the store — one durable write for everything since the last commit — and only
-    /// then hands over the outputs.
+    /// Sends what the outbox has ready (all events for one peer written since the last commit
+    /// go in as few frames as fit), syncs the store — one durable write for everything since
+    /// the last commit — and only then hands over the outputs.
     pub fn commit(&mut self) -> Result<Vec<Output>> {
+        self.flush_pending()?;
         self.store.sync()?;
         Ok(std::mem::take(&mut self.out))
     }

@@ -143,7 +143,7 @@ impl<S: Store> Engine<S> {
         match &frame.body {
             Message::Events { events } => self.ingest_events(&from, events, now),
             Message::EventFetch { case, side, after } => {
-                self.push_events(&from, case, *side, *after, now)
+                self.resend_lacking(&from, case, *side, *after, now)
             }
             Message::Receipt { receipt } => {
                 let key = self
@@ -173,7 +173,7 @@ impl<S: Store> Engine<S> {
                         r.side, r.case
                     )));
                 }
-                self.settle(&from, &r.case, r.side, r.seq)?;
+                self.settle(&from, &r.case, r.side, r.seq, now)?;
                 // Kept apart from this node's own receipts (Table::Receipts), which windows
                 // are given again on an idempotent retry.
                 self.store.put(

@@ -483,13 +483,15 @@ impl<S: Store> Engine<S> {
         self.send(to, body, now)
     }
 
-    /// Sends `to` the events of our side of `case` after `after`, if the case is shared with it.
+    /// Sends `to` the events of `case`'s `side` after `after` (up to `upto`, if given), if the
+    /// case is shared with it.
     pub(super) fn push_events(
         &mut self,
         to: &RegionId,
         case: &CaseId,
         side: Side,
         after: u32,
+        upto: Option<u32>,
         now: Timestamp,
     ) -> Result<()> {
         let Some(record) = self.cases.get(case) else {
@@ -500,8 +502,12 @@ impl<S: Store> Engine<S> {
                 "case {case} is not shared with region {to}"
             )));
         }
-        let events = self.event_envelopes(case, side, after)?;
+        let mut events = self.event_envelopes(case, side, after)?;
+        if let Some(upto) = upto {
+            events.truncate(upto.saturating_sub(after) as usize);
+        }
         if !events.is_empty() {
+            self.metrics.catch_up_frames_out += 1;
             self.send(to, Message::Events { events }, now)?;
         }
         Ok(())

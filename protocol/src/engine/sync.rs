@@ -185,8 +185,12 @@ impl<S: Store> Engine<S> {
                 if record.writer(side) == &self.me {
                     let after = their_held.unwrap_or(0);
                     if held > after {
-                        self.push_events(peer, case, side, after, now)?;
-                    } else if after > held {
+                        self.resend_lacking(peer, case, side, after, now)?;
+                    } else if after > 0 && after <= held {
+                        // The peer holds all we wrote: whatever its receipt was, it was lost.
+                        self.settle(peer, case, side, after, now)?;
+                    }
+                    if after > held {
                         // The peer holds more of our own log than we do: this node was
                         // restored from an older backup. Take our events back before writing
                         // more, or the next one would fork the log.
@@ -212,7 +216,7 @@ impl<S: Store> Engine<S> {
 
     /// Periodic work: retries, reconciliation rounds, catalog announcements.
     pub fn tick(&mut self, now: Timestamp) -> Result<()> {
-        self.retry_due(now)?;
+        self.flush_outbox(now, true)?;
         self.flush_refused_budgets(now)?;
         self.expire_uploads(now)?;
         for peer in self.peers(now) {

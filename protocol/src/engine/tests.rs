@@ -1139,8 +1139,10 @@ fn cases_past_the_catch_up_cap_still_arrive_in_later_sessions() {
         cases.push(net.intake(TJ, BJ, "1100000001"));
     }
     // Every transfer is lost and no timer runs (so the outbox does not send them again):
-    // Beijing learns of the cases only by reconciliation.
+    // Beijing learns of the cases only by reconciliation. The clock moves past the first
+    // retry delay (without a tick): what was sent just now would count as still on its way.
     net.in_flight.clear();
+    net.now = net.now.plus_ms(EngineConfig::default().retry_initial_ms);
     let lacking = |net: &mut Net| {
         let now = net.now;
         cases
