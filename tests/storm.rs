@@ -149,9 +149,7 @@ impl Incarnations {
 async fn wait_catalog(c: &Client) {
     let start = Instant::now();
     loop {
-        let (_, hits) = c
-            .get("/api/v1/catalog/items?limit=500", WINDOW_TOKEN)
-            .await;
+        let (_, hits) = c.get("/api/v1/catalog/items?limit=500", WINDOW_TOKEN).await;
         if hits["items"].as_array().map(Vec::len) == Some(6) {
             return;
         }
@@ -185,7 +183,9 @@ async fn storm(kills: usize, up_ms: (u64, u64), drain_secs: u64, seed: u64) -> F
     let mut tj_counts = Incarnations::default();
     for cycle in 0..kills {
         let c = tj.client();
-        let app = c.application(BEIJING, &code(BEIJING, 1), cycle as u32 + 1).await;
+        let app = c
+            .application(BEIJING, &code(BEIJING, 1), cycle as u32 + 1)
+            .await;
         let writers: Vec<_> = (0..4)
             .map(|_| tokio::spawn(submit_until_killed(c.clone(), app.clone(), acked.clone())))
             .collect();

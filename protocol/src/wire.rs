@@ -28,6 +28,9 @@ pub const MAX_FRAME_SIZE: usize = 9 << 20;
 pub const MAX_CHUNK: usize = 1 << 20;
 /// Most signed events one frame may carry.
 pub const MAX_EVENTS_PER_FRAME: usize = 512;
+/// Most signed receipts one frame may carry: a frame of events is answered with one frame
+/// of receipts, not one frame per case.
+pub const MAX_RECEIPTS_PER_FRAME: usize = 512;
 
 /// A message from one node to another, signed by the sender.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,6 +123,12 @@ pub enum Message {
         /// The envelope.
         receipt: ByteBuf,
     },
+    /// Several signed [`Receipt`]s (at most [`MAX_RECEIPTS_PER_FRAME`]), each checked on its
+    /// own: the answer to a frame of events for many cases.
+    Receipts {
+        /// The envelopes.
+        receipts: Vec<ByteBuf>,
+    },
     /// One chunk of a material, checked against its digest once complete.
     MaterialChunk {
         /// The case it belongs to.
@@ -181,6 +190,7 @@ impl Message {
             Message::Events { .. } => "events",
             Message::EventFetch { .. } => "event_fetch",
             Message::Receipt { .. } => "receipt",
+            Message::Receipts { .. } => "receipts",
             Message::MaterialChunk { .. } => "material_chunk",
             Message::MaterialFetch { .. } => "material_fetch",
             Message::Reconcile { .. } => "reconcile",
@@ -200,6 +210,7 @@ impl Message {
             | Message::ReconcileDone { .. }
             | Message::Refused { .. } => 4 << 10,
             Message::Receipt { .. } => 8 << 10,
+            Message::Receipts { .. } => MAX_RECEIPTS_PER_FRAME * (4 << 10) + (4 << 10),
             Message::Catalog { .. } => crate::catalog::MAX_CATALOG_SIZE + (64 << 10),
             Message::Events { .. } => 4 << 20,
             Message::MaterialChunk { .. } => MAX_CHUNK + (4 << 10),
@@ -215,6 +226,12 @@ impl Message {
                 Err(Error::FrameRefused(format!(
                     "{} events in one frame, at most {MAX_EVENTS_PER_FRAME}",
                     events.len()
+                )))
+            }
+            Message::Receipts { receipts } if receipts.len() > MAX_RECEIPTS_PER_FRAME => {
+                Err(Error::FrameRefused(format!(
+                    "{} receipts in one frame, at most {MAX_RECEIPTS_PER_FRAME}",
+                    receipts.len()
                 )))
             }
             Message::MaterialChunk {
@@ -347,6 +364,8 @@ mod tests {
             bytes
                 .clone()
                 .prop_map(|receipt| Message::Receipt { receipt }),
+            proptest::collection::vec(bytes.clone(), 0..5)
+                .prop_map(|receipts| Message::Receipts { receipts }),
             (
                 case.clone(),
                 digest.clone(),

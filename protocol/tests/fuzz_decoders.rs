@@ -570,6 +570,9 @@ fn huge_declared_lengths_are_refused() {
         };
         let events = cbor(&frame(Message::Events { events: vec![] }));
         assert!(from_cbor::<Frame>(&claim(&events, 0, len), MAX_FRAME_SIZE, "f").is_err());
+        // Receipts in a frame.
+        let receipts = cbor(&frame(Message::Receipts { receipts: vec![] }));
+        assert!(from_cbor::<Frame>(&claim(&receipts, 0, len), MAX_FRAME_SIZE, "f").is_err());
         // Items of a reconciliation range.
         let ranges = [head(4, 1), vec![0x83, 0xf6, 0x02], head(4, len)].concat();
         assert!(ReconMessage::decode(&ranges).is_err());

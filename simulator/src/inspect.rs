@@ -49,6 +49,10 @@ pub fn case_of(frame: &Frame) -> Option<CaseId> {
         Message::Receipt { receipt } => {
             payload::<tongban_protocol::wire::Receipt>(receipt).map(|r| r.case)
         }
+        Message::Receipts { receipts } => receipts
+            .first()
+            .and_then(|r| payload::<tongban_protocol::wire::Receipt>(r))
+            .map(|r| r.case),
         _ => None,
     }
 }

@@ -132,11 +132,7 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         "Requests for a peer's case events sent.",
         m.event_fetches_out,
     );
-    counter(
-        "receipts_out_total",
-        "Receipt frames sent.",
-        m.receipts_out,
-    );
+    counter("receipts_out_total", "Receipt frames sent.", m.receipts_out);
     counter(
         "reconciliations_total",
         "Reconciliation sessions started.",

@@ -66,7 +66,7 @@ impl<S: Store> Engine<S> {
             }
             "events" => self.metrics.event_frames_out += 1,
             "event_fetch" => self.metrics.event_fetches_out += 1,
-            "receipt" => self.metrics.receipts_out += 1,
+            "receipt" | "receipts" => self.metrics.receipts_out += 1,
             _ => {}
         }
         self.out.push(Output::Send {
@@ -128,10 +128,9 @@ impl<S: Store> Engine<S> {
             .saturating_mul(1u64 << rounds.min(30))
             .min(self.config.retry_max_ms);
         let spread = base / 4;
-        let seed = peer
-            .as_str()
-            .bytes()
-            .fold(u64::from(rounds), |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+        let seed = peer.as_str().bytes().fold(u64::from(rounds), |h, b| {
+            h.wrapping_mul(31).wrapping_add(u64::from(b))
+        });
         let jitter = if spread == 0 {
             0
         } else {
@@ -281,7 +280,10 @@ impl<S: Store> Engine<S> {
                 .get(peer, id)
                 .and_then(|p| p.sent_at)
                 .is_some_and(|at| now.0 < at.0.saturating_add(recent));
-            let sent = self.outbox.get(peer, id).is_some_and(|p| p.sent_at.is_some());
+            let sent = self
+                .outbox
+                .get(peer, id)
+                .is_some_and(|p| p.sent_at.is_some());
             if sent && !in_flight {
                 self.outbox.mark_urgent(peer, id);
             }

@@ -100,6 +100,46 @@ impl<S: Store> Engine<S> {
         })
     }
 
+    /// A signed receipt from `from`: checked against its node key, its case and side (only
+    /// the case's peer acknowledges, and only the side this node writes), then settles the
+    /// outbox and is kept.
+    fn take_receipt(&mut self, from: &RegionId, receipt: &[u8], now: Timestamp) -> Result<()> {
+        let key = self
+            .roster
+            .region(from)
+            .map(|m| m.node_key)
+            .ok_or_else(|| Error::NotFound(format!("region {from} on the roster")))?;
+        let receipt = open::<Receipt, _>(receipt, &key)?;
+        let r = receipt.payload();
+        if &r.by != from {
+            return Err(Error::BadEvent(format!(
+                "a receipt by {} relayed by {from}",
+                r.by
+            )));
+        }
+        let record = self.case_record(&r.case).ok_or_else(|| {
+            Error::BadEvent(format!(
+                "a receipt from {from} for case {}, which is not held here",
+                r.case
+            ))
+        })?;
+        if record.peer_of(&self.me) != Some(from) || record.writer(r.side) != &self.me {
+            return Err(Error::BadEvent(format!(
+                "a receipt from {from} for the {:?} side of case {}: only the case's \
+                 peer acknowledges, and only the side this node writes",
+                r.side, r.case
+            )));
+        }
+        self.settle(from, &r.case, r.side, r.seq, now)?;
+        // Kept apart from this node's own receipts (Table::Receipts), which windows are given
+        // again on an idempotent retry.
+        self.store.put(
+            Table::PeerReceipts,
+            &super::records::receipt_key(&r.case, r.side),
+            &crate::codec::to_cbor(&serde_bytes::ByteBuf::from(receipt.bytes().to_vec()))?,
+        )
+    }
+
     /// Takes a document published by gossip. It carries its own signatures, so it is checked
     /// exactly as if a peer had sent it directly.
     pub fn on_gossip(&mut self, topic: GossipTopic, bytes: &[u8], now: Timestamp) -> Result<()> {
@@ -145,42 +185,20 @@ impl<S: Store> Engine<S> {
             Message::EventFetch { case, side, after } => {
                 self.resend_lacking(&from, case, *side, *after, now)
             }
-            Message::Receipt { receipt } => {
-                let key = self
-                    .roster
-                    .region(&from)
-                    .map(|m| m.node_key)
-                    .ok_or_else(|| Error::NotFound(format!("region {from} on the roster")))?;
-                let receipt = open::<Receipt, _>(receipt, &key)?;
-                let r = receipt.payload();
-                if r.by != from {
-                    return Err(Error::BadEvent(format!(
-                        "a receipt by {} relayed by {from}",
-                        r.by
-                    )));
+            Message::Receipt { receipt } => self.take_receipt(&from, receipt, now),
+            Message::Receipts { receipts } => {
+                // Each receipt stands on its own: one that does not check out is refused
+                // without costing the others.
+                let problems: Vec<String> = receipts
+                    .iter()
+                    .filter_map(|r| self.take_receipt(&from, r, now).err())
+                    .map(|e| e.to_string())
+                    .collect();
+                if problems.is_empty() {
+                    Ok(())
+                } else {
+                    Err(Error::BadEvent(problems.join("; ")))
                 }
-                // Only the case's peer acknowledges, and only the side this node writes.
-                let record = self.case_record(&r.case).ok_or_else(|| {
-                    Error::BadEvent(format!(
-                        "a receipt from {from} for case {}, which is not held here",
-                        r.case
-                    ))
-                })?;
-                if record.peer_of(&self.me) != Some(&from) || record.writer(r.side) != &self.me {
-                    return Err(Error::BadEvent(format!(
-                        "a receipt from {from} for the {:?} side of case {}: only the case's \
-                         peer acknowledges, and only the side this node writes",
-                        r.side, r.case
-                    )));
-                }
-                self.settle(&from, &r.case, r.side, r.seq, now)?;
-                // Kept apart from this node's own receipts (Table::Receipts), which windows
-                // are given again on an idempotent retry.
-                self.store.put(
-                    Table::PeerReceipts,
-                    &super::records::receipt_key(&r.case, r.side),
-                    &crate::codec::to_cbor(&serde_bytes::ByteBuf::from(receipt.bytes().to_vec()))?,
-                )
             }
             Message::CatalogAnnounce {
                 region, version, ..

@@ -11,7 +11,7 @@ use crate::envelope::{Signable, open, read_unverified};
 use crate::error::{Error, Result};
 use crate::ids::{CaseId, Digest, RegionId, Timestamp};
 use crate::store::{Store, Table};
-use crate::wire::{MAX_EVENTS_PER_FRAME, Message};
+use crate::wire::{MAX_EVENTS_PER_FRAME, MAX_RECEIPTS_PER_FRAME, Message};
 
 impl<S: Store> Engine<S> {
     /// Writes one event of this node's side of `case`, as `actor` asks: checked against the
@@ -272,9 +272,13 @@ impl<S: Store> Engine<S> {
                 )),
             }
         }
+        let mut receipts = Vec::with_capacity(touched.len());
         for (case, side) in touched {
-            self.acknowledge(from, &case, side, now)?;
+            if let Some(receipt) = self.receipt_for(&case, side, now)? {
+                receipts.push(receipt);
+            }
         }
+        self.acknowledge(from, receipts, now)?;
         if problems.is_empty() {
             Ok(())
         } else {
@@ -455,32 +459,48 @@ impl<S: Store> Engine<S> {
         })
     }
 
-    /// Sends `to` our signed receipt for what we hold of `case`'s `side`.
-    fn acknowledge(
+    /// Our signed receipt for what we hold of `case`'s `side`, if we hold any of it.
+    fn receipt_for(
         &mut self,
-        to: &RegionId,
         case: &CaseId,
         side: Side,
         now: Timestamp,
-    ) -> Result<()> {
+    ) -> Result<Option<ByteBuf>> {
         let Some(record) = self.cases.get(case) else {
-            return Ok(());
+            return Ok(None);
         };
         let seq = match side {
             Side::Intake => record.intake_seq,
             Side::Handling => record.handling_seq,
         };
         if seq == 0 {
-            return Ok(());
+            return Ok(None);
         }
         let Some(last) = self.store.get(Table::Events, &event_key(case, side, seq))? else {
-            return Ok(());
+            return Ok(None);
         };
         let receipt = self.sign_receipt(case, side, seq, &last, now)?;
-        let body = Message::Receipt {
-            receipt: ByteBuf::from(receipt.into_parts().0),
-        };
-        self.send(to, body, now)
+        Ok(Some(ByteBuf::from(receipt.into_parts().0)))
+    }
+
+    /// Sends `to` our receipts for a frame of events: one in a `receipt` frame, more in as
+    /// few `receipts` frames as fit.
+    fn acknowledge(
+        &mut self,
+        to: &RegionId,
+        mut receipts: Vec<ByteBuf>,
+        now: Timestamp,
+    ) -> Result<()> {
+        if receipts.len() == 1 {
+            let receipt = receipts.remove(0);
+            return self.send(to, Message::Receipt { receipt }, now);
+        }
+        while !receipts.is_empty() {
+            let rest = receipts.split_off(receipts.len().min(MAX_RECEIPTS_PER_FRAME));
+            let chunk = std::mem::replace(&mut receipts, rest);
+            self.send(to, Message::Receipts { receipts: chunk }, now)?;
+        }
+        Ok(())
     }
 
     /// Sends `to` the events of `case`'s `side` after `after` (up to `upto`, if given), if the
