@@ -459,10 +459,25 @@ impl<S: Store> Engine<S> {
             return Ok(());
         }
         let logs = self.load_logs(case)?;
+        let recent = self.config.retry_initial_ms;
+        if self.material_asks.len() > 4096 {
+            self.material_asks
+                .retain(|_, at| now.0 < at.0.saturating_add(recent));
+        }
         for digest in cited(logs.log(Side::Intake)) {
             if self.store.get(Table::Materials, &digest.0)?.is_some() {
+                self.material_asks.remove(&digest);
                 continue;
             }
+            // Many cases of one batch may cite the same material: one ask is on its way.
+            if self
+                .material_asks
+                .get(&digest)
+                .is_some_and(|at| now.0 < at.0.saturating_add(recent))
+            {
+                continue;
+            }
+            self.material_asks.insert(digest, now);
             let offset: u64 = self
                 .store
                 .scan_prefix(Table::Uploads, &digest.0)?

@@ -298,6 +298,9 @@ pub struct Engine<S: Store> {
     /// Members whose catalog is not held: when to ask them next, and how often we asked.
     catalog_asks: BTreeMap<RegionId, (Timestamp, u32)>,
     metrics: Metrics,
+    /// Materials asked of a peer, and when: the cases of one batch that cite the same
+    /// material ask for it once (forgotten on a reconnect, which asks again).
+    material_asks: BTreeMap<crate::ids::Digest, Timestamp>,
     /// When incomplete uploads were last looked for expiry.
     last_upload_sweep: Option<Timestamp>,
     /// The dead-lettered notices, by id, with their case: the table's index, for counts and
@@ -361,6 +364,7 @@ impl<S: Store> Engine<S> {
             last_announce: None,
             catalog_asks: BTreeMap::new(),
             metrics: Metrics::default(),
+            material_asks: BTreeMap::new(),
             last_upload_sweep: None,
             dead_letters: BTreeMap::new(),
         };

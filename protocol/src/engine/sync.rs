@@ -63,6 +63,8 @@ impl<S: Store> Engine<S> {
             })
             .map(|r| r.case.clone())
             .collect();
+        // Asks still open were lost with the connection, if not answered.
+        self.material_asks.clear();
         for case in from_peer {
             self.fetch_materials(&case, now)?;
         }
