@@ -18,7 +18,7 @@
 //! A failed commit is fatal: the process exits (code 70) without answering, and a supervisor
 //! restarts it from the store, which holds exactly what was acknowledged.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
@@ -50,6 +50,8 @@ use crate::store::RedbStore;
 const MAX_BATCH: usize = 512;
 /// How often the engine's timers run.
 const TICK: Duration = Duration::from_millis(1000);
+/// How long the engine works through writes before it commits and answers the reads waiting.
+const WRITE_BUDGET: Duration = Duration::from_millis(50);
 
 /// The wall clock as the engine's time.
 pub fn now() -> Timestamp {
@@ -278,25 +280,38 @@ fn publish(engine: &Engine<RedbStore>, cases: CaseCounts) -> Arc<Snapshot> {
 }
 
 /// Runs the engine loop on the current thread until every handle is dropped.
+///
+/// Reads (a case, a worklist, a search, ...) do not queue behind the engine's write work:
+/// each turn of the loop first answers every read waiting, on the state of the last commit,
+/// and then takes writes (intakes, frames, reports, the timer) for at most [`WRITE_BUDGET`]
+/// or [`MAX_BATCH`] commands before committing; reads that arrive meanwhile wait for that
+/// turn only, however long the backlog of frames behind it.
 fn engine_loop(mut engine: Engine<RedbStore>, rx: std_mpsc::Receiver<Command>, out: Outlets) {
     let mut last_tick = Timestamp(0);
     let mut cases = engine.case_counts();
     out.published.send_replace(publish(&engine, cases.clone()));
+    let mut writes: VecDeque<Command> = VecDeque::new();
     loop {
-        let mut batch = Vec::new();
-        match rx.recv_timeout(TICK) {
-            Ok(cmd) => batch.push(cmd),
-            Err(std_mpsc::RecvTimeoutError::Timeout) => {}
-            Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
+        if writes.is_empty() {
+            match rx.recv_timeout(TICK) {
+                Ok(cmd) => writes.push_back(cmd),
+                Err(std_mpsc::RecvTimeoutError::Timeout) => {}
+                Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
+            }
         }
-        while batch.len() < MAX_BATCH {
+        while writes.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(cmd) => batch.push(cmd),
+                Ok(cmd) => writes.push_back(cmd),
                 Err(_) => break,
             }
         }
         let now = now();
-        let mut deferred: Vec<Deferred> = Vec::with_capacity(batch.len());
+        // Reads first, on committed state: nothing since the last commit is in it.
+        writes = writes
+            .into_iter()
+            .filter_map(|cmd| read(&engine, cmd, now))
+            .collect();
+        let started = std::time::Instant::now();
         if now.0 >= last_tick.0 + TICK.as_millis() as u64 {
             if let Err(e) = engine.tick(now) {
                 warn!(error = %e, "timer work failed");
@@ -304,8 +319,12 @@ fn engine_loop(mut engine: Engine<RedbStore>, rx: std_mpsc::Receiver<Command>, o
             last_tick = now;
             cases = engine.case_counts();
         }
-        for cmd in batch {
+        let mut deferred: Vec<Deferred> = Vec::with_capacity(writes.len());
+        while let Some(cmd) = writes.pop_front() {
             deferred.push(handle(&mut engine, cmd, now));
+            if started.elapsed() >= WRITE_BUDGET {
+                break;
+            }
         }
         match engine.commit() {
             Ok(outputs) => {
@@ -340,8 +359,42 @@ fn engine_loop(mut engine: Engine<RedbStore>, rx: std_mpsc::Receiver<Command>, o
     }
 }
 
+/// Answers `cmd` at once if it only reads; hands it back otherwise. Called between commits,
+/// so what it answers is durable.
+fn read(engine: &Engine<RedbStore>, cmd: Command, now: Timestamp) -> Option<Command> {
+    let answer = match cmd {
+        Command::View(actor, case, reply) => {
+            defer(reply, engine.case_view_as(&actor, &case, now).map(Box::new))
+        }
+        Command::Worklist(actor, filter, reply) => {
+            defer(reply, engine.worklist_as(&actor, &filter, now))
+        }
+        Command::Search(query, limit, reply) => defer(reply, Ok(engine.search(&query, limit))),
+        Command::Item(region, code, reply) => defer(
+            reply,
+            Ok(engine.item(&region, &code).map(|(v, i)| (v, i.clone()))),
+        ),
+        Command::Roster(reply) => defer(reply, Ok(engine.roster().clone())),
+        Command::DeadLetters(reply) => defer(reply, engine.dead_letters()),
+        other => return Some(other),
+    };
+    answer(None);
+    None
+}
+
 fn handle(engine: &mut Engine<RedbStore>, cmd: Command, now: Timestamp) -> Deferred {
     match cmd {
+        // Reads are answered by `read` before any write; one that comes here is answered
+        // the same way.
+        cmd @ (Command::View(..)
+        | Command::Worklist(..)
+        | Command::Search(..)
+        | Command::Item(..)
+        | Command::Roster(..)
+        | Command::DeadLetters(..)) => {
+            let _ = read(engine, cmd, now);
+            Box::new(|_| {})
+        }
         Command::Intake(actor, request, key, reply) => {
             let result = engine.intake(now, &actor, *request, key.as_deref());
             if let Ok(r) = &result {
@@ -356,19 +409,7 @@ fn handle(engine: &mut Engine<RedbStore>, cmd: Command, now: Timestamp) -> Defer
             reply,
             engine.upload_chunk(now, &actor, digest, offset, total, &data),
         ),
-        Command::View(actor, case, reply) => {
-            defer(reply, engine.case_view_as(&actor, &case, now).map(Box::new))
-        }
-        Command::Worklist(actor, filter, reply) => {
-            defer(reply, engine.worklist_as(&actor, &filter, now))
-        }
-        Command::Search(query, limit, reply) => defer(reply, Ok(engine.search(&query, limit))),
-        Command::Item(region, code, reply) => defer(
-            reply,
-            Ok(engine.item(&region, &code).map(|(v, i)| (v, i.clone()))),
-        ),
         Command::Publish(file, reply) => defer(reply, engine.publish_catalog(&file, now)),
-        Command::Roster(reply) => defer(reply, Ok(engine.roster().clone())),
         Command::AcceptRoster(document, reply) => defer(
             reply,
             engine
@@ -384,7 +425,6 @@ fn handle(engine: &mut Engine<RedbStore>, cmd: Command, now: Timestamp) -> Defer
         Command::NoticeFailed(id, attempts, error, reply) => {
             defer(reply, engine.notice_failed(now, id, attempts, &error))
         }
-        Command::DeadLetters(reply) => defer(reply, engine.dead_letters()),
         Command::AuditHead(reply) => defer(reply, engine.signed_audit_head(now)),
         Command::RetryDeadLetters(which, reply) => {
             let result = engine.retry_dead_letters(which);
