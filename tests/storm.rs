@@ -78,6 +78,8 @@ struct Reads {
     slow: u64,
     failed: u64,
     max: Duration,
+    /// The first few failures, as the reader saw them.
+    why: Vec<String>,
 }
 
 async fn read_throughout(c: Client, case: String, stop: Arc<AtomicBool>) -> Reads {
@@ -96,8 +98,20 @@ async fn read_throughout(c: Client, case: String, stop: Arc<AtomicBool>) -> Read
         if took > Duration::from_secs(1) {
             reads.slow += 1;
         }
-        if !resp.is_ok_and(|r| r.status().as_u16() == 200) {
+        let failure = match resp {
+            Ok(r) if r.status().as_u16() == 200 => None,
+            Ok(r) => Some(format!(
+                "{}: {}",
+                r.status(),
+                r.text().await.unwrap_or_default()
+            )),
+            Err(e) => Some(e.to_string()),
+        };
+        if let Some(why) = failure {
             reads.failed += 1;
+            if reads.why.len() < 5 {
+                reads.why.push(why);
+            }
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -322,7 +336,7 @@ fn assert_bounds(f: &Figures, frames_per_event: f64, bytes_per_case: u64, read_s
         "a case read took {} ms",
         f.reads.max.as_millis()
     );
-    assert_eq!(f.reads.failed, 0, "case reads failed");
+    assert_eq!(f.reads.failed, 0, "case reads failed: {:?}", f.reads.why);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -50,6 +50,8 @@ use crate::store::RedbStore;
 const MAX_BATCH: usize = 512;
 /// How often the engine's timers run.
 const TICK: Duration = Duration::from_millis(1000);
+/// How often an idle engine looks for reads.
+const READ_POLL: Duration = Duration::from_millis(5);
 /// How long the engine works through writes before it commits and answers the reads waiting.
 const WRITE_BUDGET: Duration = Duration::from_millis(50);
 
@@ -156,25 +158,59 @@ pub enum AskError {
 #[derive(Clone)]
 pub struct EngineHandle {
     tx: std_mpsc::SyncSender<Command>,
+    /// Reads go apart, so that a queue full of writes (a backlog of frames, reports) does
+    /// not turn them away or hold them up.
+    reads: std_mpsc::SyncSender<Command>,
     published: watch::Receiver<Arc<Snapshot>>,
     refusals: Arc<Refusals>,
 }
 
-/// The bounded queue into the engine and its handle, with the channel the engine publishes
+/// The engine's end of its two bounded queues: writes (and everything else), and reads.
+pub struct EngineQueue {
+    writes: std_mpsc::Receiver<Command>,
+    reads: std_mpsc::Receiver<Command>,
+}
+
+impl EngineQueue {
+    /// The next command waiting, a read first; `None` if none waits.
+    pub fn try_recv(&self) -> Option<Command> {
+        self.reads
+            .try_recv()
+            .or_else(|_| self.writes.try_recv())
+            .ok()
+    }
+}
+
+/// The bounded queues into the engine and its handle, with the channel the engine publishes
 /// its counters on.
-pub fn engine_queue() -> (
-    EngineHandle,
-    std_mpsc::Receiver<Command>,
-    watch::Sender<Arc<Snapshot>>,
-) {
+pub fn engine_queue() -> (EngineHandle, EngineQueue, watch::Sender<Arc<Snapshot>>) {
     let (tx, rx) = std_mpsc::sync_channel(LOCAL_QUEUE + PEER_QUEUE);
+    let (reads, reads_rx) = std_mpsc::sync_channel(LOCAL_QUEUE);
     let (published_tx, published) = watch::channel(Arc::new(Snapshot::default()));
     let handle = EngineHandle {
         tx,
+        reads,
         published,
         refusals: Arc::new(Refusals::default()),
     };
-    (handle, rx, published_tx)
+    let queue = EngineQueue {
+        writes: rx,
+        reads: reads_rx,
+    };
+    (handle, queue, published_tx)
+}
+
+/// Whether a command only reads (answered apart from, and before, the writes).
+fn is_read(cmd: &Command) -> bool {
+    matches!(
+        cmd,
+        Command::View(..)
+            | Command::Worklist(..)
+            | Command::Search(..)
+            | Command::Item(..)
+            | Command::Roster(..)
+            | Command::DeadLetters(..)
+    )
 }
 
 impl EngineHandle {
@@ -182,7 +218,9 @@ impl EngineHandle {
     /// (and counted) if the queue is full.
     pub async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, AskError> {
         let (tx, rx) = oneshot::channel();
-        match self.tx.try_send(make(tx)) {
+        let cmd = make(tx);
+        let queue = if is_read(&cmd) { &self.reads } else { &self.tx };
+        match queue.try_send(cmd) {
             Ok(()) => {}
             Err(std_mpsc::TrySendError::Full(_)) => {
                 self.refusals.api_queue_full();
@@ -286,33 +324,37 @@ fn publish(engine: &Engine<RedbStore>, cases: CaseCounts) -> Arc<Snapshot> {
 /// and then takes writes (intakes, frames, reports, the timer) for at most [`WRITE_BUDGET`]
 /// or [`MAX_BATCH`] commands before committing; reads that arrive meanwhile wait for that
 /// turn only, however long the backlog of frames behind it.
-fn engine_loop(mut engine: Engine<RedbStore>, rx: std_mpsc::Receiver<Command>, out: Outlets) {
+fn engine_loop(mut engine: Engine<RedbStore>, rx: EngineQueue, out: Outlets) {
     let mut last_tick = Timestamp(0);
     let mut cases = engine.case_counts();
     out.published.send_replace(publish(&engine, cases.clone()));
     let mut writes: VecDeque<Command> = VecDeque::new();
     loop {
         if writes.is_empty() {
-            match rx.recv_timeout(TICK) {
+            // Idle: wake for a write, or every READ_POLL for the reads.
+            match rx.writes.recv_timeout(READ_POLL) {
                 Ok(cmd) => writes.push_back(cmd),
                 Err(std_mpsc::RecvTimeoutError::Timeout) => {}
                 Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
             }
         }
         while writes.len() < MAX_BATCH {
-            match rx.try_recv() {
+            match rx.writes.try_recv() {
                 Ok(cmd) => writes.push_back(cmd),
                 Err(_) => break,
             }
         }
         let now = now();
         // Reads first, on committed state: nothing since the last commit is in it.
-        writes = writes
-            .into_iter()
-            .filter_map(|cmd| read(&engine, cmd, now))
-            .collect();
+        while let Ok(cmd) = rx.reads.try_recv() {
+            let _ = read(&engine, cmd, now);
+        }
+        let tick_due = now.0 >= last_tick.0 + TICK.as_millis() as u64;
+        if writes.is_empty() && !tick_due {
+            continue;
+        }
         let started = std::time::Instant::now();
-        if now.0 >= last_tick.0 + TICK.as_millis() as u64 {
+        if tick_due {
             if let Err(e) = engine.tick(now) {
                 warn!(error = %e, "timer work failed");
             }
@@ -811,8 +853,8 @@ mod tests {
     }
 
     /// Plays the engine: records what the loop tells it and parks what it gives up on.
-    fn drain(rx: &std_mpsc::Receiver<Command>, told: &mut Told) {
-        while let Ok(cmd) = rx.try_recv() {
+    fn drain(rx: &EngineQueue, told: &mut Told) {
+        while let Some(cmd) = rx.try_recv() {
             match cmd {
                 Command::NoticeDelivered(id) => told.delivered.push(id),
                 Command::Report(..) => told.reports += 1,

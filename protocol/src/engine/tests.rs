@@ -1446,3 +1446,5 @@ fn partial_uploads_are_dropped_after_the_limit_and_the_client_is_told_to_start_o
         .unwrap();
     assert!(again.complete);
 }
+
+mod storm;
