@@ -137,6 +137,13 @@ async fn a_node_that_was_away_catches_up_at_a_cost_proportional_to_what_it_misse
         + metric(&bc, "reconcile_bytes_out_total").await;
     let all_in = metric(&bc, "bytes_in_total").await;
     println!(
+        "reconciliations: Beijing {}, Tianjin {}; catch-up frames: Beijing {}, Tianjin {}",
+        metric(&bc, "reconciliations_total").await,
+        metric(&tc, "reconciliations_total").await,
+        metric(&bc, "catch_up_frames_out_total").await,
+        metric(&tc, "catch_up_frames_out_total").await,
+    );
+    println!(
         "after missing {missed} cases (with {} shared): reconciliation {recon} bytes, all frames in {all_in} bytes",
         shared.len()
     );
