@@ -273,6 +273,15 @@ impl<S: Store> Engine<S> {
             }
         }
         for (case, side) in touched {
+            // Events of this node's own log, recovered from the peer after a restore, are not
+            // the peer's to be acknowledged: it only takes receipts for the log it writes.
+            if self
+                .cases
+                .get(&case)
+                .is_some_and(|r| r.writer(side) == &self.me)
+            {
+                continue;
+            }
             self.acknowledge(from, &case, side, now)?;
         }
         if problems.is_empty() {
