@@ -629,6 +629,13 @@ mod tests {
         let doc = signed(&f.roster, &[&f.nodes[0], &f.nodes[1], &f.nodes[2]]);
         let err = Roster::accept_genesis(&doc, Timestamp(DAY)).unwrap_err();
         assert!(matches!(err, Error::RosterRefused(_)), "{err}");
+        // Not even beside a quorum of governance keys: the document is refused whole.
+        let next = f.roster.successor(Timestamp(DAY));
+        let g = &f.govs;
+        let doc = signed(&next, &[&g[0], &g[1], &g[2], &f.nodes[3]]);
+        let err = f.roster.accept_update(&doc, Timestamp(DAY)).unwrap_err();
+        assert!(err.to_string().contains("signature 4"), "{err}");
+        assert!(err.to_string().contains("no governance key"), "{err}");
     }
 
     #[test]
@@ -769,9 +776,15 @@ mod tests {
         #![proptest_config(crate::testing::proptest_config(48))]
 
         /// An update is accepted exactly when a quorum of current governors signed it;
-        /// outsiders' and nodes' signatures never help.
+        /// outsiders' and members' node keys' signatures never help, and a document carrying
+        /// one is refused whole, naming it.
         #[test]
-        fn updates_need_a_quorum(n in 1usize..8, signers in proptest::collection::vec(0usize..8, 0..10), outsiders in 0usize..3) {
+        fn updates_need_a_quorum(
+            n in 1usize..8,
+            signers in proptest::collection::vec(0usize..8, 0..10),
+            outsiders in 0usize..3,
+            node_signers in proptest::collection::vec(0usize..8, 0..3),
+        ) {
             let f = fed(n);
             let now = Timestamp(DAY);
             let next = f.roster.successor(now);
@@ -781,12 +794,28 @@ mod tests {
             for s in &strangers {
                 doc.add_signature(&next, s).unwrap();
             }
+            for i in &node_signers {
+                doc.add_signature(&next, &f.nodes[i % n]).unwrap();
+            }
             let decoded = RosterDocument::decode(&doc.encode().unwrap()).unwrap();
             prop_assert_eq!(&decoded, &doc);
             let distinct: BTreeSet<usize> = signers.iter().map(|i| i % n).collect();
             let result = f.roster.accept_update(&doc, now);
             let enough = distinct.len() >= f.roster.threshold as usize;
-            prop_assert_eq!(result.is_ok(), enough && outsiders == 0 && !signers.is_empty(), "{:?}", result);
+            let foreign = outsiders > 0 || !node_signers.is_empty();
+            match result {
+                Ok(accepted) => {
+                    prop_assert!(enough && !foreign && !signers.is_empty());
+                    prop_assert_eq!(accepted, next);
+                }
+                Err(Error::RosterRefused(why)) => {
+                    prop_assert!(!enough || foreign || signers.is_empty(), "{}", why);
+                    if foreign && !signers.is_empty() {
+                        prop_assert!(why.contains("no governance key"), "{}", why);
+                    }
+                }
+                Err(e) => prop_assert!(false, "refused with {}", e),
+            }
         }
     }
 }
