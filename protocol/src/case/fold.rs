@@ -737,4 +737,147 @@ mod tests {
             Some(Effect::NoEffect(_))
         ));
     }
+
+    /// `kind` appended to `side` as its writer's next event without the writer's check: what
+    /// a replica folds whatever the writer's node allowed.
+    fn force(logs: &mut CaseLogs, side: Side, kind: EventKind, at: u64) {
+        let (mine, other) = match side {
+            Side::Intake => (logs.log(Side::Intake), logs.log(Side::Handling)),
+            Side::Handling => (logs.log(Side::Handling), logs.log(Side::Intake)),
+        };
+        let event = Event {
+            case: logs.case().clone(),
+            side,
+            seq: mine.len() as u32 + 1,
+            seen: other.len() as u32,
+            at: Timestamp(MON + at),
+            prev: mine.last().map(|e| e.digest().unwrap()),
+            kind,
+        };
+        logs.insert(event).unwrap();
+    }
+
+    fn gap() -> EventKind {
+        EventKind::SupplementRequested {
+            materials: vec![crate::case::events::MaterialGap {
+                material: "premises".into(),
+                reason: "缺".into(),
+            }],
+            deadline: TimeLimit {
+                days: 5,
+                unit: DayUnit::WorkingDays,
+            },
+        }
+    }
+
+    /// Issue 16, mutation check: each rule of the table refuses where its own condition alone
+    /// decides, and the state shows only what took effect.
+    #[test]
+    fn each_rule_refuses_where_its_own_condition_decides() {
+        use EventKind as K;
+        use Side::*;
+        let refused = |steps: &[(Side, EventKind, u64)], side: Side, kind: EventKind| {
+            let mut logs = run(steps);
+            let name = kind.name();
+            let err = logs
+                .write(side, kind, Timestamp(MON + 3 * DAY))
+                .unwrap_err();
+            assert!(matches!(err, Error::IllegalTransition(_)), "{name}: {err}");
+        };
+        let dispatched = || K::OriginalsDispatched {
+            courier: "顺丰".into(),
+            tracking: "SF1".into(),
+        };
+        // Nothing happens before the application.
+        refused(&[], Intake, dispatched());
+        // Review and suspension need an accepted case: received is not enough.
+        let received = [(Intake, submitted(), 0), (Handling, K::Received, 1)];
+        refused(
+            &received,
+            Handling,
+            K::InReview {
+                step: "审核".into(),
+            },
+        );
+        refused(&received, Handling, K::Suspended { reason: "x".into() });
+        // An open 补正 request alone (no suspension) is open work.
+        let asked = [
+            (Intake, submitted(), 0),
+            (Handling, K::Received, 1),
+            (Handling, K::Accepted, 2),
+            (Handling, gap(), 3),
+        ];
+        refused(
+            &asked,
+            Handling,
+            K::InReview {
+                step: "审核".into(),
+            },
+        );
+        refused(&asked, Handling, K::Suspended { reason: "x".into() });
+        refused(&asked, Handling, approved());
+        // Only the open request is answered.
+        refused(
+            &asked,
+            Intake,
+            K::SupplementProvided {
+                request: 2,
+                materials: vec![],
+            },
+        );
+
+        // As folded from a writer that did not check: an application that is not event 1,
+        // a receipt that is not the handler's first event.
+        let mut logs = CaseLogs::new(CaseId::new("120000-1").unwrap());
+        force(&mut logs, Intake, dispatched(), 0);
+        force(&mut logs, Intake, submitted(), 1);
+        assert_eq!(logs.state().application, None);
+        let mut logs = run(&[(Intake, submitted(), 0)]);
+        force(&mut logs, Handling, K::Accepted, 1);
+        force(&mut logs, Handling, K::Received, 2);
+        assert_eq!(logs.state().stage, Stage::Submitted);
+        // A withdrawal after a rejection is not "declined": only after a conclusion.
+        let mut logs = run(&[
+            (Intake, submitted(), 0),
+            (Handling, K::Received, 1),
+            (
+                Handling,
+                K::Rejected {
+                    reason: "不符".into(),
+                },
+                2,
+            ),
+        ]);
+        force(
+            &mut logs,
+            Intake,
+            K::WithdrawalRequested {
+                reason: "改期".into(),
+            },
+            3,
+        );
+        assert_eq!(logs.state().withdrawal, Withdrawal::None);
+        // A conclusion declines a pending withdrawal, and only a pending one.
+        let accepted = [
+            (Intake, submitted(), 0),
+            (Handling, K::Received, 1),
+            (Handling, K::Accepted, 2),
+        ];
+        let mut logs = run(&accepted);
+        logs.write(Handling, approved(), Timestamp(MON + 3))
+            .unwrap();
+        assert_eq!(logs.state().withdrawal, Withdrawal::None);
+        let mut logs = run(&accepted);
+        logs.write(
+            Intake,
+            K::WithdrawalRequested {
+                reason: "改期".into(),
+            },
+            Timestamp(MON + 3),
+        )
+        .unwrap();
+        logs.write(Handling, approved(), Timestamp(MON + 4))
+            .unwrap();
+        assert_eq!(logs.state().withdrawal, Withdrawal::Declined);
+    }
 }
