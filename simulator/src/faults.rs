@@ -29,6 +29,38 @@ pub(crate) enum FaultEv {
     CatalogUpdate { node: usize },
 }
 
+impl FaultEv {
+    /// The kind its record carries, and the node it strikes (if one).
+    fn kind_and_node(&self) -> (&'static str, Option<usize>) {
+        match self {
+            FaultEv::PartitionStart { .. } => ("partition", None),
+            FaultEv::PartitionHeal { .. } => ("heal", None),
+            FaultEv::Crash { node, .. } => ("crash", Some(*node)),
+            FaultEv::Restart { node, .. } => ("restart", Some(*node)),
+            FaultEv::Skew { node, .. } => ("skew", Some(*node)),
+            FaultEv::Revoke { node } => ("revoke", Some(*node)),
+            FaultEv::Rotate { node } => ("rotate", Some(*node)),
+            FaultEv::CatalogUpdate { node } => ("catalog_update", Some(*node)),
+        }
+    }
+}
+
+/// A fault the scenario scheduled, and whether it happened: a run that passes with a
+/// scheduled fault that never fired proves nothing about that fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ScheduledFault {
+    /// When, in simulated ms.
+    pub at: u64,
+    /// The kind its record carries (`byzantine` for a misbehaving sender's plan).
+    pub kind: &'static str,
+    /// The node (for `byzantine`, the plan's index).
+    pub node: Option<usize>,
+    /// How the report names it.
+    pub label: String,
+    /// Whether it happened.
+    pub fired: bool,
+}
+
 /// A misbehaving sender's plan.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct ByzantinePlan {
@@ -40,6 +72,8 @@ pub(crate) struct ByzantinePlan {
     pub per_hour: f64,
     /// What it does.
     pub behaviours: Vec<Behaviour>,
+    /// Bad frames it made so far.
+    pub sent: u64,
 }
 
 /// A region outside the federation.
@@ -60,6 +94,7 @@ impl Sim<'_> {
         let mut next_id = 1u64;
         let unknown = |r: &str| SimError::Setup(format!("fault names unknown region {r}"));
         for f in &faults {
+            self.note_scheduled(f)?;
             match f {
                 Fault::Partition {
                     at,
@@ -160,6 +195,7 @@ impl Sim<'_> {
                         until: until.map_or(end, |u| start + u.0),
                         per_hour: *per_hour,
                         behaviours: list,
+                        sent: 0,
                     };
                     self.byz.push(plan);
                     self.capture = true;
@@ -229,8 +265,121 @@ impl Sim<'_> {
         Ok(())
     }
 
+    /// Notes a scenario's fault (and its heal or restart) as due, for the report's coverage.
+    fn note_scheduled(&mut self, f: &Fault) -> Result<()> {
+        let start = self.start;
+        let at_node = |s: &Self, r: &str| {
+            s.node_index(r)
+                .ok_or_else(|| SimError::Setup(format!("fault names unknown region {r}")))
+        };
+        let mut due: Vec<(u64, &'static str, Option<usize>, String)> = Vec::new();
+        match f {
+            Fault::Partition { at, heal, .. } => {
+                due.push((start + at.0, "partition", None, format!("partition at {at}")));
+                if let Some(h) = heal {
+                    due.push((start + h.0, "heal", None, format!("heal at {h}")));
+                }
+            }
+            Fault::Crash {
+                node,
+                at,
+                restart_after,
+                ..
+            } => {
+                let i = at_node(self, node)?;
+                due.push((start + at.0, "crash", Some(i), format!("crash of {node} at {at}")));
+                if let Some(d) = restart_after {
+                    let when = Dur(at.0 + d.0);
+                    due.push((
+                        start + when.0,
+                        "restart",
+                        Some(i),
+                        format!("restart of {node} at {when}"),
+                    ));
+                }
+            }
+            Fault::Skew { node, at, .. } => {
+                let i = at_node(self, node)?;
+                due.push((start + at.0, "skew", Some(i), format!("skew of {node} at {at}")));
+            }
+            Fault::Revoke { node, at } => {
+                let i = at_node(self, node)?;
+                due.push((start + at.0, "revoke", Some(i), format!("revocation of {node} at {at}")));
+            }
+            Fault::Rotate { node, at } => {
+                let i = at_node(self, node)?;
+                due.push((start + at.0, "rotate", Some(i), format!("key rotation of {node} at {at}")));
+            }
+            Fault::CatalogUpdate { node, at } => {
+                let i = at_node(self, node)?;
+                due.push((
+                    start + at.0,
+                    "catalog_update",
+                    Some(i),
+                    format!("catalog update of {node} at {at}"),
+                ));
+            }
+            Fault::Byzantine { node, at, .. } => {
+                let who = node.as_deref().unwrap_or("a stranger");
+                due.push((
+                    start + at.0,
+                    "byzantine",
+                    Some(self.byz.len()),
+                    format!("misbehaving sender {who} from {at}"),
+                ));
+            }
+        }
+        for (at, kind, node, label) in due {
+            self.stats.scheduled.push(ScheduledFault {
+                at,
+                kind,
+                node,
+                label,
+                fired: false,
+            });
+        }
+        Ok(())
+    }
+
+    /// The scheduled faults that did not happen, each with why if the schedule says.
+    pub(crate) fn unfired(&self) -> Vec<String> {
+        self.stats
+            .scheduled
+            .iter()
+            .filter(|s| {
+                if s.kind == "byzantine" {
+                    s.node.and_then(|p| self.byz.get(p)).is_none_or(|b| b.sent == 0)
+                } else {
+                    !s.fired
+                }
+            })
+            .map(|s| {
+                if s.at >= self.end_workload {
+                    format!("{} (after the workload ended)", s.label)
+                } else {
+                    s.label.clone()
+                }
+            })
+            .collect()
+    }
+
     /// Applies a fault.
     pub(crate) fn fault(&mut self, f: FaultEv) -> Result<()> {
+        let (kind, node) = f.kind_and_node();
+        let recorded = self.stats.faults.len();
+        self.apply_fault(f)?;
+        if self.stats.faults.len() > recorded {
+            let now = self.now;
+            if let Some(s) = self.stats.scheduled.iter_mut().find(|s| {
+                !s.fired && s.at == now && s.kind == kind && (s.node.is_none() || s.node == node)
+            }) {
+                s.fired = true;
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_fault(&mut self, f: FaultEv) -> Result<()> {
         let workload = self.phase == Phase::Workload;
         match f {
             FaultEv::PartitionStart { id, groups } => {
@@ -524,6 +673,7 @@ impl Sim<'_> {
             return Ok(());
         };
         self.stats.byzantine.entry(b.name()).or_default().sent += 1;
+        self.byz[p].sent += 1;
         let latency = sample(&self.scenario.network.latency, &mut self.rng_byz);
         self.push(
             self.now + latency,

@@ -774,6 +774,10 @@ pub(crate) fn build_report(mut sim: Sim<'_>) -> Report {
             .iter()
             .map(|(k, v)| (k.to_string(), v.clone()))
             .collect(),
+        coverage: crate::report::Coverage {
+            scheduled_faults: sim.stats.scheduled.len() as u64,
+            unfired: sim.unfired(),
+        },
         faults: std::mem::take(&mut sim.stats.faults),
         engine: engine_totals,
         writes_lost_in_crashes: sim.stats.lost_writes,

@@ -240,6 +240,7 @@ pub(crate) struct Stats {
     pub workload: WorkloadStats,
     pub byzantine: BTreeMap<&'static str, ByzantineStats>,
     pub faults: Vec<FaultRecord>,
+    pub scheduled: Vec<crate::faults::ScheduledFault>,
     pub routing: Vec<u64>,
     pub events: Vec<u64>,
     pub lost_writes: u64,
