@@ -2,6 +2,8 @@
 //! and heals, crashes (some in the middle of a commit) and restarts, clock skew, a revoked
 //! member, catalog updates — and the frames a misbehaving sender makes.
 
+use std::collections::BTreeMap;
+
 use serde_bytes::ByteBuf;
 use tongban_protocol::case::events::{Event, EventKind, Side};
 use tongban_protocol::envelope::Identity;
@@ -217,6 +219,25 @@ impl Sim<'_> {
                 .filter_map(|r| self.node_index(r))
                 .collect()
         };
+        // The scenario's own crashes come first: a random crash that would have the node down
+        // when a scheduled one is due, or still down from it, is left out (its draws are still
+        // made, so the other faults of the seed stay where they were).
+        let planned: Vec<(usize, u64, u64)> = self
+            .stats
+            .scheduled
+            .iter()
+            .filter(|s| s.kind == "crash")
+            .filter_map(|c| {
+                let node = c.node?;
+                let back = self
+                    .stats
+                    .scheduled
+                    .iter()
+                    .find(|r| r.kind == "restart" && r.node == Some(node) && r.at >= c.at)
+                    .map_or(u64::MAX, |r| r.at);
+                Some((node, c.at, back))
+            })
+            .collect();
         if chaos.crashes_per_day > 0.0 {
             for &i in &eligible {
                 let n = self.rng_fault.poisson(chaos.crashes_per_day * days);
@@ -226,6 +247,12 @@ impl Sim<'_> {
                         .rng_fault
                         .range(chaos.downtime.min.0, chaos.downtime.max.0);
                     let torn = self.rng_fault.chance(chaos.torn_percent);
+                    if planned
+                        .iter()
+                        .any(|&(node, a, b)| node == i && at <= b && a <= at + down)
+                    {
+                        continue;
+                    }
                     let id = next_id;
                     next_id += 1;
                     self.push(at, Ev::Fault(FaultEv::Crash { node: i, id, torn }));
@@ -275,7 +302,12 @@ impl Sim<'_> {
         let mut due: Vec<(u64, &'static str, Option<usize>, String)> = Vec::new();
         match f {
             Fault::Partition { at, heal, .. } => {
-                due.push((start + at.0, "partition", None, format!("partition at {at}")));
+                due.push((
+                    start + at.0,
+                    "partition",
+                    None,
+                    format!("partition at {at}"),
+                ));
                 if let Some(h) = heal {
                     due.push((start + h.0, "heal", None, format!("heal at {h}")));
                 }
@@ -287,7 +319,12 @@ impl Sim<'_> {
                 ..
             } => {
                 let i = at_node(self, node)?;
-                due.push((start + at.0, "crash", Some(i), format!("crash of {node} at {at}")));
+                due.push((
+                    start + at.0,
+                    "crash",
+                    Some(i),
+                    format!("crash of {node} at {at}"),
+                ));
                 if let Some(d) = restart_after {
                     let when = Dur(at.0 + d.0);
                     due.push((
@@ -300,15 +337,30 @@ impl Sim<'_> {
             }
             Fault::Skew { node, at, .. } => {
                 let i = at_node(self, node)?;
-                due.push((start + at.0, "skew", Some(i), format!("skew of {node} at {at}")));
+                due.push((
+                    start + at.0,
+                    "skew",
+                    Some(i),
+                    format!("skew of {node} at {at}"),
+                ));
             }
             Fault::Revoke { node, at } => {
                 let i = at_node(self, node)?;
-                due.push((start + at.0, "revoke", Some(i), format!("revocation of {node} at {at}")));
+                due.push((
+                    start + at.0,
+                    "revoke",
+                    Some(i),
+                    format!("revocation of {node} at {at}"),
+                ));
             }
             Fault::Rotate { node, at } => {
                 let i = at_node(self, node)?;
-                due.push((start + at.0, "rotate", Some(i), format!("key rotation of {node} at {at}")));
+                due.push((
+                    start + at.0,
+                    "rotate",
+                    Some(i),
+                    format!("key rotation of {node} at {at}"),
+                ));
             }
             Fault::CatalogUpdate { node, at } => {
                 let i = at_node(self, node)?;
@@ -348,7 +400,9 @@ impl Sim<'_> {
             .iter()
             .filter(|s| {
                 if s.kind == "byzantine" {
-                    s.node.and_then(|p| self.byz.get(p)).is_none_or(|b| b.sent == 0)
+                    s.node
+                        .and_then(|p| self.byz.get(p))
+                        .is_none_or(|b| b.sent == 0)
                 } else {
                     !s.fired
                 }
@@ -878,27 +932,33 @@ impl Sim<'_> {
         Ok(Some((target, bytes, Behaviour::Garbage)))
     }
 
-    /// A bad frame arrives at node `to`: it must be refused (a replay may be taken, and must
-    /// change nothing).
+    /// A bad frame arrives at node `to`: it must be refused and change nothing. A replay of
+    /// a genuine frame may be taken (its events are genuine, and may even be new to a node
+    /// whose first copy was lost), but it may not alter or remove anything already kept.
     pub(crate) fn deliver_bad(&mut self, to: usize, frame: Vec<u8>, b: Behaviour) -> Result<()> {
         let local = self.local(to);
-        let Some(engine) = self.nodes[to].engine.as_mut() else {
+        if self.nodes[to].engine.is_none() {
             self.stats
                 .byzantine
                 .entry(b.name())
                 .or_default()
                 .undelivered += 1;
             return Ok(());
+        }
+        let case = inspect::frame(&frame).as_ref().and_then(inspect::case_of);
+        let before = self.kept_state(to, case.as_ref())?;
+        let result = match self.nodes[to].engine.as_mut() {
+            Some(engine) => engine.on_frame(&frame, local),
+            None => return Ok(()),
         };
-        let result = engine.on_frame(&frame, local);
         self.flush(to)?;
+        let after = self.kept_state(to, case.as_ref())?;
         let st = self.stats.byzantine.entry(b.name()).or_default();
         match &result {
             Ok(()) => st.taken += 1,
             Err(_) => st.refused += 1,
         }
         *self.stats.checks.entry("no_forgery").or_default() += 1;
-        let case = inspect::frame(&frame).as_ref().and_then(inspect::case_of);
         let region = self.fed.id(to).clone();
         let text = match &result {
             Ok(()) => format!("bad frame ({}) taken", b.name()),
@@ -906,13 +966,106 @@ impl Sim<'_> {
         };
         self.trace
             .line(self.now, region.as_str(), case.as_ref(), || text);
+        let changed = if b.must_be_refused() {
+            (before != after).then(|| first_difference(&before, &after, true))
+        } else {
+            let altered = before
+                .iter()
+                .any(|(k, v)| after.get(k).is_none_or(|w| w != v && !k.may_grow()));
+            altered.then(|| first_difference(&before, &after, false))
+        };
         if b.must_be_refused() && result.is_ok() {
             let detail = format!(
                 "node {region} took a {} frame that it must refuse",
                 b.name()
             );
             self.violate("no_forgery", detail, case.into_iter().collect());
+        } else if let Some(what) = changed {
+            let detail = format!(
+                "a {} frame ({}) changed what node {region} keeps: {what}",
+                b.name(),
+                if result.is_ok() { "taken" } else { "refused" }
+            );
+            self.violate("no_forgery", detail, case.into_iter().collect());
         }
         Ok(())
     }
+
+    /// What node `i` keeps that no bad frame may change: the case's records, events and
+    /// receipts (every case's, if the frame names none), the catalogs and the roster.
+    fn kept_state(&self, i: usize, case: Option<&CaseId>) -> Result<BTreeMap<KeptRow, Vec<u8>>> {
+        use tongban_protocol::store::{Store as _, Table};
+        let mut rows = BTreeMap::new();
+        let Some(engine) = self.nodes[i].engine.as_ref() else {
+            return Ok(rows);
+        };
+        let store = engine.store();
+        let prefix: Vec<u8> = case
+            .map(|c| c.as_str().as_bytes().to_vec())
+            .unwrap_or_default();
+        let tables: [(Table, &[u8]); 7] = [
+            (Table::Cases, &prefix),
+            (Table::Events, &prefix),
+            (Table::Receipts, &prefix),
+            (Table::PeerReceipts, &prefix),
+            (Table::Forks, &prefix),
+            (Table::Catalogs, &[]),
+            (Table::Roster, &[]),
+        ];
+        for (table, prefix) in tables {
+            let scanned = store
+                .scan_prefix(table, prefix)
+                .map_err(|e| engine_error(self.fed.id(i), self.now, e))?;
+            for (k, v) in scanned {
+                rows.insert(KeptRow(table, k), v);
+            }
+        }
+        Ok(rows)
+    }
+}
+
+/// A row of a node's store, by table and key.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct KeptRow(tongban_protocol::store::Table, Vec<u8>);
+
+impl KeptRow {
+    /// Whether a genuine replay may change the row: a case record grows as events arrive,
+    /// and a receipt is replaced by a newer one.
+    fn may_grow(&self) -> bool {
+        use tongban_protocol::store::Table;
+        matches!(self.0, Table::Cases | Table::PeerReceipts | Table::Receipts)
+    }
+}
+
+/// The first row that differs, for the violation.
+fn first_difference(
+    before: &BTreeMap<KeptRow, Vec<u8>>,
+    after: &BTreeMap<KeptRow, Vec<u8>>,
+    any: bool,
+) -> String {
+    for (k, v) in before {
+        match after.get(k) {
+            None => {
+                return format!(
+                    "{} row {} removed",
+                    k.0.name(),
+                    String::from_utf8_lossy(&k.1)
+                );
+            }
+            Some(w) if w != v && (any || !k.may_grow()) => {
+                return format!(
+                    "{} row {} altered",
+                    k.0.name(),
+                    String::from_utf8_lossy(&k.1)
+                );
+            }
+            _ => {}
+        }
+    }
+    for k in after.keys() {
+        if !before.contains_key(k) {
+            return format!("{} row {} added", k.0.name(), String::from_utf8_lossy(&k.1));
+        }
+    }
+    "rows differ".into()
 }
