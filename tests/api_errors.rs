@@ -694,3 +694,50 @@ async fn a_window_cannot_cite_another_windows_upload() {
     let (status, created) = c.post("/api/v1/applications", WINDOW_TOKEN, &app).await;
     assert_eq!(status, 201, "{created}");
 }
+
+/// Posts an intake with an Idempotency-Key header.
+async fn intake_with_key(c: &Client, app: &Value, key: &str) -> (u16, Value) {
+    let resp = c
+        .http
+        .post(format!("{}/api/v1/applications", c.base))
+        .bearer_auth(WINDOW_TOKEN)
+        .header("content-type", "application/json")
+        .header("Idempotency-Key", key)
+        .body(app.to_string())
+        .send()
+        .await
+        .expect("the node answers");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// Issue 16, item 6: an empty or over-long Idempotency-Key is refused with 400 and nothing is
+/// created; the longest allowed key works, and a retry with it gives the first case (200).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotency_keys_outside_1_to_128_characters_are_refused_and_create_nothing() {
+    let fed = Federation::new(&["110000"], FAST_APPROVALS);
+    let node = fed.start("110000");
+    let c = node.client();
+    let app = c.application("110000", "1100000001", 1).await;
+    let before = snapshot(&c).await;
+    for key in [String::new(), "k".repeat(129)] {
+        let (status, body) = intake_with_key(&c, &app, &key).await;
+        assert_eq!(status, 400, "key of {} characters: {body}", key.len());
+        assert_eq!(error_code(&body), "bad_request", "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("Idempotency-Key"),
+            "{body}"
+        );
+        assert_eq!(snapshot(&c).await, before, "nothing created");
+    }
+    let longest = "k".repeat(128);
+    let (status, first) = intake_with_key(&c, &app, &longest).await;
+    assert_eq!(status, 201, "{first}");
+    let (status, again) = intake_with_key(&c, &app, &longest).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["case"], first["case"]);
+    assert_ne!(snapshot(&c).await, before, "the valid key made its case");
+}
