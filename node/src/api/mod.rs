@@ -151,13 +151,48 @@ fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
 
 /// Parses a JSON body, naming where it went wrong.
 fn json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        ApiError::bad_request(format!(
-            "the body is not the JSON expected: {e} (line {}, column {})",
-            e.line(),
-            e.column()
-        ))
+    serde_json::from_slice(bytes).or_else(|e| {
+        // JSON Schema counts 26.0 as an integer, and so does the API document; serde does
+        // not. Take whole numbers written with a fraction as the integers they are, and if
+        // the body still does not fit, answer with the first error and its place.
+        let mut value: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|_| bad_json(&e))?;
+        if !whole_numbers_as_integers(&mut value) {
+            return Err(bad_json(&e));
+        }
+        serde_json::from_value(value).map_err(|_| bad_json(&e))
     })
+}
+
+fn bad_json(e: &serde_json::Error) -> ApiError {
+    ApiError::bad_request(format!(
+        "the body is not the JSON expected: {e} (line {}, column {})",
+        e.line(),
+        e.column()
+    ))
+}
+
+/// Rewrites every number with a zero fraction (26.0) as an integer; whether any was.
+fn whole_numbers_as_integers(value: &mut serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => {
+            let Some(f) = n.as_f64() else { return false };
+            let whole = f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15;
+            if whole {
+                // In range: exactly representable, so the cast loses nothing.
+                *value = Value::from(f as i64);
+            }
+            whole
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |any, v| whole_numbers_as_integers(v) || any),
+        Value::Object(map) => map
+            .values_mut()
+            .fold(false, |any, v| whole_numbers_as_integers(v) || any),
+        _ => false,
+    }
 }
 
 /// Query parameters, refusing any not in `known`.
@@ -223,6 +258,22 @@ where
                 .map_err(|e| ApiError::bad_request(format!("query parameter {name}={v:?}: {e}")))
         })
         .transpose()
+}
+
+/// Parses a whole-number parameter that must lie in `min..=max` (as the API document says),
+/// refusing one outside rather than quietly clamping it.
+fn bounded_param(
+    q: &BTreeMap<String, String>,
+    name: &str,
+    min: usize,
+    max: usize,
+) -> Result<Option<usize>, ApiError> {
+    match param::<usize>(q, name)? {
+        Some(n) if !(min..=max).contains(&n) => Err(ApiError::bad_request(format!(
+            "query parameter {name}={n}: use {min} to {max}"
+        ))),
+        other => Ok(other),
+    }
 }
 
 /// Parses a snake_case enum parameter through serde.
