@@ -185,12 +185,21 @@ fn whole_numbers_as_integers(value: &mut serde_json::Value) -> bool {
             }
             whole
         }
-        Value::Array(items) => items
-            .iter_mut()
-            .fold(false, |any, v| whole_numbers_as_integers(v) || any),
-        Value::Object(map) => map
-            .values_mut()
-            .fold(false, |any, v| whole_numbers_as_integers(v) || any),
+        Value::Array(items) => {
+            // Every item is visited: no short cut once one changed.
+            let mut any = false;
+            for v in items {
+                any |= whole_numbers_as_integers(v);
+            }
+            any
+        }
+        Value::Object(map) => {
+            let mut any = false;
+            for v in map.values_mut() {
+                any |= whole_numbers_as_integers(v);
+            }
+            any
+        }
         _ => false,
     }
 }
