@@ -114,6 +114,21 @@ pub fn token_new(name: &str, role: &str, window: Option<&str>) -> Result<String,
     Ok(out)
 }
 
+/// `tongban cert dev`: a dev CA in `out` (made, or reused while valid) and certificates for
+/// `regions` (the demo's five when empty) and a back office, valid `days` days.
+pub fn cert_dev(out: &Path, regions: &[String], days: u32) -> Result<String, NodeError> {
+    let regions: Vec<String> = if regions.is_empty() {
+        crate::tls::dev::DEMO_REGIONS
+            .iter()
+            .map(|r| r.to_string())
+            .collect()
+    } else {
+        regions.to_vec()
+    };
+    let certs = crate::tls::dev::make(out, &regions, days)?;
+    Ok(crate::tls::dev::describe(&certs, days))
+}
+
 /// `tongban catalog check`: parses and validates a catalog file.
 pub fn catalog_check(path: &Path) -> Result<String, NodeError> {
     let text = read_text(path, "catalog", MAX_CATALOG_SIZE as u64)?;
@@ -356,13 +371,24 @@ pub fn node_check(config: &NodeConfig, at: Timestamp) -> Result<String, NodeErro
         .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(String::from))
         .unwrap_or_else(|| "?".into());
     let (first, last) = calendar.years();
+    let https = match &config.tls {
+        Some(tls) => {
+            let secs = i64::try_from(at.0 / 1000).unwrap_or(i64::MAX);
+            let (_, summary) = crate::tls::server_config(tls, secs)?;
+            format!("HTTPS, {summary}")
+        }
+        None if config.http.insecure_plain_http => {
+            "plain HTTP (insecure_plain_http = true)".to_string()
+        }
+        None => "plain HTTP on loopback".to_string(),
+    };
     Ok(format!(
         "ok: {}\n\
          region {}, node key {}\n\
          roster version {} (digest {}), {} members\n\
          catalog version {}, {} items\n\
          calendar {:?}, years {first}–{last}\n\
-         http {} (bodies up to {} bytes), peer {}\n\
+         http {} (bodies up to {} bytes), {https}, peer {}\n\
          {} API token(s), back office: {kind}\n\
          database {}\n",
         config.source.display(),
