@@ -337,14 +337,14 @@ impl NodeConfig {
             None if root.contains_key("tls") => None,
             None => Some(None),
         };
-        if let (Some(http), Some(tls)) = (&http, &tls) {
-            match (tls, http.insecure_plain_http) {
-                (Some(_), true) => p.push(
+        if let Some(http) = &http {
+            match (root.contains_key("tls"), http.insecure_plain_http) {
+                (true, true) => p.push(
                     "http.insecure_plain_http: true contradicts the [tls] table; remove the line \
                      (the node serves HTTPS) or the [tls] table"
                         .into(),
                 ),
-                (None, false) if !http.bind.ip().is_loopback() => p.push(format!(
+                (false, false) if !http.bind.ip().is_loopback() => p.push(format!(
                     "http.bind: {} is not a loopback address, and the API carries personal \
                      data; add a [tls] table with cert_file and key_file (PEM) to serve HTTPS, \
                      or write insecure_plain_http = true under [http] if the network is \
@@ -1554,9 +1554,8 @@ kind = "carrier_pigeon"
         let c = load(&f, &said).unwrap();
         assert!(c.http.insecure_plain_http && c.tls.is_none());
 
-        let tls = format!(
-            "{open}\n[tls]\ncert_file = \"tls/node.crt\"\nkey_file = \"/etc/node.key\"\n"
-        );
+        let tls =
+            format!("{open}\n[tls]\ncert_file = \"tls/node.crt\"\nkey_file = \"/etc/node.key\"\n");
         let c = load(&f, &tls).unwrap();
         let t = c.tls.expect("a [tls] table");
         assert_eq!(t.cert_file, f.dir.path().join("tls/node.crt"));
@@ -1566,7 +1565,9 @@ kind = "carrier_pigeon"
 
         let all = problems(
             &f,
-            &format!("{said}\n[tls]\ncert_file = \"a\"\nkey_fle = \"b\"\nback_office_ca_file = \"\"\n"),
+            &format!(
+                "{said}\n[tls]\ncert_file = \"a\"\nkey_fle = \"b\"\nback_office_ca_file = \"\"\n"
+            ),
         );
         for expected in [
             "http.insecure_plain_http: true contradicts the [tls] table",
@@ -1576,7 +1577,10 @@ kind = "carrier_pigeon"
         ] {
             assert!(all.contains(expected), "missing {expected:?} in\n{all}");
         }
-        let all = problems(&f, &GOOD.replace("[http]\n", "[http]\ninsecure_plain_http = 1\n"));
+        let all = problems(
+            &f,
+            &GOOD.replace("[http]\n", "[http]\ninsecure_plain_http = 1\n"),
+        );
         assert!(
             all.contains("http.insecure_plain_http: expected true or false, found integer"),
             "{all}"

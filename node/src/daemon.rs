@@ -682,9 +682,11 @@ pub async fn run(config: NodeConfig, options: RunOptions) -> Result<(), NodeErro
     tokio::spawn(reload_on_hangup(config.tls.clone(), tls.clone()));
     let app = crate::api::router(crate::api::AppState::new(&config, handle.clone())?);
     let served = match tls {
-        None => axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await,
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown_signal())
+                .await
+        }
         Some(shared) => {
             let listener =
                 crate::tls::TlsListener::new(listener, shared).map_err(|e| NodeError::Serve {
@@ -725,22 +727,23 @@ async fn reload_on_hangup(
 ) {
     #[cfg(unix)]
     {
-        let mut hangups =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-                Ok(s) => s,
-                Err(e) => {
-                    warn!(error = %e, "cannot listen for SIGHUP; certificates reload only on restart");
-                    return;
-                }
-            };
+        let mut hangups = match tokio::signal::unix::signal(
+            tokio::signal::unix::SignalKind::hangup(),
+        ) {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(error = %e, "cannot listen for SIGHUP; certificates reload only on restart");
+                return;
+            }
+        };
         while hangups.recv().await.is_some() {
             match (&settings, &shared) {
-                (Some(settings), Some(shared)) => {
-                    match shared.reload(settings, unix_secs(now())) {
-                        Ok(summary) => info!(%summary, "SIGHUP: reloaded the TLS certificate"),
-                        Err(e) => error!(error = %e, "SIGHUP: the TLS files were not reloaded; the certificate in use stays"),
+                (Some(settings), Some(shared)) => match shared.reload(settings, unix_secs(now())) {
+                    Ok(summary) => info!(%summary, "SIGHUP: reloaded the TLS certificate"),
+                    Err(e) => {
+                        error!(error = %e, "SIGHUP: the TLS files were not reloaded; the certificate in use stays")
                     }
-                }
+                },
                 _ => info!("SIGHUP: no [tls] table, nothing to reload"),
             }
         }
