@@ -638,6 +638,7 @@ pub async fn roster_apply(
     document: &Path,
     node: &str,
     token_file: Option<&Path>,
+    cacert: Option<&Path>,
 ) -> Result<String, NodeError> {
     let doc = read_document(document)?;
     let claimed = doc.unverified_roster()?;
@@ -661,8 +662,19 @@ pub async fn roster_apply(
         )));
     }
     let url = format!("{base}/api/v1/admin/roster");
-    let failed = |e: reqwest::Error| NodeError::Refused(format!("{url}: {e}"));
-    let response = reqwest::Client::new()
+    let failed = |e: reqwest::Error| {
+        NodeError::Refused(format!("{url}: {}", tongban_adapters::tls::error_chain(&e)))
+    };
+    let mut client = reqwest::Client::builder();
+    if let Some(path) = cacert {
+        let pem = read_limited(path, "CA certificate", 1 << 20)?;
+        let ca = reqwest::Certificate::from_pem(&pem)
+            .map_err(|e| NodeError::Refused(format!("{}: {e}", path.display())))?;
+        client = client.tls_certs_only([ca]);
+    }
+    let response = client
+        .build()
+        .map_err(failed)?
         .post(&url)
         .bearer_auth(&token)
         .header("content-type", "application/cbor")

@@ -107,6 +107,10 @@ enum RosterCommand {
         /// A file holding an admin token of that node (default: the TONGBAN_TOKEN variable).
         #[arg(long, value_name = "FILE")]
         token_file: Option<PathBuf>,
+        /// Trust only this CA (PEM) for an https:// node, such as the demo's
+        /// data/demo-tls/ca.crt (default: the system's roots).
+        #[arg(long, value_name = "FILE")]
+        cacert: Option<PathBuf>,
     },
     /// Verify a roster document as a genesis roster (a quorum of its own governance keys) or,
     /// with --current, as an update of the current roster; prints what it holds.
@@ -201,6 +205,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             document,
             node,
             token_file,
+            cacert,
         }) => {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -208,7 +213,12 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .context("starting the async runtime")?;
             print(
                 runtime
-                    .block_on(cli::roster_apply(&document, &node, token_file.as_deref()))
+                    .block_on(cli::roster_apply(
+                        &document,
+                        &node,
+                        token_file.as_deref(),
+                        cacert.as_deref(),
+                    ))
                     .context("the roster update was not applied")?,
             )
         }
