@@ -255,6 +255,32 @@ mod tests {
     use super::*;
     use crate::config::TlsConfig;
 
+    /// Whether the server certificate in `leaf` verifies for `localhost` against `ca` alone.
+    fn chains(ca: &Path, leaf: &Path) -> bool {
+        use rustls::client::danger::ServerCertVerifier as _;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in crate::tls::read_certs(ca, "CA").unwrap() {
+            roots.add(cert).unwrap();
+        }
+        let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            std::sync::Arc::new(roots),
+            crate::tls::provider(),
+        )
+        .build()
+        .unwrap();
+        let leaf = crate::tls::read_certs(leaf, "certificate").unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        verifier
+            .verify_server_cert(
+                &leaf[0],
+                &[],
+                &name,
+                &[],
+                rustls::pki_types::UnixTime::now(),
+            )
+            .is_ok()
+    }
+
     #[test]
     fn dev_certificates_load_and_the_ca_is_reused() {
         let dir = tempfile::tempdir().unwrap();
@@ -284,6 +310,12 @@ mod tests {
         let second = make(dir.path(), &regions[..1], 30).unwrap();
         assert!(!second.new_ca);
         assert_eq!(std::fs::read(&second.ca_cert).unwrap(), ca);
+        // What the reused CA signs chains to the ca.crt clients already trust; another dev
+        // CA's certificates do not.
+        assert!(chains(&second.ca_cert, &second.regions[0].1));
+        let elsewhere = tempfile::tempdir().unwrap();
+        let stranger = make(elsewhere.path(), &regions[..1], 30).unwrap();
+        assert!(!chains(&second.ca_cert, &stranger.regions[0].1));
         assert!(make(dir.path(), &["not a region".to_string()], 30).is_err());
         assert!(make(dir.path(), &regions, 0).is_err());
         let text = describe(&second, 30);
