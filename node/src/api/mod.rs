@@ -85,7 +85,12 @@ impl AppState {
 /// The node's HTTP routes.
 pub fn router(state: AppState) -> Router {
     let limit = state.config.http.max_body_bytes;
-    Router::new()
+    let client_certificates = state
+        .config
+        .tls
+        .as_ref()
+        .is_some_and(|t| t.back_office_ca_file.is_some());
+    let routes = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .route("/api/v1/openapi.json", get(openapi::document))
@@ -125,8 +130,40 @@ pub fn router(state: AppState) -> Router {
             get(roster::current).post(roster::apply),
         )
         .fallback(ops::not_found)
-        .layer(DefaultBodyLimit::max(limit))
-        .with_state(state)
+        .layer(DefaultBodyLimit::max(limit));
+    let routes = if client_certificates {
+        routes.layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            back_office_certificate,
+        ))
+    } else {
+        routes
+    };
+    routes.with_state(state)
+}
+
+/// With `[tls] back_office_ca_file`, a back office shows a client certificate from that CA in
+/// addition to its token (or, for the webhook callback, its HMAC): a request with a back-office
+/// token, or to the callback, over a connection without one is refused with 401 before any
+/// handler runs. Windows and the admin are not asked for one.
+async fn back_office_certificate(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let certified = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<crate::tls::TlsPeer>>()
+        .is_some_and(|info| info.0.client_certified);
+    if !certified && auth::is_back_office(&state, request.uri().path(), request.headers()) {
+        return ApiError::unauthorized(
+            "a back office must also show its client certificate (mutual TLS, from the CA in \
+             the node's [tls] back_office_ca_file) with its token",
+        )
+        .into_response();
+    }
+    next.run(request).await
 }
 
 /// The body, or a JSON error: 413 past the limit, 400 if it could not be read.
