@@ -182,6 +182,7 @@ pub struct Refusals {
     by_peer: Mutex<BTreeMap<RegionId, [u64; 3]>>,
     api_queue: AtomicU64,
     net_queue: AtomicU64,
+    connections_denied: AtomicU64,
 }
 
 impl Refusals {
@@ -224,6 +225,17 @@ impl Refusals {
     /// Frames and documents dropped for want of room in the transport's queue.
     pub fn net_queue(&self) -> u64 {
         self.net_queue.load(Ordering::Relaxed)
+    }
+
+    /// Counts a connection from a peer that is not on the roster, refused by the transport
+    /// before any of its frames could reach the engine.
+    pub fn connection_denied(&self) {
+        self.connections_denied.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Connections refused for coming from a peer off the roster.
+    pub fn connections_denied(&self) -> u64 {
+        self.connections_denied.load(Ordering::Relaxed)
     }
 }
 

@@ -49,6 +49,8 @@ pub struct Federation {
     pub roster: Roster,
     /// The calendar.
     pub calendar: HolidayCalendar,
+    /// The same calendar file read by the simulator's own reference, for `colours`.
+    pub reference_days: crate::reference::Days,
     /// The engine settings.
     pub config: EngineConfig,
     /// The item templates.
@@ -113,10 +115,16 @@ impl Federation {
         roster
             .validate()
             .map_err(|e| SimError::Setup(format!("the roster: {e}")))?;
-        let calendar = match scenario.calendar {
-            CalendarChoice::Cn2026 => HolidayCalendar::from_toml(CN_2026)
-                .map_err(|e| SimError::Setup(format!("the 2026 calendar: {e}")))?,
-            CalendarChoice::WeekdaysOnly => HolidayCalendar::weekdays_only(),
+        let (calendar, reference_days) = match scenario.calendar {
+            CalendarChoice::Cn2026 => (
+                HolidayCalendar::from_toml(CN_2026)
+                    .map_err(|e| SimError::Setup(format!("the 2026 calendar: {e}")))?,
+                crate::reference::Days::from_file(CN_2026)?,
+            ),
+            CalendarChoice::WeekdaysOnly => (
+                HolidayCalendar::weekdays_only(),
+                crate::reference::Days::weekdays_only(),
+            ),
         };
         let e = &scenario.engine;
         let config = EngineConfig {
@@ -134,6 +142,7 @@ impl Federation {
             index,
             roster,
             calendar,
+            reference_days,
             config,
             items: scenario.catalog.items.clone(),
             node_keys,
