@@ -592,6 +592,39 @@ mod tests {
         assert_eq!(logs.seqs(), (1, 1), "refused events are not written");
     }
 
+    /// A 补正 request more than five working days after receipt is flagged to both sides; one
+    /// within five is not (the survivor cargo-mutants left: `late_supplement` as `false`).
+    #[test]
+    fn a_supplement_request_after_five_working_days_is_flagged_late() {
+        use EventKind as K;
+        use Side::*;
+        let cal = HolidayCalendar::weekdays_only();
+        let request = |at: u64| {
+            (
+                Handling,
+                K::SupplementRequested {
+                    materials: vec![MaterialGap {
+                        material: "premises".into(),
+                        reason: "租赁合同已过期".into(),
+                    }],
+                    deadline: TimeLimit {
+                        days: 5,
+                        unit: DayUnit::WorkingDays,
+                    },
+                },
+                at,
+            )
+        };
+        let received = [(Intake, submitted(), 0), (Handling, K::Received, 1)];
+        // Received Monday; asked the next Monday: five working days (Tue to Mon), in time.
+        let in_time = run(&[received[0].clone(), received[1].clone(), request(7 * DAY)]);
+        assert!(!in_time.state().late_supplement(&cal));
+        // Asked the Tuesday after: six working days, late.
+        let late = run(&[received[0].clone(), received[1].clone(), request(8 * DAY)]);
+        assert_eq!(late.state().supplement_requests.len(), 1);
+        assert!(late.state().late_supplement(&cal));
+    }
+
     #[test]
     fn supplement_and_suspension_stop_the_clock() {
         use EventKind as K;
