@@ -696,20 +696,10 @@ async fn a_window_cannot_cite_another_windows_upload() {
     assert_eq!(status, 201, "{created}");
 }
 
-/// Posts an intake with an Idempotency-Key header.
 async fn intake_with_key(c: &Client, app: &Value, key: &str) -> (u16, Value) {
-    let resp = c
-        .http
-        .post(format!("{}/api/v1/applications", c.base))
-        .bearer_auth(WINDOW_TOKEN)
-        .header("content-type", "application/json")
-        .header("Idempotency-Key", key)
-        .body(app.to_string())
-        .send()
+    c.intake_with_key(WINDOW_TOKEN, app, key)
         .await
-        .expect("the node answers");
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
+        .expect("the node answers")
 }
 
 /// Issue 16, item 6: an empty or over-long Idempotency-Key is refused with 400 and nothing is

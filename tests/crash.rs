@@ -34,18 +34,7 @@ struct Ledger {
 
 /// Sends `app` under `key`; the status and case, or `None` if no answer came.
 async fn send_intake(c: &Client, app: &Value, key: &str) -> Option<(u16, String)> {
-    let resp = c
-        .http
-        .post(format!("{}/api/v1/applications", c.base))
-        .bearer_auth(WINDOW_TOKEN)
-        .header("content-type", "application/json")
-        .header("Idempotency-Key", key)
-        .body(app.to_string())
-        .send()
-        .await
-        .ok()?;
-    let status = resp.status().as_u16();
-    let body = resp.json::<Value>().await.ok()?;
+    let (status, body) = c.intake_with_key(WINDOW_TOKEN, app, key).await?;
     Some((
         status,
         body["case"].as_str().unwrap_or_default().to_string(),

@@ -505,6 +505,28 @@ impl Client {
         })
     }
 
+    /// Posts an application as `token` with an Idempotency-Key: the status and body, or
+    /// `None` if no answer came (the node died under the request).
+    pub async fn intake_with_key(
+        &self,
+        token: &str,
+        app: &Value,
+        key: &str,
+    ) -> Option<(u16, Value)> {
+        let resp = self
+            .http
+            .post(format!("{}/api/v1/applications", self.base))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .header("Idempotency-Key", key)
+            .body(app.to_string())
+            .send()
+            .await
+            .ok()?;
+        let status = resp.status().as_u16();
+        Some((status, resp.json().await.ok()?))
+    }
+
     /// Polls the case until `done` holds or `secs` pass; returns the last view. Reads as the
     /// administrator, who may read every case of the node (masked) at either end.
     pub async fn wait_case(&self, case: &str, secs: u64, done: impl Fn(&Value) -> bool) -> Value {

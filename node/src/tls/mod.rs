@@ -49,23 +49,21 @@ fn tls_error(what: &'static str, path: &Path, why: impl Into<String>) -> NodeErr
     }
 }
 
-/// Reads every certificate of a PEM file (a chain, or a bundle of CAs).
+/// Reads every certificate of a PEM file (a chain, or a bundle of CAs): the adapters'
+/// reader, the one the webhook uses, with its errors in the node's terms.
 pub fn read_certs(
     path: &Path,
     what: &'static str,
 ) -> Result<Vec<CertificateDer<'static>>, NodeError> {
-    let bytes = read_limited(path, what, MAX_PEM_FILE)?;
-    let certs = CertificateDer::pem_slice_iter(&bytes)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| tls_error(what, path, format!("is not a PEM certificate file: {e}")))?;
-    if certs.is_empty() {
-        return Err(tls_error(
-            what,
-            path,
-            "holds no certificate; give a PEM file with -----BEGIN CERTIFICATE-----",
-        ));
-    }
-    Ok(certs)
+    tongban_adapters::tls::read_certs(path, what).map_err(|e| match e {
+        tongban_adapters::AdapterError::Tls { what, path, why } => {
+            NodeError::Tls { what, path, why }
+        }
+        tongban_adapters::AdapterError::Io { what, path, source } => {
+            NodeError::Io { what, path, source }
+        }
+        other => tls_error(what, path, other.to_string()),
+    })
 }
 
 /// Reads the private key of a PEM file (PKCS#8, SEC1 or PKCS#1).

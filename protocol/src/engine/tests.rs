@@ -544,6 +544,20 @@ fn held_event(net: &mut Net, r: &str, case: &CaseId, side: Side, seq: u32) -> (V
     (bytes, event)
 }
 
+/// Handling event 2, `accepted`, chained onto `received` (handling event 1): the next event a
+/// forger would try to slip in.
+fn accepted_after(received: &Event, now: Timestamp) -> Event {
+    Event {
+        case: received.case.clone(),
+        side: Side::Handling,
+        seq: 2,
+        seen: 1,
+        at: now,
+        kind: EventKind::Accepted,
+        prev: Some(received.digest().unwrap()),
+    }
+}
+
 /// `event` signed with `by`, in an events frame from `from`'s node to `to`.
 fn events_frame(
     from: &str,
@@ -638,15 +652,7 @@ fn strangers_and_forgeries_are_refused_and_change_nothing() {
     }
     // Tianjin's key on an event of the handling side, which Beijing writes.
     let (_, received) = held_event(&mut net, BJ, &case, Side::Handling, 1);
-    let accepted = Event {
-        case: case.clone(),
-        side: Side::Handling,
-        seq: 2,
-        seen: 1,
-        at: now,
-        kind: EventKind::Accepted,
-        prev: Some(received.digest().unwrap()),
-    };
+    let accepted = accepted_after(&received, now);
     let err = net.refuse(
         BJ,
         &events_frame(TJ, BJ, 12, &node_identity(TJ), &accepted, now),
@@ -807,15 +813,7 @@ fn a_region_outside_the_case_cannot_write_to_it() {
     let err = net.refuse(BJ, &own);
     assert!(err.to_string().contains("may not write"), "{err}");
     let (_, received) = held_event(&mut net, TJ, &case, Side::Handling, 1);
-    let accepted = Event {
-        case: case.clone(),
-        side: Side::Handling,
-        seq: 2,
-        seen: 1,
-        at: now,
-        kind: EventKind::Accepted,
-        prev: Some(received.digest().unwrap()),
-    };
+    let accepted = accepted_after(&received, now);
     let err = net.refuse(
         TJ,
         &events_frame(HB, TJ, 42, &node_identity(HB), &accepted, now),
