@@ -211,16 +211,27 @@ impl Federation {
         let next = current
             .rotate_node_key(region, new_key, now)
             .map_err(|e| SimError::Setup(format!("rotating {region}'s key: {e}")))?;
+        let doc = self.quorum_sign(current, &next, None)?;
+        Ok((next, doc))
+    }
+
+    /// `next` signed by a quorum of the governors of `current` (leaving out `except`'s).
+    fn quorum_sign(
+        &self,
+        current: &Roster,
+        next: &Roster,
+        except: Option<&RegionId>,
+    ) -> Result<RosterDocument> {
         let signers: Vec<&Identity> = self
             .regions
             .iter()
+            .filter(|r| Some(&r.plan.id) != except)
             .filter(|r| current.region(&r.plan.id).is_some())
             .map(|r| &r.governor)
             .take(current.threshold as usize)
             .collect();
-        let doc = RosterDocument::sign(&next, &signers)
-            .map_err(|e| SimError::Setup(format!("signing the roster: {e}")))?;
-        Ok((next, doc))
+        RosterDocument::sign(next, &signers)
+            .map_err(|e| SimError::Setup(format!("signing the roster: {e}")))
     }
 
     /// Node `i` signs with `identity` from now on; its earlier keys stay among the keys its
@@ -244,16 +255,7 @@ impl Federation {
         let next = current
             .revoke_member(region, now)
             .map_err(|e| SimError::Setup(format!("revoking {region}: {e}")))?;
-        let signers: Vec<&Identity> = self
-            .regions
-            .iter()
-            .filter(|r| &r.plan.id != region)
-            .filter(|r| current.region(&r.plan.id).is_some())
-            .map(|r| &r.governor)
-            .take(current.threshold as usize)
-            .collect();
-        let doc = RosterDocument::sign(&next, &signers)
-            .map_err(|e| SimError::Setup(format!("signing the roster: {e}")))?;
+        let doc = self.quorum_sign(current, &next, Some(region))?;
         Ok((next, doc))
     }
 }

@@ -1491,17 +1491,23 @@ fn restored_writer() -> (Net, CaseId, MemoryStore) {
     (net, case, backup)
 }
 
-/// Issue 8, item 5: a writer restored from an old backup that writes again under a sequence
-/// number it already used forks its log; the peer keeps the conflicting envelope as evidence,
-/// shows it in the case view and counts it, and its own log stays as it was.
-#[test]
-fn a_fork_by_a_restored_writer_is_kept_as_evidence() {
+/// Tianjin, the intake writer, opened again on its old backup, with nothing in flight.
+fn restored_writer_back() -> (Net, CaseId) {
     let (mut net, case, backup) = restored_writer();
     let now = net.now;
     let restored = Engine::open(setup(TJ), backup, now).unwrap();
     net.nodes.insert(region(TJ), restored);
     net.commit(TJ);
     net.in_flight.clear();
+    (net, case)
+}
+
+/// Issue 8, item 5: a writer restored from an old backup that writes again under a sequence
+/// number it already used forks its log; the peer keeps the conflicting envelope as evidence,
+/// shows it in the case view and counts it, and its own log stays as it was.
+#[test]
+fn a_fork_by_a_restored_writer_is_kept_as_evidence() {
+    let (mut net, case) = restored_writer_back();
     // Before any reconciliation, a window writes again: a second event 2, which Beijing
     // refuses.
     dispatch_originals(&mut net, &case);
@@ -1530,12 +1536,7 @@ fn a_fork_by_a_restored_writer_is_kept_as_evidence() {
 /// peer at the first reconciliation, and what it writes next chains onto them: no fork.
 #[test]
 fn a_restored_writer_recovers_its_own_log_from_its_peer() {
-    let (mut net, case, backup) = restored_writer();
-    let now = net.now;
-    let restored = Engine::open(setup(TJ), backup, now).unwrap();
-    net.nodes.insert(region(TJ), restored);
-    net.commit(TJ);
-    net.in_flight.clear();
+    let (mut net, case) = restored_writer_back();
     let now = net.now;
     net.node(TJ).peer_connected(&region(BJ), now).unwrap();
     net.commit(TJ);
