@@ -353,14 +353,15 @@ async fn bad_requests_get_clear_errors_and_change_nothing() {
             "runs past",
         ),
         (
-            "webhook not configured",
+            // Without its headers a callback is malformed whatever the back office is.
+            "webhook callback without its headers",
             Method::POST,
             "/api/v1/backoffice/webhook".into(),
             None,
             Some(b"{}".to_vec()),
-            404,
-            "not_found",
-            "webhook",
+            400,
+            "bad_request",
+            "X-Tongban-Timestamp",
         ),
         (
             "no such endpoint",
@@ -693,4 +694,100 @@ async fn a_window_cannot_cite_another_windows_upload() {
     // Window 1 cites them.
     let (status, created) = c.post("/api/v1/applications", WINDOW_TOKEN, &app).await;
     assert_eq!(status, 201, "{created}");
+}
+
+async fn intake_with_key(c: &Client, app: &Value, key: &str) -> (u16, Value) {
+    c.intake_with_key(WINDOW_TOKEN, app, key)
+        .await
+        .expect("the node answers")
+}
+
+/// Issue 16, item 6: an empty or over-long Idempotency-Key is refused with 400 and nothing is
+/// created; the longest allowed key works, and a retry with it gives the first case (200).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotency_keys_outside_1_to_128_characters_are_refused_and_create_nothing() {
+    let fed = Federation::new(&["110000"], FAST_APPROVALS);
+    let node = fed.start("110000");
+    let c = node.client();
+    let app = c.application("110000", "1100000001", 1).await;
+    let before = snapshot(&c).await;
+    for key in [String::new(), "k".repeat(129)] {
+        let (status, body) = intake_with_key(&c, &app, &key).await;
+        assert_eq!(status, 400, "key of {} characters: {body}", key.len());
+        assert_eq!(error_code(&body), "bad_request", "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("Idempotency-Key"),
+            "{body}"
+        );
+        assert_eq!(snapshot(&c).await, before, "nothing created");
+    }
+    let longest = "k".repeat(128);
+    let (status, first) = intake_with_key(&c, &app, &longest).await;
+    assert_eq!(status, 201, "{first}");
+    let (status, again) = intake_with_key(&c, &app, &longest).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["case"], first["case"]);
+    assert_ne!(snapshot(&c).await, before, "the valid key made its case");
+}
+
+/// Issue 15: a `limit` outside the documented bounds is refused, not clamped; a size written
+/// as 26.0 (an integer to JSON Schema) is taken as 26.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_out_of_bounds_are_refused_and_whole_numbers_with_a_fraction_are_integers() {
+    let fed = Federation::new(&["110000"], FAST_APPROVALS);
+    let node = fed.start("110000");
+    let c = node.client();
+    for path in [
+        "/api/v1/applications?limit=0",
+        "/api/v1/applications?limit=1001",
+        "/api/v1/catalog/items?limit=0",
+        "/api/v1/catalog/items?limit=501",
+    ] {
+        let (status, body) = c.get(path, ADMIN_TOKEN).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("limit"),
+            "{path}: {body}"
+        );
+    }
+    let (status, _) = c.get("/api/v1/catalog/items?limit=500", ADMIN_TOKEN).await;
+    assert_eq!(status, 200);
+    let mut app = c.application("110000", "1100000001", 1).await;
+    let size = app["materials"][0]["size"].as_u64().expect("a size");
+    app["materials"][0]["size"] = serde_json::json!(size as f64);
+    assert!(
+        app.to_string().contains(".0"),
+        "the size is sent as {size}.0"
+    );
+    let (status, body) = c.post("/api/v1/applications", WINDOW_TOKEN, &app).await;
+    assert_eq!(status, 201, "{body}");
+}
+
+/// A callback with its headers, to a node whose back office is not a webhook: 404, saying so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_to_a_node_without_a_webhook_back_office_is_not_found() {
+    let fed = Federation::new(&["110000"], FAST_APPROVALS);
+    let node = fed.start("110000");
+    let c = node.client();
+    let resp = c
+        .http
+        .post(format!("{}/api/v1/backoffice/webhook", c.base))
+        .header("content-type", "application/json")
+        .header("X-Tongban-Timestamp", "1795995545")
+        .header("X-Tongban-Nonce", "0123456789abcdef0123")
+        .header("X-Tongban-Signature", "sha256=00")
+        .body("{}")
+        .send()
+        .await
+        .expect("the node answers");
+    assert_eq!(resp.status().as_u16(), 404);
+    let body: Value = resp.json().await.expect("a JSON error");
+    assert_eq!(error_code(&body), "not_found");
+    assert!(body.to_string().contains("webhook"), "{body}");
 }

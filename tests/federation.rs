@@ -34,6 +34,8 @@ async fn wait_for_catalogs(nodes: &[&RunningNode], items: usize) {
     }
 }
 
+/// A counter of the node's `/metrics`; a counter that is not there fails the test (it would
+/// otherwise read as 0 and pass any "nothing happened" check).
 async fn metric(c: &Client, name: &str) -> u64 {
     let (_, text) = c.send(reqwest::Method::GET, "/metrics", None, None).await;
     text.as_str()
@@ -42,7 +44,7 @@ async fn metric(c: &Client, name: &str) -> u64 {
         .find(|l| l.starts_with(&format!("tongban_{name}{{")))
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+        .unwrap_or_else(|| panic!("the node has no metric tongban_{name}: {text}"))
 }
 
 fn same_case(a: &Value, b: &Value) {
@@ -155,6 +157,21 @@ async fn a_node_that_was_away_catches_up_at_a_cost_proportional_to_what_it_misse
         all_in < 12_000 * (missed as u64 + 1),
         "catching up cost {all_in} bytes"
     );
+    // And it really happened: Beijing reconciled, and took in at least the applications it
+    // missed (each well over 500 bytes signed), with their events.
+    assert!(
+        metric(&bc, "reconciliations_total").await > 0,
+        "no reconciliation ran"
+    );
+    assert!(recon > 0, "reconciliation exchanged nothing");
+    assert!(
+        all_in > 500 * missed as u64,
+        "Beijing took in only {all_in} bytes for {missed} applications"
+    );
+    assert!(
+        metric(&bc, "events_received_total").await >= missed as u64,
+        "Beijing did not receive the intake events it missed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -189,15 +206,40 @@ async fn strangers_and_revoked_keys_are_refused_and_nothing_is_stored() {
         );
         let rogue = rogue_fed.start("130000");
         let rc = rogue.client();
-        // It publishes its catalog (at start) and takes a case for Beijing's item number 1:
-        // it has no Beijing catalog, so it takes one for its own item, which it still tries
-        // to announce; nothing may reach Beijing's engine.
+        // It publishes its catalog at start, announces it to "Beijing" and tries to
+        // reconcile with it, and takes a case of its own; nothing of it may reach Beijing's
+        // engine.
         let app = rc.application("130000", "1300000001", 1).await;
         let (status, _) = rc.post("/api/v1/applications", WINDOW_TOKEN, &app).await;
         assert_eq!(status, 201);
         rogues.push((rogue_fed, rogue));
     }
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // A positive signal first: Beijing's transport refused the rogues' connections (a test
+    // that only sees "nothing arrived" passes just as well when nobody ever tried).
+    let start = Instant::now();
+    while metric(&bc, "connections_denied_total").await < 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the rogues never tried to connect to Beijing, or Beijing did not refuse them: \
+             {} connections denied",
+            metric(&bc, "connections_denied_total").await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Meanwhile the real Tianjin is heard: Beijing holds its catalog.
+    loop {
+        let (_, hits) = bc
+            .get("/api/v1/catalog/items?region=120000", WINDOW_TOKEN)
+            .await;
+        if hits["items"].as_array().is_some_and(|a| !a.is_empty()) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "Beijing never got Tianjin's catalog either: {hits}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let (_, hits) = bc
         .get("/api/v1/catalog/items?region=130000", WINDOW_TOKEN)
         .await;

@@ -37,6 +37,18 @@ pub enum AdapterError {
         why: String,
     },
 
+    /// A TLS file (CA bundle, client certificate or key) the webhook cannot use; `why` says
+    /// what is wrong with it.
+    #[error("{what} {}: {why}", path.display())]
+    Tls {
+        /// What the file is for, such as "webhook CA bundle".
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong and how to fix it.
+        why: String,
+    },
+
     // --- webhook delivery ---
     /// The HTTP client could not be built or the request could not be made at all.
     #[error("webhook client: {0}")]

@@ -8,6 +8,7 @@
 //! |---|---|
 //! | [`reference`](mod@reference) | the built-in reference back office: decides cases by itself with configurable delays and outcome mix, for demos and the simulator |
 //! | [`webhook`] | POSTs each notice as JSON to the region platform's URL, with retries; takes status callbacks signed with a shared HMAC key |
+//! | [`tls`] | the webhook's TLS client (CA bundle or system roots, pins, client certificate) and the workspace's one rustls crypto provider |
 //! | [`filedrop`] | writes each notice as a JSON file into an outbox folder; reads status files from an inbox folder, moving each out once the node has committed or refused its reports |
 //!
 //! [`BackOffice`] uses `async fn`-style methods, so it cannot be a trait object; a node that
@@ -22,6 +23,7 @@ pub use tongban_protocol::engine::{Notice, Report};
 pub mod error;
 pub mod filedrop;
 pub mod reference;
+pub mod tls;
 pub mod webhook;
 
 pub use error::AdapterError;
@@ -222,7 +224,7 @@ mod tests {
         on_a_task(bo, notice).await.expect("ran");
 
         let bad: BackOfficeConfig =
-            toml::from_str("kind = \"webhook\"\nurl = \"https://x/\"\nhmac_key_file = \"k\"")
+            toml::from_str("kind = \"webhook\"\nurl = \"http://x/\"\nhmac_key_file = \"k\"")
                 .expect("parses");
         assert!(bad.validate().is_err());
         assert!(AnyBackOffice::from_config(bad).is_err());

@@ -3,6 +3,16 @@
 //! platform reports back by POSTing signed [`Report`]s to the node's
 //! `POST /api/v1/backoffice/webhook`, which checks them with [`verify_callback`].
 //!
+//! # TLS
+//!
+//! Notices carry personal data, so the URL is `https://` (plain `http://` only to a loopback
+//! host, or with `insecure_plain_http = true`). The back office's certificate must chain to
+//! `ca_file` (a PEM bundle) or, without it, to the system's roots, and name the URL's host;
+//! with `pinned_cert_sha256` it must also be one of the pinned certificates. A back office
+//! that asks for a client certificate gets `client_cert_file` and `client_key_file`. See
+//! [`crate::tls`]. A refused certificate is retried like a connection error, then the node
+//! parks the notice; the error says why (`invalid peer certificate: …`, or the pin).
+//!
 //! # Signature
 //!
 //! Both directions carry three headers:
@@ -72,7 +82,8 @@ pub const DEFAULT_CALLBACK_MAX_NONCES: usize = 100_000;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
-    /// Where notices are POSTed; plain `http://` only in this build (no TLS yet).
+    /// Where notices are POSTed: `https://`, or plain `http://` only to a loopback host or
+    /// with `insecure_plain_http = true` (notices carry personal data).
     pub url: String,
     /// A file holding the shared HMAC key, as hex digits or raw bytes (see [`load_key`]).
     pub hmac_key_file: PathBuf,
@@ -96,6 +107,37 @@ pub struct WebhookConfig {
     /// bring. Past it, callbacks are refused with 503 until older nonces expire.
     #[serde(default = "default_callback_max_nonces")]
     pub callback_max_nonces: usize,
+    /// A PEM bundle of the CAs the back office's certificate must chain to; the system's
+    /// roots when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    /// SHA-256 digests (hex, colons allowed) of the back office's certificate (DER): when
+    /// given, a certificate that passes the CA and name checks must also be one of these.
+    /// List the next certificate beside the current one before the back office rotates.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pinned_cert_sha256: Vec<String>,
+    /// The node's client certificate (PEM chain), for a back office that asks for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_cert_file: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_key_file: Option<PathBuf>,
+    /// Allows a plain `http://` URL to a host that is not loopback: say so only for a
+    /// network that is itself protected, since notices carry personal data.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure_plain_http: bool,
+}
+
+/// Whether `url`'s host is this machine (`localhost`, 127.0.0.0/8, `::1`).
+fn is_loopback_host(url: &reqwest::Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn default_timeout_ms() -> u64 {
@@ -123,21 +165,49 @@ impl WebhookConfig {
     pub fn validate(&self) -> Result<(), AdapterError> {
         let mut problems = Vec::new();
         match reqwest::Url::parse(&self.url) {
-            Ok(url) if url.scheme() == "http" => {
+            Ok(url) if url.scheme() == "http" || url.scheme() == "https" => {
                 if url.host_str().is_none_or(str::is_empty) {
                     problems.push(format!("url {:?}: name a host", self.url));
+                } else if url.scheme() == "http"
+                    && !self.insecure_plain_http
+                    && !is_loopback_host(&url)
+                {
+                    problems.push(format!(
+                        "url {:?}: plain http:// would carry personal data in clear; use                          https://, or write insecure_plain_http = true if the network is                          protected otherwise",
+                        self.url
+                    ));
+                }
+                if url.scheme() == "http"
+                    && (self.ca_file.is_some()
+                        || !self.pinned_cert_sha256.is_empty()
+                        || self.client_cert_file.is_some()
+                        || self.client_key_file.is_some())
+                {
+                    problems.push(format!(
+                        "url {:?}: ca_file, pinned_cert_sha256 and the client certificate                          apply to https:// only",
+                        self.url
+                    ));
                 }
             }
-            Ok(url) if url.scheme() == "https" => problems.push(format!(
-                "url {:?}: https is not supported by this build yet; use http:// on a trusted network",
-                self.url
-            )),
             Ok(url) => problems.push(format!(
-                "url {:?}: scheme {:?} is not http",
+                "url {:?}: scheme {:?} is not https (or http)",
                 self.url,
                 url.scheme()
             )),
             Err(e) => problems.push(format!("url {:?}: {e}", self.url)),
+        }
+        for pin in &self.pinned_cert_sha256 {
+            if crate::tls::parse_pin(pin).is_none() {
+                problems.push(format!(
+                    "pinned_cert_sha256 {pin:?}: give the certificate's SHA-256 as 64 hex                      digits (colons allowed), as `openssl x509 -noout -fingerprint -sha256                      -in CERT` prints it"
+                ));
+            }
+        }
+        if self.client_cert_file.is_some() != self.client_key_file.is_some() {
+            problems.push(
+                "client_cert_file and client_key_file: give both (the client certificate and                  its key) or neither"
+                    .into(),
+            );
         }
         if self.timeout_ms == 0 {
             problems.push("timeout_ms: give each attempt at least 1 ms".into());
@@ -441,12 +511,17 @@ impl WebhookBackOffice {
             });
         }
         let timeout = Duration::from_millis(config.timeout_ms);
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
+            .redirect(reqwest::redirect::Policy::none());
+        if config.url.starts_with("https:") {
+            builder =
+                builder.tls_backend_preconfigured(crate::tls::webhook_client_config(&config)?);
+        }
+        let client = builder
             .build()
-            .map_err(|e| AdapterError::HttpClient(e.to_string()))?;
+            .map_err(|e| AdapterError::HttpClient(crate::tls::error_chain(&e)))?;
         Ok(WebhookBackOffice {
             config,
             key,
@@ -502,10 +577,11 @@ impl WebhookBackOffice {
         let mut response = match sent {
             Ok(r) => r,
             Err(e) if e.is_builder() => {
-                return Attempt::GiveUp(AdapterError::HttpClient(e.to_string()));
+                return Attempt::GiveUp(AdapterError::HttpClient(crate::tls::error_chain(&e)));
             }
             Err(e) => {
-                let error = e.to_string();
+                // With its causes: a refused certificate says why only there.
+                let error = crate::tls::error_chain(&e);
                 return Attempt::Retry {
                     log: error.clone(),
                     error,

@@ -114,6 +114,21 @@ pub fn token_new(name: &str, role: &str, window: Option<&str>) -> Result<String,
     Ok(out)
 }
 
+/// `tongban cert dev`: a dev CA in `out` (made, or reused while valid) and certificates for
+/// `regions` (the demo's five when empty) and a back office, valid `days` days.
+pub fn cert_dev(out: &Path, regions: &[String], days: u32) -> Result<String, NodeError> {
+    let regions: Vec<String> = if regions.is_empty() {
+        crate::tls::dev::DEMO_REGIONS
+            .iter()
+            .map(|r| r.to_string())
+            .collect()
+    } else {
+        regions.to_vec()
+    };
+    let certs = crate::tls::dev::make(out, &regions, days)?;
+    Ok(crate::tls::dev::describe(&certs, days))
+}
+
 /// `tongban catalog check`: parses and validates a catalog file.
 pub fn catalog_check(path: &Path) -> Result<String, NodeError> {
     let text = read_text(path, "catalog", MAX_CATALOG_SIZE as u64)?;
@@ -356,13 +371,24 @@ pub fn node_check(config: &NodeConfig, at: Timestamp) -> Result<String, NodeErro
         .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(String::from))
         .unwrap_or_else(|| "?".into());
     let (first, last) = calendar.years();
+    let https = match &config.tls {
+        Some(tls) => {
+            let secs = i64::try_from(at.0 / 1000).unwrap_or(i64::MAX);
+            let (_, summary) = crate::tls::server_config(tls, secs)?;
+            format!("HTTPS, {summary}")
+        }
+        None if config.http.insecure_plain_http => {
+            "plain HTTP (insecure_plain_http = true)".to_string()
+        }
+        None => "plain HTTP on loopback".to_string(),
+    };
     Ok(format!(
         "ok: {}\n\
          region {}, node key {}\n\
          roster version {} (digest {}), {} members\n\
          catalog version {}, {} items\n\
          calendar {:?}, years {first}–{last}\n\
-         http {} (bodies up to {} bytes), peer {}\n\
+         http {} (bodies up to {} bytes), {https}, peer {}\n\
          {} API token(s), back office: {kind}\n\
          database {}\n",
         config.source.display(),
@@ -612,6 +638,7 @@ pub async fn roster_apply(
     document: &Path,
     node: &str,
     token_file: Option<&Path>,
+    cacert: Option<&Path>,
 ) -> Result<String, NodeError> {
     let doc = read_document(document)?;
     let claimed = doc.unverified_roster()?;
@@ -635,8 +662,19 @@ pub async fn roster_apply(
         )));
     }
     let url = format!("{base}/api/v1/admin/roster");
-    let failed = |e: reqwest::Error| NodeError::Refused(format!("{url}: {e}"));
-    let response = reqwest::Client::new()
+    let failed = |e: reqwest::Error| {
+        NodeError::Refused(format!("{url}: {}", tongban_adapters::tls::error_chain(&e)))
+    };
+    let mut client = reqwest::Client::builder();
+    if let Some(path) = cacert {
+        let pem = read_limited(path, "CA certificate", 1 << 20)?;
+        let ca = reqwest::Certificate::from_pem(&pem)
+            .map_err(|e| NodeError::Refused(format!("{}: {e}", path.display())))?;
+        client = client.tls_certs_only([ca]);
+    }
+    let response = client
+        .build()
+        .map_err(failed)?
         .post(&url)
         .bearer_auth(&token)
         .header("content-type", "application/cbor")

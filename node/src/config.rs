@@ -14,6 +14,12 @@
 //! [http]
 //! bind = "127.0.0.1:8080"                # port 0 picks a free port
 //! max_body_bytes = 2097152               # optional, default 2 MiB
+//! insecure_plain_http = false            # plain HTTP off loopback: only if this says true
+//!
+//! [tls]                                  # optional: serve HTTPS (required off loopback)
+//! cert_file = "tls/110000.crt"           # PEM: the certificate, then any intermediates
+//! key_file = "tls/110000.key"            # PEM: its private key
+//! back_office_ca_file = "tls/bo-ca.crt"  # optional: back offices need a certificate from it
 //!
 //! [peer]
 //! listen = "/ip4/127.0.0.1/udp/0/quic-v1"
@@ -84,6 +90,8 @@ pub struct NodeConfig {
     pub calendar: PathBuf,
     /// The HTTP API's settings.
     pub http: HttpConfig,
+    /// HTTPS for the API, when the config names a certificate and key.
+    pub tls: Option<TlsConfig>,
     /// The peer transport's settings.
     pub peer: PeerConfig,
     /// Who may call the HTTP API, and as what.
@@ -137,6 +145,22 @@ pub struct HttpConfig {
     pub bind: SocketAddr,
     /// The largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Serve plain HTTP on an address that is not loopback, because the operator said so in
+    /// words: the API carries personal data.
+    pub insecure_plain_http: bool,
+}
+
+/// The `[tls]` table: the API is served over HTTPS with this certificate and key (PEM), and
+/// with `back_office_ca_file`, back offices must also show a client certificate from that CA.
+/// The files are read at start and again on SIGHUP (see [`crate::tls`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// The server certificate, then any intermediates, as PEM.
+    pub cert_file: PathBuf,
+    /// The certificate's private key, as PEM.
+    pub key_file: PathBuf,
+    /// The CA (PEM bundle) back offices' client certificates must chain to, if required.
+    pub back_office_ca_file: Option<PathBuf>,
 }
 
 /// The `[peer]` table: where the node listens for other nodes.
@@ -239,6 +263,7 @@ impl NodeConfig {
                 "catalog",
                 "calendar",
                 "http",
+                "tls",
                 "peer",
                 "tokens",
                 "backoffice",
@@ -307,6 +332,28 @@ impl NodeConfig {
                 &mut p,
             )
             .and_then(|t| http_config(&t, &mut p));
+        let tls = match top.table("tls", None, &mut p) {
+            Some(t) => tls_config(&t, base, &mut p).map(Some),
+            None if root.contains_key("tls") => None,
+            None => Some(None),
+        };
+        if let Some(http) = &http {
+            match (root.contains_key("tls"), http.insecure_plain_http) {
+                (true, true) => p.push(
+                    "http.insecure_plain_http: true contradicts the [tls] table; remove the line \
+                     (the node serves HTTPS) or the [tls] table"
+                        .into(),
+                ),
+                (false, false) if !http.bind.ip().is_loopback() => p.push(format!(
+                    "http.bind: {} is not a loopback address, and the API carries personal \
+                     data; add a [tls] table with cert_file and key_file (PEM) to serve HTTPS, \
+                     or write insecure_plain_http = true under [http] if the network is \
+                     protected otherwise",
+                    http.bind
+                )),
+                _ => {}
+            }
+        }
         let peer = top
             .table(
                 "peer",
@@ -362,8 +409,8 @@ impl NodeConfig {
         }
 
         match (
-            region, key_file, data_dir, roster, catalog, calendar, http, peer, tokens, backoffice,
-            notices,
+            region, key_file, data_dir, roster, catalog, calendar, http, tls, peer, tokens,
+            backoffice, notices,
         ) {
             (
                 Some(region),
@@ -373,6 +420,7 @@ impl NodeConfig {
                 Some(catalog),
                 Some(calendar),
                 Some(http),
+                Some(tls),
                 Some(peer),
                 Some(tokens),
                 Some(backoffice),
@@ -387,6 +435,7 @@ impl NodeConfig {
                 catalog,
                 calendar,
                 http,
+                tls,
                 peer,
                 tokens,
                 backoffice,
@@ -667,8 +716,47 @@ impl<'a> Section<'a> {
     }
 }
 
+fn tls_config(t: &Section<'_>, base: &Path, p: &mut Vec<String>) -> Option<TlsConfig> {
+    t.unknown(&["cert_file", "key_file", "back_office_ca_file"], p);
+    let cert_file = t.path(
+        "cert_file",
+        "give the server certificate (PEM), such as cert_file = \"tls/110000.crt\"",
+        base,
+        p,
+    );
+    let key_file = t.path(
+        "key_file",
+        "give the certificate's private key (PEM), such as key_file = \"tls/110000.key\"",
+        base,
+        p,
+    );
+    let back_office_ca_file = if t.table.contains_key("back_office_ca_file") {
+        Some(t.path(
+            "back_office_ca_file",
+            "give the CA of the back offices' client certificates (PEM), or remove the line",
+            base,
+            p,
+        )?)
+    } else {
+        None
+    };
+    Some(TlsConfig {
+        cert_file: cert_file?,
+        key_file: key_file?,
+        back_office_ca_file,
+    })
+}
+
 fn http_config(t: &Section<'_>, p: &mut Vec<String>) -> Option<HttpConfig> {
-    t.unknown(&["bind", "max_body_bytes"], p);
+    t.unknown(&["bind", "max_body_bytes", "insecure_plain_http"], p);
+    let insecure_plain_http = match t.table.get("insecure_plain_http") {
+        None => Some(false),
+        Some(toml::Value::Boolean(b)) => Some(*b),
+        Some(other) => {
+            t.wrong_type("insecure_plain_http", "true or false", other, p);
+            None
+        }
+    };
     let bind = t
         .string(
             "bind",
@@ -701,6 +789,7 @@ fn http_config(t: &Section<'_>, p: &mut Vec<String>) -> Option<HttpConfig> {
     Some(HttpConfig {
         bind: bind?,
         max_body_bytes: max_body_bytes?,
+        insecure_plain_http: insecure_plain_http?,
     })
 }
 
@@ -934,6 +1023,16 @@ fn backoffice(root: &toml::Table, base: &Path, p: &mut Vec<String>) -> Option<Ba
                     BackOfficeConfig::Reference(c) => c.validate(),
                     BackOfficeConfig::Webhook(c) => {
                         resolve(&mut c.hmac_key_file);
+                        for file in [
+                            c.ca_file.as_mut(),
+                            c.client_cert_file.as_mut(),
+                            c.client_key_file.as_mut(),
+                        ]
+                        .into_iter()
+                        .flatten()
+                        {
+                            resolve(file);
+                        }
                         c.validate()
                     }
                     BackOfficeConfig::FileDrop(c) => {
@@ -1439,6 +1538,53 @@ kind = "carrier_pigeon"
         );
         let all = problems(&f, &format!("notices = 3\n{GOOD}"));
         assert!(all.contains("notices: expected a table"), "{all}");
+    }
+
+    #[test]
+    fn plain_http_off_loopback_needs_tls_or_the_words() {
+        let f = fixture();
+        let open = GOOD.replace("bind = \"127.0.0.1:0\"", "bind = \"0.0.0.0:8080\"");
+        let all = problems(&f, &open);
+        assert!(
+            all.contains("http.bind: 0.0.0.0:8080 is not a loopback address")
+                && all.contains("insecure_plain_http = true"),
+            "{all}"
+        );
+        let said = open.replace("[http]\n", "[http]\ninsecure_plain_http = true\n");
+        let c = load(&f, &said).unwrap();
+        assert!(c.http.insecure_plain_http && c.tls.is_none());
+
+        let tls =
+            format!("{open}\n[tls]\ncert_file = \"tls/node.crt\"\nkey_file = \"/etc/node.key\"\n");
+        let c = load(&f, &tls).unwrap();
+        let t = c.tls.expect("a [tls] table");
+        assert_eq!(t.cert_file, f.dir.path().join("tls/node.crt"));
+        assert_eq!(t.key_file, Path::new("/etc/node.key"));
+        assert_eq!(t.back_office_ca_file, None);
+        assert!(!c.http.insecure_plain_http);
+
+        let all = problems(
+            &f,
+            &format!(
+                "{said}\n[tls]\ncert_file = \"a\"\nkey_fle = \"b\"\nback_office_ca_file = \"\"\n"
+            ),
+        );
+        for expected in [
+            "http.insecure_plain_http: true contradicts the [tls] table",
+            "tls.key_file: missing; give the certificate's private key",
+            "tls.key_fle: unknown field; did you mean key_file?",
+            "tls.back_office_ca_file: is empty",
+        ] {
+            assert!(all.contains(expected), "missing {expected:?} in\n{all}");
+        }
+        let all = problems(
+            &f,
+            &GOOD.replace("[http]\n", "[http]\ninsecure_plain_http = 1\n"),
+        );
+        assert!(
+            all.contains("http.insecure_plain_http: expected true or false, found integer"),
+            "{all}"
+        );
     }
 
     #[test]

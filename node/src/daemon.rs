@@ -657,6 +657,15 @@ pub struct RunOptions {
 /// Starts the node from its config and serves until interrupted (Ctrl-C or SIGTERM).
 pub async fn run(config: NodeConfig, options: RunOptions) -> Result<(), NodeError> {
     let started = now();
+    // The certificate first: a node that cannot serve HTTPS must not start at all.
+    let tls = match &config.tls {
+        Some(settings) => {
+            let (server, summary) = crate::tls::server_config(settings, unix_secs(started))?;
+            info!(%summary, "HTTPS");
+            Some(crate::tls::SharedConfig::new(server))
+        }
+        None => None,
+    };
     let identity = config.load_identity()?;
     let seed = identity.seed();
     let roster = config.load_roster(started)?;
@@ -744,24 +753,85 @@ pub async fn run(config: NodeConfig, options: RunOptions) -> Result<(), NodeErro
     })?;
     // Tests and scripts read this line to find an ephemeral port.
     println!(
-        "tongban node {} serving HTTP on http://{addr}",
-        config.region
+        "tongban node {} serving HTTP on {}://{addr}",
+        config.region,
+        if tls.is_some() { "https" } else { "http" }
     );
     info!(region = %config.region, %addr, "node started");
+    if tls.is_none() && config.http.insecure_plain_http {
+        warn!(%addr, "serving plain HTTP off loopback because the config says insecure_plain_http = true");
+    }
+    tokio::spawn(reload_on_hangup(config.tls.clone(), tls.clone()));
     let app = crate::api::router(crate::api::AppState::new(&config, handle.clone())?);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| NodeError::Serve {
-            what: "serving HTTP".into(),
-            source: e,
-        })?;
+    let served = match tls {
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown_signal())
+                .await
+        }
+        Some(shared) => {
+            let listener =
+                crate::tls::TlsListener::new(listener, shared).map_err(|e| NodeError::Serve {
+                    what: "starting the HTTPS listener".into(),
+                    source: e,
+                })?;
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<crate::tls::TlsPeer>(),
+            )
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+        }
+    };
+    served.map_err(|e| NodeError::Serve {
+        what: "serving HTTP".into(),
+        source: e,
+    })?;
     info!("shutting down");
     drop(handle);
     // The API's handles are gone with the server; the engine thread ends when the back
     // office task's handle goes too, at process exit.
     drop(engine_thread);
     Ok(())
+}
+
+/// Unix seconds of an engine timestamp, for certificate validity checks.
+fn unix_secs(t: Timestamp) -> i64 {
+    i64::try_from(t.0 / 1000).unwrap_or(i64::MAX)
+}
+
+/// On SIGHUP, reads the `[tls]` files again and puts them in force if they pass every check
+/// made at start; open connections keep the certificate they began with. Without `[tls]`
+/// there is nothing to reload, but SIGHUP still does not stop the node.
+async fn reload_on_hangup(
+    settings: Option<crate::config::TlsConfig>,
+    shared: Option<crate::tls::SharedConfig>,
+) {
+    #[cfg(unix)]
+    {
+        let mut hangups = match tokio::signal::unix::signal(
+            tokio::signal::unix::SignalKind::hangup(),
+        ) {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(error = %e, "cannot listen for SIGHUP; certificates reload only on restart");
+                return;
+            }
+        };
+        while hangups.recv().await.is_some() {
+            match (&settings, &shared) {
+                (Some(settings), Some(shared)) => match shared.reload(settings, unix_secs(now())) {
+                    Ok(summary) => info!(%summary, "SIGHUP: reloaded the TLS certificate"),
+                    Err(e) => {
+                        error!(error = %e, "SIGHUP: the TLS files were not reloaded; the certificate in use stays")
+                    }
+                },
+                _ => info!("SIGHUP: no [tls] table, nothing to reload"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (settings, shared);
 }
 
 async fn shutdown_signal() {

@@ -3,6 +3,12 @@
 //! prints every region's HTTP address and a sample curl, and with `--load RATE` keeps
 //! submitting realistic applications between random pairs of regions, printing progress until
 //! stopped with Ctrl-C.
+//!
+//! Without `--tls` the nodes serve plain HTTP on 127.0.0.1, as their configs say. With
+//! `--tls DIR`, the demo makes (or reuses) a dev CA and a certificate per region in DIR
+//! ([`crate::tls::dev`]), writes each node's config again into `DIR/nodes/` with every path
+//! made absolute and a `[tls]` table added, and talks to the nodes over HTTPS trusting only
+//! that CA.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -118,7 +124,92 @@ const NAMES: [&str; 8] = [
 ];
 
 /// Runs the demo from the configs in `dir` until Ctrl-C.
-pub async fn run(dir: &Path, load: Option<f64>) -> Result<(), NodeError> {
+/// `config` as TOML again, with its relative paths made absolute (they were relative to its
+/// own folder) and a `[tls]` table with `cert` and `key`: the same node, over HTTPS, from a
+/// config that may live in another folder.
+pub fn with_tls(config: &Path, cert: &Path, key: &Path) -> Result<String, NodeError> {
+    let text = crate::config::read_text(config, "node config", 1 << 20)?;
+    let mut root: toml::Table =
+        toml::from_str(&text).map_err(|e| refused(format!("{}: {e}", config.display())))?;
+    let folder = config.parent().unwrap_or(Path::new("."));
+    let base = std::fs::canonicalize(folder).map_err(|e| NodeError::Io {
+        what: "node config folder",
+        path: folder.to_path_buf(),
+        source: e,
+    })?;
+    let absolute = |table: &mut toml::Table, keys: &[&str]| {
+        for key in keys {
+            if let Some(toml::Value::String(path)) = table.get_mut(*key)
+                && Path::new(path.as_str()).is_relative()
+            {
+                *path = base.join(path.as_str()).display().to_string();
+            }
+        }
+    };
+    absolute(
+        &mut root,
+        &["key_file", "data_dir", "roster", "catalog", "calendar"],
+    );
+    if let Some(toml::Value::Table(office)) = root.get_mut("backoffice") {
+        absolute(
+            office,
+            &[
+                "hmac_key_file",
+                "ca_file",
+                "client_cert_file",
+                "client_key_file",
+                "outbox",
+                "inbox",
+                "processed",
+                "rejected",
+            ],
+        );
+    }
+    let mut tls = toml::Table::new();
+    tls.insert("cert_file".into(), cert.display().to_string().into());
+    tls.insert("key_file".into(), key.display().to_string().into());
+    root.insert("tls".into(), toml::Value::Table(tls));
+    toml::to_string(&root).map_err(|e| refused(format!("{}: {e}", config.display())))
+}
+
+/// Makes the dev certificates for `regions` in `tls_dir` and a config with `[tls]` for each
+/// of `configs` in `tls_dir/nodes`; returns those configs and the CA to trust.
+fn prepare_tls(
+    tls_dir: &Path,
+    configs: &[PathBuf],
+) -> Result<(Vec<PathBuf>, reqwest::Certificate, PathBuf), NodeError> {
+    let regions: Vec<String> = configs
+        .iter()
+        .filter_map(|c| c.file_stem().map(|s| s.to_string_lossy().to_string()))
+        .collect();
+    let certs = crate::tls::dev::make(tls_dir, &regions, 90)?;
+    let nodes = tls_dir.join("nodes");
+    std::fs::create_dir_all(&nodes).map_err(|e| NodeError::Io {
+        what: "demo TLS configs folder",
+        path: nodes.clone(),
+        source: e,
+    })?;
+    let mut out = Vec::new();
+    for (config, (region, cert, key)) in configs.iter().zip(&certs.regions) {
+        let cert = std::fs::canonicalize(cert).unwrap_or_else(|_| cert.clone());
+        let key = std::fs::canonicalize(key).unwrap_or_else(|_| key.clone());
+        let path = nodes.join(format!("{region}.toml"));
+        std::fs::write(&path, with_tls(config, &cert, &key)?).map_err(|e| NodeError::Io {
+            what: "demo TLS node config",
+            path: path.clone(),
+            source: e,
+        })?;
+        out.push(path);
+    }
+    let pem = crate::config::read_limited(&certs.ca_cert, "dev CA certificate", 1 << 16)?;
+    let ca = reqwest::Certificate::from_pem(&pem)
+        .map_err(|e| refused(format!("{}: {e}", certs.ca_cert.display())))?;
+    Ok((out, ca, certs.ca_cert))
+}
+
+/// Runs the demo from the configs in `dir` until Ctrl-C; with `tls_dir`, over HTTPS with dev
+/// certificates kept there.
+pub async fn run(dir: &Path, load: Option<f64>, tls_dir: Option<&Path>) -> Result<(), NodeError> {
     let exe = std::env::current_exe().map_err(|e| NodeError::Serve {
         what: "finding the tongban binary".into(),
         source: e,
@@ -149,6 +240,21 @@ pub async fn run(dir: &Path, load: Option<f64>) -> Result<(), NodeError> {
     let tokens: TokenFile =
         toml::from_str(&text).map_err(|e| refused(format!("{}: {e}", token_path.display())))?;
 
+    let mut http = reqwest::Client::builder().timeout(Duration::from_secs(30));
+    let mut cacert = String::new();
+    if let Some(tls_dir) = tls_dir {
+        let (tls_configs, ca, ca_path) = prepare_tls(tls_dir, &configs)?;
+        println!(
+            "HTTPS with the dev CA {} (DEMO ONLY; certificates made by `tongban cert dev`)",
+            ca_path.display()
+        );
+        configs = tls_configs;
+        http = http.tls_certs_only([ca]);
+        cacert = format!("--cacert {} ", ca_path.display());
+    }
+    let http = http
+        .build()
+        .map_err(|e| refused(format!("HTTP client: {e}")))?;
     println!("Starting {} regions …", configs.len());
     let mut regions: BTreeMap<String, Region> = BTreeMap::new();
     for config in &configs {
@@ -178,10 +284,6 @@ pub async fn run(dir: &Path, load: Option<f64>) -> Result<(), NodeError> {
             },
         );
     }
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .map_err(|e| refused(format!("HTTP client: {e}")))?;
 
     println!();
     println!("{:<14} HTTP", "region");
@@ -195,10 +297,10 @@ pub async fn run(dir: &Path, load: Option<f64>) -> Result<(), NodeError> {
             first.name, second.name
         );
         println!(
-            "  curl -s -H 'Authorization: Bearer {}' '{}/api/v1/catalog/items?region={}&mode=proxy_intake' | head -c 600",
+            "  curl -s {cacert}-H 'Authorization: Bearer {}' '{}/api/v1/catalog/items?region={}&mode=proxy_intake' | head -c 600",
             first.window_token, first.base, second.name
         );
-        println!("  curl -s {}/healthz", first.base);
+        println!("  curl -s {cacert}{}/healthz", first.base);
         println!(
             "The API is described at {}/api/v1/openapi.json; docs/API.md shows an application with curl.",
             first.base
@@ -457,5 +559,49 @@ async fn report(
     }
     if failed > 0 {
         println!("({failed} applications failed; the first are shown above)");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{NodeConfig, TlsConfig};
+
+    #[test]
+    fn a_demo_config_with_tls_is_the_same_node_over_https_from_another_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let original = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../configs/nodes/110000.toml"
+        ));
+        let (cert, key) = (dir.path().join("c.crt"), dir.path().join("c.key"));
+        let moved = dir.path().join("110000.toml");
+        std::fs::write(&moved, with_tls(original, &cert, &key).unwrap()).unwrap();
+        let before = NodeConfig::load(original).unwrap();
+        let after = NodeConfig::load(&moved).unwrap();
+        assert_eq!(before.tls, None);
+        assert_eq!(
+            after.tls,
+            Some(TlsConfig {
+                cert_file: cert,
+                key_file: key,
+                back_office_ca_file: None,
+            })
+        );
+        let same = |a: &Path, b: &Path| {
+            assert!(b.is_absolute(), "{}", b.display());
+            assert_eq!(
+                std::fs::canonicalize(a).unwrap(),
+                std::fs::canonicalize(b).unwrap()
+            );
+        };
+        same(&before.key_file, &after.key_file);
+        same(&before.roster, &after.roster);
+        same(&before.catalog, &after.catalog);
+        same(&before.calendar, &after.calendar);
+        assert!(after.data_dir.is_absolute() && after.data_dir.ends_with("data/110000"));
+        assert_eq!(before.tokens, after.tokens);
+        assert_eq!(before.http, after.http);
+        assert_eq!(before.backoffice, after.backoffice);
     }
 }

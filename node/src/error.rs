@@ -43,6 +43,17 @@ pub enum NodeError {
         /// The core's reason.
         source: tongban_protocol::Error,
     },
+    /// A TLS certificate, key or CA file that cannot be served: not PEM, expired, not yet
+    /// valid, or a key that does not match its certificate; `why` says which and the fix.
+    #[error("{what} {}: {why}", path.display())]
+    Tls {
+        /// What the file is for, such as "TLS certificate".
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it and what to do.
+        why: String,
+    },
     /// The database could not be opened or prepared.
     #[error("database {}: {detail}", path.display())]
     Storage {

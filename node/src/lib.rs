@@ -13,6 +13,7 @@
 //! | [`api`] | the HTTP API for windows and back offices, `/healthz`, `/metrics`, OpenAPI |
 //! | [`demo`] | `tongban demo`: the five regions on loopback, with optional load |
 //! | [`net`] | the peer transport: libp2p over QUIC, roster allow-list, the frame protocol |
+//! | [`tls`] | HTTPS for the API: the `[tls]` files checked, served with rustls, reloaded on SIGHUP; `tongban cert dev` |
 //! | [`limits`] | the bounds on queues, streams, frame sizes and each peer's rate of frames |
 //! | [`error`] | the library's one error type |
 
@@ -26,5 +27,6 @@ pub mod keys;
 pub mod limits;
 pub mod net;
 pub mod store;
+pub mod tls;
 
 pub use error::NodeError;

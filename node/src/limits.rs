@@ -184,6 +184,7 @@ pub struct Refusals {
     net_queue: AtomicU64,
     outbound_failed: AtomicU64,
     refused_by_peer: AtomicU64,
+    connections_denied: AtomicU64,
 }
 
 impl Refusals {
@@ -248,6 +249,17 @@ impl Refusals {
     /// Frames and documents dropped for want of room in the transport's queue.
     pub fn net_queue(&self) -> u64 {
         self.net_queue.load(Ordering::Relaxed)
+    }
+
+    /// Counts a connection from a peer that is not on the roster, refused by the transport
+    /// before any of its frames could reach the engine.
+    pub fn connection_denied(&self) {
+        self.connections_denied.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Connections refused for coming from a peer off the roster.
+    pub fn connections_denied(&self) -> u64 {
+        self.connections_denied.load(Ordering::Relaxed)
     }
 }
 

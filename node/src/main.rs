@@ -41,6 +41,9 @@ enum Command {
     /// Make API bearer tokens for the node config.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Make TLS certificates for the demo and tests.
+    #[command(subcommand)]
+    Cert(CertCommand),
     /// Run the whole federation on this machine: one node per config in CONFIGS/nodes, with
     /// the reference back office; with --load, keep submitting applications between regions.
     Demo {
@@ -50,6 +53,13 @@ enum Command {
         /// Applications to submit per second between random pairs of regions.
         #[arg(long)]
         load: Option<f64>,
+        /// Serve every region's API over HTTPS with certificates from a local dev CA (made
+        /// with `tongban cert dev` in --tls-dir, reused while valid).
+        #[arg(long)]
+        tls: bool,
+        /// Where --tls keeps the dev CA, the certificates and the nodes' configs with [tls].
+        #[arg(long, value_name = "DIR", default_value = tongban_node::tls::dev::DEFAULT_DIR)]
+        tls_dir: PathBuf,
     },
     /// Run the node daemon with a config file.
     Node {
@@ -97,6 +107,10 @@ enum RosterCommand {
         /// A file holding an admin token of that node (default: the TONGBAN_TOKEN variable).
         #[arg(long, value_name = "FILE")]
         token_file: Option<PathBuf>,
+        /// Trust only this CA (PEM) for an https:// node, such as the demo's
+        /// data/demo-tls/ca.crt (default: the system's roots).
+        #[arg(long, value_name = "FILE")]
+        cacert: Option<PathBuf>,
     },
     /// Verify a roster document as a genesis roster (a quorum of its own governance keys) or,
     /// with --current, as an update of the current roster; prints what it holds.
@@ -120,6 +134,24 @@ enum CatalogCommand {
         /// The catalog (TOML).
         #[arg(value_name = "FILE.toml")]
         file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CertCommand {
+    /// DEMO ONLY: make a local CA (or reuse the one in --out while it is valid) and, signed by
+    /// it, a server certificate per region (localhost, 127.0.0.1, ::1, <region>.tongban.test)
+    /// and a back office's client certificate.
+    Dev {
+        /// The folder for ca.crt, ca.key, <region>.crt, <region>.key, back-office.crt/.key.
+        #[arg(long, value_name = "DIR", default_value = tongban_node::tls::dev::DEFAULT_DIR)]
+        out: PathBuf,
+        /// A region to make a certificate for (repeat it); default: the five demo regions.
+        #[arg(long = "region", value_name = "REGION")]
+        regions: Vec<String>,
+        /// How long the certificates are valid, in days.
+        #[arg(long, default_value_t = 90)]
+        days: u32,
     },
 }
 
@@ -173,6 +205,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             document,
             node,
             token_file,
+            cacert,
         }) => {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -180,7 +213,12 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .context("starting the async runtime")?;
             print(
                 runtime
-                    .block_on(cli::roster_apply(&document, &node, token_file.as_deref()))
+                    .block_on(cli::roster_apply(
+                        &document,
+                        &node,
+                        token_file.as_deref(),
+                        cacert.as_deref(),
+                    ))
                     .context("the roster update was not applied")?,
             )
         }
@@ -213,12 +251,21 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Token(TokenCommand::New { name, role, window }) => {
             print(cli::token_new(&name, &role, window.as_deref())?)
         }
-        Command::Demo { configs, load } => {
+        Command::Cert(CertCommand::Dev { out, regions, days }) => {
+            print(cli::cert_dev(&out, &regions, days).context("no dev certificates were made")?)
+        }
+        Command::Demo {
+            configs,
+            load,
+            tls,
+            tls_dir,
+        } => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
                 .context("starting the async runtime")?;
-            runtime.block_on(tongban_node::demo::run(&configs, load))?;
+            let tls_dir = tls.then_some(tls_dir.as_path());
+            runtime.block_on(tongban_node::demo::run(&configs, load, tls_dir))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Node {

@@ -26,7 +26,7 @@ use libp2p::futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Stream
 use libp2p::gossipsub;
 use libp2p::identity::{Keypair, ed25519};
 use libp2p::request_response::{self, ProtocolSupport};
-use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::swarm::{ListenError, NetworkBehaviour, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, StreamProtocol, allow_block_list, connection_limits};
 use tokio::sync::mpsc;
 use tongban_protocol::engine::GossipTopic;
@@ -466,8 +466,13 @@ pub async fn start(
                                 }
                             }
                         } else {
+                            engine.refusals().connection_denied();
                             let _ = swarm.disconnect_peer_id(peer_id);
                         }
+                    }
+                    SwarmEvent::IncomingConnectionError { error: ListenError::Denied { .. }, .. } => {
+                        engine.refusals().connection_denied();
+                        debug!("a connection from a peer off the roster refused");
                     }
                     SwarmEvent::ConnectionClosed { peer_id, num_established, .. } => {
                         if num_established == 0 && let Some(region) = directory.by_peer.get(&peer_id) {

@@ -1137,19 +1137,21 @@ mod tests {
             .prop_map(|(r, n, i, h)| entry(&format!("{}-{n:08}", REGIONS[r]), i, h))
     }
 
-    /// Two sides drawn from a common base: each op removes a base entry from one side, moves
-    /// a's entry to a later handling sequence number, or b's to a later intake sequence number.
+    /// Two sides drawn from a common base: each op removes a base entry from one side, or moves
+    /// one side's entry to a later intake or handling sequence number (both may move, on both
+    /// sides, by different steps, so the two sides can each be ahead in another log).
     /// A quarter of the bases have at most three entries, where the cost bounds are tightest.
     fn two_sides(max_base: usize, max_ops: usize) -> impl Strategy<Value = (ReconSet, ReconSet)> {
         let base_len = prop_oneof![1 => 0..4usize, 3 => 0..max_base];
         (
             base_len.prop_flat_map(|n| prop::collection::btree_set(numbered_entry(), n)),
-            prop::collection::vec((any::<prop::sample::Index>(), 0u8..4), 0..=max_ops),
+            prop::collection::vec((any::<prop::sample::Index>(), 0u8..6), 0..=max_ops),
         )
             .prop_map(|(base, ops)| {
                 let base: Vec<Entry> = base.into_iter().collect();
                 // Per base entry: bit 1 missing from a, bit 2 missing from b, bit 4 newer
-                // handling on a, bit 8 newer intake on b.
+                // handling on a, bit 8 newer intake on b, bit 16 newer intake on a, bit 32
+                // newer handling on b.
                 let mut state = vec![0u8; base.len()];
                 for (index, op) in ops {
                     if !base.is_empty() {
@@ -1164,12 +1166,18 @@ mod tests {
                         if state & 4 != 0 {
                             e.handling_seq += 100;
                         }
+                        if state & 16 != 0 {
+                            e.intake_seq += 100;
+                        }
                         a.push(e);
                     }
                     if state & 2 == 0 {
                         let mut e = e.clone();
                         if state & 8 != 0 {
-                            e.intake_seq += 100;
+                            e.intake_seq += 7;
+                        }
+                        if state & 32 != 0 {
+                            e.handling_seq += 7;
                         }
                         b.push(e);
                     }

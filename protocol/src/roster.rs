@@ -629,6 +629,13 @@ mod tests {
         let doc = signed(&f.roster, &[&f.nodes[0], &f.nodes[1], &f.nodes[2]]);
         let err = Roster::accept_genesis(&doc, Timestamp(DAY)).unwrap_err();
         assert!(matches!(err, Error::RosterRefused(_)), "{err}");
+        // Not even beside a quorum of governance keys: the document is refused whole.
+        let next = f.roster.successor(Timestamp(DAY));
+        let g = &f.govs;
+        let doc = signed(&next, &[&g[0], &g[1], &g[2], &f.nodes[3]]);
+        let err = f.roster.accept_update(&doc, Timestamp(DAY)).unwrap_err();
+        assert!(err.to_string().contains("signature 4"), "{err}");
+        assert!(err.to_string().contains("no governance key"), "{err}");
     }
 
     #[test]
@@ -769,9 +776,15 @@ mod tests {
         #![proptest_config(crate::testing::proptest_config(48))]
 
         /// An update is accepted exactly when a quorum of current governors signed it;
-        /// outsiders' and nodes' signatures never help.
+        /// outsiders' and members' node keys' signatures never help, and a document carrying
+        /// one is refused whole, naming it.
         #[test]
-        fn updates_need_a_quorum(n in 1usize..8, signers in proptest::collection::vec(0usize..8, 0..10), outsiders in 0usize..3) {
+        fn updates_need_a_quorum(
+            n in 1usize..8,
+            signers in proptest::collection::vec(0usize..8, 0..10),
+            outsiders in 0usize..3,
+            node_signers in proptest::collection::vec(0usize..8, 0..3),
+        ) {
             let f = fed(n);
             let now = Timestamp(DAY);
             let next = f.roster.successor(now);
@@ -781,12 +794,100 @@ mod tests {
             for s in &strangers {
                 doc.add_signature(&next, s).unwrap();
             }
+            for i in &node_signers {
+                doc.add_signature(&next, &f.nodes[i % n]).unwrap();
+            }
             let decoded = RosterDocument::decode(&doc.encode().unwrap()).unwrap();
             prop_assert_eq!(&decoded, &doc);
             let distinct: BTreeSet<usize> = signers.iter().map(|i| i % n).collect();
             let result = f.roster.accept_update(&doc, now);
             let enough = distinct.len() >= f.roster.threshold as usize;
-            prop_assert_eq!(result.is_ok(), enough && outsiders == 0 && !signers.is_empty(), "{:?}", result);
+            let foreign = outsiders > 0 || !node_signers.is_empty();
+            match result {
+                Ok(accepted) => {
+                    prop_assert!(enough && !foreign && !signers.is_empty());
+                    prop_assert_eq!(accepted, next);
+                }
+                Err(Error::RosterRefused(why)) => {
+                    prop_assert!(!enough || foreign || signers.is_empty(), "{}", why);
+                    if foreign && !signers.is_empty() {
+                        prop_assert!(why.contains("no governance key"), "{}", why);
+                    }
+                }
+                Err(e) => prop_assert!(false, "refused with {}", e),
+            }
         }
+    }
+
+    /// Issue 16, mutation check: a member counts from `valid_from` to just before
+    /// `valid_until`.
+    #[test]
+    fn membership_runs_from_valid_from_to_just_before_valid_until() {
+        let mut f = fed(1);
+        let m = &mut f.roster.members[0];
+        m.valid_from = Timestamp(10);
+        m.valid_until = Timestamp(20);
+        let m = &f.roster.members[0];
+        let valid: Vec<u64> = (8..22).filter(|t| m.is_valid_at(Timestamp(*t))).collect();
+        assert_eq!(valid, (10..20).collect::<Vec<_>>());
+    }
+
+    /// Issue 16, mutation check: a threshold of 0 or above the member count is refused, as is
+    /// any threshold of a roster over [`MAX_MEMBERS`]; a key listed twice is no id clash.
+    #[test]
+    fn thresholds_outside_one_to_the_member_count_are_refused() {
+        let f = fed(3);
+        for t in [0, 4] {
+            let mut r = f.roster.clone();
+            r.threshold = t;
+            let err = r.validate().unwrap_err().to_string();
+            assert!(
+                err.contains("must be between 1 and the number of members (3)"),
+                "{err}"
+            );
+        }
+        let mut r = f.roster.clone();
+        r.threshold = 3;
+        r.validate().unwrap();
+        r.revoked_keys = vec![Identity::from_seed([90; 32]).public_key(); 2];
+        r.validate().unwrap();
+    }
+
+    /// Issue 16, mutation check: revoking one member leaves every other member's keys and
+    /// the retired keys' history usable; successors are issued when made; a document counts
+    /// its signatures.
+    #[test]
+    fn a_revocation_touches_only_the_revoked_keys() {
+        let f = fed(5);
+        let now = Timestamp(DAY);
+        let r2 = RegionId::new("r2").unwrap();
+        let new_key = Identity::from_seed([77; 32]).public_key();
+        let rotated = f.roster.rotate_node_key(&r2, new_key, now).unwrap();
+        assert_eq!((rotated.version, rotated.issued_at), (2, now));
+        let revoked = rotated
+            .revoke_member(&RegionId::new("r4").unwrap(), now)
+            .unwrap();
+        assert_eq!(revoked.issued_at, now);
+        for i in 0..4 {
+            let kid = if i == 2 {
+                new_key.kid()
+            } else {
+                f.nodes[i].kid()
+            };
+            assert!(revoked.node(&kid, now).is_ok(), "member {i}");
+            assert!(
+                revoked.governor(&f.govs[i].kid(), now).is_ok(),
+                "governor {i}"
+            );
+        }
+        let later = Timestamp(2 * DAY);
+        assert_eq!(
+            revoked
+                .event_key(&f.nodes[2].kid(), &r2, Timestamp(now.0 - 1), later)
+                .unwrap(),
+            f.nodes[2].public_key()
+        );
+        let doc = signed(&revoked, &[&f.govs[0], &f.govs[1], &f.govs[2]]);
+        assert_eq!(doc.signature_count(), 3);
     }
 }

@@ -357,8 +357,16 @@ mod tests {
             bytes
                 .clone()
                 .prop_map(|manifest| Message::Catalog { manifest }),
-            proptest::collection::vec(bytes.clone(), 0..5)
-                .prop_map(|events| Message::Events { events }),
+            // Up to a handful, or around the most one frame may carry.
+            prop_oneof![
+                0..5usize,
+                MAX_EVENTS_PER_FRAME - 2..MAX_EVENTS_PER_FRAME + 3
+            ]
+            .prop_flat_map(|n| proptest::collection::vec(
+                proptest::collection::vec(any::<u8>(), 0..8).prop_map(ByteBuf::from),
+                n
+            ))
+            .prop_map(|events| Message::Events { events }),
             (case.clone(), side, any::<u32>())
                 .prop_map(|(case, side, after)| Message::EventFetch { case, side, after }),
             bytes
@@ -366,14 +374,25 @@ mod tests {
                 .prop_map(|receipt| Message::Receipt { receipt }),
             proptest::collection::vec(bytes.clone(), 0..5)
                 .prop_map(|receipts| Message::Receipts { receipts }),
+            // Anywhere, or ending exactly at the material's end, or one byte past it.
             (
                 case.clone(),
                 digest.clone(),
                 any::<u64>(),
-                any::<u64>(),
+                prop_oneof![
+                    any::<u64>().prop_map(Some),
+                    Just(None),
+                    Just(Some(u64::MAX))
+                ],
                 bytes.clone()
             )
                 .prop_map(|(case, digest, offset, total, data)| {
+                    let end = offset.saturating_add(data.len() as u64);
+                    let total = match total {
+                        Some(u64::MAX) => end.saturating_sub(1),
+                        Some(total) => total,
+                        None => end,
+                    };
                     Message::MaterialChunk {
                         case,
                         digest,
@@ -397,11 +416,35 @@ mod tests {
                 }
             }),
             any::<u64>().prop_map(|session| Message::ReconcileDone { session }),
-            (any::<u64>(), "\\PC{0,40}").prop_map(|(in_reply_to, reason)| Message::Refused {
-                in_reply_to,
-                reason
-            }),
+            (any::<u64>(), prop_oneof!["\\PC{0,40}", "x{1020,1030}"]).prop_map(
+                |(in_reply_to, reason)| Message::Refused {
+                    in_reply_to,
+                    reason
+                }
+            ),
         ]
+    }
+
+    /// The refusal a body's own count limits call for, worked out apart from
+    /// `check_counts`: the reason's words, or `None` when it is within them.
+    fn refusal_of(body: &Message) -> Option<&'static str> {
+        match body {
+            Message::Events { events } if events.len() > MAX_EVENTS_PER_FRAME => {
+                Some("events in one frame")
+            }
+            Message::MaterialChunk {
+                offset,
+                total,
+                data,
+                ..
+            } => {
+                let fits = data.len() <= MAX_CHUNK
+                    && u128::from(*offset) + data.len() as u128 <= u128::from(*total);
+                (!fits).then_some("does not fit a material")
+            }
+            Message::Refused { reason, .. } if reason.len() > 1024 => Some("at most 1024 bytes"),
+            _ => None,
+        }
     }
 
     proptest! {
@@ -419,11 +462,16 @@ mod tests {
             let bj = Identity::from_seed([1; 32]);
             let tj = Identity::from_seed([2; 32]);
             let r = roster(&bj, &tj);
+            let refusal = refusal_of(&body);
             let env = bj.sign(&frame(body)).unwrap();
-            // Chunk limits may refuse some random chunks; everything else opens unchanged.
-            match open_frame(env.bytes(), &r, &region("120000"), Timestamp(5)) {
-                Ok(opened) => prop_assert_eq!(opened, env),
-                Err(e) => { let chunk = matches!(e, Error::FrameRefused(_)); prop_assert!(chunk, "{}", e) }
+            // A frame within its kind's limits opens unchanged; one past them is refused with
+            // that limit's reason, and nothing else is refused.
+            match (open_frame(env.bytes(), &r, &region("120000"), Timestamp(5)), refusal) {
+                (Ok(opened), None) => prop_assert_eq!(opened, env),
+                (Err(Error::FrameRefused(why)), Some(expected)) => {
+                    prop_assert!(why.contains(expected), "{} for {}", why, expected)
+                }
+                (got, expected) => prop_assert!(false, "{:?}, expected {:?}", got.map(|_| ()), expected),
             }
         }
     }
@@ -515,10 +563,65 @@ mod tests {
             data: ByteBuf::from(vec![0; 5]),
         };
         let env = bj.sign(&frame(chunk)).unwrap();
-        assert!(open_frame(env.bytes(), &r, &me, Timestamp(1)).is_err());
+        let err = open_frame(env.bytes(), &r, &me, Timestamp(1)).unwrap_err();
+        assert!(
+            matches!(&err, Error::FrameRefused(why) if why.contains("does not fit")),
+            "{err}"
+        );
 
         // And the honest frame opens.
         let env = bj.sign(&frame(hello)).unwrap();
         assert_eq!(open_frame(env.bytes(), &r, &me, Timestamp(1)).unwrap(), env);
+    }
+
+    /// Each kind's own limits, at the edge: the largest allowed opens, one more is refused
+    /// with that limit's error.
+    #[test]
+    fn each_kind_is_refused_past_its_own_limits_and_taken_at_them() {
+        let bj = Identity::from_seed([1; 32]);
+        let r = roster(&bj, &Identity::from_seed([2; 32]));
+        let me = region("120000");
+        let open = |body: Message| {
+            let env = bj.sign(&frame(body)).unwrap();
+            open_frame(env.bytes(), &r, &me, Timestamp(1)).map(|_| ())
+        };
+        let refused = |body: Message, expected: &str| match open(body) {
+            Err(Error::FrameRefused(why)) => assert!(why.contains(expected), "{why}"),
+            other => panic!("{other:?}, expected a refusal for {expected}"),
+        };
+        let events = |n: usize| Message::Events {
+            events: vec![ByteBuf::from(vec![0u8; 4]); n],
+        };
+        open(events(MAX_EVENTS_PER_FRAME)).unwrap();
+        refused(events(MAX_EVENTS_PER_FRAME + 1), "513 events in one frame");
+        let chunk = |len: usize, offset: u64, total: u64| Message::MaterialChunk {
+            case: CaseId::new("c1").unwrap(),
+            digest: Digest::of(b""),
+            offset,
+            total,
+            data: ByteBuf::from(vec![7u8; len]),
+        };
+        open(chunk(MAX_CHUNK, 0, MAX_CHUNK as u64)).unwrap();
+        open(chunk(10, 5, 15)).unwrap();
+        refused(chunk(10, 5, 14), "does not fit");
+        refused(chunk(MAX_CHUNK + 1, 0, u64::MAX), "does not fit");
+        refused(chunk(1, u64::MAX, u64::MAX), "does not fit");
+        let refusal = |n: usize| Message::Refused {
+            in_reply_to: 1,
+            reason: "x".repeat(n),
+        };
+        open(refusal(1024)).unwrap();
+        refused(refusal(1025), "at most 1024 bytes");
+        // A receipt padded past its kind's size, though far below the frame's.
+        let receipt = |n: usize| Message::Receipt {
+            receipt: ByteBuf::from(vec![0u8; n]),
+        };
+        open(receipt(4 << 10)).unwrap();
+        match open(receipt(8 << 10)) {
+            Err(Error::TooLarge { what, limit, .. }) => {
+                assert_eq!((what, limit), ("receipt", 8 << 10));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -1,9 +1,11 @@
 //! Test vectors: signed envelopes as files next to the signers' public keys, so that another
 //! COSE implementation can verify them (see `tests/vectors/README.md`).
 //!
-//! Ed25519 signatures are deterministic, so this test rebuilds every vector and asserts the
-//! files hold exactly those bytes. Run with `TONGBAN_WRITE_VECTORS=1` to write them anew after
-//! a deliberate change to a format.
+//! Ed25519 signatures are deterministic, so one test rebuilds every vector and asserts the
+//! files hold exactly those bytes; another reads the files on disk alone, as another
+//! implementation would, and verifies and decodes them. Run with `TONGBAN_WRITE_VECTORS=1` to
+//! write them anew after a deliberate change to a format: that run writes and fails, and the
+//! next run (without the variable) checks what was written.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -276,6 +278,7 @@ fn vectors_match_the_files() {
         index.push_str(&format!("{name}\t{key}\t{kind}\n"));
     }
     files.push(("INDEX.tsv".into(), index.into_bytes()));
+    let written = files.len();
     for (name, bytes) in files {
         let path = dir().join(&name);
         if write {
@@ -290,6 +293,14 @@ fn vectors_match_the_files() {
             );
         }
     }
+    // Writing checks nothing: a run that wrote the files never passes, so the variable left
+    // set (in CI, say) cannot hide a changed format.
+    assert!(
+        !write,
+        "wrote {written} files to {}: review the change, then run again without \
+         TONGBAN_WRITE_VECTORS to check them",
+        dir().display()
+    );
 }
 
 fn content_type_of(name: &str) -> String {
@@ -307,32 +318,113 @@ fn content_type_of(name: &str) -> String {
     format!("tongban/{kind}; v={version}")
 }
 
+/// The public key in a `.pub` file on disk (hex, one line).
+fn key_file(name: &str) -> PublicKey {
+    let text = std::fs::read_to_string(dir().join(name)).expect("reads key file");
+    let bytes: [u8; 32] = hex::decode(text.trim())
+        .expect("hex")
+        .try_into()
+        .expect("32 bytes");
+    PublicKey(bytes)
+}
+
+/// Opens `bytes` as a `T` under `key` and returns its payload, or says why not.
+fn opened<T: Signable>(bytes: &[u8], key: &PublicKey) -> T {
+    open::<T, _>(bytes, key)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_parts()
+        .1
+}
+
+/// Reads the files on disk, as another implementation would: every vector the index lists is
+/// verified under the key file it names, with the content type it names, and decodes to the
+/// document the vectors describe; the roster signatures together are a quorum. A file changed
+/// on disk, or a codec that reads the files differently, fails here.
 #[test]
 fn vectors_verify_and_decode() {
-    let key = |file: &str| {
-        keys()
-            .into_iter()
-            .find(|(n, _)| *n == file)
-            .map(|(_, k)| k)
-            .expect("known key file")
-    };
-    for (name, bytes, signer) in vectors() {
-        let k = key(signer);
-        let ok = match name.split(['-', '.']).next().unwrap_or_default() {
-            "catalog" => open::<CatalogManifest, _>(&bytes, &k).is_ok(),
-            "event" => open::<Event, _>(&bytes, &k).is_ok(),
-            "receipt" => open::<Receipt, _>(&bytes, &k).is_ok(),
-            "frame" => open::<Frame, _>(&bytes, &k).is_ok(),
-            "roster" => open::<Roster, _>(&bytes, &k).is_ok(),
-            other => panic!("unexpected vector {other}"),
+    let index = std::fs::read_to_string(dir().join("INDEX.tsv")).expect("reads INDEX.tsv");
+    let expected: BTreeMap<String, &str> = vectors()
+        .into_iter()
+        .map(|(name, _, signer)| (name, signer))
+        .collect();
+    let mut seen = Vec::new();
+    let mut roster_signatures = Vec::new();
+    for line in index.lines().filter(|l| !l.starts_with('#')) {
+        let [name, signer, content_type] = line.split('\t').collect::<Vec<_>>()[..] else {
+            panic!("INDEX.tsv line {line:?}: three columns");
         };
-        assert!(ok, "{name} does not verify under {signer}");
+        assert_eq!(expected.get(name), Some(&signer), "{name}: its signer");
+        assert_eq!(
+            content_type,
+            content_type_of(name),
+            "{name}: its content type"
+        );
+        let bytes = std::fs::read(dir().join(name)).expect("reads vector");
+        let key = key_file(signer);
+        match name.split(['-', '.']).next().unwrap_or_default() {
+            "catalog" => {
+                let manifest: CatalogManifest = opened(&bytes, &key);
+                assert_eq!(manifest.items, vec![item()], "{name}");
+                assert_eq!((manifest.region, manifest.version), (region("110000"), 1));
+            }
+            "event" => {
+                let event: Event = opened(&bytes, &key);
+                assert_eq!((event.side, event.seq, event.prev), (Side::Intake, 1, None));
+                let EventKind::Submitted { application: app } = event.kind else {
+                    panic!("{name}: not an application");
+                };
+                assert_eq!(*app, application(), "{name}");
+            }
+            "receipt" => {
+                let receipt: Receipt = opened(&bytes, &key);
+                let event = std::fs::read(dir().join("event-submitted.cose")).expect("reads");
+                assert_eq!(
+                    receipt.event_digest,
+                    Digest::of(&event),
+                    "{name}: binds the event"
+                );
+                assert_eq!((receipt.by, receipt.seq), (region("110000"), 1));
+            }
+            "frame" => {
+                let frame: Frame = opened(&bytes, &key);
+                assert_eq!(frame.from, region("110000"));
+                assert!(
+                    matches!(frame.body, Message::CatalogAnnounce { version: 1, .. }),
+                    "{name}: {:?}",
+                    frame.body
+                );
+            }
+            "roster" => {
+                let roster_read: Roster = opened(&bytes, &key);
+                assert_eq!(roster_read, roster(), "{name}");
+                roster_signatures.push(bytes);
+            }
+            other => panic!("unexpected vector {other}"),
+        }
+        seen.push(name.to_string());
     }
-    // The two roster signatures make a quorum of the vectors' roster.
-    let mut doc = RosterDocument::sign(&roster(), &[&governance(1)]).expect("signs");
-    doc.add_signature(&roster(), &governance(2)).expect("signs");
+    let listed: Vec<String> = expected.into_keys().collect();
+    seen.sort();
+    assert_eq!(seen, listed, "INDEX.tsv lists every vector");
+    // The two roster signature files, as a document, are a quorum of the vectors' roster.
+    let document = RosterDocument::decode(
+        &tongban_protocol::codec::to_cbor(&RosterFile {
+            signatures: roster_signatures
+                .into_iter()
+                .map(serde_bytes::ByteBuf::from)
+                .collect(),
+        })
+        .expect("encodes"),
+    )
+    .expect("decodes");
     assert_eq!(
-        Roster::accept_genesis(&doc, Timestamp(T0 + 1)).expect("quorum"),
+        Roster::accept_genesis(&document, Timestamp(T0 + 1)).expect("quorum"),
         roster()
     );
+}
+
+/// A roster document's shape on the wire, put together from the signature files.
+#[derive(serde::Serialize)]
+struct RosterFile {
+    signatures: Vec<serde_bytes::ByteBuf>,
 }

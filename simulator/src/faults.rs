@@ -2,6 +2,8 @@
 //! and heals, crashes (some in the middle of a commit) and restarts, clock skew, a revoked
 //! member, catalog updates — and the frames a misbehaving sender makes.
 
+use std::collections::BTreeMap;
+
 use serde_bytes::ByteBuf;
 use tongban_protocol::case::events::{Event, EventKind, Side};
 use tongban_protocol::envelope::Identity;
@@ -29,6 +31,38 @@ pub(crate) enum FaultEv {
     CatalogUpdate { node: usize },
 }
 
+impl FaultEv {
+    /// The kind its record carries, and the node it strikes (if one).
+    fn kind_and_node(&self) -> (&'static str, Option<usize>) {
+        match self {
+            FaultEv::PartitionStart { .. } => ("partition", None),
+            FaultEv::PartitionHeal { .. } => ("heal", None),
+            FaultEv::Crash { node, .. } => ("crash", Some(*node)),
+            FaultEv::Restart { node, .. } => ("restart", Some(*node)),
+            FaultEv::Skew { node, .. } => ("skew", Some(*node)),
+            FaultEv::Revoke { node } => ("revoke", Some(*node)),
+            FaultEv::Rotate { node } => ("rotate", Some(*node)),
+            FaultEv::CatalogUpdate { node } => ("catalog_update", Some(*node)),
+        }
+    }
+}
+
+/// A fault the scenario scheduled, and whether it happened: a run that passes with a
+/// scheduled fault that never fired proves nothing about that fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ScheduledFault {
+    /// When, in simulated ms.
+    pub at: u64,
+    /// The kind its record carries (`byzantine` for a misbehaving sender's plan).
+    pub kind: &'static str,
+    /// The node (for `byzantine`, the plan's index).
+    pub node: Option<usize>,
+    /// How the report names it.
+    pub label: String,
+    /// Whether it happened.
+    pub fired: bool,
+}
+
 /// A misbehaving sender's plan.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct ByzantinePlan {
@@ -40,6 +74,8 @@ pub(crate) struct ByzantinePlan {
     pub per_hour: f64,
     /// What it does.
     pub behaviours: Vec<Behaviour>,
+    /// Bad frames it made so far.
+    pub sent: u64,
 }
 
 /// A region outside the federation.
@@ -60,6 +96,7 @@ impl Sim<'_> {
         let mut next_id = 1u64;
         let unknown = |r: &str| SimError::Setup(format!("fault names unknown region {r}"));
         for f in &faults {
+            self.note_scheduled(f)?;
             match f {
                 Fault::Partition {
                     at,
@@ -160,6 +197,7 @@ impl Sim<'_> {
                         until: until.map_or(end, |u| start + u.0),
                         per_hour: *per_hour,
                         behaviours: list,
+                        sent: 0,
                     };
                     self.byz.push(plan);
                     self.capture = true;
@@ -181,6 +219,25 @@ impl Sim<'_> {
                 .filter_map(|r| self.node_index(r))
                 .collect()
         };
+        // The scenario's own crashes come first: a random crash that would have the node down
+        // when a scheduled one is due, or still down from it, is left out (its draws are still
+        // made, so the other faults of the seed stay where they were).
+        let planned: Vec<(usize, u64, u64)> = self
+            .stats
+            .scheduled
+            .iter()
+            .filter(|s| s.kind == "crash")
+            .filter_map(|c| {
+                let node = c.node?;
+                let back = self
+                    .stats
+                    .scheduled
+                    .iter()
+                    .find(|r| r.kind == "restart" && r.node == Some(node) && r.at >= c.at)
+                    .map_or(u64::MAX, |r| r.at);
+                Some((node, c.at, back))
+            })
+            .collect();
         if chaos.crashes_per_day > 0.0 {
             for &i in &eligible {
                 let n = self.rng_fault.poisson(chaos.crashes_per_day * days);
@@ -190,6 +247,12 @@ impl Sim<'_> {
                         .rng_fault
                         .range(chaos.downtime.min.0, chaos.downtime.max.0);
                     let torn = self.rng_fault.chance(chaos.torn_percent);
+                    if planned
+                        .iter()
+                        .any(|&(node, a, b)| node == i && at <= b && a <= at + down)
+                    {
+                        continue;
+                    }
                     let id = next_id;
                     next_id += 1;
                     self.push(at, Ev::Fault(FaultEv::Crash { node: i, id, torn }));
@@ -229,8 +292,148 @@ impl Sim<'_> {
         Ok(())
     }
 
+    /// Notes a scenario's fault (and its heal or restart) as due, for the report's coverage.
+    fn note_scheduled(&mut self, f: &Fault) -> Result<()> {
+        let start = self.start;
+        let at_node = |s: &Self, r: &str| {
+            s.node_index(r)
+                .ok_or_else(|| SimError::Setup(format!("fault names unknown region {r}")))
+        };
+        let mut due: Vec<(u64, &'static str, Option<usize>, String)> = Vec::new();
+        match f {
+            Fault::Partition { at, heal, .. } => {
+                due.push((
+                    start + at.0,
+                    "partition",
+                    None,
+                    format!("partition at {at}"),
+                ));
+                if let Some(h) = heal {
+                    due.push((start + h.0, "heal", None, format!("heal at {h}")));
+                }
+            }
+            Fault::Crash {
+                node,
+                at,
+                restart_after,
+                ..
+            } => {
+                let i = at_node(self, node)?;
+                due.push((
+                    start + at.0,
+                    "crash",
+                    Some(i),
+                    format!("crash of {node} at {at}"),
+                ));
+                if let Some(d) = restart_after {
+                    let when = Dur(at.0 + d.0);
+                    due.push((
+                        start + when.0,
+                        "restart",
+                        Some(i),
+                        format!("restart of {node} at {when}"),
+                    ));
+                }
+            }
+            Fault::Skew { node, at, .. } => {
+                let i = at_node(self, node)?;
+                due.push((
+                    start + at.0,
+                    "skew",
+                    Some(i),
+                    format!("skew of {node} at {at}"),
+                ));
+            }
+            Fault::Revoke { node, at } => {
+                let i = at_node(self, node)?;
+                due.push((
+                    start + at.0,
+                    "revoke",
+                    Some(i),
+                    format!("revocation of {node} at {at}"),
+                ));
+            }
+            Fault::Rotate { node, at } => {
+                let i = at_node(self, node)?;
+                due.push((
+                    start + at.0,
+                    "rotate",
+                    Some(i),
+                    format!("key rotation of {node} at {at}"),
+                ));
+            }
+            Fault::CatalogUpdate { node, at } => {
+                let i = at_node(self, node)?;
+                due.push((
+                    start + at.0,
+                    "catalog_update",
+                    Some(i),
+                    format!("catalog update of {node} at {at}"),
+                ));
+            }
+            Fault::Byzantine { node, at, .. } => {
+                let who = node.as_deref().unwrap_or("a stranger");
+                due.push((
+                    start + at.0,
+                    "byzantine",
+                    Some(self.byz.len()),
+                    format!("misbehaving sender {who} from {at}"),
+                ));
+            }
+        }
+        for (at, kind, node, label) in due {
+            self.stats.scheduled.push(ScheduledFault {
+                at,
+                kind,
+                node,
+                label,
+                fired: false,
+            });
+        }
+        Ok(())
+    }
+
+    /// The scheduled faults that did not happen, each with why if the schedule says.
+    pub(crate) fn unfired(&self) -> Vec<String> {
+        self.stats
+            .scheduled
+            .iter()
+            .filter(|s| {
+                if s.kind == "byzantine" {
+                    s.node
+                        .and_then(|p| self.byz.get(p))
+                        .is_none_or(|b| b.sent == 0)
+                } else {
+                    !s.fired
+                }
+            })
+            .map(|s| {
+                if s.at >= self.end_workload {
+                    format!("{} (after the workload ended)", s.label)
+                } else {
+                    s.label.clone()
+                }
+            })
+            .collect()
+    }
+
     /// Applies a fault.
     pub(crate) fn fault(&mut self, f: FaultEv) -> Result<()> {
+        let (kind, node) = f.kind_and_node();
+        let recorded = self.stats.faults.len();
+        self.apply_fault(f)?;
+        if self.stats.faults.len() > recorded {
+            let now = self.now;
+            if let Some(s) = self.stats.scheduled.iter_mut().find(|s| {
+                !s.fired && s.at == now && s.kind == kind && (s.node.is_none() || s.node == node)
+            }) {
+                s.fired = true;
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_fault(&mut self, f: FaultEv) -> Result<()> {
         let workload = self.phase == Phase::Workload;
         match f {
             FaultEv::PartitionStart { id, groups } => {
@@ -524,6 +727,7 @@ impl Sim<'_> {
             return Ok(());
         };
         self.stats.byzantine.entry(b.name()).or_default().sent += 1;
+        self.byz[p].sent += 1;
         let latency = sample(&self.scenario.network.latency, &mut self.rng_byz);
         self.push(
             self.now + latency,
@@ -728,27 +932,33 @@ impl Sim<'_> {
         Ok(Some((target, bytes, Behaviour::Garbage)))
     }
 
-    /// A bad frame arrives at node `to`: it must be refused (a replay may be taken, and must
-    /// change nothing).
+    /// A bad frame arrives at node `to`: it must be refused and change nothing. A replay of
+    /// a genuine frame may be taken (its events are genuine, and may even be new to a node
+    /// whose first copy was lost), but it may not alter or remove anything already kept.
     pub(crate) fn deliver_bad(&mut self, to: usize, frame: Vec<u8>, b: Behaviour) -> Result<()> {
         let local = self.local(to);
-        let Some(engine) = self.nodes[to].engine.as_mut() else {
+        if self.nodes[to].engine.is_none() {
             self.stats
                 .byzantine
                 .entry(b.name())
                 .or_default()
                 .undelivered += 1;
             return Ok(());
+        }
+        let case = inspect::frame(&frame).as_ref().and_then(inspect::case_of);
+        let before = self.kept_state(to, case.as_ref())?;
+        let result = match self.nodes[to].engine.as_mut() {
+            Some(engine) => engine.on_frame(&frame, local),
+            None => return Ok(()),
         };
-        let result = engine.on_frame(&frame, local);
         self.flush(to)?;
+        let after = self.kept_state(to, case.as_ref())?;
         let st = self.stats.byzantine.entry(b.name()).or_default();
         match &result {
             Ok(()) => st.taken += 1,
             Err(_) => st.refused += 1,
         }
         *self.stats.checks.entry("no_forgery").or_default() += 1;
-        let case = inspect::frame(&frame).as_ref().and_then(inspect::case_of);
         let region = self.fed.id(to).clone();
         let text = match &result {
             Ok(()) => format!("bad frame ({}) taken", b.name()),
@@ -756,13 +966,106 @@ impl Sim<'_> {
         };
         self.trace
             .line(self.now, region.as_str(), case.as_ref(), || text);
+        let changed = if b.must_be_refused() {
+            (before != after).then(|| first_difference(&before, &after, true))
+        } else {
+            let altered = before
+                .iter()
+                .any(|(k, v)| after.get(k).is_none_or(|w| w != v && !k.may_grow()));
+            altered.then(|| first_difference(&before, &after, false))
+        };
         if b.must_be_refused() && result.is_ok() {
             let detail = format!(
                 "node {region} took a {} frame that it must refuse",
                 b.name()
             );
             self.violate("no_forgery", detail, case.into_iter().collect());
+        } else if let Some(what) = changed {
+            let detail = format!(
+                "a {} frame ({}) changed what node {region} keeps: {what}",
+                b.name(),
+                if result.is_ok() { "taken" } else { "refused" }
+            );
+            self.violate("no_forgery", detail, case.into_iter().collect());
         }
         Ok(())
     }
+
+    /// What node `i` keeps that no bad frame may change: the case's records, events and
+    /// receipts (every case's, if the frame names none), the catalogs and the roster.
+    fn kept_state(&self, i: usize, case: Option<&CaseId>) -> Result<BTreeMap<KeptRow, Vec<u8>>> {
+        use tongban_protocol::store::{Store as _, Table};
+        let mut rows = BTreeMap::new();
+        let Some(engine) = self.nodes[i].engine.as_ref() else {
+            return Ok(rows);
+        };
+        let store = engine.store();
+        let prefix: Vec<u8> = case
+            .map(|c| c.as_str().as_bytes().to_vec())
+            .unwrap_or_default();
+        let tables: [(Table, &[u8]); 7] = [
+            (Table::Cases, &prefix),
+            (Table::Events, &prefix),
+            (Table::Receipts, &prefix),
+            (Table::PeerReceipts, &prefix),
+            (Table::Forks, &prefix),
+            (Table::Catalogs, &[]),
+            (Table::Roster, &[]),
+        ];
+        for (table, prefix) in tables {
+            let scanned = store
+                .scan_prefix(table, prefix)
+                .map_err(|e| engine_error(self.fed.id(i), self.now, e))?;
+            for (k, v) in scanned {
+                rows.insert(KeptRow(table, k), v);
+            }
+        }
+        Ok(rows)
+    }
+}
+
+/// A row of a node's store, by table and key.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct KeptRow(tongban_protocol::store::Table, Vec<u8>);
+
+impl KeptRow {
+    /// Whether a genuine replay may change the row: a case record grows as events arrive,
+    /// and a receipt is replaced by a newer one.
+    fn may_grow(&self) -> bool {
+        use tongban_protocol::store::Table;
+        matches!(self.0, Table::Cases | Table::PeerReceipts | Table::Receipts)
+    }
+}
+
+/// The first row that differs, for the violation.
+fn first_difference(
+    before: &BTreeMap<KeptRow, Vec<u8>>,
+    after: &BTreeMap<KeptRow, Vec<u8>>,
+    any: bool,
+) -> String {
+    for (k, v) in before {
+        match after.get(k) {
+            None => {
+                return format!(
+                    "{} row {} removed",
+                    k.0.name(),
+                    String::from_utf8_lossy(&k.1)
+                );
+            }
+            Some(w) if w != v && (any || !k.may_grow()) => {
+                return format!(
+                    "{} row {} altered",
+                    k.0.name(),
+                    String::from_utf8_lossy(&k.1)
+                );
+            }
+            _ => {}
+        }
+    }
+    for k in after.keys() {
+        if !before.contains_key(k) {
+            return format!("{} row {} added", k.0.name(), String::from_utf8_lossy(&k.1));
+        }
+    }
+    "rows differ".into()
 }

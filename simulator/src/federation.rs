@@ -49,6 +49,8 @@ pub struct Federation {
     pub roster: Roster,
     /// The calendar.
     pub calendar: HolidayCalendar,
+    /// The same calendar file read by the simulator's own reference, for `colours`.
+    pub reference_days: crate::reference::Days,
     /// The engine settings.
     pub config: EngineConfig,
     /// The item templates.
@@ -113,10 +115,16 @@ impl Federation {
         roster
             .validate()
             .map_err(|e| SimError::Setup(format!("the roster: {e}")))?;
-        let calendar = match scenario.calendar {
-            CalendarChoice::Cn2026 => HolidayCalendar::from_toml(CN_2026)
-                .map_err(|e| SimError::Setup(format!("the 2026 calendar: {e}")))?,
-            CalendarChoice::WeekdaysOnly => HolidayCalendar::weekdays_only(),
+        let (calendar, reference_days) = match scenario.calendar {
+            CalendarChoice::Cn2026 => (
+                HolidayCalendar::from_toml(CN_2026)
+                    .map_err(|e| SimError::Setup(format!("the 2026 calendar: {e}")))?,
+                crate::reference::Days::from_file(CN_2026)?,
+            ),
+            CalendarChoice::WeekdaysOnly => (
+                HolidayCalendar::weekdays_only(),
+                crate::reference::Days::weekdays_only(),
+            ),
         };
         let e = &scenario.engine;
         let config = EngineConfig {
@@ -134,6 +142,7 @@ impl Federation {
             index,
             roster,
             calendar,
+            reference_days,
             config,
             items: scenario.catalog.items.clone(),
             node_keys,
@@ -202,16 +211,27 @@ impl Federation {
         let next = current
             .rotate_node_key(region, new_key, now)
             .map_err(|e| SimError::Setup(format!("rotating {region}'s key: {e}")))?;
+        let doc = self.quorum_sign(current, &next, None)?;
+        Ok((next, doc))
+    }
+
+    /// `next` signed by a quorum of the governors of `current` (leaving out `except`'s).
+    fn quorum_sign(
+        &self,
+        current: &Roster,
+        next: &Roster,
+        except: Option<&RegionId>,
+    ) -> Result<RosterDocument> {
         let signers: Vec<&Identity> = self
             .regions
             .iter()
+            .filter(|r| Some(&r.plan.id) != except)
             .filter(|r| current.region(&r.plan.id).is_some())
             .map(|r| &r.governor)
             .take(current.threshold as usize)
             .collect();
-        let doc = RosterDocument::sign(&next, &signers)
-            .map_err(|e| SimError::Setup(format!("signing the roster: {e}")))?;
-        Ok((next, doc))
+        RosterDocument::sign(next, &signers)
+            .map_err(|e| SimError::Setup(format!("signing the roster: {e}")))
     }
 
     /// Node `i` signs with `identity` from now on; its earlier keys stay among the keys its
@@ -235,16 +255,7 @@ impl Federation {
         let next = current
             .revoke_member(region, now)
             .map_err(|e| SimError::Setup(format!("revoking {region}: {e}")))?;
-        let signers: Vec<&Identity> = self
-            .regions
-            .iter()
-            .filter(|r| &r.plan.id != region)
-            .filter(|r| current.region(&r.plan.id).is_some())
-            .map(|r| &r.governor)
-            .take(current.threshold as usize)
-            .collect();
-        let doc = RosterDocument::sign(&next, &signers)
-            .map_err(|e| SimError::Setup(format!("signing the roster: {e}")))?;
+        let doc = self.quorum_sign(current, &next, Some(region))?;
         Ok((next, doc))
     }
 }

@@ -8,15 +8,14 @@
 //! | `applied_once` | no event is applied twice: each log holds 1..n once, as the case record says |
 //! | `converged` | once traffic stops and the network heals, both sides of every case hold the same logs within the bound |
 //! | `no_forgery` | no forged, stranger's or revoked member's message is taken; every stored event verifies against its writer's real key |
-//! | `colours` | the time-limit colour every node shows matches the reference computation (`read_clock`), and both ends agree |
-//! | `catalogs` | every live node holds every live region's latest catalog |
+//! | `colours` | the time-limit clock every node shows (days used, colour, due day) matches the simulator's own count ([`crate::reference`]), and both ends agree |
+//! | `catalogs` | every live node holds every live region's catalog at the version the scenario's schedule gives |
 //! | `idempotent_intake` | a window retrying an intake with its key, however late, gets its first case back: never a second, never a refusal |
 //! | `audit_chain` | every node's audit log is an unbroken hash chain, across crashes |
 
 use std::collections::BTreeMap;
 
-use tongban_protocol::case::calendar::HolidayCalendar;
-use tongban_protocol::case::clock::{ClockInput, ClockReading, Colour, TimeLimit, read_clock};
+use tongban_protocol::case::clock::{ClockReading, Colour, DayUnit, TimeLimit};
 use tongban_protocol::case::events::{Event, Outcome, Side};
 use tongban_protocol::case::fold::{Effect, Stage, TimelineEntry};
 use tongban_protocol::engine::CaseView;
@@ -27,6 +26,7 @@ use tongban_protocol::store::{Store, Table};
 use crate::duration::{Dur, show_instant};
 use crate::error::Result;
 use crate::inspect;
+use crate::reference::{Days, Reading};
 use crate::report::{
     CaseAtNode, CaseDump, CaseSummary, InvariantResult, Percentiles, ReconciliationStats, Report,
     Timeline,
@@ -53,11 +53,11 @@ pub const INVARIANTS: [(&str, &str); 8] = [
     ),
     (
         "colours",
-        "time-limit colours match read_clock's reference, at both ends",
+        "time-limit clocks match the simulator's own working-day count, at both ends",
     ),
     (
         "catalogs",
-        "every live node holds every live region's latest catalog",
+        "every live node holds every live region's catalog at the version the schedule gives",
     ),
     (
         "idempotent_intake",
@@ -69,18 +69,20 @@ pub const INVARIANTS: [(&str, &str); 8] = [
     ),
 ];
 
-/// The clock a case should show, computed from its logs by the simulator: acceptance starts
-/// it, 补正 after acceptance and suspensions pause it, a decision or withdrawal stops it.
+/// The clock a case should show, computed by the simulator's own reference
+/// ([`crate::reference`], not the engine's `read_clock`) from the events the case's fold
+/// applied: acceptance starts it, 补正 after acceptance and suspensions pause it, a decision
+/// or withdrawal stops it.
 pub fn reference_clock(
     timeline: &[TimelineEntry],
     limit: TimeLimit,
-    calendar: &HolidayCalendar,
+    days: &Days,
     now: Timestamp,
-) -> Option<ClockReading> {
-    let mut accepted: Option<Timestamp> = None;
-    let mut pauses: Vec<(Timestamp, Option<Timestamp>)> = Vec::new();
-    let mut stopped: Option<Timestamp> = None;
-    let close = |pauses: &mut Vec<(Timestamp, Option<Timestamp>)>, at: Timestamp| {
+) -> Option<Reading> {
+    let mut accepted: Option<u64> = None;
+    let mut pauses: Vec<(u64, Option<u64>)> = Vec::new();
+    let mut stopped: Option<u64> = None;
+    let close = |pauses: &mut Vec<(u64, Option<u64>)>, at: u64| {
         if let Some(last) = pauses.last_mut()
             && last.1.is_none()
         {
@@ -89,25 +91,34 @@ pub fn reference_clock(
     };
     for t in timeline.iter().filter(|t| t.effect == Effect::Applied) {
         match t.kind {
-            "accepted" => accepted = Some(t.at),
-            "supplement_requested" if accepted.is_some() => pauses.push((t.at, None)),
-            "suspended" => pauses.push((t.at, None)),
-            "supplement_provided" | "resumed" => close(&mut pauses, t.at),
+            "accepted" => accepted = Some(t.at.0),
+            "supplement_requested" if accepted.is_some() => pauses.push((t.at.0, None)),
+            "suspended" => pauses.push((t.at.0, None)),
+            "supplement_provided" | "resumed" => close(&mut pauses, t.at.0),
             "concluded" | "rejected" | "withdrawal_confirmed" => {
-                close(&mut pauses, t.at);
-                stopped.get_or_insert(t.at);
+                close(&mut pauses, t.at.0);
+                stopped.get_or_insert(t.at.0);
             }
             _ => {}
         }
     }
-    let accepted_at = accepted?;
-    let input = ClockInput {
-        accepted_at,
-        pauses: &pauses,
-        stopped_at: stopped,
-        limit,
-    };
-    Some(read_clock(calendar, &input, now))
+    let working = limit.unit == DayUnit::WorkingDays;
+    Some(days.read(accepted?, &pauses, stopped, limit.days, working, now.0))
+}
+
+/// The engine's reading in the reference's terms, to compare the two.
+fn as_reading(c: &ClockReading) -> Reading {
+    Reading {
+        used: c.used_days,
+        remaining: c.remaining_days,
+        colour: match c.colour {
+            Colour::Green => 0,
+            Colour::Yellow => 1,
+            Colour::Red => 2,
+        },
+        running: c.running,
+        due: c.due_date.map(|d| d.days_since_epoch()),
+    }
 }
 
 impl Sim<'_> {
@@ -163,16 +174,14 @@ impl Sim<'_> {
                 return Ok(None);
             }
         }
-        let mut seen = std::collections::BTreeSet::new();
-        if !view
-            .state
-            .timeline
-            .iter()
-            .all(|t| seen.insert((t.side, t.seq)))
-        {
+        // The record is kept up to date event by event; the view folds the logs afresh. An
+        // event applied twice, or not at all, to the record shows as a different stage.
+        if record.stage != view.state.stage {
             let detail = format!(
-                "node {} folded an event of case {case} twice into its timeline",
-                self.fed.id(i)
+                "node {}'s case record of {case} says {:?}, its logs fold to {:?}",
+                self.fed.id(i),
+                record.stage,
+                view.state.stage
             );
             self.violate("applied_once", detail, vec![case.clone()]);
             return Ok(None);
@@ -197,33 +206,27 @@ impl Sim<'_> {
             return Ok(None);
         }
         if let Some(limit) = limit {
-            self.count("colours");
-            let reference = reference_clock(&view.state.timeline, limit, &self.fed.calendar, now);
-            if reference != view.clock {
-                let detail = format!(
-                    "node {} shows case {case} as {:?} at {}, the reference computation gives {:?}",
-                    self.fed.id(i),
-                    view.clock,
-                    show_instant(now.0),
-                    reference
-                );
-                self.violate("colours", detail, vec![case.clone()]);
-                return Ok(None);
+            // The engine's reading now, and as it would read the same case later if nothing
+            // more happened (yellow and red come only after days, which a short run never
+            // reaches), each against the reference.
+            let engine_calendar = self.nodes[i].engine.as_ref().map(|e| e.calendar().clone());
+            let mut readings = vec![(now, view.clock)];
+            if let Some(cal) = engine_calendar {
+                for days in [1, 3, 6, 12, 40] {
+                    let later = now.plus_ms(days * Dur::DAY);
+                    readings.push((later, view.state.clock(&cal, limit, later)));
+                }
             }
-            // The same case read later, as if nothing more happened: yellow and red come only
-            // after days, which a short run never reaches.
-            for days in [1, 3, 6, 12, 40] {
-                let later = now.plus_ms(days * Dur::DAY);
+            for (at, engine_reading) in readings {
                 self.count("colours");
-                let engine_reading = view.state.clock(&self.fed.calendar, limit, later);
                 let reference =
-                    reference_clock(&view.state.timeline, limit, &self.fed.calendar, later);
-                if engine_reading != reference {
+                    reference_clock(&view.state.timeline, limit, &self.fed.reference_days, at);
+                if engine_reading.as_ref().map(as_reading) != reference {
                     let detail = format!(
-                        "node {} would show case {case} as {:?} at {}, the reference computation gives {:?}",
+                        "node {} shows case {case} at {} as {:?}; the reference count gives {:?}",
                         self.fed.id(i),
+                        show_instant(at.0),
                         engine_reading,
-                        show_instant(later.0),
                         reference
                     );
                     self.violate("colours", detail, vec![case.clone()]);
@@ -492,7 +495,7 @@ impl Sim<'_> {
             .unwrap_or(0);
         self.summary = Some(summary);
         if self.scenario.invariants.verify_signatures {
-            self.check_signatures();
+            self.check_signatures()?;
             if self.violation.is_some() {
                 return Ok(());
             }
@@ -502,15 +505,16 @@ impl Sim<'_> {
     }
 
     /// Every event a node took from a peer verifies against its writer's real key.
-    fn check_signatures(&mut self) {
+    fn check_signatures(&mut self) -> Result<()> {
         for i in 0..self.nodes.len() {
             let Some(engine) = self.nodes[i].engine.as_ref() else {
                 continue;
             };
             let me = self.fed.id(i);
-            let Ok(all) = engine.store().scan_prefix(Table::Events, &[]) else {
-                continue;
-            };
+            let all = engine
+                .store()
+                .scan_prefix(Table::Events, &[])
+                .map_err(|e| engine_error(me, self.now, e))?;
             let mut checks = 0u64;
             let mut bad: Option<(Option<CaseId>, String)> = None;
             for (_, bytes) in all {
@@ -522,7 +526,14 @@ impl Sim<'_> {
                     break;
                 };
                 let Some(record) = engine.case_record(&event.case) else {
-                    continue;
+                    bad = Some((
+                        Some(event.case.clone()),
+                        format!(
+                            "node {me} keeps {:?} event {} of case {}, of which it has no case record",
+                            event.side, event.seq, event.case
+                        ),
+                    ));
+                    break;
                 };
                 let writer = record.writer(event.side);
                 if writer == me {
@@ -546,53 +557,55 @@ impl Sim<'_> {
             *self.stats.checks.entry("no_forgery").or_default() += checks;
             if let Some((case, detail)) = bad {
                 self.violate("no_forgery", detail, case.into_iter().collect());
-                return;
+                return Ok(());
             }
         }
+        Ok(())
     }
 
-    /// Every live node holds every other live region's latest catalog.
+    /// Every live node holds every live region's catalog at the version the scenario's
+    /// schedule gives (its first version plus the updates that fired), signed as the
+    /// publisher signed it.
     fn check_catalogs(&mut self) {
         let live: Vec<usize> = (0..self.nodes.len())
             .filter(|i| self.nodes[*i].revoked_at.is_none())
             .collect();
-        let own: BTreeMap<usize, Option<tongban_protocol::ids::Digest>> = live
-            .iter()
-            .map(|&r| {
-                let d = self.nodes[r]
-                    .engine
-                    .as_ref()
-                    .and_then(|e| e.catalog(self.fed.id(r)))
-                    .map(|env| env.digest());
-                (r, d)
-            })
-            .collect();
         let mut checks = 0u64;
-        for &i in &live {
+        let mut wrong: Option<String> = None;
+        'nodes: for &i in &live {
             let Some(engine) = self.nodes[i].engine.as_ref() else {
                 continue;
             };
             for &r in &live {
-                if r == i {
-                    continue;
-                }
                 checks += 1;
-                let held = engine.catalog(self.fed.id(r)).map(|env| env.digest());
-                if held.is_none() || held != own.get(&r).copied().flatten() {
-                    let detail = format!(
-                        "node {} holds catalog version {:?} of {}, which publishes version {}",
+                let scheduled = self.nodes[r].catalog_version;
+                let region = self.fed.id(r);
+                let held = engine.catalog_version(region);
+                let publisher = self.nodes[r]
+                    .engine
+                    .as_ref()
+                    .and_then(|e| e.catalog(region))
+                    .map(|env| env.digest());
+                let same_bytes = publisher.is_none()
+                    || engine.catalog(region).map(|env| env.digest()) == publisher;
+                if held != Some(scheduled) || !same_bytes {
+                    wrong = Some(format!(
+                        "node {} holds catalog version {held:?} of {region}, whose schedule says version {scheduled}{}",
                         self.fed.id(i),
-                        engine.catalog_version(self.fed.id(r)),
-                        self.fed.id(r),
-                        self.nodes[r].catalog_version
-                    );
-                    *self.stats.checks.entry("catalogs").or_default() += checks;
-                    self.violate("catalogs", detail, Vec::new());
-                    return;
+                        if same_bytes {
+                            ""
+                        } else {
+                            " (and not the manifest its publisher signed)"
+                        }
+                    ));
+                    break 'nodes;
                 }
             }
         }
         *self.stats.checks.entry("catalogs").or_default() += checks;
+        if let Some(detail) = wrong {
+            self.violate("catalogs", detail, Vec::new());
+        }
     }
 
     /// A case's logs at the nodes concerned, and the trace lines about it.
@@ -774,6 +787,10 @@ pub(crate) fn build_report(mut sim: Sim<'_>) -> Report {
             .iter()
             .map(|(k, v)| (k.to_string(), v.clone()))
             .collect(),
+        coverage: crate::report::Coverage {
+            scheduled_faults: sim.stats.scheduled.len() as u64,
+            unfired: sim.unfired(),
+        },
         faults: std::mem::take(&mut sim.stats.faults),
         engine: engine_totals,
         writes_lost_in_crashes: sim.stats.lost_writes,

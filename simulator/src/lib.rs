@@ -29,6 +29,7 @@ pub mod federation;
 pub mod inspect;
 pub mod invariants;
 pub mod network;
+pub mod reference;
 pub mod report;
 pub mod rng;
 pub mod scenario;

@@ -195,13 +195,23 @@ fn execute(cli: Cli) -> anyhow::Result<bool> {
             let (a, b) = parse_seeds(&seeds)?;
             let total = b - a + 1;
             let mut failures: Vec<(u64, String)> = Vec::new();
+            let mut checks: std::collections::BTreeMap<String, u64> = Default::default();
             let started = Instant::now();
             for (k, seed) in (a..=b).enumerate() {
                 let t = Instant::now();
                 let report = tongban_simulator::run(&scenario, common.options(seed)?)?;
-                let line = match &report.violation {
-                    None => "pass".to_string(),
-                    Some(v) => {
+                for i in &report.invariants {
+                    *checks.entry(i.name.clone()).or_default() += i.checks;
+                }
+                // A seed whose scheduled faults did not all fire proves nothing about them.
+                let line = match (&report.violation, report.coverage.unfired.as_slice()) {
+                    (None, []) => "pass".to_string(),
+                    (None, unfired) => {
+                        let why = format!("scheduled faults never fired: {}", unfired.join("; "));
+                        failures.push((seed, why.clone()));
+                        format!("FAIL {why}")
+                    }
+                    (Some(v), _) => {
                         let why = format!("{} at +{}: {}", v.invariant, v.after, v.detail);
                         failures.push((seed, why.clone()));
                         format!("FAIL {why}")
@@ -231,7 +241,18 @@ fn execute(cli: Cli) -> anyhow::Result<bool> {
                     common.scenario
                 );
             }
-            Ok(failures.is_empty())
+            let idle: Vec<&str> = checks
+                .iter()
+                .filter(|(_, n)| **n == 0)
+                .map(|(k, _)| k.as_str())
+                .collect();
+            if !idle.is_empty() {
+                println!(
+                    "  FAIL: invariants that made no check in any seed: {}",
+                    idle.join(", ")
+                );
+            }
+            Ok(failures.is_empty() && idle.is_empty())
         }
         Command::Replay { common, seed, case } => {
             let scenario = common.load()?;

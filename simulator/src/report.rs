@@ -127,6 +127,16 @@ pub struct FaultRecord {
     pub detail: String,
 }
 
+/// Whether the run exercised what it was meant to: a pass with a scheduled fault that never
+/// fired, or an invariant that made no check, proves nothing about that fault or invariant.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Coverage {
+    /// Faults the scenario scheduled (`[[faults]]`, each heal and restart counted apart).
+    pub scheduled_faults: u64,
+    /// The scheduled faults that did not happen, and why if known.
+    pub unfired: Vec<String>,
+}
+
 /// Bad frames a misbehaving sender injected, by behaviour.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ByzantineStats {
@@ -263,6 +273,8 @@ pub struct Report {
     pub byzantine: BTreeMap<String, ByzantineStats>,
     /// Faults as they happened.
     pub faults: Vec<FaultRecord>,
+    /// Scheduled faults that fired or not.
+    pub coverage: Coverage,
     /// Engine counters summed over every node (and every incarnation).
     pub engine: BTreeMap<String, u64>,
     /// Writes lost in crashes (never acknowledged).
@@ -278,6 +290,15 @@ impl Report {
     /// Whether every invariant held.
     pub fn passed(&self) -> bool {
         self.violation.is_none()
+    }
+
+    /// The invariants that made no check in this run.
+    pub fn unchecked(&self) -> Vec<&str> {
+        self.invariants
+            .iter()
+            .filter(|i| i.checks == 0)
+            .map(|i| i.name.as_str())
+            .collect()
     }
 
     /// The report as pretty JSON.
@@ -341,6 +362,16 @@ impl Report {
                 i.checks,
                 i.promise
             );
+        }
+        let cov = &self.coverage;
+        let _ = writeln!(
+            s,
+            "\nScheduled faults: {} of {} fired",
+            cov.scheduled_faults - cov.unfired.len() as u64,
+            cov.scheduled_faults
+        );
+        for u in &cov.unfired {
+            let _ = writeln!(s, "  NOT FIRED: {u}");
         }
         let c = &self.cases;
         let _ = writeln!(s, "\nCases: {} acknowledged", c.acknowledged);

@@ -751,16 +751,93 @@ impl Default for InvariantSpec {
     }
 }
 
-/// Test-only sabotage (`[sabotage]`): after `node` has taken in `after_events` events from
-/// peers, the last one is deleted from its store behind the engine's back — as if the engine
-/// acknowledged an event it never kept. The invariants must catch it.
+/// Test-only sabotage (`[sabotage]`): one small, named defect put into one node, each the
+/// fault one invariant exists to catch. A test per kind shows that its invariant, and only
+/// that one, stops the run: an invariant never seen to fail proves nothing by passing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Sabotage {
+    /// The defect (default `drop_received_event`).
+    #[serde(default)]
+    pub kind: SabotageKind,
     /// The node.
     pub node: String,
-    /// Which received event to drop (1 = the first).
+    /// When it strikes: once the node has taken in this many events from peers (1 = at the
+    /// first). `wrong_calendar` is there from the start.
+    #[serde(default = "first_event")]
     pub after_events: u32,
+}
+
+fn first_event() -> u32 {
+    1
+}
+
+/// The defects a sabotage can put into a node, each named after what it breaks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SabotageKind {
+    /// The event just taken is deleted from the store after its receipt went out: an engine
+    /// that acknowledges what it does not keep.
+    #[default]
+    DropReceivedEvent,
+    /// The event just taken is replaced in the store by the same event signed by a stranger's
+    /// key: a store that took a forgery.
+    ForgeReceivedEvent,
+    /// The node counts time limits on Monday-to-Friday without the holiday calendar.
+    WrongCalendar,
+    /// From then on the node never takes a catalog a peer sends.
+    IgnoreCatalogs,
+    /// The node forgets every intake idempotency key it kept.
+    ForgetIdempotency,
+    /// One record of the node's audit log is altered in place.
+    TamperAudit,
+    /// The node's disk loses the newest case it collected, record and events, as a store
+    /// whose sync lied would.
+    LoseSyncedCase,
+    /// From then on nothing the node sends reaches anyone.
+    MuteOutbox,
+}
+
+impl SabotageKind {
+    /// Every kind, for the tests that try each.
+    pub const ALL: [SabotageKind; 8] = [
+        SabotageKind::DropReceivedEvent,
+        SabotageKind::ForgeReceivedEvent,
+        SabotageKind::WrongCalendar,
+        SabotageKind::IgnoreCatalogs,
+        SabotageKind::ForgetIdempotency,
+        SabotageKind::TamperAudit,
+        SabotageKind::LoseSyncedCase,
+        SabotageKind::MuteOutbox,
+    ];
+
+    /// The kind's name, as the scenario file spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            SabotageKind::DropReceivedEvent => "drop_received_event",
+            SabotageKind::ForgeReceivedEvent => "forge_received_event",
+            SabotageKind::WrongCalendar => "wrong_calendar",
+            SabotageKind::IgnoreCatalogs => "ignore_catalogs",
+            SabotageKind::ForgetIdempotency => "forget_idempotency",
+            SabotageKind::TamperAudit => "tamper_audit",
+            SabotageKind::LoseSyncedCase => "lose_synced_case",
+            SabotageKind::MuteOutbox => "mute_outbox",
+        }
+    }
+
+    /// The invariant that exists to catch it.
+    pub fn caught_by(self) -> &'static str {
+        match self {
+            SabotageKind::DropReceivedEvent => "applied_once",
+            SabotageKind::ForgeReceivedEvent => "no_forgery",
+            SabotageKind::WrongCalendar => "colours",
+            SabotageKind::IgnoreCatalogs => "catalogs",
+            SabotageKind::ForgetIdempotency => "idempotent_intake",
+            SabotageKind::TamperAudit => "audit_chain",
+            SabotageKind::LoseSyncedCase => "acknowledged_kept",
+            SabotageKind::MuteOutbox => "converged",
+        }
+    }
 }
 
 /// The five regions of the design.

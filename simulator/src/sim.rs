@@ -26,7 +26,7 @@ use crate::inspect;
 use crate::network::{Drop, Network};
 use crate::report::{ByzantineStats, FaultRecord, MessageStats, Report, Violation, WorkloadStats};
 use crate::rng::Rng;
-use crate::scenario::{BackOfficeSpec, Behaviour, Range, Scenario};
+use crate::scenario::{BackOfficeSpec, Behaviour, Range, SabotageKind, Scenario};
 use crate::trace::{Trace, TraceSink};
 
 /// How one run is made, besides the scenario.
@@ -240,6 +240,7 @@ pub(crate) struct Stats {
     pub workload: WorkloadStats,
     pub byzantine: BTreeMap<&'static str, ByzantineStats>,
     pub faults: Vec<FaultRecord>,
+    pub scheduled: Vec<crate::faults::ScheduledFault>,
     pub routing: Vec<u64>,
     pub events: Vec<u64>,
     pub lost_writes: u64,
@@ -284,7 +285,8 @@ pub struct Sim<'a> {
     pub(crate) in_flight: Vec<u64>,
     pub(crate) series: Vec<String>,
     pub(crate) converged_after: Option<u64>,
-    pub(crate) sabotaged: Option<(usize, CaseId, Side, u32)>,
+    /// Whether the test-only sabotage has struck.
+    pub(crate) sabotaged: bool,
     pub(crate) events_done: u64,
     pub(crate) windows: Vec<tongban_protocol::engine::Actor>,
     pub(crate) summary: Option<crate::report::CaseSummary>,
@@ -426,7 +428,7 @@ impl<'a> Sim<'a> {
             in_flight: vec![0; n_series],
             series,
             converged_after: None,
-            sabotaged: None,
+            sabotaged: false,
             events_done: 0,
             windows,
             summary: None,
@@ -445,11 +447,7 @@ impl<'a> Sim<'a> {
         }
         for i in 0..n {
             let local = self.local(i);
-            let setup = self.fed.setup(
-                i,
-                self.nodes[i].catalog_version,
-                self.scenario.catalog.version,
-            );
+            let setup = self.setup(i);
             let mut engine = Engine::open(setup, MemoryStore::new(), local)
                 .map_err(|e| engine_error(self.fed.id(i), self.now, e))?;
             for m in &material_ids {
@@ -760,6 +758,14 @@ impl<'a> Sim<'a> {
         if let Origin::Byzantine(b) = origin {
             return self.deliver_bad(to, frame, b);
         }
+        // The test-only sabotages that act on traffic: a node whose frames go nowhere, or
+        // one that never takes a catalog.
+        if self.sabotage_on(SabotageKind::MuteOutbox, from)
+            || (kind == "catalog" && self.sabotage_on(SabotageKind::IgnoreCatalogs, to))
+        {
+            self.stats.messages.entry(kind).or_default().lost += 1;
+            return Ok(());
+        }
         let st = self.stats.messages.entry(kind).or_default();
         if self.nodes[to].engine.is_none() {
             st.to_down_node += 1;
@@ -827,7 +833,9 @@ impl<'a> Sim<'a> {
             self.violate("no_forgery", detail, cases);
             return Ok(());
         }
-        *self.stats.checks.entry("no_forgery").or_default() += 1;
+        if self.nodes[from].revoked_at.is_some() {
+            *self.stats.checks.entry("no_forgery").or_default() += 1;
+        }
         for ((case, side), held_before) in touched.into_iter().zip(before) {
             let held_after = self.held(to, &case, side);
             if held_after <= held_before {
@@ -888,7 +896,32 @@ impl<'a> Sim<'a> {
         self.sabotage(to, case, side, before, after)
     }
 
-    /// The test-only sabotage: drop a received event behind the engine's back.
+    /// Node `i`'s engine setup, with the sabotage's wrong calendar if it is the node.
+    fn setup(&self, i: usize) -> tongban_protocol::engine::EngineSetup {
+        let mut setup = self.fed.setup(
+            i,
+            self.nodes[i].catalog_version,
+            self.scenario.catalog.version,
+        );
+        if self.sabotage_on(SabotageKind::WrongCalendar, i) {
+            setup.calendar = tongban_protocol::case::calendar::HolidayCalendar::weekdays_only();
+        }
+        setup
+    }
+
+    /// Whether the test-only sabotage of `kind` is at work in node `i` (`wrong_calendar`
+    /// from the start, the others once they struck).
+    pub(crate) fn sabotage_on(&self, kind: SabotageKind, i: usize) -> bool {
+        self.scenario.sabotage.as_ref().is_some_and(|s| {
+            s.kind == kind
+                && self.fed.id(i).as_str() == s.node
+                && (self.sabotaged || kind == SabotageKind::WrongCalendar)
+        })
+    }
+
+    /// The test-only sabotage strikes once node `to` has taken in its `after_events`-th event:
+    /// a defect put into its store behind the engine's back (the node then restarts over it,
+    /// and is checked as after any restart), or one that acts from now on.
     fn sabotage(
         &mut self,
         to: usize,
@@ -900,48 +933,130 @@ impl<'a> Sim<'a> {
         let Some(s) = self.scenario.sabotage.clone() else {
             return Ok(());
         };
-        if self.sabotaged.is_some() || self.fed.id(to).as_str() != s.node {
+        if self.sabotaged || self.fed.id(to).as_str() != s.node {
             return Ok(());
         }
         let node = &mut self.nodes[to];
         node.received_events += after - before;
-        if node.received_events < s.after_events {
+        if node.received_events < s.after_events || s.kind == SabotageKind::WrongCalendar {
             return Ok(());
         }
+        self.sabotaged = true;
+        let id = self.fed.id(to).clone();
+        if matches!(
+            s.kind,
+            SabotageKind::IgnoreCatalogs | SabotageKind::MuteOutbox
+        ) {
+            self.trace.line(self.now, id.as_str(), None, || {
+                format!("SABOTAGE: {} from now on", s.kind.name())
+            });
+            return Ok(());
+        }
+        let node = &mut self.nodes[to];
         let Some(engine) = node.engine.take() else {
             return Ok(());
         };
         accumulate(&mut node.metrics, engine.metrics());
         let mut store = engine.into_store();
-        let mut key = case.as_str().as_bytes().to_vec();
-        key.push(0);
-        key.push(match side {
+        let (what, about) = self
+            .spoil_store(&mut store, s.kind, to, case, side, after)
+            .map_err(|e| engine_error(&id, self.now, e))?;
+        self.trace.line(self.now, id.as_str(), about.as_ref(), || {
+            format!("SABOTAGE: {what}")
+        });
+        self.reopen(to, store, false)?;
+        self.check_kept(to);
+        Ok(())
+    }
+
+    /// Puts the sabotage's defect into node `i`'s store; what it did, and the case it hit.
+    fn spoil_store(
+        &self,
+        store: &mut MemoryStore,
+        kind: SabotageKind,
+        i: usize,
+        case: &CaseId,
+        side: Side,
+        seq: u32,
+    ) -> std::result::Result<(String, Option<CaseId>), tongban_protocol::Error> {
+        use tongban_protocol::store::{Store as _, Table};
+        let mut event_key = case.as_str().as_bytes().to_vec();
+        event_key.push(0);
+        event_key.push(match side {
             Side::Intake => b'i',
             Side::Handling => b'h',
         });
-        key.extend_from_slice(&after.to_be_bytes());
-        use tongban_protocol::store::Store as _;
-        store
-            .delete(tongban_protocol::store::Table::Events, &key)
-            .and_then(|()| store.sync())
-            .map_err(|e| engine_error(self.fed.id(to), self.now, e))?;
-        self.sabotaged = Some((to, case.clone(), side, after));
-        let id = self.fed.id(to).clone();
-        self.trace.line(self.now, id.as_str(), Some(case), || {
-            format!("SABOTAGE: {side:?} event {after} deleted from the store after its receipt")
-        });
-        self.reopen(to, store, false)
+        event_key.extend_from_slice(&seq.to_be_bytes());
+        let done = match kind {
+            SabotageKind::DropReceivedEvent => {
+                store.delete(Table::Events, &event_key)?;
+                (
+                    format!("{side:?} event {seq} deleted from the store after its receipt"),
+                    Some(case.clone()),
+                )
+            }
+            SabotageKind::ForgeReceivedEvent => {
+                let bytes = store.get(Table::Events, &event_key)?.unwrap_or_default();
+                let event = inspect::event(&bytes).ok_or_else(|| {
+                    tongban_protocol::Error::NotFound("the event the sabotage forges".into())
+                })?;
+                let stranger = crate::federation::derived_identity("sabotage/stranger");
+                let forged = stranger.sign(&event)?.into_parts().0;
+                store.put(Table::Events, &event_key, &forged)?;
+                (
+                    format!("{side:?} event {seq} replaced by the same event signed by a stranger"),
+                    Some(case.clone()),
+                )
+            }
+            SabotageKind::ForgetIdempotency => {
+                let keys = store.scan_prefix(Table::Idempotency, &[])?;
+                for (k, _) in &keys {
+                    store.delete(Table::Idempotency, k)?;
+                }
+                (format!("{} idempotency keys forgotten", keys.len()), None)
+            }
+            SabotageKind::TamperAudit => {
+                let records = store.scan_prefix(Table::Audit, &[])?;
+                let Some((k, mut v)) = records.into_iter().nth(1) else {
+                    return Ok(("no audit record to alter".into(), None));
+                };
+                if let Some(last) = v.last_mut() {
+                    *last ^= 1;
+                }
+                store.put(Table::Audit, &k, &v)?;
+                ("one audit record altered in place".into(), None)
+            }
+            SabotageKind::LoseSyncedCase => {
+                let newest = self
+                    .cases
+                    .iter()
+                    .filter(|(_, t)| t.intake == i && t.acked[0] > 0)
+                    .max_by_key(|(c, t)| (t.submitted_at, (*c).clone()))
+                    .map(|(c, _)| c.clone());
+                let Some(lost) = newest else {
+                    return Ok(("no acknowledged case to lose".into(), None));
+                };
+                let mut prefix = lost.as_str().as_bytes().to_vec();
+                prefix.push(0);
+                for (k, _) in store.scan_prefix(Table::Events, &prefix)? {
+                    store.delete(Table::Events, &k)?;
+                }
+                store.delete(Table::Cases, lost.as_str().as_bytes())?;
+                (format!("case {lost} lost from the disk"), Some(lost))
+            }
+            SabotageKind::WrongCalendar
+            | SabotageKind::IgnoreCatalogs
+            | SabotageKind::MuteOutbox => (String::new(), None),
+        };
+        store.sync()?;
+        Ok(done)
     }
 
     /// Opens node `i`'s engine again over `store` (after a crash, a clean restart or the
     /// sabotage), rebuilding the back office from the engine's open cases if `fresh`.
     pub(crate) fn reopen(&mut self, i: usize, store: MemoryStore, fresh: bool) -> Result<()> {
         let local = self.local(i);
-        let mut setup = self.fed.setup(
-            i,
-            self.nodes[i].catalog_version,
-            self.scenario.catalog.version,
-        );
+        let mut setup = self.setup(i);
         if self.nodes[i].revoked_at.is_none() {
             // The operator restarts the node with the federation's roster of the day in its
             // config (as after a key rotation, which the genesis roster no longer allows).

@@ -216,6 +216,14 @@ impl Sim<'_> {
                     self.acknowledge_case(i, h, receipt.case)?;
                 }
             }
+            Err(e) if matches!(retry, Some(None)) => {
+                // The first attempt never became durable: the retry is a new intake, and may
+                // be refused for the reasons any intake may (the item's region revoked since,
+                // say). It made no second case, which is what the invariant promises.
+                self.stats.workload.intake_retries += 1;
+                *self.stats.checks.entry("idempotent_intake").or_default() += 1;
+                self.refuse_intake(&class(&e));
+            }
             Err(e) if retry.is_some() => {
                 // A retry of an acknowledged or durable intake must be answered, not refused.
                 self.stats.workload.intake_retries += 1;

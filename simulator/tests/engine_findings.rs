@@ -50,9 +50,18 @@ restart_after = "5m"
     let announces = |s: &Scenario| {
         let r = run(s, RunOptions::seed(1));
         common::assert_passed(&r);
-        r.messages.get("catalog_announce").map_or(0, |m| m.sent)
+        r.messages
+            .get("catalog_announce")
+            .map(|m| m.sent)
+            .expect("catalog announcements were sent")
     };
-    let extra = announces(&crash) - announces(&calm);
+    let (calm, crash) = (announces(&calm), announces(&crash));
+    // The restart did announce (the path under test ran), just not to everyone.
+    assert!(
+        crash > calm,
+        "the restart announced nothing ({crash} announcements against {calm} without it)"
+    );
+    let extra = crash - calm;
     let n = 30u64;
     assert!(
         extra <= 4 * n,
@@ -114,7 +123,16 @@ at = "20m"
 fn reconciliation_never_refuses_an_honest_round() {
     let report = run(&scenario("crash-restart"), short(1, "3h", 2000.0));
     common::assert_passed(&report);
-    let refused = report.messages.get("reconcile").map_or(0, |m| m.refused);
+    let reconcile = report
+        .messages
+        .get("reconcile")
+        .expect("reconcile frames were sent");
+    assert!(
+        reconcile.delivered > 100,
+        "too few reconcile frames delivered ({}) for the test to mean anything",
+        reconcile.delivered
+    );
+    let refused = reconcile.refused;
     assert_eq!(
         refused,
         0,

@@ -1,5 +1,7 @@
 //! proptest makes small random scenarios — nodes, network, faults, workload — and every
-//! invariant must hold in each.
+//! invariant must hold in each. Each scenario also schedules one crash (torn or not) and one
+//! partition at random times, and windows retry a fifth of their intakes: the test asserts
+//! they happened, so no case passes without the faults it drew.
 
 mod common;
 
@@ -22,6 +24,9 @@ struct Knobs {
     revoke: bool,
     byzantine: bool,
     seed: u64,
+    crash_at_min: u64,
+    crash_torn: bool,
+    partition_at_min: u64,
 }
 
 fn knobs() -> impl Strategy<Value = Knobs> {
@@ -29,12 +34,14 @@ fn knobs() -> impl Strategy<Value = Knobs> {
         (2usize..=5, 0.0f64..15.0, 0.0f64..10.0, 0.0f64..30.0),
         (0.0f64..24.0, 0.0f64..16.0, 0.0f64..100.0, -300i64..300),
         (100.0f64..1500.0, any::<bool>(), any::<bool>(), any::<u64>()),
+        (5u64..80, any::<bool>(), 5u64..80),
     )
         .prop_map(
             |(
                 (regions, loss, duplicate, reorder),
                 (crashes_per_day, partitions_per_day, torn, skew_s),
                 (cases_per_day, revoke, byzantine, seed),
+                (crash_at_min, crash_torn, partition_at_min),
             )| Knobs {
                 regions,
                 loss,
@@ -48,6 +55,9 @@ fn knobs() -> impl Strategy<Value = Knobs> {
                 revoke,
                 byzantine,
                 seed,
+                crash_at_min,
+                crash_torn,
+                partition_at_min,
             },
         )
 }
@@ -91,6 +101,27 @@ withdraw_percent = 10.0
     s.chaos.torn_percent = k.torn;
     s.chaos.partition_duration.max = Dur(20 * Dur::MINUTE);
     s.chaos.downtime.max = Dur(15 * Dur::MINUTE);
+    s.workload.retry_percent = 20.0;
+    // One crash and one partition for sure, wherever the chaos falls (the chaos leaves the
+    // crashing node alone, so it is up when its crash is due).
+    s.chaos.nodes = s
+        .regions
+        .iter()
+        .map(|r| r.id.clone())
+        .filter(|r| r != DEFAULT_REGIONS[1].0)
+        .collect();
+    s.faults.push(Fault::Crash {
+        node: DEFAULT_REGIONS[1].0.to_string(),
+        at: Dur(k.crash_at_min * Dur::MINUTE),
+        restart_after: Some(Dur(5 * Dur::MINUTE)),
+        torn: k.crash_torn,
+    });
+    s.faults.push(Fault::Partition {
+        at: Dur(k.partition_at_min * Dur::MINUTE),
+        heal: Some(Dur((k.partition_at_min + 8) * Dur::MINUTE)),
+        groups: Vec::new(),
+        isolate: Some(DEFAULT_REGIONS[0].0.to_string()),
+    });
     if k.revoke && k.regions >= 3 {
         s.faults.push(Fault::Revoke {
             node: DEFAULT_REGIONS[k.regions - 1].0.to_string(),
@@ -119,5 +150,16 @@ proptest! {
         o.cases_per_day = Some(k.cases_per_day);
         let report = tongban_simulator::run(&s, o).unwrap_or_else(|e| panic!("{e}"));
         prop_assert!(report.passed(), "{:?}\n{}", k, report.to_text());
+        prop_assert!(
+            report.coverage.unfired.is_empty(),
+            "{:?}: scheduled faults that never fired: {:?}\n{}",
+            k,
+            report.coverage.unfired,
+            report.to_text()
+        );
+        let kinds: Vec<&str> = report.faults.iter().map(|f| f.kind.as_str()).collect();
+        for kind in ["crash", "restart", "partition", "heal"] {
+            prop_assert!(kinds.contains(&kind), "{:?}: no {} happened", k, kind);
+        }
     }
 }

@@ -295,6 +295,13 @@ kind = "reference"
         std::fs::write(&path, format!("{}{tables}", &text[..at])).expect("write config");
     }
 
+    /// Adds `tables` (TOML tables, such as `[tls]`) at the end of `region`'s config.
+    pub fn append(&self, region: &str, tables: &str) {
+        let path = self.config(region);
+        let text = std::fs::read_to_string(&path).expect("config");
+        std::fs::write(&path, format!("{text}\n{tables}")).expect("write config");
+    }
+
     /// Rewrites `region`'s catalog file with one more item and a higher version.
     pub fn bump_catalog(&self, region: &str, version: u64, extra_item_name: &str) {
         let mut items: Vec<ServiceItem> = (1..=3).map(|k| item(region, k)).collect();
@@ -359,6 +366,19 @@ impl RunningNode {
             child,
             base,
             config: config.to_path_buf(),
+        }
+    }
+
+    /// The node's process id, to send it signals.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// A client for this node that talks through `http` (one trusting a dev CA, say).
+    pub fn client_with(&self, http: reqwest::Client) -> Client {
+        Client {
+            http,
+            base: self.base.clone(),
         }
     }
 
@@ -485,6 +505,28 @@ impl Client {
         })
     }
 
+    /// Posts an application as `token` with an Idempotency-Key: the status and body, or
+    /// `None` if no answer came (the node died under the request).
+    pub async fn intake_with_key(
+        &self,
+        token: &str,
+        app: &Value,
+        key: &str,
+    ) -> Option<(u16, Value)> {
+        let resp = self
+            .http
+            .post(format!("{}/api/v1/applications", self.base))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .header("Idempotency-Key", key)
+            .body(app.to_string())
+            .send()
+            .await
+            .ok()?;
+        let status = resp.status().as_u16();
+        Some((status, resp.json().await.ok()?))
+    }
+
     /// Polls the case until `done` holds or `secs` pass; returns the last view. Reads as the
     /// administrator, who may read every case of the node (masked) at either end.
     pub async fn wait_case(&self, case: &str, secs: u64, done: impl Fn(&Value) -> bool) -> Value {
@@ -519,3 +561,46 @@ supplement_percent = 0
 suspend_percent = 0
 deny_percent = 0
 "#;
+
+/// Runs `tongban cert dev --out DIR --region R…`: a dev CA and certificates for `regions`
+/// (and a back office's client certificate) in `dir`.
+pub fn cert_dev(dir: &Path, regions: &[&str]) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tongban"));
+    command.args(["cert", "dev", "--out"]).arg(dir);
+    for r in regions {
+        command.args(["--region", r]);
+    }
+    let out = command.output().expect("run tongban cert dev");
+    assert!(
+        out.status.success(),
+        "tongban cert dev failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// An HTTPS client that trusts only the CA in `ca` (PEM) and, with `identity`, shows that
+/// client certificate and key (PEM files). It keeps connections open between requests.
+pub fn https_client(ca: &Path, identity: Option<(&Path, &Path)>) -> reqwest::Client {
+    let pem = std::fs::read(ca).expect("CA file");
+    let mut builder = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .tls_certs_only([reqwest::Certificate::from_pem(&pem).expect("CA certificate")]);
+    if let Some((cert, key)) = identity {
+        let mut both = std::fs::read(cert).expect("client certificate");
+        both.extend(std::fs::read(key).expect("client key"));
+        builder = builder.identity(reqwest::Identity::from_pem(&both).expect("identity"));
+    }
+    builder.build().expect("client")
+}
+
+/// An error with its causes, as one line: reqwest hides a refused certificate in its causes.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

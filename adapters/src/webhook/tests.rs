@@ -84,6 +84,11 @@ fn config(url: &str) -> WebhookConfig {
         max_backoff_ms: 100,
         callback_window_secs: 300,
         callback_max_nonces: 1_000,
+        ca_file: None,
+        pinned_cert_sha256: vec![],
+        client_cert_file: None,
+        client_key_file: None,
+        insecure_plain_http: false,
     }
 }
 
@@ -663,9 +668,12 @@ fn config_is_checked_and_read_from_toml() {
     cfg.timeout_ms = 0;
     cfg.callback_window_secs = 0;
     cfg.callback_max_nonces = 0;
+    cfg.pinned_cert_sha256 = vec!["abc".into()];
+    cfg.client_cert_file = Some(PathBuf::from("client.crt"));
     let err = cfg.validate().expect_err("invalid").to_string();
     for expected in [
-        "https is not supported",
+        "pinned_cert_sha256 \"abc\"",
+        "client_cert_file and client_key_file: give both",
         "max_attempts",
         "timeout_ms",
         "callback_window_secs",
@@ -673,6 +681,26 @@ fn config_is_checked_and_read_from_toml() {
     ] {
         assert!(err.contains(expected), "missing {expected:?} in {err}");
     }
+    let err = config("http://10.0.0.5/hook")
+        .validate()
+        .expect_err("plain http off loopback")
+        .to_string();
+    assert!(err.contains("insecure_plain_http = true"), "{err}");
+    for url in [
+        "http://127.0.0.1:9/hook",
+        "http://localhost/hook",
+        "http://[::1]/hook",
+        "https://10.0.0.5/hook",
+    ] {
+        config(url).validate().expect(url);
+    }
+    let mut pinned_plain = config("http://127.0.0.1/hook");
+    pinned_plain.pinned_cert_sha256 = vec!["ab".repeat(32)];
+    let err = pinned_plain
+        .validate()
+        .expect_err("pin on http")
+        .to_string();
+    assert!(err.contains("apply to https:// only"), "{err}");
     assert!(config("not a url").validate().is_err());
     assert!(config("ftp://host/x").validate().is_err());
 
@@ -682,6 +710,7 @@ fn config_is_checked_and_read_from_toml() {
         url = "http://10.0.0.5:8080/tongban"
         hmac_key_file = "/etc/tongban/backoffice.key"
         max_attempts = 8
+        insecure_plain_http = true
     "#,
     )
     .expect("parses");
@@ -710,4 +739,203 @@ fn the_signature_matches_a_fixed_vector() {
         sign(KEY, 1_772_000_000, "nonce-0000000001", body).expect("signed"),
         "sha256=b3ebf0acf6677187ee44d3b87e42dbe7f7a7d74debc633220912fe89e98c21c5"
     );
+}
+
+/// A CA, a server certificate for 127.0.0.1 it signed, and a client certificate it signed, in
+/// a temp dir (PEM), as a back office's operators would have them.
+struct Pki {
+    dir: tempfile::TempDir,
+    ca: PathBuf,
+    server_chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    server_key: String,
+    client_cert: PathBuf,
+    client_key: PathBuf,
+}
+
+impl Pki {
+    fn new() -> Pki {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ca_key = KeyPair::generate().expect("key");
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = ca_params.self_signed(&ca_key).expect("CA");
+        let server_key = KeyPair::generate().expect("key");
+        let server = CertificateParams::new(vec!["127.0.0.1".to_string()])
+            .expect("params")
+            .signed_by(&server_key, &ca, &ca_key)
+            .expect("server certificate");
+        let client_key = KeyPair::generate().expect("key");
+        let client = CertificateParams::new(vec!["node.test".to_string()])
+            .expect("params")
+            .signed_by(&client_key, &ca, &ca_key)
+            .expect("client certificate");
+        let write = |name: &str, text: String| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).expect("write");
+            path
+        };
+        Pki {
+            ca: write("ca.crt", ca.pem()),
+            client_cert: write("client.crt", client.pem()),
+            client_key: write("client.key", client_key.serialize_pem()),
+            server_chain: vec![server.der().clone()],
+            server_key: server_key.serialize_pem(),
+            dir,
+        }
+    }
+
+    /// The SHA-256 of the server's certificate, as a pin.
+    fn server_pin(&self) -> String {
+        hex::encode(<Sha256 as sha2::Digest>::digest(
+            self.server_chain[0].as_ref(),
+        ))
+    }
+}
+
+/// Handshaken connections for `axum::serve`.
+struct Handshaken(
+    tokio::sync::mpsc::Receiver<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>,
+    std::net::SocketAddr,
+);
+
+impl axum::serve::Listener for Handshaken {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.0.recv().await {
+            Some(io) => (io, self.1),
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(self.1)
+    }
+}
+
+/// Like [`start`], over HTTPS with the PKI's server certificate; with `client_ca`, only
+/// clients with a certificate from the PKI's CA get through the handshake.
+async fn start_tls(pki: &Pki, client_ca: bool) -> (String, Server) {
+    use rustls::pki_types::PrivateKeyDer;
+    use rustls::pki_types::pem::PemObject;
+    let provider = crate::tls::provider();
+    let verifier = if client_ca {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in crate::tls::read_certs(&pki.ca, "CA").expect("CA") {
+            roots.add(cert).expect("root");
+        }
+        rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            Arc::clone(&provider),
+        )
+        .build()
+        .expect("verifier")
+    } else {
+        rustls::server::WebPkiClientVerifier::no_client_auth()
+    };
+    let tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(
+            pki.server_chain.clone(),
+            PrivateKeyDer::from_pem_slice(pki.server_key.as_bytes()).expect("key"),
+        )
+        .expect("server config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = tcp.local_addr().expect("address");
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = tcp.accept().await {
+            let (acceptor, tx) = (acceptor.clone(), tx.clone());
+            tokio::spawn(async move {
+                if let Ok(io) = acceptor.accept(stream).await {
+                    let _ = tx.send(io).await;
+                }
+            });
+        }
+    });
+    let server = Server::default();
+    let app = Router::new()
+        .route("/hook", post(record))
+        .with_state(server.clone());
+    tokio::spawn(async move {
+        let _ = axum::serve(Handshaken(rx, addr), app).await;
+    });
+    (format!("https://127.0.0.1:{}/hook", addr.port()), server)
+}
+
+fn tls_config(url: &str, pki: &Pki) -> WebhookConfig {
+    let mut cfg = config(url);
+    cfg.max_attempts = 2;
+    cfg.ca_file = Some(pki.ca.clone());
+    cfg
+}
+
+#[tokio::test]
+async fn a_notice_reaches_an_https_back_office_through_its_ca_and_pin() {
+    let pki = Pki::new();
+    let (url, server) = start_tls(&pki, false).await;
+    let mut cfg = tls_config(&url, &pki);
+    cfg.pinned_cert_sha256 = vec!["00".repeat(32), pki.server_pin()];
+    let mut bo = WebhookBackOffice::with_key(cfg, KEY.to_vec()).expect("built");
+    bo.deliver(&notice()).await.expect("delivered over https");
+    let seen = server.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(header(&seen[0], CASE_HEADER), case_id(7).as_str());
+}
+
+#[tokio::test]
+async fn a_back_office_that_misses_the_pin_or_the_ca_is_refused() {
+    let pki = Pki::new();
+    let (url, server) = start_tls(&pki, false).await;
+    let mut cfg = tls_config(&url, &pki);
+    cfg.pinned_cert_sha256 = vec!["00".repeat(32)];
+    let mut bo = WebhookBackOffice::with_key(cfg, KEY.to_vec()).expect("built");
+    let err = bo.deliver(&notice()).await.expect_err("pin mismatch");
+    assert!(
+        err.to_string()
+            .contains("matches none of pinned_cert_sha256")
+            && err.to_string().contains(&pki.server_pin()),
+        "{err}"
+    );
+    // Another CA (the system's roots, or another region's): not trusted at all.
+    let other = Pki::new();
+    let mut bo =
+        WebhookBackOffice::with_key(tls_config(&url, &other), KEY.to_vec()).expect("built");
+    let err = bo.deliver(&notice()).await.expect_err("unknown CA");
+    assert!(
+        err.to_string().contains("invalid peer certificate"),
+        "{err}"
+    );
+    assert!(
+        server.seen().is_empty(),
+        "no notice crossed a refused connection"
+    );
+    drop(pki.dir);
+}
+
+#[tokio::test]
+async fn the_client_certificate_is_shown_where_the_back_office_asks() {
+    let pki = Pki::new();
+    let (url, server) = start_tls(&pki, true).await;
+    let mut bo = WebhookBackOffice::with_key(tls_config(&url, &pki), KEY.to_vec()).expect("built");
+    assert!(
+        bo.deliver(&notice()).await.is_err(),
+        "no client certificate"
+    );
+    assert!(server.seen().is_empty());
+    let mut cfg = tls_config(&url, &pki);
+    cfg.client_cert_file = Some(pki.client_cert.clone());
+    cfg.client_key_file = Some(pki.client_key.clone());
+    let mut bo = WebhookBackOffice::with_key(cfg, KEY.to_vec()).expect("built");
+    bo.deliver(&notice())
+        .await
+        .expect("delivered with the client certificate");
+    assert_eq!(server.seen().len(), 1);
 }

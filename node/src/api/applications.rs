@@ -17,7 +17,7 @@ use tongban_protocol::engine::{CaseView, Report, Worklist};
 use tongban_protocol::ids::{CaseId, WindowId};
 
 use super::error::{ApiError, ErrorBody};
-use super::{AppState, auth, body, enum_param, json, param, query};
+use super::{AppState, auth, body, bounded_param, enum_param, json, param, query};
 use crate::daemon::Command;
 
 fn case_id(id: &str) -> Result<CaseId, ApiError> {
@@ -43,7 +43,9 @@ fn case_id(id: &str) -> Result<CaseId, ApiError> {
     ),
     request_body(
         content = IntakeRequest,
-        description = "The application. Unknown fields are refused.",
+        description = "The application. Unknown fields are refused. The example cites two materials \
+            whose bytes are the UTF-8 text `示例：个体工商户设立登记申请书（PDF）` and `示例：申请人居民身份证（扫描件）`: upload them \
+            first and it is taken as it stands.",
         example = json!({
             "region": "110000",
             "impl_code": "110000010100400001",
@@ -58,15 +60,15 @@ fn case_id(id: &str) -> Result<CaseId, ApiError> {
             "materials": [
                 {
                     "material": "form",
-                    "digest": "eee5e41b2606e5d1143401039182f2bfdd4c66d8c3c0b19a6c99afdc2ba9c054",
-                    "size": 59,
+                    "digest": "ccaa5c3d7bf21d5f4707aecf50f5d05273eae86a23316b6d9c61a04c4cff0f99",
+                    "size": 54,
                     "media_type": "application/pdf",
                     "original_checked": true
                 },
                 {
                     "material": "id-card",
-                    "digest": "1b64bb379d8285f946d192477dee8abc78b0e5c576047464a1060da255f249e2",
-                    "size": 37,
+                    "digest": "a18dd288b3b611f727ecfcd65752c11db9b965ab852fb7d3c72bd5e0d3b3e65e",
+                    "size": 48,
                     "media_type": "image/jpeg",
                     "original_checked": true
                 }
@@ -188,7 +190,7 @@ pub async fn worklist(
         window: param::<WindowId>(&q, "window")?,
         from: day("from")?,
         until: day("until")?,
-        limit: param::<usize>(&q, "limit")?,
+        limit: bounded_param(&q, "limit", 1, 1000)?,
     };
     let list = state
         .engine
@@ -236,8 +238,13 @@ pub async fn view(
 #[serde(deny_unknown_fields)]
 #[schema(as = WithdrawalRequest)]
 struct Withdrawal {
-    /// The applicant's reason, 1 to 2000 bytes.
-    #[schema(min_length = 1, max_length = 2000, example = "申请人决定暂不办理")]
+    /// The applicant's reason: 1 to 500 characters, not only spaces.
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = "\\S",
+        example = "申请人决定暂不办理"
+    )]
     reason: String,
 }
 
@@ -277,9 +284,9 @@ pub async fn withdraw(
     let actor = auth::actor(&state, &headers)?;
     let case = case_id(&id)?;
     let w: Withdrawal = json(&body(raw)?)?;
-    if w.reason.trim().is_empty() || w.reason.len() > 2000 {
+    if w.reason.trim().is_empty() || w.reason.chars().count() > 500 {
         return Err(ApiError::bad_request(
-            "reason: give the applicant's reason (up to 2000 bytes)",
+            "reason: give the applicant's reason (1 to 500 characters, not only spaces)",
         ));
     }
     let kind = EventKind::WithdrawalRequested { reason: w.reason };
@@ -392,6 +399,20 @@ pub async fn webhook_callback(
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    // A callback without its headers is malformed whatever the back office is (the document
+    // says so), so say that before saying whether this node takes callbacks at all.
+    for name in ["X-Tongban-Timestamp", "X-Tongban-Nonce"] {
+        if !headers.contains_key(name) {
+            return Err(ApiError::bad_request(format!(
+                "the {name} header is missing"
+            )));
+        }
+    }
+    if !headers.contains_key("X-Tongban-Signature") {
+        return Err(ApiError::unauthorized(
+            "the X-Tongban-Signature header is missing: sign the callback",
+        ));
+    }
     let auth = state.webhook.clone().ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,

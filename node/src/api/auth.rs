@@ -43,6 +43,20 @@ pub fn actor(state: &AppState, headers: &HeaderMap) -> Result<Actor, ApiError> {
     })
 }
 
+/// Whether a request comes as the back office: to the webhook callback, or with a
+/// back-office token (whatever the token, only its role is looked at here).
+pub fn is_back_office(state: &AppState, path: &str, headers: &HeaderMap) -> bool {
+    if path == "/api/v1/backoffice/webhook" {
+        return true;
+    }
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| t.strip_prefix("Bearer "))
+        .and_then(|t| state.config.find_token(t.trim()))
+        .is_some_and(|entry| entry.role == Role::BackOffice)
+}
+
 /// Checks an `X-Operator` header: the operator's staff number (工号), 1 to 64 letters, digits,
 /// `-`, `_` or `.`, recorded in the events the window writes. A malformed value is refused,
 /// not replaced: the record must name who acted.

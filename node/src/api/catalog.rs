@@ -9,7 +9,7 @@ use tongban_protocol::engine::CatalogQuery;
 use tongban_protocol::ids::RegionId;
 
 use super::error::{ApiError, ErrorBody};
-use super::{AppState, auth, enum_param, param, query};
+use super::{AppState, auth, bounded_param, enum_param, param, query};
 use crate::daemon::Command;
 
 /// `GET /api/v1/catalog/items?text=&code=&department=&mode=&region=&limit=`
@@ -54,7 +54,7 @@ pub async fn search(
         mode: enum_param::<Mode>(&q, "mode", "fully_online, proxy_intake, multi_site")?,
         region: param::<RegionId>(&q, "region")?,
     };
-    let limit = param::<usize>(&q, "limit")?.unwrap_or(50).clamp(1, 500);
+    let limit = bounded_param(&q, "limit", 1, 500)?.unwrap_or(50);
     let hits = state
         .engine
         .ask(|r| Command::Search(query, limit, r))

@@ -30,8 +30,8 @@ use crate::daemon::Command;
         Windows and admins only.",
     params(
         ("digest" = Digest, Path, description = "The SHA-256 of the whole material, as 64 hex digits."),
-        ("offset" = Option<u64>, Query, description = "Where this chunk starts in the material, in bytes; default 0."),
-        ("total" = u64, Query, description = "The whole material's size in bytes (1 byte to 64 MiB)."),
+        ("offset" = Option<u64>, Query, description = "Where this chunk starts in the material, in bytes; default 0.", minimum = 0, maximum = 67108863),
+        ("total" = u64, Query, description = "The whole material's size in bytes (1 byte to 64 MiB).", minimum = 1, maximum = 67108864),
         ("X-Operator" = Option<String>, Header, nullable = false, max_length = 64, description = "The window operator's staff number (工号), for the audit trail; default the token's name."),
     ),
     request_body(

@@ -85,7 +85,12 @@ impl AppState {
 /// The node's HTTP routes.
 pub fn router(state: AppState) -> Router {
     let limit = state.config.http.max_body_bytes;
-    Router::new()
+    let client_certificates = state
+        .config
+        .tls
+        .as_ref()
+        .is_some_and(|t| t.back_office_ca_file.is_some());
+    let routes = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .route("/api/v1/openapi.json", get(openapi::document))
@@ -125,8 +130,40 @@ pub fn router(state: AppState) -> Router {
             get(roster::current).post(roster::apply),
         )
         .fallback(ops::not_found)
-        .layer(DefaultBodyLimit::max(limit))
-        .with_state(state)
+        .layer(DefaultBodyLimit::max(limit));
+    let routes = if client_certificates {
+        routes.layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            back_office_certificate,
+        ))
+    } else {
+        routes
+    };
+    routes.with_state(state)
+}
+
+/// With `[tls] back_office_ca_file`, a back office shows a client certificate from that CA in
+/// addition to its token (or, for the webhook callback, its HMAC): a request with a back-office
+/// token, or to the callback, over a connection without one is refused with 401 before any
+/// handler runs. Windows and the admin are not asked for one.
+async fn back_office_certificate(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let certified = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<crate::tls::TlsPeer>>()
+        .is_some_and(|info| info.0.client_certified);
+    if !certified && auth::is_back_office(&state, request.uri().path(), request.headers()) {
+        return ApiError::unauthorized(
+            "a back office must also show its client certificate (mutual TLS, from the CA in \
+             the node's [tls] back_office_ca_file) with its token",
+        )
+        .into_response();
+    }
+    next.run(request).await
 }
 
 /// The body, or a JSON error: 413 past the limit, 400 if it could not be read.
@@ -151,13 +188,57 @@ fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
 
 /// Parses a JSON body, naming where it went wrong.
 fn json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        ApiError::bad_request(format!(
-            "the body is not the JSON expected: {e} (line {}, column {})",
-            e.line(),
-            e.column()
-        ))
+    serde_json::from_slice(bytes).or_else(|e| {
+        // JSON Schema counts 26.0 as an integer, and so does the API document; serde does
+        // not. Take whole numbers written with a fraction as the integers they are, and if
+        // the body still does not fit, answer with the first error and its place.
+        let mut value: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|_| bad_json(&e))?;
+        if !whole_numbers_as_integers(&mut value) {
+            return Err(bad_json(&e));
+        }
+        serde_json::from_value(value).map_err(|_| bad_json(&e))
     })
+}
+
+fn bad_json(e: &serde_json::Error) -> ApiError {
+    ApiError::bad_request(format!(
+        "the body is not the JSON expected: {e} (line {}, column {})",
+        e.line(),
+        e.column()
+    ))
+}
+
+/// Rewrites every number with a zero fraction (26.0) as an integer; whether any was.
+fn whole_numbers_as_integers(value: &mut serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => {
+            let Some(f) = n.as_f64() else { return false };
+            let whole = f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15;
+            if whole {
+                // In range: exactly representable, so the cast loses nothing.
+                *value = Value::from(f as i64);
+            }
+            whole
+        }
+        Value::Array(items) => {
+            // Every item is visited: no short cut once one changed.
+            let mut any = false;
+            for v in items {
+                any |= whole_numbers_as_integers(v);
+            }
+            any
+        }
+        Value::Object(map) => {
+            let mut any = false;
+            for v in map.values_mut() {
+                any |= whole_numbers_as_integers(v);
+            }
+            any
+        }
+        _ => false,
+    }
 }
 
 /// Query parameters, refusing any not in `known`.
@@ -223,6 +304,22 @@ where
                 .map_err(|e| ApiError::bad_request(format!("query parameter {name}={v:?}: {e}")))
         })
         .transpose()
+}
+
+/// Parses a whole-number parameter that must lie in `min..=max` (as the API document says),
+/// refusing one outside rather than quietly clamping it.
+fn bounded_param(
+    q: &BTreeMap<String, String>,
+    name: &str,
+    min: usize,
+    max: usize,
+) -> Result<Option<usize>, ApiError> {
+    match param::<usize>(q, name)? {
+        Some(n) if !(min..=max).contains(&n) => Err(ApiError::bad_request(format!(
+            "query parameter {name}={n}: use {min} to {max}"
+        ))),
+        other => Ok(other),
+    }
 }
 
 /// Parses a snake_case enum parameter through serde.

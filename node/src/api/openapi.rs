@@ -122,7 +122,89 @@ impl Modify for BearerAuth {
 /// The document as JSON, made once.
 fn json_document() -> &'static Value {
     static DOC: OnceLock<Value> = OnceLock::new();
-    DOC.get_or_init(|| serde_json::to_value(ApiDoc::openapi()).unwrap_or_default())
+    DOC.get_or_init(|| {
+        let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+        add_links(&mut doc);
+        close_tagged_variants(&mut doc);
+        doc
+    })
+}
+
+/// An enum serde writes as `{"variant": {...}}` takes exactly one key: say so in each
+/// variant's schema (`additionalProperties: false`), as serde refuses any other key.
+fn close_tagged_variants(doc: &mut Value) {
+    let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    for schema in schemas.values_mut() {
+        let Some(variants) = schema.get_mut("oneOf").and_then(Value::as_array_mut) else {
+            continue;
+        };
+        for variant in variants {
+            let Some(object) = variant.as_object_mut() else {
+                continue;
+            };
+            let single = object
+                .get("properties")
+                .and_then(Value::as_object)
+                .is_some_and(|p| p.len() == 1)
+                && object.get("type").and_then(Value::as_str) == Some("object");
+            if single {
+                object.insert("additionalProperties".into(), Value::Bool(false));
+            }
+        }
+    }
+}
+
+/// OpenAPI links from the answers that name a case or an item to the operations that take
+/// them, so a client (or a stateful tester such as Schemathesis) can walk a whole case: intake,
+/// then read it, record events on it, withdraw it; search, then open the item found.
+fn add_links(doc: &mut Value) {
+    let case_ops = [
+        ("view", "view"),
+        ("event", "event"),
+        ("withdraw", "withdraw"),
+    ];
+    let mut case_links = serde_json::Map::new();
+    for (name, operation) in case_ops {
+        case_links.insert(
+            name.into(),
+            serde_json::json!({
+                "operationId": operation,
+                "parameters": {"id": "$response.body#/case"},
+            }),
+        );
+    }
+    for status in ["200", "201"] {
+        if let Some(response) = doc
+            .pointer_mut(&format!(
+                "/paths/~1api~1v1~1applications/post/responses/{status}"
+            ))
+            .and_then(Value::as_object_mut)
+        {
+            response.insert("links".into(), Value::Object(case_links.clone()));
+        }
+    }
+    if let Some(response) = doc
+        .pointer_mut("/paths/~1api~1v1~1catalog~1items/get/responses/200")
+        .and_then(Value::as_object_mut)
+    {
+        response.insert(
+            "links".into(),
+            serde_json::json!({
+                "item": {
+                    "operationId": "item",
+                    "parameters": {
+                        "region": "$response.body#/items/0/region",
+                        "code": "$response.body#/items/0/item/impl_code",
+                    },
+                },
+            }),
+        );
+    }
 }
 
 /// `GET /api/v1/openapi.json`.
@@ -181,6 +263,33 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn intake_and_search_link_to_the_operations_that_take_their_ids() {
+        let doc = json_document();
+        let ids: BTreeSet<&str> = doc["paths"]
+            .as_object()
+            .expect("paths")
+            .values()
+            .flat_map(|p| p.as_object().into_iter().flat_map(|m| m.values()))
+            .filter_map(|op| op["operationId"].as_str())
+            .collect();
+        for status in ["200", "201"] {
+            let links = &doc["paths"]["/api/v1/applications"]["post"]["responses"][status]["links"];
+            for name in ["view", "event", "withdraw"] {
+                let op = links[name]["operationId"].as_str().expect("a link");
+                assert!(ids.contains(op), "link {name} names no operation: {op}");
+                assert_eq!(links[name]["parameters"]["id"], "$response.body#/case");
+            }
+        }
+        let item =
+            &doc["paths"]["/api/v1/catalog/items"]["get"]["responses"]["200"]["links"]["item"];
+        assert!(ids.contains(item["operationId"].as_str().expect("a link")));
+        assert_eq!(
+            doc["paths"]["/api/v1/catalog/items/{region}/{code}"]["get"]["operationId"],
+            item["operationId"]
+        );
     }
 
     #[test]

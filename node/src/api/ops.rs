@@ -189,6 +189,11 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         m.uploads_expired,
     );
     counter(
+        "connections_denied_total",
+        "Connections refused by the transport because the peer's key is not on the roster.",
+        refusals.connections_denied(),
+    );
+    counter(
         "net_queue_dropped_total",
         "Frames and documents dropped for want of room in the transport's queue (sent again later).",
         refusals.net_queue(),

@@ -332,6 +332,8 @@ pub(crate) mod tests {
         assert!(!text.contains("13800138000"), "{text}");
         assert!(!text.contains("南京路1号"), "{text}");
         assert!(text.contains("120*************34"), "{text}");
+        // Masked, not left out: what is not personal still shows.
+        assert!(text.contains("DeliveryChoice { method: Mail"), "{text}");
     }
 
     #[test]
@@ -358,5 +360,26 @@ pub(crate) mod tests {
         ] {
             assert!(text.contains(expected), "missing {expected:?} in\n{text}");
         }
+    }
+
+    /// Issue 16, mutation check: a material may be exactly [`MAX_MATERIAL_SIZE`] bytes, not
+    /// one more; a proxy intake needs a region the item lets collect.
+    #[test]
+    fn material_sizes_and_collectors_at_their_edges() {
+        let mut item = sample_item("11000012345600001");
+        let mut app = sample_application("120000-1");
+        app.materials[0].size = MAX_MATERIAL_SIZE;
+        app.validate_against(&item).unwrap();
+        app.materials[0].size = MAX_MATERIAL_SIZE + 1;
+        let err = app.validate_against(&item).unwrap_err().to_string();
+        assert!(err.contains("it must be 1 byte to"), "{err}");
+        app.materials[0].size = 1;
+        item.collectors =
+            crate::catalog::Collectors::Regions(vec![RegionId::new("130000").unwrap()]);
+        let err = app.validate_against(&item).unwrap_err().to_string();
+        assert!(err.contains("region 120000 may not collect"), "{err}");
+        item.collectors =
+            crate::catalog::Collectors::Regions(vec![RegionId::new("120000").unwrap()]);
+        app.validate_against(&item).unwrap();
     }
 }

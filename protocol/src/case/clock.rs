@@ -641,4 +641,46 @@ mod tests {
             }
         }
     }
+
+    /// Issue 16, mutation check: overlapping pauses remove a day once (merged, not each
+    /// subtracted); a pause that begins after `now` is not seen yet, one that begins at `now`
+    /// stops the clock; a limit no date before 9999-12-31 reaches has no due date.
+    #[test]
+    fn overlapping_future_and_unreachable_pauses_and_limits() {
+        let cal = HolidayCalendar::weekdays_only();
+        let natural = TimeLimit {
+            days: 30,
+            unit: DayUnit::NaturalDays,
+        };
+        let accepted = at("2026-03-02", 9);
+        let now = at("2026-03-20", 9);
+        let one = [(at("2026-03-05", 9), Some(at("2026-03-10", 9)))];
+        let overlapping = [
+            (at("2026-03-05", 9), Some(at("2026-03-08", 9))),
+            (at("2026-03-07", 9), Some(at("2026-03-10", 9))),
+        ];
+        let a = read_clock(&cal, &input(accepted, &one, natural), now);
+        let b = read_clock(&cal, &input(accepted, &overlapping, natural), now);
+        assert_eq!(a.used_days, 18 - 5);
+        assert_eq!(b, a, "the overlap removes its days once");
+        // A pause beginning after now changes nothing yet; one beginning now stops the clock.
+        let later = [(now.plus_ms(1), None)];
+        let unpaused = read_clock(&cal, &input(accepted, &[], natural), now);
+        assert!(unpaused.running);
+        assert_eq!(
+            read_clock(&cal, &input(accepted, &later, natural), now),
+            unpaused
+        );
+        let from_now = [(now, None)];
+        let paused = read_clock(&cal, &input(accepted, &from_now, natural), now);
+        assert!(!paused.running);
+        assert_eq!(paused.due_date, None);
+        // No date reaches a limit this long: no due date, and the clock still reads.
+        let endless = TimeLimit {
+            days: u32::MAX,
+            unit: DayUnit::NaturalDays,
+        };
+        let r = read_clock(&cal, &input(accepted, &[], endless), now);
+        assert_eq!((r.used_days, r.due_date), (18, None));
+    }
 }

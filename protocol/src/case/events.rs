@@ -142,6 +142,7 @@ pub enum EventKind {
     /// 好差评: the applicant's rating, 1 (very poor) to 5 (very good).
     Evaluated {
         /// 1–5.
+        #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 5))]
         score: u8,
         /// Optional words.
         comment: String,

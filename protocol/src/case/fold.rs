@@ -592,6 +592,39 @@ mod tests {
         assert_eq!(logs.seqs(), (1, 1), "refused events are not written");
     }
 
+    /// A 补正 request more than five working days after receipt is flagged to both sides; one
+    /// within five is not (the survivor cargo-mutants left: `late_supplement` as `false`).
+    #[test]
+    fn a_supplement_request_after_five_working_days_is_flagged_late() {
+        use EventKind as K;
+        use Side::*;
+        let cal = HolidayCalendar::weekdays_only();
+        let request = |at: u64| {
+            (
+                Handling,
+                K::SupplementRequested {
+                    materials: vec![MaterialGap {
+                        material: "premises".into(),
+                        reason: "租赁合同已过期".into(),
+                    }],
+                    deadline: TimeLimit {
+                        days: 5,
+                        unit: DayUnit::WorkingDays,
+                    },
+                },
+                at,
+            )
+        };
+        let received = [(Intake, submitted(), 0), (Handling, K::Received, 1)];
+        // Received Monday; asked the next Monday: five working days (Tue to Mon), in time.
+        let in_time = run(&[received[0].clone(), received[1].clone(), request(7 * DAY)]);
+        assert!(!in_time.state().late_supplement(&cal));
+        // Asked the Tuesday after: six working days, late.
+        let late = run(&[received[0].clone(), received[1].clone(), request(8 * DAY)]);
+        assert_eq!(late.state().supplement_requests.len(), 1);
+        assert!(late.state().late_supplement(&cal));
+    }
+
     #[test]
     fn supplement_and_suspension_stop_the_clock() {
         use EventKind as K;
@@ -736,5 +769,148 @@ mod tests {
             a.timeline.last().map(|t| &t.effect),
             Some(Effect::NoEffect(_))
         ));
+    }
+
+    /// `kind` appended to `side` as its writer's next event without the writer's check: what
+    /// a replica folds whatever the writer's node allowed.
+    fn force(logs: &mut CaseLogs, side: Side, kind: EventKind, at: u64) {
+        let (mine, other) = match side {
+            Side::Intake => (logs.log(Side::Intake), logs.log(Side::Handling)),
+            Side::Handling => (logs.log(Side::Handling), logs.log(Side::Intake)),
+        };
+        let event = Event {
+            case: logs.case().clone(),
+            side,
+            seq: mine.len() as u32 + 1,
+            seen: other.len() as u32,
+            at: Timestamp(MON + at),
+            prev: mine.last().map(|e| e.digest().unwrap()),
+            kind,
+        };
+        logs.insert(event).unwrap();
+    }
+
+    fn gap() -> EventKind {
+        EventKind::SupplementRequested {
+            materials: vec![crate::case::events::MaterialGap {
+                material: "premises".into(),
+                reason: "缺".into(),
+            }],
+            deadline: TimeLimit {
+                days: 5,
+                unit: DayUnit::WorkingDays,
+            },
+        }
+    }
+
+    /// Issue 16, mutation check: each rule of the table refuses where its own condition alone
+    /// decides, and the state shows only what took effect.
+    #[test]
+    fn each_rule_refuses_where_its_own_condition_decides() {
+        use EventKind as K;
+        use Side::*;
+        let refused = |steps: &[(Side, EventKind, u64)], side: Side, kind: EventKind| {
+            let mut logs = run(steps);
+            let name = kind.name();
+            let err = logs
+                .write(side, kind, Timestamp(MON + 3 * DAY))
+                .unwrap_err();
+            assert!(matches!(err, Error::IllegalTransition(_)), "{name}: {err}");
+        };
+        let dispatched = || K::OriginalsDispatched {
+            courier: "顺丰".into(),
+            tracking: "SF1".into(),
+        };
+        // Nothing happens before the application.
+        refused(&[], Intake, dispatched());
+        // Review and suspension need an accepted case: received is not enough.
+        let received = [(Intake, submitted(), 0), (Handling, K::Received, 1)];
+        refused(
+            &received,
+            Handling,
+            K::InReview {
+                step: "审核".into(),
+            },
+        );
+        refused(&received, Handling, K::Suspended { reason: "x".into() });
+        // An open 补正 request alone (no suspension) is open work.
+        let asked = [
+            (Intake, submitted(), 0),
+            (Handling, K::Received, 1),
+            (Handling, K::Accepted, 2),
+            (Handling, gap(), 3),
+        ];
+        refused(
+            &asked,
+            Handling,
+            K::InReview {
+                step: "审核".into(),
+            },
+        );
+        refused(&asked, Handling, K::Suspended { reason: "x".into() });
+        refused(&asked, Handling, approved());
+        // Only the open request is answered.
+        refused(
+            &asked,
+            Intake,
+            K::SupplementProvided {
+                request: 2,
+                materials: vec![],
+            },
+        );
+
+        // As folded from a writer that did not check: an application that is not event 1,
+        // a receipt that is not the handler's first event.
+        let mut logs = CaseLogs::new(CaseId::new("120000-1").unwrap());
+        force(&mut logs, Intake, dispatched(), 0);
+        force(&mut logs, Intake, submitted(), 1);
+        assert_eq!(logs.state().application, None);
+        let mut logs = run(&[(Intake, submitted(), 0)]);
+        force(&mut logs, Handling, K::Accepted, 1);
+        force(&mut logs, Handling, K::Received, 2);
+        assert_eq!(logs.state().stage, Stage::Submitted);
+        // A withdrawal after a rejection is not "declined": only after a conclusion.
+        let mut logs = run(&[
+            (Intake, submitted(), 0),
+            (Handling, K::Received, 1),
+            (
+                Handling,
+                K::Rejected {
+                    reason: "不符".into(),
+                },
+                2,
+            ),
+        ]);
+        force(
+            &mut logs,
+            Intake,
+            K::WithdrawalRequested {
+                reason: "改期".into(),
+            },
+            3,
+        );
+        assert_eq!(logs.state().withdrawal, Withdrawal::None);
+        // A conclusion declines a pending withdrawal, and only a pending one.
+        let accepted = [
+            (Intake, submitted(), 0),
+            (Handling, K::Received, 1),
+            (Handling, K::Accepted, 2),
+        ];
+        let mut logs = run(&accepted);
+        logs.write(Handling, approved(), Timestamp(MON + 3))
+            .unwrap();
+        assert_eq!(logs.state().withdrawal, Withdrawal::None);
+        let mut logs = run(&accepted);
+        logs.write(
+            Intake,
+            K::WithdrawalRequested {
+                reason: "改期".into(),
+            },
+            Timestamp(MON + 3),
+        )
+        .unwrap();
+        logs.write(Handling, approved(), Timestamp(MON + 4))
+            .unwrap();
+        assert_eq!(logs.state().withdrawal, Withdrawal::Declined);
     }
 }

@@ -464,4 +464,35 @@ mod tests {
         assert_eq!(r.since(Side::Intake, 1).len(), 1);
         assert_eq!(r.since(Side::Intake, 9).len(), 0);
     }
+
+    /// Issue 16, mutation check: an event that waited behind a gap and does not chain onto
+    /// the event that filled it is dropped, not appended; the writer's real one is taken.
+    #[test]
+    fn a_waiting_event_that_does_not_chain_is_dropped() {
+        let at = |ms: u64| Timestamp(1_772_413_200_000 + ms);
+        let mut writer = CaseLogs::new(case());
+        let submitted = EventKind::Submitted {
+            application: Box::new(sample_application("120000-1")),
+        };
+        let e1 = writer.write(Side::Intake, submitted, at(0)).unwrap();
+        let withdrawal = EventKind::WithdrawalRequested {
+            reason: "改期".into(),
+        };
+        let e2 = writer.write(Side::Intake, withdrawal, at(1)).unwrap();
+        let dispatched = EventKind::OriginalsDispatched {
+            courier: "顺丰".into(),
+            tracking: "SF1".into(),
+        };
+        let e3 = writer.write(Side::Intake, dispatched, at(2)).unwrap();
+        let mut forged = e3.clone();
+        forged.prev = Some(crate::ids::Digest::of(b"another history"));
+        let mut reader = CaseLogs::new(case());
+        reader.insert(e1).unwrap();
+        assert_eq!(reader.insert(forged).unwrap(), Inserted::Waiting);
+        assert_eq!(reader.waiting(), 1);
+        assert_eq!(reader.insert(e2).unwrap(), Inserted::Appended(1));
+        assert_eq!((reader.seqs(), reader.waiting()), ((2, 0), 0));
+        assert_eq!(reader.insert(e3).unwrap(), Inserted::Appended(1));
+        assert_eq!(reader.seqs(), (3, 0));
+    }
 }

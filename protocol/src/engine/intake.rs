@@ -68,6 +68,11 @@ pub struct IntakeReceipt {
     pub created: bool,
 }
 
+/// Longest Idempotency-Key an intake takes, in bytes (HTTP carries it as ASCII, so in
+/// characters too): room for a UUID or a window's own numbering, not for a payload stored
+/// under every key.
+pub const MAX_IDEMPOTENCY_KEY: usize = 128;
+
 impl<S: Store> Engine<S> {
     /// Takes an application at one of this region's windows. `idempotency_key`, if given, makes
     /// a retried request return the case the first one created instead of a second case.
@@ -82,10 +87,10 @@ impl<S: Store> Engine<S> {
             return Err(Error::Forbidden("only a window takes applications".into()));
         };
         if let Some(key) = idempotency_key {
-            if key.is_empty() || key.len() > 128 {
-                return Err(Error::InvalidInput(
-                    "Idempotency-Key: use 1–128 characters".into(),
-                ));
+            if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
+                return Err(Error::InvalidInput(format!(
+                    "Idempotency-Key: use 1–{MAX_IDEMPOTENCY_KEY} characters"
+                )));
             }
             let id_key = format!("{window}\0{key}");
             if let Some(case) =

@@ -49,7 +49,7 @@ use serde::{Deserialize, Serialize};
 
 pub use backoffice::{DeadLetter, DeadLetterView, Notice, Report};
 pub use catalogs::{CatalogQuery, ItemHit};
-pub use intake::{IntakeReceipt, IntakeRequest};
+pub use intake::{IntakeReceipt, IntakeRequest, MAX_IDEMPOTENCY_KEY};
 pub use materials::UploadStatus;
 pub use query::{CaseCounts, CaseView, OpenCase, Worklist, WorklistFilter};
 pub use records::CaseRecord;

@@ -274,6 +274,15 @@ impl<S: Store> Engine<S> {
         }
         let mut receipts = Vec::with_capacity(touched.len());
         for (case, side) in touched {
+            // Events of this node's own log, recovered from the peer after a restore, are not
+            // the peer's to be acknowledged: it only takes receipts for the log it writes.
+            if self
+                .cases
+                .get(&case)
+                .is_some_and(|r| r.writer(side) == &self.me)
+            {
+                continue;
+            }
             if let Some(receipt) = self.receipt_for(&case, side, now)? {
                 receipts.push(receipt);
             }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use super::*;
 use crate::case::application::tests::sample_application;
 use crate::case::events::Side;
-use crate::case::events::{EventKind, LicenceRef, Outcome};
+use crate::case::events::{Event, EventKind, LicenceRef, Outcome};
 use crate::catalog::tests::sample_item;
 use crate::ids::{CaseId, Digest};
 use crate::roster::{Member, RosterDocument};
@@ -15,6 +15,7 @@ use crate::wire::Message;
 const T0: u64 = 1_772_413_200_000; // Mon 2026-03-02 09:00 China time
 const BJ: &str = "110000";
 const TJ: &str = "120000";
+const HB: &str = "130000";
 
 fn region(s: &str) -> RegionId {
     RegionId::new(s).unwrap()
@@ -24,12 +25,29 @@ fn node_identity(r: &str) -> Identity {
     Identity::from_seed([r.as_bytes()[1]; 32])
 }
 
+/// Region `r`'s governance identity: seed 100 plus the region's second digit (101 for
+/// Beijing, 102 for Tianjin, 103 for Hebei).
+fn governor(r: &str) -> Identity {
+    Identity::from_seed([100 + (r.as_bytes()[1] - b'0'); 32])
+}
+
+/// Beijing and Tianjin, two governance signatures needed.
 fn roster() -> Roster {
-    let member = |r: &str, name: &str, gov: u8| Member {
+    roster_of(&[BJ, TJ])
+}
+
+/// A version 1 roster of `regions`, a strict majority of governance signatures needed.
+fn roster_of(regions: &[&str]) -> Roster {
+    let member = |r: &str| Member {
         region: region(r),
-        name: name.into(),
+        name: match r {
+            BJ => "北京市",
+            TJ => "天津市",
+            _ => "河北省",
+        }
+        .into(),
         node_key: node_identity(r).public_key(),
-        governance_key: Identity::from_seed([gov; 32]).public_key(),
+        governance_key: governor(r).public_key(),
         addresses: vec![],
         valid_from: Timestamp(0),
         valid_until: Timestamp(u64::MAX),
@@ -38,8 +56,8 @@ fn roster() -> Roster {
         federation: "test".into(),
         version: 1,
         issued_at: Timestamp(0),
-        threshold: 2,
-        members: vec![member(BJ, "北京市", 101), member(TJ, "天津市", 102)],
+        threshold: (regions.len() / 2 + 1) as u32,
+        members: regions.iter().map(|r| member(r)).collect(),
         revoked_keys: vec![],
         retired_keys: vec![],
     }
@@ -59,10 +77,14 @@ fn catalog(r: &str) -> CatalogFile {
 }
 
 fn setup(r: &str) -> EngineSetup {
+    setup_with(r, roster())
+}
+
+fn setup_with(r: &str, roster: Roster) -> EngineSetup {
     EngineSetup {
         region: region(r),
         identity: node_identity(r),
-        roster: roster(),
+        roster,
         calendar: HolidayCalendar::weekdays_only(),
         catalog: catalog(r),
         config: EngineConfig::default(),
@@ -75,18 +97,27 @@ struct Net {
     in_flight: Vec<(RegionId, Vec<u8>)>,
     notices: BTreeMap<RegionId, Vec<(u64, Notice)>>,
     now: Timestamp,
+    regions: Vec<&'static str>,
 }
 
 impl Net {
+    /// Beijing and Tianjin.
     fn new() -> Net {
+        Net::with(&[BJ, TJ])
+    }
+
+    /// A node for each of `regions`, all on one roster of exactly them.
+    fn with(regions: &[&'static str]) -> Net {
         let mut net = Net {
             nodes: BTreeMap::new(),
             in_flight: Vec::new(),
             notices: BTreeMap::new(),
             now: Timestamp(T0),
+            regions: regions.to_vec(),
         };
-        for r in [BJ, TJ] {
-            let engine = Engine::open(setup(r), MemoryStore::new(), net.now).unwrap();
+        for &r in regions {
+            let setup = setup_with(r, roster_of(regions));
+            let engine = Engine::open(setup, MemoryStore::new(), net.now).unwrap();
             net.nodes.insert(region(r), engine);
             net.commit(r);
         }
@@ -115,8 +146,23 @@ impl Net {
     }
 
     /// Delivers every frame in flight (and what they cause) until quiet; `drop` decides which
-    /// to lose.
-    fn run(&mut self, mut drop: impl FnMut(usize) -> bool) {
+    /// to lose. Honest nodes send only what their peers take: a frame refused fails the test
+    /// (where a refusal is the point, use [`Net::run_refusals`] or [`Net::refuse`]).
+    fn run(&mut self, drop: impl FnMut(usize) -> bool) {
+        let refused = self.run_refusals(drop);
+        assert!(
+            refused.is_empty(),
+            "honest frames were refused: {refused:?}"
+        );
+    }
+
+    /// As [`Net::run`], but the refusals are returned instead of failing the test: the region
+    /// that refused, the kind of frame and the error.
+    fn run_refusals(
+        &mut self,
+        mut drop: impl FnMut(usize) -> bool,
+    ) -> Vec<(RegionId, &'static str, Error)> {
+        let mut refused = Vec::new();
         let mut n = 0;
         while !self.in_flight.is_empty() {
             let batch = std::mem::take(&mut self.in_flight);
@@ -126,17 +172,53 @@ impl Net {
                     continue;
                 }
                 let now = self.now;
-                // Refusals are fine here (duplicates after a crash, etc.); they change nothing.
-                let _ = self.node(to.as_str()).on_frame(&frame, now);
+                if let Err(e) = self.node(to.as_str()).on_frame(&frame, now) {
+                    let kind = crate::envelope::read_unverified::<crate::wire::Frame>(&frame)
+                        .map_or("unreadable", |f| f.body.name());
+                    refused.push((to.clone(), kind, e));
+                }
                 self.commit(to.as_str());
             }
             assert!(n < 100_000, "the nodes never went quiet");
         }
+        refused
+    }
+
+    /// Delivers `frame` to `to`, which must take it, and commits.
+    fn deliver(&mut self, to: &str, frame: &[u8]) {
+        let now = self.now;
+        if let Err(e) = self.node(to).on_frame(frame, now) {
+            panic!("region {to} refused an honest frame: {e}");
+        }
+        self.commit(to);
+    }
+
+    /// Delivers `frame` to `to`, which must refuse it and change nothing: every table but the
+    /// audit log byte-identical, the engine's indexes as they were, nothing to send, and one
+    /// record more in the audit log (the refusal, or the frame received before its content
+    /// was refused). Returns the error.
+    fn refuse(&mut self, to: &str, frame: &[u8]) -> Error {
+        let now = self.now;
+        let before = snapshot(self.node(to));
+        let audited = audit::verify_chain(self.node(to).store()).unwrap();
+        let err = self
+            .node(to)
+            .on_frame(frame, now)
+            .expect_err("the frame is refused");
+        let outputs = self.node(to).commit().unwrap();
+        assert!(outputs.is_empty(), "{err}: yet it sent {outputs:?}");
+        assert_eq!(snapshot(self.node(to)), before, "{err}: yet it changed");
+        assert_eq!(
+            audit::verify_chain(self.node(to).store()).unwrap(),
+            audited + 1,
+            "{err}: one audit record"
+        );
+        err
     }
 
     fn advance(&mut self, ms: u64) {
         self.now = self.now.plus_ms(ms);
-        for r in [BJ, TJ] {
+        for r in self.regions.clone() {
             let now = self.now;
             self.node(r).tick(now).unwrap();
             self.commit(r);
@@ -367,33 +449,33 @@ fn reconciliation_recovers_what_the_outbox_gave_up_on() {
 fn a_crash_loses_only_what_was_not_acknowledged() {
     let mut net = Net::new();
     let kept = net.intake(TJ, BJ, "1100000001");
-    // An intake whose commit never happened: the window got no answer.
-    let app = sample_application("x");
+    // A valid intake whose commit never happened: the window got no answer, nothing was sent.
+    let request = net.request(TJ, BJ, "1100000001");
     let now = net.now;
-    let request = IntakeRequest {
-        region: region(BJ),
-        impl_code: "1100000001".into(),
-        catalog_version: None,
-        applicant: app.applicant,
-        materials: vec![],
-        form: Default::default(),
-        delivery: app.delivery,
-        accept_with_gaps: vec!["premises".into()],
-        pledge: false,
-        mode: None,
-    };
-    let err = net
+    let lost = net
         .node(TJ)
         .intake(now, &window(TJ), request, None)
-        .unwrap_err();
-    assert!(matches!(err, Error::InvalidApplication(_)), "{err}");
+        .unwrap()
+        .case;
+    assert_ne!(lost, kept);
+    assert!(net.node(TJ).case_record(&lost).is_some(), "taken, not kept");
     let tj = net.nodes.remove(&region(TJ)).unwrap();
     let mut store = tj.into_store();
-    store.crash();
+    assert!(store.crash() > 0, "the intake's writes were not synced");
+    assert!(
+        store
+            .scan_prefix(Table::Events, &super::records::case_prefix(&lost))
+            .unwrap()
+            .is_empty(),
+        "its event is gone"
+    );
     let reopened = Engine::open(setup(TJ), store, net.now).unwrap();
     net.nodes.insert(region(TJ), reopened);
     assert!(net.node(TJ).case_record(&kept).is_some());
-    // Deliver twice what was in flight: no event is applied twice.
+    assert!(net.node(TJ).case_record(&lost).is_none());
+    assert_eq!(net.node(TJ).outbox_len(), 1, "only the kept case waits");
+    // Deliver twice what was in flight: no event is applied twice, and the lost case never
+    // reaches Beijing.
     let again = net.in_flight.clone();
     net.in_flight.extend(again);
     net.run(|_| false);
@@ -402,6 +484,7 @@ fn a_crash_loses_only_what_was_not_acknowledged() {
     assert_eq!(view.handling.len(), 1);
     assert_eq!(view.intake.len(), 1);
     assert!(net.node(BJ).metrics().events_duplicate >= 1);
+    assert!(net.node(BJ).case_record(&lost).is_none());
 }
 
 /// A table's rows.
@@ -420,35 +503,425 @@ fn all_but_audit(store: &MemoryStore) -> Vec<(Table, Rows)> {
         .collect()
 }
 
+/// Everything a refused input must leave as it was.
+#[derive(Debug, PartialEq)]
+struct Snapshot {
+    /// Every table but the audit log and its head, row for row.
+    tables: Vec<(Table, Rows)>,
+    /// The engine's index of cases.
+    cases: BTreeMap<CaseId, CaseRecord>,
+    /// What waits for a peer's receipt.
+    outbox: Vec<(RegionId, u64)>,
+    /// The roster in force.
+    roster: Roster,
+    /// The catalogs held.
+    catalogs: Vec<(RegionId, Digest)>,
+}
+
+fn snapshot(engine: &Engine<MemoryStore>) -> Snapshot {
+    Snapshot {
+        tables: all_but_audit(engine.store()),
+        cases: engine.cases.clone(),
+        outbox: engine.outbox.keys().cloned().collect(),
+        roster: engine.roster.clone(),
+        catalogs: engine
+            .catalogs
+            .iter()
+            .map(|(r, env)| (r.clone(), env.digest()))
+            .collect(),
+    }
+}
+
+/// The envelope `r` holds of `case`'s `side` event `seq`, and the event in it.
+fn held_event(net: &mut Net, r: &str, case: &CaseId, side: Side, seq: u32) -> (Vec<u8>, Event) {
+    let bytes = net
+        .node(r)
+        .store()
+        .get(Table::Events, &super::records::event_key(case, side, seq))
+        .unwrap()
+        .expect("the event is held");
+    let event = crate::envelope::read_unverified(&bytes).unwrap();
+    (bytes, event)
+}
+
+/// Handling event 2, `accepted`, chained onto `received` (handling event 1): the next event a
+/// forger would try to slip in.
+fn accepted_after(received: &Event, now: Timestamp) -> Event {
+    Event {
+        case: received.case.clone(),
+        side: Side::Handling,
+        seq: 2,
+        seen: 1,
+        at: now,
+        kind: EventKind::Accepted,
+        prev: Some(received.digest().unwrap()),
+    }
+}
+
+/// `event` signed with `by`, in an events frame from `from`'s node to `to`.
+fn events_frame(
+    from: &str,
+    to: &str,
+    id: u64,
+    by: &Identity,
+    event: &Event,
+    now: Timestamp,
+) -> Vec<u8> {
+    let envelope = by.sign(event).unwrap().into_parts().0;
+    let body = Message::Events {
+        events: vec![serde_bytes::ByteBuf::from(envelope)],
+    };
+    frame_from(from, to, id, body, now)
+}
+
+/// Tianjin's window withdraws `case`: the event is written and signed, and its frame to
+/// Beijing taken out of the network before delivery. Returns the event and that frame.
+fn withdrawal_in_flight(net: &mut Net, case: &CaseId) -> (Event, Vec<u8>) {
+    withdraw(net, TJ, case);
+    let (to, frame) = net.in_flight.pop().expect("the withdrawal is sent");
+    assert!(to == region(BJ) && net.in_flight.is_empty());
+    let Message::Events { events } = crate::envelope::read_unverified::<crate::wire::Frame>(&frame)
+        .unwrap()
+        .body
+    else {
+        panic!("an events frame");
+    };
+    (crate::envelope::read_unverified(&events[0]).unwrap(), frame)
+}
+
+/// Issue 16, item 5: forged frames and forged events, each refused with the store
+/// byte-identical afterwards; the genuine event they imitate is then taken.
 #[test]
 fn strangers_and_forgeries_are_refused_and_change_nothing() {
     let mut net = Net::new();
+    let case = net.intake(TJ, BJ, "1100000001");
+    net.run(|_| false);
+    let (genuine, honest_frame) = withdrawal_in_flight(&mut net, &case);
+    let now = net.now;
     let mallory = Identity::from_seed([66; 32]);
-    let frame = crate::wire::Frame {
+
+    // Frames: signed by a stranger, by a member in another's name, addressed elsewhere,
+    // garbage. Each is refused before its content is looked at, and counted.
+    let fetch = Message::CatalogFetch {
+        region: region(BJ),
+        version: None,
+    };
+    let stranger = crate::wire::Frame {
         from: region(TJ),
         to: region(BJ),
         id: 1,
-        sent_at: net.now,
-        body: crate::wire::Message::CatalogFetch {
-            region: region(BJ),
-            version: None,
-        },
+        sent_at: now,
+        body: fetch.clone(),
     };
-    let env = mallory.sign(&frame).unwrap();
+    let stranger = mallory.sign(&stranger).unwrap().into_parts().0;
+    let impersonation = {
+        let frame = crate::wire::Frame {
+            from: region(BJ),
+            to: region(BJ),
+            id: 2,
+            sent_at: now,
+            body: fetch.clone(),
+        };
+        node_identity(TJ).sign(&frame).unwrap().into_parts().0
+    };
+    let elsewhere = frame_from(TJ, HB, 3, fetch, now);
+    let refused = net.node(BJ).metrics().frames_refused;
+    let err = net.refuse(BJ, &stranger);
+    assert!(matches!(err, Error::UnknownSigner { .. }), "{err}");
+    let err = net.refuse(BJ, &impersonation);
+    assert!(matches!(err, Error::Impersonation { .. }), "{err}");
+    let err = net.refuse(BJ, &elsewhere);
+    assert!(matches!(err, Error::FrameRefused(_)), "{err}");
+    let err = net.refuse(BJ, b"garbage");
+    assert!(
+        matches!(err, Error::NotCoseSign1(_) | Error::Malformed { .. }),
+        "{err}"
+    );
+    assert_eq!(net.node(BJ).metrics().frames_refused, refused + 4);
+
+    // Events in an honest frame from the writer, but not the writer's: Tianjin's withdrawal
+    // signed by a stranger, and by Beijing's own node key.
+    for (n, key) in [(10, &mallory), (11, &node_identity(BJ))] {
+        let frame = events_frame(TJ, BJ, n, key, &genuine, now);
+        let err = net.refuse(BJ, &frame);
+        assert!(matches!(err, Error::BadEvent(_)), "{err}");
+        assert!(
+            err.to_string().contains("not signed by the writer 120000"),
+            "{err}"
+        );
+    }
+    // Tianjin's key on an event of the handling side, which Beijing writes.
+    let (_, received) = held_event(&mut net, BJ, &case, Side::Handling, 1);
+    let accepted = accepted_after(&received, now);
+    let err = net.refuse(
+        BJ,
+        &events_frame(TJ, BJ, 12, &node_identity(TJ), &accepted, now),
+    );
+    assert!(
+        err.to_string().contains("not signed by the writer 110000"),
+        "{err}"
+    );
+
+    // A case's start that names the wrong case: an application for another case, a case
+    // for another region's item, a case id in another region's series.
+    let (_, submitted) = held_event(&mut net, BJ, &case, Side::Intake, 1);
+    let EventKind::Submitted { application } = &submitted.kind else {
+        panic!("event 1 is the application");
+    };
+    let other = CaseId::new("120000-20260302-000777").unwrap();
+    let mut names_another = submitted.clone();
+    names_another.case = other.clone();
+    let mut not_ours = names_another.clone();
+    let mut app = application.clone();
+    app.case = other.clone();
+    app.item.region = region(TJ);
+    not_ours.kind = EventKind::Submitted {
+        application: app.clone(),
+    };
+    let mut wrong_series = submitted.clone();
+    wrong_series.case = CaseId::new("110000-20260302-000777").unwrap();
+    app.case = wrong_series.case.clone();
+    app.item.region = region(BJ);
+    wrong_series.kind = EventKind::Submitted { application: app };
+    for (n, forged, why) in [
+        (13, &names_another, "names another case"),
+        (14, &not_ours, "is for region 120000, not this one"),
+        (15, &wrong_series, "has an id starting with 120000-"),
+    ] {
+        let err = net.refuse(
+            BJ,
+            &events_frame(TJ, BJ, n, &node_identity(TJ), forged, now),
+        );
+        assert!(err.to_string().contains(why), "{err}");
+        assert!(net.node(BJ).case_record(&forged.case).is_none());
+    }
+
+    // The event they imitated, as Tianjin sent it, is taken.
+    net.deliver(BJ, &honest_frame);
+    assert_eq!(net.node(BJ).case_record(&case).unwrap().intake_seq, 2);
+}
+
+/// Issue 16, item 6: the writer of a log signing a second, different event under a sequence
+/// number it already used is refused; the held event stays in force, and the conflicting
+/// one is kept as evidence, once, beside it.
+#[test]
+fn the_real_writer_equivocating_is_refused_and_kept_as_evidence() {
+    let mut net = Net::new();
+    let case = net.intake(TJ, BJ, "1100000001");
+    net.run(|_| false);
+    let (held, submitted) = held_event(&mut net, BJ, &case, Side::Intake, 1);
+    let mut second = submitted.clone();
+    second.at = second.at.plus_ms(1);
+    let forged = node_identity(TJ).sign(&second).unwrap().into_parts().0;
+    let frame = |id| {
+        let body = Message::Events {
+            events: vec![serde_bytes::ByteBuf::from(forged.clone())],
+        };
+        frame_from(TJ, BJ, id, body, net.now)
+    };
+    let (first, again) = (frame(20), frame(21));
+    let before = snapshot(net.node(BJ));
     let now = net.now;
-    let before = net.node(BJ).metrics().clone();
-    let state = all_but_audit(net.node(BJ).store());
-    assert!(net.node(BJ).on_frame(env.bytes(), now).is_err());
-    assert!(net.node(BJ).on_frame(b"garbage", now).is_err());
+    let err = net.node(BJ).on_frame(&first, now).unwrap_err();
+    assert!(err.to_string().contains("fork"), "{err}");
+    assert!(net.node(BJ).commit().unwrap().is_empty());
+    // Only the evidence and the case's fork count changed.
+    let after = snapshot(net.node(BJ));
+    let without = |s: &Snapshot, t: Table| -> Vec<(Table, Rows)> {
+        s.tables
+            .iter()
+            .filter(|(x, _)| *x != t && *x != Table::Cases)
+            .cloned()
+            .collect()
+    };
     assert_eq!(
-        all_but_audit(net.node(BJ).store()),
-        state,
-        "nothing written but the audit log"
+        without(&after, Table::Forks),
+        without(&before, Table::Forks)
     );
-    assert_eq!(
-        net.node(BJ).metrics().frames_refused,
-        before.frames_refused + 2
+    let forks = |s: &Snapshot| {
+        s.tables
+            .iter()
+            .find(|(t, _)| *t == Table::Forks)
+            .unwrap()
+            .1
+            .clone()
+    };
+    let key = super::records::fork_key(&case, Side::Intake, 1, &Digest::of(&forged));
+    assert_eq!(forks(&after), vec![(key, forged.clone())]);
+    let mut expected = before.cases[&case].clone();
+    expected.forks = 1;
+    assert_eq!(after.cases[&case], expected);
+    assert_eq!(net.node(BJ).metrics().forks, 1);
+    assert_eq!(held_event(&mut net, BJ, &case, Side::Intake, 1).0, held);
+    // The same conflicting event again is refused and not counted twice.
+    let now = net.now;
+    assert!(net.node(BJ).on_frame(&again, now).is_err());
+    net.commit(BJ);
+    assert_eq!(snapshot(net.node(BJ)).tables, after.tables);
+    assert_eq!(net.node(BJ).metrics().forks, 1);
+    let view = net.node(BJ).case_view(&case, now).unwrap();
+    assert_eq!((view.forks.len(), view.forks[0].seq), (1, 1));
+}
+
+/// Issue 16, item 6: the handling region cannot write the intake log, even to the intake
+/// region itself, which takes its own events back from its peer after a restore.
+#[test]
+fn the_handling_region_cannot_write_the_intake_log() {
+    let mut net = Net::new();
+    let case = net.intake(TJ, BJ, "1100000001");
+    net.run(|_| false);
+    let (_, submitted) = held_event(&mut net, TJ, &case, Side::Intake, 1);
+    let withdrawal = Event {
+        case: case.clone(),
+        side: Side::Intake,
+        seq: 2,
+        seen: 1,
+        at: net.now,
+        kind: EventKind::WithdrawalRequested {
+            reason: "改期".into(),
+        },
+        prev: Some(submitted.digest().unwrap()),
+    };
+    let now = net.now;
+    let frame = events_frame(BJ, TJ, 30, &node_identity(BJ), &withdrawal, now);
+    let err = net.refuse(TJ, &frame);
+    assert!(
+        err.to_string().contains("not signed by the writer 120000"),
+        "{err}"
     );
+    assert_eq!(net.node(TJ).case_record(&case).unwrap().intake_seq, 1);
+    assert_eq!(net.node(TJ).metrics().events_recovered, 0);
+}
+
+/// Issue 16, item 6: a member that is no party of a case cannot add to either of its logs,
+/// not even by relaying the writer's genuine event.
+#[test]
+fn a_region_outside_the_case_cannot_write_to_it() {
+    let mut net = Net::with(&[BJ, TJ, HB]);
+    let case = net.intake(TJ, BJ, "1100000001");
+    net.run(|_| false);
+    let (genuine, honest_frame) = withdrawal_in_flight(&mut net, &case);
+    let now = net.now;
+    let relayed = events_frame(HB, BJ, 40, &node_identity(TJ), &genuine, now);
+    let err = net.refuse(BJ, &relayed);
+    assert!(
+        err.to_string()
+            .contains("region 130000 may not write the Intake log"),
+        "{err}"
+    );
+    let own = events_frame(HB, BJ, 41, &node_identity(HB), &genuine, now);
+    let err = net.refuse(BJ, &own);
+    assert!(err.to_string().contains("may not write"), "{err}");
+    let (_, received) = held_event(&mut net, TJ, &case, Side::Handling, 1);
+    let accepted = accepted_after(&received, now);
+    let err = net.refuse(
+        TJ,
+        &events_frame(HB, TJ, 42, &node_identity(HB), &accepted, now),
+    );
+    assert!(
+        err.to_string()
+            .contains("region 130000 may not write the Handling log"),
+        "{err}"
+    );
+    // Nor may it fetch the case's events.
+    let fetch = Message::EventFetch {
+        case: case.clone(),
+        side: Side::Intake,
+        after: 0,
+    };
+    let err = net.refuse(TJ, &frame_from(HB, TJ, 43, fetch, now));
+    assert!(matches!(err, Error::Forbidden(_)), "{err}");
+    // The writer's own frame is taken.
+    net.deliver(BJ, &honest_frame);
+    assert_eq!(net.node(BJ).case_record(&case).unwrap().intake_seq, 2);
+}
+
+/// Issue 16, item 6: roster updates reaching the engine as frames that a quorum of the roster
+/// in force did not sign, that are not newer, or that bring back a revoked or retired key:
+/// each refused, the roster and store as they were, nothing passed on.
+#[test]
+fn roster_updates_that_break_the_rules_are_refused_as_frames() {
+    let mut net = Net::new();
+    let now = net.now;
+    let mut id = 50;
+    let mut update = |roster: &Roster, by: &[&Identity]| {
+        id += 1;
+        let document = RosterDocument::sign(roster, by).unwrap();
+        frame_from(BJ, TJ, id, Message::RosterUpdate { document }, now)
+    };
+    let (doc2, _, v3) = roster_chain();
+    let v2 = doc2.unverified_roster().unwrap();
+    let (bj, tj, hb) = (governor(BJ), governor(TJ), governor(HB));
+    let refused = |net: &mut Net, frame: &[u8], why: &str| {
+        let err = net.refuse(TJ, frame);
+        assert!(matches!(err, Error::RosterRefused(_)), "{err}");
+        assert!(err.to_string().contains(why), "{why}: {err}");
+    };
+    // Below quorum: one governor of two, or one and a node key.
+    refused(&mut net, &update(&v2, &[&bj]), "only 1 of the 2");
+    let err = net.refuse(TJ, &update(&v2, &[&bj, &node_identity(TJ)]));
+    assert!(matches!(err, Error::RosterRefused(_)), "{err}");
+    // A quorum's update is taken, and passed on.
+    net.deliver(TJ, &update(&v2, &[&bj, &tj]));
+    assert_eq!(net.node(TJ).roster(), &v2);
+    // Stale, and the same version with other content.
+    refused(&mut net, &update(&roster(), &[&bj, &tj]), "not newer");
+    let mut twin = v2.clone();
+    twin.members[0]
+        .addresses
+        .push("/ip4/10.0.0.1/udp/1/quic-v1".into());
+    refused(&mut net, &update(&twin, &[&bj, &tj]), "not newer");
+    // v3 revokes Beijing's governance key; a v4 that drops the revocation is refused.
+    net.deliver(TJ, &update(&v3, &[&tj, &hb]));
+    assert_eq!(net.node(TJ).roster(), &v3);
+    let mut v4 = v3.clone();
+    v4.version = 4;
+    v4.revoked_keys.clear();
+    refused(&mut net, &update(&v4, &[&tj, &hb]), "may not be reinstated");
+    // Hebei's node key is rotated out; a v5 that gives it back to Hebei is refused.
+    let new_key = Identity::from_seed([b'h'; 32]).public_key();
+    let v4 = v3.rotate_node_key(&region(HB), new_key, now).unwrap();
+    net.deliver(TJ, &update(&v4, &[&tj, &hb]));
+    let mut v5 = v4.clone();
+    v5.version = 5;
+    v5.members[2].node_key = node_identity(HB).public_key();
+    v5.retired_keys.clear();
+    refused(&mut net, &update(&v5, &[&tj, &hb]), "was retired");
+    assert_eq!(net.node(TJ).roster(), &v4);
+}
+
+/// Issue 16, item 6: an Idempotency-Key is 1 to [`MAX_IDEMPOTENCY_KEY`] bytes; an empty or
+/// longer one is refused before anything is written.
+#[test]
+fn idempotency_keys_that_are_empty_or_too_long_are_refused() {
+    let mut net = Net::new();
+    let request = net.request(BJ, BJ, "1100000001");
+    let everything = |net: &mut Net| -> Vec<(Table, Rows)> {
+        Table::ALL
+            .into_iter()
+            .map(|t| (t, net.node(BJ).store().scan_prefix(t, &[]).unwrap()))
+            .collect()
+    };
+    let before = everything(&mut net);
+    let too_long = "k".repeat(MAX_IDEMPOTENCY_KEY + 1);
+    for key in ["", too_long.as_str()] {
+        let now = net.now;
+        let err = net
+            .node(BJ)
+            .intake(now, &window(BJ), request.clone(), Some(key))
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidInput(_)), "{err}");
+        assert!(err.to_string().contains("Idempotency-Key"), "{err}");
+        net.commit(BJ);
+        assert_eq!(everything(&mut net), before, "key of {} bytes", key.len());
+    }
+    assert_eq!(net.node(BJ).metrics().intakes, 0);
+    // The longest allowed key is taken, and answers its retry with the same case.
+    let longest = "k".repeat(MAX_IDEMPOTENCY_KEY);
+    let first = net.intake_with_key(BJ, request.clone(), &longest);
+    let again = net.intake_with_key(BJ, request, &longest);
+    assert!(first.created && !again.created);
+    assert_eq!(again.case, first.case);
 }
 
 #[test]
@@ -673,7 +1146,7 @@ fn receipts_are_taken_only_from_the_cases_peer() {
     let in_flight = std::mem::take(&mut net.in_flight);
     for (to, frame) in in_flight {
         let now = net.now;
-        let _ = net.node(to.as_str()).on_frame(&frame, now);
+        net.node(to.as_str()).on_frame(&frame, now).unwrap();
     }
     // Beijing signs a receipt for the *handling* side of the case: not a side Tianjin writes.
     let now = net.now;
@@ -988,7 +1461,7 @@ fn a_rotated_key_stays_valid_for_what_it_signed_before() {
     assert_eq!(net.node(BJ).catalog_version(&region(TJ)), Some(1));
 }
 
-/// Tianjin's window records that it sent the originals by courier, and the frames flow.
+/// Tianjin's window records that it sent the originals by courier.
 fn dispatch_originals(net: &mut Net, case: &CaseId) {
     let now = net.now;
     net.node(TJ)
@@ -1003,7 +1476,6 @@ fn dispatch_originals(net: &mut Net, case: &CaseId) {
         )
         .unwrap();
     net.commit(TJ);
-    net.run(|_| false);
 }
 
 /// A Tianjin case whose intake log holds two events at both ends, and Tianjin's store as a
@@ -1019,19 +1491,32 @@ fn restored_writer() -> (Net, CaseId, MemoryStore) {
     (net, case, backup)
 }
 
-/// Issue 8, item 5: a writer restored from an old backup that writes again under a sequence
-/// number it already used forks its log; the peer keeps the conflicting envelope as evidence,
-/// shows it in the case view and counts it, and its own log stays as it was.
-#[test]
-fn a_fork_by_a_restored_writer_is_kept_as_evidence() {
+/// Tianjin, the intake writer, opened again on its old backup, with nothing in flight.
+fn restored_writer_back() -> (Net, CaseId) {
     let (mut net, case, backup) = restored_writer();
     let now = net.now;
     let restored = Engine::open(setup(TJ), backup, now).unwrap();
     net.nodes.insert(region(TJ), restored);
     net.commit(TJ);
     net.in_flight.clear();
-    // Before any reconciliation, a window writes again: a second event 2.
+    (net, case)
+}
+
+/// Issue 8, item 5: a writer restored from an old backup that writes again under a sequence
+/// number it already used forks its log; the peer keeps the conflicting envelope as evidence,
+/// shows it in the case view and counts it, and its own log stays as it was.
+#[test]
+fn a_fork_by_a_restored_writer_is_kept_as_evidence() {
+    let (mut net, case) = restored_writer_back();
+    // Before any reconciliation, a window writes again: a second event 2, which Beijing
+    // refuses.
     dispatch_originals(&mut net, &case);
+    let refused = net.run_refusals(|_| false);
+    let [(at, "events", err)] = &refused[..] else {
+        panic!("one events frame refused: {refused:?}");
+    };
+    assert_eq!(at, &region(BJ));
+    assert!(err.to_string().contains("fork"), "{err}");
     let bj = net.node(BJ);
     assert_eq!(bj.case_record(&case).unwrap().intake_seq, 2);
     assert_eq!(bj.case_record(&case).unwrap().forks, 1);
@@ -1051,12 +1536,7 @@ fn a_fork_by_a_restored_writer_is_kept_as_evidence() {
 /// peer at the first reconciliation, and what it writes next chains onto them: no fork.
 #[test]
 fn a_restored_writer_recovers_its_own_log_from_its_peer() {
-    let (mut net, case, backup) = restored_writer();
-    let now = net.now;
-    let restored = Engine::open(setup(TJ), backup, now).unwrap();
-    net.nodes.insert(region(TJ), restored);
-    net.commit(TJ);
-    net.in_flight.clear();
+    let (mut net, case) = restored_writer_back();
     let now = net.now;
     net.node(TJ).peer_connected(&region(BJ), now).unwrap();
     net.commit(TJ);
@@ -1064,6 +1544,7 @@ fn a_restored_writer_recovers_its_own_log_from_its_peer() {
     assert_eq!(net.node(TJ).case_record(&case).unwrap().intake_seq, 2);
     assert_eq!(net.node(TJ).metrics().events_recovered, 1);
     dispatch_originals(&mut net, &case);
+    net.run(|_| false);
     assert_eq!(net.node(BJ).case_record(&case).unwrap().intake_seq, 3);
     assert_eq!(net.node(BJ).metrics().forks, 0);
 }

@@ -23,7 +23,14 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Report {
     tongban_simulator::run(scenario, options).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// Panics with the whole human report if the run failed.
+/// Panics with the whole human report if the run failed, or if a fault its scenario
+/// scheduled did not happen (a pass then proves nothing about that fault).
 pub fn assert_passed(report: &Report) {
     assert!(report.passed(), "{}", report.to_text());
+    assert!(
+        report.coverage.unfired.is_empty(),
+        "scheduled faults that never fired: {:?}\n{}",
+        report.coverage.unfired,
+        report.to_text()
+    );
 }
