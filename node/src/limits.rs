@@ -263,6 +263,46 @@ impl Refusals {
     }
 }
 
+/// The connections each peer holds, oldest first, kept to [`MAX_CONNECTIONS_PER_PEER`] by
+/// closing the oldest rather than refusing the newest: a peer that restarted dials again while
+/// this side still holds its dead connections (until QUIC's idle timeout), and refusing the
+/// new one would cut a live peer off for that long, its redials each looking like a fresh
+/// connect. A member opening more only loses its own older connections.
+#[derive(Debug)]
+pub struct NewestConnections<P, C> {
+    by_peer: BTreeMap<P, std::collections::VecDeque<C>>,
+}
+
+impl<P: Ord + Clone, C: PartialEq> Default for NewestConnections<P, C> {
+    fn default() -> Self {
+        NewestConnections {
+            by_peer: BTreeMap::new(),
+        }
+    }
+}
+
+impl<P: Ord + Clone, C: PartialEq> NewestConnections<P, C> {
+    /// Records `conn` of `peer`; returns the older connections to close now.
+    pub fn opened(&mut self, peer: &P, conn: C) -> Vec<C> {
+        let conns = self.by_peer.entry(peer.clone()).or_default();
+        conns.push_back(conn);
+        let excess = conns
+            .len()
+            .saturating_sub(MAX_CONNECTIONS_PER_PEER as usize);
+        conns.drain(..excess).collect()
+    }
+
+    /// Forgets `conn` of `peer`, closed by either side.
+    pub fn closed(&mut self, peer: &P, conn: &C) {
+        if let Some(conns) = self.by_peer.get_mut(peer) {
+            conns.retain(|c| c != conn);
+            if conns.is_empty() {
+                self.by_peer.remove(peer);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -314,5 +354,23 @@ mod tests {
         drop(held);
         assert_eq!(flooder.load(Ordering::Acquire), 0);
         assert!(shares.ticket(&flooder).is_some());
+    }
+
+    #[test]
+    fn a_peer_keeps_its_newest_connections_and_the_oldest_are_closed() {
+        let mut conns = NewestConnections::default();
+        let peer = "120000";
+        assert!(conns.opened(&peer, 1).is_empty());
+        assert!(conns.opened(&peer, 2).is_empty());
+        // The peer restarted and dials again: its oldest connection goes, not the new one.
+        assert_eq!(conns.opened(&peer, 3), vec![1]);
+        conns.closed(&peer, &2);
+        assert!(conns.opened(&peer, 4).is_empty());
+        assert_eq!(conns.opened(&peer, 5), vec![3]);
+        // Another peer's connections are its own.
+        assert!(conns.opened(&"130000", 6).is_empty());
+        conns.closed(&peer, &4);
+        conns.closed(&peer, &5);
+        assert!(!conns.by_peer.contains_key(&peer));
     }
 }

@@ -9,7 +9,8 @@
 //! Frames that fail to go out are not retried here: the engine's outbox does that.
 //!
 //! One member cannot flood the node ([`crate::limits`] has the numbers): it may hold
-//! [`MAX_CONNECTIONS_PER_PEER`] connections of [`MAX_STREAMS_PER_CONNECTION`] streams each; a
+//! [`MAX_CONNECTIONS_PER_PEER`](crate::limits::MAX_CONNECTIONS_PER_PEER) connections (a newer one closes the oldest: see
+//! [`NewestConnections`]) of [`MAX_STREAMS_PER_CONNECTION`] streams each; a
 //! frame's length prefix is checked against [`MAX_FRAME_SIZE`] before any of it is read, and
 //! the frame is read as it arrives rather than into a buffer of the declared size; each peer's
 //! frames (and the gossip it publishes) pass a token bucket and take a place in the peer's
@@ -27,7 +28,7 @@ use libp2p::gossipsub;
 use libp2p::identity::{Keypair, ed25519};
 use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::{ListenError, NetworkBehaviour, SwarmEvent};
-use libp2p::{Multiaddr, PeerId, StreamProtocol, allow_block_list, connection_limits};
+use libp2p::{Multiaddr, PeerId, StreamProtocol, allow_block_list};
 use tokio::sync::mpsc;
 use tongban_protocol::engine::GossipTopic;
 use tongban_protocol::ids::{PublicKey, RegionId};
@@ -38,7 +39,7 @@ use tracing::{debug, info, warn};
 use crate::daemon::{Command, EngineHandle};
 use crate::error::NodeError;
 use crate::limits::{
-    MAX_CONNECTIONS_PER_PEER, MAX_STREAMS_PER_CONNECTION, QueueShares, Refusal, TokenBucket,
+    MAX_STREAMS_PER_CONNECTION, NewestConnections, QueueShares, Refusal, TokenBucket,
 };
 
 /// The protocol every frame travels on.
@@ -160,7 +161,6 @@ impl request_response::Codec for FrameCodec {
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
     allow: allow_block_list::Behaviour<allow_block_list::AllowedPeers>,
-    limits: connection_limits::Behaviour,
     frames: request_response::Behaviour<FrameCodec>,
     gossip: gossipsub::Behaviour,
 }
@@ -332,10 +332,6 @@ pub async fn start(
             .map_err(io::Error::other)?;
             Ok(Behaviour {
                 allow: allow_block_list::Behaviour::default(),
-                limits: connection_limits::Behaviour::new(
-                    connection_limits::ConnectionLimits::default()
-                        .with_max_established_per_peer(Some(MAX_CONNECTIONS_PER_PEER)),
-                ),
                 gossip,
                 frames: request_response::Behaviour::new(
                     [(FRAME_PROTOCOL, ProtocolSupport::Full)],
@@ -376,6 +372,7 @@ pub async fn start(
     };
     info!(%bound, peer = %swarm.local_peer_id(), "peer transport listening");
     let bound_out = bound.clone();
+    let mut connections = NewestConnections::default();
     let mut gate = Gate {
         peers: HashMap::new(),
         shares: QueueShares::default(),
@@ -457,9 +454,16 @@ pub async fn start(
                             let _ = gate.admit(source, region, data.len(), |t| Command::Gossip(topic, data, t));
                         }
                     }
-                    SwarmEvent::ConnectionEstablished { peer_id, num_established, .. } => {
+                    SwarmEvent::ConnectionEstablished { peer_id, connection_id, num_established, .. } => {
                         if let Some(region) = directory.by_peer.get(&peer_id) {
-                            if num_established.get() == 1 {
+                            let replaced = connections.opened(&peer_id, connection_id);
+                            for old in &replaced {
+                                swarm.close_connection(*old);
+                            }
+                            // A first connection, or one that replaced old ones (the peer
+                            // restarted while we held its dead connections): the engine
+                            // reconciles.
+                            if num_established.get() == 1 || !replaced.is_empty() {
                                 info!(%region, "peer connected");
                                 if engine.offer(Command::PeerConnected(region.clone())).is_err() {
                                     debug!(%region, "the engine's queue is full; the timer reconciles later");
@@ -474,7 +478,8 @@ pub async fn start(
                         engine.refusals().connection_denied();
                         debug!("a connection from a peer off the roster refused");
                     }
-                    SwarmEvent::ConnectionClosed { peer_id, num_established, .. } => {
+                    SwarmEvent::ConnectionClosed { peer_id, connection_id, num_established, .. } => {
+                        connections.closed(&peer_id, &connection_id);
                         if num_established == 0 && let Some(region) = directory.by_peer.get(&peer_id) {
                             info!(%region, "peer disconnected");
                         }

@@ -341,7 +341,11 @@ impl RunningNode {
             .arg("--config")
             .arg(config)
             .args(args)
-            .env("RUST_LOG", "warn")
+            // TONGBAN_TEST_LOG sets the nodes' log filter, to trace a failing test.
+            .env(
+                "RUST_LOG",
+                std::env::var("TONGBAN_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -293,6 +293,8 @@ pub struct Engine<S: Store> {
     /// (`None`: frames that name no member).
     refused_budget: BTreeMap<Option<RegionId>, audit::RefusedBudget>,
     last_reconcile: BTreeMap<RegionId, Timestamp>,
+    /// When each peer's last connect was handled (see `peer_connected`).
+    last_connect: BTreeMap<RegionId, Timestamp>,
     recon_sessions: BTreeMap<(RegionId, u64), std::sync::Arc<crate::reconcile::ReconSet>>,
     last_announce: Option<Timestamp>,
     /// Members whose catalog is not held: when to ask them next, and how often we asked.
@@ -360,6 +362,7 @@ impl<S: Store> Engine<S> {
             audit: audit::AuditHead::default(),
             refused_budget: BTreeMap::new(),
             last_reconcile: BTreeMap::new(),
+            last_connect: BTreeMap::new(),
             recon_sessions: BTreeMap::new(),
             last_announce: None,
             catalog_asks: BTreeMap::new(),

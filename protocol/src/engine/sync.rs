@@ -44,8 +44,27 @@ impl<S: Store> Engine<S> {
     }
 
     /// A peer (re)connected: reconcile at once, tell it (only it) our catalog, and ask it
-    /// for any material of a case it collected for us that we still lack.
+    /// for any material of a case it collected for us that we still lack. A link that flaps
+    /// (a restarted peer's connections refused and redialled, many a second) costs one round
+    /// of this per `retry_initial_ms`: a connect sooner than that after the last one only
+    /// brings the next session forward to that delay, in case the frames were lost with the
+    /// connection.
     pub fn peer_connected(&mut self, peer: &RegionId, now: Timestamp) -> Result<()> {
+        let delay = self.config.retry_initial_ms;
+        if let Some(last) = self.last_connect.get(peer)
+            && now.0 < last.0.saturating_add(delay)
+        {
+            let every = self.config.reconcile_every_ms;
+            let soon = Timestamp(
+                last.0
+                    .saturating_add(delay.min(every))
+                    .saturating_sub(every),
+            );
+            let next = self.last_reconcile.entry(peer.clone()).or_insert(soon);
+            *next = (*next).min(soon);
+            return Ok(());
+        }
+        self.last_connect.insert(peer.clone(), now);
         self.reconcile_with(peer, now)?;
         if let Some(env) = self.catalogs.get(&self.me) {
             let body = Message::CatalogAnnounce {

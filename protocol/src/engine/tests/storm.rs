@@ -209,3 +209,32 @@ fn on_reconnect_what_the_peer_lacks_is_sent_once() {
     );
     assert!(net.node(BJ).outbox_depth().is_empty());
 }
+
+#[test]
+fn a_link_that_flaps_starts_one_reconciliation_and_one_more_after_the_first_delay() {
+    let mut net = Net::new();
+    let cases = intakes_in_one_commit(&mut net, 3);
+    net.run(|_| false);
+    net.advance(2_000);
+    let before = net.node(BJ).metrics().reconciliations;
+    // A restarted peer's connections are refused and redialled: twenty connects in 50 ms.
+    for _ in 0..20 {
+        net.now = net.now.plus_ms(2);
+        let now = net.now;
+        net.node(BJ).peer_connected(&region(TJ), now).unwrap();
+        net.commit(BJ);
+    }
+    let started = net.node(BJ).metrics().reconciliations - before;
+    assert_eq!(started, 1, "{started} sessions for one flapping link");
+    // Those frames may all have been lost with the connections: the next session comes after
+    // the first retry delay, not the ten-minute period.
+    net.in_flight.clear();
+    let retry = net.node(BJ).config.retry_initial_ms;
+    net.advance(retry + 1_000);
+    let started = net.node(BJ).metrics().reconciliations - before;
+    assert_eq!(started, 2, "the deferred session did not come");
+    net.run(|_| false);
+    for case in &cases {
+        assert_eq!(net.state(TJ, case), net.state(BJ, case));
+    }
+}
