@@ -149,6 +149,13 @@ async fn a_node_that_was_away_catches_up_at_a_cost_proportional_to_what_it_misse
         "after missing {missed} cases (with {} shared): reconciliation {recon} bytes, all frames in {all_in} bytes",
         shared.len()
     );
+    // Tianjin still held Beijing's dead connections when it came back: the new one replaced
+    // them instead of being refused until they timed out.
+    assert_eq!(
+        metric(&tc, "connections_denied_total").await,
+        0,
+        "the restarted member was refused"
+    );
     assert!(
         recon < 4096 * (missed as u64 + 1),
         "reconciliation cost {recon} bytes"
