@@ -3,7 +3,7 @@
 //! Only roster members may connect: the allow-list holds exactly the node keys of the roster
 //! in force, so a stranger's connection is closed before any protocol runs. Every frame is one
 //! request of the `/tongban/frame/1` request-response protocol (a length-prefixed signed
-//! envelope, at most [`MAX_FRAME_SIZE`](tongban_protocol::wire::MAX_FRAME_SIZE)); the answer is
+//! envelope, at most [`MAX_FRAME_SIZE`]); the answer is
 //! an empty acknowledgement of transport only — what a frame achieved comes back as frames of
 //! its own (receipts, replies), because the engine verifies everything before it counts.
 //! Frames that fail to go out are not retried here: the engine's outbox does that.
