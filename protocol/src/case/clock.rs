@@ -23,7 +23,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::case::calendar::{Date, HolidayCalendar};
+use crate::case::calendar::HolidayCalendar;
+use crate::case::date::Date;
 use crate::ids::Timestamp;
 
 /// How a time limit counts days.

@@ -13,7 +13,7 @@ use super::{Actor, Engine};
 use crate::case::application::{
     Applicant, Application, DeliveryChoice, Intake, ItemRef, SubmittedMaterial,
 };
-use crate::case::calendar::Date;
+use crate::case::date::Date;
 use crate::case::events::{EventKind, Side};
 use crate::case::fold::Stage;
 use crate::case::log::CaseLogs;
