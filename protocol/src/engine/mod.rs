@@ -21,6 +21,7 @@
 //! | `pending` | the outbox's bookkeeping: items by peer and by case, bytes in flight, backoff |
 //! | `catalogs` | this region's catalog and every other region's latest, and search |
 //! | `materials` | chunked, digest-checked material uploads |
+//! | `material_transfer` | materials from the intake region to the handling region, chunk by chunk |
 //! | `query` | case views and worklists with the clock's colour |
 //! | `audit` | the hash-chained log of every envelope sent or received |
 //! | `rosters` | the roster in force: the accepted chain kept, restarts never on an older one |
@@ -31,6 +32,7 @@ pub mod audit;
 pub mod backoffice;
 mod catalogs;
 mod intake;
+mod material_transfer;
 mod materials;
 mod outbox;
 mod peer;
