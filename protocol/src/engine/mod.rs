@@ -15,7 +15,7 @@
 //! |---|---|
 //! | [`records`] | key layout and stored records |
 //! | `intake` | taking an application at a window: checks, case id, first event, receipt |
-//! | `status` | writing events (windows, back office) and taking in events from peers |
+//! | `event_flow` | the flow of case events: writing them (windows, back office), sending them where routing says, taking in the peer's |
 //! | `peer` | frames from peers: verification, dispatch, replies |
 //! | `outbox` | what must reach a peer: batched per peer, capped in flight, retried with backoff until a receipt settles it |
 //! | `pending` | the outbox's bookkeeping: items by peer and by case, bytes in flight, backoff |
@@ -31,6 +31,7 @@
 pub mod audit;
 pub mod backoffice;
 mod catalogs;
+mod event_flow;
 mod intake;
 mod material_transfer;
 mod materials;
@@ -40,7 +41,6 @@ mod pending;
 mod query;
 pub mod records;
 mod rosters;
-mod status;
 mod sync;
 #[cfg(test)]
 mod tests;

@@ -1,5 +1,8 @@
-//! Writing events — a window's intake-side actions, the back office's reports — and taking in
-//! events from the peer that writes the other log of a case.
+//! The flow of a case's events through this node: writing them — a window's intake-side
+//! actions, the back office's reports —, keeping them, sending each to the case's other
+//! region, and taking in events from the peer that writes the other log of a case, with the
+//! receipts that answer them. (The events themselves are defined in
+//! [`crate::case::events`].)
 
 use serde_bytes::ByteBuf;
 
