@@ -206,6 +206,8 @@ pub struct ResultSpec {
 }
 
 /// Which regions' windows may collect applications for an item.
+// Whether a region may (`Collectors::allows`) is part of the routing rule, in
+// `engine/routing.rs`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
@@ -214,16 +216,6 @@ pub enum Collectors {
     AllMembers,
     /// Only these regions.
     Regions(Vec<RegionId>),
-}
-
-impl Collectors {
-    /// Whether `region` may collect for the item.
-    pub fn allows(&self, region: &RegionId) -> bool {
-        match self {
-            Collectors::AllMembers => true,
-            Collectors::Regions(list) => list.contains(region),
-        }
-    }
 }
 
 /// 政务服务事项: one service a region provides, with its standard elements.

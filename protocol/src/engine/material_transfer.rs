@@ -36,7 +36,7 @@ impl<S: Store> Engine<S> {
         let Some(record) = self.cases.get(case).cloned() else {
             return Ok(());
         };
-        if record.handling_region != self.me || record.intake_region == self.me {
+        if !record.fetches_materials(&self.me) {
             return Ok(());
         }
         let logs = self.load_logs(case)?;
@@ -88,7 +88,7 @@ impl<S: Store> Engine<S> {
             .cases
             .get(case)
             .ok_or_else(|| Error::NotFound(format!("case {case}")))?;
-        if record.peer_of(&self.me) != Some(to) || record.intake_region != self.me {
+        if !record.serves_materials_to(&self.me, to) {
             return Err(Error::Forbidden(format!(
                 "case {case} is not collected here for region {to}"
             )));
@@ -134,7 +134,7 @@ impl<S: Store> Engine<S> {
             .cases
             .get(case)
             .ok_or_else(|| Error::NotFound(format!("case {case}")))?;
-        if record.intake_region != *from || record.handling_region != self.me {
+        if !record.takes_materials_from(&self.me, from) {
             return Err(Error::Forbidden(format!(
                 "region {from} sends no materials for case {case}"
             )));

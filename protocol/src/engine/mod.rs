@@ -15,6 +15,7 @@
 //! |---|---|
 //! | [`records`] | key layout and stored records |
 //! | `intake` | taking an application at a window: checks, case id, first event, receipt |
+//! | `routing` | the routing rule: who handles and who may collect, who writes each log and who is whose peer, where an event goes, which way materials travel |
 //! | `event_flow` | the flow of case events: writing them (windows, back office), sending them where routing says, taking in the peer's |
 //! | `peer` | frames from peers: verification, dispatch, replies |
 //! | `outbox` | what must reach a peer: batched per peer, capped in flight, retried with backoff until a receipt settles it |
@@ -41,6 +42,7 @@ mod pending;
 mod query;
 pub mod records;
 mod rosters;
+pub(crate) mod routing;
 mod sync;
 #[cfg(test)]
 mod tests;
