@@ -90,7 +90,7 @@ impl BackOfficeConfig {
     /// so `tongban` can refuse a bad config before it starts.
     pub fn validate(&self) -> Result<(), AdapterError> {
         match self {
-            BackOfficeConfig::Reference(c) => Ok(c.validate()?),
+            BackOfficeConfig::Reference(c) => c.validate(),
             BackOfficeConfig::Webhook(c) => c.validate(),
             BackOfficeConfig::FileDrop(c) => c.validate(),
         }

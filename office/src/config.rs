@@ -120,8 +120,10 @@ impl Default for ReferenceConfig {
 
 impl ReferenceConfig {
     /// Checks the settings, naming every problem with its key, so an operator fixes the file
-    /// in one pass.
-    pub fn validate(&self) -> Result<(), OfficeError> {
+    /// in one pass. The error comes in the caller's own type, made from an
+    /// [`OfficeError::InvalidConfig`]: the node checks its `[backoffice]` table in the adapters'
+    /// error type, the office itself in [`OfficeError`].
+    pub fn validate<E: From<OfficeError>>(&self) -> Result<(), E> {
         let mut problems = Vec::new();
         let d = &self.delays;
         for (key, range) in [
@@ -162,10 +164,7 @@ impl ReferenceConfig {
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(OfficeError::InvalidConfig(format!(
-                "reference: {}",
-                problems.join("; ")
-            )))
+            Err(OfficeError::InvalidConfig(format!("reference: {}", problems.join("; "))).into())
         }
     }
 }

@@ -130,7 +130,7 @@ pub struct ReferenceCore {
 impl ReferenceCore {
     /// A core for `config`, checked first.
     pub fn new(config: ReferenceConfig) -> Result<ReferenceCore, OfficeError> {
-        config.validate()?;
+        config.validate::<OfficeError>()?;
         Ok(ReferenceCore {
             config,
             cases: BTreeMap::new(),

@@ -571,7 +571,7 @@ fn config_validation_names_every_problem() {
         assert!(err.contains(expected), "missing {expected:?} in {err}");
     }
     ReferenceConfig::default()
-        .validate()
+        .validate::<OfficeError>()
         .expect("defaults are valid");
 }
 
