@@ -292,7 +292,8 @@ impl ReconMessage {
     /// Checks the structure the algorithm relies on: at least one and at most [`MAX_RANGES`]
     /// ranges, strictly increasing bounds, the last at Infinity, and listed entries strictly
     /// increasing and inside their range. Decoding checks this; so does
-    /// [`Reconciler::respond`], for messages that arrived embedded in another structure.
+    /// [`Reconciler::respond`](super::Reconciler::respond), for messages that arrived embedded
+    /// in another structure.
     pub fn validate(&self) -> Result<()> {
         if self.ranges.is_empty() {
             return Err(reconcile_error(
