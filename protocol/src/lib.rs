@@ -8,11 +8,11 @@
 //! |---|---|
 //! | [`ids`] | identifiers and small values: regions, windows, cases, keys, digests, time |
 //! | [`codec`] | bounded CBOR encoding and decoding, the one wire format |
-//! | [`engine`] | the node's behaviour: intake, routing, the flow of events, outbox, catalogs, timers |
+//! | [`engine`] | the node's behaviour: intake, routing, event flow, outbox, catalogs, timers |
 //! | [`envelope`] | COSE_Sign1 envelopes: sign, open, verify strictly |
 //! | [`roster`] | the federation's membership and the quorum rule for changing it |
 //! | [`catalog`] | service items (GB/T 39046) and signed catalog manifests |
-//! | [`case`] | applications, the two event logs of a case, their fold, time limits, dates and calendars |
+//! | [`case`] | applications, the two event logs of a case, their fold, time limits, calendars |
 //! | [`reconcile`] | range-based set reconciliation of the cases two nodes share |
 //! | [`store`] | the storage trait and the crash-modelling in-memory store |
 //! | [`wire`] | the versioned enum of everything nodes say to each other |
