@@ -204,3 +204,13 @@ impl AdapterError {
         move |source| AdapterError::Io { what, path, source }
     }
 }
+
+/// The reference back office's core (`tongban-office`) can only refuse its settings; that is
+/// the adapters' config error, with the same words.
+impl From<tongban_office::OfficeError> for AdapterError {
+    fn from(e: tongban_office::OfficeError) -> AdapterError {
+        match e {
+            tongban_office::OfficeError::InvalidConfig(why) => AdapterError::InvalidConfig(why),
+        }
+    }
+}

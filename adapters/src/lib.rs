@@ -6,7 +6,7 @@
 //!
 //! | module | adapter |
 //! |---|---|
-//! | [`reference`](mod@reference) | the built-in reference back office: decides cases by itself with configurable delays and outcome mix, for demos and the simulator |
+//! | [`reference`](mod@reference) | the built-in reference back office: the deterministic core of `tongban-office` (the one the simulator drives) on the wall clock; decides cases by itself with configurable delays and outcome mix, for demos |
 //! | [`webhook`] | POSTs each notice as JSON to the region platform's URL, with retries; takes status callbacks signed with a shared HMAC key |
 //! | [`tls`] | the webhook's TLS client (CA bundle or system roots, pins, client certificate) and the workspace's one rustls crypto provider |
 //! | [`filedrop`] | writes each notice as a JSON file into an outbox folder; reads status files from an inbox folder, moving each out once the node has committed or refused its reports |

@@ -8,7 +8,7 @@
 //! |---|---|
 //! | [`ids`] | identifiers and small values: regions, windows, cases, keys, digests, time |
 //! | [`codec`] | bounded CBOR encoding and decoding, the one wire format |
-//! | [`engine`] | the node's behaviour: intake, routing, outbox, status, catalogs, timers |
+//! | [`engine`] | the node's behaviour: intake, routing, event flow, outbox, catalogs, timers |
 //! | [`envelope`] | COSE_Sign1 envelopes: sign, open, verify strictly |
 //! | [`roster`] | the federation's membership and the quorum rule for changing it |
 //! | [`catalog`] | service items (GB/T 39046) and signed catalog manifests |

@@ -179,7 +179,7 @@ impl Application {
                 self.intake.mode, item.modes
             ));
         }
-        if self.intake.mode == Mode::ProxyIntake && !item.collectors.allows(&self.intake.region) {
+        if !crate::engine::routing::may_collect(item, &self.intake) {
             p.push(format!(
                 "intake.region: region {} may not collect for this item",
                 self.intake.region

@@ -1,6 +1,6 @@
 //! A case (办件) from intake to result: the application, the two event logs (intake side and
 //! handling side), the pure fold of both logs into one state, and the time-limit clock with
-//! its working-day calendar.
+//! its working-day calendar and the dates it counts in.
 //!
 //! | module | job |
 //! |---|---|
@@ -10,10 +10,12 @@
 //! | [`fold`] | the pure fold of both logs into the case state, and the transition rules |
 //! | [`clock`] | the statutory clock and its colour |
 //! | [`calendar`] | working days, holidays and make-up days |
+//! | [`date`] | civil dates in China time, weekdays, day arithmetic, `YYYY-MM-DD` |
 
 pub mod application;
 pub mod calendar;
 pub mod clock;
+pub mod date;
 pub mod events;
 pub mod fold;
 pub mod log;

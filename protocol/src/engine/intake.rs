@@ -9,11 +9,12 @@ use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
 use super::records::{self, CaseRecord, META_CASE_COUNTER};
+use super::routing;
 use super::{Actor, Engine};
 use crate::case::application::{
     Applicant, Application, DeliveryChoice, Intake, ItemRef, SubmittedMaterial,
 };
-use crate::case::calendar::Date;
+use crate::case::date::Date;
 use crate::case::events::{EventKind, Side};
 use crate::case::fold::Stage;
 use crate::case::log::CaseLogs;
@@ -136,11 +137,9 @@ impl<S: Store> Engine<S> {
             return Err(Error::InvalidApplication(missing));
         }
         let cited = request.materials.clone();
-        let mode = request.mode.unwrap_or(if request.region != self.me {
-            Mode::ProxyIntake
-        } else {
-            item.modes.first().copied().unwrap_or(Mode::FullyOnline)
-        });
+        let mode = request
+            .mode
+            .unwrap_or_else(|| routing::default_mode(&self.me, &request.region, &item));
         let mut application = Application {
             // The case id is given once the application passed its checks, so a refused
             // application changes nothing, not even the counter.
@@ -172,7 +171,7 @@ impl<S: Store> Engine<S> {
         let mut record = CaseRecord {
             case: case.clone(),
             intake_region: self.me.clone(),
-            handling_region: request.region.clone(),
+            handling_region: routing::handling_region(&application.item).clone(),
             window: window.clone(),
             impl_code: item.impl_code.clone(),
             item_name: item.name.clone(),

@@ -15,12 +15,14 @@
 //! |---|---|
 //! | [`records`] | key layout and stored records |
 //! | `intake` | taking an application at a window: checks, case id, first event, receipt |
-//! | `status` | writing events (windows, back office) and taking in events from peers |
+//! | `routing` | the routing rule: who handles and who may collect, who writes each log and who is whose peer, where an event goes, which way materials travel |
+//! | `event_flow` | the flow of case events: writing them (windows, back office), sending them where routing says, taking in the peer's |
 //! | `peer` | frames from peers: verification, dispatch, replies |
 //! | `outbox` | what must reach a peer: batched per peer, capped in flight, retried with backoff until a receipt settles it |
 //! | `pending` | the outbox's bookkeeping: items by peer and by case, bytes in flight, backoff |
 //! | `catalogs` | this region's catalog and every other region's latest, and search |
 //! | `materials` | chunked, digest-checked material uploads |
+//! | `material_transfer` | materials from the intake region to the handling region, chunk by chunk |
 //! | `query` | case views and worklists with the clock's colour |
 //! | `audit` | the hash-chained log of every envelope sent or received |
 //! | `rosters` | the roster in force: the accepted chain kept, restarts never on an older one |
@@ -30,7 +32,9 @@
 pub mod audit;
 pub mod backoffice;
 mod catalogs;
+mod event_flow;
 mod intake;
+mod material_transfer;
 mod materials;
 mod outbox;
 mod peer;
@@ -38,7 +42,7 @@ mod pending;
 mod query;
 pub mod records;
 mod rosters;
-mod status;
+pub(crate) mod routing;
 mod sync;
 #[cfg(test)]
 mod tests;

@@ -123,7 +123,7 @@ impl<S: Store> Engine<S> {
                 r.case
             ))
         })?;
-        if record.peer_of(&self.me) != Some(from) || record.writer(r.side) != &self.me {
+        if !record.takes_receipt_from(&self.me, from, r.side) {
             return Err(Error::BadEvent(format!(
                 "a receipt from {from} for the {:?} side of case {}: only the case's \
                  peer acknowledges, and only the side this node writes",

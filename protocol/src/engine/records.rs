@@ -102,6 +102,8 @@ pub(crate) fn upload_key(digest: &Digest, offset: u64) -> Vec<u8> {
 
 /// What the engine keeps of each case besides its events: enough to route, list and filter
 /// without reading the logs.
+// Who writes which log and who is whose peer (`writer`, `peer_of`, ...) is the routing rule,
+// answered in `engine/routing.rs`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CaseRecord {
@@ -134,27 +136,6 @@ pub struct CaseRecord {
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
-}
-
-impl CaseRecord {
-    /// The region that writes `side`.
-    pub fn writer(&self, side: Side) -> &RegionId {
-        match side {
-            Side::Intake => &self.intake_region,
-            Side::Handling => &self.handling_region,
-        }
-    }
-
-    /// The other region of the case, seen from `me`, if the case crosses regions.
-    pub fn peer_of(&self, me: &RegionId) -> Option<&RegionId> {
-        if self.intake_region == self.handling_region {
-            None
-        } else if &self.intake_region == me {
-            Some(&self.handling_region)
-        } else {
-            Some(&self.intake_region)
-        }
-    }
 }
 
 /// Something that must still reach a peer, with its retry schedule.

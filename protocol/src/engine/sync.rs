@@ -18,7 +18,7 @@ impl<S: Store> Engine<S> {
     fn shared_with(&self, peer: &RegionId) -> ReconSet {
         self.cases
             .values()
-            .filter(|r| r.peer_of(&self.me) == Some(peer))
+            .filter(|r| r.is_shared_with(&self.me, peer))
             .map(|r| Entry::new(r.case.clone(), r.intake_seq, r.handling_seq))
             .collect()
     }
@@ -77,9 +77,7 @@ impl<S: Store> Engine<S> {
         let from_peer: Vec<CaseId> = self
             .cases
             .values()
-            .filter(|r| {
-                &r.intake_region == peer && r.handling_region == self.me && !r.stage.is_decided()
-            })
+            .filter(|r| r.takes_materials_from(&self.me, peer) && !r.stage.is_decided())
             .map(|r| r.case.clone())
             .collect();
         // Asks still open were lost with the connection, if not answered.

@@ -6,21 +6,7 @@ use tongban_protocol::case::events::{Event, LicenceRef, MaterialGap};
 use tongban_protocol::case::fold::Effect;
 
 use super::*;
-
-/// The logs as `resume` takes them: the handling kinds in order, the intake (seq, kind).
-fn logs_for_resume(logs: &CaseLogs) -> (Vec<EventKind>, Vec<(u32, EventKind)>) {
-    let handling = logs
-        .log(Side::Handling)
-        .iter()
-        .map(|e| e.kind.clone())
-        .collect();
-    let intake = logs
-        .log(Side::Intake)
-        .iter()
-        .map(|e| (e.seq, e.kind.clone()))
-        .collect();
-    (handling, intake)
-}
+use crate::testing::{logs_for_resume, written};
 
 /// Whether the node counts the case finished (nothing more for the back office to do).
 fn finished(logs: &CaseLogs) -> bool {
@@ -208,26 +194,6 @@ fn withdrawal_request() -> EventKind {
     EventKind::WithdrawalRequested {
         reason: "不再需要".into(),
     }
-}
-
-/// The logs of fixture case `n` after `script`, each event written with the writer's check.
-fn written(n: usize, script: &[(Side, EventKind)]) -> CaseLogs {
-    let case = case_id(n);
-    let mut logs = CaseLogs::new(case.clone());
-    logs.write(
-        Side::Intake,
-        EventKind::Submitted {
-            application: Box::new(sample_application(&case, delivery_of(n))),
-        },
-        Timestamp(0),
-    )
-    .expect("submitted");
-    for (i, (side, kind)) in script.iter().enumerate() {
-        if let Err(e) = logs.write(*side, kind.clone(), Timestamp(1 + i as u64)) {
-            panic!("script step {i} ({}) refused: {e}", kind.name());
-        }
-    }
-    logs
 }
 
 /// Fires every report due until far in the future, writing each into `logs` with the
@@ -656,30 +622,6 @@ fn resume_changes_nothing_for_a_case_the_core_knows() {
     );
     assert_eq!(empty.cases(), 0);
     assert_eq!(empty.next_due(), None);
-}
-
-#[tokio::test]
-async fn the_adapter_resumes_through_its_core() {
-    let mut config = fast(26);
-    config.outcomes = NONE;
-    let mut bo = ReferenceBackOffice::new(config).expect("valid");
-    let logs = written(
-        6,
-        &[
-            (Side::Handling, EventKind::Received),
-            (Side::Handling, EventKind::Accepted),
-        ],
-    );
-    let (handling, intake) = logs_for_resume(&logs);
-    let now = wall_clock().expect("clock");
-    bo.resume(
-        now,
-        &new_case(&case_id(6), delivery_of(6), now),
-        &handling,
-        &intake,
-    );
-    assert_eq!(bo.core().cases(), 1);
-    assert!(bo.next_due().is_some_and(|t| t >= now));
 }
 
 /// A crash at a random time; its flags are drawn too.

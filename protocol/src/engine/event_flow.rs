@@ -1,9 +1,13 @@
-//! Writing events — a window's intake-side actions, the back office's reports — and taking in
-//! events from the peer that writes the other log of a case.
+//! The flow of a case's events through this node: writing them — a window's intake-side
+//! actions, the back office's reports —, keeping them, sending each where the routing rule
+//! ([`super::routing`]) says, and taking in events from the peer that writes the other log of
+//! a case, with the receipts that answer them. (The events themselves are defined in
+//! [`crate::case::events`].)
 
 use serde_bytes::ByteBuf;
 
 use super::records::{self, CaseRecord, event_key};
+use super::routing::{self, Route, Sender};
 use super::{Actor, Engine, Notice, Report};
 use crate::case::events::{Event, EventKind, Side};
 use crate::case::log::{CaseLogs, Inserted};
@@ -171,21 +175,21 @@ impl<S: Store> Engine<S> {
         envelope: &[u8],
         now: Timestamp,
     ) -> Result<()> {
-        if let Some(peer) = record.peer_of(&self.me).cloned() {
-            let body = Message::Events {
-                events: vec![ByteBuf::from(envelope.to_vec())],
-            };
-            return self.enqueue(
-                &peer,
-                body,
-                Some((event.case.clone(), event.side, event.seq)),
-                now,
-            );
+        match record.route_written(&self.me, event.side) {
+            Route::Peer(peer) => {
+                let body = Message::Events {
+                    events: vec![ByteBuf::from(envelope.to_vec())],
+                };
+                self.enqueue(
+                    &peer,
+                    body,
+                    Some((event.case.clone(), event.side, event.seq)),
+                    now,
+                )
+            }
+            Route::LocalHandler => self.handler_sees(record, logs, event, now),
+            Route::Stays => Ok(()),
         }
-        if event.side == Side::Intake {
-            self.handler_sees(record, logs, event, now)?;
-        }
-        Ok(())
     }
 
     /// As the handling region, react to an intake-side event: a new case is received and
@@ -303,36 +307,30 @@ impl<S: Store> Engine<S> {
         now: Timestamp,
     ) -> Result<()> {
         let existing = self.cases.get(&event.case).cloned();
-        let writer = match (&existing, &event.kind) {
-            (Some(record), _) => record.writer(event.side).clone(),
-            (None, EventKind::Submitted { application }) if event.seq == 1 => {
-                application.intake.region.clone()
-            }
-            (None, _) => {
-                // A case we do not know yet: ask for its start.
-                let body = Message::EventFetch {
-                    case: event.case.clone(),
-                    side: Side::Intake,
-                    after: 0,
-                };
-                self.send(from, body, now)?;
-                return Err(Error::BadEvent(
-                    "unknown case; its application was asked for".into(),
-                ));
+        let Some(writer) = routing::writer_of_incoming(existing.as_ref(), event) else {
+            // A case we do not know yet: ask for its start.
+            let body = Message::EventFetch {
+                case: event.case.clone(),
+                side: Side::Intake,
+                after: 0,
+            };
+            self.send(from, body, now)?;
+            return Err(Error::BadEvent(
+                "unknown case; its application was asked for".into(),
+            ));
+        };
+        // This node's own log, sent back by the case's peer, is recovered (checked against
+        // its own keys below); any other log only from its writer.
+        let recovering = match routing::sender_of(&writer, from, &self.me, existing.as_ref()) {
+            Some(Sender::Recovery) => true,
+            Some(Sender::Writer) => false,
+            None => {
+                return Err(Error::BadEvent(format!(
+                    "region {from} may not write the {:?} log of this case",
+                    event.side
+                )));
             }
         };
-        // This node's own log, sent back by the case's peer: a node restored from an older
-        // backup recovers what it had written (checked against its own keys below).
-        let recovering = writer == self.me
-            && existing
-                .as_ref()
-                .is_some_and(|r| r.peer_of(&self.me) == Some(from));
-        if (&writer != from || writer == self.me) && !recovering {
-            return Err(Error::BadEvent(format!(
-                "region {from} may not write the {:?} log of this case",
-                event.side
-            )));
-        }
         // Checked against the key the writer's node held when it wrote the event: its
         // current key, or one it rotated out after the event's time (never a revoked one).
         let kid = crate::envelope::peek_signer(bytes, Event::MAX_SIZE)?;
@@ -368,7 +366,7 @@ impl<S: Store> Engine<S> {
             Inserted::Appended(_) => {
                 self.store_event(&mut record, &logs, event, bytes, now)?;
                 self.metrics.events_received += 1;
-                if event.side == Side::Intake && record.handling_region == self.me {
+                if record.goes_to_handler_here(&self.me, event.side) {
                     self.handler_sees(&mut record, logs, event, now)?;
                     self.fetch_materials(&event.case, now)?;
                 }
@@ -435,7 +433,7 @@ impl<S: Store> Engine<S> {
         if application.case != event.case {
             return Err(Error::BadEvent("the application names another case".into()));
         }
-        if application.item.region != self.me {
+        if routing::handling_region(&application.item) != &self.me {
             return Err(Error::BadEvent(format!(
                 "the case is for region {}, not this one",
                 application.item.region
@@ -526,7 +524,7 @@ impl<S: Store> Engine<S> {
         let Some(record) = self.cases.get(case) else {
             return Ok(());
         };
-        if record.peer_of(&self.me) != Some(to) {
+        if !record.is_shared_with(&self.me, to) {
             return Err(Error::Forbidden(format!(
                 "case {case} is not shared with region {to}"
             )));

@@ -1,0 +1,200 @@
+//! The routing rule, in one place: which region handles an application and which may collect
+//! it, who writes each log of a case and who is whose peer for it, where an event goes once
+//! this node wrote it, who may hand this node a log's events, and which way a case's
+//! materials and receipts travel. The rest of the engine asks these questions here instead of
+//! answering them itself, so the rule can be read (and changed) in one file.
+//!
+//! A case has two regions: the intake region (收件地), whose window collected the application
+//! and which writes the intake log, and the handling region (办理地), whose catalog holds the
+//! item and which writes the handling log. When they differ, each is the other's peer for the
+//! case and everything about it travels between the two; when they are the same region, the
+//! case never leaves the node.
+
+use super::records::CaseRecord;
+use crate::case::application::{Intake, ItemRef};
+use crate::case::events::{Event, EventKind, Side};
+use crate::catalog::{Collectors, Mode, ServiceItem};
+use crate::ids::RegionId;
+
+// ------------------------------------------------------------------------------------------
+// Who handles an application, who may collect it
+// ------------------------------------------------------------------------------------------
+
+/// The region that handles (decides) an application: the region whose catalog holds the item
+/// it names (办理地). It writes the case's handling log.
+pub(crate) fn handling_region(item: &ItemRef) -> &RegionId {
+    &item.region
+}
+
+/// How an application comes in when the window does not say: proxy intake (异地代收代办) for
+/// another region's item, else the item's first mode (fully online if it lists none).
+pub(crate) fn default_mode(me: &RegionId, handling: &RegionId, item: &ServiceItem) -> Mode {
+    if handling != me {
+        Mode::ProxyIntake
+    } else {
+        item.modes.first().copied().unwrap_or(Mode::FullyOnline)
+    }
+}
+
+impl Collectors {
+    /// Whether `region` may collect for the item.
+    pub fn allows(&self, region: &RegionId) -> bool {
+        match self {
+            Collectors::AllMembers => true,
+            Collectors::Regions(list) => list.contains(region),
+        }
+    }
+}
+
+/// Whether the intake region may collect this application for `item`: a proxy intake only
+/// where the item's collectors allow that region; the other modes are not limited here.
+pub(crate) fn may_collect(item: &ServiceItem, intake: &Intake) -> bool {
+    intake.mode != Mode::ProxyIntake || item.collectors.allows(&intake.region)
+}
+
+// ------------------------------------------------------------------------------------------
+// Who writes, who is whose peer
+// ------------------------------------------------------------------------------------------
+
+impl CaseRecord {
+    /// The region that writes `side`.
+    pub fn writer(&self, side: Side) -> &RegionId {
+        match side {
+            Side::Intake => &self.intake_region,
+            Side::Handling => &self.handling_region,
+        }
+    }
+
+    /// The other region of the case, seen from `me`, if the case crosses regions.
+    pub fn peer_of(&self, me: &RegionId) -> Option<&RegionId> {
+        if self.intake_region == self.handling_region {
+            None
+        } else if &self.intake_region == me {
+            Some(&self.handling_region)
+        } else {
+            Some(&self.intake_region)
+        }
+    }
+
+    /// Whether `peer` is the case's other region, seen from `me`: the case's events, receipts
+    /// and reconciliation entries are exchanged with it and with no one else.
+    pub(crate) fn is_shared_with(&self, me: &RegionId, peer: &RegionId) -> bool {
+        self.peer_of(me) == Some(peer)
+    }
+
+    /// Whether `from` may acknowledge this node's events of `side`: only the case's peer
+    /// acknowledges, and only the log this node writes.
+    pub(crate) fn takes_receipt_from(&self, me: &RegionId, from: &RegionId, side: Side) -> bool {
+        self.is_shared_with(me, from) && self.writer(side) == me
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Where an event goes
+// ------------------------------------------------------------------------------------------
+
+/// Where an event this node just wrote goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// To the case's other region, through the outbox.
+    Peer(RegionId),
+    /// To this node's own handling side: the case is collected and handled here, and the
+    /// event is of the intake log.
+    LocalHandler,
+    /// Nowhere else: a handling-side event of a case collected and handled here.
+    Stays,
+}
+
+impl CaseRecord {
+    /// Where an event of `side` that `me` wrote goes: to the peer if the case crosses regions;
+    /// else an intake-side event goes to this node's handling side, and a handling-side one
+    /// stays.
+    pub(crate) fn route_written(&self, me: &RegionId, side: Side) -> Route {
+        if let Some(peer) = self.peer_of(me) {
+            return Route::Peer(peer.clone());
+        }
+        if side == Side::Intake {
+            Route::LocalHandler
+        } else {
+            Route::Stays
+        }
+    }
+
+    /// Whether an event of `side` taken in from the peer goes on to this node's handling side
+    /// (a new case to the back office, later intake events passed on): it does when it is of
+    /// the intake log and this node handles the case.
+    pub(crate) fn goes_to_handler_here(&self, me: &RegionId, side: Side) -> bool {
+        side == Side::Intake && &self.handling_region == me
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Who may hand this node a log's events
+// ------------------------------------------------------------------------------------------
+
+/// The region that writes the log an incoming `event` belongs to: the case's writer of that
+/// side if the case is held (`existing`); for a case not held yet, the collecting region its
+/// application names, if the event is intake event 1 (the application); `None` for any other
+/// event of a case not held, whose start must be asked for first.
+pub(crate) fn writer_of_incoming(existing: Option<&CaseRecord>, event: &Event) -> Option<RegionId> {
+    match (existing, &event.kind) {
+        (Some(record), _) => Some(record.writer(event.side).clone()),
+        (None, EventKind::Submitted { application }) if event.seq == 1 => {
+            Some(application.intake.region.clone())
+        }
+        (None, _) => None,
+    }
+}
+
+/// On what ground events of a log are taken from the region that sent them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sender {
+    /// The sender writes the log.
+    Writer,
+    /// The log is this node's own, sent back by the case's peer: a node restored from an
+    /// older backup recovers what it had written (still checked against its own keys).
+    Recovery,
+}
+
+/// Whether events of the log `writer` writes are taken from `from` by `me`, and on what
+/// ground: from their writer if that is another region, or — this node's own log — from the
+/// peer of a case held here, as recovery. `None`: `from` may not send them.
+pub(crate) fn sender_of(
+    writer: &RegionId,
+    from: &RegionId,
+    me: &RegionId,
+    existing: Option<&CaseRecord>,
+) -> Option<Sender> {
+    let recovering = writer == me && existing.is_some_and(|r| r.is_shared_with(me, from));
+    if recovering {
+        Some(Sender::Recovery)
+    } else if writer == from && writer != me {
+        Some(Sender::Writer)
+    } else {
+        None
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Which way materials travel
+// ------------------------------------------------------------------------------------------
+
+impl CaseRecord {
+    /// Whether `me` fetches the case's materials: it handles a case another region collected
+    /// (materials travel from the intake region to the handling region, never back).
+    pub(crate) fn fetches_materials(&self, me: &RegionId) -> bool {
+        &self.handling_region == me && &self.intake_region != me
+    }
+
+    /// Whether `me` serves the case's materials to `to`: `me` collected the case and `to` is
+    /// its peer, the handling region.
+    pub(crate) fn serves_materials_to(&self, me: &RegionId, to: &RegionId) -> bool {
+        self.is_shared_with(me, to) && &self.intake_region == me
+    }
+
+    /// Whether `me` takes the case's materials from `from`: `from` collected the case and `me`
+    /// handles it.
+    pub(crate) fn takes_materials_from(&self, me: &RegionId, from: &RegionId) -> bool {
+        &self.intake_region == from && &self.handling_region == me
+    }
+}

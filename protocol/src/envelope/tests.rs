@@ -1,0 +1,311 @@
+//! Tests of COSE_Sign1 envelopes: signing, strict opening, and a typed error for every failure.
+
+use super::*;
+use proptest::prelude::*;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Note {
+    text: String,
+    n: u64,
+}
+
+impl Signable for Note {
+    const KIND: &'static str = "note";
+    const VERSION: u64 = 1;
+    const MAX_SIZE: usize = 4096;
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct OtherNote {
+    text: String,
+    n: u64,
+}
+
+impl Signable for OtherNote {
+    const KIND: &'static str = "other";
+    const VERSION: u64 = 1;
+    const MAX_SIZE: usize = 4096;
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct NoteV2 {
+    text: String,
+    n: u64,
+}
+
+impl Signable for NoteV2 {
+    const KIND: &'static str = "note";
+    const VERSION: u64 = 2;
+    const MAX_SIZE: usize = 4096;
+}
+
+fn alice() -> Identity {
+    Identity::from_seed([1; 32])
+}
+
+fn note() -> Note {
+    Note {
+        text: "受理".into(),
+        n: 7,
+    }
+}
+
+#[test]
+fn signs_and_opens() {
+    let env = alice().sign(&note()).unwrap();
+    let pk = alice().public_key();
+    let opened: Envelope<Note> = open(env.bytes(), &pk).unwrap();
+    assert_eq!(opened.payload(), &note());
+    assert_eq!(opened.signer(), alice().kid());
+    assert_eq!(opened, env);
+    assert_eq!(peek_signer(env.bytes(), 4096).unwrap(), alice().kid());
+}
+
+#[test]
+fn unknown_signer_is_refused() {
+    let env = alice().sign(&note()).unwrap();
+    let bob = Identity::from_seed([2; 32]).public_key();
+    let err = open::<Note, _>(env.bytes(), &bob).unwrap_err();
+    assert!(matches!(err, Error::UnknownSigner { .. }), "{err}");
+}
+
+#[test]
+fn wrong_kind_and_version_are_refused_by_name() {
+    let env = alice().sign(&note()).unwrap();
+    let pk = alice().public_key();
+    let err = open::<OtherNote, _>(env.bytes(), &pk).unwrap_err();
+    assert_eq!(
+        err,
+        Error::WrongKind {
+            expected: "other",
+            found: "note".into()
+        }
+    );
+    let err = open::<NoteV2, _>(env.bytes(), &pk).unwrap_err();
+    assert_eq!(
+        err,
+        Error::UnsupportedVersion {
+            what: "note",
+            found: 1,
+            supported: 2
+        }
+    );
+}
+
+#[test]
+fn oversized_and_garbage_input_is_refused() {
+    let pk = alice().public_key();
+    let err = open::<Note, _>(&[0u8; 5000], &pk).unwrap_err();
+    assert!(matches!(err, Error::TooLarge { .. }), "{err}");
+    let err = open::<Note, _>(&[0xd2, 0x84, 0x01], &pk).unwrap_err();
+    assert!(matches!(err, Error::NotCoseSign1(_)), "{err}");
+    let big = Note {
+        text: "x".repeat(5000),
+        n: 1,
+    };
+    assert!(matches!(
+        alice().sign(&big).unwrap_err(),
+        Error::TooLarge { .. }
+    ));
+}
+
+/// Found by `tests/fuzz_alloc.rs`: coset turns every CBOR item into a tree node of tens of
+/// bytes before looking at the structure: an 8 MiB envelope whose unprotected header held
+/// 8 million zeros cost 256 MiB at peak (the protected header's contents likewise).
+#[test]
+fn envelopes_with_many_header_items_are_refused_before_parsing() {
+    let pk = alice().public_key();
+    let mut env = vec![0xd2, 0x84, 0x40, 0x99, 0x03, 0xe8];
+    env.extend([0u8; 1000]);
+    env.extend([0xf6, 0x40]);
+    let err = open::<Note, _>(&env, &pk).unwrap_err();
+    assert_eq!(
+        err,
+        Error::NotCoseSign1(
+            "more than 64 CBOR items outside its payload and signature; a tongban \
+                 envelope has about a dozen"
+                .into()
+        )
+    );
+    let mut env = vec![0xd2, 0x84, 0x59, 0x03, 0xeb, 0x99, 0x03, 0xe8];
+    env.extend([0u8; 1000]);
+    env.extend([0xa0, 0xf6, 0x40]);
+    let err = open::<Note, _>(&env, &pk).unwrap_err();
+    assert!(err.to_string().contains("in its protected header"), "{err}");
+    // An honest envelope is far inside both limits.
+    let honest = alice().sign(&note()).unwrap();
+    assert_eq!(count_items(honest.bytes(), 64).0, 6);
+    let protected = count_items(honest.bytes(), 64).1.unwrap();
+    assert_eq!(count_items(&protected, 64).0, 7);
+}
+
+#[test]
+fn unprotected_headers_are_refused() {
+    let env = alice().sign(&note()).unwrap();
+    let mut sign1 = CoseSign1::from_tagged_slice(env.bytes()).unwrap();
+    sign1.unprotected = HeaderBuilder::new().key_id(vec![1; 8]).build();
+    let bytes = sign1.to_tagged_vec().unwrap();
+    let err = open::<Note, _>(&bytes, &alice().public_key()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::BadHeader {
+                header: "unprotected",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+/// Rebuilds an envelope with other parts, signing honestly with `alice`, to test the
+/// header checks (which must fail even when the signature is good).
+fn resign(protected: coset::Header, payload: Vec<u8>) -> Vec<u8> {
+    let a = alice();
+    CoseSign1Builder::new()
+        .protected(protected)
+        .payload(payload)
+        .create_signature(b"", |tbs| a.key.sign(tbs).to_bytes().to_vec())
+        .build()
+        .to_tagged_vec()
+        .unwrap()
+}
+
+#[test]
+fn header_problems_are_named() {
+    let body = to_cbor(&note()).unwrap();
+    let pk = alice().public_key();
+    let kid = alice().kid().0.to_vec();
+    let cases = [
+        (
+            HeaderBuilder::new()
+                .algorithm(iana::Algorithm::ES256)
+                .content_type("tongban/note; v=1".into())
+                .key_id(kid.clone())
+                .build(),
+            "alg",
+        ),
+        (
+            HeaderBuilder::new()
+                .content_type("tongban/note; v=1".into())
+                .key_id(kid.clone())
+                .build(),
+            "alg",
+        ),
+        (
+            HeaderBuilder::new()
+                .algorithm(iana::Algorithm::EdDSA)
+                .key_id(kid.clone())
+                .build(),
+            "content type",
+        ),
+        (
+            HeaderBuilder::new()
+                .algorithm(iana::Algorithm::EdDSA)
+                .content_type("text/plain".into())
+                .key_id(kid.clone())
+                .build(),
+            "content type",
+        ),
+        (
+            HeaderBuilder::new()
+                .algorithm(iana::Algorithm::EdDSA)
+                .content_type("tongban/note; v=1".into())
+                .build(),
+            "kid",
+        ),
+        (
+            HeaderBuilder::new()
+                .algorithm(iana::Algorithm::EdDSA)
+                .content_type("tongban/note; v=1".into())
+                .key_id(vec![1, 2, 3])
+                .build(),
+            "kid",
+        ),
+    ];
+    for (header, name) in cases {
+        let bytes = resign(header, body.clone());
+        match open::<Note, _>(&bytes, &pk) {
+            Err(Error::BadHeader { header, .. }) => assert_eq!(header, name),
+            other => panic!("expected a {name} header error, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_payload_of_the_wrong_shape_is_malformed() {
+    let pk = alice().public_key();
+    let header = HeaderBuilder::new()
+        .algorithm(iana::Algorithm::EdDSA)
+        .content_type("tongban/note; v=1".into())
+        .key_id(alice().kid().0.to_vec())
+        .build();
+    let bytes = resign(header, to_cbor(&(1, 2)).unwrap());
+    let err = open::<Note, _>(&bytes, &pk).unwrap_err();
+    assert!(
+        matches!(err, Error::Malformed { what: "note", .. }),
+        "{err}"
+    );
+}
+
+proptest! {
+    #![proptest_config(crate::testing::proptest_config(256))]
+
+    #[test]
+    fn any_flipped_bit_fails(text in ".{0,40}", n: u64, byte in 0usize..1000, bit in 0u8..8) {
+        let env = alice().sign(&Note { text, n }).unwrap();
+        let mut bytes = env.bytes().to_vec();
+        let i = byte % bytes.len();
+        bytes[i] ^= 1 << bit;
+        prop_assert!(open::<Note, _>(&bytes, &alice().public_key()).is_err());
+    }
+
+    #[test]
+    fn changed_payload_signature_or_kid_fails(text in ".{0,40}", n: u64, other: u64, seed: [u8; 32]) {
+        prop_assume!(other != n);
+        let env = alice().sign(&Note { text: text.clone(), n }).unwrap();
+        let pk = alice().public_key();
+        let original = CoseSign1::from_tagged_slice(env.bytes()).unwrap();
+
+        // Another payload under the same signature.
+        let mut forged = original.clone();
+        forged.payload = Some(to_cbor(&Note { text, n: other }).unwrap());
+        let bytes = forged.to_tagged_vec().unwrap();
+        let refused = matches!(open::<Note, _>(&bytes, &pk), Err(Error::BadSignature { .. }));
+        prop_assert!(refused);
+
+        // Another signature (by someone else) over the same content.
+        let mallory = Identity::from_seed(seed);
+        prop_assume!(mallory.kid() != alice().kid());
+        let mut forged = original.clone();
+        forged.signature = mallory.key.sign(&original.tbs_data(b"")).to_bytes().to_vec();
+        let bytes = forged.to_tagged_vec().unwrap();
+        let refused = matches!(open::<Note, _>(&bytes, &pk), Err(Error::BadSignature { .. }));
+        prop_assert!(refused);
+
+        // Another kid: the protected header changes, so the signature no longer covers it,
+        // and with mallory's key trusted too the signature still fails.
+        let mut forged = original.clone();
+        forged.protected = coset::ProtectedHeader {
+            original_data: None,
+            header: HeaderBuilder::new()
+                .algorithm(iana::Algorithm::EdDSA)
+                .content_type(content_type::<Note>())
+                .key_id(mallory.kid().0.to_vec())
+                .build(),
+        };
+        let bytes = forged.to_tagged_vec().unwrap();
+        let both = [pk, mallory.public_key()];
+        let refused = matches!(open::<Note, _>(&bytes, &both[..]), Err(Error::BadSignature { .. }));
+        prop_assert!(refused);
+    }
+
+    #[test]
+    fn round_trips(text in ".{0,200}", n: u64, seed: [u8; 32]) {
+        let id = Identity::from_seed(seed);
+        let env = id.sign(&Note { text, n }).unwrap();
+        let opened = open::<Note, _>(env.bytes(), &id.public_key()).unwrap();
+        prop_assert_eq!(opened, env);
+    }
+}
