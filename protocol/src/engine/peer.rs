@@ -154,7 +154,7 @@ impl<S: Store> Engine<S> {
 
     /// Takes a frame from the network. A frame that does not verify is refused whole: nothing
     /// of it is acted on, and the audit log records the refusal (within its budget, see
-    /// [`Engine::audit_refused`]); within a good frame, each signed document is checked again
+    /// `EngineConfig::audit_refused_per_peer`); within a good frame, each signed document is checked again
     /// on its own.
     pub fn on_frame(&mut self, bytes: &[u8], now: Timestamp) -> Result<()> {
         let env = match open_frame(bytes, &self.roster, &self.me, now) {

@@ -1,4 +1,4 @@
-//! How the engine lays its records out in the [`Store`](crate::store::Store): key encodings
+//! How the engine lays its records out in the [`Store`]: key encodings
 //! and the CBOR records kept under them. One place, so the layout is read the same way by every
 //! part of the engine.
 

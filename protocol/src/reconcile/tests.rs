@@ -611,6 +611,8 @@ fn gives_up_after_max_rounds() {
 }
 
 #[test]
+// Only to print how long the test took: nothing it checks depends on the time.
+#[allow(clippy::disallowed_methods)]
 fn reconciles_a_million_entries_differing_in_100() {
     const N: u32 = 1_000_000;
     let started = Instant::now();
