@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
 use crate::error::NodeError;
+use crate::logging::LogFormat;
 
 /// One clear-text demo token, from `configs/demo-keys/tokens.toml`.
 #[derive(Debug, Clone, Deserialize)]
@@ -61,12 +62,20 @@ fn refused(what: String) -> NodeError {
     NodeError::Refused(what)
 }
 
-/// Starts one node and waits for its HTTP address.
-fn start_node(exe: &Path, config: &Path) -> Result<(Child, String), NodeError> {
+/// Starts one node, logging in `log_format` if one was asked for, and waits for its HTTP
+/// address.
+fn start_node(
+    exe: &Path,
+    config: &Path,
+    log_format: Option<LogFormat>,
+) -> Result<(Child, String), NodeError> {
     let mut command = Command::new(exe);
     if std::env::var_os("RUST_LOG").is_none() {
         // Keep the nodes' routine log lines out of the demo's progress table.
         command.env("RUST_LOG", "warn");
+    }
+    if let Some(format) = log_format {
+        command.arg("--log-format").arg(format.name());
     }
     let mut child = command
         .arg("node")
@@ -208,8 +217,14 @@ fn prepare_tls(
 }
 
 /// Runs the demo from the configs in `dir` until Ctrl-C; with `tls_dir`, over HTTPS with dev
-/// certificates kept there.
-pub async fn run(dir: &Path, load: Option<f64>, tls_dir: Option<&Path>) -> Result<(), NodeError> {
+/// certificates kept there; the nodes log in `log_format` when one is given (else they choose
+/// as the demo did, sharing its standard error).
+pub async fn run(
+    dir: &Path,
+    load: Option<f64>,
+    tls_dir: Option<&Path>,
+    log_format: Option<LogFormat>,
+) -> Result<(), NodeError> {
     let exe = std::env::current_exe().map_err(|e| NodeError::Serve {
         what: "finding the tongban binary".into(),
         source: e,
@@ -273,7 +288,7 @@ pub async fn run(dir: &Path, load: Option<f64>, tls_dir: Option<&Path>) -> Resul
                     token_path.display()
                 ))
             })?;
-        let (child, base) = start_node(&exe, config)?;
+        let (child, base) = start_node(&exe, config, log_format)?;
         regions.insert(
             region.clone(),
             Region {
