@@ -85,6 +85,19 @@ pub fn write_key_file(path: &Path, identity: &Identity, overwrite: bool) -> Resu
 /// and an optional newline, without ever echoing the content; warns when group or others
 /// may access the file.
 pub fn read_key_file(path: &Path) -> Result<Identity, NodeError> {
+    read(path, true)
+}
+
+/// Copies the key in `from` to `to` with mode 0600, replacing `to`, and without the warning
+/// about `from`'s mode: for keys that are public by design, such as the demo's, whose files a
+/// fresh clone leaves readable by all.
+pub fn copy_key_file(from: &Path, to: &Path) -> Result<(), NodeError> {
+    let identity = read(from, false)?;
+    write_key_file(to, &identity, true)
+}
+
+/// Reads a key file as [`read_key_file`] does; warns about its mode only if `warn`.
+fn read(path: &Path, warn: bool) -> Result<Identity, NodeError> {
     let io = |source| NodeError::Io {
         what: "key file",
         path: path.to_path_buf(),
@@ -107,7 +120,9 @@ pub fn read_key_file(path: &Path) -> Result<Identity, NodeError> {
             ),
         });
     }
-    warn_if_shared(path, &meta);
+    if warn {
+        warn_if_shared(path, &meta);
+    }
     let bytes = std::fs::read(path).map_err(io)?;
     let seed = parse_seed(&bytes).map_err(|why| NodeError::KeyFile {
         path: path.to_path_buf(),
@@ -228,6 +243,31 @@ mod tests {
             std::fs::read_dir(path.parent().unwrap()).unwrap().count(),
             1
         );
+    }
+
+    #[test]
+    fn a_copy_is_private_and_holds_the_same_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let (from, to) = (
+            dir.path().join("public.key"),
+            dir.path().join("data/copy.key"),
+        );
+        let id = generate().unwrap();
+        write_key_file(&from, &id, false).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&from, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        copy_key_file(&from, &to).unwrap();
+        copy_key_file(&from, &to).unwrap();
+        assert_eq!(read_key_file(&to).unwrap().public_key(), id.public_key());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&to).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //! | [`net`] | the peer transport: libp2p over QUIC, roster allow-list, the frame protocol |
 //! | [`tls`] | HTTPS for the API: the `[tls]` files checked, served with rustls, reloaded on SIGHUP; `tongban cert dev` |
 //! | [`limits`] | the bounds on queues, streams, frame sizes and each peer's rate of frames |
+//! | [`logging`] | the log lines: text on a terminal, JSON lines otherwise (`--log-format`) |
 //! | [`error`] | the library's one error type |
 
 pub mod api;
@@ -25,6 +26,7 @@ pub mod demo;
 pub mod error;
 pub mod keys;
 pub mod limits;
+pub mod logging;
 pub mod net;
 pub mod store;
 pub mod tls;

@@ -10,12 +10,17 @@ use clap::{Parser, Subcommand};
 use tongban_node::NodeError;
 use tongban_node::cli;
 use tongban_node::config::NodeConfig;
+use tongban_node::logging::{self, LogFormat};
 use tongban_protocol::ids::Timestamp;
 
 /// One node of the tongban federation for 跨省通办, and the tools to set it up.
 #[derive(Debug, Parser)]
 #[command(name = "tongban", version, long_about = None)]
 struct Args {
+    /// How log lines are written to standard error: text, or json (one object per line).
+    /// Default: text on a terminal, JSON lines otherwise; never colour codes off a terminal.
+    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
+    log_format: Option<LogFormat>,
     #[command(subcommand)]
     command: Command,
 }
@@ -173,13 +178,8 @@ enum TokenCommand {
 }
 
 fn main() -> ExitCode {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
     let args = Args::parse();
+    logging::init(args.log_format);
     match run(args) {
         Ok(code) => code,
         Err(e) => {
@@ -265,7 +265,12 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .build()
                 .context("starting the async runtime")?;
             let tls_dir = tls.then_some(tls_dir.as_path());
-            runtime.block_on(tongban_node::demo::run(&configs, load, tls_dir))?;
+            runtime.block_on(tongban_node::demo::run(
+                &configs,
+                load,
+                tls_dir,
+                args.log_format,
+            ))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Node {

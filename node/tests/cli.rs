@@ -549,3 +549,53 @@ fn token_new_refuses_a_window_token_without_its_window() {
         "{out}"
     );
 }
+
+/// Off a terminal the log lines are JSON, one object per line; `--log-format text` gives text.
+/// Neither holds colour codes, as a log file must not.
+#[cfg(unix)]
+#[test]
+fn logs_off_a_terminal_are_json_lines_or_text_on_request_never_coloured() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let fed = Federation::new();
+    fed.roster_toml("roster.toml", 1, 5);
+    // A governance key others may read: signing with it logs a warning.
+    std::fs::set_permissions(
+        fed.path().join("gov/110000.key"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let sign = ["roster", "sign", "--roster", "roster.toml"];
+    let key = ["--key", "gov/110000.key", "--out", "roster.cbor"];
+
+    let out = tongban(fed.path(), &[&sign[..], &key[..]].concat());
+    let (_, err) = text(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains('\x1b'), "{err:?}");
+    let line = err
+        .lines()
+        .find(|l| l.contains("has mode 644"))
+        .unwrap_or_else(|| panic!("no warning about the key's mode in {err}"));
+    let event: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+    assert_eq!(event["level"], "WARN", "{line}");
+    assert!(
+        event["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("chmod 600")),
+        "{line}"
+    );
+
+    let args = [&["--log-format", "text"][..], &sign[..], &key[..]].concat();
+    let out = tongban(fed.path(), &args);
+    let (_, err) = text(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains('\x1b'), "{err:?}");
+    let line = err
+        .lines()
+        .find(|l| l.contains("has mode 644"))
+        .unwrap_or_else(|| panic!("no warning about the key's mode in {err}"));
+    assert!(line.contains("WARN"), "{line}");
+    assert!(
+        serde_json::from_str::<serde_json::Value>(line).is_err(),
+        "{line}"
+    );
+}

@@ -6,17 +6,17 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use tongban_protocol::case::calendar::Date;
 use tongban_protocol::case::clock::Colour;
-use tongban_protocol::case::events::EventKind;
+use tongban_protocol::case::events::{Event, EventKind};
 use tongban_protocol::case::fold::Stage;
 use tongban_protocol::engine::{Actor, IntakeRequest, WorklistFilter};
 use tongban_protocol::engine::{CaseView, Report, Worklist};
 use tongban_protocol::ids::{CaseId, WindowId};
+use tongban_protocol::wire::Receipt;
 
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::{AppState, auth, body, bounded_param, enum_param, json, param, query};
 use crate::daemon::Command;
 
@@ -97,7 +97,7 @@ pub async fn intake(
     State(state): State<AppState>,
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<IntakeAnswer>), ApiError> {
     let actor = auth::actor(&state, &headers)?;
     if !matches!(actor, Actor::Window { .. }) {
         return Err(ApiError::forbidden(
@@ -129,12 +129,12 @@ pub async fn intake(
     };
     Ok((
         status,
-        Json(json!({
-            "case": receipt.case,
-            "receipt": r,
-            "receipt_cose": hex::encode(receipt.receipt.bytes()),
-            "printable": printable,
-        })),
+        Json(IntakeAnswer {
+            case: receipt.case,
+            receipt: r.clone(),
+            receipt_cose: hex::encode(receipt.receipt.bytes()),
+            printable,
+        }),
     ))
 }
 
@@ -168,7 +168,7 @@ pub async fn worklist(
     State(state): State<AppState>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Worklist>, ApiError> {
     let actor = auth::actor(&state, &headers)?;
     let q = query(
         raw,
@@ -196,9 +196,7 @@ pub async fn worklist(
         .engine
         .ask(|r| Command::Worklist(actor, filter, r))
         .await?;
-    Ok(Json(
-        serde_json::to_value(list).map_err(|e| ApiError::bad_request(e.to_string()))?,
-    ))
+    Ok(Json(list))
 }
 
 /// `GET /api/v1/applications/{id}`: both timelines, the state and the clock.
@@ -224,13 +222,11 @@ pub async fn view(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CaseView>, ApiError> {
     let actor = auth::actor(&state, &headers)?;
     let case = case_id(&id)?;
     let view = state.engine.ask(|r| Command::View(actor, case, r)).await?;
-    Ok(Json(
-        serde_json::to_value(*view).map_err(|e| ApiError::bad_request(e.to_string()))?,
-    ))
+    Ok(Json(*view))
 }
 
 /// The body of a withdrawal request.
@@ -280,7 +276,7 @@ pub async fn withdraw(
     headers: HeaderMap,
     Path(id): Path<String>,
     raw: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<EventAnswer>), ApiError> {
     let actor = auth::actor(&state, &headers)?;
     let case = case_id(&id)?;
     let w: Withdrawal = json(&body(raw)?)?;
@@ -294,7 +290,7 @@ pub async fn withdraw(
         .engine
         .ask(|r| Command::WriteEvent(actor, case, Box::new(kind), r))
         .await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "event": event }))))
+    Ok((StatusCode::ACCEPTED, Json(EventAnswer { event })))
 }
 
 /// `POST /api/v1/applications/{id}/events` with an event kind as JSON, such as
@@ -347,7 +343,7 @@ pub async fn event(
     headers: HeaderMap,
     Path(id): Path<String>,
     raw: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<EventAnswer>), ApiError> {
     let actor = auth::actor(&state, &headers)?;
     let case = case_id(&id)?;
     let kind: EventKind = json(&body(raw)?)?;
@@ -355,7 +351,7 @@ pub async fn event(
         .engine
         .ask(|r| Command::WriteEvent(actor, case, Box::new(kind), r))
         .await?;
-    Ok((StatusCode::CREATED, Json(json!({ "event": event }))))
+    Ok((StatusCode::CREATED, Json(EventAnswer { event })))
 }
 
 /// `POST /api/v1/backoffice/webhook`: a status callback from the region platform, signed
@@ -398,7 +394,7 @@ pub async fn webhook_callback(
     State(state): State<AppState>,
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<EventAnswer>), ApiError> {
     // A callback without its headers is malformed whatever the back office is (the document
     // says so), so say that before saying whether this node takes callbacks at all.
     for name in ["X-Tongban-Timestamp", "X-Tongban-Nonce"] {
@@ -416,7 +412,7 @@ pub async fn webhook_callback(
     let auth = state.webhook.clone().ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
-            "not_found",
+            ErrorCode::NotFound,
             "this node's back office is not a webhook",
         )
     })?;
@@ -435,7 +431,7 @@ pub async fn webhook_callback(
     let now = tongban_adapters::webhook::unix_now().map_err(|e| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
+            ErrorCode::Unavailable,
             e.to_string(),
         )
     })?;
@@ -452,7 +448,7 @@ pub async fn webhook_callback(
     .map_err(|e| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
+            ErrorCode::Unavailable,
             format!("the callback check did not finish: {e}"),
         )
     })?;
@@ -462,15 +458,19 @@ pub async fn webhook_callback(
             tracing::error!(error = %e, "webhook callback: could not record its nonce");
             return ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
+                ErrorCode::Unavailable,
                 "the node could not record the callback's nonce; retry later, signed afresh",
             );
         }
         let message = e.to_string();
         match e.callback_status() {
             400 => ApiError::bad_request(message),
-            413 => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message),
-            503 => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message),
+            413 => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::TooLarge, message),
+            503 => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::Unavailable,
+                message,
+            ),
             _ => ApiError::unauthorized(message),
         }
     })?;
@@ -480,19 +480,18 @@ pub async fn webhook_callback(
         .engine
         .ask(|r| Command::WriteEvent(Actor::BackOffice, case, Box::new(kind), r))
         .await?;
-    Ok((StatusCode::CREATED, Json(json!({ "event": event }))))
+    Ok((StatusCode::CREATED, Json(EventAnswer { event })))
 }
 
-// The shapes of the answers above, for the OpenAPI document (the handlers build them as JSON).
+// The answers above: the handlers answer with them, and the OpenAPI document describes them.
 
 /// The answer to an application: the case id and the receipt (收件凭证).
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct IntakeAnswer {
     /// The new case's id (办件编号).
     pub case: CaseId,
     /// The receipt's content: this node acknowledges intake event 1 of the case.
-    pub receipt: tongban_protocol::wire::Receipt,
+    pub receipt: Receipt,
     /// The signed receipt as the node keeps it: a COSE_Sign1 envelope (CBOR), as hex. Anyone holding
     /// the roster can check it against this node's key.
     #[schema(pattern = "^([0-9a-f]{2})+$")]
@@ -505,9 +504,8 @@ pub struct IntakeAnswer {
 }
 
 /// The answer to a status event: the event as signed and kept.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct EventAnswer {
     /// The event.
-    pub event: tongban_protocol::case::events::Event,
+    pub event: Event,
 }

@@ -3,12 +3,12 @@
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
-use serde_json::{Value, json};
-use tongban_protocol::catalog::Mode;
-use tongban_protocol::engine::CatalogQuery;
+use serde::Serialize;
+use tongban_protocol::catalog::{Material, Mode, ServiceItem, TrustLevel};
+use tongban_protocol::engine::{CatalogQuery, ItemHit};
 use tongban_protocol::ids::RegionId;
 
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::{AppState, auth, bounded_param, enum_param, param, query};
 use crate::daemon::Command;
 
@@ -41,7 +41,7 @@ pub async fn search(
     State(state): State<AppState>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SearchAnswer>, ApiError> {
     auth::actor(&state, &headers)?;
     let q = query(
         raw,
@@ -59,7 +59,7 @@ pub async fn search(
         .engine
         .ask(|r| Command::Search(query, limit, r))
         .await?;
-    Ok(Json(json!({ "items": hits })))
+    Ok(Json(SearchAnswer { items: hits }))
 }
 
 /// `GET /api/v1/catalog/items/{region}/{code}`: the item and its materials checklist.
@@ -87,7 +87,7 @@ pub async fn item(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path((region, code)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ItemAnswer>, ApiError> {
     auth::actor(&state, &headers)?;
     let region: RegionId = region
         .parse()
@@ -101,28 +101,13 @@ pub async fn item(
             "item {code} of region {region}; search /api/v1/catalog/items"
         )))
     })?;
-    let checklist: Vec<Value> = item
-        .materials
-        .iter()
-        .map(|m| {
-            json!({
-                "id": m.id,
-                "name": m.name,
-                "required": m.required,
-                "originals": m.originals,
-                "copies": m.copies,
-                "electronic": m.electronic,
-                "trust": m.trust,
-                "may_follow_later": m.may_follow_later,
-            })
-        })
-        .collect();
-    Ok(Json(json!({
-        "region": region,
-        "catalog_version": version,
-        "item": item,
-        "checklist": checklist,
-    })))
+    let checklist = item.materials.iter().map(ChecklistEntry::of).collect();
+    Ok(Json(ItemAnswer {
+        region,
+        catalog_version: version,
+        item,
+        checklist,
+    }))
 }
 
 /// `POST /api/v1/catalog/publish` (admin): reads this region's catalog file again and, if its
@@ -147,7 +132,7 @@ pub async fn item(
 pub async fn publish(
     State(state): State<AppState>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PublishAnswer>, ApiError> {
     let actor = auth::actor(&state, &headers)?;
     if !matches!(actor, tongban_protocol::engine::Actor::Admin) {
         return Err(ApiError::forbidden(
@@ -157,7 +142,7 @@ pub async fn publish(
     let file = state.config.load_catalog().map_err(|e| {
         ApiError::new(
             axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_catalog",
+            ErrorCode::InvalidCatalog,
             e.to_string(),
         )
     })?;
@@ -166,36 +151,33 @@ pub async fn publish(
         .engine
         .ask(|r| Command::Publish(Box::new(file), r))
         .await?;
-    Ok(Json(json!({ "version": version, "published": published })))
+    Ok(Json(PublishAnswer { version, published }))
 }
 
-// The shapes of the answers above, for the OpenAPI document (the handlers build them as JSON).
+// The answers above: the handlers answer with them, and the OpenAPI document describes them.
 
 /// The answer to a catalog search.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct SearchAnswer {
     /// The hits.
-    pub items: Vec<tongban_protocol::engine::ItemHit>,
+    pub items: Vec<ItemHit>,
 }
 
 /// One item with its materials checklist.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ItemAnswer {
     /// The handling region.
     pub region: RegionId,
     /// The version of the region's catalog the item is from; an application names it.
     pub catalog_version: u64,
     /// The item with all its GB/T 39046 elements.
-    pub item: tongban_protocol::catalog::ServiceItem,
+    pub item: ServiceItem,
     /// The item's materials, as a checklist for the window.
     pub checklist: Vec<ChecklistEntry>,
 }
 
 /// One line of an item's materials checklist.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ChecklistEntry {
     /// The material's id; uploads and applications name it.
     pub id: String,
@@ -210,14 +192,29 @@ pub struct ChecklistEntry {
     /// Whether an electronic copy is accepted in place of paper.
     pub electronic: bool,
     /// 可信等级.
-    pub trust: tongban_protocol::catalog::TrustLevel,
+    pub trust: TrustLevel,
     /// 容缺: may follow after acceptance.
     pub may_follow_later: bool,
 }
 
+impl ChecklistEntry {
+    /// The checklist line of one of the item's materials.
+    fn of(m: &Material) -> ChecklistEntry {
+        ChecklistEntry {
+            id: m.id.clone(),
+            name: m.name.clone(),
+            required: m.required,
+            originals: m.originals,
+            copies: m.copies,
+            electronic: m.electronic,
+            trust: m.trust,
+            may_follow_later: m.may_follow_later,
+        }
+    }
+}
+
 /// The answer to a catalog publication.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct PublishAnswer {
     /// The catalog file's version.
     pub version: u64,

@@ -13,15 +13,14 @@ pub struct ApiError {
     /// The HTTP status.
     pub status: StatusCode,
     /// A stable machine-readable code.
-    pub code: &'static str,
+    pub code: ErrorCode,
     /// What went wrong and what to do.
     pub message: String,
     /// Every problem found, for requests with several.
     pub problems: Vec<String>,
 }
 
-// The error body as the OpenAPI document describes it. The answer itself is written by
-// ApiError's IntoResponse below; a test checks that the two agree.
+// ApiError answers with this body, and the OpenAPI document describes it: one type for both.
 
 /// The body of every error answer: a stable code, a message that says what to fix, and, for
 /// requests with several problems, each of them.
@@ -75,24 +74,13 @@ pub enum ErrorCode {
     InvalidCatalog,
     /// 503: the node could not keep the change (storage) or its engine stopped; retry later.
     Unavailable,
-}
-
-#[derive(Serialize)]
-struct Body<'a> {
-    error: Inner<'a>,
-}
-
-#[derive(Serialize)]
-struct Inner<'a> {
-    code: &'a str,
-    message: &'a str,
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    problems: &'a [String],
+    /// 503: the engine's queue is full; retry shortly.
+    Busy,
 }
 
 impl ApiError {
     /// An error with a status, code and message.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
             code,
@@ -103,26 +91,28 @@ impl ApiError {
 
     /// 400 for a request that cannot be understood as given.
     pub fn bad_request(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+        ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, message)
     }
 
     /// 401 for a missing or unknown token.
     pub fn unauthorized(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+        ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, message)
     }
 
     /// 403 for a token whose role may not do this.
     pub fn forbidden(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+        ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, message)
     }
 }
 
 impl From<crate::daemon::AskError> for ApiError {
     fn from(e: crate::daemon::AskError) -> ApiError {
         match e {
-            crate::daemon::AskError::Busy => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string())
-            }
+            crate::daemon::AskError::Busy => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::Busy,
+                e.to_string(),
+            ),
             crate::daemon::AskError::Engine(e) => e.into(),
         }
     }
@@ -132,22 +122,32 @@ impl From<Error> for ApiError {
     fn from(e: Error) -> ApiError {
         let message = e.to_string();
         let (status, code, problems) = match e {
-            Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", vec![]),
-            Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", vec![]),
+            Error::NotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::NotFound, vec![]),
+            Error::Forbidden(_) => (StatusCode::FORBIDDEN, ErrorCode::Forbidden, vec![]),
             Error::IllegalTransition(_) | Error::BadEvent(_) => {
-                (StatusCode::CONFLICT, "illegal_transition", vec![])
+                (StatusCode::CONFLICT, ErrorCode::IllegalTransition, vec![])
             }
             Error::RosterRefused(_) | Error::InvalidRoster(_) => {
-                (StatusCode::CONFLICT, "roster_refused", vec![])
+                (StatusCode::CONFLICT, ErrorCode::RosterRefused, vec![])
             }
-            Error::InvalidApplication(p) => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "invalid_application", p)
-            }
-            Error::InvalidCatalog(p) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_catalog", p),
-            Error::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large", vec![]),
-            Error::UploadExpired(_) => (StatusCode::CONFLICT, "upload_expired", vec![]),
-            Error::Storage(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", vec![]),
-            _ => (StatusCode::BAD_REQUEST, "bad_request", vec![]),
+            Error::InvalidApplication(p) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::InvalidApplication,
+                p,
+            ),
+            Error::InvalidCatalog(p) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::InvalidCatalog,
+                p,
+            ),
+            Error::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::TooLarge, vec![]),
+            Error::UploadExpired(_) => (StatusCode::CONFLICT, ErrorCode::UploadExpired, vec![]),
+            Error::Storage(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::Unavailable,
+                vec![],
+            ),
+            _ => (StatusCode::BAD_REQUEST, ErrorCode::BadRequest, vec![]),
         };
         ApiError {
             status,
@@ -160,11 +160,11 @@ impl From<Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Body {
-            error: Inner {
+        let body = ErrorBody {
+            error: ErrorDetail {
                 code: self.code,
-                message: &self.message,
-                problems: &self.problems,
+                message: self.message,
+                problems: self.problems,
             },
         };
         (self.status, Json(body)).into_response()
@@ -193,7 +193,7 @@ mod tests {
             ApiError::bad_request("x"),
             ApiError::unauthorized("x"),
             ApiError::forbidden("x"),
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "x"),
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::TooLarge, "x"),
             Error::NotFound("x".into()).into(),
             Error::Forbidden("x".into()).into(),
             Error::IllegalTransition("x".into()).into(),
@@ -210,9 +210,10 @@ mod tests {
             Error::InvalidInput("x".into()).into(),
             Error::RosterRefused("x".into()).into(),
             Error::UploadExpired("x".into()).into(),
+            crate::daemon::AskError::Busy.into(),
         ];
         for e in cases {
-            let code = e.code;
+            let code = serde_json::to_value(e.code).unwrap();
             let (status, body) = answer(e).await;
             assert_eq!(
                 serde_json::to_value(body.error.code).unwrap(),
@@ -229,7 +230,7 @@ mod tests {
                 | ErrorCode::UploadExpired => 409,
                 ErrorCode::TooLarge => 413,
                 ErrorCode::InvalidApplication | ErrorCode::InvalidCatalog => 422,
-                ErrorCode::Unavailable => 503,
+                ErrorCode::Unavailable | ErrorCode::Busy => 503,
             };
             assert_eq!(status.as_u16(), expected, "{code}");
         }

@@ -173,13 +173,13 @@ fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
         if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
                 status,
-                "too_large",
+                error::ErrorCode::TooLarge,
                 "the request body is over this node's limit (http.max_body_bytes)",
             )
         } else {
             ApiError::new(
                 status,
-                "bad_request",
+                error::ErrorCode::BadRequest,
                 format!("the request body could not be read: {e}"),
             )
         }

@@ -4,11 +4,13 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::IntoResponse;
-use serde_json::{Value, json};
-use tongban_protocol::engine::{Actor, DeadLetterView};
+use serde::Serialize;
+use tongban_protocol::engine::audit::SignedAuditHead;
+use tongban_protocol::engine::{Actor, CaseCounts, DeadLetterView};
+use tongban_protocol::ids::RegionId;
 use tracing::info;
 
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::{AppState, auth};
 use crate::daemon::Command;
 
@@ -28,22 +30,22 @@ use crate::daemon::Command;
         (status = 503, description = "The node's engine has stopped.", body = ErrorBody),
     ),
 )]
-pub async fn healthz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+pub async fn healthz(State(state): State<AppState>) -> Result<Json<HealthAnswer>, ApiError> {
     if !state.engine.running() {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
+            ErrorCode::Unavailable,
             "the node's engine has stopped",
         ));
     }
     let snapshot = state.engine.snapshot();
-    Ok(Json(json!({
-        "status": "ok",
-        "region": state.config.region,
-        "outbox": snapshot.outbox,
-        "dead_letters": snapshot.dead_letters,
-        "cases": snapshot.cases,
-    })))
+    Ok(Json(HealthAnswer {
+        status: "ok".into(),
+        region: state.config.region.clone(),
+        outbox: snapshot.outbox,
+        dead_letters: snapshot.dead_letters,
+        cases: snapshot.cases.clone(),
+    }))
 }
 
 /// `GET /metrics`: the engine's counters in the Prometheus text format.
@@ -279,10 +281,12 @@ fn admin_only(state: &AppState, headers: &HeaderMap, what: &str) -> Result<(), A
 pub async fn dead_letters(
     State(state): State<AppState>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DeadLettersAnswer>, ApiError> {
     admin_only(&state, &headers, "listing dead letters")?;
     let letters = state.engine.ask(Command::DeadLetters).await?;
-    Ok(Json(json!({ "dead_letters": letters })))
+    Ok(Json(DeadLettersAnswer {
+        dead_letters: letters,
+    }))
 }
 
 /// `POST /api/v1/admin/dead-letters/{id}/retry` (admin): hands one parked notice, with the
@@ -310,7 +314,7 @@ pub async fn retry_dead_letter(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RetryAnswer>, ApiError> {
     admin_only(&state, &headers, "retrying dead letters")?;
     let id: u64 = id.parse().map_err(|_| {
         ApiError::bad_request(format!(
@@ -322,7 +326,7 @@ pub async fn retry_dead_letter(
         .ask(|r| Command::RetryDeadLetters(Some(id), r))
         .await?;
     info!(id, count = retried.len(), "an admin retried a dead letter");
-    Ok(Json(json!({ "retried": retried })))
+    Ok(Json(RetryAnswer { retried }))
 }
 
 /// `POST /api/v1/admin/dead-letters/retry` (admin): hands every parked notice to the back
@@ -345,14 +349,14 @@ pub async fn retry_dead_letter(
 pub async fn retry_dead_letters(
     State(state): State<AppState>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RetryAnswer>, ApiError> {
     admin_only(&state, &headers, "retrying dead letters")?;
     let retried = state
         .engine
         .ask(|r| Command::RetryDeadLetters(None, r))
         .await?;
     info!(count = retried.len(), "an admin retried every dead letter");
-    Ok(Json(json!({ "retried": retried })))
+    Ok(Json(RetryAnswer { retried }))
 }
 
 /// `GET /api/v1/admin/audit/head` (admin): the audit chain's head, signed with the node key.
@@ -378,56 +382,55 @@ pub async fn retry_dead_letters(
 pub async fn audit_head(
     State(state): State<AppState>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AuditHeadAnswer>, ApiError> {
     admin_only(&state, &headers, "the signed audit head")?;
     let signed = state.engine.ask(Command::AuditHead).await?;
-    Ok(Json(json!({
-        "head": signed.payload(),
-        "kid": signed.signer().to_string(),
-        "cose": hex::encode(signed.bytes()),
-    })))
+    Ok(Json(AuditHeadAnswer {
+        head: signed.payload().clone(),
+        kid: signed.signer().to_string(),
+        cose: hex::encode(signed.bytes()),
+    }))
 }
 
 /// Any path the API does not have.
 pub async fn not_found(uri: Uri) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
-        "not_found",
+        ErrorCode::NotFound,
         format!("no such endpoint {}; see /api/v1/openapi.json", uri.path()),
     )
 }
 
+// The answers above: the handlers answer with them, and the OpenAPI document describes them.
+
 /// The answer of `/healthz`.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct HealthAnswer {
     /// Always `ok`.
     #[schema(example = "ok")]
     pub status: String,
     /// The region this node serves.
-    pub region: tongban_protocol::ids::RegionId,
+    pub region: RegionId,
     /// Messages waiting for a peer's receipt.
-    pub outbox: u64,
+    pub outbox: usize,
     /// Notices to the back office parked in the dead-letter table.
-    pub dead_letters: u64,
+    pub dead_letters: usize,
     /// How many cases stand at each stage.
-    pub cases: tongban_protocol::engine::CaseCounts,
+    pub cases: CaseCounts,
 }
 
 /// The answer of `GET /api/v1/admin/dead-letters`.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct DeadLettersAnswer {
     /// The parked notices, by id.
     pub dead_letters: Vec<DeadLetterView>,
 }
 
 /// The answer of `GET /api/v1/admin/audit/head`.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct AuditHeadAnswer {
     /// What the node signed.
-    pub head: tongban_protocol::engine::audit::SignedAuditHead,
+    pub head: SignedAuditHead,
     /// The key id of the node key that signed.
     pub kid: String,
     /// The signed head as a COSE_Sign1 envelope (CBOR), as hex: check it with the roster's
@@ -436,8 +439,7 @@ pub struct AuditHeadAnswer {
 }
 
 /// The answer to a retry of dead letters.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct RetryAnswer {
     /// The ids of the notices queued for the back office again, in order.
     pub retried: Vec<u64>,

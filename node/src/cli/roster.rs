@@ -1,195 +1,21 @@
-//! What the `tongban` CLI's offline commands do: make keys and API tokens, sign and verify
-//! roster documents, check catalogs and node configs. Each command returns the text to print,
-//! so the binary stays a thin layer of argument parsing and tests can call the commands too.
-//!
-//! ## The roster file (TOML)
-//!
-//! `tongban roster sign` reads the roster in a readable form: the fields of
-//! [`Roster`] and its members, keys as 64 hexadecimal digits, and times either as
-//! milliseconds since the Unix epoch (UTC) or as a `"YYYY-MM-DD"` string meaning 00:00 China
-//! Standard Time on that day. `addresses`, `revoked_keys` and `retired_keys` (tables of
-//! `region`, `key` and `until`: node keys rotated out) may be left out when empty.
-//!
-//! ```toml
-//! federation = "京津冀鄂跨省通办"
-//! version = 1
-//! issued_at = "2026-01-01"
-//! threshold = 3
-//!
-//! [[members]]
-//! region = "110000"
-//! name = "北京市"
-//! node_key = "<64 hex>"
-//! governance_key = "<64 hex>"
-//! addresses = ["/dns4/bj.example/udp/4001/quic-v1"]
-//! valid_from = "2026-01-01"
-//! valid_until = "2031-01-01"
-//! ```
+//! `tongban roster sign`, `verify` and `apply`: signatures added to a roster document one
+//! governance key at a time (only over the very same roster), a document checked as a
+//! genesis roster or as the update of the roster in force and described for people, and a
+//! quorum-signed update sent to a running node's admin API.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 use serde::Deserialize;
 use tongban_protocol::case::calendar::Date;
-use tongban_protocol::catalog::{CatalogFile, MAX_CATALOG_SIZE};
 use tongban_protocol::envelope::{open, peek_signer};
-use tongban_protocol::ids::{KeyId, PublicKey, RegionId, Timestamp, WindowId};
-use tongban_protocol::roster::{MAX_ROSTER_DOCUMENT, Member, RetiredKey, Roster, RosterDocument};
+use tongban_protocol::ids::{KeyId, PublicKey, Timestamp};
+use tongban_protocol::roster::{MAX_ROSTER_DOCUMENT, Roster, RosterDocument};
 
-use crate::config::{NodeConfig, read_limited, read_text, token_sha256};
+use super::roster_file::read_roster_toml;
+use crate::config::{read_limited, read_text};
 use crate::error::NodeError;
 use crate::keys;
-
-/// Largest roster TOML file read.
-const MAX_ROSTER_TOML: u64 = 4 << 20;
-
-/// The current time from the system clock: the one place the CLI reads it.
-pub fn now() -> Timestamp {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or_default();
-    Timestamp(u64::try_from(ms).unwrap_or(u64::MAX))
-}
-
-/// `tongban keygen`: a new key from OS randomness, written to `out` with mode 0600.
-pub fn keygen(out: &Path, force: bool) -> Result<String, NodeError> {
-    let id = keys::generate()?;
-    keys::write_key_file(out, &id, force)?;
-    Ok(format!(
-        "wrote {} (mode 0600; keep it secret)\npublic key: {}\nkey id: {}\n",
-        out.display(),
-        id.public_key(),
-        id.kid()
-    ))
-}
-
-/// `tongban token new`: a new bearer token and the `[[tokens]]` entry, holding only its hash,
-/// to paste into the node config.
-pub fn token_new(name: &str, role: &str, window: Option<&str>) -> Result<String, NodeError> {
-    if name.trim().is_empty() {
-        return Err(NodeError::Refused(
-            "--name: say who holds the token, such as --name 和平区综合窗口".into(),
-        ));
-    }
-    match (role, window) {
-        ("window", Some(w)) => {
-            WindowId::new(w)?;
-        }
-        ("window", None) => {
-            return Err(NodeError::Refused(
-                "--window: a window token needs the window id it serves, such as \
-                 --window 120000-heping-01"
-                    .into(),
-            ));
-        }
-        ("back_office" | "admin", Some(_)) => {
-            return Err(NodeError::Refused(
-                "--window: only window tokens name a window; remove it, or use --role window"
-                    .into(),
-            ));
-        }
-        ("back_office" | "admin", None) => {}
-        (other, _) => {
-            return Err(NodeError::Refused(format!(
-                "--role: {other:?} is not a role; use window, back_office or admin"
-            )));
-        }
-    }
-    let token = format!("tongban_{}", hex::encode(keys::random_bytes::<32>()?));
-    let quote = |s: &str| toml::Value::String(s.to_string()).to_string();
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "token: {token}\n\n\
-         # Hand the token above to its holder over a safe channel; it is shown only now.\n\
-         # Add this entry to the node config (it holds only the token's hash):\n\
-         [[tokens]]\nname = {}\nsha256 = \"{}\"\nrole = \"{role}\"",
-        quote(name),
-        token_sha256(&token)
-    );
-    if let Some(w) = window {
-        let _ = writeln!(out, "window = {}", quote(w));
-    }
-    Ok(out)
-}
-
-/// `tongban cert dev`: a dev CA in `out` (made, or reused while valid) and certificates for
-/// `regions` (the demo's five when empty) and a back office, valid `days` days.
-pub fn cert_dev(out: &Path, regions: &[String], days: u32) -> Result<String, NodeError> {
-    let regions: Vec<String> = if regions.is_empty() {
-        crate::tls::dev::DEMO_REGIONS
-            .iter()
-            .map(|r| r.to_string())
-            .collect()
-    } else {
-        regions.to_vec()
-    };
-    let certs = crate::tls::dev::make(out, &regions, days)?;
-    Ok(crate::tls::dev::describe(&certs, days))
-}
-
-/// `tongban catalog check`: parses and validates a catalog file.
-pub fn catalog_check(path: &Path) -> Result<String, NodeError> {
-    let text = read_text(path, "catalog", MAX_CATALOG_SIZE as u64)?;
-    let file = CatalogFile::from_toml(&text).map_err(|source| NodeError::Content {
-        what: "catalog",
-        path: path.to_path_buf(),
-        source,
-    })?;
-    Ok(format!(
-        "ok: region {}, version {}, {} items\n",
-        file.region,
-        file.version,
-        file.items.len()
-    ))
-}
-
-/// Reads a roster from its TOML form (see the module doc) and checks it on its own.
-pub fn read_roster_toml(path: &Path) -> Result<Roster, NodeError> {
-    let text = read_text(path, "roster file", MAX_ROSTER_TOML)?;
-    let content = |source| NodeError::Content {
-        what: "roster file",
-        path: path.to_path_buf(),
-        source,
-    };
-    let file: RosterToml = toml::from_str(&text).map_err(|e| {
-        content(tongban_protocol::Error::InvalidRoster(
-            e.to_string().trim_end().replace('\n', "\n    "),
-        ))
-    })?;
-    let roster = Roster {
-        federation: file.federation,
-        version: file.version,
-        issued_at: file.issued_at.0,
-        threshold: file.threshold,
-        members: file
-            .members
-            .into_iter()
-            .map(|m| Member {
-                region: m.region,
-                name: m.name,
-                node_key: m.node_key,
-                governance_key: m.governance_key,
-                addresses: m.addresses,
-                valid_from: m.valid_from.0,
-                valid_until: m.valid_until.0,
-            })
-            .collect(),
-        revoked_keys: file.revoked_keys,
-        retired_keys: file
-            .retired_keys
-            .into_iter()
-            .map(|r| RetiredKey {
-                region: r.region,
-                key: r.key,
-                until: r.until.0,
-            })
-            .collect(),
-    };
-    roster.validate().map_err(content)?;
-    Ok(roster)
-}
 
 /// `tongban roster sign`: signs the roster in `roster_toml` with the governance key in
 /// `key_file` and writes the document to `out`. With `document`, the signature is added to
@@ -358,56 +184,6 @@ pub fn roster_verify(
     describe_roster(&roster, &how, doc.signature_count(), at)
 }
 
-/// `tongban node --check`: loads the config and every file it names, as the daemon will,
-/// and says what the node would start with.
-pub fn node_check(config: &NodeConfig, at: Timestamp) -> Result<String, NodeError> {
-    let identity = config.load_identity()?;
-    let roster = config.load_roster(at)?;
-    config.check_identity(&roster.roster, &identity, at)?;
-    let catalog = config.load_catalog()?;
-    let calendar = config.load_calendar()?;
-    let kind = toml::Value::try_from(&config.backoffice)
-        .ok()
-        .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(String::from))
-        .unwrap_or_else(|| "?".into());
-    let (first, last) = calendar.years();
-    let https = match &config.tls {
-        Some(tls) => {
-            let secs = i64::try_from(at.0 / 1000).unwrap_or(i64::MAX);
-            let (_, summary) = crate::tls::server_config(tls, secs)?;
-            format!("HTTPS, {summary}")
-        }
-        None if config.http.insecure_plain_http => {
-            "plain HTTP (insecure_plain_http = true)".to_string()
-        }
-        None => "plain HTTP on loopback".to_string(),
-    };
-    Ok(format!(
-        "ok: {}\n\
-         region {}, node key {}\n\
-         roster version {} (digest {}), {} members\n\
-         catalog version {}, {} items\n\
-         calendar {:?}, years {first}–{last}\n\
-         http {} (bodies up to {} bytes), {https}, peer {}\n\
-         {} API token(s), back office: {kind}\n\
-         database {}\n",
-        config.source.display(),
-        config.region,
-        identity.kid(),
-        roster.roster.version,
-        roster.roster.digest()?,
-        roster.roster.members.len(),
-        catalog.version,
-        catalog.items.len(),
-        calendar.name(),
-        config.http.bind,
-        config.http.max_body_bytes,
-        config.peer.listen,
-        config.tokens.len(),
-        config.db_path().display(),
-    ))
-}
-
 fn describe_roster(
     roster: &Roster,
     how: &str,
@@ -559,75 +335,6 @@ fn write_atomic(path: &Path, bytes: &[u8], what: &'static str) -> Result<(), Nod
         return Err(io(e));
     }
     Ok(())
-}
-
-/// The roster as its TOML file spells it (see the module doc).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RosterToml {
-    federation: String,
-    version: u64,
-    issued_at: Time,
-    threshold: u32,
-    members: Vec<MemberToml>,
-    #[serde(default)]
-    revoked_keys: Vec<PublicKey>,
-    #[serde(default)]
-    retired_keys: Vec<RetiredToml>,
-}
-
-/// A `[[retired_keys]]` entry: a node key rotated out, valid for what it signed before `until`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RetiredToml {
-    region: RegionId,
-    key: PublicKey,
-    until: Time,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MemberToml {
-    region: RegionId,
-    name: String,
-    node_key: PublicKey,
-    governance_key: PublicKey,
-    #[serde(default)]
-    addresses: Vec<String>,
-    valid_from: Time,
-    valid_until: Time,
-}
-
-/// A time in a roster file: milliseconds since the epoch, or `"YYYY-MM-DD"` (00:00 CST).
-struct Time(Timestamp);
-
-impl<'de> Deserialize<'de> for Time {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl serde::de::Visitor<'_> for V {
-            type Value = Time;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(
-                    "milliseconds since 1970-01-01 UTC, or a date \"YYYY-MM-DD\" (00:00 China \
-                     Standard Time)",
-                )
-            }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Time, E> {
-                Ok(Time(Timestamp(v)))
-            }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Time, E> {
-                u64::try_from(v)
-                    .map(|v| Time(Timestamp(v)))
-                    .map_err(|_| E::custom("a time may not be negative"))
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Time, E> {
-                Date::parse(v)
-                    .map(|d| Time(d.start_of_day()))
-                    .map_err(E::custom)
-            }
-        }
-        d.deserialize_any(V)
-    }
 }
 
 /// `tongban roster apply`: sends a quorum-signed roster document to a running node's admin

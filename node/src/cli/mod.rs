@@ -1,0 +1,177 @@
+//! What the `tongban` CLI's offline commands do: make keys and API tokens, sign and verify
+//! roster documents, check catalogs and node configs. Each command returns the text to print,
+//! so the binary stays a thin layer of argument parsing and tests can call the commands too.
+//!
+//! | module | job |
+//! |---|---|
+//! | this module | keys, API tokens, dev certificates, catalog and node config checks |
+//! | `roster` | signing, verifying and applying roster documents, and describing them |
+//! | `roster_file` | the roster's readable TOML form, read into a checked `Roster` |
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use tongban_protocol::catalog::{CatalogFile, MAX_CATALOG_SIZE};
+use tongban_protocol::ids::{Timestamp, WindowId};
+
+use crate::config::{NodeConfig, read_text, token_sha256};
+use crate::error::NodeError;
+use crate::keys;
+
+mod roster;
+mod roster_file;
+
+pub use roster::{roster_apply, roster_sign, roster_verify};
+pub use roster_file::read_roster_toml;
+
+/// The current time from the system clock: the one place the CLI reads it.
+pub fn now() -> Timestamp {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or_default();
+    Timestamp(u64::try_from(ms).unwrap_or(u64::MAX))
+}
+
+/// `tongban keygen`: a new key from OS randomness, written to `out` with mode 0600.
+pub fn keygen(out: &Path, force: bool) -> Result<String, NodeError> {
+    let id = keys::generate()?;
+    keys::write_key_file(out, &id, force)?;
+    Ok(format!(
+        "wrote {} (mode 0600; keep it secret)\npublic key: {}\nkey id: {}\n",
+        out.display(),
+        id.public_key(),
+        id.kid()
+    ))
+}
+
+/// `tongban token new`: a new bearer token and the `[[tokens]]` entry, holding only its hash,
+/// to paste into the node config.
+pub fn token_new(name: &str, role: &str, window: Option<&str>) -> Result<String, NodeError> {
+    if name.trim().is_empty() {
+        return Err(NodeError::Refused(
+            "--name: say who holds the token, such as --name 和平区综合窗口".into(),
+        ));
+    }
+    match (role, window) {
+        ("window", Some(w)) => {
+            WindowId::new(w)?;
+        }
+        ("window", None) => {
+            return Err(NodeError::Refused(
+                "--window: a window token needs the window id it serves, such as \
+                 --window 120000-heping-01"
+                    .into(),
+            ));
+        }
+        ("back_office" | "admin", Some(_)) => {
+            return Err(NodeError::Refused(
+                "--window: only window tokens name a window; remove it, or use --role window"
+                    .into(),
+            ));
+        }
+        ("back_office" | "admin", None) => {}
+        (other, _) => {
+            return Err(NodeError::Refused(format!(
+                "--role: {other:?} is not a role; use window, back_office or admin"
+            )));
+        }
+    }
+    let token = format!("tongban_{}", hex::encode(keys::random_bytes::<32>()?));
+    let quote = |s: &str| toml::Value::String(s.to_string()).to_string();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "token: {token}\n\n\
+         # Hand the token above to its holder over a safe channel; it is shown only now.\n\
+         # Add this entry to the node config (it holds only the token's hash):\n\
+         [[tokens]]\nname = {}\nsha256 = \"{}\"\nrole = \"{role}\"",
+        quote(name),
+        token_sha256(&token)
+    );
+    if let Some(w) = window {
+        let _ = writeln!(out, "window = {}", quote(w));
+    }
+    Ok(out)
+}
+
+/// `tongban cert dev`: a dev CA in `out` (made, or reused while valid) and certificates for
+/// `regions` (the demo's five when empty) and a back office, valid `days` days.
+pub fn cert_dev(out: &Path, regions: &[String], days: u32) -> Result<String, NodeError> {
+    let regions: Vec<String> = if regions.is_empty() {
+        crate::tls::dev::DEMO_REGIONS
+            .iter()
+            .map(|r| r.to_string())
+            .collect()
+    } else {
+        regions.to_vec()
+    };
+    let certs = crate::tls::dev::make(out, &regions, days)?;
+    Ok(crate::tls::dev::describe(&certs, days))
+}
+
+/// `tongban catalog check`: parses and validates a catalog file.
+pub fn catalog_check(path: &Path) -> Result<String, NodeError> {
+    let text = read_text(path, "catalog", MAX_CATALOG_SIZE as u64)?;
+    let file = CatalogFile::from_toml(&text).map_err(|source| NodeError::Content {
+        what: "catalog",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(format!(
+        "ok: region {}, version {}, {} items\n",
+        file.region,
+        file.version,
+        file.items.len()
+    ))
+}
+
+/// `tongban node --check`: loads the config and every file it names, as the daemon will,
+/// and says what the node would start with.
+pub fn node_check(config: &NodeConfig, at: Timestamp) -> Result<String, NodeError> {
+    let identity = config.load_identity()?;
+    let roster = config.load_roster(at)?;
+    config.check_identity(&roster.roster, &identity, at)?;
+    let catalog = config.load_catalog()?;
+    let calendar = config.load_calendar()?;
+    let kind = toml::Value::try_from(&config.backoffice)
+        .ok()
+        .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(String::from))
+        .unwrap_or_else(|| "?".into());
+    let (first, last) = calendar.years();
+    let https = match &config.tls {
+        Some(tls) => {
+            let secs = i64::try_from(at.0 / 1000).unwrap_or(i64::MAX);
+            let (_, summary) = crate::tls::server_config(tls, secs)?;
+            format!("HTTPS, {summary}")
+        }
+        None if config.http.insecure_plain_http => {
+            "plain HTTP (insecure_plain_http = true)".to_string()
+        }
+        None => "plain HTTP on loopback".to_string(),
+    };
+    Ok(format!(
+        "ok: {}\n\
+         region {}, node key {}\n\
+         roster version {} (digest {}), {} members\n\
+         catalog version {}, {} items\n\
+         calendar {:?}, years {first}–{last}\n\
+         http {} (bodies up to {} bytes), {https}, peer {}\n\
+         {} API token(s), back office: {kind}\n\
+         database {}\n",
+        config.source.display(),
+        config.region,
+        identity.kid(),
+        roster.roster.version,
+        roster.roster.digest()?,
+        roster.roster.members.len(),
+        catalog.version,
+        catalog.items.len(),
+        calendar.name(),
+        config.http.bind,
+        config.http.max_body_bytes,
+        config.peer.listen,
+        config.tokens.len(),
+        config.db_path().display(),
+    ))
+}

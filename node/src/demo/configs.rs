@@ -1,0 +1,162 @@
+//! The node configs the demo starts its nodes with: each shipped config written again with
+//! every path absolute, the node key copied with mode 0600 into the node's data folder, and,
+//! with `--tls`, a `[tls]` table naming a dev certificate.
+//!
+//! The key is copied because a fresh clone leaves `configs/demo-keys/*.key` readable by all
+//! (git keeps no modes but the executable bit), and a node warns about a key others may read.
+//! The demo's keys are public by design; the copy lets the nodes start without that warning,
+//! while `tongban node` on a shipped config still says it.
+
+use std::path::{Path, PathBuf};
+
+use super::refused;
+use crate::error::NodeError;
+
+/// The name of the node key's private copy in the node's data folder.
+const KEY_COPY: &str = "demo-node.key";
+/// The name of the config the demo writes into the node's data folder (without `--tls`).
+const CONFIG_COPY: &str = "demo-node.toml";
+
+/// The configs to start the nodes with, in the order of `configs`, and with `tls_dir` the dev
+/// CA to trust and its file.
+pub(super) struct Prepared {
+    /// One config per node.
+    pub(super) configs: Vec<PathBuf>,
+    /// The dev CA's certificate and its path, when the nodes serve HTTPS.
+    pub(super) ca: Option<(reqwest::Certificate, PathBuf)>,
+}
+
+/// Writes the config of every node of `configs` (see the module doc): into the node's data
+/// folder, or with `tls_dir` into `tls_dir/nodes` next to the dev certificates made there.
+pub(super) fn prepare(configs: &[PathBuf], tls_dir: Option<&Path>) -> Result<Prepared, NodeError> {
+    let certs = match tls_dir {
+        Some(dir) => {
+            let regions: Vec<String> = configs
+                .iter()
+                .filter_map(|c| c.file_stem().map(|s| s.to_string_lossy().to_string()))
+                .collect();
+            let certs = crate::tls::dev::make(dir, &regions, 90)?;
+            create_dir(&dir.join("nodes"), "demo TLS configs folder")?;
+            Some((dir, certs))
+        }
+        None => None,
+    };
+    let mut out = Vec::new();
+    for (i, config) in configs.iter().enumerate() {
+        let mut root = absolute(config)?;
+        let data_dir = private_key(&mut root, config)?;
+        let path = match &certs {
+            Some((dir, certs)) => {
+                let (region, cert, key) = &certs.regions[i];
+                let cert = std::fs::canonicalize(cert).unwrap_or_else(|_| cert.clone());
+                let key = std::fs::canonicalize(key).unwrap_or_else(|_| key.clone());
+                add_tls(&mut root, &cert, &key);
+                dir.join("nodes").join(format!("{region}.toml"))
+            }
+            None => data_dir.join(CONFIG_COPY),
+        };
+        let text =
+            toml::to_string(&root).map_err(|e| refused(format!("{}: {e}", config.display())))?;
+        std::fs::write(&path, text).map_err(|e| NodeError::Io {
+            what: "demo node config",
+            path: path.clone(),
+            source: e,
+        })?;
+        out.push(path);
+    }
+    let ca = match certs {
+        Some((_, certs)) => {
+            let pem = crate::config::read_limited(&certs.ca_cert, "dev CA certificate", 1 << 16)?;
+            let ca = reqwest::Certificate::from_pem(&pem)
+                .map_err(|e| refused(format!("{}: {e}", certs.ca_cert.display())))?;
+            Some((ca, certs.ca_cert))
+        }
+        None => None,
+    };
+    Ok(Prepared { configs: out, ca })
+}
+
+/// `config` as TOML again, with its relative paths made absolute (they were relative to its
+/// own folder) and a `[tls]` table with `cert` and `key`: the same node, over HTTPS, from a
+/// config that may live in another folder.
+pub fn with_tls(config: &Path, cert: &Path, key: &Path) -> Result<String, NodeError> {
+    let mut root = absolute(config)?;
+    add_tls(&mut root, cert, key);
+    toml::to_string(&root).map_err(|e| refused(format!("{}: {e}", config.display())))
+}
+
+/// `config`'s TOML with its relative paths made absolute, so that it may be written anywhere.
+fn absolute(config: &Path) -> Result<toml::Table, NodeError> {
+    let text = crate::config::read_text(config, "node config", 1 << 20)?;
+    let mut root: toml::Table =
+        toml::from_str(&text).map_err(|e| refused(format!("{}: {e}", config.display())))?;
+    let folder = config.parent().unwrap_or(Path::new("."));
+    let base = std::fs::canonicalize(folder).map_err(|e| NodeError::Io {
+        what: "node config folder",
+        path: folder.to_path_buf(),
+        source: e,
+    })?;
+    let absolute = |table: &mut toml::Table, keys: &[&str]| {
+        for key in keys {
+            if let Some(toml::Value::String(path)) = table.get_mut(*key)
+                && Path::new(path.as_str()).is_relative()
+            {
+                *path = base.join(path.as_str()).display().to_string();
+            }
+        }
+    };
+    absolute(
+        &mut root,
+        &["key_file", "data_dir", "roster", "catalog", "calendar"],
+    );
+    if let Some(toml::Value::Table(office)) = root.get_mut("backoffice") {
+        absolute(
+            office,
+            &[
+                "hmac_key_file",
+                "ca_file",
+                "client_cert_file",
+                "client_key_file",
+                "outbox",
+                "inbox",
+                "processed",
+                "rejected",
+            ],
+        );
+    }
+    Ok(root)
+}
+
+/// Adds the `[tls]` table with `cert` and `key`.
+fn add_tls(root: &mut toml::Table, cert: &Path, key: &Path) {
+    let mut tls = toml::Table::new();
+    tls.insert("cert_file".into(), cert.display().to_string().into());
+    tls.insert("key_file".into(), key.display().to_string().into());
+    root.insert("tls".into(), toml::Value::Table(tls));
+}
+
+/// Copies the node key that `root` (paths absolute) names into its data folder with mode
+/// 0600 and names the copy instead; returns the data folder.
+fn private_key(root: &mut toml::Table, config: &Path) -> Result<PathBuf, NodeError> {
+    let path = |key: &str| match root.get(key) {
+        Some(toml::Value::String(p)) => Ok(PathBuf::from(p)),
+        _ => Err(refused(format!(
+            "{}: {key} is missing; check the file with `tongban node --config {} --check`",
+            config.display(),
+            config.display()
+        ))),
+    };
+    let (key_file, data_dir) = (path("key_file")?, path("data_dir")?);
+    let copy = data_dir.join(KEY_COPY);
+    crate::keys::copy_key_file(&key_file, &copy)?;
+    root.insert("key_file".into(), copy.display().to_string().into());
+    Ok(data_dir)
+}
+
+fn create_dir(dir: &Path, what: &'static str) -> Result<(), NodeError> {
+    std::fs::create_dir_all(dir).map_err(|e| NodeError::Io {
+        what,
+        path: dir.to_path_buf(),
+        source: e,
+    })
+}
