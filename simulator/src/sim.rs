@@ -685,7 +685,7 @@ impl<'a> Sim<'a> {
                 }
             }
         }
-        if acted && let Some(retry) = self.nodes[i].engine.as_ref().and_then(|e| e.next_retry()) {
+        if acted && let Some(retry) = self.nodes[i].engine.as_ref().and_then(|e| e.poll_timeout()) {
             let at = self.global_of(i, retry).max(self.now + 1);
             self.schedule_tick(i, at);
         }

@@ -286,11 +286,7 @@ impl<S: Store> Engine<S> {
     /// per 1/24 of it), and forgets expiries older than that again.
     pub(super) fn expire_uploads(&mut self, now: Timestamp) -> Result<()> {
         let limit = self.config.upload_expiry_ms;
-        let every = (limit / 24).max(1_000);
-        if self
-            .last_upload_sweep
-            .is_some_and(|last| now.0 < last.0.saturating_add(every))
-        {
+        if self.last_upload_sweep.is_some() && now < self.upload_sweep_deadline() {
             return Ok(());
         }
         self.last_upload_sweep = Some(now);

@@ -25,6 +25,7 @@
 //! | `audit` | the hash-chained log of every envelope sent or received |
 //! | `rosters` | the roster in force: the accepted chain kept, restarts never on an older one |
 //! | `sync` | when to reconcile with whom, and the sessions |
+//! | `timers` | timed work: `tick`, and `poll_timeout`, the earliest deadline of every kind |
 //! | [`backoffice`] | notices to and reports from the back office |
 
 pub mod audit;
@@ -42,6 +43,7 @@ mod status;
 mod sync;
 #[cfg(test)]
 mod tests;
+mod timers;
 
 use std::collections::BTreeMap;
 
@@ -286,6 +288,12 @@ pub struct Engine<S: Store> {
     outbox: pending::Outbox,
     /// The outbox is to be flushed at the next commit; the latest time seen since.
     flush_at: Option<Timestamp>,
+    /// When the outbox was last flushed: what that flush left undone is due at once.
+    last_flush: Timestamp,
+    /// When the engine was opened: timed work never done yet is due from then.
+    opened_at: Timestamp,
+    /// The earliest per-peer deadline (a reconciliation, a catalog ask), as `timers` plans it.
+    peer_due: Option<Timestamp>,
     out: Vec<Output>,
     frame_counter: u64,
     audit: audit::AuditHead,
@@ -357,6 +365,9 @@ impl<S: Store> Engine<S> {
             cases: BTreeMap::new(),
             outbox: pending::Outbox::default(),
             flush_at: None,
+            last_flush: now,
+            opened_at: now,
+            peer_due: None,
             out: Vec::new(),
             frame_counter: now.0.saturating_mul(1000),
             audit: audit::AuditHead::default(),
@@ -396,6 +407,7 @@ impl<S: Store> Engine<S> {
         engine.publish_catalog(&catalog, now)?;
         engine.load_dead_letters()?;
         engine.requeue_notices()?;
+        engine.plan_peer_timers(now);
         Ok(engine)
     }
 

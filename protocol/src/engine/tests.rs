@@ -1929,3 +1929,4 @@ fn partial_uploads_are_dropped_after_the_limit_and_the_client_is_told_to_start_o
 }
 
 mod storm;
+mod timers;
