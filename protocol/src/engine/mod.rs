@@ -3,13 +3,14 @@
 //!
 //! The driver calls the engine's methods with the current time — an API command
 //! ([`Engine::intake`], [`Engine::write_event`], [`Engine::upload_chunk`]), a frame from a peer
-//! ([`Engine::on_frame`]), a timer tick ([`Engine::tick`]), a back-office report — and the
-//! engine writes what must be kept to its [`Store`] and queues [`Output`]s: frames to send and
-//! notices for the back office. Nothing leaves before it is durable: the driver calls
-//! [`Engine::commit`], which syncs the store once for everything done since the last commit
-//! (group commit) and only then hands over the outputs; replies to API calls are sent after
-//! the same commit. A failed commit is fatal: the driver drops the engine and opens it again
-//! from the store, which holds exactly what was acknowledged.
+//! ([`Engine::on_frame`]), a timer tick ([`Engine::tick`], when [`Engine::poll_timeout`] says),
+//! a back-office report — and the engine writes what must be kept to its [`Store`] and queues
+//! [`Output`]s: frames to send and notices for the back office. Nothing leaves before it is
+//! durable: the driver calls [`Engine::commit_to`] (or [`Engine::commit`]), which syncs the
+//! store once for everything done since the last commit (group commit) and only then hands
+//! the outputs to the driver's [`Io`]; replies to API calls are sent after the same commit. A
+//! failed commit is fatal: the driver drops the engine and opens it again from the store,
+//! which holds exactly what was acknowledged. The `driver` module holds that contract.
 //!
 //! | module | job |
 //! |---|---|
@@ -26,11 +27,13 @@
 //! | `rosters` | the roster in force: the accepted chain kept, restarts never on an older one |
 //! | `sync` | when to reconcile with whom, and the sessions |
 //! | `timers` | timed work: `tick`, and `poll_timeout`, the earliest deadline of every kind |
+//! | `driver` | the driver contract: the [`Io`] a driver performs, and `commit_to`, which hands it the outputs |
 //! | [`backoffice`] | notices to and reports from the back office |
 
 pub mod audit;
 pub mod backoffice;
 mod catalogs;
+mod driver;
 mod intake;
 mod materials;
 mod outbox;
@@ -51,6 +54,7 @@ use serde::{Deserialize, Serialize};
 
 pub use backoffice::{DeadLetter, DeadLetterView, Notice, Report};
 pub use catalogs::{CatalogQuery, ItemHit};
+pub use driver::{Handover, Io};
 pub use intake::{IntakeReceipt, IntakeRequest, MAX_IDEMPOTENCY_KEY};
 pub use materials::UploadStatus;
 pub use query::{CaseCounts, CaseView, OpenCase, Worklist, WorklistFilter};

@@ -100,6 +100,28 @@ struct Net {
     regions: Vec<&'static str>,
 }
 
+/// The test network's [`Io`]: frames join those in flight, notices wait for the test to
+/// confirm them (or not).
+struct Recorder<'a> {
+    in_flight: &'a mut Vec<(RegionId, Vec<u8>)>,
+    notices: &'a mut Vec<(u64, Notice)>,
+}
+
+impl Io for Recorder<'_> {
+    fn send(&mut self, to: RegionId, frame: Vec<u8>, _kind: &'static str) {
+        self.in_flight.push((to, frame));
+    }
+
+    fn gossip(&mut self, _topic: GossipTopic, _message: Vec<u8>) {}
+
+    fn roster(&mut self, _roster: Box<Roster>) {}
+
+    fn notify(&mut self, id: u64, notice: Notice) -> Handover {
+        self.notices.push((id, notice));
+        Handover::Carried
+    }
+}
+
 impl Net {
     /// Beijing and Tianjin.
     fn new() -> Net {
@@ -131,18 +153,12 @@ impl Net {
     }
 
     fn commit(&mut self, r: &str) {
-        let outputs = self.node(r).commit().unwrap();
-        for o in outputs {
-            match o {
-                Output::Send { to, frame, .. } => self.in_flight.push((to, frame)),
-                Output::Gossip { .. } | Output::Roster(_) => {}
-                Output::Notify { id, notice } => self
-                    .notices
-                    .entry(region(r))
-                    .or_default()
-                    .push((id, notice)),
-            }
-        }
+        let engine = self.nodes.get_mut(&region(r)).unwrap();
+        let mut io = Recorder {
+            in_flight: &mut self.in_flight,
+            notices: self.notices.entry(region(r)).or_default(),
+        };
+        engine.commit_to(&mut io).unwrap();
     }
 
     /// Delivers every frame in flight (and what they cause) until quiet; `drop` decides which
@@ -1928,5 +1944,6 @@ fn partial_uploads_are_dropped_after_the_limit_and_the_client_is_told_to_start_o
     assert!(again.complete);
 }
 
+mod driver;
 mod storm;
 mod timers;
