@@ -472,6 +472,8 @@ impl Sim<'_> {
                 self.nodes[node].skew = skew;
                 self.nodes[node].bo_timer = None;
                 self.schedule_backoffice(node);
+                // The engine's deadlines are on its own clock: they move with it.
+                self.plan_tick(node);
                 let id = self.fed.id(node).clone();
                 self.record_fault(
                     "skew",
@@ -587,7 +589,6 @@ impl Sim<'_> {
         self.nodes[i].down_by = None;
         self.nodes[i].next_tick = None;
         self.reopen(i, store, true)?;
-        self.schedule_tick(i, self.now);
         let region = self.fed.id(i).clone();
         self.stats
             .marks
@@ -692,7 +693,6 @@ impl Sim<'_> {
         node.epoch += 1;
         node.next_tick = None;
         self.reopen(i, store, true)?;
-        self.schedule_tick(i, self.now);
         Ok(true)
     }
 

@@ -13,7 +13,9 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 use tongban_adapters::reference::{DelayRange, Delays, OutcomeMix, ReferenceConfig, ReferenceCore};
 use tongban_protocol::case::application::SubmittedMaterial;
 use tongban_protocol::case::events::Side;
-use tongban_protocol::engine::{Actor, Engine, IntakeRequest, Metrics, Output};
+use tongban_protocol::engine::{
+    Actor, Engine, GossipTopic, Handover, IntakeRequest, Io, Metrics, Notice,
+};
 use tongban_protocol::ids::{CaseId, Digest, RegionId, Timestamp};
 use tongban_protocol::roster::Roster;
 use tongban_protocol::store::MemoryStore;
@@ -440,7 +442,6 @@ impl<'a> Sim<'a> {
     /// Opens every engine, uploads the windows' materials, and schedules the run.
     fn boot(&mut self) -> Result<()> {
         let n = self.nodes.len();
-        let tick = self.scenario.engine.tick.0;
         let mut material_ids: BTreeSet<String> = BTreeSet::new();
         for item in &self.fed.items {
             material_ids.extend(item.materials.iter().cloned());
@@ -471,8 +472,6 @@ impl<'a> Sim<'a> {
             }
             self.nodes[i].engine = Some(engine);
             self.flush(i)?;
-            let offset = (i as u64).saturating_mul(tick) / (n as u64).max(1);
-            self.schedule_tick(i, self.start + offset);
             if self.fed.regions[i].plan.cases_per_day > 0.0 {
                 self.push(self.start, Ev::ArrivalHour { node: i });
             }
@@ -586,9 +585,7 @@ impl<'a> Sim<'a> {
                         .tick(local)
                         .map_err(|e| engine_error(self.fed.id(node), self.now, e))?;
                 }
-                self.flush(node)?;
-                self.schedule_tick(node, self.now + self.scenario.engine.tick.0);
-                Ok(())
+                self.flush(node)
             }
             Ev::BackOffice { node, epoch } => self.backoffice(node, epoch),
             Ev::ArrivalHour { node } => self.arrival_hour(node),
@@ -637,10 +634,19 @@ impl<'a> Sim<'a> {
         (local.0 as i64).saturating_sub(self.nodes[i].skew).max(0) as u64
     }
 
-    /// Calls `Engine::tick` on node `i` at `at`, unless a tick is due earlier. Ticks come
-    /// every `engine.tick`, and also when the engine's next retry is due, so retries keep
-    /// their backoff exactly while idle nodes are not woken for nothing.
-    pub(crate) fn schedule_tick(&mut self, i: usize, at: u64) {
+    /// Plans node `i`'s next `Engine::tick` for when the engine says its next deadline comes
+    /// (`Engine::poll_timeout`, on the node's own clock), and never at the instant of the
+    /// tick just made.
+    pub(crate) fn plan_tick(&mut self, i: usize) {
+        let Some(due) = self.nodes[i].engine.as_ref().and_then(|e| e.poll_timeout()) else {
+            return;
+        };
+        let at = self.global_of(i, due).max(self.now + 1);
+        self.schedule_tick(i, at);
+    }
+
+    /// Calls `Engine::tick` on node `i` at `at`, unless a tick is due earlier.
+    fn schedule_tick(&mut self, i: usize, at: u64) {
         let node = &mut self.nodes[i];
         if node.engine.is_none() || node.next_tick.is_some_and(|t| t <= at) {
             return;
@@ -650,45 +656,21 @@ impl<'a> Sim<'a> {
         self.push(at, Ev::Tick { node: i, epoch });
     }
 
-    /// Commits node `i` and acts on its outputs until there are none.
+    /// Commits node `i` and acts on its outputs through the driver contract (`SimIo`), then
+    /// plans its next tick and wakes its back office if a report falls due sooner.
     pub(crate) fn flush(&mut self, i: usize) -> Result<()> {
-        let mut acted = false;
-        loop {
-            let local = self.local(i);
-            let Some(engine) = self.nodes[i].engine.as_mut() else {
-                return Ok(());
-            };
-            let outputs = engine
-                .commit()
-                .map_err(|e| engine_error(self.fed.id(i), self.now, e))?;
-            if outputs.is_empty() {
-                break;
-            }
-            acted = true;
-            for output in outputs {
-                match output {
-                    Output::Send { to, frame, kind } => {
-                        self.transmit(i, &to, frame, kind);
-                    }
-                    // Gossip only speeds up what direct messages already carry; the
-                    // simulated network does not model it.
-                    Output::Gossip { .. } | Output::Roster(_) => {}
-                    Output::Notify { id, notice } => {
-                        let node = &mut self.nodes[i];
-                        node.bo.on_notice(local, &notice);
-                        if let Some(engine) = node.engine.as_mut() {
-                            engine
-                                .notice_delivered(id)
-                                .map_err(|e| engine_error(self.fed.id(i), self.now, e))?;
-                        }
-                    }
-                }
-            }
-        }
-        if acted && let Some(retry) = self.nodes[i].engine.as_ref().and_then(|e| e.poll_timeout()) {
-            let at = self.global_of(i, retry).max(self.now + 1);
-            self.schedule_tick(i, at);
-        }
+        let Some(mut engine) = self.nodes[i].engine.take() else {
+            return Ok(());
+        };
+        let local = self.local(i);
+        let committed = engine.commit_to(&mut SimIo {
+            sim: self,
+            node: i,
+            local,
+        });
+        self.nodes[i].engine = Some(engine);
+        committed.map_err(|e| engine_error(self.fed.id(i), self.now, e))?;
+        self.plan_tick(i);
         self.schedule_backoffice(i);
         Ok(())
     }
@@ -1317,6 +1299,31 @@ impl<'a> Sim<'a> {
 
     fn into_report(self) -> Report {
         crate::invariants::build_report(self)
+    }
+}
+
+/// The simulator's side of the driver contract for one node: frames go on the simulated
+/// network; the reference back office beside the node takes every notice at once. Gossip only
+/// speeds up what direct messages already carry, and the simulated transport admits everyone,
+/// so neither is modelled.
+struct SimIo<'s, 'a> {
+    sim: &'s mut Sim<'a>,
+    node: usize,
+    local: Timestamp,
+}
+
+impl Io for SimIo<'_, '_> {
+    fn send(&mut self, to: RegionId, frame: Vec<u8>, kind: &'static str) {
+        self.sim.transmit(self.node, &to, frame, kind);
+    }
+
+    fn gossip(&mut self, _topic: GossipTopic, _message: Vec<u8>) {}
+
+    fn roster(&mut self, _roster: Box<Roster>) {}
+
+    fn notify(&mut self, _id: u64, notice: Notice) -> Handover {
+        self.sim.nodes[self.node].bo.on_notice(self.local, &notice);
+        Handover::Taken
     }
 }
 
