@@ -16,7 +16,8 @@ use crate::federation::derived_identity;
 use crate::inspect;
 use crate::network::sample;
 use crate::scenario::{Behaviour, Fault};
-use crate::sim::{Ev, Origin, PendingIntake, Phase, Sim, accumulate, engine_error};
+use crate::sim::{Ev, Origin, Phase, Sim, accumulate, engine_error};
+use crate::world::PendingIntake;
 
 /// A fault at its time.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,15 +83,9 @@ pub(crate) struct ByzantinePlan {
 const STRANGER: &str = "zz-stranger";
 
 impl Sim<'_> {
-    fn node_index(&self, region: &str) -> Option<usize> {
-        RegionId::new(region)
-            .ok()
-            .and_then(|id| self.fed.index.get(&id).copied())
-    }
-
     /// Turns the scenario's faults and chaos into timed events.
     pub(crate) fn schedule_faults(&mut self) -> Result<()> {
-        let start = self.start;
+        let start = self.world.start;
         let end = self.end_workload;
         let faults = self.scenario.faults.clone();
         let mut next_id = 1u64;
@@ -106,14 +101,14 @@ impl Sim<'_> {
                 } => {
                     let mut sides: Vec<Vec<usize>> = Vec::new();
                     if let Some(r) = isolate {
-                        let x = self.node_index(r).ok_or_else(|| unknown(r))?;
+                        let x = self.world.node_index(r).ok_or_else(|| unknown(r))?;
                         sides.push(vec![x]);
-                        sides.push((0..self.nodes.len()).filter(|j| *j != x).collect());
+                        sides.push((0..self.world.nodes.len()).filter(|j| *j != x).collect());
                     }
                     for g in groups {
                         let mut side = Vec::new();
                         for r in g {
-                            side.push(self.node_index(r).ok_or_else(|| unknown(r))?);
+                            side.push(self.world.node_index(r).ok_or_else(|| unknown(r))?);
                         }
                         sides.push(side);
                     }
@@ -133,7 +128,7 @@ impl Sim<'_> {
                     restart_after,
                     torn,
                 } => {
-                    let i = self.node_index(node).ok_or_else(|| unknown(node))?;
+                    let i = self.world.node_index(node).ok_or_else(|| unknown(node))?;
                     let id = next_id;
                     next_id += 1;
                     self.push(
@@ -152,7 +147,7 @@ impl Sim<'_> {
                     }
                 }
                 Fault::Skew { node, at, skew } => {
-                    let i = self.node_index(node).ok_or_else(|| unknown(node))?;
+                    let i = self.world.node_index(node).ok_or_else(|| unknown(node))?;
                     self.push(
                         start + at.0,
                         Ev::Fault(FaultEv::Skew {
@@ -162,15 +157,15 @@ impl Sim<'_> {
                     );
                 }
                 Fault::Revoke { node, at } => {
-                    let i = self.node_index(node).ok_or_else(|| unknown(node))?;
+                    let i = self.world.node_index(node).ok_or_else(|| unknown(node))?;
                     self.push(start + at.0, Ev::Fault(FaultEv::Revoke { node: i }));
                 }
                 Fault::Rotate { node, at } => {
-                    let i = self.node_index(node).ok_or_else(|| unknown(node))?;
+                    let i = self.world.node_index(node).ok_or_else(|| unknown(node))?;
                     self.push(start + at.0, Ev::Fault(FaultEv::Rotate { node: i }));
                 }
                 Fault::CatalogUpdate { node, at } => {
-                    let i = self.node_index(node).ok_or_else(|| unknown(node))?;
+                    let i = self.world.node_index(node).ok_or_else(|| unknown(node))?;
                     self.push(start + at.0, Ev::Fault(FaultEv::CatalogUpdate { node: i }));
                 }
                 Fault::Byzantine {
@@ -181,7 +176,7 @@ impl Sim<'_> {
                     behaviours,
                 } => {
                     let member = match node {
-                        Some(r) => Some(self.node_index(r).ok_or_else(|| unknown(r))?),
+                        Some(r) => Some(self.world.node_index(r).ok_or_else(|| unknown(r))?),
                         None => None,
                     };
                     let mut list = if behaviours.is_empty() {
@@ -211,12 +206,12 @@ impl Sim<'_> {
         let chaos = self.scenario.chaos.clone();
         let days = self.scenario.until.0 as f64 / Dur::DAY as f64;
         let eligible: Vec<usize> = if chaos.nodes.is_empty() {
-            (0..self.nodes.len()).collect()
+            (0..self.world.nodes.len()).collect()
         } else {
             chaos
                 .nodes
                 .iter()
-                .filter_map(|r| self.node_index(r))
+                .filter_map(|r| self.world.node_index(r))
                 .collect()
         };
         // The scenario's own crashes come first: a random crash that would have the node down
@@ -276,7 +271,9 @@ impl Sim<'_> {
                     cut.push(pool.swap_remove(x));
                 }
                 cut.sort_unstable();
-                let rest: Vec<usize> = (0..self.nodes.len()).filter(|j| !cut.contains(j)).collect();
+                let rest: Vec<usize> = (0..self.world.nodes.len())
+                    .filter(|j| !cut.contains(j))
+                    .collect();
                 let id = next_id;
                 next_id += 1;
                 self.push(
@@ -294,9 +291,10 @@ impl Sim<'_> {
 
     /// Notes a scenario's fault (and its heal or restart) as due, for the report's coverage.
     fn note_scheduled(&mut self, f: &Fault) -> Result<()> {
-        let start = self.start;
+        let start = self.world.start;
         let at_node = |s: &Self, r: &str| {
-            s.node_index(r)
+            s.world
+                .node_index(r)
                 .ok_or_else(|| SimError::Setup(format!("fault names unknown region {r}")))
         };
         let mut due: Vec<(u64, &'static str, Option<usize>, String)> = Vec::new();
@@ -423,7 +421,7 @@ impl Sim<'_> {
         let recorded = self.stats.faults.len();
         self.apply_fault(f)?;
         if self.stats.faults.len() > recorded {
-            let now = self.now;
+            let now = self.world.now;
             if let Some(s) = self.stats.scheduled.iter_mut().find(|s| {
                 !s.fired && s.at == now && s.kind == kind && (s.node.is_none() || s.node == node)
             }) {
@@ -442,7 +440,9 @@ impl Sim<'_> {
                 }
                 let names: Vec<String> = groups.iter().map(|g| self.names(g)).collect();
                 self.net.partition(id, &groups);
-                self.stats.open_partitions.insert(id, self.now - self.start);
+                self.stats
+                    .open_partitions
+                    .insert(id, self.world.now - self.world.start);
                 self.record_fault("partition", names.join(" | "));
             }
             FaultEv::PartitionHeal { id } => {
@@ -451,7 +451,9 @@ impl Sim<'_> {
                 }
                 let healed = self.net.heal(id);
                 if let Some(started) = self.stats.open_partitions.remove(&id) {
-                    self.stats.partitions.push((started, self.now - self.start));
+                    self.stats
+                        .partitions
+                        .push((started, self.world.now - self.world.start));
                 }
                 self.record_fault("heal", format!("{} pairs reconnect", healed.len()));
                 for (a, b) in healed {
@@ -459,34 +461,34 @@ impl Sim<'_> {
                 }
             }
             FaultEv::Crash { node, id, torn } => {
-                if workload && self.nodes[node].engine.is_some() {
+                if workload && self.world.nodes[node].engine.is_some() {
                     self.crash(node, id, torn)?;
                 }
             }
             FaultEv::Restart { node, id } => {
-                if workload && self.nodes[node].down_by == Some(id) {
+                if workload && self.world.nodes[node].down_by == Some(id) {
                     self.restart(node)?;
                 }
             }
             FaultEv::Skew { node, skew } => {
-                self.nodes[node].skew = skew;
-                self.nodes[node].bo_timer = None;
+                self.world.nodes[node].skew = skew;
+                self.world.nodes[node].bo_timer = None;
                 self.schedule_backoffice(node);
                 // The engine's deadlines are on its own clock: they move with it.
                 self.plan_tick(node);
-                let id = self.fed.id(node).clone();
+                let id = self.world.fed.id(node).clone();
                 self.record_fault(
                     "skew",
                     format!("{id} clock {}", crate::duration::SignedDur(skew)),
                 );
             }
             FaultEv::Revoke { node } => {
-                if workload && self.nodes[node].revoked_at.is_none() {
+                if workload && self.world.nodes[node].revoked_at.is_none() {
                     self.revoke(node)?;
                 }
             }
             FaultEv::Rotate { node } => {
-                if workload && self.nodes[node].revoked_at.is_none() {
+                if workload && self.world.nodes[node].revoked_at.is_none() {
                     self.rotate(node)?;
                 }
             }
@@ -505,7 +507,7 @@ impl Sim<'_> {
         }
         nodes
             .iter()
-            .map(|i| self.fed.id(*i).to_string())
+            .map(|i| self.world.fed.id(*i).to_string())
             .collect::<Vec<_>>()
             .join(",")
     }
@@ -517,21 +519,21 @@ impl Sim<'_> {
     fn crash(&mut self, i: usize, id: u64, torn: bool) -> Result<()> {
         let mut torn_detail = String::new();
         if torn
-            && self.nodes[i].revoked_at.is_none()
+            && self.world.nodes[i].revoked_at.is_none()
             && let Some((h, request, key)) = self.make_request(i)
         {
-            let local = self.local(i);
+            let local = self.world.local(i);
             let actor = self.window_actor(i);
             let synced = self.rng_fault.chance(50.0);
             let mut committed = None;
-            if let Some(engine) = self.nodes[i].engine.as_mut() {
+            if let Some(engine) = self.world.nodes[i].engine.as_mut() {
                 self.stats.workload.intakes_tried += 1;
                 if let Ok(receipt) = engine.intake(local, &actor, request.clone(), Some(&key)) {
                     if synced {
                         // The sync happened; the outputs die with the process.
                         engine
                             .commit()
-                            .map_err(|e| engine_error(self.fed.id(i), self.now, e))?;
+                            .map_err(|e| engine_error(self.world.fed.id(i), self.world.now, e))?;
                         committed = Some(receipt.case.clone());
                     }
                     torn_detail = format!(
@@ -555,7 +557,7 @@ impl Sim<'_> {
                 }
             }
         }
-        let node = &mut self.nodes[i];
+        let node = &mut self.world.nodes[i];
         let Some(engine) = node.engine.take() else {
             return Ok(());
         };
@@ -568,10 +570,12 @@ impl Sim<'_> {
         node.bo_timer = None;
         node.next_tick = None;
         self.stats.lost_writes += lost as u64;
-        let region = self.fed.id(i).clone();
-        self.stats
-            .marks
-            .push((self.now - self.start, region.to_string(), "crash".into()));
+        let region = self.world.fed.id(i).clone();
+        self.stats.marks.push((
+            self.world.now - self.world.start,
+            region.to_string(),
+            "crash".into(),
+        ));
         self.record_fault(
             "crash",
             format!("{region}{torn_detail}; {lost} unsynced writes lost"),
@@ -583,27 +587,29 @@ impl Sim<'_> {
     /// the engine's open cases, peers reconcile with it, and windows retry what the crash
     /// swallowed.
     pub(crate) fn restart(&mut self, i: usize) -> Result<()> {
-        let Some(store) = self.nodes[i].parked.take() else {
+        let Some(store) = self.world.nodes[i].parked.take() else {
             return Ok(());
         };
-        self.nodes[i].down_by = None;
-        self.nodes[i].next_tick = None;
+        self.world.nodes[i].down_by = None;
+        self.world.nodes[i].next_tick = None;
         self.reopen(i, store, true)?;
-        let region = self.fed.id(i).clone();
-        self.stats
-            .marks
-            .push((self.now - self.start, region.to_string(), "restart".into()));
+        let region = self.world.fed.id(i).clone();
+        self.stats.marks.push((
+            self.world.now - self.world.start,
+            region.to_string(),
+            "restart".into(),
+        ));
         self.record_fault("restart", region.to_string());
         self.check_kept(i);
         if self.violation.is_some() {
             return Ok(());
         }
-        for j in 0..self.nodes.len() {
-            if j != i && self.nodes[j].engine.is_some() && self.net.connected(i, j) {
+        for j in 0..self.world.nodes.len() {
+            if j != i && self.world.nodes[j].engine.is_some() && self.net.connected(i, j) {
                 self.reconnect(i, j)?;
             }
         }
-        let pending = std::mem::take(&mut self.nodes[i].pending_intakes);
+        let pending = std::mem::take(&mut self.world.nodes[i].pending_intakes);
         for p in pending {
             if self.phase == Phase::Workload {
                 self.submit_intake(i, p.handling, p.request, p.key, Some(p.committed))?;
@@ -615,15 +621,19 @@ impl Sim<'_> {
     /// The federation revokes node `i`: a quorum signs a roster without it, and every other
     /// node installs it.
     fn revoke(&mut self, i: usize) -> Result<()> {
-        let region = self.fed.id(i).clone();
-        let (next, doc) = self
-            .fed
-            .revocation(&self.roster, &region, Timestamp(self.now))?;
+        let region = self.world.fed.id(i).clone();
+        let (next, doc) =
+            self.world
+                .fed
+                .revocation(&self.roster, &region, Timestamp(self.world.now))?;
         self.roster = next;
         self.roster_docs.push(doc);
-        self.nodes[i].revoked_at = Some(self.now);
-        for j in 0..self.nodes.len() {
-            if j != i && self.nodes[j].revoked_at.is_none() && self.nodes[j].engine.is_some() {
+        self.world.nodes[i].revoked_at = Some(self.world.now);
+        for j in 0..self.world.nodes.len() {
+            if j != i
+                && self.world.nodes[j].revoked_at.is_none()
+                && self.world.nodes[j].engine.is_some()
+            {
                 self.install_roster(j)?;
             }
         }
@@ -637,23 +647,23 @@ impl Sim<'_> {
     /// The federation rotates node `i`'s key: a quorum signs a roster with the new key, every
     /// live node installs it as an operator would, and node `i` restarts with the new key.
     fn rotate(&mut self, i: usize) -> Result<()> {
-        let region = self.fed.id(i).clone();
+        let region = self.world.fed.id(i).clone();
         self.rotations += 1;
         let identity = derived_identity(&format!("node/{region}/rotation/{}", self.rotations));
-        let (next, doc) = self.fed.rotation(
+        let (next, doc) = self.world.fed.rotation(
             &self.roster,
             &region,
             identity.public_key(),
-            Timestamp(self.now),
+            Timestamp(self.world.now),
         )?;
         self.roster = next;
         self.roster_docs.push(doc);
-        for j in 0..self.nodes.len() {
-            if self.nodes[j].revoked_at.is_none() && self.nodes[j].engine.is_some() {
+        for j in 0..self.world.nodes.len() {
+            if self.world.nodes[j].revoked_at.is_none() && self.world.nodes[j].engine.is_some() {
                 self.install_roster(j)?;
             }
         }
-        self.fed.rotate_identity(i, identity);
+        self.world.fed.rotate_identity(i, identity);
         self.record_fault(
             "rotate",
             format!("{region} (roster version {})", self.roster.version),
@@ -663,8 +673,8 @@ impl Sim<'_> {
         if !self.restart_cleanly(i)? {
             return Ok(());
         }
-        for j in 0..self.nodes.len() {
-            if j != i && self.nodes[j].engine.is_some() && self.net.connected(i, j) {
+        for j in 0..self.world.nodes.len() {
+            if j != i && self.world.nodes[j].engine.is_some() && self.net.connected(i, j) {
                 self.reconnect(i, j)?;
             }
         }
@@ -673,9 +683,9 @@ impl Sim<'_> {
 
     /// Region `i` publishes a new catalog version: its node restarts cleanly with it.
     fn catalog_update(&mut self, i: usize) -> Result<()> {
-        self.nodes[i].catalog_version += 1;
-        let version = self.nodes[i].catalog_version;
-        let region = self.fed.id(i).clone();
+        self.world.nodes[i].catalog_version += 1;
+        let version = self.world.nodes[i].catalog_version;
+        let region = self.world.fed.id(i).clone();
         self.record_fault("catalog_update", format!("{region} to version {version}"));
         self.restart_cleanly(i)?;
         Ok(())
@@ -684,7 +694,7 @@ impl Sim<'_> {
     /// Node `i`, if it is up, stops cleanly and opens again from its store (with whatever its
     /// setup now says: a new catalog version, a new key). Whether it was up.
     fn restart_cleanly(&mut self, i: usize) -> Result<bool> {
-        let node = &mut self.nodes[i];
+        let node = &mut self.world.nodes[i];
         let Some(engine) = node.engine.take() else {
             return Ok(false);
         };
@@ -709,14 +719,20 @@ impl Sim<'_> {
     /// A misbehaving sender strikes once, and plans its next frame.
     pub(crate) fn byzantine(&mut self, p: usize) -> Result<()> {
         let plan = self.byz[p].clone();
-        if self.phase != Phase::Workload || self.now >= plan.until || plan.behaviours.is_empty() {
+        if self.phase != Phase::Workload
+            || self.world.now >= plan.until
+            || plan.behaviours.is_empty()
+        {
             return Ok(());
         }
         let gap = self.byz_gap(p);
-        self.push(self.now.saturating_add(gap), Ev::Byzantine { plan: p });
-        let n = self.nodes.len();
+        self.push(
+            self.world.now.saturating_add(gap),
+            Ev::Byzantine { plan: p },
+        );
+        let n = self.world.nodes.len();
         let targets: Vec<usize> = (0..n)
-            .filter(|j| Some(*j) != plan.node && self.nodes[*j].revoked_at.is_none())
+            .filter(|j| Some(*j) != plan.node && self.world.nodes[*j].revoked_at.is_none())
             .collect();
         if targets.is_empty() {
             return Ok(());
@@ -730,7 +746,7 @@ impl Sim<'_> {
         self.byz[p].sent += 1;
         let latency = sample(&self.scenario.network.latency, &mut self.rng_byz);
         self.push(
-            self.now + latency,
+            self.world.now + latency,
             Ev::Deliver {
                 from: plan.node.unwrap_or(to),
                 to,
@@ -753,9 +769,9 @@ impl Sim<'_> {
     fn frame_to(&mut self, from: RegionId, to: usize, body: Message) -> Frame {
         Frame {
             from,
-            to: self.fed.id(to).clone(),
+            to: self.world.fed.id(to).clone(),
             id: self.rng_byz.next_u64() >> 1,
-            sent_at: self.local(to),
+            sent_at: self.world.local(to),
             body,
         }
     }
@@ -776,7 +792,7 @@ impl Sim<'_> {
         member: Option<usize>,
         target: usize,
     ) -> Result<Option<(usize, Vec<u8>, Behaviour)>> {
-        let n = self.nodes.len();
+        let n = self.world.nodes.len();
         let some_member = |sim: &mut Sim<'_>, not: &[usize]| -> Option<usize> {
             let choices: Vec<usize> = (0..n).filter(|j| !not.contains(j)).collect();
             if choices.is_empty() {
@@ -788,9 +804,9 @@ impl Sim<'_> {
         match b {
             Behaviour::ForgedSignature => {
                 let claimed = some_member(self, &[target]).unwrap_or(target);
-                let from = self.fed.id(claimed).clone();
+                let from = self.world.fed.id(claimed).clone();
                 let body = Message::CatalogFetch {
-                    region: self.fed.id(target).clone(),
+                    region: self.world.fed.id(target).clone(),
                     version: None,
                 };
                 let frame = self.frame_to(from, target, body);
@@ -816,13 +832,13 @@ impl Sim<'_> {
                 let Some(claimed) = some_member(self, &[m, target]) else {
                     return self.bad_frame(Behaviour::ForgedSignature, member, target);
                 };
-                let from = self.fed.id(claimed).clone();
+                let from = self.world.fed.id(claimed).clone();
                 let body = Message::CatalogFetch {
-                    region: self.fed.id(target).clone(),
+                    region: self.world.fed.id(target).clone(),
                     version: None,
                 };
                 let frame = self.frame_to(from, target, body);
-                let identity = Identity::from_seed(self.fed.regions[m].identity.seed());
+                let identity = Identity::from_seed(self.world.fed.regions[m].identity.seed());
                 let bytes = Self::sign(&identity, &frame)?;
                 Ok(Some((target, bytes, b)))
             }
@@ -863,7 +879,7 @@ impl Sim<'_> {
                 let Some(case) = self.recent_case() else {
                     return self.bad_frame(Behaviour::Impersonation, member, target);
                 };
-                let Some(t) = self.cases.get(&case).cloned() else {
+                let Some(t) = self.world.cases.get(&case).cloned() else {
                     return self.bad_frame(Behaviour::Impersonation, member, target);
                 };
                 let (to, side, signer) = if b == Behaviour::WrongWriter {
@@ -878,7 +894,7 @@ impl Sim<'_> {
                     (
                         to,
                         side,
-                        Identity::from_seed(self.fed.regions[m].identity.seed()),
+                        Identity::from_seed(self.world.fed.regions[m].identity.seed()),
                     )
                 } else {
                     // M relays, as its own, an event signed by a key off the roster.
@@ -892,8 +908,8 @@ impl Sim<'_> {
                 if to == m {
                     return self.bad_frame(Behaviour::Impersonation, member, target);
                 }
-                let held = self.held(to, &case, side);
-                let seen = self.held(to, &case, side.other());
+                let held = self.world.held(to, &case, side);
+                let seen = self.world.held(to, &case, side.other());
                 let kind = match side {
                     Side::Handling => EventKind::InReview {
                         step: "伪造".into(),
@@ -907,7 +923,7 @@ impl Sim<'_> {
                     side,
                     seq: held + 1,
                     seen,
-                    at: self.local(to),
+                    at: self.world.local(to),
                     kind,
                     prev: None,
                 };
@@ -917,9 +933,9 @@ impl Sim<'_> {
                 let body = Message::Events {
                     events: vec![ByteBuf::from(env.into_parts().0)],
                 };
-                let from = self.fed.id(m).clone();
+                let from = self.world.fed.id(m).clone();
                 let frame = self.frame_to(from, to, body);
-                let identity = Identity::from_seed(self.fed.regions[m].identity.seed());
+                let identity = Identity::from_seed(self.world.fed.regions[m].identity.seed());
                 let bytes = Self::sign(&identity, &frame)?;
                 Ok(Some((to, bytes, b)))
             }
@@ -936,8 +952,8 @@ impl Sim<'_> {
     /// a genuine frame may be taken (its events are genuine, and may even be new to a node
     /// whose first copy was lost), but it may not alter or remove anything already kept.
     pub(crate) fn deliver_bad(&mut self, to: usize, frame: Vec<u8>, b: Behaviour) -> Result<()> {
-        let local = self.local(to);
-        if self.nodes[to].engine.is_none() {
+        let local = self.world.local(to);
+        if self.world.nodes[to].engine.is_none() {
             self.stats
                 .byzantine
                 .entry(b.name())
@@ -947,7 +963,7 @@ impl Sim<'_> {
         }
         let case = inspect::frame(&frame).as_ref().and_then(inspect::case_of);
         let before = self.kept_state(to, case.as_ref())?;
-        let result = match self.nodes[to].engine.as_mut() {
+        let result = match self.world.nodes[to].engine.as_mut() {
             Some(engine) => engine.on_frame(&frame, local),
             None => return Ok(()),
         };
@@ -959,13 +975,13 @@ impl Sim<'_> {
             Err(_) => st.refused += 1,
         }
         *self.stats.checks.entry("no_forgery").or_default() += 1;
-        let region = self.fed.id(to).clone();
+        let region = self.world.fed.id(to).clone();
         let text = match &result {
             Ok(()) => format!("bad frame ({}) taken", b.name()),
             Err(e) => format!("bad frame ({}) refused: {e}", b.name()),
         };
         self.trace
-            .line(self.now, region.as_str(), case.as_ref(), || text);
+            .line(self.world.now, region.as_str(), case.as_ref(), || text);
         let changed = if b.must_be_refused() {
             (before != after).then(|| first_difference(&before, &after, true))
         } else {
@@ -996,7 +1012,7 @@ impl Sim<'_> {
     fn kept_state(&self, i: usize, case: Option<&CaseId>) -> Result<BTreeMap<KeptRow, Vec<u8>>> {
         use tongban_protocol::store::{Store as _, Table};
         let mut rows = BTreeMap::new();
-        let Some(engine) = self.nodes[i].engine.as_ref() else {
+        let Some(engine) = self.world.nodes[i].engine.as_ref() else {
             return Ok(rows);
         };
         let store = engine.store();
@@ -1015,7 +1031,7 @@ impl Sim<'_> {
         for (table, prefix) in tables {
             let scanned = store
                 .scan_prefix(table, prefix)
-                .map_err(|e| engine_error(self.fed.id(i), self.now, e))?;
+                .map_err(|e| engine_error(self.world.fed.id(i), self.world.now, e))?;
             for (k, v) in scanned {
                 rows.insert(KeptRow(table, k), v);
             }

@@ -130,7 +130,7 @@ impl Sim<'_> {
     pub(crate) fn check_dirty(&mut self) -> Result<()> {
         let dirty = std::mem::take(&mut self.dirty);
         for (i, case) in dirty {
-            self.check_case(i, &case, self.local(i))?;
+            self.check_case(i, &case, self.world.local(i))?;
             if self.violation.is_some() {
                 break;
             }
@@ -145,7 +145,7 @@ impl Sim<'_> {
         case: &CaseId,
         now: Timestamp,
     ) -> Result<Option<CaseView>> {
-        let Some(engine) = self.nodes[i].engine.as_ref() else {
+        let Some(engine) = self.world.nodes[i].engine.as_ref() else {
             return Ok(None);
         };
         let Some(record) = engine.case_record(case).cloned() else {
@@ -153,7 +153,7 @@ impl Sim<'_> {
         };
         let view = engine
             .case_view(case, now)
-            .map_err(|e| engine_error(self.fed.id(i), self.now, e))?;
+            .map_err(|e| engine_error(self.world.fed.id(i), self.world.now, e))?;
         self.count("applied_once");
         for (side, log, held) in [
             (Side::Intake, &view.intake, record.intake_seq),
@@ -168,7 +168,7 @@ impl Sim<'_> {
                 let seqs: Vec<u32> = log.iter().map(|e| e.seq).collect();
                 let detail = format!(
                     "node {} holds {side:?} events {seqs:?} of case {case}, but its case record says {held}",
-                    self.fed.id(i)
+                    self.world.fed.id(i)
                 );
                 self.violate("applied_once", detail, vec![case.clone()]);
                 return Ok(None);
@@ -179,18 +179,18 @@ impl Sim<'_> {
         if record.stage != view.state.stage {
             let detail = format!(
                 "node {}'s case record of {case} says {:?}, its logs fold to {:?}",
-                self.fed.id(i),
+                self.world.fed.id(i),
                 record.stage,
                 view.state.stage
             );
             self.violate("applied_once", detail, vec![case.clone()]);
             return Ok(None);
         }
-        let handling = self.fed.index.get(&record.handling_region).copied();
-        let limit = handling.and_then(|h| self.fed.limit_of(h, &record.impl_code));
+        let handling = self.world.fed.index.get(&record.handling_region).copied();
+        let limit = handling.and_then(|h| self.world.fed.limit_of(h, &record.impl_code));
         // A node forgets the catalog of a region revoked before it restarted, and with it the
         // item's limit: such a case shows no clock, which is all it can do.
-        let revoked = handling.is_some_and(|h| self.nodes[h].revoked_at.is_some());
+        let revoked = handling.is_some_and(|h| self.world.nodes[h].revoked_at.is_some());
         if view.limit.is_none() && revoked {
             return Ok(Some(view));
         }
@@ -198,7 +198,7 @@ impl Sim<'_> {
             self.count("colours");
             let detail = format!(
                 "node {} holds case {case} to the limit {:?}, the item's committed limit is {:?}",
-                self.fed.id(i),
+                self.world.fed.id(i),
                 view.limit,
                 limit
             );
@@ -209,7 +209,10 @@ impl Sim<'_> {
             // The engine's reading now, and as it would read the same case later if nothing
             // more happened (yellow and red come only after days, which a short run never
             // reaches), each against the reference.
-            let engine_calendar = self.nodes[i].engine.as_ref().map(|e| e.calendar().clone());
+            let engine_calendar = self.world.nodes[i]
+                .engine
+                .as_ref()
+                .map(|e| e.calendar().clone());
             let mut readings = vec![(now, view.clock)];
             if let Some(cal) = engine_calendar {
                 for days in [1, 3, 6, 12, 40] {
@@ -219,12 +222,16 @@ impl Sim<'_> {
             }
             for (at, engine_reading) in readings {
                 self.count("colours");
-                let reference =
-                    reference_clock(&view.state.timeline, limit, &self.fed.reference_days, at);
+                let reference = reference_clock(
+                    &view.state.timeline,
+                    limit,
+                    &self.world.fed.reference_days,
+                    at,
+                );
                 if engine_reading.as_ref().map(as_reading) != reference {
                     let detail = format!(
                         "node {} shows case {case} at {} as {:?}; the reference count gives {:?}",
-                        self.fed.id(i),
+                        self.world.fed.id(i),
                         show_instant(at.0),
                         engine_reading,
                         reference
@@ -240,12 +247,12 @@ impl Sim<'_> {
     /// After node `i` restarts: everything acknowledged to its windows and back office is
     /// still there.
     pub(crate) fn check_kept(&mut self, i: usize) {
-        let Some(engine) = self.nodes[i].engine.as_ref() else {
+        let Some(engine) = self.world.nodes[i].engine.as_ref() else {
             return;
         };
         let mut lost: Option<(CaseId, String)> = None;
         let mut checks = 0u64;
-        for (case, t) in &self.cases {
+        for (case, t) in &self.world.cases {
             for (side, k, writer) in [(Side::Intake, 0, t.intake), (Side::Handling, 1, t.handling)]
             {
                 if writer != i || t.acked[k] == 0 {
@@ -261,7 +268,7 @@ impl Sim<'_> {
                         case.clone(),
                         format!(
                             "node {} restarted holding {held} {side:?} events of case {case}; {} were acknowledged",
-                            self.fed.id(i),
+                            self.world.fed.id(i),
                             t.acked[k]
                         ),
                     ));
@@ -282,26 +289,20 @@ impl Sim<'_> {
 
     /// Node `i`'s audit log verifies as a chain, and its head matches.
     pub(crate) fn check_audit(&mut self, i: usize) {
-        let Some(engine) = self.nodes[i].engine.as_ref() else {
+        let Some(engine) = self.world.nodes[i].engine.as_ref() else {
             return;
         };
         let result = tongban_protocol::engine::audit::verify_chain(engine.store());
         self.count("audit_chain");
         if let Err(e) = result {
-            let detail = format!("node {}: {e}", self.fed.id(i));
+            let detail = format!("node {}: {e}", self.world.fed.id(i));
             self.violate("audit_chain", detail, Vec::new());
         }
     }
 
-    fn stranded(&self, case: &CaseId) -> bool {
-        self.cases.get(case).is_some_and(|t| {
-            self.nodes[t.intake].revoked_at.is_some() || self.nodes[t.handling].revoked_at.is_some()
-        })
-    }
-
     /// Whether the federation is quiet and every shared case agrees on both sides' counts.
     pub(crate) fn quiet(&self) -> bool {
-        for node in &self.nodes {
+        for node in &self.world.nodes {
             if node.revoked_at.is_some() {
                 continue;
             }
@@ -312,10 +313,11 @@ impl Sim<'_> {
                 .outbox_depth()
                 .iter()
                 .filter(|(peer, _)| {
-                    self.fed
+                    self.world
+                        .fed
                         .index
                         .get(*peer)
-                        .is_some_and(|j| self.nodes[*j].revoked_at.is_none())
+                        .is_some_and(|j| self.world.nodes[*j].revoked_at.is_none())
                 })
                 .map(|(_, n)| *n)
                 .sum();
@@ -327,16 +329,16 @@ impl Sim<'_> {
     }
 
     fn first_unconverged(&self) -> Option<CaseId> {
-        for (case, t) in &self.cases {
-            if t.intake == t.handling || self.stranded(case) {
+        for (case, t) in &self.world.cases {
+            if t.intake == t.handling || self.world.stranded(case) {
                 continue;
             }
-            let a = self.nodes[t.intake]
+            let a = self.world.nodes[t.intake]
                 .engine
                 .as_ref()
                 .and_then(|e| e.case_record(case))
                 .map(|r| (r.intake_seq, r.handling_seq));
-            let b = self.nodes[t.handling]
+            let b = self.world.nodes[t.handling]
                 .engine
                 .as_ref()
                 .and_then(|e| e.case_record(case))
@@ -352,12 +354,12 @@ impl Sim<'_> {
     pub(crate) fn unconverged(&self) -> (String, Vec<CaseId>) {
         let mut cases = Vec::new();
         let mut count = 0u64;
-        for (case, t) in &self.cases {
-            if t.intake == t.handling || self.stranded(case) {
+        for (case, t) in &self.world.cases {
+            if t.intake == t.handling || self.world.stranded(case) {
                 continue;
             }
             let seqs = |i: usize| {
-                self.nodes[i]
+                self.world.nodes[i]
                     .engine
                     .as_ref()
                     .and_then(|e| e.case_record(case))
@@ -371,12 +373,13 @@ impl Sim<'_> {
             }
         }
         let outboxes: Vec<String> = self
+            .world
             .nodes
             .iter()
             .enumerate()
             .filter_map(|(i, n)| {
                 let depth: usize = n.engine.as_ref()?.outbox_depth().values().sum();
-                (depth > 0).then(|| format!("{} {depth}", self.fed.id(i)))
+                (depth > 0).then(|| format!("{} {depth}", self.world.fed.id(i)))
             })
             .collect();
         let detail = format!(
@@ -394,22 +397,23 @@ impl Sim<'_> {
     /// Everything, at the end: kept, once, converged (deeply), colours, signatures, catalogs;
     /// and the figures of the report.
     pub(crate) fn final_checks(&mut self) -> Result<()> {
-        for i in 0..self.nodes.len() {
+        for i in 0..self.world.nodes.len() {
             self.check_kept(i);
             if self.violation.is_some() {
                 return Ok(());
             }
         }
-        let now = Timestamp(self.now);
+        let now = Timestamp(self.world.now);
         let mut summary = CaseSummary::default();
         let cases: Vec<(CaseId, usize, usize)> = self
+            .world
             .cases
             .iter()
             .map(|(c, t)| (c.clone(), t.intake, t.handling))
             .collect();
         summary.acknowledged = cases.len() as u64;
         for (case, a, b) in cases {
-            let stranded = self.stranded(&case);
+            let stranded = self.world.stranded(&case);
             let va = self.check_case(a, &case, now)?;
             if self.violation.is_some() {
                 return Ok(());
@@ -434,8 +438,8 @@ impl Sim<'_> {
                 if !same {
                     let detail = format!(
                         "case {case} differs between {} and {} after the federation went quiet",
-                        self.fed.id(a),
-                        self.fed.id(b)
+                        self.world.fed.id(a),
+                        self.world.fed.id(b)
                     );
                     self.violate("converged", detail, vec![case.clone()]);
                     return Ok(());
@@ -447,9 +451,9 @@ impl Sim<'_> {
                     let detail = format!(
                         "case {case} shows {:?} at {} and {:?} at {}",
                         colour(&va),
-                        self.fed.id(a),
+                        self.world.fed.id(a),
                         colour(&vb),
-                        self.fed.id(b)
+                        self.world.fed.id(b)
                     );
                     self.violate("colours", detail, vec![case.clone()]);
                     return Ok(());
@@ -469,7 +473,7 @@ impl Sim<'_> {
             };
             let outcome = outcome_name(&view);
             *summary.by_outcome.entry(outcome.clone()).or_default() += 1;
-            let pair = format!("{} → {}", self.fed.id(a), self.fed.id(b));
+            let pair = format!("{} → {}", self.world.fed.id(a), self.world.fed.id(b));
             *summary
                 .by_pair
                 .entry(pair)
@@ -506,15 +510,15 @@ impl Sim<'_> {
 
     /// Every event a node took from a peer verifies against its writer's real key.
     fn check_signatures(&mut self) -> Result<()> {
-        for i in 0..self.nodes.len() {
-            let Some(engine) = self.nodes[i].engine.as_ref() else {
+        for i in 0..self.world.nodes.len() {
+            let Some(engine) = self.world.nodes[i].engine.as_ref() else {
                 continue;
             };
-            let me = self.fed.id(i);
+            let me = self.world.fed.id(i);
             let all = engine
                 .store()
                 .scan_prefix(Table::Events, &[])
-                .map_err(|e| engine_error(me, self.now, e))?;
+                .map_err(|e| engine_error(me, self.world.now, e))?;
             let mut checks = 0u64;
             let mut bad: Option<(Option<CaseId>, String)> = None;
             for (_, bytes) in all {
@@ -540,7 +544,7 @@ impl Sim<'_> {
                     continue;
                 }
                 checks += 1;
-                let ok = self.fed.node_keys.get(writer).is_some_and(|keys| {
+                let ok = self.world.fed.node_keys.get(writer).is_some_and(|keys| {
                     keys.iter().any(|key| open::<Event, _>(&bytes, key).is_ok())
                 });
                 if !ok {
@@ -567,21 +571,21 @@ impl Sim<'_> {
     /// schedule gives (its first version plus the updates that fired), signed as the
     /// publisher signed it.
     fn check_catalogs(&mut self) {
-        let live: Vec<usize> = (0..self.nodes.len())
-            .filter(|i| self.nodes[*i].revoked_at.is_none())
+        let live: Vec<usize> = (0..self.world.nodes.len())
+            .filter(|i| self.world.nodes[*i].revoked_at.is_none())
             .collect();
         let mut checks = 0u64;
         let mut wrong: Option<String> = None;
         'nodes: for &i in &live {
-            let Some(engine) = self.nodes[i].engine.as_ref() else {
+            let Some(engine) = self.world.nodes[i].engine.as_ref() else {
                 continue;
             };
             for &r in &live {
                 checks += 1;
-                let scheduled = self.nodes[r].catalog_version;
-                let region = self.fed.id(r);
+                let scheduled = self.world.nodes[r].catalog_version;
+                let region = self.world.fed.id(r);
                 let held = engine.catalog_version(region);
-                let publisher = self.nodes[r]
+                let publisher = self.world.nodes[r]
                     .engine
                     .as_ref()
                     .and_then(|e| e.catalog(region))
@@ -591,7 +595,7 @@ impl Sim<'_> {
                 if held != Some(scheduled) || !same_bytes {
                     wrong = Some(format!(
                         "node {} holds catalog version {held:?} of {region}, whose schedule says version {scheduled}{}",
-                        self.fed.id(i),
+                        self.world.fed.id(i),
                         if same_bytes {
                             ""
                         } else {
@@ -610,12 +614,12 @@ impl Sim<'_> {
 
     /// A case's logs at the nodes concerned, and the trace lines about it.
     pub(crate) fn dump_case(&self, case: &CaseId) -> CaseDump {
-        let nodes: Vec<usize> = match self.cases.get(case) {
+        let nodes: Vec<usize> = match self.world.cases.get(case) {
             Some(t) if t.intake != t.handling => vec![t.intake, t.handling],
             Some(t) => vec![t.intake],
-            None => (0..self.nodes.len())
+            None => (0..self.world.nodes.len())
                 .filter(|i| {
-                    self.nodes[*i]
+                    self.world.nodes[*i]
                         .engine
                         .as_ref()
                         .is_some_and(|e| e.case_record(case).is_some())
@@ -625,10 +629,10 @@ impl Sim<'_> {
         };
         let mut out = Vec::new();
         for i in nodes {
-            let region = self.fed.id(i).to_string();
-            let events = match self.nodes[i].engine.as_ref() {
+            let region = self.world.fed.id(i).to_string();
+            let events = match self.world.nodes[i].engine.as_ref() {
                 None => vec!["(node down)".to_string()],
-                Some(engine) => match engine.case_view(case, Timestamp(self.now)) {
+                Some(engine) => match engine.case_view(case, Timestamp(self.world.now)) {
                     Err(e) => vec![format!("({e})")],
                     Ok(view) => {
                         let mut lines = vec![format!(
@@ -695,7 +699,7 @@ pub(crate) fn build_report(mut sim: Sim<'_>) -> Report {
         })
         .collect();
     let mut engine_totals: BTreeMap<String, u64> = BTreeMap::new();
-    for node in &sim.nodes {
+    for node in &sim.world.nodes {
         for (k, v) in &node.metrics {
             *engine_totals.entry(k.clone()).or_default() += v;
         }
@@ -738,11 +742,11 @@ pub(crate) fn build_report(mut sim: Sim<'_>) -> Report {
     }
     let mut summary = sim.summary.take().unwrap_or_default();
     if !done {
-        summary.acknowledged = sim.cases.len() as u64;
+        summary.acknowledged = sim.world.cases.len() as u64;
     }
     let mut partitions = sim.stats.partitions.clone();
     for started in sim.stats.open_partitions.values() {
-        partitions.push((*started, sim.now - sim.start));
+        partitions.push((*started, sim.world.now - sim.world.start));
     }
     partitions.sort_unstable();
     let mut reproduce = format!(
@@ -768,11 +772,11 @@ pub(crate) fn build_report(mut sim: Sim<'_>) -> Report {
             "fail"
         }
         .into(),
-        start: show_instant(sim.start),
+        start: show_instant(sim.world.start),
         until: sim.scenario.until,
-        simulated: Dur(sim.now - sim.start),
+        simulated: Dur(sim.world.now - sim.world.start),
         converged_after: sim.converged_after.map(Dur),
-        regions: sim.nodes.len(),
+        regions: sim.world.nodes.len(),
         violation: sim.violation.take(),
         invariants,
         cases: summary,

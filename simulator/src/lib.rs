@@ -11,6 +11,7 @@
 //! | [`scenario`] | the scenario file: schema, defaults, validation that names the field |
 //! | [`federation`] | keys, roster, catalogs and engine settings of a scenario's regions |
 //! | [`sim`] | the loop: queue of timed events, nodes, delivery, back offices, phases |
+//! | [`world`] | the federation as the run keeps it: nodes, acknowledged cases, the clock |
 //! | [`network`] | latency, loss, duplication, reordering, bandwidth, partitions |
 //! | `workload` | applications arriving at windows, and the windows' later work |
 //! | `faults` | crashes and restarts, partitions, skew, revocation, misbehaving senders |
@@ -37,6 +38,7 @@ pub mod sim;
 pub mod svg;
 pub mod trace;
 mod workload;
+pub mod world;
 
 pub use error::{Result, SimError};
 pub use report::Report;

@@ -30,6 +30,7 @@ use crate::report::{ByzantineStats, FaultRecord, MessageStats, Report, Violation
 use crate::rng::Rng;
 use crate::scenario::{BackOfficeSpec, Behaviour, Range, SabotageKind, Scenario};
 use crate::trace::{Trace, TraceSink};
+use crate::world::{Node, World};
 
 /// How one run is made, besides the scenario.
 #[derive(Debug, Clone, PartialEq)]
@@ -182,59 +183,6 @@ impl Ord for Scheduled {
     }
 }
 
-/// The window staff's memory of one case they collected.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct WindowCase {
-    /// Handling events already looked at.
-    pub reacted: u32,
-}
-
-/// An intake whose answer never reached the window (the node crashed): retried with the same
-/// idempotency key after the restart.
-#[derive(Debug, Clone)]
-pub(crate) struct PendingIntake {
-    pub handling: usize,
-    pub request: IntakeRequest,
-    pub key: String,
-    /// The case, if the intake was durable before the crash.
-    pub committed: Option<CaseId>,
-}
-
-/// One simulated node.
-pub(crate) struct Node {
-    pub engine: Option<Engine<MemoryStore>>,
-    pub parked: Option<MemoryStore>,
-    pub bo: ReferenceCore,
-    pub bo_config: ReferenceConfig,
-    pub bo_timer: Option<u64>,
-    pub next_tick: Option<u64>,
-    pub epoch: u64,
-    pub skew: i64,
-    pub catalog_version: u64,
-    pub materials: BTreeMap<String, SubmittedMaterial>,
-    pub counter: u64,
-    pub received_events: u32,
-    pub window: BTreeMap<CaseId, WindowCase>,
-    pub metrics: BTreeMap<String, u64>,
-    pub pending_intakes: Vec<PendingIntake>,
-    pub revoked_at: Option<u64>,
-    pub down_by: Option<u64>,
-    pub series: usize,
-}
-
-/// What the simulator knows of one acknowledged case.
-#[derive(Debug, Clone)]
-pub(crate) struct CaseTrack {
-    pub intake: usize,
-    pub handling: usize,
-    pub submitted_at: u64,
-    /// The highest seq of each side acknowledged to its writer's caller (intake, handling).
-    pub acked: [u32; 2],
-    /// Events written and not yet seen at the other end: (side, seq) → when written.
-    pub written: BTreeMap<(Side, u32), u64>,
-    pub decided: bool,
-}
-
 /// Counters for the report.
 #[derive(Debug, Default)]
 pub(crate) struct Stats {
@@ -257,20 +205,16 @@ pub(crate) struct Stats {
 pub struct Sim<'a> {
     pub(crate) scenario: Scenario,
     pub(crate) opts: RunOptions,
-    pub(crate) fed: Federation,
-    pub(crate) start: u64,
-    pub(crate) now: u64,
+    pub(crate) world: World,
     pub(crate) end_workload: u64,
     pub(crate) phase: Phase,
     queue: BinaryHeap<Reverse<Scheduled>>,
     seq: u64,
-    pub(crate) nodes: Vec<Node>,
     pub(crate) net: Network,
     pub(crate) rng_net: Rng,
     pub(crate) rng_work: Rng,
     pub(crate) rng_fault: Rng,
     pub(crate) rng_byz: Rng,
-    pub(crate) cases: BTreeMap<CaseId, CaseTrack>,
     pub(crate) recent_cases: VecDeque<CaseId>,
     pub(crate) captured: VecDeque<(usize, usize, Vec<u8>)>,
     pub(crate) capture: bool,
@@ -402,20 +346,22 @@ impl<'a> Sim<'a> {
         let mut sim = Sim {
             scenario,
             opts,
-            fed,
-            start,
-            now: start,
+            world: World {
+                fed,
+                nodes,
+                cases: BTreeMap::new(),
+                start,
+                now: start,
+            },
             end_workload,
             phase: Phase::Workload,
             queue: BinaryHeap::new(),
             seq: 0,
-            nodes,
             net,
             rng_net: Rng::new(seed, "network"),
             rng_work: Rng::new(seed, "workload"),
             rng_fault: Rng::new(seed, "faults"),
             rng_byz: Rng::new(seed, "byzantine"),
-            cases: BTreeMap::new(),
             recent_cases: VecDeque::new(),
             captured: VecDeque::new(),
             capture: false,
@@ -441,25 +387,25 @@ impl<'a> Sim<'a> {
 
     /// Opens every engine, uploads the windows' materials, and schedules the run.
     fn boot(&mut self) -> Result<()> {
-        let n = self.nodes.len();
+        let n = self.world.nodes.len();
         let mut material_ids: BTreeSet<String> = BTreeSet::new();
-        for item in &self.fed.items {
+        for item in &self.world.fed.items {
             material_ids.extend(item.materials.iter().cloned());
         }
         for i in 0..n {
-            let local = self.local(i);
+            let local = self.world.local(i);
             let setup = self.setup(i);
             let mut engine = Engine::open(setup, MemoryStore::new(), local)
-                .map_err(|e| engine_error(self.fed.id(i), self.now, e))?;
+                .map_err(|e| engine_error(self.world.fed.id(i), self.world.now, e))?;
             for m in &material_ids {
-                let content = format!("{} {m} 扫描件", self.fed.id(i)).into_bytes();
+                let content = format!("{} {m} 扫描件", self.world.fed.id(i)).into_bytes();
                 let digest = Digest::of(&content);
                 let size = content.len() as u64;
                 engine
                     // Shared scans, put in by the operator: any window may cite them.
                     .upload_chunk(local, &Actor::Admin, digest, 0, size, &content)
-                    .map_err(|e| engine_error(self.fed.id(i), self.now, e))?;
-                self.nodes[i].materials.insert(
+                    .map_err(|e| engine_error(self.world.fed.id(i), self.world.now, e))?;
+                self.world.nodes[i].materials.insert(
                     m.clone(),
                     SubmittedMaterial {
                         material: m.clone(),
@@ -470,15 +416,15 @@ impl<'a> Sim<'a> {
                     },
                 );
             }
-            self.nodes[i].engine = Some(engine);
+            self.world.nodes[i].engine = Some(engine);
             self.flush(i)?;
-            if self.fed.regions[i].plan.cases_per_day > 0.0 {
-                self.push(self.start, Ev::ArrivalHour { node: i });
+            if self.world.fed.regions[i].plan.cases_per_day > 0.0 {
+                self.push(self.world.start, Ev::ArrivalHour { node: i });
             }
         }
         self.schedule_faults()?;
-        self.push(self.start + self.scenario.check_every.0, Ev::Check);
-        self.push(self.start, Ev::Sample);
+        self.push(self.world.start + self.scenario.check_every.0, Ev::Check);
+        self.push(self.world.start, Ev::Sample);
         self.push(self.end_workload, Ev::EndWorkload);
         Ok(())
     }
@@ -505,7 +451,7 @@ impl<'a> Sim<'a> {
         let Some(Reverse(item)) = self.queue.pop() else {
             return Ok(false);
         };
-        self.now = item.at;
+        self.world.now = item.at;
         self.handle(item.ev)?;
         self.events_done += 1;
         Ok(true)
@@ -513,7 +459,7 @@ impl<'a> Sim<'a> {
 
     /// Runs until `after` past the start (or the end of the run), for tests that look inside.
     pub fn run_until(&mut self, after: Dur) -> Result<()> {
-        let until = self.start.saturating_add(after.0);
+        let until = self.world.start.saturating_add(after.0);
         while self
             .queue
             .peek()
@@ -531,9 +477,9 @@ impl<'a> Sim<'a> {
     pub fn engine_mut(&mut self, region: &str) -> Option<(&mut Engine<MemoryStore>, Timestamp)> {
         let i = RegionId::new(region)
             .ok()
-            .and_then(|id| self.fed.index.get(&id).copied())?;
-        let local = self.local(i);
-        self.nodes[i].engine.as_mut().map(|e| (e, local))
+            .and_then(|id| self.world.fed.index.get(&id).copied())?;
+        let local = self.world.local(i);
+        self.world.nodes[i].engine.as_mut().map(|e| (e, local))
     }
 
     /// Finishes the run and returns the report.
@@ -543,7 +489,7 @@ impl<'a> Sim<'a> {
 
     fn progress(&self) -> Progress {
         Progress {
-            elapsed: Dur(self.now - self.start),
+            elapsed: Dur(self.world.now - self.world.start),
             phase: match self.phase {
                 Phase::Workload => "workload",
                 Phase::Settle { .. } => "settling",
@@ -551,14 +497,14 @@ impl<'a> Sim<'a> {
                 Phase::Done => "done",
             },
             events: self.events_done,
-            cases: self.cases.len() as u64,
+            cases: self.world.cases.len() as u64,
         }
     }
 
     pub(crate) fn push(&mut self, at: u64, ev: Ev) {
         self.seq += 1;
         self.queue.push(Reverse(Scheduled {
-            at: at.max(self.now),
+            at: at.max(self.world.now),
             seq: self.seq,
             ev,
         }));
@@ -574,16 +520,16 @@ impl<'a> Sim<'a> {
                 origin,
             } => self.deliver(from, to, frame, kind, origin),
             Ev::Tick { node, epoch } => {
-                let n = &self.nodes[node];
-                if n.epoch != epoch || n.engine.is_none() || n.next_tick != Some(self.now) {
+                let n = &self.world.nodes[node];
+                if n.epoch != epoch || n.engine.is_none() || n.next_tick != Some(self.world.now) {
                     return Ok(());
                 }
-                self.nodes[node].next_tick = None;
-                let local = self.local(node);
-                if let Some(engine) = self.nodes[node].engine.as_mut() {
+                self.world.nodes[node].next_tick = None;
+                let local = self.world.local(node);
+                if let Some(engine) = self.world.nodes[node].engine.as_mut() {
                     engine
                         .tick(local)
-                        .map_err(|e| engine_error(self.fed.id(node), self.now, e))?;
+                        .map_err(|e| engine_error(self.world.fed.id(node), self.world.now, e))?;
                 }
                 self.flush(node)
             }
@@ -596,17 +542,17 @@ impl<'a> Sim<'a> {
             Ev::Check => {
                 self.check_dirty()?;
                 if self.phase != Phase::Done {
-                    self.push(self.now + self.scenario.check_every.0, Ev::Check);
+                    self.push(self.world.now + self.scenario.check_every.0, Ev::Check);
                 }
                 Ok(())
             }
             Ev::Sample => {
                 self.stats
                     .samples
-                    .push((self.now - self.start, self.in_flight.clone()));
+                    .push((self.world.now - self.world.start, self.in_flight.clone()));
                 if self.phase == Phase::Workload {
                     let every = self.sample_every();
-                    self.push(self.now + every, Ev::Sample);
+                    self.push(self.world.now + every, Ev::Sample);
                 }
                 Ok(())
             }
@@ -624,30 +570,24 @@ impl<'a> Sim<'a> {
         (self.scenario.until.0 / 200).max(Dur::MINUTE)
     }
 
-    /// Node `i`'s clock now.
-    pub(crate) fn local(&self, i: usize) -> Timestamp {
-        Timestamp((self.now as i64).saturating_add(self.nodes[i].skew).max(0) as u64)
-    }
-
-    /// The true time at which node `i`'s clock shows `local`.
-    pub(crate) fn global_of(&self, i: usize, local: Timestamp) -> u64 {
-        (local.0 as i64).saturating_sub(self.nodes[i].skew).max(0) as u64
-    }
-
     /// Plans node `i`'s next `Engine::tick` for when the engine says its next deadline comes
     /// (`Engine::poll_timeout`, on the node's own clock), and never at the instant of the
     /// tick just made.
     pub(crate) fn plan_tick(&mut self, i: usize) {
-        let Some(due) = self.nodes[i].engine.as_ref().and_then(|e| e.poll_timeout()) else {
+        let Some(due) = self.world.nodes[i]
+            .engine
+            .as_ref()
+            .and_then(|e| e.poll_timeout())
+        else {
             return;
         };
-        let at = self.global_of(i, due).max(self.now + 1);
+        let at = self.world.global_of(i, due).max(self.world.now + 1);
         self.schedule_tick(i, at);
     }
 
     /// Calls `Engine::tick` on node `i` at `at`, unless a tick is due earlier.
     fn schedule_tick(&mut self, i: usize, at: u64) {
-        let node = &mut self.nodes[i];
+        let node = &mut self.world.nodes[i];
         if node.engine.is_none() || node.next_tick.is_some_and(|t| t <= at) {
             return;
         }
@@ -659,17 +599,17 @@ impl<'a> Sim<'a> {
     /// Commits node `i` and acts on its outputs through the driver contract (`SimIo`), then
     /// plans its next tick and wakes its back office if a report falls due sooner.
     pub(crate) fn flush(&mut self, i: usize) -> Result<()> {
-        let Some(mut engine) = self.nodes[i].engine.take() else {
+        let Some(mut engine) = self.world.nodes[i].engine.take() else {
             return Ok(());
         };
-        let local = self.local(i);
+        let local = self.world.local(i);
         let committed = engine.commit_to(&mut SimIo {
             sim: self,
             node: i,
             local,
         });
-        self.nodes[i].engine = Some(engine);
-        committed.map_err(|e| engine_error(self.fed.id(i), self.now, e))?;
+        self.world.nodes[i].engine = Some(engine);
+        committed.map_err(|e| engine_error(self.world.fed.id(i), self.world.now, e))?;
         self.plan_tick(i);
         self.schedule_backoffice(i);
         Ok(())
@@ -680,13 +620,13 @@ impl<'a> Sim<'a> {
         let st = self.stats.messages.entry(kind).or_default();
         st.sent += 1;
         st.sent_bytes += frame.len() as u64;
-        let Some(&to) = self.fed.index.get(to) else {
+        let Some(&to) = self.world.fed.index.get(to) else {
             st.lost += 1;
             return;
         };
         match self
             .net
-            .send(from, to, frame.len(), self.now, &mut self.rng_net)
+            .send(from, to, frame.len(), self.world.now, &mut self.rng_net)
         {
             Ok(arrivals) => {
                 if arrivals.len() > 1 {
@@ -719,8 +659,11 @@ impl<'a> Sim<'a> {
                     Drop::NodeDown => st.to_down_node += 1,
                 }
                 if self.trace.verbose() {
-                    let (a, b) = (self.fed.id(from).clone(), self.fed.id(to).clone());
-                    self.trace.line(self.now, a.as_str(), None, || {
+                    let (a, b) = (
+                        self.world.fed.id(from).clone(),
+                        self.world.fed.id(to).clone(),
+                    );
+                    self.trace.line(self.world.now, a.as_str(), None, || {
                         format!("{kind} to {b} dropped: {why:?}")
                     });
                 }
@@ -749,7 +692,7 @@ impl<'a> Sim<'a> {
             return Ok(());
         }
         let st = self.stats.messages.entry(kind).or_default();
-        if self.nodes[to].engine.is_none() {
+        if self.world.nodes[to].engine.is_none() {
             st.to_down_node += 1;
             return Ok(());
         }
@@ -776,9 +719,12 @@ impl<'a> Sim<'a> {
             t.dedup();
             t
         };
-        let before: Vec<u32> = touched.iter().map(|(c, s)| self.held(to, c, *s)).collect();
-        let local = self.local(to);
-        let result = match self.nodes[to].engine.as_mut() {
+        let before: Vec<u32> = touched
+            .iter()
+            .map(|(c, s)| self.world.held(to, c, *s))
+            .collect();
+        let local = self.world.local(to);
+        let result = match self.world.nodes[to].engine.as_mut() {
             Some(engine) => engine.on_frame(&frame, local),
             None => return Ok(()),
         };
@@ -790,36 +736,40 @@ impl<'a> Sim<'a> {
         self.flush(to)?;
         if self.trace.verbose() || !touched.is_empty() {
             let case = observed.as_ref().and_then(inspect::case_of);
-            let from_id = self.fed.id(from).clone();
+            let from_id = self.world.fed.id(from).clone();
             let text = match &result {
                 Ok(()) => format!("{kind} from {from_id} taken"),
                 Err(e) => format!("{kind} from {from_id} refused: {e}"),
             };
-            self.trace
-                .line(self.now, self.fed.id(to).as_str(), case.as_ref(), || text);
+            self.trace.line(
+                self.world.now,
+                self.world.fed.id(to).as_str(),
+                case.as_ref(),
+                || text,
+            );
         }
         // A member revoked on the receiver's roster must not be heard.
         if result.is_ok()
-            && self.nodes[from].revoked_at.is_some()
-            && self.nodes[to]
+            && self.world.nodes[from].revoked_at.is_some()
+            && self.world.nodes[to]
                 .engine
                 .as_ref()
-                .is_some_and(|e| e.roster().region(self.fed.id(from)).is_none())
+                .is_some_and(|e| e.roster().region(self.world.fed.id(from)).is_none())
         {
             let detail = format!(
                 "node {} took a {kind} frame from {}, whose membership it had revoked",
-                self.fed.id(to),
-                self.fed.id(from)
+                self.world.fed.id(to),
+                self.world.fed.id(from)
             );
             let cases = touched.iter().map(|(c, _)| c.clone()).collect();
             self.violate("no_forgery", detail, cases);
             return Ok(());
         }
-        if self.nodes[from].revoked_at.is_some() {
+        if self.world.nodes[from].revoked_at.is_some() {
             *self.stats.checks.entry("no_forgery").or_default() += 1;
         }
         for ((case, side), held_before) in touched.into_iter().zip(before) {
-            let held_after = self.held(to, &case, side);
+            let held_after = self.world.held(to, &case, side);
             if held_after <= held_before {
                 continue;
             }
@@ -837,18 +787,6 @@ impl<'a> Sim<'a> {
         Ok(())
     }
 
-    /// How many events of `case`'s `side` node `i` holds.
-    pub(crate) fn held(&self, i: usize, case: &CaseId, side: Side) -> u32 {
-        self.nodes[i]
-            .engine
-            .as_ref()
-            .and_then(|e| e.case_record(case))
-            .map_or(0, |r| match side {
-                Side::Intake => r.intake_seq,
-                Side::Handling => r.handling_seq,
-            })
-    }
-
     /// Events `before+1..=after` of `case`'s `side` reached node `to`.
     fn arrived(
         &mut self,
@@ -858,9 +796,9 @@ impl<'a> Sim<'a> {
         before: u32,
         after: u32,
     ) -> Result<()> {
-        let now = self.now;
+        let now = self.world.now;
         let mut react = false;
-        if let Some(t) = self.cases.get_mut(case) {
+        if let Some(t) = self.world.cases.get_mut(case) {
             for seq in before + 1..=after {
                 if let Some(written) = t.written.remove(&(side, seq)) {
                     self.stats.events.push(now - written);
@@ -880,9 +818,9 @@ impl<'a> Sim<'a> {
 
     /// Node `i`'s engine setup, with the sabotage's wrong calendar if it is the node.
     fn setup(&self, i: usize) -> tongban_protocol::engine::EngineSetup {
-        let mut setup = self.fed.setup(
+        let mut setup = self.world.fed.setup(
             i,
-            self.nodes[i].catalog_version,
+            self.world.nodes[i].catalog_version,
             self.scenario.catalog.version,
         );
         if self.sabotage_on(SabotageKind::WrongCalendar, i) {
@@ -896,7 +834,7 @@ impl<'a> Sim<'a> {
     pub(crate) fn sabotage_on(&self, kind: SabotageKind, i: usize) -> bool {
         self.scenario.sabotage.as_ref().is_some_and(|s| {
             s.kind == kind
-                && self.fed.id(i).as_str() == s.node
+                && self.world.fed.id(i).as_str() == s.node
                 && (self.sabotaged || kind == SabotageKind::WrongCalendar)
         })
     }
@@ -915,26 +853,26 @@ impl<'a> Sim<'a> {
         let Some(s) = self.scenario.sabotage.clone() else {
             return Ok(());
         };
-        if self.sabotaged || self.fed.id(to).as_str() != s.node {
+        if self.sabotaged || self.world.fed.id(to).as_str() != s.node {
             return Ok(());
         }
-        let node = &mut self.nodes[to];
+        let node = &mut self.world.nodes[to];
         node.received_events += after - before;
         if node.received_events < s.after_events || s.kind == SabotageKind::WrongCalendar {
             return Ok(());
         }
         self.sabotaged = true;
-        let id = self.fed.id(to).clone();
+        let id = self.world.fed.id(to).clone();
         if matches!(
             s.kind,
             SabotageKind::IgnoreCatalogs | SabotageKind::MuteOutbox
         ) {
-            self.trace.line(self.now, id.as_str(), None, || {
+            self.trace.line(self.world.now, id.as_str(), None, || {
                 format!("SABOTAGE: {} from now on", s.kind.name())
             });
             return Ok(());
         }
-        let node = &mut self.nodes[to];
+        let node = &mut self.world.nodes[to];
         let Some(engine) = node.engine.take() else {
             return Ok(());
         };
@@ -942,10 +880,11 @@ impl<'a> Sim<'a> {
         let mut store = engine.into_store();
         let (what, about) = self
             .spoil_store(&mut store, s.kind, to, case, side, after)
-            .map_err(|e| engine_error(&id, self.now, e))?;
-        self.trace.line(self.now, id.as_str(), about.as_ref(), || {
-            format!("SABOTAGE: {what}")
-        });
+            .map_err(|e| engine_error(&id, self.world.now, e))?;
+        self.trace
+            .line(self.world.now, id.as_str(), about.as_ref(), || {
+                format!("SABOTAGE: {what}")
+            });
         self.reopen(to, store, false)?;
         self.check_kept(to);
         Ok(())
@@ -1010,6 +949,7 @@ impl<'a> Sim<'a> {
             }
             SabotageKind::LoseSyncedCase => {
                 let newest = self
+                    .world
                     .cases
                     .iter()
                     .filter(|(_, t)| t.intake == i && t.acked[0] > 0)
@@ -1037,18 +977,18 @@ impl<'a> Sim<'a> {
     /// Opens node `i`'s engine again over `store` (after a crash, a clean restart or the
     /// sabotage), rebuilding the back office from the engine's open cases if `fresh`.
     pub(crate) fn reopen(&mut self, i: usize, store: MemoryStore, fresh: bool) -> Result<()> {
-        let local = self.local(i);
+        let local = self.world.local(i);
         let mut setup = self.setup(i);
-        if self.nodes[i].revoked_at.is_none() {
+        if self.world.nodes[i].revoked_at.is_none() {
             // The operator restarts the node with the federation's roster of the day in its
             // config (as after a key rotation, which the genesis roster no longer allows).
             setup.roster = self.roster.clone();
         }
         let engine = Engine::open(setup, store, local)
-            .map_err(|e| engine_error(self.fed.id(i), self.now, e))?;
-        self.nodes[i].engine = Some(engine);
-        if self.nodes[i].revoked_at.is_none()
-            && self.nodes[i]
+            .map_err(|e| engine_error(self.world.fed.id(i), self.world.now, e))?;
+        self.world.nodes[i].engine = Some(engine);
+        if self.world.nodes[i].revoked_at.is_none()
+            && self.world.nodes[i]
                 .engine
                 .as_ref()
                 .is_some_and(|e| e.roster().version < self.roster.version)
@@ -1056,27 +996,27 @@ impl<'a> Sim<'a> {
             self.install_roster(i)?;
         }
         if fresh {
-            let mut bo = ReferenceCore::new(self.nodes[i].bo_config.clone())
+            let mut bo = ReferenceCore::new(self.world.nodes[i].bo_config.clone())
                 .map_err(|e| SimError::Setup(format!("back office: {e}")))?;
-            let open = match self.nodes[i].engine.as_ref() {
+            let open = match self.world.nodes[i].engine.as_ref() {
                 Some(e) => e
                     .open_handling_cases()
-                    .map_err(|e| engine_error(self.fed.id(i), self.now, e))?,
+                    .map_err(|e| engine_error(self.world.fed.id(i), self.world.now, e))?,
                 None => Vec::new(),
             };
             for oc in &open {
                 bo.resume(local, &oc.notice, &oc.handling, &oc.intake);
             }
-            self.nodes[i].bo = bo;
-            self.nodes[i].bo_timer = None;
+            self.world.nodes[i].bo = bo;
+            self.world.nodes[i].bo_timer = None;
         }
         self.flush(i)
     }
 
     /// Node `i` installs the current roster, as its operator would.
     pub(crate) fn install_roster(&mut self, i: usize) -> Result<()> {
-        let local = self.local(i);
-        if let Some(engine) = self.nodes[i].engine.as_mut() {
+        let local = self.world.local(i);
+        if let Some(engine) = self.world.nodes[i].engine.as_mut() {
             // As an operator applies it (tongban roster apply): every update it has not yet.
             for doc in &self.roster_docs {
                 let version = doc
@@ -1089,7 +1029,7 @@ impl<'a> Sim<'a> {
                 engine.accept_roster(doc, local).map_err(|e| {
                     SimError::Setup(format!(
                         "node {} refused the new roster: {e}",
-                        self.fed.id(i)
+                        self.world.fed.id(i)
                     ))
                 })?;
             }
@@ -1099,19 +1039,19 @@ impl<'a> Sim<'a> {
 
     /// A node's back office: reports due now.
     fn backoffice(&mut self, i: usize, epoch: u64) -> Result<()> {
-        if self.nodes[i].epoch != epoch || self.nodes[i].engine.is_none() {
+        if self.world.nodes[i].epoch != epoch || self.world.nodes[i].engine.is_none() {
             return Ok(());
         }
-        self.nodes[i].bo_timer = None;
+        self.world.nodes[i].bo_timer = None;
         if self.phase != Phase::Workload {
             return Ok(());
         }
-        let local = self.local(i);
-        let reports = self.nodes[i].bo.due(local);
+        let local = self.world.local(i);
+        let reports = self.world.nodes[i].bo.due(local);
         for report in reports {
             let case = report.case.clone();
             let name = report.event.name();
-            let result = match self.nodes[i].engine.as_mut() {
+            let result = match self.world.nodes[i].engine.as_mut() {
                 Some(engine) => engine.report(local, report),
                 None => break,
             };
@@ -1134,10 +1074,11 @@ impl<'a> Sim<'a> {
                         .entry(format!("{name}: {}", class(&e)))
                         .or_default() += 1;
                     self.flush(i)?;
-                    let id = self.fed.id(i).clone();
-                    self.trace.line(self.now, id.as_str(), Some(&case), || {
-                        format!("back office's {name} refused: {e}")
-                    });
+                    let id = self.world.fed.id(i).clone();
+                    self.trace
+                        .line(self.world.now, id.as_str(), Some(&case), || {
+                            format!("back office's {name} refused: {e}")
+                        });
                 }
             }
         }
@@ -1147,16 +1088,16 @@ impl<'a> Sim<'a> {
 
     /// Wakes the back office of node `i` when its next report is due.
     pub(crate) fn schedule_backoffice(&mut self, i: usize) {
-        if self.phase != Phase::Workload || self.nodes[i].engine.is_none() {
+        if self.phase != Phase::Workload || self.world.nodes[i].engine.is_none() {
             return;
         }
-        let Some(due) = self.nodes[i].bo.next_due() else {
+        let Some(due) = self.world.nodes[i].bo.next_due() else {
             return;
         };
-        let at = self.global_of(i, due).max(self.now);
-        if self.nodes[i].bo_timer.is_none_or(|t| at < t) {
-            self.nodes[i].bo_timer = Some(at);
-            let epoch = self.nodes[i].epoch;
+        let at = self.world.global_of(i, due).max(self.world.now);
+        if self.world.nodes[i].bo_timer.is_none_or(|t| at < t) {
+            self.world.nodes[i].bo_timer = Some(at);
+            let epoch = self.world.nodes[i].epoch;
             self.push(at, Ev::BackOffice { node: i, epoch });
         }
     }
@@ -1170,9 +1111,9 @@ impl<'a> Sim<'a> {
         seq: u32,
         name: &'static str,
     ) -> Result<()> {
-        let now = self.now;
+        let now = self.world.now;
         let mut react = false;
-        if let Some(t) = self.cases.get_mut(case) {
+        if let Some(t) = self.world.cases.get_mut(case) {
             let k = match side {
                 Side::Intake => 0,
                 Side::Handling => 1,
@@ -1188,15 +1129,16 @@ impl<'a> Sim<'a> {
                 && !t.decided
             {
                 t.decided = true;
-                let s = self.nodes[t.handling].series;
+                let s = self.world.nodes[t.handling].series;
                 self.in_flight[s] = self.in_flight[s].saturating_sub(1);
             }
         }
         self.dirty.insert((i, case.clone()));
-        let id = self.fed.id(i).clone();
-        self.trace.line(self.now, id.as_str(), Some(case), || {
-            format!("wrote {side:?} {seq} {name}")
-        });
+        let id = self.world.fed.id(i).clone();
+        self.trace
+            .line(self.world.now, id.as_str(), Some(case), || {
+                format!("wrote {side:?} {seq} {name}")
+            });
         if react {
             self.window_react(i, case)?;
         }
@@ -1206,9 +1148,9 @@ impl<'a> Sim<'a> {
     /// The workload ends: traffic stops, partitions heal, crashed nodes restart; the
     /// federation must now converge within the bound.
     fn end_workload(&mut self) -> Result<()> {
-        let deadline = self.now + self.scenario.invariants.converge_within.0;
+        let deadline = self.world.now + self.scenario.invariants.converge_within.0;
         self.phase = Phase::Settle {
-            since: self.now,
+            since: self.world.now,
             deadline,
         };
         self.record_fault(
@@ -1217,17 +1159,19 @@ impl<'a> Sim<'a> {
         );
         let healed = self.net.heal_all();
         for (_, started) in std::mem::take(&mut self.stats.open_partitions) {
-            self.stats.partitions.push((started, self.now - self.start));
+            self.stats
+                .partitions
+                .push((started, self.world.now - self.world.start));
         }
-        for i in 0..self.nodes.len() {
-            if self.nodes[i].engine.is_none() {
+        for i in 0..self.world.nodes.len() {
+            if self.world.nodes[i].engine.is_none() {
                 self.restart(i)?;
             }
         }
         for (a, b) in healed {
             self.reconnect(a, b)?;
         }
-        self.push(self.now + Dur::MINUTE, Ev::SettleCheck);
+        self.push(self.world.now + Dur::MINUTE, Ev::SettleCheck);
         Ok(())
     }
 
@@ -1236,33 +1180,34 @@ impl<'a> Sim<'a> {
             return Ok(());
         };
         if self.quiet() {
-            self.converged_after = Some(self.now - since);
+            self.converged_after = Some(self.world.now - since);
             self.phase = Phase::Checking;
-            self.push(self.now, Ev::FinalChecks);
+            self.push(self.world.now, Ev::FinalChecks);
             return Ok(());
         }
-        if self.now >= deadline {
+        if self.world.now >= deadline {
             let (detail, cases) = self.unconverged();
             self.violate("converged", detail, cases);
             return Ok(());
         }
-        self.push(self.now + Dur::MINUTE, Ev::SettleCheck);
+        self.push(self.world.now + Dur::MINUTE, Ev::SettleCheck);
         Ok(())
     }
 
     /// Nodes `a` and `b` see each other again: each reconciles with the other at once.
     pub(crate) fn reconnect(&mut self, a: usize, b: usize) -> Result<()> {
         for (x, y) in [(a, b), (b, a)] {
-            if self.nodes[x].revoked_at.is_some() || self.nodes[y].revoked_at.is_some() {
+            if self.world.nodes[x].revoked_at.is_some() || self.world.nodes[y].revoked_at.is_some()
+            {
                 continue;
             }
-            let local = self.local(x);
-            let peer = self.fed.id(y).clone();
-            let peer_up = self.nodes[y].engine.is_some();
-            if let (Some(engine), true) = (self.nodes[x].engine.as_mut(), peer_up) {
+            let local = self.world.local(x);
+            let peer = self.world.fed.id(y).clone();
+            let peer_up = self.world.nodes[y].engine.is_some();
+            if let (Some(engine), true) = (self.world.nodes[x].engine.as_mut(), peer_up) {
                 engine
                     .peer_connected(&peer, local)
-                    .map_err(|e| engine_error(self.fed.id(x), self.now, e))?;
+                    .map_err(|e| engine_error(self.world.fed.id(x), self.world.now, e))?;
             }
             self.flush(x)?;
         }
@@ -1271,9 +1216,9 @@ impl<'a> Sim<'a> {
 
     pub(crate) fn record_fault(&mut self, kind: &str, detail: String) {
         self.trace
-            .line(self.now, "sim", None, || format!("{kind}: {detail}"));
+            .line(self.world.now, "sim", None, || format!("{kind}: {detail}"));
         self.stats.faults.push(FaultRecord {
-            after: Dur(self.now - self.start),
+            after: Dur(self.world.now - self.world.start),
             kind: kind.to_string(),
             detail,
         });
@@ -1290,8 +1235,8 @@ impl<'a> Sim<'a> {
         }
         self.violation = Some(Violation {
             invariant: invariant.to_string(),
-            at: show_instant(self.now),
-            after: Dur(self.now - self.start),
+            at: show_instant(self.world.now),
+            after: Dur(self.world.now - self.world.start),
             detail,
             cases: dumps,
         });
@@ -1322,7 +1267,9 @@ impl Io for SimIo<'_, '_> {
     fn roster(&mut self, _roster: Box<Roster>) {}
 
     fn notify(&mut self, _id: u64, notice: Notice) -> Handover {
-        self.sim.nodes[self.node].bo.on_notice(self.local, &notice);
+        self.sim.world.nodes[self.node]
+            .bo
+            .on_notice(self.local, &notice);
         Handover::Taken
     }
 }

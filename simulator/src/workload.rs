@@ -15,9 +15,8 @@ use tongban_protocol::ids::{CaseId, Timestamp};
 use crate::duration::Dur;
 use crate::error::Result;
 use crate::scenario::Range;
-use crate::sim::{
-    CaseTrack, Ev, PendingIntake, Phase, Sim, WindowAction, WindowCase, class, engine_error,
-};
+use crate::sim::{Ev, Phase, Sim, WindowAction, class, engine_error};
+use crate::world::{CaseTrack, PendingIntake, WindowCase};
 
 /// China Standard Time offset.
 const CST: u64 = 8 * Dur::HOUR;
@@ -30,28 +29,28 @@ impl Sim<'_> {
 
     /// Schedules node `i`'s arrivals for the coming hour.
     pub(crate) fn arrival_hour(&mut self, i: usize) -> Result<()> {
-        if self.now >= self.end_workload || self.phase != Phase::Workload {
+        if self.world.now >= self.end_workload || self.phase != Phase::Workload {
             return Ok(());
         }
         let w = &self.scenario.workload;
-        let hour = ((self.now + CST) / Dur::HOUR % 24) as usize;
+        let hour = ((self.world.now + CST) / Dur::HOUR % 24) as usize;
         let total: f64 = w.daily_curve.iter().sum();
         let weight = w.daily_curve.get(hour).copied().unwrap_or(0.0);
-        let weekend = Date::of(Timestamp(self.now)).is_weekend();
+        let weekend = Date::of(Timestamp(self.world.now)).is_weekend();
         let factor = if weekend { w.weekend_factor } else { 1.0 };
-        let per_day = self.fed.regions[i].plan.cases_per_day;
+        let per_day = self.world.fed.regions[i].plan.cases_per_day;
         let mean = if total > 0.0 {
             per_day * weight / total * factor
         } else {
             0.0
         };
         // The hour may be cut short by the end of the workload (or start mid-hour).
-        let hour_end = ((self.now + CST) / Dur::HOUR + 1) * Dur::HOUR - CST;
-        let span = hour_end.min(self.end_workload) - self.now;
+        let hour_end = ((self.world.now + CST) / Dur::HOUR + 1) * Dur::HOUR - CST;
+        let span = hour_end.min(self.end_workload) - self.world.now;
         let mean = mean * span as f64 / Dur::HOUR as f64;
         let count = self.rng_work.poisson(mean);
         for _ in 0..count {
-            let at = self.now + self.rng_work.below(span.max(1));
+            let at = self.world.now + self.rng_work.below(span.max(1));
             self.push(at, Ev::Arrival { node: i });
         }
         if hour_end < self.end_workload {
@@ -62,11 +61,11 @@ impl Sim<'_> {
 
     /// An applicant at one of node `i`'s windows.
     pub(crate) fn arrival(&mut self, i: usize) -> Result<()> {
-        if self.phase != Phase::Workload || self.nodes[i].revoked_at.is_some() {
+        if self.phase != Phase::Workload || self.world.nodes[i].revoked_at.is_some() {
             return Ok(());
         }
         self.stats.workload.intakes_tried += 1;
-        if self.nodes[i].engine.is_none() {
+        if self.world.nodes[i].engine.is_none() {
             self.refuse_intake("node down");
             return Ok(());
         }
@@ -88,7 +87,7 @@ impl Sim<'_> {
     /// An application as a window at node `i` would prepare it: the handling region, the
     /// request and its idempotency key. `None` (counted) if the window cannot prepare one.
     pub(crate) fn make_request(&mut self, i: usize) -> Option<(usize, IntakeRequest, String)> {
-        let n = self.nodes.len();
+        let n = self.world.nodes.len();
         let mut h = i;
         if n > 1
             && self
@@ -98,20 +97,20 @@ impl Sim<'_> {
             for _ in 0..8 {
                 let j = self.rng_work.below(n as u64 - 1) as usize;
                 let j = if j >= i { j + 1 } else { j };
-                if self.nodes[j].revoked_at.is_none() {
+                if self.world.nodes[j].revoked_at.is_none() {
                     h = j;
                     break;
                 }
             }
         }
-        let weights: Vec<f64> = self.fed.items.iter().map(|it| it.weight).collect();
+        let weights: Vec<f64> = self.world.fed.items.iter().map(|it| it.weight).collect();
         let j = self.rng_work.weighted(&weights);
-        let code = self.fed.regions[h].codes.get(j)?.clone();
-        let region = self.fed.id(h).clone();
-        self.nodes[i].counter += 1;
-        let k = self.nodes[i].counter;
+        let code = self.world.fed.regions[h].codes.get(j)?.clone();
+        let region = self.world.fed.id(h).clone();
+        self.world.nodes[i].counter += 1;
+        let k = self.world.nodes[i].counter;
         let pick = self.rng_work.next_u64();
-        let engine = self.nodes[i].engine.as_ref()?;
+        let engine = self.world.nodes[i].engine.as_ref()?;
         let Some(version) = engine.catalog_version(&region) else {
             self.refuse_intake("handling region's catalog not held yet");
             return None;
@@ -124,7 +123,7 @@ impl Sim<'_> {
             .materials
             .iter()
             .filter(|m| m.required)
-            .filter_map(|m| self.nodes[i].materials.get(&m.id).cloned())
+            .filter_map(|m| self.world.nodes[i].materials.get(&m.id).cloned())
             .collect();
         let delivery = item.result.delivery.clone();
         let method = delivery
@@ -153,7 +152,7 @@ impl Sim<'_> {
             pledge: false,
             mode: None,
         };
-        Some((h, request, format!("{}-{k}", self.fed.id(i))))
+        Some((h, request, format!("{}-{k}", self.world.fed.id(i))))
     }
 
     /// Submits an intake at node `i`. `retry` is set for a window retrying after a crash:
@@ -166,9 +165,9 @@ impl Sim<'_> {
         key: String,
         retry: Option<Option<CaseId>>,
     ) -> Result<()> {
-        let local = self.local(i);
+        let local = self.world.local(i);
         let actor = self.window_actor(i);
-        let Some(engine) = self.nodes[i].engine.as_mut() else {
+        let Some(engine) = self.world.nodes[i].engine.as_mut() else {
             return Ok(());
         };
         let result = engine.intake(local, &actor, request.clone(), Some(&key));
@@ -185,7 +184,7 @@ impl Sim<'_> {
                     if !ok {
                         let detail = format!(
                             "the window retried key {key} after a crash of {}: expected {}, got case {} (created: {})",
-                            self.fed.id(i),
+                            self.world.fed.id(i),
                             match &expected {
                                 Some(c) => format!("the durable case {c} again"),
                                 None => "a new case (the first attempt was never synced)".into(),
@@ -197,11 +196,11 @@ impl Sim<'_> {
                         return Ok(());
                     }
                 }
-                if !self.cases.contains_key(&receipt.case) {
+                if !self.world.cases.contains_key(&receipt.case) {
                     if self.rng_work.chance(self.scenario.workload.retry_percent) {
                         let delay = self.draw(self.scenario.workload.retry_after);
                         self.push(
-                            self.now + delay,
+                            self.world.now + delay,
                             Ev::Window {
                                 node: i,
                                 case: receipt.case.clone(),
@@ -230,7 +229,7 @@ impl Sim<'_> {
                 *self.stats.checks.entry("idempotent_intake").or_default() += 1;
                 let detail = format!(
                     "the window retried key {key} at {} and was refused: {e}",
-                    self.fed.id(i)
+                    self.world.fed.id(i)
                 );
                 let cases = match retry {
                     Some(Some(case)) => vec![case],
@@ -248,36 +247,37 @@ impl Sim<'_> {
         let mut track = CaseTrack {
             intake: i,
             handling: h,
-            submitted_at: self.now,
+            submitted_at: self.world.now,
             acked: [1, 0],
             written: BTreeMap::new(),
             decided: false,
         };
         if i != h {
-            track.written.insert((Side::Intake, 1), self.now);
+            track.written.insert((Side::Intake, 1), self.world.now);
             self.recent_cases.push_back(case.clone());
             if self.recent_cases.len() > 64 {
                 self.recent_cases.pop_front();
             }
         }
-        self.cases.insert(case.clone(), track);
-        self.nodes[i]
+        self.world.cases.insert(case.clone(), track);
+        self.world.nodes[i]
             .window
             .insert(case.clone(), WindowCase::default());
-        let s = self.nodes[h].series;
+        let s = self.world.nodes[h].series;
         self.in_flight[s] += 1;
         self.dirty.insert((i, case.clone()));
-        let (a, b) = (self.fed.id(i).clone(), self.fed.id(h).clone());
-        self.trace.line(self.now, a.as_str(), Some(&case), || {
-            format!("intake acknowledged, handled by {b}")
-        });
+        let (a, b) = (self.world.fed.id(i).clone(), self.world.fed.id(h).clone());
+        self.trace
+            .line(self.world.now, a.as_str(), Some(&case), || {
+                format!("intake acknowledged, handled by {b}")
+            });
         if self
             .rng_work
             .chance(self.scenario.workload.withdraw_percent)
         {
             let delay = self.draw(self.scenario.workload.withdraw_after);
             self.push(
-                self.now + delay,
+                self.world.now + delay,
                 Ev::Window {
                     node: i,
                     case: case.clone(),
@@ -297,16 +297,16 @@ impl Sim<'_> {
 
     /// Window staff at node `i` look at `case` after handling events arrived.
     pub(crate) fn window_react(&mut self, i: usize, case: &CaseId) -> Result<()> {
-        let Some(reacted) = self.nodes[i].window.get(case).map(|w| w.reacted) else {
+        let Some(reacted) = self.world.nodes[i].window.get(case).map(|w| w.reacted) else {
             return Ok(());
         };
-        let local = self.local(i);
-        let Some(engine) = self.nodes[i].engine.as_ref() else {
+        let local = self.world.local(i);
+        let Some(engine) = self.world.nodes[i].engine.as_ref() else {
             return Ok(());
         };
         let view = engine
             .case_view(case, local)
-            .map_err(|e| engine_error(self.fed.id(i), self.now, e))?;
+            .map_err(|e| engine_error(self.world.fed.id(i), self.world.now, e))?;
         let w = self.scenario.workload.clone();
         let mut actions = Vec::new();
         let mut last = reacted;
@@ -345,13 +345,13 @@ impl Sim<'_> {
                 _ => {}
             }
         }
-        if let Some(wc) = self.nodes[i].window.get_mut(case) {
+        if let Some(wc) = self.world.nodes[i].window.get_mut(case) {
             wc.reacted = last;
         }
         for (range, action) in actions {
             let delay = self.draw(range);
             self.push(
-                self.now + delay,
+                self.world.now + delay,
                 Ev::Window {
                     node: i,
                     case: case.clone(),
@@ -369,13 +369,13 @@ impl Sim<'_> {
         case: CaseId,
         action: WindowAction,
     ) -> Result<()> {
-        if self.phase != Phase::Workload || self.nodes[i].revoked_at.is_some() {
+        if self.phase != Phase::Workload || self.world.nodes[i].revoked_at.is_some() {
             return Ok(());
         }
-        if self.nodes[i].engine.is_none() {
+        if self.world.nodes[i].engine.is_none() {
             // The window's node is down: the applicant comes back later.
             self.push(
-                self.now + 10 * Dur::MINUTE,
+                self.world.now + 10 * Dur::MINUTE,
                 Ev::Window {
                     node: i,
                     case,
@@ -401,7 +401,7 @@ impl Sim<'_> {
                     request: *request,
                     materials: materials
                         .iter()
-                        .filter_map(|m| self.nodes[i].materials.get(m).cloned())
+                        .filter_map(|m| self.world.nodes[i].materials.get(m).cloned())
                         .collect(),
                 }
             }
@@ -412,9 +412,9 @@ impl Sim<'_> {
             },
         };
         let name = kind.name();
-        let local = self.local(i);
+        let local = self.world.local(i);
         let actor = self.window_actor(i);
-        let Some(engine) = self.nodes[i].engine.as_mut() else {
+        let Some(engine) = self.world.nodes[i].engine.as_mut() else {
             return Ok(());
         };
         let result = engine.write_event(local, &actor, &case, kind);
@@ -436,10 +436,11 @@ impl Sim<'_> {
                     .window_refused
                     .entry(format!("{name}: {}", class(&e)))
                     .or_default() += 1;
-                let id = self.fed.id(i).clone();
-                self.trace.line(self.now, id.as_str(), Some(&case), || {
-                    format!("window's {name} refused: {e}")
-                });
+                let id = self.world.fed.id(i).clone();
+                self.trace
+                    .line(self.world.now, id.as_str(), Some(&case), || {
+                        format!("window's {name} refused: {e}")
+                    });
             }
         }
         Ok(())
@@ -447,6 +448,6 @@ impl Sim<'_> {
 
     /// Keeps an intake whose answer the crash swallowed, to retry after the restart.
     pub(crate) fn remember_pending(&mut self, i: usize, pending: PendingIntake) {
-        self.nodes[i].pending_intakes.push(pending);
+        self.world.nodes[i].pending_intakes.push(pending);
     }
 }
