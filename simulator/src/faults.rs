@@ -11,13 +11,15 @@ use tongban_protocol::ids::{CaseId, Digest, RegionId, Timestamp};
 use tongban_protocol::wire::{Frame, Message};
 
 use crate::duration::Dur;
+use crate::error::engine_error;
 use crate::error::{Result, SimError};
 use crate::federation::derived_identity;
 use crate::inspect;
 use crate::network::sample;
 use crate::scenario::{Behaviour, Fault};
-use crate::sim::{Ev, Origin, Phase, Sim, accumulate, engine_error};
+use crate::sim::{Ev, Origin, Phase, Sim};
 use crate::world::PendingIntake;
+use crate::world::accumulate;
 
 /// A fault at its time.
 #[derive(Debug, Clone, PartialEq, Eq)]

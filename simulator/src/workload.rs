@@ -14,8 +14,9 @@ use tongban_protocol::ids::{CaseId, Timestamp};
 
 use crate::duration::Dur;
 use crate::error::Result;
+use crate::error::{class, engine_error};
 use crate::scenario::Range;
-use crate::sim::{Ev, Phase, Sim, WindowAction, class, engine_error};
+use crate::sim::{Ev, Phase, Sim, WindowAction};
 use crate::world::{CaseTrack, PendingIntake, WindowCase};
 
 /// China Standard Time offset.

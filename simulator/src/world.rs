@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use tongban_adapters::reference::{ReferenceConfig, ReferenceCore};
 use tongban_protocol::case::application::SubmittedMaterial;
 use tongban_protocol::case::events::Side;
-use tongban_protocol::engine::{Engine, IntakeRequest};
+use tongban_protocol::engine::{Engine, IntakeRequest, Metrics};
 use tongban_protocol::ids::{CaseId, RegionId, Timestamp};
 use tongban_protocol::store::MemoryStore;
 
@@ -121,4 +121,13 @@ pub struct CaseTrack {
     /// Events written and not yet seen at the other end: (side, seq) → when written.
     pub written: BTreeMap<(Side, u32), u64>,
     pub decided: bool,
+}
+
+/// Adds an engine's counters to a node's running totals.
+pub(crate) fn accumulate(into: &mut BTreeMap<String, u64>, m: &Metrics) {
+    if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(m) {
+        for (k, v) in map {
+            *into.entry(k).or_default() += v.as_u64().unwrap_or(0);
+        }
+    }
 }

@@ -7,30 +7,31 @@
 //! (frames sent, notices handed to the back office), as the node does. Nothing is read from
 //! the host: time is the queue's, randomness is the seed's, iteration is in key order.
 
+mod finish;
+
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 
 use tongban_adapters::reference::{DelayRange, Delays, OutcomeMix, ReferenceConfig, ReferenceCore};
 use tongban_protocol::case::application::SubmittedMaterial;
 use tongban_protocol::case::events::Side;
-use tongban_protocol::engine::{
-    Actor, Engine, GossipTopic, Handover, IntakeRequest, Io, Metrics, Notice,
-};
+use tongban_protocol::engine::{Actor, Engine, GossipTopic, Handover, IntakeRequest, Io, Notice};
 use tongban_protocol::ids::{CaseId, Digest, RegionId, Timestamp};
 use tongban_protocol::roster::Roster;
 use tongban_protocol::store::MemoryStore;
 
 use crate::duration::{Dur, show_instant};
-use crate::error::{Result, SimError};
+use crate::error::{Result, SimError, class, engine_error};
 use crate::faults::{ByzantinePlan, FaultEv};
 use crate::federation::Federation;
 use crate::inspect;
+use crate::invariants::{Checker, Finding, dump_case};
 use crate::network::{Drop, Network};
 use crate::report::{ByzantineStats, FaultRecord, MessageStats, Report, Violation, WorkloadStats};
 use crate::rng::Rng;
 use crate::scenario::{BackOfficeSpec, Behaviour, Range, SabotageKind, Scenario};
 use crate::trace::{Trace, TraceSink};
-use crate::world::{Node, World};
+use crate::world::{Node, World, accumulate};
 
 /// How one run is made, besides the scenario.
 #[derive(Debug, Clone, PartialEq)]
@@ -540,7 +541,11 @@ impl<'a> Sim<'a> {
             Ev::Fault(f) => self.fault(f),
             Ev::Byzantine { plan } => self.byzantine(plan),
             Ev::Check => {
-                self.check_dirty()?;
+                let dirty = std::mem::take(&mut self.dirty);
+                let mut checker = Checker::new(&self.world, &mut self.stats.checks);
+                checker.check_dirty(dirty)?;
+                let found = checker.found;
+                self.record(found);
                 if self.phase != Phase::Done {
                     self.push(self.world.now + self.scenario.check_every.0, Ev::Check);
                 }
@@ -559,7 +564,12 @@ impl<'a> Sim<'a> {
             Ev::EndWorkload => self.end_workload(),
             Ev::SettleCheck => self.settle_check(),
             Ev::FinalChecks => {
-                self.final_checks()?;
+                let verify = self.scenario.invariants.verify_signatures;
+                let mut checker = Checker::new(&self.world, &mut self.stats.checks);
+                checker.final_checks(verify)?;
+                let (found, summary) = (checker.found, checker.summary);
+                self.summary = summary;
+                self.record(found);
                 self.phase = Phase::Done;
                 Ok(())
             }
@@ -1179,14 +1189,16 @@ impl<'a> Sim<'a> {
         let Phase::Settle { since, deadline } = self.phase else {
             return Ok(());
         };
-        if self.quiet() {
+        if Checker::new(&self.world, &mut self.stats.checks).quiet() {
             self.converged_after = Some(self.world.now - since);
             self.phase = Phase::Checking;
             self.push(self.world.now, Ev::FinalChecks);
             return Ok(());
         }
         if self.world.now >= deadline {
-            let (detail, cases) = self.unconverged();
+            let within = self.scenario.invariants.converge_within;
+            let (detail, cases) =
+                Checker::new(&self.world, &mut self.stats.checks).unconverged(within);
             self.violate("converged", detail, cases);
             return Ok(());
         }
@@ -1231,7 +1243,7 @@ impl<'a> Sim<'a> {
         }
         let mut dumps = Vec::new();
         for case in cases.iter().take(3) {
-            dumps.push(self.dump_case(case));
+            dumps.push(dump_case(&self.world, &self.trace, case));
         }
         self.violation = Some(Violation {
             invariant: invariant.to_string(),
@@ -1242,8 +1254,20 @@ impl<'a> Sim<'a> {
         });
     }
 
-    fn into_report(self) -> Report {
-        crate::invariants::build_report(self)
+    /// Checks everything node `i` acknowledged is still there after it restarted (and its
+    /// audit chain).
+    pub(crate) fn check_kept(&mut self, i: usize) {
+        let mut checker = Checker::new(&self.world, &mut self.stats.checks);
+        checker.check_kept(i);
+        let found = checker.found;
+        self.record(found);
+    }
+
+    /// Records what a check found broken, if anything: the run stops there.
+    fn record(&mut self, found: Option<Finding>) {
+        if let Some(f) = found {
+            self.violate(f.invariant, f.detail, f.cases);
+        }
     }
 }
 
@@ -1294,33 +1318,5 @@ fn reference_config(spec: &BackOfficeSpec, seed: u64, i: usize) -> ReferenceConf
             suspend_percent: spec.suspend_percent,
             deny_percent: spec.deny_percent,
         },
-    }
-}
-
-/// The engine failed where a node would stop.
-pub(crate) fn engine_error(node: &RegionId, now: u64, e: tongban_protocol::Error) -> SimError {
-    SimError::Engine {
-        node: node.to_string(),
-        at: show_instant(now),
-        source: e,
-    }
-}
-
-/// An error's variant name, for counting refusals by kind.
-pub(crate) fn class(e: &tongban_protocol::Error) -> String {
-    let debug = format!("{e:?}");
-    debug
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .next()
-        .unwrap_or("Error")
-        .to_string()
-}
-
-/// Adds an engine's counters to a node's running totals.
-pub(crate) fn accumulate(into: &mut BTreeMap<String, u64>, m: &Metrics) {
-    if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(m) {
-        for (k, v) in map {
-            *into.entry(k).or_default() += v.as_u64().unwrap_or(0);
-        }
     }
 }
