@@ -255,10 +255,7 @@ impl Sim<'_> {
         };
         if i != h {
             track.written.insert((Side::Intake, 1), self.world.now);
-            self.recent_cases.push_back(case.clone());
-            if self.recent_cases.len() > 64 {
-                self.recent_cases.pop_front();
-            }
+            self.adversary.note_case(&case);
         }
         self.world.cases.insert(case.clone(), track);
         self.world.nodes[i]

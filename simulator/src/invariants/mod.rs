@@ -14,7 +14,10 @@
 //! | `audit_chain` | every node's audit log is an unbroken hash chain, across crashes |
 
 mod convergence;
+mod forgery;
 mod stores;
+
+pub(crate) use forgery::{forgery_change, kept_rows};
 
 use std::collections::{BTreeMap, BTreeSet};
 

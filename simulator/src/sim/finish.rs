@@ -122,8 +122,8 @@ fn build_report(mut sim: Sim<'_>) -> Report {
             .map(|(k, v)| (k.to_string(), v.clone()))
             .collect(),
         coverage: crate::report::Coverage {
-            scheduled_faults: sim.stats.scheduled.len() as u64,
-            unfired: sim.unfired(),
+            scheduled_faults: sim.faults.scheduled.len() as u64,
+            unfired: sim.faults.unfired(sim.end_workload, &sim.adversary),
         },
         faults: std::mem::take(&mut sim.stats.faults),
         engine: engine_totals,

@@ -7,10 +7,12 @@
 //! (frames sent, notices handed to the back office), as the node does. Nothing is read from
 //! the host: time is the queue's, randomness is the seed's, iteration is in key order.
 
+mod delivery;
 mod finish;
+mod nodes;
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
 use tongban_adapters::reference::{DelayRange, Delays, OutcomeMix, ReferenceConfig, ReferenceCore};
 use tongban_protocol::case::application::SubmittedMaterial;
@@ -22,7 +24,7 @@ use tongban_protocol::store::MemoryStore;
 
 use crate::duration::{Dur, show_instant};
 use crate::error::{Result, SimError, class, engine_error};
-use crate::faults::{ByzantinePlan, FaultEv};
+use crate::faults::{Adversary, FaultEv, FaultSchedule, Planned};
 use crate::federation::Federation;
 use crate::inspect;
 use crate::invariants::{Checker, Finding, dump_case};
@@ -191,7 +193,6 @@ pub(crate) struct Stats {
     pub workload: WorkloadStats,
     pub byzantine: BTreeMap<&'static str, ByzantineStats>,
     pub faults: Vec<FaultRecord>,
-    pub scheduled: Vec<crate::faults::ScheduledFault>,
     pub routing: Vec<u64>,
     pub events: Vec<u64>,
     pub lost_writes: u64,
@@ -214,12 +215,8 @@ pub struct Sim<'a> {
     pub(crate) net: Network,
     pub(crate) rng_net: Rng,
     pub(crate) rng_work: Rng,
-    pub(crate) rng_fault: Rng,
-    pub(crate) rng_byz: Rng,
-    pub(crate) recent_cases: VecDeque<CaseId>,
-    pub(crate) captured: VecDeque<(usize, usize, Vec<u8>)>,
-    pub(crate) capture: bool,
-    pub(crate) byz: Vec<ByzantinePlan>,
+    pub(crate) faults: FaultSchedule,
+    pub(crate) adversary: Adversary,
     pub(crate) roster: Roster,
     /// Every roster update of the run, in order: a node that was down installs those it missed.
     pub(crate) roster_docs: Vec<tongban_protocol::roster::RosterDocument>,
@@ -361,12 +358,8 @@ impl<'a> Sim<'a> {
             net,
             rng_net: Rng::new(seed, "network"),
             rng_work: Rng::new(seed, "workload"),
-            rng_fault: Rng::new(seed, "faults"),
-            rng_byz: Rng::new(seed, "byzantine"),
-            recent_cases: VecDeque::new(),
-            captured: VecDeque::new(),
-            capture: false,
-            byz: Vec::new(),
+            faults: FaultSchedule::new(seed),
+            adversary: Adversary::new(seed),
             roster,
             roster_docs: Vec::new(),
             rotations: 0,
@@ -423,7 +416,18 @@ impl<'a> Sim<'a> {
                 self.push(self.world.start, Ev::ArrivalHour { node: i });
             }
         }
-        self.schedule_faults()?;
+        let planned = self.faults.plan(
+            &self.scenario,
+            &self.world,
+            self.end_workload,
+            &mut self.adversary,
+        )?;
+        for (at, what) in planned {
+            match what {
+                Planned::Fault(f) => self.push(at, Ev::Fault(f)),
+                Planned::Strike(plan) => self.push(at, Ev::Byzantine { plan }),
+            }
+        }
         self.push(self.world.start + self.scenario.check_every.0, Ev::Check);
         self.push(self.world.start, Ev::Sample);
         self.push(self.end_workload, Ev::EndWorkload);
@@ -788,12 +792,7 @@ impl<'a> Sim<'a> {
                 return Ok(());
             }
         }
-        if self.capture && self.captured.len() < 64 {
-            self.captured.push_back((from, to, frame));
-        } else if self.capture {
-            self.captured.pop_front();
-            self.captured.push_back((from, to, frame));
-        }
+        self.adversary.observe(from, to, frame);
         Ok(())
     }
 
@@ -984,69 +983,6 @@ impl<'a> Sim<'a> {
         Ok(done)
     }
 
-    /// Opens node `i`'s engine again over `store` (after a crash, a clean restart or the
-    /// sabotage), rebuilding the back office from the engine's open cases if `fresh`.
-    pub(crate) fn reopen(&mut self, i: usize, store: MemoryStore, fresh: bool) -> Result<()> {
-        let local = self.world.local(i);
-        let mut setup = self.setup(i);
-        if self.world.nodes[i].revoked_at.is_none() {
-            // The operator restarts the node with the federation's roster of the day in its
-            // config (as after a key rotation, which the genesis roster no longer allows).
-            setup.roster = self.roster.clone();
-        }
-        let engine = Engine::open(setup, store, local)
-            .map_err(|e| engine_error(self.world.fed.id(i), self.world.now, e))?;
-        self.world.nodes[i].engine = Some(engine);
-        if self.world.nodes[i].revoked_at.is_none()
-            && self.world.nodes[i]
-                .engine
-                .as_ref()
-                .is_some_and(|e| e.roster().version < self.roster.version)
-        {
-            self.install_roster(i)?;
-        }
-        if fresh {
-            let mut bo = ReferenceCore::new(self.world.nodes[i].bo_config.clone())
-                .map_err(|e| SimError::Setup(format!("back office: {e}")))?;
-            let open = match self.world.nodes[i].engine.as_ref() {
-                Some(e) => e
-                    .open_handling_cases()
-                    .map_err(|e| engine_error(self.world.fed.id(i), self.world.now, e))?,
-                None => Vec::new(),
-            };
-            for oc in &open {
-                bo.resume(local, &oc.notice, &oc.handling, &oc.intake);
-            }
-            self.world.nodes[i].bo = bo;
-            self.world.nodes[i].bo_timer = None;
-        }
-        self.flush(i)
-    }
-
-    /// Node `i` installs the current roster, as its operator would.
-    pub(crate) fn install_roster(&mut self, i: usize) -> Result<()> {
-        let local = self.world.local(i);
-        if let Some(engine) = self.world.nodes[i].engine.as_mut() {
-            // As an operator applies it (tongban roster apply): every update it has not yet.
-            for doc in &self.roster_docs {
-                let version = doc
-                    .unverified_roster()
-                    .map_err(|e| SimError::Setup(format!("a roster update: {e}")))?
-                    .version;
-                if version <= engine.roster().version {
-                    continue;
-                }
-                engine.accept_roster(doc, local).map_err(|e| {
-                    SimError::Setup(format!(
-                        "node {} refused the new roster: {e}",
-                        self.world.fed.id(i)
-                    ))
-                })?;
-            }
-        }
-        self.flush(i)
-    }
-
     /// A node's back office: reports due now.
     fn backoffice(&mut self, i: usize, epoch: u64) -> Result<()> {
         if self.world.nodes[i].epoch != epoch || self.world.nodes[i].engine.is_none() {
@@ -1203,26 +1139,6 @@ impl<'a> Sim<'a> {
             return Ok(());
         }
         self.push(self.world.now + Dur::MINUTE, Ev::SettleCheck);
-        Ok(())
-    }
-
-    /// Nodes `a` and `b` see each other again: each reconciles with the other at once.
-    pub(crate) fn reconnect(&mut self, a: usize, b: usize) -> Result<()> {
-        for (x, y) in [(a, b), (b, a)] {
-            if self.world.nodes[x].revoked_at.is_some() || self.world.nodes[y].revoked_at.is_some()
-            {
-                continue;
-            }
-            let local = self.world.local(x);
-            let peer = self.world.fed.id(y).clone();
-            let peer_up = self.world.nodes[y].engine.is_some();
-            if let (Some(engine), true) = (self.world.nodes[x].engine.as_mut(), peer_up) {
-                engine
-                    .peer_connected(&peer, local)
-                    .map_err(|e| engine_error(self.world.fed.id(x), self.world.now, e))?;
-            }
-            self.flush(x)?;
-        }
         Ok(())
     }
 
