@@ -100,7 +100,6 @@ pub struct Node {
     pub skew: i64,
     pub catalog_version: u64,
     pub materials: BTreeMap<String, SubmittedMaterial>,
-    pub counter: u64,
     pub received_events: u32,
     pub window: BTreeMap<CaseId, WindowCase>,
     pub metrics: BTreeMap<String, u64>,

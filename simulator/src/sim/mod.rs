@@ -10,6 +10,7 @@
 mod delivery;
 mod finish;
 mod nodes;
+mod windows;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
@@ -17,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use tongban_adapters::reference::{DelayRange, Delays, OutcomeMix, ReferenceConfig, ReferenceCore};
 use tongban_protocol::case::application::SubmittedMaterial;
 use tongban_protocol::case::events::Side;
-use tongban_protocol::engine::{Actor, Engine, GossipTopic, Handover, IntakeRequest, Io, Notice};
+use tongban_protocol::engine::{Actor, Engine, GossipTopic, Handover, Io, Notice};
 use tongban_protocol::ids::{CaseId, Digest, RegionId, Timestamp};
 use tongban_protocol::roster::Roster;
 use tongban_protocol::store::MemoryStore;
@@ -33,6 +34,7 @@ use crate::report::{ByzantineStats, FaultRecord, MessageStats, Report, Violation
 use crate::rng::Rng;
 use crate::scenario::{BackOfficeSpec, Behaviour, Range, SabotageKind, Scenario};
 use crate::trace::{Trace, TraceSink};
+use crate::workload::{WindowAction, Workload};
 use crate::world::{Node, World, accumulate};
 
 /// How one run is made, besides the scenario.
@@ -97,30 +99,6 @@ pub(crate) enum Origin {
     Honest,
     /// A misbehaving sender.
     Byzantine(Behaviour),
-}
-
-/// What an applicant does at the intake window later.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum WindowAction {
-    /// Asks to withdraw.
-    Withdraw,
-    /// Hands in what a 补正 request asked for.
-    AnswerSupplement {
-        request: u32,
-        materials: Vec<String>,
-    },
-    /// Collects the result at the window.
-    Collect,
-    /// Rates the service.
-    Evaluate { score: u8 },
-    /// Sends the same application again with the same idempotency key, as a window does when
-    /// it is unsure the first answer arrived: it must get the first case back, however long
-    /// after (the peer's answer included).
-    Retry {
-        handling: usize,
-        request: Box<IntakeRequest>,
-        key: String,
-    },
 }
 
 /// Something that happens at a simulated instant.
@@ -214,7 +192,7 @@ pub struct Sim<'a> {
     seq: u64,
     pub(crate) net: Network,
     pub(crate) rng_net: Rng,
-    pub(crate) rng_work: Rng,
+    pub(crate) workload: Workload,
     pub(crate) faults: FaultSchedule,
     pub(crate) adversary: Adversary,
     pub(crate) roster: Roster,
@@ -318,7 +296,6 @@ impl<'a> Sim<'a> {
                 skew: r.plan.skew_ms,
                 catalog_version: scenario.catalog.version,
                 materials: BTreeMap::new(),
-                counter: 0,
                 received_events: 0,
                 window: BTreeMap::new(),
                 metrics: BTreeMap::new(),
@@ -341,6 +318,7 @@ impl<'a> Sim<'a> {
         let end_workload = start + scenario.until.0;
         let capacity = opts.trace_capacity;
         let n_series = series.len();
+        let workload = Workload::new(seed, &scenario.workload, fed.regions.len());
         let mut sim = Sim {
             scenario,
             opts,
@@ -357,7 +335,7 @@ impl<'a> Sim<'a> {
             seq: 0,
             net,
             rng_net: Rng::new(seed, "network"),
-            rng_work: Rng::new(seed, "workload"),
+            workload,
             faults: FaultSchedule::new(seed),
             adversary: Adversary::new(seed),
             roster,
