@@ -14,7 +14,7 @@ use tongban_protocol::store::MemoryStore;
 use crate::federation::Federation;
 
 /// The state of the simulated federation at the current instant.
-pub struct World {
+pub(crate) struct World {
     /// The regions: keys, roster, catalogs, engine settings.
     pub fed: Federation,
     /// One per region, in the federation's order.
@@ -72,7 +72,7 @@ impl World {
 
 /// The window staff's memory of one case they collected.
 #[derive(Debug, Clone, Default)]
-pub struct WindowCase {
+pub(crate) struct WindowCase {
     /// Handling events already looked at.
     pub reacted: u32,
 }
@@ -80,45 +80,69 @@ pub struct WindowCase {
 /// An intake whose answer never reached the window (the node crashed): retried with the same
 /// idempotency key after the restart.
 #[derive(Debug, Clone)]
-pub struct PendingIntake {
+pub(crate) struct PendingIntake {
+    /// The handling node.
     pub handling: usize,
+    /// The application as first sent.
     pub request: IntakeRequest,
+    /// Its idempotency key.
     pub key: String,
     /// The case, if the intake was durable before the crash.
     pub committed: Option<CaseId>,
 }
 
 /// One simulated node.
-pub struct Node {
+pub(crate) struct Node {
+    /// The engine, while the node is up.
     pub engine: Option<Engine<MemoryStore>>,
+    /// The store of a crashed node, until it restarts.
     pub parked: Option<MemoryStore>,
+    /// The reference back office beside it.
     pub bo: ReferenceCore,
+    /// Its settings, to rebuild it after a restart.
     pub bo_config: ReferenceConfig,
+    /// When the back office is woken next, if planned.
     pub bo_timer: Option<u64>,
+    /// When the engine is ticked next, if planned (true time).
     pub next_tick: Option<u64>,
+    /// Incarnations so far: a timer of an earlier one is ignored.
     pub epoch: u64,
+    /// The node's clock offset from true time, in ms.
     pub skew: i64,
+    /// The catalog version the node publishes.
     pub catalog_version: u64,
+    /// The windows' uploaded scans, by material id.
     pub materials: BTreeMap<String, SubmittedMaterial>,
+    /// Events taken in from peers (for the sabotage's trigger).
     pub received_events: u32,
+    /// The window staff's memory of the cases they collected.
     pub window: BTreeMap<CaseId, WindowCase>,
+    /// The counters of the node's earlier incarnations, summed.
     pub metrics: BTreeMap<String, u64>,
+    /// Intakes a crash swallowed the answer of, to retry after the restart.
     pub pending_intakes: Vec<PendingIntake>,
+    /// When the federation revoked it, if it did.
     pub revoked_at: Option<u64>,
+    /// The crash that has it down, if one does.
     pub down_by: Option<u64>,
+    /// Its series in the chart.
     pub series: usize,
 }
 
 /// What the simulator knows of one acknowledged case.
 #[derive(Debug, Clone)]
-pub struct CaseTrack {
+pub(crate) struct CaseTrack {
+    /// The intake node.
     pub intake: usize,
+    /// The handling node.
     pub handling: usize,
+    /// When the window got its receipt.
     pub submitted_at: u64,
     /// The highest seq of each side acknowledged to its writer's caller (intake, handling).
     pub acked: [u32; 2],
     /// Events written and not yet seen at the other end: (side, seq) → when written.
     pub written: BTreeMap<(Side, u32), u64>,
+    /// Whether the handling side decided it.
     pub decided: bool,
 }
 

@@ -1,14 +1,69 @@
-//! The end of a run: a finished (or stopped) run turned into its report.
+//! The end of a run: the workload stops and the federation must settle within the bound;
+//! then the final checks, and the run turned into its report.
 
 use std::collections::BTreeMap;
 
-use super::{Phase, Sim};
+use super::Sim;
+use super::queue::{Ev, Phase};
 use crate::duration::{Dur, show_instant};
+use crate::error::Result;
+use crate::invariants::Checker;
 use crate::invariants::INVARIANTS;
 use crate::report::{InvariantResult, Percentiles, ReconciliationStats, Report, Timeline};
 use crate::world::accumulate;
 
 impl Sim<'_> {
+    /// The workload ends: traffic stops, partitions heal, crashed nodes restart; the
+    /// federation must now converge within the bound.
+    pub(super) fn end_workload(&mut self) -> Result<()> {
+        let deadline = self.world.now + self.scenario.invariants.converge_within.0;
+        self.phase = Phase::Settle {
+            since: self.world.now,
+            deadline,
+        };
+        self.record_fault(
+            "workload_end",
+            "traffic stops; partitions heal; nodes restart".into(),
+        );
+        let healed = self.net.heal_all();
+        for (_, started) in std::mem::take(&mut self.stats.open_partitions) {
+            self.stats
+                .partitions
+                .push((started, self.world.now - self.world.start));
+        }
+        for i in 0..self.world.nodes.len() {
+            if self.world.nodes[i].engine.is_none() {
+                self.restart(i)?;
+            }
+        }
+        for (a, b) in healed {
+            self.reconnect(a, b)?;
+        }
+        self.push(self.world.now + Dur::MINUTE, Ev::SettleCheck);
+        Ok(())
+    }
+
+    pub(super) fn settle_check(&mut self) -> Result<()> {
+        let Phase::Settle { since, deadline } = self.phase else {
+            return Ok(());
+        };
+        if Checker::new(&self.world, &mut self.stats.checks).quiet() {
+            self.converged_after = Some(self.world.now - since);
+            self.phase = Phase::Checking;
+            self.push(self.world.now, Ev::FinalChecks);
+            return Ok(());
+        }
+        if self.world.now >= deadline {
+            let within = self.scenario.invariants.converge_within;
+            let (detail, cases) =
+                Checker::new(&self.world, &mut self.stats.checks).unconverged(within);
+            self.violate("converged", detail, cases);
+            return Ok(());
+        }
+        self.push(self.world.now + Dur::MINUTE, Ev::SettleCheck);
+        Ok(())
+    }
+
     /// The report of the run as it stands.
     pub(super) fn into_report(self) -> Report {
         build_report(self)

@@ -1,15 +1,34 @@
 //! The simulation loop: one thread, one virtual clock, one queue of timed events. Each node
 //! is the real engine over the crash-modelling memory store, with the reference back office
-//! beside it; the loop delivers frames through the simulated network, fires timers, brings
-//! applications to windows, injects faults, and checks the invariants as it goes.
+//! beside it; the loop delivers frames through the simulated network, ticks each engine when
+//! its next deadline comes, brings applications to windows, carries out faults, and checks
+//! the invariants as it goes.
 //!
-//! Every input to an engine is followed by `commit`, and only then are its outputs acted on
-//! (frames sent, notices handed to the back office), as the node does. Nothing is read from
-//! the host: time is the queue's, randomness is the seed's, iteration is in key order.
+//! Every input to an engine is followed by a commit through the driver contract
+//! (`Engine::commit_to`), and only then are its outputs acted on (frames sent, notices handed
+//! to the back office), as the node does. Nothing is read from the host: time is the
+//! queue's, randomness is the seed's, iteration is in key order.
+//!
+//! The loop owns the [`World`] and asks the other jobs, which never reach back into it: the
+//! fault schedule and the adversary (`crate::faults`) what happens when, the workload what the
+//! applicants and windows do, the invariants' `Checker` (over a read-only `World`) what broke.
+//!
+//! | module | job |
+//! |---|---|
+//! | `queue` | the queue of timed events and the run's phases |
+//! | `driver` | a simulated node's driver: commit through `SimIo`, the next tick from `poll_timeout` |
+//! | `delivery` | the network between nodes; honest and misbehaving frames arriving |
+//! | `windows` | intakes, window events and back-office reports at the engines |
+//! | `nodes` | a node's life: faults carried out, crashes, restarts, rosters installed |
+//! | `sabotage` | the test-only defect put into one node |
+//! | `finish` | the workload's end, settling, and the report |
 
 mod delivery;
+mod driver;
 mod finish;
 mod nodes;
+mod queue;
+mod sabotage;
 mod windows;
 
 use std::cmp::Reverse;
@@ -17,25 +36,24 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
 use tongban_adapters::reference::{DelayRange, Delays, OutcomeMix, ReferenceConfig, ReferenceCore};
 use tongban_protocol::case::application::SubmittedMaterial;
-use tongban_protocol::case::events::Side;
-use tongban_protocol::engine::{Actor, Engine, GossipTopic, Handover, Io, Notice};
+use tongban_protocol::engine::{Actor, Engine};
 use tongban_protocol::ids::{CaseId, Digest, RegionId, Timestamp};
 use tongban_protocol::roster::Roster;
 use tongban_protocol::store::MemoryStore;
 
 use crate::duration::{Dur, show_instant};
-use crate::error::{Result, SimError, class, engine_error};
-use crate::faults::{Adversary, FaultEv, FaultSchedule, Planned};
+use crate::error::{Result, SimError, engine_error};
+use crate::faults::{Adversary, FaultSchedule, Planned};
 use crate::federation::Federation;
-use crate::inspect;
 use crate::invariants::{Checker, Finding, dump_case};
-use crate::network::{Drop, Network};
+use crate::network::Network;
 use crate::report::{ByzantineStats, FaultRecord, MessageStats, Report, Violation, WorkloadStats};
 use crate::rng::Rng;
-use crate::scenario::{BackOfficeSpec, Behaviour, Range, SabotageKind, Scenario};
+use crate::scenario::{BackOfficeSpec, Range, Scenario};
 use crate::trace::{Trace, TraceSink};
-use crate::workload::{WindowAction, Workload};
-use crate::world::{Node, World, accumulate};
+use crate::workload::Workload;
+use crate::world::{Node, World};
+use queue::{Ev, Phase, Scheduled};
 
 /// How one run is made, besides the scenario.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,91 +97,6 @@ pub struct Progress {
     pub cases: u64,
 }
 
-/// The run's phase.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Phase {
-    /// Applications arrive, back offices and windows work, faults strike.
-    Workload,
-    /// Traffic stopped, faults lifted: the federation must converge by `deadline`.
-    Settle { since: u64, deadline: u64 },
-    /// Quiet: the final checks run next.
-    Checking,
-    /// Finished.
-    Done,
-}
-
-/// Who made a frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Origin {
-    /// An engine, through the network.
-    Honest,
-    /// A misbehaving sender.
-    Byzantine(Behaviour),
-}
-
-/// Something that happens at a simulated instant.
-#[derive(Debug)]
-pub(crate) enum Ev {
-    Deliver {
-        from: usize,
-        to: usize,
-        frame: Vec<u8>,
-        kind: &'static str,
-        origin: Origin,
-    },
-    Tick {
-        node: usize,
-        epoch: u64,
-    },
-    BackOffice {
-        node: usize,
-        epoch: u64,
-    },
-    ArrivalHour {
-        node: usize,
-    },
-    Arrival {
-        node: usize,
-    },
-    Window {
-        node: usize,
-        case: CaseId,
-        action: WindowAction,
-    },
-    Fault(FaultEv),
-    Byzantine {
-        plan: usize,
-    },
-    Check,
-    Sample,
-    EndWorkload,
-    SettleCheck,
-    FinalChecks,
-}
-
-pub(crate) struct Scheduled {
-    at: u64,
-    seq: u64,
-    ev: Ev,
-}
-
-impl PartialEq for Scheduled {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
-}
-impl Eq for Scheduled {}
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Scheduled {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.at, self.seq).cmp(&(other.at, other.seq))
-    }
-}
-
 /// Counters for the report.
 #[derive(Debug, Default)]
 pub(crate) struct Stats {
@@ -183,35 +116,35 @@ pub(crate) struct Stats {
 
 /// One run in progress.
 pub struct Sim<'a> {
-    pub(crate) scenario: Scenario,
-    pub(crate) opts: RunOptions,
-    pub(crate) world: World,
-    pub(crate) end_workload: u64,
-    pub(crate) phase: Phase,
+    scenario: Scenario,
+    opts: RunOptions,
+    world: World,
+    end_workload: u64,
+    phase: Phase,
     queue: BinaryHeap<Reverse<Scheduled>>,
     seq: u64,
-    pub(crate) net: Network,
-    pub(crate) rng_net: Rng,
-    pub(crate) workload: Workload,
-    pub(crate) faults: FaultSchedule,
-    pub(crate) adversary: Adversary,
-    pub(crate) roster: Roster,
+    net: Network,
+    rng_net: Rng,
+    workload: Workload,
+    faults: FaultSchedule,
+    adversary: Adversary,
+    roster: Roster,
     /// Every roster update of the run, in order: a node that was down installs those it missed.
-    pub(crate) roster_docs: Vec<tongban_protocol::roster::RosterDocument>,
+    roster_docs: Vec<tongban_protocol::roster::RosterDocument>,
     /// Key rotations so far, to derive each new key.
-    pub(crate) rotations: u64,
-    pub(crate) stats: Stats,
-    pub(crate) trace: Trace<'a>,
-    pub(crate) dirty: BTreeSet<(usize, CaseId)>,
-    pub(crate) violation: Option<Violation>,
-    pub(crate) in_flight: Vec<u64>,
-    pub(crate) series: Vec<String>,
-    pub(crate) converged_after: Option<u64>,
+    rotations: u64,
+    stats: Stats,
+    trace: Trace<'a>,
+    dirty: BTreeSet<(usize, CaseId)>,
+    violation: Option<Violation>,
+    in_flight: Vec<u64>,
+    series: Vec<String>,
+    converged_after: Option<u64>,
     /// Whether the test-only sabotage has struck.
-    pub(crate) sabotaged: bool,
-    pub(crate) events_done: u64,
-    pub(crate) windows: Vec<tongban_protocol::engine::Actor>,
-    pub(crate) summary: Option<crate::report::CaseSummary>,
+    sabotaged: bool,
+    events_done: u64,
+    windows: Vec<tongban_protocol::engine::Actor>,
+    summary: Option<crate::report::CaseSummary>,
 }
 
 impl<'a> Sim<'a> {
@@ -484,7 +417,7 @@ impl<'a> Sim<'a> {
         }
     }
 
-    pub(crate) fn push(&mut self, at: u64, ev: Ev) {
+    fn push(&mut self, at: u64, ev: Ev) {
         self.seq += 1;
         self.queue.push(Reverse(Scheduled {
             at: at.max(self.world.now),
@@ -558,569 +491,11 @@ impl<'a> Sim<'a> {
         }
     }
 
-    pub(crate) fn sample_every(&self) -> u64 {
+    fn sample_every(&self) -> u64 {
         (self.scenario.until.0 / 200).max(Dur::MINUTE)
     }
 
-    /// Plans node `i`'s next `Engine::tick` for when the engine says its next deadline comes
-    /// (`Engine::poll_timeout`, on the node's own clock), and never at the instant of the
-    /// tick just made.
-    pub(crate) fn plan_tick(&mut self, i: usize) {
-        let Some(due) = self.world.nodes[i]
-            .engine
-            .as_ref()
-            .and_then(|e| e.poll_timeout())
-        else {
-            return;
-        };
-        let at = self.world.global_of(i, due).max(self.world.now + 1);
-        self.schedule_tick(i, at);
-    }
-
-    /// Calls `Engine::tick` on node `i` at `at`, unless a tick is due earlier.
-    fn schedule_tick(&mut self, i: usize, at: u64) {
-        let node = &mut self.world.nodes[i];
-        if node.engine.is_none() || node.next_tick.is_some_and(|t| t <= at) {
-            return;
-        }
-        node.next_tick = Some(at);
-        let epoch = node.epoch;
-        self.push(at, Ev::Tick { node: i, epoch });
-    }
-
-    /// Commits node `i` and acts on its outputs through the driver contract (`SimIo`), then
-    /// plans its next tick and wakes its back office if a report falls due sooner.
-    pub(crate) fn flush(&mut self, i: usize) -> Result<()> {
-        let Some(mut engine) = self.world.nodes[i].engine.take() else {
-            return Ok(());
-        };
-        let local = self.world.local(i);
-        let committed = engine.commit_to(&mut SimIo {
-            sim: self,
-            node: i,
-            local,
-        });
-        self.world.nodes[i].engine = Some(engine);
-        committed.map_err(|e| engine_error(self.world.fed.id(i), self.world.now, e))?;
-        self.plan_tick(i);
-        self.schedule_backoffice(i);
-        Ok(())
-    }
-
-    /// Hands a frame to the network.
-    fn transmit(&mut self, from: usize, to: &RegionId, frame: Vec<u8>, kind: &'static str) {
-        let st = self.stats.messages.entry(kind).or_default();
-        st.sent += 1;
-        st.sent_bytes += frame.len() as u64;
-        let Some(&to) = self.world.fed.index.get(to) else {
-            st.lost += 1;
-            return;
-        };
-        match self
-            .net
-            .send(from, to, frame.len(), self.world.now, &mut self.rng_net)
-        {
-            Ok(arrivals) => {
-                if arrivals.len() > 1 {
-                    st.duplicated += 1;
-                }
-                let last = arrivals.len().saturating_sub(1);
-                let mut frame = Some(frame);
-                for (k, at) in arrivals.into_iter().enumerate() {
-                    let bytes = if k == last {
-                        frame.take().unwrap_or_default()
-                    } else {
-                        frame.clone().unwrap_or_default()
-                    };
-                    self.push(
-                        at,
-                        Ev::Deliver {
-                            from,
-                            to,
-                            frame: bytes,
-                            kind,
-                            origin: Origin::Honest,
-                        },
-                    );
-                }
-            }
-            Err(why) => {
-                match why {
-                    Drop::Loss => st.lost += 1,
-                    Drop::Partition => st.cut += 1,
-                    Drop::NodeDown => st.to_down_node += 1,
-                }
-                if self.trace.verbose() {
-                    let (a, b) = (
-                        self.world.fed.id(from).clone(),
-                        self.world.fed.id(to).clone(),
-                    );
-                    self.trace.line(self.world.now, a.as_str(), None, || {
-                        format!("{kind} to {b} dropped: {why:?}")
-                    });
-                }
-            }
-        }
-    }
-
-    /// A frame arrives at node `to`.
-    fn deliver(
-        &mut self,
-        from: usize,
-        to: usize,
-        frame: Vec<u8>,
-        kind: &'static str,
-        origin: Origin,
-    ) -> Result<()> {
-        if let Origin::Byzantine(b) = origin {
-            return self.deliver_bad(to, frame, b);
-        }
-        // The test-only sabotages that act on traffic: a node whose frames go nowhere, or
-        // one that never takes a catalog.
-        if self.sabotage_on(SabotageKind::MuteOutbox, from)
-            || (kind == "catalog" && self.sabotage_on(SabotageKind::IgnoreCatalogs, to))
-        {
-            self.stats.messages.entry(kind).or_default().lost += 1;
-            return Ok(());
-        }
-        let st = self.stats.messages.entry(kind).or_default();
-        if self.world.nodes[to].engine.is_none() {
-            st.to_down_node += 1;
-            return Ok(());
-        }
-        if !self.net.connected(from, to) {
-            st.cut += 1;
-            return Ok(());
-        }
-        st.delivered += 1;
-        st.delivered_bytes += frame.len() as u64;
-        let observed = if kind == "events" || self.trace.verbose() {
-            inspect::frame(&frame)
-        } else {
-            None
-        };
-        let touched: Vec<(CaseId, Side)> = {
-            let mut t: Vec<(CaseId, Side)> = observed
-                .as_ref()
-                .map(inspect::events_in)
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(c, s, _)| (c, s))
-                .collect();
-            t.sort();
-            t.dedup();
-            t
-        };
-        let before: Vec<u32> = touched
-            .iter()
-            .map(|(c, s)| self.world.held(to, c, *s))
-            .collect();
-        let local = self.world.local(to);
-        let result = match self.world.nodes[to].engine.as_mut() {
-            Some(engine) => engine.on_frame(&frame, local),
-            None => return Ok(()),
-        };
-        if result.is_err()
-            && let Some(st) = self.stats.messages.get_mut(kind)
-        {
-            st.refused += 1;
-        }
-        self.flush(to)?;
-        if self.trace.verbose() || !touched.is_empty() {
-            let case = observed.as_ref().and_then(inspect::case_of);
-            let from_id = self.world.fed.id(from).clone();
-            let text = match &result {
-                Ok(()) => format!("{kind} from {from_id} taken"),
-                Err(e) => format!("{kind} from {from_id} refused: {e}"),
-            };
-            self.trace.line(
-                self.world.now,
-                self.world.fed.id(to).as_str(),
-                case.as_ref(),
-                || text,
-            );
-        }
-        // A member revoked on the receiver's roster must not be heard.
-        if result.is_ok()
-            && self.world.nodes[from].revoked_at.is_some()
-            && self.world.nodes[to]
-                .engine
-                .as_ref()
-                .is_some_and(|e| e.roster().region(self.world.fed.id(from)).is_none())
-        {
-            let detail = format!(
-                "node {} took a {kind} frame from {}, whose membership it had revoked",
-                self.world.fed.id(to),
-                self.world.fed.id(from)
-            );
-            let cases = touched.iter().map(|(c, _)| c.clone()).collect();
-            self.violate("no_forgery", detail, cases);
-            return Ok(());
-        }
-        if self.world.nodes[from].revoked_at.is_some() {
-            *self.stats.checks.entry("no_forgery").or_default() += 1;
-        }
-        for ((case, side), held_before) in touched.into_iter().zip(before) {
-            let held_after = self.world.held(to, &case, side);
-            if held_after <= held_before {
-                continue;
-            }
-            self.arrived(to, &case, side, held_before, held_after)?;
-            if self.violation.is_some() {
-                return Ok(());
-            }
-        }
-        self.adversary.observe(from, to, frame);
-        Ok(())
-    }
-
-    /// Events `before+1..=after` of `case`'s `side` reached node `to`.
-    fn arrived(
-        &mut self,
-        to: usize,
-        case: &CaseId,
-        side: Side,
-        before: u32,
-        after: u32,
-    ) -> Result<()> {
-        let now = self.world.now;
-        let mut react = false;
-        if let Some(t) = self.world.cases.get_mut(case) {
-            for seq in before + 1..=after {
-                if let Some(written) = t.written.remove(&(side, seq)) {
-                    self.stats.events.push(now - written);
-                }
-                if side == Side::Intake && seq == 1 && to == t.handling {
-                    self.stats.routing.push(now - t.submitted_at);
-                }
-            }
-            react = side == Side::Handling && to == t.intake;
-        }
-        self.dirty.insert((to, case.clone()));
-        if react {
-            self.window_react(to, case)?;
-        }
-        self.sabotage(to, case, side, before, after)
-    }
-
-    /// Node `i`'s engine setup, with the sabotage's wrong calendar if it is the node.
-    fn setup(&self, i: usize) -> tongban_protocol::engine::EngineSetup {
-        let mut setup = self.world.fed.setup(
-            i,
-            self.world.nodes[i].catalog_version,
-            self.scenario.catalog.version,
-        );
-        if self.sabotage_on(SabotageKind::WrongCalendar, i) {
-            setup.calendar = tongban_protocol::case::calendar::HolidayCalendar::weekdays_only();
-        }
-        setup
-    }
-
-    /// Whether the test-only sabotage of `kind` is at work in node `i` (`wrong_calendar`
-    /// from the start, the others once they struck).
-    pub(crate) fn sabotage_on(&self, kind: SabotageKind, i: usize) -> bool {
-        self.scenario.sabotage.as_ref().is_some_and(|s| {
-            s.kind == kind
-                && self.world.fed.id(i).as_str() == s.node
-                && (self.sabotaged || kind == SabotageKind::WrongCalendar)
-        })
-    }
-
-    /// The test-only sabotage strikes once node `to` has taken in its `after_events`-th event:
-    /// a defect put into its store behind the engine's back (the node then restarts over it,
-    /// and is checked as after any restart), or one that acts from now on.
-    fn sabotage(
-        &mut self,
-        to: usize,
-        case: &CaseId,
-        side: Side,
-        before: u32,
-        after: u32,
-    ) -> Result<()> {
-        let Some(s) = self.scenario.sabotage.clone() else {
-            return Ok(());
-        };
-        if self.sabotaged || self.world.fed.id(to).as_str() != s.node {
-            return Ok(());
-        }
-        let node = &mut self.world.nodes[to];
-        node.received_events += after - before;
-        if node.received_events < s.after_events || s.kind == SabotageKind::WrongCalendar {
-            return Ok(());
-        }
-        self.sabotaged = true;
-        let id = self.world.fed.id(to).clone();
-        if matches!(
-            s.kind,
-            SabotageKind::IgnoreCatalogs | SabotageKind::MuteOutbox
-        ) {
-            self.trace.line(self.world.now, id.as_str(), None, || {
-                format!("SABOTAGE: {} from now on", s.kind.name())
-            });
-            return Ok(());
-        }
-        let node = &mut self.world.nodes[to];
-        let Some(engine) = node.engine.take() else {
-            return Ok(());
-        };
-        accumulate(&mut node.metrics, engine.metrics());
-        let mut store = engine.into_store();
-        let (what, about) = self
-            .spoil_store(&mut store, s.kind, to, case, side, after)
-            .map_err(|e| engine_error(&id, self.world.now, e))?;
-        self.trace
-            .line(self.world.now, id.as_str(), about.as_ref(), || {
-                format!("SABOTAGE: {what}")
-            });
-        self.reopen(to, store, false)?;
-        self.check_kept(to);
-        Ok(())
-    }
-
-    /// Puts the sabotage's defect into node `i`'s store; what it did, and the case it hit.
-    fn spoil_store(
-        &self,
-        store: &mut MemoryStore,
-        kind: SabotageKind,
-        i: usize,
-        case: &CaseId,
-        side: Side,
-        seq: u32,
-    ) -> std::result::Result<(String, Option<CaseId>), tongban_protocol::Error> {
-        use tongban_protocol::store::{Store as _, Table};
-        let mut event_key = case.as_str().as_bytes().to_vec();
-        event_key.push(0);
-        event_key.push(match side {
-            Side::Intake => b'i',
-            Side::Handling => b'h',
-        });
-        event_key.extend_from_slice(&seq.to_be_bytes());
-        let done = match kind {
-            SabotageKind::DropReceivedEvent => {
-                store.delete(Table::Events, &event_key)?;
-                (
-                    format!("{side:?} event {seq} deleted from the store after its receipt"),
-                    Some(case.clone()),
-                )
-            }
-            SabotageKind::ForgeReceivedEvent => {
-                let bytes = store.get(Table::Events, &event_key)?.unwrap_or_default();
-                let event = inspect::event(&bytes).ok_or_else(|| {
-                    tongban_protocol::Error::NotFound("the event the sabotage forges".into())
-                })?;
-                let stranger = crate::federation::derived_identity("sabotage/stranger");
-                let forged = stranger.sign(&event)?.into_parts().0;
-                store.put(Table::Events, &event_key, &forged)?;
-                (
-                    format!("{side:?} event {seq} replaced by the same event signed by a stranger"),
-                    Some(case.clone()),
-                )
-            }
-            SabotageKind::ForgetIdempotency => {
-                let keys = store.scan_prefix(Table::Idempotency, &[])?;
-                for (k, _) in &keys {
-                    store.delete(Table::Idempotency, k)?;
-                }
-                (format!("{} idempotency keys forgotten", keys.len()), None)
-            }
-            SabotageKind::TamperAudit => {
-                let records = store.scan_prefix(Table::Audit, &[])?;
-                let Some((k, mut v)) = records.into_iter().nth(1) else {
-                    return Ok(("no audit record to alter".into(), None));
-                };
-                if let Some(last) = v.last_mut() {
-                    *last ^= 1;
-                }
-                store.put(Table::Audit, &k, &v)?;
-                ("one audit record altered in place".into(), None)
-            }
-            SabotageKind::LoseSyncedCase => {
-                let newest = self
-                    .world
-                    .cases
-                    .iter()
-                    .filter(|(_, t)| t.intake == i && t.acked[0] > 0)
-                    .max_by_key(|(c, t)| (t.submitted_at, (*c).clone()))
-                    .map(|(c, _)| c.clone());
-                let Some(lost) = newest else {
-                    return Ok(("no acknowledged case to lose".into(), None));
-                };
-                let mut prefix = lost.as_str().as_bytes().to_vec();
-                prefix.push(0);
-                for (k, _) in store.scan_prefix(Table::Events, &prefix)? {
-                    store.delete(Table::Events, &k)?;
-                }
-                store.delete(Table::Cases, lost.as_str().as_bytes())?;
-                (format!("case {lost} lost from the disk"), Some(lost))
-            }
-            SabotageKind::WrongCalendar
-            | SabotageKind::IgnoreCatalogs
-            | SabotageKind::MuteOutbox => (String::new(), None),
-        };
-        store.sync()?;
-        Ok(done)
-    }
-
-    /// A node's back office: reports due now.
-    fn backoffice(&mut self, i: usize, epoch: u64) -> Result<()> {
-        if self.world.nodes[i].epoch != epoch || self.world.nodes[i].engine.is_none() {
-            return Ok(());
-        }
-        self.world.nodes[i].bo_timer = None;
-        if self.phase != Phase::Workload {
-            return Ok(());
-        }
-        let local = self.world.local(i);
-        let reports = self.world.nodes[i].bo.due(local);
-        for report in reports {
-            let case = report.case.clone();
-            let name = report.event.name();
-            let result = match self.world.nodes[i].engine.as_mut() {
-                Some(engine) => engine.report(local, report),
-                None => break,
-            };
-            match result {
-                Ok(event) => {
-                    *self
-                        .stats
-                        .workload
-                        .backoffice_reports
-                        .entry(name.to_string())
-                        .or_default() += 1;
-                    self.flush(i)?;
-                    self.written(i, &case, Side::Handling, event.seq, name)?;
-                }
-                Err(e) => {
-                    *self
-                        .stats
-                        .workload
-                        .backoffice_refused
-                        .entry(format!("{name}: {}", class(&e)))
-                        .or_default() += 1;
-                    self.flush(i)?;
-                    let id = self.world.fed.id(i).clone();
-                    self.trace
-                        .line(self.world.now, id.as_str(), Some(&case), || {
-                            format!("back office's {name} refused: {e}")
-                        });
-                }
-            }
-        }
-        self.schedule_backoffice(i);
-        Ok(())
-    }
-
-    /// Wakes the back office of node `i` when its next report is due.
-    pub(crate) fn schedule_backoffice(&mut self, i: usize) {
-        if self.phase != Phase::Workload || self.world.nodes[i].engine.is_none() {
-            return;
-        }
-        let Some(due) = self.world.nodes[i].bo.next_due() else {
-            return;
-        };
-        let at = self.world.global_of(i, due).max(self.world.now);
-        if self.world.nodes[i].bo_timer.is_none_or(|t| at < t) {
-            self.world.nodes[i].bo_timer = Some(at);
-            let epoch = self.world.nodes[i].epoch;
-            self.push(at, Ev::BackOffice { node: i, epoch });
-        }
-    }
-
-    /// Node `i` wrote event `seq` of `case`'s `side`, and its caller got the answer.
-    pub(crate) fn written(
-        &mut self,
-        i: usize,
-        case: &CaseId,
-        side: Side,
-        seq: u32,
-        name: &'static str,
-    ) -> Result<()> {
-        let now = self.world.now;
-        let mut react = false;
-        if let Some(t) = self.world.cases.get_mut(case) {
-            let k = match side {
-                Side::Intake => 0,
-                Side::Handling => 1,
-            };
-            t.acked[k] = t.acked[k].max(seq);
-            if t.intake != t.handling {
-                t.written.insert((side, seq), now);
-            } else if side == Side::Handling {
-                react = true;
-            }
-            if side == Side::Handling
-                && matches!(name, "rejected" | "concluded" | "withdrawal_confirmed")
-                && !t.decided
-            {
-                t.decided = true;
-                let s = self.world.nodes[t.handling].series;
-                self.in_flight[s] = self.in_flight[s].saturating_sub(1);
-            }
-        }
-        self.dirty.insert((i, case.clone()));
-        let id = self.world.fed.id(i).clone();
-        self.trace
-            .line(self.world.now, id.as_str(), Some(case), || {
-                format!("wrote {side:?} {seq} {name}")
-            });
-        if react {
-            self.window_react(i, case)?;
-        }
-        Ok(())
-    }
-
-    /// The workload ends: traffic stops, partitions heal, crashed nodes restart; the
-    /// federation must now converge within the bound.
-    fn end_workload(&mut self) -> Result<()> {
-        let deadline = self.world.now + self.scenario.invariants.converge_within.0;
-        self.phase = Phase::Settle {
-            since: self.world.now,
-            deadline,
-        };
-        self.record_fault(
-            "workload_end",
-            "traffic stops; partitions heal; nodes restart".into(),
-        );
-        let healed = self.net.heal_all();
-        for (_, started) in std::mem::take(&mut self.stats.open_partitions) {
-            self.stats
-                .partitions
-                .push((started, self.world.now - self.world.start));
-        }
-        for i in 0..self.world.nodes.len() {
-            if self.world.nodes[i].engine.is_none() {
-                self.restart(i)?;
-            }
-        }
-        for (a, b) in healed {
-            self.reconnect(a, b)?;
-        }
-        self.push(self.world.now + Dur::MINUTE, Ev::SettleCheck);
-        Ok(())
-    }
-
-    fn settle_check(&mut self) -> Result<()> {
-        let Phase::Settle { since, deadline } = self.phase else {
-            return Ok(());
-        };
-        if Checker::new(&self.world, &mut self.stats.checks).quiet() {
-            self.converged_after = Some(self.world.now - since);
-            self.phase = Phase::Checking;
-            self.push(self.world.now, Ev::FinalChecks);
-            return Ok(());
-        }
-        if self.world.now >= deadline {
-            let within = self.scenario.invariants.converge_within;
-            let (detail, cases) =
-                Checker::new(&self.world, &mut self.stats.checks).unconverged(within);
-            self.violate("converged", detail, cases);
-            return Ok(());
-        }
-        self.push(self.world.now + Dur::MINUTE, Ev::SettleCheck);
-        Ok(())
-    }
-
-    pub(crate) fn record_fault(&mut self, kind: &str, detail: String) {
+    fn record_fault(&mut self, kind: &str, detail: String) {
         self.trace
             .line(self.world.now, "sim", None, || format!("{kind}: {detail}"));
         self.stats.faults.push(FaultRecord {
@@ -1131,7 +506,7 @@ impl<'a> Sim<'a> {
     }
 
     /// Records a broken invariant; the run stops.
-    pub(crate) fn violate(&mut self, invariant: &str, detail: String, cases: Vec<CaseId>) {
+    fn violate(&mut self, invariant: &str, detail: String, cases: Vec<CaseId>) {
         if self.violation.is_some() {
             return;
         }
@@ -1150,7 +525,7 @@ impl<'a> Sim<'a> {
 
     /// Checks everything node `i` acknowledged is still there after it restarted (and its
     /// audit chain).
-    pub(crate) fn check_kept(&mut self, i: usize) {
+    fn check_kept(&mut self, i: usize) {
         let mut checker = Checker::new(&self.world, &mut self.stats.checks);
         checker.check_kept(i);
         let found = checker.found;
@@ -1162,33 +537,6 @@ impl<'a> Sim<'a> {
         if let Some(f) = found {
             self.violate(f.invariant, f.detail, f.cases);
         }
-    }
-}
-
-/// The simulator's side of the driver contract for one node: frames go on the simulated
-/// network; the reference back office beside the node takes every notice at once. Gossip only
-/// speeds up what direct messages already carry, and the simulated transport admits everyone,
-/// so neither is modelled.
-struct SimIo<'s, 'a> {
-    sim: &'s mut Sim<'a>,
-    node: usize,
-    local: Timestamp,
-}
-
-impl Io for SimIo<'_, '_> {
-    fn send(&mut self, to: RegionId, frame: Vec<u8>, kind: &'static str) {
-        self.sim.transmit(self.node, &to, frame, kind);
-    }
-
-    fn gossip(&mut self, _topic: GossipTopic, _message: Vec<u8>) {}
-
-    fn roster(&mut self, _roster: Box<Roster>) {}
-
-    fn notify(&mut self, _id: u64, notice: Notice) -> Handover {
-        self.sim.world.nodes[self.node]
-            .bo
-            .on_notice(self.local, &notice);
-        Handover::Taken
     }
 }
 

@@ -8,7 +8,8 @@ use tongban_protocol::engine::Engine;
 use tongban_protocol::ids::Timestamp;
 use tongban_protocol::store::MemoryStore;
 
-use super::{Phase, Sim};
+use super::Sim;
+use super::queue::Phase;
 use crate::error::{Result, SimError, engine_error};
 use crate::faults::FaultEv;
 use crate::federation::derived_identity;
@@ -16,7 +17,7 @@ use crate::world::{PendingIntake, accumulate};
 
 impl Sim<'_> {
     /// Applies a fault.
-    pub(crate) fn fault(&mut self, f: FaultEv) -> Result<()> {
+    pub(super) fn fault(&mut self, f: FaultEv) -> Result<()> {
         let (kind, node) = f.kind_and_node();
         let recorded = self.stats.faults.len();
         self.apply_fault(f)?;
@@ -26,7 +27,7 @@ impl Sim<'_> {
         Ok(())
     }
 
-    fn apply_fault(&mut self, f: FaultEv) -> Result<()> {
+    pub(super) fn apply_fault(&mut self, f: FaultEv) -> Result<()> {
         let workload = self.phase == Phase::Workload;
         match f {
             FaultEv::PartitionStart { id, groups } => {
@@ -96,7 +97,7 @@ impl Sim<'_> {
         Ok(())
     }
 
-    fn names(&self, nodes: &[usize]) -> String {
+    pub(super) fn names(&self, nodes: &[usize]) -> String {
         if nodes.len() > 6 {
             return format!("{} nodes", nodes.len());
         }
@@ -111,7 +112,7 @@ impl Sim<'_> {
     /// an application at a window and written it; either the sync did not happen (the write is
     /// lost) or it did but the answer never reached the window. Either way the window retries
     /// with the same idempotency key after the restart.
-    fn crash(&mut self, i: usize, id: u64, torn: bool) -> Result<()> {
+    pub(super) fn crash(&mut self, i: usize, id: u64, torn: bool) -> Result<()> {
         let mut torn_detail = String::new();
         if torn
             && self.world.nodes[i].revoked_at.is_none()
@@ -181,7 +182,7 @@ impl Sim<'_> {
     /// Node `i` restarts from its store: the engine reopens, the back office is rebuilt from
     /// the engine's open cases, peers reconcile with it, and windows retry what the crash
     /// swallowed.
-    pub(crate) fn restart(&mut self, i: usize) -> Result<()> {
+    pub(super) fn restart(&mut self, i: usize) -> Result<()> {
         let Some(store) = self.world.nodes[i].parked.take() else {
             return Ok(());
         };
@@ -215,7 +216,7 @@ impl Sim<'_> {
 
     /// The federation revokes node `i`: a quorum signs a roster without it, and every other
     /// node installs it.
-    fn revoke(&mut self, i: usize) -> Result<()> {
+    pub(super) fn revoke(&mut self, i: usize) -> Result<()> {
         let region = self.world.fed.id(i).clone();
         let (next, doc) =
             self.world
@@ -241,7 +242,7 @@ impl Sim<'_> {
 
     /// The federation rotates node `i`'s key: a quorum signs a roster with the new key, every
     /// live node installs it as an operator would, and node `i` restarts with the new key.
-    fn rotate(&mut self, i: usize) -> Result<()> {
+    pub(super) fn rotate(&mut self, i: usize) -> Result<()> {
         let region = self.world.fed.id(i).clone();
         self.rotations += 1;
         let identity = derived_identity(&format!("node/{region}/rotation/{}", self.rotations));
@@ -277,7 +278,7 @@ impl Sim<'_> {
     }
 
     /// Region `i` publishes a new catalog version: its node restarts cleanly with it.
-    fn catalog_update(&mut self, i: usize) -> Result<()> {
+    pub(super) fn catalog_update(&mut self, i: usize) -> Result<()> {
         self.world.nodes[i].catalog_version += 1;
         let version = self.world.nodes[i].catalog_version;
         let region = self.world.fed.id(i).clone();
@@ -288,7 +289,7 @@ impl Sim<'_> {
 
     /// Node `i`, if it is up, stops cleanly and opens again from its store (with whatever its
     /// setup now says: a new catalog version, a new key). Whether it was up.
-    fn restart_cleanly(&mut self, i: usize) -> Result<bool> {
+    pub(super) fn restart_cleanly(&mut self, i: usize) -> Result<bool> {
         let node = &mut self.world.nodes[i];
         let Some(engine) = node.engine.take() else {
             return Ok(false);
@@ -303,7 +304,7 @@ impl Sim<'_> {
 
     /// Opens node `i`'s engine again over `store` (after a crash, a clean restart or the
     /// sabotage), rebuilding the back office from the engine's open cases if `fresh`.
-    pub(crate) fn reopen(&mut self, i: usize, store: MemoryStore, fresh: bool) -> Result<()> {
+    pub(super) fn reopen(&mut self, i: usize, store: MemoryStore, fresh: bool) -> Result<()> {
         let local = self.world.local(i);
         let mut setup = self.setup(i);
         if self.world.nodes[i].revoked_at.is_none() {
@@ -341,7 +342,7 @@ impl Sim<'_> {
     }
 
     /// Node `i` installs the current roster, as its operator would.
-    pub(crate) fn install_roster(&mut self, i: usize) -> Result<()> {
+    pub(super) fn install_roster(&mut self, i: usize) -> Result<()> {
         let local = self.world.local(i);
         if let Some(engine) = self.world.nodes[i].engine.as_mut() {
             // As an operator applies it (tongban roster apply): every update it has not yet.
@@ -365,7 +366,7 @@ impl Sim<'_> {
     }
 
     /// Nodes `a` and `b` see each other again: each reconciles with the other at once.
-    pub(crate) fn reconnect(&mut self, a: usize, b: usize) -> Result<()> {
+    pub(super) fn reconnect(&mut self, a: usize, b: usize) -> Result<()> {
         for (x, y) in [(a, b), (b, a)] {
             if self.world.nodes[x].revoked_at.is_some() || self.world.nodes[y].revoked_at.is_some()
             {

@@ -9,7 +9,8 @@ use tongban_protocol::case::events::{EventKind, Side};
 use tongban_protocol::engine::{Actor, IntakeRequest};
 use tongban_protocol::ids::CaseId;
 
-use super::{Ev, Phase, Sim};
+use super::Sim;
+use super::queue::{Ev, Phase};
 use crate::duration::Dur;
 use crate::error::{Result, class, engine_error};
 use crate::workload::WindowAction;
@@ -17,7 +18,7 @@ use crate::world::{CaseTrack, PendingIntake, WindowCase};
 
 impl Sim<'_> {
     /// The window actor of node `i`.
-    pub(crate) fn window_actor(&self, i: usize) -> Actor {
+    pub(super) fn window_actor(&self, i: usize) -> Actor {
         self.windows[i].clone()
     }
 
@@ -37,7 +38,7 @@ impl Sim<'_> {
     }
 
     /// An applicant at one of node `i`'s windows.
-    pub(crate) fn arrival(&mut self, i: usize) -> Result<()> {
+    pub(super) fn arrival(&mut self, i: usize) -> Result<()> {
         if self.phase != Phase::Workload || self.world.nodes[i].revoked_at.is_some() {
             return Ok(());
         }
@@ -52,7 +53,7 @@ impl Sim<'_> {
         self.submit_intake(i, h, request, key, None)
     }
 
-    fn refuse_intake(&mut self, why: &str) {
+    pub(super) fn refuse_intake(&mut self, why: &str) {
         *self
             .stats
             .workload
@@ -63,7 +64,7 @@ impl Sim<'_> {
 
     /// An application as a window at node `i` would prepare it (see
     /// `Workload::request`); `None`, counted if the report counts the reason, if it cannot.
-    pub(crate) fn make_request(&mut self, i: usize) -> Option<(usize, IntakeRequest, String)> {
+    pub(super) fn make_request(&mut self, i: usize) -> Option<(usize, IntakeRequest, String)> {
         match self.workload.request(&self.world, i) {
             Ok(prepared) => Some(prepared),
             Err(why) => {
@@ -77,7 +78,7 @@ impl Sim<'_> {
 
     /// Submits an intake at node `i`. `retry` is set for a window retrying after a crash:
     /// then the key must name the case the first attempt made, if it was durable.
-    pub(crate) fn submit_intake(
+    pub(super) fn submit_intake(
         &mut self,
         i: usize,
         h: usize,
@@ -162,7 +163,7 @@ impl Sim<'_> {
     }
 
     /// The window got the receipt for `case`: it is acknowledged and must never be lost.
-    fn acknowledge_case(&mut self, i: usize, h: usize, case: CaseId) -> Result<()> {
+    pub(super) fn acknowledge_case(&mut self, i: usize, h: usize, case: CaseId) -> Result<()> {
         let mut track = CaseTrack {
             intake: i,
             handling: h,
@@ -204,7 +205,7 @@ impl Sim<'_> {
     }
 
     /// Window staff at node `i` look at `case` after handling events arrived.
-    pub(crate) fn window_react(&mut self, i: usize, case: &CaseId) -> Result<()> {
+    pub(super) fn window_react(&mut self, i: usize, case: &CaseId) -> Result<()> {
         let Some(reacted) = self.world.nodes[i].window.get(case).map(|w| w.reacted) else {
             return Ok(());
         };
@@ -233,7 +234,7 @@ impl Sim<'_> {
     }
 
     /// An applicant comes back to node `i`'s window about `case`.
-    pub(crate) fn window_action(
+    pub(super) fn window_action(
         &mut self,
         i: usize,
         case: CaseId,
@@ -317,7 +318,115 @@ impl Sim<'_> {
     }
 
     /// Keeps an intake whose answer the crash swallowed, to retry after the restart.
-    pub(crate) fn remember_pending(&mut self, i: usize, pending: PendingIntake) {
+    pub(super) fn remember_pending(&mut self, i: usize, pending: PendingIntake) {
         self.world.nodes[i].pending_intakes.push(pending);
+    }
+
+    /// A node's back office: reports due now.
+    pub(super) fn backoffice(&mut self, i: usize, epoch: u64) -> Result<()> {
+        if self.world.nodes[i].epoch != epoch || self.world.nodes[i].engine.is_none() {
+            return Ok(());
+        }
+        self.world.nodes[i].bo_timer = None;
+        if self.phase != Phase::Workload {
+            return Ok(());
+        }
+        let local = self.world.local(i);
+        let reports = self.world.nodes[i].bo.due(local);
+        for report in reports {
+            let case = report.case.clone();
+            let name = report.event.name();
+            let result = match self.world.nodes[i].engine.as_mut() {
+                Some(engine) => engine.report(local, report),
+                None => break,
+            };
+            match result {
+                Ok(event) => {
+                    *self
+                        .stats
+                        .workload
+                        .backoffice_reports
+                        .entry(name.to_string())
+                        .or_default() += 1;
+                    self.flush(i)?;
+                    self.written(i, &case, Side::Handling, event.seq, name)?;
+                }
+                Err(e) => {
+                    *self
+                        .stats
+                        .workload
+                        .backoffice_refused
+                        .entry(format!("{name}: {}", class(&e)))
+                        .or_default() += 1;
+                    self.flush(i)?;
+                    let id = self.world.fed.id(i).clone();
+                    self.trace
+                        .line(self.world.now, id.as_str(), Some(&case), || {
+                            format!("back office's {name} refused: {e}")
+                        });
+                }
+            }
+        }
+        self.schedule_backoffice(i);
+        Ok(())
+    }
+
+    /// Wakes the back office of node `i` when its next report is due.
+    pub(super) fn schedule_backoffice(&mut self, i: usize) {
+        if self.phase != Phase::Workload || self.world.nodes[i].engine.is_none() {
+            return;
+        }
+        let Some(due) = self.world.nodes[i].bo.next_due() else {
+            return;
+        };
+        let at = self.world.global_of(i, due).max(self.world.now);
+        if self.world.nodes[i].bo_timer.is_none_or(|t| at < t) {
+            self.world.nodes[i].bo_timer = Some(at);
+            let epoch = self.world.nodes[i].epoch;
+            self.push(at, Ev::BackOffice { node: i, epoch });
+        }
+    }
+
+    /// Node `i` wrote event `seq` of `case`'s `side`, and its caller got the answer.
+    pub(super) fn written(
+        &mut self,
+        i: usize,
+        case: &CaseId,
+        side: Side,
+        seq: u32,
+        name: &'static str,
+    ) -> Result<()> {
+        let now = self.world.now;
+        let mut react = false;
+        if let Some(t) = self.world.cases.get_mut(case) {
+            let k = match side {
+                Side::Intake => 0,
+                Side::Handling => 1,
+            };
+            t.acked[k] = t.acked[k].max(seq);
+            if t.intake != t.handling {
+                t.written.insert((side, seq), now);
+            } else if side == Side::Handling {
+                react = true;
+            }
+            if side == Side::Handling
+                && matches!(name, "rejected" | "concluded" | "withdrawal_confirmed")
+                && !t.decided
+            {
+                t.decided = true;
+                let s = self.world.nodes[t.handling].series;
+                self.in_flight[s] = self.in_flight[s].saturating_sub(1);
+            }
+        }
+        self.dirty.insert((i, case.clone()));
+        let id = self.world.fed.id(i).clone();
+        self.trace
+            .line(self.world.now, id.as_str(), Some(case), || {
+                format!("wrote {side:?} {seq} {name}")
+            });
+        if react {
+            self.window_react(i, case)?;
+        }
+        Ok(())
     }
 }
