@@ -265,7 +265,7 @@ fn handle(engine: &mut Engine<RedbStore>, cmd: Command, now: Timestamp) -> Defer
             key,
             reply,
         } => {
-            let result = engine.intake(now, &actor, *request, key.as_deref());
+            let result = engine.intake(&actor, *request, key.as_deref(), now);
             if let Ok(r) = &result {
                 info!(case = %r.case, created = r.created, "application taken");
             }
@@ -276,7 +276,7 @@ fn handle(engine: &mut Engine<RedbStore>, cmd: Command, now: Timestamp) -> Defer
             case,
             kind,
             reply,
-        } => defer(reply, engine.write_event(now, &actor, &case, *kind)),
+        } => defer(reply, engine.write_event(&actor, &case, *kind, now)),
         Command::Upload {
             actor,
             digest,
@@ -286,7 +286,7 @@ fn handle(engine: &mut Engine<RedbStore>, cmd: Command, now: Timestamp) -> Defer
             reply,
         } => defer(
             reply,
-            engine.upload_chunk(now, &actor, digest, offset, total, &data),
+            engine.upload_chunk(&actor, digest, offset, total, &data, now),
         ),
         Command::Publish { catalog, reply } => defer(reply, engine.publish_catalog(&catalog, now)),
         Command::AcceptRoster { document, reply } => defer(
@@ -306,7 +306,7 @@ fn handle(engine: &mut Engine<RedbStore>, cmd: Command, now: Timestamp) -> Defer
             attempts,
             error,
             reply,
-        } => defer(reply, engine.notice_failed(now, id, attempts, &error)),
+        } => defer(reply, engine.notice_failed(id, attempts, &error, now)),
         Command::AuditHead { reply } => defer(reply, engine.signed_audit_head(now)),
         Command::RetryDeadLetters { which, reply } => {
             let result = engine.retry_dead_letters(which);
@@ -344,7 +344,7 @@ fn handle(engine: &mut Engine<RedbStore>, cmd: Command, now: Timestamp) -> Defer
         }
         Command::Report { report, reply } => {
             let case = report.case.clone();
-            let result = engine.report(now, report);
+            let result = engine.report(report, now);
             match &result {
                 Ok(event) => info!(%case, event = event.kind.name(), "back office report"),
                 Err(e) => warn!(%case, error = %e, "back office report refused"),

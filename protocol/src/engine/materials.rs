@@ -41,12 +41,12 @@ impl<S: Store> Engine<S> {
     /// answered [`Error::UploadExpired`] and the upload starts over.
     pub fn upload_chunk(
         &mut self,
-        now: Timestamp,
         actor: &Actor,
         digest: Digest,
         offset: u64,
         total: u64,
         data: &[u8],
+        now: Timestamp,
     ) -> Result<UploadStatus> {
         let by = match actor {
             Actor::Window { window, .. } => Some(window),
@@ -55,25 +55,25 @@ impl<S: Store> Engine<S> {
                 return Err(Error::Forbidden("materials are uploaded by windows".into()));
             }
         };
-        self.take_chunk(now, by, digest, offset, total, data)
+        self.take_chunk(by, digest, offset, total, data, now)
     }
 
     /// Takes one chunk from a window (`by`), an admin or a peer (`None`).
     fn take_chunk(
         &mut self,
-        now: Timestamp,
         by: Option<&WindowId>,
         digest: Digest,
         offset: u64,
         total: u64,
         data: &[u8],
+        now: Timestamp,
     ) -> Result<UploadStatus> {
         let mut claim = self.upload_claim(&digest)?;
         if let Some(held) = self.store.get(Table::Materials, &digest.0)? {
             match by {
                 Some(window) if !claim.owners.is_empty() && !claim.owners.contains(window) => {
                     return self
-                        .prove_chunk(now, window, claim, &held, digest, offset, total, data);
+                        .prove_chunk(window, claim, &held, digest, offset, total, data, now);
                 }
                 _ => {
                     let total = held.len() as u64;
@@ -159,7 +159,6 @@ impl<S: Store> Engine<S> {
     #[allow(clippy::too_many_arguments)]
     fn prove_chunk(
         &mut self,
-        now: Timestamp,
         window: &WindowId,
         mut claim: UploadClaim,
         held: &[u8],
@@ -167,6 +166,7 @@ impl<S: Store> Engine<S> {
         offset: u64,
         total: u64,
         data: &[u8],
+        now: Timestamp,
     ) -> Result<UploadStatus> {
         check_chunk(total, data)?;
         if total != held.len() as u64 {
@@ -560,7 +560,7 @@ impl<S: Store> Engine<S> {
                 "case {case} cites no material {digest}"
             )));
         }
-        let status = match self.take_chunk(now, None, digest, offset, total, data) {
+        let status = match self.take_chunk(None, digest, offset, total, data, now) {
             // Our upload of it was dropped for being too old: ask for it from the start.
             Err(Error::UploadExpired(_)) => UploadStatus {
                 digest,

@@ -308,7 +308,7 @@ impl<'a> Sim<'a> {
                 let size = content.len() as u64;
                 engine
                     // Shared scans, put in by the operator: any window may cite them.
-                    .upload_chunk(local, &Actor::Admin, digest, 0, size, &content)
+                    .upload_chunk(&Actor::Admin, digest, 0, size, &content, local)
                     .map_err(|e| engine_error(self.world.fed.id(i), self.world.now, e))?;
                 self.world.nodes[i].materials.insert(
                     m.clone(),

@@ -124,7 +124,7 @@ impl Sim<'_> {
             let mut committed = None;
             if let Some(engine) = self.world.nodes[i].engine.as_mut() {
                 self.stats.workload.intakes_tried += 1;
-                if let Ok(receipt) = engine.intake(local, &actor, request.clone(), Some(&key)) {
+                if let Ok(receipt) = engine.intake(&actor, request.clone(), Some(&key), local) {
                     if synced {
                         // The sync happened; the outputs die with the process.
                         engine

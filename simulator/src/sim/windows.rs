@@ -91,7 +91,7 @@ impl Sim<'_> {
         let Some(engine) = self.world.nodes[i].engine.as_mut() else {
             return Ok(());
         };
-        let result = engine.intake(local, &actor, request.clone(), Some(&key));
+        let result = engine.intake(&actor, request.clone(), Some(&key), local);
         self.flush(i)?;
         match result {
             Ok(receipt) => {
@@ -288,7 +288,7 @@ impl Sim<'_> {
         let Some(engine) = self.world.nodes[i].engine.as_mut() else {
             return Ok(());
         };
-        let result = engine.write_event(local, &actor, &case, kind);
+        let result = engine.write_event(&actor, &case, kind, local);
         self.flush(i)?;
         match result {
             Ok(event) => {
@@ -337,7 +337,7 @@ impl Sim<'_> {
             let case = report.case.clone();
             let name = report.event.name();
             let result = match self.world.nodes[i].engine.as_mut() {
-                Some(engine) => engine.report(local, report),
+                Some(engine) => engine.report(report, local),
                 None => break,
             };
             match result {

@@ -28,7 +28,7 @@ fn a_notice_taken_at_once_is_not_handed_over_again_after_a_restart() {
     let request = net.request(BJ, BJ, "1100000001");
     let now = net.now;
     let engine = net.node(BJ);
-    engine.intake(now, &window(BJ), request, None).unwrap();
+    engine.intake(&window(BJ), request, None, now).unwrap();
     let mut io = Taking::default();
     engine.commit_to(&mut io).unwrap();
     assert_eq!(io.notices.len(), 1, "the new case's notice");

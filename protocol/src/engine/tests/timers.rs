@@ -225,12 +225,12 @@ fn incomplete_uploads_are_swept_every_twenty_fourth_of_their_expiry() {
     let now = Timestamp(started);
     net.node(BJ)
         .upload_chunk(
-            now,
             &window(BJ),
             Digest::of(content),
             0,
             content.len() as u64 * 2,
             content,
+            now,
         )
         .unwrap();
     net.commit(BJ);
