@@ -417,7 +417,7 @@ pub async fn start(
                         match message {
                             request_response::Message::Request { request, channel, .. } => {
                                 let answer = match (directory.by_peer.get(&peer), request) {
-                                    (Some(region), FrameRequest::Frame(frame)) => match gate.admit(peer, region, frame.len(), |t| Command::Frame(frame, t)) {
+                                    (Some(region), FrameRequest::Frame(frame)) => match gate.admit(peer, region, frame.len(), |ticket| Command::Frame { bytes: frame, ticket }) {
                                         Ok(()) => Vec::new(),
                                         Err(reason) => reason.message().into_bytes(),
                                     },
@@ -451,7 +451,7 @@ pub async fn start(
                         if let (Some(topic), true, Some((source, region))) = (topic, from_member, region) {
                             let data = message.data;
                             // A refusal is counted; the document is announced again later.
-                            let _ = gate.admit(source, region, data.len(), |t| Command::Gossip(topic, data, t));
+                            let _ = gate.admit(source, region, data.len(), |ticket| Command::Gossip { topic, message: data, ticket });
                         }
                     }
                     SwarmEvent::ConnectionEstablished { peer_id, connection_id, num_established, .. } => {
@@ -465,7 +465,7 @@ pub async fn start(
                             // reconciles.
                             if num_established.get() == 1 || !replaced.is_empty() {
                                 info!(%region, "peer connected");
-                                if engine.offer(Command::PeerConnected(region.clone())).is_err() {
+                                if engine.offer(Command::PeerConnected { region: region.clone() }).is_err() {
                                     debug!(%region, "the engine's queue is full; the timer reconciles later");
                                 }
                             }

@@ -53,3 +53,26 @@ pub enum SimError {
 
 /// The simulator's result type.
 pub type Result<T> = std::result::Result<T, SimError>;
+
+/// The engine failed where a node would stop.
+pub(crate) fn engine_error(
+    node: &tongban_protocol::ids::RegionId,
+    now: u64,
+    e: tongban_protocol::Error,
+) -> SimError {
+    SimError::Engine {
+        node: node.to_string(),
+        at: crate::duration::show_instant(now),
+        source: e,
+    }
+}
+
+/// An error's variant name, for counting refusals by kind.
+pub(crate) fn class(e: &tongban_protocol::Error) -> String {
+    let debug = format!("{e:?}");
+    debug
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .next()
+        .unwrap_or("Error")
+        .to_string()
+}

@@ -10,17 +10,21 @@
 //! |---|---|
 //! | [`scenario`] | the scenario file: schema, defaults, validation that names the field |
 //! | [`federation`] | keys, roster, catalogs and engine settings of a scenario's regions |
-//! | [`sim`] | the loop: queue of timed events, nodes, delivery, back offices, phases |
+//! | [`sim`] | the loop: queue of timed events, nodes, delivery, back offices, phases; it owns the world and asks the jobs below |
+//! | `world` | the federation as the run keeps it: nodes, acknowledged cases, the clock |
 //! | [`network`] | latency, loss, duplication, reordering, bandwidth, partitions |
-//! | `workload` | applications arriving at windows, and the windows' later work |
-//! | `faults` | crashes and restarts, partitions, skew, revocation, misbehaving senders |
-//! | [`invariants`] | what must hold, checked during and after the run |
+//! | `workload` | applications arriving at windows, and the windows' later work (decided from a read-only world) |
+//! | `faults` | the schedule of crashes and restarts, partitions, skew, revocation; misbehaving senders' frames |
+//! | [`invariants`] | what must hold, checked during and after the run over a read-only world |
 //! | [`report`] | the report: human text and JSON |
 //! | [`svg`] | the report's chart |
 //! | [`rng`] | the seeded random generator |
 //! | [`duration`] | `1h30m`-style durations |
 //! | [`inspect`] | reading frames as a network tap would |
 //! | [`trace`] | the trace of what happened to each case |
+//!
+//! Imports go one way: `sim` uses `faults`, `workload` and `invariants`, which use `world`
+//! and the modules below it, never `sim` or each other.
 
 pub mod duration;
 pub mod error;
@@ -37,6 +41,7 @@ pub mod sim;
 pub mod svg;
 pub mod trace;
 mod workload;
+mod world;
 
 pub use error::{Result, SimError};
 pub use report::Report;

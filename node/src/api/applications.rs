@@ -112,7 +112,12 @@ pub async fn intake(
         .map_err(|_| ApiError::bad_request("the Idempotency-Key header is not text"))?;
     let receipt = state
         .engine
-        .ask(|r| Command::Intake(actor, Box::new(request), key, r))
+        .ask(|reply| Command::Intake {
+            actor,
+            request: Box::new(request),
+            key,
+            reply,
+        })
         .await?;
     let r = receipt.receipt.payload();
     let printable = format!(
@@ -194,7 +199,11 @@ pub async fn worklist(
     };
     let list = state
         .engine
-        .ask(|r| Command::Worklist(actor, filter, r))
+        .ask(|reply| Command::Worklist {
+            actor,
+            filter,
+            reply,
+        })
         .await?;
     Ok(Json(list))
 }
@@ -225,7 +234,10 @@ pub async fn view(
 ) -> Result<Json<CaseView>, ApiError> {
     let actor = auth::actor(&state, &headers)?;
     let case = case_id(&id)?;
-    let view = state.engine.ask(|r| Command::View(actor, case, r)).await?;
+    let view = state
+        .engine
+        .ask(|reply| Command::View { actor, case, reply })
+        .await?;
     Ok(Json(*view))
 }
 
@@ -288,7 +300,12 @@ pub async fn withdraw(
     let kind = EventKind::WithdrawalRequested { reason: w.reason };
     let event = state
         .engine
-        .ask(|r| Command::WriteEvent(actor, case, Box::new(kind), r))
+        .ask(|reply| Command::WriteEvent {
+            actor,
+            case,
+            kind: Box::new(kind),
+            reply,
+        })
         .await?;
     Ok((StatusCode::ACCEPTED, Json(EventAnswer { event })))
 }
@@ -349,7 +366,12 @@ pub async fn event(
     let kind: EventKind = json(&body(raw)?)?;
     let event = state
         .engine
-        .ask(|r| Command::WriteEvent(actor, case, Box::new(kind), r))
+        .ask(|reply| Command::WriteEvent {
+            actor,
+            case,
+            kind: Box::new(kind),
+            reply,
+        })
         .await?;
     Ok((StatusCode::CREATED, Json(EventAnswer { event })))
 }
@@ -478,7 +500,12 @@ pub async fn webhook_callback(
     let kind = report.event;
     let event = state
         .engine
-        .ask(|r| Command::WriteEvent(Actor::BackOffice, case, Box::new(kind), r))
+        .ask(|reply| Command::WriteEvent {
+            actor: Actor::BackOffice,
+            case,
+            kind: Box::new(kind),
+            reply,
+        })
         .await?;
     Ok((StatusCode::CREATED, Json(EventAnswer { event })))
 }

@@ -57,7 +57,11 @@ pub async fn search(
     let limit = bounded_param(&q, "limit", 1, 500)?.unwrap_or(50);
     let hits = state
         .engine
-        .ask(|r| Command::Search(query, limit, r))
+        .ask(|reply| Command::Search {
+            query,
+            limit,
+            reply,
+        })
         .await?;
     Ok(Json(SearchAnswer { items: hits }))
 }
@@ -94,7 +98,11 @@ pub async fn item(
         .map_err(|e: tongban_protocol::Error| ApiError::bad_request(e.to_string()))?;
     let found = state
         .engine
-        .ask(|r| Command::Item(region.clone(), code.clone(), r))
+        .ask(|reply| Command::Item {
+            region: region.clone(),
+            code: code.clone(),
+            reply,
+        })
         .await?;
     let (version, item) = found.ok_or_else(|| {
         ApiError::from(tongban_protocol::Error::NotFound(format!(
@@ -149,7 +157,10 @@ pub async fn publish(
     let version = file.version;
     let published = state
         .engine
-        .ask(|r| Command::Publish(Box::new(file), r))
+        .ask(|reply| Command::Publish {
+            catalog: Box::new(file),
+            reply,
+        })
         .await?;
     Ok(Json(PublishAnswer { version, published }))
 }

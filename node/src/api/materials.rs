@@ -74,7 +74,14 @@ pub async fn upload(
     let data = body(data)?;
     let status = state
         .engine
-        .ask(|r| Command::Upload(actor, digest, offset, total, data.to_vec(), r))
+        .ask(|reply| Command::Upload {
+            actor,
+            digest,
+            offset,
+            total,
+            data: data.to_vec(),
+            reply,
+        })
         .await?;
     Ok(Json(status))
 }

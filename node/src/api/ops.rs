@@ -283,7 +283,10 @@ pub async fn dead_letters(
     headers: HeaderMap,
 ) -> Result<Json<DeadLettersAnswer>, ApiError> {
     admin_only(&state, &headers, "listing dead letters")?;
-    let letters = state.engine.ask(Command::DeadLetters).await?;
+    let letters = state
+        .engine
+        .ask(|reply| Command::DeadLetters { reply })
+        .await?;
     Ok(Json(DeadLettersAnswer {
         dead_letters: letters,
     }))
@@ -323,7 +326,10 @@ pub async fn retry_dead_letter(
     })?;
     let retried = state
         .engine
-        .ask(|r| Command::RetryDeadLetters(Some(id), r))
+        .ask(|reply| Command::RetryDeadLetters {
+            which: Some(id),
+            reply,
+        })
         .await?;
     info!(id, count = retried.len(), "an admin retried a dead letter");
     Ok(Json(RetryAnswer { retried }))
@@ -353,7 +359,7 @@ pub async fn retry_dead_letters(
     admin_only(&state, &headers, "retrying dead letters")?;
     let retried = state
         .engine
-        .ask(|r| Command::RetryDeadLetters(None, r))
+        .ask(|reply| Command::RetryDeadLetters { which: None, reply })
         .await?;
     info!(count = retried.len(), "an admin retried every dead letter");
     Ok(Json(RetryAnswer { retried }))
@@ -384,7 +390,10 @@ pub async fn audit_head(
     headers: HeaderMap,
 ) -> Result<Json<AuditHeadAnswer>, ApiError> {
     admin_only(&state, &headers, "the signed audit head")?;
-    let signed = state.engine.ask(Command::AuditHead).await?;
+    let signed = state
+        .engine
+        .ask(|reply| Command::AuditHead { reply })
+        .await?;
     Ok(Json(AuditHeadAnswer {
         head: signed.payload().clone(),
         kid: signed.signer().to_string(),

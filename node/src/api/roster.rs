@@ -73,7 +73,7 @@ pub async fn current(
     headers: HeaderMap,
 ) -> Result<Json<RosterAnswer>, ApiError> {
     admin(&state, &headers, "reading the roster")?;
-    let roster = state.engine.ask(Command::Roster).await?;
+    let roster = state.engine.ask(|reply| Command::Roster { reply }).await?;
     Ok(Json(RosterAnswer::of(&roster)?))
 }
 
@@ -115,7 +115,10 @@ pub async fn apply(
     })?;
     let roster = state
         .engine
-        .ask(|r| Command::AcceptRoster(Box::new(document), r))
+        .ask(|reply| Command::AcceptRoster {
+            document: Box::new(document),
+            reply,
+        })
         .await?;
     Ok(Json(RosterAnswer::of(&roster)?))
 }

@@ -160,10 +160,10 @@ impl<S: Store> Engine<S> {
     /// meanwhile, or parked already) is left alone and nothing is returned.
     pub fn notice_failed(
         &mut self,
-        now: Timestamp,
         id: u64,
         attempts: u32,
         error: &str,
+        now: Timestamp,
     ) -> Result<Vec<u64>> {
         let Some(notice) = records::get::<Notice>(&self.store, Table::Notices, &id.to_be_bytes())?
         else {

@@ -23,10 +23,10 @@ impl<S: Store> Engine<S> {
     /// to the other region.
     pub fn write_event(
         &mut self,
-        now: Timestamp,
         actor: &Actor,
         case: &CaseId,
         kind: EventKind,
+        now: Timestamp,
     ) -> Result<Event> {
         let mut record = self
             .cases
@@ -91,8 +91,8 @@ impl<S: Store> Engine<S> {
     }
 
     /// A report from this region's back office.
-    pub fn report(&mut self, now: Timestamp, report: Report) -> Result<Event> {
-        self.write_event(now, &Actor::BackOffice, &report.case, report.event)
+    pub fn report(&mut self, report: Report, now: Timestamp) -> Result<Event> {
+        self.write_event(&Actor::BackOffice, &report.case, report.event, now)
     }
 
     /// Both logs of a case as held here.

@@ -79,10 +79,10 @@ impl<S: Store> Engine<S> {
     /// a retried request return the case the first one created instead of a second case.
     pub fn intake(
         &mut self,
-        now: Timestamp,
         actor: &Actor,
         request: IntakeRequest,
         idempotency_key: Option<&str>,
+        now: Timestamp,
     ) -> Result<IntakeReceipt> {
         let Actor::Window { window, operator } = actor else {
             return Err(Error::Forbidden("only a window takes applications".into()));

@@ -145,7 +145,7 @@ impl<S: Store> Engine<S> {
                 "case {case} cites no material {digest}"
             )));
         }
-        let status = match self.take_chunk(now, None, digest, offset, total, data) {
+        let status = match self.take_chunk(None, digest, offset, total, data, now) {
             // Our upload of it was dropped for being too old: ask for it from the start.
             Err(Error::UploadExpired(_)) => UploadStatus {
                 digest,

@@ -39,12 +39,12 @@ impl<S: Store> Engine<S> {
     /// answered [`Error::UploadExpired`] and the upload starts over.
     pub fn upload_chunk(
         &mut self,
-        now: Timestamp,
         actor: &Actor,
         digest: Digest,
         offset: u64,
         total: u64,
         data: &[u8],
+        now: Timestamp,
     ) -> Result<UploadStatus> {
         let by = match actor {
             Actor::Window { window, .. } => Some(window),
@@ -53,25 +53,25 @@ impl<S: Store> Engine<S> {
                 return Err(Error::Forbidden("materials are uploaded by windows".into()));
             }
         };
-        self.take_chunk(now, by, digest, offset, total, data)
+        self.take_chunk(by, digest, offset, total, data, now)
     }
 
     /// Takes one chunk from a window (`by`), an admin or a peer (`None`).
     pub(super) fn take_chunk(
         &mut self,
-        now: Timestamp,
         by: Option<&WindowId>,
         digest: Digest,
         offset: u64,
         total: u64,
         data: &[u8],
+        now: Timestamp,
     ) -> Result<UploadStatus> {
         let mut claim = self.upload_claim(&digest)?;
         if let Some(held) = self.store.get(Table::Materials, &digest.0)? {
             match by {
                 Some(window) if !claim.owners.is_empty() && !claim.owners.contains(window) => {
                     return self
-                        .prove_chunk(now, window, claim, &held, digest, offset, total, data);
+                        .prove_chunk(window, claim, &held, digest, offset, total, data, now);
                 }
                 _ => {
                     let total = held.len() as u64;
@@ -157,7 +157,6 @@ impl<S: Store> Engine<S> {
     #[allow(clippy::too_many_arguments)]
     fn prove_chunk(
         &mut self,
-        now: Timestamp,
         window: &WindowId,
         mut claim: UploadClaim,
         held: &[u8],
@@ -165,6 +164,7 @@ impl<S: Store> Engine<S> {
         offset: u64,
         total: u64,
         data: &[u8],
+        now: Timestamp,
     ) -> Result<UploadStatus> {
         check_chunk(total, data)?;
         if total != held.len() as u64 {
@@ -284,11 +284,7 @@ impl<S: Store> Engine<S> {
     /// per 1/24 of it), and forgets expiries older than that again.
     pub(super) fn expire_uploads(&mut self, now: Timestamp) -> Result<()> {
         let limit = self.config.upload_expiry_ms;
-        let every = (limit / 24).max(1_000);
-        if self
-            .last_upload_sweep
-            .is_some_and(|last| now.0 < last.0.saturating_add(every))
-        {
+        if self.last_upload_sweep.is_some() && now < self.upload_sweep_deadline() {
             return Ok(());
         }
         self.last_upload_sweep = Some(now);

@@ -3,13 +3,14 @@
 //!
 //! The driver calls the engine's methods with the current time — an API command
 //! ([`Engine::intake`], [`Engine::write_event`], [`Engine::upload_chunk`]), a frame from a peer
-//! ([`Engine::on_frame`]), a timer tick ([`Engine::tick`]), a back-office report — and the
-//! engine writes what must be kept to its [`Store`] and queues [`Output`]s: frames to send and
-//! notices for the back office. Nothing leaves before it is durable: the driver calls
-//! [`Engine::commit`], which syncs the store once for everything done since the last commit
-//! (group commit) and only then hands over the outputs; replies to API calls are sent after
-//! the same commit. A failed commit is fatal: the driver drops the engine and opens it again
-//! from the store, which holds exactly what was acknowledged.
+//! ([`Engine::on_frame`]), a timer tick ([`Engine::tick`], when [`Engine::poll_timeout`] says),
+//! a back-office report — and the engine writes what must be kept to its [`Store`] and queues
+//! [`Output`]s: frames to send and notices for the back office. Nothing leaves before it is
+//! durable: the driver calls [`Engine::commit_to`] (or [`Engine::commit`]), which syncs the
+//! store once for everything done since the last commit (group commit) and only then hands
+//! the outputs to the driver's [`Io`]; replies to API calls are sent after the same commit. A
+//! failed commit is fatal: the driver drops the engine and opens it again from the store,
+//! which holds exactly what was acknowledged. The `driver` module holds that contract.
 //!
 //! | module | job |
 //! |---|---|
@@ -27,11 +28,14 @@
 //! | `audit` | the hash-chained log of every envelope sent or received |
 //! | `rosters` | the roster in force: the accepted chain kept, restarts never on an older one |
 //! | `sync` | when to reconcile with whom, and the sessions |
+//! | `timers` | timed work: `tick`, and `poll_timeout`, the earliest deadline of every kind |
+//! | `driver` | the driver contract: the [`Io`] a driver performs, and `commit_to`, which hands it the outputs |
 //! | [`backoffice`] | notices to and reports from the back office |
 
 pub mod audit;
 pub mod backoffice;
 mod catalogs;
+mod driver;
 mod event_flow;
 mod intake;
 mod material_transfer;
@@ -46,6 +50,7 @@ pub(crate) mod routing;
 mod sync;
 #[cfg(test)]
 mod tests;
+mod timers;
 
 use std::collections::BTreeMap;
 
@@ -53,6 +58,7 @@ use serde::{Deserialize, Serialize};
 
 pub use backoffice::{DeadLetter, DeadLetterView, Notice, Report};
 pub use catalogs::{CatalogQuery, ItemHit};
+pub use driver::{Handover, Io};
 pub use intake::{IntakeReceipt, IntakeRequest, MAX_IDEMPOTENCY_KEY};
 pub use materials::UploadStatus;
 pub use query::{CaseCounts, CaseView, OpenCase, Worklist, WorklistFilter};
@@ -290,6 +296,12 @@ pub struct Engine<S: Store> {
     outbox: pending::Outbox,
     /// The outbox is to be flushed at the next commit; the latest time seen since.
     flush_at: Option<Timestamp>,
+    /// When the outbox was last flushed: what that flush left undone is due at once.
+    last_flush: Timestamp,
+    /// When the engine was opened: timed work never done yet is due from then.
+    opened_at: Timestamp,
+    /// The earliest per-peer deadline (a reconciliation, a catalog ask), as `timers` plans it.
+    peer_due: Option<Timestamp>,
     out: Vec<Output>,
     frame_counter: u64,
     audit: audit::AuditHead,
@@ -361,6 +373,9 @@ impl<S: Store> Engine<S> {
             cases: BTreeMap::new(),
             outbox: pending::Outbox::default(),
             flush_at: None,
+            last_flush: now,
+            opened_at: now,
+            peer_due: None,
             out: Vec::new(),
             frame_counter: now.0.saturating_mul(1000),
             audit: audit::AuditHead::default(),
@@ -400,6 +415,7 @@ impl<S: Store> Engine<S> {
         engine.publish_catalog(&catalog, now)?;
         engine.load_dead_letters()?;
         engine.requeue_notices()?;
+        engine.plan_peer_timers(now);
         Ok(engine)
     }
 

@@ -145,6 +145,7 @@ impl<S: Store> Engine<S> {
     /// peer's in as few `events` frames as fit. `force` walks every peer (the timer does, so
     /// that no figure can drift); otherwise only peers with something to do are walked.
     pub(super) fn flush_outbox(&mut self, now: Timestamp, force: bool) -> Result<()> {
+        self.last_flush = now;
         let members = self.peers(now);
         for peer in self.outbox.peers() {
             // A peer that left the roster gets nothing more.
@@ -337,10 +338,5 @@ impl<S: Store> Engine<S> {
         }
         self.flush_soon(now);
         Ok(())
-    }
-
-    /// When the next retry is due, for a driver that sleeps until then.
-    pub fn next_retry(&self) -> Option<Timestamp> {
-        self.outbox.next_retry()
     }
 }

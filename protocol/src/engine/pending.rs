@@ -80,7 +80,8 @@ impl Outbox {
         peers
     }
 
-    fn has_items(&self, peer: &RegionId) -> bool {
+    /// Whether `peer` has items waiting.
+    pub fn has_items(&self, peer: &RegionId) -> bool {
         self.items
             .range((peer.clone(), 0)..=(peer.clone(), u64::MAX))
             .next()
@@ -212,10 +213,5 @@ impl Outbox {
         let link = self.links.entry(peer.clone()).or_default();
         fresh.rounds = link.rounds;
         *link = fresh;
-    }
-
-    /// The earliest time any peer's sent item is due again.
-    pub fn next_retry(&self) -> Option<Timestamp> {
-        self.links.values().filter_map(|l| l.next_retry).min()
     }
 }

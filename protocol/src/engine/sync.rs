@@ -1,6 +1,7 @@
 //! When to reconcile with whom, and what to do with what a round finds: each peer is
-//! reconciled periodically and whenever it reconnects; the entries that differ name the cases
-//! to catch up, by pushing our side's events and fetching the peer's.
+//! reconciled periodically (at [`Engine::tick`], see `timers`) and whenever it reconnects;
+//! the entries that differ name the cases to catch up, by pushing our side's events and
+//! fetching the peer's.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -62,6 +63,7 @@ impl<S: Store> Engine<S> {
             );
             let next = self.last_reconcile.entry(peer.clone()).or_insert(soon);
             *next = (*next).min(soon);
+            self.reconcile_sooner(peer);
             return Ok(());
         }
         self.last_connect.insert(peer.clone(), now);
@@ -179,6 +181,7 @@ impl<S: Store> Engine<S> {
                 .saturating_sub(every)
                 .saturating_add(self.config.retry_initial_ms.min(every));
             self.last_reconcile.insert(peer.clone(), Timestamp(soon));
+            self.reconcile_sooner(peer);
         }
         for case in cases.into_iter().take(cap) {
             let their = theirs
@@ -229,65 +232,6 @@ impl<S: Store> Engine<S> {
                     self.send(peer, body, now)?;
                 }
             }
-        }
-        Ok(())
-    }
-
-    /// Periodic work: retries, reconciliation rounds, catalog announcements.
-    pub fn tick(&mut self, now: Timestamp) -> Result<()> {
-        self.flush_outbox(now, true)?;
-        self.flush_refused_budgets(now)?;
-        self.expire_uploads(now)?;
-        for peer in self.peers(now) {
-            let due = self
-                .last_reconcile
-                .get(&peer)
-                .is_none_or(|last| now.0 >= last.0.saturating_add(self.config.reconcile_every_ms));
-            if due {
-                self.reconcile_with(&peer, now)?;
-            }
-        }
-        let announce_due = self
-            .last_announce
-            .is_none_or(|last| now.0 >= last.0.saturating_add(self.config.announce_every_ms));
-        if announce_due {
-            self.announce_catalog(now)?;
-        }
-        self.ask_for_missing_catalogs(now)
-    }
-
-    /// Asks each member whose catalog is not held yet for it directly, with the outbox's
-    /// backoff up to the announcement interval: announcements and their answers can all be
-    /// lost on a bad link, and without the catalog no window here can apply for that region's
-    /// items.
-    fn ask_for_missing_catalogs(&mut self, now: Timestamp) -> Result<()> {
-        for peer in self.peers(now) {
-            if self.catalogs.contains_key(&peer) {
-                self.catalog_asks.remove(&peer);
-                continue;
-            }
-            let (next_at, attempts) = self.catalog_asks.get(&peer).copied().unwrap_or((now, 0));
-            if now < next_at {
-                continue;
-            }
-            let delay = self
-                .config
-                .retry_initial_ms
-                .saturating_mul(1u64 << attempts.min(20))
-                .min(
-                    self.config
-                        .announce_every_ms
-                        .max(self.config.retry_initial_ms),
-                );
-            self.catalog_asks.insert(
-                peer.clone(),
-                (now.plus_ms(delay), attempts.saturating_add(1)),
-            );
-            let body = Message::CatalogFetch {
-                region: peer.clone(),
-                version: None,
-            };
-            self.send(&peer, body, now)?;
         }
         Ok(())
     }

@@ -100,6 +100,28 @@ struct Net {
     regions: Vec<&'static str>,
 }
 
+/// The test network's [`Io`]: frames join those in flight, notices wait for the test to
+/// confirm them (or not).
+struct Recorder<'a> {
+    in_flight: &'a mut Vec<(RegionId, Vec<u8>)>,
+    notices: &'a mut Vec<(u64, Notice)>,
+}
+
+impl Io for Recorder<'_> {
+    fn send(&mut self, to: RegionId, frame: Vec<u8>, _kind: &'static str) {
+        self.in_flight.push((to, frame));
+    }
+
+    fn gossip(&mut self, _topic: GossipTopic, _message: Vec<u8>) {}
+
+    fn roster(&mut self, _roster: Box<Roster>) {}
+
+    fn notify(&mut self, id: u64, notice: Notice) -> Handover {
+        self.notices.push((id, notice));
+        Handover::Carried
+    }
+}
+
 impl Net {
     /// Beijing and Tianjin.
     fn new() -> Net {
@@ -131,18 +153,12 @@ impl Net {
     }
 
     fn commit(&mut self, r: &str) {
-        let outputs = self.node(r).commit().unwrap();
-        for o in outputs {
-            match o {
-                Output::Send { to, frame, .. } => self.in_flight.push((to, frame)),
-                Output::Gossip { .. } | Output::Roster(_) => {}
-                Output::Notify { id, notice } => self
-                    .notices
-                    .entry(region(r))
-                    .or_default()
-                    .push((id, notice)),
-            }
-        }
+        let engine = self.nodes.get_mut(&region(r)).unwrap();
+        let mut io = Recorder {
+            in_flight: &mut self.in_flight,
+            notices: self.notices.entry(region(r)).or_default(),
+        };
+        engine.commit_to(&mut io).unwrap();
     }
 
     /// Delivers every frame in flight (and what they cause) until quiet; `drop` decides which
@@ -229,7 +245,7 @@ impl Net {
         let d = Digest::of(content);
         let now = self.now;
         self.node(r)
-            .upload_chunk(now, &window(r), d, 0, content.len() as u64, content)
+            .upload_chunk(&window(r), d, 0, content.len() as u64, content, now)
             .unwrap();
         self.commit(r);
         d
@@ -240,7 +256,7 @@ impl Net {
         let now = self.now;
         let receipt = self
             .node(at)
-            .intake(now, &window(at), request, None)
+            .intake(&window(at), request, None, now)
             .unwrap();
         self.commit(at);
         receipt.case
@@ -251,7 +267,7 @@ impl Net {
         let now = self.now;
         let receipt = self
             .node(at)
-            .intake(now, &window(at), request, Some(key))
+            .intake(&window(at), request, Some(key), now)
             .unwrap();
         self.commit(at);
         receipt
@@ -286,11 +302,11 @@ impl Net {
         let now = self.now;
         self.node(r)
             .report(
-                now,
                 Report {
                     case: case.clone(),
                     event,
                 },
+                now,
             )
             .unwrap();
         self.commit(r);
@@ -376,12 +392,12 @@ fn a_cross_region_case_keeps_both_sides_in_step() {
     let now = net.now;
     net.node(TJ)
         .write_event(
-            now,
             &window(TJ),
             &case,
             EventKind::WithdrawalRequested {
                 reason: "改期".into(),
             },
+            now,
         )
         .unwrap();
     net.commit(TJ);
@@ -454,7 +470,7 @@ fn a_crash_loses_only_what_was_not_acknowledged() {
     let now = net.now;
     let lost = net
         .node(TJ)
-        .intake(now, &window(TJ), request, None)
+        .intake(&window(TJ), request, None, now)
         .unwrap()
         .case;
     assert_ne!(lost, kept);
@@ -908,7 +924,7 @@ fn idempotency_keys_that_are_empty_or_too_long_are_refused() {
         let now = net.now;
         let err = net
             .node(BJ)
-            .intake(now, &window(BJ), request.clone(), Some(key))
+            .intake(&window(BJ), request.clone(), Some(key), now)
             .unwrap_err();
         assert!(matches!(err, Error::InvalidInput(_)), "{err}");
         assert!(err.to_string().contains("Idempotency-Key"), "{err}");
@@ -933,27 +949,27 @@ fn writers_refuse_what_the_case_forbids() {
     let err = net
         .node(BJ)
         .report(
-            now,
             Report {
                 case: case.clone(),
                 event: approve(),
             },
+            now,
         )
         .unwrap_err();
     assert!(matches!(err, Error::IllegalTransition(_)), "{err}");
     let err = net
         .node(TJ)
-        .write_event(now, &window(TJ), &case, EventKind::Accepted)
+        .write_event(&window(TJ), &case, EventKind::Accepted, now)
         .unwrap_err();
     assert!(matches!(err, Error::Forbidden(_)), "{err}");
     let err = net
         .node(TJ)
         .report(
-            now,
             Report {
                 case: case.clone(),
                 event: EventKind::Accepted,
             },
+            now,
         )
         .unwrap_err();
     assert!(matches!(err, Error::Forbidden(_)), "{err}");
@@ -970,12 +986,12 @@ fn large_materials_travel_in_chunks() {
     for (i, chunk) in big.chunks(1 << 20).enumerate() {
         net.node(TJ)
             .upload_chunk(
-                now,
                 &window(TJ),
                 digest,
                 (i << 20) as u64,
                 big.len() as u64,
                 chunk,
+                now,
             )
             .unwrap();
     }
@@ -1005,13 +1021,13 @@ fn large_materials_travel_in_chunks() {
     let now = net.now;
     net.node(TJ)
         .write_event(
-            now,
             &window(TJ),
             &case,
             EventKind::SupplementProvided {
                 request: 2,
                 materials: vec![m],
             },
+            now,
         )
         .unwrap();
     net.commit(TJ);
@@ -1030,29 +1046,29 @@ fn uploads_check_their_digest() {
     let (now, w) = (net.now, window(BJ));
     let bj = net.node(BJ);
     assert!(
-        !bj.upload_chunk(now, &w, d, 0, 3000, &content[..1000])
+        !bj.upload_chunk(&w, d, 0, 3000, &content[..1000], now)
             .unwrap()
             .complete
     );
     assert!(
-        bj.upload_chunk(now, &w, d, 2000, 3000, &content[2000..])
+        bj.upload_chunk(&w, d, 2000, 3000, &content[2000..], now)
             .is_err(),
         "a gap is refused"
     );
     assert!(
-        !bj.upload_chunk(now, &w, d, 0, 3000, &content[..1000])
+        !bj.upload_chunk(&w, d, 0, 3000, &content[..1000], now)
             .unwrap()
             .complete,
         "a repeat is harmless"
     );
     assert!(
-        bj.upload_chunk(now, &w, d, 1000, 3000, &content[1000..])
+        bj.upload_chunk(&w, d, 1000, 3000, &content[1000..], now)
             .unwrap()
             .complete
     );
     assert_eq!(bj.material(&d).unwrap().unwrap(), content);
     let wrong = Digest::of(b"other");
-    let err = bj.upload_chunk(now, &w, wrong, 0, 5, b"abcde").unwrap_err();
+    let err = bj.upload_chunk(&w, wrong, 0, 5, b"abcde", now).unwrap_err();
     assert!(err.to_string().contains("upload it again"), "{err}");
     assert!(bj.material(&wrong).unwrap().is_none());
 }
@@ -1128,7 +1144,7 @@ fn an_idempotent_retry_after_the_peer_answered_returns_the_same_case_and_receipt
     let now = net.now;
     let again = net
         .node(TJ)
-        .intake(now, &window(TJ), request, Some("K"))
+        .intake(&window(TJ), request, Some("K"), now)
         .expect("the retry is answered with the first case");
     assert!(!again.created);
     assert_eq!(again.case, first.case);
@@ -1293,12 +1309,12 @@ fn withdraw(net: &mut Net, r: &str, case: &CaseId) {
     let now = net.now;
     net.node(r)
         .write_event(
-            now,
             &window(r),
             case,
             EventKind::WithdrawalRequested {
                 reason: "改期".into(),
             },
+            now,
         )
         .unwrap();
     net.commit(r);
@@ -1327,7 +1343,7 @@ fn a_notice_given_up_on_is_parked_with_its_case_and_handed_over_again_on_retry()
     let now = net.now;
     let parked = net
         .node(BJ)
-        .notice_failed(now, a_ids[0], 5, "webhook refused the notice with HTTP 422")
+        .notice_failed(a_ids[0], 5, "webhook refused the notice with HTTP 422", now)
         .unwrap();
     net.commit(BJ);
     assert_eq!(parked, a_ids);
@@ -1345,14 +1361,14 @@ fn a_notice_given_up_on_is_parked_with_its_case_and_handed_over_again_on_retry()
     let now = net.now;
     assert!(
         net.node(BJ)
-            .notice_failed(now, a_ids[0], 5, "again")
+            .notice_failed(a_ids[0], 5, "again", now)
             .unwrap()
             .is_empty()
     );
     net.node(BJ).notice_delivered(b_id).unwrap();
     assert!(
         net.node(BJ)
-            .notice_failed(now, b_id, 1, "late")
+            .notice_failed(b_id, 1, "late", now)
             .unwrap()
             .is_empty()
     );
@@ -1365,7 +1381,7 @@ fn a_notice_given_up_on_is_parked_with_its_case_and_handed_over_again_on_retry()
     assert_eq!(c_first.len(), 1);
     let now = net.now;
     net.node(BJ)
-        .notice_failed(now, c_first[0].0, 5, "refused")
+        .notice_failed(c_first[0].0, 5, "refused", now)
         .unwrap();
     net.commit(BJ);
     let before = net.notices[&region(BJ)].len();
@@ -1454,7 +1470,7 @@ fn a_rotated_key_stays_valid_for_what_it_signed_before() {
     let now = net.now;
     let again = net
         .node(TJ)
-        .intake(now, &window(TJ), request, Some("R"))
+        .intake(&window(TJ), request, Some("R"), now)
         .expect("the retry is answered with the receipt signed by the old key");
     assert_eq!(again.receipt.bytes(), first.receipt.bytes());
     // Tianjin's catalog, re-signed with the new key, is held by Beijing again.
@@ -1466,13 +1482,13 @@ fn dispatch_originals(net: &mut Net, case: &CaseId) {
     let now = net.now;
     net.node(TJ)
         .write_event(
-            now,
             &window(TJ),
             case,
             EventKind::OriginalsDispatched {
                 courier: "顺丰".into(),
                 tracking: "SF123".into(),
             },
+            now,
         )
         .unwrap();
     net.commit(TJ);
@@ -1829,7 +1845,7 @@ fn a_window_cannot_cite_another_windows_upload() {
     let now = net.now;
     let err = net
         .node(BJ)
-        .intake(now, &window2(BJ), request.clone(), None)
+        .intake(&window2(BJ), request.clone(), None, now)
         .unwrap_err();
     let Error::InvalidApplication(problems) = &err else {
         panic!("{err}");
@@ -1842,17 +1858,17 @@ fn a_window_cannot_cite_another_windows_upload() {
     let form = request.materials[0].digest;
     let err = net
         .node(BJ)
-        .upload_chunk(now, &window2(BJ), form, 0, 16, b"not the form ...")
+        .upload_chunk(&window2(BJ), form, 0, 16, b"not the form ...", now)
         .unwrap_err();
     assert!(err.to_string().contains("upload it again"), "{err}");
     let status = net
         .node(BJ)
-        .upload_chunk(now, &window2(BJ), form, 0, 16, b"application form")
+        .upload_chunk(&window2(BJ), form, 0, 16, b"application form", now)
         .unwrap();
     assert!(status.complete);
     let Error::InvalidApplication(problems) = net
         .node(BJ)
-        .intake(now, &window2(BJ), request.clone(), None)
+        .intake(&window2(BJ), request.clone(), None, now)
         .unwrap_err()
     else {
         panic!("refused as an invalid application");
@@ -1861,13 +1877,13 @@ fn a_window_cannot_cite_another_windows_upload() {
     // w1 cites them; from then on they belong to the case, as any cited material.
     let receipt = net
         .node(BJ)
-        .intake(now, &window(BJ), request.clone(), None)
+        .intake(&window(BJ), request.clone(), None, now)
         .unwrap();
     net.commit(BJ);
     assert!(receipt.created);
     let receipt = net
         .node(BJ)
-        .intake(now, &window2(BJ), request, None)
+        .intake(&window2(BJ), request, None, now)
         .unwrap();
     assert!(receipt.created);
     assert_eq!(net.node(BJ).metrics().intakes, 2);
@@ -1883,7 +1899,7 @@ fn partial_uploads_are_dropped_after_the_limit_and_the_client_is_told_to_start_o
     let now = net.now;
     let first = net
         .node(BJ)
-        .upload_chunk(now, &window(BJ), d, 0, 3000, &content[..1000])
+        .upload_chunk(&window(BJ), d, 0, 3000, &content[..1000], now)
         .unwrap();
     assert!(!first.complete);
     net.commit(BJ);
@@ -1891,7 +1907,7 @@ fn partial_uploads_are_dropped_after_the_limit_and_the_client_is_told_to_start_o
     // Another upload, started later, is not due yet.
     let now = net.now;
     net.node(BJ)
-        .upload_chunk(now, &window(BJ), o, 0, 3000, &other[..1000])
+        .upload_chunk(&window(BJ), o, 0, 3000, &other[..1000], now)
         .unwrap();
     net.commit(BJ);
     net.advance(EngineConfig::default().upload_expiry_ms / 2);
@@ -1917,15 +1933,17 @@ fn partial_uploads_are_dropped_after_the_limit_and_the_client_is_told_to_start_o
     let now = net.now;
     let err = net
         .node(BJ)
-        .upload_chunk(now, &window(BJ), d, 1000, 3000, &content[1000..2000])
+        .upload_chunk(&window(BJ), d, 1000, 3000, &content[1000..2000], now)
         .unwrap_err();
     assert!(matches!(err, Error::UploadExpired(_)), "{err}");
     assert!(err.to_string().contains("offset 0"), "{err}");
     let again = net
         .node(BJ)
-        .upload_chunk(now, &window(BJ), d, 0, 3000, &content)
+        .upload_chunk(&window(BJ), d, 0, 3000, &content, now)
         .unwrap();
     assert!(again.complete);
 }
 
+mod driver;
 mod storm;
+mod timers;

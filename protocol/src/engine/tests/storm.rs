@@ -42,7 +42,7 @@ fn intakes_in_one_commit(net: &mut Net, n: usize) -> Vec<CaseId> {
         let now = net.now;
         let receipt = net
             .node(TJ)
-            .intake(now, &window(TJ), request, None)
+            .intake(&window(TJ), request, None, now)
             .unwrap();
         cases.push(receipt.case);
     }
@@ -56,11 +56,11 @@ fn accept_all_in_one_commit(net: &mut Net, cases: &[CaseId]) {
     for case in cases {
         net.node(BJ)
             .report(
-                now,
                 Report {
                     case: case.clone(),
                     event: EventKind::Accepted,
                 },
+                now,
             )
             .unwrap();
     }

@@ -1,0 +1,355 @@
+//! The engine's thread: the command loop. Each turn answers the reads waiting, runs the
+//! engine's timed work when its next deadline ([`Engine::poll_timeout`]) has come, takes a
+//! batch of writes, commits them together (one fsync), and only then releases what they
+//! produced: outputs to the transport and the back office through the node's [`Io`], replies
+//! to the callers, and the counters `/healthz` and `/metrics` read.
+//!
+//! A failed commit is fatal: the process exits (code 70) without answering, and a supervisor
+//! restarts it from the store, which holds exactly what was acknowledged.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::mpsc as std_mpsc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tongban_adapters::Notice;
+use tongban_protocol::Error;
+use tongban_protocol::engine::{CaseCounts, Engine, GossipTopic, Handover, Io};
+use tongban_protocol::ids::{RegionId, Timestamp};
+use tongban_protocol::roster::Roster;
+use tracing::{debug, error, info, warn};
+
+use super::now;
+use super::queue::{Command, EngineQueue, Reply, Snapshot};
+use crate::limits::Refusals;
+use crate::net::NetCommand;
+use crate::store::RedbStore;
+
+/// Most commands the engine takes into one commit.
+const MAX_BATCH: usize = 512;
+/// How often an idle engine looks for reads.
+const READ_POLL: Duration = Duration::from_millis(5);
+/// How long the engine works through writes before it commits and answers the reads waiting.
+const WRITE_BUDGET: Duration = Duration::from_millis(50);
+
+/// A pending reply: sent only after the batch's commit succeeded.
+type Deferred = Box<dyn FnOnce(Option<&Error>) + Send>;
+
+fn defer<T: Send + 'static>(reply: Reply<T>, result: Result<T, Error>) -> Deferred {
+    Box::new(move |failed: Option<&Error>| {
+        let result = match failed {
+            Some(e) if result.is_ok() => Err(Error::Storage(format!("not kept: {e}"))),
+            _ => result,
+        };
+        // The asker may have gone away (client disconnected); nothing to do then.
+        let _ = reply.send(result);
+    })
+}
+
+/// Where the engine thread's work goes: the transport, the back-office loop, and the counters
+/// `/healthz` and `/metrics` read.
+pub(super) struct Outlets {
+    pub notices: mpsc::UnboundedSender<(u64, Notice)>,
+    pub net: mpsc::Sender<NetCommand>,
+    pub published: watch::Sender<Arc<Snapshot>>,
+    pub refusals: Arc<Refusals>,
+}
+
+impl Outlets {
+    /// Hands a command to the transport without waiting, but for a roster change, which must
+    /// not be lost (the transport drains its queue without waiting on anything).
+    fn net(&self, command: NetCommand) {
+        match self.net.try_send(command) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(NetCommand::Roster(roster))) => {
+                let _ = self.net.blocking_send(NetCommand::Roster(roster));
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                // A frame is sent again by the outbox; a document is announced again.
+                self.refusals.net_queue_full();
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+}
+
+/// The node's side of the driver contract: frames and documents go to the transport, notices
+/// to the back-office loop, which confirms each (or gives up on it) with a command later.
+impl Io for Outlets {
+    fn send(&mut self, to: RegionId, frame: Vec<u8>, kind: &'static str) {
+        debug!(%to, kind, "sending");
+        self.net(NetCommand::Send { to, frame });
+    }
+
+    fn gossip(&mut self, topic: GossipTopic, message: Vec<u8>) {
+        self.net(NetCommand::Gossip { topic, message });
+    }
+
+    fn roster(&mut self, roster: Box<Roster>) {
+        self.net(NetCommand::Roster(roster));
+    }
+
+    fn notify(&mut self, id: u64, notice: Notice) -> Handover {
+        let _ = self.notices.send((id, notice));
+        Handover::Carried
+    }
+}
+
+/// What the engine publishes: cheap counters after every commit, case counts as given.
+fn publish(engine: &Engine<RedbStore>, cases: CaseCounts) -> Arc<Snapshot> {
+    Arc::new(Snapshot {
+        metrics: engine.metrics().clone(),
+        outbox: engine.outbox_len(),
+        dead_letters: engine.dead_letter_count(),
+        cases,
+    })
+}
+
+/// Timer work runs at most this often: what one tick leaves overdue (resends past the cap on
+/// bytes in flight) goes out at this pace, as it did when the timer beat every second.
+const MIN_TICK_GAP: Duration = Duration::from_millis(1000);
+/// Timer work runs at least this often, whatever the engine's next deadline: a safety net
+/// for a wall clock that jumped.
+const MAX_TICK_GAP: Duration = Duration::from_secs(60);
+/// Case counts (a walk over every case) are taken again at most this often, and only after a
+/// commit changed something.
+const COUNT_EVERY: Duration = Duration::from_millis(1000);
+
+/// When the engine ticks next: at its next deadline ([`Engine::poll_timeout`]), within
+/// [`MIN_TICK_GAP`] and [`MAX_TICK_GAP`] of the last tick; at once if it never ticked.
+fn next_tick(engine: &Engine<RedbStore>, last: Option<Timestamp>) -> Timestamp {
+    let Some(last) = last else {
+        return Timestamp(0);
+    };
+    let floor = last.plus_ms(MIN_TICK_GAP.as_millis() as u64);
+    let cap = last.plus_ms(MAX_TICK_GAP.as_millis() as u64);
+    engine
+        .poll_timeout()
+        .map_or(cap, |due| due.min(cap))
+        .max(floor)
+}
+
+/// Runs the engine loop on the current thread until every handle is dropped.
+///
+/// Reads (a case, a worklist, a search, ...) do not queue behind the engine's write work:
+/// each turn of the loop first answers every read waiting, on the state of the last commit,
+/// and then takes writes (intakes, frames, reports, the timer) for at most [`WRITE_BUDGET`]
+/// or [`MAX_BATCH`] commands before committing; reads that arrive meanwhile wait for that
+/// turn only, however long the backlog of frames behind it. The timer runs when the engine's
+/// next deadline comes ([`next_tick`]), not on a fixed beat.
+pub(super) fn engine_loop(mut engine: Engine<RedbStore>, rx: EngineQueue, mut out: Outlets) {
+    let mut last_tick: Option<Timestamp> = None;
+    let mut tick_at = next_tick(&engine, last_tick);
+    let mut cases = engine.case_counts();
+    let mut counted_at = now();
+    let mut counts_stale = false;
+    out.published.send_replace(publish(&engine, cases.clone()));
+    let mut writes: VecDeque<Command> = VecDeque::new();
+    loop {
+        if writes.is_empty() {
+            // Idle: wake for a write, or every READ_POLL for the reads (and the timer).
+            match rx.writes.recv_timeout(READ_POLL) {
+                Ok(cmd) => writes.push_back(cmd),
+                Err(std_mpsc::RecvTimeoutError::Timeout) => {}
+                Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
+            }
+        }
+        while writes.len() < MAX_BATCH {
+            match rx.writes.try_recv() {
+                Ok(cmd) => writes.push_back(cmd),
+                Err(_) => break,
+            }
+        }
+        let now = now();
+        // Reads first, on committed state: nothing since the last commit is in it.
+        while let Ok(cmd) = rx.reads.try_recv() {
+            let _ = read(&engine, cmd, now);
+        }
+        let tick_due = now >= tick_at;
+        let count_due = counts_stale && now >= counted_at.plus_ms(COUNT_EVERY.as_millis() as u64);
+        if writes.is_empty() && !tick_due && !count_due {
+            continue;
+        }
+        let started = std::time::Instant::now();
+        if tick_due {
+            if let Err(e) = engine.tick(now) {
+                warn!(error = %e, "timer work failed");
+            }
+            last_tick = Some(now);
+        }
+        if count_due {
+            cases = engine.case_counts();
+            counted_at = now;
+            counts_stale = false;
+        }
+        let changed = tick_due || !writes.is_empty();
+        let mut deferred: Vec<Deferred> = Vec::with_capacity(writes.len());
+        while let Some(cmd) = writes.pop_front() {
+            deferred.push(handle(&mut engine, cmd, now));
+            if started.elapsed() >= WRITE_BUDGET {
+                break;
+            }
+        }
+        match engine.commit_to(&mut out) {
+            Ok(()) => {
+                out.published.send_replace(publish(&engine, cases.clone()));
+                for reply in deferred {
+                    reply(None);
+                }
+            }
+            Err(e) => {
+                error!(error = %e, "commit failed; stopping so that nothing unkept is acknowledged");
+                for reply in deferred {
+                    reply(Some(&e));
+                }
+                std::process::exit(70);
+            }
+        }
+        counts_stale |= changed;
+        // An input can bring a deadline forward (a retry of what was just sent, a reconnect's
+        // reconciliation): the next tick is planned after every commit.
+        tick_at = next_tick(&engine, last_tick);
+    }
+}
+
+/// Answers `cmd` at once if it only reads; hands it back otherwise. Called between commits,
+/// so what it answers is durable.
+fn read(engine: &Engine<RedbStore>, cmd: Command, now: Timestamp) -> Option<Command> {
+    let answer = match cmd {
+        Command::View { actor, case, reply } => {
+            defer(reply, engine.case_view_as(&actor, &case, now).map(Box::new))
+        }
+        Command::Worklist {
+            actor,
+            filter,
+            reply,
+        } => defer(reply, engine.worklist_as(&actor, &filter, now)),
+        Command::Search {
+            query,
+            limit,
+            reply,
+        } => defer(reply, Ok(engine.search(&query, limit))),
+        Command::Item {
+            region,
+            code,
+            reply,
+        } => defer(
+            reply,
+            Ok(engine.item(&region, &code).map(|(v, i)| (v, i.clone()))),
+        ),
+        Command::Roster { reply } => defer(reply, Ok(engine.roster().clone())),
+        Command::DeadLetters { reply } => defer(reply, engine.dead_letters()),
+        other => return Some(other),
+    };
+    answer(None);
+    None
+}
+
+fn handle(engine: &mut Engine<RedbStore>, cmd: Command, now: Timestamp) -> Deferred {
+    match cmd {
+        // Reads are answered by `read` before any write; one that comes here is answered
+        // the same way.
+        cmd @ (Command::View { .. }
+        | Command::Worklist { .. }
+        | Command::Search { .. }
+        | Command::Item { .. }
+        | Command::Roster { .. }
+        | Command::DeadLetters { .. }) => {
+            let _ = read(engine, cmd, now);
+            Box::new(|_| {})
+        }
+        Command::Intake {
+            actor,
+            request,
+            key,
+            reply,
+        } => {
+            let result = engine.intake(&actor, *request, key.as_deref(), now);
+            if let Ok(r) = &result {
+                info!(case = %r.case, created = r.created, "application taken");
+            }
+            defer(reply, result)
+        }
+        Command::WriteEvent {
+            actor,
+            case,
+            kind,
+            reply,
+        } => defer(reply, engine.write_event(&actor, &case, *kind, now)),
+        Command::Upload {
+            actor,
+            digest,
+            offset,
+            total,
+            data,
+            reply,
+        } => defer(
+            reply,
+            engine.upload_chunk(&actor, digest, offset, total, &data, now),
+        ),
+        Command::Publish { catalog, reply } => defer(reply, engine.publish_catalog(&catalog, now)),
+        Command::AcceptRoster { document, reply } => defer(
+            reply,
+            engine
+                .accept_roster(&document, now)
+                .map(|()| engine.roster().clone()),
+        ),
+        Command::NoticeDelivered { id } => {
+            if let Err(e) = engine.notice_delivered(id) {
+                warn!(error = %e, id, "could not mark a notice delivered");
+            }
+            Box::new(|_| {})
+        }
+        Command::NoticeFailed {
+            id,
+            attempts,
+            error,
+            reply,
+        } => defer(reply, engine.notice_failed(id, attempts, &error, now)),
+        Command::AuditHead { reply } => defer(reply, engine.signed_audit_head(now)),
+        Command::RetryDeadLetters { which, reply } => {
+            let result = engine.retry_dead_letters(which);
+            if let Ok(ids) = &result {
+                info!(
+                    count = ids.len(),
+                    "dead-lettered notices handed to the back office again"
+                );
+            }
+            defer(reply, result)
+        }
+        Command::Frame { bytes, ticket } => {
+            drop(ticket);
+            if let Err(e) = engine.on_frame(&bytes, now) {
+                debug!(error = %e, "a frame from a peer was refused");
+            }
+            Box::new(|_| {})
+        }
+        Command::Gossip {
+            topic,
+            message,
+            ticket,
+        } => {
+            drop(ticket);
+            if let Err(e) = engine.on_gossip(topic, &message, now) {
+                debug!(topic = topic.name(), error = %e, "a gossiped document was refused");
+            }
+            Box::new(|_| {})
+        }
+        Command::PeerConnected { region } => {
+            if let Err(e) = engine.peer_connected(&region, now) {
+                warn!(%region, error = %e, "could not start reconciliation");
+            }
+            Box::new(|_| {})
+        }
+        Command::Report { report, reply } => {
+            let case = report.case.clone();
+            let result = engine.report(report, now);
+            match &result {
+                Ok(event) => info!(%case, event = event.kind.name(), "back office report"),
+                Err(e) => warn!(%case, error = %e, "back office report refused"),
+            }
+            defer(reply, result)
+        }
+    }
+}

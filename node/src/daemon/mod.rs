@@ -1,0 +1,257 @@
+//! The running node: the engine on its own thread, fed by the HTTP API, the back office and
+//! the transport, committing in groups, and releasing replies and messages only after each
+//! commit; startup and shutdown.
+//!
+//! ```text
+//!  HTTP handlers ──┐                         ┌──► replies (after commit)
+//!  back office ────┼─► engine thread ─commit─┼──► back office notices
+//!  peer frames ────┤   (batches ≤ 512)       ├──► peer frames (the transport)
+//!  poll_timeout ───┘                         └──► published counters (/healthz, /metrics)
+//! ```
+//!
+//! | module | job |
+//! |---|---|
+//! | `queue` | the bounded queues into the engine: the [`Command`]s, the [`EngineHandle`] that sends them, reads apart from writes |
+//! | `engine_thread` | the command loop: reads, timers when the engine's next deadline comes, batches of writes, group commit, outputs through the driver contract's `Io` |
+//! | `back_office` | the back-office delivery loop: notices out with retries and dead letters, reports back |
+//!
+//! A failed commit is fatal: the process exits (code 70) without answering, and a supervisor
+//! restarts it from the store, which holds exactly what was acknowledged.
+
+mod back_office;
+mod engine_thread;
+mod queue;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::sync::mpsc;
+use tongban_adapters::AnyBackOffice;
+use tongban_protocol::engine::{Engine, EngineConfig, EngineSetup};
+use tongban_protocol::ids::Timestamp;
+use tracing::{error, info, warn};
+
+pub use queue::{AskError, Command, EngineHandle, EngineQueue, Reply, Snapshot, engine_queue};
+
+use crate::config::NodeConfig;
+use crate::error::NodeError;
+use crate::limits::NET_QUEUE;
+use crate::store::RedbStore;
+
+/// The wall clock as the engine's time.
+pub fn now() -> Timestamp {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    Timestamp(u64::try_from(ms).unwrap_or(u64::MAX))
+}
+
+/// What the operator says at start, beside the config file.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// Start on a roster this node accepted that is newer than the one the config names.
+    pub trust_stored_roster: bool,
+}
+
+/// Starts the node from its config and serves until interrupted (Ctrl-C or SIGTERM).
+pub async fn run(config: NodeConfig, options: RunOptions) -> Result<(), NodeError> {
+    let started = now();
+    // The certificate first: a node that cannot serve HTTPS must not start at all.
+    let tls = match &config.tls {
+        Some(settings) => {
+            let (server, summary) = crate::tls::server_config(settings, unix_secs(started))?;
+            info!(%summary, "HTTPS");
+            Some(crate::tls::SharedConfig::new(server))
+        }
+        None => None,
+    };
+    let identity = config.load_identity()?;
+    let seed = identity.seed();
+    let roster = config.load_roster(started)?;
+    let catalog = config.load_catalog()?;
+    let calendar = config.load_calendar()?;
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| NodeError::Io {
+        what: "data dir",
+        path: config.data_dir.clone(),
+        source: e,
+    })?;
+    let store = RedbStore::open(&config.db_path())?;
+    let setup = EngineSetup {
+        region: config.region.clone(),
+        identity,
+        roster: roster.roster,
+        calendar,
+        catalog,
+        config: EngineConfig {
+            trust_stored_roster: options.trust_stored_roster,
+            ..EngineConfig::default()
+        },
+    };
+    let engine = Engine::open(setup, store, started).map_err(NodeError::Protocol)?;
+    let open_cases = engine.open_handling_cases().map_err(NodeError::Protocol)?;
+    let roster_now = engine.roster().clone();
+    let office =
+        AnyBackOffice::from_config(config.backoffice.clone()).map_err(|e| NodeError::Config {
+            path: config.source.clone(),
+            problems: vec![format!("backoffice: {e}")],
+        })?;
+
+    let (handle, rx, published) = engine_queue();
+    let (notice_tx, notice_rx) = mpsc::unbounded_channel();
+    let (net_tx, net_rx) = mpsc::channel(NET_QUEUE);
+    let outlets = engine_thread::Outlets {
+        notices: notice_tx,
+        net: net_tx,
+        published,
+        refusals: Arc::clone(handle.refusals()),
+    };
+    let peer_addr = crate::net::start(
+        seed,
+        &config.peer.listen,
+        roster_now,
+        config.region.clone(),
+        handle.clone(),
+        net_rx,
+    )
+    .await?;
+    // Tests and scripts read this line to find the peer address.
+    println!(
+        "tongban node {} listening for peers on {peer_addr}",
+        config.region
+    );
+    let mut office = office;
+    // A back office without memory of its own (the reference one) picks up where the cases
+    // are; the others keep their own state and ignore this.
+    let resumed_at = now();
+    for case in &open_cases {
+        office.resume(resumed_at, &case.notice, &case.handling, &case.intake);
+    }
+    let engine_thread = std::thread::Builder::new()
+        .name("engine".into())
+        .spawn(move || engine_thread::engine_loop(engine, rx, outlets))
+        .map_err(|e| NodeError::Serve {
+            what: "starting the engine thread".into(),
+            source: e,
+        })?;
+    tokio::spawn(back_office::back_office_loop(
+        office,
+        notice_rx,
+        handle.clone(),
+        config.notices.clone(),
+    ));
+
+    let listener = tokio::net::TcpListener::bind(config.http.bind)
+        .await
+        .map_err(|e| NodeError::Serve {
+            what: format!("binding the HTTP address {}", config.http.bind),
+            source: e,
+        })?;
+    let addr: SocketAddr = listener.local_addr().map_err(|e| NodeError::Serve {
+        what: "reading the HTTP address".into(),
+        source: e,
+    })?;
+    // Tests and scripts read this line to find an ephemeral port.
+    println!(
+        "tongban node {} serving HTTP on {}://{addr}",
+        config.region,
+        if tls.is_some() { "https" } else { "http" }
+    );
+    info!(region = %config.region, %addr, "node started");
+    if tls.is_none() && config.http.insecure_plain_http {
+        warn!(%addr, "serving plain HTTP off loopback because the config says insecure_plain_http = true");
+    }
+    tokio::spawn(reload_on_hangup(config.tls.clone(), tls.clone()));
+    let app = crate::api::router(crate::api::AppState::new(&config, handle.clone())?);
+    let served = match tls {
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown_signal())
+                .await
+        }
+        Some(shared) => {
+            let listener =
+                crate::tls::TlsListener::new(listener, shared).map_err(|e| NodeError::Serve {
+                    what: "starting the HTTPS listener".into(),
+                    source: e,
+                })?;
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<crate::tls::TlsPeer>(),
+            )
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+        }
+    };
+    served.map_err(|e| NodeError::Serve {
+        what: "serving HTTP".into(),
+        source: e,
+    })?;
+    info!("shutting down");
+    drop(handle);
+    // The API's handles are gone with the server; the engine thread ends when the back
+    // office task's handle goes too, at process exit.
+    drop(engine_thread);
+    Ok(())
+}
+
+/// Unix seconds of an engine timestamp, for certificate validity checks.
+fn unix_secs(t: Timestamp) -> i64 {
+    i64::try_from(t.0 / 1000).unwrap_or(i64::MAX)
+}
+
+/// On SIGHUP, reads the `[tls]` files again and puts them in force if they pass every check
+/// made at start; open connections keep the certificate they began with. Without `[tls]`
+/// there is nothing to reload, but SIGHUP still does not stop the node.
+async fn reload_on_hangup(
+    settings: Option<crate::config::TlsConfig>,
+    shared: Option<crate::tls::SharedConfig>,
+) {
+    #[cfg(unix)]
+    {
+        let mut hangups = match tokio::signal::unix::signal(
+            tokio::signal::unix::SignalKind::hangup(),
+        ) {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(error = %e, "cannot listen for SIGHUP; certificates reload only on restart");
+                return;
+            }
+        };
+        while hangups.recv().await.is_some() {
+            match (&settings, &shared) {
+                (Some(settings), Some(shared)) => match shared.reload(settings, unix_secs(now())) {
+                    Ok(summary) => info!(%summary, "SIGHUP: reloaded the TLS certificate"),
+                    Err(e) => {
+                        error!(error = %e, "SIGHUP: the TLS files were not reloaded; the certificate in use stays")
+                    }
+                },
+                _ => info!("SIGHUP: no [tls] table, nothing to reload"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (settings, shared);
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

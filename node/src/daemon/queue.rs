@@ -1,0 +1,347 @@
+//! The bounded queues into the engine thread: the commands it takes, and the handle the API,
+//! the back office and the transport use to send them.
+//!
+//! The write queue is bounded ([`crate::limits`]): peers' frames hold at most
+//! [`PEER_QUEUE`] places of it, one peer at most
+//! [`PER_PEER_QUEUE`](crate::limits::PER_PEER_QUEUE), so a flooding member can neither block the
+//! transport (it never waits for room: it refuses the frame) nor crowd out the API, which has
+//! [`LOCAL_QUEUE`] places of its own and answers 503 `busy` when even those are taken. Reads
+//! have a queue of their own, answered before the writes on the state of the last commit, so
+//! a backlog of writes neither turns them away nor holds them up. `/healthz` and `/metrics`
+//! read the [`Snapshot`] the engine publishes after each commit; they never queue at all.
+
+use std::sync::Arc;
+use std::sync::mpsc as std_mpsc;
+use std::time::Duration;
+
+use tokio::sync::{oneshot, watch};
+use tongban_adapters::Report;
+use tongban_protocol::Error;
+use tongban_protocol::case::events::{Event, EventKind};
+use tongban_protocol::catalog::{CatalogFile, ServiceItem};
+use tongban_protocol::engine::audit::SignedAuditHead;
+use tongban_protocol::engine::{
+    Actor, CaseCounts, CaseView, CatalogQuery, DeadLetterView, GossipTopic, IntakeReceipt,
+    IntakeRequest, ItemHit, Metrics, UploadStatus, Worklist, WorklistFilter,
+};
+use tongban_protocol::envelope::Envelope;
+use tongban_protocol::ids::{CaseId, Digest, RegionId};
+use tongban_protocol::roster::{Roster, RosterDocument};
+use tracing::warn;
+
+use crate::limits::{LOCAL_QUEUE, PEER_QUEUE, Refusal, Refusals, Ticket};
+
+/// Where the engine sends its answer to a command, after the commit.
+pub type Reply<T> = oneshot::Sender<Result<T, Error>>;
+
+/// What the engine thread is asked to do.
+pub enum Command {
+    /// `POST /applications`: take an application at a window, with its idempotency key.
+    Intake {
+        /// The window.
+        actor: Actor,
+        /// The application.
+        request: Box<IntakeRequest>,
+        /// The `Idempotency-Key`, if the window sent one.
+        key: Option<String>,
+        /// The receipt.
+        reply: Reply<IntakeReceipt>,
+    },
+    /// An event of this node's side, from a window, the back office or an admin.
+    WriteEvent {
+        /// Who writes it.
+        actor: Actor,
+        /// The case.
+        case: CaseId,
+        /// What happened.
+        kind: Box<EventKind>,
+        /// The event as written.
+        reply: Reply<Event>,
+    },
+    /// A chunk of a material, from a window or an admin.
+    Upload {
+        /// Who uploads.
+        actor: Actor,
+        /// The material's digest.
+        digest: Digest,
+        /// Where the chunk starts.
+        offset: u64,
+        /// The material's whole size.
+        total: u64,
+        /// The chunk.
+        data: Vec<u8>,
+        /// How far the upload is.
+        reply: Reply<UploadStatus>,
+    },
+    /// One case, as `actor` may see it.
+    View {
+        /// Who asks.
+        actor: Actor,
+        /// The case.
+        case: CaseId,
+        /// The view.
+        reply: Reply<Box<CaseView>>,
+    },
+    /// A worklist, as `actor` may see it.
+    Worklist {
+        /// Who asks.
+        actor: Actor,
+        /// Which cases.
+        filter: WorklistFilter,
+        /// The list.
+        reply: Reply<Worklist>,
+    },
+    /// A catalog search.
+    Search {
+        /// What to look for.
+        query: CatalogQuery,
+        /// Most hits.
+        limit: usize,
+        /// The hits.
+        reply: Reply<Vec<ItemHit>>,
+    },
+    /// One item of a region's catalog.
+    Item {
+        /// The region.
+        region: RegionId,
+        /// The item's implementation code.
+        code: String,
+        /// The catalog version and the item, if held.
+        reply: Reply<Option<(u64, ServiceItem)>>,
+    },
+    /// The roster in force.
+    Roster {
+        /// The roster.
+        reply: Reply<Roster>,
+    },
+    /// Accept a roster update from the operator.
+    AcceptRoster {
+        /// The quorum-signed update.
+        document: Box<RosterDocument>,
+        /// The roster in force after it.
+        reply: Reply<Roster>,
+    },
+    /// Publish this region's catalog (a new version read from the catalog file).
+    Publish {
+        /// The catalog.
+        catalog: Box<CatalogFile>,
+        /// Whether its version was new.
+        reply: Reply<bool>,
+    },
+    /// The back office took a notice.
+    NoticeDelivered {
+        /// The notice's id.
+        id: u64,
+    },
+    /// The back office did not take a notice after `attempts` attempts, the last failing with
+    /// `error`: park it (and its case's later notices).
+    NoticeFailed {
+        /// The notice's id.
+        id: u64,
+        /// Attempts made.
+        attempts: u32,
+        /// The last attempt's error.
+        error: String,
+        /// The ids parked.
+        reply: Reply<Vec<u64>>,
+    },
+    /// The dead-lettered notices.
+    DeadLetters {
+        /// The notices parked.
+        reply: Reply<Vec<DeadLetterView>>,
+    },
+    /// The audit chain's head, signed with the node's key.
+    AuditHead {
+        /// The signed head.
+        reply: Reply<Envelope<SignedAuditHead>>,
+    },
+    /// Hand dead-lettered notices over again: one notice's case, or all.
+    RetryDeadLetters {
+        /// The notice whose case to retry; `None`: every parked notice.
+        which: Option<u64>,
+        /// The ids handed over.
+        reply: Reply<Vec<u64>>,
+    },
+    /// A report from the back office (from polling adapters), answered after the commit.
+    Report {
+        /// The report.
+        report: Report,
+        /// The event written.
+        reply: Reply<Event>,
+    },
+    /// A frame from a peer, as the transport received it.
+    Frame {
+        /// The frame's bytes.
+        bytes: Vec<u8>,
+        /// Its peer's place in the queue, held until the engine has taken it.
+        ticket: Ticket,
+    },
+    /// A peer connected: reconcile with it.
+    PeerConnected {
+        /// The peer.
+        region: RegionId,
+    },
+    /// A document published by gossip.
+    Gossip {
+        /// Which kind of document.
+        topic: GossipTopic,
+        /// The signed document.
+        message: Vec<u8>,
+        /// Its publisher's place in the queue, held until the engine has taken it.
+        ticket: Ticket,
+    },
+}
+
+impl Command {
+    /// Whether the command only reads (answered apart from, and before, the writes).
+    pub fn is_read(&self) -> bool {
+        matches!(
+            self,
+            Command::View { .. }
+                | Command::Worklist { .. }
+                | Command::Search { .. }
+                | Command::Item { .. }
+                | Command::Roster { .. }
+                | Command::DeadLetters { .. }
+        )
+    }
+}
+
+/// The engine's counters and gauges, for `/metrics` and `/healthz`, published by the engine
+/// thread after each commit.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// The counters.
+    pub metrics: Metrics,
+    /// Messages waiting for a peer's receipt.
+    pub outbox: usize,
+    /// Notices parked in the dead-letter table.
+    pub dead_letters: usize,
+    /// Cases by stage, counted again at most once a second (counting walks every case).
+    pub cases: CaseCounts,
+}
+
+/// Why the engine did not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum AskError {
+    /// The engine's queue is full: the caller should try again shortly.
+    #[error("the node is busy: its engine's queue is full; try again shortly")]
+    Busy,
+    /// The engine answered with an error, or has stopped.
+    #[error(transparent)]
+    Engine(#[from] Error),
+}
+
+/// The handle the API, the back office and the transport use to reach the engine.
+#[derive(Clone)]
+pub struct EngineHandle {
+    tx: std_mpsc::SyncSender<Command>,
+    /// Reads go apart, so that a queue full of writes (a backlog of frames, reports) does
+    /// not turn them away or hold them up.
+    reads: std_mpsc::SyncSender<Command>,
+    published: watch::Receiver<Arc<Snapshot>>,
+    refusals: Arc<Refusals>,
+}
+
+/// The engine's end of its two bounded queues: writes (and everything else), and reads.
+pub struct EngineQueue {
+    pub(super) writes: std_mpsc::Receiver<Command>,
+    pub(super) reads: std_mpsc::Receiver<Command>,
+}
+
+impl EngineQueue {
+    /// The next command waiting, a read first; `None` if none waits.
+    pub fn try_recv(&self) -> Option<Command> {
+        self.reads
+            .try_recv()
+            .or_else(|_| self.writes.try_recv())
+            .ok()
+    }
+}
+
+/// The bounded queues into the engine and its handle, with the channel the engine publishes
+/// its counters on.
+pub fn engine_queue() -> (EngineHandle, EngineQueue, watch::Sender<Arc<Snapshot>>) {
+    let (tx, rx) = std_mpsc::sync_channel(LOCAL_QUEUE + PEER_QUEUE);
+    let (reads, reads_rx) = std_mpsc::sync_channel(LOCAL_QUEUE);
+    let (published_tx, published) = watch::channel(Arc::new(Snapshot::default()));
+    let handle = EngineHandle {
+        tx,
+        reads,
+        published,
+        refusals: Arc::new(Refusals::default()),
+    };
+    let queue = EngineQueue {
+        writes: rx,
+        reads: reads_rx,
+    };
+    (handle, queue, published_tx)
+}
+
+impl EngineHandle {
+    /// Sends a command and waits for the answer; refused at once with [`AskError::Busy`]
+    /// (and counted) if the queue is full.
+    pub async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, AskError> {
+        let (tx, rx) = oneshot::channel();
+        let cmd = make(tx);
+        let queue = if cmd.is_read() { &self.reads } else { &self.tx };
+        match queue.try_send(cmd) {
+            Ok(()) => {}
+            Err(std_mpsc::TrySendError::Full(_)) => {
+                self.refusals.api_queue_full();
+                return Err(AskError::Busy);
+            }
+            Err(std_mpsc::TrySendError::Disconnected(_)) => {
+                return Err(Error::Storage("the engine has stopped".into()).into());
+            }
+        }
+        Ok(rx
+            .await
+            .map_err(|_| Error::Storage("the engine stopped before answering".into()))??)
+    }
+
+    /// Sends a command that needs no answer, waiting (without blocking a thread) while the
+    /// queue is full: for the back office, whose news must not be lost.
+    pub async fn tell(&self, mut command: Command) {
+        loop {
+            match self.tx.try_send(command) {
+                Ok(()) => return,
+                Err(std_mpsc::TrySendError::Full(back)) => {
+                    command = back;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Err(std_mpsc::TrySendError::Disconnected(_)) => {
+                    warn!("the engine has stopped; a command was dropped");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Offers a command from the transport: never waits; refused if the queue is full.
+    pub fn offer(&self, command: Command) -> Result<(), Refusal> {
+        match self.tx.try_send(command) {
+            Ok(()) => Ok(()),
+            Err(std_mpsc::TrySendError::Full(_)) => Err(Refusal::Queue),
+            Err(std_mpsc::TrySendError::Disconnected(_)) => {
+                warn!("the engine has stopped; a peer's frame was dropped");
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether the engine thread is still there to take commands.
+    pub fn running(&self) -> bool {
+        self.published.has_changed().is_ok()
+    }
+
+    /// The counters the engine published after its last commit.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        Arc::clone(&self.published.borrow())
+    }
+
+    /// The refusals counted by the transport and the API.
+    pub fn refusals(&self) -> &Arc<Refusals> {
+        &self.refusals
+    }
+}

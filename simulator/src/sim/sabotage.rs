@@ -1,0 +1,173 @@
+//! The test-only sabotage (`[sabotage]`): one named defect put into one node, which one
+//! invariant — and no other — must catch. A defect in the store is made behind the engine's
+//! back, and the node restarts over it; the others act on its traffic from then on.
+
+use tongban_protocol::case::events::Side;
+use tongban_protocol::ids::CaseId;
+use tongban_protocol::store::MemoryStore;
+
+use super::Sim;
+use crate::error::{Result, engine_error};
+use crate::inspect;
+use crate::scenario::SabotageKind;
+use crate::world::accumulate;
+
+impl Sim<'_> {
+    /// Node `i`'s engine setup, with the sabotage's wrong calendar if it is the node.
+    pub(super) fn setup(&self, i: usize) -> tongban_protocol::engine::EngineSetup {
+        let mut setup = self.world.fed.setup(
+            i,
+            self.world.nodes[i].catalog_version,
+            self.scenario.catalog.version,
+        );
+        if self.sabotage_on(SabotageKind::WrongCalendar, i) {
+            setup.calendar = tongban_protocol::case::calendar::HolidayCalendar::weekdays_only();
+        }
+        setup
+    }
+
+    /// Whether the test-only sabotage of `kind` is at work in node `i` (`wrong_calendar`
+    /// from the start, the others once they struck).
+    pub(super) fn sabotage_on(&self, kind: SabotageKind, i: usize) -> bool {
+        self.scenario.sabotage.as_ref().is_some_and(|s| {
+            s.kind == kind
+                && self.world.fed.id(i).as_str() == s.node
+                && (self.sabotaged || kind == SabotageKind::WrongCalendar)
+        })
+    }
+
+    /// The test-only sabotage strikes once node `to` has taken in its `after_events`-th event:
+    /// a defect put into its store behind the engine's back (the node then restarts over it,
+    /// and is checked as after any restart), or one that acts from now on.
+    pub(super) fn sabotage(
+        &mut self,
+        to: usize,
+        case: &CaseId,
+        side: Side,
+        before: u32,
+        after: u32,
+    ) -> Result<()> {
+        let Some(s) = self.scenario.sabotage.clone() else {
+            return Ok(());
+        };
+        if self.sabotaged || self.world.fed.id(to).as_str() != s.node {
+            return Ok(());
+        }
+        let node = &mut self.world.nodes[to];
+        node.received_events += after - before;
+        if node.received_events < s.after_events || s.kind == SabotageKind::WrongCalendar {
+            return Ok(());
+        }
+        self.sabotaged = true;
+        let id = self.world.fed.id(to).clone();
+        if matches!(
+            s.kind,
+            SabotageKind::IgnoreCatalogs | SabotageKind::MuteOutbox
+        ) {
+            self.trace.line(self.world.now, id.as_str(), None, || {
+                format!("SABOTAGE: {} from now on", s.kind.name())
+            });
+            return Ok(());
+        }
+        let node = &mut self.world.nodes[to];
+        let Some(engine) = node.engine.take() else {
+            return Ok(());
+        };
+        accumulate(&mut node.metrics, engine.metrics());
+        let mut store = engine.into_store();
+        let (what, about) = self
+            .spoil_store(&mut store, s.kind, to, case, side, after)
+            .map_err(|e| engine_error(&id, self.world.now, e))?;
+        self.trace
+            .line(self.world.now, id.as_str(), about.as_ref(), || {
+                format!("SABOTAGE: {what}")
+            });
+        self.reopen(to, store, false)?;
+        self.check_kept(to);
+        Ok(())
+    }
+
+    /// Puts the sabotage's defect into node `i`'s store; what it did, and the case it hit.
+    pub(super) fn spoil_store(
+        &self,
+        store: &mut MemoryStore,
+        kind: SabotageKind,
+        i: usize,
+        case: &CaseId,
+        side: Side,
+        seq: u32,
+    ) -> std::result::Result<(String, Option<CaseId>), tongban_protocol::Error> {
+        use tongban_protocol::store::{Store as _, Table};
+        let mut event_key = case.as_str().as_bytes().to_vec();
+        event_key.push(0);
+        event_key.push(match side {
+            Side::Intake => b'i',
+            Side::Handling => b'h',
+        });
+        event_key.extend_from_slice(&seq.to_be_bytes());
+        let done = match kind {
+            SabotageKind::DropReceivedEvent => {
+                store.delete(Table::Events, &event_key)?;
+                (
+                    format!("{side:?} event {seq} deleted from the store after its receipt"),
+                    Some(case.clone()),
+                )
+            }
+            SabotageKind::ForgeReceivedEvent => {
+                let bytes = store.get(Table::Events, &event_key)?.unwrap_or_default();
+                let event = inspect::event(&bytes).ok_or_else(|| {
+                    tongban_protocol::Error::NotFound("the event the sabotage forges".into())
+                })?;
+                let stranger = crate::federation::derived_identity("sabotage/stranger");
+                let forged = stranger.sign(&event)?.into_parts().0;
+                store.put(Table::Events, &event_key, &forged)?;
+                (
+                    format!("{side:?} event {seq} replaced by the same event signed by a stranger"),
+                    Some(case.clone()),
+                )
+            }
+            SabotageKind::ForgetIdempotency => {
+                let keys = store.scan_prefix(Table::Idempotency, &[])?;
+                for (k, _) in &keys {
+                    store.delete(Table::Idempotency, k)?;
+                }
+                (format!("{} idempotency keys forgotten", keys.len()), None)
+            }
+            SabotageKind::TamperAudit => {
+                let records = store.scan_prefix(Table::Audit, &[])?;
+                let Some((k, mut v)) = records.into_iter().nth(1) else {
+                    return Ok(("no audit record to alter".into(), None));
+                };
+                if let Some(last) = v.last_mut() {
+                    *last ^= 1;
+                }
+                store.put(Table::Audit, &k, &v)?;
+                ("one audit record altered in place".into(), None)
+            }
+            SabotageKind::LoseSyncedCase => {
+                let newest = self
+                    .world
+                    .cases
+                    .iter()
+                    .filter(|(_, t)| t.intake == i && t.acked[0] > 0)
+                    .max_by_key(|(c, t)| (t.submitted_at, (*c).clone()))
+                    .map(|(c, _)| c.clone());
+                let Some(lost) = newest else {
+                    return Ok(("no acknowledged case to lose".into(), None));
+                };
+                let mut prefix = lost.as_str().as_bytes().to_vec();
+                prefix.push(0);
+                for (k, _) in store.scan_prefix(Table::Events, &prefix)? {
+                    store.delete(Table::Events, &k)?;
+                }
+                store.delete(Table::Cases, lost.as_str().as_bytes())?;
+                (format!("case {lost} lost from the disk"), Some(lost))
+            }
+            SabotageKind::WrongCalendar
+            | SabotageKind::IgnoreCatalogs
+            | SabotageKind::MuteOutbox => (String::new(), None),
+        };
+        store.sync()?;
+        Ok(done)
+    }
+}
