@@ -263,7 +263,6 @@ async fn acknowledged_intakes_survive_sigkill() {
 async fn acknowledged_intakes_survive_many_sigkills() {
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(1);
+        .map_or(1, |d| d.as_secs());
     crash_cycles(200, seed).await;
 }

@@ -157,11 +157,11 @@ async fn a_node_that_was_away_catches_up_at_a_cost_proportional_to_what_it_misse
         "the restarted member was refused"
     );
     assert!(
-        recon < 4096 * (missed as u64 + 1),
+        recon < 4096 * (u64::from(missed) + 1),
         "reconciliation cost {recon} bytes"
     );
     assert!(
-        all_in < 12_000 * (missed as u64 + 1),
+        all_in < 12_000 * (u64::from(missed) + 1),
         "catching up cost {all_in} bytes"
     );
     // And it really happened: Beijing reconciled, and took in at least the applications it
@@ -172,11 +172,11 @@ async fn a_node_that_was_away_catches_up_at_a_cost_proportional_to_what_it_misse
     );
     assert!(recon > 0, "reconciliation exchanged nothing");
     assert!(
-        all_in > 500 * missed as u64,
+        all_in > 500 * u64::from(missed),
         "Beijing took in only {all_in} bytes for {missed} applications"
     );
     assert!(
-        metric(&bc, "events_received_total").await >= missed as u64,
+        metric(&bc, "events_received_total").await >= u64::from(missed),
         "Beijing did not receive the intake events it missed"
     );
 }

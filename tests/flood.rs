@@ -93,8 +93,7 @@ struct Flooded {
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Sends `from`'s signed frames to `to` at `addr`, 30 at a time, every 40th one oversized,

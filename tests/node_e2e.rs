@@ -45,10 +45,10 @@ async fn an_intake_is_decided_by_the_reference_back_office() {
         .expect("handling log")
         .iter()
         .map(|e| {
-            e["kind"]
-                .as_object()
-                .map(|o| o.keys().next().map(String::as_str).unwrap_or(""))
-                .unwrap_or_else(|| e["kind"].as_str().unwrap_or(""))
+            e["kind"].as_object().map_or_else(
+                || e["kind"].as_str().unwrap_or(""),
+                |o| o.keys().next().map_or("", String::as_str),
+            )
         })
         .collect();
     assert_eq!(

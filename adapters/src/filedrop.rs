@@ -330,7 +330,7 @@ fn write_notice(outbox: &Path, notice: &Notice) -> Result<PathBuf, AdapterError>
             return Ok(target);
         }
         Ok(_) => {
-            tracing::warn!(file = %name, "file drop: replacing a different notice of the same name")
+            tracing::warn!(file = %name, "file drop: replacing a different notice of the same name");
         }
         Err(_) => {}
     }
@@ -476,9 +476,8 @@ fn examine(inbox: &Path, name: &OsStr) -> Verdict {
         return Verdict::Skip;
     }
     let path = inbox.join(name);
-    let meta = match fs::symlink_metadata(&path) {
-        Ok(m) => m,
-        Err(_) => return Verdict::Skip, // gone since the listing
+    let Ok(meta) = fs::symlink_metadata(&path) else {
+        return Verdict::Skip; // gone since the listing
     };
     if meta.is_dir() {
         return Verdict::Skip;

@@ -41,23 +41,7 @@ pub fn write_key_file(path: &Path, identity: &Identity, overwrite: bool) -> Resu
     make_private_dir(parent).map_err(io("key folder", parent))?;
     let mut text = hex::encode(identity.seed());
     text.push('\n');
-    if !overwrite {
-        let mut file = create_private(path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::AlreadyExists {
-                NodeError::KeyFile {
-                    path: path.to_path_buf(),
-                    why: "already exists; refusing to replace a key (its old value would be \
-                          lost for good): choose another file, or pass --force"
-                        .into(),
-                }
-            } else {
-                io("key file", path)(e)
-            }
-        })?;
-        file.write_all(text.as_bytes())
-            .and_then(|()| file.sync_all())
-            .map_err(io("key file", path))?;
-    } else {
+    if overwrite {
         let name = path
             .file_name()
             .ok_or_else(|| NodeError::KeyFile {
@@ -76,6 +60,22 @@ pub fn write_key_file(path: &Path, identity: &Identity, overwrite: bool) -> Resu
             let _ = std::fs::remove_file(&tmp);
             return Err(io("key file", path)(e));
         }
+    } else {
+        let mut file = create_private(path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                NodeError::KeyFile {
+                    path: path.to_path_buf(),
+                    why: "already exists; refusing to replace a key (its old value would be \
+                          lost for good): choose another file, or pass --force"
+                        .into(),
+                }
+            } else {
+                io("key file", path)(e)
+            }
+        })?;
+        file.write_all(text.as_bytes())
+            .and_then(|()| file.sync_all())
+            .map_err(io("key file", path))?;
     }
     sync_dir(parent);
     Ok(())

@@ -190,7 +190,10 @@ pub struct Refusals {
 impl Refusals {
     /// Counts a frame of `peer` refused for `reason`; returns the peer's count for it.
     pub fn peer(&self, peer: &RegionId, reason: Refusal) -> u64 {
-        let mut map = self.by_peer.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self
+            .by_peer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let counts = map.entry(peer.clone()).or_default();
         counts[reason.index()] += 1;
         counts[reason.index()]
@@ -198,7 +201,10 @@ impl Refusals {
 
     /// Every peer's counts, by reason.
     pub fn by_peer(&self) -> Vec<(RegionId, Refusal, u64)> {
-        let map = self.by_peer.lock().unwrap_or_else(|e| e.into_inner());
+        let map = self
+            .by_peer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         map.iter()
             .flat_map(|(peer, counts)| {
                 Refusal::ALL

@@ -227,7 +227,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             current,
             at,
         }) => {
-            let at = at.map(Timestamp).unwrap_or_else(cli::now);
+            let at = at.map_or_else(cli::now, Timestamp);
             print(
                 cli::roster_verify(&document, current.as_deref(), at)
                     .context("the roster document does not verify")?,

@@ -159,7 +159,7 @@ impl request_response::Codec for FrameCodec {
 /// The node's libp2p behaviour: the roster allow-list, the frame protocol, and gossip of
 /// self-signed documents (catalogs, rosters).
 #[derive(NetworkBehaviour)]
-pub struct Behaviour {
+pub(crate) struct Behaviour {
     allow: allow_block_list::Behaviour<allow_block_list::AllowedPeers>,
     frames: request_response::Behaviour<FrameCodec>,
     gossip: gossipsub::Behaviour,
@@ -267,13 +267,13 @@ impl Gate {
             queued: Arc::new(AtomicUsize::new(0)),
             warned: None,
         });
-        let result = if !inbound.bucket.take(len, now) {
-            Err(Refusal::Rate)
-        } else {
+        let result = if inbound.bucket.take(len, now) {
             match self.shares.ticket(&inbound.queued) {
                 None => Err(Refusal::Queue),
                 Some(ticket) => self.engine.offer(make(ticket)),
             }
+        } else {
+            Err(Refusal::Rate)
         };
         if let Err(reason) = result {
             self.refused(peer, region, reason, now);

@@ -496,8 +496,9 @@ mod tests {
             .scan_prefix(Table::Events, b"a")
             .unwrap()
             .last()
-            .map(|(k, _)| u64::from_be_bytes(k[1..9].try_into().unwrap()) + 1)
-            .unwrap_or(0);
+            .map_or(0, |(k, _)| {
+                u64::from_be_bytes(k[1..9].try_into().unwrap()) + 1
+            });
         let value = vec![0x5a; 300];
         loop {
             let mut a = b"a".to_vec();

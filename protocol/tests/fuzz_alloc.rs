@@ -111,7 +111,7 @@ fn peak<R>(f: impl FnOnce() -> R) -> (R, usize) {
     ON.with(|on| on.set(true));
     let r = f();
     ON.with(|on| on.set(false));
-    (r, PEAK.with(|p| p.get()).max(0) as usize)
+    (r, PEAK.with(std::cell::Cell::get).max(0) as usize)
 }
 
 #[test]
@@ -196,7 +196,7 @@ fn check_linear(bytes: &[u8]) -> Result<(), TestCaseError> {
 /// Inputs that claim far more than they hold, for every decoder.
 fn crafted() -> Vec<Vec<u8>> {
     let mut out = Vec::new();
-    for len in [1u64 << 31, u32::MAX as u64, 1 << 32, 1 << 62, u64::MAX] {
+    for len in [1u64 << 31, u64::from(u32::MAX), 1 << 32, 1 << 62, u64::MAX] {
         for major in [2u8, 3, 4, 5] {
             out.push(head(major, len));
             // Nested forty deep.

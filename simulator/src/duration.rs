@@ -37,12 +37,12 @@ impl Dur {
         let mut total: u64 = 0;
         let mut rest = t;
         while !rest.is_empty() {
-            let digits = rest.chars().take_while(|c| c.is_ascii_digit()).count();
+            let digits = rest.chars().take_while(char::is_ascii_digit).count();
             if digits == 0 {
                 return Err(bad(text));
             }
             let (number, tail) = rest.split_at(digits);
-            let unit_len = tail.chars().take_while(|c| c.is_ascii_alphabetic()).count();
+            let unit_len = tail.chars().take_while(char::is_ascii_alphabetic).count();
             let (unit, tail) = tail.split_at(unit_len);
             let n: u64 = number.parse().map_err(|_| bad(text))?;
             let scale = match unit {

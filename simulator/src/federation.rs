@@ -74,7 +74,7 @@ impl Federation {
                 .id
                 .as_str()
                 .chars()
-                .filter(|c| c.is_ascii_alphanumeric())
+                .filter(char::is_ascii_alphanumeric)
                 .take(16)
                 .collect::<String>()
                 .to_uppercase();

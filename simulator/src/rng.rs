@@ -165,11 +165,11 @@ mod tests {
             assert!((0.0..1.0).contains(&u));
         }
         let n = 20_000;
-        let mean = (0..n).map(|_| r.poisson(3.0) as f64).sum::<f64>() / n as f64;
+        let mean = (0..n).map(|_| r.poisson(3.0) as f64).sum::<f64>() / f64::from(n);
         assert!((mean - 3.0).abs() < 0.1, "{mean}");
-        let mean = (0..n).map(|_| r.poisson(500.0) as f64).sum::<f64>() / n as f64;
+        let mean = (0..n).map(|_| r.poisson(500.0) as f64).sum::<f64>() / f64::from(n);
         assert!((mean - 500.0).abs() < 2.0, "{mean}");
-        let hits = (0..n).filter(|_| r.chance(25.0)).count() as f64 / n as f64;
+        let hits = (0..n).filter(|_| r.chance(25.0)).count() as f64 / f64::from(n);
         assert!((hits - 0.25).abs() < 0.02, "{hits}");
         assert_eq!(r.weighted(&[0.0, 0.0, 1.0]), 2);
     }

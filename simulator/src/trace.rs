@@ -92,7 +92,7 @@ impl<'a> Trace<'a> {
             .rev()
             .filter(|l| l.case.as_ref() == Some(case))
             .take(limit)
-            .map(|l| l.to_string())
+            .map(std::string::ToString::to_string)
             .collect();
         lines.reverse();
         lines

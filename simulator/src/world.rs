@@ -29,17 +29,17 @@ pub(crate) struct World {
 
 impl World {
     /// Node `i`'s clock now.
-    pub fn local(&self, i: usize) -> Timestamp {
+    pub(crate) fn local(&self, i: usize) -> Timestamp {
         Timestamp((self.now as i64).saturating_add(self.nodes[i].skew).max(0) as u64)
     }
 
     /// The true time at which node `i`'s clock shows `local`.
-    pub fn global_of(&self, i: usize, local: Timestamp) -> u64 {
+    pub(crate) fn global_of(&self, i: usize, local: Timestamp) -> u64 {
         (local.0 as i64).saturating_sub(self.nodes[i].skew).max(0) as u64
     }
 
     /// How many events of `case`'s `side` node `i` holds.
-    pub fn held(&self, i: usize, case: &CaseId, side: Side) -> u32 {
+    pub(crate) fn held(&self, i: usize, case: &CaseId, side: Side) -> u32 {
         self.nodes[i]
             .engine
             .as_ref()
@@ -51,19 +51,19 @@ impl World {
     }
 
     /// The index of the node serving `region`, if it is in the scenario.
-    pub fn node_index(&self, region: &str) -> Option<usize> {
+    pub(crate) fn node_index(&self, region: &str) -> Option<usize> {
         RegionId::new(region)
             .ok()
             .and_then(|id| self.fed.index.get(&id).copied())
     }
 
     /// The engine of node `i`, if it is up.
-    pub fn engine(&self, i: usize) -> Option<&Engine<MemoryStore>> {
+    pub(crate) fn engine(&self, i: usize) -> Option<&Engine<MemoryStore>> {
         self.nodes[i].engine.as_ref()
     }
 
     /// Whether `case`'s other region was revoked: it may never converge.
-    pub fn stranded(&self, case: &CaseId) -> bool {
+    pub(crate) fn stranded(&self, case: &CaseId) -> bool {
         self.cases.get(case).is_some_and(|t| {
             self.nodes[t.intake].revoked_at.is_some() || self.nodes[t.handling].revoked_at.is_some()
         })

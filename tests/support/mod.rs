@@ -20,14 +20,14 @@ use tongban_protocol::envelope::Identity;
 use tongban_protocol::ids::{Digest, RegionId, Timestamp};
 use tongban_protocol::roster::{Member, Roster, RosterDocument};
 
-pub const WINDOW_TOKEN: &str = "window-token-for-tests";
+pub(crate) const WINDOW_TOKEN: &str = "window-token-for-tests";
 /// A second window of the same region (`<region>-w2`), for the scoping tests.
-pub const WINDOW2_TOKEN: &str = "second-window-token-for-tests";
-pub const BACKOFFICE_TOKEN: &str = "backoffice-token-for-tests";
-pub const ADMIN_TOKEN: &str = "admin-token-for-tests";
+pub(crate) const WINDOW2_TOKEN: &str = "second-window-token-for-tests";
+pub(crate) const BACKOFFICE_TOKEN: &str = "backoffice-token-for-tests";
+pub(crate) const ADMIN_TOKEN: &str = "admin-token-for-tests";
 
 /// A federation's files in a temp dir.
-pub struct Federation {
+pub(crate) struct Federation {
     pub dir: tempfile::TempDir,
     pub regions: Vec<String>,
 }
@@ -38,7 +38,7 @@ fn node_seed(i: usize) -> [u8; 32] {
 
 /// Where a federation's files differ from the defaults.
 #[derive(Default)]
-pub struct Options {
+pub(crate) struct Options {
     /// Peer ports to use instead of fresh ones (to point a roster at a node elsewhere).
     pub ports: Option<Vec<u16>>,
     /// Added to every node key's seed: another federation's keys.
@@ -51,7 +51,7 @@ pub struct Options {
 }
 
 /// The seed of the node key region index `i` gets with `key_offset`.
-pub fn node_key_seed(i: usize, key_offset: u8) -> [u8; 32] {
+pub(crate) fn node_key_seed(i: usize, key_offset: u8) -> [u8; 32] {
     node_seed(i + key_offset as usize)
 }
 
@@ -61,17 +61,17 @@ fn gov_seed(i: usize) -> [u8; 32] {
 
 /// The governance identity of the `i`-th region, to sign roster updates in tests.
 #[allow(dead_code)]
-pub fn gov_identity(i: usize) -> Identity {
+pub(crate) fn gov_identity(i: usize) -> Identity {
     Identity::from_seed(gov_seed(i))
 }
 
 /// The 实施编码 of test item `n` of `region` (letters and digits only).
-pub fn code(region: &str, n: u32) -> String {
+pub(crate) fn code(region: &str, n: u32) -> String {
     format!("{}{n:04}", region.replace('-', ""))
 }
 
 /// A realistic item of `region` with code [`code`]`(region, n)`.
-pub fn item(region: &str, n: u32) -> ServiceItem {
+pub(crate) fn item(region: &str, n: u32) -> ServiceItem {
     let m = |id: &str, name: &str, required: bool| Material {
         id: id.into(),
         name: name.into(),
@@ -126,7 +126,7 @@ pub fn item(region: &str, n: u32) -> ServiceItem {
 }
 
 /// A UDP port free on 127.0.0.1 right now.
-pub fn free_udp_port() -> u16 {
+pub(crate) fn free_udp_port() -> u16 {
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
     socket.local_addr().expect("addr").port()
 }
@@ -134,12 +134,12 @@ pub fn free_udp_port() -> u16 {
 impl Federation {
     /// Writes the files for `regions`, each with the reference back office (`backoffice` is
     /// the TOML of its `[backoffice]` table body after `kind`).
-    pub fn new(regions: &[&str], backoffice: &str) -> Federation {
+    pub(crate) fn new(regions: &[&str], backoffice: &str) -> Federation {
         Federation::with(regions, backoffice, Options::default())
     }
 
     /// Like [`Federation::new`], with other ports or keys.
-    pub fn with(regions: &[&str], backoffice: &str, options: Options) -> Federation {
+    pub(crate) fn with(regions: &[&str], backoffice: &str, options: Options) -> Federation {
         let dir = tempfile::tempdir().expect("temp dir");
         let root = dir.path();
         // Fixed peer ports, found free now: the roster must name each node's address.
@@ -152,8 +152,10 @@ impl Federation {
                 .key_overrides
                 .iter()
                 .find(|(r, _)| r == regions[i])
-                .map(|(_, seed)| *seed)
-                .unwrap_or_else(|| node_seed(i + options.key_offset as usize))
+                .map_or_else(
+                    || node_seed(i + options.key_offset as usize),
+                    |(_, seed)| *seed,
+                )
         };
         let members: Vec<Member> = regions
             .iter()
@@ -264,12 +266,15 @@ kind = "reference"
         }
         Federation {
             dir,
-            regions: regions.iter().map(|r| r.to_string()).collect(),
+            regions: regions
+                .iter()
+                .map(std::string::ToString::to_string)
+                .collect(),
         }
     }
 
     /// The peer port of `region`'s node.
-    pub fn peer_port(&self, region: &str) -> u16 {
+    pub(crate) fn peer_port(&self, region: &str) -> u16 {
         let text = std::fs::read_to_string(self.config(region)).expect("config");
         text.lines()
             .find_map(|l| l.strip_prefix("listen = \"/ip4/127.0.0.1/udp/"))
@@ -278,17 +283,17 @@ kind = "reference"
             .expect("peer port")
     }
 
-    pub fn config(&self, region: &str) -> PathBuf {
+    pub(crate) fn config(&self, region: &str) -> PathBuf {
         self.dir.path().join(format!("{region}.toml"))
     }
 
-    pub fn start(&self, region: &str) -> RunningNode {
+    pub(crate) fn start(&self, region: &str) -> RunningNode {
         RunningNode::start(&self.config(region))
     }
 
     /// Replaces the `[backoffice]` table (the end of `region`'s config) with `tables`: another
     /// adapter, and any tables to follow it.
-    pub fn set_backoffice(&self, region: &str, tables: &str) {
+    pub(crate) fn set_backoffice(&self, region: &str, tables: &str) {
         let path = self.config(region);
         let text = std::fs::read_to_string(&path).expect("config");
         let at = text.find("[backoffice]").expect("a [backoffice] table");
@@ -296,14 +301,14 @@ kind = "reference"
     }
 
     /// Adds `tables` (TOML tables, such as `[tls]`) at the end of `region`'s config.
-    pub fn append(&self, region: &str, tables: &str) {
+    pub(crate) fn append(&self, region: &str, tables: &str) {
         let path = self.config(region);
         let text = std::fs::read_to_string(&path).expect("config");
         std::fs::write(&path, format!("{text}\n{tables}")).expect("write config");
     }
 
     /// Rewrites `region`'s catalog file with one more item and a higher version.
-    pub fn bump_catalog(&self, region: &str, version: u64, extra_item_name: &str) {
+    pub(crate) fn bump_catalog(&self, region: &str, version: u64, extra_item_name: &str) {
         let mut items: Vec<ServiceItem> = (1..=3).map(|k| item(region, k)).collect();
         let mut extra = item(region, 99);
         extra.name = extra_item_name.into();
@@ -322,7 +327,7 @@ kind = "reference"
 }
 
 /// A real `tongban node` process.
-pub struct RunningNode {
+pub(crate) struct RunningNode {
     child: Child,
     pub base: String,
     config: PathBuf,
@@ -330,12 +335,12 @@ pub struct RunningNode {
 
 impl RunningNode {
     /// Starts the node and waits for the line that names its HTTP address.
-    pub fn start(config: &Path) -> RunningNode {
+    pub(crate) fn start(config: &Path) -> RunningNode {
         RunningNode::start_with(config, &[])
     }
 
     /// Starts the node with extra command-line arguments.
-    pub fn start_with(config: &Path, args: &[&str]) -> RunningNode {
+    pub(crate) fn start_with(config: &Path, args: &[&str]) -> RunningNode {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tongban"))
             .arg("node")
             .arg("--config")
@@ -359,12 +364,9 @@ impl RunningNode {
                 }
             }
         });
-        let base = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(b) => b,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("the node did not start within 30 s: {}", config.display());
-            }
+        let Ok(base) = rx.recv_timeout(Duration::from_secs(30)) else {
+            let _ = child.kill();
+            panic!("the node did not start within 30 s: {}", config.display());
         };
         RunningNode {
             child,
@@ -374,12 +376,12 @@ impl RunningNode {
     }
 
     /// The node's process id, to send it signals.
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// A client for this node that talks through `http` (one trusting a dev CA, say).
-    pub fn client_with(&self, http: reqwest::Client) -> Client {
+    pub(crate) fn client_with(&self, http: reqwest::Client) -> Client {
         Client {
             http,
             base: self.base.clone(),
@@ -387,18 +389,18 @@ impl RunningNode {
     }
 
     /// SIGKILL: no shutdown, no flush.
-    pub fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 
     /// Kills and starts the node again on the same files (its port changes).
-    pub fn restart(&mut self) {
+    pub(crate) fn restart(&mut self) {
         self.kill();
         *self = RunningNode::start(&self.config.clone());
     }
 
-    pub fn client(&self) -> Client {
+    pub(crate) fn client(&self) -> Client {
         Client {
             // No connection reuse: a server that answers 413 early closes the connection
             // under a request still being sent, and a pooled connection would carry that
@@ -421,13 +423,13 @@ impl Drop for RunningNode {
 
 /// An HTTP client for one node.
 #[derive(Clone)]
-pub struct Client {
+pub(crate) struct Client {
     pub http: reqwest::Client,
     pub base: String,
 }
 
 impl Client {
-    pub async fn send(
+    pub(crate) async fn send(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -448,12 +450,12 @@ impl Client {
         (status, value)
     }
 
-    pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
+    pub(crate) async fn get(&self, path: &str, token: &str) -> (u16, Value) {
         self.send(reqwest::Method::GET, path, Some(token), None)
             .await
     }
 
-    pub async fn post(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
+    pub(crate) async fn post(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
         self.send(
             reqwest::Method::POST,
             path,
@@ -464,7 +466,7 @@ impl Client {
     }
 
     /// Uploads `content` in one chunk and returns its digest.
-    pub async fn upload(&self, content: &[u8]) -> Digest {
+    pub(crate) async fn upload(&self, content: &[u8]) -> Digest {
         let d = Digest::of(content);
         let resp = self
             .http
@@ -488,7 +490,7 @@ impl Client {
     }
 
     /// An application for item `code` of `region`, with the required materials uploaded.
-    pub async fn application(&self, region: &str, code: &str, n: u32) -> Value {
+    pub(crate) async fn application(&self, region: &str, code: &str, n: u32) -> Value {
         let form = self.upload(format!("申请书 {n}").as_bytes()).await;
         let id = self.upload(format!("身份证 {n}").as_bytes()).await;
         json!({
@@ -511,7 +513,7 @@ impl Client {
 
     /// Posts an application as `token` with an Idempotency-Key: the status and body, or
     /// `None` if no answer came (the node died under the request).
-    pub async fn intake_with_key(
+    pub(crate) async fn intake_with_key(
         &self,
         token: &str,
         app: &Value,
@@ -533,7 +535,12 @@ impl Client {
 
     /// Polls the case until `done` holds or `secs` pass; returns the last view. Reads as the
     /// administrator, who may read every case of the node (masked) at either end.
-    pub async fn wait_case(&self, case: &str, secs: u64, done: impl Fn(&Value) -> bool) -> Value {
+    pub(crate) async fn wait_case(
+        &self,
+        case: &str,
+        secs: u64,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
         let start = Instant::now();
         loop {
             let (status, view) = self
@@ -551,7 +558,7 @@ impl Client {
 }
 
 /// Fast reference back office: every case accepted, reviewed, approved, dispatched.
-pub const FAST_APPROVALS: &str = r#"seed = 7
+pub(crate) const FAST_APPROVALS: &str = r#"seed = 7
 [backoffice.delays]
 decision = { min_ms = 10, max_ms = 50 }
 review = { min_ms = 10, max_ms = 50 }
@@ -568,7 +575,7 @@ deny_percent = 0
 
 /// Runs `tongban cert dev --out DIR --region R…`: a dev CA and certificates for `regions`
 /// (and a back office's client certificate) in `dir`.
-pub fn cert_dev(dir: &Path, regions: &[&str]) {
+pub(crate) fn cert_dev(dir: &Path, regions: &[&str]) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tongban"));
     command.args(["cert", "dev", "--out"]).arg(dir);
     for r in regions {
@@ -584,7 +591,7 @@ pub fn cert_dev(dir: &Path, regions: &[&str]) {
 
 /// An HTTPS client that trusts only the CA in `ca` (PEM) and, with `identity`, shows that
 /// client certificate and key (PEM files). It keeps connections open between requests.
-pub fn https_client(ca: &Path, identity: Option<(&Path, &Path)>) -> reqwest::Client {
+pub(crate) fn https_client(ca: &Path, identity: Option<(&Path, &Path)>) -> reqwest::Client {
     let pem = std::fs::read(ca).expect("CA file");
     let mut builder = reqwest::Client::builder()
         .timeout(Duration::from_secs(20))
@@ -598,7 +605,7 @@ pub fn https_client(ca: &Path, identity: Option<(&Path, &Path)>) -> reqwest::Cli
 }
 
 /// An error with its causes, as one line: reqwest hides a refused certificate in its causes.
-pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

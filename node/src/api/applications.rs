@@ -93,7 +93,7 @@ fn case_id(id: &str) -> Result<CaseId, ApiError> {
     ),
     security(("bearer" = [])),
 )]
-pub async fn intake(
+pub(super) async fn intake(
     State(state): State<AppState>,
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
@@ -169,7 +169,7 @@ pub async fn intake(
     ),
     security(("bearer" = [])),
 )]
-pub async fn worklist(
+pub(super) async fn worklist(
     State(state): State<AppState>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
@@ -182,7 +182,7 @@ pub async fn worklist(
         ],
     )?;
     let day = |name: &str| -> Result<Option<tongban_protocol::ids::Timestamp>, ApiError> {
-        Ok(param::<Date>(&q, name)?.map(|d| d.start_of_day()))
+        Ok(param::<Date>(&q, name)?.map(tongban_protocol::case::calendar::Date::start_of_day))
     };
     let filter = WorklistFilter {
         stage: enum_param::<Stage>(
@@ -227,7 +227,7 @@ pub async fn worklist(
     ),
     security(("bearer" = [])),
 )]
-pub async fn view(
+pub(super) async fn view(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -283,7 +283,7 @@ struct Withdrawal {
     ),
     security(("bearer" = [])),
 )]
-pub async fn withdraw(
+pub(super) async fn withdraw(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -355,7 +355,7 @@ pub async fn withdraw(
     ),
     security(("bearer" = [])),
 )]
-pub async fn event(
+pub(super) async fn event(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -412,7 +412,7 @@ pub async fn event(
         (status = 503, description = "The node could not keep the event or the nonce, holds too many nonces of the window, or its engine is not answering.", body = ErrorBody),
     ),
 )]
-pub async fn webhook_callback(
+pub(super) async fn webhook_callback(
     State(state): State<AppState>,
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
@@ -514,7 +514,7 @@ pub async fn webhook_callback(
 
 /// The answer to an application: the case id and the receipt (收件凭证).
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct IntakeAnswer {
+pub(super) struct IntakeAnswer {
     /// The new case's id (办件编号).
     pub case: CaseId,
     /// The receipt's content: this node acknowledges intake event 1 of the case.
@@ -532,7 +532,7 @@ pub struct IntakeAnswer {
 
 /// The answer to a status event: the event as signed and kept.
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct EventAnswer {
+pub(super) struct EventAnswer {
     /// The event.
     pub event: Event,
 }

@@ -9,7 +9,7 @@ use super::error::ApiError;
 use crate::config::Role;
 
 /// Who the request's token says is asking.
-pub fn actor(state: &AppState, headers: &HeaderMap) -> Result<Actor, ApiError> {
+pub(super) fn actor(state: &AppState, headers: &HeaderMap) -> Result<Actor, ApiError> {
     let value = headers
         .get(axum::http::header::AUTHORIZATION)
         .ok_or_else(|| {
@@ -45,7 +45,7 @@ pub fn actor(state: &AppState, headers: &HeaderMap) -> Result<Actor, ApiError> {
 
 /// Whether a request comes as the back office: to the webhook callback, or with a
 /// back-office token (whatever the token, only its role is looked at here).
-pub fn is_back_office(state: &AppState, path: &str, headers: &HeaderMap) -> bool {
+pub(super) fn is_back_office(state: &AppState, path: &str, headers: &HeaderMap) -> bool {
     if path == "/api/v1/backoffice/webhook" {
         return true;
     }

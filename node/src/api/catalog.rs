@@ -37,7 +37,7 @@ use crate::daemon::Command;
     ),
     security(("bearer" = [])),
 )]
-pub async fn search(
+pub(super) async fn search(
     State(state): State<AppState>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
@@ -87,7 +87,7 @@ pub async fn search(
     ),
     security(("bearer" = [])),
 )]
-pub async fn item(
+pub(super) async fn item(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path((region, code)): Path<(String, String)>,
@@ -137,7 +137,7 @@ pub async fn item(
     ),
     security(("bearer" = [])),
 )]
-pub async fn publish(
+pub(super) async fn publish(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Json<PublishAnswer>, ApiError> {
@@ -169,14 +169,14 @@ pub async fn publish(
 
 /// The answer to a catalog search.
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct SearchAnswer {
+pub(super) struct SearchAnswer {
     /// The hits.
     pub items: Vec<ItemHit>,
 }
 
 /// One item with its materials checklist.
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct ItemAnswer {
+pub(super) struct ItemAnswer {
     /// The handling region.
     pub region: RegionId,
     /// The version of the region's catalog the item is from; an application names it.
@@ -189,7 +189,7 @@ pub struct ItemAnswer {
 
 /// One line of an item's materials checklist.
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct ChecklistEntry {
+pub(super) struct ChecklistEntry {
     /// The material's id; uploads and applications name it.
     pub id: String,
     /// 材料名称.
@@ -226,7 +226,7 @@ impl ChecklistEntry {
 
 /// The answer to a catalog publication.
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct PublishAnswer {
+pub(super) struct PublishAnswer {
     /// The catalog file's version.
     pub version: u64,
     /// Whether it was newer than the published one, and so was signed and announced.

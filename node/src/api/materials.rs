@@ -54,7 +54,7 @@ use crate::daemon::Command;
     ),
     security(("bearer" = [])),
 )]
-pub async fn upload(
+pub(super) async fn upload(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(digest): Path<String>,
@@ -87,7 +87,7 @@ pub async fn upload(
 }
 
 /// A chunk of a material's bytes, as the body of an upload.
-pub struct MaterialChunk;
+pub(super) struct MaterialChunk;
 
 impl utoipa::PartialSchema for MaterialChunk {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {

@@ -30,7 +30,7 @@ use crate::daemon::Command;
         (status = 503, description = "The node's engine has stopped.", body = ErrorBody),
     ),
 )]
-pub async fn healthz(State(state): State<AppState>) -> Result<Json<HealthAnswer>, ApiError> {
+pub(super) async fn healthz(State(state): State<AppState>) -> Result<Json<HealthAnswer>, ApiError> {
     if !state.engine.running() {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -68,7 +68,7 @@ pub async fn healthz(State(state): State<AppState>) -> Result<Json<HealthAnswer>
         (status = 503, description = "The node's engine has stopped.", body = ErrorBody),
     ),
 )]
-pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+pub(super) async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let snapshot = state.engine.snapshot();
     let refusals = state.engine.refusals();
     let (m, outbox) = (&snapshot.metrics, snapshot.outbox);
@@ -278,7 +278,7 @@ fn admin_only(state: &AppState, headers: &HeaderMap, what: &str) -> Result<(), A
     ),
     security(("bearer" = [])),
 )]
-pub async fn dead_letters(
+pub(super) async fn dead_letters(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Json<DeadLettersAnswer>, ApiError> {
@@ -313,7 +313,7 @@ pub async fn dead_letters(
     ),
     security(("bearer" = [])),
 )]
-pub async fn retry_dead_letter(
+pub(super) async fn retry_dead_letter(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -352,7 +352,7 @@ pub async fn retry_dead_letter(
     ),
     security(("bearer" = [])),
 )]
-pub async fn retry_dead_letters(
+pub(super) async fn retry_dead_letters(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Json<RetryAnswer>, ApiError> {
@@ -385,7 +385,7 @@ pub async fn retry_dead_letters(
     ),
     security(("bearer" = [])),
 )]
-pub async fn audit_head(
+pub(super) async fn audit_head(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Json<AuditHeadAnswer>, ApiError> {
@@ -402,7 +402,7 @@ pub async fn audit_head(
 }
 
 /// Any path the API does not have.
-pub async fn not_found(uri: Uri) -> ApiError {
+pub(super) async fn not_found(uri: Uri) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         ErrorCode::NotFound,
@@ -414,7 +414,7 @@ pub async fn not_found(uri: Uri) -> ApiError {
 
 /// The answer of `/healthz`.
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct HealthAnswer {
+pub(super) struct HealthAnswer {
     /// Always `ok`.
     #[schema(example = "ok")]
     pub status: String,
@@ -430,14 +430,14 @@ pub struct HealthAnswer {
 
 /// The answer of `GET /api/v1/admin/dead-letters`.
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct DeadLettersAnswer {
+pub(super) struct DeadLettersAnswer {
     /// The parked notices, by id.
     pub dead_letters: Vec<DeadLetterView>,
 }
 
 /// The answer of `GET /api/v1/admin/audit/head`.
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct AuditHeadAnswer {
+pub(super) struct AuditHeadAnswer {
     /// What the node signed.
     pub head: SignedAuditHead,
     /// The key id of the node key that signed.
@@ -449,7 +449,7 @@ pub struct AuditHeadAnswer {
 
 /// The answer to a retry of dead letters.
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct RetryAnswer {
+pub(super) struct RetryAnswer {
     /// The ids of the notices queued for the back office again, in order.
     pub retried: Vec<u64>,
 }

@@ -18,7 +18,7 @@ use crate::daemon::Command;
 
 /// The roster in force, as an operator checks it after an update.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct RosterAnswer {
+pub(super) struct RosterAnswer {
     /// The roster's version.
     pub version: u64,
     /// Its digest ([`Roster::digest`]), as `tongban roster verify` prints it.
@@ -68,7 +68,7 @@ fn admin(state: &AppState, headers: &HeaderMap, what: &str) -> Result<(), ApiErr
     ),
     security(("bearer" = [])),
 )]
-pub async fn current(
+pub(super) async fn current(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Json<RosterAnswer>, ApiError> {
@@ -100,7 +100,7 @@ pub async fn current(
     ),
     security(("bearer" = [])),
 )]
-pub async fn apply(
+pub(super) async fn apply(
     State(state): State<AppState>,
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,

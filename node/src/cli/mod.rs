@@ -101,7 +101,7 @@ pub fn cert_dev(out: &Path, regions: &[String], days: u32) -> Result<String, Nod
     let regions: Vec<String> = if regions.is_empty() {
         crate::tls::dev::DEMO_REGIONS
             .iter()
-            .map(|r| r.to_string())
+            .map(std::string::ToString::to_string)
             .collect()
     } else {
         regions.to_vec()

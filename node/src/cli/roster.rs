@@ -101,8 +101,7 @@ pub fn roster_sign(
                         theirs.version,
                         theirs
                             .digest()
-                            .map(|d| d.to_string())
-                            .unwrap_or_else(|e| e.to_string()),
+                            .map_or_else(|e| e.to_string(), |d| d.to_string()),
                         roster_toml.display(),
                         roster.version
                     )));
@@ -396,8 +395,7 @@ pub async fn roster_apply(
     if !status.is_success() {
         let message = answer["error"]["message"]
             .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| answer.to_string());
+            .map_or_else(|| answer.to_string(), str::to_string);
         return Err(NodeError::Refused(format!(
             "the node refused roster version {} ({status}): {message}",
             claimed.version

@@ -70,7 +70,7 @@ pub(super) fn check(raw: RawConfig, source: &Path, p: &mut Vec<String>) -> Optio
                 p.push(format!(
                     "roster_digest: {s:?} is not 64 hexadecimal digits; use the digest \
                      `tongban roster verify` prints, or remove the line"
-                ))
+                ));
             })
             .ok()
     });

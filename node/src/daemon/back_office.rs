@@ -181,7 +181,7 @@ mod tests {
 
     impl BackOffice for FakeOffice {
         async fn deliver(&mut self, notice: &Notice) -> Result<(), AdapterError> {
-            let refused = self.refused.lock().map(|r| r.clone()).unwrap_or(None);
+            let refused = self.refused.lock().map_or(None, |r| r.clone());
             if refused.as_ref() == Some(notice.case()) {
                 return Err(AdapterError::WebhookRefused {
                     status: 422,

@@ -43,8 +43,7 @@ use crate::store::RedbStore;
 pub fn now() -> Timestamp {
     let ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0);
+        .map_or(0, |d| d.as_millis());
     Timestamp(u64::try_from(ms).unwrap_or(u64::MAX))
 }
 
@@ -224,7 +223,7 @@ async fn reload_on_hangup(
                 (Some(settings), Some(shared)) => match shared.reload(settings, unix_secs(now())) {
                     Ok(summary) => info!(%summary, "SIGHUP: reloaded the TLS certificate"),
                     Err(e) => {
-                        error!(error = %e, "SIGHUP: the TLS files were not reloaded; the certificate in use stays")
+                        error!(error = %e, "SIGHUP: the TLS files were not reloaded; the certificate in use stays");
                     }
                 },
                 _ => info!("SIGHUP: no [tls] table, nothing to reload"),

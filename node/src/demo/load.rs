@@ -185,8 +185,7 @@ pub(super) async fn report(
         let count = |stage: &str| collected[stage].as_u64().unwrap_or(0);
         let total: u64 = collected
             .as_object()
-            .map(|o| o.values().filter_map(Value::as_u64).sum())
-            .unwrap_or(0);
+            .map_or(0, |o| o.values().filter_map(Value::as_u64).sum());
         let concluded = count("concluded");
         let ended = count("rejected") + count("withdrawn");
         println!(

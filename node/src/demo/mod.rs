@@ -257,7 +257,9 @@ pub async fn run(
     println!();
     match load {
         None => {
-            println!("Running. Stop with Ctrl-C. (Add --load 5 to submit 5 applications a second.)")
+            println!(
+                "Running. Stop with Ctrl-C. (Add --load 5 to submit 5 applications a second.)"
+            );
         }
         Some(rate) => println!(
             "Submitting {rate} applications a second between random regions. Stop with Ctrl-C."
@@ -269,8 +271,7 @@ pub async fn run(
     let mut rng = load::Rng(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64 | 1)
-            .unwrap_or(0x9E37_79B9),
+            .map_or(0x9E37_79B9, |d| d.as_nanos() as u64 | 1),
     );
     let interval = load.map(|r| Duration::from_secs_f64(1.0 / r.clamp(0.01, 1000.0)));
     let mut next_submit = Instant::now();

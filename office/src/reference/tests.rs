@@ -219,7 +219,10 @@ fn a_quiet_case_runs_to_a_dispatched_result() {
     let mut run = Run::new(config);
     run.drive(&[QUIET; 3], 500, ONCE);
     for n in 0..3 {
-        let kinds: Vec<&str> = run.reports[&case_id(n)].iter().map(|e| e.name()).collect();
+        let kinds: Vec<&str> = run.reports[&case_id(n)]
+            .iter()
+            .map(tongban_protocol::case::events::EventKind::name)
+            .collect();
         assert_eq!(
             kinds,
             ["accepted", "in_review", "concluded", "result_dispatched"]
@@ -533,7 +536,10 @@ fn extreme_shares_are_exact() {
     let mut run = Run::new(config);
     run.drive(&[QUIET; 50], 1_000, ONCE);
     for n in 0..50 {
-        let names: Vec<&str> = run.reports[&case_id(n)].iter().map(|e| e.name()).collect();
+        let names: Vec<&str> = run.reports[&case_id(n)]
+            .iter()
+            .map(tongban_protocol::case::events::EventKind::name)
+            .collect();
         assert_eq!(
             names,
             [

@@ -282,7 +282,7 @@ pub(crate) mod tests {
         let material = |id: &str, n: u8| SubmittedMaterial {
             material: id.into(),
             digest: Digest::of(&[n]),
-            size: 1000 + n as u64,
+            size: 1000 + u64::from(n),
             media_type: "application/pdf".into(),
             original_checked: true,
         };

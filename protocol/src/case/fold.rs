@@ -212,14 +212,14 @@ impl CaseState {
     }
 
     fn apply(&mut self, e: &Event) {
-        let effect = if e.kind.side() != e.side {
+        let effect = if e.kind.side() == e.side {
+            self.effect(e.seq, &e.kind, e.at)
+        } else {
             Effect::NoEffect(format!(
                 "{} is not a {:?}-side event",
                 e.kind.name(),
                 e.side
             ))
-        } else {
-            self.effect(e.seq, &e.kind, e.at)
         };
         self.timeline.push(TimelineEntry {
             side: e.side,

@@ -334,9 +334,9 @@ mod tests {
                         if let Ok(e) = logs.write(side, kind, at) {
                             all.push(e.clone());
                             if side == Side::Intake {
-                                to_handling.push(e)
+                                to_handling.push(e);
                             } else {
-                                to_intake.push(e)
+                                to_intake.push(e);
                             }
                             break;
                         }

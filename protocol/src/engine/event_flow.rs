@@ -448,8 +448,10 @@ impl<S: Store> Engine<S> {
         }
         let item_name = self
             .item(&self.me, &application.item.impl_code)
-            .map(|(_, i)| i.name.clone())
-            .unwrap_or_else(|| application.item.impl_code.clone());
+            .map_or_else(
+                || application.item.impl_code.clone(),
+                |(_, i)| i.name.clone(),
+            );
         Ok(CaseRecord {
             case: event.case.clone(),
             intake_region: application.intake.region.clone(),

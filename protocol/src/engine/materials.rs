@@ -13,7 +13,7 @@ use crate::ids::{Digest, Timestamp, WindowId};
 use crate::store::{Store, Table};
 
 /// Largest chunk one upload call may carry.
-pub const MAX_UPLOAD_CHUNK: usize = 1 << 20;
+pub(super) const MAX_UPLOAD_CHUNK: usize = 1 << 20;
 
 /// How an upload stands after a chunk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -58,30 +58,30 @@ fn body_bytes(body: &Message) -> usize {
 
 impl Outbox {
     /// How many items wait.
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.items.len()
     }
 
     /// Forgets everything (tests model a lost outbox with it).
     #[cfg(test)]
-    pub fn clear(&mut self) {
+    pub(super) fn clear(&mut self) {
         *self = Outbox::default();
     }
 
     /// Every item's key, in order.
-    pub fn keys(&self) -> impl Iterator<Item = &(RegionId, u64)> {
+    pub(super) fn keys(&self) -> impl Iterator<Item = &(RegionId, u64)> {
         self.items.keys()
     }
 
     /// The peers with items waiting.
-    pub fn peers(&self) -> Vec<RegionId> {
+    pub(super) fn peers(&self) -> Vec<RegionId> {
         let mut peers: Vec<RegionId> = self.links.keys().cloned().collect();
         peers.retain(|p| self.has_items(p));
         peers
     }
 
     /// Whether `peer` has items waiting.
-    pub fn has_items(&self, peer: &RegionId) -> bool {
+    pub(super) fn has_items(&self, peer: &RegionId) -> bool {
         self.items
             .range((peer.clone(), 0)..=(peer.clone(), u64::MAX))
             .next()
@@ -89,7 +89,7 @@ impl Outbox {
     }
 
     /// Adds an item not sent yet.
-    pub fn insert(&mut self, item: OutboxItem) {
+    pub(super) fn insert(&mut self, item: OutboxItem) {
         let bytes = body_bytes(&item.body);
         if let Some((case, side, seq)) = &item.settles_on {
             self.by_case
@@ -113,7 +113,7 @@ impl Outbox {
     }
 
     /// Takes an item out.
-    pub fn remove(&mut self, peer: &RegionId, id: u64) -> Option<Pending> {
+    pub(super) fn remove(&mut self, peer: &RegionId, id: u64) -> Option<Pending> {
         let pending = self.items.remove(&(peer.clone(), id))?;
         if let Some((case, side, seq)) = &pending.item.settles_on {
             let key = (peer.clone(), case.clone(), *side);
@@ -139,12 +139,18 @@ impl Outbox {
     }
 
     /// The item, to change its sending state (use [`Outbox::mark_sent`] for that).
-    pub fn get(&self, peer: &RegionId, id: u64) -> Option<&Pending> {
+    pub(super) fn get(&self, peer: &RegionId, id: u64) -> Option<&Pending> {
         self.items.get(&(peer.clone(), id))
     }
 
     /// Records that an item went out at `now`, due again at `next_at`.
-    pub fn mark_sent(&mut self, peer: &RegionId, id: u64, now: Timestamp, next_at: Timestamp) {
+    pub(super) fn mark_sent(
+        &mut self,
+        peer: &RegionId,
+        id: u64,
+        now: Timestamp,
+        next_at: Timestamp,
+    ) {
         let Some(p) = self.items.get_mut(&(peer.clone(), id)) else {
             return;
         };
@@ -161,7 +167,7 @@ impl Outbox {
     }
 
     /// Moves a sent item's next retry to `at`.
-    pub fn reschedule(&mut self, peer: &RegionId, id: u64, at: Timestamp) {
+    pub(super) fn reschedule(&mut self, peer: &RegionId, id: u64, at: Timestamp) {
         if let Some(p) = self.items.get_mut(&(peer.clone(), id)) {
             p.item.next_at = at;
             let link = self.links.entry(peer.clone()).or_default();
@@ -170,7 +176,7 @@ impl Outbox {
     }
 
     /// Marks an item the peer lacks, to go at the next flush.
-    pub fn mark_urgent(&mut self, peer: &RegionId, id: u64) {
+    pub(super) fn mark_urgent(&mut self, peer: &RegionId, id: u64) {
         if let Some(p) = self.items.get_mut(&(peer.clone(), id)) {
             p.urgent = true;
             self.links.entry(peer.clone()).or_default().urgent = true;
@@ -178,7 +184,7 @@ impl Outbox {
     }
 
     /// The ids of `peer`'s items for `case`'s `side` with their seqs, in seq order.
-    pub fn for_case(&self, peer: &RegionId, case: &CaseId, side: Side) -> Vec<(u32, u64)> {
+    pub(super) fn for_case(&self, peer: &RegionId, case: &CaseId, side: Side) -> Vec<(u32, u64)> {
         self.by_case
             .get(&(peer.clone(), case.clone(), side))
             .map(|s| s.iter().copied().collect())
@@ -186,7 +192,7 @@ impl Outbox {
     }
 
     /// `peer`'s items, in the order they were written.
-    pub fn of_peer(&self, peer: &RegionId) -> impl Iterator<Item = &Pending> {
+    pub(super) fn of_peer(&self, peer: &RegionId) -> impl Iterator<Item = &Pending> {
         self.items
             .range((peer.clone(), 0)..=(peer.clone(), u64::MAX))
             .map(|(_, p)| p)
@@ -194,7 +200,7 @@ impl Outbox {
 
     /// Counts `peer`'s items again from scratch (after a walk, so that the link's figures
     /// never drift): bytes in flight, fresh items, urgency and the next retry.
-    pub fn recount(&mut self, peer: &RegionId) {
+    pub(super) fn recount(&mut self, peer: &RegionId) {
         let mut fresh = Link::default();
         for p in self.of_peer(peer) {
             match p.sent_at {

@@ -239,7 +239,7 @@ impl<S: Store> Engine<S> {
         let mut truncated = false;
         for record in matching {
             let view = self.case_view(&record.case, now)?;
-            let colour = view.clock.map(|c| c.colour).unwrap_or(Colour::Green);
+            let colour = view.clock.map_or(Colour::Green, |c| c.colour);
             if filter.colour.is_some_and(|c| c != colour) {
                 continue;
             }

@@ -29,10 +29,10 @@ pub(crate) fn handling_region(item: &ItemRef) -> &RegionId {
 /// How an application comes in when the window does not say: proxy intake (异地代收代办) for
 /// another region's item, else the item's first mode (fully online if it lists none).
 pub(crate) fn default_mode(me: &RegionId, handling: &RegionId, item: &ServiceItem) -> Mode {
-    if handling != me {
-        Mode::ProxyIntake
-    } else {
+    if handling == me {
         item.modes.first().copied().unwrap_or(Mode::FullyOnline)
+    } else {
+        Mode::ProxyIntake
     }
 }
 

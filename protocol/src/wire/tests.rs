@@ -174,7 +174,7 @@ proptest! {
         match (open_frame(env.bytes(), &r, &region("120000"), Timestamp(5)), refusal) {
             (Ok(opened), None) => prop_assert_eq!(opened, env),
             (Err(Error::FrameRefused(why)), Some(expected)) => {
-                prop_assert!(why.contains(expected), "{} for {}", why, expected)
+                prop_assert!(why.contains(expected), "{} for {}", why, expected);
             }
             (got, expected) => prop_assert!(false, "{:?}, expected {:?}", got.map(|_| ()), expected),
         }

@@ -39,7 +39,7 @@ use tongban_protocol::wire::{Frame, Message, Receipt};
 
 /// The number of cases for one property: `TONGBAN_FUZZ_CASES`, else `PROPTEST_CASES`, else
 /// `default`. (`ProptestConfig::with_cases` would ignore the environment, so it is read here.)
-pub fn cases(default: u32) -> u32 {
+pub(crate) fn cases(default: u32) -> u32 {
     ["TONGBAN_FUZZ_CASES", "PROPTEST_CASES"]
         .iter()
         .find_map(|name| std::env::var(name).ok()?.trim().parse().ok())
@@ -49,7 +49,7 @@ pub fn cases(default: u32) -> u32 {
 /// A proptest configuration with [`cases`] cases and no failure-persistence files (the
 /// integration-test binaries have no `src` dir for proptest to find; failures print the
 /// minimal input, which then becomes a unit test).
-pub fn config(default: u32) -> proptest::test_runner::Config {
+pub(crate) fn config(default: u32) -> proptest::test_runner::Config {
     proptest::test_runner::Config {
         cases: cases(default),
         failure_persistence: None,
@@ -62,26 +62,26 @@ pub fn config(default: u32) -> proptest::test_runner::Config {
 // ------------------------------------------------------------------------------------------
 
 /// 2026-03-02 09:00 China time, as in the test vectors.
-pub const T0: u64 = 1_772_413_200_000;
+pub(crate) const T0: u64 = 1_772_413_200_000;
 
-pub fn region(s: &str) -> RegionId {
+pub(crate) fn region(s: &str) -> RegionId {
     RegionId::new(s).expect("valid region id")
 }
 
-pub fn node_beijing() -> Identity {
+pub(crate) fn node_beijing() -> Identity {
     Identity::from_seed([0x11; 32])
 }
 
-pub fn node_tianjin() -> Identity {
+pub(crate) fn node_tianjin() -> Identity {
     Identity::from_seed([0x12; 32])
 }
 
-pub fn governance(i: u8) -> Identity {
+pub(crate) fn governance(i: u8) -> Identity {
     Identity::from_seed([0x20 + i; 32])
 }
 
 /// The three-member roster of the test vectors: 110000 (Beijing), 120000 (Tianjin), 130000.
-pub fn roster() -> Roster {
+pub(crate) fn roster() -> Roster {
     let member = |r: &str, name: &str, node: &Identity, gov: &Identity| Member {
         region: region(r),
         name: name.into(),
@@ -112,11 +112,11 @@ pub fn roster() -> Roster {
 }
 
 /// A time at which every member of [`roster`] is valid.
-pub fn now() -> Timestamp {
+pub(crate) fn now() -> Timestamp {
     Timestamp(T0 + 10_000)
 }
 
-pub fn item(impl_code: &str, name: &str, materials: usize) -> ServiceItem {
+pub(crate) fn item(impl_code: &str, name: &str, materials: usize) -> ServiceItem {
     ServiceItem {
         name: name.into(),
         basic_code: "0000123456".into(),
@@ -163,7 +163,7 @@ pub fn item(impl_code: &str, name: &str, materials: usize) -> ServiceItem {
     }
 }
 
-pub fn application(case: &str, name: &str, materials: usize) -> Application {
+pub(crate) fn application(case: &str, name: &str, materials: usize) -> Application {
     Application {
         case: CaseId::new(case).expect("valid case id"),
         item: ItemRef {
@@ -270,7 +270,7 @@ fn event_kind() -> impl Strategy<Value = EventKind> {
     ]
 }
 
-pub fn event() -> impl Strategy<Value = Event> {
+pub(crate) fn event() -> impl Strategy<Value = Event> {
     (
         case_id(),
         any::<u32>(),
@@ -290,7 +290,7 @@ pub fn event() -> impl Strategy<Value = Event> {
         })
 }
 
-pub fn receipt() -> impl Strategy<Value = Receipt> {
+pub(crate) fn receipt() -> impl Strategy<Value = Receipt> {
     (case_id(), side(), any::<u32>(), digest(), any::<u64>()).prop_map(
         |(case, side, seq, event_digest, at)| Receipt {
             case,
@@ -304,7 +304,7 @@ pub fn receipt() -> impl Strategy<Value = Receipt> {
 }
 
 /// A valid manifest of Beijing (its own node may publish it).
-pub fn manifest() -> impl Strategy<Value = CatalogManifest> {
+pub(crate) fn manifest() -> impl Strategy<Value = CatalogManifest> {
     (1u64..1000, 1usize..4, 1usize..4, text()).prop_map(|(version, items, materials, name)| {
         CatalogManifest {
             region: region("110000"),
@@ -325,7 +325,7 @@ pub fn manifest() -> impl Strategy<Value = CatalogManifest> {
 }
 
 /// Rosters that differ from [`roster`] in what the governance keys sign, not in its keys.
-pub fn a_roster() -> impl Strategy<Value = Roster> {
+pub(crate) fn a_roster() -> impl Strategy<Value = Roster> {
     (1u64..5, 0usize..3).prop_map(|(version, extra_addresses)| {
         let mut r = roster();
         r.version = version;
@@ -340,7 +340,7 @@ pub fn a_roster() -> impl Strategy<Value = Roster> {
 }
 
 /// A roster document of [`a_roster`] with one to three governance signatures.
-pub fn roster_document() -> impl Strategy<Value = RosterDocument> {
+pub(crate) fn roster_document() -> impl Strategy<Value = RosterDocument> {
     (a_roster(), 1u8..=3).prop_map(|(r, n)| {
         let govs: Vec<Identity> = (1..=n).map(governance).collect();
         let signers: Vec<&Identity> = govs.iter().collect();
@@ -349,7 +349,7 @@ pub fn roster_document() -> impl Strategy<Value = RosterDocument> {
 }
 
 /// The messages of a real reconciliation session between two random sets.
-pub fn recon_messages() -> impl Strategy<Value = Vec<ReconMessage>> {
+pub(crate) fn recon_messages() -> impl Strategy<Value = Vec<ReconMessage>> {
     let entries = proptest::collection::vec((0u32..200, 0u32..4, 0u32..4), 0..120);
     (entries.clone(), entries, 1usize..40).prop_map(|(a, b, threshold)| {
         let set = |v: Vec<(u32, u32, u32)>| -> ReconSet {
@@ -388,7 +388,7 @@ pub fn recon_messages() -> impl Strategy<Value = Vec<ReconMessage>> {
 }
 
 /// One valid encoded reconciliation message.
-pub fn recon_message_bytes() -> impl Strategy<Value = Vec<u8>> {
+pub(crate) fn recon_message_bytes() -> impl Strategy<Value = Vec<u8>> {
     (recon_messages(), any::<Index>()).prop_map(|(messages, i)| {
         messages[i.index(messages.len())]
             .encode()
@@ -397,14 +397,14 @@ pub fn recon_message_bytes() -> impl Strategy<Value = Vec<u8>> {
 }
 
 /// Envelopes that frames carry, signed once for the whole run.
-pub struct Carried {
+pub(crate) struct Carried {
     pub event: Vec<u8>,
     pub receipt: Vec<u8>,
     pub manifest: Vec<u8>,
     pub document: RosterDocument,
 }
 
-pub fn carried() -> &'static Carried {
+pub(crate) fn carried() -> &'static Carried {
     static CARRIED: OnceLock<Carried> = OnceLock::new();
     CARRIED.get_or_init(|| {
         let event = Event {
@@ -451,7 +451,7 @@ pub fn carried() -> &'static Carried {
     })
 }
 
-pub fn message() -> impl Strategy<Value = Message> {
+pub(crate) fn message() -> impl Strategy<Value = Message> {
     let bytes = proptest::collection::vec(any::<u8>(), 0..64).prop_map(ByteBuf::from);
     prop_oneof![
         (any::<u64>(), digest()).prop_map(|(version, digest)| Message::CatalogAnnounce {
@@ -512,7 +512,7 @@ pub fn message() -> impl Strategy<Value = Message> {
 }
 
 /// A frame from Beijing to Tianjin.
-pub fn frame() -> impl Strategy<Value = Frame> {
+pub(crate) fn frame() -> impl Strategy<Value = Frame> {
     (message(), any::<u64>(), any::<u64>()).prop_map(|(body, id, at)| Frame {
         from: region("110000"),
         to: region("120000"),
@@ -535,7 +535,7 @@ fn stage() -> impl Strategy<Value = Stage> {
     ]
 }
 
-pub fn case_record() -> impl Strategy<Value = CaseRecord> {
+pub(crate) fn case_record() -> impl Strategy<Value = CaseRecord> {
     (
         case_id(),
         text(),
@@ -562,7 +562,7 @@ pub fn case_record() -> impl Strategy<Value = CaseRecord> {
         )
 }
 
-pub fn audit_record() -> impl Strategy<Value = AuditRecord> {
+pub(crate) fn audit_record() -> impl Strategy<Value = AuditRecord> {
     let direction = prop_oneof![
         Just(Direction::Sent),
         Just(Direction::Received),
@@ -602,7 +602,7 @@ pub fn audit_record() -> impl Strategy<Value = AuditRecord> {
         )
 }
 
-pub fn notice() -> impl Strategy<Value = Notice> {
+pub(crate) fn notice() -> impl Strategy<Value = Notice> {
     prop_oneof![
         (case_id(), text(), 0usize..3).prop_map(|(case, name, n)| Notice::NewCase {
             application: Box::new(application(case.as_str(), &name, n)),
@@ -622,7 +622,7 @@ pub fn notice() -> impl Strategy<Value = Notice> {
 }
 
 /// The CBOR encoding of a value the crate produced.
-pub fn cbor<T: serde::Serialize>(value: &T) -> Vec<u8> {
+pub(crate) fn cbor<T: serde::Serialize>(value: &T) -> Vec<u8> {
     to_cbor(value).expect("encodes")
 }
 
@@ -660,7 +660,7 @@ const FIELDS: &[&str] = &[
 ];
 
 /// Arbitrary well-formed CBOR: random trees, with keys our structures use.
-pub fn cbor_value() -> impl Strategy<Value = Value> {
+pub(crate) fn cbor_value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         any::<i64>().prop_map(|n| Value::Integer(n.into())),
         any::<u64>().prop_map(|n| Value::Integer(n.into())),
@@ -689,7 +689,7 @@ pub fn cbor_value() -> impl Strategy<Value = Value> {
 }
 
 /// Arbitrary input: raw random bytes, or random well-formed CBOR.
-pub fn arbitrary_bytes() -> impl Strategy<Value = Vec<u8>> {
+pub(crate) fn arbitrary_bytes() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         proptest::collection::vec(any::<u8>(), 0..512),
         cbor_value().prop_map(|v| cbor(&v)),
@@ -702,7 +702,7 @@ pub fn arbitrary_bytes() -> impl Strategy<Value = Vec<u8>> {
 
 /// One change to an encoding.
 #[derive(Debug, Clone)]
-pub enum Mutation {
+pub(crate) enum Mutation {
     /// Flip one bit.
     FlipBit(Index, u8),
     /// Keep only a prefix.
@@ -727,7 +727,7 @@ const SPECIAL: &[u8] = &[
     0xf5, 0xf6, 0xf7, 0xf9, 0xfb, 0x40, 0x60, 0x80, 0xa0, 0x18, 0x19, 0x1a,
 ];
 
-pub fn mutation() -> impl Strategy<Value = Mutation> {
+pub(crate) fn mutation() -> impl Strategy<Value = Mutation> {
     prop_oneof![
         2 => (any::<Index>(), 0u8..8).prop_map(|(i, b)| Mutation::FlipBit(i, b)),
         1 => any::<Index>().prop_map(Mutation::Truncate),
@@ -744,11 +744,11 @@ pub fn mutation() -> impl Strategy<Value = Mutation> {
 }
 
 /// One to three mutations, applied in turn.
-pub fn mutations() -> impl Strategy<Value = Vec<Mutation>> {
+pub(crate) fn mutations() -> impl Strategy<Value = Vec<Mutation>> {
     proptest::collection::vec(mutation(), 1..=3)
 }
 
-pub fn mutate(bytes: &[u8], mutations: &[Mutation]) -> Vec<u8> {
+pub(crate) fn mutate(bytes: &[u8], mutations: &[Mutation]) -> Vec<u8> {
     let mut out = bytes.to_vec();
     for m in mutations {
         apply(&mut out, m);
@@ -805,7 +805,7 @@ fn apply(b: &mut Vec<u8>, m: &Mutation) {
 
 /// A CBOR header found in an encoding.
 #[derive(Debug, Clone, Copy)]
-pub struct Head {
+pub(crate) struct Head {
     /// Where it starts.
     pub at: usize,
     /// How many bytes it takes.
@@ -817,7 +817,7 @@ pub struct Head {
 }
 
 /// Encodes a header with the shortest argument.
-pub fn head(major: u8, arg: u64) -> Vec<u8> {
+pub(crate) fn head(major: u8, arg: u64) -> Vec<u8> {
     let m = major << 5;
     match arg {
         0..=23 => vec![m | arg as u8],
@@ -831,7 +831,7 @@ pub fn head(major: u8, arg: u64) -> Vec<u8> {
 /// Every header in `bytes`, read as a sequence of CBOR items, and inside byte strings that
 /// hold CBOR themselves (envelopes in frames, payloads and protected headers in envelopes).
 /// Stops at the first thing that is not CBOR.
-pub fn heads(bytes: &[u8]) -> Vec<Head> {
+pub(crate) fn heads(bytes: &[u8]) -> Vec<Head> {
     let mut out = Vec::new();
     walk(bytes, 0, 0, &mut out);
     out

@@ -118,7 +118,9 @@ fn as_reading(c: &ClockReading) -> Reading {
             Colour::Red => 2,
         },
         running: c.running,
-        due: c.due_date.map(|d| d.days_since_epoch()),
+        due: c
+            .due_date
+            .map(tongban_protocol::case::calendar::Date::days_since_epoch),
     }
 }
 

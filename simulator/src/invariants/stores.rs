@@ -92,9 +92,12 @@ impl Checker<'_> {
                     .engine
                     .as_ref()
                     .and_then(|e| e.catalog(region))
-                    .map(|env| env.digest());
+                    .map(tongban_protocol::envelope::Envelope::digest);
                 let same_bytes = publisher.is_none()
-                    || engine.catalog(region).map(|env| env.digest()) == publisher;
+                    || engine
+                        .catalog(region)
+                        .map(tongban_protocol::envelope::Envelope::digest)
+                        == publisher;
                 if held != Some(scheduled) || !same_bytes {
                     wrong = Some(format!(
                         "node {} holds catalog version {held:?} of {region}, whose schedule says version {scheduled}{}",

@@ -250,7 +250,7 @@ impl Scenario {
                             "{at}: give `groups` (lists of regions) or `isolate` (one region)"
                         )),
                         (false, true) => {
-                            p.push(format!("{at}: give `groups` or `isolate`, not both"))
+                            p.push(format!("{at}: give `groups` or `isolate`, not both"));
                         }
                         _ => {}
                     }

@@ -19,7 +19,7 @@ impl Sim<'_> {
         let Some(due) = self.world.nodes[i]
             .engine
             .as_ref()
-            .and_then(|e| e.poll_timeout())
+            .and_then(tongban_protocol::engine::Engine::poll_timeout)
         else {
             return;
         };

@@ -6,12 +6,12 @@ use tongban_simulator::duration::Dur;
 use tongban_simulator::{Report, RunOptions, Scenario};
 
 /// A shipped scenario by name.
-pub fn scenario(name: &str) -> Scenario {
+pub(crate) fn scenario(name: &str) -> Scenario {
     Scenario::load(name).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Options for a short run: `until` of workload, `cases_per_day` over the federation.
-pub fn short(seed: u64, until: &str, cases_per_day: f64) -> RunOptions {
+pub(crate) fn short(seed: u64, until: &str, cases_per_day: f64) -> RunOptions {
     let mut o = RunOptions::seed(seed);
     o.until = Some(Dur::parse(until).unwrap_or_else(|e| panic!("{e}")));
     o.cases_per_day = Some(cases_per_day);
@@ -19,13 +19,13 @@ pub fn short(seed: u64, until: &str, cases_per_day: f64) -> RunOptions {
 }
 
 /// Runs and returns the report.
-pub fn run(scenario: &Scenario, options: RunOptions) -> Report {
+pub(crate) fn run(scenario: &Scenario, options: RunOptions) -> Report {
     tongban_simulator::run(scenario, options).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Panics with the whole human report if the run failed, or if a fault its scenario
 /// scheduled did not happen (a pass then proves nothing about that fault).
-pub fn assert_passed(report: &Report) {
+pub(crate) fn assert_passed(report: &Report) {
     assert!(report.passed(), "{}", report.to_text());
     assert!(
         report.coverage.unfired.is_empty(),
