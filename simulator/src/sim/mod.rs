@@ -9,7 +9,7 @@
 //! to the back office), as the node does. Nothing is read from the host: time is the
 //! queue's, randomness is the seed's, iteration is in key order.
 //!
-//! The loop owns the [`World`] and asks the other jobs, which never reach back into it: the
+//! The loop owns the `World` (`world.rs`) and asks the other jobs, which never reach back into it: the
 //! fault schedule and the adversary (`crate::faults`) what happens when, the workload what the
 //! applicants and windows do, the invariants' `Checker` (over a read-only `World`) what broke.
 //!
