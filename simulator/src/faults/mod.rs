@@ -298,7 +298,7 @@ impl FaultSchedule {
     /// Notes a scenario's fault (and its heal or restart) as due, for the report's coverage.
     fn note_scheduled(&mut self, f: &Fault, world: &World, next_plan: usize) -> Result<()> {
         let start = world.start;
-        let at_node = |_: &Self, r: &str| {
+        let at_node = |r: &str| {
             world
                 .node_index(r)
                 .ok_or_else(|| SimError::Setup(format!("fault names unknown region {r}")))
@@ -322,7 +322,7 @@ impl FaultSchedule {
                 restart_after,
                 ..
             } => {
-                let i = at_node(self, node)?;
+                let i = at_node(node)?;
                 due.push((
                     start + at.0,
                     "crash",
@@ -340,7 +340,7 @@ impl FaultSchedule {
                 }
             }
             Fault::Skew { node, at, .. } => {
-                let i = at_node(self, node)?;
+                let i = at_node(node)?;
                 due.push((
                     start + at.0,
                     "skew",
@@ -349,7 +349,7 @@ impl FaultSchedule {
                 ));
             }
             Fault::Revoke { node, at } => {
-                let i = at_node(self, node)?;
+                let i = at_node(node)?;
                 due.push((
                     start + at.0,
                     "revoke",
@@ -358,7 +358,7 @@ impl FaultSchedule {
                 ));
             }
             Fault::Rotate { node, at } => {
-                let i = at_node(self, node)?;
+                let i = at_node(node)?;
                 due.push((
                     start + at.0,
                     "rotate",
@@ -367,7 +367,7 @@ impl FaultSchedule {
                 ));
             }
             Fault::CatalogUpdate { node, at } => {
-                let i = at_node(self, node)?;
+                let i = at_node(node)?;
                 due.push((
                     start + at.0,
                     "catalog_update",
