@@ -27,20 +27,25 @@ pub(super) fn actor(state: &AppState, headers: &HeaderMap) -> Result<Actor, ApiE
         .config
         .find_token(token)
         .ok_or_else(|| ApiError::unauthorized("unknown token"))?;
+    // Checked whatever the role, as the API document says: a malformed header is an error
+    // even where only a window's operator is recorded.
+    let operator = operator_header(headers)?;
     Ok(match &entry.role {
-        Role::Window(window) => {
-            let operator = match headers.get("x-operator") {
-                None => entry.name.clone(),
-                Some(value) => operator(value.to_str().ok())?,
-            };
-            Actor::Window {
-                window: window.clone(),
-                operator,
-            }
-        }
+        Role::Window(window) => Actor::Window {
+            window: window.clone(),
+            operator: operator.unwrap_or_else(|| entry.name.clone()),
+        },
         Role::BackOffice => Actor::BackOffice,
         Role::Admin => Actor::Admin,
     })
+}
+
+/// The request's `X-Operator`, checked, if it has one.
+fn operator_header(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    headers
+        .get("x-operator")
+        .map(|value| operator(value.to_str().ok()))
+        .transpose()
 }
 
 /// Whether a request comes as the back office: to the webhook callback, or with a
@@ -78,7 +83,25 @@ fn operator(value: Option<&str>) -> Result<String, ApiError> {
 
 #[cfg(test)]
 mod tests {
-    use super::operator;
+    use super::{operator, operator_header};
+    use axum::http::{HeaderMap, HeaderValue};
+
+    #[test]
+    fn a_malformed_operator_header_is_refused_whoever_sends_it() {
+        // The contract test found an admin's malformed X-Operator accepted (only a window's
+        // was checked); `actor` checks it before it looks at the role.
+        let mut headers = HeaderMap::new();
+        assert_eq!(operator_header(&headers).unwrap(), None);
+        headers.insert("x-operator", HeaderValue::from_static("OP-7"));
+        assert_eq!(operator_header(&headers).unwrap().as_deref(), Some("OP-7"));
+        headers.insert("x-operator", HeaderValue::from_static("a b"));
+        assert!(operator_header(&headers).is_err());
+        headers.insert(
+            "x-operator",
+            HeaderValue::from_bytes(&[0xe5, 0xbc]).unwrap(),
+        );
+        assert!(operator_header(&headers).is_err());
+    }
 
     #[test]
     fn operators_are_staff_numbers() {
