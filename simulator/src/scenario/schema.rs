@@ -90,7 +90,8 @@ pub enum CalendarChoice {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EngineSpec {
-    /// How often the simulator calls `Engine::tick` on each node.
+    /// Read so older scenario files still load; no longer used: each node ticks when
+    /// `Engine::poll_timeout` says (docs/ARCHITECTURE.md, "The driver contract").
     pub tick: Dur,
     /// First retry delay of an unacknowledged message.
     pub retry_initial: Dur,
