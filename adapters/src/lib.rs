@@ -47,7 +47,15 @@ pub enum BackOfficeConfig {
     Webhook(webhook::WebhookConfig),
     /// Files in shared folders.
     FileDrop(filedrop::FileDropConfig),
+    /// No system of the region's own: clerks decide cases on the node's web pages, which
+    /// list what waits for them, so a notice is taken as soon as it is kept.
+    Pages(PagesConfig),
 }
+
+/// The `[backoffice] kind = "pages"` table: nothing to set.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PagesConfig {}
 
 /// A region's back office, as the node sees it.
 pub trait BackOffice: Send {
@@ -93,6 +101,7 @@ impl BackOfficeConfig {
             BackOfficeConfig::Reference(c) => c.validate(),
             BackOfficeConfig::Webhook(c) => c.validate(),
             BackOfficeConfig::FileDrop(c) => c.validate(),
+            BackOfficeConfig::Pages(_) => Ok(()),
         }
     }
 }
@@ -107,6 +116,8 @@ pub enum AnyBackOffice {
     Webhook(WebhookBackOffice),
     /// Files in shared folders.
     FileDrop(FileDropBackOffice),
+    /// The node's own web pages: notices need no delivery, reports come in as page actions.
+    Pages,
 }
 
 impl AnyBackOffice {
@@ -119,6 +130,7 @@ impl AnyBackOffice {
             }
             BackOfficeConfig::Webhook(c) => AnyBackOffice::Webhook(WebhookBackOffice::new(c)?),
             BackOfficeConfig::FileDrop(c) => AnyBackOffice::FileDrop(FileDropBackOffice::new(c)?),
+            BackOfficeConfig::Pages(_) => AnyBackOffice::Pages,
         })
     }
 
@@ -127,7 +139,7 @@ impl AnyBackOffice {
     pub fn next_due(&self) -> Option<Timestamp> {
         match self {
             AnyBackOffice::Reference(r) => r.next_due(),
-            AnyBackOffice::Webhook(_) | AnyBackOffice::FileDrop(_) => None,
+            AnyBackOffice::Webhook(_) | AnyBackOffice::FileDrop(_) | AnyBackOffice::Pages => None,
         }
     }
 
@@ -150,7 +162,7 @@ impl AnyBackOffice {
     ) {
         match self {
             AnyBackOffice::Reference(r) => r.resume(now, new_case, handling, intake),
-            AnyBackOffice::Webhook(_) | AnyBackOffice::FileDrop(_) => {}
+            AnyBackOffice::Webhook(_) | AnyBackOffice::FileDrop(_) | AnyBackOffice::Pages => {}
         }
     }
 }
@@ -161,6 +173,7 @@ impl BackOffice for AnyBackOffice {
             AnyBackOffice::Reference(b) => b.deliver(notice).await,
             AnyBackOffice::Webhook(b) => b.deliver(notice).await,
             AnyBackOffice::FileDrop(b) => b.deliver(notice).await,
+            AnyBackOffice::Pages => Ok(()),
         }
     }
 
@@ -169,6 +182,7 @@ impl BackOffice for AnyBackOffice {
             AnyBackOffice::Reference(b) => b.poll().await,
             AnyBackOffice::Webhook(b) => b.poll().await,
             AnyBackOffice::FileDrop(b) => b.poll().await,
+            AnyBackOffice::Pages => Ok(Vec::new()),
         }
     }
 
@@ -177,6 +191,7 @@ impl BackOffice for AnyBackOffice {
             AnyBackOffice::Reference(b) => b.settle(outcomes).await,
             AnyBackOffice::Webhook(b) => b.settle(outcomes).await,
             AnyBackOffice::FileDrop(b) => b.settle(outcomes).await,
+            AnyBackOffice::Pages => Ok(()),
         }
     }
 }

@@ -30,5 +30,6 @@ pub mod logging;
 pub mod net;
 pub mod store;
 pub mod tls;
+mod web;
 
 pub use error::NodeError;

@@ -30,14 +30,20 @@ pub(super) fn actor(state: &AppState, headers: &HeaderMap) -> Result<Actor, ApiE
     // Checked whatever the role, as the API document says: a malformed header is an error
     // even where only a window's operator is recorded.
     let operator = operator_header(headers)?;
-    Ok(match &entry.role {
+    Ok(actor_of(entry, operator))
+}
+
+/// The actor a token stands for, with the operator's staff number if one was given: the
+/// same for a bearer token and for a page session signed in with it.
+pub(crate) fn actor_of(entry: &crate::config::ApiToken, operator: Option<String>) -> Actor {
+    match &entry.role {
         Role::Window(window) => Actor::Window {
             window: window.clone(),
             operator: operator.unwrap_or_else(|| entry.name.clone()),
         },
         Role::BackOffice => Actor::BackOffice,
         Role::Admin => Actor::Admin,
-    })
+    }
 }
 
 /// The request's `X-Operator`, checked, if it has one.
@@ -65,7 +71,7 @@ pub(super) fn is_back_office(state: &AppState, path: &str, headers: &HeaderMap) 
 /// Checks an `X-Operator` header: the operator's staff number (工号), 1 to 64 letters, digits,
 /// `-`, `_` or `.`, recorded in the events the window writes. A malformed value is refused,
 /// not replaced: the record must name who acted.
-fn operator(value: Option<&str>) -> Result<String, ApiError> {
+pub(crate) fn operator(value: Option<&str>) -> Result<String, ApiError> {
     let fix = "X-Operator: give the operator's staff number (工号), 1 to 64 letters, digits, \
                '-', '_' or '.'; or leave the header out to record the token's name";
     let text = value

@@ -62,17 +62,28 @@ pub(super) async fn upload(
     data: Result<Bytes, BytesRejection>,
 ) -> Result<Json<UploadStatus>, ApiError> {
     let actor = auth::actor(&state, &headers)?;
+    put_chunk(&state, actor, &digest, raw, data).await.map(Json)
+}
+
+/// One chunk of an upload from `actor`: the API's and the pages' uploads both come here.
+pub(crate) async fn put_chunk(
+    state: &AppState,
+    actor: Actor,
+    digest: &str,
+    raw: Option<String>,
+    data: Result<Bytes, BytesRejection>,
+) -> Result<UploadStatus, ApiError> {
     if matches!(actor, Actor::BackOffice) {
         return Err(ApiError::forbidden("materials are uploaded by windows"));
     }
-    let digest = Digest::from_hex(&digest).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let digest = Digest::from_hex(digest).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let q = query(raw, &["offset", "total"])?;
     let offset = param::<u64>(&q, "offset")?.unwrap_or(0);
     let total = param::<u64>(&q, "total")?.ok_or_else(|| {
         ApiError::bad_request("query parameter total: give the material's size in bytes")
     })?;
     let data = body(data)?;
-    let status = state
+    state
         .engine
         .ask(|reply| Command::Upload {
             actor,
@@ -82,8 +93,8 @@ pub(super) async fn upload(
             data: data.to_vec(),
             reply,
         })
-        .await?;
-    Ok(Json(status))
+        .await
+        .map_err(ApiError::from)
 }
 
 /// A chunk of a material's bytes, as the body of an upload.

@@ -4,10 +4,10 @@
 //! commit.
 
 mod applications;
-mod auth;
+pub(crate) mod auth;
 mod catalog;
 pub mod error;
-mod materials;
+pub(crate) mod materials;
 pub mod openapi;
 mod ops;
 mod roster;
@@ -30,9 +30,11 @@ use error::ApiError;
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
-    config: Arc<NodeConfig>,
-    engine: EngineHandle,
+    pub(crate) config: Arc<NodeConfig>,
+    pub(crate) engine: EngineHandle,
     webhook: Option<WebhookAuth>,
+    /// The web pages' sign-in sessions.
+    pub(crate) sessions: Arc<crate::web::Sessions>,
 }
 
 /// What the webhook callback is checked with: the shared key, and the nonces of the callbacks
@@ -78,6 +80,7 @@ impl AppState {
             config: Arc::new(config.clone()),
             engine,
             webhook,
+            sessions: Arc::default(),
         })
     }
 }
@@ -129,8 +132,10 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/admin/roster",
             get(roster::current).post(roster::apply),
         )
+        .merge(crate::web::routes())
         .fallback(ops::not_found)
-        .layer(DefaultBodyLimit::max(limit));
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn(crate::web::page_headers));
     let routes = if client_certificates {
         routes.layer(axum::middleware::from_fn_with_state(
             state.clone(),

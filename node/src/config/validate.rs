@@ -553,6 +553,7 @@ fn backoffice(
             }
             c.validate()
         }
+        BackOfficeConfig::Pages(_) => Ok(()),
     };
     match checked {
         Ok(()) => Some(config),

@@ -220,6 +220,15 @@ fn read(engine: &Engine<RedbStore>, cmd: Command, now: Timestamp) -> Option<Comm
         Command::View { actor, case, reply } => {
             defer(reply, engine.case_view_as(&actor, &case, now).map(Box::new))
         }
+        Command::Receipt { actor, case, reply } => {
+            defer(reply, engine.intake_receipt_as(&actor, &case))
+        }
+        Command::Material {
+            actor,
+            case,
+            digest,
+            reply,
+        } => defer(reply, engine.case_material_as(&actor, &case, &digest)),
         Command::Worklist {
             actor,
             filter,
@@ -251,6 +260,8 @@ fn handle(engine: &mut Engine<RedbStore>, cmd: Command, now: Timestamp) -> Defer
         // Reads are answered by `read` before any write; one that comes here is answered
         // the same way.
         cmd @ (Command::View { .. }
+        | Command::Receipt { .. }
+        | Command::Material { .. }
         | Command::Worklist { .. }
         | Command::Search { .. }
         | Command::Item { .. }

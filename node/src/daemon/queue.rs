@@ -82,6 +82,26 @@ pub enum Command {
         /// The view.
         reply: Reply<Box<CaseView>>,
     },
+    /// A case's signed intake receipt, for the window that collected it.
+    Receipt {
+        /// Who asks.
+        actor: Actor,
+        /// The case.
+        case: CaseId,
+        /// The receipt.
+        reply: Reply<Envelope<tongban_protocol::wire::Receipt>>,
+    },
+    /// The bytes of a material a case cites, for whoever may read the case.
+    Material {
+        /// Who asks.
+        actor: Actor,
+        /// The case.
+        case: CaseId,
+        /// The material.
+        digest: Digest,
+        /// Its bytes.
+        reply: Reply<Vec<u8>>,
+    },
     /// A worklist, as `actor` may see it.
     Worklist {
         /// Who asks.
@@ -198,6 +218,8 @@ impl Command {
         matches!(
             self,
             Command::View { .. }
+                | Command::Receipt { .. }
+                | Command::Material { .. }
                 | Command::Worklist { .. }
                 | Command::Search { .. }
                 | Command::Item { .. }

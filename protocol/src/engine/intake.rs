@@ -217,7 +217,7 @@ impl<S: Store> Engine<S> {
         })
     }
 
-    fn intake_receipt(&self, case: &CaseId) -> Result<Envelope<Receipt>> {
+    pub(super) fn intake_receipt(&self, case: &CaseId) -> Result<Envelope<Receipt>> {
         let bytes: ByteBuf = records::get(
             &self.store,
             Table::Receipts,

@@ -163,6 +163,66 @@ impl<S: Store> Engine<S> {
         })
     }
 
+    /// The signed intake receipt (收件凭证) of a case collected here, for the window that
+    /// collected it (or an administrator) to print again.
+    pub fn intake_receipt_as(
+        &self,
+        actor: &Actor,
+        case: &CaseId,
+    ) -> Result<crate::envelope::Envelope<crate::wire::Receipt>> {
+        let record = self
+            .cases
+            .get(case)
+            .ok_or_else(|| Error::NotFound(format!("case {case}")))?;
+        self.may_read(actor, record)?;
+        if record.intake_region != self.me {
+            return Err(Error::NotFound(format!(
+                "case {case} was collected by region {}: its receipt is signed there",
+                record.intake_region
+            )));
+        }
+        self.intake_receipt(case)
+    }
+
+    /// The bytes of a material `case` cites, for whoever may read the case: the handling
+    /// clerk opens the scans, the window its own. A digest the case does not cite is refused,
+    /// so a case's reader cannot fetch other cases' materials by guessing.
+    pub fn case_material_as(
+        &self,
+        actor: &Actor,
+        case: &CaseId,
+        digest: &crate::ids::Digest,
+    ) -> Result<Vec<u8>> {
+        let record = self
+            .cases
+            .get(case)
+            .ok_or_else(|| Error::NotFound(format!("case {case}")))?;
+        self.may_read(actor, record)?;
+        let logs = self.load_logs(case)?;
+        let cited = logs
+            .log(crate::case::events::Side::Intake)
+            .iter()
+            .any(|e| match &e.kind {
+                crate::case::events::EventKind::Submitted { application } => {
+                    application.materials.iter().any(|m| &m.digest == digest)
+                }
+                crate::case::events::EventKind::SupplementProvided { materials, .. } => {
+                    materials.iter().any(|m| &m.digest == digest)
+                }
+                _ => false,
+            });
+        if !cited {
+            return Err(Error::NotFound(format!(
+                "case {case} cites no material {digest}"
+            )));
+        }
+        self.material(digest)?.ok_or_else(|| {
+            Error::NotFound(format!(
+                "material {digest} of case {case} has not reached this node yet; try again shortly"
+            ))
+        })
+    }
+
     /// Refuses `actor` a case outside its scope (see [`Engine::case_view_as`]).
     pub(super) fn may_read(&self, actor: &Actor, record: &CaseRecord) -> Result<()> {
         match actor {

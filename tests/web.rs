@@ -1,0 +1,623 @@
+//! The web pages in a real browser: Debian's Chromium, driven through chromedriver (WebDriver),
+//! against real nodes on 127.0.0.1. A 天津 window finds a 北京 item, uploads two materials,
+//! takes the application and prints the receipt; 北京's back office (on the pages) asks for
+//! 补正; the window answers with an upload; 北京 accepts, concludes and dispatches; the window
+//! records the result handed over. Every step goes through the pages and every state is read
+//! off them, then checked through the API at both nodes.
+//!
+//! `.ci/run` installs `chromium` and `chromium-driver` when they are missing; the test fails
+//! (it does not skip) without them. Screenshots go to `target/ui-screenshots/`.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+use support::{ADMIN_TOKEN, BACKOFFICE_TOKEN, Federation, WINDOW_TOKEN, WINDOW2_TOKEN, code};
+
+const TJ: &str = "120000";
+const BJ: &str = "110000";
+/// A 居民身份证 number with a valid check digit (GB 11643), made up.
+const ID_NUMBER: &str = "11010519491231002X";
+
+/// chromedriver on a free port, stopped when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn chromedriver() -> Driver {
+    let exe = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect(
+            "chromedriver is not installed: `apt-get install chromium chromium-driver` \
+             (.ci/run does this when they are missing)",
+        );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port");
+    let child = Command::new(exe)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let url = format!("http://127.0.0.1:{port}");
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "chromedriver did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Driver { child, url }
+}
+
+async fn browser(driver: &Driver, profile: &Path) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+                "--window-size=1280,800", "--lang=zh-CN",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        }),
+    );
+    caps.insert("goog:loggingPrefs".into(), json!({"browser": "ALL"}));
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    ClientBuilder::new(connector)
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("a Chromium session through chromedriver")
+}
+
+/// The page's console errors since the last call (chromedriver's log endpoint).
+async fn console_errors(driver: &Driver, c: &Client) -> Vec<String> {
+    let Ok(Some(session)) = c.session_id().await else {
+        return Vec::new();
+    };
+    let logs: Value = reqwest::Client::new()
+        .post(format!("{}/session/{session}/se/log", driver.url))
+        .json(&json!({"type": "browser"}))
+        .send()
+        .await
+        .expect("browser log")
+        .json()
+        .await
+        .expect("browser log JSON");
+    logs["value"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["level"] == "SEVERE")
+        .map(|e| e["message"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+async fn css(c: &Client, selector: &str) -> Element {
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(selector))
+        .await
+        .unwrap_or_else(|e| panic!("no {selector} on the page: {e}"))
+}
+
+async fn text(c: &Client, selector: &str) -> String {
+    css(c, selector).await.text().await.expect("text")
+}
+
+async fn type_in(c: &Client, selector: &str, value: &str) {
+    let e = css(c, selector).await;
+    e.clear().await.expect("clear");
+    e.send_keys(value).await.expect("type");
+}
+
+async fn value(c: &Client, selector: &str) -> String {
+    css(c, selector)
+        .await
+        .prop("value")
+        .await
+        .expect("value")
+        .unwrap_or_default()
+}
+
+async fn shot(c: &Client, name: &str) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/ui-screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshot dir");
+    let png = c.screenshot().await.expect("screenshot");
+    std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
+}
+
+async fn sign_in(c: &Client, base: &str, token: &str, operator: &str) {
+    c.goto(&format!("{base}/login")).await.expect("login page");
+    type_in(c, "#token", token).await;
+    if !operator.is_empty() {
+        type_in(c, "#operator", operator).await;
+    }
+    css(c, "#login").await.click().await.expect("sign in");
+    css(c, "#who").await;
+}
+
+async fn sign_out(c: &Client) {
+    css(c, "#logout").await.click().await.expect("sign out");
+    css(c, "#token").await;
+}
+
+/// Chooses `path` in the file input of material `id` and waits until the page has uploaded it.
+async fn upload(c: &Client, id: &str, path: &Path) {
+    let input = css(c, &format!("#file-{id}")).await;
+    input
+        .send_keys(&path.display().to_string())
+        .await
+        .expect("choose file");
+    let start = Instant::now();
+    loop {
+        let digest = value(c, &format!("[name=\"m.{id}.digest\"]")).await;
+        if digest.len() == 64 {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "material {id} was not uploaded: {}",
+            text(c, &format!("#m-{id}")).await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Reloads `url` until `selector` appears (the other region's event on its way).
+async fn reload_until(c: &Client, url: &str, selector: &str) {
+    let start = Instant::now();
+    loop {
+        c.goto(url).await.expect("page");
+        if c.find(Locator::Css(selector)).await.is_ok() {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{selector} never showed at {url}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+async fn submit_action(c: &Client, action: &str) {
+    let form = css(c, &format!("#act-{action}")).await;
+    form.find(Locator::Css("button[type=submit]"))
+        .await
+        .expect("action button")
+        .click()
+        .await
+        .expect("submit action");
+    css(c, "#stage").await;
+    if let Ok(e) = c.find(Locator::Css("#action-error")).await {
+        panic!("{action} refused: {}", e.text().await.unwrap_or_default());
+    }
+}
+
+async fn stage(c: &Client) -> String {
+    css(c, "#stage")
+        .await
+        .attr("data-stage")
+        .await
+        .expect("stage")
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_case_goes_from_a_tianjin_window_to_beijing_and_back_through_the_pages() {
+    let fed = Federation::new(&[BJ, TJ], "");
+    fed.set_backoffice(BJ, "[backoffice]\nkind = \"pages\"\n");
+    let bj = fed.start(BJ);
+    let tj = fed.start(TJ);
+    let (bj_api, tj_api) = (bj.client(), tj.client());
+    // Wait until 天津 holds 北京's catalog.
+    let start = Instant::now();
+    loop {
+        let (_, hits) = tj_api
+            .get(&format!("/api/v1/catalog/items?region={BJ}"), WINDOW_TOKEN)
+            .await;
+        if hits["items"].as_array().is_some_and(|a| !a.is_empty()) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "catalog never spread"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let files = tempfile::tempdir().expect("temp dir");
+    let scan = |name: &str, bytes: usize| {
+        let p = files.path().join(name);
+        let content: Vec<u8> = (0..bytes).map(|i| (i * 7 % 251) as u8).collect();
+        std::fs::write(&p, content).expect("scan");
+        p
+    };
+    // Over one chunk (256 KiB), so the upload goes in pieces.
+    let form_pdf = scan("申请书.pdf", 600_000);
+    let id_jpg = scan("身份证.jpg", 40_000);
+    let fixed_jpg = scan("身份证-清晰.jpg", 50_000);
+
+    let driver = chromedriver();
+    let c = browser(&driver, &files.path().join("profile")).await;
+
+    // — 天津's window finds the 北京 item and reads its 一次性告知单.
+    sign_in(&c, &tj.base, WINDOW_TOKEN, "TJ-007").await;
+    assert!(
+        c.current_url()
+            .await
+            .expect("url")
+            .path()
+            .ends_with("/catalog")
+    );
+    type_in(&c, "#q", "个体工商户").await;
+    css(&c, "#region")
+        .await
+        .select_by_value(BJ)
+        .await
+        .expect("region");
+    css(&c, "#search").await.click().await.expect("search");
+    let results = text(&c, "#catalog-results").await;
+    assert!(
+        results.contains(&format!("个体工商户设立登记（{BJ}-1）")),
+        "{results}"
+    );
+    assert!(
+        !results.contains(&format!("（{TJ}-")),
+        "only 北京's items: {results}"
+    );
+    shot(&c, "catalog").await;
+    c.find(Locator::LinkText(&format!("个体工商户设立登记（{BJ}-1）")))
+        .await
+        .expect("item link")
+        .click()
+        .await
+        .expect("open item");
+    let sheet = text(&c, "#notice-sheet").await;
+    for expected in [
+        "申请书",
+        "居民身份证",
+        "承诺时限",
+        "5个工作日",
+        "不收费",
+        "营业执照",
+    ] {
+        assert!(
+            sheet.contains(expected),
+            "{expected} missing from the notice: {sheet}"
+        );
+    }
+    shot(&c, "item").await;
+
+    // — The intake form: two uploads, then a submission refused for a missing phone keeps
+    //   everything typed and says what to fix beside the field.
+    css(&c, "#apply").await.click().await.expect("apply");
+    type_in(&c, "#name", "张三").await;
+    type_in(&c, "#id_number", ID_NUMBER).await;
+    type_in(&c, "#form_k1", "字号").await;
+    type_in(&c, "#form_v1", "张三小吃店").await;
+    upload(&c, "form", &form_pdf).await;
+    upload(&c, "id-card", &id_jpg).await;
+    assert!(text(&c, "#m-form").await.contains("已上传"));
+    c.execute(
+        "HTMLFormElement.prototype.submit.call(document.getElementById('intake'))",
+        vec![],
+    )
+    .await
+    .expect("submit without the phone");
+    let err = text(&c, "#phone-err").await;
+    assert!(
+        err.contains("联系电话"),
+        "the phone's error beside it: {err}"
+    );
+    assert_eq!(value(&c, "#name").await, "张三", "typed name kept");
+    assert_eq!(
+        value(&c, "#id_number").await,
+        ID_NUMBER,
+        "typed ID number kept"
+    );
+    assert_eq!(value(&c, "#form_v1").await, "张三小吃店");
+    assert_eq!(
+        value(&c, "[name=\"m.form.digest\"]").await.len(),
+        64,
+        "upload kept"
+    );
+    // The ID number is masked on screen while the field is not being edited.
+    let security: String = c
+        .execute(
+            "return getComputedStyle(document.getElementById('id_number'))\
+             .getPropertyValue('-webkit-text-security')",
+            vec![],
+        )
+        .await
+        .expect("style")
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert_eq!(security, "disc", "ID number masked on screen");
+    shot(&c, "intake-form-errors").await;
+    // The refused submission is the one console line so far (its 422).
+    let refused = console_errors(&driver, &c).await;
+    assert!(
+        refused.len() == 1 && refused[0].contains("422"),
+        "console errors: {refused:?}"
+    );
+    type_in(&c, "#phone", "13800138000").await;
+    css(&c, "#m-form [name=\"m.form.original_checked\"]")
+        .await
+        .click()
+        .await
+        .expect("original checked");
+    css(&c, "#send").await.click().await.expect("submit");
+
+    // — The receipt, printable, with its signed digest.
+    let case = text(&c, "#receipt-case").await;
+    assert!(case.starts_with(TJ), "{case}");
+    let receipt = text(&c, "#receipt").await;
+    for expected in ["跨省通办收件凭证", BJ, "申请书", "居民身份证", "承诺时限"]
+    {
+        assert!(
+            receipt.contains(expected),
+            "{expected} missing from the receipt: {receipt}"
+        );
+    }
+    assert!(
+        !receipt.contains(ID_NUMBER),
+        "the receipt masks the ID number"
+    );
+    assert_eq!(text(&c, "#receipt-digest").await.len(), 64);
+    assert!(c.find(Locator::Css(".qr svg")).await.is_ok(), "QR code");
+    shot(&c, "receipt").await;
+    assert_eq!(console_errors(&driver, &c).await, Vec::<String>::new());
+
+    // — 北京's back office, on its pages, asks for 补正 of the ID card.
+    let bj_case = format!("{}/cases/{case}", bj.base);
+    sign_in(&c, &bj.base, BACKOFFICE_TOKEN, "").await;
+    reload_until(&c, &bj_case, "#act-supplement_requested").await;
+    assert_eq!(stage(&c).await, "received");
+    let applicant = text(&c, "#applicant").await;
+    assert!(
+        !applicant.contains("张三小吃店"),
+        "the back office sees form fields masked"
+    );
+    css(
+        &c,
+        "#act-supplement_requested [name=gap][value=\"id-card\"]",
+    )
+    .await
+    .click()
+    .await
+    .expect("tick the ID card");
+    type_in(
+        &c,
+        "#act-supplement_requested [name=\"gap_reason.id-card\"]",
+        "复印件不清晰",
+    )
+    .await;
+    submit_action(&c, "supplement_requested").await;
+    assert!(text(&c, "#supplement").await.contains("复印件不清晰"));
+    shot(&c, "office-case").await;
+
+    // — The window sees it and answers with an upload.
+    let tj_case = format!("{}/cases/{case}", tj.base);
+    sign_in(&c, &tj.base, WINDOW_TOKEN, "TJ-007").await;
+    c.goto(&format!("{}/cases", tj.base))
+        .await
+        .expect("worklist");
+    reload_until(&c, &format!("{}/cases", tj.base), "td.todo").await;
+    let start = Instant::now();
+    while !text(&c, "#worklist").await.contains("需补正") {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "补正 never showed in the worklist"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        c.refresh().await.expect("refresh");
+    }
+    shot(&c, "worklist").await;
+    reload_until(&c, &tj_case, "#act-supplement_provided").await;
+    upload(&c, "id-card", &fixed_jpg).await;
+    submit_action(&c, "supplement_provided").await;
+    assert!(
+        c.find(Locator::Css("#act-supplement_provided"))
+            .await
+            .is_err()
+    );
+
+    // — 北京 accepts, concludes and dispatches.
+    sign_in(&c, &bj.base, BACKOFFICE_TOKEN, "").await;
+    reload_until(
+        &c,
+        &bj_case,
+        "#log-intake li[data-kind=supplement_provided]",
+    )
+    .await;
+    submit_action(&c, "accepted").await;
+    assert_eq!(stage(&c).await, "accepted");
+    type_in(&c, "#act-concluded [name=licence_name]", "营业执照").await;
+    type_in(
+        &c,
+        "#act-concluded [name=licence_number]",
+        "92110105MA00000001",
+    )
+    .await;
+    submit_action(&c, "concluded").await;
+    assert_eq!(stage(&c).await, "concluded");
+    css(&c, "#act-result_dispatched [name=method]")
+        .await
+        .select_by_value("intake_window_pickup")
+        .await
+        .expect("to the intake window");
+    type_in(&c, "#act-result_dispatched [name=courier]", "EMS").await;
+    type_in(&c, "#act-result_dispatched [name=reference]", "1234567890").await;
+    submit_action(&c, "result_dispatched").await;
+    assert!(text(&c, "#dispatched").await.contains("1234567890"));
+
+    // — The window records the result handed over.
+    sign_in(&c, &tj.base, WINDOW_TOKEN, "TJ-007").await;
+    reload_until(&c, &tj_case, "#act-result_collected").await;
+    submit_action(&c, "result_collected").await;
+    assert!(text(&c, "#collected").await.contains("已交付"));
+    assert_eq!(stage(&c).await, "concluded");
+    shot(&c, "case").await;
+    assert_eq!(console_errors(&driver, &c).await, Vec::<String>::new());
+
+    // — The same, through the API at both nodes.
+    for api in [&tj_api, &bj_api] {
+        let view = api
+            .wait_case(&case, 30, |v| v["state"]["collected"] == true)
+            .await;
+        assert_eq!(view["state"]["stage"], "concluded");
+        assert_eq!(view["state"]["dispatched"][1], "EMS 1234567890");
+        let kinds: Vec<&str> = view["state"]["timeline"]
+            .as_array()
+            .expect("timeline")
+            .iter()
+            .filter_map(|t| t["kind"].as_str())
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "submitted",
+                "received",
+                "supplement_requested",
+                "supplement_provided",
+                "accepted",
+                "concluded",
+                "result_dispatched",
+                "result_collected"
+            ]
+        );
+        let intake = &view["intake"][0]["kind"]["submitted"]["application"];
+        assert_eq!(intake["intake"]["operator"], "TJ-007");
+        assert_eq!(intake["materials"].as_array().map(Vec::len), Some(2));
+    }
+
+    // — Another window of 天津 cannot open this window's case.
+    sign_out(&c).await;
+    sign_in(&c, &tj.base, WINDOW2_TOKEN, "").await;
+    c.goto(&tj_case).await.expect("case page");
+    let page = text(&c, "main").await;
+    assert!(page.contains("无权"), "{page}");
+    assert!(!page.contains("张三"), "{page}");
+    let refused = console_errors(&driver, &c).await;
+    assert!(
+        refused.len() == 1 && refused[0].contains("403"),
+        "console errors: {refused:?}"
+    );
+
+    // — The operator's page.
+    sign_in(&c, &bj.base, ADMIN_TOKEN, "").await;
+    c.goto(&format!("{}/federation", bj.base))
+        .await
+        .expect("federation");
+    let members = text(&c, "#members").await;
+    assert!(members.contains(TJ) && members.contains(BJ), "{members}");
+    shot(&c, "federation").await;
+    assert_eq!(console_errors(&driver, &c).await, Vec::<String>::new());
+    c.close().await.expect("close browser");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_double_submitted_intake_makes_one_case_and_the_form_works_by_keyboard_at_tablet_width() {
+    let fed = Federation::new(&[TJ], "");
+    let tj = fed.start(TJ);
+    let files = tempfile::tempdir().expect("temp dir");
+    let scan = files.path().join("scan.pdf");
+    std::fs::write(&scan, b"%PDF-1.4 scan").expect("scan");
+    let driver = chromedriver();
+    let c = browser(&driver, &files.path().join("profile")).await;
+    c.set_window_size(768, 1024).await.expect("tablet width");
+    sign_in(&c, &tj.base, WINDOW_TOKEN, "").await;
+    c.goto(&format!("{}/items/{TJ}/{}/apply", tj.base, code(TJ, 1)))
+        .await
+        .expect("form");
+    // Keyboard only: focus the name and go on with Tab, as a window clerk does.
+    css(&c, "#name").await.click().await.expect("focus");
+    let tab = "\u{E004}";
+    let keys = format!("李四{tab}{tab}{ID_NUMBER}{tab}13900139000");
+    c.active_element()
+        .await
+        .expect("focus")
+        .send_keys(&keys)
+        .await
+        .expect("type");
+    assert_eq!(value(&c, "#name").await, "李四");
+    assert_eq!(value(&c, "#id_number").await, ID_NUMBER);
+    assert_eq!(value(&c, "#phone").await, "13900139000");
+    upload(&c, "form", &scan).await;
+    upload(&c, "id-card", &scan).await;
+    let overflow: bool = c
+        .execute(
+            "return document.documentElement.scrollWidth > window.innerWidth",
+            vec![],
+        )
+        .await
+        .expect("layout")
+        .as_bool()
+        .unwrap_or(true);
+    assert!(!overflow, "the form fits a 768 px screen");
+    shot(&c, "intake-form-tablet").await;
+    // The same form sent twice (a double click the script did not stop, a retry after a
+    // timeout): one case.
+    let statuses = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             const f = document.getElementById('intake');
+             const send = () => fetch(f.action, {method: 'POST', body: new URLSearchParams(new FormData(f)), redirect: 'manual'});
+             Promise.all([send(), send()]).then(rs => Promise.all(rs.map(r => r.text())).then(ts => done(rs.map((r, i) => r.type + ':' + r.status + (r.type === 'basic' ? ts[i].slice(0, 3000) : '')))));",
+            vec![],
+        )
+        .await
+        .expect("two submissions");
+    assert_eq!(statuses, json!(["opaqueredirect:0", "opaqueredirect:0"]));
+    // Then the submit button, by keyboard: Enter on it.
+    css(&c, "#send")
+        .await
+        .send_keys("\u{E007}")
+        .await
+        .expect("enter");
+    css(&c, "#receipt-case").await;
+    let (_, list) = tj.client().get("/api/v1/applications", WINDOW_TOKEN).await;
+    assert_eq!(
+        list["cases"].as_array().map(Vec::len),
+        Some(1),
+        "three submissions of one form made one case: {list}"
+    );
+    c.set_window_size(1280, 800).await.expect("desktop");
+    c.goto(&format!("{}/cases", tj.base))
+        .await
+        .expect("worklist");
+    let overflow: bool = c
+        .execute(
+            "return document.documentElement.scrollWidth > window.innerWidth",
+            vec![],
+        )
+        .await
+        .expect("layout")
+        .as_bool()
+        .unwrap_or(true);
+    assert!(!overflow, "the worklist fits 1280×800");
+    assert_eq!(console_errors(&driver, &c).await, Vec::<String>::new());
+    c.close().await.expect("close browser");
+}
