@@ -209,10 +209,15 @@ pub async fn run(
     }
 
     println!();
-    println!("{:<14} HTTP", "region");
+    println!("{:<14} {:<28} pages (中文)", "region", "HTTP API");
     for r in regions.values() {
-        println!("{:<14} {}", r.name, r.base);
+        println!("{:<14} {:<28} {}/", r.name, r.base, r.base);
     }
+    println!(
+        "Sign in to the pages with a token from {} (a window token to take applications, \
+         back_office to decide by hand, admin for the federation page).",
+        token_path.display()
+    );
     if let (Some(first), Some(second)) = (regions.values().next(), regions.values().nth(1)) {
         println!();
         println!(
