@@ -533,6 +533,10 @@ async fn a_case_goes_from_a_tianjin_window_to_beijing_and_back_through_the_pages
         .expect("federation");
     let members = text(&c, "#members").await;
     assert!(members.contains(TJ) && members.contains(BJ), "{members}");
+    assert!(
+        members.contains("已连接"),
+        "天津 shown connected: {members}"
+    );
     shot(&c, "federation").await;
     assert_eq!(console_errors(&driver, &c).await, Vec::<String>::new());
     c.close().await.expect("close browser");

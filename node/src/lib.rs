@@ -28,6 +28,7 @@ pub mod keys;
 pub mod limits;
 pub mod logging;
 pub mod net;
+pub mod peers;
 pub mod store;
 pub mod tls;
 mod web;

@@ -465,6 +465,7 @@ pub async fn start(
                             // reconciles.
                             if num_established.get() == 1 || !replaced.is_empty() {
                                 info!(%region, "peer connected");
+                                engine.peers().set(region, true);
                                 if engine.offer(Command::PeerConnected { region: region.clone() }).is_err() {
                                     debug!(%region, "the engine's queue is full; the timer reconciles later");
                                 }
@@ -482,6 +483,7 @@ pub async fn start(
                         connections.closed(&peer_id, &connection_id);
                         if num_established == 0 && let Some(region) = directory.by_peer.get(&peer_id) {
                             info!(%region, "peer disconnected");
+                            engine.peers().set(region, false);
                         }
                     }
                     _ => {}

@@ -263,6 +263,7 @@ pub struct EngineHandle {
     reads: std_mpsc::SyncSender<Command>,
     published: watch::Receiver<Arc<Snapshot>>,
     refusals: Arc<Refusals>,
+    peers: Arc<crate::peers::PeerBook>,
 }
 
 /// The engine's end of its two bounded queues: writes (and everything else), and reads.
@@ -292,6 +293,7 @@ pub fn engine_queue() -> (EngineHandle, EngineQueue, watch::Sender<Arc<Snapshot>
         reads,
         published,
         refusals: Arc::new(Refusals::default()),
+        peers: Arc::default(),
     };
     let queue = EngineQueue {
         writes: rx,
@@ -360,6 +362,11 @@ impl EngineHandle {
     /// The counters the engine published after its last commit.
     pub fn snapshot(&self) -> Arc<Snapshot> {
         Arc::clone(&self.published.borrow())
+    }
+
+    /// Each member's connection as the transport last saw it.
+    pub fn peers(&self) -> &crate::peers::PeerBook {
+        &self.peers
     }
 
     /// The refusals counted by the transport and the API.

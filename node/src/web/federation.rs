@@ -108,12 +108,20 @@ pub(super) async fn page(State(state): State<AppState>, headers: HeaderMap, uri:
         }
         h2 { "成员（名册第 " (roster.version) " 版）" }
         table #members {
-            thead { tr { th { "地区" } th { "名称" } th { "地址" } th { "有效期至" } th { "本节点持有的目录" } } }
+            thead { tr { th { "地区" } th { "名称" } th { "连接" } th { "地址" } th { "有效期至" } th { "本节点持有的目录" } } }
             tbody {
                 @for m in &roster.members {
                     tr {
                         td { (m.region) @if m.region == *me { "（本节点）" } }
                         td { (m.name) }
+                        td.link-state {
+                            @if m.region == *me { "—" }
+                            @else { @match state.engine.peers().get(&m.region) {
+                                Some(p) if p.connected => { span.pill.green { "已连接" } " " span.muted { (ago(p.since)) "起" } }
+                                Some(p) => { span.pill.red { "未连接" } " " span.muted { "最后在线 " (ago(p.since)) } }
+                                None => { span.pill.grey { "本次启动后未连接" } }
+                            } }
+                        }
                         td { @for a in &m.addresses { div.muted { (a) } } }
                         td { (Date::of(m.valid_until)) }
                         td { @match versions.get(&m.region) {
@@ -146,6 +154,17 @@ pub(super) async fn page(State(state): State<AppState>, headers: HeaderMap, uri:
         }
     };
     layout::page("联盟状态", Some(&s), &body).into_response()
+}
+
+/// How long ago `t` was, in words.
+fn ago(t: std::time::SystemTime) -> String {
+    let secs = t.elapsed().map_or(0, |d| d.as_secs());
+    match secs {
+        0..60 => format!("{secs}秒前"),
+        60..3600 => format!("{}分钟前", secs / 60),
+        3600..86400 => format!("{}小时前", secs / 3600),
+        _ => format!("{}天前", secs / 86400),
+    }
 }
 
 /// A horizontal bar chart as inline SVG, one bar per (label, count).
