@@ -215,6 +215,18 @@ async fn submit_action(c: &Client, action: &str) {
     }
 }
 
+/// Whether the page fits the window's width (no sideways scrolling).
+async fn fits(c: &Client) -> bool {
+    c.execute(
+        "return document.documentElement.scrollWidth <= window.innerWidth",
+        vec![],
+    )
+    .await
+    .expect("layout")
+    .as_bool()
+    .unwrap_or(false)
+}
+
 async fn stage(c: &Client) -> String {
     css(c, "#stage")
         .await
@@ -571,16 +583,7 @@ async fn a_double_submitted_intake_makes_one_case_and_the_form_works_by_keyboard
     assert_eq!(value(&c, "#phone").await, "13900139000");
     upload(&c, "form", &scan).await;
     upload(&c, "id-card", &scan).await;
-    let overflow: bool = c
-        .execute(
-            "return document.documentElement.scrollWidth > window.innerWidth",
-            vec![],
-        )
-        .await
-        .expect("layout")
-        .as_bool()
-        .unwrap_or(true);
-    assert!(!overflow, "the form fits a 768 px screen");
+    assert!(fits(&c).await, "the form fits a 768 px screen");
     shot(&c, "intake-form-tablet").await;
     // The same form sent twice (a double click the script did not stop, a retry after a
     // timeout): one case.
@@ -612,16 +615,7 @@ async fn a_double_submitted_intake_makes_one_case_and_the_form_works_by_keyboard
     c.goto(&format!("{}/cases", tj.base))
         .await
         .expect("worklist");
-    let overflow: bool = c
-        .execute(
-            "return document.documentElement.scrollWidth > window.innerWidth",
-            vec![],
-        )
-        .await
-        .expect("layout")
-        .as_bool()
-        .unwrap_or(true);
-    assert!(!overflow, "the worklist fits 1280×800");
+    assert!(fits(&c).await, "the worklist fits 1280×800");
     assert_eq!(console_errors(&driver, &c).await, Vec::<String>::new());
     c.close().await.expect("close browser");
 }

@@ -270,7 +270,7 @@ fn query(raw: Option<String>, known: &[&str]) -> Result<BTreeMap<String, String>
 }
 
 /// Percent-decoding of one query component (`+` is a space).
-fn decode(s: &str) -> Result<String, ApiError> {
+pub(crate) fn decode(s: &str) -> Result<String, ApiError> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -321,8 +321,8 @@ fn timeline(title: &str, region: &str, side: Side, log: &[Event], view: &CaseVie
             ol {
                 @for e in log {
                     @let noeffect = effects.iter().any(|t| t.side == side && t.seq == e.seq && t.effect != tongban_protocol::case::fold::Effect::Applied);
-                    li class=[noeffect.then_some("noeffect")] data-kind=(kind_code(&e.kind)) {
-                        strong { (labels::event(kind_code(&e.kind))) }
+                    li class=[noeffect.then_some("noeffect")] data-kind=(e.kind.name()) {
+                        strong { (labels::event(e.kind.name())) }
                         span.muted { " #" (e.seq) " · " (Date::of(e.at)) " " (clock_time(e.at)) }
                         @let d = detail(&e.kind);
                         @if !d.is_empty() { div { (d) } }
@@ -331,29 +331,6 @@ fn timeline(title: &str, region: &str, side: Side, log: &[Event], view: &CaseVie
                 }
             }
         }
-    }
-}
-
-/// The event kind's code (as the API names it).
-fn kind_code(k: &EventKind) -> &'static str {
-    match k {
-        EventKind::Submitted { .. } => "submitted",
-        EventKind::OriginalsDispatched { .. } => "originals_dispatched",
-        EventKind::SupplementProvided { .. } => "supplement_provided",
-        EventKind::WithdrawalRequested { .. } => "withdrawal_requested",
-        EventKind::ResultCollected => "result_collected",
-        EventKind::Evaluated { .. } => "evaluated",
-        EventKind::Received => "received",
-        EventKind::Accepted => "accepted",
-        EventKind::Rejected { .. } => "rejected",
-        EventKind::SupplementRequested { .. } => "supplement_requested",
-        EventKind::OriginalsReceived => "originals_received",
-        EventKind::InReview { .. } => "in_review",
-        EventKind::Suspended { .. } => "suspended",
-        EventKind::Resumed => "resumed",
-        EventKind::Concluded { .. } => "concluded",
-        EventKind::ResultDispatched { .. } => "result_dispatched",
-        EventKind::WithdrawalConfirmed => "withdrawal_confirmed",
     }
 }
 

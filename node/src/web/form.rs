@@ -47,31 +47,10 @@ impl Fields {
     }
 }
 
-/// Percent-decoding of one form component (`+` is a space); bytes that do not decode stay.
+/// Percent-decoding of one form component (`+` is a space), as the API decodes its query;
+/// a component that does not decode is kept as sent.
 pub(super) fn decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                if let Some(b) = bytes
-                    .get(i + 1..i + 3)
-                    .and_then(|h| std::str::from_utf8(h).ok())
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                {
-                    out.push(b);
-                    i += 2;
-                } else {
-                    out.push(b'%');
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    crate::api::decode(s).unwrap_or_else(|_| s.to_string())
 }
 
 /// Percent-encoding for a query component.
