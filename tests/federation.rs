@@ -488,3 +488,300 @@ async fn a_roster_update_applied_at_one_node_reaches_the_others_and_is_never_rol
         .await;
     assert_eq!(now["version"], 2, "{now}");
 }
+
+/// Runs `tongban ARGS…` to the end; its stdout, or the test fails with its stderr.
+fn tongban(args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tongban"))
+        .args(args)
+        .output()
+        .expect("run tongban");
+    assert!(
+        out.status.success(),
+        "tongban {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The roster in the readable form `tongban roster sign` reads (what an operator writes).
+fn roster_toml(r: &tongban_protocol::roster::Roster) -> String {
+    let mut t = format!(
+        "federation = {:?}\nversion = {}\nissued_at = {}\nthreshold = {}\nrevoked_keys = [{}]\n",
+        r.federation,
+        r.version,
+        r.issued_at.0,
+        r.threshold,
+        r.revoked_keys
+            .iter()
+            .map(|k| format!("\"{k}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    for m in &r.members {
+        t.push_str(&format!(
+            "\n[[members]]\nregion = \"{}\"\nname = {:?}\nnode_key = \"{}\"\ngovernance_key = \"{}\"\naddresses = [{}]\nvalid_from = {}\nvalid_until = {}\n",
+            m.region,
+            m.name,
+            m.node_key,
+            m.governance_key,
+            m.addresses
+                .iter()
+                .map(|a| format!("{a:?}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            m.valid_from.0,
+            m.valid_until.0
+        ));
+    }
+    t
+}
+
+/// The public key `tongban keygen` printed.
+fn printed_key(out: &str) -> String {
+    out.lines()
+        .find_map(|l| l.strip_prefix("public key: "))
+        .expect("keygen prints the public key")
+        .trim()
+        .to_string()
+}
+
+/// Issue 14, item 1: a sixth region (重庆, 500000) joins a running federation of five with the
+/// commands docs/OPERATIONS.md gives (keygen, roster sign by three governance keys each in
+/// turn, roster apply at one node); nobody restarts; catalogs flow both ways and cases go
+/// 天津 → 重庆 and 重庆 → 天津. Then 重庆 is revoked the same way: its node is cut off and the
+/// cases it still has open with 天津 show as stranded on both sides, not lost.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sixth_region_joins_without_a_restart_and_once_revoked_its_open_cases_show_stranded() {
+    const CQ: &str = "500000";
+    let fed = Federation::new(&FIVE, FAST_APPROVALS);
+    let nodes: Vec<RunningNode> = FIVE.iter().map(|r| fed.start(r)).collect();
+    let pids: Vec<u32> = nodes.iter().map(RunningNode::pid).collect();
+    wait_for_catalogs(&nodes.iter().collect::<Vec<_>>(), 15).await;
+    let dir = fed.dir.path();
+    let path = |name: &str| dir.join(name).display().to_string();
+    let tj = &nodes[1];
+
+    // 重庆 makes its keys.
+    let node_key = printed_key(&tongban(&["keygen", "--out", &path("500000.key")]));
+    let gov_key = printed_key(&tongban(&["keygen", "--out", &path("500000.gov.key")]));
+    // The federation drafts roster version 2 with 重庆 in it...
+    let v1 = RosterDocument::decode(&std::fs::read(dir.join("roster.cbor")).expect("roster"))
+        .and_then(|d| d.unverified_roster())
+        .expect("genesis");
+    let port = free_udp_port();
+    let mut draft = roster_toml(&v1)
+        .replacen("version = 1", "version = 2", 1)
+        .replacen("threshold = 3", "threshold = 4", 1);
+    draft = draft.replacen(
+        &format!("issued_at = {}", v1.issued_at.0),
+        &format!("issued_at = {}", v1.issued_at.0 + 1),
+        1,
+    );
+    draft.push_str(&format!(
+        "\n[[members]]\nregion = \"{CQ}\"\nname = \"重庆市\"\nnode_key = \"{node_key}\"\ngovernance_key = \"{gov_key}\"\naddresses = [\"/ip4/127.0.0.1/udp/{port}/quic-v1\"]\nvalid_from = \"2026-01-01\"\nvalid_until = \"2031-01-01\"\n"
+    ));
+    std::fs::write(dir.join("roster-v2.toml"), &draft).expect("draft");
+    // ...three governance keys of the five sign it, each in turn (each on its own machine)...
+    for i in 0..3 {
+        let key = path(&format!("gov-{i}.key"));
+        std::fs::write(&key, hex::encode(gov_seed(i))).expect("gov key");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("mode");
+        }
+        let mut args = vec!["roster", "sign", "--roster"];
+        let (roster, doc) = (path("roster-v2.toml"), path("roster-v2.cbor"));
+        args.extend([roster.as_str(), "--key", key.as_str()]);
+        if i > 0 {
+            args.extend(["--document", doc.as_str()]);
+        }
+        args.extend(["--out", doc.as_str()]);
+        tongban(&args);
+    }
+    let verified = tongban(&[
+        "roster",
+        "verify",
+        &path("roster-v2.cbor"),
+        "--current",
+        &path("roster.cbor"),
+    ]);
+    assert!(verified.contains(CQ), "{verified}");
+    // ...and any member applies it.
+    std::fs::write(dir.join("admin.token"), ADMIN_TOKEN).expect("token");
+    let applied = tongban(&[
+        "roster",
+        "apply",
+        &path("roster-v2.cbor"),
+        "--node",
+        &tj.base,
+        "--token-file",
+        &path("admin.token"),
+    ]);
+    assert!(applied.contains("roster version 2"), "{applied}");
+    for node in &nodes {
+        let c = node.client();
+        let start = Instant::now();
+        while c.get("/api/v1/admin/roster", ADMIN_TOKEN).await.1["version"] != 2 {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "{} never took v2",
+                node.base
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    // 重庆's node starts from roster version 2, with its own catalog.
+    let template = std::fs::read_to_string(fed.config("120000")).expect("config");
+    let tj_port = fed.peer_port("120000");
+    let config = template
+        .replace("120000", CQ)
+        .replace(&format!("udp/{tj_port}/"), &format!("udp/{port}/"))
+        .replace(
+            "roster = \"roster.cbor\"",
+            "roster = \"roster.cbor\"\nroster_updates = [\"roster-v2.cbor\"]",
+        );
+    std::fs::write(fed.config(CQ), config).expect("config");
+    let catalog = tongban_protocol::catalog::CatalogFile {
+        region: tongban_protocol::ids::RegionId::new(CQ).expect("region"),
+        version: 1,
+        items: (1..=3).map(|k| item(CQ, k)).collect(),
+    };
+    std::fs::write(
+        dir.join(format!("{CQ}.catalog.toml")),
+        toml::to_string(&catalog).expect("toml"),
+    )
+    .expect("catalog");
+    let mut cq = fed.start(CQ);
+    // Catalogs flow both ways: 重庆 holds all six, each of the five holds 重庆's.
+    let mut all: Vec<&RunningNode> = nodes.iter().collect();
+    all.push(&cq);
+    wait_for_catalogs(&all, 18).await;
+    // Cases go 天津 → 重庆 and 重庆 → 天津, and conclude alike at both ends.
+    let mut cases = Vec::new();
+    for (from, to, node) in [("120000", CQ, tj), (CQ, "120000", &cq)] {
+        let c = node.client();
+        let app = c.application(to, &code(to, 1), 1).await;
+        let (status, body) = c.post("/api/v1/applications", WINDOW_TOKEN, &app).await;
+        assert_eq!(status, 201, "{from} → {to}: {body}");
+        cases.push(body["case"].as_str().expect("case").to_string());
+    }
+    for (case, (a, b)) in cases.iter().zip([(tj, &cq), (&cq, tj)]) {
+        let at_intake = a
+            .client()
+            .wait_case(case, 60, |v| v["state"]["dispatched"] != Value::Null)
+            .await;
+        let at_handling = b
+            .client()
+            .wait_case(case, 30, |v| v["handling"] == at_intake["handling"])
+            .await;
+        same_case(&at_intake, &at_handling);
+    }
+    // Nobody restarted.
+    for (node, pid) in nodes.iter().zip(&pids) {
+        assert_eq!(node.pid(), *pid);
+        let (status, _) = node.client().get("/healthz", ADMIN_TOKEN).await;
+        assert_eq!(status, 200);
+    }
+
+    // — Revocation. 重庆's node is stopped (the reason a region is revoked rarely lets it
+    //   answer) while 天津's window has a case for it that it never received.
+    cq.kill();
+    let open = {
+        let c = tj.client();
+        let app = c.application(CQ, &code(CQ, 2), 3).await;
+        let (status, body) = c.post("/api/v1/applications", WINDOW_TOKEN, &app).await;
+        assert_eq!(status, 201, "{body}");
+        body["case"].as_str().expect("case").to_string()
+    };
+    let v2 = RosterDocument::decode(&std::fs::read(dir.join("roster-v2.cbor")).expect("v2"))
+        .and_then(|d| d.unverified_roster())
+        .expect("v2");
+    let v3 = v2
+        .revoke_member(
+            &tongban_protocol::ids::RegionId::new(CQ).expect("region"),
+            Timestamp(v2.issued_at.0 + 1),
+        )
+        .expect("revoke");
+    std::fs::write(dir.join("roster-v3.toml"), roster_toml(&v3)).expect("v3");
+    for i in 0..4 {
+        let key = path(&format!("gov-{i}.key"));
+        std::fs::write(&key, hex::encode(gov_seed(i))).expect("gov key");
+        let (roster, doc) = (path("roster-v3.toml"), path("roster-v3.cbor"));
+        let mut args = vec![
+            "roster",
+            "sign",
+            "--roster",
+            roster.as_str(),
+            "--key",
+            key.as_str(),
+        ];
+        if i > 0 {
+            args.extend(["--document", doc.as_str()]);
+        }
+        args.extend(["--out", doc.as_str()]);
+        tongban(&args);
+    }
+    tongban(&[
+        "roster",
+        "apply",
+        &path("roster-v3.cbor"),
+        "--node",
+        &nodes[0].base,
+        "--token-file",
+        &path("admin.token"),
+    ]);
+    let start = Instant::now();
+    while tj.client().get("/api/v1/admin/roster", ADMIN_TOKEN).await.1["version"] != 3 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "天津 never took v3"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // 天津's open case with 重庆 shows why it cannot move on, to the window that took it, in
+    // its worklist, and to the operator.
+    let c = tj.client();
+    for token in [WINDOW_TOKEN, ADMIN_TOKEN] {
+        let (status, view) = c.get(&format!("/api/v1/applications/{open}"), token).await;
+        assert_eq!(status, 200, "{view}");
+        assert!(
+            view["stranded"].as_str().is_some_and(|s| s.contains(CQ)),
+            "{view}"
+        );
+        assert_eq!(
+            view["state"]["stage"], "submitted",
+            "kept, not dropped: {view}"
+        );
+    }
+    let (_, list) = c.get("/api/v1/applications", WINDOW_TOKEN).await;
+    let listed = list["cases"]
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["record"]["case"] == open.as_str()))
+        .expect("the open case is still listed");
+    assert!(listed["stranded"].is_string(), "{listed}");
+    // The cases 重庆 finished with 天津 are not stranded: their results went out.
+    for case in &cases {
+        let (_, view) = c
+            .get(&format!("/api/v1/applications/{case}"), ADMIN_TOKEN)
+            .await;
+        assert!(view.get("stranded").is_none(), "{view}");
+    }
+    // The revoked node, started again on its old roster, is refused: nothing it sends arrives.
+    let refused_before = metric(&c, "connections_denied_total").await;
+    cq = fed.start(CQ);
+    let start = Instant::now();
+    while metric(&c, "connections_denied_total").await == refused_before {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "天津 never refused the revoked node"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (_, view) = c
+        .get(&format!("/api/v1/applications/{open}"), ADMIN_TOKEN)
+        .await;
+    assert_eq!(view["handling"].as_array().map(Vec::len), Some(0), "{view}");
+    drop(cq);
+}

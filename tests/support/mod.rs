@@ -55,7 +55,7 @@ pub(crate) fn node_key_seed(i: usize, key_offset: u8) -> [u8; 32] {
     node_seed(i + key_offset as usize)
 }
 
-fn gov_seed(i: usize) -> [u8; 32] {
+pub(crate) fn gov_seed(i: usize) -> [u8; 32] {
     [0x80 + i as u8; 32]
 }
 

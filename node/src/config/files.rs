@@ -23,7 +23,8 @@ impl NodeConfig {
     }
 
     /// Reads the roster document and accepts it as the genesis roster at `now`: valid, signed
-    /// by a quorum of its own governance keys, and matching `roster_digest` when pinned.
+    /// by a quorum of its own governance keys, and matching `roster_digest` when pinned; then
+    /// applies `roster_updates` in order, each signed by a quorum of the roster before it.
     pub fn load_roster(&self, now: Timestamp) -> Result<LoadedRoster, NodeError> {
         let path = &self.roster;
         let content = |source| NodeError::Content {
@@ -45,6 +46,18 @@ impl NodeConfig {
                     roster.version
                 )));
             }
+        }
+        let (mut document, mut roster) = (document, roster);
+        for update in &self.roster_updates {
+            let content = |source| NodeError::Content {
+                what: "roster update (roster_updates)",
+                path: update.clone(),
+                source,
+            };
+            let bytes = read_limited(update, "roster update", MAX_ROSTER_DOCUMENT as u64)?;
+            let next = RosterDocument::decode(&bytes).map_err(content)?;
+            roster = roster.accept_update(&next, now).map_err(content)?;
+            document = next;
         }
         Ok(LoadedRoster { document, roster })
     }

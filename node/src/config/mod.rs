@@ -8,6 +8,7 @@
 //! data_dir = "data/110000"
 //! roster = "roster.cbor"                 # a signed RosterDocument (CBOR)
 //! roster_digest = "<64 hex>"             # optional pin of the genesis roster
+//! roster_updates = ["roster-v2.cbor"]    # optional: updates since the genesis, oldest first
 //! catalog = "catalogs/110000.toml"       # this region's own catalog (CatalogFile)
 //! calendar = "calendars/cn-2026.toml"    # a holiday calendar
 //!
@@ -91,6 +92,10 @@ pub struct NodeConfig {
     pub roster: PathBuf,
     /// The operator's pin of the genesis roster ([`Roster::digest`]), if given.
     pub roster_digest: Option<Digest>,
+    /// Quorum-signed roster updates, oldest first, that the node applies to the genesis
+    /// roster as it starts: how a region that joins later starts from the roster that names
+    /// it, each update checked against the roster before it.
+    pub roster_updates: Vec<PathBuf>,
     /// This region's own catalog file.
     pub catalog: PathBuf,
     /// The holiday calendar working-day limits are counted in.

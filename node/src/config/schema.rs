@@ -78,6 +78,7 @@ pub(super) struct RawConfig {
     pub(super) data_dir: Field<String>,
     pub(super) roster: Field<String>,
     pub(super) roster_digest: Field<String>,
+    pub(super) roster_updates: Field<Vec<String>>,
     pub(super) catalog: Field<String>,
     pub(super) calendar: Field<String>,
     pub(super) http: Field<RawHttp>,

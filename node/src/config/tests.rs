@@ -508,3 +508,40 @@ fn edit_distance_counts_edits() {
     assert_eq!(edit_distance("", "abc"), 3);
     assert_eq!(edit_distance("kitten", "sitting"), 3);
 }
+
+#[test]
+fn roster_updates_are_applied_in_order_each_checked_against_the_one_before() {
+    let f = fixture();
+    let d = f.dir.path();
+    let govs = [Identity::from_seed([8; 32]), Identity::from_seed([9; 32])];
+    let mut v2 = f.roster.clone();
+    v2.version = 2;
+    v2.members[1].name = "天津市".into();
+    let with = |updates: &str| {
+        GOOD.replace(
+            "roster = \"roster.cbor\"",
+            &format!("roster = \"roster.cbor\"\nroster_updates = [{updates}]"),
+        )
+    };
+    // Missing: named with its fix.
+    let err = load(&f, &with("\"v2.cbor\"")).unwrap_err().to_string();
+    assert!(
+        err.contains("roster_updates") && err.contains("v2.cbor"),
+        "{err}"
+    );
+    // Signed by one governance key of two: refused against the genesis roster.
+    let one = RosterDocument::sign(&v2, &[&govs[0]]).unwrap();
+    std::fs::write(d.join("v2.cbor"), one.encode().unwrap()).unwrap();
+    let c = load(&f, &with("\"v2.cbor\"")).unwrap();
+    let err = c.load_roster(Timestamp(1)).unwrap_err().to_string();
+    assert!(
+        err.contains("roster update") && err.contains("v2.cbor"),
+        "{err}"
+    );
+    // A quorum of the roster before it: the node starts from version 2.
+    let both = RosterDocument::sign(&v2, &[&govs[0], &govs[1]]).unwrap();
+    std::fs::write(d.join("v2.cbor"), both.encode().unwrap()).unwrap();
+    let loaded = c.load_roster(Timestamp(1)).unwrap();
+    assert_eq!(loaded.roster.version, 2);
+    assert_eq!(loaded.roster.members[1].name, "天津市");
+}

@@ -74,6 +74,37 @@ pub(super) fn check(raw: RawConfig, source: &Path, p: &mut Vec<String>) -> Optio
             })
             .ok()
     });
+    let roster_updates: Vec<PathBuf> = raw
+        .roster_updates
+        .optional()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|s| {
+            if s.trim().is_empty() {
+                p.push(
+                    "roster_updates: an entry is empty; list the update documents, oldest \
+                     first, such as roster_updates = [\"roster-v2.cbor\"]"
+                        .into(),
+                );
+                return None;
+            }
+            let path = Path::new(&s);
+            Some(if path.is_absolute() {
+                path.to_path_buf()
+            } else {
+                base.join(path)
+            })
+        })
+        .collect();
+    for update in &roster_updates {
+        if !update.is_file() {
+            p.push(format!(
+                "roster_updates: {} is not a file; give the quorum-signed update documents \
+                 (`tongban roster sign`), oldest first",
+                update.display()
+            ));
+        }
+    }
     let catalog = path(
         raw.catalog,
         "catalog",
@@ -165,6 +196,7 @@ pub(super) fn check(raw: RawConfig, source: &Path, p: &mut Vec<String>) -> Optio
         data_dir: data_dir?,
         roster: roster?,
         roster_digest,
+        roster_updates,
         catalog: catalog?,
         calendar: calendar?,
         http: http?,

@@ -99,7 +99,7 @@ pub(super) async fn worklist(
                             td { (c.record.item_name) }
                             td.stage { (labels::stage(c.record.stage)) }
                             td { span class=(format!("pill {cls}")) { (word) } @if let Some(d) = c.used_days { " 已用" (d) "天" } }
-                            td.todo { (todo(&s.actor, c.record.stage, c.supplement_open)) }
+                            td.todo { @if c.stranded.is_some() { span.flag { "受阻：对方已退出联盟" } } @else { (todo(&s.actor, c.record.stage, c.supplement_open)) } }
                             td { @if office { (c.record.intake_region) } @else { (c.record.handling_region) } }
                             td { (Date::of(c.record.submitted_at)) }
                         }
@@ -197,6 +197,7 @@ fn render(
                 @if view.late_supplement { " · " span.flag { "补正告知超过受理后5个工作日" } }
             }
             p.muted { "收件地 " (r.intake_region) " 窗口 " (r.window) " · 办理地 " (r.handling_region) " · 收件时间 " (Date::of(r.submitted_at)) }
+            @if let Some(why) = &view.stranded { p.problem #stranded role="alert" { "办件受阻：对方地区已不在联盟名册中。" (why) } }
             @if let Some(o) = &st.outcome { p #outcome { "办理结果：" (outcome_words(o)) } }
             @if let Some(reason) = &st.rejection { p #rejection { "不予受理理由：" (reason) } }
             @if let Some((d, reference)) = &st.dispatched { p #dispatched { "结果已送出：" (labels::delivery(*d)) " " (reference) } }

@@ -33,6 +33,10 @@ pub struct CaseView {
     /// Conflicting envelopes received for this case's logs: the writer signed two histories.
     /// The logs above are the ones held; these are kept as evidence.
     pub forks: Vec<ForkEvidence>,
+    /// Why the case cannot move on, when the other region of the case left the federation or
+    /// was revoked: its events are no longer sent or taken. Shown, never hidden or dropped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stranded: Option<String>,
 }
 
 /// One envelope that conflicts with a case's log as held (a fork).
@@ -98,6 +102,10 @@ pub struct WorklistEntry {
     pub used_days: Option<u32>,
     /// An open 补正 request.
     pub supplement_open: bool,
+    /// Why the case cannot move on, if the other region left the federation (see
+    /// [`CaseView::stranded`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stranded: Option<String>,
 }
 
 /// A worklist page.
@@ -135,16 +143,48 @@ impl<S: Store> Engine<S> {
             .map(|(_, item)| item.committed_limit);
         let clock = limit.and_then(|l| state.clock(&self.calendar, l, now));
         let late_supplement = state.late_supplement(&self.calendar);
+        let stranded = self.stranded(&record, &state, now);
         Ok(CaseView {
             intake: logs.log(crate::case::events::Side::Intake).to_vec(),
             handling: logs.log(crate::case::events::Side::Handling).to_vec(),
-            record,
             state,
             limit,
             clock,
             late_supplement,
             forks: self.fork_evidence(case)?,
+            stranded,
+            record,
         })
+    }
+
+    /// Why `record`'s case cannot move on, if it is still open (the result not yet sent out,
+    /// nor the case refused or withdrawn) and the other region of the case is not a member of
+    /// the roster in force at `now` (it left, or was revoked).
+    fn stranded(&self, record: &CaseRecord, state: &CaseState, now: Timestamp) -> Option<String> {
+        let finished =
+            matches!(state.stage, Stage::Rejected | Stage::Withdrawn) || state.dispatched.is_some();
+        if finished {
+            return None;
+        }
+        let other = if record.intake_region == self.me {
+            &record.handling_region
+        } else {
+            &record.intake_region
+        };
+        if other == &self.me
+            || self
+                .roster
+                .region(other)
+                .is_some_and(|m| m.is_valid_at(now))
+        {
+            return None;
+        }
+        Some(format!(
+            "region {other} is not a member of the federation in roster version {}: nothing \
+             more of this case is sent to it or taken from it; settle the case with that region \
+             outside the federation",
+            self.roster.version
+        ))
     }
 
     /// One case as `actor` may read it: a window reads only the cases it collected, whole; the
@@ -312,6 +352,7 @@ impl<S: Store> Engine<S> {
                 colour,
                 used_days: view.clock.map(|c| c.used_days),
                 supplement_open: view.state.supplement.is_some(),
+                stranded: view.stranded,
             });
         }
         Ok(Worklist { cases, truncated })
