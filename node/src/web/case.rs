@@ -99,7 +99,15 @@ pub(super) async fn worklist(
                             td { (c.record.item_name) }
                             td.stage { (labels::stage(c.record.stage)) }
                             td { span class=(format!("pill {cls}")) { (word) } @if let Some(d) = c.used_days { " 已用" (d) "天" } }
-                            td.todo { @if c.stranded.is_some() { span.flag { "受阻：对方已退出联盟" } } @else { (todo(&s.actor, c.record.stage, c.supplement_open)) } }
+                            td.todo {
+                                @if c.stranded.is_some() { span.flag { "受阻：对方已退出联盟" } }
+                                @else {
+                                    (todo(&s.actor, c.record.stage, c.supplement_open))
+                                    @if let Some(left) = c.supplement_days_left {
+                                        @if left >= 0 { "（剩余" (left) "天）" } @else { span.flag { "（已超期" (-left) "天）" } }
+                                    }
+                                }
+                            }
                             td { @if office { (c.record.intake_region) } @else { (c.record.handling_region) } }
                             td { (Date::of(c.record.submitted_at)) }
                         }
@@ -194,7 +202,8 @@ fn render(
                     @if let Some(d) = c.due_date { " · 应办结日 " (d) }
                     @if !c.running { " · 计时暂停" }
                 }
-                @if view.late_supplement { " · " span.flag { "补正告知超过受理后5个工作日" } }
+                @if view.late_supplement { " · " span.flag #late-supplement { "补正告知晚于接收后5个工作日" } }
+                @if view.late_acceptance { " · " span.flag #late-acceptance { "接收后5个工作日内未受理或不予受理" } }
             }
             p.muted { "收件地 " (r.intake_region) " 窗口 " (r.window) " · 办理地 " (r.handling_region) " · 收件时间 " (Date::of(r.submitted_at)) }
             @if let Some(why) = &view.stranded { p.problem #stranded role="alert" { "办件受阻：对方地区已不在联盟名册中。" (why) } }
@@ -206,6 +215,9 @@ fn render(
             @if let Some(sup) = &st.supplement {
                 div.notice #supplement {
                     strong { "补正告知（一次性告知）：" }
+                    @if let Some(left) = view.supplement_days_left {
+                        span #supplement-days { @if left >= 0 { "补正期限剩余 " (left) " 天" } @else { span.flag { "补正期限已过 " (-left) " 天" } } }
+                    }
                     ul { @for g in &sup.materials { li { (material_name(names, &g.material)) "：" (g.reason) } } }
                 }
             }
@@ -262,6 +274,9 @@ fn outcome_words(o: &Outcome) -> String {
             format!("准予。{}", l.join("；"))
         }
         Outcome::Denied { reason } => format!("不予许可：{reason}"),
+        Outcome::SupplementTimedOut => {
+            "补正超时：申请人未在期限内补正，办件终止，可重新申请。".into()
+        }
     }
 }
 
@@ -475,6 +490,11 @@ fn actions(
                             input #f-days type="number" name="days" min="1" max="60" value=(if f.get("days").is_empty() { "5" } else { f.get("days") });
                         }, "发出补正告知"))
                     }
+                    @if st.supplement.is_some() && view.supplement_days_left.is_some_and(|d| d < 0) {
+                        (form("supplement_timed_out", "补正超时，终止办件", html! {
+                            p.muted { "补正期限已过，申请人未补正：终止本件（申请人可重新申请）。" }
+                        }, "终止办件"))
+                    }
                     @if st.originals.0 && !st.originals.1 {
                         (form("originals_received", "原件已收到", html! {}, "登记收到原件"))
                     }
@@ -598,6 +618,9 @@ fn event_of(f: &Fields) -> Result<EventKind, FieldErrors> {
             reason: need("reason", "挂起原因"),
         },
         "resumed" => EventKind::Resumed,
+        "supplement_timed_out" => EventKind::Concluded {
+            outcome: Outcome::SupplementTimedOut,
+        },
         "withdrawal_confirmed" => EventKind::WithdrawalConfirmed,
         "result_collected" => EventKind::ResultCollected,
         "withdrawal_requested" => EventKind::WithdrawalRequested {

@@ -105,6 +105,9 @@ pub enum Outcome {
         /// The reason.
         reason: String,
     },
+    /// 补正超时: the open 补正 request's deadline passed unanswered, so the handler ended the
+    /// case (the applicant may apply again). Its writer checks the deadline on its calendar.
+    SupplementTimedOut,
 }
 
 /// What happened. Each kind belongs to one side ([`EventKind::side`]).

@@ -75,6 +75,8 @@ pub struct OpenSupplement {
     pub at: Timestamp,
     /// What was asked for.
     pub materials: Vec<MaterialGap>,
+    /// How long the applicant has, from the request.
+    pub deadline: TimeLimit,
 }
 
 /// What an event did when its turn came in the fold.
@@ -141,6 +143,9 @@ pub struct CaseState {
     pub stopped_at: Option<Timestamp>,
     /// Times of every 补正 request, for the "late 补正" check against receipt.
     pub supplement_requests: Vec<Timestamp>,
+    /// Every material and reason asked for in 补正 after acceptance: a later request that
+    /// asks only for these again has no effect (一次性告知: all at once, not piecemeal).
+    pub supplement_asked: Vec<MaterialGap>,
     /// The merged timeline, every event in fold order.
     pub timeline: Vec<TimelineEntry>,
 }
@@ -164,6 +169,7 @@ impl Default for CaseState {
             pauses: Vec::new(),
             stopped_at: None,
             supplement_requests: Vec::new(),
+            supplement_asked: Vec::new(),
             timeline: Vec::new(),
         }
     }
@@ -332,20 +338,34 @@ impl CaseState {
                 self.supplement = None;
                 self.stop(at);
             }
-            K::SupplementRequested { materials, .. } => {
+            K::SupplementRequested {
+                materials,
+                deadline,
+            } => {
                 if !matches!(self.stage, S::Received | S::Accepted | S::InReview) {
                     return no("补正 can be requested only while the case is being handled");
                 }
                 if open_work {
                     return no("a 补正 request or suspension is already open");
                 }
+                if self.accepted_at.is_some()
+                    && !self.supplement_asked.is_empty()
+                    && materials.iter().all(|g| self.supplement_asked.contains(g))
+                {
+                    return no(
+                        "一次性告知: every material and reason of this 补正 was asked for after \
+                         acceptance already; ask again only with a new reason",
+                    );
+                }
                 self.supplement = Some(OpenSupplement {
                     request: seq,
                     at,
                     materials: materials.clone(),
+                    deadline: *deadline,
                 });
                 self.supplement_requests.push(at);
                 if self.accepted_at.is_some() {
+                    self.supplement_asked.extend(materials.iter().cloned());
                     self.pauses.push((at, None));
                 }
             }
@@ -377,6 +397,20 @@ impl CaseState {
                 }
                 self.suspended = None;
                 self.end_pause(at);
+            }
+            K::Concluded {
+                outcome: Outcome::SupplementTimedOut,
+            } => {
+                if self.supplement.is_none() {
+                    return no("补正超时 ends a case only while a 补正 request is open");
+                }
+                self.stage = S::Concluded;
+                self.outcome = Some(Outcome::SupplementTimedOut);
+                self.supplement = None;
+                if self.withdrawal == Withdrawal::Requested {
+                    self.withdrawal = Withdrawal::Declined;
+                }
+                self.stop(at);
             }
             K::Concluded { outcome } => {
                 if !deciding {

@@ -291,6 +291,9 @@ mod tests {
                     reference: format!("R{p}"),
                 },
                 K::WithdrawalConfirmed,
+                K::Concluded {
+                    outcome: Outcome::SupplementTimedOut,
+                },
             ],
         }
     }

@@ -79,6 +79,15 @@ impl<S: Store> Engine<S> {
             _ => Vec::new(),
         };
         let mut logs = self.load_logs(case)?;
+        if let EventKind::Concluded {
+            outcome: crate::case::events::Outcome::SupplementTimedOut,
+        } = &kind
+        {
+            if let Err(e) = self.supplement_deadline_passed(&logs.state(), now) {
+                self.metrics.refused_transitions += 1;
+                return Err(e);
+            }
+        }
         let event = logs.write(side, kind, now).inspect_err(|_| {
             self.metrics.refused_transitions += 1;
         })?;
@@ -88,6 +97,34 @@ impl<S: Store> Engine<S> {
         self.route_written(&mut record, logs, &event, env.bytes(), now)?;
         self.release_claims(&supplied)?;
         Ok(event)
+    }
+
+    /// Refuses 补正超时 before the open 补正 request's deadline has passed, counted on this
+    /// region's calendar from the day after the request.
+    fn supplement_deadline_passed(
+        &self,
+        state: &crate::case::fold::CaseState,
+        now: Timestamp,
+    ) -> Result<()> {
+        let Some(open) = &state.supplement else {
+            return Err(Error::IllegalTransition(
+                "补正超时 ends a case only while a 补正 request is open".into(),
+            ));
+        };
+        let used = crate::case::clock::counting_days_between(
+            &self.calendar,
+            open.deadline.unit,
+            open.at,
+            now,
+        );
+        if used <= open.deadline.days {
+            return Err(Error::IllegalTransition(format!(
+                "the 补正 request's deadline has not passed: {used} of {} days used; 补正超时 \
+                 may end the case from the day after the deadline",
+                open.deadline.days
+            )));
+        }
+        Ok(())
     }
 
     /// A report from this region's back office.

@@ -30,6 +30,12 @@ pub struct CaseView {
     pub clock: Option<ClockReading>,
     /// A 补正 request came later than the law allows after receipt.
     pub late_supplement: bool,
+    /// The case was received but neither accepted nor refused within 5 working days (or was
+    /// accepted or refused later than that).
+    pub late_acceptance: bool,
+    /// Days left of the open 补正 request's deadline, counted on this region's calendar;
+    /// negative once it passed (the handler may then end the case: 补正超时).
+    pub supplement_days_left: Option<i64>,
     /// Conflicting envelopes received for this case's logs: the writer signed two histories.
     /// The logs above are the ones held; these are kept as evidence.
     pub forks: Vec<ForkEvidence>,
@@ -102,6 +108,9 @@ pub struct WorklistEntry {
     pub used_days: Option<u32>,
     /// An open 补正 request.
     pub supplement_open: bool,
+    /// Days left of the open 补正 request's deadline (see [`CaseView::supplement_days_left`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub supplement_days_left: Option<i64>,
     /// Why the case cannot move on, if the other region left the federation (see
     /// [`CaseView::stranded`]).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -144,6 +153,34 @@ impl<S: Store> Engine<S> {
         let clock = limit.and_then(|l| state.clock(&self.calendar, l, now));
         let late_supplement = state.late_supplement(&self.calendar);
         let stranded = self.stranded(&record, &state, now);
+        let working = |from, to| {
+            crate::case::clock::counting_days_between(
+                &self.calendar,
+                crate::case::clock::DayUnit::WorkingDays,
+                from,
+                to,
+            )
+        };
+        let supplement_days_left = state.supplement.as_ref().map(|open| {
+            let used = crate::case::clock::counting_days_between(
+                &self.calendar,
+                open.deadline.unit,
+                open.at,
+                now,
+            );
+            i64::from(open.deadline.days) - i64::from(used)
+        });
+        let answered = state.accepted_at.or(match state.stage {
+            Stage::Rejected => state.stopped_at,
+            _ => None,
+        });
+        let late_acceptance = state.received_at.is_some_and(|received| match answered {
+            Some(at) => working(received, at) > crate::case::clock::SUPPLEMENT_REQUEST_WORKING_DAYS,
+            None => {
+                state.stage == Stage::Received
+                    && working(received, now) > crate::case::clock::SUPPLEMENT_REQUEST_WORKING_DAYS
+            }
+        });
         Ok(CaseView {
             intake: logs.log(crate::case::events::Side::Intake).to_vec(),
             handling: logs.log(crate::case::events::Side::Handling).to_vec(),
@@ -151,6 +188,8 @@ impl<S: Store> Engine<S> {
             limit,
             clock,
             late_supplement,
+            late_acceptance,
+            supplement_days_left,
             forks: self.fork_evidence(case)?,
             stranded,
             record,
@@ -352,6 +391,7 @@ impl<S: Store> Engine<S> {
                 colour,
                 used_days: view.clock.map(|c| c.used_days),
                 supplement_open: view.state.supplement.is_some(),
+                supplement_days_left: view.supplement_days_left,
                 stranded: view.stranded,
             });
         }

@@ -1947,3 +1947,83 @@ fn partial_uploads_are_dropped_after_the_limit_and_the_client_is_told_to_start_o
 mod driver;
 mod storm;
 mod timers;
+
+#[test]
+fn a_supplement_times_out_only_after_its_deadline_and_the_days_left_are_shown() {
+    let mut net = Net::new();
+    let case = net.intake(TJ, BJ, "1100000001");
+    net.run(|_| false);
+    net.report(BJ, &case, EventKind::Accepted);
+    net.report(
+        BJ,
+        &case,
+        EventKind::SupplementRequested {
+            materials: vec![crate::case::events::MaterialGap {
+                material: "form".into(),
+                reason: "缺签字".into(),
+            }],
+            deadline: crate::case::clock::TimeLimit {
+                days: 3,
+                unit: crate::case::clock::DayUnit::NaturalDays,
+            },
+        },
+    );
+    net.run(|_| false);
+    let timed_out = || EventKind::Concluded {
+        outcome: crate::case::events::Outcome::SupplementTimedOut,
+    };
+    // Within the deadline: the window sees the days left, and the handler may not end it.
+    let now = net.now;
+    let view = net.node(TJ).case_view_as(&window(TJ), &case, now).unwrap();
+    assert_eq!(view.supplement_days_left, Some(3));
+    let listed = net
+        .node(TJ)
+        .worklist_as(&window(TJ), &WorklistFilter::default(), now)
+        .unwrap();
+    assert_eq!(listed.cases[0].supplement_days_left, Some(3));
+    let refused = net
+        .node(BJ)
+        .write_event(&Actor::BackOffice, &case, timed_out(), now)
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("deadline has not passed"),
+        "{refused}"
+    );
+    // Four days on, it has passed: the case ends, at both nodes.
+    net.now = net.now.plus_ms(4 * Timestamp::DAY_MS);
+    let now = net.now;
+    let view = net
+        .node(BJ)
+        .case_view_as(&Actor::BackOffice, &case, now)
+        .unwrap();
+    assert_eq!(view.supplement_days_left, Some(-1));
+    net.node(BJ)
+        .write_event(&Actor::BackOffice, &case, timed_out(), now)
+        .unwrap();
+    net.commit(BJ);
+    net.run(|_| false);
+    let now = net.now;
+    let view = net.node(TJ).case_view_as(&window(TJ), &case, now).unwrap();
+    assert_eq!(
+        view.state.outcome,
+        Some(crate::case::events::Outcome::SupplementTimedOut)
+    );
+    assert_eq!(view.supplement_days_left, None);
+}
+
+#[test]
+fn a_case_received_and_left_unanswered_for_five_working_days_is_flagged() {
+    let mut net = Net::new();
+    let case = net.intake(TJ, BJ, "1100000001");
+    net.run(|_| false);
+    let now = net.now;
+    assert!(!net.node(BJ).case_view(&case, now).unwrap().late_acceptance);
+    // Ten calendar days hold more than five working days, whatever the calendar.
+    net.now = net.now.plus_ms(10 * Timestamp::DAY_MS);
+    let now = net.now;
+    assert!(net.node(BJ).case_view(&case, now).unwrap().late_acceptance);
+    // Accepted that late, the flag stays.
+    net.report(BJ, &case, EventKind::Accepted);
+    let now = net.now;
+    assert!(net.node(BJ).case_view(&case, now).unwrap().late_acceptance);
+}

@@ -262,6 +262,9 @@ fn event_kind() -> impl Strategy<Value = EventKind> {
         text().prop_map(|reason| EventKind::Concluded {
             outcome: Outcome::Denied { reason },
         }),
+        Just(EventKind::Concluded {
+            outcome: Outcome::SupplementTimedOut,
+        }),
         text().prop_map(|reference| EventKind::ResultDispatched {
             method: Delivery::Mail,
             reference,

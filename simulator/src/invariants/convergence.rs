@@ -226,6 +226,7 @@ fn outcome_name(view: &CaseView) -> String {
     match (view.state.stage, &view.state.outcome) {
         (Stage::Concluded, Some(Outcome::Approved { .. })) => "approved".into(),
         (Stage::Concluded, Some(Outcome::Denied { .. })) => "denied".into(),
+        (Stage::Concluded, Some(Outcome::SupplementTimedOut)) => "supplement_timed_out".into(),
         (Stage::Rejected, _) => "rejected".into(),
         (Stage::Withdrawn, _) => "withdrawn".into(),
         (stage, _) => {

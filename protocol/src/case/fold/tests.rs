@@ -450,3 +450,99 @@ fn each_rule_refuses_where_its_own_condition_decides() {
         .unwrap();
     assert_eq!(logs.state().withdrawal, Withdrawal::Declined);
 }
+
+fn supplement(material: &str, reason: &str) -> EventKind {
+    EventKind::SupplementRequested {
+        materials: vec![MaterialGap {
+            material: material.into(),
+            reason: reason.into(),
+        }],
+        deadline: TimeLimit {
+            days: 5,
+            unit: DayUnit::WorkingDays,
+        },
+    }
+}
+
+fn provided(request: u32) -> EventKind {
+    EventKind::SupplementProvided {
+        request,
+        materials: vec![],
+    }
+}
+
+#[test]
+fn after_acceptance_a_supplement_is_asked_once_unless_for_a_new_reason() {
+    use EventKind as K;
+    use Side::*;
+    let mut logs = run(&[
+        (Intake, submitted(), 0),
+        (Handling, K::Received, 1),
+        // Before acceptance: asked, answered, asked again for the same — allowed.
+        (Handling, supplement("id-card", "复印件不清晰"), 2),
+        (Intake, provided(2), 3),
+        (Handling, supplement("id-card", "复印件不清晰"), 4),
+        (Intake, provided(3), 5),
+        (Handling, K::Accepted, 6),
+        (Handling, supplement("id-card", "复印件不清晰"), 7),
+        (Intake, provided(5), 8),
+    ]);
+    // The same material and reason again after acceptance: refused by the writer...
+    let again = logs.write(
+        Handling,
+        supplement("id-card", "复印件不清晰"),
+        Timestamp(MON + 9),
+    );
+    assert!(
+        again.is_err_and(|e| e.to_string().contains("一次性告知")),
+        "a repeated 补正 after acceptance is refused"
+    );
+    // ...and a new reason is taken.
+    logs.write(
+        Handling,
+        supplement("id-card", "照片页缺失"),
+        Timestamp(MON + 10),
+    )
+    .unwrap();
+    let s = logs.state();
+    assert!(s.supplement.is_some());
+    assert_eq!(s.supplement_asked.len(), 2);
+    assert_eq!(
+        s.supplement.as_ref().map(|o| o.deadline.days),
+        Some(5),
+        "the request's deadline is kept"
+    );
+}
+
+#[test]
+fn a_supplement_that_times_out_ends_the_case_and_only_while_one_is_open() {
+    use EventKind as K;
+    use Side::*;
+    let timed_out = || K::Concluded {
+        outcome: Outcome::SupplementTimedOut,
+    };
+    let mut logs = run(&[
+        (Intake, submitted(), 0),
+        (Handling, K::Received, 1),
+        (Handling, K::Accepted, 2),
+    ]);
+    assert!(
+        logs.write(Handling, timed_out(), Timestamp(MON + 3))
+            .is_err(),
+        "no 补正 open: nothing to time out"
+    );
+    logs.write(Handling, supplement("form", "缺签字"), Timestamp(MON + 4))
+        .unwrap();
+    logs.write(Handling, timed_out(), Timestamp(MON + 10 * DAY))
+        .unwrap();
+    let s = logs.state();
+    assert_eq!(s.stage, Stage::Concluded);
+    assert_eq!(s.outcome, Some(Outcome::SupplementTimedOut));
+    assert!(s.supplement.is_none());
+    assert!(s.stopped_at.is_some());
+    // The applicant's late answer changes nothing.
+    assert!(
+        logs.write(Intake, provided(3), Timestamp(MON + 11 * DAY))
+            .is_err()
+    );
+}
