@@ -82,11 +82,10 @@ impl<S: Store> Engine<S> {
         if let EventKind::Concluded {
             outcome: crate::case::events::Outcome::SupplementTimedOut,
         } = &kind
+            && let Err(e) = self.supplement_deadline_passed(&logs.state(), now)
         {
-            if let Err(e) = self.supplement_deadline_passed(&logs.state(), now) {
-                self.metrics.refused_transitions += 1;
-                return Err(e);
-            }
+            self.metrics.refused_transitions += 1;
+            return Err(e);
         }
         let event = logs.write(side, kind, now).inspect_err(|_| {
             self.metrics.refused_transitions += 1;
