@@ -4,7 +4,7 @@
 //! and reports go through, and delivers it when an admin retries it once the back office
 //! takes it.
 
-mod support;
+use crate::support;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

@@ -4,7 +4,7 @@
 //! member's rate and size limits, counts the refusals per peer, and meanwhile a case between
 //! two other regions goes through as usual.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

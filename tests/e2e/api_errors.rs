@@ -1,7 +1,7 @@
 //! Bad input at every endpoint: each gets a 4xx with a JSON error that says what to fix, and
 //! changes nothing.
 
-mod support;
+use crate::support;
 
 use reqwest::Method;
 use serde_json::{Value, json};

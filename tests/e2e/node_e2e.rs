@@ -1,7 +1,7 @@
 //! One real node: an application taken over HTTP, decided by the built-in reference back
 //! office, and read back concluded.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use support::*;

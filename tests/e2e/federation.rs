@@ -1,7 +1,7 @@
 //! Several real nodes over libp2p/QUIC on loopback: cases between every pair of regions,
 //! catch-up after a node was cut off, strangers refused, catalog changes spreading.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

@@ -4,7 +4,7 @@
 //! a certificate swapped and reloaded on SIGHUP; and a node that refuses to start on a bad
 //! pair or on plain HTTP off loopback.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

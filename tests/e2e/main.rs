@@ -1,0 +1,13 @@
+//! The end-to-end tests that start real `tongban node` processes on 127.0.0.1, in one test
+//! binary (one compile and one link instead of six). The heavy drills (crash, storm), the
+//! browser tests (web) and the contract test keep binaries of their own.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod api_errors;
+mod dead_letters;
+mod federation;
+mod flood;
+mod node_e2e;
+mod tls;
