@@ -80,3 +80,53 @@ async fn an_intake_is_decided_by_the_reference_back_office() {
         "{metrics}"
     );
 }
+
+/// `/livez` answers while the process serves; `/readyz` only once the node reaches another
+/// member: 503 (naming the member) while the other node of a two-region federation is down,
+/// 200 once both run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_waits_for_a_peer_and_liveness_does_not() {
+    let fed = Federation::new(&["110000", "120000"], FAST_APPROVALS);
+    let beijing = fed.start("110000");
+    let c = beijing.client();
+    let (status, live) = c.send(reqwest::Method::GET, "/livez", None, None).await;
+    assert_eq!(status, 200, "{live}");
+    assert_eq!(live["status"], "live", "{live}");
+
+    let (status, ready) = c.send(reqwest::Method::GET, "/readyz", None, None).await;
+    assert_eq!(status, 503, "{ready}");
+    assert_eq!(ready["error"]["code"], "unavailable", "{ready}");
+    assert!(
+        ready["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("not ready: none of the 1 other member")),
+        "{ready}"
+    );
+    assert_eq!(
+        ready["error"]["problems"],
+        serde_json::json!(["region 120000: not connected"])
+    );
+    // The summary stays 200: the engine runs, whatever the peers.
+    let (status, health) = c.send(reqwest::Method::GET, "/healthz", None, None).await;
+    assert_eq!(status, 200, "{health}");
+
+    let tianjin = fed.start("120000");
+    for node in [&beijing, &tianjin] {
+        let c = node.client();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let (status, ready) = c.send(reqwest::Method::GET, "/readyz", None, None).await;
+            if status == 200 {
+                assert_eq!(ready["status"], "ready", "{ready}");
+                assert_eq!(ready["members"], 1, "{ready}");
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} not ready after 30 s: {ready}",
+                node.base
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+}
