@@ -5,6 +5,7 @@
 //! | module | job |
 //! |---|---|
 //! | this module | keys, API tokens, dev certificates, catalog and node config checks |
+//! | `remote` | what the commands that call a running node share: its address, the token, the client |
 //! | `roster` | signing, verifying and applying roster documents, and describing them |
 //! | `roster_file` | the roster's readable TOML form, read into a checked `Roster` |
 
@@ -18,6 +19,7 @@ use crate::config::{NodeConfig, read_text, token_sha256};
 use crate::error::NodeError;
 use crate::keys;
 
+mod remote;
 mod roster;
 mod roster_file;
 
