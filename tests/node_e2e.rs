@@ -81,9 +81,36 @@ async fn an_intake_is_decided_by_the_reference_back_office() {
     );
 }
 
+/// `tongban doctor --node` on a running node: its exit code and standard output. The files are
+/// checked as of 2026-06-01 (inside the test calendar's year); the clock check uses the real
+/// clock.
+fn doctor(fed: &Federation, region: &str, node: &RunningNode) -> (i32, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tongban"))
+        .args(["doctor", "--config"])
+        .arg(fed.config(region))
+        .args(["--node", &node.base, "--at", "1780243200000"])
+        .env("TONGBAN_TOKEN", ADMIN_TOKEN)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run tongban doctor");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    (out.status.code().unwrap_or(-1), stdout)
+}
+
+/// The line of `tongban doctor`'s check `name`.
+fn check<'a>(out: &'a str, name: &str) -> &'a str {
+    out.lines()
+        .find(|l| {
+            l.get(6..)
+                .is_some_and(|l| l.starts_with(&format!("{name}: ")))
+        })
+        .unwrap_or_else(|| panic!("no {name} check in\n{out}"))
+}
+
 /// `/livez` answers while the process serves; `/readyz` only once the node reaches another
 /// member: 503 (naming the member) while the other node of a two-region federation is down,
-/// 200 once both run.
+/// 200 once both run. `tongban doctor --node` says the same, finds the database in use by the
+/// running node, and compares the clocks.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_waits_for_a_peer_and_liveness_does_not() {
     let fed = Federation::new(&["110000", "120000"], FAST_APPROVALS);
@@ -109,6 +136,20 @@ async fn readiness_waits_for_a_peer_and_liveness_does_not() {
     // The summary stays 200: the engine runs, whatever the peers.
     let (status, health) = c.send(reqwest::Method::GET, "/healthz", None, None).await;
     assert_eq!(status, 200, "{health}");
+    let (code, out) = doctor(&fed, "110000", &beijing);
+    assert_eq!(code, 1, "{out}");
+    let line = check(&out, "readiness");
+    assert!(line.starts_with("FAIL  "), "{out}");
+    assert!(line.contains("region 120000: not connected"), "{line}");
+    assert!(
+        check(&out, "database").ends_with("is in use by a running node: ok"),
+        "{out}"
+    );
+    assert!(check(&out, "clock").starts_with("ok    "), "{out}");
+    assert_eq!(
+        check(&out, "running roster"),
+        "ok    running roster: the node runs roster version 1"
+    );
 
     let tianjin = fed.start("120000");
     for node in [&beijing, &tianjin] {
@@ -129,4 +170,10 @@ async fn readiness_waits_for_a_peer_and_liveness_does_not() {
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
     }
+    let (code, out) = doctor(&fed, "110000", &beijing);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        check(&out, "readiness").starts_with("ok    ") && out.contains("1 of 1 other member"),
+        "{out}"
+    );
 }
