@@ -8,9 +8,9 @@
 //! | [`config`] | the node config file (TOML): parsing, every problem at once, the files it names |
 //! | [`store`] | [`store::RedbStore`], the durable implementation of the protocol's `Store` |
 //! | [`keys`] | key files: generating, writing (mode 0600) and reading ed25519 seeds |
-//! | [`cli`] | what the CLI's offline commands do: roster signing and checking, catalog checks |
+//! | [`cli`] | what the CLI's commands do: roster signing and checking, catalog checks, `tongban doctor` |
 //! | [`daemon`] | the running node: the engine thread, group commit, the back office, the HTTP server |
-//! | [`api`] | the HTTP API for windows and back offices, `/healthz`, `/metrics`, OpenAPI |
+//! | [`api`] | the HTTP API for windows and back offices, `/livez`, `/readyz`, `/healthz`, `/metrics`, OpenAPI |
 //! | [`demo`] | `tongban demo`: the five regions on loopback, with optional load |
 //! | [`net`] | the peer transport: libp2p over QUIC, roster allow-list, the frame protocol |
 //! | [`tls`] | HTTPS for the API: the `[tls]` files checked, served with rustls, reloaded on SIGHUP; `tongban cert dev` |

@@ -66,6 +66,30 @@ enum Command {
         #[arg(long, value_name = "DIR", default_value = tongban_node::tls::dev::DEFAULT_DIR)]
         tls_dir: PathBuf,
     },
+    /// Check a node's set-up without starting it: config, key file and its mode, roster and
+    /// identity, memberships ending within 30 days, catalog, calendar, TLS, free disk space,
+    /// the database; with --node, the running node's readiness and clock. One line per check
+    /// (ok, warn or FAIL, with what to fix); exit status 1 if any FAIL.
+    Doctor {
+        /// The node config (TOML).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Also ask the running node at this HTTP address, such as http://127.0.0.1:8080:
+        /// its /readyz, and its clock against this machine's.
+        #[arg(long, value_name = "URL")]
+        node: Option<String>,
+        /// With --node: a file holding an admin token of that node (default: the
+        /// TONGBAN_TOKEN variable), to compare the roster it runs with the config's files.
+        #[arg(long, value_name = "FILE", requires = "node")]
+        token_file: Option<PathBuf>,
+        /// With --node: trust only this CA (PEM) for an https:// node.
+        #[arg(long, value_name = "FILE", requires = "node")]
+        cacert: Option<PathBuf>,
+        /// Check the files as of this time, in milliseconds since the epoch (default: now),
+        /// such as a date before which a membership or the calendar must be renewed.
+        #[arg(long, value_name = "MS")]
+        at: Option<u64>,
+    },
     /// Run the node daemon with a config file.
     Node {
         /// The node config (TOML).
@@ -272,6 +296,31 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 args.log_format,
             ))?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Doctor {
+            config,
+            node,
+            token_file,
+            cacert,
+            at,
+        } => {
+            let at = at.map_or_else(cli::now, Timestamp);
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            let remote = node.as_deref().map(|url| cli::RemoteNode {
+                url,
+                token_file: token_file.as_deref(),
+                cacert: cacert.as_deref(),
+            });
+            let report = runtime.block_on(cli::doctor(&config, remote, at));
+            print!("{}", report.render());
+            Ok(if report.failed() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Node {
             config,

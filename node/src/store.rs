@@ -63,6 +63,16 @@ impl std::fmt::Debug for RedbStore {
     }
 }
 
+/// What [`RedbStore::open`] says when another process holds the database open.
+const IN_USE: &str = "another process (or another store in this one) has the database open; \
+                      stop the other tongban node that uses this data_dir";
+
+/// Whether `e` is [`RedbStore::open`]'s refusal because another process (a running node) holds
+/// the database open, so that `tongban doctor` can tell a running node from a broken store.
+pub fn is_in_use(e: &NodeError) -> bool {
+    matches!(e, NodeError::Storage { detail, .. } if detail == IN_USE)
+}
+
 impl RedbStore {
     /// Opens the database at `path`, creating the file (and its folder) if needed and every
     /// table the protocol uses, so later reads never meet a missing table.
@@ -79,11 +89,7 @@ impl RedbStore {
             })?;
         }
         let db = Database::create(path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => storage(
-                "another process (or another store in this one) has the database open; \
-                 stop the other tongban node that uses this data_dir"
-                    .into(),
-            ),
+            redb::DatabaseError::DatabaseAlreadyOpen => storage(IN_USE.into()),
             other => storage(other.to_string()),
         })?;
         let mut txn = db

@@ -461,9 +461,9 @@ fn catalog_check_passes_a_good_file_and_lists_every_problem_of_a_bad_one() {
     assert!(err.contains("missing.toml"), "{err}");
 }
 
-#[test]
-fn a_node_config_made_with_the_cli_checks_out() {
-    let fed = Federation::new();
+/// A Beijing node's config over a five-region roster made and signed with the CLI, written to
+/// `node.toml`; its text, with one window token's `[[tokens]]` entry.
+fn node_config(fed: &Federation) -> String {
     let d = fed.path();
     fed.roster_toml("roster.toml", 1, 5);
     fed.sign("roster.toml", "roster.cbor", &[0, 1, 2]);
@@ -501,6 +501,14 @@ fn a_node_config_made_with_the_cli_checks_out() {
          [backoffice]\nkind = \"reference\"\n{entry}"
     );
     std::fs::write(d.join("node.toml"), &config).unwrap();
+    config
+}
+
+#[test]
+fn a_node_config_made_with_the_cli_checks_out() {
+    let fed = Federation::new();
+    let d = fed.path();
+    let config = node_config(&fed);
 
     let out = ok(d, &["node", "--config", "node.toml", "--check"]);
     assert!(out.contains("region 110000"), "{out}");
@@ -525,6 +533,91 @@ fn a_node_config_made_with_the_cli_checks_out() {
     assert!(err.contains("2 problem(s)"), "{err}");
     assert!(err.contains("http.bind: \"localhost:99999\""), "{err}");
     assert!(err.contains("region: invalid region id"), "{err}");
+}
+
+/// Runs `tongban doctor` and returns its exit code and standard output.
+fn doctor(dir: &Path, config: &str) -> (i32, String) {
+    let out = tongban(dir, &["doctor", "--config", config, "--at", AT]);
+    let (stdout, stderr) = text(&out);
+    assert!(
+        stdout.lines().all(|l| l.starts_with("ok    ")
+            || l.starts_with("warn  ")
+            || l.starts_with("FAIL  ")
+            || l.ends_with(" FAIL")),
+        "every line is one check:\n{stdout}\n{stderr}"
+    );
+    (out.status.code().unwrap_or(-1), stdout)
+}
+
+/// The line of check `name`.
+fn check<'a>(stdout: &'a str, name: &str) -> &'a str {
+    stdout
+        .lines()
+        .find(|l| l[6.min(l.len())..].starts_with(&format!("{name}: ")))
+        .unwrap_or_else(|| panic!("no {name} check in\n{stdout}"))
+}
+
+#[test]
+fn doctor_passes_a_good_node_warns_of_a_shared_key_and_fails_a_wrong_one() {
+    let fed = Federation::new();
+    let d = fed.path();
+    let config = node_config(&fed);
+
+    let (code, out) = doctor(d, "node.toml");
+    assert_eq!(code, 0, "{out}");
+    for name in [
+        "config",
+        "key file",
+        "roster",
+        "identity",
+        "membership",
+        "catalog",
+        "calendar",
+        "database",
+    ] {
+        assert!(check(&out, name).starts_with("ok    "), "{out}");
+    }
+    // Free space depends on the machine the test runs on; it must not fail here.
+    assert!(!check(&out, "disk").starts_with("FAIL"), "{out}");
+    assert!(out.ends_with(" 0 FAIL\n"), "{out}");
+    assert!(check(&out, "identity").contains("region 110000's on roster version 1"));
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(
+            d.join("keys/110000.node.key"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        let (code, out) = doctor(d, "node.toml");
+        assert_eq!(code, 0, "a warning is no failure: {out}");
+        let line = check(&out, "key file");
+        assert!(line.starts_with("warn  "), "{out}");
+        assert!(line.contains("mode 0644"), "{line}");
+        assert!(
+            line.contains("run `chmod 600 ") && line.contains("keys/110000.node.key`"),
+            "{line}"
+        );
+    }
+
+    // Tianjin's key in Beijing's config: the roster does not list it as Beijing's.
+    let wrong = config.replace("keys/110000.node.key", "keys/120000.node.key");
+    std::fs::write(d.join("wrong.toml"), wrong).unwrap();
+    let (code, out) = doctor(d, "wrong.toml");
+    assert_eq!(code, 1, "{out}");
+    let line = check(&out, "identity");
+    assert!(line.starts_with("FAIL  "), "{out}");
+    assert!(line.contains("as region 110000's node key"), "{line}");
+    assert!(line.contains("use the right key file"), "{line}");
+    assert!(out.ends_with(" 1 FAIL\n"), "{out}");
+
+    // A config that does not load: one FAIL, and the other checks are not guessed at.
+    std::fs::write(d.join("broken.toml"), "region = \"\"\n").unwrap();
+    let (code, out) = doctor(d, "broken.toml");
+    assert_eq!(code, 1, "{out}");
+    assert!(check(&out, "config").starts_with("FAIL  "), "{out}");
+    assert_eq!(out.lines().count(), 2, "{out}");
 }
 
 #[test]

@@ -80,3 +80,100 @@ async fn an_intake_is_decided_by_the_reference_back_office() {
         "{metrics}"
     );
 }
+
+/// `tongban doctor --node` on a running node: its exit code and standard output. The files are
+/// checked as of 2026-06-01 (inside the test calendar's year); the clock check uses the real
+/// clock.
+fn doctor(fed: &Federation, region: &str, node: &RunningNode) -> (i32, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tongban"))
+        .args(["doctor", "--config"])
+        .arg(fed.config(region))
+        .args(["--node", &node.base, "--at", "1780243200000"])
+        .env("TONGBAN_TOKEN", ADMIN_TOKEN)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run tongban doctor");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    (out.status.code().unwrap_or(-1), stdout)
+}
+
+/// The line of `tongban doctor`'s check `name`.
+fn check<'a>(out: &'a str, name: &str) -> &'a str {
+    out.lines()
+        .find(|l| {
+            l.get(6..)
+                .is_some_and(|l| l.starts_with(&format!("{name}: ")))
+        })
+        .unwrap_or_else(|| panic!("no {name} check in\n{out}"))
+}
+
+/// `/livez` answers while the process serves; `/readyz` only once the node reaches another
+/// member: 503 (naming the member) while the other node of a two-region federation is down,
+/// 200 once both run. `tongban doctor --node` says the same, finds the database in use by the
+/// running node, and compares the clocks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_waits_for_a_peer_and_liveness_does_not() {
+    let fed = Federation::new(&["110000", "120000"], FAST_APPROVALS);
+    let beijing = fed.start("110000");
+    let c = beijing.client();
+    let (status, live) = c.send(reqwest::Method::GET, "/livez", None, None).await;
+    assert_eq!(status, 200, "{live}");
+    assert_eq!(live["status"], "live", "{live}");
+
+    let (status, ready) = c.send(reqwest::Method::GET, "/readyz", None, None).await;
+    assert_eq!(status, 503, "{ready}");
+    assert_eq!(ready["error"]["code"], "unavailable", "{ready}");
+    assert!(
+        ready["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("not ready: none of the 1 other member")),
+        "{ready}"
+    );
+    assert_eq!(
+        ready["error"]["problems"],
+        serde_json::json!(["region 120000: not connected"])
+    );
+    // The summary stays 200: the engine runs, whatever the peers.
+    let (status, health) = c.send(reqwest::Method::GET, "/healthz", None, None).await;
+    assert_eq!(status, 200, "{health}");
+    let (code, out) = doctor(&fed, "110000", &beijing);
+    assert_eq!(code, 1, "{out}");
+    let line = check(&out, "readiness");
+    assert!(line.starts_with("FAIL  "), "{out}");
+    assert!(line.contains("region 120000: not connected"), "{line}");
+    assert!(
+        check(&out, "database").ends_with("is in use by a running node: ok"),
+        "{out}"
+    );
+    assert!(check(&out, "clock").starts_with("ok    "), "{out}");
+    assert_eq!(
+        check(&out, "running roster"),
+        "ok    running roster: the node runs roster version 1"
+    );
+
+    let tianjin = fed.start("120000");
+    for node in [&beijing, &tianjin] {
+        let c = node.client();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let (status, ready) = c.send(reqwest::Method::GET, "/readyz", None, None).await;
+            if status == 200 {
+                assert_eq!(ready["status"], "ready", "{ready}");
+                assert_eq!(ready["members"], 1, "{ready}");
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} not ready after 30 s: {ready}",
+                node.base
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+    let (code, out) = doctor(&fed, "110000", &beijing);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        check(&out, "readiness").starts_with("ok    ") && out.contains("1 of 1 other member"),
+        "{out}"
+    );
+}

@@ -1,5 +1,5 @@
 //! The HTTP API under `/api/v1`, for windows, back offices and the node's admin, plus
-//! `/healthz` and `/metrics`. Every handler checks the token, parses the request itself (so a bad body gets
+//! `/livez`, `/readyz`, `/healthz` and `/metrics`. Every handler checks the token, parses the request itself (so a bad body gets
 //! a JSON error that says what to fix), asks the engine, and answers only after the engine's
 //! commit.
 
@@ -94,6 +94,8 @@ pub fn router(state: AppState) -> Router {
         .as_ref()
         .is_some_and(|t| t.back_office_ca_file.is_some());
     let routes = Router::new()
+        .route("/livez", get(ops::livez))
+        .route("/readyz", get(ops::readyz))
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .route("/api/v1/openapi.json", get(openapi::document))

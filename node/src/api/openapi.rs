@@ -25,8 +25,8 @@ and report their status. The node signs every event and carries it to the other 
 Authentication: `Authorization: Bearer <token>`. Each token is configured on the node with a role: \
 `window` (bound to one window; takes applications, uploads materials, records intake-side events), \
 `back_office` (reports handling-side events) or `admin` (everything, and publishing the catalog). Window \
-requests may name the operator with `X-Operator: <staff number>`. `/healthz`, `/metrics` and this \
-document need no token; the back-office webhook is authenticated by an HMAC signature instead.
+requests may name the operator with `X-Operator: <staff number>`. `/livez`, `/readyz`, `/healthz`, \
+`/metrics` and this document need no token; the back-office webhook is authenticated by an HMAC signature instead.
 
 Errors: every error answer is JSON, `{\"error\": {\"code\", \"message\", \"problems\"}}`, with a stable \
 `code` to branch on and a `message` that says what to fix. See docs/API.md for a worked example.";
@@ -36,6 +36,8 @@ Errors: every error answer is JSON, `{\"error\": {\"code\", \"message\", \"probl
 #[openapi(
     info(title = "tongban node API", description = DESCRIPTION),
     paths(
+        ops::livez,
+        ops::readyz,
         ops::healthz,
         ops::metrics,
         document,
@@ -300,6 +302,8 @@ mod tests {
         assert_eq!(doc["info"]["version"], env!("CARGO_PKG_VERSION"));
         let routes = routes();
         for (method, path) in [
+            ("get", "/livez"),
+            ("get", "/readyz"),
             ("get", "/healthz"),
             ("get", "/metrics"),
             ("get", "/api/v1/openapi.json"),
@@ -351,6 +355,8 @@ mod tests {
             "bearer"
         );
         let open = [
+            "/livez",
+            "/readyz",
             "/healthz",
             "/metrics",
             "/api/v1/openapi.json",

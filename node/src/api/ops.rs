@@ -1,4 +1,5 @@
-//! Health, metrics, the dead-letter table and unknown paths.
+//! Health (liveness, readiness and the summary), metrics, the dead-letter table and unknown
+//! paths.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -8,19 +9,132 @@ use serde::Serialize;
 use tongban_protocol::engine::audit::SignedAuditHead;
 use tongban_protocol::engine::{Actor, CaseCounts, DeadLetterView};
 use tongban_protocol::ids::RegionId;
+use tongban_protocol::roster::Roster;
 use tracing::info;
 
 use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::{AppState, auth};
 use crate::daemon::Command;
 
-/// `GET /healthz`: the node answers and its engine is running.
+/// `GET /livez`: the process serves HTTP. Nothing else is asked, so a supervisor restarts the
+/// process only when restarting can help.
+#[utoipa::path(
+    get,
+    path = "/livez",
+    tag = "operations",
+    summary = "Liveness: the process serves HTTP",
+    description = "No token needed. For a supervisor (Docker's HEALTHCHECK, a Kubernetes liveness probe, a \
+        systemd watchdog script): 200 `{\"status\": \"live\"}` for as long as the process answers HTTP. It asks \
+        neither the engine nor the peers, so a node that waits for its peers is not restarted for it; when this \
+        fails, restarting the process is the right answer. Use /readyz to decide whether to send the node work.",
+    responses(
+        (status = 200, description = "The process serves.", body = LiveAnswer),
+    ),
+)]
+pub(super) async fn livez() -> Json<LiveAnswer> {
+    Json(LiveAnswer {
+        status: "live".into(),
+    })
+}
+
+/// `GET /readyz`: the node can take work now: its engine runs and, in a federation of more
+/// than one member, it is connected to at least one other member's node.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    summary = "Readiness: the node can take work now",
+    description = "No token needed. For a load balancer in front of the windows: 200 when the node's engine runs \
+        and, when the roster has other members in force, at least one of their nodes is connected (a node that \
+        reaches none of them takes applications it cannot carry to their handling region). 503 otherwise, with \
+        an error body whose message says what is not ready and what to do, and `problems` naming each member \
+        not connected. Do not restart a node for a 503 here: use /livez for that.",
+    responses(
+        (status = 200, description = "The node can take work.", body = ReadyAnswer),
+        (status = 503, description = "The node is not ready: its engine stopped or is busy, or no other \
+            member's node is connected.", body = ErrorBody),
+    ),
+)]
+pub(super) async fn readyz(State(state): State<AppState>) -> Result<Json<ReadyAnswer>, ApiError> {
+    if !state.engine.running() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unavailable,
+            "not ready: the node's engine has stopped; restart the node and read its log for why \
+             it stopped",
+        ));
+    }
+    let roster = state.engine.ask(|reply| Command::Roster { reply }).await?;
+    let peers = state.engine.peers();
+    let others = other_members(&roster, &state.config.region, crate::daemon::now())
+        .into_iter()
+        .map(|region| {
+            let connected = peers.get(&region).is_some_and(|p| p.connected);
+            (region, connected)
+        })
+        .collect::<Vec<_>>();
+    readiness(&state.config.region, &others).map(Json)
+}
+
+/// The members other than `me` whose membership is in force at `now`: the nodes this node
+/// should be connected to.
+fn other_members(
+    roster: &Roster,
+    me: &RegionId,
+    now: tongban_protocol::ids::Timestamp,
+) -> Vec<RegionId> {
+    roster
+        .members
+        .iter()
+        .filter(|m| m.region != *me && m.is_valid_at(now))
+        .map(|m| m.region.clone())
+        .collect()
+}
+
+/// Ready when there are no other members, or at least one of `others` (region, connected now)
+/// is connected; otherwise the 503 that names each member not connected and what to check.
+fn readiness(me: &RegionId, others: &[(RegionId, bool)]) -> Result<ReadyAnswer, ApiError> {
+    let connected: Vec<RegionId> = others
+        .iter()
+        .filter(|(_, c)| *c)
+        .map(|(r, _)| r.clone())
+        .collect();
+    if !others.is_empty() && connected.is_empty() {
+        let mut e = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unavailable,
+            format!(
+                "not ready: none of the {} other member(s) on the roster is connected; check that \
+                 their nodes run, that UDP reaches the addresses the roster lists for them, and \
+                 that this node's [peer] listen address is the one the roster lists for region \
+                 {me} (the operator page and the log say which peers were refused)",
+                others.len()
+            ),
+        );
+        e.problems = others
+            .iter()
+            .map(|(r, _)| format!("region {r}: not connected"))
+            .collect();
+        return Err(e);
+    }
+    Ok(ReadyAnswer {
+        status: "ready".into(),
+        region: me.clone(),
+        members: others.len(),
+        connected,
+    })
+}
+
+/// `GET /healthz`: the node answers and its engine is running; the summary an operator reads,
+/// whatever its readiness.
 #[utoipa::path(
     get,
     path = "/healthz",
     tag = "operations",
     summary = "Health: the node answers and its engine is running",
-    description = "No token needed. For load balancers and monitoring. `dead_letters` counts the notices \
+    description = "No token needed. The summary for monitoring, independent of readiness: 200 while the engine \
+        runs, even when no peer is connected (see /readyz for that, and /livez for whether the process serves). \
+        `dead_letters` counts the notices \
         the back office did not take, parked until an operator retries them (see /api/v1/admin/dead-letters); \
         the node stays up (200) with dead letters, so alert on the count. Answered from counters the engine \
         publishes after each commit (case counts at most a second old), so it costs the same however many \
@@ -412,6 +526,28 @@ pub(super) async fn not_found(uri: Uri) -> ApiError {
 
 // The answers above: the handlers answer with them, and the OpenAPI document describes them.
 
+/// The answer of `/livez`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct LiveAnswer {
+    /// Always `live`.
+    #[schema(example = "live")]
+    pub status: String,
+}
+
+/// The answer of `/readyz` when the node can take work.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct ReadyAnswer {
+    /// Always `ready`.
+    #[schema(example = "ready")]
+    pub status: String,
+    /// The region this node serves.
+    pub region: RegionId,
+    /// How many other members the roster has in force now.
+    pub members: usize,
+    /// The other members whose nodes are connected now.
+    pub connected: Vec<RegionId>,
+}
+
 /// The answer of `/healthz`.
 #[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct HealthAnswer {
@@ -452,4 +588,47 @@ pub(super) struct AuditHeadAnswer {
 pub(super) struct RetryAnswer {
     /// The ids of the notices queued for the back office again, in order.
     pub retried: Vec<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn region(r: &str) -> RegionId {
+        RegionId::new(r).unwrap()
+    }
+
+    #[test]
+    fn a_lone_member_is_ready_without_peers() {
+        let answer = readiness(&region("110000"), &[]).unwrap();
+        assert_eq!(answer.status, "ready");
+        assert_eq!(answer.members, 0);
+    }
+
+    #[test]
+    fn one_connected_member_is_enough_and_none_is_not_ready() {
+        let me = region("110000");
+        let answer =
+            readiness(&me, &[(region("120000"), false), (region("130000"), true)]).unwrap();
+        assert_eq!(answer.members, 2);
+        assert_eq!(answer.connected, [region("130000")]);
+
+        let e =
+            readiness(&me, &[(region("120000"), false), (region("130000"), false)]).unwrap_err();
+        assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e.code, ErrorCode::Unavailable);
+        assert!(
+            e.message.starts_with("not ready: none of the 2"),
+            "{}",
+            e.message
+        );
+        assert!(e.message.contains("[peer] listen"), "{}", e.message);
+        assert_eq!(
+            e.problems,
+            [
+                "region 120000: not connected",
+                "region 130000: not connected"
+            ]
+        );
+    }
 }

@@ -5,6 +5,8 @@
 //! | module | job |
 //! |---|---|
 //! | this module | keys, API tokens, dev certificates, catalog and node config checks |
+//! | `doctor` | `tongban doctor`: a node's set-up checked line by line, and the running node asked |
+//! | `remote` | what the commands that call a running node share: its address, the token, the client |
 //! | `roster` | signing, verifying and applying roster documents, and describing them |
 //! | `roster_file` | the roster's readable TOML form, read into a checked `Roster` |
 
@@ -18,9 +20,12 @@ use crate::config::{NodeConfig, read_text, token_sha256};
 use crate::error::NodeError;
 use crate::keys;
 
+pub mod doctor;
+mod remote;
 mod roster;
 mod roster_file;
 
+pub use doctor::{RemoteNode, doctor};
 pub use roster::{roster_apply, roster_sign, roster_verify};
 pub use roster_file::read_roster_toml;
 

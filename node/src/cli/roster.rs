@@ -13,7 +13,7 @@ use tongban_protocol::ids::{KeyId, PublicKey, Timestamp};
 use tongban_protocol::roster::{MAX_ROSTER_DOCUMENT, Roster, RosterDocument};
 
 use super::roster_file::read_roster_toml;
-use crate::config::{read_limited, read_text};
+use crate::config::read_limited;
 use crate::error::NodeError;
 use crate::keys;
 
@@ -349,38 +349,16 @@ pub async fn roster_apply(
     let doc = read_document(document)?;
     let claimed = doc.unverified_roster()?;
     let bytes = read_limited(document, "roster document", MAX_ROSTER_DOCUMENT as u64)?;
-    let token = match token_file {
-        Some(path) => read_text(path, "token file", 4096)?.trim().to_string(),
-        None => std::env::var("TONGBAN_TOKEN")
-            .unwrap_or_default()
-            .trim()
-            .to_string(),
-    };
-    if token.is_empty() {
-        return Err(NodeError::Refused(
-            "no admin token: give --token-file FILE, or set TONGBAN_TOKEN".into(),
-        ));
-    }
-    let base = node.trim_end_matches('/');
-    if !(base.starts_with("http://") || base.starts_with("https://")) {
-        return Err(NodeError::Refused(format!(
-            "--node {node:?}: give the node's HTTP address, such as http://127.0.0.1:8080"
-        )));
-    }
+    let token = super::remote::token(token_file)?.ok_or_else(|| {
+        NodeError::Refused("no admin token: give --token-file FILE, or set TONGBAN_TOKEN".into())
+    })?;
+    let base = super::remote::base(node)?;
     let url = format!("{base}/api/v1/admin/roster");
     let failed = |e: reqwest::Error| {
         NodeError::Refused(format!("{url}: {}", tongban_adapters::tls::error_chain(&e)))
     };
-    let mut client = reqwest::Client::builder();
-    if let Some(path) = cacert {
-        let pem = read_limited(path, "CA certificate", 1 << 20)?;
-        let ca = reqwest::Certificate::from_pem(&pem)
-            .map_err(|e| NodeError::Refused(format!("{}: {e}", path.display())))?;
-        client = client.tls_certs_only([ca]);
-    }
+    let client = super::remote::client(cacert, None)?;
     let response = client
-        .build()
-        .map_err(failed)?
         .post(&url)
         .bearer_auth(&token)
         .header("content-type", "application/cbor")

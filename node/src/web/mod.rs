@@ -155,7 +155,10 @@ pub(crate) async fn page_headers(
     next: axum::middleware::Next,
 ) -> Response {
     let is_page = !request.uri().path().starts_with("/api/")
-        && !matches!(request.uri().path(), "/healthz" | "/metrics");
+        && !matches!(
+            request.uri().path(),
+            "/livez" | "/readyz" | "/healthz" | "/metrics"
+        );
     let response = next.run(request).await;
     if is_page {
         secure_headers(response)
