@@ -375,11 +375,13 @@ async fn a_case_goes_from_a_tianjin_window_to_beijing_and_back_through_the_pages
         "console errors: {refused:?}"
     );
     type_in(&c, "#phone", "13800138000").await;
-    css(&c, "#m-form [name=\"m.form.original_checked\"]")
-        .await
-        .click()
-        .await
-        .expect("original checked");
+    for id in ["form", "id-card"] {
+        css(&c, &format!("#m-{id} [name=\"m.{id}.original_checked\"]"))
+            .await
+            .click()
+            .await
+            .expect("original checked (原件核验: trust level C)");
+    }
     css(&c, "#send").await.click().await.expect("submit");
 
     // — The receipt, printable, with its signed digest.
@@ -583,6 +585,13 @@ async fn a_double_submitted_intake_makes_one_case_and_the_form_works_by_keyboard
     assert_eq!(value(&c, "#phone").await, "13900139000");
     upload(&c, "form", &scan).await;
     upload(&c, "id-card", &scan).await;
+    for id in ["form", "id-card"] {
+        css(&c, &format!("#m-{id} [name=\"m.{id}.original_checked\"]"))
+            .await
+            .send_keys(" ")
+            .await
+            .expect("original checked, by the space bar");
+    }
     assert!(fits(&c).await, "the form fits a 768 px screen");
     shot(&c, "intake-form-tablet").await;
     // The same form sent twice (a double click the script did not stop, a retry after a

@@ -42,6 +42,7 @@ pub fn sample_item() -> ServiceItem {
         electronic: true,
         trust: TrustLevel::C,
         may_follow_later: false,
+        pledge_waives: false,
     };
     ServiceItem {
         name: "个体工商户设立登记".into(),
@@ -83,6 +84,7 @@ pub fn sample_item() -> ServiceItem {
         scope: Scope::CrossProvince,
         modes: vec![Mode::ProxyIntake],
         collectors: Collectors::AllMembers,
+        pledge: false,
     }
 }
 

@@ -182,6 +182,10 @@ pub struct Material {
     /// 容缺: a required but non-essential material that may follow after acceptance.
     #[serde(default)]
     pub may_follow_later: bool,
+    /// 告知承诺: what this material proves may be pledged instead, where the item takes
+    /// pledges ([`ServiceItem::pledge`]); an applicant who pledges need not hand it in.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pledge_waives: bool,
 }
 
 /// 收费: whether the item charges and on what basis.
@@ -260,6 +264,10 @@ pub struct ServiceItem {
     pub modes: Vec<Mode>,
     /// Which regions may collect applications for it.
     pub collectors: Collectors,
+    /// 告知承诺制: whether the applicant may pledge the conditions instead of proving them;
+    /// the materials marked `pledge_waives` then need not be handed in.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pledge: bool,
 }
 
 impl ServiceItem {

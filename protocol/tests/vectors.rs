@@ -69,6 +69,7 @@ fn item() -> ServiceItem {
                 electronic: true,
                 trust: TrustLevel::D,
                 may_follow_later: false,
+                pledge_waives: false,
             },
             Material {
                 id: "id-card".into(),
@@ -79,6 +80,7 @@ fn item() -> ServiceItem {
                 electronic: true,
                 trust: TrustLevel::A,
                 may_follow_later: false,
+                pledge_waives: false,
             },
         ],
         legal_limit: TimeLimit {
@@ -100,6 +102,7 @@ fn item() -> ServiceItem {
         scope: Scope::CrossProvince,
         modes: vec![Mode::FullyOnline, Mode::ProxyIntake],
         collectors: Collectors::AllMembers,
+        pledge: false,
     }
 }
 

@@ -299,6 +299,7 @@ fn service_item(region: &RegionInfo, j: usize, spec: &ItemSpec) -> ServiceItem {
                 electronic: true,
                 trust: TrustLevel::B,
                 may_follow_later: false,
+                pledge_waives: false,
             })
             .collect(),
         legal_limit: TimeLimit {
@@ -317,5 +318,6 @@ fn service_item(region: &RegionInfo, j: usize, spec: &ItemSpec) -> ServiceItem {
         scope: Scope::CrossProvince,
         modes: vec![Mode::FullyOnline, Mode::ProxyIntake],
         collectors: Collectors::AllMembers,
+        pledge: false,
     }
 }

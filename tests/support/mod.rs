@@ -81,6 +81,7 @@ pub(crate) fn item(region: &str, n: u32) -> ServiceItem {
         electronic: true,
         trust: TrustLevel::C,
         may_follow_later: false,
+        pledge_waives: false,
     };
     ServiceItem {
         name: format!("个体工商户设立登记（{region}-{n}）"),
@@ -122,6 +123,7 @@ pub(crate) fn item(region: &str, n: u32) -> ServiceItem {
         scope: Scope::CrossProvince,
         modes: vec![Mode::FullyOnline, Mode::ProxyIntake],
         collectors: Collectors::AllMembers,
+        pledge: false,
     }
 }
 

@@ -206,6 +206,8 @@ pub(super) struct ChecklistEntry {
     pub trust: TrustLevel,
     /// 容缺: may follow after acceptance.
     pub may_follow_later: bool,
+    /// 告知承诺: need not be handed in when the applicant pledges (items that take pledges).
+    pub pledge_waives: bool,
 }
 
 impl ChecklistEntry {
@@ -220,6 +222,7 @@ impl ChecklistEntry {
             electronic: m.electronic,
             trust: m.trust,
             may_follow_later: m.may_follow_later,
+            pledge_waives: m.pledge_waives,
         }
     }
 }

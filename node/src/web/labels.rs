@@ -129,10 +129,10 @@ pub(super) const ID_TYPES: [(&str, IdType, &str); 5] = [
 
 pub(super) fn trust(t: TrustLevel) -> &'static str {
     match t {
-        TrustLevel::A => "A级（可直接采信）",
-        TrustLevel::B => "B级",
-        TrustLevel::C => "C级",
-        TrustLevel::D => "D级（须核验原件）",
+        TrustLevel::A => "A级（政府部门签发、电子签章，可直接使用）",
+        TrustLevel::B => "B级（窗口已核验，可复用）",
+        TrustLevel::C => "C级（申请人提供，须核验原件）",
+        TrustLevel::D => "D级（申请人自制，签署真实性承诺）",
     }
 }
 

@@ -313,6 +313,7 @@ pub(super) async fn item(
                     tr { th { "服务对象" } td { @for t in &item.targets { (labels::target(*t)) " " } } }
                     tr { th { "法定时限" } td { (labels::limit(item.legal_limit)) } }
                     tr { th { "承诺时限" } td { (labels::limit(item.committed_limit)) } }
+                    tr { th { "告知承诺制" } td { @if item.pledge { "适用：申请人可签署承诺书代替部分证明材料（见下表）" } @else { "不适用" } } }
                     tr { th { "收费" } td { @if item.fee.charged { "收费：" (item.fee.basis) } @else { "不收费" } } }
                     tr { th { "办理结果" } td { (item.result.name) "；送达方式：" @for d in &item.result.delivery { (labels::delivery(*d)) " " } } }
                     tr { th { "受理条件" } td { (item.conditions) } }
@@ -322,7 +323,7 @@ pub(super) async fn item(
             }
             h2 { "申请材料" }
             table #materials {
-                thead { tr { th { "材料名称" } th { "必要" } th { "原件" } th { "复印件" } th { "电子版" } th { "可信等级" } th { "容缺受理" } } }
+                thead { tr { th { "材料名称" } th { "必要" } th { "原件" } th { "复印件" } th { "电子版" } th { "可信等级" } th { "容缺受理" } @if item.pledge { th { "告知承诺" } } } }
                 tbody {
                     @for m in &item.materials {
                         tr {
@@ -333,6 +334,7 @@ pub(super) async fn item(
                             td { @if m.electronic { "可" } @else { "否" } }
                             td { (labels::trust(m.trust)) }
                             td { @if m.may_follow_later { "可容缺，后补" } @else { "不可容缺" } }
+                            @if item.pledge { td { @if m.pledge_waives { "可承诺代替" } @else { "—" } } }
                         }
                     }
                 }
@@ -505,6 +507,16 @@ fn render_form(
                     }
                 }
             }
+            @if item.pledge {
+                fieldset.card #pledge-box {
+                    legend { h2 { "告知承诺" } }
+                    label.inline {
+                        input #pledge type="checkbox" name="pledge" checked[f.ticked("pledge")];
+                        " 申请人选择告知承诺：签署承诺书，以承诺代替下列证明材料"
+                    }
+                    ul { @for m in item.materials.iter().filter(|m| m.pledge_waives) { li { (m.name) } } }
+                }
+            }
             fieldset.card {
                 legend { h2 { "结果送达" } }
                 div.grid2 {
@@ -670,12 +682,13 @@ fn intake_request(
         }
     }
     let gaps: Vec<String> = f.all("gaps").into_iter().map(str::to_string).collect();
+    let pledge = item.pledge && f.ticked("pledge");
     let mut materials = Vec::new();
     for m in &item.materials {
         let digest = f.get(&format!("m.{}.digest", m.id));
         let gap = gaps.contains(&m.id);
         if digest.is_empty() {
-            if m.required && !gap {
+            if m.required && !gap && !(pledge && m.pledge_waives) {
                 errors.add(
                     &format!("m-{}", m.id),
                     if m.may_follow_later {
@@ -700,6 +713,16 @@ fn intake_request(
             );
             continue;
         };
+        let checked = f.ticked(&format!("m.{}.original_checked", m.id));
+        if m.trust == tongban_protocol::catalog::TrustLevel::C && m.originals > 0 && !checked {
+            errors.add(
+                &format!("m-{}", m.id),
+                format!(
+                    "“{}”是C级材料：请核验申请人出示的原件后勾选“已核验原件”",
+                    m.name
+                ),
+            );
+        }
         materials.push(SubmittedMaterial {
             material: m.id.clone(),
             digest: d,
@@ -708,7 +731,7 @@ fn intake_request(
                 "" => "application/octet-stream".into(),
                 t => t.to_string(),
             },
-            original_checked: f.ticked(&format!("m.{}.original_checked", m.id)),
+            original_checked: checked,
         });
     }
     let method = labels::DELIVERIES
@@ -736,7 +759,7 @@ fn intake_request(
         form: form_fields,
         delivery: DeliveryChoice { method, address },
         accept_with_gaps: gaps,
-        pledge: false,
+        pledge,
         mode: None,
     };
     (request, errors)

@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::{Delivery, Mode, ServiceItem, ServiceTarget};
+use crate::catalog::{Delivery, Mode, ServiceItem, ServiceTarget, TrustLevel};
 use crate::error::{Error, Result};
 use crate::ids::{CaseId, Digest, Masked, RegionId, Timestamp, WindowId};
 
@@ -232,6 +232,24 @@ impl Application {
                 }
             }
         }
+        // 原件核验 (国办函〔2016〕108号): a material of trust level C was made or uploaded by the
+        // applicant, so a window that collects it checks the original. The applicant's own
+        // online channel cannot, and its materials are checked by the handler.
+        if self.intake.mode != Mode::FullyOnline {
+            for m in &self.materials {
+                if let Some(spec) = item.material(&m.material)
+                    && spec.trust == TrustLevel::C
+                    && spec.originals > 0
+                    && !m.original_checked
+                {
+                    p.push(format!(
+                        "materials: {} ({}) is of trust level C (the applicant's own copy): check \
+                         the original at the window (原件核验) and set original_checked",
+                        spec.name, spec.id
+                    ));
+                }
+            }
+        }
         for gap in &self.accept_with_gaps {
             match item.material(gap) {
                 Some(spec) if spec.may_follow_later => {
@@ -251,7 +269,15 @@ impl Application {
                 )),
             }
         }
-        for spec in item.materials.iter().filter(|m| m.required) {
+        if self.pledge && !item.pledge {
+            p.push(
+                "pledge: this item does not take 告知承诺; hand in the materials it asks for"
+                    .into(),
+            );
+        }
+        let pledged =
+            |spec: &crate::catalog::Material| self.pledge && item.pledge && spec.pledge_waives;
+        for spec in item.materials.iter().filter(|m| m.required && !pledged(m)) {
             if !given.contains(spec.id.as_str()) && !self.accept_with_gaps.contains(&spec.id) {
                 p.push(format!(
                     "materials: the required material {} ({}) is missing{}",
@@ -323,6 +349,56 @@ pub(crate) mod tests {
         sample_application("120000-1")
             .validate_against(&sample_item("11000012345600001"))
             .unwrap();
+    }
+
+    #[test]
+    fn a_trust_level_c_material_needs_its_original_checked_at_a_window() {
+        let mut item = sample_item("11000012345600001");
+        let mut app = sample_application("120000-1");
+        let first = app.materials[0].material.clone();
+        if let Some(spec) = item.materials.iter_mut().find(|m| m.id == first) {
+            spec.trust = TrustLevel::C;
+            spec.originals = 1;
+        }
+        app.materials[0].original_checked = false;
+        let Err(Error::InvalidApplication(p)) = app.validate_against(&item) else {
+            panic!("an unchecked original of trust level C is refused");
+        };
+        assert!(
+            p.iter()
+                .any(|e| e.contains("原件核验") && e.contains(&first)),
+            "{p:?}"
+        );
+        // Checked: taken. From the applicant's own channel: the handler checks it.
+        app.materials[0].original_checked = true;
+        app.validate_against(&item).unwrap();
+        app.materials[0].original_checked = false;
+        app.intake.mode = Mode::FullyOnline;
+        app.validate_against(&item).unwrap();
+    }
+
+    #[test]
+    fn a_pledge_waives_only_what_the_item_says_and_only_where_it_takes_pledges() {
+        let mut item = sample_item("11000012345600001");
+        let mut app = sample_application("120000-1");
+        // Without the premises proof: missing, unless pledged where the item allows it.
+        app.materials.retain(|m| m.material != "premises");
+        app.accept_with_gaps.clear();
+        assert!(app.validate_against(&item).is_err());
+        app.pledge = true;
+        let Err(Error::InvalidApplication(p)) = app.validate_against(&item) else {
+            panic!("a pledge for an item that takes none is refused");
+        };
+        assert!(p.iter().any(|e| e.starts_with("pledge:")), "{p:?}");
+        item.pledge = true;
+        assert!(
+            app.validate_against(&item).is_err(),
+            "the premises proof is not one a pledge waives"
+        );
+        if let Some(spec) = item.materials.iter_mut().find(|m| m.id == "premises") {
+            spec.pledge_waives = true;
+        }
+        app.validate_against(&item).unwrap();
     }
 
     #[test]

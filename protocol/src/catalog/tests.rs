@@ -17,6 +17,7 @@ pub(crate) fn sample_item(code: &str) -> ServiceItem {
         electronic: true,
         trust,
         may_follow_later: later,
+        pledge_waives: false,
     };
     ServiceItem {
         name: "个体工商户设立登记".into(),
@@ -89,6 +90,7 @@ pub(crate) fn sample_item(code: &str) -> ServiceItem {
         scope: Scope::CrossProvince,
         modes: vec![Mode::FullyOnline, Mode::ProxyIntake],
         collectors: Collectors::AllMembers,
+        pledge: false,
     }
 }
 

@@ -137,6 +137,13 @@ impl<S: Store> Engine<S> {
             return Err(Error::InvalidApplication(missing));
         }
         let cited = request.materials.clone();
+        if request.mode == Some(crate::catalog::Mode::FullyOnline) {
+            return Err(Error::InvalidApplication(vec![
+                "mode: fully_online (全程网办) is the applicant's own channel; a window collects \
+                 in proxy_intake mode (leave mode out, or give proxy_intake)"
+                    .into(),
+            ]));
+        }
         let mode = request
             .mode
             .unwrap_or_else(|| routing::default_mode(&self.me, &request.region, &item));

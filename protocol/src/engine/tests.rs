@@ -2027,3 +2027,23 @@ fn a_case_received_and_left_unanswered_for_five_working_days_is_flagged() {
     let now = net.now;
     assert!(net.node(BJ).case_view(&case, now).unwrap().late_acceptance);
 }
+
+#[test]
+fn a_window_cannot_collect_in_the_applicants_own_online_mode() {
+    let mut net = Net::new();
+    let mut request = net.request(TJ, BJ, "1100000001");
+    request.mode = Some(crate::catalog::Mode::FullyOnline);
+    let now = net.now;
+    let refused = net
+        .node(TJ)
+        .intake(&window(TJ), request.clone(), None, now)
+        .unwrap_err();
+    assert!(
+        matches!(&refused, Error::InvalidApplication(p) if p.iter().any(|e| e.starts_with("mode:"))),
+        "{refused}"
+    );
+    request.mode = Some(crate::catalog::Mode::ProxyIntake);
+    net.node(TJ)
+        .intake(&window(TJ), request, None, now)
+        .unwrap();
+}

@@ -139,6 +139,7 @@ pub(crate) fn item(impl_code: &str, name: &str, materials: usize) -> ServiceItem
                 electronic: true,
                 trust: TrustLevel::D,
                 may_follow_later: false,
+                pledge_waives: false,
             })
             .collect(),
         legal_limit: TimeLimit {
@@ -160,6 +161,7 @@ pub(crate) fn item(impl_code: &str, name: &str, materials: usize) -> ServiceItem
         scope: Scope::CrossProvince,
         modes: vec![Mode::FullyOnline, Mode::ProxyIntake],
         collectors: Collectors::AllMembers,
+        pledge: false,
     }
 }
 
