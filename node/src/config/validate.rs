@@ -88,12 +88,7 @@ pub(super) fn check(raw: RawConfig, source: &Path, p: &mut Vec<String>) -> Optio
                 );
                 return None;
             }
-            let path = Path::new(&s);
-            Some(if path.is_absolute() {
-                path.to_path_buf()
-            } else {
-                base.join(path)
-            })
+            Some(resolved(&s, base))
         })
         .collect();
     for update in &roster_updates {
@@ -221,12 +216,17 @@ fn path(
         p.push(format!("{at}: is empty; {fix}"));
         return None;
     }
-    let path = Path::new(&s);
-    Some(if path.is_absolute() {
+    Some(resolved(&s, base))
+}
+
+/// `s` as a path, relative ones taken from `base` (the config file's folder).
+fn resolved(s: &str, base: &Path) -> PathBuf {
+    let path = Path::new(s);
+    if path.is_absolute() {
         path.to_path_buf()
     } else {
         base.join(path)
-    })
+    }
 }
 
 /// Reports each named file that is missing or not a regular file, with its fix.
