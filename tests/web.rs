@@ -122,8 +122,33 @@ async fn css(c: &Client, selector: &str) -> Element {
         .unwrap_or_else(|e| panic!("no {selector} on the page: {e}"))
 }
 
+/// The text of `selector`, found afresh if the page replaced it while it was read.
 async fn text(c: &Client, selector: &str) -> String {
-    css(c, selector).await.text().await.expect("text")
+    for _ in 0..50 {
+        if let Ok(t) = css(c, selector).await.text().await {
+            return t;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{selector} kept going stale");
+}
+
+/// Waits until the page that held `old` is gone: a click that submits or follows a link
+/// returns before the next page is there, and reading at once could read the old one.
+async fn left(old: Element) {
+    let start = Instant::now();
+    while old.tag_name().await.is_ok() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the page did not change"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The current page's root element, to wait for the next page with [`left`].
+async fn page(c: &Client) -> Element {
+    css(c, "html").await
 }
 
 async fn type_in(c: &Client, selector: &str, value: &str) {
@@ -133,12 +158,13 @@ async fn type_in(c: &Client, selector: &str, value: &str) {
 }
 
 async fn value(c: &Client, selector: &str) -> String {
-    css(c, selector)
-        .await
-        .prop("value")
-        .await
-        .expect("value")
-        .unwrap_or_default()
+    for _ in 0..50 {
+        if let Ok(v) = css(c, selector).await.prop("value").await {
+            return v.unwrap_or_default();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{selector} kept going stale");
 }
 
 async fn shot(c: &Client, name: &str) {
@@ -202,6 +228,7 @@ async fn reload_until(c: &Client, url: &str, selector: &str) {
 }
 
 async fn submit_action(c: &Client, action: &str) {
+    let before = page(c).await;
     let form = css(c, &format!("#act-{action}")).await;
     form.find(Locator::Css("button[type=submit]"))
         .await
@@ -209,6 +236,7 @@ async fn submit_action(c: &Client, action: &str) {
         .click()
         .await
         .expect("submit action");
+    left(before).await;
     css(c, "#stage").await;
     if let Ok(e) = c.find(Locator::Css("#action-error")).await {
         panic!("{action} refused: {}", e.text().await.unwrap_or_default());
@@ -288,7 +316,9 @@ async fn a_case_goes_from_a_tianjin_window_to_beijing_and_back_through_the_pages
         .select_by_value(BJ)
         .await
         .expect("region");
+    let before = page(&c).await;
     css(&c, "#search").await.click().await.expect("search");
+    left(before).await;
     let results = text(&c, "#catalog-results").await;
     assert!(
         results.contains(&format!("个体工商户设立登记（{BJ}-1）")),
@@ -331,12 +361,14 @@ async fn a_case_goes_from_a_tianjin_window_to_beijing_and_back_through_the_pages
     upload(&c, "form", &form_pdf).await;
     upload(&c, "id-card", &id_jpg).await;
     assert!(text(&c, "#m-form").await.contains("已上传"));
+    let before = page(&c).await;
     c.execute(
         "HTMLFormElement.prototype.submit.call(document.getElementById('intake'))",
         vec![],
     )
     .await
     .expect("submit without the phone");
+    left(before).await;
     let err = text(&c, "#phone-err").await;
     assert!(
         err.contains("联系电话"),
