@@ -4,27 +4,25 @@
 
 use std::collections::BTreeMap;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use maud::{Markup, PreEscaped, html};
 use tongban_protocol::case::application::SubmittedMaterial;
 use tongban_protocol::case::calendar::Date;
-use tongban_protocol::case::clock::{Colour, DayUnit, TimeLimit};
-use tongban_protocol::case::events::{Event, EventKind, LicenceRef, MaterialGap, Outcome, Side};
+use tongban_protocol::case::clock::Colour;
+use tongban_protocol::case::events::{Event, EventKind, Outcome, Side};
 use tongban_protocol::case::fold::{Stage, Withdrawal};
 use tongban_protocol::engine::{Actor, CaseView, WorklistFilter};
 use tongban_protocol::ids::{CaseId, Digest, Masked};
 
-use super::form::{FieldErrors, Fields};
-use super::{check_csrf, error_page, labels, layout, signed_in};
+use super::form::Fields;
+use super::{error_page, labels, layout, signed_in};
 use crate::api::AppState;
 use crate::api::error::ApiError;
 use crate::daemon::Command;
 
-fn case_id(id: &str) -> Result<CaseId, ApiError> {
+pub(super) fn case_id(id: &str) -> Result<CaseId, ApiError> {
     id.parse()
         .map_err(|e: tongban_protocol::Error| ApiError::bad_request(e.to_string()))
 }
@@ -132,7 +130,7 @@ fn todo(actor: &Actor, stage: Stage, supplement_open: bool) -> &'static str {
     }
 }
 
-async fn load_view(
+pub(super) async fn load_view(
     state: &AppState,
     s: &super::session::Session,
     id: &str,
@@ -175,7 +173,7 @@ pub(super) async fn page(
     }
 }
 
-fn render(
+pub(super) fn render(
     state: &AppState,
     s: &super::session::Session,
     view: &CaseView,
@@ -248,7 +246,7 @@ fn render(
             (timeline("收件地 " , &r.intake_region.to_string(), Side::Intake, &view.intake, view))
             (timeline("办理地 ", &r.handling_region.to_string(), Side::Handling, &view.handling, view))
         }
-        (actions(s, view, names, me, typed))
+        (super::case_actions::actions(s, view, names, me, typed))
     };
     (
         status,
@@ -291,7 +289,7 @@ fn withdrawal_words(w: Withdrawal) -> &'static str {
 
 /// The item's material names by id, from the catalog as this node holds it (empty if the
 /// item left the catalog: the ids are shown then).
-async fn material_names(state: &AppState, view: &CaseView) -> BTreeMap<String, String> {
+pub(super) async fn material_names(state: &AppState, view: &CaseView) -> BTreeMap<String, String> {
     let region = view.record.handling_region.clone();
     let code = view.record.impl_code.clone();
     match state
@@ -308,7 +306,7 @@ async fn material_names(state: &AppState, view: &CaseView) -> BTreeMap<String, S
     }
 }
 
-fn material_name(names: &BTreeMap<String, String>, id: &str) -> String {
+pub(super) fn material_name(names: &BTreeMap<String, String>, id: &str) -> String {
     names.get(id).cloned().unwrap_or_else(|| id.to_string())
 }
 
@@ -382,352 +380,6 @@ fn detail(k: &EventKind) -> String {
             format!("{} {reference}", labels::delivery(*method))
         }
         _ => String::new(),
-    }
-}
-
-/// The forms for what the signed-in role may do on this case now. The engine decides in the
-/// end: a form shown here that the case's state no longer allows is refused with its reason.
-fn actions(
-    s: &super::session::Session,
-    view: &CaseView,
-    names: &BTreeMap<String, String>,
-    me: &tongban_protocol::ids::RegionId,
-    f: &Fields,
-) -> Markup {
-    let st = &view.state;
-    let r = &view.record;
-    let window = matches!(&s.actor, Actor::Window { window, .. } if *window == r.window)
-        && r.intake_region == *me;
-    let office = matches!(s.actor, Actor::BackOffice) && r.handling_region == *me;
-    let act = format!("/cases/{}/act", r.case);
-    let form = |action: &str, title: &str, inner: Markup, button: &str| -> Markup {
-        html! {
-            form method="post" action=(act) data-once="" id=(format!("act-{action}")) {
-                (layout::csrf(s))
-                input type="hidden" name="action" value=(action);
-                h3 { (title) }
-                (inner)
-                button type="submit" { (button) }
-            }
-        }
-    };
-    let text = |name: &str, label: &str| -> Markup {
-        let id = format!("f-{name}");
-        html! {
-            label for=(id) { (label) }
-            input id=(id) name=(name) type="text" value=(f.get(name));
-        }
-    };
-    html! {
-        @if window || office {
-            section.card.actions #actions {
-                h2 { "办理" }
-                @if window {
-                    @if let Some(sup) = &st.supplement {
-                        (form("supplement_provided", "提交补正材料", html! {
-                            input type="hidden" name="request" value=(sup.request);
-                            @for g in &sup.materials {
-                                @let id = &g.material;
-                                div.material id=(format!("m-{id}")) {
-                                    label for=(format!("file-{id}")) { (material_name(names, id)) "：" (g.reason) }
-                                    input id=(format!("file-{id}")) type="file" data-material=(id);
-                                    progress max="1" value="0" hidden {}
-                                    p.upload-status.muted aria-live="polite" {}
-                                    @for part in ["digest", "size", "media_type", "file"] {
-                                        input type="hidden" name=(format!("m.{id}.{part}")) value=(f.get(&format!("m.{id}.{part}")));
-                                    }
-                                    input type="hidden" name="supplement_material" value=(id);
-                                    p.err {}
-                                }
-                            }
-                        }, "提交补正"))
-                    }
-                    @if !st.originals.0 && !st.stage.is_decided() {
-                        (form("originals_dispatched", "登记原件寄出", html! {
-                            div.grid2 { div { (text("courier", "快递公司")) } div { (text("tracking", "运单号")) } }
-                        }, "登记寄出"))
-                    }
-                    @if matches!(st.dispatched, Some((tongban_protocol::catalog::Delivery::IntakeWindowPickup, _))) && !st.collected {
-                        (form("result_collected", "登记结果已交付申请人", html! {
-                            p.muted { "申请人在窗口领取（或签收）结果后登记。" }
-                        }, "登记交付"))
-                    }
-                    @if !st.stage.is_decided() && st.withdrawal == Withdrawal::None {
-                        (form("withdrawal_requested", "申请撤回", html! { (text("reason", "撤回理由")) }, "提交撤回申请"))
-                    }
-                    @if st.stage.is_decided() && st.evaluation.is_none() {
-                        (form("evaluated", "好差评", html! {
-                            label for="f-score" { "评分（1 非常不满意 — 5 非常满意）" }
-                            select #f-score name="score" { @for n in (1..=5).rev() { option value=(n) { (n) } } }
-                            (text("comment", "评价（可不填）"))
-                        }, "提交评价"))
-                    }
-                }
-                @if office {
-                    @if matches!(st.stage, Stage::Submitted | Stage::Received) {
-                        (form("accepted", "受理", html! { p.muted { "材料齐全、符合法定形式的，予以受理，时限开始计算。" } }, "受理"))
-                        (form("rejected", "不予受理", html! { (text("reason", "不予受理理由（告知申请人）")) }, "不予受理"))
-                    }
-                    @if matches!(st.stage, Stage::Received | Stage::Accepted | Stage::InReview) && st.supplement.is_none() {
-                        (form("supplement_requested", "一次性告知补正", html! {
-                            p.muted { "勾选需补正的材料并写明问题；期限按工作日计算。" }
-                            @if let Some(app) = st.application.as_deref() {
-                                @for m in &app.materials {
-                                    @let id = &m.material;
-                                    div.grid2 {
-                                        label.inline { input type="checkbox" name="gap" value=(id) checked[f.all("gap").contains(&id.as_str())]; " " (material_name(names, id)) }
-                                        input type="text" name=(format!("gap_reason.{id}")) aria-label=(format!("{id} 的问题")) placeholder="问题，如：复印件不清晰" value=(f.get(&format!("gap_reason.{id}")));
-                                    }
-                                }
-                                @for id in &app.accept_with_gaps {
-                                    div.grid2 {
-                                        label.inline { input type="checkbox" name="gap" value=(id) checked[f.all("gap").contains(&id.as_str())]; " " (material_name(names, id)) "（容缺后补）" }
-                                        input type="text" name=(format!("gap_reason.{id}")) aria-label=(format!("{id} 的问题")) placeholder="如：请补交" value=(f.get(&format!("gap_reason.{id}")));
-                                    }
-                                }
-                            }
-                            label for="f-days" { "补正期限（工作日）" }
-                            input #f-days type="number" name="days" min="1" max="60" value=(if f.get("days").is_empty() { "5" } else { f.get("days") });
-                        }, "发出补正告知"))
-                    }
-                    @if st.supplement.is_some() && view.supplement_days_left.is_some_and(|d| d < 0) {
-                        (form("supplement_timed_out", "补正超时，终止办件", html! {
-                            p.muted { "补正期限已过，申请人未补正：终止本件（申请人可重新申请）。" }
-                        }, "终止办件"))
-                    }
-                    @if st.originals.0 && !st.originals.1 {
-                        (form("originals_received", "原件已收到", html! {}, "登记收到原件"))
-                    }
-                    @if matches!(st.stage, Stage::Accepted | Stage::InReview) {
-                        (form("in_review", "进入审查环节", html! { (text("step", "环节名称，如：审核、批准")) }, "登记环节"))
-                        @if st.suspended.is_none() {
-                            (form("suspended", "挂起（特别程序）", html! { (text("reason", "挂起原因，如：现场核查")) }, "挂起"))
-                        } @else {
-                            (form("resumed", "恢复办理", html! {}, "恢复"))
-                        }
-                        (form("concluded", "办结", html! {
-                            label for="f-outcome" { "结果" }
-                            select #f-outcome name="outcome" { option value="approved" { "准予" } option value="denied" { "不予许可" } }
-                            div.grid2 { div { (text("licence_name", "证照名称（准予时）")) } div { (text("licence_number", "证照编号（准予时）")) } }
-                            (text("reason", "不予许可理由（不予时）"))
-                        }, "办结"))
-                    }
-                    @if st.stage == Stage::Concluded && st.dispatched.is_none() {
-                        (form("result_dispatched", "送出结果", html! {
-                            label for="f-method" { "送达方式" }
-                            select #f-method name="method" { @for (code, d) in labels::DELIVERIES { option value=(code) { (labels::delivery(d)) } } }
-                            div.grid2 { div { (text("courier", "快递公司（邮寄时）")) } div { (text("reference", "运单号或证照编号")) } }
-                        }, "送出"))
-                    }
-                    @if st.withdrawal == Withdrawal::Requested {
-                        (form("withdrawal_confirmed", "确认撤回", html! {}, "确认撤回"))
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// `POST /cases/{id}/act`: one action from the case page, written through the engine as
-/// `POST /api/v1/applications/{id}/events` writes it; a refused action comes back on the case
-/// page with its reason and what was typed.
-pub(super) async fn act(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    Path(id): Path<String>,
-    raw: Result<Bytes, BytesRejection>,
-) -> Response {
-    let s = match signed_in(&state, &headers, &uri) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let f = Fields::parse(&raw.unwrap_or_default());
-    if let Err(r) = check_csrf(&s, Some(f.get("csrf"))) {
-        return r;
-    }
-    let case = match case_id(&id) {
-        Ok(c) => c,
-        Err(e) => return error_page(Some(&s), &e),
-    };
-    let refused = match event_of(&f) {
-        Ok(kind) => {
-            let actor = s.actor.clone();
-            let c = case.clone();
-            match state
-                .engine
-                .ask(|reply| Command::WriteEvent {
-                    actor,
-                    case: c,
-                    kind: Box::new(kind),
-                    reply,
-                })
-                .await
-            {
-                Ok(_) => return Redirect::to(&format!("/cases/{case}")).into_response(),
-                Err(e) => {
-                    let e = ApiError::from(e);
-                    let mut m = format!("未能办理：{}", e.message);
-                    for p in &e.problems {
-                        m.push('；');
-                        m.push_str(p);
-                    }
-                    m
-                }
-            }
-        }
-        Err(errors) => errors.0.values().cloned().collect::<Vec<_>>().join("；"),
-    };
-    match load_view(&state, &s, &id).await {
-        Ok(view) => {
-            let names = material_names(&state, &view).await;
-            render(
-                &state,
-                &s,
-                &view,
-                &names,
-                &f,
-                Some(&refused),
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-        }
-        Err(r) => r,
-    }
-}
-
-/// The event an action form describes, or what is missing from it (in Chinese).
-fn event_of(f: &Fields) -> Result<EventKind, FieldErrors> {
-    let mut errors = FieldErrors::default();
-    let mut need = |name: &str, what: &str| -> String {
-        let v = f.get(name);
-        if v.is_empty() {
-            errors.add(name, format!("请填写{what}"));
-        }
-        v.to_string()
-    };
-    let kind = match f.get("action") {
-        "accepted" => EventKind::Accepted,
-        "rejected" => EventKind::Rejected {
-            reason: need("reason", "不予受理理由"),
-        },
-        "originals_received" => EventKind::OriginalsReceived,
-        "in_review" => EventKind::InReview {
-            step: need("step", "环节名称"),
-        },
-        "suspended" => EventKind::Suspended {
-            reason: need("reason", "挂起原因"),
-        },
-        "resumed" => EventKind::Resumed,
-        "supplement_timed_out" => EventKind::Concluded {
-            outcome: Outcome::SupplementTimedOut,
-        },
-        "withdrawal_confirmed" => EventKind::WithdrawalConfirmed,
-        "result_collected" => EventKind::ResultCollected,
-        "withdrawal_requested" => EventKind::WithdrawalRequested {
-            reason: need("reason", "撤回理由"),
-        },
-        "originals_dispatched" => EventKind::OriginalsDispatched {
-            courier: need("courier", "快递公司"),
-            tracking: need("tracking", "运单号"),
-        },
-        "evaluated" => EventKind::Evaluated {
-            score: f
-                .get("score")
-                .parse()
-                .ok()
-                .filter(|n| (1..=5).contains(n))
-                .unwrap_or(5),
-            comment: f.get("comment").to_string(),
-        },
-        "supplement_requested" => {
-            let gaps: Vec<MaterialGap> = f
-                .all("gap")
-                .into_iter()
-                .map(|m| MaterialGap {
-                    material: m.to_string(),
-                    reason: match f.get(&format!("gap_reason.{m}")) {
-                        "" => "请补交".into(),
-                        r => r.to_string(),
-                    },
-                })
-                .collect();
-            if gaps.is_empty() {
-                errors.add("gap", "请至少勾选一项需补正的材料");
-            }
-            let days = f.get("days").parse().ok().filter(|d| (1..=60).contains(d));
-            if days.is_none() {
-                errors.add("days", "补正期限请填1到60个工作日");
-            }
-            EventKind::SupplementRequested {
-                materials: gaps,
-                deadline: TimeLimit {
-                    days: days.unwrap_or(5),
-                    unit: DayUnit::WorkingDays,
-                },
-            }
-        }
-        "supplement_provided" => {
-            let request = f.get("request").parse().unwrap_or(0);
-            let mut materials = Vec::new();
-            for id in f.all("supplement_material") {
-                match Digest::from_hex(f.get(&format!("m.{id}.digest"))) {
-                    Ok(digest) => materials.push(SubmittedMaterial {
-                        material: id.to_string(),
-                        digest,
-                        size: f.get(&format!("m.{id}.size")).parse().unwrap_or(0),
-                        media_type: match f.get(&format!("m.{id}.media_type")) {
-                            "" => "application/octet-stream".into(),
-                            t => t.to_string(),
-                        },
-                        original_checked: false,
-                    }),
-                    Err(_) => errors.add(&format!("m-{id}"), format!("请上传补正材料 {id}")),
-                }
-            }
-            EventKind::SupplementProvided { request, materials }
-        }
-        "concluded" => {
-            if f.get("outcome") == "denied" {
-                EventKind::Concluded {
-                    outcome: Outcome::Denied {
-                        reason: need("reason", "不予许可理由"),
-                    },
-                }
-            } else {
-                let name = need("licence_name", "证照名称");
-                let number = need("licence_number", "证照编号");
-                EventKind::Concluded {
-                    outcome: Outcome::Approved {
-                        licences: vec![LicenceRef { name, number }],
-                    },
-                }
-            }
-        }
-        "result_dispatched" => {
-            let method = labels::DELIVERIES
-                .iter()
-                .find(|(c, _)| *c == f.get("method"))
-                .map_or(tongban_protocol::catalog::Delivery::Mail, |(_, d)| *d);
-            let reference = need("reference", "运单号或证照编号");
-            let courier = f.get("courier");
-            EventKind::ResultDispatched {
-                method,
-                reference: if courier.is_empty() {
-                    reference
-                } else {
-                    format!("{courier} {reference}")
-                },
-            }
-        }
-        _ => {
-            errors.add("action", "未知的办理操作，请刷新页面");
-            EventKind::Resumed
-        }
-    };
-    if errors.is_empty() {
-        Ok(kind)
-    } else {
-        Err(errors)
     }
 }
 

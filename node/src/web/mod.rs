@@ -9,6 +9,7 @@
 #![allow(clippy::result_large_err)]
 
 mod case;
+mod case_actions;
 mod federation;
 mod form;
 mod labels;
@@ -44,7 +45,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/cases", get(case::worklist))
         .route("/cases/{id}", get(case::page))
         .route("/cases/{id}/receipt", get(case::receipt))
-        .route("/cases/{id}/act", post(case::act))
+        .route("/cases/{id}/act", post(case_actions::act))
         .route("/cases/{id}/materials/{digest}", get(case::material))
         .route("/ui/materials/{digest}", put(window::upload_chunk))
         .route("/federation", get(federation::page))
