@@ -145,6 +145,25 @@ pub(super) async fn load_view(
         .map_err(|e| error_page(Some(s), &ApiError::from(e)))
 }
 
+/// The case page of `id`, with what was typed in its forms and why an action was refused,
+/// if one was: the page's view, and the answer to a refused action.
+pub(super) async fn show(
+    state: &AppState,
+    s: &super::session::Session,
+    id: &str,
+    typed: &Fields,
+    refused: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    match load_view(state, s, id).await {
+        Ok(view) => {
+            let names = material_names(state, &view).await;
+            render(state, s, &view, &names, typed, refused, status)
+        }
+        Err(r) => r,
+    }
+}
+
 /// `GET /cases/{id}`: the case as the signed-in role may see it.
 pub(super) async fn page(
     State(state): State<AppState>,
@@ -156,24 +175,10 @@ pub(super) async fn page(
         Ok(s) => s,
         Err(r) => return r,
     };
-    match load_view(&state, &s, &id).await {
-        Ok(view) => {
-            let names = material_names(&state, &view).await;
-            render(
-                &state,
-                &s,
-                &view,
-                &names,
-                &Fields::default(),
-                None,
-                StatusCode::OK,
-            )
-        }
-        Err(r) => r,
-    }
+    show(&state, &s, &id, &Fields::default(), None, StatusCode::OK).await
 }
 
-pub(super) fn render(
+fn render(
     state: &AppState,
     s: &super::session::Session,
     view: &CaseView,

@@ -17,7 +17,7 @@ use tongban_protocol::case::fold::{Stage, Withdrawal};
 use tongban_protocol::engine::{Actor, CaseView};
 use tongban_protocol::ids::Digest;
 
-use super::case::{case_id, load_view, material_name, material_names, render};
+use super::case::{case_id, material_name};
 use super::form::{FieldErrors, Fields};
 use super::{check_csrf, error_page, labels, layout, signed_in};
 use crate::api::AppState;
@@ -217,21 +217,15 @@ pub(super) async fn act(
         }
         Err(errors) => errors.0.values().cloned().collect::<Vec<_>>().join("；"),
     };
-    match load_view(&state, &s, &id).await {
-        Ok(view) => {
-            let names = material_names(&state, &view).await;
-            render(
-                &state,
-                &s,
-                &view,
-                &names,
-                &f,
-                Some(&refused),
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-        }
-        Err(r) => r,
-    }
+    super::case::show(
+        &state,
+        &s,
+        &id,
+        &f,
+        Some(&refused),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await
 }
 
 /// The event an action form describes, or what is missing from it (in Chinese).
