@@ -166,6 +166,11 @@ pub enum Error {
     /// starts over from offset 0.
     #[error("upload expired: {0}")]
     UploadExpired(String),
+    /// This node was restored from a backup and writes nothing until its peers gave back
+    /// what it wrote after the backup (see `engine::recovery`); the text names the peers
+    /// it still waits for. Try again later.
+    #[error("recovering from a backup: {0}")]
+    Recovering(String),
 
     // --- storage (store.rs and its implementations) ---
     /// The store failed; the engine acknowledged nothing that depended on it.

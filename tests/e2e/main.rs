@@ -6,6 +6,7 @@
 mod support;
 
 mod api_errors;
+mod backup;
 mod dead_letters;
 mod federation;
 mod flood;

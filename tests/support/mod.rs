@@ -559,6 +559,27 @@ impl Client {
     }
 }
 
+/// Waits until every node's search sees `items` items.
+pub(crate) async fn wait_for_catalogs(nodes: &[&RunningNode], items: usize) {
+    let start = Instant::now();
+    for node in nodes {
+        loop {
+            let (_, hits) = node
+                .client()
+                .get("/api/v1/catalog/items?limit=500", WINDOW_TOKEN)
+                .await;
+            if hits["items"].as_array().map(Vec::len) == Some(items) {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "catalogs did not spread: {hits}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
 /// Fast reference back office: every case accepted, reviewed, approved, dispatched.
 pub(crate) const FAST_APPROVALS: &str = r#"seed = 7
 [backoffice.delays]

@@ -51,8 +51,9 @@ pub(super) async fn livez() -> Json<LiveAnswer> {
         not connected. Do not restart a node for a 503 here: use /livez for that.",
     responses(
         (status = 200, description = "The node can take work.", body = ReadyAnswer),
-        (status = 503, description = "The node is not ready: its engine stopped or is busy, or no other \
-            member's node is connected.", body = ErrorBody),
+        (status = 503, description = "The node is not ready: its engine stopped or is busy, no other \
+            member's node is connected, or it was restored from a backup and still recovers from its peers \
+            (code `recovering`).", body = ErrorBody),
     ),
 )]
 pub(super) async fn readyz(State(state): State<AppState>) -> Result<Json<ReadyAnswer>, ApiError> {
@@ -63,6 +64,20 @@ pub(super) async fn readyz(State(state): State<AppState>) -> Result<Json<ReadyAn
             "not ready: the node's engine has stopped; restart the node and read its log for why \
              it stopped",
         ));
+    }
+    if let Some(waiting) = &state.engine.snapshot().recovering {
+        let mut e = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Recovering,
+            "not ready: the node was restored from a backup and takes no writes until every \
+             peer named below has given back what it holds of this node's (it connects and \
+             reconciles by itself); start those peers' nodes or check that UDP reaches them",
+        );
+        e.problems = waiting
+            .iter()
+            .map(|r| format!("region {r}: not yet reconciled since the restore"))
+            .collect();
+        return Err(e);
     }
     let roster = state.engine.ask(|reply| Command::Roster { reply }).await?;
     let peers = state.engine.peers();
@@ -298,6 +313,11 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Result<impl IntoRe
         "events_recovered_total",
         "Events of this node's own logs taken back from a peer (after a restore from backup).",
         m.events_recovered,
+    );
+    counter(
+        "recoveries_total",
+        "Recoveries after a restore that ended: every peer gave back what it held of this node's.",
+        m.recoveries,
     );
     counter(
         "uploads_expired_total",

@@ -103,6 +103,7 @@ fn publish(engine: &Engine<RedbStore>, cases: CaseCounts) -> Arc<Snapshot> {
         outbox: engine.outbox_len(),
         dead_letters: engine.dead_letter_count(),
         cases,
+        recovering: engine.recovering(),
     })
 }
 
@@ -248,6 +249,7 @@ fn read(engine: &Engine<RedbStore>, cmd: Command, now: Timestamp) -> Option<Comm
             Ok(engine.item(&region, &code).map(|(v, i)| (v, i.clone()))),
         ),
         Command::Roster { reply } => defer(reply, Ok(engine.roster().clone())),
+        Command::Snapshot { reply } => defer(reply, engine.store().snapshot()),
         Command::DeadLetters { reply } => defer(reply, engine.dead_letters()),
         other => return Some(other),
     };
@@ -266,6 +268,7 @@ fn handle(engine: &mut Engine<RedbStore>, cmd: Command, now: Timestamp) -> Defer
         | Command::Search { .. }
         | Command::Item { .. }
         | Command::Roster { .. }
+        | Command::Snapshot { .. }
         | Command::DeadLetters { .. }) => {
             let _ = read(engine, cmd, now);
             Box::new(|_| {})

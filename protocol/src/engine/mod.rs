@@ -28,6 +28,7 @@
 //! | `audit` | the hash-chained log of every envelope sent or received |
 //! | `rosters` | the roster in force: the accepted chain kept, restarts never on an older one |
 //! | `sync` | when to reconcile with whom, and the sessions |
+//! | `recovery` | after a restore from backup: no writes of our own until every peer gave back what it holds of ours |
 //! | `timers` | timed work: `tick`, and `poll_timeout`, the earliest deadline of every kind |
 //! | `driver` | the driver contract: the [`Io`] a driver performs, and `commit_to`, which hands it the outputs |
 //! | [`backoffice`] | notices to and reports from the back office |
@@ -45,6 +46,7 @@ mod peer;
 mod pending;
 mod query;
 pub mod records;
+mod recovery;
 mod rosters;
 pub(crate) mod routing;
 mod sync;
@@ -63,6 +65,7 @@ pub use intake::{IntakeReceipt, IntakeRequest, MAX_IDEMPOTENCY_KEY};
 pub use materials::UploadStatus;
 pub use query::{CaseCounts, CaseView, OpenCase, Worklist, WorklistFilter};
 pub use records::CaseRecord;
+pub use recovery::mark_restored;
 
 use crate::case::calendar::HolidayCalendar;
 use crate::catalog::{CatalogFile, CatalogManifest};
@@ -276,6 +279,8 @@ pub struct Metrics {
     pub forks: u64,
     /// Events of this node's own logs recovered from a peer (after a restore from backup).
     pub events_recovered: u64,
+    /// Recoveries after a restore that ended (every peer gave back what it held of ours).
+    pub recoveries: u64,
     /// Refused frames over the audit log's budget: counted in a summary record, not recorded
     /// one by one.
     pub audit_refused_suppressed: u64,
@@ -324,6 +329,8 @@ pub struct Engine<S: Store> {
     /// The dead-lettered notices, by id, with their case: the table's index, for counts and
     /// for holding a case's later notices behind a parked one.
     dead_letters: BTreeMap<u64, crate::ids::CaseId>,
+    /// Set while this node, restored from a backup, recovers from its peers (see `recovery`).
+    recovery: Option<recovery::Recovery>,
 }
 
 /// What a node starts from: its identity, the roster it trusts, its calendar and its own
@@ -389,6 +396,7 @@ impl<S: Store> Engine<S> {
             material_asks: BTreeMap::new(),
             last_upload_sweep: None,
             dead_letters: BTreeMap::new(),
+            recovery: None,
         };
         engine.load_roster()?;
         // Checked against the roster in force, which may have rotated this node's key.
@@ -415,6 +423,7 @@ impl<S: Store> Engine<S> {
         engine.publish_catalog(&catalog, now)?;
         engine.load_dead_letters()?;
         engine.requeue_notices()?;
+        engine.load_recovery(now)?;
         engine.plan_peer_timers(now);
         Ok(engine)
     }
