@@ -171,6 +171,10 @@ pub enum Error {
     /// it still waits for. Try again later.
     #[error("recovering from a backup: {0}")]
     Recovering(String),
+    /// A peer speaks no protocol version this node speaks: the two cannot talk until one of
+    /// them is upgraded (or unpinned). The text names both sets.
+    #[error("no common protocol version: {0}")]
+    NoCommonVersion(String),
 
     // --- storage (store.rs and its implementations) ---
     /// The store failed; the engine acknowledged nothing that depended on it.

@@ -12,3 +12,4 @@ mod federation;
 mod flood;
 mod node_e2e;
 mod tls;
+mod versions;

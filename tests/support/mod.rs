@@ -302,6 +302,22 @@ kind = "reference"
         std::fs::write(&path, format!("{}{tables}", &text[..at])).expect("write config");
     }
 
+    /// Sets `line` (such as `protocol_versions = [1]`) in `region`'s `[peer]` table, in place
+    /// of a line setting the same key.
+    pub(crate) fn peer_setting(&self, region: &str, line: &str) {
+        let path = self.config(region);
+        let text = std::fs::read_to_string(&path).expect("config");
+        let key = line.split('=').next().expect("key").trim();
+        let kept: Vec<&str> = text
+            .lines()
+            .filter(|l| l.split('=').next().map(str::trim) != Some(key))
+            .collect();
+        let text = kept
+            .join("\n")
+            .replace("[peer]\n", &format!("[peer]\n{line}\n"));
+        std::fs::write(&path, text).expect("write config");
+    }
+
     /// Adds `tables` (TOML tables, such as `[tls]`) at the end of `region`'s config.
     pub(crate) fn append(&self, region: &str, tables: &str) {
         let path = self.config(region);

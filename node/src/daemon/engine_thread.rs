@@ -356,6 +356,13 @@ fn handle(engine: &mut Engine<RedbStore>, cmd: Command, now: Timestamp) -> Defer
             }
             Box::new(|_| {})
         }
+        Command::PeerSpeaks { region, versions } => {
+            match engine.peer_speaks(&region, &versions, now) {
+                Ok(version) => debug!(%region, version, "protocol version agreed"),
+                Err(e) => warn!(%region, error = %e, "no protocol version agreed"),
+            }
+            Box::new(|_| {})
+        }
         Command::Report { report, reply } => {
             let case = report.case.clone();
             let result = engine.report(report, now);

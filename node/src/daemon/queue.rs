@@ -206,6 +206,13 @@ pub enum Command {
         /// The peer.
         region: RegionId,
     },
+    /// A peer stated the protocol versions it serves: agree on one.
+    PeerSpeaks {
+        /// The peer.
+        region: RegionId,
+        /// Its versions.
+        versions: Vec<u64>,
+    },
     /// A document published by gossip.
     Gossip {
         /// Which kind of document.

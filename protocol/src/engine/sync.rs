@@ -41,7 +41,7 @@ impl<S: Store> Engine<S> {
         self.send(peer, body, now)?;
         self.last_reconcile.insert(peer.clone(), now);
         self.metrics.reconciliations += 1;
-        Ok(())
+        self.send_audit_head(peer, now)
     }
 
     /// A peer (re)connected: reconcile at once, tell it (only it) our catalog, and ask it

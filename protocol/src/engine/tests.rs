@@ -1948,6 +1948,7 @@ mod driver;
 mod recovery;
 mod storm;
 mod timers;
+mod versions;
 
 #[test]
 fn a_supplement_times_out_only_after_its_deadline_and_the_days_left_are_shown() {
