@@ -43,6 +43,9 @@ enum Command {
     /// Check a region's catalog file.
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Check holiday calendar files.
+    #[command(subcommand)]
+    Calendar(CalendarCommand),
     /// Make API bearer tokens for the node config.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -188,6 +191,18 @@ enum RosterCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum CalendarCommand {
+    /// Read one or more holiday calendar files (one per year) with every check the node makes,
+    /// check that they combine (no year twice), and print what they say: each holiday period,
+    /// the make-up working days and each year's working days, to compare with the notice.
+    Check {
+        /// The calendar files (TOML).
+        #[arg(value_name = "FILE.toml", required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum CatalogCommand {
     /// Parse and validate a catalog file; prints every problem, or a one-line summary.
     Check {
@@ -287,6 +302,9 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 cli::roster_verify(&document, current.as_deref(), at)
                     .context("the roster document does not verify")?,
             )
+        }
+        Command::Calendar(CalendarCommand::Check { files }) => {
+            print(cli::calendar_check(&files).context("the calendar does not check")?)
         }
         Command::Catalog(CatalogCommand::Check { file }) => match cli::catalog_check(&file) {
             Ok(text) => print(text),

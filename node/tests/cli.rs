@@ -692,3 +692,31 @@ fn logs_off_a_terminal_are_json_lines_or_text_on_request_never_coloured() {
         "{line}"
     );
 }
+
+/// Issue 11, item 7: `tongban calendar check` reads each year's file with the node's checks,
+/// says what it holds, and refuses two files for the same year or a file that breaks a rule.
+#[test]
+fn calendar_check_describes_each_year_and_refuses_a_year_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let cals = concat!(env!("CARGO_MANIFEST_DIR"), "/../configs/calendars");
+    let y2025 = format!("{cals}/cn-2025.toml");
+    let y2026 = format!("{cals}/cn-2026.toml");
+    let out = ok(dir.path(), &["calendar", "check", &y2025, &y2026]);
+    assert!(
+        out.contains("春节 2025-01-28 – 2025-02-04 (8 day(s) off)"),
+        "{out}"
+    );
+    assert!(out.contains("2025: 248 working days"), "{out}");
+    assert!(out.contains("2026: 248 working days"), "{out}");
+    assert!(out.contains("years covered: 2025–2026"), "{out}");
+    let (_, err) = fails(dir.path(), &["calendar", "check", &y2026, &y2026]);
+    assert!(err.contains("both cover 2026"), "{err}");
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "name = \"x\"\nyears = [2027, 2027]\n[[makeup_workday]]\ndate = \"2027-01-05\"\nfor = \"元旦\"\n",
+    )
+    .unwrap();
+    let (_, err) = fails(dir.path(), &["calendar", "check", bad.to_str().unwrap()]);
+    assert!(err.contains("bad.toml"), "names the file: {err}");
+}

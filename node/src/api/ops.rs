@@ -395,6 +395,17 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Result<impl IntoRe
         outbox,
     );
     gauge(
+        "calendar_last_year",
+        "The last year the holiday calendar covers: a case clock counting past it is uncertain \
+         (its case view names the year); load that year's calendar file when it is published.",
+        usize::try_from(snapshot.calendar.0).unwrap_or(0),
+    );
+    gauge(
+        "calendar_covers_today",
+        "1 when the holiday calendar covers today, 0 when clocks now count Monday to Friday only.",
+        usize::from(snapshot.calendar.1),
+    );
+    gauge(
         "notices_dead_lettered",
         "Notices to the back office parked in the dead-letter table now, waiting for an operator.",
         snapshot.dead_letters,

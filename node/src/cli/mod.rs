@@ -134,6 +134,69 @@ pub fn catalog_check(path: &Path) -> Result<String, NodeError> {
     ))
 }
 
+/// `tongban calendar check`: reads each holiday calendar file with every check the node
+/// makes, then checks that they combine (no year in two files), and describes what they say:
+/// the years covered, each holiday period, the make-up working days, and the working days of
+/// each year, for the operator to compare with the State Council's notice the file cites.
+pub fn calendar_check(paths: &[std::path::PathBuf]) -> Result<String, NodeError> {
+    use tongban_protocol::case::calendar::{Date, HolidayCalendar};
+    use tongban_protocol::case::clock::{DayUnit, counting_days_in};
+    let mut out = String::new();
+    let mut parts = Vec::new();
+    for path in paths {
+        let cal = crate::config::load_calendar_file(path)?;
+        let (first, last) = cal.years();
+        let _ = writeln!(
+            out,
+            "ok: {}: {:?}, years {first}–{last}",
+            path.display(),
+            cal.name()
+        );
+        for period in cal.periods() {
+            let days = period.to.days_since_epoch() - period.from.days_since_epoch() + 1;
+            let _ = writeln!(
+                out,
+                "  {} {} – {} ({days} day(s) off)",
+                period.name, period.from, period.to
+            );
+        }
+        let _ = writeln!(out, "  {} make-up working day(s)", cal.makeup_days());
+        for year in first..=last {
+            let (Ok(before), Ok(end)) = (Date::new(year - 1, 12, 31), Date::new(year, 12, 31))
+            else {
+                continue;
+            };
+            let working = counting_days_in(&cal, DayUnit::WorkingDays, before, end);
+            let _ = writeln!(out, "  {year}: {working} working days");
+        }
+        parts.push(cal);
+    }
+    let combined = HolidayCalendar::combine(parts).map_err(|source| NodeError::Content {
+        what: "holiday calendars",
+        path: paths.first().cloned().unwrap_or_default(),
+        source,
+    })?;
+    let spans: Vec<String> = combined
+        .spans()
+        .iter()
+        .map(|(a, b)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}–{b}")
+            }
+        })
+        .collect();
+    let _ = writeln!(
+        out,
+        "together: {} (years covered: {}); clocks counting into any other year are shown as \
+         uncertain",
+        combined.name(),
+        spans.join(", ")
+    );
+    Ok(out)
+}
+
 /// `tongban node --check`: loads the config and every file it names, as the daemon will,
 /// and says what the node would start with.
 pub fn node_check(config: &NodeConfig, at: Timestamp) -> Result<String, NodeError> {

@@ -115,14 +115,27 @@ impl NodeConfig {
 
     /// Reads the holiday calendar file.
     pub fn load_calendar(&self) -> Result<HolidayCalendar, NodeError> {
-        let path = &self.calendar;
-        let text = read_text(path, "holiday calendar", MAX_CALENDAR_FILE)?;
-        HolidayCalendar::from_toml(&text).map_err(|source| NodeError::Content {
-            what: "holiday calendar",
-            path: path.clone(),
+        let parts = self
+            .calendar
+            .iter()
+            .map(|path| load_calendar_file(path))
+            .collect::<Result<Vec<_>, _>>()?;
+        HolidayCalendar::combine(parts).map_err(|source| NodeError::Content {
+            what: "holiday calendars",
+            path: self.calendar.first().cloned().unwrap_or_default(),
             source,
         })
     }
+}
+
+/// Reads and checks one holiday calendar file (`tongban calendar check` and the node's load).
+pub fn load_calendar_file(path: &Path) -> Result<HolidayCalendar, NodeError> {
+    let text = read_text(path, "holiday calendar", MAX_CALENDAR_FILE)?;
+    HolidayCalendar::from_toml(&text).map_err(|source| NodeError::Content {
+        what: "holiday calendar",
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Reads a file of at most `limit` bytes, naming it in every error.

@@ -10,7 +10,7 @@
 //! roster_digest = "<64 hex>"             # optional pin of the genesis roster
 //! roster_updates = ["roster-v2.cbor"]    # optional: updates since the genesis, oldest first
 //! catalog = "catalogs/110000.toml"       # this region's own catalog (CatalogFile)
-//! calendar = "calendars/cn-2026.toml"    # a holiday calendar
+//! calendar = ["calendars/cn-2025.toml", "calendars/cn-2026.toml"]   # one file per year
 //!
 //! [http]
 //! bind = "127.0.0.1:8080"                # port 0 picks a free port
@@ -67,6 +67,7 @@ mod schema;
 pub(crate) mod tests;
 mod validate;
 
+pub use files::load_calendar_file;
 pub(crate) use files::{read_limited, read_text};
 
 /// The largest request body the API accepts unless the config says otherwise: 2 MiB.
@@ -98,8 +99,9 @@ pub struct NodeConfig {
     pub roster_updates: Vec<PathBuf>,
     /// This region's own catalog file.
     pub catalog: PathBuf,
-    /// The holiday calendar working-day limits are counted in.
-    pub calendar: PathBuf,
+    /// The holiday calendar files working-day limits are counted in, one per year (or span
+    /// of years) as the State Council publishes them; combined at load.
+    pub calendar: Vec<PathBuf>,
     /// The HTTP API's settings.
     pub http: HttpConfig,
     /// HTTPS for the API, when the config names a certificate and key.

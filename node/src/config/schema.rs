@@ -80,7 +80,7 @@ pub(super) struct RawConfig {
     pub(super) roster_digest: Field<String>,
     pub(super) roster_updates: Field<Vec<String>>,
     pub(super) catalog: Field<String>,
-    pub(super) calendar: Field<String>,
+    pub(super) calendar: Field<OneOrMore>,
     pub(super) http: Field<RawHttp>,
     pub(super) tls: Field<RawTls>,
     pub(super) peer: Field<RawPeer>,
@@ -106,6 +106,26 @@ pub(super) struct RawTls {
     pub(super) cert_file: Field<String>,
     pub(super) key_file: Field<String>,
     pub(super) back_office_ca_file: Field<String>,
+}
+
+/// A key that takes one path or a list of them (`calendar`: one file per year).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum OneOrMore {
+    /// One path.
+    One(String),
+    /// Several paths.
+    More(Vec<String>),
+}
+
+impl OneOrMore {
+    /// The paths, as written.
+    pub(super) fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMore::One(s) => vec![s],
+            OneOrMore::More(v) => v,
+        }
+    }
 }
 
 /// `[peer]`.

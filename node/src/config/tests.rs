@@ -545,3 +545,53 @@ fn roster_updates_are_applied_in_order_each_checked_against_the_one_before() {
     assert_eq!(loaded.roster.version, 2);
     assert_eq!(loaded.roster.members[1].name, "天津市");
 }
+
+/// Issue 11, item 7: `calendar` takes one file per year; they load as one calendar; a list
+/// with an empty entry is refused. Issue 14, item 4: `[peer] protocol_versions` takes only
+/// versions this build speaks.
+#[test]
+fn a_calendar_per_year_and_the_protocol_versions_are_read_and_checked() {
+    let f = fixture();
+    let y2025 = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../configs/calendars/cn-2025.toml"
+    );
+    std::fs::copy(y2025, f.dir.path().join("cal-2025.toml")).unwrap();
+    let two = GOOD.replace(
+        "calendar = \"calendar.toml\"",
+        "calendar = [\"cal-2025.toml\", \"calendar.toml\"]",
+    );
+    let c = load(&f, &two).unwrap();
+    assert_eq!(c.calendar.len(), 2);
+    assert_eq!(c.load_calendar().unwrap().years(), (2025, 2026));
+    assert_eq!(
+        c.peer.protocol_versions,
+        tongban_protocol::wire::PROTOCOL_VERSIONS
+    );
+
+    let empty = GOOD.replace(
+        "calendar = \"calendar.toml\"",
+        "calendar = [\"calendar.toml\", \"\"]",
+    );
+    let all = problems(&f, &empty);
+    assert!(
+        all.lines().any(|p| p.starts_with("calendar: is empty")),
+        "{all}"
+    );
+
+    let pinned = GOOD.replace(
+        "listen = \"/ip4/127.0.0.1/udp/0/quic-v1\"",
+        "listen = \"/ip4/127.0.0.1/udp/0/quic-v1\"\nprotocol_versions = [1]",
+    );
+    assert_eq!(load(&f, &pinned).unwrap().peer.protocol_versions, [1]);
+    let unknown = GOOD.replace(
+        "listen = \"/ip4/127.0.0.1/udp/0/quic-v1\"",
+        "listen = \"/ip4/127.0.0.1/udp/0/quic-v1\"\nprotocol_versions = [1, 7]",
+    );
+    let all = problems(&f, &unknown);
+    assert!(
+        all.lines()
+            .any(|p| p.starts_with("peer.protocol_versions: [1, 7]")),
+        "{all}"
+    );
+}

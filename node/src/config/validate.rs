@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use tongban_adapters::BackOfficeConfig;
 use tongban_protocol::ids::{Digest, RegionId, WindowId};
 
-use super::schema::{Field, RawConfig, RawHttp, RawNotices, RawPeer, RawTls, RawToken};
+use super::schema::{Field, OneOrMore, RawConfig, RawHttp, RawNotices, RawPeer, RawTls, RawToken};
 use super::{
     ApiToken, DEFAULT_MAX_BODY_BYTES, HttpConfig, NodeConfig, NoticesConfig, PeerConfig, Role,
     TlsConfig,
@@ -107,13 +107,19 @@ pub(super) fn check(raw: RawConfig, source: &Path, p: &mut Vec<String>) -> Optio
         base,
         p,
     );
-    let calendar = path(
-        raw.calendar,
-        "calendar",
-        "give the holiday calendar, such as calendar = \"calendars/cn-2026.toml\"",
-        base,
-        p,
-    );
+    let calendar_fix = "give the holiday calendar, one file per year, such as calendar = \
+                        [\"calendars/cn-2026.toml\", \"calendars/cn-2027.toml\"]";
+    let calendar: Option<Vec<PathBuf>> = raw
+        .calendar
+        .required("calendar", calendar_fix, p)
+        .map(OneOrMore::into_vec)
+        .and_then(|files| {
+            if files.is_empty() || files.iter().any(|f| f.trim().is_empty()) {
+                p.push(format!("calendar: is empty; {calendar_fix}"));
+                return None;
+            }
+            Some(files.iter().map(|f| resolved(f, base)).collect())
+        });
     let http = raw
         .http
         .required(
@@ -163,14 +169,20 @@ pub(super) fn check(raw: RawConfig, source: &Path, p: &mut Vec<String>) -> Optio
                 &catalog,
                 "write the region's catalog and check it with `tongban catalog check FILE`",
             ),
-            (
-                "calendar",
-                &calendar,
-                "use a calendar such as configs/calendars/cn-2026.toml",
-            ),
         ],
         p,
     );
+    for file in calendar.iter().flatten() {
+        files_exist(
+            [(
+                "calendar",
+                &Some(file.clone()),
+                "use a calendar such as configs/calendars/cn-2026.toml (check it with \
+                 `tongban calendar check FILE`)",
+            )],
+            p,
+        );
+    }
     if let Some(dir) = &data_dir
         && dir.exists()
         && !dir.is_dir()

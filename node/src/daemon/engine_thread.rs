@@ -104,6 +104,11 @@ fn publish(engine: &Engine<RedbStore>, cases: CaseCounts) -> Arc<Snapshot> {
         dead_letters: engine.dead_letter_count(),
         cases,
         recovering: engine.recovering(),
+        calendar: {
+            let cal = engine.calendar();
+            let today = tongban_protocol::case::calendar::Date::of(super::now());
+            (cal.years().1, cal.covers(today))
+        },
     })
 }
 

@@ -256,6 +256,9 @@ pub struct Snapshot {
     pub cases: CaseCounts,
     /// Set while the node, restored from a backup, recovers: the peers it still waits for.
     pub recovering: Option<Vec<RegionId>>,
+    /// The last year the holiday calendar covers, and whether it covers today: clocks that
+    /// count past it are uncertain.
+    pub calendar: (i32, bool),
 }
 
 /// Why the engine did not answer.

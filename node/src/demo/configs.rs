@@ -97,11 +97,23 @@ fn absolute(config: &Path) -> Result<toml::Table, NodeError> {
         source: e,
     })?;
     let absolute = |table: &mut toml::Table, keys: &[&str]| {
-        for key in keys {
-            if let Some(toml::Value::String(path)) = table.get_mut(*key)
-                && Path::new(path.as_str()).is_relative()
-            {
+        let fix = |path: &mut String| {
+            if Path::new(path.as_str()).is_relative() {
                 *path = base.join(path.as_str()).display().to_string();
+            }
+        };
+        for key in keys {
+            match table.get_mut(*key) {
+                Some(toml::Value::String(path)) => fix(path),
+                // A list of paths (`calendar`: one file per year).
+                Some(toml::Value::Array(paths)) => {
+                    for p in paths {
+                        if let toml::Value::String(path) = p {
+                            fix(path);
+                        }
+                    }
+                }
+                _ => {}
             }
         }
     };

@@ -36,7 +36,10 @@ fn a_demo_config_with_tls_is_the_same_node_over_https_from_another_folder() {
     same(&before.key_file, &after.key_file);
     same(&before.roster, &after.roster);
     same(&before.catalog, &after.catalog);
-    same(&before.calendar, &after.calendar);
+    assert_eq!(before.calendar.len(), 2, "one calendar file per year");
+    for (a, b) in before.calendar.iter().zip(&after.calendar) {
+        same(a, b);
+    }
     assert!(after.data_dir.is_absolute() && after.data_dir.ends_with("data/110000"));
     assert_eq!(before.tokens, after.tokens);
     assert_eq!(before.http, after.http);

@@ -204,6 +204,9 @@ fn render(
                     " 已用" (c.used_days) "天，剩余" (c.remaining_days) "天（" (labels::limit(c.limit)) "）"
                     @if let Some(d) = c.due_date { " · 应办结日 " (d) }
                     @if !c.running { " · 计时暂停" }
+                    @if let Some(year) = c.calendar_gap {
+                        " · " span.flag #calendar-gap { "时限不确定：本节点未载入" (year) "年节假日安排，该年按周一至周五计" }
+                    }
                 }
                 @if view.late_supplement { " · " span.flag #late-supplement { "补正告知晚于接收后5个工作日" } }
                 @if view.late_acceptance { " · " span.flag #late-acceptance { "接收后5个工作日内未受理或不予受理" } }

@@ -80,6 +80,9 @@ pub struct MakeupWorkday {
 pub struct HolidayCalendar {
     name: String,
     years: (i32, i32),
+    /// The spans of years covered, sorted and disjoint: one per file combined
+    /// ([`HolidayCalendar::combine`]); `years` is their hull.
+    spans: Vec<(i32, i32)>,
     periods: Vec<HolidayPeriod>,
     holidays: BTreeSet<Date>,
     makeup_workdays: BTreeSet<Date>,
@@ -92,6 +95,7 @@ impl HolidayCalendar {
         HolidayCalendar {
             name: "Monday to Friday, no holidays".to_owned(),
             years: (Date::MIN.year(), Date::MAX.year()),
+            spans: vec![(Date::MIN.year(), Date::MAX.year())],
             periods: Vec::new(),
             holidays: BTreeSet::new(),
             makeup_workdays: BTreeSet::new(),
@@ -119,6 +123,7 @@ impl HolidayCalendar {
         Ok(HolidayCalendar {
             name,
             years,
+            spans: vec![years],
             periods,
             holidays,
             makeup_workdays: makeup_workdays.iter().map(|m| m.date).collect(),
@@ -204,7 +209,79 @@ impl HolidayCalendar {
     /// Whether the calendar knows the holidays of `date`'s year; outside, answers fall back to
     /// Monday to Friday and callers should warn that a newer calendar is needed.
     pub fn covers(&self, date: Date) -> bool {
-        (self.years.0..=self.years.1).contains(&date.year())
+        self.covers_year(date.year())
+    }
+
+    /// Whether the calendar knows the holidays of `year`.
+    pub fn covers_year(&self, year: i32) -> bool {
+        self.spans.iter().any(|(a, b)| (*a..=*b).contains(&year))
+    }
+
+    /// The spans of years covered, oldest first (one per file combined).
+    pub fn spans(&self) -> &[(i32, i32)] {
+        &self.spans
+    }
+
+    /// The first year from `from` through `through` (both dates) the calendar does not cover:
+    /// a clock that counts over it counts Monday to Friday there, which may be wrong.
+    pub fn first_gap(&self, from: Date, through: Date) -> Option<i32> {
+        (from.year()..=through.year()).find(|y| !self.covers_year(*y))
+    }
+
+    /// One calendar from several (one file per year, as the State Council publishes them):
+    /// their holidays and make-up days together. Refuses calendars whose years overlap, naming
+    /// both, so a year is never taken from two files.
+    pub fn combine(parts: Vec<HolidayCalendar>) -> Result<HolidayCalendar> {
+        let mut parts = parts;
+        parts.sort_by_key(|c| c.years);
+        let mut problems = Vec::new();
+        for pair in parts.windows(2) {
+            let (a, b) = (&pair[0], &pair[1]);
+            if b.years.0 <= a.years.1 {
+                problems.push(format!(
+                    "{:?} ({}–{}) and {:?} ({}–{}) both cover {}: give each year once",
+                    a.name, a.years.0, a.years.1, b.name, b.years.0, b.years.1, b.years.0
+                ));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(Error::InvalidCalendar(problems.join("; ")));
+        }
+        let Some(first) = parts.first() else {
+            return Err(Error::InvalidCalendar(
+                "no calendar file: give at least one".into(),
+            ));
+        };
+        let mut combined = HolidayCalendar {
+            name: String::new(),
+            years: (first.years.0, first.years.1),
+            spans: Vec::new(),
+            periods: Vec::new(),
+            holidays: BTreeSet::new(),
+            makeup_workdays: BTreeSet::new(),
+        };
+        let mut names = Vec::new();
+        for part in parts {
+            names.push(part.name);
+            combined.years = (
+                combined.years.0.min(part.years.0),
+                combined.years.1.max(part.years.1),
+            );
+            match combined.spans.last_mut() {
+                Some(last) if last.1 + 1 == part.years.0 => last.1 = part.years.1,
+                _ => combined.spans.push(part.years),
+            }
+            combined.periods.extend(part.periods);
+            combined.holidays.extend(part.holidays);
+            combined.makeup_workdays.extend(part.makeup_workdays);
+        }
+        combined.name = names.join(" + ");
+        Ok(combined)
+    }
+
+    /// How many make-up working days (调休上班) the calendar lists.
+    pub fn makeup_days(&self) -> usize {
+        self.makeup_workdays.len()
     }
 
     /// Whether `date` is a working day: a make-up working day, or a Monday to Friday that is

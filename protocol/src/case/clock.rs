@@ -135,6 +135,11 @@ pub struct ClockReading {
     /// The date the limit is reached (its last allowed day) if no further pause happens; `None`
     /// while paused, once stopped for good, or when it would fall after 9999-12-31.
     pub due_date: Option<Date>,
+    /// The first year the count runs through (from acceptance to now or the due date) that
+    /// the node's holiday calendar does not cover: there it counted Monday to Friday, which
+    /// may be wrong, so the reading is uncertain until that year's calendar is loaded.
+    #[serde(default)]
+    pub calendar_gap: Option<i32>,
 }
 
 /// Reads the clock of a case at `now` by the counting rule above. Pure and total: any input,
@@ -154,6 +159,7 @@ pub fn read_clock(cal: &HolidayCalendar, input: &ClockInput<'_>, now: Timestamp)
     } else {
         due_date(cal, unit, start, &pauses, input.limit.days)
     };
+    let counted_through = due_date.map_or(Date::of(end), |d| d.max(Date::of(end)));
     ClockReading {
         used_days: used,
         limit: input.limit,
@@ -161,6 +167,7 @@ pub fn read_clock(cal: &HolidayCalendar, input: &ClockInput<'_>, now: Timestamp)
         colour: Colour::for_usage(used, input.limit.days),
         running: now >= input.accepted_at && !stopped && !paused,
         due_date,
+        calendar_gap: cal.first_gap(start, counted_through),
     }
 }
 

@@ -122,6 +122,14 @@ pub struct EngineConfig {
     /// upgrade until every member speaks the newer.
     #[serde(default = "default_protocol_versions")]
     pub protocol_versions: Vec<u64>,
+    /// How often each peer on protocol version 2 or later is handed this node's signed audit
+    /// head, in milliseconds (besides when the two agree on the version).
+    #[serde(default = "default_audit_head_every_ms")]
+    pub audit_head_every_ms: u64,
+}
+
+fn default_audit_head_every_ms() -> u64 {
+    60_000
 }
 
 fn default_protocol_versions() -> Vec<u64> {
@@ -168,6 +176,7 @@ impl Default for EngineConfig {
             upload_expiry_ms: default_upload_expiry_ms(),
             max_in_flight_bytes: DEFAULT_MAX_IN_FLIGHT_BYTES,
             protocol_versions: default_protocol_versions(),
+            audit_head_every_ms: default_audit_head_every_ms(),
         }
     }
 }
@@ -352,6 +361,8 @@ pub struct Engine<S: Store> {
     /// The protocol version agreed with each peer (see `versions`); frames to a peer not in
     /// it go as this node's oldest version.
     peer_versions: BTreeMap<RegionId, u64>,
+    /// When each peer was last handed this node's audit head (see `witness`).
+    heads_sent: BTreeMap<RegionId, Timestamp>,
 }
 
 /// What a node starts from: its identity, the roster it trusts, its calendar and its own
@@ -419,6 +430,7 @@ impl<S: Store> Engine<S> {
             dead_letters: BTreeMap::new(),
             recovery: None,
             peer_versions: BTreeMap::new(),
+            heads_sent: BTreeMap::new(),
         };
         engine.load_roster()?;
         // Checked against the roster in force, which may have rotated this node's key.

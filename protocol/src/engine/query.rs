@@ -115,6 +115,10 @@ pub struct WorklistEntry {
     /// [`CaseView::stranded`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stranded: Option<String>,
+    /// The first year the case's clock counts through that this node's holiday calendar does
+    /// not cover: its colour and days are uncertain until that year's calendar is loaded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calendar_gap: Option<i32>,
 }
 
 /// A worklist page.
@@ -393,6 +397,7 @@ impl<S: Store> Engine<S> {
                 supplement_open: view.state.supplement.is_some(),
                 supplement_days_left: view.supplement_days_left,
                 stranded: view.stranded,
+                calendar_gap: view.clock.and_then(|c| c.calendar_gap),
             });
         }
         Ok(Worklist { cases, truncated })

@@ -11,6 +11,7 @@
 //! | the catalog announcement | announcing this region's catalog every `announce_every` |
 //! | a refused-frame budget | recording how many refused frames went over the audit log's budget, at the interval's end |
 //! | the upload sweep | dropping uploads older than `upload_expiry_ms`, every 1/24 of that (at least a second) |
+//! | a peer's audit head | handing a peer on protocol version 2 this node's signed audit head, every `audit_head_every_ms` |
 //!
 //! A deadline already past means: tick now. The per-peer deadlines depend on the roster and on
 //! what each peer last did; they are planned afresh at every tick, at open and when the roster
@@ -42,6 +43,9 @@ impl<S: Store> Engine<S> {
         for peer in self.peers(now) {
             if self.reconcile_deadline(&peer).is_none_or(|at| now >= at) {
                 self.reconcile_with(&peer, now)?;
+            }
+            if self.audit_head_deadline(&peer).is_some_and(|at| now >= at) {
+                self.send_audit_head(&peer, now)?;
             }
         }
         if self.last_announce.is_none() || now >= self.announce_deadline() {
@@ -141,6 +145,9 @@ impl<S: Store> Engine<S> {
                 continue;
             }
             let mut deadlines = vec![self.reconcile_deadline(&m.region)];
+            if let Some(at) = self.audit_head_deadline(&m.region) {
+                deadlines.push(Some(at));
+            }
             if !self.catalogs.contains_key(&m.region) {
                 deadlines.push(self.catalog_asks.get(&m.region).map(|(at, _)| *at));
             }

@@ -26,6 +26,7 @@ impl<S: Store> Engine<S> {
         if before != Some(version) {
             self.send_audit_head(peer, now)?;
         }
+        self.plan_peer_timers(now);
         Ok(version)
     }
 

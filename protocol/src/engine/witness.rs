@@ -1,6 +1,7 @@
 //! Audit heads witnessed across regions (protocol version 2): each node hands its peers the
-//! signed head of its audit chain when they agree on a version and at every reconciliation
-//! session it opens; a peer checks the signature against the sender's node key and keeps the
+//! signed head of its audit chain when they agree on a version, at every reconciliation
+//! session it opens, and every `audit_head_every_ms` (a head lost with a dying connection is
+//! handed over again then); a peer checks the signature against the sender's node key and keeps the
 //! envelope. A node's audit log can later be shown unaltered up to any head a peer kept.
 
 use serde_bytes::ByteBuf;
@@ -23,7 +24,18 @@ impl<S: Store> Engine<S> {
         let body = Message::AuditHead {
             head: ByteBuf::from(head.into_parts().0),
         };
+        self.heads_sent.insert(peer.clone(), now);
         self.send(peer, body, now)
+    }
+
+    /// When `peer` is next due this node's audit head; `None` if its version carries none.
+    pub(super) fn audit_head_deadline(&self, peer: &RegionId) -> Option<Timestamp> {
+        if self.peer_version(peer) < 2 {
+            return None;
+        }
+        Some(self.heads_sent.get(peer).map_or(self.opened_at, |at| {
+            at.plus_ms(self.config.audit_head_every_ms)
+        }))
     }
 
     /// A peer's signed audit head: checked against its node key and region, then kept by

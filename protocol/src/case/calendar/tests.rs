@@ -232,3 +232,37 @@ proptest! {
         prop_assert_eq!(cal.working_days_after(after, through) as usize, slow);
     }
 }
+
+const CN_2025: &str = include_str!("../../../../configs/calendars/cn-2025.toml");
+
+/// Issue 11, item 7: one file per year, combined; each year counted by its own notice, and a
+/// year in two files refused.
+#[test]
+fn calendars_of_several_years_combine_and_a_year_twice_is_refused() {
+    let y2025 = HolidayCalendar::from_toml(CN_2025).unwrap();
+    let y2026 = HolidayCalendar::from_toml(CN_2026).unwrap();
+    // In either order.
+    let cal = HolidayCalendar::combine(vec![y2026.clone(), y2025.clone()]).unwrap();
+    assert_eq!(cal.years(), (2025, 2026));
+    assert_eq!(cal.spans(), &[(2025, 2026)]);
+    assert!(cal.covers(d("2025-06-01")) && cal.covers(d("2026-06-01")));
+    assert!(!cal.covers(d("2027-01-04")));
+    // 2025's own days: 春节 on a Tuesday off, a Sunday worked for it.
+    assert!(!cal.is_working_day(d("2025-01-28")));
+    assert!(cal.is_working_day(d("2025-01-26")));
+    assert!(!cal.is_working_day(d("2026-02-16")));
+    assert_eq!(cal.first_gap(d("2025-12-01"), d("2026-12-31")), None);
+    assert_eq!(cal.first_gap(d("2026-12-01"), d("2027-01-31")), Some(2027));
+    let twice = HolidayCalendar::combine(vec![y2026.clone(), y2026]).unwrap_err();
+    assert!(twice.to_string().contains("both cover 2026"), "{twice}");
+    assert!(HolidayCalendar::combine(Vec::new()).is_err());
+    // Years apart leave a gap between their spans.
+    let mut y2024 = y2025.clone();
+    y2024.years = (2023, 2023);
+    let apart = HolidayCalendar::combine(vec![y2024, y2025]).unwrap();
+    assert_eq!(apart.spans(), &[(2023, 2023), (2025, 2025)]);
+    assert_eq!(
+        apart.first_gap(d("2023-12-01"), d("2025-01-31")),
+        Some(2024)
+    );
+}

@@ -425,3 +425,31 @@ fn overlapping_future_and_unreachable_pauses_and_limits() {
     let r = read_clock(&cal, &input(accepted, &[], endless), now);
     assert_eq!((r.used_days, r.due_date), (18, None));
 }
+
+/// Issue 11, item 7: a clock that counts into a year the calendar does not cover says so, and
+/// one inside the covered years does not.
+#[test]
+fn a_clock_running_into_a_year_without_a_calendar_is_uncertain() {
+    let cal = cn();
+    let inside = read_clock(
+        &cal,
+        &input(at("2026-06-01", 10), &[], working(20)),
+        at("2026-06-10", 10),
+    );
+    assert_eq!(inside.calendar_gap, None);
+    // Accepted in December with 20 working days: the due date is in January 2027.
+    let late = read_clock(
+        &cal,
+        &input(at("2026-12-21", 10), &[], working(20)),
+        at("2026-12-22", 10),
+    );
+    assert_eq!(late.calendar_gap, Some(2027), "{late:?}");
+    assert!(late.due_date.is_some_and(|d| d.year() == 2027));
+    // Monday to Friday everywhere (the simulator's): never uncertain.
+    let any = read_clock(
+        &HolidayCalendar::weekdays_only(),
+        &input(at("2026-12-21", 10), &[], working(20)),
+        at("2026-12-22", 10),
+    );
+    assert_eq!(any.calendar_gap, None);
+}

@@ -77,6 +77,11 @@ fn two_upgraded_nodes_agree_on_version_2_and_witness_each_others_audit_heads() {
         audit::verify_chain_against(net.node(TJ).store(), head).unwrap();
     }
     assert_eq!(net.node(TJ).metrics().audit_heads_witnessed, 1);
+    // And again every `audit_head_every_ms`, so a head lost with a connection comes again.
+    net.advance(EngineConfig::default().audit_head_every_ms);
+    net.run(|_| false);
+    assert_eq!(net.node(BJ).witnessed_heads(&region(TJ)).unwrap().len(), 3);
+    assert_eq!(net.node(TJ).metrics().audit_heads_witnessed, 2);
 }
 
 #[test]
