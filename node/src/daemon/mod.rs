@@ -28,7 +28,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::mpsc;
 use tongban_adapters::AnyBackOffice;
-use tongban_protocol::engine::{Engine, EngineConfig, EngineSetup};
+use tongban_protocol::engine::{EngineConfig, EngineSetup};
 use tongban_protocol::ids::Timestamp;
 use tracing::{error, info, warn};
 
@@ -37,7 +37,6 @@ pub use queue::{AskError, Command, EngineHandle, EngineQueue, Reply, Snapshot, e
 use crate::config::NodeConfig;
 use crate::error::NodeError;
 use crate::limits::NET_QUEUE;
-use crate::store::RedbStore;
 
 /// The wall clock as the engine's time.
 pub fn now() -> Timestamp {
@@ -71,12 +70,11 @@ pub async fn run(config: NodeConfig, options: RunOptions) -> Result<(), NodeErro
     let roster = config.load_roster(started)?;
     let catalog = config.load_catalog()?;
     let calendar = config.load_calendar()?;
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| NodeError::Io {
-        what: "data dir",
-        path: config.data_dir.clone(),
-        source: e,
-    })?;
-    let store = RedbStore::open(&config.db_path())?;
+    let mut office =
+        AnyBackOffice::from_config(config.backoffice.clone()).map_err(|e| NodeError::Config {
+            path: config.source.clone(),
+            problems: vec![format!("backoffice: {e}")],
+        })?;
     let setup = EngineSetup {
         region: config.region.clone(),
         identity,
@@ -88,14 +86,12 @@ pub async fn run(config: NodeConfig, options: RunOptions) -> Result<(), NodeErro
             ..EngineConfig::default()
         },
     };
-    let engine = Engine::open(setup, store, started).map_err(NodeError::Protocol)?;
-    let open_cases = engine.open_handling_cases().map_err(NodeError::Protocol)?;
-    let roster_now = engine.roster().clone();
-    let office =
-        AnyBackOffice::from_config(config.backoffice.clone()).map_err(|e| NodeError::Config {
-            path: config.source.clone(),
-            problems: vec![format!("backoffice: {e}")],
-        })?;
+
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| NodeError::Io {
+        what: "data dir",
+        path: config.data_dir.clone(),
+        source: e,
+    })?;
 
     let (handle, rx, published) = engine_queue();
     let (notice_tx, notice_rx) = mpsc::unbounded_channel();
@@ -106,10 +102,28 @@ pub async fn run(config: NodeConfig, options: RunOptions) -> Result<(), NodeErro
         published,
         refusals: Arc::clone(handle.refusals()),
     };
+    // The engine's thread opens the store itself (a PostgreSQL store must not be driven from
+    // inside this runtime), waiting there as the standby while another process holds the
+    // lease; nothing listens until it holds the store.
+    let engine_thread::Started {
+        thread: engine_thread,
+        opened,
+        go,
+    } = engine_thread::start(config.clone(), setup, rx, outlets)?;
+    let opened = match opened.await {
+        Ok(Ok(opened)) => opened,
+        Ok(Err(e)) => return Err(e),
+        Err(_) => {
+            return Err(NodeError::Refused(
+                "the engine thread ended before it opened the store".into(),
+            ));
+        }
+    };
+    info!(store = %opened.store, "store open");
     let peer_addr = crate::net::start(
         seed,
         &config.peer.listen,
-        roster_now,
+        opened.roster,
         config.region.clone(),
         handle.clone(),
         net_rx,
@@ -120,20 +134,14 @@ pub async fn run(config: NodeConfig, options: RunOptions) -> Result<(), NodeErro
         "tongban node {} listening for peers on {peer_addr}",
         config.region
     );
-    let mut office = office;
     // A back office without memory of its own (the reference one) picks up where the cases
     // are; the others keep their own state and ignore this.
     let resumed_at = now();
-    for case in &open_cases {
+    for case in &opened.open_cases {
         office.resume(resumed_at, &case.notice, &case.handling, &case.intake);
     }
-    let engine_thread = std::thread::Builder::new()
-        .name("engine".into())
-        .spawn(move || engine_thread::engine_loop(engine, rx, outlets))
-        .map_err(|e| NodeError::Serve {
-            what: "starting the engine thread".into(),
-            source: e,
-        })?;
+    // The transport is up: the engine may run.
+    let _ = go.send(());
     tokio::spawn(back_office::back_office_loop(
         office,
         notice_rx,
