@@ -126,6 +126,17 @@ impl<F: FnMut()> Standby for F {
     }
 }
 
+/// Creates the table unless it exists, under a lock of its own: two regions' nodes starting at
+/// once on one server would otherwise race in `CREATE TABLE IF NOT EXISTS`.
+fn ensure_schema(client: &mut Client) -> Result<(), ::postgres::Error> {
+    /// "tongban" and a zero byte: not any region's lease key (those are hashes).
+    const SCHEMA_LOCK: i64 = 0x746f_6e67_6261_6e00;
+    let mut txn = client.transaction()?;
+    txn.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])?;
+    txn.batch_execute(SCHEMA)?;
+    txn.commit()
+}
+
 /// Connects to the server `settings` names, with the password from its file or the
 /// environment; the client and the server's description (for messages).
 fn connect(settings: &PostgresConfig, region: &RegionId) -> Result<(Client, String), NodeError> {
@@ -222,8 +233,7 @@ impl PostgresStore {
         } else {
             info!(%region, server = %target, "took the lease; this process is the active node");
         }
-        client
-            .batch_execute(SCHEMA)
+        ensure_schema(&mut client)
             .map_err(|e| fail("cannot create the table tongban_store", &e))?;
         let mut prepare = |sql: &str| client.prepare(sql).map_err(|e| fail("cannot prepare", &e));
         let statements = Statements {
@@ -447,6 +457,197 @@ mod tests {
         assert_eq!(prefix_end(b"ab"), Some(b"ac".to_vec()));
         assert_eq!(prefix_end(&[1, 0xff]), Some(vec![2]));
         assert_eq!(prefix_end(&[0xfe, 0xff, 0xff]), Some(vec![0xff]));
+    }
+
+    /// The server the tests use (`TONGBAN_TEST_POSTGRES`, set by `.ci/run`), or `None` with a
+    /// message saying the test is skipped.
+    fn server(test: &str) -> Option<PostgresConfig> {
+        match std::env::var("TONGBAN_TEST_POSTGRES") {
+            Ok(conninfo) => Some(PostgresConfig {
+                conninfo,
+                password_file: None,
+            }),
+            Err(_) => {
+                assert_ne!(
+                    std::env::var("CI").as_deref(),
+                    Ok("true"),
+                    "{test}: TONGBAN_TEST_POSTGRES is not set in CI; .ci/run starts a server"
+                );
+                eprintln!(
+                    "skipped {test}: set TONGBAN_TEST_POSTGRES to a PostgreSQL connection \
+                     string (eval \"$(.ci/postgres start)\" starts a throw-away server)"
+                );
+                None
+            }
+        }
+    }
+
+    /// A region of the test's own, its rows removed from an earlier run.
+    fn fresh_region(settings: &PostgresConfig, name: &str) -> RegionId {
+        let region = RegionId::new(name).unwrap();
+        let (mut client, _) = connect(settings, &region).unwrap();
+        ensure_schema(&mut client).unwrap();
+        client
+            .execute(
+                "DELETE FROM tongban_store WHERE region = $1",
+                &[&region.as_str()],
+            )
+            .unwrap();
+        region
+    }
+
+    fn no_wait() {
+        panic!("the lease should be free");
+    }
+
+    #[test]
+    fn only_synced_writes_survive_and_scans_see_pending_writes() {
+        let Some(pg) = server("only_synced_writes_survive_and_scans_see_pending_writes") else {
+            return;
+        };
+        let region = fresh_region(&pg, "990001");
+        let mut s = PostgresStore::open(&pg, &region, no_wait).unwrap();
+        s.put(Table::Cases, b"a", b"1").unwrap();
+        assert_eq!(s.get(Table::Cases, b"a").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(s.get(Table::Events, b"a").unwrap(), None);
+        s.sync().unwrap();
+        assert_eq!(s.unsynced(), 0);
+        s.put(Table::Cases, b"b", b"2").unwrap();
+        s.delete(Table::Cases, b"a").unwrap();
+        assert_eq!(s.unsynced(), 2);
+        assert_eq!(s.get(Table::Cases, b"a").unwrap(), None);
+        assert_eq!(
+            s.scan_prefix(Table::Cases, b"").unwrap(),
+            vec![(b"b".to_vec(), b"2".to_vec())]
+        );
+        drop(s); // a crash: the last two writes were never synced
+
+        let mut s = PostgresStore::open(&pg, &region, no_wait).unwrap();
+        assert_eq!(s.get(Table::Cases, b"a").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(s.get(Table::Cases, b"b").unwrap(), None);
+        s.sync().unwrap(); // nothing to do
+        s.delete(Table::Cases, b"a").unwrap();
+        s.sync().unwrap();
+        drop(s);
+        let s = PostgresStore::open(&pg, &region, no_wait).unwrap();
+        assert!(s.scan_prefix(Table::Cases, b"").unwrap().is_empty());
+    }
+
+    #[test]
+    fn scans_respect_prefix_edges_and_tables() {
+        let Some(pg) = server("scans_respect_prefix_edges_and_tables") else {
+            return;
+        };
+        let region = fresh_region(&pg, "990002");
+        let mut s = PostgresStore::open(&pg, &region, no_wait).unwrap();
+        let keys: [&[u8]; 9] = [
+            b"",
+            &[0x00],
+            &[0xfe, 0xff],
+            &[0xff],
+            &[0xff, 0x00],
+            &[0xff, 0xff],
+            &[0xff, 0xff, 0xff],
+            b"ab",
+            b"abc",
+        ];
+        for (i, k) in keys.iter().enumerate() {
+            s.put(Table::Audit, k, &[i as u8]).unwrap();
+        }
+        s.put(Table::Meta, &[0xff, 1], b"other table").unwrap();
+        for synced in [false, true] {
+            if synced {
+                s.sync().unwrap();
+            }
+            let got = |p: &[u8]| -> Vec<Vec<u8>> {
+                s.scan_prefix(Table::Audit, p)
+                    .unwrap()
+                    .into_iter()
+                    .map(|(k, _)| k)
+                    .collect()
+            };
+            assert_eq!(got(&[]).len(), keys.len());
+            assert_eq!(
+                got(&[0xff]),
+                vec![
+                    vec![0xff],
+                    vec![0xff, 0x00],
+                    vec![0xff, 0xff],
+                    vec![0xff, 0xff, 0xff]
+                ]
+            );
+            assert_eq!(
+                got(&[0xff, 0xff]),
+                vec![vec![0xff, 0xff], vec![0xff, 0xff, 0xff]]
+            );
+            assert_eq!(got(b"ab"), vec![b"ab".to_vec(), b"abc".to_vec()]);
+            assert_eq!(got(b"abcd"), Vec::<Vec<u8>>::new());
+            assert_eq!(got(&[0xfe]), vec![vec![0xfe, 0xff]]);
+        }
+        // Another region's rows on the same server are not this store's.
+        let other = fresh_region(&pg, "990003");
+        let o = PostgresStore::open(&pg, &other, no_wait).unwrap();
+        assert!(o.scan_prefix(Table::Audit, b"").unwrap().is_empty());
+    }
+
+    /// The lease: a second store of the region waits (told once) while the first holds it and
+    /// takes it when the first is gone; a store whose connection the server ended has lost the
+    /// lease and can never sync again.
+    #[test]
+    fn the_lease_keeps_one_writer_and_fences_a_lost_one() {
+        let Some(pg) = server("the_lease_keeps_one_writer_and_fences_a_lost_one") else {
+            return;
+        };
+        let region = fresh_region(&pg, "990004");
+        let mut first = PostgresStore::open(&pg, &region, no_wait).unwrap();
+        first.put(Table::Cases, b"k", b"first").unwrap();
+        first.sync().unwrap();
+
+        let (told_tx, told_rx) = std::sync::mpsc::channel();
+        let (pg2, region2) = (pg.clone(), region.clone());
+        let standby = std::thread::spawn(move || {
+            PostgresStore::open(&pg2, &region2, move || {
+                let _ = told_tx.send(Instant::now());
+            })
+        });
+        told_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the second store says it waits");
+        std::thread::sleep(LEASE_POLL * 3);
+        assert!(!standby.is_finished(), "the standby took a held lease");
+
+        // The server ends the first store's session, as it would a dead peer's.
+        let (mut admin, _) = connect(&pg, &region).unwrap();
+        admin
+            .execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE application_name = $1 AND pid <> pg_backend_pid() \
+                 AND pid IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted)",
+                &[&format!("tongban node {region}")],
+            )
+            .unwrap();
+        let started = Instant::now();
+        let mut second = standby.join().unwrap().unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the standby took {:?} to take a free lease",
+            started.elapsed()
+        );
+        assert_eq!(
+            second.get(Table::Cases, b"k").unwrap(),
+            Some(b"first".to_vec())
+        );
+
+        // The fenced store's write never lands; the new holder's does.
+        first.put(Table::Cases, b"k", b"stale").unwrap();
+        assert!(first.sync().is_err(), "a store without its lease synced");
+        second.put(Table::Cases, b"k", b"second").unwrap();
+        second.sync().unwrap();
+        drop(first);
+        assert_eq!(
+            second.get(Table::Cases, b"k").unwrap(),
+            Some(b"second".to_vec())
+        );
     }
 
     #[test]
