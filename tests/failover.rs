@@ -239,6 +239,33 @@ async fn window_client(
     }
 }
 
+/// Checks that the process at `base` answers as the standby: alive, not ready, and 503 to the
+/// API with a message that says "standby".
+async fn check_standby(base: &str) {
+    let c = Client {
+        http: reqwest::Client::new(),
+        base: base.to_string(),
+    };
+    let (status, body) = c.send(reqwest::Method::GET, "/livez", None, None).await;
+    assert_eq!(
+        (status, &body["status"]),
+        (200, &Value::from("live")),
+        "{base}/livez"
+    );
+    let (status, body) = c.send(reqwest::Method::GET, "/readyz", None, None).await;
+    assert_eq!(status, 503, "{base}/readyz of a standby: {body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("standby")),
+        "{base}/readyz of a standby: {body}"
+    );
+    let (status, _) = c
+        .post("/api/v1/applications", WINDOW_TOKEN, &Value::Null)
+        .await;
+    assert_eq!(status, 503, "{base}: a standby took an application");
+}
+
 /// Whoever of `bases` answers `/readyz` with 200.
 async fn ready_base(bases: &[String]) -> Option<String> {
     let http = reqwest::Client::builder()
@@ -359,8 +386,9 @@ async fn failovers(test: &str, conninfo: &str, count: usize, seed: u64) {
     }
     procs[1] = Some(Process::spawn(&configs[1]));
     if let Some(p) = &procs[1] {
-        p.wait_for("standby: waiting for the lease", Duration::from_secs(30));
+        p.wait_for("standby: answering /livez", Duration::from_secs(30));
     }
+    check_standby(&bases[1]).await;
     let mut active = 0usize;
     let other = Process::spawn(&fed.config(OTHER));
     let oc = Client {
@@ -430,7 +458,8 @@ async fn failovers(test: &str, conninfo: &str, count: usize, seed: u64) {
         takeovers.push(takeover);
         // The killed one comes back as the new standby, as a supervisor would start it.
         let restarted = Process::spawn(&configs[active]);
-        restarted.wait_for("standby: waiting for the lease", Duration::from_secs(30));
+        restarted.wait_for("standby: answering /livez", Duration::from_secs(30));
+        check_standby(&bases[active]).await;
         procs[active] = Some(restarted);
         active = standby;
         println!(

@@ -131,16 +131,17 @@ pub(super) struct Started {
 }
 
 /// Starts the engine's thread: it opens the store `config` names (waiting there, as the
-/// standby, while another process holds a PostgreSQL store's lease) and the engine on it,
-/// reports [`Opened`] (or why not) on the returned receiver, and runs [`engine_loop`] once it
-/// is told to go, returning at once if the sender of that word is dropped instead (the start
-/// failed elsewhere). The store lives and dies on this thread: a PostgreSQL client may not be
-/// driven, nor dropped, inside a tokio runtime.
+/// standby, while another process holds a PostgreSQL store's lease, and calling `standby` when
+/// it starts to wait) and the engine on it, reports [`Opened`] (or why not) on the returned
+/// receiver, and runs [`engine_loop`] once it is told to go, returning at once if the sender of
+/// that word is dropped instead (the start failed elsewhere). The store lives and dies on this
+/// thread: a PostgreSQL client may not be driven, nor dropped, inside a tokio runtime.
 pub(super) fn start(
     config: NodeConfig,
     setup: EngineSetup,
     rx: EngineQueue,
     outlets: Outlets,
+    mut standby: impl FnMut() + Send + 'static,
 ) -> Result<Started, NodeError> {
     let (opened_tx, opened_rx) = oneshot::channel();
     let (go_tx, go_rx) = std_mpsc::channel::<()>();
@@ -151,6 +152,7 @@ pub(super) fn start(
             let standby = move || {
                 // Tests and scripts read this line to tell a waiting standby.
                 println!("tongban node {region} standby: waiting for the lease");
+                standby();
             };
             let opened = NodeStore::open(&config, standby).and_then(|store| {
                 let described = store.describe();

@@ -14,6 +14,7 @@
 //! | `queue` | the bounded queues into the engine: the [`Command`]s, the [`EngineHandle`] that sends them, reads apart from writes |
 //! | `engine_thread` | the command loop: reads, timers when the engine's next deadline comes, batches of writes, group commit, outputs through the driver contract's `Io` |
 //! | `back_office` | the back-office delivery loop: notices out with retries and dead letters, reports back |
+//! | `standby` | while a PostgreSQL store's lease is held by the other process: `/livez` answers, the rest 503 "standby" |
 //!
 //! A failed commit is fatal: the process exits (code 70) without answering, and a supervisor
 //! restarts it from the store, which holds exactly what was acknowledged.
@@ -21,6 +22,7 @@
 mod back_office;
 mod engine_thread;
 mod queue;
+mod standby;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -105,12 +107,36 @@ pub async fn run(config: NodeConfig, options: RunOptions) -> Result<(), NodeErro
     // The engine's thread opens the store itself (a PostgreSQL store must not be driven from
     // inside this runtime), waiting there as the standby while another process holds the
     // lease; nothing listens until it holds the store.
+    let (waiting_tx, mut waiting) = tokio::sync::oneshot::channel::<()>();
+    let mut waiting_tx = Some(waiting_tx);
+    let standby = move || {
+        if let Some(tx) = waiting_tx.take() {
+            let _ = tx.send(());
+        }
+    };
     let engine_thread::Started {
         thread: engine_thread,
-        opened,
+        mut opened,
         go,
-    } = engine_thread::start(config.clone(), setup, rx, outlets)?;
-    let opened = match opened.await {
+    } = engine_thread::start(config.clone(), setup, rx, outlets, standby)?;
+    // While the engine thread waits for the lease, the standby answers on the HTTP address.
+    let mut standby_http = None;
+    let mut standby_told = false;
+    let opened = loop {
+        tokio::select! {
+            result = &mut opened => break result,
+            told = &mut waiting, if !standby_told => {
+                standby_told = true;
+                if told.is_ok() {
+                    standby_http = Some(standby::StandbyHttp::start(&config, tls.clone()).await?);
+                }
+            }
+        }
+    };
+    if let Some(server) = standby_http {
+        server.stop().await;
+    }
+    let opened = match opened {
         Ok(Ok(opened)) => opened,
         Ok(Err(e)) => return Err(e),
         Err(_) => {
