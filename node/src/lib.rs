@@ -19,6 +19,7 @@
 //! | [`error`] | the library's one error type |
 
 pub mod api;
+pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod daemon;

@@ -90,6 +90,37 @@ enum Command {
         #[arg(long, value_name = "MS")]
         at: Option<u64>,
     },
+    /// Save a backup of a running node's store: the store as of its last commit, copied while
+    /// it keeps working. Restore it with `tongban restore`.
+    Backup {
+        /// The node's HTTP address, such as http://127.0.0.1:8080.
+        #[arg(long, value_name = "URL")]
+        node: String,
+        /// The file to write (it must not exist).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// A file holding an admin token of that node (default: the TONGBAN_TOKEN variable).
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<PathBuf>,
+        /// Trust only this CA (PEM) for an https:// node.
+        #[arg(long, value_name = "FILE")]
+        cacert: Option<PathBuf>,
+    },
+    /// Put a backup in place as a stopped node's store. Started again, the node takes no
+    /// applications and writes nothing until every peer has given back what it holds of the
+    /// node's (cases and events written after the backup), so no sequence number or case id is
+    /// used twice.
+    Restore {
+        /// The node config (TOML) of the node to restore.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// The backup file (from `tongban backup`).
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+        /// Replace the store in the node's data folder (it is kept beside, renamed).
+        #[arg(long)]
+        force: bool,
+    },
     /// Run the node daemon with a config file.
     Node {
         /// The node config (TOML).
@@ -297,6 +328,32 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             ))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Backup {
+            node,
+            out,
+            token_file,
+            cacert,
+        } => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            print(
+                runtime
+                    .block_on(cli::backup_download(
+                        &node,
+                        &out,
+                        token_file.as_deref(),
+                        cacert.as_deref(),
+                    ))
+                    .context("no backup was saved")?,
+            )
+        }
+        Command::Restore {
+            config,
+            from,
+            force,
+        } => print(cli::restore(&config, &from, force).context("nothing was restored")?),
         Command::Doctor {
             config,
             node,

@@ -2,7 +2,7 @@
 //!
 //! Only roster members may connect: the allow-list holds exactly the node keys of the roster
 //! in force, so a stranger's connection is closed before any protocol runs. Every frame is one
-//! request of the `/tongban/frame/1` request-response protocol (a length-prefixed signed
+//! request of a `/tongban/frame/<n>` request-response protocol (`n` the protocol version) (a length-prefixed signed
 //! envelope, at most [`MAX_FRAME_SIZE`]); the answer is
 //! an empty acknowledgement of transport only — what a frame achieved comes back as frames of
 //! its own (receipts, replies), because the engine verifies everything before it counts.
@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use libp2p::futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, StreamExt};
 use libp2p::gossipsub;
+use libp2p::identify;
 use libp2p::identity::{Keypair, ed25519};
 use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::{ListenError, NetworkBehaviour, SwarmEvent};
@@ -33,17 +34,36 @@ use tokio::sync::mpsc;
 use tongban_protocol::engine::GossipTopic;
 use tongban_protocol::ids::{PublicKey, RegionId};
 use tongban_protocol::roster::Roster;
-use tongban_protocol::wire::MAX_FRAME_SIZE;
-use tracing::{debug, info, warn};
+use tongban_protocol::wire::{MAX_FRAME_SIZE, agree};
+use tracing::{debug, error, info, warn};
 
 use crate::daemon::{Command, EngineHandle};
 use crate::error::NodeError;
 use crate::limits::{
     MAX_STREAMS_PER_CONNECTION, NewestConnections, QueueShares, Refusal, TokenBucket,
 };
+use crate::peers::Protocol;
 
-/// The protocol every frame travels on.
-pub const FRAME_PROTOCOL: StreamProtocol = StreamProtocol::new("/tongban/frame/1");
+/// The prefix of the frame protocols: `/tongban/frame/<n>` for each protocol version `n` a
+/// node speaks. Every version travels the same way (one length-prefixed signed frame per
+/// request); the frame's own envelope names its version.
+pub const FRAME_PROTOCOL_PREFIX: &str = "/tongban/frame/";
+
+/// The frame protocol of version `n`.
+pub fn frame_protocol(n: u64) -> Option<StreamProtocol> {
+    StreamProtocol::try_from_owned(format!("{FRAME_PROTOCOL_PREFIX}{n}")).ok()
+}
+
+/// The versions a peer serves, read from the protocols it lists.
+fn versions_served<'a>(protocols: impl IntoIterator<Item = &'a StreamProtocol>) -> Vec<u64> {
+    let mut versions: Vec<u64> = protocols
+        .into_iter()
+        .filter_map(|p| p.as_ref().strip_prefix(FRAME_PROTOCOL_PREFIX)?.parse().ok())
+        .collect();
+    versions.sort_unstable();
+    versions.dedup();
+    versions
+}
 
 /// Length-prefixed byte strings, bounded on read.
 #[derive(Debug, Clone, Default)]
@@ -163,6 +183,9 @@ pub(crate) struct Behaviour {
     allow: allow_block_list::Behaviour<allow_block_list::AllowedPeers>,
     frames: request_response::Behaviour<FrameCodec>,
     gossip: gossipsub::Behaviour,
+    /// Each side states the protocols it serves on connecting: the frame versions come from
+    /// there.
+    identify: identify::Behaviour,
 }
 
 /// What the daemon asks of the transport.
@@ -303,11 +326,27 @@ impl Gate {
 pub async fn start(
     seed: [u8; 32],
     listen: &str,
+    versions: &[u64],
     roster: Roster,
     me: RegionId,
     engine: EngineHandle,
     mut commands: mpsc::Receiver<NetCommand>,
 ) -> Result<Multiaddr, NodeError> {
+    // Newest first: multistream-select takes the first the other side also serves.
+    let mut ours = versions.to_vec();
+    ours.sort_unstable();
+    ours.dedup();
+    let protocols: Vec<(StreamProtocol, ProtocolSupport)> = ours
+        .iter()
+        .rev()
+        .filter_map(|n| frame_protocol(*n))
+        .map(|p| (p, ProtocolSupport::Full))
+        .collect();
+    if protocols.is_empty() {
+        return Err(NodeError::Refused(
+            "peer.protocol_versions names no version this node speaks".into(),
+        ));
+    }
     let listen: Multiaddr = listen.parse().map_err(|e| {
         NodeError::Refused(format!("peer.listen {listen:?} is not a multiaddr: {e}"))
     })?;
@@ -330,11 +369,16 @@ pub async fn start(
                 config,
             )
             .map_err(io::Error::other)?;
+            let identify = identify::Behaviour::new(identify::Config::new(
+                "/tongban/id/1".into(),
+                key.public(),
+            ));
             Ok(Behaviour {
                 allow: allow_block_list::Behaviour::default(),
                 gossip,
+                identify,
                 frames: request_response::Behaviour::new(
-                    [(FRAME_PROTOCOL, ProtocolSupport::Full)],
+                    protocols,
                     request_response::Config::default()
                         .with_request_timeout(Duration::from_secs(30))
                         .with_max_concurrent_streams(MAX_STREAMS_PER_CONNECTION),
@@ -473,6 +517,23 @@ pub async fn start(
                         } else {
                             engine.refusals().connection_denied();
                             let _ = swarm.disconnect_peer_id(peer_id);
+                        }
+                    }
+                    SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
+                        let Some(region) = directory.by_peer.get(&peer_id) else { continue };
+                        let theirs = versions_served(&info.protocols);
+                        match agree(&ours, &theirs) {
+                            Some(version) => {
+                                engine.peers().set_protocol(region, Protocol::Agreed(version));
+                                if engine.offer(Command::PeerSpeaks { region: region.clone(), versions: theirs }).is_err() {
+                                    debug!(%region, "the engine's queue is full; the versions are stated again on the next connection");
+                                }
+                            }
+                            None => {
+                                error!(%region, ours = ?ours, theirs = ?theirs, "no protocol version in common with this member's node: the link is refused; upgrade the older node, or unpin [peer] protocol_versions");
+                                engine.peers().set_protocol(region, Protocol::NoneInCommon);
+                                let _ = swarm.disconnect_peer_id(peer_id);
+                            }
                         }
                     }
                     SwarmEvent::IncomingConnectionError { error: ListenError::Denied { .. }, .. } => {

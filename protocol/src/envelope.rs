@@ -35,10 +35,13 @@ const MAX_HEADER_ITEMS: usize = 64;
 pub trait Signable: Serialize + DeserializeOwned {
     /// Short name of the payload kind, such as `catalog` or `event`.
     const KIND: &'static str;
-    /// Version of the payload's schema this code speaks.
+    /// Version of the payload's schema this code signs by default.
     const VERSION: u64;
     /// Largest envelope of this kind a node accepts, in bytes.
     const MAX_SIZE: usize;
+    /// Every version of this kind this code reads, oldest first (frames speak several, see
+    /// [`crate::wire::PROTOCOL_VERSIONS`]).
+    const VERSIONS: &'static [u64] = &[Self::VERSION];
 }
 
 /// Finds the public key for a key id. Implemented by whatever decides whom to trust: a single
@@ -93,10 +96,27 @@ impl Identity {
     /// Signs `payload` into an envelope. Refuses a payload whose envelope would exceed the
     /// kind's size limit, because every receiver would refuse it.
     pub fn sign<T: Signable + Clone>(&self, payload: &T) -> Result<Envelope<T>> {
+        self.sign_version(payload, T::VERSION)
+    }
+
+    /// Signs `payload` as `version` of its kind (one of [`Signable::VERSIONS`]): a frame goes
+    /// to each peer in the version the two agreed on.
+    pub fn sign_version<T: Signable + Clone>(
+        &self,
+        payload: &T,
+        version: u64,
+    ) -> Result<Envelope<T>> {
+        if !T::VERSIONS.contains(&version) {
+            return Err(Error::UnsupportedVersion {
+                what: T::KIND,
+                found: version,
+                supported: T::VERSION,
+            });
+        }
         let body = to_cbor(payload)?;
         let protected = HeaderBuilder::new()
             .algorithm(iana::Algorithm::EdDSA)
-            .content_type(content_type::<T>())
+            .content_type(format!("tongban/{}; v={version}", T::KIND))
             .key_id(self.kid().0.to_vec())
             .build();
         let sign1 = CoseSign1Builder::new()
@@ -119,6 +139,7 @@ impl Identity {
             bytes,
             payload: payload.clone(),
             signer: self.kid(),
+            version,
         })
     }
 }
@@ -136,6 +157,7 @@ pub struct Envelope<T> {
     bytes: Vec<u8>,
     payload: T,
     signer: KeyId,
+    version: u64,
 }
 
 impl<T> Envelope<T> {
@@ -154,6 +176,11 @@ impl<T> Envelope<T> {
         self.signer
     }
 
+    /// The version of its kind the envelope was signed as (the `v=` of its content type).
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
     /// SHA-256 of the envelope's bytes: its identity in audit logs and for deduplication.
     pub fn digest(&self) -> Digest {
         Digest::of(&self.bytes)
@@ -163,10 +190,6 @@ impl<T> Envelope<T> {
     pub fn into_parts(self) -> (Vec<u8>, T, KeyId) {
         (self.bytes, self.payload, self.signer)
     }
-}
-
-fn content_type<T: Signable>() -> String {
-    format!("tongban/{}; v={}", T::KIND, T::VERSION)
 }
 
 /// Reads the signer's key id without verifying anything, so a caller can decide which keys to
@@ -182,7 +205,7 @@ pub fn peek_signer(bytes: &[u8], limit: usize) -> Result<KeyId> {
 pub fn open<T: Signable, K: KeyLookup + ?Sized>(bytes: &[u8], keys: &K) -> Result<Envelope<T>> {
     let sign1 = parse(bytes, T::MAX_SIZE, T::KIND)?;
     let signer = signer_of(&sign1)?;
-    check_headers::<T>(&sign1)?;
+    let version = check_headers::<T>(&sign1)?;
     let public = keys.lookup(&signer).ok_or_else(|| Error::UnknownSigner {
         kid: signer.to_string(),
     })?;
@@ -199,6 +222,7 @@ pub fn open<T: Signable, K: KeyLookup + ?Sized>(bytes: &[u8], keys: &K) -> Resul
         bytes: bytes.to_vec(),
         payload,
         signer,
+        version,
     })
 }
 
@@ -261,7 +285,8 @@ fn signer_of(sign1: &CoseSign1) -> Result<KeyId> {
     })
 }
 
-fn check_headers<T: Signable>(sign1: &CoseSign1) -> Result<()> {
+/// Checks the protected header; returns the version of the kind the envelope is signed as.
+fn check_headers<T: Signable>(sign1: &CoseSign1) -> Result<u64> {
     let header = &sign1.protected.header;
     match &header.alg {
         Some(coset::Algorithm::Assigned(iana::Algorithm::EdDSA)) => {}
@@ -325,14 +350,14 @@ fn check_headers<T: Signable>(sign1: &CoseSign1) -> Result<()> {
         header: "content type",
         why: format!("version {version:?} is not a number"),
     })?;
-    if version != T::VERSION {
+    if !T::VERSIONS.contains(&version) {
         return Err(Error::UnsupportedVersion {
             what: T::KIND,
             found: version,
-            supported: T::VERSION,
+            supported: T::VERSIONS.last().copied().unwrap_or(T::VERSION),
         });
     }
-    Ok(())
+    Ok(version)
 }
 
 #[cfg(test)]

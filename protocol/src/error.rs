@@ -166,6 +166,15 @@ pub enum Error {
     /// starts over from offset 0.
     #[error("upload expired: {0}")]
     UploadExpired(String),
+    /// This node was restored from a backup and writes nothing until its peers gave back
+    /// what it wrote after the backup (see `engine::recovery`); the text names the peers
+    /// it still waits for. Try again later.
+    #[error("recovering from a backup: {0}")]
+    Recovering(String),
+    /// A peer speaks no protocol version this node speaks: the two cannot talk until one of
+    /// them is upgraded (or unpinned). The text names both sets.
+    #[error("no common protocol version: {0}")]
+    NoCommonVersion(String),
 
     // --- storage (store.rs and its implementations) ---
     /// The store failed; the engine acknowledged nothing that depended on it.

@@ -50,11 +50,14 @@ pub enum Table {
     /// Per material digest: who may cite an uploaded material until an application does,
     /// and when the upload in progress began (for dropping it when it is too old).
     UploadClaims,
+    /// Peers' signed audit heads, kept as a witness of how far each peer's audit chain had
+    /// come, by (region, seq).
+    WitnessedHeads,
 }
 
 impl Table {
     /// Every table, for stores that create them up front.
-    pub const ALL: [Table; 16] = [
+    pub const ALL: [Table; 17] = [
         Table::Meta,
         Table::Cases,
         Table::Events,
@@ -71,6 +74,7 @@ impl Table {
         Table::Forks,
         Table::DeadLetters,
         Table::UploadClaims,
+        Table::WitnessedHeads,
     ];
 
     /// The table's name on disk.
@@ -92,6 +96,7 @@ impl Table {
             Table::Forks => "forks",
             Table::DeadLetters => "dead_letters",
             Table::UploadClaims => "upload_claims",
+            Table::WitnessedHeads => "witnessed_heads",
         }
     }
 }

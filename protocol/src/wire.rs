@@ -1,6 +1,16 @@
 //! Everything nodes say to each other: one versioned enum, [`Message`], carried in a
 //! [`Frame`] that the sending node signs (a COSE_Sign1 envelope, content type
-//! `tongban/frame; v=1`).
+//! `tongban/frame; v=<n>`, `n` the protocol version the two nodes agreed on).
+//!
+//! ## Versions
+//!
+//! This code speaks the protocol versions [`PROTOCOL_VERSIONS`]. Two nodes agree on the
+//! highest version both speak ([`agree`]) when they connect (each states its versions as the
+//! `/tongban/frame/<n>` protocols it serves); every frame between them is then signed as that
+//! version, and a message kind newer than it ([`Message::since`]) is not sent. A frame whose
+//! message is newer than the frame's own version is refused. Version 2 adds
+//! [`Message::AuditHead`]: each node hands its peers the signed head of its audit chain, and
+//! they keep it as witnesses.
 //!
 //! Documents that are kept as evidence — catalogs, case events, receipts, rosters — travel
 //! inside a frame as their own envelopes, signed by their author, so that a forwarded or
@@ -20,8 +30,15 @@ use crate::error::{Error, Result};
 use crate::ids::{CaseId, Digest, RegionId, Timestamp};
 use crate::roster::{Roster, RosterDocument};
 
-/// The wire protocol's version: the `v=` of the frame's content type.
-pub const PROTOCOL_VERSION: u64 = 1;
+/// The wire protocol versions this code speaks, oldest first: the `v=` of a frame's content
+/// type.
+pub const PROTOCOL_VERSIONS: &[u64] = &[1, 2];
+
+/// The highest version in both `ours` and `theirs`; `None` when they share none, and the two
+/// nodes cannot talk.
+pub fn agree(ours: &[u64], theirs: &[u64]) -> Option<u64> {
+    ours.iter().filter(|v| theirs.contains(v)).max().copied()
+}
 /// Largest frame of any kind; per-kind limits ([`Message::max_size`]) are tighter.
 pub const MAX_FRAME_SIZE: usize = 9 << 20;
 /// Largest piece of a material in one frame; materials travel in chunks of at most this.
@@ -49,8 +66,10 @@ pub struct Frame {
 
 impl Signable for Frame {
     const KIND: &'static str = "frame";
-    const VERSION: u64 = PROTOCOL_VERSION;
+    /// Before two nodes agreed on a version, frames go as the oldest.
+    const VERSION: u64 = 1;
     const MAX_SIZE: usize = MAX_FRAME_SIZE;
+    const VERSIONS: &'static [u64] = PROTOCOL_VERSIONS;
 }
 
 /// A node's signed acknowledgement that it holds, durably, a case's events of one side up
@@ -178,6 +197,13 @@ pub enum Message {
         /// Why.
         reason: String,
     },
+    /// Version 2: the sender's signed audit head
+    /// ([`SignedAuditHead`](crate::engine::audit::SignedAuditHead)), for the receiver to keep
+    /// as a witness that the sender's audit chain had reached it.
+    AuditHead {
+        /// The signed head's envelope.
+        head: ByteBuf,
+    },
 }
 
 impl Message {
@@ -197,6 +223,16 @@ impl Message {
             Message::ReconcileDone { .. } => "reconcile_done",
             Message::RosterUpdate { .. } => "roster_update",
             Message::Refused { .. } => "refused",
+            Message::AuditHead { .. } => "audit_head",
+        }
+    }
+
+    /// The protocol version that brought this kind of message: it is sent only to a peer
+    /// that agreed on that version or a later one.
+    pub fn since(&self) -> u64 {
+        match self {
+            Message::AuditHead { .. } => 2,
+            _ => 1,
         }
     }
 
@@ -208,7 +244,8 @@ impl Message {
             | Message::EventFetch { .. }
             | Message::MaterialFetch { .. }
             | Message::ReconcileDone { .. }
-            | Message::Refused { .. } => 4 << 10,
+            | Message::Refused { .. }
+            | Message::AuditHead { .. } => 4 << 10,
             Message::Receipt { .. } => 8 << 10,
             Message::Receipts { .. } => MAX_RECEIPTS_PER_FRAME * (4 << 10) + (4 << 10),
             Message::Catalog { .. } => crate::catalog::MAX_CATALOG_SIZE + (64 << 10),
@@ -291,6 +328,14 @@ pub fn open_frame(
             size: bytes.len(),
             limit,
         });
+    }
+    if frame.body.since() > env.version() {
+        return Err(Error::FrameRefused(format!(
+            "a {} message needs protocol version {}; the frame is version {}",
+            frame.body.name(),
+            frame.body.since(),
+            env.version()
+        )));
     }
     frame.body.check_counts()?;
     Ok(env)

@@ -13,27 +13,6 @@ use tongban_protocol::roster::RosterDocument;
 
 const FIVE: [&str; 5] = ["110000", "120000", "130000", "133100", "wuhan-metro"];
 
-/// Waits until every node's search sees `items` items.
-async fn wait_for_catalogs(nodes: &[&RunningNode], items: usize) {
-    let start = Instant::now();
-    for node in nodes {
-        loop {
-            let (_, hits) = node
-                .client()
-                .get("/api/v1/catalog/items?limit=500", WINDOW_TOKEN)
-                .await;
-            if hits["items"].as_array().map(Vec::len) == Some(items) {
-                break;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "catalogs did not spread: {hits}"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-}
-
 /// A counter of the node's `/metrics`; a counter that is not there fails the test (it would
 /// otherwise read as 0 and pass any "nothing happened" check).
 async fn metric(c: &Client, name: &str) -> u64 {

@@ -17,7 +17,7 @@ use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, StreamProtocol};
 use serde_json::Value;
 use support::*;
-use tongban_node::net::{FRAME_PROTOCOL, peer_id};
+use tongban_node::net::{frame_protocol, peer_id};
 use tongban_protocol::case::events::Side;
 use tongban_protocol::envelope::Identity;
 use tongban_protocol::ids::{CaseId, RegionId, Timestamp};
@@ -115,7 +115,10 @@ async fn flood(
         .with_quic()
         .with_behaviour(|_| {
             request_response::Behaviour::<RawCodec>::new(
-                [(FRAME_PROTOCOL, ProtocolSupport::Outbound)],
+                [(
+                    frame_protocol(1).expect("version 1"),
+                    ProtocolSupport::Outbound,
+                )],
                 request_response::Config::default().with_request_timeout(Duration::from_secs(10)),
             )
         })

@@ -6,8 +6,10 @@
 mod support;
 
 mod api_errors;
+mod backup;
 mod dead_letters;
 mod federation;
 mod flood;
 mod node_e2e;
 mod tls;
+mod versions;

@@ -366,6 +366,22 @@ kind = "reference"
         std::fs::write(&path, format!("{}{tables}", &text[..at])).expect("write config");
     }
 
+    /// Sets `line` (such as `protocol_versions = [1]`) in `region`'s `[peer]` table, in place
+    /// of a line setting the same key.
+    pub(crate) fn peer_setting(&self, region: &str, line: &str) {
+        let path = self.config(region);
+        let text = std::fs::read_to_string(&path).expect("config");
+        let key = line.split('=').next().expect("key").trim();
+        let kept: Vec<&str> = text
+            .lines()
+            .filter(|l| l.split('=').next().map(str::trim) != Some(key))
+            .collect();
+        let text = kept
+            .join("\n")
+            .replace("[peer]\n", &format!("[peer]\n{line}\n"));
+        std::fs::write(&path, text).expect("write config");
+    }
+
     /// Adds `tables` (TOML tables, such as `[tls]`) at the end of `region`'s config, and of
     /// its standby's if it has one.
     pub(crate) fn append(&self, region: &str, tables: &str) {
@@ -623,6 +639,27 @@ impl Client {
                 panic!("case {case} did not get there in {secs} s: {status} {view}");
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Waits until every node's search sees `items` items.
+pub(crate) async fn wait_for_catalogs(nodes: &[&RunningNode], items: usize) {
+    let start = Instant::now();
+    for node in nodes {
+        loop {
+            let (_, hits) = node
+                .client()
+                .get("/api/v1/catalog/items?limit=500", WINDOW_TOKEN)
+                .await;
+            if hits["items"].as_array().map(Vec::len) == Some(items) {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "catalogs did not spread: {hits}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 }

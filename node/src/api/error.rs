@@ -76,6 +76,9 @@ pub enum ErrorCode {
     Unavailable,
     /// 503: the engine's queue is full; retry shortly.
     Busy,
+    /// 503: the node was restored from a backup and takes no writes until its peers gave
+    /// back what it wrote after the backup; the message names the peers it waits for.
+    Recovering,
 }
 
 impl ApiError {
@@ -147,6 +150,11 @@ impl From<Error> for ApiError {
                 ErrorCode::Unavailable,
                 vec![],
             ),
+            Error::Recovering(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::Recovering,
+                vec![],
+            ),
             _ => (StatusCode::BAD_REQUEST, ErrorCode::BadRequest, vec![]),
         };
         ApiError {
@@ -210,6 +218,7 @@ mod tests {
             Error::InvalidInput("x".into()).into(),
             Error::RosterRefused("x".into()).into(),
             Error::UploadExpired("x".into()).into(),
+            Error::Recovering("x".into()).into(),
             crate::daemon::AskError::Busy.into(),
         ];
         for e in cases {
@@ -230,7 +239,7 @@ mod tests {
                 | ErrorCode::UploadExpired => 409,
                 ErrorCode::TooLarge => 413,
                 ErrorCode::InvalidApplication | ErrorCode::InvalidCatalog => 422,
-                ErrorCode::Unavailable | ErrorCode::Busy => 503,
+                ErrorCode::Unavailable | ErrorCode::Busy | ErrorCode::Recovering => 503,
             };
             assert_eq!(status.as_u16(), expected, "{code}");
         }

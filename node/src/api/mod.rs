@@ -5,6 +5,7 @@
 
 mod applications;
 pub(crate) mod auth;
+mod backup;
 mod catalog;
 pub mod error;
 pub(crate) mod materials;
@@ -134,6 +135,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/admin/roster",
             get(roster::current).post(roster::apply),
         )
+        .route("/api/v1/admin/backup", post(backup::backup))
         .merge(crate::web::routes())
         .fallback(ops::not_found)
         .layer(DefaultBodyLimit::max(limit))

@@ -14,7 +14,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::error::{ErrorBody, ErrorCode, ErrorDetail};
-use super::{applications, catalog, materials, ops, roster};
+use super::{applications, backup, catalog, materials, ops, roster};
 
 /// The API's description: what it is for and how to use it.
 const DESCRIPTION: &str = "The HTTP API of one tongban node: the service windows (综合窗口) and the back \
@@ -53,6 +53,7 @@ Errors: every error answer is JSON, `{\"error\": {\"code\", \"message\", \"probl
         applications::webhook_callback,
         roster::current,
         roster::apply,
+        backup::backup,
         ops::dead_letters,
         ops::retry_dead_letters,
         ops::retry_dead_letter,

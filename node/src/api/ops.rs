@@ -15,6 +15,7 @@ use tracing::info;
 use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::{AppState, auth};
 use crate::daemon::Command;
+use crate::peers::Protocol;
 
 /// `GET /livez`: the process serves HTTP. Nothing else is asked, so a supervisor restarts the
 /// process only when restarting can help.
@@ -51,8 +52,9 @@ pub(crate) async fn livez() -> Json<LiveAnswer> {
         not connected. Do not restart a node for a 503 here: use /livez for that.",
     responses(
         (status = 200, description = "The node can take work.", body = ReadyAnswer),
-        (status = 503, description = "The node is not ready: its engine stopped or is busy, or no other \
-            member's node is connected.", body = ErrorBody),
+        (status = 503, description = "The node is not ready: its engine stopped or is busy, no other \
+            member's node is connected, or it was restored from a backup and still recovers from its peers \
+            (code `recovering`).", body = ErrorBody),
     ),
 )]
 pub(super) async fn readyz(State(state): State<AppState>) -> Result<Json<ReadyAnswer>, ApiError> {
@@ -64,13 +66,29 @@ pub(super) async fn readyz(State(state): State<AppState>) -> Result<Json<ReadyAn
              it stopped",
         ));
     }
+    if let Some(waiting) = &state.engine.snapshot().recovering {
+        let mut e = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Recovering,
+            "not ready: the node was restored from a backup and takes no writes until every \
+             peer named below has given back what it holds of this node's (it connects and \
+             reconciles by itself); start those peers' nodes or check that UDP reaches them",
+        );
+        e.problems = waiting
+            .iter()
+            .map(|r| format!("region {r}: not yet reconciled since the restore"))
+            .collect();
+        return Err(e);
+    }
     let roster = state.engine.ask(|reply| Command::Roster { reply }).await?;
     let peers = state.engine.peers();
     let others = other_members(&roster, &state.config.region, crate::daemon::now())
         .into_iter()
         .map(|region| {
-            let connected = peers.get(&region).is_some_and(|p| p.connected);
-            (region, connected)
+            let seen = peers.get(&region);
+            let connected = seen.is_some_and(|p| p.connected);
+            let no_common = seen.is_some_and(|p| p.protocol == Protocol::NoneInCommon);
+            (region, connected, no_common)
         })
         .collect::<Vec<_>>();
     readiness(&state.config.region, &others).map(Json)
@@ -93,11 +111,11 @@ fn other_members(
 
 /// Ready when there are no other members, or at least one of `others` (region, connected now)
 /// is connected; otherwise the 503 that names each member not connected and what to check.
-fn readiness(me: &RegionId, others: &[(RegionId, bool)]) -> Result<ReadyAnswer, ApiError> {
+fn readiness(me: &RegionId, others: &[(RegionId, bool, bool)]) -> Result<ReadyAnswer, ApiError> {
     let connected: Vec<RegionId> = others
         .iter()
-        .filter(|(_, c)| *c)
-        .map(|(r, _)| r.clone())
+        .filter(|(_, c, _)| *c)
+        .map(|(r, _, _)| r.clone())
         .collect();
     if !others.is_empty() && connected.is_empty() {
         let mut e = ApiError::new(
@@ -113,7 +131,17 @@ fn readiness(me: &RegionId, others: &[(RegionId, bool)]) -> Result<ReadyAnswer, 
         );
         e.problems = others
             .iter()
-            .map(|(r, _)| format!("region {r}: not connected"))
+            .map(|(r, _, no_common)| {
+                if *no_common {
+                    format!(
+                        "region {r}: no protocol version in common, the link is refused; \
+                         upgrade the older node or unpin [peer] protocol_versions (the log \
+                         names both sets)"
+                    )
+                } else {
+                    format!("region {r}: not connected")
+                }
+            })
             .collect();
         return Err(e);
     }
@@ -298,6 +326,21 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Result<impl IntoRe
         "events_recovered_total",
         "Events of this node's own logs taken back from a peer (after a restore from backup).",
         m.events_recovered,
+    );
+    counter(
+        "audit_heads_witnessed_total",
+        "Peers' signed audit heads checked and kept as a witness (protocol version 2).",
+        m.audit_heads_witnessed,
+    );
+    counter(
+        "messages_too_new_total",
+        "Messages not sent to a peer whose agreed protocol version predates their kind.",
+        m.messages_too_new,
+    );
+    counter(
+        "recoveries_total",
+        "Recoveries after a restore that ended: every peer gave back what it held of this node's.",
+        m.recoveries,
     );
     counter(
         "uploads_expired_total",
@@ -608,13 +651,25 @@ mod tests {
     #[test]
     fn one_connected_member_is_enough_and_none_is_not_ready() {
         let me = region("110000");
-        let answer =
-            readiness(&me, &[(region("120000"), false), (region("130000"), true)]).unwrap();
+        let answer = readiness(
+            &me,
+            &[
+                (region("120000"), false, false),
+                (region("130000"), true, false),
+            ],
+        )
+        .unwrap();
         assert_eq!(answer.members, 2);
         assert_eq!(answer.connected, [region("130000")]);
 
-        let e =
-            readiness(&me, &[(region("120000"), false), (region("130000"), false)]).unwrap_err();
+        let e = readiness(
+            &me,
+            &[
+                (region("120000"), false, true),
+                (region("130000"), false, false),
+            ],
+        )
+        .unwrap_err();
         assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(e.code, ErrorCode::Unavailable);
         assert!(
@@ -623,12 +678,11 @@ mod tests {
             e.message
         );
         assert!(e.message.contains("[peer] listen"), "{}", e.message);
-        assert_eq!(
-            e.problems,
-            [
-                "region 120000: not connected",
-                "region 130000: not connected"
-            ]
+        assert!(
+            e.problems[0].starts_with("region 120000: no protocol version in common"),
+            "{:?}",
+            e.problems
         );
+        assert_eq!(e.problems[1], "region 130000: not connected");
     }
 }

@@ -47,7 +47,7 @@ impl RosterAnswer {
     }
 }
 
-fn admin(state: &AppState, headers: &HeaderMap, what: &str) -> Result<(), ApiError> {
+pub(super) fn admin(state: &AppState, headers: &HeaderMap, what: &str) -> Result<(), ApiError> {
     match auth::actor(state, headers)? {
         Actor::Admin => Ok(()),
         _ => Err(ApiError::forbidden(format!("{what} needs an admin token"))),

@@ -214,6 +214,9 @@ pub struct TlsConfig {
 pub struct PeerConfig {
     /// A libp2p multiaddr, kept as text until the transport parses it.
     pub listen: String,
+    /// The wire protocol versions this node speaks: by default every one this build does;
+    /// during a rolling upgrade, the old one alone until every member runs the new build.
+    pub protocol_versions: Vec<u64>,
 }
 
 /// One `[[tokens]]` entry: a bearer token, known only by its hash, and what it may do.

@@ -114,6 +114,7 @@ pub(super) struct RawTls {
 #[serde(default, deny_unknown_fields, expecting = "a table ([peer])")]
 pub(super) struct RawPeer {
     pub(super) listen: Field<String>,
+    pub(super) protocol_versions: Field<Vec<u64>>,
 }
 
 /// One `[[tokens]]` entry.

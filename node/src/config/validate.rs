@@ -461,7 +461,19 @@ fn peer_config(t: RawPeer, p: &mut Vec<String>) -> Option<PeerConfig> {
         ));
         return None;
     }
-    Some(PeerConfig { listen })
+    let spoken = tongban_protocol::wire::PROTOCOL_VERSIONS;
+    let protocol_versions = t.protocol_versions.or_when_absent(spoken.to_vec())?;
+    if protocol_versions.is_empty() || protocol_versions.iter().any(|v| !spoken.contains(v)) {
+        p.push(format!(
+            "peer.protocol_versions: {protocol_versions:?}; give one or more of the versions \
+             this build speaks, {spoken:?} (leave it out for all of them)"
+        ));
+        return None;
+    }
+    Some(PeerConfig {
+        listen,
+        protocol_versions,
+    })
 }
 
 /// The `[[tokens]]` entries: each complete, names and hashes unique, roles known, and a

@@ -107,6 +107,7 @@ fn publish(engine: &Engine<NodeStore>, cases: CaseCounts) -> Arc<Snapshot> {
         outbox: engine.outbox_len(),
         dead_letters: engine.dead_letter_count(),
         cases,
+        recovering: engine.recovering(),
     })
 }
 
@@ -330,6 +331,7 @@ fn read(engine: &Engine<NodeStore>, cmd: Command, now: Timestamp) -> Option<Comm
             Ok(engine.item(&region, &code).map(|(v, i)| (v, i.clone()))),
         ),
         Command::Roster { reply } => defer(reply, Ok(engine.roster().clone())),
+        Command::Snapshot { reply } => defer(reply, engine.store().snapshot()),
         Command::DeadLetters { reply } => defer(reply, engine.dead_letters()),
         other => return Some(other),
     };
@@ -348,6 +350,7 @@ fn handle(engine: &mut Engine<NodeStore>, cmd: Command, now: Timestamp) -> Defer
         | Command::Search { .. }
         | Command::Item { .. }
         | Command::Roster { .. }
+        | Command::Snapshot { .. }
         | Command::DeadLetters { .. }) => {
             let _ = read(engine, cmd, now);
             Box::new(|_| {})
@@ -432,6 +435,13 @@ fn handle(engine: &mut Engine<NodeStore>, cmd: Command, now: Timestamp) -> Defer
         Command::PeerConnected { region } => {
             if let Err(e) = engine.peer_connected(&region, now) {
                 warn!(%region, error = %e, "could not start reconciliation");
+            }
+            Box::new(|_| {})
+        }
+        Command::PeerSpeaks { region, versions } => {
+            match engine.peer_speaks(&region, &versions, now) {
+                Ok(version) => debug!(%region, version, "protocol version agreed"),
+                Err(e) => warn!(%region, error = %e, "no protocol version agreed"),
             }
             Box::new(|_| {})
         }

@@ -85,6 +85,7 @@ pub async fn run(config: NodeConfig, options: RunOptions) -> Result<(), NodeErro
         catalog,
         config: EngineConfig {
             trust_stored_roster: options.trust_stored_roster,
+            protocol_versions: config.peer.protocol_versions.clone(),
             ..EngineConfig::default()
         },
     };
@@ -149,6 +150,7 @@ pub async fn run(config: NodeConfig, options: RunOptions) -> Result<(), NodeErro
     let peer_addr = crate::net::start(
         seed,
         &config.peer.listen,
+        &config.peer.protocol_versions,
         opened.roster,
         config.region.clone(),
         handle.clone(),

@@ -134,6 +134,11 @@ pub enum Command {
         /// The roster.
         reply: Reply<Roster>,
     },
+    /// The store as of the last commit, for a backup.
+    Snapshot {
+        /// A read snapshot of the store.
+        reply: Reply<crate::store::StoreSnapshot>,
+    },
     /// Accept a roster update from the operator.
     AcceptRoster {
         /// The quorum-signed update.
@@ -201,6 +206,13 @@ pub enum Command {
         /// The peer.
         region: RegionId,
     },
+    /// A peer stated the protocol versions it serves: agree on one.
+    PeerSpeaks {
+        /// The peer.
+        region: RegionId,
+        /// Its versions.
+        versions: Vec<u64>,
+    },
     /// A document published by gossip.
     Gossip {
         /// Which kind of document.
@@ -224,6 +236,7 @@ impl Command {
                 | Command::Search { .. }
                 | Command::Item { .. }
                 | Command::Roster { .. }
+                | Command::Snapshot { .. }
                 | Command::DeadLetters { .. }
         )
     }
@@ -241,6 +254,8 @@ pub struct Snapshot {
     pub dead_letters: usize,
     /// Cases by stage, counted again at most once a second (counting walks every case).
     pub cases: CaseCounts,
+    /// Set while the node, restored from a backup, recovers: the peers it still waits for.
+    pub recovering: Option<Vec<RegionId>>,
 }
 
 /// Why the engine did not answer.

@@ -15,7 +15,7 @@ use tongban_protocol::store::{Store, Table};
 pub use self::postgres::{
     LEASE_POLL, PostgresStore, Standby, WAIT_LOG_EVERY, lease_held, lease_key,
 };
-pub use self::redb::{RedbStore, is_in_use};
+pub use self::redb::{RedbStore, StoreSnapshot, is_in_use};
 
 use crate::config::{NodeConfig, StoreConfig};
 use crate::error::NodeError;
@@ -47,6 +47,19 @@ impl NodeStore {
                 PostgresStore::open(settings, &config.region, standby)
                     .map(|s| NodeStore::Postgres(Box::new(s)))
             }
+        }
+    }
+
+    /// A consistent view of everything synced, for `tongban backup`. Only redb makes one: a
+    /// PostgreSQL store is backed up with the server's own tools, which the answer says.
+    pub fn snapshot(&self) -> tongban_protocol::Result<StoreSnapshot> {
+        match self {
+            NodeStore::Redb(s) => s.snapshot(),
+            NodeStore::Postgres(_) => Err(tongban_protocol::Error::Storage(
+                "this node keeps its store in PostgreSQL: back it up with the server's own \
+                 tools (pg_dump --table=tongban_store), not tongban backup"
+                    .into(),
+            )),
         }
     }
 

@@ -121,6 +121,16 @@ impl RedbStore {
         self.unsynced
     }
 
+    /// A consistent view of everything synced so far, for a backup: later writes do not
+    /// change it, and it does not hold the writer up.
+    pub fn snapshot(&self) -> tongban_protocol::Result<StoreSnapshot> {
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(|e| failed("begin a read for the backup", None, e))?;
+        Ok(StoreSnapshot { txn })
+    }
+
     /// The open write transaction, begun on the first write after a sync.
     fn writer(&mut self) -> tongban_protocol::Result<&WriteTransaction> {
         let txn = match self.txn.take() {
@@ -222,6 +232,44 @@ impl Store for RedbStore {
         })?;
         tracing::trace!(writes, "synced");
         Ok(())
+    }
+}
+
+/// What [`RedbStore::snapshot`] gives: the store as of the last sync, to be copied out.
+pub struct StoreSnapshot {
+    txn: redb::ReadTransaction,
+}
+
+impl std::fmt::Debug for StoreSnapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoreSnapshot")
+    }
+}
+
+impl StoreSnapshot {
+    /// Writes every table of the snapshot into `into` (a store just made), entry by entry,
+    /// and syncs it; returns the entries copied per table.
+    pub fn copy_into(&self, into: &mut RedbStore) -> tongban_protocol::Result<Vec<(Table, u64)>> {
+        let mut counts = Vec::with_capacity(Table::ALL.len());
+        for table in Table::ALL {
+            let t = self
+                .txn
+                .open_table(definition(table))
+                .map_err(failed_in("open for the backup", table))?;
+            let mut n = 0u64;
+            for entry in t.iter().map_err(failed_in("read for the backup", table))? {
+                let (k, v) = entry.map_err(failed_in("read for the backup", table))?;
+                into.put(table, k.value(), v.value())?;
+                n += 1;
+                // Bounded transactions: a large store is copied in commits of 10,000 entries.
+                if n.is_multiple_of(10_000) {
+                    into.sync()?;
+                }
+            }
+            counts.push((table, n));
+        }
+        into.sync()?;
+        Ok(counts)
     }
 }
 

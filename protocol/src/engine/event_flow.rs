@@ -37,6 +37,7 @@ impl<S: Store> Engine<S> {
         if let Actor::Window { .. } = actor {
             self.may_read(actor, &record)?;
         }
+        self.fence()?;
         match (actor, side) {
             (Actor::Window { .. }, Side::Intake)
             | (Actor::BackOffice, Side::Handling)
@@ -231,7 +232,7 @@ impl<S: Store> Engine<S> {
     /// As the handling region, react to an intake-side event: a new case is received and
     /// goes to the back office (or is refused if the item is no longer served); later intake
     /// events are passed on.
-    fn handler_sees(
+    pub(super) fn handler_sees(
         &mut self,
         record: &mut CaseRecord,
         mut logs: CaseLogs,
@@ -239,6 +240,9 @@ impl<S: Store> Engine<S> {
         now: Timestamp,
     ) -> Result<()> {
         match &event.kind {
+            // A restored node may have received the case before it was lost: it is received
+            // when recovery ends, if the peers gave back no receipt of it.
+            EventKind::Submitted { .. } if self.recovery.is_some() => {}
             EventKind::Submitted { application } => {
                 let received = logs.write(Side::Handling, EventKind::Received, now)?;
                 let env = self.identity.sign(&received)?;
@@ -357,7 +361,8 @@ impl<S: Store> Engine<S> {
         };
         // This node's own log, sent back by the case's peer, is recovered (checked against
         // its own keys below); any other log only from its writer.
-        let recovering = match routing::sender_of(&writer, from, &self.me, existing.as_ref()) {
+        let recovering = match routing::sender_of(&writer, from, &self.me, existing.as_ref(), event)
+        {
             Some(Sender::Recovery) => true,
             Some(Sender::Writer) => false,
             None => {
@@ -378,6 +383,7 @@ impl<S: Store> Engine<S> {
         let event = verified.payload();
         let mut record = match existing {
             Some(r) => r,
+            None if recovering => self.recovered_case(from, event, now)?,
             None => self.new_remote_case(event, now)?,
         };
         let mut logs = self.load_logs(&event.case)?;
@@ -492,6 +498,52 @@ impl<S: Store> Engine<S> {
             case: event.case.clone(),
             intake_region: application.intake.region.clone(),
             handling_region: self.me.clone(),
+            window: application.intake.window.clone(),
+            impl_code: application.item.impl_code.clone(),
+            item_name,
+            submitted_at: application.intake.at,
+            intake_seq: 0,
+            handling_seq: 0,
+            stage: crate::case::fold::Stage::Empty,
+            updated_at: now,
+            forks: 0,
+        })
+    }
+
+    /// The record of a case this node collected, recovered (after a restore) from `from`,
+    /// its handling region: built from its application as intake built it, with the case
+    /// counter moved past its number; the handling log is asked for at once.
+    fn recovered_case(
+        &mut self,
+        from: &RegionId,
+        event: &Event,
+        now: Timestamp,
+    ) -> Result<CaseRecord> {
+        let EventKind::Submitted { application } = &event.kind else {
+            return Err(Error::BadEvent(
+                "a recovered case starts with its application".into(),
+            ));
+        };
+        if application.case != event.case {
+            return Err(Error::BadEvent("the application names another case".into()));
+        }
+        self.counter_past(&event.case)?;
+        let body = Message::EventFetch {
+            case: event.case.clone(),
+            side: Side::Handling,
+            after: 0,
+        };
+        self.send(from, body, now)?;
+        let item_name = self
+            .item(&application.item.region, &application.item.impl_code)
+            .map_or_else(
+                || application.item.impl_code.clone(),
+                |(_, i)| i.name.clone(),
+            );
+        Ok(CaseRecord {
+            case: event.case.clone(),
+            intake_region: self.me.clone(),
+            handling_region: routing::handling_region(&application.item).clone(),
             window: application.intake.window.clone(),
             impl_code: application.item.impl_code.clone(),
             item_name,

@@ -105,6 +105,7 @@ impl<S: Store> Engine<S> {
                 });
             }
         }
+        self.fence()?;
         let (version, item) = self
             .item(&request.region, &request.impl_code)
             .ok_or_else(|| {

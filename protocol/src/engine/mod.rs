@@ -28,6 +28,9 @@
 //! | `audit` | the hash-chained log of every envelope sent or received |
 //! | `rosters` | the roster in force: the accepted chain kept, restarts never on an older one |
 //! | `sync` | when to reconcile with whom, and the sessions |
+//! | `versions` | the protocol version agreed with each peer, and what may be sent to it |
+//! | `witness` | audit heads handed to peers (version 2) and kept from them as a witness |
+//! | `recovery` | after a restore from backup: no writes of our own until every peer gave back what it holds of ours |
 //! | `timers` | timed work: `tick`, and `poll_timeout`, the earliest deadline of every kind |
 //! | `driver` | the driver contract: the [`Io`] a driver performs, and `commit_to`, which hands it the outputs |
 //! | [`backoffice`] | notices to and reports from the back office |
@@ -45,12 +48,15 @@ mod peer;
 mod pending;
 mod query;
 pub mod records;
+mod recovery;
 mod rosters;
 pub(crate) mod routing;
 mod sync;
 #[cfg(test)]
 mod tests;
 mod timers;
+mod versions;
+mod witness;
 
 use std::collections::BTreeMap;
 
@@ -63,6 +69,7 @@ pub use intake::{IntakeReceipt, IntakeRequest, MAX_IDEMPOTENCY_KEY};
 pub use materials::UploadStatus;
 pub use query::{CaseCounts, CaseView, OpenCase, Worklist, WorklistFilter};
 pub use records::CaseRecord;
+pub use recovery::mark_restored;
 
 use crate::case::calendar::HolidayCalendar;
 use crate::catalog::{CatalogFile, CatalogManifest};
@@ -110,6 +117,15 @@ pub struct EngineConfig {
     /// resending rather than everything written meanwhile, over and over.
     #[serde(default = "default_max_in_flight_bytes")]
     pub max_in_flight_bytes: usize,
+    /// The wire protocol versions this node speaks (a subset of
+    /// [`crate::wire::PROTOCOL_VERSIONS`]): an operator pins the older one during a rolling
+    /// upgrade until every member speaks the newer.
+    #[serde(default = "default_protocol_versions")]
+    pub protocol_versions: Vec<u64>,
+}
+
+fn default_protocol_versions() -> Vec<u64> {
+    crate::wire::PROTOCOL_VERSIONS.to_vec()
 }
 
 /// The default of [`EngineConfig::max_in_flight_bytes`].
@@ -151,6 +167,7 @@ impl Default for EngineConfig {
             audit_refused_interval_ms: default_audit_refused_interval_ms(),
             upload_expiry_ms: default_upload_expiry_ms(),
             max_in_flight_bytes: DEFAULT_MAX_IN_FLIGHT_BYTES,
+            protocol_versions: default_protocol_versions(),
         }
     }
 }
@@ -276,6 +293,12 @@ pub struct Metrics {
     pub forks: u64,
     /// Events of this node's own logs recovered from a peer (after a restore from backup).
     pub events_recovered: u64,
+    /// Recoveries after a restore that ended (every peer gave back what it held of ours).
+    pub recoveries: u64,
+    /// Peers' signed audit heads checked and kept as a witness (protocol version 2).
+    pub audit_heads_witnessed: u64,
+    /// Messages not sent because the peer's agreed protocol version predates their kind.
+    pub messages_too_new: u64,
     /// Refused frames over the audit log's budget: counted in a summary record, not recorded
     /// one by one.
     pub audit_refused_suppressed: u64,
@@ -324,6 +347,11 @@ pub struct Engine<S: Store> {
     /// The dead-lettered notices, by id, with their case: the table's index, for counts and
     /// for holding a case's later notices behind a parked one.
     dead_letters: BTreeMap<u64, crate::ids::CaseId>,
+    /// Set while this node, restored from a backup, recovers from its peers (see `recovery`).
+    recovery: Option<recovery::Recovery>,
+    /// The protocol version agreed with each peer (see `versions`); frames to a peer not in
+    /// it go as this node's oldest version.
+    peer_versions: BTreeMap<RegionId, u64>,
 }
 
 /// What a node starts from: its identity, the roster it trusts, its calendar and its own
@@ -389,6 +417,8 @@ impl<S: Store> Engine<S> {
             material_asks: BTreeMap::new(),
             last_upload_sweep: None,
             dead_letters: BTreeMap::new(),
+            recovery: None,
+            peer_versions: BTreeMap::new(),
         };
         engine.load_roster()?;
         // Checked against the roster in force, which may have rotated this node's key.
@@ -415,6 +445,7 @@ impl<S: Store> Engine<S> {
         engine.publish_catalog(&catalog, now)?;
         engine.load_dead_letters()?;
         engine.requeue_notices()?;
+        engine.load_recovery(now)?;
         engine.plan_peer_timers(now);
         Ok(engine)
     }

@@ -41,7 +41,11 @@ impl<S: Store> Engine<S> {
 
     /// Signs `body` into a frame for `to` and queues it to send once, recording it in the audit log.
     pub(super) fn send(&mut self, to: &RegionId, body: Message, now: Timestamp) -> Result<()> {
+        if !self.speaks(to, &body) {
+            return Ok(());
+        }
         let kind = body.name();
+        let version = self.peer_version(to);
         let frame = Frame {
             from: self.me.clone(),
             to: to.clone(),
@@ -49,7 +53,7 @@ impl<S: Store> Engine<S> {
             sent_at: now,
             body,
         };
-        let env = self.identity.sign(&frame)?;
+        let env = self.identity.sign_version(&frame, version)?;
         self.audit.append(
             &mut self.store,
             Direction::Sent,

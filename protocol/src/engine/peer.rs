@@ -210,10 +210,8 @@ impl<S: Store> Engine<S> {
                 round,
                 message,
             } => self.on_reconcile(&from, *session, *round, message, now),
-            Message::ReconcileDone { session } => {
-                self.session_done(&from, *session);
-                Ok(())
-            }
+            Message::ReconcileDone { session } => self.session_done(&from, *session, now),
+            Message::AuditHead { head } => self.witness_audit_head(&from, head, now),
             Message::RosterUpdate { document } => self.accept_roster(document, now),
             Message::MaterialFetch {
                 case,

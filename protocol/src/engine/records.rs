@@ -19,6 +19,9 @@ const MAX_RECORD: usize = 16 << 20;
 pub(crate) const META_CASE_COUNTER: &[u8] = b"case_counter";
 pub(crate) const META_OUTBOX_COUNTER: &[u8] = b"outbox_counter";
 pub(crate) const META_AUDIT_HEAD: &[u8] = b"audit_head";
+/// Set in a backup's copy of the store (the time it was taken): a node opened on it recovers
+/// from its peers before it writes (see `engine::recovery`).
+pub(crate) const META_RESTORED: &[u8] = b"restored_from_backup";
 
 /// Reads a CBOR record.
 pub(crate) fn get<T: DeserializeOwned>(

@@ -164,8 +164,19 @@ pub(crate) fn sender_of(
     from: &RegionId,
     me: &RegionId,
     existing: Option<&CaseRecord>,
+    event: &Event,
 ) -> Option<Sender> {
-    let recovering = writer == me && existing.is_some_and(|r| r.is_shared_with(me, from));
+    // A case not held here is ours to recover only from its handling region, by its start.
+    let shared = match existing {
+        Some(r) => r.is_shared_with(me, from),
+        None => match &event.kind {
+            EventKind::Submitted { application } => {
+                handling_region(&application.item) == from && from != me
+            }
+            _ => false,
+        },
+    };
+    let recovering = writer == me && shared;
     if recovering {
         Some(Sender::Recovery)
     } else if writer == from && writer != me {

@@ -41,7 +41,7 @@ impl<S: Store> Engine<S> {
         self.send(peer, body, now)?;
         self.last_reconcile.insert(peer.clone(), now);
         self.metrics.reconciliations += 1;
-        Ok(())
+        self.send_audit_head(peer, now)
     }
 
     /// A peer (re)connected: reconcile at once, tell it (only it) our catalog, and ask it
@@ -124,6 +124,7 @@ impl<S: Store> Engine<S> {
         let ours: Vec<Entry> = reconciler.have().iter().cloned().collect();
         let theirs: Vec<Entry> = reconciler.need().iter().cloned().collect();
         drop(reconciler);
+        self.recovery_saw(from, session, &theirs, now);
         self.catch_up(from, &ours, &theirs, now)?;
         let body = match reply {
             Some(reply) => Message::Reconcile {
@@ -133,6 +134,7 @@ impl<S: Store> Engine<S> {
             },
             None => {
                 self.recon_sessions.remove(&key);
+                self.recovery_session_ended(from, session, now)?;
                 Message::ReconcileDone { session }
             }
         };
@@ -157,8 +159,33 @@ impl<S: Store> Engine<S> {
     }
 
     /// A session the peer declared settled.
-    pub(super) fn session_done(&mut self, peer: &RegionId, session: u64) {
-        self.recon_sessions.remove(&(peer.clone(), session));
+    pub(super) fn session_done(
+        &mut self,
+        peer: &RegionId,
+        session: u64,
+        now: Timestamp,
+    ) -> Result<()> {
+        // Only a session we hold counts towards recovery: a `done` for any other is no sign
+        // that the peer compared anything.
+        if self
+            .recon_sessions
+            .remove(&(peer.clone(), session))
+            .is_some()
+        {
+            self.recovery_session_ended(peer, session, now)?;
+        }
+        Ok(())
+    }
+
+    /// Brings the next session with `peer` forward to `retry_initial_ms` from now.
+    pub(super) fn reconcile_soon(&mut self, peer: &RegionId, now: Timestamp) {
+        let every = self.config.reconcile_every_ms;
+        let soon = now
+            .0
+            .saturating_sub(every)
+            .saturating_add(self.config.retry_initial_ms.min(every));
+        self.last_reconcile.insert(peer.clone(), Timestamp(soon));
+        self.reconcile_sooner(peer);
     }
 
     /// For every case whose entries differ, at most `catch_up_per_round` of them: push the
@@ -175,13 +202,7 @@ impl<S: Store> Engine<S> {
         let cases: BTreeSet<&CaseId> = ours.iter().chain(theirs).map(|e| &e.case).collect();
         let cap = self.config.catch_up_per_round.max(1);
         if cases.len() > cap {
-            let every = self.config.reconcile_every_ms;
-            let soon = now
-                .0
-                .saturating_sub(every)
-                .saturating_add(self.config.retry_initial_ms.min(every));
-            self.last_reconcile.insert(peer.clone(), Timestamp(soon));
-            self.reconcile_sooner(peer);
+            self.reconcile_soon(peer, now);
         }
         for case in cases.into_iter().take(cap) {
             let their = theirs

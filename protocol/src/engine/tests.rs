@@ -1945,8 +1945,10 @@ fn partial_uploads_are_dropped_after_the_limit_and_the_client_is_told_to_start_o
 }
 
 mod driver;
+mod recovery;
 mod storm;
 mod timers;
+mod versions;
 
 #[test]
 fn a_supplement_times_out_only_after_its_deadline_and_the_days_left_are_shown() {

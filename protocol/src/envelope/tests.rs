@@ -291,7 +291,7 @@ proptest! {
             original_data: None,
             header: HeaderBuilder::new()
                 .algorithm(iana::Algorithm::EdDSA)
-                .content_type(content_type::<Note>())
+                .content_type("tongban/note; v=1".to_string())
                 .key_id(mallory.kid().0.to_vec())
                 .build(),
         };

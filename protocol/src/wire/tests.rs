@@ -121,6 +121,9 @@ fn arb_message() -> impl Strategy<Value = Message> {
             }
         }),
         any::<u64>().prop_map(|session| Message::ReconcileDone { session }),
+        proptest::collection::vec(any::<u8>(), 0..200).prop_map(|head| Message::AuditHead {
+            head: ByteBuf::from(head)
+        }),
         (any::<u64>(), prop_oneof!["\\PC{0,40}", "x{1020,1030}"]).prop_map(
             |(in_reply_to, reason)| Message::Refused {
                 in_reply_to,
@@ -168,7 +171,9 @@ proptest! {
         let tj = Identity::from_seed([2; 32]);
         let r = roster(&bj, &tj);
         let refusal = refusal_of(&body);
-        let env = bj.sign(&frame(body)).unwrap();
+        // Each kind in the version that brought it (the newest a peer may have agreed on).
+        let version = body.since();
+        let env = bj.sign_version(&frame(body), version).unwrap();
         // A frame within its kind's limits opens unchanged; one past them is refused with
         // that limit's reason, and nothing else is refused.
         match (open_frame(env.bytes(), &r, &region("120000"), Timestamp(5)), refusal) {
@@ -327,4 +332,44 @@ fn each_kind_is_refused_past_its_own_limits_and_taken_at_them() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// Issue 14, item 4: a frame carries its protocol version; one this code does not speak is
+/// refused by name, and a message kind newer than its frame's version is refused.
+#[test]
+fn frames_carry_their_version_and_newer_kinds_need_it() {
+    let bj = Identity::from_seed([1; 32]);
+    let tj = Identity::from_seed([2; 32]);
+    let r = roster(&bj, &tj);
+    let me = region("120000");
+    let hello = Message::CatalogFetch {
+        region: region("110000"),
+        version: None,
+    };
+    for v in PROTOCOL_VERSIONS {
+        let env = bj.sign_version(&frame(hello.clone()), *v).unwrap();
+        let opened = open_frame(env.bytes(), &r, &me, Timestamp(1)).unwrap();
+        assert_eq!(opened.version(), *v);
+    }
+    let err = bj.sign_version(&frame(hello), 9).unwrap_err();
+    assert!(
+        matches!(err, Error::UnsupportedVersion { found: 9, .. }),
+        "{err}"
+    );
+
+    let head = Message::AuditHead {
+        head: ByteBuf::from(vec![1, 2, 3]),
+    };
+    let env = bj.sign_version(&frame(head.clone()), 1).unwrap();
+    let err = open_frame(env.bytes(), &r, &me, Timestamp(1)).unwrap_err();
+    assert!(
+        err.to_string().contains("needs protocol version 2"),
+        "{err}"
+    );
+    let env = bj.sign_version(&frame(head), 2).unwrap();
+    assert!(open_frame(env.bytes(), &r, &me, Timestamp(1)).is_ok());
+
+    assert_eq!(agree(&[1, 2], &[1]), Some(1));
+    assert_eq!(agree(&[1, 2], &[2, 1, 3]), Some(2));
+    assert_eq!(agree(&[2], &[1]), None);
 }

@@ -1,0 +1,90 @@
+//! Issue 14, item 4: protocol versions agreed per peer. A node pinned to version 1 and one
+//! speaking 1 and 2 agree on 1 and cases flow; two nodes on 2 also witness each other's audit
+//! heads; nodes with no version in common are refused with both sets named.
+
+use super::*;
+
+/// Beijing and Tianjin, with the versions each speaks.
+fn pair(bj: &[u64], tj: &[u64]) -> Net {
+    let mut net = Net {
+        nodes: BTreeMap::new(),
+        in_flight: Vec::new(),
+        notices: BTreeMap::new(),
+        now: Timestamp(T0),
+        regions: vec![BJ, TJ],
+    };
+    for (r, versions) in [(BJ, bj), (TJ, tj)] {
+        let mut setup = setup(r);
+        setup.config.protocol_versions = versions.to_vec();
+        let engine = Engine::open(setup, MemoryStore::new(), net.now).unwrap();
+        net.nodes.insert(region(r), engine);
+        net.commit(r);
+    }
+    net.run(|_| false);
+    net
+}
+
+/// Each side learns the other's versions, as the transport tells them at connect.
+fn connect(net: &mut Net, bj: &[u64], tj: &[u64]) -> (Result<u64>, Result<u64>) {
+    let now = net.now;
+    let at_bj = net.node(BJ).peer_speaks(&region(TJ), tj, now);
+    net.commit(BJ);
+    let at_tj = net.node(TJ).peer_speaks(&region(BJ), bj, now);
+    net.commit(TJ);
+    net.run(|_| false);
+    (at_bj, at_tj)
+}
+
+#[test]
+fn an_upgraded_node_and_an_old_one_agree_on_the_old_version_and_cases_flow() {
+    let mut net = pair(&[1], &[1, 2]);
+    let (at_bj, at_tj) = connect(&mut net, &[1], &[1, 2]);
+    assert_eq!((at_bj.unwrap(), at_tj.unwrap()), (1, 1));
+    let case = net.intake(TJ, BJ, "1100000001");
+    net.run(|_| false);
+    assert_eq!(net.node(BJ).case_record(&case).unwrap().intake_seq, 1);
+    assert_eq!(net.node(TJ).case_record(&case).unwrap().handling_seq, 1);
+    // No version-2 message went to the old node.
+    assert_eq!(net.node(BJ).metrics().audit_heads_witnessed, 0);
+    assert!(
+        net.node(BJ)
+            .witnessed_heads(&region(TJ))
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn two_upgraded_nodes_agree_on_version_2_and_witness_each_others_audit_heads() {
+    let mut net = pair(&[1, 2], &[1, 2]);
+    let (at_bj, at_tj) = connect(&mut net, &[1, 2], &[1, 2]);
+    assert_eq!((at_bj.unwrap(), at_tj.unwrap()), (2, 2));
+    let case = net.intake(TJ, BJ, "1100000001");
+    net.run(|_| false);
+    assert_eq!(net.node(BJ).case_record(&case).unwrap().intake_seq, 1);
+    let now = net.now;
+    net.node(TJ).reconcile_with(&region(BJ), now).unwrap();
+    net.commit(TJ);
+    net.run(|_| false);
+    let heads = net.node(BJ).witnessed_heads(&region(TJ)).unwrap();
+    assert_eq!(heads.len(), 2, "at connect and at the session: {heads:?}");
+    assert!(
+        heads[1].seq > heads[0].seq,
+        "the later head is further: {heads:?}"
+    );
+    // Each is the head Tianjin's own chain had: its chain checks against it.
+    for head in &heads {
+        audit::verify_chain_against(net.node(TJ).store(), head).unwrap();
+    }
+    assert_eq!(net.node(TJ).metrics().audit_heads_witnessed, 1);
+}
+
+#[test]
+fn nodes_with_no_version_in_common_are_refused_with_both_named() {
+    let mut net = pair(&[1], &[2]);
+    let (at_bj, _) = connect(&mut net, &[1], &[2]);
+    let err = at_bj.unwrap_err();
+    assert!(matches!(err, Error::NoCommonVersion(_)), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("[2]") && text.contains("[1]"), "{text}");
+}
