@@ -175,6 +175,14 @@ pub fn restore(
     force: bool,
     now: Timestamp,
 ) -> Result<String, NodeError> {
+    if let crate::config::StoreConfig::Postgres(_) = &config.store {
+        return Err(NodeError::Refused(format!(
+            "{} keeps its store in PostgreSQL ([store] postgres): restore that database with \
+             PostgreSQL's own tools (pg_restore of a pg_dump of the table tongban_store); \
+             `tongban restore` puts redb backups in place",
+            config.source.display()
+        )));
+    }
     let summary = inspect(from)?;
     if summary.about.region != config.region {
         return Err(NodeError::Refused(format!(

@@ -62,6 +62,14 @@ pub enum NodeError {
         /// What redb said, with a hint where one helps.
         detail: String,
     },
+    /// The PostgreSQL store could not be reached, or refused what the node asked of it.
+    #[error("PostgreSQL store ({target}): {detail}")]
+    Postgres {
+        /// The server, database and user (never the password).
+        target: String,
+        /// What failed and what the server or driver said.
+        detail: String,
+    },
     /// The operating system could not supply random bytes.
     #[error("no random bytes from the operating system: {0}")]
     Random(String),

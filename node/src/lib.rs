@@ -6,7 +6,7 @@
 //! | module | job |
 //! |---|---|
 //! | [`config`] | the node config file (TOML): parsing, every problem at once, the files it names |
-//! | [`store`] | [`store::RedbStore`], the durable implementation of the protocol's `Store` |
+//! | [`store`] | the durable `Store`s: [`store::RedbStore`] (default) and [`store::PostgresStore`] (active and standby), as [`store::NodeStore`] |
 //! | [`keys`] | key files: generating, writing (mode 0600) and reading ed25519 seeds |
 //! | [`cli`] | what the CLI's commands do: roster signing and checking, catalog checks, `tongban doctor` |
 //! | [`daemon`] | the running node: the engine thread, group commit, the back office, the HTTP server |

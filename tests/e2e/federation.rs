@@ -188,6 +188,7 @@ async fn strangers_and_revoked_keys_are_refused_and_nothing_is_stored() {
                 revoked_seeds: vec![],
                 // The rogue's idea of Beijing carries Beijing's real key.
                 key_overrides: vec![("110000".into(), node_key_seed(0, 0))],
+                pairs: vec![],
             },
         );
         let rogue = rogue_fed.start("130000");

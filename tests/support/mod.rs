@@ -48,6 +48,10 @@ pub(crate) struct Options {
     /// Node-key seeds for given regions, in place of the computed ones (the region's key file
     /// gets it too).
     pub key_overrides: Vec<(String, [u8; 32])>,
+    /// Regions that run two node processes (active and standby) with the same key: each gets a
+    /// second config (`<region>.standby.toml`) with its own peer port, HTTP port and data
+    /// folder, fixed HTTP ports for both, and both peer addresses on the roster.
+    pub pairs: Vec<String>,
 }
 
 /// The seed of the node key region index `i` gets with `key_offset`.
@@ -127,6 +131,12 @@ pub(crate) fn item(region: &str, n: u32) -> ServiceItem {
     }
 }
 
+/// A TCP port free on 127.0.0.1 right now.
+pub(crate) fn free_tcp_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").port()
+}
+
 /// A UDP port free on 127.0.0.1 right now.
 pub(crate) fn free_udp_port() -> u16 {
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
@@ -149,6 +159,17 @@ impl Federation {
             .ports
             .clone()
             .unwrap_or_else(|| regions.iter().map(|_| free_udp_port()).collect());
+        // The second process of each pair: its peer port, and both processes' HTTP ports.
+        let standby_ports: std::collections::BTreeMap<&str, u16> = options
+            .pairs
+            .iter()
+            .map(|r| (r.as_str(), free_udp_port()))
+            .collect();
+        let http_ports: std::collections::BTreeMap<&str, (u16, u16)> = options
+            .pairs
+            .iter()
+            .map(|r| (r.as_str(), (free_tcp_port(), free_tcp_port())))
+            .collect();
         let node_seed = |i: usize| {
             options
                 .key_overrides
@@ -167,7 +188,10 @@ impl Federation {
                 name: format!("地区{r}"),
                 node_key: Identity::from_seed(node_seed(i)).public_key(),
                 governance_key: Identity::from_seed(gov_seed(i)).public_key(),
-                addresses: vec![format!("/ip4/127.0.0.1/udp/{}/quic-v1", ports[i])],
+                addresses: std::iter::once(ports[i])
+                    .chain(standby_ports.get(*r).copied())
+                    .map(|port| format!("/ip4/127.0.0.1/udp/{port}/quic-v1"))
+                    .collect(),
                 valid_from: Timestamp(0),
                 valid_until: Timestamp(u64::MAX / 2),
             })
@@ -227,7 +251,7 @@ catalog = "{r}.catalog.toml"
 calendar = "calendar.toml"
 
 [http]
-bind = "127.0.0.1:0"
+bind = "127.0.0.1:{http}"
 
 [peer]
 listen = "/ip4/127.0.0.1/udp/{port}/quic-v1"
@@ -263,8 +287,28 @@ kind = "reference"
                 b = sha(BACKOFFICE_TOKEN),
                 a = sha(ADMIN_TOKEN),
                 port = ports[i],
+                http = http_ports.get(*r).map_or(0, |p| p.0),
             );
-            std::fs::write(root.join(format!("{r}.toml")), config).expect("write config");
+            std::fs::write(root.join(format!("{r}.toml")), &config).expect("write config");
+            if let (Some(peer), Some((http, standby_http))) =
+                (standby_ports.get(*r), http_ports.get(*r))
+            {
+                let standby = config
+                    .replace(
+                        &format!("data_dir = \"data-{r}\""),
+                        &format!("data_dir = \"data-{r}-standby\""),
+                    )
+                    .replace(
+                        &format!("bind = \"127.0.0.1:{http}\""),
+                        &format!("bind = \"127.0.0.1:{standby_http}\""),
+                    )
+                    .replace(
+                        &format!("/udp/{}/quic-v1", ports[i]),
+                        &format!("/udp/{peer}/quic-v1"),
+                    );
+                std::fs::write(root.join(format!("{r}.standby.toml")), standby)
+                    .expect("write standby config");
+            }
         }
         Federation {
             dir,
@@ -287,6 +331,26 @@ kind = "reference"
 
     pub(crate) fn config(&self, region: &str) -> PathBuf {
         self.dir.path().join(format!("{region}.toml"))
+    }
+
+    /// The config of the second process of a region in [`Options::pairs`].
+    pub(crate) fn standby_config(&self, region: &str) -> PathBuf {
+        self.dir.path().join(format!("{region}.standby.toml"))
+    }
+
+    /// The HTTP base URLs of both processes of a region in [`Options::pairs`].
+    pub(crate) fn pair_bases(&self, region: &str) -> [String; 2] {
+        let bind = |path: PathBuf| {
+            let text = std::fs::read_to_string(path).expect("config");
+            let addr = text
+                .lines()
+                .find_map(|l| l.strip_prefix("bind = \""))
+                .and_then(|rest| rest.strip_suffix('"'))
+                .expect("http bind")
+                .to_string();
+            format!("http://{addr}")
+        };
+        [bind(self.config(region)), bind(self.standby_config(region))]
     }
 
     pub(crate) fn start(&self, region: &str) -> RunningNode {
@@ -318,11 +382,15 @@ kind = "reference"
         std::fs::write(&path, text).expect("write config");
     }
 
-    /// Adds `tables` (TOML tables, such as `[tls]`) at the end of `region`'s config.
+    /// Adds `tables` (TOML tables, such as `[tls]`) at the end of `region`'s config, and of
+    /// its standby's if it has one.
     pub(crate) fn append(&self, region: &str, tables: &str) {
-        let path = self.config(region);
-        let text = std::fs::read_to_string(&path).expect("config");
-        std::fs::write(&path, format!("{text}\n{tables}")).expect("write config");
+        for path in [self.config(region), self.standby_config(region)] {
+            if path.exists() {
+                let text = std::fs::read_to_string(&path).expect("config");
+                std::fs::write(&path, format!("{text}\n{tables}")).expect("write config");
+            }
+        }
     }
 
     /// Rewrites `region`'s catalog file with one more item and a higher version.

@@ -10,7 +10,7 @@ mod catalog;
 pub mod error;
 pub(crate) mod materials;
 pub mod openapi;
-mod ops;
+pub(crate) mod ops;
 mod roster;
 
 use std::collections::BTreeMap;

@@ -32,7 +32,7 @@ use crate::peers::Protocol;
         (status = 200, description = "The process serves.", body = LiveAnswer),
     ),
 )]
-pub(super) async fn livez() -> Json<LiveAnswer> {
+pub(crate) async fn livez() -> Json<LiveAnswer> {
     Json(LiveAnswer {
         status: "live".into(),
     })
@@ -582,7 +582,7 @@ pub(super) async fn not_found(uri: Uri) -> ApiError {
 
 /// The answer of `/livez`.
 #[derive(Serialize, utoipa::ToSchema)]
-pub(super) struct LiveAnswer {
+pub(crate) struct LiveAnswer {
     /// Always `live`.
     #[schema(example = "live")]
     pub status: String,

@@ -16,6 +16,7 @@ use tongban_protocol::ids::{RegionId, Timestamp};
 use tongban_protocol::roster::Roster;
 
 use crate::config::NodeConfig;
+use crate::config::{PostgresConfig, StoreConfig};
 use crate::error::NodeError;
 use crate::store::{self, RedbStore};
 
@@ -228,7 +229,12 @@ fn offline(report: &mut Report, path: &Path, at: Timestamp) -> Option<u64> {
         }
     }
     report.checks.push(disk(&config.data_dir));
-    report.checks.push(database(&config.db_path()));
+    match &config.store {
+        StoreConfig::Redb => report.checks.push(database(&config.db_path())),
+        StoreConfig::Postgres(settings) => {
+            report.checks.push(postgres_store(settings, &config.region));
+        }
+    }
     roster.map(|r| r.version)
 }
 
@@ -520,6 +526,42 @@ fn database(path: &Path) -> Check {
                 "{}; restore it from a backup if it is damaged (docs/OPERATIONS.md, \"Data\")",
                 one_line(&e)
             ),
+        ),
+    }
+}
+
+/// The PostgreSQL store answers, and says whether a node process of the region holds the
+/// lease. Asked from a thread of its own: the synchronous client may not run inside the
+/// runtime that drives `tongban doctor`.
+fn postgres_store(settings: &PostgresConfig, region: &RegionId) -> Check {
+    let (settings, region) = (settings.clone(), region.clone());
+    let answer = std::thread::spawn(move || store::lease_held(&settings, &region)).join();
+    match answer {
+        Ok(Ok((true, target))) => Check::new(
+            Level::Ok,
+            "database",
+            format!("PostgreSQL {target} answers; a node process of this region holds the lease"),
+        ),
+        Ok(Ok((false, target))) => Check::new(
+            Level::Ok,
+            "database",
+            format!(
+                "PostgreSQL {target} answers; no node process of this region holds the lease \
+                 (the first to start takes it)"
+            ),
+        ),
+        Ok(Err(e)) => Check::new(
+            Level::Fail,
+            "database",
+            format!(
+                "{}; check the server, the connection string under [store] and the password",
+                one_line(&e)
+            ),
+        ),
+        Err(_) => Check::new(
+            Level::Fail,
+            "database",
+            "the PostgreSQL check stopped unexpectedly".to_string(),
         ),
     }
 }

@@ -229,7 +229,7 @@ pub fn node_check(config: &NodeConfig, at: Timestamp) -> Result<String, NodeErro
          calendar {:?}, years {first}–{last}\n\
          http {} (bodies up to {} bytes), {https}, peer {}\n\
          {} API token(s), back office: {kind}\n\
-         database {}\n",
+         store {}\n",
         config.source.display(),
         config.region,
         identity.kid(),
@@ -243,6 +243,10 @@ pub fn node_check(config: &NodeConfig, at: Timestamp) -> Result<String, NodeErro
         config.http.max_body_bytes,
         config.peer.listen,
         config.tokens.len(),
-        config.db_path().display(),
+        match &config.store {
+            crate::config::StoreConfig::Redb => format!("redb {}", config.db_path().display()),
+            // The connection string holds no password (the config check refuses one).
+            crate::config::StoreConfig::Postgres(pg) => format!("PostgreSQL {}", pg.conninfo),
+        },
     ))
 }

@@ -38,6 +38,10 @@
 //! max_attempts = 20                      # attempts before a notice is parked as a dead letter
 //! initial_backoff_ms = 1000              # the wait after the first failure; doubles each time
 //! max_backoff_ms = 300000                # the longest wait between two attempts
+//!
+//! [store]                                # optional: the default is redb, data_dir/node.redb
+//! postgres = "host=10.0.0.5 port=5432 user=tongban dbname=tongban"  # a libpq connection string
+//! password_file = "secrets/pg.pass"      # optional; or TONGBAN_POSTGRES_PASSWORD; never above
 //! ```
 //!
 //! [`NodeConfig::load`] reports every problem of the file at once, each with the field and
@@ -114,7 +118,37 @@ pub struct NodeConfig {
     pub backoffice: BackOfficeConfig,
     /// How notices to the back office are retried before they are parked.
     pub notices: NoticesConfig,
+    /// Where the node keeps its tables: redb in `data_dir` unless `[store]` names PostgreSQL.
+    pub store: StoreConfig,
 }
+
+/// The `[store]` table: which durable store holds the node's tables. redb suits one machine;
+/// PostgreSQL lets two node processes on two machines share one store, one active and one
+/// standby (see [`crate::store`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum StoreConfig {
+    /// redb, in the file [`NodeConfig::db_path`] names.
+    #[default]
+    Redb,
+    /// PostgreSQL (or a server speaking its protocol: openGauss, KingbaseES).
+    Postgres(PostgresConfig),
+}
+
+/// How to reach the PostgreSQL store. The connection string never holds the password (the
+/// config is not a secret): it comes from `password_file` or the environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostgresConfig {
+    /// A libpq-style connection string without a password, such as
+    /// `host=10.0.0.5 port=5432 user=tongban dbname=tongban`.
+    pub conninfo: String,
+    /// A file whose first line is the password; without it, the environment variable
+    /// [`POSTGRES_PASSWORD_ENV`] if set, else no password (trust or peer authentication).
+    pub password_file: Option<PathBuf>,
+}
+
+/// The environment variable that may carry the PostgreSQL password when the config names no
+/// `password_file`.
+pub const POSTGRES_PASSWORD_ENV: &str = "TONGBAN_POSTGRES_PASSWORD";
 
 /// The `[notices]` table: how often the node tries to hand a notice to its back office before
 /// it parks the notice in the dead-letter table for an operator to look at. The defaults give

@@ -88,6 +88,7 @@ pub(super) struct RawConfig {
     /// The adapters crate reads `[backoffice]` with its own serde types, as the TOML value.
     pub(super) backoffice: Field<toml::Value>,
     pub(super) notices: Field<RawNotices>,
+    pub(super) store: Field<RawStore>,
 }
 
 /// `[http]`.
@@ -153,4 +154,12 @@ pub(super) struct RawNotices {
     pub(super) max_attempts: Field<i64>,
     pub(super) initial_backoff_ms: Field<i64>,
     pub(super) max_backoff_ms: Field<i64>,
+}
+
+/// `[store]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, expecting = "a table ([store])")]
+pub(super) struct RawStore {
+    pub(super) postgres: Field<String>,
+    pub(super) password_file: Field<String>,
 }

@@ -595,3 +595,73 @@ fn a_calendar_per_year_and_the_protocol_versions_are_read_and_checked() {
         "{all}"
     );
 }
+
+#[test]
+fn the_store_table_picks_postgres_in_one_line_and_is_checked() {
+    let f = fixture();
+    // The default: redb in data_dir.
+    assert_eq!(load(&f, GOOD).unwrap().store, StoreConfig::Redb);
+
+    let conninfo = "host=127.0.0.1 port=5432 user=tongban dbname=tongban";
+    let c = load(&f, &format!("{GOOD}\n[store]\npostgres = \"{conninfo}\"\n")).unwrap();
+    assert_eq!(
+        c.store,
+        StoreConfig::Postgres(PostgresConfig {
+            conninfo: conninfo.into(),
+            password_file: None,
+        })
+    );
+    std::fs::write(f.dir.path().join("pg.pass"), "s3cret\n").unwrap();
+    let c = load(
+        &f,
+        &format!("{GOOD}\n[store]\npostgres = \"{conninfo}\"\npassword_file = \"pg.pass\"\n"),
+    )
+    .unwrap();
+    assert!(matches!(
+        &c.store,
+        StoreConfig::Postgres(PostgresConfig { password_file: Some(p), .. })
+            if *p == f.dir.path().join("pg.pass")
+    ));
+
+    // A password in the string is refused, and the problem does not repeat it.
+    let all = problems(
+        &f,
+        &format!("{GOOD}\n[store]\npostgres = \"host=db user=tongban password=hunter2\"\n"),
+    );
+    assert!(
+        all.contains("store.postgres: holds a password") && all.contains("password_file"),
+        "{all}"
+    );
+    assert!(!all.contains("hunter2"), "{all}");
+    // No host, not a connection string, no postgres line, a missing password file, a typo.
+    let all = problems(
+        &f,
+        &format!("{GOOD}\n[store]\npostgres = \"dbname=tongban\"\n"),
+    );
+    assert!(all.contains("store.postgres: names no host"), "{all}");
+    let all = problems(&f, &format!("{GOOD}\n[store]\npostgres = \"host='open\"\n"));
+    assert!(
+        all.contains("store.postgres: not a connection string"),
+        "{all}"
+    );
+    let all = problems(
+        &f,
+        &format!("{GOOD}\n[store]\npassword_file = \"pg.pass\"\n"),
+    );
+    assert!(all.contains("store.postgres: missing"), "{all}");
+    let all = problems(
+        &f,
+        &format!("{GOOD}\n[store]\npostgres = \"{conninfo}\"\npassword_file = \"nope\"\n"),
+    );
+    assert!(all.contains("store.password_file:"), "{all}");
+    let all = problems(
+        &f,
+        &format!("{GOOD}\n[store]\npostgress = \"{conninfo}\"\n"),
+    );
+    assert!(
+        all.contains("store.postgress: unknown field; did you mean postgres?"),
+        "{all}"
+    );
+    let all = problems(&f, &format!("store = \"postgres\"\n{GOOD}"));
+    assert!(all.contains("store: expected a table"), "{all}");
+}

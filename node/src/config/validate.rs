@@ -10,10 +10,12 @@ use std::path::{Path, PathBuf};
 use tongban_adapters::BackOfficeConfig;
 use tongban_protocol::ids::{Digest, RegionId, WindowId};
 
-use super::schema::{Field, OneOrMore, RawConfig, RawHttp, RawNotices, RawPeer, RawTls, RawToken};
+use super::schema::{
+    Field, OneOrMore, RawConfig, RawHttp, RawNotices, RawPeer, RawStore, RawTls, RawToken,
+};
 use super::{
-    ApiToken, DEFAULT_MAX_BODY_BYTES, HttpConfig, NodeConfig, NoticesConfig, PeerConfig, Role,
-    TlsConfig,
+    ApiToken, DEFAULT_MAX_BODY_BYTES, HttpConfig, NodeConfig, NoticesConfig, PeerConfig,
+    PostgresConfig, Role, StoreConfig, TlsConfig,
 };
 
 const MIN_BODY: i64 = 1024;
@@ -155,6 +157,11 @@ pub(super) fn check(raw: RawConfig, source: &Path, p: &mut Vec<String>) -> Optio
         Field::Invalid => None,
         Field::Absent => Some(NoticesConfig::default()),
     };
+    let store = match raw.store {
+        Field::Valid(t) => store_config(t, base, p),
+        Field::Invalid => None,
+        Field::Absent => Some(StoreConfig::Redb),
+    };
 
     files_exist(
         [
@@ -212,6 +219,7 @@ pub(super) fn check(raw: RawConfig, source: &Path, p: &mut Vec<String>) -> Optio
         tokens: tokens?,
         backoffice: backoffice?,
         notices: notices?,
+        store: store?,
     })
 }
 
@@ -398,6 +406,60 @@ fn notices_config(t: RawNotices, p: &mut Vec<String>) -> Option<NoticesConfig> {
         initial_backoff_ms,
         max_backoff_ms,
     })
+}
+
+/// The `[store]` table: PostgreSQL's connection string, which must parse, name a host and hold
+/// no password; the password file, if named, must exist.
+fn store_config(t: RawStore, base: &Path, p: &mut Vec<String>) -> Option<StoreConfig> {
+    const EXAMPLE: &str = "postgres = \"host=10.0.0.5 port=5432 user=tongban dbname=tongban\"";
+    let before = p.len();
+    let password_file = t.password_file.optional().map(|s| resolved(&s, base));
+    let conninfo = match t.postgres {
+        Field::Valid(s) => s,
+        // A value of the wrong type was reported by the reader.
+        Field::Invalid => return None,
+        Field::Absent => {
+            p.push(format!(
+                "store.postgres: missing; write {EXAMPLE} under [store] for PostgreSQL, or \
+                 remove the table to keep the default (redb in data_dir)"
+            ));
+            return None;
+        }
+    };
+    match conninfo.parse::<postgres::Config>() {
+        Err(e) => p.push(format!(
+            "store.postgres: not a connection string ({e}); write one such as {EXAMPLE}"
+        )),
+        Ok(c) => {
+            if c.get_password().is_some() {
+                // Neither the problem nor anything else repeats the string: it holds a secret.
+                p.push(format!(
+                    "store.postgres: holds a password, and the config is not a secret; remove \
+                     it and put it in a file named by password_file = \"FILE\" (mode 0600) or \
+                     in the environment variable {}",
+                    super::POSTGRES_PASSWORD_ENV
+                ));
+            }
+            if c.get_hosts().is_empty() {
+                p.push(format!(
+                    "store.postgres: names no host; add host=ADDRESS, such as {EXAMPLE}"
+                ));
+            }
+        }
+    }
+    if let Some(file) = &password_file
+        && !file.is_file()
+    {
+        p.push(format!(
+            "store.password_file: {} is not a file; write the password into it (mode 0600), \
+             or remove the line",
+            file.display()
+        ));
+    }
+    (p.len() == before).then_some(StoreConfig::Postgres(PostgresConfig {
+        conninfo,
+        password_file,
+    }))
 }
 
 fn peer_config(t: RawPeer, p: &mut Vec<String>) -> Option<PeerConfig> {

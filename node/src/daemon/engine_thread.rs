@@ -12,19 +12,23 @@ use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tongban_adapters::Notice;
 use tongban_protocol::Error;
-use tongban_protocol::engine::{CaseCounts, Engine, GossipTopic, Handover, Io};
+use tongban_protocol::engine::{
+    CaseCounts, Engine, EngineSetup, GossipTopic, Handover, Io, OpenCase,
+};
 use tongban_protocol::ids::{RegionId, Timestamp};
 use tongban_protocol::roster::Roster;
 use tracing::{debug, error, info, warn};
 
 use super::now;
 use super::queue::{Command, EngineQueue, Reply, Snapshot};
+use crate::config::NodeConfig;
+use crate::error::NodeError;
 use crate::limits::Refusals;
 use crate::net::NetCommand;
-use crate::store::RedbStore;
+use crate::store::NodeStore;
 
 /// Most commands the engine takes into one commit.
 const MAX_BATCH: usize = 512;
@@ -97,7 +101,7 @@ impl Io for Outlets {
 }
 
 /// What the engine publishes: cheap counters after every commit, case counts as given.
-fn publish(engine: &Engine<RedbStore>, cases: CaseCounts) -> Arc<Snapshot> {
+fn publish(engine: &Engine<NodeStore>, cases: CaseCounts) -> Arc<Snapshot> {
     Arc::new(Snapshot {
         metrics: engine.metrics().clone(),
         outbox: engine.outbox_len(),
@@ -109,6 +113,84 @@ fn publish(engine: &Engine<RedbStore>, cases: CaseCounts) -> Arc<Snapshot> {
             let today = tongban_protocol::case::calendar::Date::of(super::now());
             (cal.years().1, cal.covers(today))
         },
+    })
+}
+
+/// What the engine thread reports once it holds the store and has opened the engine.
+pub(super) struct Opened {
+    /// The store, for the log.
+    pub store: String,
+    /// The roster in force (the stored one may be newer than the config's).
+    pub roster: Roster,
+    /// The cases this region handles that are not concluded, for the back office to resume.
+    pub open_cases: Vec<OpenCase>,
+}
+
+/// The engine's thread, started by [`start`].
+pub(super) struct Started {
+    /// The thread.
+    pub thread: std::thread::JoinHandle<()>,
+    /// [`Opened`] once the thread holds the store and has opened the engine, or why not.
+    pub opened: oneshot::Receiver<Result<Opened, NodeError>>,
+    /// Sending on it lets the engine run; dropping it ends the thread.
+    pub go: std_mpsc::Sender<()>,
+}
+
+/// Starts the engine's thread: it opens the store `config` names (waiting there, as the
+/// standby, while another process holds a PostgreSQL store's lease, and calling `standby` when
+/// it starts to wait) and the engine on it, reports [`Opened`] (or why not) on the returned
+/// receiver, and runs [`engine_loop`] once it is told to go, returning at once if the sender of
+/// that word is dropped instead (the start failed elsewhere). The store lives and dies on this
+/// thread: a PostgreSQL client may not be driven, nor dropped, inside a tokio runtime.
+pub(super) fn start(
+    config: NodeConfig,
+    setup: EngineSetup,
+    rx: EngineQueue,
+    outlets: Outlets,
+    mut standby: impl FnMut() + Send + 'static,
+) -> Result<Started, NodeError> {
+    let (opened_tx, opened_rx) = oneshot::channel();
+    let (go_tx, go_rx) = std_mpsc::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name("engine".into())
+        .spawn(move || {
+            let region = config.region.clone();
+            let standby = move || {
+                // Tests and scripts read this line to tell a waiting standby.
+                println!("tongban node {region} standby: waiting for the lease");
+                standby();
+            };
+            let opened = NodeStore::open(&config, standby).and_then(|store| {
+                let described = store.describe();
+                let engine = Engine::open(setup, store, now())?;
+                let open_cases = engine.open_handling_cases()?;
+                Ok((engine, described, open_cases))
+            });
+            match opened {
+                Err(e) => {
+                    let _ = opened_tx.send(Err(e));
+                }
+                Ok((engine, store, open_cases)) => {
+                    let roster = engine.roster().clone();
+                    let report = Opened {
+                        store,
+                        roster,
+                        open_cases,
+                    };
+                    if opened_tx.send(Ok(report)).is_ok() && go_rx.recv().is_ok() {
+                        engine_loop(engine, rx, outlets);
+                    }
+                }
+            }
+        })
+        .map_err(|e| NodeError::Serve {
+            what: "starting the engine thread".into(),
+            source: e,
+        })?;
+    Ok(Started {
+        thread,
+        opened: opened_rx,
+        go: go_tx,
     })
 }
 
@@ -124,7 +206,7 @@ const COUNT_EVERY: Duration = Duration::from_millis(1000);
 
 /// When the engine ticks next: at its next deadline ([`Engine::poll_timeout`]), within
 /// [`MIN_TICK_GAP`] and [`MAX_TICK_GAP`] of the last tick; at once if it never ticked.
-fn next_tick(engine: &Engine<RedbStore>, last: Option<Timestamp>) -> Timestamp {
+fn next_tick(engine: &Engine<NodeStore>, last: Option<Timestamp>) -> Timestamp {
     let Some(last) = last else {
         return Timestamp(0);
     };
@@ -144,7 +226,7 @@ fn next_tick(engine: &Engine<RedbStore>, last: Option<Timestamp>) -> Timestamp {
 /// or [`MAX_BATCH`] commands before committing; reads that arrive meanwhile wait for that
 /// turn only, however long the backlog of frames behind it. The timer runs when the engine's
 /// next deadline comes ([`next_tick`]), not on a fixed beat.
-pub(super) fn engine_loop(mut engine: Engine<RedbStore>, rx: EngineQueue, mut out: Outlets) {
+pub(super) fn engine_loop(mut engine: Engine<NodeStore>, rx: EngineQueue, mut out: Outlets) {
     let mut last_tick: Option<Timestamp> = None;
     let mut tick_at = next_tick(&engine, last_tick);
     let mut cases = engine.case_counts();
@@ -221,7 +303,7 @@ pub(super) fn engine_loop(mut engine: Engine<RedbStore>, rx: EngineQueue, mut ou
 
 /// Answers `cmd` at once if it only reads; hands it back otherwise. Called between commits,
 /// so what it answers is durable.
-fn read(engine: &Engine<RedbStore>, cmd: Command, now: Timestamp) -> Option<Command> {
+fn read(engine: &Engine<NodeStore>, cmd: Command, now: Timestamp) -> Option<Command> {
     let answer = match cmd {
         Command::View { actor, case, reply } => {
             defer(reply, engine.case_view_as(&actor, &case, now).map(Box::new))
@@ -262,7 +344,7 @@ fn read(engine: &Engine<RedbStore>, cmd: Command, now: Timestamp) -> Option<Comm
     None
 }
 
-fn handle(engine: &mut Engine<RedbStore>, cmd: Command, now: Timestamp) -> Deferred {
+fn handle(engine: &mut Engine<NodeStore>, cmd: Command, now: Timestamp) -> Deferred {
     match cmd {
         // Reads are answered by `read` before any write; one that comes here is answered
         // the same way.

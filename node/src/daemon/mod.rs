@@ -14,6 +14,7 @@
 //! | `queue` | the bounded queues into the engine: the [`Command`]s, the [`EngineHandle`] that sends them, reads apart from writes |
 //! | `engine_thread` | the command loop: reads, timers when the engine's next deadline comes, batches of writes, group commit, outputs through the driver contract's `Io` |
 //! | `back_office` | the back-office delivery loop: notices out with retries and dead letters, reports back |
+//! | `standby` | while a PostgreSQL store's lease is held by the other process: `/livez` answers, the rest 503 "standby" |
 //!
 //! A failed commit is fatal: the process exits (code 70) without answering, and a supervisor
 //! restarts it from the store, which holds exactly what was acknowledged.
@@ -21,6 +22,7 @@
 mod back_office;
 mod engine_thread;
 mod queue;
+mod standby;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -28,7 +30,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::mpsc;
 use tongban_adapters::AnyBackOffice;
-use tongban_protocol::engine::{Engine, EngineConfig, EngineSetup};
+use tongban_protocol::engine::{EngineConfig, EngineSetup};
 use tongban_protocol::ids::Timestamp;
 use tracing::{error, info, warn};
 
@@ -37,7 +39,6 @@ pub use queue::{AskError, Command, EngineHandle, EngineQueue, Reply, Snapshot, e
 use crate::config::NodeConfig;
 use crate::error::NodeError;
 use crate::limits::NET_QUEUE;
-use crate::store::RedbStore;
 
 /// The wall clock as the engine's time.
 pub fn now() -> Timestamp {
@@ -71,12 +72,11 @@ pub async fn run(config: NodeConfig, options: RunOptions) -> Result<(), NodeErro
     let roster = config.load_roster(started)?;
     let catalog = config.load_catalog()?;
     let calendar = config.load_calendar()?;
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| NodeError::Io {
-        what: "data dir",
-        path: config.data_dir.clone(),
-        source: e,
-    })?;
-    let store = RedbStore::open(&config.db_path())?;
+    let mut office =
+        AnyBackOffice::from_config(config.backoffice.clone()).map_err(|e| NodeError::Config {
+            path: config.source.clone(),
+            problems: vec![format!("backoffice: {e}")],
+        })?;
     let setup = EngineSetup {
         region: config.region.clone(),
         identity,
@@ -89,14 +89,12 @@ pub async fn run(config: NodeConfig, options: RunOptions) -> Result<(), NodeErro
             ..EngineConfig::default()
         },
     };
-    let engine = Engine::open(setup, store, started).map_err(NodeError::Protocol)?;
-    let open_cases = engine.open_handling_cases().map_err(NodeError::Protocol)?;
-    let roster_now = engine.roster().clone();
-    let office =
-        AnyBackOffice::from_config(config.backoffice.clone()).map_err(|e| NodeError::Config {
-            path: config.source.clone(),
-            problems: vec![format!("backoffice: {e}")],
-        })?;
+
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| NodeError::Io {
+        what: "data dir",
+        path: config.data_dir.clone(),
+        source: e,
+    })?;
 
     let (handle, rx, published) = engine_queue();
     let (notice_tx, notice_rx) = mpsc::unbounded_channel();
@@ -107,11 +105,53 @@ pub async fn run(config: NodeConfig, options: RunOptions) -> Result<(), NodeErro
         published,
         refusals: Arc::clone(handle.refusals()),
     };
+    // The engine's thread opens the store itself (a PostgreSQL store must not be driven from
+    // inside this runtime), waiting there as the standby while another process holds the
+    // lease; nothing listens until it holds the store.
+    let (waiting_tx, mut waiting) = tokio::sync::oneshot::channel::<()>();
+    let mut waiting_tx = Some(waiting_tx);
+    let standby = move || {
+        if let Some(tx) = waiting_tx.take() {
+            let _ = tx.send(());
+        }
+    };
+    let engine_thread::Started {
+        thread: engine_thread,
+        mut opened,
+        go,
+    } = engine_thread::start(config.clone(), setup, rx, outlets, standby)?;
+    // While the engine thread waits for the lease, the standby answers on the HTTP address.
+    let mut standby_http = None;
+    let mut standby_told = false;
+    let opened = loop {
+        tokio::select! {
+            result = &mut opened => break result,
+            told = &mut waiting, if !standby_told => {
+                standby_told = true;
+                if told.is_ok() {
+                    standby_http = Some(standby::StandbyHttp::start(&config, tls.clone()).await?);
+                }
+            }
+        }
+    };
+    if let Some(server) = standby_http {
+        server.stop().await;
+    }
+    let opened = match opened {
+        Ok(Ok(opened)) => opened,
+        Ok(Err(e)) => return Err(e),
+        Err(_) => {
+            return Err(NodeError::Refused(
+                "the engine thread ended before it opened the store".into(),
+            ));
+        }
+    };
+    info!(store = %opened.store, "store open");
     let peer_addr = crate::net::start(
         seed,
         &config.peer.listen,
         &config.peer.protocol_versions,
-        roster_now,
+        opened.roster,
         config.region.clone(),
         handle.clone(),
         net_rx,
@@ -122,20 +162,14 @@ pub async fn run(config: NodeConfig, options: RunOptions) -> Result<(), NodeErro
         "tongban node {} listening for peers on {peer_addr}",
         config.region
     );
-    let mut office = office;
     // A back office without memory of its own (the reference one) picks up where the cases
     // are; the others keep their own state and ignore this.
     let resumed_at = now();
-    for case in &open_cases {
+    for case in &opened.open_cases {
         office.resume(resumed_at, &case.notice, &case.handling, &case.intake);
     }
-    let engine_thread = std::thread::Builder::new()
-        .name("engine".into())
-        .spawn(move || engine_thread::engine_loop(engine, rx, outlets))
-        .map_err(|e| NodeError::Serve {
-            what: "starting the engine thread".into(),
-            source: e,
-        })?;
+    // The transport is up: the engine may run.
+    let _ = go.send(());
     tokio::spawn(back_office::back_office_loop(
         office,
         notice_rx,

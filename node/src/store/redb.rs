@@ -14,7 +14,7 @@
 
 use std::path::{Path, PathBuf};
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use ::redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use tongban_protocol::store::{Store, Table};
 
 use crate::error::NodeError;
@@ -579,7 +579,7 @@ mod tests {
             let mut child = Command::new(&exe)
                 .args([
                     "--exact",
-                    "store::tests::crash_test_child",
+                    "store::redb::tests::crash_test_child",
                     "--nocapture",
                     "--test-threads=1",
                 ])
