@@ -355,7 +355,15 @@ pub async fn start(
         .map_err(|e| NodeError::Refused(format!("the node key is not usable by libp2p: {e}")))?;
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
-        .with_quic()
+        // A connection whose peer died (killed, machine lost) is found dead after 4 s without
+        // an answer to the keep-alives sent each second, not the default 10 s: until then
+        // libp2p spreads requests over it and the restarted peer's new connection alike, and
+        // those sent on it wait for the timeout.
+        .with_quic_config(|mut c| {
+            c.max_idle_timeout = 4_000;
+            c.keep_alive_interval = Duration::from_secs(1);
+            c
+        })
         .with_behaviour(|key| {
             // Catalogs are the largest documents gossiped; each carries its own signature, and
             // gossipsub signs its messages too, so relays can change nothing.

@@ -25,6 +25,10 @@ impl<S: Store> Engine<S> {
         let before = self.peer_versions.insert(peer.clone(), version);
         if before != Some(version) {
             self.send_audit_head(peer, now)?;
+            // The versions are stated as a connection opens, when a restarted peer's old
+            // connection may still be closing and take this frame with it: a session soon
+            // (which hands the head over again) makes sure one arrives.
+            self.reconcile_soon(peer, now);
         }
         self.plan_peer_timers(now);
         Ok(version)
