@@ -270,7 +270,8 @@ async fn crash_cycles(cycles: usize, seed: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_intakes_survive_sigkill() {
-    crash_cycles(20, 20261121).await;
+    // Twelve kills in CI (about 35 s); the ignored test below runs 200.
+    crash_cycles(12, 20261121).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -247,6 +247,20 @@ enum TokenCommand {
     },
 }
 
+/// The async runtime for a command: one thread for a command that talks to a node, all cores
+/// for the node daemon and the demo.
+fn runtime(multi_thread: bool) -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut builder = if multi_thread {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    builder
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     logging::init(args.log_format);
@@ -277,10 +291,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             token_file,
             cacert,
         }) => {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .context("starting the async runtime")?;
+            let runtime = runtime(false)?;
             print(
                 runtime
                     .block_on(cli::roster_apply(
@@ -333,10 +344,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             tls,
             tls_dir,
         } => {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .context("starting the async runtime")?;
+            let runtime = runtime(true)?;
             let tls_dir = tls.then_some(tls_dir.as_path());
             runtime.block_on(tongban_node::demo::run(
                 &configs,
@@ -352,10 +360,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             token_file,
             cacert,
         } => {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .context("starting the async runtime")?;
+            let runtime = runtime(false)?;
             print(
                 runtime
                     .block_on(cli::backup_download(
@@ -380,10 +385,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             at,
         } => {
             let at = at.map_or_else(cli::now, Timestamp);
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .context("starting the async runtime")?;
+            let runtime = runtime(false)?;
             let remote = node.as_deref().map(|url| cli::RemoteNode {
                 url,
                 token_file: token_file.as_deref(),
@@ -406,10 +408,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             if check {
                 return print(cli::node_check(&config, cli::now())?);
             }
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .context("starting the async runtime")?;
+            let runtime = runtime(true)?;
             let options = tongban_node::daemon::RunOptions {
                 trust_stored_roster,
             };

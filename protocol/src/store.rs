@@ -117,13 +117,82 @@ pub trait Store {
 
 type Tables = BTreeMap<Table, BTreeMap<Vec<u8>, Vec<u8>>>;
 
+/// Writes since the last sync, held in memory by a store that applies them all at once at
+/// [`Store::sync`] ([`MemoryStore`], and the node's PostgreSQL store): `Some` for a put, `None`
+/// for a delete. Reads go through it first, so unsynced writes are visible at once.
+#[derive(Debug, Clone, Default)]
+pub struct Pending {
+    writes: BTreeMap<(Table, Vec<u8>), Option<Vec<u8>>>,
+}
+
+impl Pending {
+    /// Records a put.
+    pub fn put(&mut self, table: Table, key: &[u8], value: &[u8]) {
+        self.writes
+            .insert((table, key.to_vec()), Some(value.to_vec()));
+    }
+
+    /// Records a delete.
+    pub fn delete(&mut self, table: Table, key: &[u8]) {
+        self.writes.insert((table, key.to_vec()), None);
+    }
+
+    /// The pending write of `key`: `Some(Some(v))` a put, `Some(None)` a delete, `None` none.
+    pub fn get(&self, table: Table, key: &[u8]) -> Option<Option<Vec<u8>>> {
+        self.writes.get(&(table, key.to_vec())).cloned()
+    }
+
+    /// `synced`, the durable entries of `table` under `prefix`, with the pending writes under
+    /// the same prefix laid over them, in key order.
+    pub fn overlay(
+        &self,
+        table: Table,
+        prefix: &[u8],
+        synced: BTreeMap<Vec<u8>, Vec<u8>>,
+    ) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut merged = synced;
+        for ((t, k), v) in self.writes.range((table, prefix.to_vec())..) {
+            if *t != table || !k.starts_with(prefix) {
+                break;
+            }
+            match v {
+                Some(v) => merged.insert(k.clone(), v.clone()),
+                None => merged.remove(k),
+            };
+        }
+        merged.into_iter().collect()
+    }
+
+    /// Every pending write, in (table, key) order.
+    pub fn iter(&self) -> impl Iterator<Item = (Table, &[u8], Option<&[u8]>)> {
+        self.writes
+            .iter()
+            .map(|((t, k), v)| (*t, k.as_slice(), v.as_deref()))
+    }
+
+    /// How many keys have a pending write.
+    pub fn len(&self) -> usize {
+        self.writes.len()
+    }
+
+    /// Whether nothing is pending.
+    pub fn is_empty(&self) -> bool {
+        self.writes.is_empty()
+    }
+
+    /// Forgets every pending write (after a sync applied them, or at a crash).
+    pub fn clear(&mut self) {
+        self.writes.clear();
+    }
+}
+
 /// An in-memory store that models a crash: [`MemoryStore::crash`] forgets every write since
 /// the last sync, as a power cut would.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStore {
     durable: Tables,
-    /// Unsynced writes: `Some` for a put, `None` for a delete.
-    pending: BTreeMap<(Table, Vec<u8>), Option<Vec<u8>>>,
+    /// Unsynced writes.
+    pending: Pending,
     syncs: u64,
 }
 
@@ -153,25 +222,24 @@ impl MemoryStore {
 
 impl Store for MemoryStore {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        if let Some(v) = self.pending.get(&(table, key.to_vec())) {
-            return Ok(v.clone());
+        if let Some(v) = self.pending.get(table, key) {
+            return Ok(v);
         }
         Ok(self.durable.get(&table).and_then(|t| t.get(key)).cloned())
     }
 
     fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<()> {
-        self.pending
-            .insert((table, key.to_vec()), Some(value.to_vec()));
+        self.pending.put(table, key, value);
         Ok(())
     }
 
     fn delete(&mut self, table: Table, key: &[u8]) -> Result<()> {
-        self.pending.insert((table, key.to_vec()), None);
+        self.pending.delete(table, key);
         Ok(())
     }
 
     fn scan_prefix(&self, table: Table, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = self
+        let synced: BTreeMap<Vec<u8>, Vec<u8>> = self
             .durable
             .get(&table)
             .map(|t| {
@@ -181,26 +249,18 @@ impl Store for MemoryStore {
                     .collect()
             })
             .unwrap_or_default();
-        for ((t, k), v) in self.pending.range((table, prefix.to_vec())..) {
-            if *t != table || !k.starts_with(prefix) {
-                break;
-            }
-            match v {
-                Some(v) => merged.insert(k.clone(), v.clone()),
-                None => merged.remove(k),
-            };
-        }
-        Ok(merged.into_iter().collect())
+        Ok(self.pending.overlay(table, prefix, synced))
     }
 
     fn sync(&mut self) -> Result<()> {
-        for ((table, key), value) in std::mem::take(&mut self.pending) {
+        for (table, key, value) in self.pending.iter() {
             let t = self.durable.entry(table).or_default();
             match value {
-                Some(v) => t.insert(key, v),
-                None => t.remove(&key),
+                Some(v) => t.insert(key.to_vec(), v.to_vec()),
+                None => t.remove(key),
             };
         }
+        self.pending.clear();
         self.syncs += 1;
         Ok(())
     }
@@ -223,6 +283,11 @@ mod tests {
         assert_eq!(s.crash(), 2);
         assert_eq!(s.get(Table::Cases, b"a").unwrap(), Some(b"1".to_vec()));
         assert_eq!(s.get(Table::Cases, b"b").unwrap(), None);
+    }
+
+    #[test]
+    fn scans_respect_prefix_edges() {
+        crate::testing::check_scan_prefix_edges(&mut MemoryStore::new());
     }
 
     #[derive(Debug, Clone)]

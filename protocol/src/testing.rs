@@ -45,3 +45,55 @@ fn fresh_seed() -> u64 {
     hasher.write_u64(u64::from(std::process::id()));
     hasher.finish()
 }
+
+/// The [`Store`](crate::store::Store) contract for prefix scans, which every store must keep
+/// alike (the memory store, redb, PostgreSQL): keys at the edges of a prefix (empty, 0x00,
+/// runs of 0xff) are in or out exactly as `starts_with` says, other tables are never seen, and
+/// the answer is the same before and after the writes are synced.
+pub fn check_scan_prefix_edges(s: &mut impl crate::store::Store) {
+    use crate::store::Table;
+    let keys: [&[u8]; 9] = [
+        b"",
+        &[0x00],
+        &[0xfe, 0xff],
+        &[0xff],
+        &[0xff, 0x00],
+        &[0xff, 0xff],
+        &[0xff, 0xff, 0xff],
+        b"ab",
+        b"abc",
+    ];
+    for (i, k) in keys.iter().enumerate() {
+        s.put(Table::Audit, k, &[i as u8]).unwrap();
+    }
+    s.put(Table::Meta, &[0xff, 1], b"other table").unwrap();
+    for synced in [false, true] {
+        if synced {
+            s.sync().unwrap();
+        }
+        let got = |p: &[u8]| -> Vec<Vec<u8>> {
+            s.scan_prefix(Table::Audit, p)
+                .unwrap()
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect()
+        };
+        assert_eq!(got(&[]).len(), keys.len());
+        assert_eq!(
+            got(&[0xff]),
+            vec![
+                vec![0xff],
+                vec![0xff, 0x00],
+                vec![0xff, 0xff],
+                vec![0xff, 0xff, 0xff]
+            ]
+        );
+        assert_eq!(
+            got(&[0xff, 0xff]),
+            vec![vec![0xff, 0xff], vec![0xff, 0xff, 0xff]]
+        );
+        assert_eq!(got(b"ab"), vec![b"ab".to_vec(), b"abc".to_vec()]);
+        assert_eq!(got(b"abcd"), Vec::<Vec<u8>>::new());
+        assert_eq!(got(&[0xfe]), vec![vec![0xfe, 0xff]]);
+    }
+}

@@ -1,5 +1,6 @@
 //! The end-to-end tests that start real `tongban node` processes on 127.0.0.1, in one test
-//! binary (one compile and one link instead of six). The heavy drills (crash, storm), the
+//! binary (one compile and one link instead of one each). The failover test needs PostgreSQL
+//! (`TONGBAN_TEST_POSTGRES`, which `.ci/run` sets); without it, it is skipped with a message. The heavy drills (crash, storm), the
 //! browser tests (web) and the contract test keep binaries of their own.
 
 #[path = "../support/mod.rs"]
@@ -8,6 +9,7 @@ mod support;
 mod api_errors;
 mod backup;
 mod dead_letters;
+mod failover;
 mod federation;
 mod flood;
 mod node_e2e;

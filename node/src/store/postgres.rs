@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use ::postgres::{Client, NoTls, Statement};
 use sha2::{Digest as _, Sha256};
 use tongban_protocol::ids::RegionId;
-use tongban_protocol::store::{Store, Table};
+use tongban_protocol::store::{Pending, Store, Table};
 use tracing::{debug, error, info};
 
 use crate::config::{POSTGRES_PASSWORD_ENV, PostgresConfig};
@@ -64,8 +64,8 @@ pub struct PostgresStore {
     client: Mutex<Client>,
     statements: Statements,
     region: String,
-    /// Writes since the last sync: `Some` for a put, `None` for a delete.
-    pending: BTreeMap<(Table, Vec<u8>), Option<Vec<u8>>>,
+    /// Writes since the last sync, sent in one transaction at the sync.
+    pending: Pending,
     /// The server, for messages (never the password).
     target: String,
 }
@@ -260,7 +260,7 @@ impl PostgresStore {
             client: Mutex::new(client),
             statements,
             region: region.to_string(),
-            pending: BTreeMap::new(),
+            pending: Pending::default(),
             target,
         })
     }
@@ -317,8 +317,8 @@ fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
 
 impl Store for PostgresStore {
     fn get(&self, table: Table, key: &[u8]) -> tongban_protocol::Result<Option<Vec<u8>>> {
-        if let Some(v) = self.pending.get(&(table, key.to_vec())) {
-            return Ok(v.clone());
+        if let Some(v) = self.pending.get(table, key) {
+            return Ok(v);
         }
         let row = self
             .client()?
@@ -330,13 +330,12 @@ impl Store for PostgresStore {
     }
 
     fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> tongban_protocol::Result<()> {
-        self.pending
-            .insert((table, key.to_vec()), Some(value.to_vec()));
+        self.pending.put(table, key, value);
         Ok(())
     }
 
     fn delete(&mut self, table: Table, key: &[u8]) -> tongban_protocol::Result<()> {
-        self.pending.insert((table, key.to_vec()), None);
+        self.pending.delete(table, key);
         Ok(())
     }
 
@@ -363,16 +362,7 @@ impl Store for PostgresStore {
                 .map_err(|e| failed("scan", Some(table), &e))?;
             merged.insert(k, v);
         }
-        for ((t, k), v) in self.pending.range((table, prefix.to_vec())..) {
-            if *t != table || !k.starts_with(prefix) {
-                break;
-            }
-            match v {
-                Some(v) => merged.insert(k.clone(), v.clone()),
-                None => merged.remove(k),
-            };
-        }
-        Ok(merged.into_iter().collect())
+        Ok(self.pending.overlay(table, prefix, merged))
     }
 
     fn sync(&mut self) -> tongban_protocol::Result<()> {
@@ -381,16 +371,16 @@ impl Store for PostgresStore {
         }
         let (mut put_tables, mut put_keys, mut put_values) = (Vec::new(), Vec::new(), Vec::new());
         let (mut del_tables, mut del_keys) = (Vec::new(), Vec::new());
-        for ((table, key), value) in &self.pending {
+        for (table, key, value) in self.pending.iter() {
             match value {
                 Some(v) => {
                     put_tables.push(table.name());
-                    put_keys.push(key.as_slice());
-                    put_values.push(v.as_slice());
+                    put_keys.push(key);
+                    put_values.push(v);
                 }
                 None => {
                     del_tables.push(table.name());
-                    del_keys.push(key.as_slice());
+                    del_keys.push(key);
                 }
             }
         }
@@ -540,50 +530,7 @@ mod tests {
         };
         let region = fresh_region(&pg, "990002");
         let mut s = PostgresStore::open(&pg, &region, no_wait).unwrap();
-        let keys: [&[u8]; 9] = [
-            b"",
-            &[0x00],
-            &[0xfe, 0xff],
-            &[0xff],
-            &[0xff, 0x00],
-            &[0xff, 0xff],
-            &[0xff, 0xff, 0xff],
-            b"ab",
-            b"abc",
-        ];
-        for (i, k) in keys.iter().enumerate() {
-            s.put(Table::Audit, k, &[i as u8]).unwrap();
-        }
-        s.put(Table::Meta, &[0xff, 1], b"other table").unwrap();
-        for synced in [false, true] {
-            if synced {
-                s.sync().unwrap();
-            }
-            let got = |p: &[u8]| -> Vec<Vec<u8>> {
-                s.scan_prefix(Table::Audit, p)
-                    .unwrap()
-                    .into_iter()
-                    .map(|(k, _)| k)
-                    .collect()
-            };
-            assert_eq!(got(&[]).len(), keys.len());
-            assert_eq!(
-                got(&[0xff]),
-                vec![
-                    vec![0xff],
-                    vec![0xff, 0x00],
-                    vec![0xff, 0xff],
-                    vec![0xff, 0xff, 0xff]
-                ]
-            );
-            assert_eq!(
-                got(&[0xff, 0xff]),
-                vec![vec![0xff, 0xff], vec![0xff, 0xff, 0xff]]
-            );
-            assert_eq!(got(b"ab"), vec![b"ab".to_vec(), b"abc".to_vec()]);
-            assert_eq!(got(b"abcd"), Vec::<Vec<u8>>::new());
-            assert_eq!(got(&[0xfe]), vec![vec![0xfe, 0xff]]);
-        }
+        tongban_protocol::testing::check_scan_prefix_edges(&mut s);
         // Another region's rows on the same server are not this store's.
         let other = fresh_region(&pg, "990003");
         let o = PostgresStore::open(&pg, &other, no_wait).unwrap();

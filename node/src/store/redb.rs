@@ -343,50 +343,7 @@ mod tests {
     fn scans_respect_prefix_edges() {
         let (_dir, path) = fresh();
         let mut s = RedbStore::open(&path).unwrap();
-        let keys: [&[u8]; 9] = [
-            b"",
-            &[0x00],
-            &[0xfe, 0xff],
-            &[0xff],
-            &[0xff, 0x00],
-            &[0xff, 0xff],
-            &[0xff, 0xff, 0xff],
-            b"ab",
-            b"abc",
-        ];
-        for (i, k) in keys.iter().enumerate() {
-            s.put(Table::Audit, k, &[i as u8]).unwrap();
-        }
-        s.put(Table::Meta, &[0xff, 1], b"other table").unwrap();
-        for synced in [false, true] {
-            if synced {
-                s.sync().unwrap();
-            }
-            let got = |p: &[u8]| -> Vec<Vec<u8>> {
-                s.scan_prefix(Table::Audit, p)
-                    .unwrap()
-                    .into_iter()
-                    .map(|(k, _)| k)
-                    .collect()
-            };
-            assert_eq!(got(&[]).len(), keys.len());
-            assert_eq!(
-                got(&[0xff]),
-                vec![
-                    vec![0xff],
-                    vec![0xff, 0x00],
-                    vec![0xff, 0xff],
-                    vec![0xff, 0xff, 0xff]
-                ]
-            );
-            assert_eq!(
-                got(&[0xff, 0xff]),
-                vec![vec![0xff, 0xff], vec![0xff, 0xff, 0xff]]
-            );
-            assert_eq!(got(b"ab"), vec![b"ab".to_vec(), b"abc".to_vec()]);
-            assert_eq!(got(b"abcd"), Vec::<Vec<u8>>::new());
-            assert_eq!(got(&[0xfe]), vec![vec![0xfe, 0xff]]);
-        }
+        tongban_protocol::testing::check_scan_prefix_edges(&mut s);
     }
 
     #[test]

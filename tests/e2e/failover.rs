@@ -10,8 +10,6 @@
 //! sets with `.ci/postgres start`. Without it the test says it is skipped and passes, unless
 //! `CI=true`, where it fails.
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -21,6 +19,8 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+use crate::support;
 use support::*;
 
 /// The region with two processes, and the region that stays up.
