@@ -123,6 +123,17 @@ impl<S: Store> Engine<S> {
         self.end_recovery_if_done(now)
     }
 
+    /// The roster changed while recovering: a peer that is no longer a member (revoked, its
+    /// membership ended) is no longer waited for — it could never answer.
+    pub(super) fn recovery_roster_changed(&mut self, now: Timestamp) -> Result<()> {
+        let members: BTreeSet<RegionId> = self.peers(now).into_iter().collect();
+        let Some(recovery) = &mut self.recovery else {
+            return Ok(());
+        };
+        recovery.waiting.retain(|r| members.contains(r));
+        self.end_recovery_if_done(now)
+    }
+
     /// Ends recovery when no peer is waited for: the mark is removed from the store, and the
     /// cases other regions collected for us that arrived meanwhile are received now.
     fn end_recovery_if_done(&mut self, now: Timestamp) -> Result<()> {

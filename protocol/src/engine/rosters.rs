@@ -67,6 +67,7 @@ impl<S: Store> Engine<S> {
             self.store
                 .delete(Table::Catalogs, region.as_str().as_bytes())?;
         }
+        self.recovery_roster_changed(now)?;
         self.plan_peer_timers(now);
         self.out.push(Output::Roster(Box::new(self.roster.clone())));
         self.out.push(Output::Gossip {

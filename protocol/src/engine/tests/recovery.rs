@@ -181,3 +181,34 @@ fn recovery_waits_for_every_peer() {
     meet(&mut net, TJ, HB);
     assert_eq!(net.node(TJ).recovering(), None);
 }
+
+#[test]
+fn a_peer_removed_from_the_roster_is_no_longer_waited_for() {
+    let mut net = Net::with(&[BJ, TJ, HB]);
+    let backup = backup_of(&mut net, TJ);
+    let now = net.now;
+    let engine = Engine::open(setup_with(TJ, roster_of(&[BJ, TJ, HB])), backup, now).unwrap();
+    net.nodes.insert(region(TJ), engine);
+    net.commit(TJ);
+    net.in_flight.clear();
+    let now = net.now;
+    net.node(TJ).peer_connected(&region(BJ), now).unwrap();
+    net.commit(TJ);
+    settle(&mut net);
+    assert_eq!(net.node(TJ).recovering(), Some(vec![region(HB)]));
+    // Hebei never answers; a roster update that ends its membership lifts the fence.
+    let mut next = roster_of(&[BJ, TJ, HB]);
+    next.version += 1;
+    next.issued_at = now;
+    for m in &mut next.members {
+        if m.region == region(HB) {
+            m.valid_until = now;
+        }
+    }
+    let signers: Vec<Identity> = [BJ, TJ, HB].iter().map(|r| governor(r)).collect();
+    let refs: Vec<&Identity> = signers.iter().collect();
+    let doc = RosterDocument::sign(&next, &refs).unwrap();
+    let later = now.plus_ms(1);
+    net.node(TJ).accept_roster(&doc, later).unwrap();
+    assert_eq!(net.node(TJ).recovering(), None);
+}
