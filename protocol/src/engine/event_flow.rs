@@ -465,8 +465,8 @@ impl<S: Store> Engine<S> {
         Ok(out)
     }
 
-    /// The record of a case another region collected for us.
-    fn new_remote_case(&mut self, event: &Event, now: Timestamp) -> Result<CaseRecord> {
+    /// The application a case's first event carries, checked to be of that case.
+    fn application_of(event: &Event) -> Result<&crate::case::application::Application> {
         let EventKind::Submitted { application } = &event.kind else {
             return Err(Error::BadEvent(
                 "a new case starts with its application".into(),
@@ -475,6 +475,41 @@ impl<S: Store> Engine<S> {
         if application.case != event.case {
             return Err(Error::BadEvent("the application names another case".into()));
         }
+        Ok(application)
+    }
+
+    /// A case's record as its application describes it, before any event is held.
+    fn record_of(
+        &self,
+        event: &Event,
+        application: &crate::case::application::Application,
+        now: Timestamp,
+    ) -> CaseRecord {
+        let item_name = self
+            .item(&application.item.region, &application.item.impl_code)
+            .map_or_else(
+                || application.item.impl_code.clone(),
+                |(_, i)| i.name.clone(),
+            );
+        CaseRecord {
+            case: event.case.clone(),
+            intake_region: application.intake.region.clone(),
+            handling_region: routing::handling_region(&application.item).clone(),
+            window: application.intake.window.clone(),
+            impl_code: application.item.impl_code.clone(),
+            item_name,
+            submitted_at: application.intake.at,
+            intake_seq: 0,
+            handling_seq: 0,
+            stage: crate::case::fold::Stage::Empty,
+            updated_at: now,
+            forks: 0,
+        }
+    }
+
+    /// The record of a case another region collected for us.
+    fn new_remote_case(&mut self, event: &Event, now: Timestamp) -> Result<CaseRecord> {
+        let application = Self::application_of(event)?;
         if routing::handling_region(&application.item) != &self.me {
             return Err(Error::BadEvent(format!(
                 "the case is for region {}, not this one",
@@ -488,26 +523,7 @@ impl<S: Store> Engine<S> {
                 application.intake.region
             )));
         }
-        let item_name = self
-            .item(&self.me, &application.item.impl_code)
-            .map_or_else(
-                || application.item.impl_code.clone(),
-                |(_, i)| i.name.clone(),
-            );
-        Ok(CaseRecord {
-            case: event.case.clone(),
-            intake_region: application.intake.region.clone(),
-            handling_region: self.me.clone(),
-            window: application.intake.window.clone(),
-            impl_code: application.item.impl_code.clone(),
-            item_name,
-            submitted_at: application.intake.at,
-            intake_seq: 0,
-            handling_seq: 0,
-            stage: crate::case::fold::Stage::Empty,
-            updated_at: now,
-            forks: 0,
-        })
+        Ok(self.record_of(event, application, now))
     }
 
     /// The record of a case this node collected, recovered (after a restore) from `from`,
@@ -519,14 +535,7 @@ impl<S: Store> Engine<S> {
         event: &Event,
         now: Timestamp,
     ) -> Result<CaseRecord> {
-        let EventKind::Submitted { application } = &event.kind else {
-            return Err(Error::BadEvent(
-                "a recovered case starts with its application".into(),
-            ));
-        };
-        if application.case != event.case {
-            return Err(Error::BadEvent("the application names another case".into()));
-        }
+        let application = Self::application_of(event)?;
         self.counter_past(&event.case)?;
         let body = Message::EventFetch {
             case: event.case.clone(),
@@ -534,26 +543,7 @@ impl<S: Store> Engine<S> {
             after: 0,
         };
         self.send(from, body, now)?;
-        let item_name = self
-            .item(&application.item.region, &application.item.impl_code)
-            .map_or_else(
-                || application.item.impl_code.clone(),
-                |(_, i)| i.name.clone(),
-            );
-        Ok(CaseRecord {
-            case: event.case.clone(),
-            intake_region: self.me.clone(),
-            handling_region: routing::handling_region(&application.item).clone(),
-            window: application.intake.window.clone(),
-            impl_code: application.item.impl_code.clone(),
-            item_name,
-            submitted_at: application.intake.at,
-            intake_seq: 0,
-            handling_seq: 0,
-            stage: crate::case::fold::Stage::Empty,
-            updated_at: now,
-            forks: 0,
-        })
+        Ok(self.record_of(event, application, now))
     }
 
     /// Our signed receipt for what we hold of `case`'s `side`, if we hold any of it.
