@@ -65,24 +65,21 @@ async fn a_restored_node_recovers_its_own_side_from_its_peer_and_never_reuses_a_
 
     // The backup, from the running node.
     let file = fed.dir.path().join("tj-backup.redb");
-    let (ok, out) = tongban(&[
-        "backup",
-        "--node",
-        &tj.base,
-        "--out",
-        file.to_str().expect("path"),
-    ]);
+    let backup = || {
+        tongban(&[
+            "backup",
+            "--node",
+            &tj.base,
+            "--out",
+            file.to_str().expect("path"),
+        ])
+    };
+    let (ok, out) = backup();
     assert!(ok, "{out}");
     assert!(out.contains("backup of region 120000"), "{out}");
     assert!(out.contains("1 case(s)"), "{out}");
     // Never over an existing file.
-    let (ok, out) = tongban(&[
-        "backup",
-        "--node",
-        &tj.base,
-        "--out",
-        file.to_str().expect("path"),
-    ]);
+    let (ok, out) = backup();
     assert!(!ok && out.contains("already there"), "{out}");
 
     // After the backup: an event of Tianjin's own log on the first case, and two new cases.

@@ -148,6 +148,27 @@ impl Net {
         net
     }
 
+    /// The regions of `configs`, each opened with its own engine settings on the default
+    /// roster, committed and run until quiet.
+    fn with_configs(configs: &[(&'static str, EngineConfig)]) -> Net {
+        let mut net = Net {
+            nodes: BTreeMap::new(),
+            in_flight: Vec::new(),
+            notices: BTreeMap::new(),
+            now: Timestamp(T0),
+            regions: configs.iter().map(|(r, _)| *r).collect(),
+        };
+        for (r, config) in configs {
+            let mut setup = setup(r);
+            setup.config = config.clone();
+            let engine = Engine::open(setup, MemoryStore::new(), net.now).unwrap();
+            net.nodes.insert(region(r), engine);
+            net.commit(r);
+        }
+        net.run(|_| false);
+        net
+    }
+
     fn node(&mut self, r: &str) -> &mut Engine<MemoryStore> {
         self.nodes.get_mut(&region(r)).unwrap()
     }

@@ -15,21 +15,7 @@ fn apart() -> EngineConfig {
 
 /// Beijing and Tianjin with `config`, catalogs spread, ticked once at T0 and quiet.
 fn quiet_pair(config: EngineConfig) -> Net {
-    let mut net = Net {
-        nodes: BTreeMap::new(),
-        in_flight: Vec::new(),
-        notices: BTreeMap::new(),
-        now: Timestamp(T0),
-        regions: vec![BJ, TJ],
-    };
-    for r in [BJ, TJ] {
-        let mut setup = setup(r);
-        setup.config = config.clone();
-        let engine = Engine::open(setup, MemoryStore::new(), net.now).unwrap();
-        net.nodes.insert(region(r), engine);
-        net.commit(r);
-    }
-    net.run(|_| false);
+    let mut net = Net::with_configs(&[(BJ, config.clone()), (TJ, config)]);
     net.advance(0);
     net.run(|_| false);
     net

@@ -6,22 +6,11 @@ use super::*;
 
 /// Beijing and Tianjin, with the versions each speaks.
 fn pair(bj: &[u64], tj: &[u64]) -> Net {
-    let mut net = Net {
-        nodes: BTreeMap::new(),
-        in_flight: Vec::new(),
-        notices: BTreeMap::new(),
-        now: Timestamp(T0),
-        regions: vec![BJ, TJ],
+    let speaking = |versions: &[u64]| EngineConfig {
+        protocol_versions: versions.to_vec(),
+        ..EngineConfig::default()
     };
-    for (r, versions) in [(BJ, bj), (TJ, tj)] {
-        let mut setup = setup(r);
-        setup.config.protocol_versions = versions.to_vec();
-        let engine = Engine::open(setup, MemoryStore::new(), net.now).unwrap();
-        net.nodes.insert(region(r), engine);
-        net.commit(r);
-    }
-    net.run(|_| false);
-    net
+    Net::with_configs(&[(BJ, speaking(bj)), (TJ, speaking(tj))])
 }
 
 /// Each side learns the other's versions, as the transport tells them at connect.
