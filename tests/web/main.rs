@@ -8,16 +8,17 @@
 //! `.ci/run` installs `chromium` and `chromium-driver` when they are missing; the test fails
 //! (it does not skip) without them. Screenshots go to `target/ui-screenshots/`.
 
+#[path = "../support/mod.rs"]
 mod support;
+mod webdriver;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fantoccini::elements::Element;
-use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use support::{ADMIN_TOKEN, BACKOFFICE_TOKEN, Federation, WINDOW_TOKEN, WINDOW2_TOKEN, code};
+use webdriver::{Client, Element, Locator};
 
 const TJ: &str = "120000";
 const BJ: &str = "110000";
@@ -83,19 +84,14 @@ async fn browser(driver: &Driver, profile: &Path) -> Client {
         }),
     );
     caps.insert("goog:loggingPrefs".into(), json!({"browser": "ALL"}));
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    ClientBuilder::new(connector)
-        .capabilities(caps)
-        .connect(&driver.url)
+    Client::connect(&driver.url, Value::Object(caps))
         .await
         .expect("a Chromium session through chromedriver")
 }
 
 /// The page's console errors since the last call (chromedriver's log endpoint).
 async fn console_errors(driver: &Driver, c: &Client) -> Vec<String> {
-    let Ok(Some(session)) = c.session_id().await else {
-        return Vec::new();
-    };
+    let session = c.session_id();
     let logs: Value = reqwest::Client::new()
         .post(format!("{}/session/{session}/se/log", driver.url))
         .json(&json!({"type": "browser"}))
@@ -115,9 +111,7 @@ async fn console_errors(driver: &Driver, c: &Client) -> Vec<String> {
 }
 
 async fn css(c: &Client, selector: &str) -> Element {
-    c.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css(selector))
+    c.wait_for(Locator::Css(selector), Duration::from_secs(10))
         .await
         .unwrap_or_else(|e| panic!("no {selector} on the page: {e}"))
 }
