@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::case::application::{Application, SubmittedMaterial};
 use crate::case::clock::TimeLimit;
+use crate::case::date::Date;
 use crate::catalog::Delivery;
 use crate::envelope::Signable;
 use crate::ids::{CaseId, Timestamp};
@@ -66,7 +67,9 @@ impl Event {
 
 impl Signable for Event {
     const KIND: &'static str = "event";
-    const VERSION: u64 = 1;
+    /// Version 2: 受理, 特别程序, 办结 and 物流 carry GB/T 39046's case records (version 1
+    /// events, which did not, are refused as unsupported rather than misread).
+    const VERSION: u64 = 2;
     const MAX_SIZE: usize = MAX_EVENT_SIZE;
 }
 
@@ -80,7 +83,8 @@ pub struct MaterialGap {
     pub reason: String,
 }
 
-/// A licence or certificate issued as the result (电子证照 or paper).
+/// A licence or certificate issued as the result (电子证照 or paper): GB/T 39046's 办结
+/// record of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LicenceRef {
@@ -88,14 +92,101 @@ pub struct LicenceRef {
     pub name: String,
     /// 证照编号.
     pub number: String,
+    /// 发证单位: the body that issued it.
+    pub issuer: String,
+    /// 有效期起.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_from: Option<Date>,
+    /// 有效期止; none for a licence valid without end (长期有效).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_until: Option<Date>,
 }
 
-/// How a case ended, when it was decided.
+impl LicenceRef {
+    /// What is missing or inconsistent in the record, if anything: the reason a conclusion
+    /// that lists it is refused.
+    pub fn problem(&self) -> Option<String> {
+        if self.name.trim().is_empty() || self.number.trim().is_empty() {
+            return Some("a licence needs its name (证照名称) and number (证照编号)".into());
+        }
+        if self.issuer.trim().is_empty() {
+            return Some(format!("licence {}: name the issuing unit (发证单位)", self.number));
+        }
+        if let (Some(from), Some(until)) = (self.valid_from, self.valid_until)
+            && until < from
+        {
+            return Some(format!(
+                "licence {}: valid until {until} is before valid from {from}",
+                self.number
+            ));
+        }
+        None
+    }
+}
+
+/// 特别程序 other than an extension: the clock stops while it runs (GB/T 39046 特别程序类型 2;
+/// 延长审批, type 1, is [`EventKind::Extended`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum SpecialProcedure {
+    /// 听证.
+    Hearing,
+    /// 检验、检测、检疫.
+    Inspection,
+    /// 专家评审.
+    ExpertReview,
+    /// 现场勘验 / 核查.
+    FieldCheck,
+    /// 公示 / 公告.
+    PublicNotice,
+    /// Any other procedure the law provides; the reason says which.
+    Other,
+}
+
+impl SpecialProcedure {
+    /// The name a window or back office reads.
+    pub fn label(self) -> &'static str {
+        match self {
+            SpecialProcedure::Hearing => "听证",
+            SpecialProcedure::Inspection => "检验检测检疫",
+            SpecialProcedure::ExpertReview => "专家评审",
+            SpecialProcedure::FieldCheck => "现场勘验",
+            SpecialProcedure::PublicNotice => "公示公告",
+            SpecialProcedure::Other => "其他特别程序",
+        }
+    }
+}
+
+/// The most an extension (延长审批) may add, in the limit's own days: 《行政许可法》第四十二条
+/// allows a decision due in 20 working days to be extended once, by 10, with the approval of
+/// the body's head. Items under other laws are held to the same bound (an assumption, see
+/// docs/PROTOCOL.md).
+pub const MAX_EXTENSION_DAYS: u32 = 10;
+
+/// A mailed result's shipment (GB/T 39046 物流 record).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Shipment {
+    /// 快递公司.
+    pub courier: String,
+    /// 运单号.
+    pub tracking: String,
+    /// 寄件单位.
+    pub sender: String,
+    /// 收件人 (masked wherever personal data is).
+    pub receiver: String,
+    /// 寄出日期.
+    pub sent_on: Date,
+}
+
+/// How a case ended, when it was decided (GB/T 39046 办结 record; the codes of the
+/// provincial exchanges in [`Outcome::code`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
-    /// 准予 / 办结: granted, with the licences issued.
+    /// 准予 / 办结: granted, with the licences issued (出证办结 when there are any).
     Approved {
         /// The licences issued.
         licences: Vec<LicenceRef>,
@@ -105,9 +196,54 @@ pub enum Outcome {
         /// The reason.
         reason: String,
     },
+    /// 退回: sent back to the applicant without a decision on the merits (退件通知书).
+    Returned {
+        /// The reason.
+        reason: String,
+    },
+    /// 作废: void (a duplicate, or entered in error).
+    Voided {
+        /// The reason.
+        reason: String,
+    },
+    /// 转报: passed to another or a higher authority, which decides.
+    Forwarded {
+        /// The authority it went to.
+        to: String,
+        /// The reason.
+        reason: String,
+    },
     /// 补正超时: the open 补正 request's deadline passed unanswered, so the handler ended the
     /// case (the applicant may apply again). Its writer checks the deadline on its calendar.
     SupplementTimedOut,
+}
+
+impl Outcome {
+    /// The 办结 outcome code of the provincial exchange messages (DOMAIN.md): 0 出证办结,
+    /// 1 退回, 2 作废, 4 转报, 5 补正超时驳回, 6 办结 (granted without a licence, or 不予许可).
+    pub fn code(&self) -> u8 {
+        match self {
+            Outcome::Approved { licences } if !licences.is_empty() => 0,
+            Outcome::Approved { .. } | Outcome::Denied { .. } => 6,
+            Outcome::Returned { .. } => 1,
+            Outcome::Voided { .. } => 2,
+            Outcome::Forwarded { .. } => 4,
+            Outcome::SupplementTimedOut => 5,
+        }
+    }
+
+    /// The name a window or back office reads.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Approved { licences } if !licences.is_empty() => "准予（出证办结）",
+            Outcome::Approved { .. } => "准予",
+            Outcome::Denied { .. } => "不予许可",
+            Outcome::Returned { .. } => "退回",
+            Outcome::Voided { .. } => "作废",
+            Outcome::Forwarded { .. } => "转报",
+            Outcome::SupplementTimedOut => "补正超时",
+        }
+    }
 }
 
 /// What happened. Each kind belongs to one side ([`EventKind::side`]).
@@ -154,8 +290,23 @@ pub enum EventKind {
     // Handling side (办理地).
     /// The handling node received the application (its signed receipt). Always handling event 1.
     Received,
-    /// 受理: accepted for decision; the clock starts.
-    Accepted,
+    /// 受理: accepted for decision; the clock starts, held to the limit fixed here (GB/T 39046
+    /// 受理 record). A later catalog version never changes it.
+    Accepted {
+        /// 受理单位.
+        unit: String,
+        /// 受理人员.
+        person: String,
+        /// 受理文号: the number of the 受理通知书.
+        document_number: String,
+        /// 承诺办结时限, from the handling region's catalog when accepted. A back office leaves
+        /// it out and the node fills it in before signing; a signed acceptance always has it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<TimeLimit>,
+        /// 承诺办结日期: the due date if the clock never stops (filled in like `limit`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        committed_date: Option<Date>,
+    },
     /// 不予受理: not accepted.
     Rejected {
         /// The reason.
@@ -177,11 +328,25 @@ pub enum EventKind {
     },
     /// 特别程序 / 挂起: the clock stops (hearing, expert review, field check ...).
     Suspended {
+        /// Which procedure.
+        procedure: SpecialProcedure,
         /// The reason.
         reason: String,
     },
-    /// The suspension ended; the clock runs again.
-    Resumed,
+    /// The special procedure ended; the clock runs again.
+    Resumed {
+        /// 特别程序结果: what it found.
+        #[serde(default)]
+        result: String,
+    },
+    /// 延长审批: the limit grows by `days` of its own unit, once, at most
+    /// [`MAX_EXTENSION_DAYS`], with the approval the law requires.
+    Extended {
+        /// Days added.
+        days: u32,
+        /// The reason, and who approved it.
+        reason: String,
+    },
     /// 办结: decided.
     Concluded {
         /// The decision.
@@ -193,12 +358,34 @@ pub enum EventKind {
         method: Delivery,
         /// Tracking number or licence reference.
         reference: String,
+        /// For a mailed result, the shipment (GB/T 39046 物流); required then.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        shipment: Option<Shipment>,
+    },
+    /// 送达: a mailed result reached the applicant (the courier's signed receipt, 送达回执).
+    ResultDelivered {
+        /// The day it was delivered.
+        on: Date,
+        /// Who signed for it (masked wherever personal data is).
+        signed_by: String,
     },
     /// The handler confirms the withdrawal; the case ends.
     WithdrawalConfirmed,
 }
 
 impl EventKind {
+    /// An acceptance by `unit` and `person` under `document_number`, whose limit and committed
+    /// date the node fills in from its catalog when it writes it.
+    pub fn accepted(unit: &str, person: &str, document_number: &str) -> EventKind {
+        EventKind::Accepted {
+            unit: unit.to_string(),
+            person: person.to_string(),
+            document_number: document_number.to_string(),
+            limit: None,
+            committed_date: None,
+        }
+    }
+
     /// The side whose writer may write this kind.
     pub fn side(&self) -> Side {
         match self {
@@ -222,16 +409,82 @@ impl EventKind {
             EventKind::ResultCollected => "result_collected",
             EventKind::Evaluated { .. } => "evaluated",
             EventKind::Received => "received",
-            EventKind::Accepted => "accepted",
+            EventKind::Accepted { .. } => "accepted",
             EventKind::Rejected { .. } => "rejected",
             EventKind::SupplementRequested { .. } => "supplement_requested",
             EventKind::OriginalsReceived => "originals_received",
             EventKind::InReview { .. } => "in_review",
             EventKind::Suspended { .. } => "suspended",
-            EventKind::Resumed => "resumed",
+            EventKind::Resumed { .. } => "resumed",
+            EventKind::Extended { .. } => "extended",
             EventKind::Concluded { .. } => "concluded",
             EventKind::ResultDispatched { .. } => "result_dispatched",
+            EventKind::ResultDelivered { .. } => "result_delivered",
             EventKind::WithdrawalConfirmed => "withdrawal_confirmed",
+        }
+    }
+}
+
+/// Events as a node signs them, for tests that write logs directly (the engine fills an
+/// acceptance's limit itself).
+#[cfg(any(test, feature = "test-support"))]
+pub mod samples {
+    use super::*;
+    use crate::case::clock::DayUnit;
+
+    /// An acceptance held to `days` working days, as the node would sign it.
+    pub fn accepted(days: u32) -> EventKind {
+        EventKind::Accepted {
+            unit: "市场监督管理局".into(),
+            person: "王受理".into(),
+            document_number: "受字〔2026〕1号".into(),
+            limit: Some(TimeLimit {
+                days,
+                unit: DayUnit::WorkingDays,
+            }),
+            committed_date: None,
+        }
+    }
+
+    /// A licence record with every field a conclusion needs.
+    pub fn licence(name: &str, number: &str) -> LicenceRef {
+        LicenceRef {
+            name: name.into(),
+            number: number.into(),
+            issuer: "市场监督管理局".into(),
+            valid_from: None,
+            valid_until: None,
+        }
+    }
+
+    /// A field check (现场核查) that stops the clock.
+    pub fn suspended(reason: &str) -> EventKind {
+        EventKind::Suspended {
+            procedure: SpecialProcedure::FieldCheck,
+            reason: reason.into(),
+        }
+    }
+
+    /// The end of a special procedure.
+    pub fn resumed() -> EventKind {
+        EventKind::Resumed {
+            result: "核查属实".into(),
+        }
+    }
+
+    /// The result sent out by `method`, with a shipment when it is mailed.
+    pub fn dispatched(method: Delivery, reference: &str) -> EventKind {
+        let shipment = (method == Delivery::Mail).then(|| Shipment {
+            courier: "EMS".into(),
+            tracking: reference.into(),
+            sender: "市场监督管理局".into(),
+            receiver: "张*".into(),
+            sent_on: Date::MIN,
+        });
+        EventKind::ResultDispatched {
+            method,
+            reference: reference.into(),
+            shipment,
         }
     }
 }

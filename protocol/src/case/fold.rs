@@ -15,7 +15,10 @@ use serde::{Deserialize, Serialize};
 use crate::case::application::Application;
 use crate::case::calendar::HolidayCalendar;
 use crate::case::clock::{ClockInput, ClockReading, TimeLimit, late_supplement, read_clock};
-use crate::case::events::{Event, EventKind, MaterialGap, Outcome, Side};
+use crate::case::date::Date;
+use crate::case::events::{
+    Event, EventKind, MAX_EXTENSION_DAYS, MaterialGap, Outcome, Shipment, Side, SpecialProcedure,
+};
 use crate::catalog::Delivery;
 use crate::error::{Error, Result};
 use crate::ids::Timestamp;
@@ -79,6 +82,36 @@ pub struct OpenSupplement {
     pub deadline: TimeLimit,
 }
 
+/// The 受理 record (GB/T 39046): who accepted, under which number, and the date promised.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AcceptanceRecord {
+    /// 受理单位.
+    pub unit: String,
+    /// 受理人员.
+    pub person: String,
+    /// 受理文号.
+    pub document_number: String,
+    /// 承诺办结日期 as promised at acceptance (before any stop or extension).
+    pub committed_date: Option<Date>,
+}
+
+/// One 特别程序 of the case (GB/T 39046 办理 record): type, reason, start, end, result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProcedureRecord {
+    /// Which procedure.
+    pub procedure: SpecialProcedure,
+    /// Why.
+    pub reason: String,
+    /// When it began (the clock stopped).
+    pub started: Timestamp,
+    /// When it ended (the clock ran again); none while it runs.
+    pub ended: Option<Timestamp>,
+    /// What it found.
+    pub result: String,
+}
+
 /// What an event did when its turn came in the fold.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -137,6 +170,19 @@ pub struct CaseState {
     pub received_at: Option<Timestamp>,
     /// When it was accepted (the clock starts).
     pub accepted_at: Option<Timestamp>,
+    /// The 受理 record.
+    pub acceptance: Option<AcceptanceRecord>,
+    /// The limit the case is held to: fixed when accepted, grown by an extension; a later
+    /// catalog version never changes it.
+    pub limit: Option<TimeLimit>,
+    /// 延长审批, if granted: the days added and the reason.
+    pub extension: Option<(u32, String)>,
+    /// Every 特别程序, in order.
+    pub procedures: Vec<ProcedureRecord>,
+    /// A mailed result's shipment (物流).
+    pub shipment: Option<Shipment>,
+    /// 送达: when a mailed result was delivered, and who signed for it.
+    pub delivered: Option<(Date, String)>,
     /// Intervals the clock stood still after acceptance (补正, suspension); `None` = still open.
     pub pauses: Vec<(Timestamp, Option<Timestamp>)>,
     /// When the clock stopped for good (decided or withdrawn).
@@ -166,6 +212,12 @@ impl Default for CaseState {
             evaluation: None,
             received_at: None,
             accepted_at: None,
+            acceptance: None,
+            limit: None,
+            extension: None,
+            procedures: Vec::new(),
+            shipment: None,
+            delivered: None,
             pauses: Vec::new(),
             stopped_at: None,
             supplement_requests: Vec::new(),
@@ -319,15 +371,37 @@ impl CaseState {
                 self.stage = S::Received;
                 self.received_at = Some(at);
             }
-            K::Accepted => {
+            K::Accepted {
+                unit,
+                person,
+                document_number,
+                limit,
+                committed_date,
+            } => {
                 if self.stage != S::Received {
                     return no("only a received, undecided case can be accepted");
                 }
                 if self.supplement.is_some() {
                     return no("the open 补正 request must be answered before acceptance");
                 }
+                let Some(limit) = limit else {
+                    return no("an acceptance carries the committed limit (承诺办结时限)");
+                };
+                if [unit, person, document_number]
+                    .iter()
+                    .any(|f| f.trim().is_empty())
+                {
+                    return no("an acceptance names its unit, person and 受理文号");
+                }
                 self.stage = S::Accepted;
                 self.accepted_at = Some(at);
+                self.limit = Some(*limit);
+                self.acceptance = Some(AcceptanceRecord {
+                    unit: unit.clone(),
+                    person: person.clone(),
+                    document_number: document_number.clone(),
+                    committed_date: *committed_date,
+                });
             }
             K::Rejected { reason } => {
                 if self.stage != S::Received {
@@ -384,19 +458,54 @@ impl CaseState {
                 }
                 self.stage = S::InReview;
             }
-            K::Suspended { reason } => {
+            K::Suspended { procedure, reason } => {
                 if !deciding || open_work {
                     return no("only an accepted case with nothing open can be suspended");
                 }
+                if reason.trim().is_empty() {
+                    return no("a special procedure gives its reason");
+                }
                 self.suspended = Some((at, reason.clone()));
                 self.pauses.push((at, None));
+                self.procedures.push(ProcedureRecord {
+                    procedure: *procedure,
+                    reason: reason.clone(),
+                    started: at,
+                    ended: None,
+                    result: String::new(),
+                });
             }
-            K::Resumed => {
+            K::Resumed { result } => {
                 if self.suspended.is_none() {
                     return no("the case is not suspended");
                 }
                 self.suspended = None;
                 self.end_pause(at);
+                if let Some(last) = self.procedures.last_mut() {
+                    last.ended = Some(at.max(last.started));
+                    last.result = result.clone();
+                }
+            }
+            K::Extended { days, reason } => {
+                if !deciding {
+                    return no("only an accepted, undecided case can be extended");
+                }
+                if self.extension.is_some() {
+                    return no("延长审批 is granted once");
+                }
+                if !(1..=MAX_EXTENSION_DAYS).contains(days) {
+                    return Effect::NoEffect(format!(
+                        "an extension adds 1 to {MAX_EXTENSION_DAYS} days (《行政许可法》第四十二条)"
+                    ));
+                }
+                if reason.trim().is_empty() {
+                    return no("an extension gives its reason and who approved it");
+                }
+                let Some(limit) = self.limit.as_mut() else {
+                    return no("the case has no limit to extend");
+                };
+                limit.days = limit.days.saturating_add(*days);
+                self.extension = Some((*days, reason.clone()));
             }
             K::Concluded {
                 outcome: Outcome::SupplementTimedOut,
@@ -419,6 +528,9 @@ impl CaseState {
                 if open_work {
                     return no("answer the open 补正 request or resume the case first");
                 }
+                if let Some(why) = outcome_problem(outcome) {
+                    return Effect::NoEffect(why);
+                }
                 self.stage = S::Concluded;
                 self.outcome = Some(outcome.clone());
                 if self.withdrawal == Withdrawal::Requested {
@@ -426,14 +538,34 @@ impl CaseState {
                 }
                 self.stop(at);
             }
-            K::ResultDispatched { method, reference } => {
+            K::ResultDispatched {
+                method,
+                reference,
+                shipment,
+            } => {
                 if self.stage != S::Concluded {
                     return no("a result is dispatched only after the case is concluded");
                 }
                 if self.dispatched.is_some() {
                     return no("the result was already dispatched");
                 }
+                if *method == Delivery::Mail && shipment.is_none() {
+                    return no("a mailed result carries its shipment (快递公司, 运单号, 寄件单位, 收件人, 寄出日期)");
+                }
                 self.dispatched = Some((*method, reference.clone()));
+                self.shipment = shipment.clone();
+            }
+            K::ResultDelivered { on, signed_by } => {
+                if !matches!(self.dispatched, Some((Delivery::Mail, _))) {
+                    return no("送达 is confirmed for a mailed result, once it is dispatched");
+                }
+                if self.delivered.is_some() {
+                    return no("the delivery was already confirmed");
+                }
+                if signed_by.trim().is_empty() {
+                    return no("a delivery names who signed for it");
+                }
+                self.delivered = Some((*on, signed_by.clone()));
             }
             K::WithdrawalConfirmed => {
                 if self.withdrawal != Withdrawal::Requested {
@@ -452,15 +584,11 @@ impl CaseState {
         Effect::Applied
     }
 
-    /// The statutory clock at `now` against `limit` (the item's committed limit), or `None`
-    /// before acceptance.
-    pub fn clock(
-        &self,
-        cal: &HolidayCalendar,
-        limit: TimeLimit,
-        now: Timestamp,
-    ) -> Option<ClockReading> {
+    /// The statutory clock at `now` against the limit fixed at acceptance (and extended, if
+    /// it was), or `None` before acceptance.
+    pub fn clock(&self, cal: &HolidayCalendar, now: Timestamp) -> Option<ClockReading> {
         let accepted_at = self.accepted_at?;
+        let limit = self.limit?;
         let input = ClockInput {
             accepted_at,
             pauses: &self.pauses,
@@ -493,6 +621,22 @@ impl CaseState {
         if self.stopped_at.is_none() {
             self.stopped_at = Some(at);
         }
+    }
+}
+
+/// Why a conclusion's outcome record is incomplete, if it is.
+fn outcome_problem(outcome: &Outcome) -> Option<String> {
+    match outcome {
+        Outcome::Approved { licences } => licences.iter().find_map(|l| l.problem()),
+        Outcome::Denied { reason } | Outcome::Returned { reason } | Outcome::Voided { reason } => {
+            reason
+                .trim()
+                .is_empty()
+                .then(|| format!("{} gives the reason the applicant is told", outcome.label()))
+        }
+        Outcome::Forwarded { to, reason } => (to.trim().is_empty() || reason.trim().is_empty())
+            .then(|| "转报 names the authority it goes to and why".to_string()),
+        Outcome::SupplementTimedOut => None,
     }
 }
 

@@ -207,7 +207,7 @@ mod tests {
     use super::*;
     use crate::case::application::tests::sample_application;
     use crate::case::clock::{DayUnit, TimeLimit};
-    use crate::case::events::{LicenceRef, MaterialGap, Outcome};
+    use crate::case::events::{MaterialGap, Outcome, samples};
     use crate::catalog::Delivery;
     use proptest::prelude::*;
 
@@ -244,7 +244,7 @@ mod tests {
             ],
             Side::Handling => vec![
                 K::Received,
-                K::Accepted,
+                samples::accepted(5),
                 K::Rejected {
                     reason: "不符合受理条件".into(),
                 },
@@ -262,17 +262,12 @@ mod tests {
                 K::InReview {
                     step: format!("审核{p}"),
                 },
-                K::Suspended {
-                    reason: "现场核查".into(),
-                },
-                K::Resumed,
+                samples::suspended("现场核查"),
+                samples::resumed(),
                 if p.is_multiple_of(2) {
                     K::Concluded {
                         outcome: Outcome::Approved {
-                            licences: vec![LicenceRef {
-                                name: "证".into(),
-                                number: format!("N{p}"),
-                            }],
+                            licences: vec![samples::licence(&"证", &format!("N{p}"))],
                         },
                     }
                 } else {
@@ -282,14 +277,11 @@ mod tests {
                         },
                     }
                 },
-                K::ResultDispatched {
-                    method: if p.is_multiple_of(2) {
+                samples::dispatched(if p.is_multiple_of(2) {
                         Delivery::IntakeWindowPickup
                     } else {
                         Delivery::Mail
-                    },
-                    reference: format!("R{p}"),
-                },
+                    }, &format!("R{p}")),
                 K::WithdrawalConfirmed,
                 K::Concluded {
                     outcome: Outcome::SupplementTimedOut,

@@ -79,6 +79,7 @@ impl<S: Store> Engine<S> {
             (_, EventKind::SupplementProvided { materials, .. }) => materials.clone(),
             _ => Vec::new(),
         };
+        let kind = self.with_committed_limit(&record, kind, now)?;
         let mut logs = self.load_logs(case)?;
         if let EventKind::Concluded {
             outcome: crate::case::events::Outcome::SupplementTimedOut,
@@ -97,6 +98,69 @@ impl<S: Store> Engine<S> {
         self.route_written(&mut record, logs, &event, env.bytes(), now)?;
         self.release_claims(&supplied)?;
         Ok(event)
+    }
+
+    /// Fills an acceptance's limit and committed date from this region's catalog item, so the
+    /// signed event fixes them: the limit then never changes with a later catalog version. A
+    /// back office that names a limit must name the catalog's.
+    fn with_committed_limit(
+        &self,
+        record: &CaseRecord,
+        kind: EventKind,
+        now: Timestamp,
+    ) -> Result<EventKind> {
+        let EventKind::Accepted {
+            unit,
+            person,
+            document_number,
+            limit,
+            committed_date,
+        } = kind
+        else {
+            return Ok(kind);
+        };
+        let (_, item) = self
+            .item(&record.handling_region, &record.impl_code)
+            .ok_or_else(|| {
+                Error::IllegalTransition(format!(
+                    "item {} is not in this region's catalog, so its committed limit is unknown",
+                    record.impl_code
+                ))
+            })?;
+        let committed = item.committed_limit;
+        if let Some(given) = limit
+            && given != committed
+        {
+            return Err(Error::IllegalTransition(format!(
+                "the committed limit is the catalog's ({} {:?}), not {} {:?}",
+                committed.days, committed.unit, given.days, given.unit
+            )));
+        }
+        let due = crate::case::clock::read_clock(
+            &self.calendar,
+            &crate::case::clock::ClockInput {
+                accepted_at: now,
+                pauses: &[],
+                stopped_at: None,
+                limit: committed,
+            },
+            now,
+        )
+        .due_date;
+        if let (Some(given), Some(due)) = (committed_date, due)
+            && given != due
+        {
+            return Err(Error::IllegalTransition(format!(
+                "the committed date is {due} on this region's calendar, not {given}"
+            )));
+        }
+        Ok(EventKind::Accepted {
+            unit,
+            person,
+            document_number,
+            limit: Some(committed),
+            committed_date: due,
+        })
     }
 
     /// Refuses 补正超时 before the open 补正 request's deadline has passed, counted on this

@@ -151,10 +151,12 @@ impl<S: Store> Engine<S> {
             .ok_or_else(|| Error::NotFound(format!("case {case}")))?;
         let logs = self.load_logs(case)?;
         let state = logs.state();
-        let limit = self
-            .item(&record.handling_region, &record.impl_code)
-            .map(|(_, item)| item.committed_limit);
-        let clock = limit.and_then(|l| state.clock(&self.calendar, l, now));
+        // Fixed at acceptance; before it, what the catalog promises now.
+        let limit = state.limit.or_else(|| {
+            self.item(&record.handling_region, &record.impl_code)
+                .map(|(_, item)| item.committed_limit)
+        });
+        let clock = state.clock(&self.calendar, now);
         let late_supplement = state.late_supplement(&self.calendar);
         let stranded = self.stranded(&record, &state, now);
         let working = |from, to| {

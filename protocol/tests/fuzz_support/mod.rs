@@ -17,7 +17,10 @@ use tongban_protocol::case::application::{
     Applicant, Application, DeliveryChoice, IdType, Intake, ItemRef, SubmittedMaterial,
 };
 use tongban_protocol::case::clock::{DayUnit, TimeLimit};
-use tongban_protocol::case::events::{Event, EventKind, LicenceRef, MaterialGap, Outcome, Side};
+use tongban_protocol::case::date::Date;
+use tongban_protocol::case::events::{
+    Event, EventKind, LicenceRef, MaterialGap, Outcome, Shipment, Side, SpecialProcedure,
+};
 use tongban_protocol::case::fold::Stage;
 use tongban_protocol::catalog::{
     CaseKind, CatalogManifest, Collectors, Delivery, Fee, ItemType, Material, Mode, ResultSpec,
@@ -241,7 +244,18 @@ fn event_kind() -> impl Strategy<Value = EventKind> {
         Just(EventKind::ResultCollected),
         (any::<u8>(), text()).prop_map(|(score, comment)| EventKind::Evaluated { score, comment }),
         Just(EventKind::Received),
-        Just(EventKind::Accepted),
+        (text(), text(), text(), any::<u32>()).prop_map(|(unit, person, document_number, days)| {
+            EventKind::Accepted {
+                unit,
+                person,
+                document_number,
+                limit: Some(TimeLimit {
+                    days,
+                    unit: DayUnit::WorkingDays,
+                }),
+                committed_date: Date::new(2026, 3, 2).ok(),
+            }
+        }),
         text().prop_map(|reason| EventKind::Rejected { reason }),
         (text(), text(), any::<u32>()).prop_map(|(material, reason, days)| {
             EventKind::SupplementRequested {
@@ -254,12 +268,25 @@ fn event_kind() -> impl Strategy<Value = EventKind> {
         }),
         Just(EventKind::OriginalsReceived),
         text().prop_map(|step| EventKind::InReview { step }),
-        text().prop_map(|reason| EventKind::Suspended { reason }),
-        Just(EventKind::Resumed),
-        (text(), text()).prop_map(|(name, number)| EventKind::Concluded {
+        text().prop_map(|reason| EventKind::Suspended {
+            procedure: SpecialProcedure::ExpertReview,
+            reason
+        }),
+        text().prop_map(|result| EventKind::Resumed { result }),
+        (any::<u32>(), text()).prop_map(|(days, reason)| EventKind::Extended { days, reason }),
+        (text(), text(), text()).prop_map(|(name, number, issuer)| EventKind::Concluded {
             outcome: Outcome::Approved {
-                licences: vec![LicenceRef { name, number }],
+                licences: vec![LicenceRef {
+                    name,
+                    number,
+                    issuer,
+                    valid_from: Date::new(2026, 1, 1).ok(),
+                    valid_until: None,
+                }],
             },
+        }),
+        (text(), text()).prop_map(|(to, reason)| EventKind::Concluded {
+            outcome: Outcome::Forwarded { to, reason },
         }),
         text().prop_map(|reason| EventKind::Concluded {
             outcome: Outcome::Denied { reason },
@@ -267,9 +294,20 @@ fn event_kind() -> impl Strategy<Value = EventKind> {
         Just(EventKind::Concluded {
             outcome: Outcome::SupplementTimedOut,
         }),
-        text().prop_map(|reference| EventKind::ResultDispatched {
+        (text(), text()).prop_map(|(reference, receiver)| EventKind::ResultDispatched {
             method: Delivery::Mail,
-            reference,
+            reference: reference.clone(),
+            shipment: Some(Shipment {
+                courier: "EMS".into(),
+                tracking: reference,
+                sender: "发证机关".into(),
+                receiver,
+                sent_on: Date::MIN,
+            }),
+        }),
+        text().prop_map(|signed_by| EventKind::ResultDelivered {
+            on: Date::MAX,
+            signed_by
         }),
         Just(EventKind::WithdrawalConfirmed),
     ]

@@ -1,10 +1,10 @@
 //! Tests of the fold: the usual path from intake to evaluation, what the writer refuses, what
 //! stops the clock, and events that cross each other.
 
+use crate::case::events::samples;
 use super::*;
 use crate::case::application::tests::sample_application;
 use crate::case::clock::{Colour, DayUnit};
-use crate::case::events::LicenceRef;
 use crate::case::log::CaseLogs;
 use crate::ids::CaseId;
 
@@ -21,10 +21,7 @@ fn submitted() -> EventKind {
 fn approved() -> EventKind {
     EventKind::Concluded {
         outcome: Outcome::Approved {
-            licences: vec![LicenceRef {
-                name: "营业执照".into(),
-                number: "91110000MA01".into(),
-            }],
+            licences: vec![samples::licence(&"营业执照", &"91110000MA01")],
         },
     }
 }
@@ -46,7 +43,7 @@ fn the_usual_way_from_intake_to_evaluation() {
     let logs = run(&[
         (Intake, submitted(), 0),
         (Handling, K::Received, 1),
-        (Handling, K::Accepted, 2),
+        (Handling, samples::accepted(5), 2),
         (
             Handling,
             K::InReview {
@@ -57,10 +54,7 @@ fn the_usual_way_from_intake_to_evaluation() {
         (Handling, approved(), DAY + 5),
         (
             Handling,
-            K::ResultDispatched {
-                method: Delivery::IntakeWindowPickup,
-                reference: "W1".into(),
-            },
+            samples::dispatched(Delivery::IntakeWindowPickup, &"W1"),
             DAY + 6,
         ),
         (Intake, K::ResultCollected, 2 * DAY),
@@ -80,11 +74,7 @@ fn the_usual_way_from_intake_to_evaluation() {
     assert_eq!(s.timeline.len(), 8);
     assert!(s.timeline.iter().all(|t| t.effect == Effect::Applied));
     let cal = HolidayCalendar::weekdays_only();
-    let limit = TimeLimit {
-        days: 3,
-        unit: DayUnit::WorkingDays,
-    };
-    let clock = s.clock(&cal, limit, Timestamp(MON + 30 * DAY)).unwrap();
+    let clock = s.clock(&cal, Timestamp(MON + 30 * DAY)).unwrap();
     assert_eq!(clock.used_days, 1, "stopped at conclusion on Tuesday");
     assert!(!clock.running);
     assert_eq!(clock.colour, Colour::Green);
@@ -120,7 +110,7 @@ fn the_writer_refuses_what_its_view_forbids() {
             },
             "once it is decided",
         ),
-        (Side::Intake, K::Accepted, "written by the Handling side"),
+        (Side::Intake, samples::accepted(5), "written by the Handling side"),
         (Side::Handling, K::Received, "once"),
     ] {
         let err = logs.write(side, kind, at).unwrap_err();
@@ -174,7 +164,7 @@ fn supplement_and_suspension_stop_the_clock() {
     let logs = run(&[
         (Intake, submitted(), 0),
         (Handling, K::Received, 1),
-        (Handling, K::Accepted, 2), // Mon
+        (Handling, samples::accepted(5), 2), // Mon
         (
             Handling,
             K::SupplementRequested {
@@ -196,21 +186,15 @@ fn supplement_and_suspension_stop_the_clock() {
         ), // Thu
         (
             Handling,
-            K::Suspended {
-                reason: "现场核查".into(),
-            },
+            samples::suspended("现场核查"),
             4 * DAY,
         ), // Fri
     ]);
     let s = logs.state();
     assert_eq!(s.pauses.len(), 2);
-    let limit = TimeLimit {
-        days: 5,
-        unit: DayUnit::WorkingDays,
-    };
     // Next Wednesday: Tue counted, Wed+Thu paused, Fri counted (pause starts Fri), then
     // suspended since Friday: Mon, Tue, Wed paused.
-    let clock = s.clock(&cal, limit, Timestamp(MON + 9 * DAY)).unwrap();
+    let clock = s.clock(&cal, Timestamp(MON + 9 * DAY)).unwrap();
     assert_eq!(clock.used_days, 2);
     assert!(!clock.running);
     assert!(!s.late_supplement(&cal));
@@ -222,7 +206,7 @@ fn a_withdrawal_crossing_a_conclusion_is_declined_at_both_ends() {
     let base = run(&[
         (Side::Intake, submitted(), 0),
         (Side::Handling, K::Received, 1),
-        (Side::Handling, K::Accepted, 2),
+        (Side::Handling, samples::accepted(5), 2),
     ]);
     // Each writer acts on its own view, concurrently.
     let mut intake = base.clone();
@@ -369,12 +353,12 @@ fn each_rule_refuses_where_its_own_condition_decides() {
             step: "审核".into(),
         },
     );
-    refused(&received, Handling, K::Suspended { reason: "x".into() });
+    refused(&received, Handling, samples::suspended("x"));
     // An open 补正 request alone (no suspension) is open work.
     let asked = [
         (Intake, submitted(), 0),
         (Handling, K::Received, 1),
-        (Handling, K::Accepted, 2),
+        (Handling, samples::accepted(5), 2),
         (Handling, gap(), 3),
     ];
     refused(
@@ -384,7 +368,7 @@ fn each_rule_refuses_where_its_own_condition_decides() {
             step: "审核".into(),
         },
     );
-    refused(&asked, Handling, K::Suspended { reason: "x".into() });
+    refused(&asked, Handling, samples::suspended("x"));
     refused(&asked, Handling, approved());
     // Only the open request is answered.
     refused(
@@ -403,7 +387,7 @@ fn each_rule_refuses_where_its_own_condition_decides() {
     force(&mut logs, Intake, submitted(), 1);
     assert_eq!(logs.state().application, None);
     let mut logs = run(&[(Intake, submitted(), 0)]);
-    force(&mut logs, Handling, K::Accepted, 1);
+    force(&mut logs, Handling, samples::accepted(5), 1);
     force(&mut logs, Handling, K::Received, 2);
     assert_eq!(logs.state().stage, Stage::Submitted);
     // A withdrawal after a rejection is not "declined": only after a conclusion.
@@ -431,7 +415,7 @@ fn each_rule_refuses_where_its_own_condition_decides() {
     let accepted = [
         (Intake, submitted(), 0),
         (Handling, K::Received, 1),
-        (Handling, K::Accepted, 2),
+        (Handling, samples::accepted(5), 2),
     ];
     let mut logs = run(&accepted);
     logs.write(Handling, approved(), Timestamp(MON + 3))
@@ -483,7 +467,7 @@ fn after_acceptance_a_supplement_is_asked_once_unless_for_a_new_reason() {
         (Intake, provided(2), 3),
         (Handling, supplement("id-card", "复印件不清晰"), 4),
         (Intake, provided(3), 5),
-        (Handling, K::Accepted, 6),
+        (Handling, samples::accepted(5), 6),
         (Handling, supplement("id-card", "复印件不清晰"), 7),
         (Intake, provided(5), 8),
     ]);
@@ -524,7 +508,7 @@ fn a_supplement_that_times_out_ends_the_case_and_only_while_one_is_open() {
     let mut logs = run(&[
         (Intake, submitted(), 0),
         (Handling, K::Received, 1),
-        (Handling, K::Accepted, 2),
+        (Handling, samples::accepted(5), 2),
     ]);
     assert!(
         logs.write(Handling, timed_out(), Timestamp(MON + 3))

@@ -58,7 +58,7 @@ fn accept_all_in_one_commit(net: &mut Net, cases: &[CaseId]) {
             .report(
                 Report {
                     case: case.clone(),
-                    event: EventKind::Accepted,
+                    event: EventKind::accepted("市场监督管理局", "王受理", "受字1号"),
                 },
                 now,
             )
