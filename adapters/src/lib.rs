@@ -250,7 +250,10 @@ mod tests {
     fn resume_rebuilds_the_reference_schedule_and_leaves_the_others_alone() {
         let case = case_id(7);
         let notice = new_case(&case, Delivery::Mail, Timestamp(1));
-        let handling = [EventKind::Received, EventKind::Accepted];
+        let handling = [
+            EventKind::Received,
+            EventKind::accepted("", "李受理", "受理1号"),
+        ];
         let intake = [(
             1,
             EventKind::Submitted {

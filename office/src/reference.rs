@@ -48,7 +48,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use sha2::{Digest as _, Sha256};
 use tongban_protocol::case::application::Application;
 use tongban_protocol::case::clock::{DayUnit, TimeLimit};
-use tongban_protocol::case::events::{EventKind, LicenceRef, MaterialGap, Outcome};
+use tongban_protocol::case::date::Date;
+use tongban_protocol::case::events::{
+    EventKind, LicenceRef, MaterialGap, Outcome, Shipment, SpecialProcedure,
+};
 use tongban_protocol::catalog::{Delivery, ServiceItem};
 use tongban_protocol::engine::{Notice, Report};
 use tongban_protocol::ids::{CaseId, Timestamp};
@@ -70,7 +73,9 @@ enum Stage {
     Suspended,
     /// Concluded; the dispatch is due.
     Concluded { approved: bool },
-    /// The result went out. Final.
+    /// The result went out by post; the 送达 confirmation is due.
+    Mailed,
+    /// The result went out (and, if posted, arrived). Final.
     Dispatched,
     /// Not accepted. Final.
     Rejected,
@@ -83,7 +88,11 @@ impl Stage {
     fn is_decided(self) -> bool {
         matches!(
             self,
-            Stage::Concluded { .. } | Stage::Dispatched | Stage::Rejected | Stage::Withdrawn
+            Stage::Concluded { .. }
+                | Stage::Mailed
+                | Stage::Dispatched
+                | Stage::Rejected
+                | Stage::Withdrawn
         )
     }
 }
@@ -96,6 +105,10 @@ struct CaseView {
     result_name: String,
     /// The application's delivery method, for the dispatch.
     delivery: Delivery,
+    /// 实施主体: the body that accepts, decides and issues (the item's `authority`).
+    authority: String,
+    /// Who a mailed result goes to (the applicant's name).
+    receiver: String,
     /// The material a 补正 request would name (none if the item lists no materials).
     supplement_material: Option<String>,
     /// Intake sequence numbers already taken, so redelivered notices are ignored.
@@ -189,6 +202,8 @@ impl ReferenceCore {
             },
             result_name: item.result.name.clone(),
             delivery: application.delivery.method,
+            authority: item.authority.clone(),
+            receiver: application.applicant.name.clone(),
             supplement_material,
             seen_intake: BTreeSet::new(),
             suspended_once: false,
@@ -214,7 +229,8 @@ impl ReferenceCore {
     /// | `InReview` or `Resumed` | the conclusion, or a suspension if none was yet |
     /// | `Suspended` | the resumption |
     /// | `Concluded` | the dispatch |
-    /// | `Rejected`, `ResultDispatched`, `WithdrawalConfirmed` | nothing: finished |
+    /// | `ResultDispatched` by mail | the 送达 confirmation (`ResultDelivered`) |
+    /// | `Rejected`, `ResultDispatched` otherwise, `ResultDelivered`, `WithdrawalConfirmed` | nothing: finished |
     ///
     /// A `WithdrawalRequested` in the intake log of an undecided case also schedules the
     /// withdrawal's answer. Kinds the core never reports (`OriginalsReceived`) are passed
@@ -255,7 +271,7 @@ impl ReferenceCore {
         for (index, kind) in handling.iter().enumerate() {
             let seq = u32::try_from(index).unwrap_or(u32::MAX).saturating_add(1);
             view.stage = match kind {
-                EventKind::Accepted => Stage::Accepted,
+                EventKind::Accepted { .. } => Stage::Accepted,
                 EventKind::Rejected { .. } => Stage::Rejected,
                 EventKind::SupplementRequested { .. } => {
                     open_request = Some(seq);
@@ -263,14 +279,20 @@ impl ReferenceCore {
                 }
                 EventKind::InReview { .. } => Stage::InReview,
                 EventKind::Suspended { .. } => Stage::Suspended,
-                EventKind::Resumed => {
+                EventKind::Resumed { .. } => {
                     view.suspended_once = true;
                     Stage::InReview
                 }
                 EventKind::Concluded { outcome } => Stage::Concluded {
                     approved: matches!(outcome, Outcome::Approved { .. }),
                 },
-                EventKind::ResultDispatched { .. } => Stage::Dispatched,
+                EventKind::ResultDispatched {
+                    method: Delivery::Mail,
+                    ..
+                } => Stage::Mailed,
+                EventKind::ResultDispatched { .. } | EventKind::ResultDelivered { .. } => {
+                    Stage::Dispatched
+                }
                 EventKind::WithdrawalConfirmed => Stage::Withdrawn,
                 // Receipt is the node's; originals and intake kinds do not move the flow.
                 _ => view.stage,
@@ -303,6 +325,7 @@ impl ReferenceCore {
             Stage::InReview => Some(("delay/conclude", ranges.conclusion)),
             Stage::Suspended => Some(("delay/suspension", ranges.suspension)),
             Stage::Concluded { .. } => Some(("delay/dispatch", ranges.dispatch)),
+            Stage::Mailed => Some(("delay/delivery", ranges.dispatch)),
             Stage::AwaitingSupplement | Stage::Dispatched | Stage::Rejected | Stage::Withdrawn => {
                 None
             }
@@ -393,9 +416,11 @@ impl ReferenceCore {
                 let roll = self.hash(case, "decide") % 100;
                 let o = config.outcomes;
                 let material = view.supplement_material.clone();
+                let accepted =
+                    EventKind::accepted(&view.authority, "参考后台", &format!("受理〔{case}〕号"));
                 if after_supplement {
                     next = Some(("delay/review", config.delays.review));
-                    (Stage::Accepted, EventKind::Accepted)
+                    (Stage::Accepted, accepted)
                 } else if roll < u64::from(o.reject_percent) {
                     (
                         Stage::Rejected,
@@ -422,7 +447,7 @@ impl ReferenceCore {
                     )
                 } else {
                     next = Some(("delay/review", config.delays.review));
-                    (Stage::Accepted, EventKind::Accepted)
+                    (Stage::Accepted, accepted)
                 }
             }
             Stage::Accepted => {
@@ -440,12 +465,18 @@ impl ReferenceCore {
                         < u64::from(config.outcomes.suspend_percent);
                 if suspend {
                     next = Some(("delay/suspension", config.delays.suspension));
-                    const REASONS: [&str; 4] = ["现场核查", "专家评审", "听证", "公示"];
+                    const PROCEDURES: [(SpecialProcedure, &str); 4] = [
+                        (SpecialProcedure::FieldCheck, "需现场核查经营场所"),
+                        (SpecialProcedure::ExpertReview, "需组织专家评审"),
+                        (SpecialProcedure::Hearing, "涉及重大利益，依申请举行听证"),
+                        (SpecialProcedure::PublicNotice, "依法需公示"),
+                    ];
                     let h = self.hash(case, "suspension-reason");
-                    let reason = REASONS[(h % REASONS.len() as u64) as usize];
+                    let (procedure, reason) = PROCEDURES[(h % PROCEDURES.len() as u64) as usize];
                     (
                         Stage::Suspended,
                         EventKind::Suspended {
+                            procedure,
                             reason: reason.into(),
                         },
                     )
@@ -462,6 +493,9 @@ impl ReferenceCore {
                             licences: vec![LicenceRef {
                                 name: view.result_name.clone(),
                                 number: self.licence_number(case),
+                                issuer: view.authority.clone(),
+                                valid_from: Some(Date::of(at)),
+                                valid_until: None,
                             }],
                         }
                     };
@@ -473,7 +507,12 @@ impl ReferenceCore {
             }
             Stage::Suspended => {
                 next = Some(("delay/conclude-after-resume", config.delays.conclusion));
-                (Stage::InReview, EventKind::Resumed)
+                (
+                    Stage::InReview,
+                    EventKind::Resumed {
+                        result: "特别程序已完成（参考后台模拟）".into(),
+                    },
+                )
             }
             Stage::Concluded { approved } => {
                 let reference = match (approved, view.delivery) {
@@ -483,14 +522,38 @@ impl ReferenceCore {
                     }
                     (_, _) => format!("{case}-结果"),
                 };
+                let mailed = view.delivery == Delivery::Mail;
+                if mailed {
+                    // The courier's 送达回执 comes back after about as long again.
+                    next = Some(("delay/delivery", config.delays.dispatch));
+                }
+                let shipment = mailed.then(|| Shipment {
+                    courier: "EMS".into(),
+                    tracking: reference.clone(),
+                    sender: view.authority.clone(),
+                    receiver: view.receiver.clone(),
+                    sent_on: Date::of(at),
+                });
                 (
-                    Stage::Dispatched,
+                    if mailed {
+                        Stage::Mailed
+                    } else {
+                        Stage::Dispatched
+                    },
                     EventKind::ResultDispatched {
                         method: view.delivery,
                         reference,
+                        shipment,
                     },
                 )
             }
+            Stage::Mailed => (
+                Stage::Dispatched,
+                EventKind::ResultDelivered {
+                    on: Date::of(at),
+                    signed_by: view.receiver.clone(),
+                },
+            ),
             Stage::AwaitingSupplement | Stage::Dispatched | Stage::Rejected | Stage::Withdrawn => {
                 return;
             }

@@ -51,7 +51,13 @@ fn intake_event(case: &CaseId, seq: u32) -> Notice {
 }
 
 fn report_json(case: &str, event: &str) -> String {
-    format!(r#"{{"case":"{case}","event":"{event}"}}"#)
+    let event = match event {
+        "accepted" => {
+            r#"{"accepted":{"unit":"","person":"李受理","document_number":"受理1号"}}"#.to_string()
+        }
+        other => format!("\"{other}\""),
+    };
+    format!(r#"{{"case":"{case}","event":{event}}}"#)
 }
 
 #[tokio::test]
@@ -246,7 +252,10 @@ async fn bad_status_files_are_rejected_with_a_note() {
     .expect("write");
     let reports = bo.poll().await.expect("polled");
     assert_eq!(reports.len(), 1, "only the good file's report");
-    assert_eq!(reports[0].event, EventKind::Accepted);
+    assert_eq!(
+        reports[0].event,
+        EventKind::accepted("", "李受理", "受理1号")
+    );
     let rejected = f.config.rejected_dir();
     for (name, content, why) in &files {
         assert_eq!(

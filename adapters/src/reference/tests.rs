@@ -98,7 +98,7 @@ async fn the_adapter_resumes_through_its_core() {
         6,
         &[
             (Side::Handling, EventKind::Received),
-            (Side::Handling, EventKind::Accepted),
+            (Side::Handling, EventKind::accepted("", "李受理", "受理1号")),
         ],
     );
     let (handling, intake) = logs_for_resume(&logs);

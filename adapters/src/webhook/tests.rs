@@ -275,11 +275,11 @@ fn guard() -> ReplayGuard {
 
 #[test]
 fn a_good_callback_is_accepted() {
-    let body = report_body(EventKind::Accepted);
+    let body = report_body(EventKind::accepted("", "李受理", "受理1号"));
     let signed = Signed::new(&body, NOW, "nonce-0000000001");
     let report = verify_callback(KEY, &body, signed.headers(), &guard(), NOW).expect("accepted");
     assert_eq!(report.case, case_id(1));
-    assert_eq!(report.event, EventKind::Accepted);
+    assert_eq!(report.event, EventKind::accepted("", "李受理", "受理1号"));
 
     // As a platform in Rust would sign it: now, with a fresh nonce.
     let fresh = signed_headers(KEY, &body).expect("signed");
@@ -296,6 +296,7 @@ fn a_good_callback_is_accepted() {
 #[test]
 fn a_replayed_callback_is_refused() {
     let body = report_body(EventKind::Suspended {
+        procedure: tongban_protocol::case::events::SpecialProcedure::ExpertReview,
         reason: "expert review".into(),
     });
     let guard = guard();
@@ -320,7 +321,7 @@ fn a_replayed_callback_is_refused() {
 
 #[test]
 fn a_stale_or_future_timestamp_is_refused() {
-    let body = report_body(EventKind::Accepted);
+    let body = report_body(EventKind::accepted("", "李受理", "受理1号"));
     let guard = guard();
     let old = Signed::new(&body, NOW - 301, "nonce-0000000001");
     let err = verify_callback(KEY, &body, old.headers(), &guard, NOW).expect_err("stale");
@@ -402,6 +403,7 @@ fn a_persisted_guard_refuses_replays_after_a_restart() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("webhook-nonces");
     let body = report_body(EventKind::Suspended {
+        procedure: tongban_protocol::case::events::SpecialProcedure::ExpertReview,
         reason: "field check".into(),
     });
     let signed = Signed::new(&body, NOW, "nonce-0000000001");
@@ -436,7 +438,7 @@ fn a_persisted_guard_refuses_replays_after_a_restart() {
 
 #[test]
 fn bad_callbacks_are_refused_each_with_its_own_error() {
-    let body = report_body(EventKind::Accepted);
+    let body = report_body(EventKind::accepted("", "李受理", "受理1号"));
     let signed = Signed::new(&body, NOW, "nonce-0000000001");
     let guard = guard();
     let check = |body: &[u8], headers: CallbackHeaders<'_>| {

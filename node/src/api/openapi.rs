@@ -479,8 +479,8 @@ mod tests {
         let delivery = serde_json::to_string(&schemas["Delivery"]).unwrap();
         assert!(delivery.contains("\"e_licence\""), "{delivery}");
         assert_eq!(
-            serde_json::to_value(tongban_protocol::case::events::EventKind::Accepted).unwrap(),
-            "accepted"
+            serde_json::to_value(tongban_protocol::case::events::EventKind::Received).unwrap(),
+            "received"
         );
     }
 

@@ -198,7 +198,7 @@ mod tests {
             self.polls.fetch_add(1, Ordering::SeqCst);
             Ok(vec![Report {
                 case: case(9),
-                event: EventKind::Accepted,
+                event: EventKind::accepted("", "李受理", "受理1号"),
             }])
         }
 

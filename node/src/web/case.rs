@@ -213,9 +213,25 @@ fn render(
             }
             p.muted { "收件地 " (r.intake_region) " 窗口 " (r.window) " · 办理地 " (r.handling_region) " · 收件时间 " (Date::of(r.submitted_at)) }
             @if let Some(why) = &view.stranded { p.problem #stranded role="alert" { "办件受阻：对方地区已不在联盟名册中。" (why) } }
-            @if let Some(o) = &st.outcome { p #outcome { "办理结果：" (outcome_words(o)) } }
+            @if let Some(a) = &st.acceptance {
+                p #acceptance {
+                    "受理：" (a.unit) " · " (a.person) " · 受理文号 " (a.document_number)
+                    @if let Some(d) = a.committed_date { " · 承诺办结日期 " (d) }
+                }
+            }
+            @if let Some((days, reason)) = &st.extension { p #extension { "延长审批：延长" (days) "日（" (reason) "）" } }
+            @if !st.procedures.is_empty() {
+                ul #procedures {
+                    @for p in &st.procedures {
+                        li { "特别程序：" (p.procedure.label()) "，" (p.reason) "，" (Date::of(p.started))
+                            @if let Some(end) = p.ended { " 至 " (Date::of(end)) @if !p.result.is_empty() { "，结果：" (p.result) } } @else { " 起，进行中" } }
+                    }
+                }
+            }
+            @if let Some(o) = &st.outcome { p #outcome { "办理结果（代码 " (o.code()) "）：" (outcome_words(o)) } }
             @if let Some(reason) = &st.rejection { p #rejection { "不予受理理由：" (reason) } }
             @if let Some((d, reference)) = &st.dispatched { p #dispatched { "结果已送出：" (labels::delivery(*d)) " " (reference) } }
+            @if let Some((on, by)) = &st.delivered { p #delivered { "已送达：" (on) "，签收人 " (Masked(by)) } }
             @if st.collected { p #collected { "结果已交付申请人。" } }
             @if st.withdrawal != Withdrawal::None { p #withdrawal { "撤回：" (withdrawal_words(st.withdrawal)) } }
             @if let Some(sup) = &st.supplement {
@@ -275,11 +291,19 @@ fn outcome_words(o: &Outcome) -> String {
         Outcome::Approved { licences } => {
             let l: Vec<String> = licences
                 .iter()
-                .map(|l| format!("{} {}", l.name, l.number))
+                .map(|l| {
+                    let until = l
+                        .valid_until
+                        .map_or_else(|| "长期有效".to_string(), |d| format!("有效期至 {d}"));
+                    format!("{} {}（{}，{until}）", l.name, l.number, l.issuer)
+                })
                 .collect();
             format!("准予。{}", l.join("；"))
         }
         Outcome::Denied { reason } => format!("不予许可：{reason}"),
+        Outcome::Returned { reason } => format!("退回：{reason}"),
+        Outcome::Voided { reason } => format!("作废：{reason}"),
+        Outcome::Forwarded { to, reason } => format!("转报{to}：{reason}"),
         Outcome::SupplementTimedOut => {
             "补正超时：申请人未在期限内补正，办件终止，可重新申请。".into()
         }
@@ -368,9 +392,27 @@ fn detail(k: &EventKind) -> String {
         EventKind::SupplementProvided { materials, .. } => {
             format!("补交材料 {} 份", materials.len())
         }
-        EventKind::WithdrawalRequested { reason }
-        | EventKind::Rejected { reason }
-        | EventKind::Suspended { reason } => reason.clone(),
+        EventKind::WithdrawalRequested { reason } | EventKind::Rejected { reason } => {
+            reason.clone()
+        }
+        EventKind::Suspended { procedure, reason } => format!("{}：{reason}", procedure.label()),
+        EventKind::Resumed { result } => result.clone(),
+        EventKind::Extended { days, reason } => format!("延长{days}日：{reason}"),
+        EventKind::Accepted {
+            unit,
+            person,
+            document_number,
+            committed_date,
+            ..
+        } => {
+            let due = committed_date
+                .map(|d| format!("；承诺办结日期 {d}"))
+                .unwrap_or_default();
+            format!("{unit} {person}；受理文号 {document_number}{due}")
+        }
+        EventKind::ResultDelivered { on, signed_by } => {
+            format!("{on} 送达，签收人 {}", Masked(signed_by))
+        }
         EventKind::Evaluated { score, comment } => format!("{score}分 {comment}"),
         EventKind::SupplementRequested {
             materials,
@@ -384,9 +426,20 @@ fn detail(k: &EventKind) -> String {
         }
         EventKind::InReview { step } => step.clone(),
         EventKind::Concluded { outcome } => outcome_words(outcome),
-        EventKind::ResultDispatched { method, reference } => {
-            format!("{} {reference}", labels::delivery(*method))
-        }
+        EventKind::ResultDispatched {
+            method,
+            reference,
+            shipment,
+        } => match shipment {
+            Some(sh) => format!(
+                "{} {reference}；{} 寄出，寄件单位 {}，收件人 {}",
+                labels::delivery(*method),
+                sh.sent_on,
+                sh.sender,
+                Masked(&sh.receiver)
+            ),
+            None => format!("{} {reference}", labels::delivery(*method)),
+        },
         _ => String::new(),
     }
 }

@@ -12,7 +12,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use tongban_protocol::case::application::SubmittedMaterial;
 use tongban_protocol::case::clock::{DayUnit, TimeLimit};
-use tongban_protocol::case::events::{EventKind, LicenceRef, MaterialGap, Outcome};
+use tongban_protocol::case::date::Date;
+use tongban_protocol::case::events::{
+    EventKind, LicenceRef, MAX_EXTENSION_DAYS, MaterialGap, Outcome, Shipment, SpecialProcedure,
+};
 use tongban_protocol::case::fold::{Stage, Withdrawal};
 use tongban_protocol::engine::{Actor, CaseView};
 use tongban_protocol::ids::Digest;
@@ -57,6 +60,16 @@ pub(super) fn actions(
             input id=(id) name=(name) type="text" value=(f.get(name));
         }
     };
+    // A field shown with a suggestion until something was typed.
+    let text_or = |name: &str, label: &str, suggested: &str| -> Markup {
+        let id = format!("f-{name}");
+        let typed = f.get(name);
+        html! {
+            label for=(id) { (label) }
+            input id=(id) name=(name) type="text" value=(if typed.is_empty() { suggested } else { typed });
+        }
+    };
+    let today = tongban_protocol::case::date::Date::of(crate::daemon::now()).to_string();
     html! {
         @if window || office {
             section.card.actions #actions {
@@ -104,7 +117,14 @@ pub(super) fn actions(
                 }
                 @if office {
                     @if matches!(st.stage, Stage::Submitted | Stage::Received) {
-                        (form("accepted", "受理", html! { p.muted { "材料齐全、符合法定形式的，予以受理，时限开始计算。" } }, "受理"))
+                        (form("accepted", "受理", html! {
+                            p.muted { "材料齐全、符合法定形式的，予以受理，时限开始计算；承诺时限与承诺办结日期按本地区目录与节假日安排写入，此后不随目录变更。" }
+                            (text("unit", "受理单位（不填则为事项实施主体）"))
+                            div.grid2 {
+                                div { (text("person", "受理人员")) }
+                                div { (text_or("document_number", "受理文号", &format!("受理〔{}〕号", r.case))) }
+                            }
+                        }, "受理"))
                         (form("rejected", "不予受理", html! { (text("reason", "不予受理理由（告知申请人）")) }, "不予受理"))
                     }
                     @if matches!(st.stage, Stage::Received | Stage::Accepted | Stage::InReview) && st.supplement.is_none() {
@@ -140,15 +160,29 @@ pub(super) fn actions(
                     @if matches!(st.stage, Stage::Accepted | Stage::InReview) {
                         (form("in_review", "进入审查环节", html! { (text("step", "环节名称，如：审核、批准")) }, "登记环节"))
                         @if st.suspended.is_none() {
-                            (form("suspended", "挂起（特别程序）", html! { (text("reason", "挂起原因，如：现场核查")) }, "挂起"))
+                            (form("suspended", "特别程序（时限暂停）", html! {
+                                label for="f-procedure" { "程序类型" }
+                                select #f-procedure name="procedure" { @for (code, p) in labels::PROCEDURES { option value=(code) selected[f.get("procedure") == code] { (p.label()) } } }
+                                (text("reason", "原因"))
+                            }, "启动特别程序"))
                         } @else {
-                            (form("resumed", "恢复办理", html! {}, "恢复"))
+                            (form("resumed", "特别程序结束，恢复办理", html! { (text("result", "特别程序结果")) }, "恢复"))
+                        }
+                        @if st.extension.is_none() {
+                            (form("extended", "延长审批", html! {
+                                p.muted { "经本机关负责人批准，可延长一次，最多10日（《行政许可法》第四十二条）。" }
+                                label for="f-ext-days" { "延长天数" }
+                                input #f-ext-days type="number" name="ext_days" min="1" max="10" value=(f.get("ext_days"));
+                                (text("ext_reason", "延长理由及批准人"))
+                            }, "延长"))
                         }
                         (form("concluded", "办结", html! {
                             label for="f-outcome" { "结果" }
-                            select #f-outcome name="outcome" { option value="approved" { "准予" } option value="denied" { "不予许可" } }
+                            select #f-outcome name="outcome" { @for (code, label) in labels::OUTCOMES { option value=(code) selected[f.get("outcome") == code] { (label) } } }
                             div.grid2 { div { (text("licence_name", "证照名称（准予时）")) } div { (text("licence_number", "证照编号（准予时）")) } }
-                            (text("reason", "不予许可理由（不予时）"))
+                            div.grid2 { div { (text("licence_issuer", "发证单位（不填则为实施主体）")) } div { (text("licence_valid_until", "有效期至（YYYY-MM-DD，长期有效不填）")) } }
+                            (text("reason", "理由（不予许可、退回、作废、转报时）"))
+                            (text("forwarded_to", "转报机关（转报时）"))
                         }, "办结"))
                     }
                     @if st.stage == Stage::Concluded && st.dispatched.is_none() {
@@ -156,7 +190,14 @@ pub(super) fn actions(
                             label for="f-method" { "送达方式" }
                             select #f-method name="method" { @for (code, d) in labels::DELIVERIES { option value=(code) { (labels::delivery(d)) } } }
                             div.grid2 { div { (text("courier", "快递公司（邮寄时）")) } div { (text("reference", "运单号或证照编号")) } }
+                            div.grid2 { div { (text("receiver", "收件人（邮寄时）")) } div { (text_or("sent_on", "寄出日期（邮寄时）", &today)) } }
                         }, "送出"))
+                    }
+                    @if matches!(st.dispatched, Some((tongban_protocol::catalog::Delivery::Mail, _))) && st.delivered.is_none() {
+                        (form("result_delivered", "登记送达", html! {
+                            p.muted { "按快递签收信息（送达回执）登记。" }
+                            div.grid2 { div { (text_or("on", "送达日期", &today)) } div { (text("signed_by", "签收人")) } }
+                        }, "登记送达"))
                     }
                     @if st.withdrawal == Withdrawal::Requested {
                         (form("withdrawal_confirmed", "确认撤回", html! {}, "确认撤回"))
@@ -228,40 +269,81 @@ pub(super) async fn act(
     .await
 }
 
+/// What was typed in `name`, with an error beside the field when it is empty.
+fn need(errors: &mut FieldErrors, f: &Fields, name: &str, what: &str) -> String {
+    let v = f.get(name);
+    if v.is_empty() {
+        errors.add(name, format!("请填写{what}"));
+    }
+    v.to_string()
+}
+
+/// The date typed in `name` (YYYY-MM-DD), or an error beside the field.
+fn date(errors: &mut FieldErrors, f: &Fields, name: &str, what: &str) -> Option<Date> {
+    let parsed = Date::parse(f.get(name)).ok();
+    if parsed.is_none() {
+        errors.add(name, format!("请按 YYYY-MM-DD 填写{what}"));
+    }
+    parsed
+}
+
 /// The event an action form describes, or what is missing from it (in Chinese).
 fn event_of(f: &Fields) -> Result<EventKind, FieldErrors> {
     let mut errors = FieldErrors::default();
-    let mut need = |name: &str, what: &str| -> String {
-        let v = f.get(name);
-        if v.is_empty() {
-            errors.add(name, format!("请填写{what}"));
-        }
-        v.to_string()
-    };
     let kind = match f.get("action") {
-        "accepted" => EventKind::Accepted,
+        "accepted" => EventKind::Accepted {
+            unit: f.get("unit").to_string(),
+            person: need(&mut errors, f, "person", "受理人员"),
+            document_number: need(&mut errors, f, "document_number", "受理文号"),
+            limit: None,
+            committed_date: None,
+        },
         "rejected" => EventKind::Rejected {
-            reason: need("reason", "不予受理理由"),
+            reason: need(&mut errors, f, "reason", "不予受理理由"),
         },
         "originals_received" => EventKind::OriginalsReceived,
         "in_review" => EventKind::InReview {
-            step: need("step", "环节名称"),
+            step: need(&mut errors, f, "step", "环节名称"),
         },
         "suspended" => EventKind::Suspended {
-            reason: need("reason", "挂起原因"),
+            procedure: labels::PROCEDURES
+                .iter()
+                .find(|(c, _)| *c == f.get("procedure"))
+                .map_or(SpecialProcedure::Other, |(_, p)| *p),
+            reason: need(&mut errors, f, "reason", "特别程序原因"),
         },
-        "resumed" => EventKind::Resumed,
+        "resumed" => EventKind::Resumed {
+            result: f.get("result").to_string(),
+        },
+        "extended" => {
+            let days = f
+                .get("ext_days")
+                .parse()
+                .ok()
+                .filter(|d| (1..=MAX_EXTENSION_DAYS).contains(d));
+            if days.is_none() {
+                errors.add("ext_days", format!("延长天数请填1到{MAX_EXTENSION_DAYS}"));
+            }
+            EventKind::Extended {
+                days: days.unwrap_or(1),
+                reason: need(&mut errors, f, "ext_reason", "延长理由及批准人"),
+            }
+        }
+        "result_delivered" => EventKind::ResultDelivered {
+            on: date(&mut errors, f, "on", "送达日期").unwrap_or(Date::MIN),
+            signed_by: need(&mut errors, f, "signed_by", "签收人"),
+        },
         "supplement_timed_out" => EventKind::Concluded {
             outcome: Outcome::SupplementTimedOut,
         },
         "withdrawal_confirmed" => EventKind::WithdrawalConfirmed,
         "result_collected" => EventKind::ResultCollected,
         "withdrawal_requested" => EventKind::WithdrawalRequested {
-            reason: need("reason", "撤回理由"),
+            reason: need(&mut errors, f, "reason", "撤回理由"),
         },
         "originals_dispatched" => EventKind::OriginalsDispatched {
-            courier: need("courier", "快递公司"),
-            tracking: need("tracking", "运单号"),
+            courier: need(&mut errors, f, "courier", "快递公司"),
+            tracking: need(&mut errors, f, "tracking", "运单号"),
         },
         "evaluated" => EventKind::Evaluated {
             score: f
@@ -320,29 +402,56 @@ fn event_of(f: &Fields) -> Result<EventKind, FieldErrors> {
             EventKind::SupplementProvided { request, materials }
         }
         "concluded" => {
-            if f.get("outcome") == "denied" {
-                EventKind::Concluded {
-                    outcome: Outcome::Denied {
-                        reason: need("reason", "不予许可理由"),
-                    },
+            let outcome = match f.get("outcome") {
+                "denied" => Outcome::Denied {
+                    reason: need(&mut errors, f, "reason", "不予许可理由"),
+                },
+                "returned" => Outcome::Returned {
+                    reason: need(&mut errors, f, "reason", "退回理由"),
+                },
+                "voided" => Outcome::Voided {
+                    reason: need(&mut errors, f, "reason", "作废理由"),
+                },
+                "forwarded" => Outcome::Forwarded {
+                    to: need(&mut errors, f, "forwarded_to", "转报机关"),
+                    reason: need(&mut errors, f, "reason", "转报理由"),
+                },
+                _ => {
+                    let name = need(&mut errors, f, "licence_name", "证照名称");
+                    let number = need(&mut errors, f, "licence_number", "证照编号");
+                    let valid_until = if f.get("licence_valid_until").is_empty() {
+                        None
+                    } else {
+                        date(&mut errors, f, "licence_valid_until", "有效期至")
+                    };
+                    Outcome::Approved {
+                        licences: vec![LicenceRef {
+                            name,
+                            number,
+                            issuer: f.get("licence_issuer").to_string(),
+                            valid_from: Some(Date::of(crate::daemon::now())),
+                            valid_until,
+                        }],
+                    }
                 }
-            } else {
-                let name = need("licence_name", "证照名称");
-                let number = need("licence_number", "证照编号");
-                EventKind::Concluded {
-                    outcome: Outcome::Approved {
-                        licences: vec![LicenceRef { name, number }],
-                    },
-                }
-            }
+            };
+            EventKind::Concluded { outcome }
         }
         "result_dispatched" => {
             let method = labels::DELIVERIES
                 .iter()
                 .find(|(c, _)| *c == f.get("method"))
                 .map_or(tongban_protocol::catalog::Delivery::Mail, |(_, d)| *d);
-            let reference = need("reference", "运单号或证照编号");
+            let reference = need(&mut errors, f, "reference", "运单号或证照编号");
             let courier = f.get("courier");
+            let shipment =
+                (method == tongban_protocol::catalog::Delivery::Mail).then(|| Shipment {
+                    courier: need(&mut errors, f, "courier", "快递公司"),
+                    tracking: reference.clone(),
+                    sender: String::new(),
+                    receiver: need(&mut errors, f, "receiver", "收件人"),
+                    sent_on: date(&mut errors, f, "sent_on", "寄出日期").unwrap_or(Date::MIN),
+                });
             EventKind::ResultDispatched {
                 method,
                 reference: if courier.is_empty() {
@@ -350,11 +459,12 @@ fn event_of(f: &Fields) -> Result<EventKind, FieldErrors> {
                 } else {
                     format!("{courier} {reference}")
                 },
+                shipment,
             }
         }
         _ => {
             errors.add("action", "未知的办理操作，请刷新页面");
-            EventKind::Resumed
+            EventKind::ResultCollected
         }
     };
     if errors.is_empty() {

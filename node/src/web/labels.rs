@@ -3,7 +3,7 @@
 
 use tongban_protocol::case::application::IdType;
 use tongban_protocol::case::clock::{Colour, DayUnit, TimeLimit};
-use tongban_protocol::case::events::Side;
+use tongban_protocol::case::events::{Side, SpecialProcedure};
 use tongban_protocol::case::fold::Stage;
 use tongban_protocol::catalog::{Delivery, Mode, ServiceTarget, TrustLevel};
 
@@ -47,12 +47,33 @@ pub(super) fn event(kind: &str) -> &'static str {
         "in_review" => "审查",
         "suspended" => "挂起（特别程序）",
         "resumed" => "恢复办理",
+        "extended" => "延长审批",
+        "result_delivered" => "已送达",
         "concluded" => "办结",
         "result_dispatched" => "结果已送出",
         "withdrawal_confirmed" => "确认撤回",
         _ => "其他",
     }
 }
+
+/// 特别程序 types as the forms offer them: (form value, procedure).
+pub(super) const PROCEDURES: [(&str, SpecialProcedure); 6] = [
+    ("field_check", SpecialProcedure::FieldCheck),
+    ("expert_review", SpecialProcedure::ExpertReview),
+    ("hearing", SpecialProcedure::Hearing),
+    ("inspection", SpecialProcedure::Inspection),
+    ("public_notice", SpecialProcedure::PublicNotice),
+    ("other", SpecialProcedure::Other),
+];
+
+/// 办结 outcomes as the form offers them (补正超时 has its own form): (value, label).
+pub(super) const OUTCOMES: [(&str, &str); 5] = [
+    ("approved", "准予"),
+    ("denied", "不予许可"),
+    ("returned", "退回"),
+    ("voided", "作废"),
+    ("forwarded", "转报"),
+];
 
 pub(super) fn colour(c: Colour) -> (&'static str, &'static str) {
     match c {

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
+use tongban_protocol::case::events::samples;
 use tongban_protocol::case::events::{EventKind, Outcome, Side};
 use tongban_protocol::case::fold::{Stage as FoldStage, Withdrawal};
 use tongban_protocol::case::log::CaseLogs;
@@ -264,7 +265,7 @@ fn a_supplement_request_names_an_item_material_and_its_answer_leads_to_acceptanc
         assert_eq!(gaps.len(), 1);
         assert!(materials.contains(&gaps[0].material.as_str()));
         assert_eq!(deadline.days, 7);
-        assert_eq!(reports[1], EventKind::Accepted);
+        assert_eq!(reports[1], samples::accepted(5));
         assert_eq!(run.stage(n), FoldStage::Concluded);
     }
 }

@@ -110,7 +110,10 @@ impl LicenceRef {
             return Some("a licence needs its name (证照名称) and number (证照编号)".into());
         }
         if self.issuer.trim().is_empty() {
-            return Some(format!("licence {}: name the issuing unit (发证单位)", self.number));
+            return Some(format!(
+                "licence {}: name the issuing unit (发证单位)",
+                self.number
+            ));
         }
         if let (Some(from), Some(until)) = (self.valid_from, self.valid_until)
             && until < from

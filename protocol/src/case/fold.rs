@@ -17,7 +17,8 @@ use crate::case::calendar::HolidayCalendar;
 use crate::case::clock::{ClockInput, ClockReading, TimeLimit, late_supplement, read_clock};
 use crate::case::date::Date;
 use crate::case::events::{
-    Event, EventKind, MAX_EXTENSION_DAYS, MaterialGap, Outcome, Shipment, Side, SpecialProcedure,
+    Event, EventKind, LicenceRef, MAX_EXTENSION_DAYS, MaterialGap, Outcome, Shipment, Side,
+    SpecialProcedure,
 };
 use crate::catalog::Delivery;
 use crate::error::{Error, Result};
@@ -550,7 +551,9 @@ impl CaseState {
                     return no("the result was already dispatched");
                 }
                 if *method == Delivery::Mail && shipment.is_none() {
-                    return no("a mailed result carries its shipment (快递公司, 运单号, 寄件单位, 收件人, 寄出日期)");
+                    return no(
+                        "a mailed result carries its shipment (快递公司, 运单号, 寄件单位, 收件人, 寄出日期)",
+                    );
                 }
                 self.dispatched = Some((*method, reference.clone()));
                 self.shipment = shipment.clone();
@@ -627,7 +630,7 @@ impl CaseState {
 /// Why a conclusion's outcome record is incomplete, if it is.
 fn outcome_problem(outcome: &Outcome) -> Option<String> {
     match outcome {
-        Outcome::Approved { licences } => licences.iter().find_map(|l| l.problem()),
+        Outcome::Approved { licences } => licences.iter().find_map(LicenceRef::problem),
         Outcome::Denied { reason } | Outcome::Returned { reason } | Outcome::Voided { reason } => {
             reason
                 .trim()

@@ -267,7 +267,7 @@ mod tests {
                 if p.is_multiple_of(2) {
                     K::Concluded {
                         outcome: Outcome::Approved {
-                            licences: vec![samples::licence(&"证", &format!("N{p}"))],
+                            licences: vec![samples::licence("证", &format!("N{p}"))],
                         },
                     }
                 } else {
@@ -277,11 +277,14 @@ mod tests {
                         },
                     }
                 },
-                samples::dispatched(if p.is_multiple_of(2) {
+                samples::dispatched(
+                    if p.is_multiple_of(2) {
                         Delivery::IntakeWindowPickup
                     } else {
                         Delivery::Mail
-                    }, &format!("R{p}")),
+                    },
+                    &format!("R{p}"),
+                ),
                 K::WithdrawalConfirmed,
                 K::Concluded {
                     outcome: Outcome::SupplementTimedOut,

@@ -79,7 +79,7 @@ impl<S: Store> Engine<S> {
             (_, EventKind::SupplementProvided { materials, .. }) => materials.clone(),
             _ => Vec::new(),
         };
-        let kind = self.with_committed_limit(&record, kind, now)?;
+        let kind = self.with_catalog_records(&record, kind, now)?;
         let mut logs = self.load_logs(case)?;
         if let EventKind::Concluded {
             outcome: crate::case::events::Outcome::SupplementTimedOut,
@@ -100,66 +100,111 @@ impl<S: Store> Engine<S> {
         Ok(event)
     }
 
-    /// Fills an acceptance's limit and committed date from this region's catalog item, so the
-    /// signed event fixes them: the limit then never changes with a later catalog version. A
-    /// back office that names a limit must name the catalog's.
-    fn with_committed_limit(
+    /// Fills in what the handling region's catalog item fixes, so the signed event carries it:
+    /// an acceptance's limit and committed date (the limit then never changes with a later
+    /// catalog version; a back office that names one must name the catalog's), and, where the
+    /// back office leaves them empty, the item's 实施主体 as the accepting unit, the licences'
+    /// issuing unit and a shipment's sender.
+    fn with_catalog_records(
         &self,
         record: &CaseRecord,
         kind: EventKind,
         now: Timestamp,
     ) -> Result<EventKind> {
-        let EventKind::Accepted {
-            unit,
-            person,
-            document_number,
-            limit,
-            committed_date,
-        } = kind
-        else {
+        use crate::case::events::Outcome;
+        if !matches!(
+            kind,
+            EventKind::Accepted { .. }
+                | EventKind::Concluded { .. }
+                | EventKind::ResultDispatched { .. }
+        ) {
             return Ok(kind);
-        };
+        }
         let (_, item) = self
             .item(&record.handling_region, &record.impl_code)
             .ok_or_else(|| {
                 Error::IllegalTransition(format!(
-                    "item {} is not in this region's catalog, so its committed limit is unknown",
+                    "item {} is not in this region's catalog, so its 实施主体 and committed \
+                     limit are unknown",
                     record.impl_code
                 ))
             })?;
-        let committed = item.committed_limit;
-        if let Some(given) = limit
-            && given != committed
-        {
-            return Err(Error::IllegalTransition(format!(
-                "the committed limit is the catalog's ({} {:?}), not {} {:?}",
-                committed.days, committed.unit, given.days, given.unit
-            )));
-        }
-        let due = crate::case::clock::read_clock(
-            &self.calendar,
-            &crate::case::clock::ClockInput {
-                accepted_at: now,
-                pauses: &[],
-                stopped_at: None,
-                limit: committed,
+        let or_authority = |s: String| {
+            if s.trim().is_empty() {
+                item.authority.clone()
+            } else {
+                s
+            }
+        };
+        Ok(match kind {
+            EventKind::Accepted {
+                unit,
+                person,
+                document_number,
+                limit,
+                committed_date,
+            } => {
+                let committed = item.committed_limit;
+                if let Some(given) = limit
+                    && given != committed
+                {
+                    return Err(Error::IllegalTransition(format!(
+                        "the committed limit is the catalog's ({} {:?}), not {} {:?}",
+                        committed.days, committed.unit, given.days, given.unit
+                    )));
+                }
+                let due = crate::case::clock::read_clock(
+                    &self.calendar,
+                    &crate::case::clock::ClockInput {
+                        accepted_at: now,
+                        pauses: &[],
+                        stopped_at: None,
+                        limit: committed,
+                    },
+                    now,
+                )
+                .due_date;
+                if let (Some(given), Some(due)) = (committed_date, due)
+                    && given != due
+                {
+                    return Err(Error::IllegalTransition(format!(
+                        "the committed date is {due} on this region's calendar, not {given}"
+                    )));
+                }
+                EventKind::Accepted {
+                    unit: or_authority(unit),
+                    person,
+                    document_number,
+                    limit: Some(committed),
+                    committed_date: due,
+                }
+            }
+            EventKind::Concluded {
+                outcome: Outcome::Approved { licences },
+            } => EventKind::Concluded {
+                outcome: Outcome::Approved {
+                    licences: licences
+                        .into_iter()
+                        .map(|mut l| {
+                            l.issuer = or_authority(l.issuer);
+                            l
+                        })
+                        .collect(),
+                },
             },
-            now,
-        )
-        .due_date;
-        if let (Some(given), Some(due)) = (committed_date, due)
-            && given != due
-        {
-            return Err(Error::IllegalTransition(format!(
-                "the committed date is {due} on this region's calendar, not {given}"
-            )));
-        }
-        Ok(EventKind::Accepted {
-            unit,
-            person,
-            document_number,
-            limit: Some(committed),
-            committed_date: due,
+            EventKind::ResultDispatched {
+                method,
+                reference,
+                shipment,
+            } => EventKind::ResultDispatched {
+                method,
+                reference,
+                shipment: shipment.map(|mut s| {
+                    s.sender = or_authority(s.sender);
+                    s
+                }),
+            },
+            other => other,
         })
     }
 

@@ -369,7 +369,7 @@ fn window(r: &str) -> Actor {
 fn approve() -> EventKind {
     EventKind::Concluded {
         outcome: Outcome::Approved {
-            licences: vec![samples::licence(&"营业执照", &"N1")],
+            licences: vec![samples::licence("营业执照", "N1")],
         },
     }
 }
@@ -382,7 +382,11 @@ fn a_local_case_runs_to_conclusion() {
         net.notices[&region(BJ)][0].1,
         Notice::NewCase { .. }
     ));
-    net.report(BJ, &case, EventKind::accepted("市场监督管理局", "王受理", "受字1号"));
+    net.report(
+        BJ,
+        &case,
+        EventKind::accepted("市场监督管理局", "王受理", "受字1号"),
+    );
     net.report(BJ, &case, approve());
     let s = net.state(BJ, &case);
     assert_eq!(s.stage, crate::case::fold::Stage::Concluded);
@@ -406,7 +410,11 @@ fn a_cross_region_case_keeps_both_sides_in_step() {
             m.material
         );
     }
-    net.report(BJ, &case, EventKind::accepted("市场监督管理局", "王受理", "受字1号"));
+    net.report(
+        BJ,
+        &case,
+        EventKind::accepted("市场监督管理局", "王受理", "受字1号"),
+    );
     net.run(|_| false);
     let now = net.now;
     net.node(TJ)
@@ -453,7 +461,11 @@ fn lost_frames_are_sent_again_until_acknowledged() {
     net.advance(600_000);
     net.run(|_| false);
     assert!(net.node(BJ).case_record(&case).is_some());
-    net.report(BJ, &case, EventKind::accepted("市场监督管理局", "王受理", "受字1号"));
+    net.report(
+        BJ,
+        &case,
+        EventKind::accepted("市场监督管理局", "王受理", "受字1号"),
+    );
     net.run(|_| true);
     net.advance(600_000);
     net.run(|_| false);
@@ -466,7 +478,11 @@ fn reconciliation_recovers_what_the_outbox_gave_up_on() {
     let mut net = Net::new();
     let case = net.intake(TJ, BJ, "1100000001");
     net.run(|_| false);
-    net.report(BJ, &case, EventKind::accepted("市场监督管理局", "王受理", "受字1号"));
+    net.report(
+        BJ,
+        &case,
+        EventKind::accepted("市场监督管理局", "王受理", "受字1号"),
+    );
     net.in_flight.clear();
     // Forget the outbox entirely (as if a peer had been removed and re-added): only
     // reconciliation can bring Tianjin the acceptance now.
@@ -978,7 +994,12 @@ fn writers_refuse_what_the_case_forbids() {
     assert!(matches!(err, Error::IllegalTransition(_)), "{err}");
     let err = net
         .node(TJ)
-        .write_event(&window(TJ), &case, EventKind::accepted("市场监督管理局", "王受理", "受字1号"), now)
+        .write_event(
+            &window(TJ),
+            &case,
+            EventKind::accepted("市场监督管理局", "王受理", "受字1号"),
+            now,
+        )
         .unwrap_err();
     assert!(matches!(err, Error::Forbidden(_)), "{err}");
     let err = net
@@ -1120,7 +1141,11 @@ fn worklists_filter_and_colour() {
     let mut net = Net::new();
     let case = net.intake(TJ, BJ, "1100000001");
     net.run(|_| false);
-    net.report(BJ, &case, EventKind::accepted("市场监督管理局", "王受理", "受字1号"));
+    net.report(
+        BJ,
+        &case,
+        EventKind::accepted("市场监督管理局", "王受理", "受字1号"),
+    );
     net.run(|_| false);
     net.now = net.now.plus_ms(10 * Timestamp::DAY_MS);
     let now = net.now;
@@ -1811,7 +1836,11 @@ fn the_signed_audit_head_verifies_with_the_nodes_key_and_the_chain_checks() {
     let tj = roster().region(&region(TJ)).unwrap().node_key;
     assert!(crate::envelope::open::<audit::SignedAuditHead, _>(signed.bytes(), &tj).is_err());
     // The chain grows: the old head still checks.
-    net.report(BJ, &case, EventKind::accepted("市场监督管理局", "王受理", "受字1号"));
+    net.report(
+        BJ,
+        &case,
+        EventKind::accepted("市场监督管理局", "王受理", "受字1号"),
+    );
     net.run(|_| false);
     assert!(audit::verify_chain(net.node(BJ).store()).unwrap() > n);
     audit::verify_chain_against(net.node(BJ).store(), &head).unwrap();
@@ -1974,7 +2003,11 @@ fn a_supplement_times_out_only_after_its_deadline_and_the_days_left_are_shown() 
     let mut net = Net::new();
     let case = net.intake(TJ, BJ, "1100000001");
     net.run(|_| false);
-    net.report(BJ, &case, EventKind::accepted("市场监督管理局", "王受理", "受字1号"));
+    net.report(
+        BJ,
+        &case,
+        EventKind::accepted("市场监督管理局", "王受理", "受字1号"),
+    );
     net.report(
         BJ,
         &case,
@@ -2044,7 +2077,11 @@ fn a_case_received_and_left_unanswered_for_five_working_days_is_flagged() {
     let now = net.now;
     assert!(net.node(BJ).case_view(&case, now).unwrap().late_acceptance);
     // Accepted that late, the flag stays.
-    net.report(BJ, &case, EventKind::accepted("市场监督管理局", "王受理", "受字1号"));
+    net.report(
+        BJ,
+        &case,
+        EventKind::accepted("市场监督管理局", "王受理", "受字1号"),
+    );
     let now = net.now;
     assert!(net.node(BJ).case_view(&case, now).unwrap().late_acceptance);
 }

@@ -262,7 +262,7 @@ impl<'w> Checker<'w> {
             if let Some(cal) = engine_calendar {
                 for days in [1, 3, 6, 12, 40] {
                     let later = now.plus_ms(days * Dur::DAY);
-                    readings.push((later, view.state.clock(&cal, limit, later)));
+                    readings.push((later, view.state.clock(&cal, later)));
                 }
             }
             for (at, engine_reading) in readings {

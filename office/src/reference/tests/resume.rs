@@ -2,7 +2,8 @@
 //! from the node's logs ([`ReferenceCore::resume`]) and runs them to their end.
 
 use tongban_protocol::case::clock::{DayUnit, TimeLimit};
-use tongban_protocol::case::events::{Event, LicenceRef, MaterialGap};
+use tongban_protocol::case::events::samples;
+use tongban_protocol::case::events::{Event, MaterialGap};
 use tongban_protocol::case::fold::Effect;
 
 use super::*;
@@ -176,10 +177,7 @@ fn supplement_request() -> EventKind {
 fn approved() -> EventKind {
     EventKind::Concluded {
         outcome: Outcome::Approved {
-            licences: vec![LicenceRef {
-                name: "营业执照".into(),
-                number: "L1".into(),
-            }],
+            licences: vec![samples::licence("营业执照", "L1")],
         },
     }
 }
@@ -303,14 +301,18 @@ fn resume_takes_a_case_up_at_each_point_of_its_flow() {
         (
             "accepted",
             NONE,
-            vec![(h, K::Received), (h, K::Accepted)],
+            vec![(h, K::Received), (h, samples::accepted(5))],
             Some("delay/review"),
             vec!["in_review", "concluded", "result_dispatched"],
         ),
         (
             "in review, to be suspended",
             suspend,
-            vec![(h, K::Received), (h, K::Accepted), (h, in_review())],
+            vec![
+                (h, K::Received),
+                (h, samples::accepted(5)),
+                (h, in_review()),
+            ],
             Some("delay/conclude"),
             vec!["suspended", "resumed", "concluded", "result_dispatched"],
         ),
@@ -319,14 +321,9 @@ fn resume_takes_a_case_up_at_each_point_of_its_flow() {
             suspend,
             vec![
                 (h, K::Received),
-                (h, K::Accepted),
+                (h, samples::accepted(5)),
                 (h, in_review()),
-                (
-                    h,
-                    K::Suspended {
-                        reason: "听证".into(),
-                    },
-                ),
+                (h, samples::suspended("听证")),
             ],
             Some("delay/suspension"),
             vec!["resumed", "concluded", "result_dispatched"],
@@ -336,15 +333,10 @@ fn resume_takes_a_case_up_at_each_point_of_its_flow() {
             suspend,
             vec![
                 (h, K::Received),
-                (h, K::Accepted),
+                (h, samples::accepted(5)),
                 (h, in_review()),
-                (
-                    h,
-                    K::Suspended {
-                        reason: "听证".into(),
-                    },
-                ),
-                (h, K::Resumed),
+                (h, samples::suspended("听证")),
+                (h, samples::resumed()),
             ],
             Some("delay/conclude-after-resume"),
             vec!["concluded", "result_dispatched"],
@@ -354,7 +346,7 @@ fn resume_takes_a_case_up_at_each_point_of_its_flow() {
             NONE,
             vec![
                 (h, K::Received),
-                (h, K::Accepted),
+                (h, samples::accepted(5)),
                 (h, in_review()),
                 (h, K::OriginalsReceived),
             ],
@@ -366,7 +358,7 @@ fn resume_takes_a_case_up_at_each_point_of_its_flow() {
             NONE,
             vec![
                 (h, K::Received),
-                (h, K::Accepted),
+                (h, samples::accepted(5)),
                 (h, in_review()),
                 (h, approved()),
             ],
@@ -385,16 +377,10 @@ fn resume_takes_a_case_up_at_each_point_of_its_flow() {
             NONE,
             vec![
                 (h, K::Received),
-                (h, K::Accepted),
+                (h, samples::accepted(5)),
                 (h, in_review()),
                 (h, approved()),
-                (
-                    h,
-                    K::ResultDispatched {
-                        method: Delivery::Mail,
-                        reference: "EMS1".into(),
-                    },
-                ),
+                (h, samples::dispatched(Delivery::Mail, "EMS1")),
             ],
             None,
             vec![],
@@ -451,7 +437,7 @@ fn a_pending_withdrawal_is_answered_after_the_restart() {
         ],
         vec![
             (h, EventKind::Received),
-            (h, EventKind::Accepted),
+            (h, samples::accepted(5)),
             (i, withdrawal_request()),
             (h, in_review()),
         ],
@@ -475,7 +461,7 @@ fn a_withdrawal_that_crossed_the_conclusion_is_not_answered() {
         2,
         &[
             (Side::Handling, EventKind::Received),
-            (Side::Handling, EventKind::Accepted),
+            (Side::Handling, samples::accepted(5)),
             (Side::Handling, in_review()),
             (Side::Handling, approved()),
         ],
@@ -599,7 +585,7 @@ fn resume_changes_nothing_for_a_case_the_core_knows() {
         5,
         &[
             (Side::Handling, EventKind::Received),
-            (Side::Handling, EventKind::Accepted),
+            (Side::Handling, samples::accepted(5)),
             (Side::Handling, in_review()),
         ],
     );

@@ -1,10 +1,10 @@
 //! Tests of the fold: the usual path from intake to evaluation, what the writer refuses, what
 //! stops the clock, and events that cross each other.
 
-use crate::case::events::samples;
 use super::*;
 use crate::case::application::tests::sample_application;
 use crate::case::clock::{Colour, DayUnit};
+use crate::case::events::samples;
 use crate::case::log::CaseLogs;
 use crate::ids::CaseId;
 
@@ -21,7 +21,7 @@ fn submitted() -> EventKind {
 fn approved() -> EventKind {
     EventKind::Concluded {
         outcome: Outcome::Approved {
-            licences: vec![samples::licence(&"营业执照", &"91110000MA01")],
+            licences: vec![samples::licence("营业执照", "91110000MA01")],
         },
     }
 }
@@ -54,7 +54,7 @@ fn the_usual_way_from_intake_to_evaluation() {
         (Handling, approved(), DAY + 5),
         (
             Handling,
-            samples::dispatched(Delivery::IntakeWindowPickup, &"W1"),
+            samples::dispatched(Delivery::IntakeWindowPickup, "W1"),
             DAY + 6,
         ),
         (Intake, K::ResultCollected, 2 * DAY),
@@ -110,7 +110,11 @@ fn the_writer_refuses_what_its_view_forbids() {
             },
             "once it is decided",
         ),
-        (Side::Intake, samples::accepted(5), "written by the Handling side"),
+        (
+            Side::Intake,
+            samples::accepted(5),
+            "written by the Handling side",
+        ),
         (Side::Handling, K::Received, "once"),
     ] {
         let err = logs.write(side, kind, at).unwrap_err();
@@ -184,11 +188,7 @@ fn supplement_and_suspension_stop_the_clock() {
             },
             3 * DAY,
         ), // Thu
-        (
-            Handling,
-            samples::suspended("现场核查"),
-            4 * DAY,
-        ), // Fri
+        (Handling, samples::suspended("现场核查"), 4 * DAY), // Fri
     ]);
     let s = logs.state();
     assert_eq!(s.pauses.len(), 2);
