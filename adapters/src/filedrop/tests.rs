@@ -55,6 +55,7 @@ fn report_json(case: &str, event: &str) -> String {
         "accepted" => {
             r#"{"accepted":{"unit":"","person":"李受理","document_number":"受理1号"}}"#.to_string()
         }
+        "resumed" => r#"{"resumed":{}}"#.to_string(),
         other => format!("\"{other}\""),
     };
     format!(r#"{{"case":"{case}","event":{event}}}"#)

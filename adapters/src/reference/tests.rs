@@ -98,7 +98,10 @@ async fn the_adapter_resumes_through_its_core() {
         6,
         &[
             (Side::Handling, EventKind::Received),
-            (Side::Handling, EventKind::accepted("", "李受理", "受理1号")),
+            (
+                Side::Handling,
+                tongban_protocol::case::events::samples::accepted(5),
+            ),
         ],
     );
     let (handling, intake) = logs_for_resume(&logs);

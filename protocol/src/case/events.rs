@@ -92,7 +92,9 @@ pub struct LicenceRef {
     pub name: String,
     /// 证照编号.
     pub number: String,
-    /// 发证单位: the body that issued it.
+    /// 发证单位: the body that issued it. A back office may leave it out; the node then fills
+    /// in the item's 实施主体 before signing.
+    #[serde(default)]
     pub issuer: String,
     /// 有效期起.
     #[serde(default, skip_serializing_if = "Option::is_none")]

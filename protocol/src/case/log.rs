@@ -289,6 +289,15 @@ mod tests {
                 K::Concluded {
                     outcome: Outcome::SupplementTimedOut,
                 },
+                // Some out of bounds (0 and 11), which the fold refuses.
+                K::Extended {
+                    days: u32::from(p % 12),
+                    reason: "经负责人批准".into(),
+                },
+                K::ResultDelivered {
+                    on: crate::case::date::Date::MIN,
+                    signed_by: "张三".into(),
+                },
             ],
         }
     }
@@ -394,6 +403,33 @@ mod tests {
             sorted.sort_by_key(|e| (e.side, e.seq));
             let c = replica(&sorted, &[]);
             prop_assert_eq!(c.state(), sa);
+        }
+
+        /// The limit is fixed by the acceptance: whatever arrives later, in any order, only an
+        /// extension changes it, by its days, once.
+        #[test]
+        fn the_limit_never_changes_after_acceptance(
+            steps in proptest::collection::vec((0u8..4, any::<u8>()), 0..80),
+            order in proptest::collection::vec(any::<usize>(), 0..120),
+        ) {
+            let events = history(&steps);
+            let mut logs = CaseLogs::new(case());
+            let mut fixed: Option<TimeLimit> = None;
+            for i in order.iter().map(|i| i % events.len()).chain(0..events.len()) {
+                logs.insert(events[i].clone()).unwrap();
+                let state = logs.state();
+                let Some(limit) = state.limit else {
+                    prop_assert!(state.accepted_at.is_none());
+                    continue;
+                };
+                let added = state.extension.as_ref().map_or(0, |(days, _)| *days);
+                prop_assert!((1..=crate::case::events::MAX_EXTENSION_DAYS).contains(&added) || added == 0);
+                let base = TimeLimit { days: limit.days - added, unit: limit.unit };
+                match fixed {
+                    None => fixed = Some(base),
+                    Some(f) => prop_assert_eq!(f, base, "the accepted limit changed"),
+                }
+            }
         }
 
         /// Every event of a random history survives CBOR and a signed envelope unchanged.

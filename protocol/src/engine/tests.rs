@@ -1993,6 +1993,7 @@ fn partial_uploads_are_dropped_after_the_limit_and_the_client_is_told_to_start_o
 }
 
 mod driver;
+mod records;
 mod recovery;
 mod storm;
 mod timers;

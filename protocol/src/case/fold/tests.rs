@@ -530,3 +530,5 @@ fn a_supplement_that_times_out_ends_the_case_and_only_while_one_is_open() {
             .is_err()
     );
 }
+
+mod records;
