@@ -187,7 +187,11 @@ async fn bad_requests_get_clear_errors_and_change_nothing() {
             Method::POST,
             events.clone(),
             Some(WINDOW_TOKEN),
-            Some(br#""accepted""#.to_vec()),
+            Some(
+                r#"{"accepted": {"person": "李受理", "document_number": "京受〔2026〕1号"}}"#
+                    .as_bytes()
+                    .to_vec(),
+            ),
             403,
             "forbidden",
             "handling region",
@@ -207,7 +211,11 @@ async fn bad_requests_get_clear_errors_and_change_nothing() {
             Method::POST,
             "/api/v1/applications/110000-20260101-999999/events".into(),
             Some(BACKOFFICE_TOKEN),
-            Some(br#""accepted""#.to_vec()),
+            Some(
+                r#"{"accepted": {"person": "李受理", "document_number": "京受〔2026〕1号"}}"#
+                    .as_bytes()
+                    .to_vec(),
+            ),
             404,
             "not_found",
             "case",
@@ -570,14 +578,16 @@ async fn a_replayed_webhook_callback_is_refused_even_after_a_restart() {
             .into_bytes()
     };
 
-    let accepted = report(json!("accepted"));
+    let accepted =
+        report(json!({"accepted": {"person": "李受理", "document_number": "京受〔2026〕1号"}}));
     let (status, resp) = send(&c, &accepted, &fresh(&accepted)).await;
     assert_eq!(status, 201, "{resp}");
-    let suspended = report(json!({"suspended": {"reason": "专家评审"}}));
+    let suspended =
+        report(json!({"suspended": {"procedure": "expert_review", "reason": "专家评审"}}));
     let captured = fresh(&suspended);
     let (status, resp) = send(&c, &suspended, &captured).await;
     assert_eq!(status, 201, "{resp}");
-    let resumed = report(json!("resumed"));
+    let resumed = report(json!({"resumed": {"result": "评审通过"}}));
     let (status, resp) = send(&c, &resumed, &fresh(&resumed)).await;
     assert_eq!(status, 201, "{resp}");
 

@@ -137,7 +137,7 @@ async fn a_refused_notice_is_parked_and_delivered_again_on_an_admin_retry() {
     let id = parked[0]["id"].as_u64().expect("id");
 
     // The other case goes on: the platform's report on it is taken.
-    let body = json!({"case": good, "event": "accepted"}).to_string();
+    let body = json!({"case": good, "event": {"accepted": {"person": "李受理", "document_number": "京受〔2026〕2号"}}}).to_string();
     let key_bytes = hex::decode(key).expect("hex");
     let signed =
         tongban_adapters::webhook::signed_headers(&key_bytes, body.as_bytes()).expect("sign");

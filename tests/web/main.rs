@@ -492,8 +492,21 @@ async fn a_case_goes_from_a_tianjin_window_to_beijing_and_back_through_the_pages
         "#log-intake li[data-kind=supplement_provided]",
     )
     .await;
+    // 受理: the person is typed; the 受理文号 is suggested from the case id, the unit left to
+    // the item's 实施主体.
+    type_in(&c, "#act-accepted [name=person]", "李受理").await;
+    assert!(
+        value(&c, "#act-accepted [name=document_number]")
+            .await
+            .contains(&case)
+    );
     submit_action(&c, "accepted").await;
     assert_eq!(stage(&c).await, "accepted");
+    let acceptance = text(&c, "#acceptance").await;
+    assert!(
+        acceptance.contains("李受理") && acceptance.contains("承诺办结日期"),
+        "{acceptance}"
+    );
     type_in(&c, "#act-concluded [name=licence_name]", "营业执照").await;
     type_in(
         &c,

@@ -311,7 +311,7 @@ pub(super) async fn withdraw(
 }
 
 /// `POST /api/v1/applications/{id}/events` with an event kind as JSON, such as
-/// `{"accepted": null}` or `{"concluded": {"outcome": {...}}}`: back offices report
+/// `{"accepted": {"person": ..., "document_number": ...}}` or `{"concluded": {"outcome": {...}}}`: back offices report
 /// handling-side events, windows record intake-side ones.
 #[utoipa::path(
     post,
@@ -319,10 +319,15 @@ pub(super) async fn withdraw(
     tag = "applications",
     summary = "Record a status event of a case",
     description = "Writes one event to this node's log of the case, signs it and sends it to the other region. \
-        The body is an event kind, externally tagged: a kind without data is a plain string (`\"accepted\"`; `{\"accepted\": null}` is taken too), a \
-        kind with data an object with one key (`{\"in_review\": {\"step\": \"审核\"}}`). A back office (or admin) \
+        The body is an event kind, externally tagged: a kind without data is a plain string (`\"originals_received\"`), a \
+        kind with data an object with one key (`{\"in_review\": {\"step\": \"审核\"}}`). The case records follow GB/T 39046: \
+        `accepted` names the person and 受理文号 (the unit defaults to the item's 实施主体; the committed limit and date are filled in \
+        from this region's catalog and calendar, and fixed from then on); `suspended` names the 特别程序 and its reason; `extended` \
+        (延长审批) adds 1 to 10 days once; `concluded` carries the outcome (approved with licences, denied, returned, voided, \
+        forwarded, supplement_timed_out); a mailed `result_dispatched` carries its shipment, and `result_delivered` confirms 送达. \
+        A back office (or admin) \
         reports handling-side kinds (received, accepted, rejected, supplement_requested, originals_received, \
-        in_review, suspended, resumed, concluded, result_dispatched, withdrawal_confirmed) for cases this region \
+        in_review, suspended, resumed, extended, concluded, result_dispatched, result_delivered, withdrawal_confirmed) for cases this region \
         handles; a window records intake-side kinds (originals_dispatched, supplement_provided, \
         withdrawal_requested, result_collected, evaluated) for cases it collected. `submitted` is refused: \
         applications come in through POST /api/v1/applications.",
@@ -334,11 +339,15 @@ pub(super) async fn withdraw(
         content = EventKind,
         description = "The event kind.",
         examples(
-            ("accepted" = (summary = "受理: accepted; the clock starts", value = json!("accepted"))),
+            ("accepted" = (summary = "受理: accepted; the clock starts", value = json!({"accepted": {"person": "李受理", "document_number": "京市监受〔2026〕1号"}}))),
+            ("suspended" = (summary = "特别程序: the clock stops", value = json!({"suspended": {"procedure": "expert_review", "reason": "技术方案需专家评审"}}))),
+            ("extended" = (summary = "延长审批: 10 more working days", value = json!({"extended": {"days": 10, "reason": "情况复杂，经局长批准"}}))),
             ("in_review" = (summary = "A review step", value = json!({"in_review": {"step": "审核"}}))),
             ("supplement_requested" = (summary = "补正: ask for materials", value = json!({"supplement_requested": {"materials": [{"material": "id-card", "reason": "复印件不清晰"}], "deadline": {"days": 5, "unit": "working_days"}}}))),
-            ("concluded" = (summary = "办结: approved with a licence", value = json!({"concluded": {"outcome": {"approved": {"licences": [{"name": "营业执照", "number": "91110105MA00000000"}]}}}}))),
+            ("concluded" = (summary = "办结: approved with a licence", value = json!({"concluded": {"outcome": {"approved": {"licences": [{"name": "营业执照", "number": "91110105MA00000000", "issuer": "北京市朝阳区市场监督管理局", "valid_from": "2026-11-30"}]}}}}))),
             ("result_dispatched" = (summary = "The result went out", value = json!({"result_dispatched": {"method": "e_licence", "reference": "91110105MA00000000"}}))),
+            ("result_mailed" = (summary = "The result went out by post (物流)", value = json!({"result_dispatched": {"method": "mail", "reference": "EMS1234567890", "shipment": {"courier": "EMS", "tracking": "EMS1234567890", "sender": "北京市朝阳区市场监督管理局", "receiver": "张三", "sent_on": "2026-11-30"}}}))),
+            ("result_delivered" = (summary = "送达: the mailed result arrived", value = json!({"result_delivered": {"on": "2026-12-02", "signed_by": "张三"}}))),
             ("evaluated" = (summary = "好差评 at the window", value = json!({"evaluated": {"score": 5, "comment": "办事很快"}}))),
         ),
     ),
@@ -399,7 +408,7 @@ pub(super) async fn event(
     request_body(
         content = Report,
         description = "The case and the handling-side event kind.",
-        example = json!({"case": "120000-20261122-000001", "event": "accepted"}),
+        example = json!({"case": "120000-20261122-000001", "event": {"accepted": {"person": "李受理", "document_number": "京市监受〔2026〕1号"}}}),
     ),
     responses(
         (status = 201, description = "The event, as signed and kept.", body = EventAnswer),

@@ -298,7 +298,8 @@ pub enum EventKind {
     /// 受理: accepted for decision; the clock starts, held to the limit fixed here (GB/T 39046
     /// 受理 record). A later catalog version never changes it.
     Accepted {
-        /// 受理单位.
+        /// 受理单位; a back office may leave it out, and the node fills in the item's 实施主体.
+        #[serde(default)]
         unit: String,
         /// 受理人员.
         person: String,
