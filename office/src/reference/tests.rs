@@ -137,7 +137,11 @@ impl Run {
         self.delivered.extend(batch);
         for report in self.core.due(Timestamp(now)) {
             let logs = self.logs.get_mut(&report.case).expect("known case");
-            if let Err(e) = logs.write(Side::Handling, report.event.clone(), Timestamp(now)) {
+            if let Err(e) = logs.write(
+                Side::Handling,
+                samples::completed(report.event.clone()),
+                Timestamp(now),
+            ) {
                 panic!(
                     "illegal report {} for {}: {e}; reports so far {:?}",
                     report.event.name(),
@@ -224,10 +228,11 @@ fn a_quiet_case_runs_to_a_dispatched_result() {
             .iter()
             .map(tongban_protocol::case::events::EventKind::name)
             .collect();
-        assert_eq!(
-            kinds,
-            ["accepted", "in_review", "concluded", "result_dispatched"]
-        );
+        let mut expected = vec!["accepted", "in_review", "concluded", "result_dispatched"];
+        if delivery_of(n) == Delivery::Mail {
+            expected.push("result_delivered");
+        }
+        assert_eq!(kinds, expected);
         let state = run.logs[&case_id(n)].state();
         assert_eq!(state.stage, FoldStage::Concluded);
         let Some(Outcome::Approved { licences }) = state.outcome else {
@@ -265,7 +270,20 @@ fn a_supplement_request_names_an_item_material_and_its_answer_leads_to_acceptanc
         assert_eq!(gaps.len(), 1);
         assert!(materials.contains(&gaps[0].material.as_str()));
         assert_eq!(deadline.days, 7);
-        assert_eq!(reports[1], samples::accepted(5));
+        let EventKind::Accepted {
+            unit,
+            person,
+            document_number,
+            limit,
+            ..
+        } = &reports[1]
+        else {
+            panic!("then the acceptance, got {reports:?}");
+        };
+        assert_eq!(unit, "北京市市场监督管理局", "the item's 实施主体");
+        assert_eq!(person, "参考后台");
+        assert!(document_number.contains(case_id(n).as_str()));
+        assert_eq!(*limit, None, "the node fills in the limit");
         assert_eq!(run.stage(n), FoldStage::Concluded);
     }
 }
@@ -352,7 +370,11 @@ fn a_withdrawal_crossing_the_conclusion_is_not_confirmed() {
     let mut core = ReferenceCore::new(config).expect("valid");
     let case = case_id(1);
     core.on_notice(Timestamp(0), &new_case(&case, Delivery::Mail, Timestamp(0)));
-    assert_eq!(core.due(Timestamp(10_000)).len(), 4);
+    assert_eq!(
+        core.due(Timestamp(10_000)).len(),
+        5,
+        "accepted, in review, concluded, posted, delivered"
+    );
     core.on_notice(
         Timestamp(10_000),
         &Notice::IntakeEvent {
@@ -541,18 +563,18 @@ fn extreme_shares_are_exact() {
             .iter()
             .map(tongban_protocol::case::events::EventKind::name)
             .collect();
-        assert_eq!(
-            names,
-            [
-                "accepted",
-                "in_review",
-                "suspended",
-                "resumed",
-                "concluded",
-                "result_dispatched"
-            ],
-            "suspended exactly once"
-        );
+        let mut expected = vec![
+            "accepted",
+            "in_review",
+            "suspended",
+            "resumed",
+            "concluded",
+            "result_dispatched",
+        ];
+        if delivery_of(n) == Delivery::Mail {
+            expected.push("result_delivered");
+        }
+        assert_eq!(names, expected, "suspended exactly once");
         assert!(matches!(
             run.logs[&case_id(n)].state().outcome,
             Some(Outcome::Denied { .. })

@@ -452,6 +452,63 @@ pub mod samples {
         }
     }
 
+    /// `kind` as the handling node completes it before signing: an acceptance gets a limit of
+    /// 5 working days and, like licences and shipments, a unit where it names none. For tests
+    /// that write a back office's reports into logs without an engine.
+    pub fn completed(kind: EventKind) -> EventKind {
+        let authority = |s: String| {
+            if s.is_empty() {
+                "市场监督管理局".into()
+            } else {
+                s
+            }
+        };
+        match kind {
+            EventKind::Accepted {
+                unit,
+                person,
+                document_number,
+                limit,
+                committed_date,
+            } => EventKind::Accepted {
+                unit: authority(unit),
+                person,
+                document_number,
+                limit: limit.or(Some(TimeLimit {
+                    days: 5,
+                    unit: DayUnit::WorkingDays,
+                })),
+                committed_date,
+            },
+            EventKind::Concluded {
+                outcome: Outcome::Approved { licences },
+            } => EventKind::Concluded {
+                outcome: Outcome::Approved {
+                    licences: licences
+                        .into_iter()
+                        .map(|mut l| {
+                            l.issuer = authority(l.issuer);
+                            l
+                        })
+                        .collect(),
+                },
+            },
+            EventKind::ResultDispatched {
+                method,
+                reference,
+                shipment,
+            } => EventKind::ResultDispatched {
+                method,
+                reference,
+                shipment: shipment.map(|mut s| {
+                    s.sender = authority(s.sender);
+                    s
+                }),
+            },
+            other => other,
+        }
+    }
+
     /// A licence record with every field a conclusion needs.
     pub fn licence(name: &str, number: &str) -> LicenceRef {
         LicenceRef {

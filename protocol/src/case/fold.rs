@@ -601,6 +601,16 @@ impl CaseState {
         Some(read_clock(cal, &input, now))
     }
 
+    /// Whether the handling region has nothing more to do: the case was refused or withdrawn,
+    /// or its result went out — and, if posted, its delivery was confirmed.
+    pub fn handler_done(&self) -> bool {
+        match (self.stage, &self.dispatched) {
+            (Stage::Rejected | Stage::Withdrawn, _) => true,
+            (_, Some((Delivery::Mail, _))) => self.delivered.is_some(),
+            (_, dispatched) => dispatched.is_some(),
+        }
+    }
+
     /// Whether any 补正 request came later than the law allows after receipt (the case then
     /// counts as accepted from receipt); shown as a flag to both sides.
     pub fn late_supplement(&self, cal: &HolidayCalendar) -> bool {

@@ -431,7 +431,7 @@ impl<S: Store> Engine<S> {
             }
             let logs = self.load_logs(&record.case)?;
             let state = logs.state();
-            if state.dispatched.is_some() {
+            if state.handler_done() {
                 continue;
             }
             let Some(application) = state.application.clone() else {

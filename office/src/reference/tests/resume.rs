@@ -11,12 +11,7 @@ use crate::testing::{logs_for_resume, written};
 
 /// Whether the node counts the case finished (nothing more for the back office to do).
 fn finished(logs: &CaseLogs) -> bool {
-    let state = logs.state();
-    match state.stage {
-        FoldStage::Rejected | FoldStage::Withdrawn => true,
-        FoldStage::Concluded => state.dispatched.is_some(),
-        _ => false,
-    }
+    logs.state().handler_done()
 }
 
 /// Feeds the events of `logs` into a fresh replica and checks that it folds to the same
@@ -200,7 +195,11 @@ fn run_out(core: &mut ReferenceCore, logs: &mut CaseLogs, from: u64) -> Vec<&'st
     let mut names = Vec::new();
     for report in core.due(Timestamp(from + 1_000_000_000)) {
         assert_eq!(&report.case, logs.case());
-        if let Err(e) = logs.write(Side::Handling, report.event.clone(), Timestamp(from)) {
+        if let Err(e) = logs.write(
+            Side::Handling,
+            samples::completed(report.event.clone()),
+            Timestamp(from),
+        ) {
             panic!("illegal report {}: {e}", report.event.name());
         }
         names.push(report.event.name());
@@ -217,7 +216,7 @@ fn range_of(config: &ReferenceConfig, key: &str) -> DelayRange {
         "delay/review" => d.review,
         "delay/conclude" | "delay/conclude-after-resume" => d.conclusion,
         "delay/suspension" => d.suspension,
-        "delay/dispatch" => d.dispatch,
+        "delay/dispatch" | "delay/delivery" => d.dispatch,
         "delay/withdrawal" => d.withdrawal,
         other => panic!("no delay key {other}"),
     }
@@ -250,7 +249,13 @@ fn resume_takes_a_case_up_at_each_point_of_its_flow() {
         request: 2,
         materials: vec![],
     };
-    let to_the_end = ["accepted", "in_review", "concluded", "result_dispatched"];
+    let to_the_end = [
+        "accepted",
+        "in_review",
+        "concluded",
+        "result_dispatched",
+        "result_delivered",
+    ];
     type Row<'a> = (
         &'a str,
         OutcomeMix,
@@ -303,7 +308,12 @@ fn resume_takes_a_case_up_at_each_point_of_its_flow() {
             NONE,
             vec![(h, K::Received), (h, samples::accepted(5))],
             Some("delay/review"),
-            vec!["in_review", "concluded", "result_dispatched"],
+            vec![
+                "in_review",
+                "concluded",
+                "result_dispatched",
+                "result_delivered",
+            ],
         ),
         (
             "in review, to be suspended",
@@ -314,7 +324,13 @@ fn resume_takes_a_case_up_at_each_point_of_its_flow() {
                 (h, in_review()),
             ],
             Some("delay/conclude"),
-            vec!["suspended", "resumed", "concluded", "result_dispatched"],
+            vec![
+                "suspended",
+                "resumed",
+                "concluded",
+                "result_dispatched",
+                "result_delivered",
+            ],
         ),
         (
             "suspended",
@@ -326,7 +342,12 @@ fn resume_takes_a_case_up_at_each_point_of_its_flow() {
                 (h, samples::suspended("听证")),
             ],
             Some("delay/suspension"),
-            vec!["resumed", "concluded", "result_dispatched"],
+            vec![
+                "resumed",
+                "concluded",
+                "result_dispatched",
+                "result_delivered",
+            ],
         ),
         (
             "resumed: not suspended twice",
@@ -339,7 +360,7 @@ fn resume_takes_a_case_up_at_each_point_of_its_flow() {
                 (h, samples::resumed()),
             ],
             Some("delay/conclude-after-resume"),
-            vec!["concluded", "result_dispatched"],
+            vec!["concluded", "result_dispatched", "result_delivered"],
         ),
         (
             "originals received in review",
@@ -351,7 +372,7 @@ fn resume_takes_a_case_up_at_each_point_of_its_flow() {
                 (h, K::OriginalsReceived),
             ],
             Some("delay/conclude"),
-            vec!["concluded", "result_dispatched"],
+            vec!["concluded", "result_dispatched", "result_delivered"],
         ),
         (
             "concluded",
@@ -363,7 +384,7 @@ fn resume_takes_a_case_up_at_each_point_of_its_flow() {
                 (h, approved()),
             ],
             Some("delay/dispatch"),
-            vec!["result_dispatched"],
+            vec!["result_dispatched", "result_delivered"],
         ),
         (
             "rejected",
@@ -381,6 +402,26 @@ fn resume_takes_a_case_up_at_each_point_of_its_flow() {
                 (h, in_review()),
                 (h, approved()),
                 (h, samples::dispatched(Delivery::Mail, "EMS1")),
+            ],
+            Some("delay/delivery"),
+            vec!["result_delivered"],
+        ),
+        (
+            "delivered",
+            NONE,
+            vec![
+                (h, K::Received),
+                (h, samples::accepted(5)),
+                (h, in_review()),
+                (h, approved()),
+                (h, samples::dispatched(Delivery::Mail, "EMS1")),
+                (
+                    h,
+                    K::ResultDelivered {
+                        on: tongban_protocol::case::date::Date::MIN,
+                        signed_by: "张三".into(),
+                    },
+                ),
             ],
             None,
             vec![],
@@ -526,7 +567,13 @@ fn an_open_supplement_request_waits_for_its_answer_after_the_restart() {
     );
     assert_eq!(
         run_out(&mut core, &mut logs, 200),
-        ["accepted", "in_review", "concluded", "result_dispatched"]
+        [
+            "accepted",
+            "in_review",
+            "concluded",
+            "result_dispatched",
+            "result_delivered"
+        ]
     );
 }
 
