@@ -155,15 +155,16 @@ pub enum EventKind {
     /// The applicant collected the result at the window.
     ResultCollected,
     /// 好差评: the applicant's rating, 1 (very poor) to 5 (very good). A score of 2 or less
-    /// (差评) opens a complaint at the region it concerns ([`crate::case::complaint`]).
+    /// (差评) opens a complaint (核实 → 整改 → 反馈) at the region it concerns.
     Evaluated {
         /// 1–5.
         #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 5))]
         score: u8,
         /// Optional words.
         comment: String,
-        /// The usual reasons the applicant ticked; a 差评 names at least one. Left out of the
-        /// encoding when empty, so evaluations signed before reasons existed stay as they were.
+        /// The usual reasons the applicant ticked, if any (never required: the applicant
+        /// evaluates freely). Left out of the encoding when empty, so evaluations signed
+        /// before reasons existed encode as they were.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         reasons: Vec<EvaluationReason>,
         /// Where the applicant gave it (the window's pad, or the region's app); recorded by
