@@ -106,6 +106,12 @@ pub(super) async fn worklist(
                                     @if let Some(left) = c.supplement_days_left {
                                         @if left >= 0 { "（剩余" (left) "天）" } @else { span.flag { "（已超期" (-left) "天）" } }
                                     }
+                                    @if let Some(stage) = c.complaint.filter(|st| st.is_open()) {
+                                        " " span.complaint { "差评" (stage.label()) }
+                                        @if let Some(left) = c.complaint_days_left {
+                                            @if left >= 0 { "（剩余" (left) "个工作日）" } @else { span.flag { "（已超期" (-left) "个工作日）" } }
+                                        }
+                                    }
                                 }
                             }
                             td { @if office { (c.record.intake_region) } @else { (c.record.handling_region) } }
