@@ -48,6 +48,7 @@ async fn schemathesis_finds_no_difference_between_the_document_and_the_node() {
         ("window", WINDOW_TOKEN),
         ("back office", BACKOFFICE_TOKEN),
         ("admin", ADMIN_TOKEN),
+        ("applicant app", APP_TOKEN),
     ] {
         let out = Command::new(&st)
             .current_dir(&dir)

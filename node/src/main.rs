@@ -238,7 +238,7 @@ enum TokenCommand {
         /// Who holds the token, such as 和平区综合窗口.
         #[arg(long)]
         name: String,
-        /// window, back_office or admin.
+        /// window, back_office, admin or applicant_app.
         #[arg(long)]
         role: String,
         /// The window a window token serves, such as 120000-heping-01.

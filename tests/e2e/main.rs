@@ -9,6 +9,7 @@ mod support;
 mod api_errors;
 mod backup;
 mod dead_letters;
+mod evaluation;
 mod failover;
 mod federation;
 mod flood;

@@ -25,6 +25,8 @@ pub(crate) const WINDOW_TOKEN: &str = "window-token-for-tests";
 pub(crate) const WINDOW2_TOKEN: &str = "second-window-token-for-tests";
 pub(crate) const BACKOFFICE_TOKEN: &str = "backoffice-token-for-tests";
 pub(crate) const ADMIN_TOKEN: &str = "admin-token-for-tests";
+/// The region's applicant channel (`applicant_app`): evaluations only.
+pub(crate) const APP_TOKEN: &str = "applicant-app-token-for-tests";
 
 /// A federation's files in a temp dir.
 pub(crate) struct Federation {
@@ -278,6 +280,11 @@ name = "admin"
 sha256 = "{a}"
 role = "admin"
 
+[[tokens]]
+name = "applicant app"
+sha256 = "{app}"
+role = "applicant_app"
+
 [backoffice]
 kind = "reference"
 {backoffice}
@@ -286,6 +293,7 @@ kind = "reference"
                 w2 = sha(WINDOW2_TOKEN),
                 b = sha(BACKOFFICE_TOKEN),
                 a = sha(ADMIN_TOKEN),
+                app = sha(APP_TOKEN),
                 port = ports[i],
                 http = http_ports.get(*r).map_or(0, |p| p.0),
             );

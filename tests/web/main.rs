@@ -566,6 +566,68 @@ async fn a_case_goes_from_a_tianjin_window_to_beijing_and_back_through_the_pages
         assert_eq!(intake["materials"].as_array().map(Vec::len), Some(2));
     }
 
+    // — 好差评: a 差评 at the window about 北京's handling opens a complaint that 北京's back
+    // office verifies, rectifies and answers through its pages; the window sees the answer.
+    sign_in(&c, &tj.base, WINDOW_TOKEN, "TJ-007").await;
+    c.goto(&tj_case).await.expect("case page");
+    css(&c, "#act-evaluated [name=score]")
+        .await
+        .select_by_value("1")
+        .await
+        .expect("score");
+    css(
+        &c,
+        "#act-evaluated input[name=reason][value=not_told_at_once]",
+    )
+    .await
+    .click()
+    .await
+    .expect("reason");
+    type_in(&c, "#act-evaluated [name=comment]", "补正要求前后不一致").await;
+    submit_action(&c, "evaluated").await;
+    assert!(text(&c, "#evaluation-score").await.contains("未一次性告知"));
+    assert!(text(&c, "#complaint-stage").await.contains("待核实"));
+    sign_in(&c, &bj.base, BACKOFFICE_TOKEN, "").await;
+    reload_until(&c, &bj_case, "#act-complaint_verified").await;
+    assert!(text(&c, "#complaint-days").await.contains("剩余 5"));
+    type_in(
+        &c,
+        "#act-complaint_verified [name=findings]",
+        "补正告知分两次发出，属实",
+    )
+    .await;
+    submit_action(&c, "complaint_verified").await;
+    type_in(
+        &c,
+        "#act-complaint_rectified [name=measures]",
+        "修订一次性告知清单",
+    )
+    .await;
+    submit_action(&c, "complaint_rectified").await;
+    type_in(
+        &c,
+        "#act-complaint_answered [name=feedback]",
+        "已致电申请人说明整改情况",
+    )
+    .await;
+    submit_action(&c, "complaint_answered").await;
+    assert!(text(&c, "#complaint-stage").await.contains("已反馈"));
+    sign_in(&c, &tj.base, WINDOW_TOKEN, "TJ-007").await;
+    reload_until(&c, &tj_case, "#complaint-feedback").await;
+    assert!(
+        text(&c, "#complaint-measures")
+            .await
+            .contains("修订一次性告知清单")
+    );
+    c.execute(
+        "document.getElementById('evaluation').scrollIntoView()",
+        vec![],
+    )
+    .await
+    .expect("scroll");
+    shot(&c, "complaint").await;
+    assert_eq!(console_errors(&driver, &c).await, Vec::<String>::new());
+
     // — Another window of 天津 cannot open this window's case.
     sign_out(&c).await;
     sign_in(&c, &tj.base, WINDOW2_TOKEN, "").await;

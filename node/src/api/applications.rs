@@ -164,7 +164,7 @@ pub(super) async fn intake(
         (status = 200, description = "The worklist; `truncated` says more cases matched. A window token lists only the cases its window collected; a back-office token only the cases this region handles.", body = Worklist),
         (status = 400, description = "An unknown or malformed query parameter.", body = ErrorBody),
         (status = 401, description = "No token, or an unknown one.", body = ErrorBody),
-        (status = 403, description = "A window token asked for another window's cases.", body = ErrorBody),
+        (status = 403, description = "A window token asked for another window's cases, or an applicant_app token (it lists nothing).", body = ErrorBody),
         (status = 503, description = "The node's engine is not answering.", body = ErrorBody),
     ),
     security(("bearer" = [])),
@@ -221,7 +221,7 @@ pub(super) async fn worklist(
         (status = 200, description = "The case as this node holds it: whole for the window that collected it; for the back office (cases this region handles) and administrators, with the applicant's name, ID number, phone, address and form fields masked.", body = CaseView),
         (status = 400, description = "The case id is malformed.", body = ErrorBody),
         (status = 401, description = "No token, or an unknown one.", body = ErrorBody),
-        (status = 403, description = "A window token for a case another window collected, or a back-office token for a case another region handles.", body = ErrorBody),
+        (status = 403, description = "A window token for a case another window collected, a back-office token for a case another region handles, or an applicant_app token (it reads nothing).", body = ErrorBody),
         (status = 404, description = "This node knows no such case.", body = ErrorBody),
         (status = 503, description = "The node's engine is not answering.", body = ErrorBody),
     ),
@@ -329,8 +329,17 @@ pub(super) async fn withdraw(
         reports handling-side kinds (received, accepted, rejected, supplement_requested, originals_received, \
         in_review, suspended, resumed, extended, concluded, result_dispatched, result_delivered, withdrawal_confirmed) for cases this region \
         handles; a window records intake-side kinds (originals_dispatched, supplement_provided, \
-        withdrawal_requested, result_collected, evaluated) for cases it collected. `submitted` is refused: \
-        applications come in through POST /api/v1/applications.",
+        withdrawal_requested, result_collected, evaluated, complaint_followed_up) for cases it collected. \
+        `submitted` is refused: applications come in through POST /api/v1/applications. \
+        好差评: `evaluated` (score 1–5, reason codes, words, and `concerns`: the collecting window `intake` or \
+        the deciding department `handling`) is recorded once the case is decided, by the window or by the \
+        region's applicant channel (`applicant_app` tokens, which may post only `evaluated` and \
+        `complaint_followed_up`, for cases this region collected); its `channel` is taken from the token. \
+        A score of 1 or 2 (差评) opens a complaint at the side it concerns: that side writes \
+        complaint_verified (核实, within 5 working days), complaint_rectified (整改, only if substantiated) \
+        and complaint_answered (反馈, within 15 working days); the applicant's 回访 (complaint_followed_up) \
+        follows at the intake side. Out of order, or at the region the complaint does not concern: 409 with \
+        the reason.",
     params(
         ("id" = CaseId, Path, description = "The case id (办件编号)."),
         ("X-Operator" = Option<String>, Header, nullable = false, min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._-]{1,64}$", description = "For window tokens: the operator's staff number (工号): 1 to 64 letters, digits, '-', '_' or '.'; a malformed one is refused (400). Default the token's name."),
@@ -348,14 +357,19 @@ pub(super) async fn withdraw(
             ("result_dispatched" = (summary = "The result went out", value = json!({"result_dispatched": {"method": "e_licence", "reference": "91110105MA00000000"}}))),
             ("result_mailed" = (summary = "The result went out by post (物流)", value = json!({"result_dispatched": {"method": "mail", "reference": "EMS1234567890", "shipment": {"courier": "EMS", "tracking": "EMS1234567890", "sender": "北京市朝阳区市场监督管理局", "receiver": "张三", "sent_on": "2026-11-30"}}}))),
             ("result_delivered" = (summary = "送达: the mailed result arrived", value = json!({"result_delivered": {"on": "2026-12-02", "signed_by": "张三"}}))),
-            ("evaluated" = (summary = "好差评 at the window", value = json!({"evaluated": {"score": 5, "comment": "办事很快"}}))),
+            ("evaluated" = (summary = "好差评 at the window", value = json!({"evaluated": {"score": 5, "comment": "办事很快", "reasons": ["fast", "done_in_one_visit"]}}))),
+            ("evaluated_poor" = (summary = "差评 about the deciding department: opens a complaint there", value = json!({"evaluated": {"score": 1, "comment": "补正要求前后不一致", "reasons": ["not_told_at_once", "repeated_visits"], "concerns": "handling"}}))),
+            ("complaint_verified" = (summary = "核实 of a 差评, by the side it concerns", value = json!({"complaint_verified": {"substantiated": true, "findings": "补正告知分两次发出，属实"}}))),
+            ("complaint_rectified" = (summary = "整改 after a substantiated 核实", value = json!({"complaint_rectified": {"measures": "修订一次性告知清单，组织业务培训"}}))),
+            ("complaint_answered" = (summary = "反馈 to the applicant", value = json!({"complaint_answered": {"feedback": "已致电申请人说明整改情况"}}))),
+            ("complaint_followed_up" = (summary = "回访: the applicant's answer", value = json!({"complaint_followed_up": {"satisfied": true, "comment": "满意"}}))),
         ),
     ),
     responses(
         (status = 201, description = "The event, as signed and kept.", body = EventAnswer),
         (status = 400, description = "A malformed case id, or a body that is not an event kind.", body = ErrorBody),
         (status = 401, description = "No token, or an unknown one.", body = ErrorBody),
-        (status = 403, description = "The kind is the other side's to write, the other region writes this side of the case, or a window token for a case another window collected.", body = ErrorBody),
+        (status = 403, description = "The kind is the other side's to write, the other region writes this side of the case, a window token for a case another window collected, or an applicant_app token for anything but an evaluation or 回访 or for a case another region collected.", body = ErrorBody),
         (status = 404, description = "This node knows no such case.", body = ErrorBody),
         (status = 409, description = "The case's state does not allow this event now; the message says why.", body = ErrorBody),
         (status = 413, description = "The body is over the node's limit.", body = ErrorBody),

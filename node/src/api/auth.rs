@@ -43,6 +43,7 @@ pub(crate) fn actor_of(entry: &crate::config::ApiToken, operator: Option<String>
         },
         Role::BackOffice => Actor::BackOffice,
         Role::Admin => Actor::Admin,
+        Role::ApplicantApp => Actor::ApplicantApp,
     }
 }
 

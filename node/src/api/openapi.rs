@@ -114,7 +114,8 @@ impl Modify for BearerAuth {
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
                         "A token from the node's configuration, bound to a role: window (one window's staff), \
-                         back_office or admin. Window requests may add `X-Operator: <staff number>`.",
+                         back_office, admin or applicant_app (the region's applicant channel: evaluations \
+                         only). Window requests may add `X-Operator: <staff number>`.",
                     ))
                     .build(),
             ),

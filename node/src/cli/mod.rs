@@ -72,16 +72,16 @@ pub fn token_new(name: &str, role: &str, window: Option<&str>) -> Result<String,
                     .into(),
             ));
         }
-        ("back_office" | "admin", Some(_)) => {
+        ("back_office" | "admin" | "applicant_app", Some(_)) => {
             return Err(NodeError::Refused(
                 "--window: only window tokens name a window; remove it, or use --role window"
                     .into(),
             ));
         }
-        ("back_office" | "admin", None) => {}
+        ("back_office" | "admin" | "applicant_app", None) => {}
         (other, _) => {
             return Err(NodeError::Refused(format!(
-                "--role: {other:?} is not a role; use window, back_office or admin"
+                "--role: {other:?} is not a role; use window, back_office, admin or applicant_app"
             )));
         }
     }

@@ -242,6 +242,9 @@ pub enum Role {
     BackOffice,
     /// The node's operator.
     Admin,
+    /// The region's own applicant channel (its app): posts only the applicant's evaluations
+    /// (好差评) and 回访 for cases this region collected.
+    ApplicantApp,
 }
 
 impl Role {
@@ -251,6 +254,7 @@ impl Role {
             Role::Window(_) => "window",
             Role::BackOffice => "back_office",
             Role::Admin => "admin",
+            Role::ApplicantApp => "applicant_app",
         }
     }
 

@@ -559,7 +559,7 @@ fn tokens(entries: Vec<Field<RawToken>>, p: &mut Vec<String>) -> Option<Vec<ApiT
             });
         let role = t.role.required(
             &format!("{at}.role"),
-            "give role = \"window\", \"back_office\" or \"admin\"",
+            "give role = \"window\", \"back_office\", \"admin\" or \"applicant_app\"",
             p,
         );
         let who = name
@@ -581,22 +581,22 @@ fn tokens(entries: Vec<Field<RawToken>>, p: &mut Vec<String>) -> Option<Vec<ApiT
                     None
                 }
             },
-            Some(r @ ("back_office" | "admin")) => {
+            Some(r @ ("back_office" | "admin" | "applicant_app")) => {
                 if matches!(t.window, Field::Valid(_)) {
                     p.push(format!(
                         "{at}.window: only window tokens name a window; remove it, or set \
                          role = \"window\""
                     ));
                 }
-                Some(if r == "admin" {
-                    Role::Admin
-                } else {
-                    Role::BackOffice
+                Some(match r {
+                    "admin" => Role::Admin,
+                    "applicant_app" => Role::ApplicantApp,
+                    _ => Role::BackOffice,
                 })
             }
             Some(other) => {
                 p.push(format!(
-                    "{at}.role: {other:?} is not a role; use \"window\", \"back_office\" or \"admin\""
+                    "{at}.role: {other:?} is not a role; use \"window\", \"back_office\", \"admin\" or \"applicant_app\""
                 ));
                 None
             }

@@ -11,6 +11,7 @@ use maud::{Markup, PreEscaped, html};
 use tongban_protocol::case::application::SubmittedMaterial;
 use tongban_protocol::case::calendar::Date;
 use tongban_protocol::case::clock::Colour;
+use tongban_protocol::case::complaint::{ComplaintStage, EvaluationChannel, EvaluationReason};
 use tongban_protocol::case::events::{Event, EventKind, Outcome, Side};
 use tongban_protocol::case::fold::{Stage, Withdrawal};
 use tongban_protocol::engine::{Actor, CaseView, WorklistFilter};
@@ -72,6 +73,7 @@ pub(super) async fn worklist(
         Actor::Window { .. } => "我的办件",
         Actor::BackOffice => "待办件（本地区办理）",
         Actor::Admin => "全部办件",
+        Actor::ApplicantApp => "",
     };
     let office = matches!(s.actor, Actor::BackOffice);
     let body = html! {
@@ -103,6 +105,12 @@ pub(super) async fn worklist(
                                     (todo(&s.actor, c.record.stage, c.supplement_open))
                                     @if let Some(left) = c.supplement_days_left {
                                         @if left >= 0 { "（剩余" (left) "天）" } @else { span.flag { "（已超期" (-left) "天）" } }
+                                    }
+                                    @if let Some(stage) = c.complaint.filter(|st| st.is_open()) {
+                                        " " span.complaint { "差评" (stage.label()) }
+                                        @if let Some(left) = c.complaint_days_left {
+                                            @if left >= 0 { "（剩余" (left) "个工作日）" } @else { span.flag { "（已超期" (-left) "个工作日）" } }
+                                        }
                                     }
                                 }
                             }
@@ -266,6 +274,7 @@ fn render(
                 }
             }
         }
+        (evaluation_section(view))
         section.timelines #timelines {
             (timeline("收件地 " , &r.intake_region.to_string(), Side::Intake, &view.intake, view))
             (timeline("办理地 ", &r.handling_region.to_string(), Side::Handling, &view.handling, view))
@@ -277,6 +286,76 @@ fn render(
         layout::page(&format!("办件 {}", r.case), Some(s), &body),
     )
         .into_response()
+}
+
+/// One evaluation in words: score, reasons, channel and whom it rates.
+fn evaluation_words(
+    score: u8,
+    reasons: &[EvaluationReason],
+    comment: &str,
+    channel: EvaluationChannel,
+    concerns: Side,
+) -> String {
+    let reasons: Vec<&str> = reasons.iter().map(|r| r.label()).collect();
+    format!(
+        "{score}分（评价对象：{}；{}）{}{}",
+        labels::side(concerns),
+        channel.label(),
+        if reasons.is_empty() {
+            String::new()
+        } else {
+            format!("{} ", reasons.join("、"))
+        },
+        comment
+    )
+}
+
+/// The evaluation and the complaint a 差评 opened: stage, deadlines, what each step found.
+fn evaluation_section(view: &CaseView) -> Markup {
+    let Some(e) = &view.state.evaluated else {
+        return html! {};
+    };
+    html! {
+        section.card #evaluation {
+            h2 { "好差评" }
+            p #evaluation-score data-score=(e.score) {
+                (evaluation_words(e.score, &e.reasons, &e.comment, e.channel, e.concerns))
+            }
+            @if let Some(c) = &view.state.complaint {
+                div.notice #complaint data-stage=(complaint_code(c.stage)) {
+                    strong { "差评整改（" (labels::side(c.concerns)) "负责）：" }
+                    span #complaint-stage { (c.stage.label()) }
+                    @if let Some(clock) = &view.complaint_clock {
+                        " · 核实期限 " (clock.verify_due) " · 整改反馈期限 " (clock.answer_due)
+                        @if let Some(left) = clock.days_left {
+                            " · " span #complaint-days { @if left >= 0 { "剩余 " (left) " 个工作日" } @else { span.flag { "已超期 " (-left) " 个工作日" } } }
+                        }
+                        @if clock.overdue { " · " span.flag #complaint-overdue { "未按期" } }
+                    }
+                    ul {
+                        @if let (Some(ok), Some(f)) = (c.substantiated, &c.findings) {
+                            li #complaint-findings { "核实：" @if ok { "属实" } @else { "不属实" } "。" (f) }
+                        }
+                        @if let Some(m) = &c.measures { li #complaint-measures { "整改：" (m) } }
+                        @if let Some(f) = &c.feedback { li #complaint-feedback { "反馈：" (f) } }
+                        @if let Some(u) = &c.follow_up {
+                            li #complaint-follow-up { "回访：" @if u.satisfied { "满意" } @else { "不满意" } " " (u.comment) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn complaint_code(stage: ComplaintStage) -> &'static str {
+    match stage {
+        ComplaintStage::Verifying => "verifying",
+        ComplaintStage::Rectifying => "rectifying",
+        ComplaintStage::Answering => "answering",
+        ComplaintStage::Answered => "answered",
+        ComplaintStage::FollowedUp => "followed_up",
+    }
 }
 
 fn stage_code(st: Stage) -> &'static str {
@@ -413,7 +492,29 @@ fn detail(k: &EventKind) -> String {
         EventKind::ResultDelivered { on, signed_by } => {
             format!("{on} 送达，签收人 {}", Masked(signed_by))
         }
-        EventKind::Evaluated { score, comment } => format!("{score}分 {comment}"),
+        EventKind::Evaluated {
+            score,
+            comment,
+            reasons,
+            channel,
+            concerns,
+        } => evaluation_words(*score, reasons, comment, *channel, *concerns),
+        EventKind::ComplaintVerified {
+            substantiated,
+            findings,
+        } => format!(
+            "{}：{findings}",
+            if *substantiated {
+                "属实"
+            } else {
+                "不属实"
+            }
+        ),
+        EventKind::ComplaintRectified { measures } => measures.clone(),
+        EventKind::ComplaintAnswered { feedback } => feedback.clone(),
+        EventKind::ComplaintFollowedUp { satisfied, comment } => {
+            format!("{} {comment}", if *satisfied { "满意" } else { "不满意" })
+        }
         EventKind::SupplementRequested {
             materials,
             deadline,

@@ -1,6 +1,7 @@
 //! What staff do on the case page: the forms for the actions the signed-in role may take now
-//! (a window's 补正 answer, originals sent, result handed over, withdrawal, 好差评; a back
-//! office's 受理, 补正, review, suspension, 办结, dispatch), and the event each form writes.
+//! (a window's 补正 answer, originals sent, result handed over, withdrawal, 好差评 and 回访; a
+//! back office's 受理, 补正, review, suspension, 办结, dispatch; the 核实, 整改 and 反馈 of a
+//! 差评, by the side it concerns), and the event each form writes.
 
 use std::collections::BTreeMap;
 
@@ -12,9 +13,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use tongban_protocol::case::application::SubmittedMaterial;
 use tongban_protocol::case::clock::{DayUnit, TimeLimit};
+use tongban_protocol::case::complaint::{ComplaintStage, EvaluationChannel, EvaluationReason};
 use tongban_protocol::case::date::Date;
 use tongban_protocol::case::events::{
-    EventKind, LicenceRef, MAX_EXTENSION_DAYS, MaterialGap, Outcome, Shipment, SpecialProcedure,
+    EventKind, LicenceRef, MAX_EXTENSION_DAYS, MaterialGap, Outcome, Shipment, Side,
+    SpecialProcedure,
 };
 use tongban_protocol::case::fold::{Stage, Withdrawal};
 use tongban_protocol::engine::{Actor, CaseView};
@@ -111,8 +114,44 @@ pub(super) fn actions(
                         (form("evaluated", "好差评", html! {
                             label for="f-score" { "评分（1 非常不满意 — 5 非常满意）" }
                             select #f-score name="score" { @for n in (1..=5).rev() { option value=(n) { (n) } } }
+                            p.muted { "由申请人自主选择，窗口人员不得代评或引导；1—2分为差评，将由被评价方核实整改并反馈。" }
+                            label for="f-concerns" { "评价对象" }
+                            select #f-concerns name="concerns" { option value="handling" { "办理部门（办理地）" } option value="intake" { "收件窗口（收件地）" } }
+                            fieldset #f-reasons {
+                                legend { "原因（可多选）" }
+                                @for r in EvaluationReason::ALL {
+                                    label.inline { input type="checkbox" name="reason" value=(r.code()) checked[f.all("reason").contains(&r.code())]; " " (r.label()) } " "
+                                }
+                            }
                             (text("comment", "评价（可不填）"))
                         }, "提交评价"))
+                    }
+                    @if st.complaint.as_ref().is_some_and(|c| c.stage == ComplaintStage::Answered) {
+                        (form("complaint_followed_up", "差评回访", html! {
+                            label for="f-satisfied" { "申请人对整改反馈是否满意" }
+                            select #f-satisfied name="satisfied" { option value="yes" { "满意" } option value="no" { "不满意" } }
+                            (text("comment", "回访记录（可不填）"))
+                        }, "登记回访"))
+                    }
+                }
+                @if let Some(c) = st.complaint.as_ref().filter(|c| {
+                    (office && c.concerns == Side::Handling) || (window && c.concerns == Side::Intake)
+                }) {
+                    @match c.stage {
+                        ComplaintStage::Verifying => {
+                            (form("complaint_verified", "差评核实", html! {
+                                label for="f-substantiated" { "核实结论" }
+                                select #f-substantiated name="substantiated" { option value="yes" { "属实" } option value="no" { "不属实" } }
+                                (text("findings", "核实情况"))
+                            }, "登记核实"))
+                        }
+                        ComplaintStage::Rectifying => {
+                            (form("complaint_rectified", "差评整改", html! { (text("measures", "整改措施")) }, "登记整改"))
+                        }
+                        ComplaintStage::Answering => {
+                            (form("complaint_answered", "差评反馈", html! { (text("feedback", "反馈申请人的内容")) }, "登记反馈"))
+                        }
+                        _ => {}
                     }
                 }
                 @if office {
@@ -352,6 +391,30 @@ fn event_of(f: &Fields) -> Result<EventKind, FieldErrors> {
                 .ok()
                 .filter(|n| (1..=5).contains(n))
                 .unwrap_or(5),
+            comment: f.get("comment").to_string(),
+            reasons: EvaluationReason::ALL
+                .into_iter()
+                .filter(|r| f.all("reason").contains(&r.code()))
+                .collect(),
+            channel: EvaluationChannel::Window,
+            concerns: if f.get("concerns") == "intake" {
+                Side::Intake
+            } else {
+                Side::Handling
+            },
+        },
+        "complaint_verified" => EventKind::ComplaintVerified {
+            substantiated: f.get("substantiated") == "yes",
+            findings: need(&mut errors, f, "findings", "核实情况"),
+        },
+        "complaint_rectified" => EventKind::ComplaintRectified {
+            measures: need(&mut errors, f, "measures", "整改措施"),
+        },
+        "complaint_answered" => EventKind::ComplaintAnswered {
+            feedback: need(&mut errors, f, "feedback", "反馈内容"),
+        },
+        "complaint_followed_up" => EventKind::ComplaintFollowedUp {
+            satisfied: f.get("satisfied") == "yes",
             comment: f.get("comment").to_string(),
         },
         "supplement_requested" => {

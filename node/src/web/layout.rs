@@ -42,6 +42,7 @@ pub(super) fn page(title: &str, session: Option<&Session>, body: &Markup) -> Mar
                                     a href="/cases" { "全部办件" }
                                     a href="/catalog" { "事项目录" }
                                 }
+                                Actor::ApplicantApp => {}
                             }
                         }
                         div.who {
@@ -65,6 +66,7 @@ pub(super) fn role_name(actor: &Actor) -> String {
         Actor::Window { window, operator } => format!("窗口 {window}（工号 {operator}）"),
         Actor::BackOffice => "办理地后台".into(),
         Actor::Admin => "节点管理员".into(),
+        Actor::ApplicantApp => "申请人移动端".into(),
     }
 }
 

@@ -64,6 +64,7 @@ async fn home(
             Actor::Window { .. } => "/catalog",
             Actor::BackOffice => "/cases",
             Actor::Admin => "/federation",
+            Actor::ApplicantApp => "/login",
         })
         .into_response(),
     }

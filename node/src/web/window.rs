@@ -94,6 +94,14 @@ pub(super) async fn login(
             }
         },
     };
+    if entry.role == crate::config::Role::ApplicantApp {
+        return login_form(
+            &state,
+            &next,
+            Some("这是申请人移动端的令牌，只能通过接口提交评价，不能登录工作台。"),
+            StatusCode::FORBIDDEN,
+        );
+    }
     let actor = crate::api::auth::actor_of(entry, operator);
     let Some((id, _)) = state.sessions.open(actor, entry.name.clone()) else {
         return (StatusCode::SERVICE_UNAVAILABLE, "no session").into_response();

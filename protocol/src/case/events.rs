@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::case::application::{Application, SubmittedMaterial};
 use crate::case::clock::TimeLimit;
+use crate::case::complaint::{EvaluationChannel, EvaluationReason};
 use crate::case::date::Date;
 use crate::catalog::Delivery;
 use crate::envelope::Signable;
@@ -26,6 +27,16 @@ pub enum Side {
 }
 
 impl Side {
+    /// The handling side: the default of an evaluation's `concerns` (serde needs a function).
+    pub fn handling() -> Side {
+        Side::Handling
+    }
+
+    /// Whether this is the handling side (to leave the default out of an encoding).
+    pub fn is_handling(&self) -> bool {
+        *self == Side::Handling
+    }
+
     /// The other writer.
     pub fn other(self) -> Side {
         match self {
@@ -251,7 +262,8 @@ impl Outcome {
     }
 }
 
-/// What happened. Each kind belongs to one side ([`EventKind::side`]).
+/// What happened. Each kind belongs to one side ([`EventKind::side`]), except a complaint's
+/// handling, written by the side its 差评 concerns ([`EventKind::written_by`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
@@ -283,13 +295,54 @@ pub enum EventKind {
     },
     /// The applicant collected the result at the window.
     ResultCollected,
-    /// 好差评: the applicant's rating, 1 (very poor) to 5 (very good).
+    /// 好差评: the applicant's rating, 1 (very poor) to 5 (very good). A score of 2 or less
+    /// (差评) opens a complaint (核实 → 整改 → 反馈) at the region it concerns.
     Evaluated {
         /// 1–5.
         #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 5))]
         score: u8,
         /// Optional words.
         comment: String,
+        /// The usual reasons the applicant ticked, if any (never required: the applicant
+        /// evaluates freely). Left out of the encoding when empty, so evaluations signed
+        /// before reasons existed encode as they were.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        reasons: Vec<EvaluationReason>,
+        /// Where the applicant gave it (the window's pad, or the region's app); recorded by
+        /// the node from the token, whatever the body says. Left out when `window`.
+        #[serde(default, skip_serializing_if = "EvaluationChannel::is_window")]
+        channel: EvaluationChannel,
+        /// 评价对象: whom it rates — the collecting window (`intake`) or the deciding
+        /// department (`handling`, the default, left out of the encoding).
+        #[serde(default = "Side::handling", skip_serializing_if = "Side::is_handling")]
+        concerns: Side,
+    },
+    /// 回访: the applicant's answer when asked back about a 差评's handling, after the 反馈.
+    /// Given through the applicant's own channels, so always intake side.
+    ComplaintFollowedUp {
+        /// Whether the applicant is satisfied with how the complaint was handled.
+        satisfied: bool,
+        /// Optional words.
+        comment: String,
+    },
+
+    // Either side: the complaint's handling, written by the side the 差评 concerns.
+    /// 核实: the region the 差评 concerns checked it.
+    ComplaintVerified {
+        /// Whether the complaint holds (属实).
+        substantiated: bool,
+        /// What the check found, as the applicant will be told.
+        findings: String,
+    },
+    /// 整改: what the region changed (only after a substantiated 核实).
+    ComplaintRectified {
+        /// The measures taken.
+        measures: String,
+    },
+    /// 反馈: the answer the applicant is given; closes the complaint's handling.
+    ComplaintAnswered {
+        /// The answer.
+        feedback: String,
     },
 
     // Handling side (办理地).
@@ -392,17 +445,33 @@ impl EventKind {
         }
     }
 
-    /// The side whose writer may write this kind.
+    /// The side whose writer may write this kind. For a complaint's handling, which either
+    /// side may write ([`EventKind::fixed_side`] is `None`), the usual one: the handling side.
     pub fn side(&self) -> Side {
+        self.fixed_side().unwrap_or(Side::Handling)
+    }
+
+    /// The side whose writer alone may write this kind, or `None` for a complaint's handling
+    /// (核实, 整改, 反馈), written by whichever side the 差评 concerns (checked by the fold).
+    pub fn fixed_side(&self) -> Option<Side> {
         match self {
             EventKind::Submitted { .. }
             | EventKind::OriginalsDispatched { .. }
             | EventKind::SupplementProvided { .. }
             | EventKind::WithdrawalRequested { .. }
             | EventKind::ResultCollected
-            | EventKind::Evaluated { .. } => Side::Intake,
-            _ => Side::Handling,
+            | EventKind::Evaluated { .. }
+            | EventKind::ComplaintFollowedUp { .. } => Some(Side::Intake),
+            EventKind::ComplaintVerified { .. }
+            | EventKind::ComplaintRectified { .. }
+            | EventKind::ComplaintAnswered { .. } => None,
+            _ => Some(Side::Handling),
         }
+    }
+
+    /// Whether a writer of `side` may write this kind at all (whatever the case's state).
+    pub fn written_by(&self, side: Side) -> bool {
+        self.fixed_side().is_none_or(|s| s == side)
     }
 
     /// A short name for timelines and metrics.
@@ -414,6 +483,10 @@ impl EventKind {
             EventKind::WithdrawalRequested { .. } => "withdrawal_requested",
             EventKind::ResultCollected => "result_collected",
             EventKind::Evaluated { .. } => "evaluated",
+            EventKind::ComplaintFollowedUp { .. } => "complaint_followed_up",
+            EventKind::ComplaintVerified { .. } => "complaint_verified",
+            EventKind::ComplaintRectified { .. } => "complaint_rectified",
+            EventKind::ComplaintAnswered { .. } => "complaint_answered",
             EventKind::Received => "received",
             EventKind::Accepted { .. } => "accepted",
             EventKind::Rejected { .. } => "rejected",

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::case::application::Application;
 use crate::case::calendar::HolidayCalendar;
 use crate::case::clock::{ClockInput, ClockReading, TimeLimit, late_supplement, read_clock};
+use crate::case::complaint::{self, Complaint, Evaluation, POOR_SCORE_MAX};
 use crate::case::date::Date;
 use crate::case::events::{
     Event, EventKind, LicenceRef, MAX_EXTENSION_DAYS, MaterialGap, Outcome, Shipment, Side,
@@ -167,6 +168,10 @@ pub struct CaseState {
     pub collected: bool,
     /// 好差评 score, once given.
     pub evaluation: Option<u8>,
+    /// The whole evaluation (reasons, channel, whom it rates), once given.
+    pub evaluated: Option<Evaluation>,
+    /// The complaint a 差评 opened, and how far its handling came.
+    pub complaint: Option<Complaint>,
     /// When the handler received the case.
     pub received_at: Option<Timestamp>,
     /// When it was accepted (the clock starts).
@@ -211,6 +216,8 @@ impl Default for CaseState {
             dispatched: None,
             collected: false,
             evaluation: None,
+            evaluated: None,
+            complaint: None,
             received_at: None,
             accepted_at: None,
             acceptance: None,
@@ -256,7 +263,7 @@ impl CaseState {
     /// How the writer of `side` may not write `kind` now, if it may not: the reason a window
     /// or back office sees (the API answers 409 with it).
     pub fn check(&self, side: Side, seq: u32, kind: &EventKind, at: Timestamp) -> Result<()> {
-        if kind.side() != side {
+        if !kind.written_by(side) {
             return Err(Error::IllegalTransition(format!(
                 "{} is written by the {:?} side, not the {side:?} side",
                 kind.name(),
@@ -264,15 +271,15 @@ impl CaseState {
             )));
         }
         let mut probe = self.clone();
-        match probe.effect(seq, kind, at) {
+        match probe.effect_as(side, seq, kind, at) {
             Effect::Applied => Ok(()),
             Effect::NoEffect(why) => Err(Error::IllegalTransition(why)),
         }
     }
 
     fn apply(&mut self, e: &Event) {
-        let effect = if e.kind.side() == e.side {
-            self.effect(e.seq, &e.kind, e.at)
+        let effect = if e.kind.written_by(e.side) {
+            self.effect_as(e.side, e.seq, &e.kind, e.at)
         } else {
             Effect::NoEffect(format!(
                 "{} is not a {:?}-side event",
@@ -287,6 +294,24 @@ impl CaseState {
             kind: e.kind.name(),
             effect,
         });
+    }
+
+    /// Applies one event written by `side`: a complaint's events by the complaint rules
+    /// ([`complaint::step`], which check the side), every other kind by [`CaseState::effect`].
+    fn effect_as(&mut self, side: Side, seq: u32, kind: &EventKind, at: Timestamp) -> Effect {
+        use EventKind as K;
+        match kind {
+            K::ComplaintVerified { .. }
+            | K::ComplaintRectified { .. }
+            | K::ComplaintAnswered { .. }
+            | K::ComplaintFollowedUp { .. } => {
+                match complaint::step(&mut self.complaint, side, kind, at) {
+                    Ok(()) => Effect::Applied,
+                    Err(why) => Effect::NoEffect(why),
+                }
+            }
+            _ => self.effect(seq, kind, at),
+        }
     }
 
     /// Applies one event's rule and says what it did. The rules are the design's table.
@@ -353,7 +378,13 @@ impl CaseState {
                 }
                 self.collected = true;
             }
-            K::Evaluated { score, .. } => {
+            K::Evaluated {
+                score,
+                comment,
+                reasons,
+                channel,
+                concerns,
+            } => {
                 if !(1..=5).contains(score) {
                     return no("an evaluation scores 1 to 5");
                 }
@@ -364,6 +395,23 @@ impl CaseState {
                     return no("the case was already evaluated");
                 }
                 self.evaluation = Some(*score);
+                self.evaluated = Some(Evaluation {
+                    score: *score,
+                    reasons: reasons.clone(),
+                    comment: comment.clone(),
+                    channel: *channel,
+                    concerns: *concerns,
+                    at,
+                });
+                if *score <= POOR_SCORE_MAX {
+                    self.complaint = Some(Complaint::open(*concerns, seq, at));
+                }
+            }
+            K::ComplaintVerified { .. }
+            | K::ComplaintRectified { .. }
+            | K::ComplaintAnswered { .. }
+            | K::ComplaintFollowedUp { .. } => {
+                return no("a complaint's events are folded with their writer's side");
             }
             K::Received => {
                 if self.stage != S::Submitted || seq != 1 {

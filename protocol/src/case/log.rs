@@ -89,7 +89,7 @@ impl CaseLogs {
         if event.seq == 0 {
             return Err(Error::BadEvent("sequence numbers start at 1".into()));
         }
-        if event.kind.side() != event.side {
+        if !event.kind.written_by(event.side) {
             return Err(Error::BadEvent(format!(
                 "{} is not a {:?}-side event",
                 event.kind.name(),
@@ -215,8 +215,32 @@ mod tests {
         CaseId::new("120000-1").unwrap()
     }
 
+    /// A complaint's handling, which either writer may try (the fold decides whose it is).
+    fn complaint_palette(p: u8) -> Vec<EventKind> {
+        use EventKind as K;
+        vec![
+            K::ComplaintVerified {
+                substantiated: !p.is_multiple_of(4),
+                findings: format!("核实{p}"),
+            },
+            K::ComplaintRectified {
+                measures: "窗口培训".into(),
+            },
+            K::ComplaintAnswered {
+                feedback: "已电话反馈".into(),
+            },
+        ]
+    }
+
     /// Every kind a writer might try, given a parameter to vary it.
     fn palette(side: Side, p: u8, handling_seq: u32) -> Vec<EventKind> {
+        let mut kinds = own_palette(side, p, handling_seq);
+        kinds.extend(complaint_palette(p));
+        kinds
+    }
+
+    /// The kinds only `side` writes.
+    fn own_palette(side: Side, p: u8, handling_seq: u32) -> Vec<EventKind> {
         use EventKind as K;
         match side {
             Side::Intake => vec![
@@ -231,6 +255,17 @@ mod tests {
                 K::ResultCollected,
                 K::Evaluated {
                     score: p % 6,
+                    comment: String::new(),
+                    reasons: vec![crate::case::complaint::EvaluationReason::Slow],
+                    channel: Default::default(),
+                    concerns: if p.is_multiple_of(3) {
+                        Side::Intake
+                    } else {
+                        Side::Handling
+                    },
+                },
+                K::ComplaintFollowedUp {
+                    satisfied: p.is_multiple_of(2),
                     comment: String::new(),
                 },
                 // Withdrawals are rarer than the rest, so that most histories run longer.

@@ -7,6 +7,7 @@
 //! | [`application`] | what the window collects, and its check against the item |
 //! | [`events`] | the events of both logs |
 //! | [`log`] | one replica of both logs: dedupe, gaps, equivocation, the writer's check |
+//! | [`complaint`] | 好差评: an evaluation's reasons and channel, and the complaint a 差评 opens |
 //! | [`fold`] | the pure fold of both logs into the case state, and the transition rules |
 //! | [`clock`] | the statutory clock and its colour |
 //! | [`calendar`] | working days, holidays and make-up days |
@@ -15,6 +16,7 @@
 pub mod application;
 pub mod calendar;
 pub mod clock;
+pub mod complaint;
 pub mod date;
 pub mod events;
 pub mod fold;

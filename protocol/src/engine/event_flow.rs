@@ -33,15 +33,22 @@ impl<S: Store> Engine<S> {
             .get(case)
             .cloned()
             .ok_or_else(|| Error::NotFound(format!("case {case}")))?;
-        let side = kind.side();
-        if let Actor::Window { .. } = actor {
+        if let Actor::Window { .. } | Actor::ApplicantApp = actor {
             self.may_read(actor, &record)?;
         }
+        let (side, kind) = self.complaint_side_and_channel(actor, case, kind)?;
         self.fence()?;
         match (actor, side) {
             (Actor::Window { .. }, Side::Intake)
             | (Actor::BackOffice, Side::Handling)
             | (Actor::Admin, _) => {}
+            (Actor::ApplicantApp, Side::Intake) => {}
+            (Actor::ApplicantApp, Side::Handling) => {
+                return Err(Error::Forbidden(format!(
+                    "{} is not the applicant's to record",
+                    kind.name()
+                )));
+            }
             (Actor::Window { .. }, Side::Handling) => {
                 return Err(Error::Forbidden(format!(
                     "{} is the handling region's to report, not a window's",
@@ -206,6 +213,64 @@ impl<S: Store> Engine<S> {
             },
             other => other,
         })
+    }
+
+    /// The side `kind` is written on — for a complaint's handling, the side its 差评
+    /// concerns — and the kind as it is kept: an evaluation records the channel of the token
+    /// that brought it. The applicant's channel may bring only evaluations and 回访.
+    fn complaint_side_and_channel(
+        &self,
+        actor: &Actor,
+        case: &CaseId,
+        mut kind: EventKind,
+    ) -> Result<(Side, EventKind)> {
+        use crate::case::complaint::EvaluationChannel;
+        let applicants = matches!(
+            kind,
+            EventKind::Evaluated { .. } | EventKind::ComplaintFollowedUp { .. }
+        );
+        if matches!(actor, Actor::ApplicantApp) && !applicants {
+            return Err(Error::Forbidden(format!(
+                "the applicant's channel records only evaluations (evaluated) and 回访 \
+                 (complaint_followed_up), not {}",
+                kind.name()
+            )));
+        }
+        if let EventKind::Evaluated { channel, .. } = &mut kind {
+            match actor {
+                Actor::Window { .. } => *channel = EvaluationChannel::Window,
+                Actor::ApplicantApp => *channel = EvaluationChannel::ApplicantApp,
+                Actor::BackOffice | Actor::Admin => {}
+            }
+        }
+        let side = match kind.fixed_side() {
+            Some(side) => side,
+            None => {
+                let state = self.load_logs(case)?.state();
+                let complaint = state.complaint.ok_or_else(|| {
+                    Error::IllegalTransition(
+                        "no complaint is open: only a 差评 (score 1 or 2) opens one".into(),
+                    )
+                })?;
+                let record = self
+                    .cases
+                    .get(case)
+                    .ok_or_else(|| Error::NotFound(format!("case {case}")))?;
+                let writer = record.writer(complaint.concerns);
+                if writer != &self.me {
+                    return Err(Error::IllegalTransition(format!(
+                        "the 差评 concerns the {} of case {case}, region {writer}: its 核实, 整改 \
+                         and 反馈 are written there, not here",
+                        match complaint.concerns {
+                            Side::Intake => "收件地",
+                            Side::Handling => "办理地",
+                        }
+                    )));
+                }
+                complaint.concerns
+            }
+        };
+        Ok((side, kind))
     }
 
     /// Refuses 补正超时 before the open 补正 request's deadline has passed, counted on this

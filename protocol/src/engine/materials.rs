@@ -49,7 +49,7 @@ impl<S: Store> Engine<S> {
         let by = match actor {
             Actor::Window { window, .. } => Some(window),
             Actor::Admin => None,
-            Actor::BackOffice => {
+            Actor::BackOffice | Actor::ApplicantApp => {
                 return Err(Error::Forbidden("materials are uploaded by windows".into()));
             }
         };

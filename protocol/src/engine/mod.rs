@@ -195,6 +195,9 @@ pub enum Actor {
     BackOffice,
     /// An administrator of this node.
     Admin,
+    /// The region's own applicant channel (its app): records only the applicant's 好差评 and
+    /// 回访, for cases this region collected, and reads nothing.
+    ApplicantApp,
 }
 
 /// Something the driver must do once the commit that produced it succeeded.

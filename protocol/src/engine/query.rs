@@ -36,6 +36,10 @@ pub struct CaseView {
     /// Days left of the open 补正 request's deadline, counted on this region's calendar;
     /// negative once it passed (the handler may then end the case: 补正超时).
     pub supplement_days_left: Option<i64>,
+    /// The 差评's complaint deadlines read on this region's calendar, if a complaint is open
+    /// or was handled: due dates, days left of the current stage, and whether it is overdue.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub complaint_clock: Option<crate::case::complaint::ComplaintClock>,
     /// Conflicting envelopes received for this case's logs: the writer signed two histories.
     /// The logs above are the ones held; these are kept as evidence.
     pub forks: Vec<ForkEvidence>,
@@ -111,6 +115,12 @@ pub struct WorklistEntry {
     /// Days left of the open 补正 request's deadline (see [`CaseView::supplement_days_left`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub supplement_days_left: Option<i64>,
+    /// Where the complaint a 差评 opened stands, if there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub complaint: Option<crate::case::complaint::ComplaintStage>,
+    /// Days left of the complaint's current stage (see [`CaseView::complaint_clock`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub complaint_days_left: Option<i64>,
     /// Why the case cannot move on, if the other region left the federation (see
     /// [`CaseView::stranded`]).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -176,6 +186,10 @@ impl<S: Store> Engine<S> {
             );
             i64::from(open.deadline.days) - i64::from(used)
         });
+        let complaint_clock = state
+            .complaint
+            .as_ref()
+            .map(|c| crate::case::complaint::read_clock(&self.calendar, c, now));
         let answered = state.accepted_at.or(match state.stage {
             Stage::Rejected => state.stopped_at,
             _ => None,
@@ -196,6 +210,7 @@ impl<S: Store> Engine<S> {
             late_supplement,
             late_acceptance,
             supplement_days_left,
+            complaint_clock,
             forks: self.fork_evidence(case)?,
             stranded,
             record,
@@ -245,6 +260,11 @@ impl<S: Store> Engine<S> {
         Ok(match actor {
             Actor::Window { .. } => view,
             Actor::BackOffice | Actor::Admin => view.masked(),
+            Actor::ApplicantApp => {
+                return Err(Error::Forbidden(
+                    "the applicant's channel records evaluations only; it reads no cases".into(),
+                ));
+            }
         })
     }
 
@@ -330,6 +350,15 @@ impl<S: Store> Engine<S> {
                 }
             }
             Actor::Admin => {}
+            Actor::ApplicantApp => {
+                if record.intake_region != self.me {
+                    return Err(Error::Forbidden(format!(
+                        "case {} was collected by region {}: the applicant's channel evaluates \
+                         only the cases this region collected (the evaluation is written there)",
+                        record.case, record.intake_region
+                    )));
+                }
+            }
         }
         Ok(())
     }
@@ -348,6 +377,11 @@ impl<S: Store> Engine<S> {
             return Err(Error::Forbidden(format!(
                 "window {window} lists only its own cases, not window {asked}'s"
             )));
+        }
+        if let Actor::ApplicantApp = actor {
+            return Err(Error::Forbidden(
+                "the applicant's channel records evaluations only; it lists no cases".into(),
+            ));
         }
         self.list(filter, now, |r| self.may_read(actor, r).is_ok())
     }
@@ -398,6 +432,8 @@ impl<S: Store> Engine<S> {
                 used_days: view.clock.map(|c| c.used_days),
                 supplement_open: view.state.supplement.is_some(),
                 supplement_days_left: view.supplement_days_left,
+                complaint: view.state.complaint.as_ref().map(|c| c.stage),
+                complaint_days_left: view.complaint_clock.as_ref().and_then(|c| c.days_left),
                 stranded: view.stranded,
                 calendar_gap: view.clock.and_then(|c| c.calendar_gap),
             });

@@ -1992,6 +1992,7 @@ fn partial_uploads_are_dropped_after_the_limit_and_the_client_is_told_to_start_o
     assert!(again.complete);
 }
 
+mod complaint;
 mod driver;
 mod records;
 mod recovery;

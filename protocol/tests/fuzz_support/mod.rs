@@ -17,6 +17,7 @@ use tongban_protocol::case::application::{
     Applicant, Application, DeliveryChoice, IdType, Intake, ItemRef, SubmittedMaterial,
 };
 use tongban_protocol::case::clock::{DayUnit, TimeLimit};
+use tongban_protocol::case::complaint::{EvaluationChannel, EvaluationReason};
 use tongban_protocol::case::date::Date;
 use tongban_protocol::case::events::{
     Event, EventKind, LicenceRef, MaterialGap, Outcome, Shipment, Side, SpecialProcedure,
@@ -242,7 +243,37 @@ fn event_kind() -> impl Strategy<Value = EventKind> {
         }),
         text().prop_map(|reason| EventKind::WithdrawalRequested { reason }),
         Just(EventKind::ResultCollected),
-        (any::<u8>(), text()).prop_map(|(score, comment)| EventKind::Evaluated { score, comment }),
+        (any::<u8>(), text()).prop_map(|(score, comment)| EventKind::Evaluated {
+            score,
+            comment,
+            reasons: vec![],
+            channel: Default::default(),
+            concerns: Side::Handling,
+        }),
+        (any::<u8>(), text(), any::<bool>(), any::<bool>()).prop_map(
+            |(score, comment, app, intake)| EventKind::Evaluated {
+                score,
+                comment,
+                reasons: vec![EvaluationReason::PoorAttitude, EvaluationReason::Other],
+                channel: if app {
+                    EvaluationChannel::ApplicantApp
+                } else {
+                    EvaluationChannel::Window
+                },
+                concerns: if intake { Side::Intake } else { Side::Handling },
+            }
+        ),
+        (any::<bool>(), text()).prop_map(|(satisfied, comment)| {
+            EventKind::ComplaintFollowedUp { satisfied, comment }
+        }),
+        (any::<bool>(), text()).prop_map(|(substantiated, findings)| {
+            EventKind::ComplaintVerified {
+                substantiated,
+                findings,
+            }
+        }),
+        text().prop_map(|measures| EventKind::ComplaintRectified { measures }),
+        text().prop_map(|feedback| EventKind::ComplaintAnswered { feedback }),
         Just(EventKind::Received),
         (text(), text(), text(), any::<u32>()).prop_map(|(unit, person, document_number, days)| {
             EventKind::Accepted {

@@ -280,6 +280,14 @@ impl Sim<'_> {
             WindowAction::Evaluate { score } => EventKind::Evaluated {
                 score: *score,
                 comment: String::new(),
+                // A 差评 names why, so the region it concerns has something to verify.
+                reasons: if *score <= tongban_protocol::case::complaint::POOR_SCORE_MAX {
+                    vec![tongban_protocol::case::complaint::EvaluationReason::Slow]
+                } else {
+                    vec![tongban_protocol::case::complaint::EvaluationReason::Fast]
+                },
+                channel: tongban_protocol::case::complaint::EvaluationChannel::Window,
+                concerns: tongban_protocol::case::events::Side::Handling,
             },
         };
         let name = kind.name();

@@ -63,6 +63,9 @@ fn the_usual_way_from_intake_to_evaluation() {
             K::Evaluated {
                 score: 5,
                 comment: "快".into(),
+                reasons: vec![],
+                channel: Default::default(),
+                concerns: Side::Handling,
             },
             2 * DAY + 1,
         ),
@@ -107,6 +110,9 @@ fn the_writer_refuses_what_its_view_forbids() {
             K::Evaluated {
                 score: 4,
                 comment: String::new(),
+                reasons: vec![],
+                channel: Default::default(),
+                concerns: Side::Handling,
             },
             "once it is decided",
         ),
@@ -531,4 +537,239 @@ fn a_supplement_that_times_out_ends_the_case_and_only_while_one_is_open() {
     );
 }
 
+/// The usual case up to its conclusion, then `evaluation` given by the applicant.
+fn decided_then(evaluation: EventKind) -> CaseLogs {
+    use EventKind as K;
+    use Side::*;
+    run(&[
+        (Intake, submitted(), 0),
+        (Handling, K::Received, 1),
+        (Handling, samples::accepted(5), 2),
+        (Handling, approved(), DAY),
+        (Intake, evaluation, 2 * DAY),
+    ])
+}
+
+fn poor(score: u8, concerns: Side) -> EventKind {
+    EventKind::Evaluated {
+        score,
+        comment: "跑了三趟".into(),
+        reasons: vec![crate::case::complaint::EvaluationReason::RepeatedVisits],
+        channel: crate::case::complaint::EvaluationChannel::ApplicantApp,
+        concerns,
+    }
+}
+
+fn verified(substantiated: bool) -> EventKind {
+    EventKind::ComplaintVerified {
+        substantiated,
+        findings: "窗口未一次性告知材料要求，属实".into(),
+    }
+}
+
+fn rectified() -> EventKind {
+    EventKind::ComplaintRectified {
+        measures: "修订办事指南，组织窗口培训".into(),
+    }
+}
+
+fn answered() -> EventKind {
+    EventKind::ComplaintAnswered {
+        feedback: "已致电申请人说明整改情况".into(),
+    }
+}
+
+#[test]
+fn a_poor_evaluation_opens_a_complaint_that_runs_verify_rectify_answer_follow_up() {
+    use crate::case::complaint::ComplaintStage as C;
+    let mut logs = decided_then(poor(1, Side::Handling));
+    let s = logs.state();
+    assert_eq!(s.evaluation, Some(1));
+    let e = s.evaluated.as_ref().unwrap();
+    assert_eq!(
+        e.channel,
+        crate::case::complaint::EvaluationChannel::ApplicantApp
+    );
+    let c = s.complaint.as_ref().unwrap();
+    assert_eq!(
+        (c.concerns, c.stage, c.evaluation),
+        (Side::Handling, C::Verifying, 2)
+    );
+    let at = |d: u64| Timestamp(MON + d * DAY);
+    // Out of order and from the wrong side: refused by the writer, with the reason.
+    for (side, kind, why) in [
+        (
+            Side::Handling,
+            answered(),
+            "verify the complaint (核实) before 反馈",
+        ),
+        (
+            Side::Handling,
+            rectified(),
+            "verify the complaint (核实) before 整改",
+        ),
+        (Side::Intake, verified(true), "the 差评 concerns the 办理地"),
+        (
+            Side::Intake,
+            EventKind::ComplaintFollowedUp {
+                satisfied: true,
+                comment: String::new(),
+            },
+            "回访 comes after",
+        ),
+        (
+            Side::Handling,
+            EventKind::ComplaintVerified {
+                substantiated: true,
+                findings: "  ".into(),
+            },
+            "findings: say what",
+        ),
+    ] {
+        let err = logs.write(side, kind, at(3)).unwrap_err();
+        assert!(err.to_string().contains(why), "{err} should say {why:?}");
+    }
+    logs.write(Side::Handling, verified(true), at(3)).unwrap();
+    assert_eq!(logs.state().complaint.unwrap().stage, C::Rectifying);
+    let err = logs.write(Side::Handling, answered(), at(3)).unwrap_err();
+    assert!(
+        err.to_string().contains("record the 整改 before 反馈"),
+        "{err}"
+    );
+    logs.write(Side::Handling, rectified(), at(4)).unwrap();
+    logs.write(Side::Handling, answered(), at(5)).unwrap();
+    logs.write(
+        Side::Intake,
+        EventKind::ComplaintFollowedUp {
+            satisfied: true,
+            comment: "满意".into(),
+        },
+        at(6),
+    )
+    .unwrap();
+    let c = logs.state().complaint.unwrap();
+    assert_eq!(c.stage, C::FollowedUp);
+    assert_eq!(c.substantiated, Some(true));
+    assert!(c.measures.is_some() && c.feedback.is_some());
+    assert!(c.follow_up.unwrap().satisfied);
+    assert!(
+        logs.state()
+            .timeline
+            .iter()
+            .all(|t| t.effect == Effect::Applied)
+    );
+}
+
+#[test]
+fn a_complaint_not_substantiated_skips_rectification() {
+    use crate::case::complaint::ComplaintStage as C;
+    let mut logs = decided_then(poor(2, Side::Intake));
+    let at = Timestamp(MON + 3 * DAY);
+    let err = logs.write(Side::Handling, verified(false), at).unwrap_err();
+    assert!(err.to_string().contains("收件地"), "{err}");
+    logs.write(Side::Intake, verified(false), at).unwrap();
+    assert_eq!(logs.state().complaint.unwrap().stage, C::Answering);
+    let err = logs.write(Side::Intake, rectified(), at).unwrap_err();
+    assert!(err.to_string().contains("nothing to rectify"), "{err}");
+    logs.write(Side::Intake, answered(), at).unwrap();
+    let c = logs.state().complaint.unwrap();
+    assert_eq!((c.stage, c.measures), (C::Answered, None));
+}
+
+#[test]
+fn a_fair_evaluation_opens_no_complaint_and_complaint_events_then_do_nothing() {
+    let mut logs = decided_then(poor(3, Side::Handling));
+    assert_eq!(logs.state().complaint, None);
+    let err = logs
+        .write(Side::Handling, verified(true), Timestamp(MON + 3 * DAY))
+        .unwrap_err();
+    assert!(err.to_string().contains("no complaint is open"), "{err}");
+    // A replica folds a forced one as kept, with no effect.
+    force(&mut logs, Side::Handling, verified(true), 3 * DAY);
+    let s = logs.state();
+    assert_eq!(s.complaint, None);
+    assert!(matches!(
+        s.timeline.last().map(|t| &t.effect),
+        Some(Effect::NoEffect(why)) if why.contains("no complaint")
+    ));
+}
+
+#[test]
+fn complaint_deadlines_count_working_days_from_the_day_after() {
+    use crate::case::complaint::read_clock;
+    use crate::case::date::Date;
+    let cal = HolidayCalendar::weekdays_only();
+    // The 差评 is given on Wednesday 2026-03-04.
+    let logs = decided_then(poor(1, Side::Handling));
+    let c = logs.state().complaint.unwrap();
+    let clock = read_clock(&cal, &c, c.opened_at);
+    assert_eq!(clock.verify_due, Date::new(2026, 3, 11).unwrap());
+    assert_eq!(clock.answer_due, Date::new(2026, 3, 25).unwrap());
+    assert_eq!((clock.days_left, clock.overdue), (Some(5), false));
+    // Thursday of the next week: six working days, past the 核实 deadline.
+    let late = read_clock(&cal, &c, Timestamp(c.opened_at.0 + 8 * DAY));
+    assert_eq!((late.days_left, late.overdue), (Some(-1), true));
+    // Verified in time, the answer deadline counts: 15 - 6 = 9 days left.
+    let mut open = Some(c.clone());
+    crate::case::complaint::step(
+        &mut open,
+        Side::Handling,
+        &verified(false),
+        Timestamp(c.opened_at.0 + DAY),
+    )
+    .unwrap();
+    let c2 = open.unwrap();
+    let on = read_clock(&cal, &c2, Timestamp(c.opened_at.0 + 8 * DAY));
+    assert_eq!((on.days_left, on.overdue), (Some(9), false));
+}
+
+proptest::proptest! {
+    #![proptest_config(crate::testing::proptest_config(256))]
+
+    /// Complaint events written by either side in any order, delivered in any order: every
+    /// replica folds the same complaint, and it is the complaint of the concerned side's
+    /// events alone (the other side's have no effect).
+    #[test]
+    fn complaint_state_is_the_same_in_any_order_and_ignores_the_wrong_side(
+        intake_concerned in proptest::prelude::any::<bool>(),
+        score in 1u8..=2,
+        steps in proptest::collection::vec((proptest::prelude::any::<bool>(), 0u8..4, proptest::prelude::any::<bool>()), 0..16),
+        order in proptest::collection::vec(proptest::prelude::any::<usize>(), 0..60),
+    ) {
+        let concerns = if intake_concerned { Side::Intake } else { Side::Handling };
+        let kind = |k: u8, flag: bool| match k {
+            0 => verified(flag),
+            1 => rectified(),
+            2 => answered(),
+            _ => EventKind::ComplaintFollowedUp { satisfied: flag, comment: String::new() },
+        };
+        let mut all = decided_then(poor(score, concerns));
+        let mut own = decided_then(poor(score, concerns));
+        for (i, &(intake, k, flag)) in steps.iter().enumerate() {
+            let side = if intake || k == 3 { Side::Intake } else { Side::Handling };
+            let at = 3 * DAY + i as u64;
+            force(&mut all, side, kind(k, flag), at);
+            if side == concerns || k == 3 {
+                force(&mut own, side, kind(k, flag), at);
+            }
+        }
+        let events: Vec<Event> = all
+            .log(Side::Intake)
+            .iter()
+            .chain(all.log(Side::Handling))
+            .cloned()
+            .collect();
+        let mut replica = CaseLogs::new(all.case().clone());
+        for &i in &order {
+            replica.insert(events[i % events.len()].clone()).unwrap();
+        }
+        for e in &events {
+            replica.insert(e.clone()).unwrap();
+        }
+        let state = all.state();
+        proptest::prop_assert_eq!(&replica.state(), &state);
+        proptest::prop_assert_eq!(&state.complaint, &own.state().complaint);
+        proptest::prop_assert!(state.complaint.is_some());
+    }
+}
 mod records;
