@@ -14,5 +14,6 @@ mod failover;
 mod federation;
 mod flood;
 mod node_e2e;
+mod records;
 mod tls;
 mod versions;
