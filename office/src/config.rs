@@ -46,7 +46,8 @@ pub struct Delays {
     pub conclusion: DelayRange,
     /// How long a suspension lasts.
     pub suspension: DelayRange,
-    /// From the conclusion to the dispatch of the result.
+    /// From the conclusion to the dispatch of the result, and from posting a result to its
+    /// 送达 (delivery) confirmed.
     pub dispatch: DelayRange,
     /// From a withdrawal request to its confirmation.
     pub withdrawal: DelayRange,
