@@ -445,6 +445,59 @@ impl EventKind {
         }
     }
 
+    /// The kind with `authority` (the item's 实施主体) named where a back office left the
+    /// body out: an acceptance's unit, the licences' issuing unit, a shipment's sender.
+    pub fn naming_authority(self, authority: &str) -> EventKind {
+        let or = |s: String| {
+            if s.trim().is_empty() {
+                authority.to_string()
+            } else {
+                s
+            }
+        };
+        match self {
+            EventKind::Accepted {
+                unit,
+                person,
+                document_number,
+                limit,
+                committed_date,
+            } => EventKind::Accepted {
+                unit: or(unit),
+                person,
+                document_number,
+                limit,
+                committed_date,
+            },
+            EventKind::Concluded {
+                outcome: Outcome::Approved { licences },
+            } => EventKind::Concluded {
+                outcome: Outcome::Approved {
+                    licences: licences
+                        .into_iter()
+                        .map(|mut l| {
+                            l.issuer = or(l.issuer);
+                            l
+                        })
+                        .collect(),
+                },
+            },
+            EventKind::ResultDispatched {
+                method,
+                reference,
+                shipment,
+            } => EventKind::ResultDispatched {
+                method,
+                reference,
+                shipment: shipment.map(|mut s| {
+                    s.sender = or(s.sender);
+                    s
+                }),
+            },
+            other => other,
+        }
+    }
+
     /// The side whose writer may write this kind. For a complaint's handling, which either
     /// side may write ([`EventKind::fixed_side`] is `None`), the usual one: the handling side.
     pub fn side(&self) -> Side {
@@ -526,17 +579,10 @@ pub mod samples {
     }
 
     /// `kind` as the handling node completes it before signing: an acceptance gets a limit of
-    /// 5 working days and, like licences and shipments, a unit where it names none. For tests
-    /// that write a back office's reports into logs without an engine.
+    /// 5 working days, and a unit is filled in where none is named. For tests that write a
+    /// back office's reports into logs without an engine.
     pub fn completed(kind: EventKind) -> EventKind {
-        let authority = |s: String| {
-            if s.is_empty() {
-                "市场监督管理局".into()
-            } else {
-                s
-            }
-        };
-        match kind {
+        let kind = match kind {
             EventKind::Accepted {
                 unit,
                 person,
@@ -544,7 +590,7 @@ pub mod samples {
                 limit,
                 committed_date,
             } => EventKind::Accepted {
-                unit: authority(unit),
+                unit,
                 person,
                 document_number,
                 limit: limit.or(Some(TimeLimit {
@@ -553,33 +599,9 @@ pub mod samples {
                 })),
                 committed_date,
             },
-            EventKind::Concluded {
-                outcome: Outcome::Approved { licences },
-            } => EventKind::Concluded {
-                outcome: Outcome::Approved {
-                    licences: licences
-                        .into_iter()
-                        .map(|mut l| {
-                            l.issuer = authority(l.issuer);
-                            l
-                        })
-                        .collect(),
-                },
-            },
-            EventKind::ResultDispatched {
-                method,
-                reference,
-                shipment,
-            } => EventKind::ResultDispatched {
-                method,
-                reference,
-                shipment: shipment.map(|mut s| {
-                    s.sender = authority(s.sender);
-                    s
-                }),
-            },
             other => other,
-        }
+        };
+        kind.naming_authority("市场监督管理局")
     }
 
     /// A licence record with every field a conclusion needs.

@@ -118,7 +118,6 @@ impl<S: Store> Engine<S> {
         kind: EventKind,
         now: Timestamp,
     ) -> Result<EventKind> {
-        use crate::case::events::Outcome;
         if !matches!(
             kind,
             EventKind::Accepted { .. }
@@ -136,14 +135,7 @@ impl<S: Store> Engine<S> {
                     record.impl_code
                 ))
             })?;
-        let or_authority = |s: String| {
-            if s.trim().is_empty() {
-                item.authority.clone()
-            } else {
-                s
-            }
-        };
-        Ok(match kind {
+        let kind = match kind {
             EventKind::Accepted {
                 unit,
                 person,
@@ -179,40 +171,16 @@ impl<S: Store> Engine<S> {
                     )));
                 }
                 EventKind::Accepted {
-                    unit: or_authority(unit),
+                    unit,
                     person,
                     document_number,
                     limit: Some(committed),
                     committed_date: due,
                 }
             }
-            EventKind::Concluded {
-                outcome: Outcome::Approved { licences },
-            } => EventKind::Concluded {
-                outcome: Outcome::Approved {
-                    licences: licences
-                        .into_iter()
-                        .map(|mut l| {
-                            l.issuer = or_authority(l.issuer);
-                            l
-                        })
-                        .collect(),
-                },
-            },
-            EventKind::ResultDispatched {
-                method,
-                reference,
-                shipment,
-            } => EventKind::ResultDispatched {
-                method,
-                reference,
-                shipment: shipment.map(|mut s| {
-                    s.sender = or_authority(s.sender);
-                    s
-                }),
-            },
             other => other,
-        })
+        };
+        Ok(kind.naming_authority(&item.authority))
     }
 
     /// The side `kind` is written on — for a complaint's handling, the side its 差评
