@@ -42,7 +42,7 @@ pub use configs::with_tls;
 pub struct DemoToken {
     /// The region whose node accepts it.
     pub region: String,
-    /// window, back_office or admin.
+    /// window, back_office, admin or applicant_app.
     pub role: String,
     /// The window, for window tokens.
     #[serde(default)]
