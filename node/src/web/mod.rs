@@ -14,6 +14,7 @@ mod federation;
 mod form;
 mod labels;
 mod layout;
+mod receipt;
 mod session;
 mod window;
 
@@ -44,7 +45,7 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/cases", get(case::worklist))
         .route("/cases/{id}", get(case::page))
-        .route("/cases/{id}/receipt", get(case::receipt))
+        .route("/cases/{id}/receipt", get(receipt::receipt))
         .route("/cases/{id}/act", post(case_actions::act))
         .route("/cases/{id}/materials/{digest}", get(case::material))
         .route("/ui/materials/{digest}", put(window::upload_chunk))

@@ -18,9 +18,9 @@ use crate::case::clock::{ClockInput, ClockReading, TimeLimit, late_supplement, r
 use crate::case::complaint::{self, Complaint, Evaluation, POOR_SCORE_MAX};
 use crate::case::date::Date;
 use crate::case::events::{
-    Event, EventKind, LicenceRef, MAX_EXTENSION_DAYS, MaterialGap, Outcome, Shipment, Side,
-    SpecialProcedure,
+    Event, EventKind, MAX_EXTENSION_DAYS, MaterialGap, Outcome, Shipment, Side,
 };
+use crate::case::records::{AcceptanceRecord, ProcedureRecord, outcome_problem};
 use crate::catalog::Delivery;
 use crate::error::{Error, Result};
 use crate::ids::Timestamp;
@@ -82,36 +82,6 @@ pub struct OpenSupplement {
     pub materials: Vec<MaterialGap>,
     /// How long the applicant has, from the request.
     pub deadline: TimeLimit,
-}
-
-/// The 受理 record (GB/T 39046): who accepted, under which number, and the date promised.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct AcceptanceRecord {
-    /// 受理单位.
-    pub unit: String,
-    /// 受理人员.
-    pub person: String,
-    /// 受理文号.
-    pub document_number: String,
-    /// 承诺办结日期 as promised at acceptance (before any stop or extension).
-    pub committed_date: Option<Date>,
-}
-
-/// One 特别程序 of the case (GB/T 39046 办理 record): type, reason, start, end, result.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct ProcedureRecord {
-    /// Which procedure.
-    pub procedure: SpecialProcedure,
-    /// Why.
-    pub reason: String,
-    /// When it began (the clock stopped).
-    pub started: Timestamp,
-    /// When it ended (the clock ran again); none while it runs.
-    pub ended: Option<Timestamp>,
-    /// What it found.
-    pub result: String,
 }
 
 /// What an event did when its turn came in the fold.
@@ -682,22 +652,6 @@ impl CaseState {
         if self.stopped_at.is_none() {
             self.stopped_at = Some(at);
         }
-    }
-}
-
-/// Why a conclusion's outcome record is incomplete, if it is.
-fn outcome_problem(outcome: &Outcome) -> Option<String> {
-    match outcome {
-        Outcome::Approved { licences } => licences.iter().find_map(LicenceRef::problem),
-        Outcome::Denied { reason } | Outcome::Returned { reason } | Outcome::Voided { reason } => {
-            reason
-                .trim()
-                .is_empty()
-                .then(|| format!("{} gives the reason the applicant is told", outcome.label()))
-        }
-        Outcome::Forwarded { to, reason } => (to.trim().is_empty() || reason.trim().is_empty())
-            .then(|| "转报 names the authority it goes to and why".to_string()),
-        Outcome::SupplementTimedOut => None,
     }
 }
 

@@ -9,6 +9,7 @@
 //! | [`log`] | one replica of both logs: dedupe, gaps, equivocation, the writer's check |
 //! | [`complaint`] | 好差评: an evaluation's reasons and channel, and the complaint a 差评 opens |
 //! | [`fold`] | the pure fold of both logs into the case state, and the transition rules |
+//! | [`records`] | the GB/T 39046 records the state keeps: 受理, 特别程序, a complete 办结 |
 //! | [`clock`] | the statutory clock and its colour |
 //! | [`calendar`] | working days, holidays and make-up days |
 //! | [`date`] | civil dates in China time, weekdays, day arithmetic, `YYYY-MM-DD` |
@@ -21,3 +22,4 @@ pub mod date;
 pub mod events;
 pub mod fold;
 pub mod log;
+pub mod records;

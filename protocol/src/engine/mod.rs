@@ -37,6 +37,7 @@
 
 pub mod audit;
 pub mod backoffice;
+mod before_signing;
 mod catalogs;
 mod driver;
 mod event_flow;
