@@ -447,55 +447,24 @@ impl EventKind {
 
     /// The kind with `authority` (the item's 实施主体) named where a back office left the
     /// body out: an acceptance's unit, the licences' issuing unit, a shipment's sender.
-    pub fn naming_authority(self, authority: &str) -> EventKind {
-        let or = |s: String| {
+    pub fn naming_authority(mut self, authority: &str) -> EventKind {
+        let fill = |s: &mut String| {
             if s.trim().is_empty() {
-                authority.to_string()
-            } else {
-                s
+                *s = authority.to_string();
             }
         };
-        match self {
-            EventKind::Accepted {
-                unit,
-                person,
-                document_number,
-                limit,
-                committed_date,
-            } => EventKind::Accepted {
-                unit: or(unit),
-                person,
-                document_number,
-                limit,
-                committed_date,
-            },
+        match &mut self {
+            EventKind::Accepted { unit, .. } => fill(unit),
             EventKind::Concluded {
                 outcome: Outcome::Approved { licences },
-            } => EventKind::Concluded {
-                outcome: Outcome::Approved {
-                    licences: licences
-                        .into_iter()
-                        .map(|mut l| {
-                            l.issuer = or(l.issuer);
-                            l
-                        })
-                        .collect(),
-                },
-            },
+            } => licences.iter_mut().for_each(|l| fill(&mut l.issuer)),
             EventKind::ResultDispatched {
-                method,
-                reference,
-                shipment,
-            } => EventKind::ResultDispatched {
-                method,
-                reference,
-                shipment: shipment.map(|mut s| {
-                    s.sender = or(s.sender);
-                    s
-                }),
-            },
-            other => other,
+                shipment: Some(shipment),
+                ..
+            } => fill(&mut shipment.sender),
+            _ => {}
         }
+        self
     }
 
     /// The side whose writer may write this kind. For a complaint's handling, which either
@@ -581,26 +550,13 @@ pub mod samples {
     /// `kind` as the handling node completes it before signing: an acceptance gets a limit of
     /// 5 working days, and a unit is filled in where none is named. For tests that write a
     /// back office's reports into logs without an engine.
-    pub fn completed(kind: EventKind) -> EventKind {
-        let kind = match kind {
-            EventKind::Accepted {
-                unit,
-                person,
-                document_number,
-                limit,
-                committed_date,
-            } => EventKind::Accepted {
-                unit,
-                person,
-                document_number,
-                limit: limit.or(Some(TimeLimit {
-                    days: 5,
-                    unit: DayUnit::WorkingDays,
-                })),
-                committed_date,
-            },
-            other => other,
-        };
+    pub fn completed(mut kind: EventKind) -> EventKind {
+        if let EventKind::Accepted { limit, .. } = &mut kind {
+            limit.get_or_insert(TimeLimit {
+                days: 5,
+                unit: DayUnit::WorkingDays,
+            });
+        }
         kind.naming_authority("市场监督管理局")
     }
 

@@ -40,51 +40,43 @@ impl<S: Store> Engine<S> {
                     record.impl_code
                 ))
             })?;
-        let kind = match kind {
-            EventKind::Accepted {
-                unit,
-                person,
-                document_number,
-                limit,
-                committed_date,
-            } => {
-                let committed = item.committed_limit;
-                if let Some(given) = limit
-                    && given != committed
-                {
-                    return Err(Error::IllegalTransition(format!(
-                        "the committed limit is the catalog's ({} {:?}), not {} {:?}",
-                        committed.days, committed.unit, given.days, given.unit
-                    )));
-                }
-                let due = crate::case::clock::read_clock(
-                    &self.calendar,
-                    &crate::case::clock::ClockInput {
-                        accepted_at: now,
-                        pauses: &[],
-                        stopped_at: None,
-                        limit: committed,
-                    },
-                    now,
-                )
-                .due_date;
-                if let (Some(given), Some(due)) = (committed_date, due)
-                    && given != due
-                {
-                    return Err(Error::IllegalTransition(format!(
-                        "the committed date is {due} on this region's calendar, not {given}"
-                    )));
-                }
-                EventKind::Accepted {
-                    unit,
-                    person,
-                    document_number,
-                    limit: Some(committed),
-                    committed_date: due,
-                }
+        let mut kind = kind;
+        if let EventKind::Accepted {
+            limit,
+            committed_date,
+            ..
+        } = &mut kind
+        {
+            let committed = item.committed_limit;
+            if let Some(given) = *limit
+                && given != committed
+            {
+                return Err(Error::IllegalTransition(format!(
+                    "the committed limit is the catalog's ({} {:?}), not {} {:?}",
+                    committed.days, committed.unit, given.days, given.unit
+                )));
             }
-            other => other,
-        };
+            let due = crate::case::clock::read_clock(
+                &self.calendar,
+                &crate::case::clock::ClockInput {
+                    accepted_at: now,
+                    pauses: &[],
+                    stopped_at: None,
+                    limit: committed,
+                },
+                now,
+            )
+            .due_date;
+            if let (Some(given), Some(due)) = (*committed_date, due)
+                && given != due
+            {
+                return Err(Error::IllegalTransition(format!(
+                    "the committed date is {due} on this region's calendar, not {given}"
+                )));
+            }
+            *limit = Some(committed);
+            *committed_date = due;
+        }
         Ok(kind.naming_authority(&item.authority))
     }
 
