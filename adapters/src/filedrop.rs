@@ -138,12 +138,15 @@ impl FileDropConfig {
 }
 
 /// The outbox file name of a notice: `<case id>.0.json` for a new case, `<case id>.<seq>.json`
-/// for an intake event. Refused for a case id starting with `.`, which would make a hidden file
+/// for an intake event, `<case id>.step-<n>.json` when a 多地联办 step is this region's and
+/// `<case id>.step-<n>-done.json` when another region completed one. Refused for a case id starting with `.`, which would make a hidden file
 /// (case ids hold no path separators, so nothing else can escape the outbox).
 pub fn notice_file_name(notice: &Notice) -> Result<String, AdapterError> {
     let (case, n) = match notice {
-        Notice::NewCase { case, .. } => (case, 0),
-        Notice::IntakeEvent { case, seq, .. } => (case, *seq),
+        Notice::NewCase { case, .. } => (case, "0".to_string()),
+        Notice::IntakeEvent { case, seq, .. } => (case, seq.to_string()),
+        Notice::StepTurn { case, step, .. } => (case, format!("step-{step}")),
+        Notice::StepDone { case, step, .. } => (case, format!("step-{step}-done")),
     };
     let case = case.as_str();
     if case.starts_with('.') || case.contains(['/', '\\']) {

@@ -24,6 +24,8 @@
 //!                                                  (suspend_percent)
 //!                                    ─conclusion─▶ Concluded{Approved | Denied (deny_percent)}
 //! Concluded ─dispatch─▶ ResultDispatched{the application's delivery method}
+//! 多地联办: Accepted waits for the steps; StepTurn ─step─▶ StepCompleted (this region's
+//!   step); after the plan's last step (StepDone{all_done}, or its own) ─review─▶ InReview …
 //! WithdrawalRequested ─withdrawal─▶ WithdrawalConfirmed, unless the case was decided meanwhile
 //! ```
 //!
@@ -67,6 +69,13 @@ enum Stage {
     AwaitingSupplement,
     /// Accepted; the review step is due.
     Accepted,
+    /// 多地联办: accepted, waiting for another region's step.
+    AwaitingSteps,
+    /// 多地联办: this region's step (its position in the plan) is due.
+    StepDue(u8),
+    /// 多地联办: this region's step is done and it has nothing else to do in the case (a
+    /// participating region). Final.
+    StepsDone,
     /// In review; the conclusion (or a suspension) is due.
     InReview,
     /// Suspended; the resumption is due.
@@ -93,6 +102,7 @@ impl Stage {
                 | Stage::Dispatched
                 | Stage::Rejected
                 | Stage::Withdrawn
+                | Stage::StepsDone
         )
     }
 }
@@ -119,6 +129,10 @@ struct CaseView {
     withdrawal_asked: bool,
     /// When the next pipeline step is due, if one is.
     step_due: Option<Timestamp>,
+    /// 多地联办: the plan's steps (their actions), empty for a two-party case.
+    steps: Vec<String>,
+    /// Whether this region handles the case (else it only does a step of it).
+    handler: bool,
 }
 
 /// The two kinds of timer a case may have running at once.
@@ -184,7 +198,52 @@ impl ReferenceCore {
             Notice::IntakeEvent {
                 case, seq, event, ..
             } => self.on_intake_event(now, case, *seq, event),
+            Notice::StepTurn {
+                case,
+                step,
+                application,
+            } => self.on_step_turn(now, case, *step, application),
+            Notice::StepDone {
+                case,
+                all_done: true,
+                ..
+            } => {
+                if let Some(view) = self.cases.get_mut(case)
+                    && view.stage == Stage::AwaitingSteps
+                {
+                    view.stage = Stage::Accepted;
+                    let delay = self.delay(case, "delay/review", self.config.delays.review);
+                    self.schedule_step(case, now.plus_ms(delay));
+                }
+            }
+            Notice::StepDone { .. } => {}
         }
+    }
+
+    /// 多地联办: a step of the case is this region's now. A region that does not handle the
+    /// case learns of it here (it keeps no more of it than the step needs).
+    fn on_step_turn(&mut self, now: Timestamp, case: &CaseId, step: u8, application: &Application) {
+        let view = self.cases.entry(case.clone()).or_insert_with(|| CaseView {
+            stage: Stage::AwaitingSteps,
+            result_name: String::new(),
+            delivery: application.delivery.method,
+            authority: String::new(),
+            receiver: String::new(),
+            supplement_material: None,
+            seen_intake: BTreeSet::new(),
+            suspended_once: false,
+            withdrawal_asked: false,
+            step_due: None,
+            steps: application.steps.iter().map(|s| s.action.clone()).collect(),
+            handler: false,
+        });
+        if matches!(view.stage, Stage::StepDue(_)) || view.stage.is_decided() {
+            tracing::debug!(%case, step, "reference back office: step turn redelivered, ignored");
+            return;
+        }
+        view.stage = Stage::StepDue(step);
+        let delay = self.delay(case, "delay/step", self.config.delays.review);
+        self.schedule_step(case, now.plus_ms(delay));
     }
 
     /// A fresh view of a case just received: the decision is due.
@@ -209,6 +268,8 @@ impl ReferenceCore {
             suspended_once: false,
             withdrawal_asked: false,
             step_due: None,
+            steps: application.steps.iter().map(|s| s.action.clone()).collect(),
+            handler: true,
         }
     }
 
@@ -271,7 +332,13 @@ impl ReferenceCore {
         for (index, kind) in handling.iter().enumerate() {
             let seq = u32::try_from(index).unwrap_or(u32::MAX).saturating_add(1);
             view.stage = match kind {
+                EventKind::Accepted { .. } if !view.steps.is_empty() => Stage::AwaitingSteps,
                 EventKind::Accepted { .. } => Stage::Accepted,
+                // 多地联办: the handler's own step; after the plan's last, the review is due.
+                EventKind::StepCompleted { step, .. } if usize::from(*step) + 1 >= view.steps.len() => {
+                    Stage::Accepted
+                }
+                EventKind::StepCompleted { .. } => Stage::AwaitingSteps,
                 EventKind::Rejected { .. } => Stage::Rejected,
                 EventKind::SupplementRequested { .. } => {
                     open_request = Some(seq);
@@ -326,9 +393,13 @@ impl ReferenceCore {
             Stage::Suspended => Some(("delay/suspension", ranges.suspension)),
             Stage::Concluded { .. } => Some(("delay/dispatch", ranges.dispatch)),
             Stage::Mailed => Some(("delay/delivery", ranges.dispatch)),
-            Stage::AwaitingSupplement | Stage::Dispatched | Stage::Rejected | Stage::Withdrawn => {
-                None
-            }
+            Stage::StepDue(_) => Some(("delay/step", ranges.review)),
+            Stage::AwaitingSupplement
+            | Stage::AwaitingSteps
+            | Stage::StepsDone
+            | Stage::Dispatched
+            | Stage::Rejected
+            | Stage::Withdrawn => None,
         };
         let withdrawal = view.withdrawal_asked && !view.stage.is_decided();
         let stage = view.stage;
@@ -418,9 +489,16 @@ impl ReferenceCore {
                 let material = view.supplement_material.clone();
                 let accepted =
                     EventKind::accepted(&view.authority, "参考后台", &format!("受理〔{case}〕号"));
+                // 多地联办: after acceptance the steps run first, each region's back office
+                // told when its turn comes.
+                let (after_acceptance, review) = if view.steps.is_empty() {
+                    (Stage::Accepted, Some(("delay/review", config.delays.review)))
+                } else {
+                    (Stage::AwaitingSteps, None)
+                };
                 if after_supplement {
-                    next = Some(("delay/review", config.delays.review));
-                    (Stage::Accepted, accepted)
+                    next = review;
+                    (after_acceptance, accepted)
                 } else if roll < u64::from(o.reject_percent) {
                     (
                         Stage::Rejected,
@@ -446,8 +524,8 @@ impl ReferenceCore {
                         },
                     )
                 } else {
-                    next = Some(("delay/review", config.delays.review));
-                    (Stage::Accepted, accepted)
+                    next = review;
+                    (after_acceptance, accepted)
                 }
             }
             Stage::Accepted => {
@@ -547,6 +625,26 @@ impl ReferenceCore {
                     },
                 )
             }
+            Stage::StepDue(step) => {
+                let last = usize::from(step) + 1 >= view.steps.len();
+                let action = view.steps.get(usize::from(step)).cloned().unwrap_or_default();
+                let after = match (view.handler, last) {
+                    (false, _) => Stage::StepsDone,
+                    (true, false) => Stage::AwaitingSteps,
+                    (true, true) => {
+                        next = Some(("delay/review", config.delays.review));
+                        Stage::Accepted
+                    }
+                };
+                (
+                    after,
+                    EventKind::StepCompleted {
+                        step,
+                        result: format!("{action}：已办结（参考后台模拟）"),
+                        document_number: format!("联办〔{case}〕{}号", step + 1),
+                    },
+                )
+            }
             Stage::Mailed => (
                 Stage::Dispatched,
                 EventKind::ResultDelivered {
@@ -554,7 +652,12 @@ impl ReferenceCore {
                     signed_by: view.receiver.clone(),
                 },
             ),
-            Stage::AwaitingSupplement | Stage::Dispatched | Stage::Rejected | Stage::Withdrawn => {
+            Stage::AwaitingSupplement
+            | Stage::AwaitingSteps
+            | Stage::StepsDone
+            | Stage::Dispatched
+            | Stage::Rejected
+            | Stage::Withdrawn => {
                 return;
             }
         };

@@ -85,6 +85,7 @@ pub fn sample_item() -> ServiceItem {
         modes: vec![Mode::ProxyIntake],
         collectors: Collectors::AllMembers,
         pledge: false,
+        steps: Vec::new(),
     }
 }
 
@@ -130,6 +131,7 @@ pub fn sample_application(case: &CaseId, delivery: Delivery) -> Application {
         },
         accept_with_gaps: vec![],
         pledge: false,
+        steps: Vec::new(),
     }
 }
 

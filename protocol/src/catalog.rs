@@ -268,6 +268,10 @@ pub struct ServiceItem {
     /// the materials marked `pledge_waives` then need not be handed in.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub pledge: bool,
+    /// 多地联办: the steps, in order, each region's part and limit. Named by every item that
+    /// lists `multi_site`, and only by those.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<crate::case::steps::Step>,
 }
 
 impl ServiceItem {
@@ -329,6 +333,20 @@ impl ServiceItem {
                 "modes",
                 "list at least one mode: fully_online, proxy_intake, multi_site".into(),
             );
+        }
+        match (self.modes.contains(&Mode::MultiSite), self.steps.is_empty()) {
+            (true, true) => bad(
+                "steps",
+                "a multi_site item names its steps (role, action, limit) in order".into(),
+            ),
+            (false, false) => bad(
+                "steps",
+                "only a multi_site item names steps; add multi_site to modes or drop them".into(),
+            ),
+            _ => {}
+        }
+        for problem in crate::case::steps::step_problems(&self.steps) {
+            bad("steps", problem);
         }
         if self.result.name.trim().is_empty() {
             bad("result.name", "name the result (结果名称)".into());

@@ -103,6 +103,7 @@ fn item() -> ServiceItem {
         modes: vec![Mode::FullyOnline, Mode::ProxyIntake],
         collectors: Collectors::AllMembers,
         pledge: false,
+        steps: Vec::new(),
     }
 }
 
@@ -142,6 +143,7 @@ fn application() -> Application {
         },
         accept_with_gaps: vec![],
         pledge: false,
+        steps: Vec::new(),
     }
 }
 
@@ -189,7 +191,7 @@ fn vectors() -> Vec<(String, Vec<u8>, &'static str)> {
         case: application().case,
         side: Side::Intake,
         seq: 1,
-        seen: 0,
+        seen: Vec::new(),
         at: Timestamp(T0),
         kind: EventKind::Submitted {
             application: Box::new(application()),
@@ -226,6 +228,25 @@ fn vectors() -> Vec<(String, Vec<u8>, &'static str)> {
             "event-submitted.cose".to_string(),
             event.bytes().to_vec(),
             "node-120000.pub",
+        ),
+        (
+            // A 多地联办 step, in the handling log of a three-log case: `seen` has one entry
+            // per log (intake 1, handling's own 0, the transfer-out participant's 2).
+            "event-step-completed.cose".to_string(),
+            bytes(bj.sign(&Event {
+                case: application().case,
+                side: Side::Handling,
+                seq: 3,
+                seen: vec![1, 0, 2],
+                at: Timestamp(T0 + 3_000),
+                kind: EventKind::StepCompleted {
+                    step: 1,
+                    result: "基本养老保险关系已接续".into(),
+                    document_number: "京社保接〔2026〕1号".into(),
+                },
+                prev: Some(Digest::of(b"handling event 2")),
+            })),
+            "node-110000.pub",
         ),
         (
             "receipt.cose".to_string(),
@@ -369,6 +390,16 @@ fn vectors_verify_and_decode() {
                 let manifest: CatalogManifest = opened(&bytes, &key);
                 assert_eq!(manifest.items, vec![item()], "{name}");
                 assert_eq!((manifest.region, manifest.version), (region("110000"), 1));
+            }
+            "event" if name.starts_with("event-step") => {
+                let event: Event = opened(&bytes, &key);
+                assert_eq!((event.side, event.seq), (Side::Handling, 3), "{name}");
+                assert_eq!(event.seen, vec![1, 0, 2], "{name}: one entry per log");
+                assert!(
+                    matches!(event.kind, EventKind::StepCompleted { step: 1, .. }),
+                    "{name}: {:?}",
+                    event.kind
+                );
             }
             "event" => {
                 let event: Event = opened(&bytes, &key);

@@ -44,10 +44,7 @@ impl World {
             .engine
             .as_ref()
             .and_then(|e| e.case_record(case))
-            .map_or(0, |r| match side {
-                Side::Intake => r.intake_seq,
-                Side::Handling => r.handling_seq,
-            })
+            .map_or(0, |r| r.held(side))
     }
 
     /// The index of the node serving `region`, if it is in the scenario.

@@ -130,6 +130,7 @@ pub(crate) fn item(region: &str, n: u32) -> ServiceItem {
         modes: vec![Mode::FullyOnline, Mode::ProxyIntake],
         collectors: Collectors::AllMembers,
         pledge: false,
+        steps: Vec::new(),
     }
 }
 

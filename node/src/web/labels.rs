@@ -91,6 +91,7 @@ pub(super) fn side(s: Side) -> &'static str {
     match s {
         Side::Intake => "收件地",
         Side::Handling => "办理地",
+        Side::Participant(_) => "联办地",
     }
 }
 

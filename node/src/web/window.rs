@@ -769,6 +769,7 @@ fn intake_request(
         accept_with_gaps: gaps,
         pledge,
         mode: None,
+        step_regions: Default::default(),
     };
     (request, errors)
 }

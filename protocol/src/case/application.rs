@@ -6,6 +6,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::case::events::Side;
+use crate::case::steps::PlannedStep;
 use crate::catalog::{Delivery, Mode, ServiceItem, ServiceTarget, TrustLevel};
 use crate::error::{Error, Result};
 use crate::ids::{CaseId, Digest, Masked, RegionId, Timestamp, WindowId};
@@ -143,9 +145,51 @@ pub struct Application {
     pub accept_with_gaps: Vec<String>,
     /// 告知承诺: the applicant pledged the conditions instead of proving them.
     pub pledge: bool,
+    /// 多地联办: the item's steps with the region doing each, fixed at intake. Empty for a
+    /// case one region handles.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<PlannedStep>,
 }
 
 impl Application {
+    /// The regions that write a participant log, in participant order (participant n is
+    /// entry n − 1): see [`crate::case::steps::participants`].
+    pub fn participants(&self) -> Vec<RegionId> {
+        crate::case::steps::participants(&self.steps, &self.intake.region, &self.item.region)
+    }
+
+    /// The region that writes `side`'s log, if the case has that side.
+    pub fn region_of(&self, side: Side) -> Option<RegionId> {
+        match side {
+            Side::Intake => Some(self.intake.region.clone()),
+            Side::Handling => Some(self.item.region.clone()),
+            Side::Participant(n) => self
+                .participants()
+                .get(usize::from(n).checked_sub(1)?)
+                .cloned(),
+        }
+    }
+
+    /// The log in which `region` writes a step of its own: the handling log if it handles the
+    /// case, else its participant log, else (a step of the collecting region) the intake log.
+    pub fn side_of(&self, region: &RegionId) -> Option<Side> {
+        if region == &self.item.region {
+            return Some(Side::Handling);
+        }
+        if let Some(i) = self.participants().iter().position(|r| r == region) {
+            return u8::try_from(i + 1).ok().map(Side::Participant);
+        }
+        (region == &self.intake.region).then_some(Side::Intake)
+    }
+
+    /// Every side of the case: intake, handling, then the participants.
+    pub fn sides(&self) -> Vec<Side> {
+        let n = self.participants().len();
+        let mut out = vec![Side::Intake, Side::Handling];
+        out.extend((1..=n).filter_map(|i| u8::try_from(i).ok().map(Side::Participant)));
+        out
+    }
+
     /// The application with the applicant's personal data masked (name, identity number,
     /// phone, postal address, and every form field), for readers other than the window that
     /// collected it.
@@ -341,6 +385,7 @@ pub(crate) mod tests {
             },
             accept_with_gaps: vec!["premises".into()],
             pledge: false,
+            steps: Vec::new(),
         }
     }
 

@@ -284,6 +284,7 @@ fn side_name(side: Side) -> &'static str {
     match side {
         Side::Intake => "收件地 (the collecting region)",
         Side::Handling => "办理地 (the handling region)",
+        Side::Participant(_) => "联办地 (a region with a step of the case)",
     }
 }
 

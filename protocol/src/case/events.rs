@@ -1,6 +1,7 @@
-//! The events of a case's two logs. The intake node writes the intake side, the handling node
-//! the handling side; each numbers its own events and says how much of the other log it had
-//! seen, which fixes the order in which both logs fold into one state.
+//! The events of a case's logs. The intake node writes the intake side, the handling node
+//! the handling side, and in a 多地联办 case each other region with a step writes a participant
+//! side; each numbers its own events and says how much of every other log it had seen, which
+//! fixes the order in which the logs fold into one state.
 
 use serde::{Deserialize, Serialize};
 
@@ -15,15 +16,22 @@ use crate::ids::{CaseId, Timestamp};
 /// Largest signed event; an application with its material list fits well inside.
 pub const MAX_EVENT_SIZE: usize = 256 << 10;
 
-/// Which of the case's two writers an event belongs to.
+/// Most logs one case has: intake, handling and up to six participating regions. A bound, so
+/// a `seen` vector or a participant number from a peer cannot make a replica grow without end.
+pub const MAX_LOGS: usize = 8;
+
+/// Which of the case's writers an event belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Side {
     /// 收件地: the region whose window collected the application.
     Intake,
-    /// 办理地: the region that decides.
+    /// 办理地: the region that accepts and decides.
     Handling,
+    /// 多地联办: another region doing a step of the case (转出地, 协办地), numbered from 1 in
+    /// the order of [`crate::case::application::Application::participants`].
+    Participant(u8),
 }
 
 impl Side {
@@ -37,11 +45,44 @@ impl Side {
         *self == Side::Handling
     }
 
-    /// The other writer.
+    /// The other writer of a two-party case (a participant's counterpart is the handler).
     pub fn other(self) -> Side {
         match self {
             Side::Intake => Side::Handling,
-            Side::Handling => Side::Intake,
+            Side::Handling | Side::Participant(_) => Side::Intake,
+        }
+    }
+
+    /// The log's position in a `seen` vector: intake 0, handling 1, participant n at n + 1.
+    pub fn index(self) -> usize {
+        match self {
+            Side::Intake => 0,
+            Side::Handling => 1,
+            Side::Participant(n) => 1 + usize::from(n),
+        }
+    }
+
+    /// The side at position `index` of a `seen` vector, if a case can have it.
+    pub fn from_index(index: usize) -> Option<Side> {
+        match index {
+            0 => Some(Side::Intake),
+            1 => Some(Side::Handling),
+            i if i < MAX_LOGS => u8::try_from(i - 1).ok().map(Side::Participant),
+            _ => None,
+        }
+    }
+
+    /// Whether a case may have this side at all (participants 1 to `MAX_LOGS - 2`).
+    pub fn is_valid(self) -> bool {
+        !matches!(self, Side::Participant(0)) && self.index() < MAX_LOGS
+    }
+
+    /// A short name for messages and store keys' readers.
+    pub fn name(self) -> String {
+        match self {
+            Side::Intake => "intake".into(),
+            Side::Handling => "handling".into(),
+            Side::Participant(n) => format!("participant {n}"),
         }
     }
 }
@@ -56,8 +97,10 @@ pub struct Event {
     pub side: Side,
     /// The writer's sequence number, from 1 without gaps.
     pub seq: u32,
-    /// How many events of the other side's log the writer had when it wrote this one.
-    pub seen: u32,
+    /// For each log of the case by [`Side::index`], how many of its events the writer had
+    /// folded when it wrote this one (its own entry is 0; trailing zeros are left out, so a
+    /// two-party event carries one number, as before).
+    pub seen: Vec<u32>,
     /// When it happened, by the writer's clock.
     pub at: Timestamp,
     /// What happened.
@@ -70,6 +113,11 @@ pub struct Event {
 }
 
 impl Event {
+    /// How many events of `side`'s log the writer had folded.
+    pub fn seen_of(&self, side: Side) -> u32 {
+        self.seen.get(side.index()).copied().unwrap_or(0)
+    }
+
     /// SHA-256 of the event's CBOR encoding: what the next event of its log names as `prev`.
     pub fn digest(&self) -> crate::error::Result<crate::ids::Digest> {
         Ok(crate::ids::Digest::of(&crate::codec::to_cbor(self)?))
@@ -78,9 +126,10 @@ impl Event {
 
 impl Signable for Event {
     const KIND: &'static str = "event";
-    /// Version 2: 受理, 特别程序, 办结 and 物流 carry GB/T 39046's case records (version 1
-    /// events, which did not, are refused as unsupported rather than misread).
-    const VERSION: u64 = 2;
+    /// Version 3: `seen` is a vector, one entry per log, for 多地联办 cases with more than
+    /// two logs (version 2 had one number; version 2 added GB/T 39046's case records). Older
+    /// events are refused as unsupported rather than misread.
+    const VERSION: u64 = 3;
     const MAX_SIZE: usize = MAX_EVENT_SIZE;
 }
 
@@ -345,6 +394,19 @@ pub enum EventKind {
         feedback: String,
     },
 
+    // 多地联办: written by the side whose region the step names (the fold checks it).
+    /// A step of a 多地联办 case is done (转出地 审核并出具凭证, 转入地 接续 …). Each step's
+    /// clock runs from the end of the one before (the first from acceptance) to this event.
+    StepCompleted {
+        /// The step's position in the application's `steps`, from 0.
+        step: u8,
+        /// What the step produced (出具的凭证, 接续结果).
+        result: String,
+        /// The step's document number (文号), if it gave one.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        document_number: String,
+    },
+
     // Handling side (办理地).
     /// The handling node received the application (its signed receipt). Always handling event 1.
     Received,
@@ -486,14 +548,24 @@ impl EventKind {
             | EventKind::ComplaintFollowedUp { .. } => Some(Side::Intake),
             EventKind::ComplaintVerified { .. }
             | EventKind::ComplaintRectified { .. }
-            | EventKind::ComplaintAnswered { .. } => None,
+            | EventKind::ComplaintAnswered { .. }
+            | EventKind::StepCompleted { .. }
+            | EventKind::Suspended { .. }
+            | EventKind::Resumed { .. } => None,
             _ => Some(Side::Handling),
         }
     }
 
-    /// Whether a writer of `side` may write this kind at all (whatever the case's state).
+    /// Whether a writer of `side` may write this kind at all (whatever the case's state). A
+    /// participant writes only its steps and its own 特别程序 (and a complaint's handling,
+    /// which the fold refuses: a 差评 concerns the intake or the handling side).
     pub fn written_by(&self, side: Side) -> bool {
-        self.fixed_side().is_none_or(|s| s == side)
+        match (self, side) {
+            (EventKind::Suspended { .. } | EventKind::Resumed { .. }, Side::Intake) => false,
+            (EventKind::Suspended { .. } | EventKind::Resumed { .. }, _) => true,
+            (EventKind::StepCompleted { .. }, _) => true,
+            _ => self.fixed_side().is_none_or(|s| s == side),
+        }
     }
 
     /// A short name for timelines and metrics.
@@ -522,6 +594,7 @@ impl EventKind {
             EventKind::ResultDispatched { .. } => "result_dispatched",
             EventKind::ResultDelivered { .. } => "result_delivered",
             EventKind::WithdrawalConfirmed => "withdrawal_confirmed",
+            EventKind::StepCompleted { .. } => "step_completed",
         }
     }
 }

@@ -1,9 +1,9 @@
-//! The case's state as a pure fold of its two logs.
+//! The case's state as a pure fold of its logs (two, or one more per 多地联办 participant).
 //!
-//! Merge order: an event comes after the other side's events it had `seen`; between events
-//! that are concurrent (neither saw the other), handling comes before intake. So the same two
-//! logs give the same order, and the same state, at both ends, whatever order the events
-//! arrived in. Every event is kept in the timeline; one that no longer applies when its turn
+//! Merge order: an event comes after the other logs' events it had `seen`; between events
+//! that are concurrent (neither saw the other), handling comes first, then the participants,
+//! then intake. So the same logs give the same order, and the same state, at every replica,
+//! whatever order the events arrived in. Every event is kept in the timeline; one that no longer applies when its turn
 //! comes (a supplement crossing a denial, a withdrawal crossing a conclusion) is shown with
 //! the reason it had no effect.
 //!
@@ -21,6 +21,7 @@ use crate::case::events::{
     Event, EventKind, MAX_EXTENSION_DAYS, MaterialGap, Outcome, Shipment, Side,
 };
 use crate::case::records::{AcceptanceRecord, ProcedureRecord, outcome_problem};
+use crate::case::steps::StepState;
 use crate::catalog::Delivery;
 use crate::error::{Error, Result};
 use crate::ids::Timestamp;
@@ -168,6 +169,8 @@ pub struct CaseState {
     /// Every material and reason asked for in 补正 after acceptance: a later request that
     /// asks only for these again has no effect (一次性告知: all at once, not piecemeal).
     pub supplement_asked: Vec<MaterialGap>,
+    /// 多地联办: each step of the plan, with its own clock.
+    pub steps: Vec<StepState>,
     /// The merged timeline, every event in fold order.
     pub timeline: Vec<TimelineEntry>,
 }
@@ -200,33 +203,44 @@ impl Default for CaseState {
             stopped_at: None,
             supplement_requests: Vec::new(),
             supplement_asked: Vec::new(),
+            steps: Vec::new(),
             timeline: Vec::new(),
         }
     }
 }
 
-/// Folds two contiguous logs (each sorted by seq from 1) into the case state. Events whose
-/// `seen` points past what the other log holds wait, with everything after them.
-pub fn fold(intake: &[Event], handling: &[Event]) -> CaseState {
+/// The order in which ready events of concurrent logs are taken: handling first, then the
+/// participants, then intake (for two logs: handling before intake, as always).
+fn priority(logs: usize) -> impl Iterator<Item = usize> {
+    (1..logs).chain(std::iter::once(0))
+}
+
+/// Folds contiguous logs (by [`Side::index`], each sorted by seq from 1) into the case state,
+/// and says how many events of each log it took. An event waits, with everything after it in
+/// its log, until every log holds what it had `seen`; among events that may go next, the
+/// handling log's goes first, then the participants' in order, then the intake log's.
+pub fn fold_logs(logs: &[&[Event]]) -> (CaseState, Vec<u32>) {
     let mut state = CaseState::default();
-    let (mut i, mut h) = (0usize, 0usize);
-    loop {
-        let next_h = handling.get(h).filter(|e| e.seen as usize <= i);
-        let next_i = intake.get(i).filter(|e| e.seen as usize <= h);
-        let event = match (next_h, next_i) {
-            (Some(e), _) => {
-                h += 1;
-                e
+    let mut taken = vec![0usize; logs.len()];
+    'next: loop {
+        for j in priority(logs.len()) {
+            let Some(e) = logs[j].get(taken[j]) else {
+                continue;
+            };
+            let ready = e
+                .seen
+                .iter()
+                .enumerate()
+                .all(|(k, &n)| k == j || (n as usize) <= taken.get(k).copied().unwrap_or(0));
+            if ready {
+                taken[j] += 1;
+                state.apply(e);
+                continue 'next;
             }
-            (None, Some(e)) => {
-                i += 1;
-                e
-            }
-            (None, None) => break,
-        };
-        state.apply(event);
+        }
+        break;
     }
-    state
+    (state, taken.into_iter().map(|n| n as u32).collect())
 }
 
 impl CaseState {
@@ -280,6 +294,14 @@ impl CaseState {
                     Err(why) => Effect::NoEffect(why),
                 }
             }
+            K::StepCompleted {
+                step,
+                result,
+                document_number,
+            } => self.step_completed(side, *step, result, document_number, at),
+            K::Suspended { .. } | K::Resumed { .. } if side != Side::Handling => {
+                self.step_stop(side, kind, at)
+            }
             _ => self.effect(seq, kind, at),
         }
     }
@@ -296,6 +318,22 @@ impl CaseState {
                 if seq != 1 || self.application.is_some() {
                     return no("the application is submitted once, as intake event 1");
                 }
+                self.steps = application
+                    .steps
+                    .iter()
+                    .map(|p| StepState {
+                        role: p.role,
+                        action: p.action.clone(),
+                        region: p.region.clone(),
+                        side: application.side_of(&p.region).unwrap_or(Side::Handling),
+                        limit: p.limit,
+                        started_at: None,
+                        completed_at: None,
+                        result: None,
+                        pauses: Vec::new(),
+                        stopped_at: None,
+                    })
+                    .collect();
                 self.application = Some(application.clone());
                 self.stage = S::Submitted;
             }
@@ -380,8 +418,9 @@ impl CaseState {
             K::ComplaintVerified { .. }
             | K::ComplaintRectified { .. }
             | K::ComplaintAnswered { .. }
-            | K::ComplaintFollowedUp { .. } => {
-                return no("a complaint's events are folded with their writer's side");
+            | K::ComplaintFollowedUp { .. }
+            | K::StepCompleted { .. } => {
+                return no("a complaint's and a step's events are folded with their writer's side");
             }
             K::Received => {
                 if self.stage != S::Submitted || seq != 1 {
@@ -414,6 +453,9 @@ impl CaseState {
                 }
                 self.stage = S::Accepted;
                 self.accepted_at = Some(at);
+                if let Some(first) = self.steps.first_mut() {
+                    first.started_at = Some(at);
+                }
                 self.limit = Some(*limit);
                 self.acceptance = Some(AcceptanceRecord {
                     unit: unit.clone(),
@@ -459,7 +501,7 @@ impl CaseState {
                 self.supplement_requests.push(at);
                 if self.accepted_at.is_some() {
                     self.supplement_asked.extend(materials.iter().cloned());
-                    self.pauses.push((at, None));
+                    self.start_pause(at);
                 }
             }
             K::OriginalsReceived => {
@@ -485,7 +527,7 @@ impl CaseState {
                     return no("a special procedure gives its reason");
                 }
                 self.suspended = Some((at, reason.clone()));
-                self.pauses.push((at, None));
+                self.start_pause(at);
                 self.procedures.push(ProcedureRecord {
                     procedure: *procedure,
                     reason: reason.clone(),
@@ -550,6 +592,17 @@ impl CaseState {
                 if let Some(why) = outcome_problem(outcome) {
                     return Effect::NoEffect(why);
                 }
+                if matches!(outcome, Outcome::Approved { .. })
+                    && let Some(open) = self.steps.iter().position(|s| s.completed_at.is_none())
+                {
+                    return Effect::NoEffect(format!(
+                        "多地联办: step {} ({}, {}) is not completed; every step is completed \
+                         before the case is approved",
+                        open + 1,
+                        self.steps[open].role.label(),
+                        self.steps[open].action
+                    ));
+                }
                 self.stage = S::Concluded;
                 self.outcome = Some(outcome.clone());
                 if self.withdrawal == Withdrawal::Requested {
@@ -610,9 +663,19 @@ impl CaseState {
     pub fn clock(&self, cal: &HolidayCalendar, now: Timestamp) -> Option<ClockReading> {
         let accepted_at = self.accepted_at?;
         let limit = self.limit?;
+        // The case's clock stops in every region's 补正 and 特别程序: the handler's, and each
+        // participant's own (a step done in the handling or intake log stops with the handler).
+        let mut pauses = self.pauses.clone();
+        for step in self
+            .steps
+            .iter()
+            .filter(|s| matches!(s.side, Side::Participant(_)))
+        {
+            pauses.extend_from_slice(&step.pauses);
+        }
         let input = ClockInput {
             accepted_at,
-            pauses: &self.pauses,
+            pauses: &pauses,
             stopped_at: self.stopped_at,
             limit,
         };
@@ -639,11 +702,23 @@ impl CaseState {
         })
     }
 
+    /// Opens one of the handler's stops (补正 after acceptance, 特别程序): the case's clock
+    /// stops, and so does the handler's own step if it is the one running.
+    fn start_pause(&mut self, at: Timestamp) {
+        self.pauses.push((at, None));
+        for step in self.steps.iter_mut().filter(|s| s.side == Side::Handling) {
+            step.pause(at);
+        }
+    }
+
     fn end_pause(&mut self, at: Timestamp) {
         if let Some(last) = self.pauses.last_mut()
             && last.1.is_none()
         {
             last.1 = Some(at.max(last.0));
+        }
+        for step in self.steps.iter_mut().filter(|s| s.side == Side::Handling) {
+            step.resume(at);
         }
     }
 
@@ -652,6 +727,90 @@ impl CaseState {
         if self.stopped_at.is_none() {
             self.stopped_at = Some(at);
         }
+        for step in self.steps.iter_mut().filter(|s| s.running()) {
+            step.resume(at);
+            step.stopped_at = Some(at);
+        }
+    }
+
+    /// 多地联办: `side` completes step `step` of the plan.
+    fn step_completed(
+        &mut self,
+        side: Side,
+        step: u8,
+        result: &str,
+        document_number: &str,
+        at: Timestamp,
+    ) -> Effect {
+        let no = |why: String| Effect::NoEffect(why);
+        let i = usize::from(step);
+        let Some(s) = self.steps.get(i) else {
+            return no(format!("the case's plan has no step {}", i + 1));
+        };
+        if s.side != side {
+            return no(format!(
+                "step {} is the {} {}'s, written in its own log",
+                i + 1,
+                s.role.label(),
+                s.region
+            ));
+        }
+        if !matches!(self.stage, Stage::Accepted | Stage::InReview) {
+            return no("steps are done while the case is accepted and undecided".into());
+        }
+        if !s.running() {
+            return no(match (s.started_at, s.completed_at) {
+                (None, _) => format!("step {} has not begun: the step before is not done", i + 1),
+                _ => format!("step {} is already completed", i + 1),
+            });
+        }
+        if s.paused() {
+            return no(format!(
+                "step {} is stopped for 补正 or a 特别程序: resume it first",
+                i + 1
+            ));
+        }
+        if result.trim().is_empty() {
+            return no(format!("step {}: say what it produced", i + 1));
+        }
+        let s = &mut self.steps[i];
+        s.completed_at = Some(at);
+        s.result = Some((result.to_string(), document_number.to_string()));
+        if let Some(next) = self.steps.get_mut(i + 1) {
+            next.started_at = Some(at);
+        }
+        Effect::Applied
+    }
+
+    /// 多地联办: a participant's own 特别程序 (suspended / resumed): stops or restarts its own
+    /// running step's clock, and the case's; no other step's.
+    fn step_stop(&mut self, side: Side, kind: &EventKind, at: Timestamp) -> Effect {
+        let no = |why: &str| Effect::NoEffect(why.to_string());
+        let Some(step) = self
+            .steps
+            .iter_mut()
+            .find(|s| s.side == side && s.running())
+        else {
+            return no("a participating region suspends or resumes only its own running step");
+        };
+        match kind {
+            EventKind::Suspended { reason, .. } => {
+                if step.paused() {
+                    return no("the step is already suspended");
+                }
+                if reason.trim().is_empty() {
+                    return no("a special procedure gives its reason");
+                }
+                step.pause(at);
+            }
+            _ => {
+                if !step.paused() {
+                    return no("the step is not suspended");
+                }
+                step.resume(at);
+            }
+        }
+        Effect::Applied
     }
 }
 

@@ -1,16 +1,16 @@
-//! One replica of a case's two logs: takes events in any order, any number of times, and
-//! keeps each log contiguous, so that every replica holding the same events folds to the
-//! same state.
+//! One replica of a case's logs: takes events in any order, any number of times, and keeps
+//! each log contiguous, so that every replica holding the same events folds to the same state.
 //!
-//! A receiver never refuses a well-formed event from the right side with the next sequence
-//! number — the writer already checked it against its own view, and it may be concurrent with
-//! ours. Events past a gap wait; duplicates are dropped by (side, seq); two different events
-//! with the same (side, seq) are an equivocation and are refused.
+//! A two-party case has two logs (intake and handling); a 多地联办 case has one more per
+//! participating region. A receiver never refuses a well-formed event from the right side with
+//! the next sequence number — the writer already checked it against its own view, and it may
+//! be concurrent with ours. Events past a gap wait; duplicates are dropped by (side, seq); two
+//! different events with the same (side, seq) are an equivocation and are refused.
 
 use std::collections::BTreeMap;
 
-use crate::case::events::{Event, EventKind, Side};
-use crate::case::fold::{CaseState, fold};
+use crate::case::events::{Event, EventKind, MAX_LOGS, Side};
+use crate::case::fold::{CaseState, fold_logs};
 use crate::error::{Error, Result};
 use crate::ids::{CaseId, Timestamp};
 
@@ -28,12 +28,12 @@ pub enum Inserted {
     Waiting,
 }
 
-/// Both logs of one case, as one node holds them.
+/// Every log of one case, as one node holds them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CaseLogs {
     case: CaseId,
-    intake: Vec<Event>,
-    handling: Vec<Event>,
+    /// By [`Side::index`]: intake, handling, then the participants; grown as events arrive.
+    logs: Vec<Vec<Event>>,
     waiting: BTreeMap<(Side, u32), Event>,
 }
 
@@ -42,8 +42,7 @@ impl CaseLogs {
     pub fn new(case: CaseId) -> CaseLogs {
         CaseLogs {
             case,
-            intake: Vec::new(),
-            handling: Vec::new(),
+            logs: vec![Vec::new(), Vec::new()],
             waiting: BTreeMap::new(),
         }
     }
@@ -53,18 +52,28 @@ impl CaseLogs {
         &self.case
     }
 
-    /// The contiguous log of `side`.
+    /// The contiguous log of `side` (empty if none of it is held).
     pub fn log(&self, side: Side) -> &[Event] {
-        match side {
-            Side::Intake => &self.intake,
-            Side::Handling => &self.handling,
-        }
+        self.logs.get(side.index()).map_or(&[], Vec::as_slice)
     }
 
-    /// The highest contiguous sequence number of each side: (intake, handling). This is what
-    /// reconciliation compares.
+    /// The highest contiguous sequence number of the intake and handling logs: (intake,
+    /// handling).
     pub fn seqs(&self) -> (u32, u32) {
-        (self.intake.len() as u32, self.handling.len() as u32)
+        (self.len(Side::Intake), self.len(Side::Handling))
+    }
+
+    /// The highest contiguous sequence number of `side`'s log: what reconciliation compares.
+    pub fn len(&self, side: Side) -> u32 {
+        self.log(side).len() as u32
+    }
+
+    /// The sides of which at least one event is held, and intake and handling always.
+    pub fn sides(&self) -> Vec<Side> {
+        (0..self.logs.len())
+            .filter(|&i| i < 2 || !self.logs[i].is_empty())
+            .filter_map(Side::from_index)
+            .collect()
     }
 
     /// How many events wait behind gaps.
@@ -89,24 +98,33 @@ impl CaseLogs {
         if event.seq == 0 {
             return Err(Error::BadEvent("sequence numbers start at 1".into()));
         }
+        if !event.side.is_valid() || event.seen.len() > MAX_LOGS {
+            return Err(Error::BadEvent(format!(
+                "a case has at most {MAX_LOGS} logs: side {} or a seen vector of {} is out of range",
+                event.side.name(),
+                event.seen.len()
+            )));
+        }
         if !event.kind.written_by(event.side) {
             return Err(Error::BadEvent(format!(
-                "{} is not a {:?}-side event",
+                "{} is not a {}-side event",
                 event.kind.name(),
-                event.side
+                event.side.name()
             )));
         }
         let side = event.side;
-        let have = self.log(side).len() as u32;
+        let have = self.len(side);
         if event.seq <= have {
             let existing = &self.log(side)[event.seq as usize - 1];
             return if *existing == event {
                 Ok(Inserted::Duplicate)
             } else {
                 Err(Error::Fork(format!(
-                    "{side:?} event {} of case {} differs from the one already held: the writer \
+                    "{} event {} of case {} differs from the one already held: the writer \
                      signed two events under one sequence number",
-                    event.seq, self.case
+                    side.name(),
+                    event.seq,
+                    self.case
                 )))
             };
         }
@@ -116,7 +134,8 @@ impl CaseLogs {
                     Ok(Inserted::Duplicate)
                 } else {
                     Err(Error::BadEvent(format!(
-                        "{side:?} event {} differs from the one already waiting (equivocation)",
+                        "{} event {} differs from the one already waiting (equivocation)",
+                        side.name(),
                         event.seq
                     )))
                 };
@@ -133,7 +152,7 @@ impl CaseLogs {
         self.push(event);
         let mut appended = 1;
         loop {
-            let next = self.log(side).len() as u32 + 1;
+            let next = self.len(side) + 1;
             match self.waiting.remove(&(side, next)) {
                 // A waiting event that does not chain onto what it waited for is dropped: the
                 // writer's real next event is asked for again.
@@ -155,9 +174,9 @@ impl CaseLogs {
         };
         if event.prev != expected {
             return Err(Error::Fork(format!(
-                "{:?} event {} of case {} does not chain onto event {} held here: the writer \
+                "{} event {} of case {} does not chain onto event {} held here: the writer \
                  wrote two different histories",
-                event.side,
+                event.side.name(),
                 event.seq,
                 self.case,
                 event.seq.saturating_sub(1)
@@ -167,32 +186,49 @@ impl CaseLogs {
     }
 
     fn push(&mut self, event: Event) {
-        match event.side {
-            Side::Intake => self.intake.push(event),
-            Side::Handling => self.handling.push(event),
+        let i = event.side.index();
+        if self.logs.len() <= i {
+            self.logs.resize_with(i + 1, Vec::new);
         }
+        self.logs[i].push(event);
     }
 
-    /// The case's state: the fold of both contiguous logs.
+    fn slices(&self) -> Vec<&[Event]> {
+        self.logs.iter().map(Vec::as_slice).collect()
+    }
+
+    /// The case's state: the fold of every contiguous log.
     pub fn state(&self) -> CaseState {
-        fold(&self.intake, &self.handling)
+        fold_logs(&self.slices()).0
     }
 
     /// As the writer of `side`: makes the next event of that side, checked against our
     /// current view, and appends it. The caller signs and sends it. Refused with the reason
     /// when our view forbids it.
     pub fn write(&mut self, side: Side, kind: EventKind, at: Timestamp) -> Result<Event> {
-        let seq = self.log(side).len() as u32 + 1;
-        self.state().check(side, seq, &kind, at)?;
+        if !side.is_valid() {
+            return Err(Error::InvalidInput(format!(
+                "a case has at most {MAX_LOGS} logs"
+            )));
+        }
+        let seq = self.len(side) + 1;
+        let (state, mut seen) = fold_logs(&self.slices());
+        state.check(side, seq, &kind, at)?;
         let prev = match self.log(side).last() {
             Some(e) => Some(e.digest()?),
             None => None,
         };
+        if let Some(own) = seen.get_mut(side.index()) {
+            *own = 0;
+        }
+        while seen.last() == Some(&0) {
+            seen.pop();
+        }
         let event = Event {
             case: self.case.clone(),
             side,
             seq,
-            seen: self.log(side.other()).len() as u32,
+            seen,
             at,
             kind,
             prev,
@@ -277,7 +313,14 @@ mod tests {
                     K::ResultCollected
                 },
             ],
+            Side::Participant(_) => vec![
+                step_done(p),
+                samples::suspended("转出地核查缴费记录"),
+                samples::resumed(),
+                step_done(p.wrapping_add(1)),
+            ],
             Side::Handling => vec![
+                step_done(p),
                 K::Received,
                 samples::accepted(5),
                 K::Rejected {
@@ -337,65 +380,98 @@ mod tests {
         }
     }
 
+    /// A step's completion, of the step `p` picks (some out of range, which the fold refuses).
+    fn step_done(p: u8) -> EventKind {
+        EventKind::StepCompleted {
+            step: p % 3,
+            result: format!("凭证{p}"),
+            document_number: String::new(),
+        }
+    }
+
+    /// A 多地联办 application: 武汉 (participant 1) transfers out, 北京 (handling) in, 天津
+    /// collects.
+    fn multi_site_application() -> crate::case::application::Application {
+        use crate::case::steps::{PlannedStep, StepRole};
+        let mut app = sample_application("120000-1");
+        let step = |role, action: &str, region: &str| PlannedStep {
+            role,
+            action: action.into(),
+            limit: TimeLimit {
+                days: 15,
+                unit: DayUnit::WorkingDays,
+            },
+            region: crate::ids::RegionId::new(region).unwrap(),
+        };
+        app.steps = vec![
+            step(
+                StepRole::TransferOut,
+                "审核并出具参保缴费凭证",
+                "wuhan-metro",
+            ),
+            step(StepRole::TransferIn, "接续", "110000"),
+        ];
+        app
+    }
+
     /// Runs two writers that act on their own views while events travel between them with
     /// delays, driven by `steps`. Returns every event written, in writing order.
     fn history(steps: &[(u8, u8)]) -> Vec<Event> {
-        let mut intake = CaseLogs::new(case());
-        let mut handling = CaseLogs::new(case());
-        let first = intake
+        history_of(sample_application("120000-1"), 2, steps)
+    }
+
+    /// Runs `writers` writers (intake, handling, then participants) of a case with
+    /// `application`, each acting on its own view while every event it writes travels to
+    /// each other writer with its own delay. Step `(a, p)`: for `a % (2 n) < n` writer `a`
+    /// writes the first legal kind of its palette from position `p`; else writer `a − n`
+    /// takes up to `p % 3` of the oldest events on their way to it.
+    fn history_of(
+        application: crate::case::application::Application,
+        writers: usize,
+        steps: &[(u8, u8)],
+    ) -> Vec<Event> {
+        let sides: Vec<Side> = (0..writers).filter_map(Side::from_index).collect();
+        let mut replicas: Vec<CaseLogs> = sides.iter().map(|_| CaseLogs::new(case())).collect();
+        let mut inbox: Vec<Vec<Event>> = sides.iter().map(|_| Vec::new()).collect();
+        let first = replicas[0]
             .write(
                 Side::Intake,
                 EventKind::Submitted {
-                    application: Box::new(sample_application("120000-1")),
+                    application: Box::new(application),
                 },
                 Timestamp(0),
             )
             .unwrap();
         let mut all = vec![first.clone()];
-        let mut to_handling = vec![first];
-        let mut to_intake: Vec<Event> = Vec::new();
+        for other in inbox.iter_mut().skip(1) {
+            other.push(first.clone());
+        }
         for (i, &(action, p)) in steps.iter().enumerate() {
             let at = Timestamp(1 + i as u64 * 3_600_000);
-            match action % 4 {
-                0 | 1 => {
-                    let side = if action % 4 == 0 {
-                        Side::Intake
-                    } else {
-                        Side::Handling
-                    };
-                    let logs = if side == Side::Intake {
-                        &mut intake
-                    } else {
-                        &mut handling
-                    };
-                    let kinds = palette(side, p, logs.seqs().1);
-                    let n = kinds.len();
-                    // Try the palette from a position chosen by p; write the first legal one.
-                    for k in 0..n {
-                        let kind = kinds[(p as usize + k) % n].clone();
-                        if let Ok(e) = logs.write(side, kind, at) {
-                            all.push(e.clone());
-                            if side == Side::Intake {
-                                to_handling.push(e);
-                            } else {
-                                to_intake.push(e);
+            let a = action as usize % (2 * writers);
+            if a < writers {
+                let side = sides[a];
+                let logs = &mut replicas[a];
+                let kinds = palette(side, p, logs.seqs().1);
+                let n = kinds.len();
+                // Try the palette from a position chosen by p; write the first legal one.
+                for k in 0..n {
+                    let kind = kinds[(p as usize + k) % n].clone();
+                    if let Ok(e) = logs.write(side, kind, at) {
+                        all.push(e.clone());
+                        for (w, queue) in inbox.iter_mut().enumerate() {
+                            if w != a {
+                                queue.push(e.clone());
                             }
-                            break;
                         }
+                        break;
                     }
                 }
-                2 => {
-                    // Deliver some of the oldest events to the handler.
-                    let n = (p as usize % 3).min(to_handling.len());
-                    for e in to_handling.drain(..n) {
-                        handling.insert(e).unwrap();
-                    }
-                }
-                _ => {
-                    let n = (p as usize % 3).min(to_intake.len());
-                    for e in to_intake.drain(..n) {
-                        intake.insert(e).unwrap();
-                    }
+            } else {
+                let w = a - writers;
+                let n = (p as usize % 3).min(inbox[w].len());
+                for e in inbox[w].drain(..n).collect::<Vec<_>>() {
+                    replicas[w].insert(e).unwrap();
                 }
             }
         }
@@ -438,6 +514,61 @@ mod tests {
             sorted.sort_by_key(|e| (e.side, e.seq));
             let c = replica(&sorted, &[]);
             prop_assert_eq!(c.state(), sa);
+        }
+
+        /// 多地联办, issue 11: with three writers (intake, handling, a transfer-out
+        /// participant) acting on their own views, every interleaving, duplication and
+        /// reordering of the same events folds to the same state, every event folded.
+        #[test]
+        fn the_n_log_fold_converges_in_any_order(
+            steps in proptest::collection::vec((0u8..6, any::<u8>()), 0..100),
+            order_a in proptest::collection::vec(any::<usize>(), 0..150),
+            order_b in proptest::collection::vec(any::<usize>(), 0..150),
+        ) {
+            let events = history_of(multi_site_application(), 3, &steps);
+            let a = replica(&events, &order_a);
+            let b = replica(&events, &order_b);
+            prop_assert_eq!(a.waiting(), 0);
+            let sides = [Side::Intake, Side::Handling, Side::Participant(1)];
+            for side in sides {
+                prop_assert_eq!(a.len(side), b.len(side));
+            }
+            let (sa, sb) = (a.state(), b.state());
+            prop_assert_eq!(&sa, &sb);
+            prop_assert_eq!(sa.timeline.len(), events.len(), "every event is folded");
+            prop_assert_eq!(sa.steps.len(), 2);
+            let mut sorted = events.clone();
+            sorted.sort_by_key(|e| (e.side, e.seq));
+            prop_assert_eq!(replica(&sorted, &[]).state(), sa);
+        }
+
+        /// 多地联办, issue 11: a step's clock stops only in its own region's 补正 or 特别程序:
+        /// every stop of a step begins with such an event of the step's own log.
+        #[test]
+        fn a_step_stops_only_for_its_own_region(
+            steps in proptest::collection::vec((0u8..6, any::<u8>()), 0..100),
+            order in proptest::collection::vec(any::<usize>(), 0..150),
+        ) {
+            let events = history_of(multi_site_application(), 3, &steps);
+            let mut logs = CaseLogs::new(case());
+            for i in order.iter().map(|i| i % events.len()).chain(0..events.len()) {
+                logs.insert(events[i].clone()).unwrap();
+                for step in logs.state().steps {
+                    for (start, _) in &step.pauses {
+                        let own = logs.log(step.side).iter().any(|e| {
+                            e.at == *start
+                                && matches!(
+                                    e.kind,
+                                    EventKind::Suspended { .. } | EventKind::SupplementRequested { .. }
+                                )
+                        });
+                        prop_assert!(own, "step {:?} stopped at {:?} by another region", step.role, start);
+                    }
+                    if let (Some(started), Some(done)) = (step.started_at, step.completed_at) {
+                        prop_assert!(started <= done);
+                    }
+                }
+            }
         }
 
         /// The limit is fixed by the acceptance: whatever arrives later, in any order, only an

@@ -9,6 +9,7 @@
 //! | [`log`] | one replica of both logs: dedupe, gaps, equivocation, the writer's check |
 //! | [`complaint`] | 好差评: an evaluation's reasons and channel, and the complaint a 差评 opens |
 //! | [`fold`] | the pure fold of both logs into the case state, and the transition rules |
+//! | [`steps`] | 多地联办: the steps an item names, the plan an application carries, each step's state |
 //! | [`records`] | the GB/T 39046 records the state keeps: 受理, 特别程序, a complete 办结 |
 //! | [`clock`] | the statutory clock and its colour |
 //! | [`calendar`] | working days, holidays and make-up days |
@@ -23,3 +24,4 @@ pub mod events;
 pub mod fold;
 pub mod log;
 pub mod records;
+pub mod steps;

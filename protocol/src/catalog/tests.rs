@@ -91,6 +91,7 @@ pub(crate) fn sample_item(code: &str) -> ServiceItem {
         modes: vec![Mode::FullyOnline, Mode::ProxyIntake],
         collectors: Collectors::AllMembers,
         pledge: false,
+        steps: Vec::new(),
     }
 }
 

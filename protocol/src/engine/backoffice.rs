@@ -53,13 +53,38 @@ pub enum Notice {
         /// When, by the intake node's clock.
         at: Timestamp,
     },
+    /// 多地联办: a step of a case is this region's to do now — the step before it is done
+    /// (or, for the first, the case was accepted). Sent once per step.
+    StepTurn {
+        /// The case.
+        case: CaseId,
+        /// The step's position in the plan, from 0; report `step_completed` with it.
+        step: u8,
+        /// The application, with its plan: the step's role, action and limit are
+        /// `application.steps[step]`. Personal data: for this back office only.
+        application: Box<Application>,
+    },
+    /// 多地联办: another region completed a step of a case this region handles.
+    StepDone {
+        /// The case.
+        case: CaseId,
+        /// The step's position in the plan, from 0.
+        step: u8,
+        /// Whether every step of the plan is now done (the case can be decided).
+        all_done: bool,
+        /// What the step produced.
+        result: String,
+    },
 }
 
 impl Notice {
     /// The case the notice is about.
     pub fn case(&self) -> &CaseId {
         match self {
-            Notice::NewCase { case, .. } | Notice::IntakeEvent { case, .. } => case,
+            Notice::NewCase { case, .. }
+            | Notice::IntakeEvent { case, .. }
+            | Notice::StepTurn { case, .. }
+            | Notice::StepDone { case, .. } => case,
         }
     }
 }
@@ -99,10 +124,11 @@ pub struct DeadLetterView {
     pub id: u64,
     /// The case the notice is about.
     pub case: CaseId,
-    /// `new_case` or `intake_event`.
+    /// `new_case`, `intake_event`, `step_turn` or `step_done`.
     #[cfg_attr(feature = "openapi", schema(example = "new_case"))]
     pub kind: String,
-    /// For an intake event, its sequence number on the intake side.
+    /// For an intake event, its sequence number on the intake side; for a step, its number
+    /// in the plan (from 0).
     pub seq: Option<u32>,
     /// How many times delivery was attempted (0: held behind an earlier notice of the case).
     pub attempts: u32,
@@ -117,6 +143,8 @@ impl DeadLetterView {
         let (kind, seq) = match &letter.notice {
             Notice::NewCase { .. } => ("new_case", None),
             Notice::IntakeEvent { seq, .. } => ("intake_event", Some(*seq)),
+            Notice::StepTurn { step, .. } => ("step_turn", Some(u32::from(*step))),
+            Notice::StepDone { step, .. } => ("step_done", Some(u32::from(*step))),
         };
         DeadLetterView {
             id,

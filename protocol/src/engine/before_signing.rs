@@ -108,8 +108,35 @@ impl<S: Store> Engine<S> {
                 Actor::BackOffice | Actor::Admin => {}
             }
         }
+        let step_kind = matches!(
+            kind,
+            EventKind::StepCompleted { .. }
+                | EventKind::Suspended { .. }
+                | EventKind::Resumed { .. }
+        );
         let side = match kind.fixed_side() {
             Some(side) => side,
+            // A step, or a 特别程序: in the log this node writes as the case's handler, else
+            // as its participant (a 多地联办 region doing its own step), else as its collector.
+            None if step_kind => {
+                let record = self
+                    .cases
+                    .get(case)
+                    .ok_or_else(|| Error::NotFound(format!("case {case}")))?;
+                let mut mine = record
+                    .sides()
+                    .into_iter()
+                    .filter(|s| record.writes(&self.me, *s));
+                let first = mine.next();
+                let preferred = record
+                    .sides()
+                    .into_iter()
+                    .skip(1)
+                    .find(|s| record.writes(&self.me, *s));
+                preferred.or(first).ok_or_else(|| {
+                    Error::Forbidden(format!("this region writes no log of case {case}"))
+                })?
+            }
             None => {
                 let state = self.load_logs(case)?.state();
                 let complaint = state.complaint.ok_or_else(|| {
@@ -121,14 +148,16 @@ impl<S: Store> Engine<S> {
                     .cases
                     .get(case)
                     .ok_or_else(|| Error::NotFound(format!("case {case}")))?;
-                let writer = record.writer(complaint.concerns);
+                let writer = record
+                    .writer(complaint.concerns)
+                    .unwrap_or(&record.handling_region);
                 if writer != &self.me {
                     return Err(Error::IllegalTransition(format!(
                         "the 差评 concerns the {} of case {case}, region {writer}: its 核实, 整改 \
                          and 反馈 are written there, not here",
                         match complaint.concerns {
                             Side::Intake => "收件地",
-                            Side::Handling => "办理地",
+                            Side::Handling | Side::Participant(_) => "办理地",
                         }
                     )));
                 }

@@ -40,21 +40,25 @@ impl<S: Store> Engine<S> {
         self.fence()?;
         match (actor, side) {
             (Actor::Window { .. }, Side::Intake)
-            | (Actor::BackOffice, Side::Handling)
+            | (Actor::BackOffice, Side::Handling | Side::Participant(_))
             | (Actor::Admin, _) => {}
             (Actor::ApplicantApp, Side::Intake) => {}
-            (Actor::ApplicantApp, Side::Handling) => {
+            (Actor::ApplicantApp, Side::Handling | Side::Participant(_)) => {
                 return Err(Error::Forbidden(format!(
                     "{} is not the applicant's to record",
                     kind.name()
                 )));
             }
-            (Actor::Window { .. }, Side::Handling) => {
+            (Actor::Window { .. }, Side::Handling | Side::Participant(_)) => {
                 return Err(Error::Forbidden(format!(
                     "{} is the handling region's to report, not a window's",
                     kind.name()
                 )));
             }
+            // A step of the collecting region's own (it is also the 转出地): its back office
+            // reports it, in the intake log.
+            (Actor::BackOffice, Side::Intake)
+                if matches!(kind, EventKind::StepCompleted { .. }) => {}
             (Actor::BackOffice, Side::Intake) => {
                 return Err(Error::Forbidden(format!(
                     "{} is the intake window's to record, not the back office's",
@@ -67,10 +71,11 @@ impl<S: Store> Engine<S> {
                 "an application is submitted through intake".into(),
             ));
         }
-        if record.writer(side) != &self.me {
+        if !record.writes(&self.me, side) {
             return Err(Error::Forbidden(format!(
-                "the {side:?} log of case {case} is written by region {}",
-                record.writer(side)
+                "the {} log of case {case} is written by region {}",
+                side.name(),
+                record.writer(side).map_or("(none)", |r| r.as_str())
             )));
         }
         // A supplement cites materials as an application does: another window's upload that
@@ -134,10 +139,7 @@ impl<S: Store> Engine<S> {
         after: u32,
     ) -> Result<Vec<ByteBuf>> {
         let mut prefix = records::case_prefix(case);
-        prefix.push(match side {
-            Side::Intake => b'i',
-            Side::Handling => b'h',
-        });
+        prefix.extend_from_slice(&records::side_bytes(side));
         Ok(self
             .store
             .scan_prefix(Table::Events, &prefix)?
@@ -165,9 +167,65 @@ impl<S: Store> Engine<S> {
         let (i, h) = logs.seqs();
         record.intake_seq = i;
         record.handling_seq = h;
-        record.stage = logs.state().stage;
+        record.participant_seqs = (1..=record.participants.len())
+            .filter_map(|n| u8::try_from(n).ok())
+            .map(|n| logs.len(Side::Participant(n)))
+            .collect();
+        let state = logs.state();
+        record.stage = state.stage;
         record.updated_at = now;
-        self.save_record(record)
+        self.save_record(record)?;
+        if !state.steps.is_empty() {
+            self.step_notices(record, &state, event, now)?;
+        }
+        Ok(())
+    }
+
+    /// 多地联办: tells this region's back office when a step of the case becomes its to do
+    /// (once per step, whatever order the events came in), and — as the handler — when
+    /// another region completed one.
+    fn step_notices(
+        &mut self,
+        record: &CaseRecord,
+        state: &crate::case::fold::CaseState,
+        event: &Event,
+        now: Timestamp,
+    ) -> Result<()> {
+        let Some(application) = &state.application else {
+            return Ok(());
+        };
+        for (i, step) in state.steps.iter().enumerate() {
+            let Ok(n) = u8::try_from(i) else { break };
+            if !step.running() || !record.writes(&self.me, step.side) {
+                continue;
+            }
+            let mut key = b"step_turn\0".to_vec();
+            key.extend_from_slice(&records::case_prefix(&record.case));
+            key.push(n);
+            if self.store.get(Table::Meta, &key)?.is_some() {
+                continue;
+            }
+            self.store.put(Table::Meta, &key, &[])?;
+            let notice = super::Notice::StepTurn {
+                case: record.case.clone(),
+                step: n,
+                application: application.clone(),
+            };
+            self.notify(notice, now)?;
+        }
+        if let EventKind::StepCompleted { step, result, .. } = &event.kind
+            && record.handling_region == self.me
+            && event.side != Side::Handling
+        {
+            let notice = super::Notice::StepDone {
+                case: record.case.clone(),
+                step: *step,
+                all_done: state.steps.iter().all(|s| s.completed_at.is_some()),
+                result: result.clone(),
+            };
+            self.notify(notice, now)?;
+        }
+        Ok(())
     }
 
     /// Keeps a case's record, in the store and in the index.
@@ -192,21 +250,25 @@ impl<S: Store> Engine<S> {
         envelope: &[u8],
         now: Timestamp,
     ) -> Result<()> {
-        match record.route_written(&self.me, event.side) {
-            Route::Peer(peer) => {
-                let body = Message::Events {
-                    events: vec![ByteBuf::from(envelope.to_vec())],
-                };
-                self.enqueue(
-                    &peer,
-                    body,
-                    Some((event.case.clone(), event.side, event.seq)),
-                    now,
-                )
-            }
-            Route::LocalHandler => self.handler_sees(record, logs, event, now),
-            Route::Stays => Ok(()),
+        let Route {
+            peers,
+            local_handler,
+        } = record.route_written(&self.me, event.side);
+        for peer in peers {
+            let body = Message::Events {
+                events: vec![ByteBuf::from(envelope.to_vec())],
+            };
+            self.enqueue(
+                &peer,
+                body,
+                Some((event.case.clone(), event.side, event.seq)),
+                now,
+            )?;
         }
+        if local_handler {
+            self.handler_sees(record, logs, event, now)?;
+        }
+        Ok(())
     }
 
     /// As the handling region, react to an intake-side event: a new case is received and
@@ -303,7 +365,7 @@ impl<S: Store> Engine<S> {
             if self
                 .cases
                 .get(&case)
-                .is_some_and(|r| r.writer(side) == &self.me)
+                .is_some_and(|r| r.writes(&self.me, side))
             {
                 continue;
             }
@@ -481,6 +543,8 @@ impl<S: Store> Engine<S> {
             submitted_at: application.intake.at,
             intake_seq: 0,
             handling_seq: 0,
+            participant_seqs: vec![0; application.participants().len()],
+            participants: application.participants(),
             stage: crate::case::fold::Stage::Empty,
             updated_at: now,
             forks: 0,
@@ -490,7 +554,9 @@ impl<S: Store> Engine<S> {
     /// The record of a case another region collected for us.
     fn new_remote_case(&mut self, event: &Event, now: Timestamp) -> Result<CaseRecord> {
         let application = Self::application_of(event)?;
-        if routing::handling_region(&application.item) != &self.me {
+        if routing::handling_region(&application.item) != &self.me
+            && !application.participants().contains(&self.me)
+        {
             return Err(Error::BadEvent(format!(
                 "the case is for region {}, not this one",
                 application.item.region
@@ -536,10 +602,7 @@ impl<S: Store> Engine<S> {
         let Some(record) = self.cases.get(case) else {
             return Ok(None);
         };
-        let seq = match side {
-            Side::Intake => record.intake_seq,
-            Side::Handling => record.handling_seq,
-        };
+        let seq = record.held(side);
         if seq == 0 {
             return Ok(None);
         }

@@ -18,6 +18,7 @@ use crate::case::date::Date;
 use crate::case::events::{EventKind, Side};
 use crate::case::fold::Stage;
 use crate::case::log::CaseLogs;
+use crate::case::steps::{PlannedStep, StepRole};
 use crate::catalog::Mode;
 use crate::envelope::Envelope;
 use crate::error::{Error, Result};
@@ -56,6 +57,10 @@ pub struct IntakeRequest {
     /// The mode; by default proxy intake for another region's item, else the item's first mode.
     #[serde(default)]
     pub mode: Option<Mode>,
+    /// 多地联办: the region that plays each role of the item's steps other than 转入地 (the
+    /// handling region's own), such as `{"transfer_out": "wuhan-metro"}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub step_regions: BTreeMap<StepRole, RegionId>,
 }
 
 /// What a window gets back for an application: the case id and the signed receipt.
@@ -170,6 +175,7 @@ impl<S: Store> Engine<S> {
             delivery: request.delivery,
             accept_with_gaps: request.accept_with_gaps,
             pledge: request.pledge,
+            steps: self.plan_steps(&request.region, &item, &request.step_regions)?,
         };
         application.validate_against(&item)?;
         let n = records::next_counter(&mut self.store, META_CASE_COUNTER)?;
@@ -186,6 +192,8 @@ impl<S: Store> Engine<S> {
             submitted_at: now,
             intake_seq: 0,
             handling_seq: 0,
+            participant_seqs: vec![0; application.participants().len()],
+            participants: application.participants(),
             stage: Stage::Empty,
             updated_at: now,
             forks: 0,
@@ -223,6 +231,64 @@ impl<S: Store> Engine<S> {
             receipt,
             created: true,
         })
+    }
+
+    /// 多地联办: the item's steps with the region that does each — the handling region for
+    /// 转入地, the region the window names for every other role, which must be a member. An
+    /// item without steps takes no step regions.
+    fn plan_steps(
+        &self,
+        handling: &RegionId,
+        item: &crate::catalog::ServiceItem,
+        given: &BTreeMap<StepRole, RegionId>,
+    ) -> Result<Vec<PlannedStep>> {
+        let mut problems = Vec::new();
+        for role in given.keys() {
+            if !item
+                .steps
+                .iter()
+                .any(|s| s.role == *role && *role != StepRole::TransferIn)
+            {
+                problems.push(format!(
+                    "step_regions.{}: the item has no {} step that another region does",
+                    role.key(),
+                    role.label()
+                ));
+            }
+        }
+        let mut plan = Vec::with_capacity(item.steps.len());
+        for step in &item.steps {
+            let region = if step.role == StepRole::TransferIn {
+                handling.clone()
+            } else if let Some(region) = given.get(&step.role) {
+                if self.roster.region(region).is_none() {
+                    problems.push(format!(
+                        "step_regions: region {region} ({}) is not a member of the federation",
+                        step.role.label()
+                    ));
+                }
+                region.clone()
+            } else {
+                problems.push(format!(
+                    "step_regions: name the {} ({}) region that does \"{}\"",
+                    step.role.label(),
+                    step.role.key(),
+                    step.action
+                ));
+                continue;
+            };
+            plan.push(PlannedStep {
+                role: step.role,
+                action: step.action.clone(),
+                limit: step.limit,
+                region,
+            });
+        }
+        if problems.is_empty() {
+            Ok(plan)
+        } else {
+            Err(Error::InvalidApplication(problems))
+        }
     }
 
     pub(super) fn intake_receipt(&self, case: &CaseId) -> Result<Envelope<Receipt>> {

@@ -125,9 +125,10 @@ impl<S: Store> Engine<S> {
         })?;
         if !record.takes_receipt_from(&self.me, from, r.side) {
             return Err(Error::BadEvent(format!(
-                "a receipt from {from} for the {:?} side of case {}: only the case's \
-                 peer acknowledges, and only the side this node writes",
-                r.side, r.case
+                "a receipt from {from} for the {} side of case {}: only the case's \
+                 peers acknowledge, and only the side this node writes",
+                r.side.name(),
+                r.case
             )));
         }
         self.settle(from, &r.case, r.side, r.seq, now)?;
@@ -135,7 +136,12 @@ impl<S: Store> Engine<S> {
         // again on an idempotent retry.
         self.store.put(
             Table::PeerReceipts,
-            &super::records::receipt_key(&r.case, r.side),
+            &[
+                super::records::receipt_key(&r.case, r.side),
+                vec![0],
+                from.as_str().as_bytes().to_vec(),
+            ]
+            .concat(),
             &crate::codec::to_cbor(&serde_bytes::ByteBuf::from(receipt.bytes().to_vec()))?,
         )
     }

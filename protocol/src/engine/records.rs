@@ -52,10 +52,13 @@ pub(crate) fn next_counter(store: &mut impl Store, key: &[u8]) -> Result<u64> {
     Ok(n)
 }
 
-fn side_byte(side: Side) -> u8 {
+/// The bytes that name a log in keys: `i`, `h`, or `p` and the participant's number (so a
+/// case's events scan handling, intake, then participants, each in seq order).
+pub(crate) fn side_bytes(side: Side) -> Vec<u8> {
     match side {
-        Side::Intake => b'i',
-        Side::Handling => b'h',
+        Side::Intake => vec![b'i'],
+        Side::Handling => vec![b'h'],
+        Side::Participant(n) => vec![b'p', n],
     }
 }
 
@@ -69,7 +72,7 @@ pub(crate) fn case_prefix(case: &CaseId) -> Vec<u8> {
 /// `case \0 side seq(BE)` — an event's key; events of a case scan in (side, seq) order.
 pub(crate) fn event_key(case: &CaseId, side: Side, seq: u32) -> Vec<u8> {
     let mut k = case_prefix(case);
-    k.push(side_byte(side));
+    k.extend_from_slice(&side_bytes(side));
     k.extend_from_slice(&seq.to_be_bytes());
     k
 }
@@ -77,7 +80,7 @@ pub(crate) fn event_key(case: &CaseId, side: Side, seq: u32) -> Vec<u8> {
 /// `case \0 side` — a receipt's key.
 pub(crate) fn receipt_key(case: &CaseId, side: Side) -> Vec<u8> {
     let mut k = case_prefix(case);
-    k.push(side_byte(side));
+    k.extend_from_slice(&side_bytes(side));
     k
 }
 
@@ -128,6 +131,13 @@ pub struct CaseRecord {
     pub intake_seq: u32,
     /// Events held of each log.
     pub handling_seq: u32,
+    /// 多地联办: the regions writing the participant logs, in participant order (empty for a
+    /// two-party case).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub participants: Vec<RegionId>,
+    /// Events held of each participant log, in the same order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub participant_seqs: Vec<u32>,
     /// Where the decision stands.
     pub stage: Stage,
     /// When an event last changed the case here.

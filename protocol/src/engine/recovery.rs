@@ -94,8 +94,15 @@ impl<S: Store> Engine<S> {
         let lacking = theirs.iter().any(|e| match self.cases.get(&e.case) {
             None => true,
             Some(r) => {
-                (r.writer(Side::Intake) == me && e.intake_seq > r.intake_seq)
-                    || (r.writer(Side::Handling) == me && e.handling_seq > r.handling_seq)
+                (r.writes(me, Side::Intake) && e.intake_seq > r.intake_seq)
+                    || (r.writes(me, Side::Handling) && e.handling_seq > r.handling_seq)
+                    || r.sides().into_iter().skip(2).any(|side| {
+                        let Side::Participant(n) = side else {
+                            return false;
+                        };
+                        let theirs = e.participant_seqs.get(usize::from(n) - 1).copied();
+                        r.writes(me, side) && theirs.unwrap_or(0) > r.held(side)
+                    })
             }
         });
         if lacking && !recovery.found.contains(&(peer.clone(), session)) {

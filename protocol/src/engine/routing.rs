@@ -6,12 +6,14 @@
 //!
 //! A case has two regions: the intake region (收件地), whose window collected the application
 //! and which writes the intake log, and the handling region (办理地), whose catalog holds the
-//! item and which writes the handling log. When they differ, each is the other's peer for the
-//! case and everything about it travels between the two; when they are the same region, the
-//! case never leaves the node.
+//! item and which writes the handling log. A 多地联办 case has more: each other region with a
+//! step of the plan writes a participant log. Every region of a case is every other's peer
+//! for it, and each log's events travel from their writer to all the others (and may be
+//! relayed by any of them: the writer's signature is checked, not the sender). When all the
+//! regions are one, the case never leaves the node.
 
 use super::records::CaseRecord;
-use crate::case::application::{Intake, ItemRef};
+use crate::case::application::{Application, Intake, ItemRef};
 use crate::case::events::{Event, EventKind, Side};
 use crate::catalog::{Collectors, Mode, ServiceItem};
 use crate::ids::RegionId;
@@ -57,35 +59,68 @@ pub(crate) fn may_collect(item: &ServiceItem, intake: &Intake) -> bool {
 // ------------------------------------------------------------------------------------------
 
 impl CaseRecord {
-    /// The region that writes `side`.
-    pub fn writer(&self, side: Side) -> &RegionId {
+    /// The region that writes `side`, if the case has that side.
+    pub fn writer(&self, side: Side) -> Option<&RegionId> {
         match side {
-            Side::Intake => &self.intake_region,
-            Side::Handling => &self.handling_region,
+            Side::Intake => Some(&self.intake_region),
+            Side::Handling => Some(&self.handling_region),
+            Side::Participant(n) => self.participants.get(usize::from(n).checked_sub(1)?),
         }
     }
 
-    /// The other region of the case, seen from `me`, if the case crosses regions.
-    pub fn peer_of(&self, me: &RegionId) -> Option<&RegionId> {
-        if self.intake_region == self.handling_region {
-            None
-        } else if &self.intake_region == me {
-            Some(&self.handling_region)
-        } else {
-            Some(&self.intake_region)
+    /// Whether `region` writes `side` of the case.
+    pub fn writes(&self, region: &RegionId, side: Side) -> bool {
+        self.writer(side) == Some(region)
+    }
+
+    /// Every side of the case: intake, handling, then the participants.
+    pub fn sides(&self) -> Vec<Side> {
+        let mut out = vec![Side::Intake, Side::Handling];
+        out.extend(
+            (1..=self.participants.len())
+                .filter_map(|n| u8::try_from(n).ok().map(Side::Participant)),
+        );
+        out
+    }
+
+    /// Events held of `side`'s log.
+    pub fn held(&self, side: Side) -> u32 {
+        match side {
+            Side::Intake => self.intake_seq,
+            Side::Handling => self.handling_seq,
+            Side::Participant(n) => usize::from(n)
+                .checked_sub(1)
+                .and_then(|i| self.participant_seqs.get(i))
+                .copied()
+                .unwrap_or(0),
         }
     }
 
-    /// Whether `peer` is the case's other region, seen from `me`: the case's events, receipts
-    /// and reconciliation entries are exchanged with it and with no one else.
+    /// The case's other regions, seen from `me`: everyone who writes one of its logs, once
+    /// each. Empty when the case never leaves this node.
+    pub fn peers_of(&self, me: &RegionId) -> Vec<RegionId> {
+        let mut out: Vec<RegionId> = Vec::new();
+        for region in [&self.intake_region, &self.handling_region]
+            .into_iter()
+            .chain(&self.participants)
+        {
+            if region != me && !out.contains(region) {
+                out.push(region.clone());
+            }
+        }
+        out
+    }
+
+    /// Whether `peer` is one of the case's other regions, seen from `me`: the case's events,
+    /// receipts and reconciliation entries are exchanged with it and with no one else.
     pub(crate) fn is_shared_with(&self, me: &RegionId, peer: &RegionId) -> bool {
-        self.peer_of(me) == Some(peer)
+        peer != me && self.peers_of(me).contains(peer)
     }
 
-    /// Whether `from` may acknowledge this node's events of `side`: only the case's peer
-    /// acknowledges, and only the log this node writes.
+    /// Whether `from` may acknowledge this node's events of `side`: only the case's peers
+    /// acknowledge, and only the log this node writes.
     pub(crate) fn takes_receipt_from(&self, me: &RegionId, from: &RegionId, side: Side) -> bool {
-        self.is_shared_with(me, from) && self.writer(side) == me
+        self.is_shared_with(me, from) && self.writes(me, side)
     }
 }
 
@@ -95,32 +130,25 @@ impl CaseRecord {
 
 /// Where an event this node just wrote goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Route {
-    /// To the case's other region, through the outbox.
-    Peer(RegionId),
-    /// To this node's own handling side: the case is collected and handled here, and the
-    /// event is of the intake log.
-    LocalHandler,
-    /// Nowhere else: a handling-side event of a case collected and handled here.
-    Stays,
+pub(crate) struct Route {
+    /// To each of the case's other regions, through the outbox.
+    pub peers: Vec<RegionId>,
+    /// To this node's own handling side as well: the case is handled here, and the event is
+    /// of a log this node does not write as handler (the intake log of a case collected here).
+    pub local_handler: bool,
 }
 
 impl CaseRecord {
-    /// Where an event of `side` that `me` wrote goes: to the peer if the case crosses regions;
-    /// else an intake-side event goes to this node's handling side, and a handling-side one
-    /// stays.
+    /// Where an event of `side` that `me` wrote goes: to every other region of the case; and
+    /// an intake-side event of a case this node also handles goes to its handling side.
     pub(crate) fn route_written(&self, me: &RegionId, side: Side) -> Route {
-        if let Some(peer) = self.peer_of(me) {
-            return Route::Peer(peer.clone());
-        }
-        if side == Side::Intake {
-            Route::LocalHandler
-        } else {
-            Route::Stays
+        Route {
+            peers: self.peers_of(me),
+            local_handler: side == Side::Intake && &self.handling_region == me,
         }
     }
 
-    /// Whether an event of `side` taken in from the peer goes on to this node's handling side
+    /// Whether an event of `side` taken in from a peer goes on to this node's handling side
     /// (a new case to the back office, later intake events passed on): it does when it is of
     /// the intake log and this node handles the case.
     pub(crate) fn goes_to_handler_here(&self, me: &RegionId, side: Side) -> bool {
@@ -138,7 +166,7 @@ impl CaseRecord {
 /// event of a case not held, whose start must be asked for first.
 pub(crate) fn writer_of_incoming(existing: Option<&CaseRecord>, event: &Event) -> Option<RegionId> {
     match (existing, &event.kind) {
-        (Some(record), _) => Some(record.writer(event.side).clone()),
+        (Some(record), _) => record.writer(event.side).cloned(),
         (None, EventKind::Submitted { application }) if event.seq == 1 => {
             Some(application.intake.region.clone())
         }
@@ -157,8 +185,10 @@ pub(crate) enum Sender {
 }
 
 /// Whether events of the log `writer` writes are taken from `from` by `me`, and on what
-/// ground: from their writer if that is another region, or — this node's own log — from the
-/// peer of a case held here, as recovery. `None`: `from` may not send them.
+/// ground: from their writer, or relayed by another region of the case (a 多地联办
+/// participant may hear of the case from the handler first), or — this node's own log — from
+/// a peer of a case held here, as recovery. `None`: `from` may not send them. Whoever sends
+/// them, each event is checked against its writer's key.
 pub(crate) fn sender_of(
     writer: &RegionId,
     from: &RegionId,
@@ -166,24 +196,34 @@ pub(crate) fn sender_of(
     existing: Option<&CaseRecord>,
     event: &Event,
 ) -> Option<Sender> {
-    // A case not held here is ours to recover only from its handling region, by its start.
+    // A case not held here is taken, or recovered, by its start from any region it names.
     let shared = match existing {
         Some(r) => r.is_shared_with(me, from),
         None => match &event.kind {
             EventKind::Submitted { application } => {
-                handling_region(&application.item) == from && from != me
+                let regions = regions_of(application);
+                from != me && regions.contains(from) && regions.contains(me)
             }
             _ => false,
         },
     };
-    let recovering = writer == me && shared;
-    if recovering {
-        Some(Sender::Recovery)
-    } else if writer == from && writer != me {
+    if writer == me {
+        shared.then_some(Sender::Recovery)
+    } else if writer == from || shared {
         Some(Sender::Writer)
     } else {
         None
     }
+}
+
+/// Every region an application names: intake, handling, and the participants of its plan.
+pub(crate) fn regions_of(application: &Application) -> Vec<RegionId> {
+    let mut out = vec![
+        application.intake.region.clone(),
+        application.item.region.clone(),
+    ];
+    out.extend(application.participants());
+    out
 }
 
 // ------------------------------------------------------------------------------------------

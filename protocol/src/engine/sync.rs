@@ -20,7 +20,10 @@ impl<S: Store> Engine<S> {
         self.cases
             .values()
             .filter(|r| r.is_shared_with(&self.me, peer))
-            .map(|r| Entry::new(r.case.clone(), r.intake_seq, r.handling_seq))
+            .map(|r| {
+                Entry::new(r.case.clone(), r.intake_seq, r.handling_seq)
+                    .with_participants(r.participant_seqs.clone())
+            })
             .collect()
     }
 
@@ -208,7 +211,7 @@ impl<S: Store> Engine<S> {
             let their = theirs
                 .iter()
                 .filter(|e| &e.case == case)
-                .max_by_key(|e| (e.intake_seq, e.handling_seq));
+                .max_by_key(|e| (e.intake_seq, e.handling_seq, e.participant_seqs.clone()));
             let Some(record) = self.cases.get(case).cloned() else {
                 // The peer holds a case we do not: ask for its start (it answers only if the
                 // case is shared with us).
@@ -220,12 +223,18 @@ impl<S: Store> Engine<S> {
                 self.send(peer, body, now)?;
                 continue;
             };
-            for side in [Side::Intake, Side::Handling] {
-                let (held, their_held) = match side {
-                    Side::Intake => (record.intake_seq, their.map(|e| e.intake_seq)),
-                    Side::Handling => (record.handling_seq, their.map(|e| e.handling_seq)),
-                };
-                if record.writer(side) == &self.me {
+            for side in record.sides() {
+                let held = record.held(side);
+                let their_held = their.map(|e| match side {
+                    Side::Intake => e.intake_seq,
+                    Side::Handling => e.handling_seq,
+                    Side::Participant(n) => e
+                        .participant_seqs
+                        .get(usize::from(n).saturating_sub(1))
+                        .copied()
+                        .unwrap_or(0),
+                });
+                if record.writes(&self.me, side) {
                     let after = their_held.unwrap_or(0);
                     if held > after {
                         self.resend_lacking(peer, case, side, after, now)?;

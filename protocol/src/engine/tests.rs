@@ -317,6 +317,7 @@ impl Net {
             accept_with_gaps: app.accept_with_gaps,
             pledge: false,
             mode: None,
+            step_regions: Default::default(),
         }
     }
 
@@ -602,7 +603,7 @@ fn accepted_after(received: &Event, now: Timestamp) -> Event {
         case: received.case.clone(),
         side: Side::Handling,
         seq: 2,
-        seen: 1,
+        seen: vec![1],
         at: now,
         kind: EventKind::accepted("市场监督管理局", "王受理", "受字1号"),
         prev: Some(received.digest().unwrap()),
@@ -826,7 +827,7 @@ fn the_handling_region_cannot_write_the_intake_log() {
         case: case.clone(),
         side: Side::Intake,
         seq: 2,
-        seen: 1,
+        seen: vec![0, 1],
         at: net.now,
         kind: EventKind::WithdrawalRequested {
             reason: "改期".into(),

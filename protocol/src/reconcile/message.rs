@@ -41,27 +41,41 @@ const TAG_REPLY: u8 = 3;
 pub(super) const REST_RANGE_LEN: usize = 1 + 1 + 1 + 1 + FINGERPRINT_LEN;
 
 impl Entry {
-    /// The size of the entry's CBOR encoding, `[case, intake_seq, handling_seq]`.
+    /// The size of the entry's CBOR encoding, `[case, intake_seq, handling_seq, …]`.
     fn encoded_len(&self) -> usize {
         let case = self.case.as_str().len();
         1 + uint_len(case as u64)
             + case
             + uint_len(self.intake_seq.into())
             + uint_len(self.handling_seq.into())
+            + self
+                .participant_seqs
+                .iter()
+                .map(|s| uint_len((*s).into()))
+                .sum::<usize>()
     }
 }
 
-/// Entries travel as the array `[case, intake_seq, handling_seq]`, not as a map, because
-/// reconciliation messages are mostly entries and field names would double their size.
+/// Entries travel as the array `[case, intake_seq, handling_seq]` (then one number per
+/// participant log of a 多地联办 case), not as a map, because reconciliation messages are
+/// mostly entries and field names would double their size.
 impl Serialize for Entry {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        (&self.case, self.intake_seq, self.handling_seq).serialize(serializer)
+        use serde::ser::SerializeTuple;
+        let mut t = serializer.serialize_tuple(3 + self.participant_seqs.len())?;
+        t.serialize_element(&self.case)?;
+        t.serialize_element(&self.intake_seq)?;
+        t.serialize_element(&self.handling_seq)?;
+        for seq in &self.participant_seqs {
+            t.serialize_element(seq)?;
+        }
+        t.end()
     }
 }
 
 impl<'de> Deserialize<'de> for Entry {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Entry, D::Error> {
-        deserializer.deserialize_tuple(3, EntryVisitor)
+        deserializer.deserialize_seq(EntryVisitor)
     }
 }
 
@@ -84,10 +98,17 @@ impl<'de> Visitor<'de> for EntryVisitor {
         let handling_seq: u32 = seq
             .next_element()?
             .ok_or_else(|| de::Error::invalid_length(2, &self))?;
-        if seq.next_element::<IgnoredAny>()?.is_some() {
-            return Err(de::Error::custom("an entry has exactly 3 elements"));
+        let mut participants = Vec::new();
+        while let Some(n) = seq.next_element::<u32>()? {
+            if participants.len() + 2 >= crate::case::events::MAX_LOGS {
+                return Err(de::Error::custom(format!(
+                    "an entry has at most {} elements",
+                    crate::case::events::MAX_LOGS + 1
+                )));
+            }
+            participants.push(n);
         }
-        Ok(Entry::new(case, intake_seq, handling_seq))
+        Ok(Entry::new(case, intake_seq, handling_seq).with_participants(participants))
     }
 }
 

@@ -33,6 +33,9 @@ pub struct Entry {
     pub intake_seq: u32,
     /// Sequence number of the last event of the case's handling-side log this node holds.
     pub handling_seq: u32,
+    /// 多地联办: the same for each participant log, in participant order; empty for a
+    /// two-party case, whose entry and hash are then what they always were.
+    pub participant_seqs: Vec<u32>,
 }
 
 impl Entry {
@@ -42,11 +45,18 @@ impl Entry {
             case,
             intake_seq,
             handling_seq,
+            participant_seqs: Vec::new(),
         }
     }
 
+    /// An entry of a 多地联办 case, with its participant logs' sequence numbers.
+    pub fn with_participants(mut self, participant_seqs: Vec<u32>) -> Entry {
+        self.participant_seqs = participant_seqs;
+        self
+    }
+
     /// The entry's 128-bit hash: the first 16 bytes of SHA-256 over a fixed byte encoding
-    /// (domain, case length as u64 big-endian, case bytes, both sequence numbers big-endian).
+    /// (domain, case length as u64 big-endian, case bytes, every sequence number big-endian).
     fn hash(&self) -> u128 {
         let case = self.case.as_str().as_bytes();
         let mut hasher = Sha256::new();
@@ -55,6 +65,9 @@ impl Entry {
         hasher.update(case);
         hasher.update(self.intake_seq.to_be_bytes());
         hasher.update(self.handling_seq.to_be_bytes());
+        for seq in &self.participant_seqs {
+            hasher.update(seq.to_be_bytes());
+        }
         let digest: [u8; 32] = hasher.finalize().into();
         let mut first = [0u8; 16];
         first.copy_from_slice(&digest[..16]);

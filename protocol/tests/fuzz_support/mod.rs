@@ -166,6 +166,7 @@ pub(crate) fn item(impl_code: &str, name: &str, materials: usize) -> ServiceItem
         modes: vec![Mode::FullyOnline, Mode::ProxyIntake],
         collectors: Collectors::AllMembers,
         pledge: false,
+        steps: Vec::new(),
     }
 }
 
@@ -207,6 +208,7 @@ pub(crate) fn application(case: &str, name: &str, materials: usize) -> Applicati
         },
         accept_with_gaps: vec![],
         pledge: false,
+        steps: Vec::new(),
     }
 }
 
@@ -341,6 +343,13 @@ fn event_kind() -> impl Strategy<Value = EventKind> {
             signed_by
         }),
         Just(EventKind::WithdrawalConfirmed),
+        (any::<u8>(), text(), text()).prop_map(|(step, result, document_number)| {
+            EventKind::StepCompleted {
+                step,
+                result,
+                document_number,
+            }
+        }),
     ]
 }
 
@@ -348,7 +357,7 @@ pub(crate) fn event() -> impl Strategy<Value = Event> {
     (
         case_id(),
         any::<u32>(),
-        any::<u32>(),
+        proptest::collection::vec(any::<u32>(), 0..4),
         any::<u64>(),
         event_kind(),
         proptest::option::of(digest()),
@@ -485,7 +494,7 @@ pub(crate) fn carried() -> &'static Carried {
             case: CaseId::new("120000-20260302-000001").expect("case id"),
             side: Side::Intake,
             seq: 1,
-            seen: 0,
+            seen: Vec::new(),
             at: Timestamp(T0),
             kind: EventKind::Submitted {
                 application: Box::new(application("120000-20260302-000001", "测试", 2)),
@@ -629,6 +638,8 @@ pub(crate) fn case_record() -> impl Strategy<Value = CaseRecord> {
                 submitted_at: Timestamp(at),
                 intake_seq,
                 handling_seq,
+                participants: Vec::new(),
+                participant_seqs: Vec::new(),
                 stage,
                 updated_at: Timestamp(at),
                 forks: 0,

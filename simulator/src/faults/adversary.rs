@@ -318,9 +318,10 @@ impl Adversary {
                     return self.bad_frame(world, Behaviour::Impersonation, member, target);
                 }
                 let held = world.held(to, &case, side);
-                let seen = world.held(to, &case, side.other());
+                let mut seen = vec![0; 2];
+                seen[side.other().index()] = world.held(to, &case, side.other());
                 let kind = match side {
-                    Side::Handling => EventKind::InReview {
+                    Side::Handling | Side::Participant(_) => EventKind::InReview {
                         step: "伪造".into(),
                     },
                     Side::Intake => EventKind::WithdrawalRequested {

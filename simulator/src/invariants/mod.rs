@@ -304,10 +304,7 @@ impl<'w> Checker<'w> {
                     continue;
                 }
                 checks += 1;
-                let held = engine.case_record(case).map_or(0, |r| match side {
-                    Side::Intake => r.intake_seq,
-                    Side::Handling => r.handling_seq,
-                });
+                let held = engine.case_record(case).map_or(0, |r| r.held(side));
                 if held < t.acked[k] {
                     lost = Some((
                         case.clone(),
@@ -377,13 +374,18 @@ pub(crate) fn dump_case(world: &World, trace: &Trace<'_>, case: &CaseId) -> Case
                         lines.push(format!(
                             "{}{} {} at {} (seen {})",
                             match e.side {
-                                Side::Intake => "i",
-                                Side::Handling => "h",
+                                Side::Intake => "i".to_string(),
+                                Side::Handling => "h".to_string(),
+                                Side::Participant(n) => format!("p{n}."),
                             },
                             e.seq,
                             e.kind.name(),
                             show_instant(e.at.0),
-                            e.seen
+                            if e.seen.len() <= 2 {
+                                e.seen_of(e.side.other()).to_string()
+                            } else {
+                                format!("{:?}", e.seen)
+                            }
                         ));
                     }
                     lines

@@ -42,7 +42,16 @@ impl Checker<'_> {
                     ));
                     break;
                 };
-                let writer = record.writer(event.side);
+                let Some(writer) = record.writer(event.side) else {
+                    bad = Some((
+                        Some(event.case.clone()),
+                        format!(
+                            "node {me} keeps {:?} event {} of case {}, a log the case does not have",
+                            event.side, event.seq, event.case
+                        ),
+                    ));
+                    break;
+                };
                 if writer == me {
                     continue;
                 }

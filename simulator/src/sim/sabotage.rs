@@ -100,10 +100,11 @@ impl Sim<'_> {
         use tongban_protocol::store::{Store as _, Table};
         let mut event_key = case.as_str().as_bytes().to_vec();
         event_key.push(0);
-        event_key.push(match side {
-            Side::Intake => b'i',
-            Side::Handling => b'h',
-        });
+        match side {
+            Side::Intake => event_key.push(b'i'),
+            Side::Handling => event_key.push(b'h'),
+            Side::Participant(n) => event_key.extend_from_slice(&[b'p', n]),
+        }
         event_key.extend_from_slice(&seq.to_be_bytes());
         let done = match kind {
             SabotageKind::DropReceivedEvent => {

@@ -511,7 +511,7 @@ fn a_withdrawal_that_crossed_the_conclusion_is_not_answered() {
         case: case_id(2),
         side: Side::Intake,
         seq: 2,
-        seen: 3,
+        seen: vec![0, 3],
         at: Timestamp(10),
         kind: withdrawal_request(),
         prev: logs

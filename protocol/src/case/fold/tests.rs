@@ -301,15 +301,14 @@ fn a_supplement_crossing_a_rejection_has_no_effect() {
 /// `kind` appended to `side` as its writer's next event without the writer's check: what
 /// a replica folds whatever the writer's node allowed.
 fn force(logs: &mut CaseLogs, side: Side, kind: EventKind, at: u64) {
-    let (mine, other) = match side {
-        Side::Intake => (logs.log(Side::Intake), logs.log(Side::Handling)),
-        Side::Handling => (logs.log(Side::Handling), logs.log(Side::Intake)),
-    };
+    let mine = logs.log(side);
+    let mut seen: Vec<u32> = logs.sides().iter().map(|s| logs.len(*s)).collect();
+    seen[side.index()] = 0;
     let event = Event {
         case: logs.case().clone(),
         side,
         seq: mine.len() as u32 + 1,
-        seen: other.len() as u32,
+        seen,
         at: Timestamp(MON + at),
         prev: mine.last().map(|e| e.digest().unwrap()),
         kind,
@@ -773,3 +772,4 @@ proptest::proptest! {
     }
 }
 mod records;
+mod steps;
