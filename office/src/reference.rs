@@ -335,7 +335,9 @@ impl ReferenceCore {
                 EventKind::Accepted { .. } if !view.steps.is_empty() => Stage::AwaitingSteps,
                 EventKind::Accepted { .. } => Stage::Accepted,
                 // 多地联办: the handler's own step; after the plan's last, the review is due.
-                EventKind::StepCompleted { step, .. } if usize::from(*step) + 1 >= view.steps.len() => {
+                EventKind::StepCompleted { step, .. }
+                    if usize::from(*step) + 1 >= view.steps.len() =>
+                {
                     Stage::Accepted
                 }
                 EventKind::StepCompleted { .. } => Stage::AwaitingSteps,
@@ -492,7 +494,10 @@ impl ReferenceCore {
                 // 多地联办: after acceptance the steps run first, each region's back office
                 // told when its turn comes.
                 let (after_acceptance, review) = if view.steps.is_empty() {
-                    (Stage::Accepted, Some(("delay/review", config.delays.review)))
+                    (
+                        Stage::Accepted,
+                        Some(("delay/review", config.delays.review)),
+                    )
                 } else {
                     (Stage::AwaitingSteps, None)
                 };
@@ -627,7 +632,11 @@ impl ReferenceCore {
             }
             Stage::StepDue(step) => {
                 let last = usize::from(step) + 1 >= view.steps.len();
-                let action = view.steps.get(usize::from(step)).cloned().unwrap_or_default();
+                let action = view
+                    .steps
+                    .get(usize::from(step))
+                    .cloned()
+                    .unwrap_or_default();
                 let after = match (view.handler, last) {
                     (false, _) => Stage::StepsDone,
                     (true, false) => Stage::AwaitingSteps,

@@ -402,6 +402,22 @@ kind = "reference"
         }
     }
 
+    /// Rewrites `region`'s catalog file (version 1) with `extra` after its three items.
+    pub(crate) fn add_item(&self, region: &str, extra: ServiceItem) {
+        let mut items: Vec<ServiceItem> = (1..=3).map(|k| item(region, k)).collect();
+        items.push(extra);
+        let catalog = CatalogFile {
+            region: RegionId::new(region).expect("region"),
+            version: 1,
+            items,
+        };
+        std::fs::write(
+            self.dir.path().join(format!("{region}.catalog.toml")),
+            toml::to_string(&catalog).expect("toml"),
+        )
+        .expect("write catalog");
+    }
+
     /// Rewrites `region`'s catalog file with one more item and a higher version.
     pub(crate) fn bump_catalog(&self, region: &str, version: u64, extra_item_name: &str) {
         let mut items: Vec<ServiceItem> = (1..=3).map(|k| item(region, k)).collect();

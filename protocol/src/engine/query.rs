@@ -24,6 +24,12 @@ pub struct CaseView {
     pub intake: Vec<Event>,
     /// The handling log.
     pub handling: Vec<Event>,
+    /// 多地联办: each participant log, in participant order (none for a two-party case).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub participants: Vec<Vec<Event>>,
+    /// 多地联办: each step's clock, in plan order (`None` before the step began).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub step_clocks: Vec<Option<ClockReading>>,
     /// The committed time limit the case is held to, if the item is known here.
     pub limit: Option<TimeLimit>,
     /// The clock, once accepted.
@@ -204,6 +210,17 @@ impl<S: Store> Engine<S> {
         Ok(CaseView {
             intake: logs.log(crate::case::events::Side::Intake).to_vec(),
             handling: logs.log(crate::case::events::Side::Handling).to_vec(),
+            participants: record
+                .sides()
+                .into_iter()
+                .skip(2)
+                .map(|side| logs.log(side).to_vec())
+                .collect(),
+            step_clocks: state
+                .steps
+                .iter()
+                .map(|s| s.clock(&self.calendar, now))
+                .collect(),
             state,
             limit,
             clock,
@@ -341,10 +358,10 @@ impl<S: Store> Engine<S> {
                 }
             }
             Actor::BackOffice => {
-                if record.handling_region != self.me {
+                if record.handling_region != self.me && !record.participants.contains(&self.me) {
                     return Err(Error::Forbidden(format!(
                         "case {} is handled by region {}: the back office reads only the cases \
-                         this region handles",
+                         this region handles or does a step of",
                         record.case, record.handling_region
                     )));
                 }

@@ -28,10 +28,13 @@ pub(crate) fn handling_region(item: &ItemRef) -> &RegionId {
     &item.region
 }
 
-/// How an application comes in when the window does not say: proxy intake (异地代收代办) for
-/// another region's item, else the item's first mode (fully online if it lists none).
+/// How an application comes in when the window does not say: 多地联办 for an item handled only
+/// that way, proxy intake (异地代收代办) for another region's item, else the item's first mode
+/// (fully online if it lists none).
 pub(crate) fn default_mode(me: &RegionId, handling: &RegionId, item: &ServiceItem) -> Mode {
-    if handling == me {
+    if item.modes.contains(&Mode::MultiSite) && !item.modes.contains(&Mode::ProxyIntake) {
+        Mode::MultiSite
+    } else if handling == me {
         item.modes.first().copied().unwrap_or(Mode::FullyOnline)
     } else {
         Mode::ProxyIntake
