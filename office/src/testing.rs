@@ -85,6 +85,8 @@ pub fn sample_item() -> ServiceItem {
         modes: vec![Mode::ProxyIntake],
         collectors: Collectors::AllMembers,
         pledge: false,
+        locality: None,
+        bodies: vec![],
     }
 }
 
@@ -103,6 +105,7 @@ pub fn sample_application(case: &CaseId, delivery: Delivery) -> Application {
             region: RegionId::new("110000").expect("valid region"),
             impl_code: "11000012345600001".into(),
             catalog_version: 1,
+            body: None,
         },
         applicant: Applicant {
             kind: ServiceTarget::NaturalPerson,
@@ -130,6 +133,7 @@ pub fn sample_application(case: &CaseId, delivery: Delivery) -> Application {
         },
         accept_with_gaps: vec![],
         pledge: false,
+        locality: None,
     }
 }
 

@@ -103,6 +103,8 @@ fn item() -> ServiceItem {
         modes: vec![Mode::FullyOnline, Mode::ProxyIntake],
         collectors: Collectors::AllMembers,
         pledge: false,
+        locality: None,
+        bodies: vec![],
     }
 }
 
@@ -113,6 +115,7 @@ fn application() -> Application {
             region: region("110000"),
             impl_code: "11000012345600001".into(),
             catalog_version: 1,
+            body: None,
         },
         applicant: Applicant {
             kind: ServiceTarget::NaturalPerson,
@@ -142,6 +145,7 @@ fn application() -> Application {
         },
         accept_with_gaps: vec![],
         pledge: false,
+        locality: None,
     }
 }
 

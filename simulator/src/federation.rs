@@ -319,5 +319,7 @@ fn service_item(region: &RegionInfo, j: usize, spec: &ItemSpec) -> ServiceItem {
         modes: vec![Mode::FullyOnline, Mode::ProxyIntake],
         collectors: Collectors::AllMembers,
         pledge: false,
+        locality: None,
+        bodies: vec![],
     }
 }

@@ -163,6 +163,7 @@ impl Workload {
             accept_with_gaps: Vec::new(),
             pledge: false,
             mode: None,
+            locality: None,
         };
         Ok((h, request, format!("{}-{k}", world.fed.id(i))))
     }

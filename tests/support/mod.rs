@@ -130,6 +130,8 @@ pub(crate) fn item(region: &str, n: u32) -> ServiceItem {
         modes: vec![Mode::FullyOnline, Mode::ProxyIntake],
         collectors: Collectors::AllMembers,
         pledge: false,
+        locality: None,
+        bodies: vec![],
     }
 }
 

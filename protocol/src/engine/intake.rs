@@ -56,6 +56,11 @@ pub struct IntakeRequest {
     /// The mode; by default proxy intake for another region's item, else the item's first mode.
     #[serde(default)]
     pub mode: Option<Mode>,
+    /// The applicant's locality, as a 6-digit 行政区划代码 under the item's basis (户籍地,
+    /// 参保地 or 登记地): required for an item whose bodies are picked by it, and refused for
+    /// any other item. It picks the body that handles the case.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locality: Option<String>,
 }
 
 /// What a window gets back for an application: the case id and the signed receipt.
@@ -148,6 +153,10 @@ impl<S: Store> Engine<S> {
         let mode = request
             .mode
             .unwrap_or_else(|| routing::default_mode(&self.me, &request.region, &item));
+        let (locality, body) = match routing::route_to_body(&item, request.locality.as_deref()) {
+            Ok(picked) => picked.unzip(),
+            Err(problem) => return Err(Error::InvalidApplication(vec![problem])),
+        };
         let mut application = Application {
             // The case id is given once the application passed its checks, so a refused
             // application changes nothing, not even the counter.
@@ -156,6 +165,7 @@ impl<S: Store> Engine<S> {
                 region: request.region.clone(),
                 impl_code: request.impl_code.clone(),
                 catalog_version: version,
+                body: body.clone(),
             },
             applicant: request.applicant,
             intake: Intake {
@@ -170,6 +180,7 @@ impl<S: Store> Engine<S> {
             delivery: request.delivery,
             accept_with_gaps: request.accept_with_gaps,
             pledge: request.pledge,
+            locality,
         };
         application.validate_against(&item)?;
         let n = records::next_counter(&mut self.store, META_CASE_COUNTER)?;
@@ -183,6 +194,7 @@ impl<S: Store> Engine<S> {
             window: window.clone(),
             impl_code: item.impl_code.clone(),
             item_name: item.name.clone(),
+            body,
             submitted_at: now,
             intake_seq: 0,
             handling_seq: 0,

@@ -317,6 +317,7 @@ impl Net {
             accept_with_gaps: app.accept_with_gaps,
             pledge: false,
             mode: None,
+            locality: None,
         }
     }
 
@@ -1996,6 +1997,7 @@ mod complaint;
 mod driver;
 mod records;
 mod recovery;
+mod routing;
 mod storm;
 mod timers;
 mod versions;

@@ -166,6 +166,8 @@ pub(crate) fn item(impl_code: &str, name: &str, materials: usize) -> ServiceItem
         modes: vec![Mode::FullyOnline, Mode::ProxyIntake],
         collectors: Collectors::AllMembers,
         pledge: false,
+        locality: None,
+        bodies: vec![],
     }
 }
 
@@ -176,6 +178,7 @@ pub(crate) fn application(case: &str, name: &str, materials: usize) -> Applicati
             region: region("110000"),
             impl_code: "11000012345600001".into(),
             catalog_version: 1,
+            body: None,
         },
         applicant: Applicant {
             kind: ServiceTarget::NaturalPerson,
@@ -207,6 +210,7 @@ pub(crate) fn application(case: &str, name: &str, materials: usize) -> Applicati
         },
         accept_with_gaps: vec![],
         pledge: false,
+        locality: None,
     }
 }
 
@@ -626,6 +630,7 @@ pub(crate) fn case_record() -> impl Strategy<Value = CaseRecord> {
                 window: WindowId::new("120000-heping-01").expect("window id"),
                 impl_code: "11000012345600001".into(),
                 item_name,
+                body: None,
                 submitted_at: Timestamp(at),
                 intake_seq,
                 handling_seq,
