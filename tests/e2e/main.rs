@@ -15,5 +15,6 @@ mod federation;
 mod flood;
 mod node_e2e;
 mod records;
+mod routing;
 mod tls;
 mod versions;

@@ -150,13 +150,15 @@ impl<S: Store> Engine<S> {
                     .into(),
             ]));
         }
-        let mode = request
-            .mode
-            .unwrap_or_else(|| routing::default_mode(&self.me, &request.region, &item));
         let (locality, body) = match routing::route_to_body(&item, request.locality.as_deref()) {
             Ok(picked) => picked.unzip(),
             Err(problem) => return Err(Error::InvalidApplication(vec![problem])),
         };
+        let cross_city = routing::span(&self.me, &request.region, window, body.as_ref())
+            == routing::Span::CrossCity;
+        let mode = request
+            .mode
+            .unwrap_or_else(|| routing::default_mode(&self.me, &request.region, &item, cross_city));
         let mut application = Application {
             // The case id is given once the application passed its checks, so a refused
             // application changes nothing, not even the counter.

@@ -36,9 +36,18 @@ pub(crate) fn handling_region(item: &ItemRef) -> &RegionId {
 }
 
 /// How an application comes in when the window does not say: proxy intake (异地代收代办) for
-/// another region's item, else the item's first mode (fully online if it lists none).
-pub(crate) fn default_mode(me: &RegionId, handling: &RegionId, item: &ServiceItem) -> Mode {
-    if handling == me {
+/// another region's item, or for another city's body of this region's (a 孝感 window
+/// collecting for a 武汉 body: `cross_city`) where the item takes it, else the item's first
+/// mode (fully online if it lists none).
+pub(crate) fn default_mode(
+    me: &RegionId,
+    handling: &RegionId,
+    item: &ServiceItem,
+    cross_city: bool,
+) -> Mode {
+    if cross_city && item.modes.contains(&Mode::ProxyIntake) {
+        Mode::ProxyIntake
+    } else if handling == me {
         item.modes.first().copied().unwrap_or(Mode::FullyOnline)
     } else {
         Mode::ProxyIntake

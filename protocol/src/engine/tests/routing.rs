@@ -142,6 +142,9 @@ fn a_xiaogan_window_collects_for_the_wuhan_body_as_an_ordinary_local_case() {
         view.record.body.as_ref().map(|b| b.area.as_str()),
         Some("420100")
     );
+    // Collected in one city for another's body: 异地代收代办, as across regions.
+    let mode = view.state.application.as_ref().map(|a| a.intake.mode);
+    assert_eq!(mode, Some(crate::catalog::Mode::ProxyIntake));
 
     // A 孝感 applicant at the same window: a same-city case of the 孝感 body.
     let own = apply(&mut net, WM, "420900-xiaogan-01", Some("420902"))
@@ -153,6 +156,12 @@ fn a_xiaogan_window_collects_for_the_wuhan_body_as_an_ordinary_local_case() {
         Some("孝感市人力资源和社会保障局")
     );
     assert_eq!(view.handler.span, Span::Local);
+    let mode = view.state.application.as_ref().map(|a| a.intake.mode);
+    assert_eq!(
+        mode,
+        sample_item(SSC).modes.first().copied(),
+        "the item's own mode"
+    );
 }
 
 #[test]
