@@ -112,6 +112,55 @@ async fn application(c: &Client, token: &str, locality: Option<&str>, n: u32) ->
     app
 }
 
+/// The value of cookie `name` among a response's Set-Cookie headers.
+fn cookie(resp: &reqwest::Response, name: &str) -> String {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix(&format!("{name}=")))
+        .and_then(|v| v.split(';').next())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Signs in to `base`'s pages with `token` and returns the page at each of `paths` (HTML).
+async fn pages(base: &str, token: &str, paths: &[String]) -> Vec<String> {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let login = http
+        .get(format!("{base}/login"))
+        .send()
+        .await
+        .expect("login page");
+    let csrf = cookie(&login, "tongban_login");
+    assert!(!csrf.is_empty(), "a login cookie");
+    let signed = http
+        .post(format!("{base}/login"))
+        .header("cookie", format!("tongban_login={csrf}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={csrf}&token={token}&operator=XG01&next=%2F"))
+        .send()
+        .await
+        .expect("sign in");
+    let session = cookie(&signed, "tongban_session");
+    assert!(!session.is_empty(), "signed in: {}", signed.status());
+    let mut out = Vec::new();
+    for path in paths {
+        let resp = http
+            .get(format!("{base}{path}"))
+            .header("cookie", format!("tongban_session={session}"))
+            .send()
+            .await
+            .expect("page");
+        assert_eq!(resp.status().as_u16(), 200, "{path}");
+        out.push(resp.text().await.expect("html"));
+    }
+    out
+}
+
 fn concluded(v: &Value) -> bool {
     v["state"]["stage"] == "concluded" && v["state"]["dispatched"] != Value::Null
 }
@@ -165,6 +214,38 @@ async fn a_xiaogan_window_collects_for_the_wuhan_body_and_the_case_names_it() {
     assert_eq!(
         entry["record"]["body"]["name"], "武汉市人力资源和社会保障局",
         "{list}"
+    );
+
+    // The pages: the case names the body and marks the case 跨市; the receipt names the
+    // body; the intake form asks for the applicant's 参保地 among the areas served.
+    let html = pages(
+        &wm.base,
+        XIAOGAN_TOKEN,
+        &[
+            format!("/cases/{case}"),
+            format!("/cases/{case}/receipt"),
+            format!("/items/{WM}/{}/apply", code(WM, 1)),
+        ],
+    )
+    .await;
+    assert!(
+        html[0].contains("id=\"handling-body\">武汉市人力资源和社会保障局")
+            && html[0].contains("id=\"cross-city\"")
+            && html[0].contains("跨市通办：孝感市窗口收件，武汉市办理"),
+        "{}",
+        html[0]
+    );
+    assert!(
+        html[1].contains("id=\"receipt-body\">武汉市人力资源和社会保障局"),
+        "{}",
+        html[1]
+    );
+    assert!(
+        html[2].contains("申请人参保地")
+            && html[2].contains("value=\"420900\"")
+            && html[2].contains("孝感市人力资源和社会保障局"),
+        "{}",
+        html[2]
     );
 
     // A place no body serves, and no place at all: refused, with the basis and the areas.
