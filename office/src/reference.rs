@@ -115,7 +115,8 @@ struct CaseView {
     result_name: String,
     /// The application's delivery method, for the dispatch.
     delivery: Delivery,
-    /// 实施主体: the body that accepts, decides and issues (the item's `authority`).
+    /// 实施主体: the body that accepts, decides and issues (the body picked by the
+    /// applicant's locality, else the item's `authority`).
     authority: String,
     /// Who a mailed result goes to (the applicant's name).
     receiver: String,
@@ -261,7 +262,12 @@ impl ReferenceCore {
             },
             result_name: item.result.name.clone(),
             delivery: application.delivery.method,
-            authority: item.authority.clone(),
+            // The body the applicant's locality picked, where the item names one per area.
+            authority: application
+                .item
+                .body
+                .as_ref()
+                .map_or_else(|| item.authority.clone(), |b| b.name.clone()),
             receiver: application.applicant.name.clone(),
             supplement_material,
             seen_intake: BTreeSet::new(),

@@ -86,6 +86,8 @@ pub fn sample_item() -> ServiceItem {
         collectors: Collectors::AllMembers,
         pledge: false,
         steps: Vec::new(),
+        locality: None,
+        bodies: vec![],
     }
 }
 
@@ -104,6 +106,7 @@ pub fn sample_application(case: &CaseId, delivery: Delivery) -> Application {
             region: RegionId::new("110000").expect("valid region"),
             impl_code: "11000012345600001".into(),
             catalog_version: 1,
+            body: None,
         },
         applicant: Applicant {
             kind: ServiceTarget::NaturalPerson,
@@ -132,6 +135,7 @@ pub fn sample_application(case: &CaseId, delivery: Delivery) -> Application {
         accept_with_gaps: vec![],
         pledge: false,
         steps: Vec::new(),
+        locality: None,
     }
 }
 

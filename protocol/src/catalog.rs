@@ -222,6 +222,54 @@ pub enum Collectors {
     Regions(Vec<RegionId>),
 }
 
+/// 属地: which of the applicant's places decides which body handles an item that bodies of
+/// several cities or counties implement, each for its own residents, insured or registered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum LocalityBasis {
+    /// 户籍地: where the applicant's household is registered (户籍, 身份证 items).
+    HouseholdRegistration,
+    /// 参保地: where the applicant is insured (社保, 医保 items).
+    InsuredPlace,
+    /// 登记地: where the applicant (or the thing applied for) is registered (公积金 accounts,
+    /// market entities, vehicles).
+    RegistrationPlace,
+}
+
+impl LocalityBasis {
+    /// The Chinese name, for forms, receipts and errors: windows and applicants know the
+    /// basis by it.
+    pub fn label(self) -> &'static str {
+        match self {
+            LocalityBasis::HouseholdRegistration => "户籍地",
+            LocalityBasis::InsuredPlace => "参保地",
+            LocalityBasis::RegistrationPlace => "登记地",
+        }
+    }
+}
+
+/// One body that handles an item for the applicants of one area: the item's 实施主体 there.
+/// An item lists these when each city or county decides for its own people, so routing can
+/// name the body that decides a case, not only the region.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HandlingBody {
+    /// The 6-digit 行政区划代码 of the city, county or province the body serves (`420100`
+    /// 武汉市, `420902` 孝南区, `420000` 湖北省).
+    pub area: String,
+    /// The area's name (武汉市), for the window's locality list and the case view.
+    pub place: String,
+    /// The body (实施主体), such as 武汉市人力资源和社会保障局.
+    pub name: String,
+}
+
+/// Whether `code` is a 6-digit 行政区划代码 (digits only, not all zeros): the form areas of
+/// handling bodies and applicants' localities take.
+pub fn is_area_code(code: &str) -> bool {
+    code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) && code != "000000"
+}
+
 /// 政务服务事项: one service a region provides, with its standard elements.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -272,6 +320,14 @@ pub struct ServiceItem {
     /// lists `multi_site`, and only by those.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<crate::case::steps::Step>,
+    /// 属地: for an item each city or county handles for its own applicants, which of the
+    /// applicant's places picks the body (`bodies`). Left out for an item one body handles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locality: Option<LocalityBasis>,
+    /// The bodies that handle the item, one per area, picked by the applicant's `locality`
+    /// (see `engine::routing::pick_body`); empty when `authority` handles every case.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bodies: Vec<HandlingBody>,
 }
 
 impl ServiceItem {
@@ -421,6 +477,61 @@ impl ServiceItem {
                 bad(
                     &mat,
                     "may_follow_later (容缺) only applies to required materials".into(),
+                );
+            }
+        }
+        match (self.locality, self.bodies.is_empty()) {
+            (Some(basis), true) => bad(
+                "bodies",
+                format!(
+                    "locality = {:?} ({}) picks a body from `bodies`, but none is listed: list \
+                     the body of each area ({{ area = \"420100\", place = \"武汉市\", name = \
+                     \"…\" }}) or leave locality out",
+                    basis,
+                    basis.label()
+                ),
+            ),
+            (None, false) => bad(
+                "locality",
+                "bodies are listed but no locality says which of the applicant's places picks \
+                 one: give locality = \"household_registration\" (户籍地), \"insured_place\" \
+                 (参保地) or \"registration_place\" (登记地), or leave bodies out"
+                    .into(),
+            ),
+            _ => {}
+        }
+        let mut areas = BTreeSet::new();
+        for (i, b) in self.bodies.iter().enumerate() {
+            let field = format!("bodies[{i}]");
+            if !is_area_code(&b.area) {
+                bad(
+                    &field,
+                    format!(
+                        "area {:?} must be a 6-digit 行政区划代码 of a city, county or province \
+                         (420100 武汉市)",
+                        b.area
+                    ),
+                );
+            } else if !areas.insert(b.area.as_str()) {
+                bad(
+                    &field,
+                    format!(
+                        "area {} is listed twice; one body per area, so the pick is never in \
+                         doubt",
+                        b.area
+                    ),
+                );
+            }
+            if b.place.trim().is_empty() {
+                bad(
+                    &field,
+                    "give the area's name (place, such as 武汉市)".into(),
+                );
+            }
+            if b.name.trim().is_empty() {
+                bad(
+                    &field,
+                    "name the body that handles the item there (实施主体)".into(),
                 );
             }
         }

@@ -104,6 +104,8 @@ fn item() -> ServiceItem {
         collectors: Collectors::AllMembers,
         pledge: false,
         steps: Vec::new(),
+        locality: None,
+        bodies: vec![],
     }
 }
 
@@ -114,6 +116,7 @@ fn application() -> Application {
             region: region("110000"),
             impl_code: "11000012345600001".into(),
             catalog_version: 1,
+            body: None,
         },
         applicant: Applicant {
             kind: ServiceTarget::NaturalPerson,
@@ -144,6 +147,7 @@ fn application() -> Application {
         accept_with_gaps: vec![],
         pledge: false,
         steps: Vec::new(),
+        locality: None,
     }
 }
 

@@ -320,5 +320,7 @@ fn service_item(region: &RegionInfo, j: usize, spec: &ItemSpec) -> ServiceItem {
         collectors: Collectors::AllMembers,
         pledge: false,
         steps: Vec::new(),
+        locality: None,
+        bodies: vec![],
     }
 }

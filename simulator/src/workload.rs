@@ -164,6 +164,7 @@ impl Workload {
             pledge: false,
             mode: None,
             step_regions: Default::default(),
+            locality: None,
         };
         Ok((h, request, format!("{}-{k}", world.fed.id(i))))
     }

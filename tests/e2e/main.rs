@@ -16,5 +16,6 @@ mod flood;
 mod multi_site;
 mod node_e2e;
 mod records;
+mod routing;
 mod tls;
 mod versions;

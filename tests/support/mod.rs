@@ -131,6 +131,8 @@ pub(crate) fn item(region: &str, n: u32) -> ServiceItem {
         collectors: Collectors::AllMembers,
         pledge: false,
         steps: Vec::new(),
+        locality: None,
+        bodies: vec![],
     }
 }
 

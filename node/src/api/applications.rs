@@ -49,7 +49,7 @@ fn case_id(id: &str) -> Result<CaseId, ApiError> {
         example = json!({
             "region": "110000",
             "impl_code": "110000010100400001",
-            "catalog_version": 1,
+            "catalog_version": 2,
             "applicant": {
                 "kind": "natural_person",
                 "name": "张三",

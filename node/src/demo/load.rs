@@ -131,7 +131,12 @@ pub(super) async fn submit(
             format!("91110000MA{:08}", rng.below(100_000_000)),
         )
     };
-    let body = json!({
+    // An item handled by the body of the applicant's place: an applicant of one of its areas.
+    let locality = item["bodies"]
+        .as_array()
+        .filter(|b| !b.is_empty())
+        .map(|b| b[rng.below(b.len())]["area"].clone());
+    let mut body = json!({
         "region": to,
         "impl_code": item["impl_code"],
         "catalog_version": hit["catalog_version"],
@@ -146,6 +151,9 @@ pub(super) async fn submit(
         "delivery": {"method": delivery, "address": if delivery == "mail" { json!("北京市东城区正义路2号") } else { Value::Null }},
         "mode": "proxy_intake",
     });
+    if let Some(area) = locality {
+        body["locality"] = area;
+    }
     let resp = http
         .post(format!("{}/api/v1/applications", from.base))
         .bearer_auth(&from.window_token)

@@ -96,7 +96,7 @@ pub(super) async fn worklist(
                         @let (cls, word) = labels::colour(c.colour);
                         tr data-case=(c.record.case) {
                             td { a href=(format!("/cases/{}", c.record.case)) { (c.record.case) } }
-                            td { (c.record.item_name) }
+                            td { (c.record.item_name) @if let Some(b) = &c.record.body { br; span.muted.body { (b.name) } } }
                             td.stage { (labels::stage(c.record.stage)) }
                             td { span class=(format!("pill {cls}")) { (word) } @if let Some(d) = c.used_days { " 已用" (d) "天" } }
                             td.todo {
@@ -220,6 +220,7 @@ fn render(
                 @if view.late_acceptance { " · " span.flag #late-acceptance { "接收后5个工作日内未受理或不予受理" } }
             }
             p.muted { "收件地 " (r.intake_region) " 窗口 " (r.window) " · 办理地 " (r.handling_region) " · 收件时间 " (Date::of(r.submitted_at)) }
+            (handler_line(&view.handler))
             @if let Some(why) = &view.stranded { p.problem #stranded role="alert" { "办件受阻：对方地区已不在联盟名册中。" (why) } }
             @if let Some(a) = &st.acceptance {
                 p #acceptance {
@@ -585,5 +586,30 @@ pub(super) async fn material(
         )
             .into_response(),
         Err(e) => error_page(Some(&s), &ApiError::from(e)),
+    }
+}
+
+/// Who decides the case, and how far it reaches from the window that collected it: the body
+/// (实施主体) picked by the applicant's locality or the item's authority, and a 跨市 mark when
+/// a window of one city of this region collected it for another city's body.
+fn handler_line(h: &tongban_protocol::engine::Handler) -> Markup {
+    use tongban_protocol::engine::Span;
+    html! {
+        p #handler data-span=(match h.span { Span::Local => "local", Span::CrossCity => "cross_city", Span::CrossRegion => "cross_region" }) {
+            "办理主体："
+            strong #handling-body { (h.name.as_deref().unwrap_or("（本节点目录中无此事项）")) }
+            @if let Some(b) = &h.body { " · " (b.place) "（" (b.area) "）" }
+            @if let Some(l) = &h.locality { " · 按申请人" (l.basis.label()) " " (l.area) " 确定" }
+            @match h.span {
+                Span::CrossCity => {
+                    " · " span.pill #cross-city {
+                        "跨市通办：" (h.intake_place.as_deref().or(h.intake_area.as_deref()).unwrap_or("收件地"))
+                        "窗口收件，" (h.body.as_ref().map_or("办理地", |b| b.place.as_str())) "办理"
+                    }
+                }
+                Span::CrossRegion => { " · " span.pill #cross-region { "跨地区通办" } }
+                Span::Local => {}
+            }
+        }
     }
 }

@@ -77,6 +77,9 @@ pub(super) async fn receipt(
                 dt { "办件编号" } dd #receipt-case { (r.case) }
                 dt { "办理事项" } dd { (view.record.item_name) "（" (view.record.impl_code) "）" }
                 dt { "办理地" } dd { (view.record.handling_region) }
+                @if let Some(name) = &view.handler.name {
+                    dt { "办理主体" } dd #receipt-body { (name) @if let Some(l) = &view.handler.locality { "（按申请人" (l.basis.label()) " " (l.area) "）" } }
+                }
                 dt { "收件地" } dd { (r.by) " 窗口 " (view.record.window) }
                 dt { "收件时间" } dd { (Date::of(r.at)) " " (clock_time(r.at)) }
                 @if let Some(app) = app {

@@ -316,7 +316,12 @@ pub(super) async fn item(
             table {
                 tbody {
                     tr { th { "主管部门" } td { (item.department) } }
-                    tr { th { "实施主体" } td { (item.authority) } }
+                    tr { th { "实施主体" } td {
+                        @if let (Some(basis), false) = (item.locality, item.bodies.is_empty()) {
+                            "按申请人" (basis.label()) "确定："
+                            ul #bodies { @for b in &item.bodies { li { (b.place) "（" (b.area) "）：" (b.name) } } }
+                        } @else { (item.authority) }
+                    } }
                     tr { th { "办理方式" } td { @for m in &item.modes { (labels::mode(*m)) " " } } }
                     tr { th { "服务对象" } td { @for t in &item.targets { (labels::target(*t)) " " } } }
                     tr { th { "法定时限" } td { (labels::limit(item.legal_limit)) } }
@@ -464,6 +469,22 @@ fn render_form(
                     div { (text("phone", "联系电话", Some("phone"), true, true)) }
                 }
             }
+            @if let (Some(basis), false) = (item.locality, item.bodies.is_empty()) {
+                fieldset.card #locality-box {
+                    legend { h2 { "办理主体" } }
+                    p.muted { "本事项由申请人" (basis.label()) "的实施主体办理：按申请人的" (basis.label()) "选择。" }
+                    label for="locality" { "申请人" (basis.label()) span.flag { " *" } }
+                    select #locality name="locality" required
+                        class=[e.get("locality").map(|_| "invalid")]
+                        aria-describedby="locality-err" aria-invalid=[e.get("locality").map(|_| "true")] {
+                        option value="" selected[f.get("locality").is_empty()] { "请选择" }
+                        @for b in &item.bodies {
+                            option value=(b.area) selected[f.get("locality") == b.area] { (b.place) "（" (b.area) "）· " (b.name) }
+                        }
+                    }
+                    (layout::field_error("locality", e.get("locality")))
+                }
+            }
             fieldset.card {
                 legend { h2 { "申请表内容" } }
                 p.muted { "按申请书填写各栏，如“字号”“经营场所”。" }
@@ -600,6 +621,7 @@ pub(super) async fn apply(
                             "applicant.name" => "name".to_string(),
                             "applicant.id_number" => "id_number".to_string(),
                             "delivery.address" => "address".to_string(),
+                            "locality" | "item.body" => "locality".to_string(),
                             // Several may have no field of their own: each keeps its line.
                             _ => format!("form-errors#{i}"),
                         };
@@ -752,6 +774,16 @@ fn intake_request(
     if method == tongban_protocol::catalog::Delivery::Mail && address.is_none() {
         errors.add("address", "选择邮寄送达时请填写邮寄地址");
     }
+    let locality = Some(f.get("locality").to_string()).filter(|l| !l.is_empty());
+    if let (Some(basis), false, None) = (item.locality, item.bodies.is_empty(), &locality) {
+        errors.add(
+            "locality",
+            format!(
+                "请选择申请人的{}：本事项由该地的实施主体办理",
+                basis.label()
+            ),
+        );
+    }
     let request = IntakeRequest {
         region: region.clone(),
         impl_code: item.impl_code.clone(),
@@ -770,6 +802,7 @@ fn intake_request(
         pledge,
         mode: None,
         step_regions: Default::default(),
+        locality,
     };
     (request, errors)
 }

@@ -709,3 +709,47 @@ proptest! {
 }
 
 mod resume;
+
+/// An item each city handles for its own people: the reference office accepts, issues and
+/// sends as the body the applicant's locality picked, not as the item's listing authority.
+#[test]
+fn the_picked_body_accepts_issues_and_sends() {
+    let mut config = fast(3);
+    config.outcomes = OutcomeMix {
+        reject_percent: 0,
+        supplement_percent: 0,
+        suspend_percent: 0,
+        deny_percent: 0,
+    };
+    let mut core = ReferenceCore::new(config).unwrap();
+    let case = case_id(0);
+    let mut notice = new_case(&case, Delivery::Mail, Timestamp(0));
+    if let Notice::NewCase { application, .. } = &mut notice {
+        application.item.body = Some(tongban_protocol::catalog::HandlingBody {
+            area: "420900".into(),
+            place: "孝感市".into(),
+            name: "孝感市人力资源和社会保障局".into(),
+        });
+    }
+    core.on_notice(Timestamp(0), &notice);
+    let mut named = Vec::new();
+    for t in (0..60_000).step_by(500) {
+        for report in core.due(Timestamp(t)) {
+            match report.event {
+                EventKind::Accepted { unit, .. } => named.push(unit),
+                EventKind::Concluded {
+                    outcome: Outcome::Approved { licences },
+                } => named.extend(licences.into_iter().map(|l| l.issuer)),
+                EventKind::ResultDispatched {
+                    shipment: Some(s), ..
+                } => named.push(s.sender),
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(named.len(), 3, "accepted, approved, mailed: {named:?}");
+    assert!(
+        named.iter().all(|n| n == "孝感市人力资源和社会保障局"),
+        "{named:?}"
+    );
+}

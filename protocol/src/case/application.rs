@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::case::events::Side;
 use crate::case::steps::PlannedStep;
-use crate::catalog::{Delivery, Mode, ServiceItem, ServiceTarget, TrustLevel};
+use crate::catalog::{
+    Delivery, HandlingBody, LocalityBasis, Mode, ServiceItem, ServiceTarget, TrustLevel,
+};
 use crate::error::{Error, Result};
 use crate::ids::{CaseId, Digest, Masked, RegionId, Timestamp, WindowId};
 
@@ -25,6 +27,23 @@ pub struct ItemRef {
     pub impl_code: String,
     /// The catalog version the intake was checked against.
     pub catalog_version: u64,
+    /// The body that handles the case, picked from the item's `bodies` by the applicant's
+    /// locality at intake; signed here so both ends, the receipt and the records name the
+    /// same 实施主体. Left out for an item one body handles (its `authority`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<HandlingBody>,
+}
+
+/// The applicant's place that picked the handling body: under which basis (户籍地, 参保地,
+/// 登记地) and which area. Kept with the application so the pick can be checked again by the
+/// handling region and explained to the applicant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Locality {
+    /// Which of the applicant's places it is.
+    pub basis: LocalityBasis,
+    /// Its 6-digit 行政区划代码, as the window gave it.
+    pub area: String,
 }
 
 /// The kind of identity document an applicant shows.
@@ -149,6 +168,10 @@ pub struct Application {
     /// case one region handles.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<PlannedStep>,
+    /// The applicant's locality that picked `item.body`, for an item handled by the body of
+    /// the applicant's place; left out otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locality: Option<Locality>,
 }
 
 impl Application {
@@ -229,6 +252,7 @@ impl Application {
                 self.intake.region
             ));
         }
+        p.extend(crate::engine::routing::body_problems(item, self));
         if self.applicant.name.trim().is_empty() {
             p.push("applicant.name: give the applicant's name".into());
         }
@@ -362,6 +386,7 @@ pub(crate) mod tests {
                 region: RegionId::new("110000").unwrap(),
                 impl_code: "11000012345600001".into(),
                 catalog_version: 1,
+                body: None,
             },
             applicant: Applicant {
                 kind: ServiceTarget::NaturalPerson,
@@ -386,6 +411,7 @@ pub(crate) mod tests {
             accept_with_gaps: vec!["premises".into()],
             pledge: false,
             steps: Vec::new(),
+            locality: None,
         }
     }
 

@@ -92,6 +92,8 @@ pub(crate) fn sample_item(code: &str) -> ServiceItem {
         collectors: Collectors::AllMembers,
         pledge: false,
         steps: Vec::new(),
+        locality: None,
+        bodies: vec![],
     }
 }
 
@@ -233,4 +235,84 @@ proptest! {
         let bytes = to_cbor(&m).unwrap();
         prop_assert_eq!(from_cbor::<CatalogManifest>(&bytes, MAX_CATALOG_SIZE, "c").unwrap(), m);
     }
+}
+
+#[test]
+fn bodies_by_locality_are_checked_with_their_fix() {
+    let body = |area: &str, place: &str, name: &str| HandlingBody {
+        area: area.into(),
+        place: place.into(),
+        name: name.into(),
+    };
+    let mut item = sample_item("420100200700500001");
+    item.locality = Some(LocalityBasis::InsuredPlace);
+    item.bodies = vec![
+        body("420100", "武汉市", "武汉市人力资源和社会保障局"),
+        body("420900", "孝感市", "孝感市人力资源和社会保障局"),
+    ];
+    assert!(item.problems().is_empty(), "{:?}", item.problems());
+    item.bodies.push(body("42090", "孝感", "x"));
+    item.bodies.push(body("420900", "孝感市", " "));
+    item.bodies
+        .push(body("421100", "", "黄冈市人力资源和社会保障局"));
+    let text = item.problems().join("\n");
+    for expected in [
+        "bodies[2]: area \"42090\" must be a 6-digit 行政区划代码",
+        "bodies[3]: area 420900 is listed twice",
+        "bodies[3]: name the body",
+        "bodies[4]: give the area's name",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+    }
+    // Bodies without a basis, and a basis without bodies.
+    item.bodies.truncate(2);
+    item.locality = None;
+    let text = item.problems().join("\n");
+    assert!(
+        text.contains("locality: bodies are listed but no locality"),
+        "{text}"
+    );
+    item.locality = Some(LocalityBasis::HouseholdRegistration);
+    item.bodies.clear();
+    let text = item.problems().join("\n");
+    assert!(
+        text.contains("bodies: locality = HouseholdRegistration (户籍地)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_item_without_bodies_encodes_as_before_and_one_with_bodies_round_trips() {
+    let plain = sample_item("1100000001");
+    let bytes = to_cbor(&plain).unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(!text.contains("locality") && !text.contains("bodies"));
+    let mut item = plain.clone();
+    item.locality = Some(LocalityBasis::RegistrationPlace);
+    item.bodies = vec![HandlingBody {
+        area: "420100".into(),
+        place: "武汉市".into(),
+        name: "武汉住房公积金管理中心".into(),
+    }];
+    let back: ServiceItem = from_cbor(&to_cbor(&item).unwrap(), 1 << 20, "item").unwrap();
+    assert_eq!(back, item);
+    let toml_text = toml::to_string(&item).unwrap();
+    assert!(
+        toml_text.contains("locality = \"registration_place\""),
+        "{toml_text}"
+    );
+}
+
+#[test]
+fn every_shipped_catalog_passes_its_checks() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../configs/catalogs");
+    let mut with_bodies = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let file =
+            CatalogFile::from_toml(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        with_bodies += file.items.iter().filter(|i| !i.bodies.is_empty()).count();
+    }
+    assert!(with_bodies >= 5, "the Wuhan metro's items by locality");
 }

@@ -15,8 +15,9 @@ impl<S: Store> Engine<S> {
     /// Fills in what the handling region's catalog item fixes, so the signed event carries it:
     /// an acceptance's limit and committed date (the limit then never changes with a later
     /// catalog version; a back office that names one must name the catalog's), and, where the
-    /// back office leaves them empty, the item's 实施主体 as the accepting unit, the licences'
-    /// issuing unit and a shipment's sender.
+    /// back office leaves them empty, the case's 实施主体 (the body its applicant's locality
+    /// picked, else the item's `authority`) as the accepting unit, the licences' issuing unit
+    /// and a shipment's sender.
     pub(super) fn with_catalog_records(
         &self,
         record: &CaseRecord,
@@ -77,7 +78,9 @@ impl<S: Store> Engine<S> {
             *limit = Some(committed);
             *committed_date = due;
         }
-        Ok(kind.naming_authority(&item.authority))
+        // The body picked by the applicant's locality, where the item names one per area.
+        let body = record.body.as_ref().map_or(&item.authority, |b| &b.name);
+        Ok(kind.naming_authority(body))
     }
 
     /// The side `kind` is written on — for a complaint's handling, the side its 差评

@@ -291,8 +291,9 @@ impl<S: Store> Engine<S> {
                 self.store_event(record, &logs, &received, env.bytes(), now)?;
                 self.metrics.events_written += 1;
                 self.route_written(record, logs.clone(), &received, env.bytes(), now)?;
-                match self.item(&self.me, &application.item.impl_code) {
-                    Some((_, item)) => {
+                let item = self.item(&self.me, &application.item.impl_code);
+                match routing::serves(&self.me, item.map(|(_, i)| i), application) {
+                    Ok(item) => {
                         let notice = Notice::NewCase {
                             case: event.case.clone(),
                             application: application.clone(),
@@ -301,11 +302,7 @@ impl<S: Store> Engine<S> {
                         };
                         self.notify(notice, now)?;
                     }
-                    None => {
-                        let reason = format!(
-                            "region {} no longer serves item {}: search the catalog again",
-                            self.me, application.item.impl_code
-                        );
+                    Err(reason) => {
                         let rejected =
                             logs.write(Side::Handling, EventKind::Rejected { reason }, now)?;
                         let env = self.identity.sign(&rejected)?;
@@ -540,6 +537,7 @@ impl<S: Store> Engine<S> {
             window: application.intake.window.clone(),
             impl_code: application.item.impl_code.clone(),
             item_name,
+            body: application.item.body.clone(),
             submitted_at: application.intake.at,
             intake_seq: 0,
             handling_seq: 0,

@@ -61,6 +61,11 @@ pub struct IntakeRequest {
     /// handling region's own), such as `{"transfer_out": "wuhan-metro"}`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub step_regions: BTreeMap<StepRole, RegionId>,
+    /// The applicant's locality, as a 6-digit 行政区划代码 under the item's basis (户籍地,
+    /// 参保地 or 登记地): required for an item whose bodies are picked by it, and refused for
+    /// any other item. It picks the body that handles the case.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locality: Option<String>,
 }
 
 /// What a window gets back for an application: the case id and the signed receipt.
@@ -150,9 +155,15 @@ impl<S: Store> Engine<S> {
                     .into(),
             ]));
         }
+        let (locality, body) = match routing::route_to_body(&item, request.locality.as_deref()) {
+            Ok(picked) => picked.unzip(),
+            Err(problem) => return Err(Error::InvalidApplication(vec![problem])),
+        };
+        let cross_city = routing::span(&self.me, &request.region, window, body.as_ref())
+            == routing::Span::CrossCity;
         let mode = request
             .mode
-            .unwrap_or_else(|| routing::default_mode(&self.me, &request.region, &item));
+            .unwrap_or_else(|| routing::default_mode(&self.me, &request.region, &item, cross_city));
         let mut application = Application {
             // The case id is given once the application passed its checks, so a refused
             // application changes nothing, not even the counter.
@@ -161,6 +172,7 @@ impl<S: Store> Engine<S> {
                 region: request.region.clone(),
                 impl_code: request.impl_code.clone(),
                 catalog_version: version,
+                body: body.clone(),
             },
             applicant: request.applicant,
             intake: Intake {
@@ -176,6 +188,7 @@ impl<S: Store> Engine<S> {
             accept_with_gaps: request.accept_with_gaps,
             pledge: request.pledge,
             steps: self.plan_steps(&request.region, &item, &request.step_regions)?,
+            locality,
         };
         application.validate_against(&item)?;
         let n = records::next_counter(&mut self.store, META_CASE_COUNTER)?;
@@ -189,6 +202,7 @@ impl<S: Store> Engine<S> {
             window: window.clone(),
             impl_code: item.impl_code.clone(),
             item_name: item.name.clone(),
+            body,
             submitted_at: now,
             intake_seq: 0,
             handling_seq: 0,

@@ -68,9 +68,12 @@ pub use catalogs::{CatalogQuery, ItemHit};
 pub use driver::{Handover, Io};
 pub use intake::{IntakeReceipt, IntakeRequest, MAX_IDEMPOTENCY_KEY};
 pub use materials::UploadStatus;
-pub use query::{CaseCounts, CaseView, OpenCase, Worklist, WorklistFilter};
+pub use query::{CaseCounts, CaseView, Handler, OpenCase, Worklist, WorklistFilter};
 pub use records::CaseRecord;
 pub use recovery::mark_restored;
+pub use routing::{
+    Span, areas_served, body_problems, city_of, pick_body, province_of, span, window_area,
+};
 
 use crate::case::calendar::HolidayCalendar;
 use crate::catalog::{CatalogFile, CatalogManifest};

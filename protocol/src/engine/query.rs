@@ -53,6 +53,38 @@ pub struct CaseView {
     /// was revoked: its events are no longer sent or taken. Shown, never hidden or dropped.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stranded: Option<String>,
+    /// Who decides the case and how far it reaches from where it was collected.
+    pub handler: Handler,
+}
+
+/// Who decides a case (办理地 and 实施主体) and where it was collected, so a window can tell
+/// the applicant which body decides, and a cross-city case inside one region's node shows as
+/// such although it is an ordinary local case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Handler {
+    /// The handling region (办理地).
+    pub region: crate::ids::RegionId,
+    /// The body that decides (实施主体): the one the applicant's locality picked, else the
+    /// item's `authority` as this node's catalog holds it; `None` if the item is not known
+    /// here.
+    pub name: Option<String>,
+    /// The picked body with its area, for an item handled by the body of the applicant's
+    /// place.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<crate::catalog::HandlingBody>,
+    /// The applicant's locality that picked it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locality: Option<crate::case::application::Locality>,
+    /// The 6-digit area of the window that collected the case (the head of its id), if it
+    /// has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub intake_area: Option<String>,
+    /// That area's name, where the item's bodies name it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub intake_place: Option<String>,
+    /// Within one city, across cities of one region's node, or across regions.
+    pub span: super::routing::Span,
 }
 
 /// One envelope that conflicts with a case's log as held (a fork).
@@ -207,7 +239,9 @@ impl<S: Store> Engine<S> {
                     && working(received, now) > crate::case::clock::SUPPLEMENT_REQUEST_WORKING_DAYS
             }
         });
+        let handler = self.handler_of(&record, &state);
         Ok(CaseView {
+            handler,
             intake: logs.log(crate::case::events::Side::Intake).to_vec(),
             handling: logs.log(crate::case::events::Side::Handling).to_vec(),
             participants: record
@@ -232,6 +266,39 @@ impl<S: Store> Engine<S> {
             stranded,
             record,
         })
+    }
+
+    /// Who decides `record`'s case and how far it reaches (see [`Handler`]).
+    fn handler_of(&self, record: &CaseRecord, state: &CaseState) -> Handler {
+        let item = self
+            .item(&record.handling_region, &record.impl_code)
+            .map(|(_, item)| item);
+        let intake_area = super::routing::window_area(&record.window);
+        let intake_place = intake_area.and_then(|at| {
+            let bodies = item.map(|i| i.bodies.as_slice()).unwrap_or_default();
+            [at.to_string(), super::routing::city_of(at)]
+                .iter()
+                .find_map(|a| bodies.iter().find(|b| &b.area == a))
+                .map(|b| b.place.clone())
+        });
+        Handler {
+            region: record.handling_region.clone(),
+            name: record
+                .body
+                .as_ref()
+                .map(|b| b.name.clone())
+                .or_else(|| item.map(|i| i.authority.clone())),
+            body: record.body.clone(),
+            locality: state.application.as_ref().and_then(|a| a.locality.clone()),
+            intake_area: intake_area.map(str::to_string),
+            intake_place,
+            span: super::routing::span(
+                &record.intake_region,
+                &record.handling_region,
+                &record.window,
+                record.body.as_ref(),
+            ),
+        }
     }
 
     /// Why `record`'s case cannot move on, if it is still open (the result not yet sent out,

@@ -125,6 +125,11 @@ pub struct CaseRecord {
     pub impl_code: String,
     /// The item's name, for worklists.
     pub item_name: String,
+    /// The body that decides the case, where the item names one per area (picked by the
+    /// applicant's locality at intake and signed into the application); `None` when the
+    /// item's `authority` decides every case.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<crate::catalog::HandlingBody>,
     /// When it was collected.
     pub submitted_at: Timestamp,
     /// Events held of each log.

@@ -318,6 +318,7 @@ impl Net {
             pledge: false,
             mode: None,
             step_regions: Default::default(),
+            locality: None,
         }
     }
 
@@ -1997,6 +1998,7 @@ mod complaint;
 mod driver;
 mod records;
 mod recovery;
+mod routing;
 mod storm;
 mod timers;
 mod versions;

@@ -167,6 +167,8 @@ pub(crate) fn item(impl_code: &str, name: &str, materials: usize) -> ServiceItem
         collectors: Collectors::AllMembers,
         pledge: false,
         steps: Vec::new(),
+        locality: None,
+        bodies: vec![],
     }
 }
 
@@ -177,6 +179,7 @@ pub(crate) fn application(case: &str, name: &str, materials: usize) -> Applicati
             region: region("110000"),
             impl_code: "11000012345600001".into(),
             catalog_version: 1,
+            body: None,
         },
         applicant: Applicant {
             kind: ServiceTarget::NaturalPerson,
@@ -209,6 +212,7 @@ pub(crate) fn application(case: &str, name: &str, materials: usize) -> Applicati
         accept_with_gaps: vec![],
         pledge: false,
         steps: Vec::new(),
+        locality: None,
     }
 }
 
@@ -635,6 +639,7 @@ pub(crate) fn case_record() -> impl Strategy<Value = CaseRecord> {
                 window: WindowId::new("120000-heping-01").expect("window id"),
                 impl_code: "11000012345600001".into(),
                 item_name,
+                body: None,
                 submitted_at: Timestamp(at),
                 intake_seq,
                 handling_seq,
