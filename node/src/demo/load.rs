@@ -1,6 +1,6 @@
 //! The load `tongban demo --load RATE` puts on the federation: realistic applications from a
 //! window of one region for an item of another (materials uploaded first, as the item lists
-//! them), and the table of what each region's windows submitted, concluded and have in
+//! them; for a 多地联办 item, a third region as its 转出地 or 协办地), and the table of what each region's windows submitted, concluded and have in
 //! flight, printed every few seconds.
 
 use std::collections::BTreeMap;
@@ -35,13 +35,14 @@ pub(super) async fn submit(
     http: &reqwest::Client,
     from: &Region,
     to: &str,
+    members: &[String],
     cache: &mut BTreeMap<(String, String), Vec<Value>>,
     rng: &mut Rng,
 ) -> Result<(), String> {
     let key = (from.name.clone(), to.to_string());
     if !cache.contains_key(&key) {
         let url = format!(
-            "{}/api/v1/catalog/items?region={to}&mode=proxy_intake&limit=500",
+            "{}/api/v1/catalog/items?region={to}&limit=500",
             from.base
         );
         let hits: Value = http
@@ -53,11 +54,17 @@ pub(super) async fn submit(
             .json()
             .await
             .map_err(|e| e.to_string())?;
-        // Only items this region's windows may collect for.
+        // Only items this region's windows may collect for: 异地代收代办 or 多地联办 ones.
         let list: Vec<Value> = hits["items"]
             .as_array()
             .into_iter()
             .flatten()
+            .filter(|hit| {
+                let modes = &hit["item"]["modes"];
+                modes.as_array().is_some_and(|m| {
+                    m.iter().any(|x| x == "proxy_intake" || x == "multi_site")
+                })
+            })
             .filter(|hit| {
                 let c = &hit["item"]["collectors"];
                 c == "all_members"
@@ -149,8 +156,27 @@ pub(super) async fn submit(
         },
         "materials": materials,
         "delivery": {"method": delivery, "address": if delivery == "mail" { json!("北京市东城区正义路2号") } else { Value::Null }},
-        "mode": "proxy_intake",
     });
+    let modes = item["modes"].as_array().cloned().unwrap_or_default();
+    if modes.iter().any(|m| m == "proxy_intake") {
+        body["mode"] = json!("proxy_intake");
+    } else {
+        // 多地联办: every role but the handler's own (转入地) goes to another member — often a
+        // third region, so the case runs across three.
+        body["mode"] = json!("multi_site");
+        let mut regions = serde_json::Map::new();
+        for step in item["steps"].as_array().into_iter().flatten() {
+            let role = step["role"].as_str().unwrap_or_default();
+            if role == "transfer_in" || role.is_empty() || regions.contains_key(role) {
+                continue;
+            }
+            let others: Vec<&String> = members.iter().filter(|m| m.as_str() != to).collect();
+            if let Some(region) = others.get(rng.below(others.len())) {
+                regions.insert(role.to_string(), json!(region));
+            }
+        }
+        body["step_regions"] = Value::Object(regions);
+    }
     if let Some(area) = locality {
         body["locality"] = area;
     }

@@ -300,7 +300,7 @@ pub async fn run(
             while b == a {
                 b = &names[rng.below(names.len())];
             }
-            match load::submit(&http, &regions[a], b, &mut items, &mut rng).await {
+            match load::submit(&http, &regions[a], b, &names, &mut items, &mut rng).await {
                 Ok(()) => *submitted.entry(a.clone()).or_default() += 1,
                 Err(e) => {
                     failed += 1;
