@@ -121,6 +121,27 @@ async fn a_pension_transfer_from_wuhan_to_beijing_collected_in_tianjin_completes
         "every node folds the same steps: {states:?}"
     );
 
+    // The window's pages: the intake form asks for the 转出地, the case page shows each step
+    // with its clock and 武汉's log beside the other two.
+    let html = pages(
+        &tj.base,
+        WINDOW_TOKEN,
+        &[
+            format!("/items/110000/{code}/apply"),
+            format!("/cases/{case}"),
+        ],
+    )
+    .await;
+    assert!(html[0].contains("step_region.transfer_out"), "{}", html[0]);
+    assert!(html[0].contains("转出地"), "{}", html[0]);
+    assert!(html[1].contains("id=\"steps\""), "{}", html[1]);
+    assert!(
+        html[1].contains("核对参保缴费信息并出具参保缴费凭证"),
+        "{}",
+        html[1]
+    );
+    assert!(html[1].contains("log-participant-1"), "{}", html[1]);
+
     // 武汉's back office reads the case it did a step of; a fourth region would not hold it.
     let (status, _) = wc
         .get(&format!("/api/v1/applications/{case}"), BACKOFFICE_TOKEN)

@@ -112,55 +112,6 @@ async fn application(c: &Client, token: &str, locality: Option<&str>, n: u32) ->
     app
 }
 
-/// The value of cookie `name` among a response's Set-Cookie headers.
-fn cookie(resp: &reqwest::Response, name: &str) -> String {
-    resp.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| v.strip_prefix(&format!("{name}=")))
-        .and_then(|v| v.split(';').next())
-        .unwrap_or_default()
-        .to_string()
-}
-
-/// Signs in to `base`'s pages with `token` and returns the page at each of `paths` (HTML).
-async fn pages(base: &str, token: &str, paths: &[String]) -> Vec<String> {
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
-    let login = http
-        .get(format!("{base}/login"))
-        .send()
-        .await
-        .expect("login page");
-    let csrf = cookie(&login, "tongban_login");
-    assert!(!csrf.is_empty(), "a login cookie");
-    let signed = http
-        .post(format!("{base}/login"))
-        .header("cookie", format!("tongban_login={csrf}"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("csrf={csrf}&token={token}&operator=XG01&next=%2F"))
-        .send()
-        .await
-        .expect("sign in");
-    let session = cookie(&signed, "tongban_session");
-    assert!(!session.is_empty(), "signed in: {}", signed.status());
-    let mut out = Vec::new();
-    for path in paths {
-        let resp = http
-            .get(format!("{base}{path}"))
-            .header("cookie", format!("tongban_session={session}"))
-            .send()
-            .await
-            .expect("page");
-        assert_eq!(resp.status().as_u16(), 200, "{path}");
-        out.push(resp.text().await.expect("html"));
-    }
-    out
-}
-
 fn concluded(v: &Value) -> bool {
     v["state"]["stage"] == "concluded" && v["state"]["dispatched"] != Value::Null
 }

@@ -41,10 +41,7 @@ pub(super) async fn submit(
 ) -> Result<(), String> {
     let key = (from.name.clone(), to.to_string());
     if !cache.contains_key(&key) {
-        let url = format!(
-            "{}/api/v1/catalog/items?region={to}&limit=500",
-            from.base
-        );
+        let url = format!("{}/api/v1/catalog/items?region={to}&limit=500", from.base);
         let hits: Value = http
             .get(url)
             .bearer_auth(&from.window_token)
@@ -61,9 +58,9 @@ pub(super) async fn submit(
             .flatten()
             .filter(|hit| {
                 let modes = &hit["item"]["modes"];
-                modes.as_array().is_some_and(|m| {
-                    m.iter().any(|x| x == "proxy_intake" || x == "multi_site")
-                })
+                modes
+                    .as_array()
+                    .is_some_and(|m| m.iter().any(|x| x == "proxy_intake" || x == "multi_site"))
             })
             .filter(|hit| {
                 let c = &hit["item"]["collectors"];

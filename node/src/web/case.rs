@@ -275,10 +275,15 @@ fn render(
                 }
             }
         }
+        (super::steps::case_table(&view.state.steps, &view.step_clocks))
         (evaluation_section(view))
         section.timelines #timelines {
             (timeline("收件地 " , &r.intake_region.to_string(), Side::Intake, &view.intake, view))
             (timeline("办理地 ", &r.handling_region.to_string(), Side::Handling, &view.handling, view))
+            @for (i, (region, log)) in r.participants.iter().zip(&view.participants).enumerate() {
+                @let side = Side::Participant(u8::try_from(i + 1).unwrap_or(u8::MAX));
+                (timeline("联办地 ", &region.to_string(), side, log, view))
+            }
         }
         (super::case_actions::actions(s, view, names, me, typed))
     };
@@ -442,7 +447,11 @@ fn all_materials(view: &CaseView) -> Vec<SubmittedMaterial> {
 fn timeline(title: &str, region: &str, side: Side, log: &[Event], view: &CaseView) -> Markup {
     let effects = &view.state.timeline;
     html! {
-        section.card id=(format!("log-{}", if side == Side::Intake { "intake" } else { "handling" })) {
+        section.card id=(match side {
+            Side::Intake => "log-intake".to_string(),
+            Side::Handling => "log-handling".to_string(),
+            Side::Participant(n) => format!("log-participant-{n}"),
+        }) {
             h2 { (title) (region) "（" (labels::side(side)) "记录，" (log.len()) "条）" }
             ol {
                 @for e in log {

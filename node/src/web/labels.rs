@@ -56,6 +56,7 @@ pub(super) fn event(kind: &str) -> &'static str {
         "concluded" => "办结",
         "result_dispatched" => "结果已送出",
         "withdrawal_confirmed" => "确认撤回",
+        "step_completed" => "联办步骤完成",
         _ => "其他",
     }
 }
@@ -78,6 +79,14 @@ pub(super) const OUTCOMES: [(&str, &str); 5] = [
     ("voided", "作废"),
     ("forwarded", "转报"),
 ];
+
+/// How a limit's days are counted, as a suffix: 个工作日 or 个自然日.
+pub(super) fn day_unit(u: tongban_protocol::case::clock::DayUnit) -> &'static str {
+    match u {
+        tongban_protocol::case::clock::DayUnit::WorkingDays => "个工作日",
+        tongban_protocol::case::clock::DayUnit::NaturalDays => "个自然日",
+    }
+}
 
 pub(super) fn colour(c: Colour) -> (&'static str, &'static str) {
     match c {

@@ -16,6 +16,7 @@ mod labels;
 mod layout;
 mod receipt;
 mod session;
+mod steps;
 mod window;
 
 pub(crate) use session::Sessions;

@@ -363,6 +363,21 @@ struct IntakeForm<'a> {
     fields: &'a Fields,
     errors: &'a FieldErrors,
     idempotency_key: String,
+    /// The federation's members (id, name): the 多地联办 regions a window may name.
+    members: Vec<(RegionId, String)>,
+}
+
+/// The federation's members as this node holds them, for the 多地联办 selects (none if the
+/// roster cannot be read: the engine then refuses the missing regions with its reasons).
+async fn members(state: &AppState) -> Vec<(RegionId, String)> {
+    match state.engine.ask(|reply| Command::Roster { reply }).await {
+        Ok(roster) => roster
+            .members
+            .iter()
+            .map(|m| (m.region.clone(), m.name.clone()))
+            .collect(),
+        Err(_) => Vec::new(),
+    }
 }
 
 /// `GET /items/{region}/{code}/apply`: the intake form generated from the item.
@@ -388,6 +403,7 @@ pub(super) async fn apply_form(
         fields: &fields,
         errors: &FieldErrors::default(),
         idempotency_key: key,
+        members: members(&state).await,
     };
     render_form(&s, &region, version, &item, &form, StatusCode::OK)
 }
@@ -485,6 +501,7 @@ fn render_form(
                     (layout::field_error("locality", e.get("locality")))
                 }
             }
+            (super::steps::form_fieldset(item, region, &form.members, f, e))
             fieldset.card {
                 legend { h2 { "申请表内容" } }
                 p.muted { "按申请书填写各栏，如“字号”“经营场所”。" }
@@ -622,6 +639,9 @@ pub(super) async fn apply(
                             "applicant.id_number" => "id_number".to_string(),
                             "delivery.address" => "address".to_string(),
                             "locality" | "item.body" => "locality".to_string(),
+                            at if at.starts_with("step_regions") => {
+                                super::steps::error_field(&item, p)
+                            }
                             // Several may have no field of their own: each keeps its line.
                             _ => format!("form-errors#{i}"),
                         };
@@ -635,6 +655,7 @@ pub(super) async fn apply(
         fields: &fields,
         errors: &errors,
         idempotency_key: key,
+        members: members(&state).await,
     };
     render_form(
         &s,
@@ -801,7 +822,7 @@ fn intake_request(
         accept_with_gaps: gaps,
         pledge,
         mode: None,
-        step_regions: Default::default(),
+        step_regions: super::steps::from_form(item, f, &mut errors),
         locality,
     };
     (request, errors)
