@@ -304,8 +304,10 @@ impl ReferenceCore {
     /// over. Every intake seq given counts as taken, so the redelivered notices of those
     /// events change nothing.
     ///
-    /// A case the core already knows (the process did not restart), or a notice that is not
-    /// a `NewCase`, changes nothing.
+    /// A `StepTurn` notice (a 多地联办 step of this region's that runs, given after the case's
+    /// `NewCase` if the region handles it) schedules the step, unless it is already due. A
+    /// case the core already knows (the process did not restart), or any other notice,
+    /// changes nothing.
     pub fn resume(
         &mut self,
         now: Timestamp,
@@ -313,6 +315,15 @@ impl ReferenceCore {
         handling: &[EventKind],
         intake: &[(u32, EventKind)],
     ) {
+        if let Notice::StepTurn {
+            case,
+            step,
+            application,
+        } = new_case
+        {
+            self.on_step_turn(now, case, *step, application);
+            return;
+        }
         let Notice::NewCase {
             case,
             application,

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use tongban_protocol::case::calendar::HolidayCalendar;
 use tongban_protocol::case::clock::{DayUnit, TimeLimit};
+use tongban_protocol::case::steps::Step;
 use tongban_protocol::catalog::{
     CaseKind, CatalogFile, Collectors, Fee, ItemType, Material, Mode, ResultSpec, Scope,
     ServiceItem, TrustLevel,
@@ -316,10 +317,25 @@ fn service_item(region: &RegionInfo, j: usize, spec: &ItemSpec) -> ServiceItem {
             delivery: spec.delivery.clone(),
         },
         scope: Scope::CrossProvince,
-        modes: vec![Mode::FullyOnline, Mode::ProxyIntake],
+        modes: if spec.steps.is_empty() {
+            vec![Mode::FullyOnline, Mode::ProxyIntake]
+        } else {
+            vec![Mode::MultiSite]
+        },
         collectors: Collectors::AllMembers,
         pledge: false,
-        steps: Vec::new(),
+        steps: spec
+            .steps
+            .iter()
+            .map(|s| Step {
+                role: s.role,
+                action: s.action.clone(),
+                limit: TimeLimit {
+                    days: s.days.max(1),
+                    unit: committed.unit,
+                },
+            })
+            .collect(),
         locality: None,
         bodies: vec![],
     }

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use tongban_protocol::case::application::{Applicant, DeliveryChoice, IdType};
 use tongban_protocol::case::calendar::Date;
 use tongban_protocol::case::events::EventKind;
+use tongban_protocol::case::steps::StepRole;
 use tongban_protocol::catalog::Delivery;
 use tongban_protocol::engine::{CaseView, IntakeRequest};
 use tongban_protocol::ids::Timestamp;
@@ -143,6 +144,20 @@ impl Workload {
             .copied()
             .unwrap_or(Delivery::ELicence);
         let kind = item.targets.first().copied().ok_or(None)?;
+        // 多地联办: each role but the handler's own goes to another region, drawn here.
+        let mut step_regions = BTreeMap::new();
+        for step in &item.steps {
+            if step.role == StepRole::TransferIn || step_regions.contains_key(&step.role) || n < 2 {
+                continue;
+            }
+            let j = self.rng.below(n as u64 - 1) as usize;
+            let j = if j >= h { j + 1 } else { j };
+            if world.nodes[j].revoked_at.is_none() {
+                step_regions.insert(step.role, world.fed.id(j).clone());
+            } else {
+                return Err(Some("no live region for a 多地联办 step"));
+            }
+        }
         let request = IntakeRequest {
             region,
             impl_code: code,
@@ -163,7 +178,7 @@ impl Workload {
             accept_with_gaps: Vec::new(),
             pledge: false,
             mode: None,
-            step_regions: Default::default(),
+            step_regions,
             locality: None,
         };
         Ok((h, request, format!("{}-{k}", world.fed.id(i))))

@@ -59,10 +59,14 @@ impl World {
         self.nodes[i].engine.as_ref()
     }
 
-    /// Whether `case`'s other region was revoked: it may never converge.
+    /// Whether a region of `case` (its other end, or a 多地联办 participant) was revoked: it
+    /// may never converge.
     pub(crate) fn stranded(&self, case: &CaseId) -> bool {
         self.cases.get(case).is_some_and(|t| {
-            self.nodes[t.intake].revoked_at.is_some() || self.nodes[t.handling].revoked_at.is_some()
+            std::iter::once(t.intake)
+                .chain(std::iter::once(t.handling))
+                .chain(t.participants.iter().copied())
+                .any(|i| self.nodes[i].revoked_at.is_some())
         })
     }
 }
@@ -135,12 +139,22 @@ pub(crate) struct CaseTrack {
     pub handling: usize,
     /// When the window got its receipt.
     pub submitted_at: u64,
+    /// 多地联办: the nodes writing the case's participant logs, in participant order.
+    pub participants: Vec<usize>,
     /// The highest seq of each side acknowledged to its writer's caller (intake, handling).
     pub acked: [u32; 2],
     /// Events written and not yet seen at the other end: (side, seq) → when written.
     pub written: BTreeMap<(Side, u32), u64>,
     /// Whether the handling side decided it.
     pub decided: bool,
+}
+
+impl CaseTrack {
+    /// Whether the case crosses nodes: collected and handled apart, or with a 多地联办
+    /// participant.
+    pub(crate) fn is_shared(&self) -> bool {
+        self.intake != self.handling || !self.participants.is_empty()
+    }
 }
 
 /// Adds an engine's counters to a node's running totals.

@@ -100,6 +100,12 @@ fn peak_load() {
 }
 
 #[test]
+fn multi_site() {
+    // The participant's crash is at 1h, the partition heals at 2h40m.
+    sweep("multi-site", "2h50m", 400.0, None);
+}
+
+#[test]
 fn scale_1000_small() {
     // Its planned crash is at 30m.
     sweep("scale-1000", "40m", 300.0, Some(24));
@@ -118,6 +124,7 @@ fn every_shipped_scenario_is_swept() {
         "byzantine-member",
         "peak-load",
         "scale-1000",
+        "multi-site",
     ];
     for (name, _) in BUILT_IN {
         assert!(swept.contains(&name), "{name} has no sweep");

@@ -17,5 +17,6 @@ mod multi_site;
 mod node_e2e;
 mod records;
 mod routing;
+mod supplement;
 mod tls;
 mod versions;

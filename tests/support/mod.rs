@@ -454,11 +454,23 @@ impl RunningNode {
 
     /// Starts the node with extra command-line arguments.
     pub(crate) fn start_with(config: &Path, args: &[&str]) -> RunningNode {
+        RunningNode::spawn(config, args, &[])
+    }
+
+    /// Kills the node and starts it again on the same files with `envs` set (its HTTP port
+    /// changes), as an operator would restart it with, say, `TONGBAN_CLOCK_OFFSET_MS`.
+    pub(crate) fn restart_with_env(&mut self, envs: &[(&str, &str)]) {
+        self.kill();
+        *self = RunningNode::spawn(&self.config.clone(), &[], envs);
+    }
+
+    fn spawn(config: &Path, args: &[&str], envs: &[(&str, &str)]) -> RunningNode {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tongban"))
             .arg("node")
             .arg("--config")
             .arg(config)
             .args(args)
+            .envs(envs.iter().copied())
             // TONGBAN_TEST_LOG sets the nodes' log filter, to trace a failing test.
             .env(
                 "RUST_LOG",

@@ -302,27 +302,22 @@ impl<S: Store> Engine<S> {
     }
 
     /// Why `record`'s case cannot move on, if it is still open (the result not yet sent out,
-    /// nor the case refused or withdrawn) and the other region of the case is not a member of
-    /// the roster in force at `now` (it left, or was revoked).
+    /// nor the case refused or withdrawn) and another region of the case (its other end, or a
+    /// 多地联办 participant) is not a member of the roster in force at `now` (it left, or was
+    /// revoked).
     fn stranded(&self, record: &CaseRecord, state: &CaseState, now: Timestamp) -> Option<String> {
         let finished =
             matches!(state.stage, Stage::Rejected | Stage::Withdrawn) || state.dispatched.is_some();
         if finished {
             return None;
         }
-        let other = if record.intake_region == self.me {
-            &record.handling_region
-        } else {
-            &record.intake_region
-        };
-        if other == &self.me
-            || self
+        let peers = record.peers_of(&self.me);
+        let other = peers.iter().find(|other| {
+            !self
                 .roster
                 .region(other)
                 .is_some_and(|m| m.is_valid_at(now))
-        {
-            return None;
-        }
+        })?;
         Some(format!(
             "region {other} is not a member of the federation in roster version {}: nothing \
              more of this case is sent to it or taken from it; settle the case with that region \
@@ -526,11 +521,14 @@ impl<S: Store> Engine<S> {
     }
 }
 
-/// A case this region handles that its back office has not finished, as a back office without
-/// memory of its own (the reference one) needs it to carry on after a restart.
+/// A case this region handles that its back office has not finished, or a 多地联办 step it
+/// has to do, as a back office without memory of its own (the reference one) needs it to
+/// carry on after a restart.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenCase {
-    /// The case's [`Notice::NewCase`](super::Notice::NewCase).
+    /// The case's [`Notice::NewCase`](super::Notice::NewCase), or a
+    /// [`Notice::StepTurn`](super::Notice::StepTurn) for a step of this region's that runs
+    /// (after the case's `NewCase`, if this region handles it; the logs are then empty).
     pub notice: super::Notice,
     /// The handling log's kinds, in order.
     pub handling: Vec<crate::case::events::EventKind>,
@@ -540,17 +538,39 @@ pub struct OpenCase {
 
 impl<S: Store> Engine<S> {
     /// Every case this region handles whose back-office work is not over: not rejected, not
-    /// withdrawn, result not yet dispatched.
+    /// withdrawn, result not yet dispatched; and every running 多地联办 step this region does.
     pub fn open_handling_cases(&self) -> Result<Vec<OpenCase>> {
         let mut out = Vec::new();
         for record in self.cases.values() {
-            if record.handling_region != self.me
+            let participant = record.participants.contains(&self.me);
+            if (record.handling_region != self.me && !participant)
                 || matches!(record.stage, Stage::Rejected | Stage::Withdrawn)
             {
                 continue;
             }
             let logs = self.load_logs(&record.case)?;
             let state = logs.state();
+            let turns: Vec<OpenCase> = state
+                .steps
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.running() && record.writes(&self.me, s.side))
+                .filter_map(|(i, _)| {
+                    Some(OpenCase {
+                        notice: super::Notice::StepTurn {
+                            case: record.case.clone(),
+                            step: u8::try_from(i).ok()?,
+                            application: state.application.clone()?,
+                        },
+                        handling: Vec::new(),
+                        intake: Vec::new(),
+                    })
+                })
+                .collect();
+            if record.handling_region != self.me {
+                out.extend(turns);
+                continue;
+            }
             if state.handler_done() {
                 continue;
             }
@@ -581,6 +601,7 @@ impl<S: Store> Engine<S> {
                 handling,
                 intake,
             });
+            out.extend(turns);
         }
         Ok(out)
     }

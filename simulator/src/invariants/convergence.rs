@@ -41,22 +41,30 @@ impl Checker<'_> {
         self.first_unconverged().is_none()
     }
 
+    /// How far node `i` holds each log of `case`: (intake, handling, participants).
+    fn seqs(&self, i: usize, case: &CaseId) -> Option<(u32, u32, Vec<u32>)> {
+        self.world.nodes[i]
+            .engine
+            .as_ref()
+            .and_then(|e| e.case_record(case))
+            .map(|r| (r.intake_seq, r.handling_seq, r.participant_seqs.clone()))
+    }
+
+    /// Whether every node of a shared case holds as much of every log as the intake node.
+    fn differs(&self, case: &CaseId, t: &crate::world::CaseTrack) -> bool {
+        let first = self.seqs(t.intake, case);
+        first.is_none()
+            || std::iter::once(t.handling)
+                .chain(t.participants.iter().copied())
+                .any(|j| self.seqs(j, case) != first)
+    }
+
     fn first_unconverged(&self) -> Option<CaseId> {
         for (case, t) in &self.world.cases {
-            if t.intake == t.handling || self.world.stranded(case) {
+            if !t.is_shared() || self.world.stranded(case) {
                 continue;
             }
-            let a = self.world.nodes[t.intake]
-                .engine
-                .as_ref()
-                .and_then(|e| e.case_record(case))
-                .map(|r| (r.intake_seq, r.handling_seq));
-            let b = self.world.nodes[t.handling]
-                .engine
-                .as_ref()
-                .and_then(|e| e.case_record(case))
-                .map(|r| (r.intake_seq, r.handling_seq));
-            if a.is_none() || a != b {
+            if self.differs(case, t) {
                 return Some(case.clone());
             }
         }
@@ -68,17 +76,10 @@ impl Checker<'_> {
         let mut cases = Vec::new();
         let mut count = 0u64;
         for (case, t) in &self.world.cases {
-            if t.intake == t.handling || self.world.stranded(case) {
+            if !t.is_shared() || self.world.stranded(case) {
                 continue;
             }
-            let seqs = |i: usize| {
-                self.world.nodes[i]
-                    .engine
-                    .as_ref()
-                    .and_then(|e| e.case_record(case))
-                    .map(|r| (r.intake_seq, r.handling_seq))
-            };
-            if seqs(t.intake).is_none() || seqs(t.intake) != seqs(t.handling) {
+            if self.differs(case, t) {
                 count += 1;
                 if cases.len() < 3 {
                     cases.push(case.clone());
@@ -118,14 +119,14 @@ impl Checker<'_> {
         }
         let now = Timestamp(self.world.now);
         let mut summary = CaseSummary::default();
-        let cases: Vec<(CaseId, usize, usize)> = self
+        let cases: Vec<(CaseId, usize, usize, Vec<usize>)> = self
             .world
             .cases
             .iter()
-            .map(|(c, t)| (c.clone(), t.intake, t.handling))
+            .map(|(c, t)| (c.clone(), t.intake, t.handling, t.participants.clone()))
             .collect();
         summary.acknowledged = cases.len() as u64;
-        for (case, a, b) in cases {
+        for (case, a, b, participants) in cases {
             let stranded = self.world.stranded(&case);
             let va = self.check_case(a, &case, now)?;
             if self.found.is_some() {
@@ -140,11 +141,43 @@ impl Checker<'_> {
                 }
                 v
             };
+            // 多地联办: every participant holds the same logs and state as the intake node.
+            for &p in participants.iter().filter(|p| **p != a && **p != b) {
+                let vp = self.check_case(p, &case, now)?;
+                if self.found.is_some() {
+                    return Ok(());
+                }
+                if stranded {
+                    continue;
+                }
+                self.count("converged");
+                let same = match (&va, &vp) {
+                    (Some(x), Some(y)) => {
+                        x.intake == y.intake
+                            && x.handling == y.handling
+                            && x.participants == y.participants
+                            && x.state == y.state
+                    }
+                    _ => false,
+                };
+                if !same {
+                    let detail = format!(
+                        "case {case} differs between {} and its participant {} after the federation went quiet",
+                        self.world.fed.id(a),
+                        self.world.fed.id(p)
+                    );
+                    self.violate("converged", detail, vec![case.clone()]);
+                    return Ok(());
+                }
+            }
             if a != b && !stranded {
                 self.count("converged");
                 let same = match (&va, &vb) {
                     (Some(x), Some(y)) => {
-                        x.intake == y.intake && x.handling == y.handling && x.state == y.state
+                        x.intake == y.intake
+                            && x.handling == y.handling
+                            && x.participants == y.participants
+                            && x.state == y.state
                     }
                     _ => false,
                 };

@@ -200,10 +200,17 @@ impl<'w> Checker<'w> {
             .case_view(case, now)
             .map_err(|e| engine_error(self.world.fed.id(i), self.world.now, e))?;
         self.count("applied_once");
+        let participant_logs = view.participants.iter().enumerate().map(|(k, log)| {
+            let side = Side::Participant(u8::try_from(k + 1).unwrap_or(u8::MAX));
+            (side, log, record.held(side))
+        });
         for (side, log, held) in [
             (Side::Intake, &view.intake, record.intake_seq),
             (Side::Handling, &view.handling, record.handling_seq),
-        ] {
+        ]
+        .into_iter()
+        .chain(participant_logs)
+        {
             let whole = log.len() == held as usize
                 && log
                     .iter()

@@ -35,7 +35,11 @@ pub use schema::{
 
 /// The scenarios shipped in `configs/scenarios/`, built into the binary so `tongban-sim run
 /// baseline` works from any directory.
-pub const BUILT_IN: [(&str, &str); 10] = [
+pub const BUILT_IN: [(&str, &str); 11] = [
+    (
+        "multi-site",
+        include_str!("../../../configs/scenarios/multi-site.toml"),
+    ),
     (
         "baseline",
         include_str!("../../../configs/scenarios/baseline.toml"),

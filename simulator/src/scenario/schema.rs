@@ -170,7 +170,7 @@ impl Default for CatalogSpec {
             items: vec![
                 ItemSpec::new("个体工商户设立登记", 3, 1.0),
                 ItemSpec::new("社会保障卡补换", 5, 2.0),
-                ItemSpec::new("住房公积金异地转移接续", 10, 1.0),
+                ItemSpec::transfer("住房公积金异地转移接续", 10, 1.0),
             ],
         }
     }
@@ -202,6 +202,23 @@ pub struct ItemSpec {
     /// Who may apply (default natural persons).
     #[serde(default = "default_targets")]
     pub targets: Vec<ServiceTarget>,
+    /// 多地联办: the item's steps, in order (none: one region handles it). Each role but
+    /// `transfer_in` (the item's own region) goes to another region of the scenario, drawn
+    /// per application.
+    #[serde(default)]
+    pub steps: Vec<StepSpec>,
+}
+
+/// One step of a 多地联办 item (`[[catalog.items.steps]]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepSpec {
+    /// `transfer_out`, `transfer_in` or `assist`.
+    pub role: tongban_protocol::case::steps::StepRole,
+    /// What the step does.
+    pub action: String,
+    /// Its limit, in days of the item's `unit`.
+    pub days: u32,
 }
 
 impl ItemSpec {
@@ -215,6 +232,26 @@ impl ItemSpec {
             materials: default_materials(),
             delivery: default_delivery(),
             targets: default_targets(),
+            steps: Vec::new(),
+        }
+    }
+
+    /// A 多地联办 item: the 转入地 checks and writes to the 转出地, which transfers, and the
+    /// 转入地 takes it up.
+    fn transfer(name: &str, days: u32, weight: f64) -> ItemSpec {
+        use tongban_protocol::case::steps::StepRole;
+        let step = |role, action: &str, days| StepSpec {
+            role,
+            action: action.into(),
+            days,
+        };
+        ItemSpec {
+            steps: vec![
+                step(StepRole::TransferIn, "审核并向转出地发出联系函", days / 3),
+                step(StepRole::TransferOut, "办理转出并划转", days / 3),
+                step(StepRole::TransferIn, "接续", days - 2 * (days / 3)),
+            ],
+            ..ItemSpec::new(name, days, weight)
         }
     }
 }

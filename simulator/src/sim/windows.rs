@@ -164,9 +164,21 @@ impl Sim<'_> {
 
     /// The window got the receipt for `case`: it is acknowledged and must never be lost.
     pub(super) fn acknowledge_case(&mut self, i: usize, h: usize, case: CaseId) -> Result<()> {
+        let participants = self
+            .world
+            .engine(i)
+            .and_then(|e| e.case_record(&case))
+            .map(|r| {
+                r.participants
+                    .iter()
+                    .filter_map(|p| self.world.fed.index.get(p).copied())
+                    .collect()
+            })
+            .unwrap_or_default();
         let mut track = CaseTrack {
             intake: i,
             handling: h,
+            participants,
             submitted_at: self.world.now,
             acked: [1, 0],
             written: BTreeMap::new(),
