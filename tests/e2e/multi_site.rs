@@ -30,19 +30,6 @@ fn pension_transfer() -> tongban_protocol::catalog::ServiceItem {
     item
 }
 
-fn kinds(log: &Value) -> Vec<String> {
-    log.as_array()
-        .expect("log")
-        .iter()
-        .map(|e| {
-            e["kind"].as_object().map_or_else(
-                || e["kind"].as_str().unwrap_or("").to_string(),
-                |o| o.keys().next().cloned().unwrap_or_default(),
-            )
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pension_transfer_from_wuhan_to_beijing_collected_in_tianjin_completes_both_steps() {
     let fed = Federation::new(&["110000", "120000", "wuhan-metro"], FAST_APPROVALS);

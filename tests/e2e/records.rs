@@ -9,19 +9,6 @@ use crate::support;
 use serde_json::Value;
 use support::*;
 
-fn kinds(log: &Value) -> Vec<String> {
-    log.as_array()
-        .expect("log")
-        .iter()
-        .map(|e| {
-            e["kind"].as_object().map_or_else(
-                || e["kind"].as_str().unwrap_or("").to_string(),
-                |o| o.keys().next().cloned().unwrap_or_default(),
-            )
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mailed_result_is_posted_and_its_delivery_confirmed_with_the_records_at_both_ends() {
     let fed = Federation::new(&["110000", "120000"], FAST_APPROVALS);

@@ -810,3 +810,17 @@ pub(crate) async fn pages(base: &str, token: &str, paths: &[String]) -> Vec<Stri
     }
     out
 }
+
+/// The kind names of a log in a case view (`["received", "accepted", …]`).
+pub(crate) fn kinds(log: &Value) -> Vec<String> {
+    log.as_array()
+        .expect("log")
+        .iter()
+        .map(|e| {
+            e["kind"].as_object().map_or_else(
+                || e["kind"].as_str().unwrap_or("").to_string(),
+                |o| o.keys().next().cloned().unwrap_or_default(),
+            )
+        })
+        .collect()
+}

@@ -372,6 +372,33 @@ pub(crate) mod tests {
     use super::*;
     use crate::catalog::tests::sample_item;
 
+    /// A 多地联办 application: 武汉 (participant 1) transfers out, 北京 (handling) transfers
+    /// in, 天津 collected; each step 15 working days.
+    pub(crate) fn multi_site_application(case: &str) -> Application {
+        use crate::case::clock::{DayUnit, TimeLimit};
+        use crate::case::steps::StepRole;
+        let step = |role, action: &str, region: &str| PlannedStep {
+            role,
+            action: action.into(),
+            limit: TimeLimit {
+                days: 15,
+                unit: DayUnit::WorkingDays,
+            },
+            region: RegionId::new(region).unwrap(),
+        };
+        Application {
+            steps: vec![
+                step(
+                    StepRole::TransferOut,
+                    "审核并出具参保缴费凭证",
+                    "wuhan-metro",
+                ),
+                step(StepRole::TransferIn, "接续", "110000"),
+            ],
+            ..sample_application(case)
+        }
+    }
+
     pub(crate) fn sample_application(case: &str) -> Application {
         let material = |id: &str, n: u8| SubmittedMaterial {
             material: id.into(),

@@ -241,7 +241,7 @@ impl CaseLogs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::case::application::tests::sample_application;
+    use crate::case::application::tests::{multi_site_application, sample_application};
     use crate::case::clock::{DayUnit, TimeLimit};
     use crate::case::events::{MaterialGap, Outcome, samples};
     use crate::catalog::Delivery;
@@ -389,31 +389,6 @@ mod tests {
         }
     }
 
-    /// A 多地联办 application: 武汉 (participant 1) transfers out, 北京 (handling) in, 天津
-    /// collects.
-    fn multi_site_application() -> crate::case::application::Application {
-        use crate::case::steps::{PlannedStep, StepRole};
-        let mut app = sample_application("120000-1");
-        let step = |role, action: &str, region: &str| PlannedStep {
-            role,
-            action: action.into(),
-            limit: TimeLimit {
-                days: 15,
-                unit: DayUnit::WorkingDays,
-            },
-            region: crate::ids::RegionId::new(region).unwrap(),
-        };
-        app.steps = vec![
-            step(
-                StepRole::TransferOut,
-                "审核并出具参保缴费凭证",
-                "wuhan-metro",
-            ),
-            step(StepRole::TransferIn, "接续", "110000"),
-        ];
-        app
-    }
-
     /// Runs two writers that act on their own views while events travel between them with
     /// delays, driven by `steps`. Returns every event written, in writing order.
     fn history(steps: &[(u8, u8)]) -> Vec<Event> {
@@ -525,7 +500,7 @@ mod tests {
             order_a in proptest::collection::vec(any::<usize>(), 0..150),
             order_b in proptest::collection::vec(any::<usize>(), 0..150),
         ) {
-            let events = history_of(multi_site_application(), 3, &steps);
+            let events = history_of(multi_site_application("120000-1"), 3, &steps);
             let a = replica(&events, &order_a);
             let b = replica(&events, &order_b);
             prop_assert_eq!(a.waiting(), 0);
@@ -549,7 +524,7 @@ mod tests {
             steps in proptest::collection::vec((0u8..6, any::<u8>()), 0..100),
             order in proptest::collection::vec(any::<usize>(), 0..150),
         ) {
-            let events = history_of(multi_site_application(), 3, &steps);
+            let events = history_of(multi_site_application("120000-1"), 3, &steps);
             let mut logs = CaseLogs::new(case());
             for i in order.iter().map(|i| i % events.len()).chain(0..events.len()) {
                 logs.insert(events[i].clone()).unwrap();

@@ -147,47 +147,12 @@ impl Checker<'_> {
                 if self.found.is_some() {
                     return Ok(());
                 }
-                if stranded {
-                    continue;
-                }
-                self.count("converged");
-                let same = match (&va, &vp) {
-                    (Some(x), Some(y)) => {
-                        x.intake == y.intake
-                            && x.handling == y.handling
-                            && x.participants == y.participants
-                            && x.state == y.state
-                    }
-                    _ => false,
-                };
-                if !same {
-                    let detail = format!(
-                        "case {case} differs between {} and its participant {} after the federation went quiet",
-                        self.world.fed.id(a),
-                        self.world.fed.id(p)
-                    );
-                    self.violate("converged", detail, vec![case.clone()]);
+                if !stranded && !self.alike(&case, (a, &va), (p, &vp)) {
                     return Ok(());
                 }
             }
             if a != b && !stranded {
-                self.count("converged");
-                let same = match (&va, &vb) {
-                    (Some(x), Some(y)) => {
-                        x.intake == y.intake
-                            && x.handling == y.handling
-                            && x.participants == y.participants
-                            && x.state == y.state
-                    }
-                    _ => false,
-                };
-                if !same {
-                    let detail = format!(
-                        "case {case} differs between {} and {} after the federation went quiet",
-                        self.world.fed.id(a),
-                        self.world.fed.id(b)
-                    );
-                    self.violate("converged", detail, vec![case.clone()]);
+                if !self.alike(&case, (a, &va), (b, &vb)) {
                     return Ok(());
                 }
                 self.count("colours");
@@ -252,6 +217,37 @@ impl Checker<'_> {
         }
         self.check_catalogs();
         Ok(())
+    }
+}
+
+impl Checker<'_> {
+    /// Whether two nodes hold the same logs of `case` and fold them to the same state; a
+    /// `converged` violation naming both if not.
+    fn alike(
+        &mut self,
+        case: &CaseId,
+        (a, va): (usize, &Option<CaseView>),
+        (b, vb): (usize, &Option<CaseView>),
+    ) -> bool {
+        self.count("converged");
+        let same = match (va, vb) {
+            (Some(x), Some(y)) => {
+                x.intake == y.intake
+                    && x.handling == y.handling
+                    && x.participants == y.participants
+                    && x.state == y.state
+            }
+            _ => false,
+        };
+        if !same {
+            let detail = format!(
+                "case {case} differs between {} and {} after the federation went quiet",
+                self.world.fed.id(a),
+                self.world.fed.id(b)
+            );
+            self.violate("converged", detail, vec![case.clone()]);
+        }
+        same
     }
 }
 

@@ -2,32 +2,14 @@
 //! clock that stops only for its own region; the case approved only once every step is done.
 
 use super::*;
+use crate::case::application::tests::multi_site_application;
 use crate::case::calendar::HolidayCalendar;
-use crate::case::steps::{PlannedStep, StepRole};
-use crate::ids::RegionId;
+use crate::case::steps::StepRole;
 
 /// 武汉 (participant 1) transfers out, 北京 (handling) transfers in, 天津 collected.
 fn multi_site() -> EventKind {
-    let mut app = sample_application("120000-1");
-    let step = |role, action: &str, region: &str| PlannedStep {
-        role,
-        action: action.into(),
-        limit: TimeLimit {
-            days: 15,
-            unit: DayUnit::WorkingDays,
-        },
-        region: RegionId::new(region).unwrap(),
-    };
-    app.steps = vec![
-        step(
-            StepRole::TransferOut,
-            "审核并出具参保缴费凭证",
-            "wuhan-metro",
-        ),
-        step(StepRole::TransferIn, "接续", "110000"),
-    ];
     EventKind::Submitted {
-        application: Box::new(app),
+        application: Box::new(multi_site_application("120000-1")),
     }
 }
 
