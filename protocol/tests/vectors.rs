@@ -21,6 +21,7 @@ use tongban_protocol::catalog::{
 };
 use tongban_protocol::envelope::{Envelope, Identity, Signable, open};
 use tongban_protocol::ids::{CaseId, Digest, PublicKey, RegionId, Timestamp, WindowId};
+use tongban_protocol::licence::{Holder, Licence};
 use tongban_protocol::roster::{Member, Roster, RosterDocument};
 use tongban_protocol::wire::{Frame, Message, Receipt};
 
@@ -181,6 +182,27 @@ fn roster() -> Roster {
     }
 }
 
+/// A 电子证照 Beijing issued for the application's case.
+fn licence() -> Licence {
+    let date = |s: &str| s.parse().expect("date");
+    Licence {
+        kind: "营业执照".into(),
+        number: "92110105MA01ABCD1X".into(),
+        holder: Holder {
+            name: "张三".into(),
+            id_type: IdType::ResidentIdCard,
+            id_number: "110101199003071234".into(),
+        },
+        issuer: "北京市朝阳区市场监督管理局".into(),
+        region: region("110000"),
+        case: Some(application().case),
+        issued_at: Timestamp(T0 + 4_000),
+        valid_from: date("2026-03-02"),
+        valid_until: None,
+        fields: BTreeMap::from([("经营范围".to_string(), "餐饮服务".to_string())]),
+    }
+}
+
 /// Every vector: file name, envelope bytes, the signer's key file name.
 fn vectors() -> Vec<(String, Vec<u8>, &'static str)> {
     let bj = node_beijing();
@@ -250,6 +272,11 @@ fn vectors() -> Vec<(String, Vec<u8>, &'static str)> {
                 },
                 prev: Some(Digest::of(b"handling event 2")),
             })),
+            "node-110000.pub",
+        ),
+        (
+            "licence.cose".to_string(),
+            bytes(bj.sign(&licence())),
             "node-110000.pub",
         ),
         (
@@ -340,6 +367,8 @@ fn content_type_of(name: &str) -> String {
         (Receipt::KIND, Receipt::VERSION)
     } else if name.starts_with("frame") {
         (Frame::KIND, Frame::VERSION)
+    } else if name.starts_with("licence") {
+        (Licence::KIND, Licence::VERSION)
     } else {
         (Roster::KIND, Roster::VERSION)
     };
@@ -412,6 +441,10 @@ fn vectors_verify_and_decode() {
                     panic!("{name}: not an application");
                 };
                 assert_eq!(*app, application(), "{name}");
+            }
+            "licence" => {
+                let licence: Licence = opened(&bytes, &key);
+                assert_eq!(licence, self::licence(), "{name}");
             }
             "receipt" => {
                 let receipt: Receipt = opened(&bytes, &key);

@@ -1,0 +1,155 @@
+//! 电子证照: a licence or certificate a region issued, as a signed document of its own kind, so
+//! that any member — and anyone with the roster and an independent COSE implementation — can
+//! check it offline: who holds it, what it says, which region issued it, and until when it is
+//! valid.
+//!
+//! The issuing region's node signs it (`tongban/licence; v=1`). [`verify`] checks the
+//! signature against the key the issuing region's node held when the licence was issued (its
+//! current key, or one it rotated out later; never a revoked one), that the licence is
+//! well-formed, and that it is valid on the day asked about.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::case::application::IdType;
+use crate::case::date::Date;
+use crate::envelope::{Envelope, Signable, open, peek_signer};
+use crate::error::{Error, Result};
+use crate::ids::{CaseId, Masked, RegionId, Timestamp};
+use crate::roster::Roster;
+
+/// Largest signed licence: the fields of a licence, not its scanned image.
+pub const MAX_LICENCE_SIZE: usize = 64 << 10;
+
+/// Who a licence belongs to: a person by 身份证号码 or an organisation by 统一社会信用代码. Its
+/// `Debug` masks the name and the number, so a licence never leaks them into a log.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Holder {
+    /// 姓名 or 单位名称.
+    pub name: String,
+    /// The identity document's kind.
+    pub id_type: IdType,
+    /// 身份证号码 or 统一社会信用代码.
+    pub id_number: String,
+}
+
+impl fmt::Debug for Holder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Holder")
+            .field("name", &Masked(&self.name))
+            .field("id_type", &self.id_type)
+            .field("id_number", &Masked(&self.id_number))
+            .finish()
+    }
+}
+
+/// A licence as its issuing region signs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Licence {
+    /// 证照类型: the kind of licence, as the catalogs' results name it (营业执照, 准予迁入证明);
+    /// what an item's materials ask for.
+    pub kind: String,
+    /// 证照编号: unique within the issuing region and kind.
+    pub number: String,
+    /// 持证主体.
+    pub holder: Holder,
+    /// 发证单位: the body that issued it.
+    pub issuer: String,
+    /// The region whose node signed it.
+    pub region: RegionId,
+    /// The case that issued it, if a case did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case: Option<CaseId>,
+    /// When it was issued (signed), by the issuing node's clock.
+    pub issued_at: Timestamp,
+    /// 有效期起.
+    pub valid_from: Date,
+    /// 有效期止; none for a licence valid without end (长期有效).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_until: Option<Date>,
+    /// The fields its kind carries (经营范围, 住所 …), by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fields: BTreeMap<String, String>,
+}
+
+impl Signable for Licence {
+    const KIND: &'static str = "licence";
+    const VERSION: u64 = 1;
+    const MAX_SIZE: usize = MAX_LICENCE_SIZE;
+}
+
+impl Licence {
+    /// Every problem with the licence as a document, each naming its field; empty when
+    /// well-formed.
+    pub fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        let mut need = |field: &str, value: &str| {
+            if value.trim().is_empty() {
+                p.push(format!("{field}: must not be empty"));
+            }
+        };
+        need("kind", &self.kind);
+        need("number", &self.number);
+        need("holder.name", &self.holder.name);
+        need("holder.id_number", &self.holder.id_number);
+        need("issuer", &self.issuer);
+        if let Some(until) = self.valid_until
+            && until < self.valid_from
+        {
+            p.push(format!(
+                "valid_until: {until} is before valid_from {}",
+                self.valid_from
+            ));
+        }
+        p
+    }
+
+    /// Whether the licence is in force on `date`.
+    pub fn is_valid_on(&self, date: Date) -> bool {
+        self.valid_from <= date && self.valid_until.is_none_or(|until| date <= until)
+    }
+}
+
+/// What [`verify`] found a licence to be on the day asked about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// The licence, signed by its region's node.
+    pub licence: Envelope<Licence>,
+    /// Whether it is in force on that day.
+    pub in_force: bool,
+}
+
+/// Checks a signed licence as any member (or an auditor holding the roster) would: the
+/// envelope opens under the key the issuing region's node held when it issued it, the
+/// licence is well-formed, and — reported, not refused — whether it is in force on `on`.
+/// `now` is the time of the check, for the roster's validity windows.
+pub fn verify(bytes: &[u8], roster: &Roster, on: Date, now: Timestamp) -> Result<Verified> {
+    let unverified: Licence = crate::envelope::read_unverified(bytes)?;
+    let kid = peek_signer(bytes, Licence::MAX_SIZE)?;
+    let key = roster
+        .event_key(&kid, &unverified.region, unverified.issued_at, now)
+        .map_err(|e| {
+            Error::BadEvent(format!(
+                "licence {}: not signed by region {}'s node: {e}",
+                unverified.number, unverified.region
+            ))
+        })?;
+    let licence = open::<Licence, _>(bytes, &key)?;
+    let problems = licence.payload().problems();
+    if !problems.is_empty() {
+        return Err(Error::BadEvent(format!(
+            "licence {}: {}",
+            licence.payload().number,
+            problems.join("; ")
+        )));
+    }
+    let in_force = licence.payload().is_valid_on(on);
+    Ok(Verified { licence, in_force })
+}
+
+#[cfg(test)]
+mod tests;
