@@ -644,6 +644,7 @@ impl ReferenceCore {
                         method: view.delivery,
                         reference,
                         shipment,
+                        licences: Vec::new(),
                     },
                 )
             }

@@ -114,6 +114,69 @@ impl Licence {
     }
 }
 
+/// A signed licence as it travels inside an event (`result_dispatched`): the COSE bytes in
+/// CBOR, hex in JSON. Its digest is what a printed licence's QR code carries.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SignedLicence(pub Vec<u8>);
+
+impl SignedLicence {
+    /// SHA-256 of the envelope: the licence's identity on paper and in citations.
+    pub fn digest(&self) -> crate::ids::Digest {
+        crate::ids::Digest::of(&self.0)
+    }
+
+    /// The licence inside, without checking its signature (the node that took the event in
+    /// checked it with [`verify`]).
+    pub fn read(&self) -> Result<Licence> {
+        crate::envelope::read_unverified(&self.0)
+    }
+}
+
+impl fmt::Debug for SignedLicence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SignedLicence({})", self.digest())
+    }
+}
+
+impl Serialize for SignedLicence {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.serialize_str(&hex::encode(&self.0))
+        } else {
+            serde_bytes::Bytes::new(&self.0).serialize(s)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for SignedLicence {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        if d.is_human_readable() {
+            let text = String::deserialize(d)?;
+            hex::decode(text.trim())
+                .map(SignedLicence)
+                .map_err(|e| serde::de::Error::custom(format!("a signed licence in hex: {e}")))
+        } else {
+            serde_bytes::ByteBuf::deserialize(d).map(|b| SignedLicence(b.into_vec()))
+        }
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for SignedLicence {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some("^([0-9a-f]{2})+$"))
+            .description(Some(
+                "A 电子证照 signed by its issuing region's node: the COSE_Sign1 envelope (content type tongban/licence; v=1), in hex.",
+            ))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for SignedLicence {}
+
 /// What [`verify`] found a licence to be on the day asked about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {

@@ -22,6 +22,7 @@ async fn a_mailed_result_is_posted_and_its_delivery_confirmed_with_the_records_a
     assert_eq!(status, 201, "{body}");
     let case = body["case"].as_str().expect("case").to_string();
 
+    let mut digests = Vec::new();
     for c in [&tc, &bc] {
         let view = c
             .wait_case(&case, 60, |v| v["state"]["delivered"] != Value::Null)
@@ -64,5 +65,23 @@ async fn a_mailed_result_is_posted_and_its_delivery_confirmed_with_the_records_a
         assert_eq!(shipment["sender"], acceptance["unit"], "{shipment}");
         assert!(shipment["sent_on"].is_string(), "{shipment}");
         assert!(state["delivered"][0].is_string(), "{state}");
+        // 电子证照: issued with the dispatch, signed by Beijing, shown with its digest.
+        let issued = &view["licences"][0];
+        assert_eq!(issued["licence"]["number"], licence["number"], "{issued}");
+        assert_eq!(issued["licence"]["region"], "110000", "{issued}");
+        assert_eq!(issued["licence"]["issuer"], acceptance["unit"], "{issued}");
+        assert_eq!(
+            issued["digest"].as_str().map(str::len),
+            Some(64),
+            "{issued}"
+        );
+        digests.push(issued["digest"].clone());
     }
+    assert_eq!(digests[0], digests[1], "the same licence at both ends");
+    let page = pages(&tj.base, WINDOW_TOKEN, &[format!("/cases/{case}")]).await;
+    let digest = digests[0].as_str().unwrap_or_default();
+    assert!(
+        page[0].contains(digest),
+        "the case page shows the licence's digest"
+    );
 }

@@ -276,6 +276,7 @@ fn render(
             }
         }
         (super::steps::case_table(&view.state.steps, &view.step_clocks))
+        (super::licences::section(&view.licences))
         (evaluation_section(view))
         section.timelines #timelines {
             (timeline("收件地 " , &r.intake_region.to_string(), Side::Intake, &view.intake, view))
@@ -541,6 +542,7 @@ fn detail(k: &EventKind) -> String {
             method,
             reference,
             shipment,
+            ..
         } => match shipment {
             Some(sh) => format!(
                 "{} {reference}；{} 寄出，寄件单位 {}，收件人 {}",

@@ -523,6 +523,7 @@ fn event_of(f: &Fields) -> Result<EventKind, FieldErrors> {
                     format!("{courier} {reference}")
                 },
                 shipment,
+                licences: Vec::new(),
             }
         }
         _ => {

@@ -14,6 +14,7 @@ mod federation;
 mod form;
 mod labels;
 mod layout;
+mod licences;
 mod receipt;
 mod session;
 mod steps;

@@ -482,6 +482,10 @@ pub enum EventKind {
         /// For a mailed result, the shipment (GB/T 39046 物流); required then.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         shipment: Option<Shipment>,
+        /// 电子证照: the licences of an approval, each signed by this region's node. The node
+        /// issues them as it writes the event; a back office leaves this out.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        licences: Vec<crate::licence::SignedLicence>,
     },
     /// 送达: a mailed result reached the applicant (the courier's signed receipt, 送达回执).
     ResultDelivered {
@@ -672,6 +676,7 @@ pub mod samples {
             method,
             reference: reference.into(),
             shipment,
+            licences: Vec::new(),
         }
     }
 }

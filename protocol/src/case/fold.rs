@@ -614,9 +614,13 @@ impl CaseState {
                 method,
                 reference,
                 shipment,
+                licences,
             } => {
                 if self.stage != S::Concluded {
                     return no("a result is dispatched only after the case is concluded");
+                }
+                if !licences.is_empty() && !matches!(self.outcome, Some(Outcome::Approved { .. })) {
+                    return no("电子证照 are issued for an approval only");
                 }
                 if self.dispatched.is_some() {
                     return no("the result was already dispatched");

@@ -6,9 +6,11 @@
 
 use super::records::CaseRecord;
 use super::{Actor, Engine};
-use crate::case::events::{EventKind, Side};
+use crate::case::date::Date;
+use crate::case::events::{EventKind, Outcome, Side};
 use crate::error::{Error, Result};
 use crate::ids::{CaseId, Timestamp};
+use crate::licence::{Holder, Licence, SignedLicence};
 use crate::store::Store;
 
 impl<S: Store> Engine<S> {
@@ -81,6 +83,66 @@ impl<S: Store> Engine<S> {
         // The body picked by the applicant's locality, where the item names one per area.
         let body = record.body.as_ref().map_or(&item.authority, |b| &b.name);
         Ok(kind.naming_authority(body))
+    }
+
+    /// 电子证照: for the dispatch of an approval, signs each licence of the outcome as a
+    /// [`Licence`](crate::licence::Licence) of this region — its holder the applicant, its
+    /// issuer the one the conclusion named — and carries them in the event. A back office
+    /// never brings licences of its own: the node issues them.
+    pub(super) fn with_issued_licences(
+        &self,
+        case: &CaseId,
+        kind: EventKind,
+        now: Timestamp,
+    ) -> Result<EventKind> {
+        let EventKind::ResultDispatched {
+            method,
+            reference,
+            shipment,
+            licences,
+        } = kind
+        else {
+            return Ok(kind);
+        };
+        if !licences.is_empty() {
+            return Err(Error::InvalidInput(
+                "result_dispatched: leave licences out; the node issues the 电子证照 of the \
+                 approval itself"
+                    .into(),
+            ));
+        }
+        let state = self.load_logs(case)?.state();
+        let mut issued = Vec::new();
+        if let (Some(Outcome::Approved { licences: refs }), Some(application)) =
+            (&state.outcome, &state.application)
+        {
+            for r in refs {
+                let licence = Licence {
+                    kind: r.name.clone(),
+                    number: r.number.clone(),
+                    holder: Holder {
+                        name: application.applicant.name.clone(),
+                        id_type: application.applicant.id_type,
+                        id_number: application.applicant.id_number.clone(),
+                    },
+                    issuer: r.issuer.clone(),
+                    region: self.me.clone(),
+                    case: Some(case.clone()),
+                    issued_at: now,
+                    valid_from: r.valid_from.unwrap_or_else(|| Date::of(now)),
+                    valid_until: r.valid_until,
+                    fields: Default::default(),
+                };
+                let envelope = self.identity.sign(&licence)?;
+                issued.push(SignedLicence(envelope.into_parts().0));
+            }
+        }
+        Ok(EventKind::ResultDispatched {
+            method,
+            reference,
+            shipment,
+            licences: issued,
+        })
     }
 
     /// The side `kind` is written on — for a complaint's handling, the side its 差评

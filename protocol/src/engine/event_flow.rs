@@ -92,6 +92,7 @@ impl<S: Store> Engine<S> {
             _ => Vec::new(),
         };
         let kind = self.with_catalog_records(&record, kind, now)?;
+        let kind = self.with_issued_licences(case, kind, now)?;
         let mut logs = self.load_logs(case)?;
         if let EventKind::Concluded {
             outcome: crate::case::events::Outcome::SupplementTimedOut,
@@ -420,6 +421,26 @@ impl<S: Store> Engine<S> {
             .map_err(|e| Error::BadEvent(format!("not signed by the writer {writer}: {e}")))?;
         let verified = open::<Event, _>(bytes, &key)?;
         let event = verified.payload();
+        // 电子证照 travel inside the dispatch: each must be the writer's own, of this case,
+        // and verify against the roster as any member would check it.
+        if let EventKind::ResultDispatched { licences, .. } = &event.kind {
+            for signed in licences {
+                let licence = crate::licence::verify(
+                    &signed.0,
+                    &self.roster,
+                    crate::case::date::Date::of(now),
+                    now,
+                )?;
+                let l = licence.licence.payload();
+                if l.region != writer || l.case.as_ref() != Some(&event.case) {
+                    return Err(Error::BadEvent(format!(
+                        "licence {} is region {}'s for case {:?}, carried in region {writer}'s \
+                         dispatch of case {}",
+                        l.number, l.region, l.case, event.case
+                    )));
+                }
+            }
+        }
         let mut record = match existing {
             Some(r) => r,
             None if recovering => self.recovered_case(from, event, now)?,

@@ -68,7 +68,7 @@ pub use catalogs::{CatalogQuery, ItemHit};
 pub use driver::{Handover, Io};
 pub use intake::{IntakeReceipt, IntakeRequest, MAX_IDEMPOTENCY_KEY};
 pub use materials::UploadStatus;
-pub use query::{CaseCounts, CaseView, Handler, OpenCase, Worklist, WorklistFilter};
+pub use query::{CaseCounts, CaseView, Handler, IssuedLicence, OpenCase, Worklist, WorklistFilter};
 pub use records::CaseRecord;
 pub use recovery::mark_restored;
 pub use routing::{

@@ -30,6 +30,10 @@ pub struct CaseView {
     /// 多地联办: each step's clock, in plan order (`None` before the step began).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub step_clocks: Vec<Option<ClockReading>>,
+    /// 电子证照 the handling region issued for the case (carried by its dispatch), each with
+    /// the digest a printed copy's QR code gives.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub licences: Vec<IssuedLicence>,
     /// The committed time limit the case is held to, if the item is known here.
     pub limit: Option<TimeLimit>,
     /// The clock, once accepted.
@@ -87,6 +91,17 @@ pub struct Handler {
     pub span: super::routing::Span,
 }
 
+/// A licence issued for a case, as the case view shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct IssuedLicence {
+    /// SHA-256 of the signed licence (its envelope): what its QR code carries and what a
+    /// later application cites.
+    pub digest: crate::ids::Digest,
+    /// The licence.
+    pub licence: crate::licence::Licence,
+}
+
 /// One envelope that conflicts with a case's log as held (a fork).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -109,6 +124,19 @@ impl CaseView {
     pub fn masked(mut self) -> CaseView {
         if let Some(app) = self.state.application.as_mut() {
             **app = app.masked();
+        }
+        // A licence names its holder: shown masked, and its signed bytes left out.
+        let mask = |s: &str| crate::ids::Masked(s).to_string();
+        for issued in &mut self.licences {
+            issued.licence.holder.name = mask(&issued.licence.holder.name);
+            issued.licence.holder.id_number = mask(&issued.licence.holder.id_number);
+        }
+        for event in &mut self.handling {
+            if let crate::case::events::EventKind::ResultDispatched { licences, .. } =
+                &mut event.kind
+            {
+                licences.clear();
+            }
         }
         for event in &mut self.intake {
             if let crate::case::events::EventKind::Submitted { application } = &mut event.kind {
@@ -255,6 +283,7 @@ impl<S: Store> Engine<S> {
                 .iter()
                 .map(|s| s.clock(&self.calendar, now))
                 .collect(),
+            licences: issued_licences(logs.log(crate::case::events::Side::Handling)),
             state,
             limit,
             clock,
@@ -631,4 +660,23 @@ impl<S: Store> Engine<S> {
         }
         counts
     }
+}
+
+/// The licences a handling log's dispatch carries, read (their signatures were checked when the
+/// event was taken in, or made here).
+fn issued_licences(handling: &[Event]) -> Vec<IssuedLicence> {
+    handling
+        .iter()
+        .filter_map(|e| match &e.kind {
+            crate::case::events::EventKind::ResultDispatched { licences, .. } => Some(licences),
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|signed| {
+            Some(IssuedLicence {
+                digest: signed.digest(),
+                licence: signed.read().ok()?,
+            })
+        })
+        .collect()
 }

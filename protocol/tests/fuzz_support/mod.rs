@@ -331,17 +331,25 @@ fn event_kind() -> impl Strategy<Value = EventKind> {
         Just(EventKind::Concluded {
             outcome: Outcome::SupplementTimedOut,
         }),
-        (text(), text()).prop_map(|(reference, receiver)| EventKind::ResultDispatched {
-            method: Delivery::Mail,
-            reference: reference.clone(),
-            shipment: Some(Shipment {
-                courier: "EMS".into(),
-                tracking: reference,
-                sender: "发证机关".into(),
-                receiver,
-                sent_on: Date::MIN,
-            }),
-        }),
+        (
+            text(),
+            text(),
+            proptest::collection::vec(any::<u8>(), 0..64)
+        )
+            .prop_map(
+                |(reference, receiver, licence)| EventKind::ResultDispatched {
+                    method: Delivery::Mail,
+                    reference: reference.clone(),
+                    shipment: Some(Shipment {
+                        courier: "EMS".into(),
+                        tracking: reference,
+                        sender: "发证机关".into(),
+                        receiver,
+                        sent_on: Date::MIN,
+                    }),
+                    licences: vec![tongban_protocol::licence::SignedLicence(licence)],
+                }
+            ),
         text().prop_map(|signed_by| EventKind::ResultDelivered {
             on: Date::MAX,
             signed_by

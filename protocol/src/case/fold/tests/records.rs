@@ -217,6 +217,7 @@ fn a_mailed_result_carries_its_shipment_and_its_delivery_is_confirmed_once() {
             method: Delivery::Mail,
             reference: "EMS1".into(),
             shipment: None,
+            licences: Vec::new(),
         },
         "shipment",
     );
