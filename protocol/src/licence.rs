@@ -150,14 +150,51 @@ impl Serialize for SignedLicence {
 
 impl<'de> Deserialize<'de> for SignedLicence {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        if d.is_human_readable() {
-            let text = String::deserialize(d)?;
-            hex::decode(text.trim())
-                .map(SignedLicence)
-                .map_err(|e| serde::de::Error::custom(format!("a signed licence in hex: {e}")))
-        } else {
-            serde_bytes::ByteBuf::deserialize(d).map(|b| SignedLicence(b.into_vec()))
+        // Whatever the format says it prefers: hex text, bytes, or a list of bytes (serde's
+        // internally tagged enums, as a stored notice is, forget the format's preference).
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = SignedLicence;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a signed licence as bytes or hex digits")
+            }
+            fn visit_str<E: serde::de::Error>(
+                self,
+                text: &str,
+            ) -> std::result::Result<Self::Value, E> {
+                hex::decode(text.trim())
+                    .map(SignedLicence)
+                    .map_err(|e| E::custom(format!("a signed licence in hex: {e}")))
+            }
+            fn visit_bytes<E: serde::de::Error>(
+                self,
+                bytes: &[u8],
+            ) -> std::result::Result<Self::Value, E> {
+                Ok(SignedLicence(bytes.to_vec()))
+            }
+            fn visit_byte_buf<E: serde::de::Error>(
+                self,
+                bytes: Vec<u8>,
+            ) -> std::result::Result<Self::Value, E> {
+                Ok(SignedLicence(bytes))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(b) = seq.next_element::<u8>()? {
+                    if out.len() >= MAX_LICENCE_SIZE {
+                        return Err(serde::de::Error::custom(format!(
+                            "a signed licence is at most {MAX_LICENCE_SIZE} bytes"
+                        )));
+                    }
+                    out.push(b);
+                }
+                Ok(SignedLicence(out))
+            }
         }
+        d.deserialize_any(V)
     }
 }
 

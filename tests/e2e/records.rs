@@ -84,4 +84,8 @@ async fn a_mailed_result_is_posted_and_its_delivery_confirmed_with_the_records_a
         page[0].contains(digest),
         "the case page shows the licence's digest"
     );
+    assert!(
+        page[0].contains("证照摘要二维码"),
+        "and its QR code to print"
+    );
 }

@@ -83,3 +83,15 @@ pub(super) fn field_error(id: &str, error: Option<&str>) -> Markup {
         }
     }
 }
+
+/// A QR code of `text` as an SVG image (empty if the text is too long for one), for what a
+/// window prints: a receipt's or a licence's digest.
+pub(super) fn qr_svg(text: &str) -> String {
+    qrcode::QrCode::new(text.as_bytes())
+        .map(|code| {
+            code.render::<qrcode::render::svg::Color<'_>>()
+                .min_dimensions(160, 160)
+                .build()
+        })
+        .unwrap_or_default()
+}

@@ -1,7 +1,7 @@
 //! 电子证照 on the case page: each licence the handling region issued for the case, with the
 //! digest that identifies it (what a printed copy carries and what a later application cites).
 
-use maud::{Markup, html};
+use maud::{Markup, PreEscaped, html};
 use tongban_protocol::engine::IssuedLicence;
 use tongban_protocol::ids::Masked;
 
@@ -21,6 +21,7 @@ pub(super) fn section(licences: &[IssuedLicence]) -> Markup {
                     p { "发证单位：" (l.issuer) "（" (l.region) "）· 有效期 " (l.valid_from) " 至 "
                         @match l.valid_until { Some(d) => (d), None => "长期" } }
                     p.muted { "证照摘要（SHA-256，可据此核验）：" code.digest { (issued.digest) } }
+                    div.qr aria-label="证照摘要二维码" { (PreEscaped(super::layout::qr_svg(&format!("tongban:licence:{}", issued.digest)))) }
                 }
             }
         }

@@ -59,13 +59,7 @@ pub(super) async fn receipt(
     }
     let digest = Digest::of(envelope.bytes());
     let r = envelope.payload();
-    let qr = qrcode::QrCode::new(format!("tongban:receipt:{}:{digest}", r.case).as_bytes())
-        .map(|code| {
-            code.render::<qrcode::render::svg::Color<'_>>()
-                .min_dimensions(160, 160)
-                .build()
-        })
-        .unwrap_or_default();
+    let qr = layout::qr_svg(&format!("tongban:receipt:{}:{digest}", r.case));
     let committed = view.clock.as_ref().and_then(|c| c.due_date);
     let names = material_names(&state, &view).await;
     let app = view.state.application.as_deref();
