@@ -360,10 +360,12 @@ impl<S: Store> Engine<S> {
         for (case, side) in touched {
             // Events of this node's own log, recovered from the peer after a restore, are not
             // the peer's to be acknowledged: it only takes receipts for the log it writes.
+            // Nor are events another region relayed (a 多地联办 participant hearing of a case
+            // from its handler): only a log's writer takes receipts for it.
             if self
                 .cases
                 .get(&case)
-                .is_some_and(|r| r.writes(&self.me, side))
+                .is_some_and(|r| r.writes(&self.me, side) || !r.writes(from, side))
             {
                 continue;
             }

@@ -79,7 +79,7 @@ use crate::case::calendar::HolidayCalendar;
 use crate::catalog::{CatalogFile, CatalogManifest};
 use crate::envelope::{Envelope, Identity};
 use crate::error::{Error, Result};
-use crate::ids::{RegionId, Timestamp, WindowId};
+use crate::ids::{CaseId, RegionId, Timestamp, WindowId};
 use crate::roster::Roster;
 use crate::store::{Store, Table};
 
@@ -505,6 +505,17 @@ impl<S: Store> Engine<S> {
             *depth.entry(peer.clone()).or_insert(0) += 1;
         }
         depth
+    }
+
+    /// The cases with events waiting for a peer's receipt, by peer: what a driver that knows
+    /// which cases can never settle (a region of theirs revoked) leaves out when it asks
+    /// whether the federation went quiet.
+    pub fn outbox_cases(&self) -> BTreeMap<RegionId, std::collections::BTreeSet<CaseId>> {
+        let mut out: BTreeMap<RegionId, std::collections::BTreeSet<CaseId>> = BTreeMap::new();
+        for (peer, case) in self.outbox.waiting_cases() {
+            out.entry(peer.clone()).or_default().insert(case.clone());
+        }
+        out
     }
 
     /// How many messages wait for a peer's acknowledgement, all peers together (cheap: no walk).

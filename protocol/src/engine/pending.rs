@@ -73,6 +73,14 @@ impl Outbox {
         self.items.keys()
     }
 
+    /// The cases whose events wait for each peer's receipt, once per (peer, case).
+    pub(super) fn waiting_cases(&self) -> impl Iterator<Item = (&RegionId, &CaseId)> {
+        self.by_case
+            .iter()
+            .filter(|(_, items)| !items.is_empty())
+            .map(|((peer, case, _), _)| (peer, case))
+    }
+
     /// The peers with items waiting.
     pub(super) fn peers(&self) -> Vec<RegionId> {
         let mut peers: Vec<RegionId> = self.links.keys().cloned().collect();

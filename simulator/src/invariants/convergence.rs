@@ -22,19 +22,17 @@ impl Checker<'_> {
             let Some(engine) = node.engine.as_ref() else {
                 return false;
             };
-            let waiting: usize = engine
-                .outbox_depth()
-                .iter()
-                .filter(|(peer, _)| {
-                    self.world
-                        .fed
-                        .index
-                        .get(*peer)
-                        .is_some_and(|j| self.world.nodes[*j].revoked_at.is_none())
-                })
-                .map(|(_, n)| *n)
-                .sum();
-            if waiting > 0 {
+            // What waits for a live peer, of a case that can still settle: a case one of whose
+            // regions was revoked (stranded) may wait for ever, at any of its peers.
+            let waiting = engine.outbox_cases().into_iter().any(|(peer, cases)| {
+                self.world
+                    .fed
+                    .index
+                    .get(&peer)
+                    .is_some_and(|j| self.world.nodes[*j].revoked_at.is_none())
+                    && cases.iter().any(|c| !self.world.stranded(c))
+            });
+            if waiting {
                 return false;
             }
         }
