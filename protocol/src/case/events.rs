@@ -22,7 +22,6 @@ pub const MAX_LOGS: usize = 8;
 
 /// Which of the case's writers an event belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Side {
     /// 收件地: the region whose window collected the application.
@@ -33,6 +32,42 @@ pub enum Side {
     /// the order of [`crate::case::application::Application::participants`].
     Participant(u8),
 }
+
+/// `intake`, `handling`, or `{"participant": n}` with n from 1 to `MAX_LOGS − 2`: written by
+/// hand, as the derive cannot bound a tuple variant's number.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Side {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        let name = |value: &str, description: &str| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some([value]))
+                .description(Some(description))
+        };
+        let participant = ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(1))
+            .maximum(Some(MAX_LOGS - 2));
+        OneOfBuilder::new()
+            .description(Some("Which of the case's writers an event belongs to."))
+            .item(name("intake", "收件地: the region whose window collected the application."))
+            .item(name("handling", "办理地: the region that accepts and decides."))
+            .item(
+                ObjectBuilder::new()
+                    .property("participant", participant)
+                    .required("participant")
+                    .additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::FreeForm(false)))
+                    .description(Some(
+                        "多地联办: another region doing a step of the case (转出地, 协办地), numbered from 1.",
+                    )),
+            )
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Side {}
 
 impl Side {
     /// The handling side: the default of an evaluation's `concerns` (serde needs a function).
@@ -399,6 +434,7 @@ pub enum EventKind {
     /// clock runs from the end of the one before (the first from acceptance) to this event.
     StepCompleted {
         /// The step's position in the application's `steps`, from 0.
+        #[cfg_attr(feature = "openapi", schema(maximum = 5))]
         step: u8,
         /// What the step produced (出具的凭证, 接续结果).
         result: String,
@@ -483,7 +519,7 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         shipment: Option<Shipment>,
         /// 电子证照: the licences of an approval, each signed by this region's node. The node
-        /// issues them as it writes the event; a back office leaves this out.
+        /// issues them as it writes the event, in place of any a back office sent.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         licences: Vec<crate::licence::SignedLicence>,
     },

@@ -87,8 +87,8 @@ impl<S: Store> Engine<S> {
 
     /// 电子证照: for the dispatch of an approval, signs each licence of the outcome as a
     /// [`Licence`](crate::licence::Licence) of this region — its holder the applicant, its
-    /// issuer the one the conclusion named — and carries them in the event. A back office
-    /// never brings licences of its own: the node issues them.
+    /// issuer the one the conclusion named — and carries them in the event, in place of any
+    /// the back office sent: only the node issues them.
     pub(super) fn with_issued_licences(
         &self,
         case: &CaseId,
@@ -99,18 +99,11 @@ impl<S: Store> Engine<S> {
             method,
             reference,
             shipment,
-            licences,
+            ..
         } = kind
         else {
             return Ok(kind);
         };
-        if !licences.is_empty() {
-            return Err(Error::InvalidInput(
-                "result_dispatched: leave licences out; the node issues the 电子证照 of the \
-                 approval itself"
-                    .into(),
-            ));
-        }
         let state = self.load_logs(case)?.state();
         let mut issued = Vec::new();
         if let (Some(Outcome::Approved { licences: refs }), Some(application)) =

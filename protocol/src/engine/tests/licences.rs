@@ -66,11 +66,16 @@ fn a_back_office_brings_no_licences_of_its_own() {
         licences.push(SignedLicence(vec![1, 2, 3]));
     }
     let now = net.now;
-    let err = net
+    let written = net
         .node(BJ)
         .report(Report { case, event: kind }, now)
-        .unwrap_err();
-    assert!(err.to_string().contains("the node issues"), "{err}");
+        .unwrap();
+    // What it sent is replaced by the licence the node issued and signed.
+    let EventKind::ResultDispatched { licences, .. } = &written.kind else {
+        panic!("a dispatch");
+    };
+    assert_eq!(licences.len(), 1);
+    assert!(crate::licence::verify(&licences[0].0, &roster(), Date::of(now), now).is_ok());
 }
 
 #[test]
