@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::case::calendar::HolidayCalendar;
 use crate::case::clock::{ClockInput, ClockReading, TimeLimit, read_clock};
-use crate::case::events::Side;
+use crate::case::events::{EventKind, Side};
+use crate::case::fold::{CaseState, Effect, Stage};
 use crate::ids::{RegionId, Timestamp};
 
 /// Most steps an item may name.
@@ -190,5 +191,87 @@ impl StepState {
     /// Whether one of its stops is open.
     pub fn paused(&self) -> bool {
         self.pauses.last().is_some_and(|p| p.1.is_none())
+    }
+}
+
+impl CaseState {
+    /// 多地联办: `side` completes step `step` of the plan.
+    pub(crate) fn step_completed(
+        &mut self,
+        side: Side,
+        step: u8,
+        result: &str,
+        document_number: &str,
+        at: Timestamp,
+    ) -> Effect {
+        let no = |why: String| Effect::NoEffect(why);
+        let i = usize::from(step);
+        let Some(s) = self.steps.get(i) else {
+            return no(format!("the case's plan has no step {}", i + 1));
+        };
+        if s.side != side {
+            return no(format!(
+                "step {} is the {} {}'s, written in its own log",
+                i + 1,
+                s.role.label(),
+                s.region
+            ));
+        }
+        if !matches!(self.stage, Stage::Accepted | Stage::InReview) {
+            return no("steps are done while the case is accepted and undecided".into());
+        }
+        if !s.running() {
+            return no(match (s.started_at, s.completed_at) {
+                (None, _) => format!("step {} has not begun: the step before is not done", i + 1),
+                _ => format!("step {} is already completed", i + 1),
+            });
+        }
+        if s.paused() {
+            return no(format!(
+                "step {} is stopped for 补正 or a 特别程序: resume it first",
+                i + 1
+            ));
+        }
+        if result.trim().is_empty() {
+            return no(format!("step {}: say what it produced", i + 1));
+        }
+        let s = &mut self.steps[i];
+        s.completed_at = Some(at);
+        s.result = Some((result.to_string(), document_number.to_string()));
+        if let Some(next) = self.steps.get_mut(i + 1) {
+            next.started_at = Some(at);
+        }
+        Effect::Applied
+    }
+
+    /// 多地联办: a participant's own 特别程序 (suspended / resumed): stops or restarts its own
+    /// running step's clock, and the case's; no other step's.
+    pub(crate) fn step_stop(&mut self, side: Side, kind: &EventKind, at: Timestamp) -> Effect {
+        let no = |why: &str| Effect::NoEffect(why.to_string());
+        let Some(step) = self
+            .steps
+            .iter_mut()
+            .find(|s| s.side == side && s.running())
+        else {
+            return no("a participating region suspends or resumes only its own running step");
+        };
+        match kind {
+            EventKind::Suspended { reason, .. } => {
+                if step.paused() {
+                    return no("the step is already suspended");
+                }
+                if reason.trim().is_empty() {
+                    return no("a special procedure gives its reason");
+                }
+                step.pause(at);
+            }
+            _ => {
+                if !step.paused() {
+                    return no("the step is not suspended");
+                }
+                step.resume(at);
+            }
+        }
+        Effect::Applied
     }
 }
