@@ -43,6 +43,7 @@ pub fn sample_item() -> ServiceItem {
         trust: TrustLevel::C,
         may_follow_later: false,
         pledge_waives: false,
+        e_licence: None,
     };
     ServiceItem {
         name: "个体工商户设立登记".into(),
@@ -99,6 +100,8 @@ pub fn sample_application(case: &CaseId, delivery: Delivery) -> Application {
         size: 1000 + u64::from(n),
         media_type: "application/pdf".into(),
         original_checked: true,
+        source: Default::default(),
+        licence: None,
     };
     Application {
         case: case.clone(),

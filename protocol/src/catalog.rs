@@ -186,6 +186,11 @@ pub struct Material {
     /// pledges ([`ServiceItem::pledge`]); an applicant who pledges need not hand it in.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub pledge_waives: bool,
+    /// 免提交: the 电子证照 type (证照类型, as the issuing region's results name it) that may
+    /// stand in for this material: the window fetches the applicant's licence from the region
+    /// that issued it, with their consent, instead of taking a copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e_licence: Option<String>,
 }
 
 /// 收费: whether the item charges and on what basis.

@@ -175,6 +175,10 @@ pub enum Error {
     /// them is upgraded (or unpinned). The text names both sets.
     #[error("no common protocol version: {0}")]
     NoCommonVersion(String),
+    /// Too many requests of a kind that is limited to make fishing visible (licence
+    /// requests): the text says the limit and when to try again.
+    #[error("rate limited: {0}")]
+    RateLimited(String),
 
     // --- storage (store.rs and its implementations) ---
     /// The store failed; the engine acknowledged nothing that depended on it.

@@ -20,6 +20,8 @@ use crate::error::{Error, Result};
 use crate::ids::{CaseId, Masked, RegionId, Timestamp};
 use crate::roster::Roster;
 
+pub mod request;
+
 /// Largest signed licence: the fields of a licence, not its scanned image.
 pub const MAX_LICENCE_SIZE: usize = 64 << 10;
 

@@ -53,11 +53,17 @@ pub enum Table {
     /// Peers' signed audit heads, kept as a witness of how far each peer's audit chain had
     /// come, by (region, seq).
     WitnessedHeads,
+    /// 电子证照库: the licences this region issued or imported (by digest), with an index by
+    /// (kind, holder), and the licences other regions answered this region's windows with.
+    Licences,
+    /// Licence requests (免证办) this node asked or answered, with the consent and the
+    /// answer, by (direction, region, id).
+    LicenceRequests,
 }
 
 impl Table {
     /// Every table, for stores that create them up front.
-    pub const ALL: [Table; 17] = [
+    pub const ALL: [Table; 19] = [
         Table::Meta,
         Table::Cases,
         Table::Events,
@@ -75,6 +81,8 @@ impl Table {
         Table::DeadLetters,
         Table::UploadClaims,
         Table::WitnessedHeads,
+        Table::Licences,
+        Table::LicenceRequests,
     ];
 
     /// The table's name on disk.
@@ -97,6 +105,8 @@ impl Table {
             Table::DeadLetters => "dead_letters",
             Table::UploadClaims => "upload_claims",
             Table::WitnessedHeads => "witnessed_heads",
+            Table::Licences => "licences",
+            Table::LicenceRequests => "licence_requests",
         }
     }
 }

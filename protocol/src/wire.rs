@@ -10,7 +10,9 @@
 //! version, and a message kind newer than it ([`Message::since`]) is not sent. A frame whose
 //! message is newer than the frame's own version is refused. Version 2 adds
 //! [`Message::AuditHead`]: each node hands its peers the signed head of its audit chain, and
-//! they keep it as witnesses.
+//! they keep it as witnesses. Version 3 adds [`Message::LicenceRequest`] and
+//! [`Message::LicenceAnswer`]: a window asks the region that issued a licence for it, with
+//! the applicant's consent (免证办).
 //!
 //! Documents that are kept as evidence — catalogs, case events, receipts, rosters — travel
 //! inside a frame as their own envelopes, signed by their author, so that a forwarded or
@@ -32,7 +34,7 @@ use crate::roster::{Roster, RosterDocument};
 
 /// The wire protocol versions this code speaks, oldest first: the `v=` of a frame's content
 /// type.
-pub const PROTOCOL_VERSIONS: &[u64] = &[1, 2];
+pub const PROTOCOL_VERSIONS: &[u64] = &[1, 2, 3];
 
 /// The highest version in both `ours` and `theirs`; `None` when they share none, and the two
 /// nodes cannot talk.
@@ -204,6 +206,19 @@ pub enum Message {
         /// The signed head's envelope.
         head: ByteBuf,
     },
+    /// Version 3: a signed
+    /// [`LicenceRequest`](crate::licence::request::LicenceRequest), asking the receiver for an
+    /// applicant's licence with their consent.
+    LicenceRequest {
+        /// The request's envelope.
+        request: ByteBuf,
+    },
+    /// Version 3: a signed [`LicenceAnswer`](crate::licence::request::LicenceAnswer) to a
+    /// licence request: the licence, "none", or a refusal.
+    LicenceAnswer {
+        /// The answer's envelope.
+        answer: ByteBuf,
+    },
 }
 
 impl Message {
@@ -224,6 +239,8 @@ impl Message {
             Message::RosterUpdate { .. } => "roster_update",
             Message::Refused { .. } => "refused",
             Message::AuditHead { .. } => "audit_head",
+            Message::LicenceRequest { .. } => "licence_request",
+            Message::LicenceAnswer { .. } => "licence_answer",
         }
     }
 
@@ -232,6 +249,7 @@ impl Message {
     pub fn since(&self) -> u64 {
         match self {
             Message::AuditHead { .. } => 2,
+            Message::LicenceRequest { .. } | Message::LicenceAnswer { .. } => 3,
             _ => 1,
         }
     }
@@ -247,6 +265,10 @@ impl Message {
             | Message::Refused { .. }
             | Message::AuditHead { .. } => 4 << 10,
             Message::Receipt { .. } => 8 << 10,
+            Message::LicenceRequest { .. } => (8 << 10) + (4 << 10),
+            Message::LicenceAnswer { .. } => {
+                crate::licence::request::MAX_LICENCE_MESSAGE + (4 << 10)
+            }
             Message::Receipts { .. } => MAX_RECEIPTS_PER_FRAME * (4 << 10) + (4 << 10),
             Message::Catalog { .. } => crate::catalog::MAX_CATALOG_SIZE + (64 << 10),
             Message::Events { .. } => 4 << 20,

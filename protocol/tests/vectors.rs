@@ -71,6 +71,7 @@ fn item() -> ServiceItem {
                 trust: TrustLevel::D,
                 may_follow_later: false,
                 pledge_waives: false,
+                e_licence: None,
             },
             Material {
                 id: "id-card".into(),
@@ -82,6 +83,7 @@ fn item() -> ServiceItem {
                 trust: TrustLevel::A,
                 may_follow_later: false,
                 pledge_waives: false,
+                e_licence: None,
             },
         ],
         legal_limit: TimeLimit {
@@ -139,6 +141,8 @@ fn application() -> Application {
             size: 8,
             media_type: "application/pdf".into(),
             original_checked: true,
+            source: Default::default(),
+            licence: None,
         }],
         form: BTreeMap::new(),
         delivery: DeliveryChoice {

@@ -301,6 +301,7 @@ fn service_item(region: &RegionInfo, j: usize, spec: &ItemSpec) -> ServiceItem {
                 trust: TrustLevel::B,
                 may_follow_later: false,
                 pledge_waives: false,
+                e_licence: None,
             })
             .collect(),
         legal_limit: TimeLimit {

@@ -88,6 +88,7 @@ pub(crate) fn item(region: &str, n: u32) -> ServiceItem {
         trust: TrustLevel::C,
         may_follow_later: false,
         pledge_waives: false,
+        e_licence: None,
     };
     ServiceItem {
         name: format!("个体工商户设立登记（{region}-{n}）"),

@@ -68,6 +68,8 @@ pub enum ErrorCode {
     UploadExpired,
     /// 413: the body is over the node's limit, or a material over the size allowed.
     TooLarge,
+    /// 429: too many licence requests from this window (or this region) in the hour.
+    TooManyRequests,
     /// 422: the application does not meet the item's requirements; `problems` lists each.
     InvalidApplication,
     /// 422: the catalog file is invalid; `problems` lists each problem.
@@ -142,6 +144,11 @@ impl From<Error> for ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 ErrorCode::InvalidCatalog,
                 p,
+            ),
+            Error::RateLimited(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorCode::TooManyRequests,
+                vec![],
             ),
             Error::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::TooLarge, vec![]),
             Error::UploadExpired(_) => (StatusCode::CONFLICT, ErrorCode::UploadExpired, vec![]),
@@ -219,6 +226,7 @@ mod tests {
             Error::RosterRefused("x".into()).into(),
             Error::UploadExpired("x".into()).into(),
             Error::Recovering("x".into()).into(),
+            Error::RateLimited("x".into()).into(),
             crate::daemon::AskError::Busy.into(),
         ];
         for e in cases {
@@ -238,6 +246,7 @@ mod tests {
                 | ErrorCode::RosterRefused
                 | ErrorCode::UploadExpired => 409,
                 ErrorCode::TooLarge => 413,
+                ErrorCode::TooManyRequests => 429,
                 ErrorCode::InvalidApplication | ErrorCode::InvalidCatalog => 422,
                 ErrorCode::Unavailable | ErrorCode::Busy | ErrorCode::Recovering => 503,
             };

@@ -458,6 +458,8 @@ fn event_of(f: &Fields) -> Result<EventKind, FieldErrors> {
                             t => t.to_string(),
                         },
                         original_checked: false,
+                        source: Default::default(),
+                        licence: None,
                     }),
                     Err(_) => errors.add(&format!("m-{id}"), format!("请上传补正材料 {id}")),
                 }

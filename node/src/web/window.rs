@@ -783,6 +783,8 @@ fn intake_request(
                 t => t.to_string(),
             },
             original_checked: checked,
+            source: Default::default(),
+            licence: None,
         });
     }
     let method = labels::DELIVERIES

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::case::events::Side;
 use crate::case::steps::PlannedStep;
 use crate::catalog::{
-    Delivery, HandlingBody, LocalityBasis, Mode, ServiceItem, ServiceTarget, TrustLevel,
+    Delivery, HandlingBody, LocalityBasis, Material, Mode, ServiceItem, ServiceTarget, TrustLevel,
 };
 use crate::error::{Error, Result};
 use crate::ids::{CaseId, Digest, Masked, RegionId, Timestamp, WindowId};
@@ -107,21 +107,54 @@ pub struct Intake {
     pub mode: Mode,
 }
 
+/// Where a material handed in comes from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum MaterialSource {
+    /// A file uploaded at the window (PUT /api/v1/materials/{digest}).
+    #[default]
+    Upload,
+    /// 免提交: a verified 电子证照 the region that issued it gave this node (a licence
+    /// request answered, or this region's own library), cited by its digest.
+    ELicence,
+}
+
 /// One material handed in: which of the item's materials it is, and its content's digest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SubmittedMaterial {
     /// The item's material id.
     pub material: String,
-    /// SHA-256 of the file's bytes; the file travels separately, checked against this.
+    /// SHA-256 of the file's bytes (an upload's, which travels separately and is checked
+    /// against it) or of the signed licence.
     pub digest: Digest,
-    /// The file's size in bytes.
+    /// The file's size in bytes; for a licence, the node fills it in.
+    #[serde(default)]
     pub size: u64,
-    /// Media type, such as application/pdf or application/ofd.
+    /// Media type, such as application/pdf or application/ofd; for a licence, the node fills
+    /// it in.
+    #[serde(default)]
     pub media_type: String,
     /// Whether the window checked the original (原件核验).
+    #[serde(default)]
     pub original_checked: bool,
+    /// An upload, or an 电子证照 (`e_licence`) in place of one.
+    #[serde(default, skip_serializing_if = "is_upload")]
+    pub source: MaterialSource,
+    /// For an `e_licence` material, the signed licence itself, which the intake node puts in
+    /// from its library so that the handling region checks it without asking anyone; any a
+    /// window sends is replaced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub licence: Option<crate::licence::SignedLicence>,
 }
+
+fn is_upload(source: &MaterialSource) -> bool {
+    *source == MaterialSource::Upload
+}
+
+/// The media type of a signed licence cited as a material.
+pub const LICENCE_MEDIA_TYPE: &str = "application/cose; cose-type=\"cose-sign1\"";
 
 /// How the applicant wants the result.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -229,6 +262,53 @@ impl Application {
         out
     }
 
+    /// What is wrong with an `e_licence` material as a document, without its signature (the
+    /// engine checks that against the roster): the item must take a licence for it, of the
+    /// kind it names, held by the applicant, and the digest must be the licence's.
+    fn cited_licence_problems(&self, m: &SubmittedMaterial, spec: &Material) -> Vec<String> {
+        let Some(kind) = &spec.e_licence else {
+            return vec![format!(
+                "materials: {} ({}) may not be satisfied by an 电子证照: the item lists no \
+                 licence type for it",
+                spec.name, spec.id
+            )];
+        };
+        let Some(signed) = &m.licence else {
+            return vec![format!(
+                "materials: {} cites licence {}, which is not held here",
+                spec.name, m.digest
+            )];
+        };
+        if signed.digest() != m.digest {
+            return vec![format!(
+                "materials: {} cites {}, but the licence it carries is {}",
+                spec.name,
+                m.digest,
+                signed.digest()
+            )];
+        }
+        let licence = match signed.read() {
+            Ok(l) => l,
+            Err(e) => return vec![format!("materials: {}: {e}", spec.name)],
+        };
+        let mut p = Vec::new();
+        if &licence.kind != kind {
+            p.push(format!(
+                "materials: {} takes a licence of type {kind}, not {}",
+                spec.name, licence.kind
+            ));
+        }
+        if licence.holder.id_number != self.applicant.id_number
+            || licence.holder.id_type != self.applicant.id_type
+        {
+            p.push(format!(
+                "materials: licence {} ({}) is not the applicant's",
+                licence.number, licence.kind
+            ));
+        }
+        p
+    }
+
     /// Checks the application against the item it names, listing every problem with its fix:
     /// required materials present (or allowed to follow under 容缺), no unknown materials,
     /// a delivery method and mode the item offers, and a region allowed to collect.
@@ -291,6 +371,14 @@ impl Application {
                     if !given.insert(m.material.as_str()) {
                         p.push(format!("materials: {} is given twice", spec.name));
                     }
+                    if m.source == MaterialSource::ELicence {
+                        p.extend(self.cited_licence_problems(m, spec));
+                    } else if m.licence.is_some() {
+                        p.push(format!(
+                            "materials: {} is an upload and carries no licence",
+                            spec.name
+                        ));
+                    }
                     if m.size == 0 || m.size > MAX_MATERIAL_SIZE {
                         p.push(format!(
                             "materials: {} has size {}; it must be 1 byte to {} bytes",
@@ -308,6 +396,7 @@ impl Application {
                 if let Some(spec) = item.material(&m.material)
                     && spec.trust == TrustLevel::C
                     && spec.originals > 0
+                    && m.source == MaterialSource::Upload
                     && !m.original_checked
                 {
                     p.push(format!(
@@ -406,6 +495,8 @@ pub(crate) mod tests {
             size: 1000 + u64::from(n),
             media_type: "application/pdf".into(),
             original_checked: true,
+            source: Default::default(),
+            licence: None,
         };
         Application {
             case: CaseId::new(case).unwrap(),

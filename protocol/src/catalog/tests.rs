@@ -18,6 +18,7 @@ pub(crate) fn sample_item(code: &str) -> ServiceItem {
         trust,
         may_follow_later: later,
         pledge_waives: false,
+        e_licence: None,
     };
     ServiceItem {
         name: "个体工商户设立登记".into(),

@@ -141,6 +141,25 @@ impl AuditHead {
         self.push(store, record)
     }
 
+    /// Appends a record of a request this node refused that came in no frame of its own (a
+    /// window's licence request) or was refused after its frame was taken: the region, kind,
+    /// reason and the digest of what was asked.
+    pub(crate) fn append_refusal(
+        &mut self,
+        store: &mut impl Store,
+        peer: Option<RegionId>,
+        kind: &str,
+        reason: &str,
+        digest: Digest,
+        at: Timestamp,
+    ) -> Result<()> {
+        let record = AuditRecord {
+            reason: Some(reason.chars().take(MAX_REASON_CHARS).collect()),
+            ..self.next(Direction::Refused, peer, kind, digest, at)
+        };
+        self.push(store, record)
+    }
+
     /// Appends the count of refused frames from `peer` that went over the budget of the
     /// interval that started at `since`.
     pub(crate) fn append_suppressed(

@@ -110,6 +110,12 @@ impl<S: Store> Engine<S> {
         self.metrics.events_written += 1;
         self.route_written(&mut record, logs, &event, env.bytes(), now)?;
         self.release_claims(&supplied)?;
+        // The licences a dispatch issued join this region's library, to answer requests.
+        if let EventKind::ResultDispatched { licences, .. } = &event.kind {
+            for signed in licences {
+                self.keep_licence(signed, super::licences::LibrarySource::Issued)?;
+            }
+        }
         Ok(event)
     }
 
@@ -442,6 +448,12 @@ impl<S: Store> Engine<S> {
                     )));
                 }
             }
+        }
+        // 免提交: every licence an application cites is checked here too, by the roster held
+        // here, not taken on the intake region's word.
+        if let EventKind::Submitted { application } = &event.kind {
+            self.check_cited_licences(application, now)
+                .map_err(|e| Error::BadEvent(format!("case {}: {e}", event.case)))?;
         }
         let mut record = match existing {
             Some(r) => r,

@@ -12,7 +12,7 @@ use super::records::{self, CaseRecord, META_CASE_COUNTER};
 use super::routing;
 use super::{Actor, Engine};
 use crate::case::application::{
-    Applicant, Application, DeliveryChoice, Intake, ItemRef, SubmittedMaterial,
+    Applicant, Application, DeliveryChoice, Intake, ItemRef, MaterialSource, SubmittedMaterial,
 };
 use crate::case::date::Date;
 use crate::case::events::{EventKind, Side};
@@ -134,8 +134,17 @@ impl<S: Store> Engine<S> {
             )));
         }
         let item = item.clone();
+        let mut request = request;
+        // 免提交: a cited licence comes from the library, not from an upload.
+        self.fill_cited_licences(&mut request.materials)?;
+        let uploads: Vec<SubmittedMaterial> = request
+            .materials
+            .iter()
+            .filter(|m| m.source == MaterialSource::Upload)
+            .cloned()
+            .collect();
         let mut missing = Vec::new();
-        for m in &request.materials {
+        for m in &uploads {
             if self.store.get(Table::Materials, &m.digest.0)?.is_none() {
                 missing.push(format!(
                     "materials: {} ({}) is not uploaded; upload it first (PUT /api/v1/materials/{})",
@@ -143,11 +152,10 @@ impl<S: Store> Engine<S> {
                 ));
             }
         }
-        missing.extend(self.uncitable(window, &request.materials)?);
+        missing.extend(self.uncitable(window, &uploads)?);
         if !missing.is_empty() {
             return Err(Error::InvalidApplication(missing));
         }
-        let cited = request.materials.clone();
         if request.mode == Some(crate::catalog::Mode::FullyOnline) {
             return Err(Error::InvalidApplication(vec![
                 "mode: fully_online (全程网办) is the applicant's own channel; a window collects \
@@ -191,6 +199,7 @@ impl<S: Store> Engine<S> {
             locality,
         };
         application.validate_against(&item)?;
+        self.check_cited_licences(&application, now)?;
         let n = records::next_counter(&mut self.store, META_CASE_COUNTER)?;
         let date = Date::of(now).to_string().replace('-', "");
         let case = CaseId::new(format!("{}-{date}-{n:06}", self.me))?;
@@ -232,7 +241,7 @@ impl<S: Store> Engine<S> {
         }
         self.route_written(&mut record, logs, &event, env.bytes(), now)?;
         // Cited by the case now: no longer the uploading window's alone.
-        self.release_claims(&cited)?;
+        self.release_claims(&uploads)?;
         let receipt = self.sign_receipt(&case, Side::Intake, 1, env.bytes(), now)?;
         records::put(
             &mut self.store,

@@ -20,7 +20,8 @@ fn cited(events: &[Event]) -> Vec<Digest> {
             EventKind::SupplementProvided { materials, .. } => materials,
             _ => continue,
         };
-        for m in materials {
+        // A cited licence travels inside the application itself.
+        for m in materials.iter().filter(|m| m.licence.is_none()) {
             if !out.contains(&m.digest) {
                 out.push(m.digest);
             }

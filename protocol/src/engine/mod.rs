@@ -22,6 +22,7 @@
 //! | `outbox` | what must reach a peer: batched per peer, capped in flight, retried with backoff until a receipt settles it |
 //! | `pending` | the outbox's bookkeeping: items by peer and by case, bytes in flight, backoff |
 //! | `catalogs` | this region's catalog and every other region's latest, and search |
+//! | `licences` | 电子证照库 and 免证办: the licences this region issued or imported, and licence requests asked and answered with the applicant's consent |
 //! | `materials` | chunked, digest-checked material uploads |
 //! | `material_transfer` | materials from the intake region to the handling region, chunk by chunk |
 //! | `query` | case views and worklists with the clock's colour |
@@ -42,6 +43,7 @@ mod catalogs;
 mod driver;
 mod event_flow;
 mod intake;
+mod licences;
 mod material_transfer;
 mod materials;
 mod outbox;
@@ -67,6 +69,10 @@ pub use backoffice::{DeadLetter, DeadLetterView, Notice, Report};
 pub use catalogs::{CatalogQuery, ItemHit};
 pub use driver::{Handover, Io};
 pub use intake::{IntakeReceipt, IntakeRequest, MAX_IDEMPOTENCY_KEY};
+pub use licences::{
+    ConsentGiven, LibraryLicence, LibrarySource, LicenceAsk, LicenceImport, LicenceRequestView,
+    RequestStatus,
+};
 pub use materials::UploadStatus;
 pub use query::{CaseCounts, CaseView, Handler, IssuedLicence, OpenCase, Worklist, WorklistFilter};
 pub use records::CaseRecord;
@@ -130,6 +136,21 @@ pub struct EngineConfig {
     /// head, in milliseconds (besides when the two agree on the version).
     #[serde(default = "default_audit_head_every_ms")]
     pub audit_head_every_ms: u64,
+    /// Most licence requests (免证办) one window may ask in an hour.
+    #[serde(default = "default_licence_requests_per_window_hour")]
+    pub licence_requests_per_window_hour: u32,
+    /// Most licence requests this node answers for one asking region in an hour; past it,
+    /// requests are refused (and audited) until the hour is over.
+    #[serde(default = "default_licence_requests_per_region_hour")]
+    pub licence_requests_per_region_hour: u32,
+}
+
+fn default_licence_requests_per_window_hour() -> u32 {
+    60
+}
+
+fn default_licence_requests_per_region_hour() -> u32 {
+    3_600
 }
 
 fn default_audit_head_every_ms() -> u64 {
@@ -181,6 +202,8 @@ impl Default for EngineConfig {
             max_in_flight_bytes: DEFAULT_MAX_IN_FLIGHT_BYTES,
             protocol_versions: default_protocol_versions(),
             audit_head_every_ms: default_audit_head_every_ms(),
+            licence_requests_per_window_hour: default_licence_requests_per_window_hour(),
+            licence_requests_per_region_hour: default_licence_requests_per_region_hour(),
         }
     }
 }
@@ -370,6 +393,9 @@ pub struct Engine<S: Store> {
     peer_versions: BTreeMap<RegionId, u64>,
     /// When each peer was last handed this node's audit head (see `witness`).
     heads_sent: BTreeMap<RegionId, Timestamp>,
+    /// The hourly budgets of licence requests, per asking window (`w…`) and per asking
+    /// region (`r…`).
+    licence_budgets: BTreeMap<String, licences::Budget>,
 }
 
 /// What a node starts from: its identity, the roster it trusts, its calendar and its own
@@ -438,6 +464,7 @@ impl<S: Store> Engine<S> {
             recovery: None,
             peer_versions: BTreeMap::new(),
             heads_sent: BTreeMap::new(),
+            licence_budgets: BTreeMap::new(),
         };
         engine.load_roster()?;
         // Checked against the roster in force, which may have rotated this node's key.

@@ -92,7 +92,7 @@ pub struct Handler {
 }
 
 /// A licence issued for a case, as the case view shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IssuedLicence {
     /// SHA-256 of the signed licence (its envelope): what its QR code carries and what a

@@ -70,6 +70,19 @@ fn catalog(r: &str) -> CatalogFile {
         sample_item(&format!("{r}0002")),
     ];
     items[1].name = "营业执照遗失补领".into();
+    // 免提交: the licence may be an 电子证照 fetched from the region that issued it.
+    items[1].materials.push(crate::catalog::Material {
+        id: "licence".into(),
+        name: "营业执照".into(),
+        required: false,
+        originals: 1,
+        copies: 0,
+        electronic: true,
+        trust: crate::catalog::TrustLevel::A,
+        may_follow_later: false,
+        pledge_waives: false,
+        e_licence: Some("营业执照".into()),
+    });
     CatalogFile {
         region: region(r),
         version: 1,
@@ -352,7 +365,12 @@ fn frame_from(from: &str, to: &str, id: u64, body: Message, now: Timestamp) -> V
         sent_at: now,
         body,
     };
-    node_identity(from).sign(&frame).unwrap().into_parts().0
+    let version = frame.body.since();
+    node_identity(from)
+        .sign_version(&frame, version)
+        .unwrap()
+        .into_parts()
+        .0
 }
 
 fn receipt_message(receipt: &crate::envelope::Envelope<crate::wire::Receipt>) -> Message {

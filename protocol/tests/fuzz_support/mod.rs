@@ -144,6 +144,7 @@ pub(crate) fn item(impl_code: &str, name: &str, materials: usize) -> ServiceItem
                 trust: TrustLevel::D,
                 may_follow_later: false,
                 pledge_waives: false,
+                e_licence: None,
             })
             .collect(),
         legal_limit: TimeLimit {
@@ -202,6 +203,8 @@ pub(crate) fn application(case: &str, name: &str, materials: usize) -> Applicati
                 size: 8 + i as u64,
                 media_type: "application/pdf".into(),
                 original_checked: i % 2 == 0,
+                source: Default::default(),
+                licence: None,
             })
             .collect(),
         form: BTreeMap::from([("经营场所".to_string(), name.to_string())]),

@@ -318,6 +318,8 @@ impl<'a> Sim<'a> {
                         size,
                         media_type: "application/pdf".into(),
                         original_checked: true,
+                        source: Default::default(),
+                        licence: None,
                     },
                 );
             }
