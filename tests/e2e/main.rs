@@ -13,6 +13,7 @@ mod evaluation;
 mod failover;
 mod federation;
 mod flood;
+mod licences;
 mod multi_site;
 mod node_e2e;
 mod records;

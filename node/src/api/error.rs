@@ -152,6 +152,12 @@ impl From<Error> for ApiError {
             ),
             Error::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::TooLarge, vec![]),
             Error::UploadExpired(_) => (StatusCode::CONFLICT, ErrorCode::UploadExpired, vec![]),
+            // A peer not connected on a version that carries the request: retry later.
+            Error::NoCommonVersion(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::Unavailable,
+                vec![],
+            ),
             Error::Storage(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorCode::Unavailable,

@@ -8,6 +8,7 @@ pub(crate) mod auth;
 mod backup;
 mod catalog;
 pub mod error;
+mod licences;
 pub(crate) mod materials;
 pub mod openapi;
 pub(crate) mod ops;
@@ -136,6 +137,15 @@ pub fn router(state: AppState) -> Router {
             get(roster::current).post(roster::apply),
         )
         .route("/api/v1/admin/backup", post(backup::backup))
+        .route(
+            "/api/v1/licence-requests",
+            post(licences::ask).get(licences::list),
+        )
+        .route("/api/v1/licence-requests/{id}", get(licences::one))
+        .route(
+            "/api/v1/admin/licences",
+            get(licences::library).post(licences::import),
+        )
         .merge(crate::web::routes())
         .fallback(ops::not_found)
         .layer(DefaultBodyLimit::max(limit))

@@ -14,7 +14,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::error::{ErrorBody, ErrorCode, ErrorDetail};
-use super::{applications, backup, catalog, materials, ops, roster};
+use super::{applications, backup, catalog, licences, materials, ops, roster};
 
 /// The API's description: what it is for and how to use it.
 const DESCRIPTION: &str = "The HTTP API of one tongban node: the service windows (综合窗口) and the back \
@@ -58,6 +58,11 @@ Errors: every error answer is JSON, `{\"error\": {\"code\", \"message\", \"probl
         ops::retry_dead_letters,
         ops::retry_dead_letter,
         ops::audit_head,
+        licences::ask,
+        licences::one,
+        licences::list,
+        licences::library,
+        licences::import,
     ),
     components(schemas(
         ErrorBody,
@@ -95,6 +100,7 @@ Errors: every error answer is JSON, `{\"error\": {\"code\", \"message\", \"probl
         (name = "catalog", description = "The service items (政务服务事项) of every member region, from their signed catalogs."),
         (name = "materials", description = "Material uploads, addressed by SHA-256, before the application that lists them."),
         (name = "applications", description = "Applications and cases: intake, worklists, case detail, withdrawal, status events."),
+        (name = "licences", description = "电子证照 and 免证办: licence requests to the issuing region with the applicant's consent, and the region's licence library."),
         (name = "back office", description = "Callbacks from the region's own back-office systems."),
         (name = "operations", description = "Health, metrics, the dead-letter table of notices the back office did not take, the signed head of the audit chain, and this document."),
     ),

@@ -120,6 +120,9 @@ pub struct NodeConfig {
     pub notices: NoticesConfig,
     /// Where the node keeps its tables: redb in `data_dir` unless `[store]` names PostgreSQL.
     pub store: StoreConfig,
+    /// The folder the region's 电子证照库 drops licences into for the node to sign and keep
+    /// (see `daemon::licence_import`); none when the region imports none.
+    pub licence_import_dir: Option<PathBuf>,
 }
 
 /// The `[store]` table: which durable store holds the node's tables. redb suits one machine;

@@ -89,6 +89,7 @@ pub(super) struct RawConfig {
     pub(super) backoffice: Field<toml::Value>,
     pub(super) notices: Field<RawNotices>,
     pub(super) store: Field<RawStore>,
+    pub(super) licence_import_dir: Field<String>,
 }
 
 /// `[http]`.

@@ -157,6 +157,17 @@ pub(super) fn check(raw: RawConfig, source: &Path, p: &mut Vec<String>) -> Optio
         Field::Invalid => None,
         Field::Absent => Some(NoticesConfig::default()),
     };
+    let licence_import_dir = raw.licence_import_dir.optional().and_then(|s| {
+        let dir = resolved(&s, base);
+        if s.trim().is_empty() || (dir.exists() && !dir.is_dir()) {
+            p.push(format!(
+                "licence_import_dir: {s:?} is not a folder; name the folder the region's \
+                 电子证照库 drops licence files into (it is created if missing), or remove the line"
+            ));
+            return None;
+        }
+        Some(dir)
+    });
     let store = match raw.store {
         Field::Valid(t) => store_config(t, base, p),
         Field::Invalid => None,
@@ -220,6 +231,7 @@ pub(super) fn check(raw: RawConfig, source: &Path, p: &mut Vec<String>) -> Optio
         backoffice: backoffice?,
         notices: notices?,
         store: store?,
+        licence_import_dir,
     })
 }
 

@@ -23,7 +23,7 @@ use tongban_protocol::roster::Roster;
 use tracing::{debug, error, info, warn};
 
 use super::now;
-use super::queue::{Command, EngineQueue, Reply, Snapshot};
+use super::queue::{Command, EngineQueue, LicenceRequestsQuery, Reply, Snapshot};
 use crate::config::NodeConfig;
 use crate::error::NodeError;
 use crate::limits::Refusals;
@@ -338,6 +338,25 @@ fn read(engine: &Engine<NodeStore>, cmd: Command, now: Timestamp) -> Option<Comm
         Command::Roster { reply } => defer(reply, Ok(engine.roster().clone())),
         Command::Snapshot { reply } => defer(reply, engine.store().snapshot()),
         Command::DeadLetters { reply } => defer(reply, engine.dead_letters()),
+        Command::LicenceRequests {
+            actor,
+            which,
+            reply,
+        } => defer(
+            reply,
+            match which {
+                LicenceRequestsQuery::One(id) => {
+                    engine.licence_request(&actor, id).map(|v| vec![v])
+                }
+                LicenceRequestsQuery::Asked(limit) => engine.licence_requests(&actor, false, limit),
+                LicenceRequestsQuery::Answered(limit) => {
+                    engine.licence_requests(&actor, true, limit)
+                }
+            },
+        ),
+        Command::Library { holder, reply } => {
+            defer(reply, engine.licence_library(holder.as_deref()))
+        }
         other => return Some(other),
     };
     answer(None);
@@ -356,7 +375,9 @@ fn handle(engine: &mut Engine<NodeStore>, cmd: Command, now: Timestamp) -> Defer
         | Command::Item { .. }
         | Command::Roster { .. }
         | Command::Snapshot { .. }
-        | Command::DeadLetters { .. }) => {
+        | Command::DeadLetters { .. }
+        | Command::LicenceRequests { .. }
+        | Command::Library { .. }) => {
             let _ = read(engine, cmd, now);
             Box::new(|_| {})
         }
@@ -450,6 +471,19 @@ fn handle(engine: &mut Engine<NodeStore>, cmd: Command, now: Timestamp) -> Defer
             }
             Box::new(|_| {})
         }
+        Command::AskLicence { actor, ask, reply } => {
+            let result = engine.ask_licence(&actor, *ask, now);
+            match &result {
+                Ok(r) => info!(id = r.id, to = %r.to, kind = %r.kind, "licence requested"),
+                Err(e) => warn!(error = %e, "licence request refused"),
+            }
+            defer(reply, result)
+        }
+        Command::ImportLicence {
+            actor,
+            import,
+            reply,
+        } => defer(reply, engine.import_licence(&actor, *import, now)),
         Command::Report { report, reply } => {
             let case = report.case.clone();
             let result = engine.report(report, now);

@@ -21,6 +21,7 @@
 
 mod back_office;
 mod engine_thread;
+mod licence_import;
 mod queue;
 mod standby;
 
@@ -34,7 +35,10 @@ use tongban_protocol::engine::{EngineConfig, EngineSetup};
 use tongban_protocol::ids::Timestamp;
 use tracing::{error, info, warn};
 
-pub use queue::{AskError, Command, EngineHandle, EngineQueue, Reply, Snapshot, engine_queue};
+pub use queue::{
+    AskError, Command, EngineHandle, EngineQueue, LicenceRequestsQuery, Reply, Snapshot,
+    engine_queue,
+};
 
 use crate::config::NodeConfig;
 use crate::error::NodeError;
@@ -204,6 +208,12 @@ pub async fn run(config: NodeConfig, options: RunOptions) -> Result<(), NodeErro
         config.notices.clone(),
     ));
 
+    if let Some(dir) = &config.licence_import_dir {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            warn!(dir = %dir.display(), error = %e, "cannot create the licence import folder");
+        }
+        tokio::spawn(licence_import::import_loop(dir.clone(), handle.clone()));
+    }
     let listener = tokio::net::TcpListener::bind(config.http.bind)
         .await
         .map_err(|e| NodeError::Serve {

@@ -187,6 +187,40 @@ pub enum Command {
         /// The ids handed over.
         reply: Reply<Vec<u64>>,
     },
+    /// 免证办: a window asks the issuing region for an applicant's licence.
+    AskLicence {
+        /// The window.
+        actor: Actor,
+        /// What is asked, with the consent.
+        ask: Box<tongban_protocol::engine::LicenceAsk>,
+        /// The request as sent (or answered, from this region's own library).
+        reply: Reply<tongban_protocol::engine::LicenceRequestView>,
+    },
+    /// Import a licence from the region's own 电子证照库 into the node's library.
+    ImportLicence {
+        /// The administrator or back office.
+        actor: Actor,
+        /// The licence.
+        import: Box<tongban_protocol::engine::LicenceImport>,
+        /// The licence as signed and kept.
+        reply: Reply<tongban_protocol::engine::IssuedLicence>,
+    },
+    /// Licence requests: one asked here, or those asked (or answered) here, newest first.
+    LicenceRequests {
+        /// Who asks.
+        actor: Actor,
+        /// Which.
+        which: LicenceRequestsQuery,
+        /// The requests.
+        reply: Reply<Vec<tongban_protocol::engine::LicenceRequestView>>,
+    },
+    /// The licence library, of one holder or all.
+    Library {
+        /// The holder's ID number, or every licence.
+        holder: Option<String>,
+        /// The licences.
+        reply: Reply<Vec<tongban_protocol::engine::LibraryLicence>>,
+    },
     /// A report from the back office (from polling adapters), answered after the commit.
     Report {
         /// The report.
@@ -224,6 +258,17 @@ pub enum Command {
     },
 }
 
+/// Which licence requests [`Command::LicenceRequests`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LicenceRequestsQuery {
+    /// The one asked here with this number.
+    One(u64),
+    /// Those this node's windows asked, at most this many.
+    Asked(usize),
+    /// Those other regions asked this node, at most this many.
+    Answered(usize),
+}
+
 impl Command {
     /// Whether the command only reads (answered apart from, and before, the writes).
     pub fn is_read(&self) -> bool {
@@ -238,6 +283,8 @@ impl Command {
                 | Command::Roster { .. }
                 | Command::Snapshot { .. }
                 | Command::DeadLetters { .. }
+                | Command::LicenceRequests { .. }
+                | Command::Library { .. }
         )
     }
 }

@@ -45,6 +45,7 @@ pub(super) fn prepare(configs: &[PathBuf], tls_dir: Option<&Path>) -> Result<Pre
     for (i, config) in configs.iter().enumerate() {
         let mut root = absolute(config)?;
         let data_dir = private_key(&mut root, config)?;
+        seed_licences(&root, config)?;
         let path = match &certs {
             Some((dir, certs)) => {
                 let (region, cert, key) = &certs.regions[i];
@@ -85,6 +86,35 @@ pub fn with_tls(config: &Path, cert: &Path, key: &Path) -> Result<String, NodeEr
     toml::to_string(&root).map_err(|e| refused(format!("{}: {e}", config.display())))
 }
 
+/// Copies the region's demo licences (`configs/licences/<region>.json`, beside the node
+/// configs' folder) into its licence import folder, for the node to sign and keep as it
+/// starts: the same licences each time, which the node keeps once.
+fn seed_licences(root: &toml::Table, config: &Path) -> Result<(), NodeError> {
+    let (Some(toml::Value::String(inbox)), Some(region)) =
+        (root.get("licence_import_dir"), config.file_stem())
+    else {
+        return Ok(());
+    };
+    let seeds = config
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("../licences")
+        .join(format!("{}.json", region.to_string_lossy()));
+    if !seeds.is_file() {
+        return Ok(());
+    }
+    let inbox = Path::new(inbox);
+    create_dir(inbox, "licence import folder")?;
+    let to = inbox.join("demo-licences.json");
+    std::fs::copy(&seeds, &to)
+        .map(|_| ())
+        .map_err(|e| NodeError::Io {
+            what: "demo licences",
+            path: to,
+            source: e,
+        })
+}
+
 /// `config`'s TOML with its relative paths made absolute, so that it may be written anywhere.
 fn absolute(config: &Path) -> Result<toml::Table, NodeError> {
     let text = crate::config::read_text(config, "node config", 1 << 20)?;
@@ -119,7 +149,14 @@ fn absolute(config: &Path) -> Result<toml::Table, NodeError> {
     };
     absolute(
         &mut root,
-        &["key_file", "data_dir", "roster", "catalog", "calendar"],
+        &[
+            "key_file",
+            "data_dir",
+            "roster",
+            "catalog",
+            "calendar",
+            "licence_import_dir",
+        ],
     );
     if let Some(toml::Value::Table(office)) = root.get_mut("backoffice") {
         absolute(

@@ -25,6 +25,11 @@ impl Fields {
     }
 
     /// The first value of `name`, trimmed; empty when absent.
+    /// Fields given as pairs, as a page fills a form in for the window.
+    pub(super) fn from_pairs(pairs: Vec<(String, String)>) -> Fields {
+        Fields(pairs)
+    }
+
     pub(super) fn get(&self, name: &str) -> &str {
         self.0
             .iter()

@@ -32,6 +32,7 @@ pub(super) fn page(title: &str, session: Option<&Session>, body: &Markup) -> Mar
                                 Actor::Window { .. } => {
                                     a href="/catalog" { "事项查询" }
                                     a href="/cases" { "我的办件" }
+                                    a href="/licences" { "电子证照调取" }
                                 }
                                 Actor::BackOffice => {
                                     a href="/cases" { "待办件" }

@@ -14,6 +14,7 @@ mod federation;
 mod form;
 mod labels;
 mod layout;
+mod licence_requests;
 mod licences;
 mod receipt;
 mod session;
@@ -52,6 +53,12 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/cases/{id}/materials/{digest}", get(case::material))
         .route("/ui/materials/{digest}", put(window::upload_chunk))
         .route("/federation", get(federation::page))
+        .route("/licences", get(licence_requests::list))
+        .route(
+            "/licences/ask",
+            get(licence_requests::ask_page).post(licence_requests::ask),
+        )
+        .route("/licences/{id}", get(licence_requests::page))
         .route("/assets/app.css", get(assets::css))
         .route("/assets/app.js", get(assets::js))
 }

@@ -336,7 +336,7 @@ pub(super) async fn item(
             }
             h2 { "申请材料" }
             table #materials {
-                thead { tr { th { "材料名称" } th { "必要" } th { "原件" } th { "复印件" } th { "电子版" } th { "可信等级" } th { "容缺受理" } @if item.pledge { th { "告知承诺" } } } }
+                thead { tr { th { "材料名称" } th { "必要" } th { "原件" } th { "复印件" } th { "电子版" } th { "可信等级" } th { "容缺受理" } th { "免提交" } @if item.pledge { th { "告知承诺" } } } }
                 tbody {
                     @for m in &item.materials {
                         tr {
@@ -347,6 +347,7 @@ pub(super) async fn item(
                             td { @if m.electronic { "可" } @else { "否" } }
                             td { (labels::trust(m.trust)) }
                             td { @if m.may_follow_later { "可容缺，后补" } @else { "不可容缺" } }
+                            td.e-licence { @if let Some(kind) = &m.e_licence { "免提交：可用电子证照（" (kind) "）" } @else { "—" } }
                             @if item.pledge { td { @if m.pledge_waives { "可承诺代替" } @else { "—" } } }
                         }
                     }
@@ -369,7 +370,7 @@ struct IntakeForm<'a> {
 
 /// The federation's members as this node holds them, for the 多地联办 selects (none if the
 /// roster cannot be read: the engine then refuses the missing regions with its reasons).
-async fn members(state: &AppState) -> Vec<(RegionId, String)> {
+pub(super) async fn members(state: &AppState) -> Vec<(RegionId, String)> {
     match state.engine.ask(|reply| Command::Roster { reply }).await {
         Ok(roster) => roster
             .members
@@ -386,6 +387,7 @@ pub(super) async fn apply_form(
     headers: HeaderMap,
     uri: Uri,
     Path((region, code)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
 ) -> Response {
     let s = match window_session(&state, &headers, &uri) {
         Ok(s) => s,
@@ -398,7 +400,15 @@ pub(super) async fn apply_form(
     let Some(key) = session::random_hex() else {
         return (StatusCode::SERVICE_UNAVAILABLE, "no randomness").into_response();
     };
-    let fields = Fields::default();
+    // From a licence request's page: the licence cited, and what it holds filled in.
+    let asked = Fields::parse(raw.unwrap_or_default().as_bytes());
+    let fields = match asked.get("licence_request") {
+        "" => Fields::default(),
+        id => match super::licence_requests::one(&state, &s, id).await {
+            Ok(view) => prefilled(&view, asked.get("material")),
+            Err(r) => return r,
+        },
+    };
     let form = IntakeForm {
         fields: &fields,
         errors: &FieldErrors::default(),
@@ -406,6 +416,28 @@ pub(super) async fn apply_form(
         members: members(&state).await,
     };
     render_form(&s, &region, version, &item, &form, StatusCode::OK)
+}
+
+/// The intake form's fields from a licence found: the holder as the applicant, the licence
+/// cited for `material`, and its fields as the form's first four entries.
+fn prefilled(view: &tongban_protocol::engine::LicenceRequestView, material: &str) -> Fields {
+    let mut pairs = Vec::new();
+    if let Some(found) = &view.licence {
+        let l = &found.licence;
+        let id_type = labels::ID_TYPES
+            .iter()
+            .find(|(_, t, _)| *t == l.holder.id_type)
+            .map_or("resident_id_card", |(c, _, _)| *c);
+        pairs.push(("name".to_string(), l.holder.name.clone()));
+        pairs.push(("id_type".to_string(), id_type.to_string()));
+        pairs.push(("id_number".to_string(), l.holder.id_number.clone()));
+        pairs.push((format!("m.{material}.licence"), found.digest.to_string()));
+        for (i, (k, v)) in l.fields.iter().take(4).enumerate() {
+            pairs.push((format!("form_k{}", i + 1), k.clone()));
+            pairs.push((format!("form_v{}", i + 1), v.clone()));
+        }
+    }
+    Fields::from_pairs(pairs)
 }
 
 fn window_session(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<Session, Response> {
@@ -542,6 +574,14 @@ fn render_form(
                         label.inline {
                             input type="checkbox" name=(format!("m.{id}.original_checked")) checked[f.ticked(&format!("m.{id}.original_checked"))];
                             " 已核验原件"
+                        }
+                        @if let Some(kind) = &m.e_licence {
+                            div.e-licence {
+                                label for=(format!("licence-{id}")) { "免提交：以电子证照（" (kind) "）代替上传，填入证照摘要" }
+                                input id=(format!("licence-{id}")) name=(format!("m.{id}.licence")) type="text" value=(f.get(&format!("m.{id}.licence"))) placeholder="调取后自动填入" autocomplete="off";
+                                " "
+                                a href=(format!("/licences/ask?item_region={region}&item_code={}&material={id}", item.impl_code)) { "向发证地调取…" }
+                            }
                         }
                         @if m.may_follow_later {
                             label.inline {
@@ -736,6 +776,26 @@ fn intake_request(
     let pledge = item.pledge && f.ticked("pledge");
     let mut materials = Vec::new();
     for m in &item.materials {
+        // 免提交: a licence fetched from its issuing region, cited by its digest.
+        let licence = f.get(&format!("m.{}.licence", m.id)).trim();
+        if m.e_licence.is_some() && !licence.is_empty() {
+            match Digest::from_hex(licence) {
+                Ok(d) => materials.push(SubmittedMaterial {
+                    material: m.id.clone(),
+                    digest: d,
+                    size: 0,
+                    media_type: String::new(),
+                    original_checked: false,
+                    source: tongban_protocol::case::application::MaterialSource::ELicence,
+                    licence: None,
+                }),
+                Err(_) => errors.add(
+                    &format!("m-{}", m.id),
+                    format!("“{}”的电子证照摘要应为64位十六进制数：请重新调取", m.name),
+                ),
+            }
+            continue;
+        }
         let digest = f.get(&format!("m.{}.digest", m.id));
         let gap = gaps.contains(&m.id);
         if digest.is_empty() {

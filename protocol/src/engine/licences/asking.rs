@@ -70,7 +70,7 @@ impl<S: Store> Engine<S> {
         }
         let remote = ask.region != self.me;
         if remote && self.peer_version(&ask.region) < 3 {
-            return Err(Error::InvalidInput(format!(
+            return Err(Error::NoCommonVersion(format!(
                 "region {}'s node is not connected on protocol version 3 or later, which \
                  licence requests need; try again once it is",
                 ask.region
