@@ -21,7 +21,10 @@ use tongban_protocol::catalog::{
 };
 use tongban_protocol::envelope::{Envelope, Identity, Signable, open};
 use tongban_protocol::ids::{CaseId, Digest, PublicKey, RegionId, Timestamp, WindowId};
-use tongban_protocol::licence::{Holder, Licence};
+use tongban_protocol::licence::request::{
+    AnswerOutcome, Consent, ConsentItem, HolderId, LicenceAnswer, LicenceRequest,
+};
+use tongban_protocol::licence::{Holder, Licence, SignedLicence};
 use tongban_protocol::roster::{Member, Roster, RosterDocument};
 use tongban_protocol::wire::{Frame, Message, Receipt};
 
@@ -207,6 +210,33 @@ fn licence() -> Licence {
     }
 }
 
+/// 免证办: a Tianjin window asks Beijing for the applicant's 营业执照, with their consent,
+/// for a Hebei item.
+fn licence_request() -> LicenceRequest {
+    LicenceRequest {
+        id: 1,
+        from: region("120000"),
+        to: region("110000"),
+        kind: "营业执照".into(),
+        holder: HolderId {
+            id_type: IdType::ResidentIdCard,
+            id_number: "110101199003071234".into(),
+        },
+        consent: Consent {
+            item: ConsentItem {
+                region: region("130000"),
+                impl_code: "130000010100400002".into(),
+            },
+            case: None,
+            method: "签字确认".into(),
+            confirmed_at: Timestamp(T0 + 5_000),
+            window: tongban_protocol::ids::WindowId::new("120101-heping-01").expect("window"),
+            operator: "TJ0007".into(),
+        },
+        at: Timestamp(T0 + 5_000),
+    }
+}
+
 /// Every vector: file name, envelope bytes, the signer's key file name.
 fn vectors() -> Vec<(String, Vec<u8>, &'static str)> {
     let bj = node_beijing();
@@ -248,6 +278,7 @@ fn vectors() -> Vec<(String, Vec<u8>, &'static str)> {
             digest: Digest::of(b"manifest"),
         },
     };
+    let request = bytes(tj.sign(&licence_request()));
     let mut out = vec![
         (
             "catalog.cose".to_string(),
@@ -281,6 +312,26 @@ fn vectors() -> Vec<(String, Vec<u8>, &'static str)> {
         (
             "licence.cose".to_string(),
             bytes(bj.sign(&licence())),
+            "node-110000.pub",
+        ),
+        (
+            "licence-request.cose".to_string(),
+            request.clone(),
+            "node-120000.pub",
+        ),
+        (
+            // Beijing's answer: the licence itself, to exactly that request.
+            "licence-answer.cose".to_string(),
+            bytes(bj.sign(&LicenceAnswer {
+                id: 1,
+                request: Digest::of(&request),
+                from: region("110000"),
+                to: region("120000"),
+                outcome: AnswerOutcome::Found {
+                    licence: SignedLicence(bytes(bj.sign(&licence()))),
+                },
+                at: Timestamp(T0 + 6_000),
+            })),
             "node-110000.pub",
         ),
         (
@@ -371,6 +422,10 @@ fn content_type_of(name: &str) -> String {
         (Receipt::KIND, Receipt::VERSION)
     } else if name.starts_with("frame") {
         (Frame::KIND, Frame::VERSION)
+    } else if name.starts_with("licence-request") {
+        (LicenceRequest::KIND, LicenceRequest::VERSION)
+    } else if name.starts_with("licence-answer") {
+        (LicenceAnswer::KIND, LicenceAnswer::VERSION)
     } else if name.starts_with("licence") {
         (Licence::KIND, Licence::VERSION)
     } else {
@@ -445,6 +500,20 @@ fn vectors_verify_and_decode() {
                     panic!("{name}: not an application");
                 };
                 assert_eq!(*app, application(), "{name}");
+            }
+            "licence" if name.starts_with("licence-request") => {
+                let request: LicenceRequest = opened(&bytes, &key);
+                assert_eq!(request, licence_request(), "{name}");
+            }
+            "licence" if name.starts_with("licence-answer") => {
+                let answer: LicenceAnswer = opened(&bytes, &key);
+                let request = std::fs::read(dir().join("licence-request.cose")).expect("reads");
+                assert_eq!(answer.request, Digest::of(&request), "{name}: binds the request");
+                let AnswerOutcome::Found { licence } = answer.outcome else {
+                    panic!("{name}: not a licence found");
+                };
+                let licence: Licence = opened(&licence.0, &key_file("node-110000.pub"));
+                assert_eq!(licence, self::licence(), "{name}");
             }
             "licence" => {
                 let licence: Licence = opened(&bytes, &key);

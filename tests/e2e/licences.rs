@@ -59,12 +59,68 @@ async fn audit_seq(c: &Client) -> u64 {
 async fn a_licence_issued_in_beijing_is_fetched_with_consent_and_cited_for_a_hebei_item() {
     let fed = Federation::new(&["110000", "120000", "130000"], FAST_APPROVALS);
     fed.add_item("130000", hebei_item());
+    // Beijing's 电子证照库 drops licences into a folder: one file with a good licence and one
+    // that is not a licence at all.
+    let inbox = fed.config("110000").with_file_name("bj-licence-inbox");
+    let config = std::fs::read_to_string(fed.config("110000")).expect("config");
+    std::fs::write(
+        fed.config("110000"),
+        config.replacen(
+            "calendar = \"calendar.toml\"",
+            &format!(
+                "calendar = \"calendar.toml\"\nlicence_import_dir = \"{}\"",
+                inbox.display()
+            ),
+            1,
+        ),
+    )
+    .expect("config");
+    std::fs::create_dir_all(&inbox).expect("inbox");
+    std::fs::write(
+        inbox.join("library-export.json"),
+        json!([{
+            "kind": "结婚证",
+            "number": "J110105-2023-000001",
+            "holder": {"name": "张三", "id_type": "resident_id_card", "id_number": "110101199003071234"},
+            "issuer": "北京市朝阳区民政局",
+            "valid_from": "2023-05-20"
+        }])
+        .to_string(),
+    )
+    .expect("licence file");
+    std::fs::write(inbox.join("broken.json"), "{\"kind\": 1}").expect("broken file");
     let bj = fed.start("110000");
     let tj = fed.start("120000");
     let hb = fed.start("130000");
     wait_for_catalogs(&[&bj, &tj, &hb], 10).await;
     let (bc, tc, hc) = (bj.client(), tj.client(), hb.client());
     let hebei_code = code("130000", 9);
+
+    // The file-drop import: the good licence signed by Beijing and kept, the file moved to
+    // imported/; the broken file moved to rejected/ with the reason beside it.
+    let start = Instant::now();
+    loop {
+        let (status, library) = bc
+            .get(
+                "/api/v1/admin/licences?holder=110101199003071234",
+                ADMIN_TOKEN,
+            )
+            .await;
+        assert_eq!(status, 200, "{library}");
+        if inbox.join("rejected/broken.json.error.txt").is_file()
+            && library.as_array().is_some_and(|l| !l.is_empty())
+        {
+            assert_eq!(library[0]["licence"]["kind"], "结婚证", "{library}");
+            assert_eq!(library[0]["licence"]["region"], "110000", "{library}");
+            assert_eq!(library[0]["source"], "imported", "{library}");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "{library}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(inbox.join("imported/library-export.json").is_file());
+    let why = std::fs::read_to_string(inbox.join("rejected/broken.json.error.txt")).expect("why");
+    assert!(why.contains("not a licence"), "{why}");
 
     // A Beijing case, collected in Tianjin, approved: its licence is issued with the dispatch.
     let app = tc.application("110000", &code("110000", 1), 1).await;
