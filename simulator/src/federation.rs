@@ -136,6 +136,9 @@ impl Federation {
             // A restarted node keeps the roster it accepted during the run, as an operator
             // who says so at each restart would.
             trust_stored_roster: true,
+            // Audit heads (protocol version 2) go to each peer as often as sessions open, not
+            // every minute: a witness a minute per peer would swamp a large federation's run.
+            audit_head_every_ms: e.reconcile_every.0,
             ..EngineConfig::default()
         };
         Ok(Federation {
@@ -185,6 +188,25 @@ impl Federation {
         let j = region.codes.iter().position(|c| c == code)?;
         let spec = self.items.get(j).or_else(|| self.items.first())?;
         Some(limit(spec))
+    }
+
+    /// The item template of region `i`'s item `code` (an item a catalog update added is a
+    /// copy of the first template), by the simulator's own catalog.
+    pub fn spec_of(&self, i: usize, code: &str) -> Option<&ItemSpec> {
+        let region = self.regions.get(i)?;
+        let j = region.codes.iter().position(|c| c == code)?;
+        self.items.get(j).or_else(|| self.items.first())
+    }
+
+    /// The licence kinds some item takes as a material (免证办): what each region's
+    /// 电子证照库 starts with, and what the workload's windows ask for.
+    pub fn cited_kinds(&self) -> Vec<String> {
+        let kinds: std::collections::BTreeSet<&String> = self
+            .items
+            .iter()
+            .flat_map(|it| it.e_licences.values())
+            .collect();
+        kinds.into_iter().cloned().collect()
     }
 
     /// The engine setup of node `i` with its catalog at `version`.
@@ -301,7 +323,7 @@ fn service_item(region: &RegionInfo, j: usize, spec: &ItemSpec) -> ServiceItem {
                 trust: TrustLevel::B,
                 may_follow_later: false,
                 pledge_waives: false,
-                e_licence: None,
+                e_licence: spec.e_licences.get(m).cloned(),
             })
             .collect(),
         legal_limit: TimeLimit {
@@ -314,7 +336,7 @@ fn service_item(region: &RegionInfo, j: usize, spec: &ItemSpec) -> ServiceItem {
             basis: String::new(),
         },
         result: ResultSpec {
-            name: format!("{}结果", spec.name),
+            name: spec.result_name(),
             delivery: spec.delivery.clone(),
         },
         scope: Scope::CrossProvince,

@@ -201,6 +201,11 @@ pub struct WorkloadStats {
     pub backoffice_reports: BTreeMap<String, u64>,
     /// Back-office reports refused, by error.
     pub backoffice_refused: BTreeMap<String, u64>,
+    /// 免证办: licence requests windows asked other regions, and how each ended (found,
+    /// none, refused, unanswered), or why one was not asked.
+    pub licence_requests: BTreeMap<String, u64>,
+    /// Applications acknowledged that cite a licence in place of a scan.
+    pub licences_cited: u64,
 }
 
 /// Cases in flight over time, for the chart.
@@ -480,12 +485,20 @@ impl Report {
             "\nWorkload: {} intakes tried, {} retried after a crash",
             w.intakes_tried, w.intake_retries
         );
+        if w.licences_cited > 0 || !w.licence_requests.is_empty() {
+            let _ = writeln!(
+                s,
+                "  applications citing a licence (免证办): {}",
+                w.licences_cited
+            );
+        }
         for (title, map) in [
             ("intakes refused", &w.intakes_refused),
             ("window actions", &w.window_actions),
             ("window actions refused", &w.window_refused),
             ("back-office reports", &w.backoffice_reports),
             ("back-office reports refused", &w.backoffice_refused),
+            ("licence requests", &w.licence_requests),
         ] {
             if !map.is_empty() {
                 let parts: Vec<String> = map.iter().map(|(k, v)| format!("{k} {v}")).collect();

@@ -1,19 +1,23 @@
 //! The workload: applicants arriving at windows (a daily curve with a morning peak, fewer on
 //! weekends, a mix of items and of local and cross-region cases), and the window staff's
 //! later work on the cases they collected — answering 补正 requests, withdrawals, handing
-//! results over, ratings — as the handling region's events reach the intake node. It decides,
+//! results over, ratings — as the handling region's events reach the intake node; and 免证办:
+//! applicants who hold a licence another region issued, which the window asks for and cites. It decides,
 //! from a read-only view of the world and the seed's `workload` stream; the loop (`sim`)
 //! takes the applications and writes the events at the engines.
 
 use std::collections::BTreeMap;
 
-use tongban_protocol::case::application::{Applicant, DeliveryChoice, IdType};
+use tongban_protocol::case::application::{
+    Applicant, DeliveryChoice, IdType, MaterialSource, SubmittedMaterial,
+};
 use tongban_protocol::case::calendar::Date;
 use tongban_protocol::case::events::EventKind;
 use tongban_protocol::case::steps::StepRole;
 use tongban_protocol::catalog::Delivery;
 use tongban_protocol::engine::{CaseView, IntakeRequest};
-use tongban_protocol::ids::Timestamp;
+use tongban_protocol::ids::{Digest, Timestamp};
+use tongban_protocol::licence::Holder;
 
 use crate::duration::Dur;
 use crate::rng::Rng;
@@ -47,10 +51,51 @@ pub(crate) enum WindowAction {
     },
 }
 
+/// How often a window looks at a licence request before it gives up (with `licence_poll`
+/// doubling to 64 times its value, some hours in all).
+const LICENCE_POLLS: u32 = 12;
+
+/// 免证办: what a window asks the issuing region for, and the application it then makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LicencePlan {
+    /// The handling node of the application.
+    pub handling: usize,
+    /// The item template applied for.
+    pub item: usize,
+    /// The item's material the licence stands in for.
+    pub material: String,
+    /// The licence kind it takes.
+    pub kind: String,
+    /// The node of the region that issued the licence.
+    pub issuer: usize,
+    /// The applicant, who holds it.
+    pub holder: Holder,
+}
+
+/// Where an application made at node `i` is handled: node `i` itself or, with
+/// `cross_percent`, another live region.
+fn handling_region(rng: &mut Rng, world: &World, i: usize, cross_percent: f64) -> usize {
+    let n = world.nodes.len();
+    let mut h = i;
+    if n > 1 && rng.chance(cross_percent) {
+        for _ in 0..8 {
+            let j = rng.below(n as u64 - 1) as usize;
+            let j = if j >= i { j + 1 } else { j };
+            if world.nodes[j].revoked_at.is_none() {
+                h = j;
+                break;
+            }
+        }
+    }
+    h
+}
+
 /// The applicants and window staff of every region.
 pub(crate) struct Workload {
     spec: WorkloadSpec,
     rng: Rng,
+    /// 免证办 decisions, a stream of their own so the rest of the workload draws as before.
+    licence_rng: Rng,
     /// Applications each region's windows prepared so far (numbers their applicants and keys).
     counters: Vec<u64>,
 }
@@ -62,6 +107,7 @@ impl Workload {
         Workload {
             spec: spec.clone(),
             rng: Rng::new(seed, "workload"),
+            licence_rng: Rng::new(seed, "licences"),
             counters: vec![0; regions],
         }
     }
@@ -106,20 +152,97 @@ impl Workload {
         world: &World,
         i: usize,
     ) -> Result<(usize, IntakeRequest, String), Option<&'static str>> {
-        let n = world.nodes.len();
-        let mut h = i;
-        if n > 1 && self.rng.chance(self.spec.cross_region_percent) {
-            for _ in 0..8 {
-                let j = self.rng.below(n as u64 - 1) as usize;
-                let j = if j >= i { j + 1 } else { j };
-                if world.nodes[j].revoked_at.is_none() {
-                    h = j;
-                    break;
-                }
-            }
-        }
+        let h = handling_region(&mut self.rng, world, i, self.spec.cross_region_percent);
         let weights: Vec<f64> = world.fed.items.iter().map(|it| it.weight).collect();
         let j = self.rng.weighted(&weights);
+        self.prepare(world, i, h, j, None)
+    }
+
+    /// 免证办: whether the applicant arriving at node `i`'s window holds a licence another
+    /// region issued that an item takes as a material, and if so what the window asks for;
+    /// drawn from the seed's `licences` stream.
+    pub(crate) fn licence_plan(&mut self, world: &World, i: usize) -> Option<LicencePlan> {
+        if !self.licence_rng.chance(self.spec.licence_percent) {
+            return None;
+        }
+        let citing: Vec<(usize, &String, &String)> = world
+            .fed
+            .items
+            .iter()
+            .enumerate()
+            .flat_map(|(j, it)| it.e_licences.iter().map(move |(m, k)| (j, m, k)))
+            .collect();
+        if citing.is_empty() {
+            return None;
+        }
+        let (item, material, kind) = citing[self.licence_rng.below(citing.len() as u64) as usize];
+        let issuers: Vec<usize> = (0..world.nodes.len())
+            .filter(|r| *r != i && world.nodes[*r].revoked_at.is_none())
+            .filter(|r| {
+                world.nodes[*r]
+                    .licensed
+                    .get(kind)
+                    .is_some_and(|h| !h.is_empty())
+            })
+            .collect();
+        if issuers.is_empty() {
+            return None;
+        }
+        let issuer = issuers[self.licence_rng.below(issuers.len() as u64) as usize];
+        let holders = world.nodes[issuer].licensed.get(kind)?;
+        let holder = holders
+            .get(self.licence_rng.below(holders.len() as u64) as usize)?
+            .clone();
+        let handling = handling_region(
+            &mut self.licence_rng,
+            world,
+            i,
+            self.spec.cross_region_percent,
+        );
+        Some(LicencePlan {
+            handling,
+            item,
+            material: material.clone(),
+            kind: kind.clone(),
+            issuer,
+            holder,
+        })
+    }
+
+    /// The application of a `plan` whose licence was found: the holder applies, citing the
+    /// licence (`digest`) as the plan's material instead of a scan.
+    pub(crate) fn citing_request(
+        &mut self,
+        world: &World,
+        i: usize,
+        plan: &LicencePlan,
+        digest: Digest,
+    ) -> Result<(usize, IntakeRequest, String), Option<&'static str>> {
+        let (h, mut request, key) = self.prepare(world, i, plan.handling, plan.item, Some(plan))?;
+        request.materials.retain(|m| m.material != plan.material);
+        request.materials.push(SubmittedMaterial {
+            material: plan.material.clone(),
+            digest,
+            size: 0,
+            media_type: String::new(),
+            original_checked: false,
+            source: MaterialSource::ELicence,
+            licence: None,
+        });
+        Ok((h, request, key))
+    }
+
+    /// The application for item template `j` of region `h`, at node `i`'s window; the
+    /// applicant is the plan's licence holder, if given, else a new one.
+    fn prepare(
+        &mut self,
+        world: &World,
+        i: usize,
+        h: usize,
+        j: usize,
+        plan: Option<&LicencePlan>,
+    ) -> Result<(usize, IntakeRequest, String), Option<&'static str>> {
+        let n = world.nodes.len();
         let code = world.fed.regions[h].codes.get(j).ok_or(None)?.clone();
         let region = world.fed.id(h).clone();
         self.counters[i] += 1;
@@ -158,15 +281,27 @@ impl Workload {
                 return Err(Some("no live region for a 多地联办 step"));
             }
         }
+        let (name, id_type, id_number) = match plan {
+            Some(p) => (
+                p.holder.name.clone(),
+                p.holder.id_type,
+                p.holder.id_number.clone(),
+            ),
+            None => (
+                format!("申请人{k}"),
+                IdType::ResidentIdCard,
+                format!("110101199001{:06}", k % 1_000_000),
+            ),
+        };
         let request = IntakeRequest {
             region,
             impl_code: code,
             catalog_version: Some(version),
             applicant: Applicant {
                 kind,
-                name: format!("申请人{k}"),
-                id_type: IdType::ResidentIdCard,
-                id_number: format!("110101199001{:06}", k % 1_000_000),
+                name,
+                id_type,
+                id_number,
                 phone: format!("138{:08}", k % 100_000_000),
             },
             materials,
@@ -182,6 +317,13 @@ impl Workload {
             locality: None,
         };
         Ok((h, request, format!("{}-{k}", world.fed.id(i))))
+    }
+
+    /// How long a window waits before its `polls`-th look at a licence request (doubling from
+    /// `licence_poll`, at most 64 times it); `None` once it has looked often enough (some
+    /// hours) and gives up.
+    pub(crate) fn licence_poll_after(&self, polls: u32) -> Option<u64> {
+        (polls < LICENCE_POLLS).then(|| self.spec.licence_poll.0 << polls.min(6))
     }
 
     /// Whether the window sends an acknowledged intake again with its key, and how long after.

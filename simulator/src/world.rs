@@ -9,6 +9,8 @@ use tongban_protocol::case::application::SubmittedMaterial;
 use tongban_protocol::case::events::Side;
 use tongban_protocol::engine::{Engine, IntakeRequest, Metrics};
 use tongban_protocol::ids::{CaseId, RegionId, Timestamp};
+use tongban_protocol::licence::Holder;
+use tongban_protocol::roster::Roster;
 use tongban_protocol::store::MemoryStore;
 
 use crate::federation::Federation;
@@ -21,6 +23,9 @@ pub(crate) struct World {
     pub nodes: Vec<Node>,
     /// Every case acknowledged to a window.
     pub cases: BTreeMap<CaseId, CaseTrack>,
+    /// The federation's rosters, each from the true time it took effect, oldest first: what a
+    /// licence cited at a moment must verify against.
+    pub rosters: Vec<(u64, Roster)>,
     /// When the run started, in simulated ms.
     pub start: u64,
     /// The true time now, in simulated ms.
@@ -57,6 +62,16 @@ impl World {
     /// The engine of node `i`, if it is up.
     pub(crate) fn engine(&self, i: usize) -> Option<&Engine<MemoryStore>> {
         self.nodes[i].engine.as_ref()
+    }
+
+    /// The roster in effect at true time `at`.
+    pub(crate) fn roster_at(&self, at: u64) -> Option<&Roster> {
+        self.rosters
+            .iter()
+            .rev()
+            .find(|(from, _)| *from <= at)
+            .or_else(|| self.rosters.first())
+            .map(|(_, r)| r)
     }
 
     /// Whether a region of `case` (its other end, or a 多地联办 participant) was revoked: it
@@ -128,6 +143,10 @@ pub(crate) struct Node {
     pub down_by: Option<u64>,
     /// Its series in the chart.
     pub series: usize,
+    /// 免证办: who holds a licence this region issued (imported at the start, or issued by
+    /// an approval's dispatch), by licence kind: the applicants whose licences windows
+    /// elsewhere ask for.
+    pub licensed: BTreeMap<String, Vec<Holder>>,
 }
 
 /// What the simulator knows of one acknowledged case.

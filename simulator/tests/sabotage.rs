@@ -117,6 +117,11 @@ fn a_node_whose_frames_go_nowhere_is_caught_by_converged() {
 }
 
 #[test]
+fn a_forged_licence_kept_as_cited_is_caught_by_cited_licences() {
+    caught(SabotageKind::ForgeCitedLicence);
+}
+
+#[test]
 fn every_invariant_has_a_sabotage() {
     for (name, _) in tongban_simulator::invariants::INVARIANTS {
         assert!(

@@ -12,9 +12,11 @@
 //! | `catalogs` | every live node holds every live region's catalog at the version the scenario's schedule gives |
 //! | `idempotent_intake` | a window retrying an intake with its key, however late, gets its first case back: never a second, never a refusal |
 //! | `audit_chain` | every node's audit log is an unbroken hash chain, across crashes |
+//! | `cited_licences` | every licence an application cites verifies against its issuing region's key as of when it was cited, is in force that day, of the kind the item names, and the applicant's |
 
 mod convergence;
 mod forgery;
+mod licences;
 mod stores;
 
 pub(crate) use forgery::{forgery_change, kept_rows};
@@ -35,7 +37,7 @@ use crate::trace::Trace;
 use crate::world::World;
 
 /// Every invariant: name and promise.
-pub const INVARIANTS: [(&str, &str); 8] = [
+pub const INVARIANTS: [(&str, &str); 9] = [
     (
         "acknowledged_kept",
         "no case or event acknowledged to a window or back office is lost",
@@ -67,6 +69,10 @@ pub const INVARIANTS: [(&str, &str); 8] = [
     (
         "audit_chain",
         "every node's audit log is an unbroken hash chain, across crashes",
+    ),
+    (
+        "cited_licences",
+        "every licence an application cites verifies against its issuer as of its citing, in force that day, of the item's kind, the applicant's",
     ),
 ];
 
@@ -243,6 +249,10 @@ impl<'w> Checker<'w> {
         // A node forgets the catalog of a region revoked before it restarted, and with it the
         // item's limit: such a case shows no clock, which is all it can do.
         let revoked = handling.is_some_and(|h| self.world.nodes[h].revoked_at.is_some());
+        self.check_cited_licences(i, case, &view);
+        if self.found.is_some() {
+            return Ok(None);
+        }
         if view.limit.is_none() && revoked {
             return Ok(Some(view));
         }

@@ -226,11 +226,15 @@ pub enum SabotageKind {
     LoseSyncedCase,
     /// From then on nothing the node sends reaches anyone.
     MuteOutbox,
+    /// The first application the node takes in from a peer that cites a licence has the
+    /// licence replaced in the store by the same licence signed by a stranger's key (the
+    /// application re-signed by its writer): a node that kept a forged licence as genuine.
+    ForgeCitedLicence,
 }
 
 impl SabotageKind {
     /// Every kind, for the tests that try each.
-    pub const ALL: [SabotageKind; 8] = [
+    pub const ALL: [SabotageKind; 9] = [
         SabotageKind::DropReceivedEvent,
         SabotageKind::ForgeReceivedEvent,
         SabotageKind::WrongCalendar,
@@ -239,6 +243,7 @@ impl SabotageKind {
         SabotageKind::TamperAudit,
         SabotageKind::LoseSyncedCase,
         SabotageKind::MuteOutbox,
+        SabotageKind::ForgeCitedLicence,
     ];
 
     /// The kind's name, as the scenario file spells it.
@@ -252,6 +257,7 @@ impl SabotageKind {
             SabotageKind::TamperAudit => "tamper_audit",
             SabotageKind::LoseSyncedCase => "lose_synced_case",
             SabotageKind::MuteOutbox => "mute_outbox",
+            SabotageKind::ForgeCitedLicence => "forge_cited_licence",
         }
     }
 
@@ -266,6 +272,7 @@ impl SabotageKind {
             SabotageKind::TamperAudit => "audit_chain",
             SabotageKind::LoseSyncedCase => "acknowledged_kept",
             SabotageKind::MuteOutbox => "converged",
+            SabotageKind::ForgeCitedLicence => "cited_licences",
         }
     }
 }

@@ -3,6 +3,8 @@
 //! timing, the engine's timers, the regions, the catalog template, the network, the workload,
 //! the reference back office, random chaos and the invariant settings.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use tongban_protocol::catalog::{Delivery, ServiceTarget};
 
@@ -168,13 +170,27 @@ impl Default for CatalogSpec {
         CatalogSpec {
             version: 1,
             items: vec![
-                ItemSpec::new("个体工商户设立登记", 3, 1.0),
+                ItemSpec {
+                    result: Some(BUSINESS_LICENCE.into()),
+                    ..ItemSpec::new("个体工商户设立登记", 3, 1.0)
+                },
                 ItemSpec::new("社会保障卡补换", 5, 2.0),
                 ItemSpec::transfer("住房公积金异地转移接续", 10, 1.0),
+                ItemSpec::citing(
+                    "食品经营许可",
+                    10,
+                    1.0,
+                    "business-licence",
+                    BUSINESS_LICENCE,
+                ),
             ],
         }
     }
 }
+
+/// The licence the default catalog's 个体工商户设立登记 issues and its 食品经营许可 takes as a
+/// material, so the default workload reuses licences across regions (免证办).
+const BUSINESS_LICENCE: &str = "营业执照";
 
 /// One item template (`[[catalog.items]]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -207,6 +223,16 @@ pub struct ItemSpec {
     /// per application.
     #[serde(default)]
     pub steps: Vec<StepSpec>,
+    /// The result's name, which is also the kind of the licence an approval issues
+    /// (default: the item's name and 结果); another item's `e_licences` names it to take
+    /// that licence as a material.
+    #[serde(default)]
+    pub result: Option<String>,
+    /// 免证办: materials an applicant may give as an 电子证照 instead of a scan, by material id
+    /// (one of `materials`) and the licence kind it takes, so windows can ask the issuing
+    /// region for it and cite it.
+    #[serde(default)]
+    pub e_licences: BTreeMap<String, String>,
 }
 
 /// One step of a 多地联办 item (`[[catalog.items.steps]]`).
@@ -233,7 +259,25 @@ impl ItemSpec {
             delivery: default_delivery(),
             targets: default_targets(),
             steps: Vec::new(),
+            result: None,
+            e_licences: BTreeMap::new(),
         }
+    }
+
+    /// The result's name: the kind of the licence an approval of the item issues.
+    pub fn result_name(&self) -> String {
+        self.result
+            .clone()
+            .unwrap_or_else(|| format!("{}结果", self.name))
+    }
+
+    /// An item that takes a licence of `kind` as its material `material` (besides the
+    /// default materials), for the workload's 免证办 applications.
+    fn citing(name: &str, days: u32, weight: f64, material: &str, kind: &str) -> ItemSpec {
+        let mut item = ItemSpec::new(name, days, weight);
+        item.materials.push(material.into());
+        item.e_licences.insert(material.into(), kind.into());
+        item
     }
 
     /// A 多地联办 item: the 转入地 checks and writes to the 转出地, which transfers, and the
@@ -435,6 +479,16 @@ pub struct WorkloadSpec {
     pub evaluate_percent: f64,
     /// When they rate, after the decision reaches the intake window.
     pub evaluate_after: Range,
+    /// 免证办: share of applicants, in percent, who hold a licence another region issued
+    /// that an item takes as a material: the window asks the issuing region for it (with
+    /// their consent) and, once it is found, cites it in place of a scan.
+    pub licence_percent: f64,
+    /// Licences each region's 电子证照库 holds at the start, per licence kind some item takes
+    /// (imported into its node), so licences can be reused before the run's own approvals
+    /// issue any.
+    pub licence_holders: u32,
+    /// How often a window looks whether a licence request was answered.
+    pub licence_poll: Dur,
 }
 
 /// Office hours with a morning peak: 9–11 busiest, a lunch dip, a smaller afternoon.
@@ -459,6 +513,9 @@ impl Default for WorkloadSpec {
             collect_after: Range::new(Dur::HOUR, 2 * Dur::DAY),
             evaluate_percent: 30.0,
             evaluate_after: Range::new(10 * Dur::MINUTE, Dur::DAY),
+            licence_percent: 10.0,
+            licence_holders: 20,
+            licence_poll: Dur(30 * Dur::SECOND),
         }
     }
 }

@@ -123,6 +123,19 @@ impl Scenario {
                     p.push(format!("{at}.materials: {m:?} is listed twice"));
                 }
             }
+            for (m, kind) in &item.e_licences {
+                if !item.materials.contains(m) {
+                    p.push(format!(
+                        "{at}.e_licences: {m:?} is not one of the item's materials"
+                    ));
+                }
+                if kind.trim().is_empty() {
+                    p.push(format!("{at}.e_licences.{m}: name the licence kind"));
+                }
+            }
+            if item.result.as_deref().is_some_and(|r| r.trim().is_empty()) {
+                p.push(format!("{at}.result: name the result, or leave it out"));
+            }
             if item.delivery.is_empty() {
                 p.push(format!("{at}.delivery: list at least one delivery method"));
             }
@@ -184,8 +197,12 @@ impl Scenario {
                 w.supplement_abandon_percent,
             ),
             ("workload.evaluate_percent", w.evaluate_percent),
+            ("workload.licence_percent", w.licence_percent),
         ] {
             percent(&mut p, field, v);
+        }
+        if w.licence_poll.0 == 0 {
+            p.push("workload.licence_poll: must be more than 0s".into());
         }
         if w.daily_curve.len() != 24 {
             p.push(format!(

@@ -19,6 +19,7 @@
 //! | `driver` | a simulated node's driver: commit through `SimIo`, the next tick from `poll_timeout` |
 //! | `delivery` | the network between nodes; honest and misbehaving frames arriving |
 //! | `windows` | intakes, window events and back-office reports at the engines |
+//! | `licences` | 免证办: each region's licence library, windows asking for licences and citing them |
 //! | `nodes` | a node's life: faults carried out, crashes, restarts, rosters installed |
 //! | `sabotage` | the test-only defect put into one node |
 //! | `finish` | the workload's end, settling, and the report |
@@ -26,6 +27,7 @@
 mod delivery;
 mod driver;
 mod finish;
+mod licences;
 mod nodes;
 mod queue;
 mod sabotage;
@@ -236,6 +238,7 @@ impl<'a> Sim<'a> {
                 revoked_at: None,
                 down_by: None,
                 series: series_of[i],
+                licensed: BTreeMap::new(),
             });
         }
         let mut windows = Vec::with_capacity(fed.regions.len());
@@ -259,6 +262,7 @@ impl<'a> Sim<'a> {
                 fed,
                 nodes,
                 cases: BTreeMap::new(),
+                rosters: vec![(start, roster.clone())],
                 start,
                 now: start,
             },
@@ -290,7 +294,8 @@ impl<'a> Sim<'a> {
         Ok(sim)
     }
 
-    /// Opens every engine, uploads the windows' materials, and schedules the run.
+    /// Opens every engine, uploads the windows' materials, connects the nodes, imports each
+    /// region's licences, and schedules the run.
     fn boot(&mut self) -> Result<()> {
         let n = self.world.nodes.len();
         let mut material_ids: BTreeSet<String> = BTreeSet::new();
@@ -328,6 +333,18 @@ impl<'a> Sim<'a> {
             if self.world.fed.regions[i].plan.cases_per_day > 0.0 {
                 self.push(self.world.start, Ev::ArrivalHour { node: i });
             }
+        }
+        // The nodes connect: each tells its engine the protocol versions the other speaks, as
+        // the transport does at every connection (licence requests need version 3).
+        for i in 0..n {
+            for j in 0..n {
+                if i != j {
+                    self.speak(i, j)?;
+                }
+            }
+        }
+        for i in 0..n {
+            self.import_licences(i)?;
         }
         let planned = self.faults.plan(
             &self.scenario,
@@ -455,6 +472,12 @@ impl<'a> Sim<'a> {
             Ev::ArrivalHour { node } => self.arrival_hour(node),
             Ev::Arrival { node } => self.arrival(node),
             Ev::Window { node, case, action } => self.window_action(node, case, action),
+            Ev::LicenceAnswer {
+                node,
+                request,
+                plan,
+                polls,
+            } => self.licence_answer(node, request, *plan, polls),
             Ev::Fault(f) => self.fault(f),
             Ev::Byzantine { plan } => self.byzantine(plan),
             Ev::Check => {

@@ -222,6 +222,7 @@ impl Sim<'_> {
             self.world
                 .fed
                 .revocation(&self.roster, &region, Timestamp(self.world.now))?;
+        self.world.rosters.push((self.world.now, next.clone()));
         self.roster = next;
         self.roster_docs.push(doc);
         self.world.nodes[i].revoked_at = Some(self.world.now);
@@ -252,6 +253,7 @@ impl Sim<'_> {
             identity.public_key(),
             Timestamp(self.world.now),
         )?;
+        self.world.rosters.push((self.world.now, next.clone()));
         self.roster = next;
         self.roster_docs.push(doc);
         for j in 0..self.world.nodes.len() {
@@ -365,7 +367,24 @@ impl Sim<'_> {
         self.flush(i)
     }
 
-    /// Nodes `a` and `b` see each other again: each reconciles with the other at once.
+    /// Node `x` learns at a new connection which protocol versions node `y` speaks (every
+    /// version this build has), as the transport tells it at every connection.
+    pub(super) fn speak(&mut self, x: usize, y: usize) -> Result<()> {
+        if self.world.nodes[x].revoked_at.is_some() || self.world.nodes[y].revoked_at.is_some() {
+            return Ok(());
+        }
+        let local = self.world.local(x);
+        let peer = self.world.fed.id(y).clone();
+        if let Some(engine) = self.world.nodes[x].engine.as_mut() {
+            engine
+                .peer_speaks(&peer, tongban_protocol::wire::PROTOCOL_VERSIONS, local)
+                .map_err(|e| engine_error(self.world.fed.id(x), self.world.now, e))?;
+        }
+        self.flush(x)
+    }
+
+    /// Nodes `a` and `b` see each other again: each learns the versions the other speaks (a
+    /// new connection) and reconciles with it at once.
     pub(super) fn reconnect(&mut self, a: usize, b: usize) -> Result<()> {
         for (x, y) in [(a, b), (b, a)] {
             if self.world.nodes[x].revoked_at.is_some() || self.world.nodes[y].revoked_at.is_some()
@@ -376,6 +395,9 @@ impl Sim<'_> {
             let peer = self.world.fed.id(y).clone();
             let peer_up = self.world.nodes[y].engine.is_some();
             if let (Some(engine), true) = (self.world.nodes[x].engine.as_mut(), peer_up) {
+                engine
+                    .peer_speaks(&peer, tongban_protocol::wire::PROTOCOL_VERSIONS, local)
+                    .map_err(|e| engine_error(self.world.fed.id(x), self.world.now, e))?;
                 engine
                     .peer_connected(&peer, local)
                     .map_err(|e| engine_error(self.world.fed.id(x), self.world.now, e))?;

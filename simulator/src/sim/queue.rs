@@ -5,7 +5,7 @@ use tongban_protocol::ids::CaseId;
 
 use crate::faults::FaultEv;
 use crate::scenario::Behaviour;
-use crate::workload::WindowAction;
+use crate::workload::{LicencePlan, WindowAction};
 
 /// The run's phase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +57,13 @@ pub(super) enum Ev {
         node: usize,
         case: CaseId,
         action: WindowAction,
+    },
+    /// A window looks whether its licence request was answered (the `polls`-th look).
+    LicenceAnswer {
+        node: usize,
+        request: u64,
+        plan: Box<LicencePlan>,
+        polls: u32,
     },
     Fault(FaultEv),
     Byzantine {

@@ -2,13 +2,16 @@
 //! invariant — and no other — must catch. A defect in the store is made behind the engine's
 //! back, and the node restarts over it; the others act on its traffic from then on.
 
-use tongban_protocol::case::events::Side;
+use tongban_protocol::case::application::MaterialSource;
+use tongban_protocol::case::events::{EventKind, Side};
 use tongban_protocol::ids::CaseId;
+use tongban_protocol::licence::SignedLicence;
 use tongban_protocol::store::MemoryStore;
 
 use super::Sim;
 use crate::error::{Result, engine_error};
 use crate::inspect;
+use crate::invariants::Checker;
 use crate::scenario::SabotageKind;
 use crate::world::accumulate;
 
@@ -58,6 +61,10 @@ impl Sim<'_> {
         if node.received_events < s.after_events || s.kind == SabotageKind::WrongCalendar {
             return Ok(());
         }
+        // A forged licence needs an application citing one, just taken in from its writer.
+        if s.kind == SabotageKind::ForgeCitedLicence && !self.cites_from_peer(to, case, side) {
+            return Ok(());
+        }
         self.sabotaged = true;
         let id = self.world.fed.id(to).clone();
         if matches!(
@@ -84,7 +91,40 @@ impl Sim<'_> {
             });
         self.reopen(to, store, false)?;
         self.check_kept(to);
+        if let (SabotageKind::ForgeCitedLicence, Some(case), None) =
+            (s.kind, about.as_ref(), self.violation.as_ref())
+        {
+            // As after any restart, the node's copy of the case it holds is checked.
+            let local = self.world.local(to);
+            let mut checker = Checker::new(&self.world, &mut self.stats.checks);
+            checker.check_case(to, case, local)?;
+            let found = checker.found;
+            self.record(found);
+        }
         Ok(())
+    }
+
+    /// Whether node `i` just took in the application of `case` from the peer that wrote it,
+    /// and holds no more of its intake log, and the application cites a licence.
+    fn cites_from_peer(&self, i: usize, case: &CaseId, side: Side) -> bool {
+        let Some(engine) = self.world.nodes[i].engine.as_ref() else {
+            return false;
+        };
+        let from_peer = engine.case_record(case).is_some_and(|r| {
+            r.intake_seq == 1 && r.writer(Side::Intake) != Some(self.world.fed.id(i))
+        });
+        if side != Side::Intake || !from_peer {
+            return false;
+        }
+        engine
+            .case_view(case, self.world.local(i))
+            .ok()
+            .and_then(|v| v.state.application)
+            .is_some_and(|a| {
+                a.materials
+                    .iter()
+                    .any(|m| m.source == MaterialSource::ELicence && m.licence.is_some())
+            })
     }
 
     /// Puts the sabotage's defect into node `i`'s store; what it did, and the case it hit.
@@ -163,6 +203,39 @@ impl Sim<'_> {
                 }
                 store.delete(Table::Cases, lost.as_str().as_bytes())?;
                 (format!("case {lost} lost from the disk"), Some(lost))
+            }
+            SabotageKind::ForgeCitedLicence => {
+                let mut key = case.as_str().as_bytes().to_vec();
+                key.extend_from_slice(b"\0i");
+                key.extend_from_slice(&1u32.to_be_bytes());
+                let bytes = store.get(Table::Events, &key)?.unwrap_or_default();
+                let mut event = inspect::event(&bytes).ok_or_else(|| {
+                    tongban_protocol::Error::NotFound("the application the sabotage forges".into())
+                })?;
+                let EventKind::Submitted { application } = &mut event.kind else {
+                    return Ok(("intake event 1 is not an application".into(), None));
+                };
+                let stranger = crate::federation::derived_identity("sabotage/stranger");
+                for m in &mut application.materials {
+                    let Some(signed) = m.licence.as_ref() else {
+                        continue;
+                    };
+                    let forged = SignedLicence(stranger.sign(&signed.read()?)?.into_parts().0);
+                    m.digest = forged.digest();
+                    m.size = forged.0.len() as u64;
+                    m.licence = Some(forged);
+                }
+                let writer = self.world.cases.get(case).map_or(i, |t| t.intake);
+                let resigned = self.world.fed.regions[writer]
+                    .identity
+                    .sign(&event)?
+                    .into_parts()
+                    .0;
+                store.put(Table::Events, &key, &resigned)?;
+                (
+                    "the licence the application cites replaced by one a stranger signed".into(),
+                    Some(case.clone()),
+                )
             }
             SabotageKind::WrongCalendar
             | SabotageKind::IgnoreCatalogs

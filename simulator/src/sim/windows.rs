@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use tongban_protocol::case::application::MaterialSource;
 use tongban_protocol::case::events::{EventKind, Side};
 use tongban_protocol::engine::{Actor, IntakeRequest};
 use tongban_protocol::ids::CaseId;
@@ -42,11 +43,17 @@ impl Sim<'_> {
         if self.phase != Phase::Workload || self.world.nodes[i].revoked_at.is_some() {
             return Ok(());
         }
-        self.stats.workload.intakes_tried += 1;
         if self.world.nodes[i].engine.is_none() {
+            self.stats.workload.intakes_tried += 1;
             self.refuse_intake("node down");
             return Ok(());
         }
+        // 免证办: the applicant holds a licence another region issued; the window asks for
+        // it first, and applies once it is found (counted as tried then).
+        if let Some(plan) = self.workload.licence_plan(&self.world, i) {
+            return self.ask_licence(i, plan);
+        }
+        self.stats.workload.intakes_tried += 1;
         let Some((h, request, key)) = self.make_request(i) else {
             return Ok(());
         };
@@ -118,6 +125,13 @@ impl Sim<'_> {
                     }
                 }
                 if !self.world.cases.contains_key(&receipt.case) {
+                    if request
+                        .materials
+                        .iter()
+                        .any(|m| m.source == MaterialSource::ELicence)
+                    {
+                        self.stats.workload.licences_cited += 1;
+                    }
                     if let Some(delay) = self.workload.retry_after() {
                         self.push(
                             self.world.now + delay,
@@ -442,6 +456,9 @@ impl Sim<'_> {
             }
         }
         self.dirty.insert((i, case.clone()));
+        if side == Side::Handling && name == "result_dispatched" {
+            self.licences_issued(i, case)?;
+        }
         let id = self.world.fed.id(i).clone();
         self.trace
             .line(self.world.now, id.as_str(), Some(case), || {
