@@ -508,7 +508,11 @@ fn vectors_verify_and_decode() {
             "licence" if name.starts_with("licence-answer") => {
                 let answer: LicenceAnswer = opened(&bytes, &key);
                 let request = std::fs::read(dir().join("licence-request.cose")).expect("reads");
-                assert_eq!(answer.request, Digest::of(&request), "{name}: binds the request");
+                assert_eq!(
+                    answer.request,
+                    Digest::of(&request),
+                    "{name}: binds the request"
+                );
                 let AnswerOutcome::Found { licence } = answer.outcome else {
                     panic!("{name}: not a licence found");
                 };

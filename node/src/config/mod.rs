@@ -11,6 +11,7 @@
 //! roster_updates = ["roster-v2.cbor"]    # optional: updates since the genesis, oldest first
 //! catalog = "catalogs/110000.toml"       # this region's own catalog (CatalogFile)
 //! calendar = ["calendars/cn-2025.toml", "calendars/cn-2026.toml"]   # one file per year
+//! licence_import_dir = "licence-inbox"   # optional: the 电子证照库's file drop (licences JSON)
 //!
 //! [http]
 //! bind = "127.0.0.1:8080"                # port 0 picks a free port
