@@ -93,6 +93,12 @@ enum Command {
         #[arg(long, value_name = "MS")]
         at: Option<u64>,
     },
+    /// Audit-log commands: `tongban audit verify`.
+    Audit {
+        /// What to do.
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Save a backup of a running node's store: the store as of its last commit, copied while
     /// it keeps working. Restore it with `tongban restore`.
     Backup {
@@ -187,6 +193,25 @@ enum RosterCommand {
         /// Verify as of this time, in milliseconds since the epoch (default: now).
         #[arg(long, value_name = "MS")]
         at: Option<u64>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Check a stopped node's audit chain (or a backup of its store) against the heads its
+    /// peers witnessed: the acknowledgements they signed, which the store keeps, and the heads
+    /// collected from each peer with `GET /api/v1/admin/audit/witnessed?region=<this region>`
+    /// saved as files. Names the first record that disagrees; exit status 1 if one does.
+    Verify {
+        /// The node config (TOML): its region, roster and data folder.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Check this store file (a backup from `tongban backup`) instead of the node's own.
+        #[arg(long, value_name = "FILE")]
+        store: Option<PathBuf>,
+        /// A peer's witnessed heads of this region, as its API answered them (repeatable).
+        #[arg(long, value_name = "FILE")]
+        heads: Vec<PathBuf>,
     },
 }
 
@@ -371,6 +396,23 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                     ))
                     .context("no backup was saved")?,
             )
+        }
+        Command::Audit {
+            command:
+                AuditCommand::Verify {
+                    config,
+                    store,
+                    heads,
+                },
+        } => {
+            let (report, agrees) = cli::audit_verify(&config, store.as_deref(), &heads, cli::now())
+                .context("the audit chain could not be checked")?;
+            print!("{report}");
+            Ok(if agrees {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Restore {
             config,

@@ -56,6 +56,9 @@ pub enum Table {
     /// 电子证照库: the licences this region issued or imported (by digest), with an index by
     /// (kind, holder), and the licences other regions answered this region's windows with.
     Licences,
+    /// Peers' signed acknowledgements that they keep this node's audit heads, by (witness,
+    /// seq): this node's proof, signed by others, of how far its chain had come.
+    AuditAcks,
     /// Licence requests (免证办) this node asked or answered, with the consent and the
     /// answer, by (direction, region, id).
     LicenceRequests,
@@ -63,7 +66,7 @@ pub enum Table {
 
 impl Table {
     /// Every table, for stores that create them up front.
-    pub const ALL: [Table; 19] = [
+    pub const ALL: [Table; 20] = [
         Table::Meta,
         Table::Cases,
         Table::Events,
@@ -83,6 +86,7 @@ impl Table {
         Table::WitnessedHeads,
         Table::Licences,
         Table::LicenceRequests,
+        Table::AuditAcks,
     ];
 
     /// The table's name on disk.
@@ -107,6 +111,7 @@ impl Table {
             Table::WitnessedHeads => "witnessed_heads",
             Table::Licences => "licences",
             Table::LicenceRequests => "licence_requests",
+            Table::AuditAcks => "audit_acks",
         }
     }
 }

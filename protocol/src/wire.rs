@@ -12,7 +12,8 @@
 //! [`Message::AuditHead`]: each node hands its peers the signed head of its audit chain, and
 //! they keep it as witnesses. Version 3 adds [`Message::LicenceRequest`] and
 //! [`Message::LicenceAnswer`]: a window asks the region that issued a licence for it, with
-//! the applicant's consent (免证办).
+//! the applicant's consent (免证办), and [`Message::AuditAck`]: a witness's signed
+//! acknowledgement of an audit head it keeps.
 //!
 //! Documents that are kept as evidence — catalogs, case events, receipts, rosters — travel
 //! inside a frame as their own envelopes, signed by their author, so that a forwarded or
@@ -206,6 +207,13 @@ pub enum Message {
         /// The signed head's envelope.
         head: ByteBuf,
     },
+    /// Version 3: the receiver's signed
+    /// [`AuditAck`](crate::engine::audit::AuditAck): it keeps the sender's audit head as a
+    /// witness, and the sender keeps this as proof that it does.
+    AuditAck {
+        /// The acknowledgement's envelope.
+        ack: ByteBuf,
+    },
     /// Version 3: a signed
     /// [`LicenceRequest`](crate::licence::request::LicenceRequest), asking the receiver for an
     /// applicant's licence with their consent.
@@ -239,6 +247,7 @@ impl Message {
             Message::RosterUpdate { .. } => "roster_update",
             Message::Refused { .. } => "refused",
             Message::AuditHead { .. } => "audit_head",
+            Message::AuditAck { .. } => "audit_ack",
             Message::LicenceRequest { .. } => "licence_request",
             Message::LicenceAnswer { .. } => "licence_answer",
         }
@@ -249,7 +258,9 @@ impl Message {
     pub fn since(&self) -> u64 {
         match self {
             Message::AuditHead { .. } => 2,
-            Message::LicenceRequest { .. } | Message::LicenceAnswer { .. } => 3,
+            Message::AuditAck { .. }
+            | Message::LicenceRequest { .. }
+            | Message::LicenceAnswer { .. } => 3,
             _ => 1,
         }
     }
@@ -263,7 +274,8 @@ impl Message {
             | Message::MaterialFetch { .. }
             | Message::ReconcileDone { .. }
             | Message::Refused { .. }
-            | Message::AuditHead { .. } => 4 << 10,
+            | Message::AuditHead { .. }
+            | Message::AuditAck { .. } => 4 << 10,
             Message::Receipt { .. } => 8 << 10,
             Message::LicenceRequest { .. } => (8 << 10) + (4 << 10),
             Message::LicenceAnswer { .. } => {

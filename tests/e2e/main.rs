@@ -7,6 +7,7 @@
 mod support;
 
 mod api_errors;
+mod audit;
 mod backup;
 mod dead_letters;
 mod evaluation;

@@ -11,7 +11,7 @@ pub mod error;
 mod licences;
 pub(crate) mod materials;
 pub mod openapi;
-pub(crate) mod ops;
+pub mod ops;
 mod roster;
 
 use std::collections::BTreeMap;
@@ -103,6 +103,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/api/v1/admin/dead-letters", get(ops::dead_letters))
         .route("/api/v1/admin/audit/head", get(ops::audit_head))
+        .route("/api/v1/admin/audit/witnessed", get(ops::witnessed))
         .route(
             "/api/v1/admin/dead-letters/retry",
             post(ops::retry_dead_letters),

@@ -58,6 +58,7 @@ Errors: every error answer is JSON, `{\"error\": {\"code\", \"message\", \"probl
         ops::retry_dead_letters,
         ops::retry_dead_letter,
         ops::audit_head,
+        ops::witnessed,
         licences::ask,
         licences::one,
         licences::list,

@@ -2,7 +2,7 @@
 //! paths.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::IntoResponse;
 use serde::Serialize;
@@ -333,6 +333,11 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Result<impl IntoRe
         m.audit_heads_witnessed,
     );
     counter(
+        "audit_acks_kept_total",
+        "Peers' signed acknowledgements that they keep this node's audit heads (protocol version 3).",
+        m.audit_acks_kept,
+    );
+    counter(
         "messages_too_new_total",
         "Messages not sent to a peer whose agreed protocol version predates their kind.",
         m.messages_too_new,
@@ -567,6 +572,79 @@ pub(super) async fn audit_head(
         kid: signed.signer().to_string(),
         cose: hex::encode(signed.bytes()),
     }))
+}
+
+/// `GET /api/v1/admin/audit/witnessed?region=` (admin): the audit heads this node keeps as a
+/// witness of another region's chain.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/audit/witnessed",
+    tag = "operations",
+    summary = "Another region's audit heads this node witnessed (admin)",
+    description = "Every peer on protocol version 2 or later hands this node the signed head of its audit chain from \
+        time to time, and this node keeps each. An auditor collects them here from each peer of a region and \
+        checks that region's chain against them: `tongban audit verify --config <that node's config> --heads \
+        <this answer saved as a file>` names the first record that disagrees.",
+    params(("region" = RegionId, Query, description = "The region whose heads to list.")),
+    responses(
+        (status = 200, description = "The heads kept, oldest first, each as the signed envelope in hex.", body = WitnessedAnswer),
+        (status = 400, description = "No region, or an unknown query parameter.", body = ErrorBody),
+        (status = 401, description = "No token, or an unknown one.", body = ErrorBody),
+        (status = 403, description = "The token is not an admin token.", body = ErrorBody),
+        (status = 503, description = "The node's engine is not answering.", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub(super) async fn witnessed(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<WitnessedAnswer>, ApiError> {
+    admin_only(&state, &headers, "the witnessed audit heads")?;
+    let q = super::query(raw, &["region"])?;
+    let region: RegionId = super::param(&q, "region")?
+        .ok_or_else(|| ApiError::bad_request("name the region: ?region=110000"))?;
+    let envelopes = state
+        .engine
+        .ask(|reply| Command::WitnessedHeads {
+            region: region.clone(),
+            reply,
+        })
+        .await?;
+    let heads = envelopes
+        .into_iter()
+        .map(|(head, bytes)| WitnessedHead {
+            head,
+            cose: hex::encode(bytes),
+        })
+        .collect();
+    Ok(Json(WitnessedAnswer {
+        witness: state.config.region.clone(),
+        region,
+        heads,
+    }))
+}
+
+/// The answer of `GET /api/v1/admin/audit/witnessed`: what `tongban audit verify --heads`
+/// reads.
+#[derive(Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct WitnessedAnswer {
+    /// The region that kept them (this node's).
+    pub witness: RegionId,
+    /// The region whose chain they witness.
+    pub region: RegionId,
+    /// The heads, oldest first.
+    pub heads: Vec<WitnessedHead>,
+}
+
+/// One witnessed head.
+#[derive(Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct WitnessedHead {
+    /// What the region signed.
+    pub head: SignedAuditHead,
+    /// The signed envelope (COSE_Sign1, `tongban/audit-head; v=1`), in hex: check it with
+    /// the region's node key.
+    pub cose: String,
 }
 
 /// Any path the API does not have.

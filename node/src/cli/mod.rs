@@ -5,6 +5,7 @@
 //! | module | job |
 //! |---|---|
 //! | this module | keys, API tokens, dev certificates, catalog and node config checks |
+//! | `audit` | `tongban audit verify`: a node's audit chain checked against its peers' witnessed heads |
 //! | `backup` | `tongban backup` (a running node's store, saved) and `tongban restore` |
 //! | `doctor` | `tongban doctor`: a node's set-up checked line by line, and the running node asked |
 //! | `remote` | what the commands that call a running node share: its address, the token, the client |
@@ -21,12 +22,14 @@ use crate::config::{NodeConfig, read_text, token_sha256};
 use crate::error::NodeError;
 use crate::keys;
 
+mod audit;
 mod backup;
 pub mod doctor;
 mod remote;
 mod roster;
 mod roster_file;
 
+pub use audit::audit_verify;
 pub use backup::{backup_download, restore};
 pub use doctor::{RemoteNode, doctor};
 pub use roster::{roster_apply, roster_sign, roster_verify};

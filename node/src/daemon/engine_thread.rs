@@ -357,6 +357,9 @@ fn read(engine: &Engine<NodeStore>, cmd: Command, now: Timestamp) -> Option<Comm
         Command::Library { holder, reply } => {
             defer(reply, engine.licence_library(holder.as_deref()))
         }
+        Command::WitnessedHeads { region, reply } => {
+            defer(reply, engine.witnessed_head_envelopes(&region))
+        }
         other => return Some(other),
     };
     answer(None);
@@ -377,7 +380,8 @@ fn handle(engine: &mut Engine<NodeStore>, cmd: Command, now: Timestamp) -> Defer
         | Command::Snapshot { .. }
         | Command::DeadLetters { .. }
         | Command::LicenceRequests { .. }
-        | Command::Library { .. }) => {
+        | Command::Library { .. }
+        | Command::WitnessedHeads { .. }) => {
             let _ = read(engine, cmd, now);
             Box::new(|_| {})
         }

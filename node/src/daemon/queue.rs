@@ -180,6 +180,13 @@ pub enum Command {
         /// The signed head.
         reply: Reply<Envelope<SignedAuditHead>>,
     },
+    /// The signed audit heads this node keeps from `region`, as envelopes.
+    WitnessedHeads {
+        /// The region whose heads.
+        region: RegionId,
+        /// The heads and their envelopes, oldest first.
+        reply: Reply<Vec<(tongban_protocol::engine::audit::SignedAuditHead, Vec<u8>)>>,
+    },
     /// Hand dead-lettered notices over again: one notice's case, or all.
     RetryDeadLetters {
         /// The notice whose case to retry; `None`: every parked notice.
@@ -285,6 +292,7 @@ impl Command {
                 | Command::DeadLetters { .. }
                 | Command::LicenceRequests { .. }
                 | Command::Library { .. }
+                | Command::WitnessedHeads { .. }
         )
     }
 }

@@ -243,6 +243,194 @@ impl Signable for SignedAuditHead {
     const MAX_SIZE: usize = 1 << 10;
 }
 
+/// A peer's signed acknowledgement (protocol version 3) that it keeps one of this node's
+/// audit heads as a witness: the node keeps it, so that it can show, with its peer's
+/// signature, how far its chain had come — a node that rewrites its history cannot make its
+/// peers' acknowledgements agree with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditAck {
+    /// The witness: the peer that keeps the head.
+    pub witness: RegionId,
+    /// The region whose head it keeps.
+    pub region: RegionId,
+    /// The head's record count.
+    pub seq: u64,
+    /// The head's chain hash.
+    pub head: Digest,
+    /// When the witness took it, by its clock.
+    pub at: Timestamp,
+}
+
+impl Signable for AuditAck {
+    const KIND: &'static str = "audit-ack";
+    const VERSION: u64 = 1;
+    const MAX_SIZE: usize = 1 << 10;
+}
+
+/// What [`check_against_witnesses`] found: how far the chain agrees with the heads its peers
+/// witnessed, and the first record that does not, if any.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditFindings {
+    /// Records in the chain.
+    pub records: u64,
+    /// Witnessed heads checked.
+    pub heads: usize,
+    /// The latest witnessed head the chain agrees with (its seq), 0 if none.
+    pub agreed_up_to: u64,
+    /// The first record that disagrees, with why; `None` when the chain is whole and agrees
+    /// with every head.
+    pub first_disagreement: Option<Disagreement>,
+}
+
+/// The first audit record found altered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Disagreement {
+    /// The first record that disagrees (when the chain was rewritten consistently, the first
+    /// record after the last head that still agrees: the change is at or after it).
+    pub seq: u64,
+    /// The last record it can be (equal to `seq` when the record is named exactly).
+    pub up_to: u64,
+    /// What disagrees.
+    pub why: String,
+}
+
+/// Checks a node's chain against heads its peers witnessed (their signatures already checked
+/// by the caller): every link, and every head's record hashing to the head. Names the first
+/// record that disagrees: the one whose hash the next record no longer names (a record
+/// changed in place), or — for a chain rewritten from some record on, links and all — the
+/// span between the last witnessed head that agrees and the first that does not.
+pub fn check_against_witnesses(
+    store: &impl Store,
+    heads: &[(RegionId, u64, Digest)],
+) -> Result<AuditFindings> {
+    let mut hashes: Vec<Digest> = Vec::new();
+    let mut broken: Option<Disagreement> = None;
+    let mut prev = Digest([0; 32]);
+    for (key, value) in store.scan_prefix(Table::Audit, &[])? {
+        let n = hashes.len() as u64 + 1;
+        let record: AuditRecord = crate::codec::from_cbor(&value, 1 << 16, "audit record")?;
+        if broken.is_none() {
+            if key != record.seq.to_be_bytes() || record.seq != n {
+                broken = Some(Disagreement {
+                    seq: n,
+                    up_to: n,
+                    why: format!(
+                        "record {n} is out of place (it says it is record {})",
+                        record.seq
+                    ),
+                });
+            } else if record.prev != prev {
+                // Record n names another hash for record n − 1 than record n − 1 has now:
+                // record n − 1 was changed (or n's link was).
+                broken = Some(Disagreement {
+                    seq: n - 1,
+                    up_to: n - 1,
+                    why: format!(
+                        "record {} does not hash to what record {n} names: it was changed \
+                         after record {n} was written",
+                        n - 1
+                    ),
+                });
+            }
+        }
+        prev = record.hash()?;
+        hashes.push(prev);
+    }
+    let records = hashes.len() as u64;
+    let mut sorted: Vec<&(RegionId, u64, Digest)> = heads.iter().collect();
+    sorted.sort_by_key(|(_, seq, _)| *seq);
+    let mut agreed_up_to = 0;
+    let mut bad_head = None;
+    for (witness, seq, head) in sorted {
+        let ours = match *seq {
+            0 => Some(Digest([0; 32])),
+            s => usize::try_from(s - 1)
+                .ok()
+                .and_then(|i| hashes.get(i))
+                .copied(),
+        };
+        if ours == Some(*head) {
+            if bad_head.is_none() {
+                agreed_up_to = agreed_up_to.max(*seq);
+            }
+        } else if bad_head.is_none() {
+            bad_head = Some((witness.clone(), *seq, ours.is_none()));
+        }
+    }
+    let from_heads = bad_head.map(|(witness, seq, missing)| Disagreement {
+        seq: agreed_up_to + 1,
+        up_to: seq,
+        why: if missing {
+            format!(
+                "region {witness} witnessed a head at record {seq}; the chain has only \
+                 {records} records: records were dropped"
+            )
+        } else {
+            format!(
+                "record {seq} does not hash to the head region {witness} witnessed; the last \
+                 witnessed head that agrees is at record {agreed_up_to}"
+            )
+        },
+    });
+    // A record changed in place is named exactly; a consistent rewrite only by the heads.
+    let first_disagreement = match (broken, from_heads) {
+        (Some(b), Some(h)) if h.up_to < b.seq => Some(h),
+        (Some(b), _) => Some(b),
+        (None, h) => h,
+    };
+    Ok(AuditFindings {
+        records,
+        heads: heads.len(),
+        agreed_up_to,
+        first_disagreement,
+    })
+}
+
+/// An auditor's check of `region`'s chain in `store` (its node's store, or a backup of it):
+/// against every acknowledgement its peers signed that the store keeps, and against the
+/// signed heads `witnessed` that peers hand over (each with the peer that kept it), every
+/// signature checked with the roster. A signature that does not check is an error, never a
+/// head taken on trust.
+pub fn verify_against_witnesses(
+    store: &impl Store,
+    roster: &crate::roster::Roster,
+    region: &RegionId,
+    witnessed: &[(RegionId, Vec<u8>)],
+    now: Timestamp,
+) -> Result<AuditFindings> {
+    let mut heads = Vec::new();
+    for (_, bytes) in store.scan_prefix(Table::AuditAcks, &[])? {
+        let claimed: AuditAck = crate::envelope::read_unverified(&bytes)?;
+        let kid = crate::envelope::peek_signer(&bytes, AuditAck::MAX_SIZE)?;
+        let key = roster.event_key(&kid, &claimed.witness, claimed.at, now)?;
+        let ack = crate::envelope::open::<AuditAck, _>(&bytes, &key)?;
+        let a = ack.payload();
+        if &a.region != region {
+            return Err(Error::BadEvent(format!(
+                "an acknowledgement by {} of region {}'s head, kept by region {region}",
+                a.witness, a.region
+            )));
+        }
+        heads.push((a.witness.clone(), a.seq, a.head));
+    }
+    for (witness, bytes) in witnessed {
+        let claimed: SignedAuditHead = crate::envelope::read_unverified(bytes)?;
+        let kid = crate::envelope::peek_signer(bytes, SignedAuditHead::MAX_SIZE)?;
+        let key = roster.event_key(&kid, region, claimed.at, now)?;
+        let head = crate::envelope::open::<SignedAuditHead, _>(bytes, &key)?;
+        let h = head.payload();
+        if &h.region != region {
+            return Err(Error::BadEvent(format!(
+                "a head of region {} handed over as region {region}'s",
+                h.region
+            )));
+        }
+        heads.push((witness.clone(), h.seq, h.head));
+    }
+    check_against_witnesses(store, &heads)
+}
+
 /// Checks a chain against a head the node signed (whose signature the caller checked with
 /// the node's key): every link holds, and record `seq` hashes to the signed head, so no
 /// record up to it was changed, dropped or reordered since. The chain may have grown.

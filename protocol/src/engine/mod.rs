@@ -336,6 +336,9 @@ pub struct Metrics {
     pub recoveries: u64,
     /// Peers' signed audit heads checked and kept as a witness (protocol version 2).
     pub audit_heads_witnessed: u64,
+    /// Peers' signed acknowledgements of this node's audit heads checked and kept (protocol
+    /// version 3).
+    pub audit_acks_kept: u64,
     /// Messages not sent because the peer's agreed protocol version predates their kind.
     pub messages_too_new: u64,
     /// Refused frames over the audit log's budget: counted in a summary record, not recorded

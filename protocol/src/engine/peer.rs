@@ -218,6 +218,7 @@ impl<S: Store> Engine<S> {
             } => self.on_reconcile(&from, *session, *round, message, now),
             Message::ReconcileDone { session } => self.session_done(&from, *session, now),
             Message::AuditHead { head } => self.witness_audit_head(&from, head, now),
+            Message::AuditAck { ack } => self.take_audit_ack(&from, ack, now),
             Message::LicenceRequest { request } => self.serve_licence_request(&from, request, now),
             Message::LicenceAnswer { answer } => self.take_licence_answer(&from, answer, now),
             Message::RosterUpdate { document } => self.accept_roster(document, now),

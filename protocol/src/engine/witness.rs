@@ -2,12 +2,14 @@
 //! signed head of its audit chain when they agree on a version, at every reconciliation
 //! session it opens, and every `audit_head_every_ms` (a head lost with a dying connection is
 //! handed over again then); a peer checks the signature against the sender's node key and keeps the
-//! envelope. A node's audit log can later be shown unaltered up to any head a peer kept.
+//! envelope, and (version 3) answers with its signed [`AuditAck`], which the node keeps. A
+//! node's audit log can later be shown unaltered up to any head a peer kept
+//! ([`super::audit::check_against_witnesses`], `tongban audit verify`).
 
 use serde_bytes::ByteBuf;
 
 use super::Engine;
-use super::audit::SignedAuditHead;
+use super::audit::{AuditAck, SignedAuditHead};
 use crate::envelope::open;
 use crate::error::{Error, Result};
 use crate::ids::{RegionId, Timestamp};
@@ -64,7 +66,84 @@ impl<S: Store> Engine<S> {
         key.extend_from_slice(&signed.seq.to_be_bytes());
         self.store.put(Table::WitnessedHeads, &key, head)?;
         self.metrics.audit_heads_witnessed += 1;
+        if self.peer_version(from) >= 3 {
+            let ack = self.identity.sign(&AuditAck {
+                witness: self.me.clone(),
+                region: from.clone(),
+                seq: signed.seq,
+                head: signed.head,
+                at: now,
+            })?;
+            let body = Message::AuditAck {
+                ack: ByteBuf::from(ack.into_parts().0),
+            };
+            self.send(from, body, now)?;
+        }
         Ok(())
+    }
+
+    /// A peer's acknowledgement that it keeps one of this node's heads: checked against its
+    /// node key, and against this node's own chain (a peer acknowledging a head this node
+    /// never signed is refused), then kept by (witness, seq).
+    pub(super) fn take_audit_ack(
+        &mut self,
+        from: &RegionId,
+        ack: &[u8],
+        now: Timestamp,
+    ) -> Result<()> {
+        let key = self
+            .roster
+            .region(from)
+            .map(|m| m.node_key)
+            .ok_or_else(|| Error::FrameRefused(format!("region {from} is not a member")))?;
+        let env = open::<AuditAck, _>(ack, &key)?;
+        let a = env.payload();
+        if &a.witness != from || a.region != self.me || a.at.0 > now.0.saturating_add(300_000) {
+            return Err(Error::FrameRefused(format!(
+                "an acknowledgement by {} of region {}'s head is not {from}'s to give here",
+                a.witness, a.region
+            )));
+        }
+        let ours = if a.seq == 0 {
+            Some(crate::ids::Digest([0; 32]))
+        } else {
+            crate::engine::records::get::<super::audit::AuditRecord>(
+                &self.store,
+                Table::Audit,
+                &a.seq.to_be_bytes(),
+            )?
+            .map(|r| r.hash())
+            .transpose()?
+        };
+        if ours != Some(a.head) {
+            return Err(Error::FrameRefused(format!(
+                "region {from} acknowledged a head at record {} that is not this node's",
+                a.seq
+            )));
+        }
+        let mut key = from.as_str().as_bytes().to_vec();
+        key.push(0);
+        key.extend_from_slice(&a.seq.to_be_bytes());
+        self.store.put(Table::AuditAcks, &key, ack)?;
+        self.metrics.audit_acks_kept += 1;
+        Ok(())
+    }
+
+    /// The signed audit heads kept from `region` as envelopes, oldest first: what an auditor
+    /// takes from this node to check `region`'s chain (`tongban audit verify --heads`).
+    pub fn witnessed_head_envelopes(
+        &self,
+        region: &RegionId,
+    ) -> Result<Vec<(SignedAuditHead, Vec<u8>)>> {
+        let mut prefix = region.as_str().as_bytes().to_vec();
+        prefix.push(0);
+        self.store
+            .scan_prefix(Table::WitnessedHeads, &prefix)?
+            .into_iter()
+            .map(|(_, bytes)| {
+                crate::envelope::read_unverified::<SignedAuditHead>(&bytes).map(|h| (h, bytes))
+            })
+            .collect()
     }
 
     /// The audit heads kept from `region`, oldest first: what `region`'s chain must agree with.
