@@ -107,6 +107,11 @@ fn a_tampered_audit_log_is_caught_by_audit_chain() {
 }
 
 #[test]
+fn a_rewritten_audit_history_is_caught_by_the_heads_peers_witnessed() {
+    caught(SabotageKind::RewriteAudit);
+}
+
+#[test]
 fn a_lost_acknowledged_case_is_caught_by_acknowledged_kept() {
     caught(SabotageKind::LoseSyncedCase);
 }

@@ -81,6 +81,13 @@ fn render(config: &NodeConfig, f: &AuditFindings) -> String {
         "region {}: {} audit records, checked against {} witnessed heads\n",
         config.region, f.records, f.heads
     );
+    if f.untrusted > 0 {
+        out.push_str(&format!(
+            "note: {} heads or acknowledgements left out: their signers' keys are revoked (or \
+             were never a member's), so they vouch for nothing\n",
+            f.untrusted
+        ));
+    }
     match &f.first_disagreement {
         None => out.push_str(&format!(
             "ok: every link holds, and the chain agrees with every witnessed head (the latest at \

@@ -276,6 +276,9 @@ pub struct AuditFindings {
     pub records: u64,
     /// Witnessed heads checked.
     pub heads: usize,
+    /// Heads and acknowledgements left out because their signer's key is no longer trusted
+    /// (revoked, or not a member at all): they vouch for nothing.
+    pub untrusted: usize,
     /// The latest witnessed head the chain agrees with (its seq), 0 if none.
     pub agreed_up_to: u64,
     /// The first record that disagrees, with why; `None` when the chain is whole and agrees
@@ -382,6 +385,7 @@ pub fn check_against_witnesses(
     Ok(AuditFindings {
         records,
         heads: heads.len(),
+        untrusted: 0,
         agreed_up_to,
         first_disagreement,
     })
@@ -391,7 +395,8 @@ pub fn check_against_witnesses(
 /// against every acknowledgement its peers signed that the store keeps, and against the
 /// signed heads `witnessed` that peers hand over (each with the peer that kept it), every
 /// signature checked with the roster. A signature that does not check is an error, never a
-/// head taken on trust.
+/// head taken on trust; one by a key revoked since (or never a member's) is left out and
+/// counted in [`AuditFindings::untrusted`].
 pub fn verify_against_witnesses(
     store: &impl Store,
     roster: &crate::roster::Roster,
@@ -400,10 +405,15 @@ pub fn verify_against_witnesses(
     now: Timestamp,
 ) -> Result<AuditFindings> {
     let mut heads = Vec::new();
+    let mut untrusted = 0;
     for (_, bytes) in store.scan_prefix(Table::AuditAcks, &[])? {
         let claimed: AuditAck = crate::envelope::read_unverified(&bytes)?;
         let kid = crate::envelope::peek_signer(&bytes, AuditAck::MAX_SIZE)?;
-        let key = roster.event_key(&kid, &claimed.witness, claimed.at, now)?;
+        // A witness revoked since (its key presumed compromised) vouches for nothing.
+        let Ok(key) = roster.event_key(&kid, &claimed.witness, claimed.at, now) else {
+            untrusted += 1;
+            continue;
+        };
         let ack = crate::envelope::open::<AuditAck, _>(&bytes, &key)?;
         let a = ack.payload();
         if &a.region != region {
@@ -417,7 +427,10 @@ pub fn verify_against_witnesses(
     for (witness, bytes) in witnessed {
         let claimed: SignedAuditHead = crate::envelope::read_unverified(bytes)?;
         let kid = crate::envelope::peek_signer(bytes, SignedAuditHead::MAX_SIZE)?;
-        let key = roster.event_key(&kid, region, claimed.at, now)?;
+        let Ok(key) = roster.event_key(&kid, region, claimed.at, now) else {
+            untrusted += 1;
+            continue;
+        };
         let head = crate::envelope::open::<SignedAuditHead, _>(bytes, &key)?;
         let h = head.payload();
         if &h.region != region {
@@ -428,7 +441,9 @@ pub fn verify_against_witnesses(
         }
         heads.push((witness.clone(), h.seq, h.head));
     }
-    check_against_witnesses(store, &heads)
+    let mut findings = check_against_witnesses(store, &heads)?;
+    findings.untrusted = untrusted;
+    Ok(findings)
 }
 
 /// Checks a chain against a head the node signed (whose signature the caller checked with

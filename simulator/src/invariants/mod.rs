@@ -12,6 +12,7 @@
 //! | `catalogs` | every live node holds every live region's catalog at the version the scenario's schedule gives |
 //! | `idempotent_intake` | a window retrying an intake with its key, however late, gets its first case back: never a second, never a refusal |
 //! | `audit_chain` | every node's audit log is an unbroken hash chain, across crashes |
+//! | `audit_witnessed` | every node's audit chain agrees with the heads its peers witnessed and the acknowledgements they signed |
 //! | `cited_licences` | every licence an application cites verifies against its issuing region's key as of when it was cited, is in force that day, of the kind the item names, and the applicant's |
 
 mod convergence;
@@ -37,7 +38,7 @@ use crate::trace::Trace;
 use crate::world::World;
 
 /// Every invariant: name and promise.
-pub const INVARIANTS: [(&str, &str); 9] = [
+pub const INVARIANTS: [(&str, &str); 10] = [
     (
         "acknowledged_kept",
         "no case or event acknowledged to a window or back office is lost",
@@ -69,6 +70,10 @@ pub const INVARIANTS: [(&str, &str); 9] = [
     (
         "audit_chain",
         "every node's audit log is an unbroken hash chain, across crashes",
+    ),
+    (
+        "audit_witnessed",
+        "every node's audit chain agrees with the heads its peers witnessed and acknowledged",
     ),
     (
         "cited_licences",
@@ -356,6 +361,62 @@ impl<'w> Checker<'w> {
         if let Err(e) = result {
             let detail = format!("node {}: {e}", self.world.fed.id(i));
             self.violate("audit_chain", detail, Vec::new());
+            return;
+        }
+        self.check_witnessed(i);
+    }
+
+    /// Node `i`'s chain, whole as a chain, agrees with every head of it the other live nodes
+    /// keep as witnesses and every acknowledgement its own store keeps: a node that rewrote
+    /// its history, links and all, is caught by what others hold.
+    fn check_witnessed(&mut self, i: usize) {
+        let Some(engine) = self.world.nodes[i].engine.as_ref() else {
+            return;
+        };
+        let region = self.world.fed.id(i).clone();
+        let mut witnessed = Vec::new();
+        for (j, node) in self.world.nodes.iter().enumerate() {
+            let Some(peer) = node.engine.as_ref().filter(|_| j != i) else {
+                continue;
+            };
+            match peer.witnessed_head_envelopes(&region) {
+                Ok(heads) => witnessed.extend(
+                    heads
+                        .into_iter()
+                        .map(|(_, bytes)| (self.world.fed.id(j).clone(), bytes)),
+                ),
+                Err(e) => {
+                    let detail = format!(
+                        "node {}: its witnessed heads of {region}: {e}",
+                        self.world.fed.id(j)
+                    );
+                    self.violate("audit_witnessed", detail, Vec::new());
+                    return;
+                }
+            }
+        }
+        let found = tongban_protocol::engine::audit::verify_against_witnesses(
+            engine.store(),
+            engine.roster(),
+            &region,
+            &witnessed,
+            self.world.local(i),
+        );
+        self.count("audit_witnessed");
+        match found {
+            Ok(f) => {
+                if let Some(d) = f.first_disagreement {
+                    let detail = format!(
+                        "node {region}: audit records {}..={} disagree with {} witnessed heads: {}",
+                        d.seq, d.up_to, f.heads, d.why
+                    );
+                    self.violate("audit_witnessed", detail, Vec::new());
+                }
+            }
+            Err(e) => {
+                let detail = format!("node {region}: its witnesses could not be checked: {e}");
+                self.violate("audit_witnessed", detail, Vec::new());
+            }
         }
     }
 }

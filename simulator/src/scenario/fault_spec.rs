@@ -221,6 +221,9 @@ pub enum SabotageKind {
     ForgetIdempotency,
     /// One record of the node's audit log is altered in place.
     TamperAudit,
+    /// The node rewrites its audit history from its second record on: one record altered and
+    /// every later link and the head recomputed, so the chain holds together on its own.
+    RewriteAudit,
     /// The node's disk loses the newest case it collected, record and events, as a store
     /// whose sync lied would.
     LoseSyncedCase,
@@ -234,13 +237,14 @@ pub enum SabotageKind {
 
 impl SabotageKind {
     /// Every kind, for the tests that try each.
-    pub const ALL: [SabotageKind; 9] = [
+    pub const ALL: [SabotageKind; 10] = [
         SabotageKind::DropReceivedEvent,
         SabotageKind::ForgeReceivedEvent,
         SabotageKind::WrongCalendar,
         SabotageKind::IgnoreCatalogs,
         SabotageKind::ForgetIdempotency,
         SabotageKind::TamperAudit,
+        SabotageKind::RewriteAudit,
         SabotageKind::LoseSyncedCase,
         SabotageKind::MuteOutbox,
         SabotageKind::ForgeCitedLicence,
@@ -255,6 +259,7 @@ impl SabotageKind {
             SabotageKind::IgnoreCatalogs => "ignore_catalogs",
             SabotageKind::ForgetIdempotency => "forget_idempotency",
             SabotageKind::TamperAudit => "tamper_audit",
+            SabotageKind::RewriteAudit => "rewrite_audit",
             SabotageKind::LoseSyncedCase => "lose_synced_case",
             SabotageKind::MuteOutbox => "mute_outbox",
             SabotageKind::ForgeCitedLicence => "forge_cited_licence",
@@ -270,6 +275,7 @@ impl SabotageKind {
             SabotageKind::IgnoreCatalogs => "catalogs",
             SabotageKind::ForgetIdempotency => "idempotent_intake",
             SabotageKind::TamperAudit => "audit_chain",
+            SabotageKind::RewriteAudit => "audit_witnessed",
             SabotageKind::LoseSyncedCase => "acknowledged_kept",
             SabotageKind::MuteOutbox => "converged",
             SabotageKind::ForgeCitedLicence => "cited_licences",

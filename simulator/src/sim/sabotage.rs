@@ -185,6 +185,13 @@ impl Sim<'_> {
                 store.put(Table::Audit, &k, &v)?;
                 ("one audit record altered in place".into(), None)
             }
+            SabotageKind::RewriteAudit => {
+                let n = rewrite_audit(store)?;
+                (
+                    format!("audit history rewritten: record 2 altered, {n} records relinked"),
+                    None,
+                )
+            }
             SabotageKind::LoseSyncedCase => {
                 let newest = self
                     .world
@@ -244,4 +251,51 @@ impl Sim<'_> {
         store.sync()?;
         Ok(done)
     }
+}
+
+/// Rewrites a node's audit chain from record 2 on as a node hiding what it did would: record 2
+/// altered, every later record's link and the head recomputed, so the chain verifies on its
+/// own. Returns how many records were relinked.
+fn rewrite_audit(store: &mut MemoryStore) -> tongban_protocol::Result<usize> {
+    use tongban_protocol::engine::audit::AuditRecord;
+    use tongban_protocol::ids::Digest;
+    use tongban_protocol::store::{Store, Table};
+    /// The head as the engine keeps it in its meta table (`engine::audit::AuditHead`).
+    #[derive(serde::Serialize)]
+    struct Head {
+        seq: u64,
+        hash: Option<Digest>,
+    }
+    let mut prev = Digest([0; 32]);
+    let mut relinked = 0;
+    let mut last = None;
+    for (key, value) in store.scan_prefix(Table::Audit, &[])? {
+        let mut record: AuditRecord =
+            tongban_protocol::codec::from_cbor(&value, 1 << 16, "audit record")?;
+        if record.seq >= 2 {
+            if record.seq == 2 {
+                record.kind = "nothing_to_see".into();
+            }
+            record.prev = prev;
+            store.put(
+                Table::Audit,
+                &key,
+                &tongban_protocol::codec::to_cbor(&record)?,
+            )?;
+            relinked += 1;
+        }
+        prev = record.hash()?;
+        last = Some(record.seq);
+    }
+    if let Some(seq) = last {
+        store.put(
+            Table::Meta,
+            b"audit_head",
+            &tongban_protocol::codec::to_cbor(&Head {
+                seq,
+                hash: Some(prev),
+            })?,
+        )?;
+    }
+    Ok(relinked)
 }
