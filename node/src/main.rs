@@ -11,7 +11,7 @@ use tongban_node::NodeError;
 use tongban_node::cli;
 use tongban_node::config::NodeConfig;
 use tongban_node::logging::{self, LogFormat};
-use tongban_protocol::ids::Timestamp;
+use tongban_protocol::ids::{Digest, Timestamp};
 
 /// One node of the tongban federation for 跨省通办, and the tools to set it up.
 #[derive(Debug, Parser)]
@@ -92,6 +92,12 @@ enum Command {
         /// such as a date before which a membership or the calendar must be renewed.
         #[arg(long, value_name = "MS")]
         at: Option<u64>,
+    },
+    /// Evidence bundles: `tongban evidence verify`.
+    Evidence {
+        /// What to do.
+        #[command(subcommand)]
+        command: EvidenceCommand,
     },
     /// Audit-log commands: `tongban audit verify`.
     Audit {
@@ -193,6 +199,23 @@ enum RosterCommand {
         /// Verify as of this time, in milliseconds since the epoch (default: now).
         #[arg(long, value_name = "MS")]
         at: Option<u64>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum EvidenceCommand {
+    /// Check a case's evidence bundle (from `GET /api/v1/applications/{id}/evidence` or the
+    /// case page) with no node running: the roster chain from its genesis, the bundle's
+    /// signature, every event, receipt and licence, the audit head. Exit status 1 if anything
+    /// does not check.
+    Verify {
+        /// The bundle file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// The federation's published genesis roster digest (`tongban roster verify` prints
+        /// it): the bundle's roster chain must start there.
+        #[arg(long, value_name = "HEX")]
+        roster_digest: Option<String>,
     },
 }
 
@@ -396,6 +419,29 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                     ))
                     .context("no backup was saved")?,
             )
+        }
+        Command::Evidence {
+            command:
+                EvidenceCommand::Verify {
+                    file,
+                    roster_digest,
+                },
+        } => {
+            let pin = roster_digest
+                .map(|h| {
+                    Digest::from_hex(&h).map_err(|_| {
+                        anyhow::anyhow!("--roster-digest {h:?}: give 64 hexadecimal digits")
+                    })
+                })
+                .transpose()?;
+            let (report, ok) = cli::evidence_verify(&file, pin, cli::now())
+                .context("the evidence bundle could not be read")?;
+            print!("{report}");
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Audit {
             command:

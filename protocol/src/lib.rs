@@ -12,6 +12,7 @@
 //! | [`envelope`] | COSE_Sign1 envelopes: sign, open, verify strictly |
 //! | [`roster`] | the federation's membership and the quorum rule for changing it |
 //! | [`catalog`] | service items (GB/T 39046) and signed catalog manifests |
+//! | [`evidence`] | evidence bundles: a case's envelopes, receipts, roster chain and audit head in one signed file, checked offline |
 //! | [`licence`] | 电子证照: licences a region issues as signed documents anyone can check offline |
 //! | [`case`] | applications, the two event logs of a case, their fold, time limits, calendars |
 //! | [`reconcile`] | range-based set reconciliation of the cases two nodes share |
@@ -25,6 +26,7 @@ pub mod codec;
 pub mod engine;
 pub mod envelope;
 pub mod error;
+pub mod evidence;
 pub mod ids;
 pub mod licence;
 pub mod reconcile;

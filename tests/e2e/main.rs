@@ -11,6 +11,7 @@ mod audit;
 mod backup;
 mod dead_letters;
 mod evaluation;
+mod evidence;
 mod failover;
 mod federation;
 mod flood;

@@ -559,3 +559,74 @@ pub(super) struct EventAnswer {
     /// The event.
     pub event: Event,
 }
+
+/// `GET /api/v1/applications/{id}/evidence`: the case's signed evidence bundle.
+#[utoipa::path(
+    get,
+    path = "/api/v1/applications/{id}/evidence",
+    tag = "applications",
+    summary = "The case's evidence bundle, to check offline",
+    description = "One file (a COSE_Sign1 envelope of kind `tongban/evidence; v=1`, signed by this node) holding \
+        every signed event of the case's logs, the receipts kept for them, the roster chain from the genesis that \
+        vouches for every signer, this node's audit head signed now and its peers' signed acknowledgements of its \
+        earlier heads. `tongban evidence verify FILE` checks it with no node running, and docs/EVIDENCE.md shows \
+        the same check with pycose. Whoever may read the case here may export it.",
+    params(("id" = CaseId, Path, description = "The case id.")),
+    responses(
+        (status = 200, description = "The bundle (application/cose).", content_type = "application/cose", body = Vec<u8>),
+        (status = 400, description = "The id is not a case id.", body = ErrorBody),
+        (status = 401, description = "No token, or an unknown one.", body = ErrorBody),
+        (status = 403, description = "The token may not read this case.", body = ErrorBody),
+        (status = 404, description = "No such case here.", body = ErrorBody),
+        (status = 503, description = "The node's engine is not answering, or its roster files cannot be read.", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub(super) async fn evidence(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let actor = auth::actor(&state, &headers)?;
+    let case = case_id(&id)?;
+    let bytes = evidence_bundle(&state, actor, case.clone()).await?;
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "application/cose".to_string(),
+            ),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{case}.evidence.cose\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// The signed evidence bundle of `case` as `actor` may export it (the API's and the pages').
+pub(crate) async fn evidence_bundle(
+    state: &AppState,
+    actor: Actor,
+    case: CaseId,
+) -> Result<Vec<u8>, ApiError> {
+    let rosters = state.config.roster_documents().map_err(|e| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unavailable,
+            format!("the roster files: {e}"),
+        )
+    })?;
+    Ok(state
+        .engine
+        .ask(|reply| Command::Evidence {
+            actor,
+            case,
+            rosters,
+            reply,
+        })
+        .await?)
+}

@@ -3,7 +3,7 @@
 //! a JSON error that says what to fix), asks the engine, and answers only after the engine's
 //! commit.
 
-mod applications;
+pub(crate) mod applications;
 pub(crate) mod auth;
 mod backup;
 mod catalog;
@@ -121,6 +121,10 @@ pub fn router(state: AppState) -> Router {
             post(applications::intake).get(applications::worklist),
         )
         .route("/api/v1/applications/{id}", get(applications::view))
+        .route(
+            "/api/v1/applications/{id}/evidence",
+            get(applications::evidence),
+        )
         .route(
             "/api/v1/applications/{id}/withdrawal",
             post(applications::withdraw),

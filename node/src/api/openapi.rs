@@ -48,6 +48,7 @@ Errors: every error answer is JSON, `{\"error\": {\"code\", \"message\", \"probl
         applications::intake,
         applications::worklist,
         applications::view,
+        applications::evidence,
         applications::withdraw,
         applications::event,
         applications::webhook_callback,

@@ -6,6 +6,7 @@
 //! |---|---|
 //! | this module | keys, API tokens, dev certificates, catalog and node config checks |
 //! | `audit` | `tongban audit verify`: a node's audit chain checked against its peers' witnessed heads |
+//! | `evidence` | `tongban evidence verify`: a case's evidence bundle checked offline |
 //! | `backup` | `tongban backup` (a running node's store, saved) and `tongban restore` |
 //! | `doctor` | `tongban doctor`: a node's set-up checked line by line, and the running node asked |
 //! | `remote` | what the commands that call a running node share: its address, the token, the client |
@@ -25,6 +26,7 @@ use crate::keys;
 mod audit;
 mod backup;
 pub mod doctor;
+mod evidence;
 mod remote;
 mod roster;
 mod roster_file;
@@ -32,6 +34,7 @@ mod roster_file;
 pub use audit::audit_verify;
 pub use backup::{backup_download, restore};
 pub use doctor::{RemoteNode, doctor};
+pub use evidence::evidence_verify;
 pub use roster::{roster_apply, roster_sign, roster_verify};
 pub use roster_file::read_roster_toml;
 

@@ -62,6 +62,24 @@ impl NodeConfig {
         Ok(LoadedRoster { document, roster })
     }
 
+    /// The roster documents the config names, the genesis first, then `roster_updates`: what
+    /// an evidence bundle carries to vouch for its signers (unchecked here; the bundle's
+    /// checker checks the chain).
+    pub fn roster_documents(&self) -> Result<Vec<RosterDocument>, NodeError> {
+        let mut out = Vec::new();
+        for path in std::iter::once(&self.roster).chain(&self.roster_updates) {
+            let bytes = read_limited(path, "roster document", MAX_ROSTER_DOCUMENT as u64)?;
+            out.push(
+                RosterDocument::decode(&bytes).map_err(|source| NodeError::Content {
+                    what: "roster document",
+                    path: path.clone(),
+                    source,
+                })?,
+            );
+        }
+        Ok(out)
+    }
+
     /// Checks that `identity` is this region's node key on `roster` and a member at `now`, so
     /// a node with the wrong key file stops at start instead of being refused by every peer.
     pub fn check_identity(

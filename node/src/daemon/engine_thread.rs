@@ -360,6 +360,12 @@ fn read(engine: &Engine<NodeStore>, cmd: Command, now: Timestamp) -> Option<Comm
         Command::WitnessedHeads { region, reply } => {
             defer(reply, engine.witnessed_head_envelopes(&region))
         }
+        Command::Evidence {
+            actor,
+            case,
+            rosters,
+            reply,
+        } => defer(reply, engine.evidence(&actor, &case, &rosters, now)),
         other => return Some(other),
     };
     answer(None);
@@ -381,7 +387,8 @@ fn handle(engine: &mut Engine<NodeStore>, cmd: Command, now: Timestamp) -> Defer
         | Command::DeadLetters { .. }
         | Command::LicenceRequests { .. }
         | Command::Library { .. }
-        | Command::WitnessedHeads { .. }) => {
+        | Command::WitnessedHeads { .. }
+        | Command::Evidence { .. }) => {
             let _ = read(engine, cmd, now);
             Box::new(|_| {})
         }

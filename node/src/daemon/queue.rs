@@ -180,6 +180,17 @@ pub enum Command {
         /// The signed head.
         reply: Reply<Envelope<SignedAuditHead>>,
     },
+    /// A case's signed evidence bundle.
+    Evidence {
+        /// Who asks.
+        actor: Actor,
+        /// The case.
+        case: CaseId,
+        /// The roster documents the node was configured with, the genesis first.
+        rosters: Vec<tongban_protocol::roster::RosterDocument>,
+        /// The bundle's bytes.
+        reply: Reply<Vec<u8>>,
+    },
     /// The signed audit heads this node keeps from `region`, as envelopes.
     WitnessedHeads {
         /// The region whose heads.
@@ -293,6 +304,7 @@ impl Command {
                 | Command::LicenceRequests { .. }
                 | Command::Library { .. }
                 | Command::WitnessedHeads { .. }
+                | Command::Evidence { .. }
         )
     }
 }

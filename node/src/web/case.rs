@@ -255,6 +255,8 @@ fn render(
             @if matches!(s.actor, Actor::Window { .. }) && r.intake_region == *me {
                 p.noprint { a #receipt-link href=(format!("/cases/{}/receipt", r.case)) { "打印收件凭证" } }
             }
+            p.noprint { a #evidence-link href=(format!("/cases/{}/evidence", r.case)) { "导出证据包" }
+                span.muted { "（一份文件：全部签名事件、回执、联盟名册与审计链头，可用 tongban evidence verify 离线核验）" } }
         }
         @if let Some(app) = app {
             section.card #applicant {
@@ -597,6 +599,38 @@ pub(super) async fn material(
         )
             .into_response(),
         Err(e) => error_page(Some(&s), &ApiError::from(e)),
+    }
+}
+
+/// `GET /cases/{id}/evidence`: the case's evidence bundle, as `GET
+/// /api/v1/applications/{id}/evidence` gives it.
+pub(super) async fn evidence(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+) -> Response {
+    let s = match signed_in(&state, &headers, &uri) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let case = match case_id(&id) {
+        Ok(c) => c,
+        Err(e) => return error_page(Some(&s), &e),
+    };
+    match crate::api::applications::evidence_bundle(&state, s.actor.clone(), case.clone()).await {
+        Ok(bytes) => (
+            [
+                (header::CONTENT_TYPE, "application/cose".to_string()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{case}.evidence.cose\""),
+                ),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => error_page(Some(&s), &e),
     }
 }
 

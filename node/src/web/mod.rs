@@ -49,6 +49,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/cases", get(case::worklist))
         .route("/cases/{id}", get(case::page))
         .route("/cases/{id}/receipt", get(receipt::receipt))
+        .route("/cases/{id}/evidence", get(case::evidence))
         .route("/cases/{id}/act", post(case_actions::act))
         .route("/cases/{id}/materials/{digest}", get(case::material))
         .route("/ui/materials/{digest}", put(window::upload_chunk))

@@ -31,6 +31,7 @@
 //! | `sync` | when to reconcile with whom, and the sessions |
 //! | `versions` | the protocol version agreed with each peer, and what may be sent to it |
 //! | `witness` | audit heads handed to peers (version 2) and kept from them as a witness |
+//! | `evidence` | a case exported as a signed evidence bundle, for checking offline |
 //! | `recovery` | after a restore from backup: no writes of our own until every peer gave back what it holds of ours |
 //! | `timers` | timed work: `tick`, and `poll_timeout`, the earliest deadline of every kind |
 //! | `driver` | the driver contract: the [`Io`] a driver performs, and `commit_to`, which hands it the outputs |
@@ -42,6 +43,7 @@ mod before_signing;
 mod catalogs;
 mod driver;
 mod event_flow;
+mod evidence;
 mod intake;
 mod licences;
 mod material_transfer;

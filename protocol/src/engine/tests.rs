@@ -2014,6 +2014,7 @@ fn partial_uploads_are_dropped_after_the_limit_and_the_client_is_told_to_start_o
 
 mod complaint;
 mod driver;
+mod evidence;
 mod licences;
 mod records;
 mod recovery;
