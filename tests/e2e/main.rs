@@ -8,6 +8,7 @@ mod support;
 
 mod api_errors;
 mod backup;
+mod bench;
 mod dead_letters;
 mod evaluation;
 mod failover;
