@@ -32,8 +32,8 @@ pub struct Effort {
     pub commits: usize,
 }
 
-/// Calls `op` until `effort` has passed (checking the clock every few calls) and returns
-/// the calls per second.
+/// Calls `op` until `spent` has passed (checking the clock every 16 calls) and returns the
+/// calls per second.
 fn per_second(
     spent: Duration,
     mut op: impl FnMut(u64) -> Result<(), NodeError>,

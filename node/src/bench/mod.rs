@@ -94,8 +94,17 @@ fn load_average() -> Option<[f64; 3]> {
     Some([parts.next()??, parts.next()??, parts.next()??])
 }
 
-/// Runs the bench as `options` say, printing the table as it goes.
+/// Runs the bench as `options` say, printing the table as it goes. Ctrl-C stops it, and the
+/// nodes it started with it (they are killed when dropped).
 pub async fn run(options: &Options) -> Result<Report, NodeError> {
+    tokio::select! {
+        report = measure(options) => report,
+        _ = tokio::signal::ctrl_c() => Err(NodeError::Refused("stopped with Ctrl-C".into())),
+    }
+}
+
+/// Every part of the run, in order.
+async fn measure(options: &Options) -> Result<Report, NodeError> {
     let began = Instant::now();
     let started_at_ms = crate::cli::now().0;
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
@@ -220,8 +229,8 @@ async fn federation(
             rate,
             options.seconds,
             outcome,
-            (after.0 - before.0) as f64 / secs,
-            (after.1 - before.1) as f64 / secs,
+            after.0.saturating_sub(before.0) as f64 / secs,
+            after.1.saturating_sub(before.1) as f64 / secs,
         );
         print_step("federation", &step);
         steps.push(step);
@@ -344,7 +353,7 @@ async fn plain(options: &Options, dir: &Path, http: &reqwest::Client) -> Result<
         let before = server.committed();
         let outcome = load::run(http, requests, rate, 201, &progress(rate, count)).await;
         let secs = outcome.elapsed.as_secs_f64().max(1e-9);
-        let written = (server.committed() - before) as f64 / secs;
+        let written = server.committed().saturating_sub(before) as f64 / secs;
         let step = step(rate, options.seconds, outcome, written, 0.0);
         print_step("plain", &step);
         steps.push(step);
