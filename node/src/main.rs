@@ -136,6 +136,26 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Measure this machine: the floor (ed25519, CBOR, redb commits), real nodes on loopback
+    /// under open-loop intake load, and unsigned JSON into redb beside them; prints a table as
+    /// it runs (docs/BENCHMARKS.md describes it and the JSON).
+    Bench {
+        /// The CI smoke run: a few seconds, two nodes, figures that mean nothing.
+        #[arg(long)]
+        quick: bool,
+        /// Write the figures as JSON to this file.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Nodes to start, 2 to 5 (default 5; 2 with --quick).
+        #[arg(long, value_parser = clap::value_parser!(u8).range(2..=5))]
+        nodes: Option<u8>,
+        /// Applications per second, one step per rate (default 200,500; 20 with --quick).
+        #[arg(long, value_delimiter = ',', value_name = "RATE,...")]
+        rates: Vec<f64>,
+        /// Seconds each rate runs (default 20; 2 with --quick).
+        #[arg(long, value_name = "SECONDS")]
+        seconds: Option<f64>,
+    },
     /// Run the node daemon with a config file.
     Node {
         /// The node config (TOML).
@@ -486,6 +506,49 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::SUCCESS
             })
+        }
+        Command::Bench {
+            quick,
+            out,
+            nodes,
+            rates,
+            seconds,
+        } => {
+            let mut options = if quick {
+                tongban_node::bench::Options::quick()
+            } else {
+                tongban_node::bench::Options::standard()
+            };
+            if let Some(n) = nodes {
+                options.nodes = usize::from(n);
+            }
+            if !rates.is_empty() {
+                anyhow::ensure!(
+                    rates
+                        .iter()
+                        .all(|r| r.is_finite() && *r > 0.0 && *r <= 100_000.0),
+                    "--rates: each rate is applications per second, above 0 and at most 100000"
+                );
+                options.rates = rates;
+            }
+            if let Some(s) = seconds {
+                anyhow::ensure!(
+                    s.is_finite() && s > 0.0 && s <= 3600.0,
+                    "--seconds: above 0 and at most 3600"
+                );
+                options.seconds = s;
+            }
+            let runtime = runtime(true)?;
+            let report = runtime
+                .block_on(tongban_node::bench::run(&options))
+                .context("the bench did not finish")?;
+            if let Some(out) = out {
+                let json = serde_json::to_string_pretty(&report)?;
+                std::fs::write(&out, json + "\n")
+                    .with_context(|| format!("writing {}", out.display()))?;
+                println!("\nwrote {}", out.display());
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Node {
             config,

@@ -9,6 +9,7 @@ mod support;
 mod api_errors;
 mod audit;
 mod backup;
+mod bench;
 mod dead_letters;
 mod evaluation;
 mod evidence;

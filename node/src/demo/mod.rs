@@ -75,12 +75,13 @@ fn refused(what: String) -> NodeError {
     NodeError::Refused(what)
 }
 
-/// Starts one node, logging in `log_format` if one was asked for, and waits for its HTTP
-/// address.
-fn start_node(
+/// Starts one node, logging in `log_format` if one was asked for to `stderr`, and waits for
+/// its HTTP address. `tongban bench` starts its nodes with it too.
+pub(crate) fn start_node(
     exe: &Path,
     config: &Path,
     log_format: Option<LogFormat>,
+    stderr: Stdio,
 ) -> Result<(Child, String), NodeError> {
     let mut command = Command::new(exe);
     if std::env::var_os("RUST_LOG").is_none() {
@@ -95,7 +96,7 @@ fn start_node(
         .arg("--config")
         .arg(config)
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(stderr)
         .spawn()
         .map_err(|e| NodeError::Serve {
             what: format!("starting the node for {}", config.display()),
@@ -196,7 +197,7 @@ pub async fn run(
                     token_path.display()
                 ))
             })?;
-        let (child, base) = start_node(&exe, config, log_format)?;
+        let (child, base) = start_node(&exe, config, log_format, Stdio::inherit())?;
         regions.insert(
             region.clone(),
             Region {

@@ -1,0 +1,146 @@
+//! The bench's nodes: real `tongban node` processes (this very binary) started from the
+//! configs [`super::files`] wrote, each logging to a file beside its data; asked over HTTP
+//! when every catalog has spread and how many events they have written and received; killed
+//! when the bench is done.
+
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::files::WINDOW_TOKEN;
+use crate::error::NodeError;
+
+/// One running node.
+pub struct Node {
+    /// Its region.
+    pub region: String,
+    /// Its HTTP address, such as `http://127.0.0.1:41234`.
+    pub base: String,
+    child: Child,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts one node per config (the region is the file's stem), each writing its log to
+/// `<region>.log` in `dir`.
+pub fn start(configs: &[std::path::PathBuf], dir: &Path) -> Result<Vec<Node>, NodeError> {
+    let exe = std::env::current_exe().map_err(|e| NodeError::Serve {
+        what: "finding the tongban binary".into(),
+        source: e,
+    })?;
+    let mut nodes = Vec::new();
+    for config in configs {
+        let region = config
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let log = dir.join(format!("{region}.log"));
+        let file = std::fs::File::create(&log).map_err(|source| NodeError::Io {
+            what: "node log",
+            path: log.clone(),
+            source,
+        })?;
+        let (child, base) = crate::demo::start_node(
+            &exe,
+            config,
+            Some(crate::logging::LogFormat::Text),
+            Stdio::from(file),
+        )
+        .map_err(|e| NodeError::Refused(format!("{e} (its log: {})", log.display())))?;
+        nodes.push(Node {
+            region,
+            base,
+            child,
+        });
+    }
+    Ok(nodes)
+}
+
+/// Waits until every node's window sees an item of every region (so an application for any
+/// of them is taken), for at most `limit`.
+pub async fn wait_for_catalogs(
+    http: &reqwest::Client,
+    nodes: &[Node],
+    limit: Duration,
+) -> Result<(), NodeError> {
+    let by = Instant::now() + limit;
+    for node in nodes {
+        loop {
+            let hits: Value = match http
+                .get(format!("{}/api/v1/catalog/items?limit=500", node.base))
+                .bearer_auth(WINDOW_TOKEN)
+                .send()
+                .await
+            {
+                Ok(resp) => resp.json().await.unwrap_or(Value::Null),
+                Err(_) => Value::Null,
+            };
+            let seen: std::collections::BTreeSet<&str> = hits["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|h| h["region"].as_str())
+                .collect();
+            if seen.len() >= nodes.len() {
+                break;
+            }
+            if Instant::now() > by {
+                return Err(NodeError::Refused(format!(
+                    "the catalogs did not reach {} within {} s (it sees {seen:?})",
+                    node.region,
+                    limit.as_secs()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    Ok(())
+}
+
+/// Events written and events received, all nodes together, from their `/metrics`
+/// (`tongban_events_written_total`, `tongban_events_received_total`).
+pub async fn event_counts(http: &reqwest::Client, nodes: &[Node]) -> Result<(u64, u64), NodeError> {
+    let mut written = 0;
+    let mut received = 0;
+    for node in nodes {
+        let text = http
+            .get(format!("{}/metrics", node.base))
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| NodeError::Refused(format!("{}'s /metrics: {e}", node.region)))?
+            .text()
+            .await
+            .map_err(|e| NodeError::Refused(format!("{}'s /metrics: {e}", node.region)))?;
+        written += counter(&text, "tongban_events_written_total");
+        received += counter(&text, "tongban_events_received_total");
+    }
+    Ok((written, received))
+}
+
+/// The value of counter `name` in a Prometheus text exposition (0 when absent).
+fn counter(text: &str, name: &str) -> u64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn counters_are_read_by_exact_name() {
+        let text = "# HELP tongban_events_written_total x\n\
+                    tongban_events_written_total{region=\"110000\"} 42\n\
+                    tongban_events_written_totally{region=\"110000\"} 7\n";
+        assert_eq!(super::counter(text, "tongban_events_written_total"), 42);
+        assert_eq!(super::counter(text, "tongban_events_received_total"), 0);
+    }
+}

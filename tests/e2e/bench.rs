@@ -1,0 +1,74 @@
+//! `tongban bench --quick`: the harness runs end to end (floor, two real nodes under load, the
+//! plain server) and writes the JSON docs/BENCHMARKS.md describes. A smoke test only: no
+//! figure is checked, only that each is there.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+#[test]
+fn bench_quick_writes_a_report_with_every_part() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("bench.json");
+    let run = Command::new(env!("CARGO_BIN_EXE_tongban"))
+        .args(["bench", "--quick", "--out"])
+        .arg(&out)
+        .env("TMPDIR", dir.path())
+        .output()
+        .expect("run tongban bench");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "tongban bench --quick failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(stdout.contains("floor: signed events/s"), "{stdout}");
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("the report")).expect("JSON");
+    assert_eq!(report["format"], 1);
+    assert_eq!(report["mode"], "quick");
+    for key in [
+        "ed25519_sign_per_s",
+        "ed25519_verify_strict_per_s",
+        "cbor_encode_per_s",
+        "cbor_decode_per_s",
+        "envelope_sign_per_s",
+        "envelope_open_per_s",
+        "signed_events_per_s_per_core",
+        "signed_events_per_s_all_cores",
+    ] {
+        assert!(report["floor"][key].is_number(), "floor.{key}: {report}");
+    }
+    assert_eq!(
+        report["floor"]["redb_commits"].as_array().map(Vec::len),
+        Some(3)
+    );
+    assert_eq!(report["federation"]["nodes"], 2);
+    for part in ["federation", "plain"] {
+        let steps = report[part]["steps"].as_array().expect("steps");
+        assert!(!steps.is_empty(), "{part}: {report}");
+        for step in steps {
+            for key in [
+                "rate",
+                "sent",
+                "ok",
+                "failed",
+                "achieved_per_s",
+                "events_written_per_s",
+            ] {
+                assert!(step[key].is_number(), "{part}.steps[].{key}: {step}");
+            }
+            for p in ["p50", "p99", "p999", "max"] {
+                assert!(
+                    step["latency_ms"][p].is_number(),
+                    "{part} latency {p}: {step}"
+                );
+            }
+        }
+    }
+    assert!(
+        report["not_measured"]
+            .as_array()
+            .is_some_and(|n| !n.is_empty())
+    );
+}
