@@ -156,7 +156,9 @@ impl Serialize for CodedMessage {
                 sketch,
             } => {
                 let packed: Vec<u8> = symbols.iter().flat_map(|s| s.to_bytes()).collect();
-                let sketch = sketch.as_ref().map(|s| serde_bytes::ByteBuf::from(s.to_bytes()));
+                let sketch = sketch
+                    .as_ref()
+                    .map(|s| serde_bytes::ByteBuf::from(s.to_bytes()));
                 (
                     TAG_SYMBOLS,
                     serde_bytes::Bytes::new(fingerprint),
@@ -205,7 +207,8 @@ impl<'de> Visitor<'de> for CodedVisitor {
                 let count: u64 = next(&mut seq, 2)?;
                 let packed: serde_bytes::ByteBuf = next(&mut seq, 3)?;
                 let sketch: Option<serde_bytes::ByteBuf> = next(&mut seq, 4)?;
-                if packed.len() % SYMBOL_LEN != 0 || packed.len() / SYMBOL_LEN > MAX_CODED_SYMBOLS
+                if !packed.len().is_multiple_of(SYMBOL_LEN)
+                    || packed.len() / SYMBOL_LEN > MAX_CODED_SYMBOLS
                 {
                     return Err(de::Error::custom(format!(
                         "coded symbols take {SYMBOL_LEN} bytes each, at most {MAX_CODED_SYMBOLS} \
@@ -243,7 +246,7 @@ impl<'de> Visitor<'de> for CodedVisitor {
             TAG_DECODED => {
                 let items: Vec<Entry> = next(&mut seq, 1)?;
                 let packed: serde_bytes::ByteBuf = next(&mut seq, 2)?;
-                if packed.len() % HASH_LEN != 0 {
+                if !packed.len().is_multiple_of(HASH_LEN) {
                     return Err(de::Error::custom(format!(
                         "hashes take {HASH_LEN} bytes each; got {} bytes",
                         packed.len()
