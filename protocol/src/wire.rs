@@ -13,7 +13,9 @@
 //! they keep it as witnesses. Version 3 adds [`Message::LicenceRequest`] and
 //! [`Message::LicenceAnswer`]: a window asks the region that issued a licence for it, with
 //! the applicant's consent (免证办), and [`Message::AuditAck`]: a witness's signed
-//! acknowledgement of an audit head it keeps.
+//! acknowledgement of an audit head it keeps. Version 4 adds [`Message::ReconcileCoded`]:
+//! sessions open with rateless coded symbols, which settle a small difference in two round
+//! trips.
 //!
 //! Documents that are kept as evidence — catalogs, case events, receipts, rosters — travel
 //! inside a frame as their own envelopes, signed by their author, so that a forwarded or
@@ -35,7 +37,7 @@ use crate::roster::{Roster, RosterDocument};
 
 /// The wire protocol versions this code speaks, oldest first: the `v=` of a frame's content
 /// type.
-pub const PROTOCOL_VERSIONS: &[u64] = &[1, 2, 3];
+pub const PROTOCOL_VERSIONS: &[u64] = &[1, 2, 3, 4];
 
 /// The highest version in both `ours` and `theirs`; `None` when they share none, and the two
 /// nodes cannot talk.
@@ -183,6 +185,17 @@ pub enum Message {
         /// The encoded reconciliation message.
         message: ByteBuf,
     },
+    /// Version 4: one round of a coded reconciliation session (an encoded
+    /// [`CodedMessage`](crate::reconcile::CodedMessage)); the session may go on with
+    /// `reconcile` rounds when the difference is large.
+    ReconcileCoded {
+        /// The session, chosen by the initiator; it also keys the coded symbols.
+        session: u64,
+        /// The round within the session, from 0.
+        round: u32,
+        /// The encoded coded message.
+        message: ByteBuf,
+    },
     /// The session is settled: the answer to a round needed no reply.
     ReconcileDone {
         /// The session.
@@ -243,6 +256,7 @@ impl Message {
             Message::MaterialChunk { .. } => "material_chunk",
             Message::MaterialFetch { .. } => "material_fetch",
             Message::Reconcile { .. } => "reconcile",
+            Message::ReconcileCoded { .. } => "reconcile_coded",
             Message::ReconcileDone { .. } => "reconcile_done",
             Message::RosterUpdate { .. } => "roster_update",
             Message::Refused { .. } => "refused",
@@ -261,6 +275,7 @@ impl Message {
             Message::AuditAck { .. }
             | Message::LicenceRequest { .. }
             | Message::LicenceAnswer { .. } => 3,
+            Message::ReconcileCoded { .. } => 4,
             _ => 1,
         }
     }
@@ -285,7 +300,9 @@ impl Message {
             Message::Catalog { .. } => crate::catalog::MAX_CATALOG_SIZE + (64 << 10),
             Message::Events { .. } => 4 << 20,
             Message::MaterialChunk { .. } => MAX_CHUNK + (4 << 10),
-            Message::Reconcile { .. } => crate::reconcile::MAX_MESSAGE_SIZE + (4 << 10),
+            Message::Reconcile { .. } | Message::ReconcileCoded { .. } => {
+                crate::reconcile::MAX_MESSAGE_SIZE + (4 << 10)
+            }
             Message::RosterUpdate { .. } => crate::roster::MAX_ROSTER_DOCUMENT + (4 << 10),
         }
     }

@@ -26,7 +26,7 @@ use tongban_protocol::engine::backoffice::Notice;
 use tongban_protocol::engine::records::CaseRecord;
 use tongban_protocol::envelope::{open, peek_signer};
 use tongban_protocol::ids::{PublicKey, Timestamp};
-use tongban_protocol::reconcile::ReconMessage;
+use tongban_protocol::reconcile::{CodedMessage, ReconMessage};
 use tongban_protocol::roster::{Roster, RosterDocument};
 use tongban_protocol::wire::{Frame, MAX_FRAME_SIZE, Message, Receipt, open_frame};
 
@@ -155,6 +155,9 @@ fn decoders(bytes: &[u8], keys: &[PublicKey], r: &Roster) -> Vec<(&'static str, 
         }),
         run("reconciliation message", &|| {
             ReconMessage::decode(bytes).is_ok()
+        }),
+        run("coded reconciliation message", &|| {
+            CodedMessage::decode(bytes).is_ok()
         }),
         run("catalog", &|| open_manifest(bytes, r, now()).is_ok()),
         run("catalog payload", &|| {
@@ -341,7 +344,10 @@ proptest! {
 
     #[test]
     fn mutated_frames_cost_memory_in_proportion(frame in frame(), m in mutations()) {
-        let env = node_beijing().sign(&frame).expect("signs");
+        // Each kind in the version that brought it, as a peer that agreed on it signs.
+        let env = node_beijing()
+            .sign_version(&frame, frame.body.since())
+            .expect("signs");
         check_linear(&mutate(env.bytes(), &m))?;
         check_linear(&mutate(&cbor(&frame), &m))?;
     }

@@ -215,7 +215,12 @@ impl<S: Store> Engine<S> {
                 session,
                 round,
                 message,
-            } => self.on_reconcile(&from, *session, *round, message, now),
+            } => self.on_reconcile(&from, *session, *round, message, false, now),
+            Message::ReconcileCoded {
+                session,
+                round,
+                message,
+            } => self.on_reconcile(&from, *session, *round, message, true, now),
             Message::ReconcileDone { session } => self.session_done(&from, *session, now),
             Message::AuditHead { head } => self.witness_audit_head(&from, head, now),
             Message::AuditAck { ack } => self.take_audit_ack(&from, ack, now),

@@ -10,9 +10,31 @@ use super::Engine;
 use crate::case::events::Side;
 use crate::error::{Error, Result};
 use crate::ids::{CaseId, RegionId, Timestamp};
-use crate::reconcile::{Entry, ReconConfig, ReconMessage, ReconSet, Reconciler};
+use crate::reconcile::{
+    CodedMessage, Entry, ReconConfig, ReconMessage, ReconSet, Reconciler, SessionMessage,
+};
 use crate::store::Store;
 use crate::wire::Message;
+
+/// The protocol version that brought coded sessions ([`Message::ReconcileCoded`]).
+const CODED_SINCE: u64 = 4;
+
+/// The frame that carries one round of a session: `reconcile` or `reconcile_coded`.
+fn session_frame(session: u64, round: u32, message: &SessionMessage) -> Result<Message> {
+    let bytes = serde_bytes::ByteBuf::from(message.encode()?);
+    Ok(match message {
+        SessionMessage::Range(_) => Message::Reconcile {
+            session,
+            round,
+            message: bytes,
+        },
+        SessionMessage::Coded(_) => Message::ReconcileCoded {
+            session,
+            round,
+            message: bytes,
+        },
+    })
+}
 
 impl<S: Store> Engine<S> {
     /// The entries of the cases shared with `peer`.
@@ -31,16 +53,21 @@ impl<S: Store> Engine<S> {
     /// session's start, and every round of the session works on that snapshot, so a reply
     /// always answers the very list it refers to; what changes meanwhile is caught by the
     /// outbox or the next session.
+    ///
+    /// A peer that agreed on protocol version 4 gets a coded session (rateless coded symbols,
+    /// falling back to ranges for a large difference); an older one a range session.
     pub fn reconcile_with(&mut self, peer: &RegionId, now: Timestamp) -> Result<()> {
         let set = Arc::new(self.shared_with(peer));
-        let opening = Reconciler::new(&set, ReconConfig::default()).initiate();
         let session = self.next_frame_id();
-        self.keep_session(peer, session, set);
-        let body = Message::Reconcile {
-            session,
-            round: 0,
-            message: serde_bytes::ByteBuf::from(opening.encode()?),
+        let reconciler = Reconciler::new(&set, ReconConfig::default()).with_seed(session);
+        let opening = if self.peer_version(peer) >= CODED_SINCE {
+            reconciler.initiate_coded()
+        } else {
+            SessionMessage::Range(reconciler.initiate())
         };
+        drop(reconciler);
+        self.keep_session(peer, session, set);
+        let body = session_frame(session, 0, &opening)?;
         self.send(peer, body, now)?;
         self.last_reconcile.insert(peer.clone(), now);
         self.metrics.reconciliations += 1;
@@ -99,6 +126,7 @@ impl<S: Store> Engine<S> {
         session: u64,
         round: u32,
         message: &[u8],
+        coded: bool,
         now: Timestamp,
     ) -> Result<()> {
         // The round number is the peer's to set: bounded before anything is done with it.
@@ -112,7 +140,11 @@ impl<S: Store> Engine<S> {
                     crate::reconcile::DEFAULT_MAX_ROUNDS
                 ))
             })?;
-        let message = ReconMessage::decode(message)?;
+        let message = if coded {
+            SessionMessage::Coded(CodedMessage::decode(message)?)
+        } else {
+            SessionMessage::Range(ReconMessage::decode(message)?)
+        };
         let key = (from.clone(), session);
         let set = match self.recon_sessions.get(&key) {
             Some(set) => Arc::clone(set),
@@ -122,19 +154,24 @@ impl<S: Store> Engine<S> {
                 set
             }
         };
-        let mut reconciler = Reconciler::new(&set, ReconConfig::default());
-        let reply = reconciler.respond(&message)?;
+        let mut reconciler = Reconciler::new(&set, ReconConfig::default()).with_seed(session);
+        let reply = reconciler.respond_any(&message)?;
         let ours: Vec<Entry> = reconciler.have().iter().cloned().collect();
         let theirs: Vec<Entry> = reconciler.need().iter().cloned().collect();
         drop(reconciler);
-        self.recovery_saw(from, session, &theirs, now);
-        self.catch_up(from, &ours, &theirs, now)?;
+        // Answering with a decode, we know only our side of each difference: the peer, which
+        // learns both sides from it, catches up both ways, and we act on its last message
+        // (catching up now, without the peer's sequence numbers, would resend whole logs).
+        let decoded = matches!(
+            reply,
+            Some(SessionMessage::Coded(CodedMessage::Decoded { .. }))
+        );
+        if !decoded {
+            self.recovery_saw(from, session, &theirs, now);
+            self.catch_up(from, &ours, &theirs, now)?;
+        }
         let body = match reply {
-            Some(reply) => Message::Reconcile {
-                session,
-                round: next_round,
-                message: serde_bytes::ByteBuf::from(reply.encode()?),
-            },
+            Some(reply) => session_frame(session, next_round, &reply)?,
             None => {
                 self.recon_sessions.remove(&key);
                 self.recovery_session_ended(from, session, now)?;

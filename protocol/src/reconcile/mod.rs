@@ -47,6 +47,8 @@
 //! | `set` | entries, the sorted [`ReconSet`] with its prefix sums, range fingerprints, split keys |
 //! | `message` | the [`ReconMessage`] format: ranges, modes, encoding, decoding and its checks |
 //! | `reconciler` | one side of a session ([`Reconciler`]), its tuning, and the in-memory driver |
+//! | [`riblt`] | rateless coded symbols over entry hashes, their peeling decoder, the difference estimator |
+//! | `coded` | coded sessions (protocol version 4): [`CodedMessage`], the choice between coded symbols and ranges |
 //!
 //! ## Cost
 //!
@@ -61,6 +63,15 @@
 //! of at most 1 MiB. Building a [`ReconSet`] is one SHA-256 per entry and a sort; answering a
 //! message costs O(ranges · log n).
 //!
+//! ## Coded sessions
+//!
+//! Range sessions cost a few round trips and about 1.5 KB per difference at a million
+//! entries. Between nodes that agreed on protocol version 4 a session opens with coded
+//! symbols instead (module `coded`, after Yang, Gilad and Alizadeh's rateless IBLT): a small
+//! difference settles in two round trips for about 110 bytes per differing entry (13 KB for
+//! 120 differing among a million), and a large
+//! one (a new node catching up) falls back to the range method within the same session.
+//!
 //! ## Trust
 //!
 //! The fingerprints guard against accident, not against a peer: additive hashes can be made to
@@ -68,12 +79,17 @@
 //! not list them. Reconciliation only tells a node what to fetch or push; every event fetched
 //! is still verified on its own.
 
+mod coded;
 mod message;
 mod reconciler;
+pub mod riblt;
 mod set;
 #[cfg(test)]
 mod tests;
 
+pub use coded::{
+    CodedMessage, MAX_CODED_SYMBOLS, OPENING_SYMBOLS, SessionMessage, reconcile_coded_in_memory,
+};
 pub use message::{MAX_MESSAGE_SIZE, MAX_RANGES, Mode, Range, ReconMessage};
 pub use reconciler::{
     DEFAULT_BRANCHING, DEFAULT_ITEM_THRESHOLD, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_ROUNDS,

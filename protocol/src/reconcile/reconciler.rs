@@ -113,11 +113,13 @@ impl Builder {
 /// returns. It borrows the set, which must not change during the session.
 #[derive(Debug)]
 pub struct Reconciler<'a> {
-    set: &'a ReconSet,
+    pub(super) set: &'a ReconSet,
     config: ReconConfig,
-    have: BTreeSet<Entry>,
-    need: BTreeSet<Entry>,
+    pub(super) have: BTreeSet<Entry>,
+    pub(super) need: BTreeSet<Entry>,
     received: usize,
+    /// Keys the coded symbols of a coded session (see `coded`); both sides use the session id.
+    pub(super) seed: u64,
 }
 
 impl<'a> Reconciler<'a> {
@@ -130,7 +132,16 @@ impl<'a> Reconciler<'a> {
             have: BTreeSet::new(),
             need: BTreeSet::new(),
             received: 0,
+            seed: 0,
         }
+    }
+
+    /// The same reconciler with coded symbols keyed by `seed`: both sides of a coded session
+    /// must use the same one (the engine uses the session id), so that a peer cannot choose
+    /// entries that collide in every session.
+    pub fn with_seed(mut self, seed: u64) -> Reconciler<'a> {
+        self.seed = seed;
+        self
     }
 
     /// The first message of a session: one Fingerprint over everything (one small message
@@ -157,6 +168,12 @@ impl<'a> Reconciler<'a> {
     /// nothing is left to compare, [`Reconciler::need`] and [`Reconciler::have`] are final.
     pub fn respond(&mut self, message: &ReconMessage) -> Result<Option<ReconMessage>> {
         message.validate()?;
+        self.count_received()?;
+        self.answer(message)
+    }
+
+    /// Counts a message received, refusing one past `max_rounds`.
+    pub(super) fn count_received(&mut self) -> Result<()> {
         self.received += 1;
         if self.received > self.config.max_rounds {
             return Err(reconcile_error(format!(
@@ -164,6 +181,16 @@ impl<'a> Reconciler<'a> {
                 self.config.max_rounds
             )));
         }
+        Ok(())
+    }
+
+    /// The item threshold in force: sets this small open with a listing, not symbols.
+    pub(super) fn item_threshold(&self) -> usize {
+        self.config.item_threshold
+    }
+
+    /// Answers a valid range message, already counted.
+    pub(super) fn answer(&mut self, message: &ReconMessage) -> Result<Option<ReconMessage>> {
         let set = self.set;
         let mut out = Builder::default();
         let mut lo = 0;

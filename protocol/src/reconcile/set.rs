@@ -8,6 +8,8 @@
 //! binary search; the fingerprint is the first 16 bytes of SHA-256 over a domain tag, that sum
 //! and the range's count (both little-endian).
 
+use std::sync::OnceLock;
+
 use sha2::{Digest as _, Sha256};
 
 use crate::ids::CaseId;
@@ -57,7 +59,7 @@ impl Entry {
 
     /// The entry's 128-bit hash: the first 16 bytes of SHA-256 over a fixed byte encoding
     /// (domain, case length as u64 big-endian, case bytes, every sequence number big-endian).
-    fn hash(&self) -> u128 {
+    pub(super) fn hash(&self) -> u128 {
         let case = self.case.as_str().as_bytes();
         let mut hasher = Sha256::new();
         hasher.update(ENTRY_DOMAIN);
@@ -82,6 +84,9 @@ pub struct ReconSet {
     pub(super) entries: Vec<Entry>,
     /// `sums[i]` is the wrapping sum of the hashes of `entries[..i]`; one longer than `entries`.
     sums: Vec<u128>,
+    /// Entry hashes with their indices, sorted by hash: built on first use by a coded session
+    /// to name the entries a decode found, then kept with the set (a session's snapshot).
+    by_hash: OnceLock<Vec<(u128, u32)>>,
 }
 
 impl Default for ReconSet {
@@ -109,7 +114,11 @@ impl ReconSet {
             sum = sum.wrapping_add(entry.hash());
             sums.push(sum);
         }
-        ReconSet { entries, sums }
+        ReconSet {
+            entries,
+            sums,
+            by_hash: OnceLock::new(),
+        }
     }
 
     /// Number of entries.
@@ -149,16 +158,50 @@ impl ReconSet {
     /// Fingerprint of `entries[lo..hi]`; callers keep `lo <= hi <= len`.
     pub(super) fn fingerprint_of(&self, lo: usize, hi: usize) -> Fingerprint {
         let sum = self.sums[hi].wrapping_sub(self.sums[lo]);
-        let count = (hi - lo) as u64;
-        let mut hasher = Sha256::new();
-        hasher.update(RANGE_DOMAIN);
-        hasher.update(sum.to_le_bytes());
-        hasher.update(count.to_le_bytes());
-        let digest: [u8; 32] = hasher.finalize().into();
-        let mut fp = [0u8; FINGERPRINT_LEN];
-        fp.copy_from_slice(&digest[..FINGERPRINT_LEN]);
-        fp
+        fingerprint_from(sum, (hi - lo) as u64)
     }
+
+    /// The wrapping sum of every entry's hash, from which (with the count) the fingerprint
+    /// of the whole set is made.
+    pub(super) fn hash_sum(&self) -> u128 {
+        self.sums.last().copied().unwrap_or(0)
+    }
+
+    /// The entry hashes, in entry order: the items of a coded session, read off the prefix
+    /// sums instead of hashing every entry again.
+    pub(super) fn hashes(&self) -> impl Iterator<Item = u128> + '_ {
+        self.sums.windows(2).map(|w| w[1].wrapping_sub(w[0]))
+    }
+
+    /// The entry whose hash is `hash`, if the set holds one.
+    pub(super) fn by_hash(&self, hash: u128) -> Option<&Entry> {
+        let index = self.by_hash.get_or_init(|| {
+            let mut index: Vec<(u128, u32)> = self
+                .hashes()
+                .enumerate()
+                .map(|(i, h)| (h, i as u32))
+                .collect();
+            index.sort_unstable();
+            index
+        });
+        let at = index.partition_point(|(h, _)| *h < hash);
+        match index.get(at) {
+            Some((h, i)) if *h == hash => self.entries.get(*i as usize),
+            _ => None,
+        }
+    }
+}
+
+/// The fingerprint of a range holding `count` entries whose hashes sum to `sum`.
+pub(super) fn fingerprint_from(sum: u128, count: u64) -> Fingerprint {
+    let mut hasher = Sha256::new();
+    hasher.update(RANGE_DOMAIN);
+    hasher.update(sum.to_le_bytes());
+    hasher.update(count.to_le_bytes());
+    let digest: [u8; 32] = hasher.finalize().into();
+    let mut fp = [0u8; FINGERPRINT_LEN];
+    fp.copy_from_slice(&digest[..FINGERPRINT_LEN]);
+    fp
 }
 
 /// The shortest key `k` with `prev < k <= next` (for `prev < next`): a split bound that costs

@@ -43,6 +43,16 @@ fn union<'x>(a: &'x [Entry], b: &'x [Entry]) -> Vec<&'x Entry> {
 /// Runs a session and checks that both sides end with the union.
 fn converge(a: &ReconSet, b: &ReconSet, config: ReconConfig) -> ReconStats {
     let stats = reconcile_in_memory(a, b, config).unwrap();
+    ends_with_the_union(a, b, stats)
+}
+
+/// Runs a coded session and checks that both sides end with the union.
+fn converge_coded(a: &ReconSet, b: &ReconSet, config: ReconConfig, seed: u64) -> ReconStats {
+    let stats = reconcile_coded_in_memory(a, b, config, seed).unwrap();
+    ends_with_the_union(a, b, stats)
+}
+
+fn ends_with_the_union(a: &ReconSet, b: &ReconSet, stats: ReconStats) -> ReconStats {
     let all = union(a.entries(), b.entries());
     assert!(
         union(a.entries(), &stats.a_lacks) == all,
@@ -659,4 +669,306 @@ fn reconciles_a_million_entries_differing_in_100() {
     );
     assert!(stats.messages <= 10, "{stats:?}");
     assert!(stats.bytes <= 400_000, "{stats:?}");
+}
+
+// ------------------------------------------------------------------------------------------
+// Coded sessions (riblt, protocol version 4)
+// ------------------------------------------------------------------------------------------
+
+/// A valid coded message of each kind.
+fn valid_coded_message() -> impl Strategy<Value = CodedMessage> {
+    let case = "[A-Za-z0-9._-]{1,30}";
+    let any_entry = (case, any::<u32>(), any::<u32>()).prop_map(|(c, i, h)| entry(&c, i, h));
+    let symbol =
+        (any::<u128>(), any::<u64>(), any::<u16>()).prop_map(|(sum, check, count)| riblt::Symbol {
+            sum,
+            check,
+            count: count.into(),
+        });
+    prop_oneof![
+        (
+            any::<[u8; 16]>(),
+            any::<u64>(),
+            prop::collection::vec(symbol, 1..50),
+            prop::option::of(prop::collection::vec(any::<u128>(), 0..30)),
+        )
+            .prop_map(|(fingerprint, count, symbols, sketch)| {
+                CodedMessage::Symbols {
+                    fingerprint,
+                    count,
+                    symbols,
+                    sketch: sketch.map(riblt::Sketch::of),
+                }
+            }),
+        (
+            prop::collection::btree_set(any_entry.clone(), 0..20),
+            prop::collection::btree_set(any::<u128>(), 0..20),
+        )
+            .prop_map(|(items, lacked)| CodedMessage::Decoded {
+                items: items.into_iter().collect(),
+                lacked: lacked.into_iter().collect(),
+            }),
+        prop::collection::btree_set(any_entry, 0..20).prop_map(|items| CodedMessage::Entries {
+            items: items.into_iter().collect(),
+        }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(crate::testing::proptest_config(64))]
+
+    #[test]
+    fn coded_messages_round_trip(message in valid_coded_message()) {
+        let bytes = message.encode().unwrap();
+        prop_assert_eq!(CodedMessage::decode(&bytes).unwrap(), message);
+    }
+
+    /// A coded session finds exactly what a range session finds, whoever initiates, and
+    /// however the symbols are keyed; small budgets and odd tunings change nothing.
+    #[test]
+    fn coded_sessions_find_what_ranges_find(
+        (a, b) in two_sides(3000, 300),
+        seed in any::<u64>(),
+        item_threshold in 1usize..40,
+    ) {
+        let config = ReconConfig { item_threshold, ..ReconConfig::default() };
+        let ranges = converge(&a, &b, config);
+        let coded = converge_coded(&a, &b, config, seed);
+        prop_assert_eq!(&coded.a_lacks, &ranges.a_lacks);
+        prop_assert_eq!(&coded.b_lacks, &ranges.b_lacks);
+        let back = converge_coded(&b, &a, config, seed);
+        prop_assert_eq!(&back.a_lacks, &ranges.b_lacks);
+        prop_assert_eq!(&back.b_lacks, &ranges.a_lacks);
+    }
+
+    /// A small difference settles in two round trips (three or four messages), rarely three
+    /// when the first answer's symbols did not decode (and the next doubled them), for bytes
+    /// that grow with the difference, not the set.
+    #[test]
+    fn small_differences_settle_in_two_round_trips(
+        (a, b) in two_sides(5000, 40),
+        seed in any::<u64>(),
+    ) {
+        let d = difference(&a, &b);
+        let stats = converge_coded(&a, &b, ReconConfig::default(), seed);
+        if a.len() > DEFAULT_ITEM_THRESHOLD && d > 0 && d * 4 <= a.len().max(b.len()) {
+            prop_assert!(stats.rounds <= 3, "{stats:?} for d = {d}");
+            let bound = 4_000 + 400 * d;
+            prop_assert!(
+                stats.bytes <= bound,
+                "{} bytes for d = {d}, n = {}, over {bound}: {stats:?}",
+                stats.bytes,
+                a.len().max(b.len())
+            );
+        }
+    }
+
+    /// The decoder on random item sets: with enough symbols it finds the exact difference;
+    /// with any number it never returns a wrong one.
+    #[test]
+    fn riblt_decodes_exactly_or_not_at_all(
+        shared in prop::collection::btree_set(any::<u128>(), 0..2000),
+        only_a in prop::collection::btree_set(any::<u128>(), 0..120),
+        only_b in prop::collection::btree_set(any::<u128>(), 0..120),
+        key in any::<u64>(),
+        few in 1usize..100,
+    ) {
+        let only_a: Vec<u128> = only_a.difference(&shared).copied().collect();
+        let only_b: Vec<u128> = only_b
+            .difference(&shared)
+            .filter(|x| !only_a.contains(x))
+            .copied()
+            .collect();
+        let a: Vec<u128> = shared.iter().chain(&only_a).copied().collect();
+        let b: Vec<u128> = shared.iter().chain(&only_b).copied().collect();
+        let d = only_a.len() + only_b.len();
+        let k = 3 * d + 30;
+        let sa = riblt::encode(a.iter().copied(), key, k);
+        let sb = riblt::encode(b.iter().copied(), key, k);
+        let wire: Vec<riblt::Symbol> = sa
+            .iter()
+            .map(|s| riblt::Symbol::from_bytes(&s.to_bytes()))
+            .collect();
+        let want = riblt::Decoded { theirs: only_a.clone(), ours: only_b.clone() };
+        let found = riblt::decode(&wire, &sb, key).unwrap();
+        prop_assert_eq!(found.as_ref(), Some(&want), "k = {} for d = {}", k, d);
+        match riblt::decode(&wire[..few.min(k)], &sb, key) {
+            Ok(Some(found)) => prop_assert_eq!(found, want),
+            Ok(None) => {}
+            Err(e) => prop_assert!(false, "an honest decode failed: {}", e),
+        }
+    }
+
+    #[test]
+    fn coded_identical_sets_settle_in_one_message(
+        set in prop::collection::btree_set(numbered_entry(), 0..3000),
+        seed in any::<u64>(),
+    ) {
+        let set = ReconSet::new(set);
+        let stats = converge_coded(&set, &set.clone(), ReconConfig::default(), seed);
+        prop_assert_eq!(stats.messages, 1);
+    }
+}
+
+#[test]
+fn a_new_node_catches_up_through_a_coded_session() {
+    let full = ReconSet::new((0..20_000).map(|i| entry(&format!("420900-{i:06}"), 2, 3)));
+    let half = ReconSet::new(full.entries()[..10_000].iter().cloned());
+    for (a, b) in [
+        (&full, &ReconSet::default()),
+        (&ReconSet::default(), &full),
+        (&full, &half),
+    ] {
+        let stats = converge_coded(a, b, ReconConfig::default(), 7);
+        assert_eq!(
+            stats.a_lacks.len() + stats.b_lacks.len(),
+            a.len().abs_diff(b.len())
+        );
+    }
+}
+
+fn coded_error(message: &[u8]) -> String {
+    CodedMessage::decode(message).unwrap_err().to_string()
+}
+
+#[test]
+fn refuses_malformed_coded_messages() {
+    let fp = serde_bytes::ByteBuf::from(vec![0u8; 16]);
+    let sym = |n: usize| serde_bytes::ByteBuf::from(vec![1u8; n]);
+    // Symbols not a whole number of records, none, or too many.
+    let bad = to_cbor(&(0u8, &fp, 5u64, sym(27), None::<serde_bytes::ByteBuf>)).unwrap();
+    assert!(
+        coded_error(&bad).contains("26 bytes each"),
+        "{}",
+        coded_error(&bad)
+    );
+    let none = to_cbor(&(0u8, &fp, 5u64, sym(0), None::<serde_bytes::ByteBuf>)).unwrap();
+    assert!(
+        coded_error(&none).contains("1 to"),
+        "{}",
+        coded_error(&none)
+    );
+    let many = to_cbor(&(
+        0u8,
+        &fp,
+        5u64,
+        sym(26 * (MAX_CODED_SYMBOLS + 1)),
+        None::<serde_bytes::ByteBuf>,
+    ))
+    .unwrap();
+    assert!(
+        coded_error(&many).contains("at most"),
+        "{}",
+        coded_error(&many)
+    );
+    // A sketch of the wrong size.
+    let sketch = to_cbor(&(0u8, &fp, 5u64, sym(26), Some(sym(10)))).unwrap();
+    assert!(
+        coded_error(&sketch).contains("sketch"),
+        "{}",
+        coded_error(&sketch)
+    );
+    // Entries out of order, hashes out of order or ragged, an unknown tag, extra elements.
+    let items = vec![entry("b", 0, 0), entry("a", 0, 0)];
+    let unordered = to_cbor(&(2u8, &items)).unwrap();
+    assert!(coded_error(&unordered).contains("increasing"));
+    let hashes = to_cbor(&(1u8, Vec::<Entry>::new(), sym(17))).unwrap();
+    assert!(coded_error(&hashes).contains("16 bytes each"));
+    let mut two = vec![0u8; 32];
+    two[0] = 1;
+    let hashes = to_cbor(&(1u8, Vec::<Entry>::new(), serde_bytes::ByteBuf::from(two))).unwrap();
+    assert!(coded_error(&hashes).contains("increasing"));
+    assert!(coded_error(&to_cbor(&(9u8, 1u8)).unwrap()).contains("unknown coded message"));
+    assert!(coded_error(&to_cbor(&(2u8, Vec::<Entry>::new(), 1u8)).unwrap()).contains("extra"));
+    // Oversized input is refused before parsing.
+    let huge = vec![0u8; MAX_MESSAGE_SIZE + 1];
+    assert!(coded_error(&huge).contains("too large") || coded_error(&huge).contains("limit"));
+}
+
+#[test]
+fn a_decode_that_names_entries_we_do_not_hold_is_refused() {
+    let set = ReconSet::new((0..100).map(|i| entry(&format!("c{i:03}"), 0, 0)));
+    let mut side = Reconciler::new(&set, ReconConfig::default());
+    let lie = CodedMessage::Decoded {
+        items: Vec::new(),
+        lacked: vec![12345],
+    };
+    let err = side.respond_coded(&lie).unwrap_err();
+    assert!(err.to_string().contains("do not hold"), "{err}");
+}
+
+/// Builds the million-entry pair of the range benchmark: `n` shared entries, 100 cases
+/// differing (40 missing from a, 40 from b, 20 newer on b), spread over the key space.
+fn pair_differing_in_100(n: u32) -> (ReconSet, ReconSet) {
+    let base: Vec<Entry> = (0..n)
+        .map(|i| entry(&format!("110000-{i:08}"), i % 7, i % 11))
+        .collect();
+    let picked = |k: u32| (k * 9_973 + 17) % n;
+    let missing_a: BTreeSet<u32> = (0..40).map(picked).collect();
+    let missing_b: BTreeSet<u32> = (40..80).map(picked).collect();
+    let newer_b: BTreeSet<u32> = (80..100).map(picked).collect();
+    let a = ReconSet::new(
+        base.iter()
+            .enumerate()
+            .filter(|(i, _)| !missing_a.contains(&(*i as u32)))
+            .map(|(_, e)| e.clone()),
+    );
+    let b = ReconSet::new(base.iter().enumerate().filter_map(|(i, e)| {
+        let i = i as u32;
+        if missing_b.contains(&i) {
+            None
+        } else if newer_b.contains(&i) {
+            Some(Entry::new(e.case.clone(), e.intake_seq, e.handling_seq + 1))
+        } else {
+            Some(e.clone())
+        }
+    }));
+    (a, b)
+}
+
+/// The coded figures for docs/BENCHMARKS.md: `n` shared entries, 100 cases differing, over
+/// a few session seeds (the seed decides the mapping, so the cost varies a little).
+// Only to print how long the test took: nothing it checks depends on the time.
+#[allow(clippy::disallowed_methods)]
+fn measure_coded(n: u32) -> Vec<ReconStats> {
+    let started = Instant::now();
+    let (a, b) = pair_differing_in_100(n);
+    let built = started.elapsed();
+    let mut all = Vec::new();
+    for seed in 1..=5u64 {
+        let started = Instant::now();
+        let stats = converge_coded(&a, &b, ReconConfig::default(), seed);
+        let took = started.elapsed();
+        assert_eq!(stats.a_lacks.len(), 40 + 20);
+        assert_eq!(stats.b_lacks.len(), 40 + 20);
+        println!(
+            "{n} entries, 100 cases differing (120 entries), coded, seed {seed}: {} bytes in \
+             {} messages ({} round trips), largest message {} bytes; sets built in \
+             {built:.2?}, reconciled in {took:.2?}",
+            stats.bytes, stats.messages, stats.rounds, stats.largest_message,
+        );
+        all.push(stats);
+    }
+    let ranges = converge(&a, &b, ReconConfig::default());
+    println!(
+        "{n} entries, the same difference by ranges: {} bytes in {} messages ({} round trips)",
+        ranges.bytes, ranges.messages, ranges.rounds
+    );
+    all
+}
+
+#[test]
+fn reconciles_a_million_entries_differing_in_100_coded() {
+    for stats in measure_coded(1_000_000) {
+        assert!(stats.rounds <= 2, "{stats:?}");
+        assert!(stats.bytes < 16 * 1024, "{stats:?}");
+    }
+}
+
+#[test]
+fn reconciles_ten_thousand_entries_differing_in_100_coded() {
+    for stats in measure_coded(10_000) {
+        assert!(stats.rounds <= 2, "{stats:?}");
+        assert!(stats.bytes < 16 * 1024, "{stats:?}");
+    }
 }

@@ -113,8 +113,15 @@ fn arb_message() -> impl Strategy<Value = Message> {
                 offset,
             }
         }),
-        (any::<u64>(), any::<u32>(), bytes).prop_map(|(session, round, message)| {
+        (any::<u64>(), any::<u32>(), bytes.clone()).prop_map(|(session, round, message)| {
             Message::Reconcile {
+                session,
+                round,
+                message,
+            }
+        }),
+        (any::<u64>(), any::<u32>(), bytes).prop_map(|(session, round, message)| {
+            Message::ReconcileCoded {
                 session,
                 round,
                 message,

@@ -33,7 +33,9 @@ use tongban_protocol::engine::backoffice::Notice;
 use tongban_protocol::engine::records::CaseRecord;
 use tongban_protocol::envelope::Identity;
 use tongban_protocol::ids::{CaseId, Digest, RegionId, Timestamp, WindowId};
-use tongban_protocol::reconcile::{Entry, ReconConfig, ReconMessage, ReconSet, Reconciler};
+use tongban_protocol::reconcile::{
+    Entry, ReconConfig, ReconMessage, ReconSet, Reconciler, SessionMessage,
+};
 use tongban_protocol::roster::{Member, Roster, RosterDocument};
 use tongban_protocol::wire::{Frame, Message, Receipt};
 
@@ -485,6 +487,68 @@ pub(crate) fn recon_messages() -> impl Strategy<Value = Vec<ReconMessage>> {
     })
 }
 
+/// The messages of a real coded session (protocol version 4) between two random sets that
+/// share most entries, of either kind (a large difference goes on with ranges).
+pub(crate) fn coded_session_messages() -> impl Strategy<Value = Vec<SessionMessage>> {
+    let entries = proptest::collection::btree_set((0u32..400, 0u32..3, 0u32..3), 0..300);
+    let ops = proptest::collection::vec((any::<Index>(), any::<bool>()), 0..40);
+    (entries, ops, any::<u64>()).prop_map(|(base, ops, seed)| {
+        let base: Vec<Entry> = base
+            .into_iter()
+            .map(|(c, i, h)| {
+                Entry::new(
+                    CaseId::new(format!("120000-{c:05}")).expect("case id"),
+                    i,
+                    h,
+                )
+            })
+            .collect();
+        let mut a = base.clone();
+        let mut b = base;
+        for (index, from_a) in ops {
+            let side = if from_a { &mut a } else { &mut b };
+            if !side.is_empty() {
+                side.remove(index.index(side.len()));
+            }
+        }
+        let (a, b) = (ReconSet::new(a), ReconSet::new(b));
+        let mut ra = Reconciler::new(&a, ReconConfig::default()).with_seed(seed);
+        let mut rb = Reconciler::new(&b, ReconConfig::default()).with_seed(seed);
+        let mut messages = vec![ra.initiate_coded()];
+        for round in 0..8 {
+            let last = messages.last().expect("one message at least");
+            let next = if round % 2 == 0 {
+                rb.respond_any(last)
+            } else {
+                ra.respond_any(last)
+            };
+            match next.expect("an honest session proceeds") {
+                Some(m) => messages.push(m),
+                None => break,
+            }
+        }
+        messages
+    })
+}
+
+/// One valid encoded coded reconciliation message (version 4).
+pub(crate) fn coded_message_bytes() -> impl Strategy<Value = Vec<u8>> {
+    (coded_session_messages(), any::<Index>()).prop_filter_map(
+        "a session with a coded message",
+        |(messages, i)| {
+            let coded: Vec<&SessionMessage> = messages
+                .iter()
+                .filter(|m| matches!(m, SessionMessage::Coded(_)))
+                .collect();
+            (!coded.is_empty()).then(|| {
+                coded[i.index(coded.len())]
+                    .encode()
+                    .expect("an honest message encodes")
+            })
+        },
+    )
+}
+
 /// One valid encoded reconciliation message.
 pub(crate) fn recon_message_bytes() -> impl Strategy<Value = Vec<u8>> {
     (recon_messages(), any::<Index>()).prop_map(|(messages, i)| {
@@ -593,6 +657,13 @@ pub(crate) fn message() -> impl Strategy<Value = Message> {
         }),
         (any::<u64>(), any::<u32>(), recon_message_bytes()).prop_map(
             |(session, round, message)| Message::Reconcile {
+                session,
+                round,
+                message: ByteBuf::from(message),
+            }
+        ),
+        (any::<u64>(), any::<u32>(), coded_message_bytes()).prop_map(
+            |(session, round, message)| Message::ReconcileCoded {
                 session,
                 round,
                 message: ByteBuf::from(message),
@@ -753,6 +824,7 @@ const FIELDS: &[&str] = &[
     "members",
     "refused",
     "reconcile",
+    "reconcile_coded",
     "catalog_announce",
     "intake",
     "handling",

@@ -98,7 +98,7 @@ fn build_report(mut sim: Sim<'_>) -> Report {
         .iter()
         .map(|(k, v)| (k.to_string(), v.clone()))
         .collect();
-    let recon_kinds = ["reconcile", "reconcile_done"];
+    let recon_kinds = ["reconcile", "reconcile_coded", "reconcile_done"];
     let reconciliation = ReconciliationStats {
         sessions: engine_totals.get("reconciliations").copied().unwrap_or(0),
         frames: recon_kinds

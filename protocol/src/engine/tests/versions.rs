@@ -163,3 +163,44 @@ fn witnesses_acknowledge_heads_and_a_changed_record_is_named() {
     assert!(d.seq <= target && target <= d.up_to, "{d:?}");
     assert!(d.why.contains("witnessed"), "{d:?}");
 }
+
+/// Issue 12, item 3: nodes that agreed on version 4 reconcile with coded sessions, and a case
+/// whose transfer was lost arrives through one; a node on version 3 still gets range
+/// sessions only, and a version-4 frame never goes to it.
+#[test]
+fn nodes_on_version_4_reconcile_with_coded_symbols_and_older_ones_with_ranges() {
+    for (tj, coded) in [(&[1, 2, 3, 4][..], true), (&[1, 2, 3][..], false)] {
+        let all = crate::wire::PROTOCOL_VERSIONS;
+        let mut net = pair(all, tj);
+        let (at_bj, _) = connect(&mut net, all, tj);
+        assert_eq!(at_bj.unwrap(), if coded { 4 } else { 3 });
+        // Enough shared cases that a session opens with symbols, not a listing.
+        for _ in 0..40 {
+            net.intake(TJ, BJ, "1100000001");
+        }
+        net.run(|_| false);
+        // Two more whose transfers are lost: Beijing learns of them only by reconciling.
+        let lost = [
+            net.intake(TJ, BJ, "1100000001"),
+            net.intake(TJ, BJ, "1100000001"),
+        ];
+        net.in_flight.clear();
+        net.now = net.now.plus_ms(EngineConfig::default().retry_initial_ms);
+        let now = net.now;
+        net.node(BJ).reconcile_with(&region(TJ), now).unwrap();
+        net.commit(BJ);
+        net.run(|_| false);
+        for case in &lost {
+            let record = net.node(BJ).case_record(case);
+            assert_eq!(record.map(|r| r.intake_seq), Some(1), "coded: {coded}");
+        }
+        let kinds: Vec<String> = audit_records(&mut net, BJ)
+            .into_iter()
+            .filter(|r| r.kind.starts_with("reconcile"))
+            .map(|r| r.kind)
+            .collect();
+        let used_coded = kinds.iter().any(|k| k == "reconcile_coded");
+        assert_eq!(used_coded, coded, "{kinds:?}");
+        assert_eq!(net.node(BJ).metrics().messages_too_new, 0);
+    }
+}
