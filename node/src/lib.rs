@@ -11,7 +11,7 @@
 //! | [`cli`] | what the CLI's commands do: roster signing and checking, catalog checks, `tongban doctor` |
 //! | [`daemon`] | the running node: the engine thread, group commit, the back office, the HTTP server |
 //! | [`api`] | the HTTP API for windows and back offices, `/livez`, `/readyz`, `/healthz`, `/metrics`, OpenAPI |
-//! | [`bench`] | `tongban bench`: the floor, real nodes under open-loop load, and a plain JSON server beside them |
+//! | [`bench`](mod@bench) | `tongban bench`: the floor, real nodes under open-loop load, and a plain JSON server beside them |
 //! | [`demo`] | `tongban demo`: the five regions on loopback, with optional load |
 //! | [`net`] | the peer transport: libp2p over QUIC, roster allow-list, the frame protocol |
 //! | [`tls`] | HTTPS for the API: the `[tls]` files checked, served with rustls, reloaded on SIGHUP; `tongban cert dev` |
