@@ -100,16 +100,27 @@ impl<S: Store> Engine<S> {
         })
     }
 
-    /// A signed receipt from `from`: checked against its node key, its case and side (only
-    /// the case's peer acknowledges, and only the side this node writes), then settles the
-    /// outbox and is kept.
-    fn take_receipt(&mut self, from: &RegionId, receipt: &[u8], now: Timestamp) -> Result<()> {
+    /// A document `from`'s node signed, opened with its node key: how every signed document a
+    /// peer sends inside a frame (receipts, audit heads and acknowledgements, licence requests
+    /// and answers) is checked.
+    pub(super) fn open_from_peer<T: crate::envelope::Signable>(
+        &self,
+        from: &RegionId,
+        bytes: &[u8],
+    ) -> Result<Envelope<T>> {
         let key = self
             .roster
             .region(from)
             .map(|m| m.node_key)
             .ok_or_else(|| Error::NotFound(format!("region {from} on the roster")))?;
-        let receipt = open::<Receipt, _>(receipt, &key)?;
+        open::<T, _>(bytes, &key)
+    }
+
+    /// A signed receipt from `from`: checked against its node key, its case and side (only
+    /// the case's peer acknowledges, and only the side this node writes), then settles the
+    /// outbox and is kept.
+    fn take_receipt(&mut self, from: &RegionId, receipt: &[u8], now: Timestamp) -> Result<()> {
+        let receipt = self.open_from_peer::<Receipt>(from, receipt)?;
         let r = receipt.payload();
         if &r.by != from {
             return Err(Error::BadEvent(format!(

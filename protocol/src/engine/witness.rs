@@ -10,7 +10,6 @@ use serde_bytes::ByteBuf;
 
 use super::Engine;
 use super::audit::{AuditAck, SignedAuditHead};
-use crate::envelope::open;
 use crate::error::{Error, Result};
 use crate::ids::{RegionId, Timestamp};
 use crate::store::{Store, Table};
@@ -48,12 +47,7 @@ impl<S: Store> Engine<S> {
         head: &[u8],
         now: Timestamp,
     ) -> Result<()> {
-        let key = self
-            .roster
-            .region(from)
-            .map(|m| m.node_key)
-            .ok_or_else(|| Error::FrameRefused(format!("region {from} is not a member")))?;
-        let env = open::<SignedAuditHead, _>(head, &key)?;
+        let env = self.open_from_peer::<SignedAuditHead>(from, head)?;
         let signed = env.payload();
         if &signed.region != from || signed.at.0 > now.0.saturating_add(300_000) {
             return Err(Error::FrameRefused(format!(
@@ -91,12 +85,7 @@ impl<S: Store> Engine<S> {
         ack: &[u8],
         now: Timestamp,
     ) -> Result<()> {
-        let key = self
-            .roster
-            .region(from)
-            .map(|m| m.node_key)
-            .ok_or_else(|| Error::FrameRefused(format!("region {from} is not a member")))?;
-        let env = open::<AuditAck, _>(ack, &key)?;
+        let env = self.open_from_peer::<AuditAck>(from, ack)?;
         let a = env.payload();
         if &a.witness != from || a.region != self.me || a.at.0 > now.0.saturating_add(300_000) {
             return Err(Error::FrameRefused(format!(

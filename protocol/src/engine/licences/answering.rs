@@ -6,7 +6,7 @@ use serde_bytes::ByteBuf;
 use super::*;
 use crate::engine::Engine;
 use crate::engine::records;
-use crate::envelope::{Envelope, Signable, open};
+use crate::envelope::{Envelope, Signable};
 use crate::error::{Error, Result};
 use crate::licence::request::{AnswerOutcome, LicenceAnswer, LicenceRequest};
 use crate::store::{Store, Table};
@@ -23,12 +23,7 @@ impl<S: Store> Engine<S> {
         bytes: &[u8],
         now: Timestamp,
     ) -> Result<()> {
-        let key = self
-            .roster
-            .region(from)
-            .map(|m| m.node_key)
-            .ok_or_else(|| Error::NotFound(format!("region {from} on the roster")))?;
-        let env = open::<LicenceRequest, _>(bytes, &key)?;
+        let env = self.open_from_peer::<LicenceRequest>(from, bytes)?;
         let request = env.payload();
         if &request.from != from || request.to != self.me {
             return Err(Error::BadEvent(format!(

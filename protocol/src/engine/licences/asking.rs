@@ -8,7 +8,7 @@ use super::*;
 use crate::engine::audit::Direction;
 use crate::engine::records::{self, next_counter};
 use crate::engine::{Actor, Engine};
-use crate::envelope::{Signable, open};
+use crate::envelope::Signable;
 use crate::error::{Error, Result};
 use crate::licence::request::{AnswerOutcome, LicenceAnswer, LicenceRequest};
 use crate::store::{Store, Table};
@@ -294,12 +294,7 @@ impl<S: Store> Engine<S> {
         bytes: &[u8],
         now: Timestamp,
     ) -> Result<()> {
-        let key = self
-            .roster
-            .region(from)
-            .map(|m| m.node_key)
-            .ok_or_else(|| Error::NotFound(format!("region {from} on the roster")))?;
-        let env = open::<LicenceAnswer, _>(bytes, &key)?;
+        let env = self.open_from_peer::<LicenceAnswer>(from, bytes)?;
         let answer = env.payload();
         let Some(mut record) = records::get::<RequestRecord>(
             &self.store,
