@@ -12,6 +12,7 @@ mod case;
 mod case_actions;
 mod federation;
 mod form;
+mod intake_request;
 mod labels;
 mod layout;
 mod licence_requests;
