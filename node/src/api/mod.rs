@@ -4,6 +4,7 @@
 //! commit.
 
 pub(crate) mod applications;
+pub mod audit;
 pub(crate) mod auth;
 mod backup;
 mod catalog;
@@ -102,8 +103,8 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(ops::metrics))
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/api/v1/admin/dead-letters", get(ops::dead_letters))
-        .route("/api/v1/admin/audit/head", get(ops::audit_head))
-        .route("/api/v1/admin/audit/witnessed", get(ops::witnessed))
+        .route("/api/v1/admin/audit/head", get(audit::audit_head))
+        .route("/api/v1/admin/audit/witnessed", get(audit::witnessed))
         .route(
             "/api/v1/admin/dead-letters/retry",
             post(ops::retry_dead_letters),

@@ -14,7 +14,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::error::{ErrorBody, ErrorCode, ErrorDetail};
-use super::{applications, backup, catalog, licences, materials, ops, roster};
+use super::{applications, audit, backup, catalog, licences, materials, ops, roster};
 
 /// The API's description: what it is for and how to use it.
 const DESCRIPTION: &str = "The HTTP API of one tongban node: the service windows (综合窗口) and the back \
@@ -58,8 +58,8 @@ Errors: every error answer is JSON, `{\"error\": {\"code\", \"message\", \"probl
         ops::dead_letters,
         ops::retry_dead_letters,
         ops::retry_dead_letter,
-        ops::audit_head,
-        ops::witnessed,
+        audit::audit_head,
+        audit::witnessed,
         licences::ask,
         licences::one,
         licences::list,

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use tongban_protocol::engine::audit::{AuditFindings, verify_against_witnesses};
 use tongban_protocol::ids::Timestamp;
 
-use crate::api::ops::WitnessedAnswer;
+use crate::api::audit::WitnessedAnswer;
 use crate::config::{NodeConfig, read_text};
 use crate::error::NodeError;
 use crate::store::RedbStore;
