@@ -28,6 +28,7 @@ pub mod daemon;
 pub mod demo;
 pub mod error;
 pub mod keys;
+pub mod latency;
 pub mod limits;
 pub mod logging;
 pub mod net;

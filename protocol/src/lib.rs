@@ -27,6 +27,7 @@ pub mod engine;
 pub mod envelope;
 pub mod error;
 pub mod evidence;
+pub mod histogram;
 pub mod ids;
 pub mod licence;
 pub mod reconcile;

@@ -69,6 +69,19 @@ async fn cases_between_every_pair_of_five_regions_conclude_alike_at_both_ends() 
         same_case(&at_intake, &at_handling);
     }
     assert_eq!(cases.len(), 20);
+    // The latencies behind it, as histograms: each node timed its four intakes, its commits,
+    // its notices to the back office and its events' delivery to the peers.
+    for node in &nodes {
+        let c = node.client();
+        assert_eq!(metric(&c, "intake_seconds_count").await, 4);
+        for name in [
+            "commit_seconds_count",
+            "notice_delivery_seconds_count",
+            "event_delivery_seconds_count",
+        ] {
+            assert!(metric(&c, name).await > 0, "{name} counted nothing");
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

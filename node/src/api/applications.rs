@@ -19,6 +19,7 @@ use tongban_protocol::wire::Receipt;
 use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::{AppState, auth, body, bounded_param, enum_param, json, param, query};
 use crate::daemon::Command;
+use crate::latency::Latency;
 
 fn case_id(id: &str) -> Result<CaseId, ApiError> {
     id.parse()
@@ -98,6 +99,7 @@ pub(super) async fn intake(
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<IntakeAnswer>), ApiError> {
+    let started = std::time::Instant::now();
     let actor = auth::actor(&state, &headers)?;
     if !matches!(actor, Actor::Window { .. }) {
         return Err(ApiError::forbidden(
@@ -119,6 +121,10 @@ pub(super) async fn intake(
             reply,
         })
         .await?;
+    state
+        .engine
+        .latencies()
+        .observe(Latency::Intake, started.elapsed());
     let r = receipt.receipt.payload();
     let printable = format!(
         "收件凭证\n办件编号：{}\n收件地：{}\n收件时间：{}\n回执摘要：{}",

@@ -14,6 +14,7 @@ use tracing::info;
 use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::{AppState, auth};
 use crate::daemon::Command;
+use crate::latency::Latency;
 use crate::peers::Protocol;
 
 /// `GET /livez`: the process serves HTTP. Nothing else is asked, so a supervisor restarts the
@@ -201,7 +202,10 @@ pub(super) async fn healthz(State(state): State<AppState>) -> Result<Json<Health
         with the node's region; `tongban_peer_frames_refused_total{peer,reason}` counts each peer's frames the \
         transport refused (`rate`: over the peer's rate limit, `size`: over the frame size limit, `queue`: the \
         peer's share of the engine's queue full) and `tongban_api_refused_total{reason=\"queue\"}` the API calls \
-        answered 503 busy. Read from counters the engine publishes after each commit: it never waits behind \
+        answered 503 busy. Histograms (seconds, buckets 0.0005 to 300): `tongban_intake_seconds` (intake \
+        answered 201), `tongban_event_delivery_seconds` (events queued for a peer until its receipt), \
+        `tongban_notice_delivery_seconds` (notices until the back office took them), `tongban_commit_seconds` \
+        (the engine's commits). Read from counters the engine publishes after each commit: it never waits behind \
         the engine.",
     responses(
         (status = 200, description = "The metrics.", body = String, content_type = "text/plain; version=0.0.4",
@@ -414,6 +418,31 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Result<impl IntoRe
         "Notices to the back office parked in the dead-letter table now, waiting for an operator.",
         snapshot.dead_letters,
     );
+    let latencies = state.engine.latencies();
+    for (name, help, histogram) in [
+        (
+            "intake_seconds",
+            "POST /api/v1/applications answered 201: from the call to the signed receipt, the engine's queue and commit included.",
+            latencies.get(Latency::Intake),
+        ),
+        (
+            "event_delivery_seconds",
+            "Case events from being queued for a peer to the peer's receipt covering them, retries and outages included.",
+            m.event_delivery.clone(),
+        ),
+        (
+            "notice_delivery_seconds",
+            "Notices from the engine handing them out to the back office taking them, retries included.",
+            latencies.get(Latency::Notice),
+        ),
+        (
+            "commit_seconds",
+            "Commits of the engine's batches: the store's transaction, its fsync included.",
+            latencies.get(Latency::Commit),
+        ),
+    ] {
+        crate::latency::render(&mut text, name, help, region, &histogram);
+    }
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,

@@ -15,6 +15,7 @@ use tracing::{error, info, warn};
 
 use super::queue::{Command, EngineHandle};
 use crate::config::NoticesConfig;
+use crate::latency::Latency;
 
 /// A notice on its way to the back office.
 struct Pending {
@@ -23,6 +24,8 @@ struct Pending {
     failures: u32,
     /// When to try next.
     due: tokio::time::Instant,
+    /// When the engine handed it out: the start of its delivery time.
+    queued: tokio::time::Instant,
 }
 
 /// The notice to try next, and when: the earliest due of the first waiting notice of each
@@ -63,6 +66,7 @@ pub(super) async fn back_office_loop<B: BackOffice>(
         notice,
         failures: 0,
         due: tokio::time::Instant::now(),
+        queued: tokio::time::Instant::now(),
     };
     loop {
         let next = next_attempt(&queue);
@@ -94,6 +98,9 @@ pub(super) async fn back_office_loop<B: BackOffice>(
                         if pending.failures > 0 {
                             info!(case = %pending.notice.case(), id, attempts = pending.failures + 1, "back office took a notice it had refused");
                         }
+                        engine
+                            .latencies()
+                            .observe(Latency::Notice, pending.queued.elapsed());
                         engine.tell(Command::NoticeDelivered { id }).await;
                         continue;
                     }

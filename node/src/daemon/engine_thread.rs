@@ -26,6 +26,7 @@ use super::now;
 use super::queue::{Command, EngineQueue, LicenceRequestsQuery, Reply, Snapshot};
 use crate::config::NodeConfig;
 use crate::error::NodeError;
+use crate::latency::{Latencies, Latency};
 use crate::limits::Refusals;
 use crate::net::NetCommand;
 use crate::store::NodeStore;
@@ -58,6 +59,7 @@ pub(super) struct Outlets {
     pub net: mpsc::Sender<NetCommand>,
     pub published: watch::Sender<Arc<Snapshot>>,
     pub refusals: Arc<Refusals>,
+    pub latencies: Arc<Latencies>,
 }
 
 impl Outlets {
@@ -279,7 +281,10 @@ pub(super) fn engine_loop(mut engine: Engine<NodeStore>, rx: EngineQueue, mut ou
                 break;
             }
         }
-        match engine.commit_to(&mut out) {
+        let committing = std::time::Instant::now();
+        let committed = engine.commit_to(&mut out);
+        out.latencies.observe(Latency::Commit, committing.elapsed());
+        match committed {
             Ok(()) => {
                 out.published.send_replace(publish(&engine, cases.clone()));
                 for reply in deferred {

@@ -135,6 +135,7 @@ pub async fn run(config: NodeConfig, options: RunOptions) -> Result<(), NodeErro
         net: net_tx,
         published,
         refusals: Arc::clone(handle.refusals()),
+        latencies: Arc::clone(handle.latencies()),
     };
     // The engine's thread opens the store itself (a PostgreSQL store must not be driven from
     // inside this runtime), waiting there as the standby while another process holds the

@@ -29,6 +29,7 @@ use tongban_protocol::ids::{CaseId, Digest, RegionId};
 use tongban_protocol::roster::{Roster, RosterDocument};
 use tracing::warn;
 
+use crate::latency::Latencies;
 use crate::limits::{LOCAL_QUEUE, PEER_QUEUE, Refusal, Refusals, Ticket};
 
 /// Where the engine sends its answer to a command, after the commit.
@@ -348,6 +349,7 @@ pub struct EngineHandle {
     reads: std_mpsc::SyncSender<Command>,
     published: watch::Receiver<Arc<Snapshot>>,
     refusals: Arc<Refusals>,
+    latencies: Arc<Latencies>,
     peers: Arc<crate::peers::PeerBook>,
 }
 
@@ -378,6 +380,7 @@ pub fn engine_queue() -> (EngineHandle, EngineQueue, watch::Sender<Arc<Snapshot>
         reads,
         published,
         refusals: Arc::new(Refusals::default()),
+        latencies: Arc::default(),
         peers: Arc::default(),
     };
     let queue = EngineQueue {
@@ -457,5 +460,10 @@ impl EngineHandle {
     /// The refusals counted by the transport and the API.
     pub fn refusals(&self) -> &Arc<Refusals> {
         &self.refusals
+    }
+
+    /// The latencies the API, the engine thread and the back-office loop time.
+    pub fn latencies(&self) -> &Arc<Latencies> {
+        &self.latencies
     }
 }

@@ -348,6 +348,9 @@ pub struct Metrics {
     pub audit_refused_suppressed: u64,
     /// Uploads dropped for not being completed within `upload_expiry_ms`.
     pub uploads_expired: u64,
+    /// From an event batch queued for a peer to the peer's receipt covering it: how long the
+    /// other region waits for what this one wrote, retries and outages included.
+    pub event_delivery: crate::histogram::Histogram,
 }
 
 /// One region's node, as pure logic over a [`Store`].

@@ -102,6 +102,7 @@ impl<S: Store> Engine<S> {
             settles_on,
             attempts: 0,
             next_at: now,
+            queued_at: now,
         };
         records::put(&mut self.store, Table::Outbox, &outbox_key(to, id), &item)?;
         self.outbox.insert(item);
@@ -319,6 +320,16 @@ impl<S: Store> Engine<S> {
             return Ok(());
         }
         for id in settled {
+            if let Some(queued) = self
+                .outbox
+                .get(peer, id)
+                .map(|p| p.item.queued_at)
+                .filter(|t| t.0 > 0)
+            {
+                self.metrics
+                    .event_delivery
+                    .observe_ms(now.0.saturating_sub(queued.0));
+            }
             self.outbox.remove(peer, id);
             self.store.delete(Table::Outbox, &outbox_key(peer, id))?;
         }

@@ -166,4 +166,8 @@ pub(crate) struct OutboxItem {
     pub settles_on: Option<(CaseId, Side, u32)>,
     pub attempts: u32,
     pub next_at: Timestamp,
+    /// When it was queued: the start of its delivery time. Items queued before this field
+    /// existed read 0 and are not timed.
+    #[serde(default)]
+    pub queued_at: Timestamp,
 }
