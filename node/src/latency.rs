@@ -41,7 +41,10 @@ impl Latencies {
     pub fn observe(&self, which: Latency, took: Duration) {
         let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
         // A poisoned lock only means a panic elsewhere mid-count: the counts stay usable.
-        let mut h = self.of(which).lock().unwrap_or_else(|p| p.into_inner());
+        let mut h = self
+            .of(which)
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         h.observe_us(us);
     }
 
@@ -49,7 +52,7 @@ impl Latencies {
     pub fn get(&self, which: Latency) -> Histogram {
         self.of(which)
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
 }

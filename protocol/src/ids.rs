@@ -265,6 +265,9 @@ impl PublicKey {
     /// The key ready for strict verification. Refuses encodings that are not a point and
     /// points of small order, which would let anyone forge signatures "by" the key.
     pub fn verifying_key(&self) -> Result<ed25519_dalek::VerifyingKey> {
+        if let Some(key) = verifying_keys::get(self) {
+            return Ok(key);
+        }
         let key =
             ed25519_dalek::VerifyingKey::from_bytes(&self.0).map_err(|_| Error::InvalidKey {
                 kid: self.kid().to_string(),
@@ -276,6 +279,7 @@ impl PublicKey {
                 why: "a weak key of small order",
             });
         }
+        verifying_keys::keep(self, key);
         Ok(key)
     }
 
@@ -441,6 +445,39 @@ impl fmt::Display for Masked<'_> {
 impl fmt::Debug for Masked<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "\"{self}\"")
+    }
+}
+
+/// Keys already checked and decompressed, by their bytes: every envelope of a peer is verified
+/// with one of a few roster keys, and decompressing the point each time cost a fifth of a
+/// verification. Only keys that passed [`PublicKey::verifying_key`]'s checks are kept, at
+/// most [`verifying_keys::MAX`]; past that the cache starts over (a federation has far fewer).
+mod verifying_keys {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+
+    use super::PublicKey;
+
+    /// Most keys kept.
+    pub(super) const MAX: usize = 4096;
+
+    fn cache() -> &'static Mutex<HashMap<[u8; 32], ed25519_dalek::VerifyingKey>> {
+        static CACHE: OnceLock<Mutex<HashMap<[u8; 32], ed25519_dalek::VerifyingKey>>> =
+            OnceLock::new();
+        CACHE.get_or_init(Mutex::default)
+    }
+
+    pub(super) fn get(key: &PublicKey) -> Option<ed25519_dalek::VerifyingKey> {
+        cache().lock().ok()?.get(&key.0).copied()
+    }
+
+    pub(super) fn keep(key: &PublicKey, verifying: ed25519_dalek::VerifyingKey) {
+        if let Ok(mut cache) = cache().lock() {
+            if cache.len() >= MAX {
+                cache.clear();
+            }
+            cache.insert(key.0, verifying);
+        }
     }
 }
 

@@ -222,16 +222,30 @@ async fn federation(
             ),
         );
         let before = nodes::event_counts(http, &nodes).await?;
+        let intake_before = nodes::Buckets::of(http, intake, "tongban_intake_seconds").await?;
+        let commit_before = nodes::Buckets::of(http, intake, "tongban_commit_seconds").await?;
         let outcome = load::run(http, requests, rate, 201, &progress(rate, count)).await;
         let after = nodes::event_counts(http, &nodes).await?;
+        let intakes = nodes::Buckets::of(http, intake, "tongban_intake_seconds")
+            .await?
+            .since(&intake_before);
+        let commits = nodes::Buckets::of(http, intake, "tongban_commit_seconds")
+            .await?
+            .since(&commit_before);
         let secs = outcome.elapsed.as_secs_f64().max(1e-9);
-        let step = step(
+        let mut step = step(
             rate,
             options.seconds,
             outcome,
             after.0.saturating_sub(before.0) as f64 / secs,
             after.1.saturating_sub(before.1) as f64 / secs,
         );
+        step.at_node = Some(report::AtNode {
+            intake_p50_ms: intakes.quantile_bound_ms(0.5),
+            intake_p99_ms: intakes.quantile_bound_ms(0.99),
+            commit_p50_ms: commits.quantile_bound_ms(0.5),
+            commit_p99_ms: commits.quantile_bound_ms(0.99),
+        });
         print_step("federation", &step);
         steps.push(step);
         // Let the back office finish the step's cases before the next step.
@@ -390,6 +404,7 @@ fn step(rate: f64, seconds: f64, outcome: load::Outcome, written: f64, received:
         latency_ms: outcome.latency,
         events_written_per_s: written,
         events_received_per_s: received,
+        at_node: None,
     }
 }
 
@@ -413,6 +428,19 @@ fn print_step(what: &str, step: &Step) {
             floor::figure(step.events_received_per_s)
         ),
     );
+    if let Some(n) = &step.at_node {
+        let ms = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("≤ {v} ms"));
+        row(
+            &format!("{what} at {}/s: at the intake node", step.rate),
+            format!(
+                "intake p50 {}, p99 {}; commit p50 {}, p99 {}",
+                ms(n.intake_p50_ms),
+                ms(n.intake_p99_ms),
+                ms(n.commit_p50_ms),
+                ms(n.commit_p99_ms)
+            ),
+        );
+    }
     if step.failed > 0 {
         row(
             &format!("{what} at {}/s: FAILED", step.rate),

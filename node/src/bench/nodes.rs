@@ -125,6 +125,73 @@ pub async fn event_counts(http: &reqwest::Client, nodes: &[Node]) -> Result<(u64
     Ok((written, received))
 }
 
+/// A histogram's cumulative buckets as `/metrics` shows them: `(le in seconds, count)`, the
+/// `+Inf` bucket last.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Buckets(Vec<(f64, u64)>);
+
+impl Buckets {
+    /// The histogram `name` (such as `tongban_intake_seconds`) of the node's `/metrics`.
+    pub async fn of(http: &reqwest::Client, node: &Node, name: &str) -> Result<Buckets, NodeError> {
+        let text = http
+            .get(format!("{}/metrics", node.base))
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| NodeError::Refused(format!("{}'s /metrics: {e}", node.region)))?
+            .text()
+            .await
+            .map_err(|e| NodeError::Refused(format!("{}'s /metrics: {e}", node.region)))?;
+        Ok(Buckets::parse(&text, name))
+    }
+
+    fn parse(text: &str, name: &str) -> Buckets {
+        let prefix = format!("{name}_bucket{{");
+        Buckets(
+            text.lines()
+                .filter(|l| l.starts_with(&prefix))
+                .filter_map(|l| {
+                    let le = l.split("le=\"").nth(1)?.split('"').next()?;
+                    let le = if le == "+Inf" {
+                        f64::INFINITY
+                    } else {
+                        le.parse().ok()?
+                    };
+                    Some((le, l.rsplit(' ').next()?.parse().ok()?))
+                })
+                .collect(),
+        )
+    }
+
+    /// What was counted since `before` (the same histogram read earlier).
+    pub fn since(&self, before: &Buckets) -> Buckets {
+        Buckets(
+            self.0
+                .iter()
+                .map(|&(le, n)| {
+                    let was = before.0.iter().find(|b| b.0 == le).map_or(0, |b| b.1);
+                    (le, n.saturating_sub(was))
+                })
+                .collect(),
+        )
+    }
+
+    /// The bound, in milliseconds, of the smallest bucket holding at least `q` of the counts:
+    /// the quantile is at most this. `None` when nothing was counted; infinite past the
+    /// largest bound.
+    pub fn quantile_bound_ms(&self, q: f64) -> Option<f64> {
+        let total = self.0.last()?.1;
+        if total == 0 {
+            return None;
+        }
+        let wanted = ((q * total as f64).ceil() as u64).max(1);
+        self.0
+            .iter()
+            .find(|&&(_, n)| n >= wanted)
+            .map(|&(le, _)| le * 1000.0)
+    }
+}
+
 /// The value of counter `name` in a Prometheus text exposition (0 when absent).
 fn counter(text: &str, name: &str) -> u64 {
     text.lines()
@@ -135,6 +202,23 @@ fn counter(text: &str, name: &str) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn histogram_quantiles_are_the_bounds_of_their_buckets() {
+        let histogram = "tongban_commit_seconds_bucket{region=\"1\",le=\"0.001\"} 5\n\
+                         tongban_commit_seconds_bucket{region=\"1\",le=\"0.01\"} 9\n\
+                         tongban_commit_seconds_bucket{region=\"1\",le=\"+Inf\"} 10\n";
+        let now = super::Buckets::parse(histogram, "tongban_commit_seconds");
+        assert_eq!(now.quantile_bound_ms(0.5), Some(1.0));
+        assert_eq!(now.quantile_bound_ms(0.9), Some(10.0));
+        assert_eq!(now.quantile_bound_ms(0.99), Some(f64::INFINITY));
+        let before = super::Buckets::parse(
+            "tongban_commit_seconds_bucket{region=\"1\",le=\"0.001\"} 5\n",
+            "tongban_commit_seconds",
+        );
+        assert_eq!(now.since(&before).quantile_bound_ms(0.5), Some(10.0));
+        assert_eq!(super::Buckets::default().quantile_bound_ms(0.5), None);
+    }
+
     #[test]
     fn counters_are_read_by_exact_name() {
         let text = "# HELP tongban_events_written_total x\n\

@@ -138,6 +138,23 @@ pub struct Step {
     /// Events received from peers and stored, all nodes together, per second during the
     /// step (the other end of each event written for a peer; 0 for the plain server).
     pub events_received_per_s: f64,
+    /// The intake node's own histograms over the step (absent for the plain server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_node: Option<AtNode>,
+}
+
+/// What the intake node timed itself during a step, from its `/metrics` histograms: each a
+/// bucket bound, so "at most" (in milliseconds; infinite past the largest bucket).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AtNode {
+    /// Median intake, from the HTTP call reaching the node to the signed receipt.
+    pub intake_p50_ms: Option<f64>,
+    /// 99th percentile of the same.
+    pub intake_p99_ms: Option<f64>,
+    /// Median commit of the engine's batch (fsync included).
+    pub commit_p50_ms: Option<f64>,
+    /// 99th percentile of the same.
+    pub commit_p99_ms: Option<f64>,
 }
 
 /// Latency percentiles in milliseconds.

@@ -33,10 +33,16 @@ use crate::store::NodeStore;
 
 /// Most commands the engine takes into one commit.
 const MAX_BATCH: usize = 512;
-/// How often an idle engine looks for reads.
-const READ_POLL: Duration = Duration::from_millis(5);
+/// The longest an idle engine sleeps without looking at its deadlines again.
+const IDLE_WAKE: Duration = Duration::from_millis(100);
 /// How long the engine works through writes before it commits and answers the reads waiting.
 const WRITE_BUDGET: Duration = Duration::from_millis(50);
+/// How long the engine works through peers' writes in a turn that holds an ask, or while one
+/// waits, before it commits and answers: the share of an intake's latency a backlog may take.
+const ASK_BUDGET: Duration = Duration::from_millis(2);
+/// Peers' writes a turn takes at least, asks or not, so that a stream of intakes cannot
+/// starve the peers.
+const MIN_WRITES: usize = 16;
 
 /// A pending reply: sent only after the batch's commit succeeded.
 type Deferred = Box<dyn FnOnce(Option<&Error>) + Send>;
@@ -223,11 +229,13 @@ fn next_tick(engine: &Engine<NodeStore>, last: Option<Timestamp>) -> Timestamp {
 /// Runs the engine loop on the current thread until every handle is dropped.
 ///
 /// Reads (a case, a worklist, a search, ...) do not queue behind the engine's write work:
-/// each turn of the loop first answers every read waiting, on the state of the last commit,
-/// and then takes writes (intakes, frames, reports, the timer) for at most [`WRITE_BUDGET`]
-/// or [`MAX_BATCH`] commands before committing; reads that arrive meanwhile wait for that
-/// turn only, however long the backlog of frames behind it. The timer runs when the engine's
-/// next deadline comes ([`next_tick`]), not on a fixed beat.
+/// each turn of the loop first answers every read waiting, on the state of the last commit.
+/// Then it takes the writes someone waits for (asks: a window's intake, an officer's
+/// decision), all of them, before the other writes (peers' frames, the back office's news),
+/// which it takes for at most [`WRITE_BUDGET`] or [`MAX_BATCH`] commands — or, once an ask is
+/// in the turn or waiting, for [`ASK_BUDGET`] past at least [`MIN_WRITES`] of them, so an ask
+/// is committed and answered soon however long the backlog of frames behind it. The loop
+/// sleeps until a queue has something or the engine's next deadline comes ([`next_tick`]).
 pub(super) fn engine_loop(mut engine: Engine<NodeStore>, rx: EngineQueue, mut out: Outlets) {
     let mut last_tick: Option<Timestamp> = None;
     let mut tick_at = next_tick(&engine, last_tick);
@@ -236,13 +244,27 @@ pub(super) fn engine_loop(mut engine: Engine<NodeStore>, rx: EngineQueue, mut ou
     let mut counts_stale = false;
     out.published.send_replace(publish(&engine, cases.clone()));
     let mut writes: VecDeque<Command> = VecDeque::new();
+    let mut asks: VecDeque<Command> = VecDeque::new();
     loop {
-        if writes.is_empty() {
-            // Idle: wake for a write, or every READ_POLL for the reads (and the timer).
-            match rx.writes.recv_timeout(READ_POLL) {
-                Ok(cmd) => writes.push_back(cmd),
-                Err(std_mpsc::RecvTimeoutError::Timeout) => {}
-                Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
+        if writes.is_empty() && asks.is_empty() {
+            let wait = Duration::from_millis(tick_at.0.saturating_sub(now().0)).min(IDLE_WAKE);
+            let woke = crossbeam_channel::select! {
+                recv(rx.reads) -> cmd => cmd.map(|cmd| {
+                    let _ = read(&engine, cmd, now());
+                }),
+                recv(rx.asks) -> cmd => cmd.map(|cmd| asks.push_back(cmd)),
+                recv(rx.writes) -> cmd => cmd.map(|cmd| writes.push_back(cmd)),
+                default(wait) => Ok(()),
+            };
+            if woke.is_err() {
+                // Every handle is gone: the node is stopping.
+                return;
+            }
+        }
+        while asks.len() < MAX_BATCH {
+            match rx.asks.try_recv() {
+                Ok(cmd) => asks.push_back(cmd),
+                Err(_) => break,
             }
         }
         while writes.len() < MAX_BATCH {
@@ -258,7 +280,7 @@ pub(super) fn engine_loop(mut engine: Engine<NodeStore>, rx: EngineQueue, mut ou
         }
         let tick_due = now >= tick_at;
         let count_due = counts_stale && now >= counted_at.plus_ms(COUNT_EVERY.as_millis() as u64);
-        if writes.is_empty() && !tick_due && !count_due {
+        if writes.is_empty() && asks.is_empty() && !tick_due && !count_due {
             continue;
         }
         let started = std::time::Instant::now();
@@ -273,11 +295,19 @@ pub(super) fn engine_loop(mut engine: Engine<NodeStore>, rx: EngineQueue, mut ou
             counted_at = now;
             counts_stale = false;
         }
-        let changed = tick_due || !writes.is_empty();
-        let mut deferred: Vec<Deferred> = Vec::with_capacity(writes.len());
+        let changed = tick_due || !writes.is_empty() || !asks.is_empty();
+        let mut deferred: Vec<Deferred> = Vec::with_capacity(writes.len() + asks.len());
+        let asked = !asks.is_empty();
+        while let Some(cmd) = asks.pop_front() {
+            deferred.push(handle(&mut engine, cmd, now));
+        }
+        let mut taken = 0;
         while let Some(cmd) = writes.pop_front() {
             deferred.push(handle(&mut engine, cmd, now));
-            if started.elapsed() >= WRITE_BUDGET {
+            taken += 1;
+            let spent = started.elapsed();
+            let hurry = taken >= MIN_WRITES && (asked || !rx.asks.is_empty());
+            if spent >= WRITE_BUDGET || (hurry && spent >= ASK_BUDGET) {
                 break;
             }
         }

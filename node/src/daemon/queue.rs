@@ -11,9 +11,9 @@
 //! read the [`Snapshot`] the engine publishes after each commit; they never queue at all.
 
 use std::sync::Arc;
-use std::sync::mpsc as std_mpsc;
 use std::time::Duration;
 
+use crossbeam_channel::{Receiver, Sender, TrySendError};
 use tokio::sync::{oneshot, watch};
 use tongban_adapters::Report;
 use tongban_protocol::Error;
@@ -343,27 +343,33 @@ pub enum AskError {
 /// The handle the API, the back office and the transport use to reach the engine.
 #[derive(Clone)]
 pub struct EngineHandle {
-    tx: std_mpsc::SyncSender<Command>,
+    tx: Sender<Command>,
+    /// Writes someone waits for (a window's intake, an officer's decision) go apart and are
+    /// taken first, so that a backlog of peers' frames does not hold them up.
+    asks: Sender<Command>,
     /// Reads go apart, so that a queue full of writes (a backlog of frames, reports) does
     /// not turn them away or hold them up.
-    reads: std_mpsc::SyncSender<Command>,
+    reads: Sender<Command>,
     published: watch::Receiver<Arc<Snapshot>>,
     refusals: Arc<Refusals>,
     latencies: Arc<Latencies>,
     peers: Arc<crate::peers::PeerBook>,
 }
 
-/// The engine's end of its two bounded queues: writes (and everything else), and reads.
+/// The engine's end of its three bounded queues: reads, writes someone waits for (asks), and
+/// the other writes (peers' frames, the back office's news, timers).
 pub struct EngineQueue {
-    pub(super) writes: std_mpsc::Receiver<Command>,
-    pub(super) reads: std_mpsc::Receiver<Command>,
+    pub(super) writes: Receiver<Command>,
+    pub(super) asks: Receiver<Command>,
+    pub(super) reads: Receiver<Command>,
 }
 
 impl EngineQueue {
-    /// The next command waiting, a read first; `None` if none waits.
+    /// The next command waiting, a read first, then an ask; `None` if none waits.
     pub fn try_recv(&self) -> Option<Command> {
         self.reads
             .try_recv()
+            .or_else(|_| self.asks.try_recv())
             .or_else(|_| self.writes.try_recv())
             .ok()
     }
@@ -372,11 +378,13 @@ impl EngineQueue {
 /// The bounded queues into the engine and its handle, with the channel the engine publishes
 /// its counters on.
 pub fn engine_queue() -> (EngineHandle, EngineQueue, watch::Sender<Arc<Snapshot>>) {
-    let (tx, rx) = std_mpsc::sync_channel(LOCAL_QUEUE + PEER_QUEUE);
-    let (reads, reads_rx) = std_mpsc::sync_channel(LOCAL_QUEUE);
+    let (tx, rx) = crossbeam_channel::bounded(LOCAL_QUEUE + PEER_QUEUE);
+    let (asks, asks_rx) = crossbeam_channel::bounded(LOCAL_QUEUE);
+    let (reads, reads_rx) = crossbeam_channel::bounded(LOCAL_QUEUE);
     let (published_tx, published) = watch::channel(Arc::new(Snapshot::default()));
     let handle = EngineHandle {
         tx,
+        asks,
         reads,
         published,
         refusals: Arc::new(Refusals::default()),
@@ -385,6 +393,7 @@ pub fn engine_queue() -> (EngineHandle, EngineQueue, watch::Sender<Arc<Snapshot>
     };
     let queue = EngineQueue {
         writes: rx,
+        asks: asks_rx,
         reads: reads_rx,
     };
     (handle, queue, published_tx)
@@ -392,18 +401,23 @@ pub fn engine_queue() -> (EngineHandle, EngineQueue, watch::Sender<Arc<Snapshot>
 
 impl EngineHandle {
     /// Sends a command and waits for the answer; refused at once with [`AskError::Busy`]
-    /// (and counted) if the queue is full.
+    /// (and counted) if the queue is full. A write asked this way is taken before peers'
+    /// frames and the back office's news: someone is waiting for it.
     pub async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, AskError> {
         let (tx, rx) = oneshot::channel();
         let cmd = make(tx);
-        let queue = if cmd.is_read() { &self.reads } else { &self.tx };
+        let queue = if cmd.is_read() {
+            &self.reads
+        } else {
+            &self.asks
+        };
         match queue.try_send(cmd) {
             Ok(()) => {}
-            Err(std_mpsc::TrySendError::Full(_)) => {
+            Err(TrySendError::Full(_)) => {
                 self.refusals.api_queue_full();
                 return Err(AskError::Busy);
             }
-            Err(std_mpsc::TrySendError::Disconnected(_)) => {
+            Err(TrySendError::Disconnected(_)) => {
                 return Err(Error::Storage("the engine has stopped".into()).into());
             }
         }
@@ -418,11 +432,11 @@ impl EngineHandle {
         loop {
             match self.tx.try_send(command) {
                 Ok(()) => return,
-                Err(std_mpsc::TrySendError::Full(back)) => {
+                Err(TrySendError::Full(back)) => {
                     command = back;
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
-                Err(std_mpsc::TrySendError::Disconnected(_)) => {
+                Err(TrySendError::Disconnected(_)) => {
                     warn!("the engine has stopped; a command was dropped");
                     return;
                 }
@@ -434,8 +448,8 @@ impl EngineHandle {
     pub fn offer(&self, command: Command) -> Result<(), Refusal> {
         match self.tx.try_send(command) {
             Ok(()) => Ok(()),
-            Err(std_mpsc::TrySendError::Full(_)) => Err(Refusal::Queue),
-            Err(std_mpsc::TrySendError::Disconnected(_)) => {
+            Err(TrySendError::Full(_)) => Err(Refusal::Queue),
+            Err(TrySendError::Disconnected(_)) => {
                 warn!("the engine has stopped; a peer's frame was dropped");
                 Ok(())
             }
