@@ -44,6 +44,15 @@ fn bench_quick_writes_a_report_with_every_part() {
         Some(3)
     );
     assert_eq!(report["federation"]["nodes"], 2);
+    assert!(
+        report["federation"]["catalog_update_seconds"].is_number(),
+        "{report}"
+    );
+    // The intake node's own histograms over each step of the federation.
+    for step in report["federation"]["steps"].as_array().expect("steps") {
+        assert!(step["at_node"]["intake_p99_ms"].is_number(), "{step}");
+        assert!(step["at_node"]["commit_p99_ms"].is_number(), "{step}");
+    }
     for part in ["federation", "plain"] {
         let steps = report[part]["steps"].as_array().expect("steps");
         assert!(!steps.is_empty(), "{part}: {report}");

@@ -19,6 +19,8 @@ use crate::error::NodeError;
 
 /// The window token of every node of the bench's federation.
 pub const WINDOW_TOKEN: &str = "bench-window-token";
+/// The admin token of every node: the bench publishes a changed catalog with it.
+pub const ADMIN_TOKEN: &str = "bench-admin-token";
 /// The back office token (the reference back office runs inside each node; this one is
 /// unused but a config names one).
 const BACKOFFICE_TOKEN: &str = "bench-back-office-token";
@@ -138,14 +140,7 @@ pub fn write_federation(dir: &Path, n: usize) -> Result<Vec<PathBuf>, NodeError>
             std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))
                 .map_err(io("node key", &key))?;
         }
-        let catalog = CatalogFile {
-            region: RegionId::new(*r)?,
-            version: 1,
-            items: vec![item(r)],
-        };
-        let text = toml::to_string(&catalog)
-            .map_err(|e| NodeError::Refused(format!("the bench's catalog for {r}: {e}")))?;
-        write(&dir.join(format!("{r}.catalog.toml")), "catalog", text)?;
+        write_catalog(dir, r, 1)?;
         let config = format!(
             r#"region = "{r}"
 key_file = "{r}.key"
@@ -171,16 +166,47 @@ name = "bench back office"
 sha256 = "{b}"
 role = "back_office"
 
+[[tokens]]
+name = "bench admin"
+sha256 = "{a}"
+role = "admin"
+
 {BACK_OFFICE}"#,
             port = ports[i],
             w = sha(WINDOW_TOKEN),
             b = sha(BACKOFFICE_TOKEN),
+            a = sha(ADMIN_TOKEN),
         );
         let path = dir.join(format!("{r}.toml"));
         write(&path, "node config", config)?;
         configs.push(path);
     }
     Ok(configs)
+}
+
+/// Writes `region`'s catalog file at `version`: its one item, and from version 2 on a second
+/// one ([`added_item_code`]), the change the bench times spreading to every node.
+pub fn write_catalog(dir: &Path, region: &str, version: u64) -> Result<(), NodeError> {
+    let mut items = vec![item(region)];
+    if version > 1 {
+        let mut added = item(region);
+        added.impl_code = added_item_code(region);
+        added.name = format!("{}（第{version}版新增）", added.name);
+        items.push(added);
+    }
+    let catalog = CatalogFile {
+        region: RegionId::new(region)?,
+        version,
+        items,
+    };
+    let text = toml::to_string(&catalog)
+        .map_err(|e| NodeError::Refused(format!("the bench's catalog for {region}: {e}")))?;
+    write(&dir.join(format!("{region}.catalog.toml")), "catalog", text)
+}
+
+/// The 实施编码 of the item a changed catalog adds.
+pub fn added_item_code(region: &str) -> String {
+    format!("{}0002", region.replace('-', ""))
 }
 
 /// `region`'s one item: a realistic 个体工商户设立登记 with two required materials, open to

@@ -96,6 +96,9 @@ pub struct Federation {
     pub nodes: usize,
     /// Seconds from starting the first node to every catalog known at every node.
     pub start_seconds: f64,
+    /// Seconds from publishing a changed catalog at one node to every other node serving it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog_update_seconds: Option<f64>,
     /// The region whose window took every application.
     pub intake_region: String,
     /// One entry per rate.
