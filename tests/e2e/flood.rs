@@ -178,11 +178,16 @@ async fn flood(
     seen
 }
 
-/// The node's count of `peer`'s frames refused for `reason`.
+/// Beijing's count of `peer`'s frames refused for `reason`.
 async fn refused(c: &Client, peer: &str, reason: &str) -> u64 {
+    refused_at(c, "110000", peer, reason).await
+}
+
+/// The count of `peer`'s frames the node of `region` refused for `reason`.
+async fn refused_at(c: &Client, region: &str, peer: &str, reason: &str) -> u64 {
     let (_, text) = c.send(reqwest::Method::GET, "/metrics", None, None).await;
     let prefix = format!(
-        "tongban_peer_frames_refused_total{{region=\"110000\",peer=\"{peer}\",reason=\"{reason}\"}} "
+        "tongban_peer_frames_refused_total{{region=\"{region}\",peer=\"{peer}\",reason=\"{reason}\"}} "
     );
     text.as_str()
         .unwrap_or("")
@@ -270,4 +275,49 @@ async fn a_flooding_member_is_refused_and_the_other_members_cases_still_flow() {
         0,
         "Tianjin was never limited"
     );
+}
+
+/// A busy window is not a flood (issue 12): 300 applications taken at Tianjin for Beijing as
+/// fast as the window posts them, eight at a time, and decided there, move every event and
+/// receipt between the two without one frame refused for its rate. (At 100 frames a second a
+/// peer, the first limit, a node's own traffic was refused, sent again and refused again.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_intakes_between_two_members_is_never_refused_for_rate() {
+    let fed = Federation::new(&["110000", "120000"], FAST_APPROVALS);
+    let bj = fed.start("110000");
+    let tj = fed.start("120000");
+    let (bc, tc) = (bj.client(), tj.client());
+    wait_for_catalogs(&[&bj, &tj], 6).await;
+    let mut apps = Vec::new();
+    for n in 0..300 {
+        apps.push(tc.application("110000", "1100000001", n).await);
+    }
+    let chunks: Vec<Vec<Value>> = apps.chunks(38).map(<[Value]>::to_vec).collect();
+    let mut posting = Vec::new();
+    for chunk in chunks {
+        let tc = tj.client();
+        posting.push(tokio::spawn(async move {
+            let mut cases = Vec::new();
+            for app in chunk {
+                let (status, body) = tc.post("/api/v1/applications", WINDOW_TOKEN, &app).await;
+                assert_eq!(status, 201, "{body}");
+                cases.push(body["case"].as_str().expect("case").to_string());
+            }
+            cases
+        }));
+    }
+    let mut cases = Vec::new();
+    for p in posting {
+        cases.extend(p.await.expect("poster"));
+    }
+    assert_eq!(cases.len(), 300);
+    // Every case decided at Beijing and its result back at Tianjin: all the traffic is done.
+    for case in &cases {
+        let at_tianjin = tc
+            .wait_case(case, 120, |v| v["state"]["dispatched"] != Value::Null)
+            .await;
+        assert_eq!(at_tianjin["state"]["stage"], "concluded", "{at_tianjin}");
+    }
+    assert_eq!(refused_at(&bc, "110000", "120000", "rate").await, 0);
+    assert_eq!(refused_at(&tc, "120000", "110000", "rate").await, 0);
 }

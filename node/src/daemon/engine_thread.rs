@@ -40,6 +40,8 @@ const WRITE_BUDGET: Duration = Duration::from_millis(50);
 /// How long the engine works through peers' writes in a turn that holds an ask, or while one
 /// waits, before it commits and answers: the share of an intake's latency a backlog may take.
 const ASK_BUDGET: Duration = Duration::from_millis(2);
+/// A turn that takes longer is logged with its parts.
+const SLOW_TURN: Duration = Duration::from_millis(50);
 /// Peers' writes a turn takes at least, asks or not, so that a stream of intakes cannot
 /// starve the peers.
 const MIN_WRITES: usize = 16;
@@ -290,6 +292,7 @@ pub(super) fn engine_loop(mut engine: Engine<NodeStore>, rx: EngineQueue, mut ou
             }
             last_tick = Some(now);
         }
+        let ticked = started.elapsed();
         if count_due {
             cases = engine.case_counts();
             counted_at = now;
@@ -298,6 +301,7 @@ pub(super) fn engine_loop(mut engine: Engine<NodeStore>, rx: EngineQueue, mut ou
         let changed = tick_due || !writes.is_empty() || !asks.is_empty();
         let mut deferred: Vec<Deferred> = Vec::with_capacity(writes.len() + asks.len());
         let asked = !asks.is_empty();
+        let first_kind = asks.front().or(writes.front()).map_or("-", Command::kind);
         while let Some(cmd) = asks.pop_front() {
             deferred.push(handle(&mut engine, cmd, now));
         }
@@ -311,9 +315,22 @@ pub(super) fn engine_loop(mut engine: Engine<NodeStore>, rx: EngineQueue, mut ou
                 break;
             }
         }
+        let worked = started.elapsed();
         let committing = std::time::Instant::now();
         let committed = engine.commit_to(&mut out);
         out.latencies.observe(Latency::Commit, committing.elapsed());
+        if started.elapsed() >= SLOW_TURN {
+            // What held the intakes of this turn up: the operator's first clue to a stall.
+            info!(
+                turn_ms = started.elapsed().as_millis() as u64,
+                tick_ms = ticked.as_millis() as u64,
+                work_ms = worked.as_millis() as u64,
+                commit_ms = committing.elapsed().as_millis() as u64,
+                commands = deferred.len(),
+                first = first_kind,
+                "a slow engine turn"
+            );
+        }
         match committed {
             Ok(()) => {
                 out.published.send_replace(publish(&engine, cases.clone()));

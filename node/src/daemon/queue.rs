@@ -289,6 +289,41 @@ pub enum LicenceRequestsQuery {
 }
 
 impl Command {
+    /// The command's name, for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Command::Intake { .. } => "intake",
+            Command::WriteEvent { .. } => "write_event",
+            Command::Upload { .. } => "upload",
+            Command::View { .. } => "view",
+            Command::Receipt { .. } => "receipt",
+            Command::Material { .. } => "material",
+            Command::Worklist { .. } => "worklist",
+            Command::Search { .. } => "search",
+            Command::Item { .. } => "item",
+            Command::Roster { .. } => "roster",
+            Command::Snapshot { .. } => "snapshot",
+            Command::AcceptRoster { .. } => "accept_roster",
+            Command::Publish { .. } => "publish",
+            Command::NoticeDelivered { .. } => "notice_delivered",
+            Command::NoticeFailed { .. } => "notice_failed",
+            Command::DeadLetters { .. } => "dead_letters",
+            Command::AuditHead { .. } => "audit_head",
+            Command::Evidence { .. } => "evidence",
+            Command::WitnessedHeads { .. } => "witnessed_heads",
+            Command::RetryDeadLetters { .. } => "retry_dead_letters",
+            Command::AskLicence { .. } => "ask_licence",
+            Command::ImportLicence { .. } => "import_licence",
+            Command::LicenceRequests { .. } => "licence_requests",
+            Command::Library { .. } => "library",
+            Command::Report { .. } => "report",
+            Command::Frame { .. } => "frame",
+            Command::PeerConnected { .. } => "peer_connected",
+            Command::PeerSpeaks { .. } => "peer_speaks",
+            Command::Gossip { .. } => "gossip",
+        }
+    }
+
     /// Whether the command only reads (answered apart from, and before, the writes).
     pub fn is_read(&self) -> bool {
         matches!(
