@@ -13,6 +13,7 @@
 //! | [`roster`] | the federation's membership and the quorum rule for changing it |
 //! | [`catalog`] | service items (GB/T 39046) and signed catalog manifests |
 //! | [`evidence`] | evidence bundles: a case's envelopes, receipts, roster chain and audit head in one signed file, checked offline |
+//! | [`hpke`] | HPKE (RFC 9180) base mode for X25519, HKDF-SHA256 and ChaCha20-Poly1305, its randomness an argument |
 //! | [`licence`] | 电子证照: licences a region issues as signed documents anyone can check offline |
 //! | [`case`] | applications, the two event logs of a case, their fold, time limits, calendars |
 //! | [`reconcile`] | range-based set reconciliation of the cases two nodes share |
@@ -27,6 +28,7 @@ pub mod engine;
 pub mod envelope;
 pub mod error;
 pub mod evidence;
+pub mod hpke;
 pub mod ids;
 pub mod licence;
 pub mod reconcile;
