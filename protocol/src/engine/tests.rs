@@ -2021,6 +2021,7 @@ mod licences;
 mod records;
 mod recovery;
 mod routing;
+mod sealing;
 mod storm;
 mod timers;
 mod versions;
