@@ -62,8 +62,9 @@ pub enum Table {
     /// Licence requests (免证办) this node asked or answered, with the consent and the
     /// answer, by (direction, region, id).
     LicenceRequests,
-    /// Materials a case cites, sealed to the case's parties (`seal::SealedMaterial`), by
-    /// the plaintext's SHA-256: what the node keeps of them once they are cited.
+    /// Materials cases cite, sealed to the cases' parties (`seal::SealedMaterial`), by (the
+    /// plaintext's SHA-256, the region the copy is shared with): what the node keeps of them
+    /// once they are cited.
     SealedMaterials,
     /// Sealed materials arriving from the intake region, chunk by chunk, by (digest, offset).
     SealedTransfers,

@@ -149,7 +149,7 @@ impl<S: Store> Engine<S> {
                 "case {case} cites no material {digest}"
             )));
         }
-        let received = self.take_sealed_chunk(case, digest, offset, total, data)?;
+        let received = self.take_sealed_chunk(from, case, digest, offset, total, data)?;
         if let Some(received) = received {
             let body = Message::MaterialFetch {
                 case: case.clone(),
@@ -173,6 +173,7 @@ impl<S: Store> Engine<S> {
     /// A whole material that does not open here is dropped and refused, to be asked again.
     fn take_sealed_chunk(
         &mut self,
+        from: &RegionId,
         case: &CaseId,
         digest: Digest,
         offset: u64,
@@ -223,7 +224,7 @@ impl<S: Store> Engine<S> {
             self.sealed_for(&record, &digest)?;
             return Ok(None);
         }
-        self.keep_sealed(&digest, &whole)?;
+        self.keep_sealed(from, &digest, &whole)?;
         Ok(None)
     }
 }

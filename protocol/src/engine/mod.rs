@@ -57,7 +57,7 @@ pub mod records;
 mod recovery;
 mod rosters;
 pub(crate) mod routing;
-mod sealing;
+pub(super) mod sealing;
 mod sync;
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,9 @@
 //! Materials at rest, sealed to the parties of their cases ([`crate::seal`]): once a case
 //! cites a material, the node keeps it only sealed to the case's intake and handling regions
 //! and drops the plaintext; the handling region keeps the sealed form the intake region sends.
+//! A node keeps one sealed copy of a material per region it shares it with (keyed by digest
+//! and that region; its own region for a local case), each sealed to exactly the two of them,
+//! so a material many cases cite is never readable by more than the parties of one of them.
 //! Reading a material opens it with the node's keyring: the keys of its current node key and
 //! of every node key it held before (kept in [`Table::Keyring`], so a rotation or a restore
 //! never locks a node out of its old cases).
@@ -108,8 +111,8 @@ impl<S: Store> Engine<S> {
         Ok(out)
     }
 
-    /// `materials` are cited by `record`'s case now: each is kept sealed to the case's parties
-    /// (and to those of the cases that cited it before), and its plaintext dropped.
+    /// `materials` are cited by `record`'s case now: each is kept sealed to the case's parties,
+    /// and its plaintext dropped.
     pub(super) fn seal_cited(
         &mut self,
         record: &CaseRecord,
@@ -121,47 +124,62 @@ impl<S: Store> Engine<S> {
         Ok(())
     }
 
-    /// The sealed form of `digest` that the parties of `record`'s case can open, sealing (or
-    /// sealing again, to more parties) what the node holds; `None` if it holds nothing of it.
+    /// The region this node shares `record`'s case with: the other party, or this node's own
+    /// region for a local case.
+    fn peer_of<'a>(&self, record: &'a CaseRecord) -> &'a RegionId {
+        if record.intake_region == self.me {
+            &record.handling_region
+        } else {
+            &record.intake_region
+        }
+    }
+
+    /// The sealed copy of `digest` for the parties of `record`'s case, sealing it from what the
+    /// node holds (the plaintext, or another copy it opens) when there is none, or none to the
+    /// parties' current keys; `None` if the node holds nothing of it.
     pub(super) fn sealed_for(
         &mut self,
         record: &CaseRecord,
         digest: &Digest,
     ) -> Result<Option<Vec<u8>>> {
-        let plaintext = self.store.get(Table::Materials, &digest.0)?;
-        let sealed = self.store.get(Table::SealedMaterials, &digest.0)?;
+        let key = copy_key(digest, self.peer_of(record));
         let parties = self.parties(record)?;
-        let existing = sealed.as_deref().map(SealedMaterial::decode).transpose()?;
-        if let (Some(bytes), Some(existing)) = (&sealed, &existing)
-            && parties
-                .iter()
-                .all(|(_, key)| existing.recipients.iter().any(|r| &r.key == key))
-        {
-            if plaintext.is_some() {
-                self.store.delete(Table::Materials, &digest.0)?;
+        let plaintext = self.store.get(Table::Materials, &digest.0)?;
+        if let Some(bytes) = self.store.get(Table::SealedMaterials, &key)? {
+            let held = SealedMaterial::decode(&bytes)?;
+            let exactly_the_parties = held.recipients.len() == parties.len()
+                && parties
+                    .iter()
+                    .all(|(_, k)| held.recipients.iter().any(|r| &r.key == k));
+            if exactly_the_parties {
+                if plaintext.is_some() {
+                    self.store.delete(Table::Materials, &digest.0)?;
+                }
+                return Ok(Some(bytes));
             }
-            return Ok(Some(bytes.clone()));
         }
-        let plaintext = match (plaintext, &existing) {
-            (Some(p), _) => p,
-            (None, Some(existing)) => existing.open(&self.keyring)?,
-            (None, None) => return Ok(None),
+        let plaintext = match plaintext {
+            Some(p) => p,
+            None => match self.open_any(digest)? {
+                Some(p) => p,
+                None => return Ok(None),
+            },
         };
-        let mut to: Vec<(RegionId, EncryptionKey)> = existing
-            .iter()
-            .flat_map(|e| e.recipients.iter().map(|r| (r.region.clone(), r.key)))
-            .collect();
-        to.extend(parties);
         let random = self.randomness.next();
-        let bytes = SealedMaterial::seal(&plaintext, &to, &random)?.encode()?;
-        self.store.put(Table::SealedMaterials, &digest.0, &bytes)?;
+        let bytes = SealedMaterial::seal(&plaintext, &parties, &random)?.encode()?;
+        self.store.put(Table::SealedMaterials, &key, &bytes)?;
         self.store.delete(Table::Materials, &digest.0)?;
         Ok(Some(bytes))
     }
 
-    /// Keeps a sealed material that arrived for a case: it must be the material `digest`,
-    /// sealed so that this node opens it (which checks it whole against its digest).
-    pub(super) fn keep_sealed(&mut self, digest: &Digest, bytes: &[u8]) -> Result<()> {
+    /// Keeps a sealed material that arrived from `from` for a case: it must be the material
+    /// `digest`, sealed so that this node opens it (which checks it whole against its digest).
+    pub(super) fn keep_sealed(
+        &mut self,
+        from: &RegionId,
+        digest: &Digest,
+        bytes: &[u8],
+    ) -> Result<()> {
         let sealed = SealedMaterial::decode(bytes)?;
         if &sealed.digest != digest {
             return Err(Error::SealBroken(format!(
@@ -170,13 +188,30 @@ impl<S: Store> Engine<S> {
             )));
         }
         sealed.open(&self.keyring)?;
-        self.store.put(Table::SealedMaterials, &digest.0, bytes)
+        self.store
+            .put(Table::SealedMaterials, &copy_key(digest, from), bytes)
+    }
+
+    /// The plaintext of the first sealed copy of `digest` this node opens; `None` if it holds
+    /// no copy, and the last copy's error if it opens none.
+    fn open_any(&self, digest: &Digest) -> Result<Option<Vec<u8>>> {
+        let mut failed = None;
+        for (_, bytes) in self.store.scan_prefix(Table::SealedMaterials, &digest.0)? {
+            match SealedMaterial::decode(&bytes).and_then(|s| s.open(&self.keyring)) {
+                Ok(plain) => return Ok(Some(plain)),
+                Err(e) => failed = Some(e),
+            }
+        }
+        failed.map_or(Ok(None), Err)
     }
 
     /// Whether the node holds material `digest`, plain or sealed.
     pub(super) fn has_material(&self, digest: &Digest) -> Result<bool> {
         Ok(self.store.get(Table::Materials, &digest.0)?.is_some()
-            || self.store.get(Table::SealedMaterials, &digest.0)?.is_some())
+            || !self
+                .store
+                .scan_prefix(Table::SealedMaterials, &digest.0)?
+                .is_empty())
     }
 
     /// A kept material's bytes: an upload not cited yet as it is, a cited one opened with the
@@ -186,17 +221,26 @@ impl<S: Store> Engine<S> {
         if let Some(plain) = self.store.get(Table::Materials, &digest.0)? {
             return Ok(Some(plain));
         }
-        match self.store.get(Table::SealedMaterials, &digest.0)? {
-            Some(bytes) => SealedMaterial::decode(&bytes)?
-                .open(&self.keyring)
-                .map(Some),
-            None => Ok(None),
-        }
+        self.open_any(digest)
     }
 
-    /// A cited material as the node keeps it, sealed (CBOR, `seal::SealedMaterial`), for
-    /// checks and for tools that move it without reading it.
-    pub fn sealed_material(&self, digest: &Digest) -> Result<Option<Vec<u8>>> {
-        self.store.get(Table::SealedMaterials, &digest.0)
+    /// The sealed copies of a cited material the node keeps (CBOR, `seal::SealedMaterial`),
+    /// by the region each is shared with: for checks, and for tools that move them unread.
+    pub fn sealed_copies(&self, digest: &Digest) -> Result<Vec<(RegionId, Vec<u8>)>> {
+        let mut out = Vec::new();
+        for (key, bytes) in self.store.scan_prefix(Table::SealedMaterials, &digest.0)? {
+            let region = key
+                .get(32..)
+                .and_then(|r| std::str::from_utf8(r).ok())
+                .ok_or_else(|| Error::Storage("a sealed material's key names no region".into()))
+                .and_then(RegionId::new)?;
+            out.push((region, bytes));
+        }
+        Ok(out)
     }
+}
+
+/// Where the sealed copy of `digest` shared with `peer` is kept: the digest, then the region.
+pub(super) fn copy_key(digest: &Digest, peer: &RegionId) -> Vec<u8> {
+    [&digest.0[..], peer.as_str().as_bytes()].concat()
 }

@@ -31,13 +31,15 @@ fn run_checking_frames(net: &mut Net, secrets: &[&[u8]]) {
     }
 }
 
+/// Region `r`'s one sealed copy of `digest`.
 fn sealed_at(net: &mut Net, r: &str, digest: &Digest) -> SealedMaterial {
-    let bytes = net
-        .node(r)
-        .sealed_material(digest)
-        .unwrap()
-        .unwrap_or_else(|| panic!("region {r} keeps no sealed copy of {digest}"));
-    SealedMaterial::decode(&bytes).unwrap()
+    let copies = net.node(r).sealed_copies(digest).unwrap();
+    assert_eq!(
+        copies.len(),
+        1,
+        "region {r} keeps one sealed copy of {digest}"
+    );
+    SealedMaterial::decode(&copies[0].1).unwrap()
 }
 
 #[test]
@@ -63,7 +65,8 @@ fn a_material_from_a_tianjin_window_is_sealed_at_both_ends_and_only_the_parties_
         }
     }
     // The case's material endpoint reads through the seal too.
-    let bj_copy = net.node(BJ).sealed_material(&digests[1]).unwrap().unwrap();
+    let bj_copy = net.node(BJ).sealed_copies(&digests[1]).unwrap().remove(0).1;
+    let key = crate::engine::sealing::copy_key(&digests[1], &region(TJ));
     let read = net
         .node(BJ)
         .case_material_as(&Actor::BackOffice, &case, &digests[1]);
@@ -72,7 +75,7 @@ fn a_material_from_a_tianjin_window_is_sealed_at_both_ends_and_only_the_parties_
     // Hebei, holding a copy (a relay, a misdirected backup), cannot read it, and is told why.
     net.node(HB)
         .store
-        .put(Table::SealedMaterials, &digests[1].0, &bj_copy)
+        .put(Table::SealedMaterials, &key, &bj_copy)
         .unwrap();
     let err = net.node(HB).material(&digests[1]).unwrap_err();
     assert!(matches!(err, Error::NotARecipient { .. }), "{err}");
@@ -88,10 +91,36 @@ fn a_material_from_a_tianjin_window_is_sealed_at_both_ends_and_only_the_parties_
     altered[at] ^= 0x40;
     net.node(BJ)
         .store
-        .put(Table::SealedMaterials, &digests[1].0, &altered)
+        .put(Table::SealedMaterials, &key, &altered)
         .unwrap();
     let err = net.node(BJ).material(&digests[1]).unwrap_err();
     assert!(matches!(err, Error::SealBroken(_)), "{err}");
+}
+
+/// A material two cases cite, each handled by another region, is kept in two copies, each
+/// sealed to the parties of its case only.
+#[test]
+fn a_material_cited_for_two_handlers_is_sealed_to_each_pair_apart() {
+    let mut net = Net::with(&[BJ, TJ, HB]);
+    net.intake(TJ, BJ, "1100000001");
+    net.run(|_| false);
+    net.intake(TJ, HB, "1300000001");
+    net.run(|_| false);
+    let digest = Digest::of(PLAINTEXTS[1]);
+    let copies = net.node(TJ).sealed_copies(&digest).unwrap();
+    assert_eq!(copies.len(), 2);
+    for (peer, bytes) in copies {
+        let sealed = SealedMaterial::decode(&bytes).unwrap();
+        assert_eq!(sealed.recipients.len(), 2);
+        assert!(sealed.is_sealed_to(&peer) && sealed.is_sealed_to(&region(TJ)));
+    }
+    for r in [BJ, HB] {
+        assert_eq!(
+            net.node(r).material(&digest).unwrap().unwrap(),
+            PLAINTEXTS[1]
+        );
+        assert_eq!(net.node(r).sealed_copies(&digest).unwrap().len(), 1);
+    }
 }
 
 #[test]
