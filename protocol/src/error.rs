@@ -104,6 +104,24 @@ pub enum Error {
         why: String,
     },
 
+    // --- sealed materials (hpke.rs, seal.rs) ---
+    /// A sealed material this node holds no key for: it was sealed to the parties of a case
+    /// this node is not one of (or to keys this node no longer keeps).
+    #[error(
+        "this node cannot open the sealed material {digest}: it is sealed to {recipients}, and \
+         this node holds none of their keys"
+    )]
+    NotARecipient {
+        /// The material's (plaintext) digest.
+        digest: String,
+        /// The regions and key ids it is sealed to.
+        recipients: String,
+    },
+    /// A sealed material that does not open: altered, truncated, or its content not the
+    /// digest it claims. Nothing of its plaintext is returned.
+    #[error("sealed material refused: {0}")]
+    SealBroken(String),
+
     // --- catalog (catalog.rs) ---
     /// A catalog or service item with problems; each entry names the field and the fix.
     #[error("invalid catalog: {}", .0.join("; "))]

@@ -307,6 +307,42 @@ impl fmt::Debug for PublicKey {
     }
 }
 
+/// An X25519 public key a member publishes in the roster, so that the parties of a case can
+/// seal its materials to it (HPKE, [`crate::hpke`]); 32 bytes.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EncryptionKey(pub [u8; 32]);
+
+bytes_serde!(EncryptionKey, 32, "encryption key");
+
+impl EncryptionKey {
+    /// The key's id: the first 8 bytes of its SHA-256, as a sealed material names the key
+    /// each copy of its content key is sealed to.
+    pub fn kid(&self) -> KeyId {
+        PublicKey(self.0).kid()
+    }
+
+    /// The X25519 form of an ed25519 node key (the birational map, as libsodium's
+    /// `crypto_sign_ed25519_pk_to_curve25519`): the key a member that publishes no encryption
+    /// key of its own is sealed to, so that rosters from before encryption keys still work.
+    pub fn of_node_key(key: &PublicKey) -> Result<EncryptionKey> {
+        Ok(EncryptionKey(
+            key.verifying_key()?.to_montgomery().to_bytes(),
+        ))
+    }
+}
+
+impl fmt::Display for EncryptionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for EncryptionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EncryptionKey({})", self.kid())
+    }
+}
+
 /// OpenAPI schemas for the types above whose serde is written by hand, describing them as
 /// their JSON really looks: ids as patterned strings, byte values as hex, time as a number.
 #[cfg(feature = "openapi")]

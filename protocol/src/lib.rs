@@ -13,9 +13,12 @@
 //! | [`roster`] | the federation's membership and the quorum rule for changing it |
 //! | [`catalog`] | service items (GB/T 39046) and signed catalog manifests |
 //! | [`evidence`] | evidence bundles: a case's envelopes, receipts, roster chain and audit head in one signed file, checked offline |
+//! | [`hpke`] | HPKE (RFC 9180) base mode for X25519, HKDF-SHA256 and ChaCha20-Poly1305, its randomness an argument |
+//! | [`keyring`] | a node's decryption keys, current and retired: the encryption key derived from its node key, and its node key's X25519 form |
 //! | [`licence`] | 电子证照: licences a region issues as signed documents anyone can check offline |
 //! | [`case`] | applications, the two event logs of a case, their fold, time limits, calendars |
 //! | [`reconcile`] | range-based set reconciliation of the cases two nodes share |
+//! | [`seal`] | materials sealed to the parties of a case: encrypted once, the content key sealed with HPKE to each |
 //! | [`store`] | the storage trait and the crash-modelling in-memory store |
 //! | [`wire`] | the versioned enum of everything nodes say to each other |
 //! | [`error`] | the crate's one error type |
@@ -28,10 +31,13 @@ pub mod envelope;
 pub mod error;
 pub mod evidence;
 pub mod histogram;
+pub mod hpke;
 pub mod ids;
+pub mod keyring;
 pub mod licence;
 pub mod reconcile;
 pub mod roster;
+pub mod seal;
 pub mod store;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;

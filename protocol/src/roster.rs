@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::codec::{from_cbor, to_cbor};
 use crate::envelope::{Envelope, Identity, KeyLookup, Signable, open};
 use crate::error::{Error, Result};
-use crate::ids::{Digest, KeyId, PublicKey, RegionId, Timestamp};
+use crate::ids::{Digest, EncryptionKey, KeyId, PublicKey, RegionId, Timestamp};
 
 /// Largest roster document (all its signatures together) a node accepts.
 pub const MAX_ROSTER_DOCUMENT: usize = 1 << 20;
@@ -39,6 +39,12 @@ pub struct Member {
     pub governance_key: PublicKey,
     /// Where the node listens for peers (libp2p multiaddrs).
     pub addresses: Vec<String>,
+    /// The X25519 key the parties of a case seal its materials to ([`crate::seal`]): the one
+    /// the node derives from its node key ([`crate::keyring::encryption_key`]). A roster
+    /// from before encryption keys has none, and the member is then sealed to its node key's
+    /// X25519 form ([`Member::sealing_key`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption_key: Option<EncryptionKey>,
     /// The member counts from this time...
     pub valid_from: Timestamp,
     /// ...until just before this one.
@@ -46,6 +52,15 @@ pub struct Member {
 }
 
 impl Member {
+    /// The key materials are sealed to for this member: its published encryption key, or
+    /// its node key's X25519 form when it publishes none.
+    pub fn sealing_key(&self) -> Result<EncryptionKey> {
+        match self.encryption_key {
+            Some(key) => Ok(key),
+            None => EncryptionKey::of_node_key(&self.node_key),
+        }
+    }
+
     /// Whether the member is inside its validity window at `now`.
     pub fn is_valid_at(&self, now: Timestamp) -> bool {
         self.valid_from <= now && now < self.valid_until
@@ -150,6 +165,15 @@ impl Roster {
             }
             if m.valid_from >= m.valid_until {
                 problems.push(format!("{at}: valid_from must be before valid_until"));
+            }
+            if let Some(key) = m.encryption_key
+                && !is_usable_x25519(&key)
+            {
+                problems.push(format!(
+                    "{at}: encryption_key {} is not a usable X25519 key (off the curve, or of \
+                     small order); publish the key `tongban keygen` prints for the node key",
+                    key.kid()
+                ));
             }
             for (role, key) in [
                 ("node_key", m.node_key),
@@ -380,10 +404,27 @@ impl Roster {
 
     /// A copy with `region`'s node key replaced by `new_key` and the old key revoked, and the
     /// version raised: the roster change that rotates a node key.
+    ///
+    /// The member's published encryption key goes with the old node key: until a roster
+    /// publishes the new one ([`Roster::rotate_node_keys`] does both), materials are sealed
+    /// to the new node key's X25519 form.
     pub fn rotate_node_key(
         &self,
         region: &RegionId,
         new_key: PublicKey,
+        now: Timestamp,
+    ) -> Result<Roster> {
+        self.rotate_node_keys(region, new_key, None, now)
+    }
+
+    /// [`Roster::rotate_node_key`], publishing `encryption_key` (the new node key's, see
+    /// [`crate::keyring::encryption_key`]) in the same change. The node keeps the old key's
+    /// secret to open what was sealed to it before.
+    pub fn rotate_node_keys(
+        &self,
+        region: &RegionId,
+        new_key: PublicKey,
+        encryption_key: Option<EncryptionKey>,
         now: Timestamp,
     ) -> Result<Roster> {
         let mut next = self.successor(now);
@@ -392,6 +433,7 @@ impl Roster {
             .iter_mut()
             .find(|m| &m.region == region)
             .ok_or_else(|| Error::InvalidRoster(format!("no member for region {region}")))?;
+        member.encryption_key = encryption_key;
         let old = std::mem::replace(&mut member.node_key, new_key);
         next.retired_keys.push(RetiredKey {
             region: region.clone(),
@@ -427,6 +469,14 @@ impl Roster {
             ..self.clone()
         }
     }
+}
+
+/// Whether `key` is an X25519 public key on the curve and not of small order, which would
+/// make every shared secret with it guessable.
+fn is_usable_x25519(key: &EncryptionKey) -> bool {
+    curve25519_dalek::montgomery::MontgomeryPoint(key.0)
+        .to_edwards(0)
+        .is_some_and(|p| !p.is_small_order())
 }
 
 /// The node keys trusted at one instant (see [`Roster::nodes_at`]).

@@ -62,11 +62,20 @@ pub enum Table {
     /// Licence requests (免证办) this node asked or answered, with the consent and the
     /// answer, by (direction, region, id).
     LicenceRequests,
+    /// Materials cases cite, sealed to the cases' parties (`seal::SealedMaterial`), by (the
+    /// plaintext's SHA-256, the region the copy is shared with): what the node keeps of them
+    /// once they are cited.
+    SealedMaterials,
+    /// Sealed materials arriving from the intake region, chunk by chunk, by (digest, offset).
+    SealedTransfers,
+    /// The node's decryption keys, current and retired, by public key: what keeps old cases
+    /// readable after a key rotation. As secret as the node's key file.
+    Keyring,
 }
 
 impl Table {
     /// Every table, for stores that create them up front.
-    pub const ALL: [Table; 20] = [
+    pub const ALL: [Table; 23] = [
         Table::Meta,
         Table::Cases,
         Table::Events,
@@ -87,6 +96,9 @@ impl Table {
         Table::Licences,
         Table::LicenceRequests,
         Table::AuditAcks,
+        Table::SealedMaterials,
+        Table::SealedTransfers,
+        Table::Keyring,
     ];
 
     /// The table's name on disk.
@@ -112,6 +124,9 @@ impl Table {
             Table::Licences => "licences",
             Table::LicenceRequests => "licence_requests",
             Table::AuditAcks => "audit_acks",
+            Table::SealedMaterials => "sealed_materials",
+            Table::SealedTransfers => "sealed_transfers",
+            Table::Keyring => "keyring",
         }
     }
 }

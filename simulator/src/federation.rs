@@ -95,6 +95,7 @@ impl Federation {
         let members = regions
             .iter()
             .map(|r| Member {
+                encryption_key: None,
                 region: r.plan.id.clone(),
                 name: r.plan.name.clone(),
                 node_key: r.identity.public_key(),

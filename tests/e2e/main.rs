@@ -21,6 +21,7 @@ mod multi_site;
 mod node_e2e;
 mod records;
 mod routing;
+mod sealed_materials;
 mod supplement;
 mod tls;
 mod versions;

@@ -128,7 +128,10 @@ impl From<Error> for ApiError {
         let message = e.to_string();
         let (status, code, problems) = match e {
             Error::NotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::NotFound, vec![]),
-            Error::Forbidden(_) => (StatusCode::FORBIDDEN, ErrorCode::Forbidden, vec![]),
+            // A sealed material this node holds no key for: the message names who can read it.
+            Error::Forbidden(_) | Error::NotARecipient { .. } => {
+                (StatusCode::FORBIDDEN, ErrorCode::Forbidden, vec![])
+            }
             Error::IllegalTransition(_) | Error::BadEvent(_) => {
                 (StatusCode::CONFLICT, ErrorCode::IllegalTransition, vec![])
             }
@@ -158,7 +161,8 @@ impl From<Error> for ApiError {
                 ErrorCode::Unavailable,
                 vec![],
             ),
-            Error::Storage(_) => (
+            // A sealed material in the store that does not open: as a failed store.
+            Error::Storage(_) | Error::SealBroken(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorCode::Unavailable,
                 vec![],

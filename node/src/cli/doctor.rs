@@ -792,6 +792,7 @@ mod tests {
     fn member(region: &str, from: u64, until: u64) -> Member {
         let key = Identity::from_seed([7; 32]).public_key();
         Member {
+            encryption_key: None,
             region: RegionId::new(region).unwrap(),
             name: format!("地区{region}"),
             node_key: key,

@@ -52,10 +52,12 @@ pub fn keygen(out: &Path, force: bool) -> Result<String, NodeError> {
     let id = keys::generate()?;
     keys::write_key_file(out, &id, force)?;
     Ok(format!(
-        "wrote {} (mode 0600; keep it secret)\npublic key: {}\nkey id: {}\n",
+        "wrote {} (mode 0600; keep it secret)\npublic key: {}\nkey id: {}\nencryption key \
+         (a node key's, for the roster's encryption_key): {}\n",
         out.display(),
         id.public_key(),
-        id.kid()
+        id.kid(),
+        tongban_protocol::keyring::encryption_key(&id).public_key()
     ))
 }
 

@@ -5,7 +5,9 @@
 //! [`Roster`] and its members, keys as 64 hexadecimal digits, and times either as
 //! milliseconds since the Unix epoch (UTC) or as a `"YYYY-MM-DD"` string meaning 00:00 China
 //! Standard Time on that day. `addresses`, `revoked_keys` and `retired_keys` (tables of
-//! `region`, `key` and `until`: node keys rotated out) may be left out when empty.
+//! `region`, `key` and `until`: node keys rotated out) may be left out when empty, and so may
+//! a member's `encryption_key` (64 hex digits, the X25519 key `tongban keygen` prints beside
+//! the node key; without it, the member's materials are sealed to its node key's X25519 form).
 //!
 //! ```toml
 //! federation = "京津冀鄂跨省通办"
@@ -18,6 +20,7 @@
 //! name = "北京市"
 //! node_key = "<64 hex>"
 //! governance_key = "<64 hex>"
+//! encryption_key = "<64 hex>"
 //! addresses = ["/dns4/bj.example/udp/4001/quic-v1"]
 //! valid_from = "2026-01-01"
 //! valid_until = "2031-01-01"
@@ -27,7 +30,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 use tongban_protocol::case::calendar::Date;
-use tongban_protocol::ids::{PublicKey, RegionId, Timestamp};
+use tongban_protocol::ids::{EncryptionKey, PublicKey, RegionId, Timestamp};
 use tongban_protocol::roster::{Member, RetiredKey, Roster};
 
 use crate::config::read_text;
@@ -63,6 +66,7 @@ pub fn read_roster_toml(path: &Path) -> Result<Roster, NodeError> {
                 node_key: m.node_key,
                 governance_key: m.governance_key,
                 addresses: m.addresses,
+                encryption_key: m.encryption_key,
                 valid_from: m.valid_from.0,
                 valid_until: m.valid_until.0,
             })
@@ -115,6 +119,8 @@ struct MemberToml {
     governance_key: PublicKey,
     #[serde(default)]
     addresses: Vec<String>,
+    #[serde(default)]
+    encryption_key: Option<EncryptionKey>,
     valid_from: Time,
     valid_until: Time,
 }

@@ -62,6 +62,7 @@ fn fixture() -> Fixture {
     let node = Identity::from_seed([7; 32]);
     let govs = [Identity::from_seed([8; 32]), Identity::from_seed([9; 32])];
     let member = |region: &str, node_key, gov: &Identity| Member {
+        encryption_key: None,
         region: RegionId::new(region).unwrap(),
         name: region.into(),
         node_key,

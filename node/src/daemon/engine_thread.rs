@@ -172,7 +172,9 @@ pub(super) fn start(
             };
             let opened = NodeStore::open(&config, standby).and_then(|store| {
                 let described = store.describe();
-                let engine = Engine::open(setup, store, now())?;
+                let mut engine = Engine::open(setup, store, now())?;
+                // Materials are sealed with randomness from the operating system.
+                engine.seed_randomness(crate::keys::random_bytes::<32>()?);
                 let open_cases = engine.open_handling_cases()?;
                 Ok((engine, described, open_cases))
             });

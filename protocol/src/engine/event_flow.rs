@@ -109,7 +109,7 @@ impl<S: Store> Engine<S> {
         self.store_event(&mut record, &logs, &event, env.bytes(), now)?;
         self.metrics.events_written += 1;
         self.route_written(&mut record, logs, &event, env.bytes(), now)?;
-        self.release_claims(&supplied)?;
+        self.release_claims(&record, &supplied)?;
         // The licences a dispatch issued join this region's library, to answer requests.
         if let EventKind::ResultDispatched { licences, .. } = &event.kind {
             for signed in licences {

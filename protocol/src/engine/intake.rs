@@ -145,7 +145,7 @@ impl<S: Store> Engine<S> {
             .collect();
         let mut missing = Vec::new();
         for m in &uploads {
-            if self.store.get(Table::Materials, &m.digest.0)?.is_none() {
+            if !self.has_material(&m.digest)? {
                 missing.push(format!(
                     "materials: {} ({}) is not uploaded; upload it first (PUT /api/v1/materials/{})",
                     m.material, m.digest, m.digest
@@ -241,7 +241,7 @@ impl<S: Store> Engine<S> {
         }
         self.route_written(&mut record, logs, &event, env.bytes(), now)?;
         // Cited by the case now: no longer the uploading window's alone.
-        self.release_claims(&uploads)?;
+        self.release_claims(&record, &uploads)?;
         let receipt = self.sign_receipt(&case, Side::Intake, 1, env.bytes(), now)?;
         records::put(
             &mut self.store,

@@ -1,10 +1,13 @@
 //! Materials between regions: the handling region of a case collected elsewhere asks the
 //! intake region for every material the case cites, chunk by chunk from where its copy
-//! stands; the intake region serves only materials that case cites; each chunk is taken as an
-//! upload is, and the whole file checked against its digest.
+//! stands; the intake region serves only materials that case cites, and only sealed to the
+//! case's parties (see `sealing`): the bytes that cross the federation are ciphertext. The
+//! handling region checks the whole sealed material by opening it (which checks it against
+//! its digest) and keeps it sealed. A whole plaintext whose digest matches (from a node of a
+//! version before sealing) is taken too, and sealed here.
 
 use super::Engine;
-use super::materials::UploadStatus;
+use super::materials::MAX_UPLOAD_CHUNK;
 use crate::case::events::{Event, EventKind, Side};
 use crate::error::{Error, Result};
 use crate::ids::{CaseId, Digest, RegionId, Timestamp};
@@ -47,7 +50,7 @@ impl<S: Store> Engine<S> {
                 .retain(|_, at| now.0 < at.0.saturating_add(recent));
         }
         for digest in cited(logs.log(Side::Intake)) {
-            if self.store.get(Table::Materials, &digest.0)?.is_some() {
+            if self.has_material(&digest)? {
                 self.material_asks.remove(&digest);
                 continue;
             }
@@ -62,7 +65,7 @@ impl<S: Store> Engine<S> {
             self.material_asks.insert(digest, now);
             let offset: u64 = self
                 .store
-                .scan_prefix(Table::Uploads, &digest.0)?
+                .scan_prefix(Table::SealedTransfers, &digest.0)?
                 .iter()
                 .map(|(_, v)| v.len() as u64)
                 .sum();
@@ -100,9 +103,9 @@ impl<S: Store> Engine<S> {
                 "case {case} cites no material {digest}"
             )));
         }
+        let record = record.clone();
         let bytes = self
-            .store
-            .get(Table::Materials, &digest.0)?
+            .sealed_for(&record, &digest)?
             .ok_or_else(|| Error::NotFound(format!("material {digest}")))?;
         let start = usize::try_from(offset)
             .unwrap_or(usize::MAX)
@@ -119,7 +122,7 @@ impl<S: Store> Engine<S> {
     }
 
     /// As the handling region: takes one chunk from the intake region, checks the whole
-    /// material against its digest when complete, and asks for the next chunk if any.
+    /// sealed material when complete, and asks for the next chunk if any.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn take_material_chunk(
         &mut self,
@@ -146,24 +149,82 @@ impl<S: Store> Engine<S> {
                 "case {case} cites no material {digest}"
             )));
         }
-        let status = match self.take_chunk(None, digest, offset, total, data, now) {
-            // Our upload of it was dropped for being too old: ask for it from the start.
-            Err(Error::UploadExpired(_)) => UploadStatus {
-                digest,
-                received: 0,
-                total,
-                complete: false,
-            },
-            other => other?,
-        };
-        if !status.complete {
+        let received = self.take_sealed_chunk(from, case, digest, offset, total, data)?;
+        if let Some(received) = received {
             let body = Message::MaterialFetch {
                 case: case.clone(),
                 digest,
-                offset: status.received,
+                offset: received,
             };
             self.send(from, body, now)?;
         }
         Ok(())
+    }
+}
+
+/// Where a sealed transfer's chunks are kept: the digest, then the offset.
+fn transfer_key(digest: &Digest, offset: u64) -> Vec<u8> {
+    [&digest.0[..], &offset.to_be_bytes()].concat()
+}
+
+impl<S: Store> Engine<S> {
+    /// Takes one chunk of the sealed material `digest` of `total` bytes: `Some(offset)` of
+    /// the next chunk to ask for, `None` once the material is whole and kept (or was already).
+    /// A whole material that does not open here is dropped and refused, to be asked again.
+    fn take_sealed_chunk(
+        &mut self,
+        from: &RegionId,
+        case: &CaseId,
+        digest: Digest,
+        offset: u64,
+        total: u64,
+        data: &[u8],
+    ) -> Result<Option<u64>> {
+        if self.has_material(&digest)? {
+            return Ok(None);
+        }
+        if total == 0 || total > crate::seal::MAX_SEALED_SIZE as u64 {
+            return Err(Error::InvalidInput(format!(
+                "total: a sealed material is 1 to {} bytes, not {total}",
+                crate::seal::MAX_SEALED_SIZE
+            )));
+        }
+        if data.is_empty() || data.len() > MAX_UPLOAD_CHUNK {
+            return Err(Error::InvalidInput(format!(
+                "a chunk is 1 to {MAX_UPLOAD_CHUNK} bytes, not {}",
+                data.len()
+            )));
+        }
+        let chunks = self.store.scan_prefix(Table::SealedTransfers, &digest.0)?;
+        let received: u64 = chunks.iter().map(|(_, v)| v.len() as u64).sum();
+        let end = offset.saturating_add(data.len() as u64);
+        if offset != received || end > total {
+            // A repeat, or past a gap: ask again from where the copy stands.
+            return Ok(Some(received));
+        }
+        if end < total {
+            self.store
+                .put(Table::SealedTransfers, &transfer_key(&digest, offset), data)?;
+            return Ok(Some(end));
+        }
+        let mut whole = Vec::with_capacity(usize::try_from(total).unwrap_or_default());
+        for (key, chunk) in &chunks {
+            whole.extend_from_slice(chunk);
+            self.store.delete(Table::SealedTransfers, key)?;
+        }
+        whole.extend_from_slice(data);
+        if Digest::of(&whole) == digest {
+            // The plaintext itself, from a node of a version before sealing.
+            let record = self
+                .cases
+                .get(case)
+                .cloned()
+                .ok_or_else(|| Error::NotFound(format!("case {case}")))?;
+            self.store.put(Table::Materials, &digest.0, &whole)?;
+            self.sealed_for(&record, &digest)?;
+            return Ok(None);
+        }
+        self.keep_sealed(from, &digest, &whole)?;
+        Ok(None)
     }
 }

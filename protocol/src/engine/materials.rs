@@ -266,8 +266,14 @@ impl<S: Store> Engine<S> {
         Ok(problems)
     }
 
-    /// `materials` are cited by a case now: they belong to it, no longer to a window.
-    pub(super) fn release_claims(&mut self, materials: &[SubmittedMaterial]) -> Result<()> {
+    /// `materials` are cited by `record`'s case now: they belong to it, no longer to a window,
+    /// and are kept sealed to the case's parties (see `sealing`).
+    pub(super) fn release_claims(
+        &mut self,
+        record: &super::records::CaseRecord,
+        materials: &[SubmittedMaterial],
+    ) -> Result<()> {
+        self.seal_cited(record, materials)?;
         for m in materials {
             let mut claim = self.upload_claim(&m.digest)?;
             if claim.owners.is_empty() && claim.proving.is_empty() {
@@ -340,11 +346,6 @@ impl<S: Store> Engine<S> {
             }
         }
         Ok(())
-    }
-
-    /// A kept material's bytes.
-    pub fn material(&self, digest: &Digest) -> Result<Option<Vec<u8>>> {
-        self.store.get(Table::Materials, &digest.0)
     }
 }
 

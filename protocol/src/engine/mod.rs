@@ -24,7 +24,8 @@
 //! | `catalogs` | this region's catalog and every other region's latest, and search |
 //! | `licences` | 电子证照库 and 免证办: the licences this region issued or imported, and licence requests asked and answered with the applicant's consent |
 //! | `materials` | chunked, digest-checked material uploads |
-//! | `material_transfer` | materials from the intake region to the handling region, chunk by chunk |
+//! | `material_transfer` | materials from the intake region to the handling region, chunk by chunk, sealed |
+//! | `sealing` | materials at rest sealed to the parties of their cases; the node's keyring and the randomness it seals with |
 //! | `query` | case views and worklists with the clock's colour |
 //! | `audit` | the hash-chained log of every envelope sent or received |
 //! | `rosters` | the roster in force: the accepted chain kept, restarts never on an older one |
@@ -56,6 +57,7 @@ pub mod records;
 mod recovery;
 mod rosters;
 pub(crate) mod routing;
+pub(super) mod sealing;
 mod sync;
 #[cfg(test)]
 mod tests;
@@ -404,6 +406,10 @@ pub struct Engine<S: Store> {
     /// The hourly budgets of licence requests, per asking window (`w…`) and per asking
     /// region (`r…`).
     licence_budgets: BTreeMap<String, licences::Budget>,
+    /// The node's decryption keys, current and retired (see `sealing`).
+    keyring: crate::keyring::Keyring,
+    /// The random bytes materials are sealed with (see `sealing`).
+    randomness: sealing::Randomness,
 }
 
 /// What a node starts from: its identity, the roster it trusts, its calendar and its own
@@ -442,6 +448,7 @@ impl<S: Store> Engine<S> {
                 catalog.region
             )));
         }
+        let identity_seed = identity.seed();
         let mut engine = Engine {
             me: region,
             config,
@@ -473,6 +480,8 @@ impl<S: Store> Engine<S> {
             peer_versions: BTreeMap::new(),
             heads_sent: BTreeMap::new(),
             licence_budgets: BTreeMap::new(),
+            keyring: crate::keyring::Keyring::default(),
+            randomness: sealing::Randomness::provisional(&identity_seed, now),
         };
         engine.load_roster()?;
         // Checked against the roster in force, which may have rotated this node's key.
@@ -491,6 +500,7 @@ impl<S: Store> Engine<S> {
                 member.node_key.kid()
             )));
         }
+        engine.load_keyring()?;
         engine.load_catalogs(now)?;
         engine.load_cases()?;
         engine.load_outbox()?;

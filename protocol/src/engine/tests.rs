@@ -40,6 +40,7 @@ fn roster() -> Roster {
 /// A version 1 roster of `regions`, a strict majority of governance signatures needed.
 fn roster_of(regions: &[&str]) -> Roster {
     let member = |r: &str| Member {
+        encryption_key: None,
         region: region(r),
         name: match r {
             BJ => "北京市",
@@ -1259,6 +1260,7 @@ fn roster_chain() -> (RosterDocument, RosterDocument, Roster) {
     v2.version = 2;
     v2.issued_at = Timestamp(T0);
     v2.members.push(Member {
+        encryption_key: None,
         region: region("130000"),
         name: "河北省".into(),
         node_key: Identity::from_seed([b'3'; 32]).public_key(),
@@ -2019,6 +2021,7 @@ mod licences;
 mod records;
 mod recovery;
 mod routing;
+mod sealing;
 mod storm;
 mod timers;
 mod versions;

@@ -20,6 +20,7 @@ fn fed(n: usize) -> Fed {
         .collect();
     let members = (0..n)
         .map(|i| Member {
+            encryption_key: None,
             region: RegionId::new(format!("r{i}")).unwrap(),
             name: format!("地区{i}"),
             node_key: nodes[i].public_key(),
@@ -349,4 +350,41 @@ fn a_revocation_touches_only_the_revoked_keys() {
     );
     let doc = signed(&revoked, &[&f.govs[0], &f.govs[1], &f.govs[2]]);
     assert_eq!(doc.signature_count(), 3);
+}
+
+#[test]
+fn encryption_keys_are_optional_checked_and_rotated_with_the_node_key() {
+    let f = fed(3);
+    let r1 = RegionId::new("r1").unwrap();
+    // A roster without encryption keys encodes as before: its digest does not move.
+    let before = f.roster.digest().unwrap();
+    let mut published = f.roster.clone();
+    published.members[1].encryption_key =
+        Some(crate::keyring::encryption_key(&f.nodes[1]).public_key());
+    published.validate().unwrap();
+    assert_ne!(published.digest().unwrap(), before);
+    assert_eq!(
+        published.members[1].sealing_key().unwrap(),
+        crate::keyring::encryption_key(&f.nodes[1]).public_key()
+    );
+    // Without one, the member is sealed to its node key's X25519 form.
+    assert_eq!(
+        f.roster.members[1].sealing_key().unwrap(),
+        crate::keyring::node_key_as_x25519(&f.nodes[1]).public_key()
+    );
+    let mut bad = published.clone();
+    bad.members[1].encryption_key = Some(EncryptionKey([0; 32]));
+    let err = bad.validate().unwrap_err().to_string();
+    assert!(err.contains("encryption_key"), "{err}");
+
+    let next = Identity::from_seed([77; 32]);
+    let new_enc = crate::keyring::encryption_key(&next).public_key();
+    let rotated = published
+        .rotate_node_keys(&r1, next.public_key(), Some(new_enc), Timestamp(DAY))
+        .unwrap();
+    assert_eq!(rotated.members[1].encryption_key, Some(new_enc));
+    let plain = published
+        .rotate_node_key(&r1, next.public_key(), Timestamp(DAY))
+        .unwrap();
+    assert_eq!(plain.members[1].encryption_key, None);
 }

@@ -89,6 +89,7 @@ pub(crate) fn governance(i: u8) -> Identity {
 /// The three-member roster of the test vectors: 110000 (Beijing), 120000 (Tianjin), 130000.
 pub(crate) fn roster() -> Roster {
     let member = |r: &str, name: &str, node: &Identity, gov: &Identity| Member {
+        encryption_key: None,
         region: region(r),
         name: name.into(),
         node_key: node.public_key(),
