@@ -104,21 +104,25 @@ pub async fn wait_for_catalogs(
     Ok(())
 }
 
+/// The node's `/metrics`, as text.
+async fn metrics_text(http: &reqwest::Client, node: &Node) -> Result<String, NodeError> {
+    http.get(format!("{}/metrics", node.base))
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .map_err(|e| NodeError::Refused(format!("{}'s /metrics: {e}", node.region)))?
+        .text()
+        .await
+        .map_err(|e| NodeError::Refused(format!("{}'s /metrics: {e}", node.region)))
+}
+
 /// Events written and events received, all nodes together, from their `/metrics`
 /// (`tongban_events_written_total`, `tongban_events_received_total`).
 pub async fn event_counts(http: &reqwest::Client, nodes: &[Node]) -> Result<(u64, u64), NodeError> {
     let mut written = 0;
     let mut received = 0;
     for node in nodes {
-        let text = http
-            .get(format!("{}/metrics", node.base))
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(|e| NodeError::Refused(format!("{}'s /metrics: {e}", node.region)))?
-            .text()
-            .await
-            .map_err(|e| NodeError::Refused(format!("{}'s /metrics: {e}", node.region)))?;
+        let text = metrics_text(http, node).await?;
         written += counter(&text, "tongban_events_written_total");
         received += counter(&text, "tongban_events_received_total");
     }
@@ -133,15 +137,7 @@ pub struct Buckets(Vec<(f64, u64)>);
 impl Buckets {
     /// The histogram `name` (such as `tongban_intake_seconds`) of the node's `/metrics`.
     pub async fn of(http: &reqwest::Client, node: &Node, name: &str) -> Result<Buckets, NodeError> {
-        let text = http
-            .get(format!("{}/metrics", node.base))
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(|e| NodeError::Refused(format!("{}'s /metrics: {e}", node.region)))?
-            .text()
-            .await
-            .map_err(|e| NodeError::Refused(format!("{}'s /metrics: {e}", node.region)))?;
+        let text = metrics_text(http, node).await?;
         Ok(Buckets::parse(&text, name))
     }
 
