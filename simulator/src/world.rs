@@ -82,6 +82,14 @@ impl World {
                 .chain(std::iter::once(t.handling))
                 .chain(t.participants.iter().copied())
                 .any(|i| self.nodes[i].revoked_at.is_some())
+                // A cited licence whose issuer was revoked before the handler took the case
+                // in: the handler refuses what a revoked key signed, so the case stays at
+                // intake, stranded like a revoked member's (docs/SIMULATOR.md).
+                || (t.licence_issuers.iter().any(|&j| self.nodes[j].revoked_at.is_some())
+                    && self.nodes[t.handling]
+                        .engine
+                        .as_ref()
+                        .is_some_and(|e| e.case_record(case).is_none()))
         })
     }
 }
@@ -166,6 +174,8 @@ pub(crate) struct CaseTrack {
     pub written: BTreeMap<(Side, u32), u64>,
     /// Whether the handling side decided it.
     pub decided: bool,
+    /// 免证办: the nodes whose region signed a licence the application cites.
+    pub licence_issuers: Vec<usize>,
 }
 
 impl CaseTrack {

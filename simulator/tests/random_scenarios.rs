@@ -163,3 +163,33 @@ proptest! {
         }
     }
 }
+
+/// Found by the random scenarios (seed 6103451321303161633): an application cited a licence
+/// Hebei signed, Hebei was revoked before Tianjin took the case in, and Tianjin refused the
+/// Submitted event for a revoked signer, as it must. The case stays at Beijing's intake,
+/// stranded as a revoked member's cases are; the convergence invariant did not know such a
+/// case and reported it as not converged.
+#[test]
+fn a_case_citing_a_licence_of_a_region_revoked_before_the_handler_took_it_is_stranded() {
+    let k = Knobs {
+        regions: 3,
+        loss: 0.0,
+        duplicate: 0.0,
+        reorder: 0.0,
+        crashes_per_day: 0.0,
+        partitions_per_day: 0.0,
+        torn: 0.0,
+        skew_s: 0,
+        cases_per_day: 934.294995198135,
+        revoke: true,
+        byzantine: true,
+        seed: 8342350634089532263,
+        crash_at_min: 48,
+        crash_torn: true,
+        partition_at_min: 32,
+    };
+    let mut o = RunOptions::seed(k.seed);
+    o.cases_per_day = Some(k.cases_per_day);
+    let report = tongban_simulator::run(&scenario(&k), o).unwrap_or_else(|e| panic!("{e}"));
+    assert!(report.passed(), "{}", report.to_text());
+}

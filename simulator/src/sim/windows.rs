@@ -132,6 +132,22 @@ impl Sim<'_> {
                     {
                         self.stats.workload.licences_cited += 1;
                     }
+                    // The licences the case cites, as the intake node keeps them (the window
+                    // names a licence by its digest; the node puts the licence in).
+                    let issuers: Vec<usize> = self
+                        .world
+                        .engine(i)
+                        .and_then(|e| e.case_view(&receipt.case, local).ok())
+                        .into_iter()
+                        .flat_map(|view| view.intake)
+                        .filter_map(|e| match e.kind {
+                            EventKind::Submitted { application } => Some(application.materials),
+                            _ => None,
+                        })
+                        .flatten()
+                        .filter_map(|m| m.licence?.read().ok())
+                        .filter_map(|l| self.world.fed.index.get(&l.region).copied())
+                        .collect();
                     if let Some(delay) = self.workload.retry_after() {
                         self.push(
                             self.world.now + delay,
@@ -146,7 +162,11 @@ impl Sim<'_> {
                             },
                         );
                     }
+                    let case = receipt.case.clone();
                     self.acknowledge_case(i, h, receipt.case)?;
+                    if let Some(track) = self.world.cases.get_mut(&case) {
+                        track.licence_issuers = issuers;
+                    }
                 }
             }
             Err(e) if matches!(retry, Some(None)) => {
@@ -197,6 +217,7 @@ impl Sim<'_> {
             acked: [1, 0],
             written: BTreeMap::new(),
             decided: false,
+            licence_issuers: Vec::new(),
         };
         if i != h {
             track.written.insert((Side::Intake, 1), self.world.now);
