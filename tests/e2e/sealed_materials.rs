@@ -20,25 +20,7 @@ use tongban_protocol::store::{Store, Table};
 async fn read_page_bytes(base: &str, token: &str, path: &str, secs: u64) -> Vec<u8> {
     let start = Instant::now();
     loop {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client");
-        let login = http
-            .get(format!("{base}/login"))
-            .send()
-            .await
-            .expect("login");
-        let csrf = cookie(&login, "tongban_login");
-        let signed = http
-            .post(format!("{base}/login"))
-            .header("cookie", format!("tongban_login={csrf}"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(format!("csrf={csrf}&token={token}&operator=XG01&next=%2F"))
-            .send()
-            .await
-            .expect("sign in");
-        let session = cookie(&signed, "tongban_session");
+        let (http, session) = sign_in(base, token).await;
         let resp = http
             .get(format!("{base}{path}"))
             .header("cookie", format!("tongban_session={session}"))

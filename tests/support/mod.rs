@@ -776,8 +776,9 @@ pub(crate) fn cookie(resp: &reqwest::Response, name: &str) -> String {
         .to_string()
 }
 
-/// Signs in to `base`'s pages with `token` and returns the page at each of `paths` (HTML).
-pub(crate) async fn pages(base: &str, token: &str, paths: &[String]) -> Vec<String> {
+/// Signs in to `base`'s pages with `token`: a client that follows no redirect, and the
+/// session cookie's value.
+pub(crate) async fn sign_in(base: &str, token: &str) -> (reqwest::Client, String) {
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -799,6 +800,12 @@ pub(crate) async fn pages(base: &str, token: &str, paths: &[String]) -> Vec<Stri
         .expect("sign in");
     let session = cookie(&signed, "tongban_session");
     assert!(!session.is_empty(), "signed in: {}", signed.status());
+    (http, session)
+}
+
+/// Signs in to `base`'s pages with `token` and returns the page at each of `paths` (HTML).
+pub(crate) async fn pages(base: &str, token: &str, paths: &[String]) -> Vec<String> {
+    let (http, session) = sign_in(base, token).await;
     let mut out = Vec::new();
     for path in paths {
         let resp = http
