@@ -155,6 +155,10 @@ enum Command {
         /// Seconds each rate runs (default 20; 2 with --quick).
         #[arg(long, value_name = "SECONDS")]
         seconds: Option<f64>,
+        /// Concluded cases to fill a store with before restarting a node on it (default
+        /// 100000; 200 with --quick; 0 skips the restart part).
+        #[arg(long, value_name = "CASES")]
+        restart_cases: Option<usize>,
     },
     /// Run the node daemon with a config file.
     Node {
@@ -513,6 +517,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             nodes,
             rates,
             seconds,
+            restart_cases,
         } => {
             let mut options = if quick {
                 tongban_node::bench::Options::quick()
@@ -537,6 +542,13 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                     "--seconds: above 0 and at most 3600"
                 );
                 options.seconds = s;
+            }
+            if let Some(cases) = restart_cases {
+                anyhow::ensure!(
+                    cases <= 10_000_000,
+                    "--restart-cases: at most 10000000"
+                );
+                options.restart_cases = cases;
             }
             let runtime = runtime(true)?;
             let report = runtime

@@ -48,6 +48,19 @@ fn bench_quick_writes_a_report_with_every_part() {
         report["federation"]["catalog_update_seconds"].is_number(),
         "{report}"
     );
+    // The restart part: a store filled through the engine, a node started on it.
+    assert_eq!(report["restart"]["cases"], 200, "{report}");
+    assert_eq!(
+        report["restart"]["events"], 1200,
+        "six signed events a concluded case: {report}"
+    );
+    for key in ["fill_seconds", "ready_seconds", "rss_ready_mib", "rss_peak_mib"] {
+        assert!(report["restart"][key].is_number(), "restart.{key}: {report}");
+    }
+    assert!(
+        report["restart"]["rss_ready_mib"].as_f64() > Some(0.0),
+        "the node's memory read from /proc: {report}"
+    );
     // The intake node's own histograms over each step of the federation.
     for step in report["federation"]["steps"].as_array().expect("steps") {
         assert!(step["at_node"]["intake_p99_ms"].is_number(), "{step}");

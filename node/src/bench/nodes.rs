@@ -21,6 +21,13 @@ pub struct Node {
     child: Child,
 }
 
+impl Node {
+    /// The process id, for reading its memory from /proc.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for Node {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -28,6 +28,9 @@ pub struct Report {
     pub federation: Federation,
     /// The same load as unsigned JSON over HTTP/1.1 into the same store.
     pub plain: Plain,
+    /// A node restarted on a store filled with concluded cases (absent when not measured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart: Option<super::restart::Restart>,
     /// Parts of issue 12's list this bench does not measure, and why.
     pub not_measured: Vec<String>,
 }

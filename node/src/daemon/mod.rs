@@ -80,6 +80,27 @@ pub struct RunOptions {
     pub trust_stored_roster: bool,
 }
 
+/// What the engine starts from, read from the files `config` names: the one place the node
+/// and the bench (which fills a store through the engine) build it.
+pub(crate) fn engine_setup(
+    config: &NodeConfig,
+    options: RunOptions,
+    now: Timestamp,
+) -> Result<EngineSetup, NodeError> {
+    Ok(EngineSetup {
+        region: config.region.clone(),
+        identity: config.load_identity()?,
+        roster: config.load_roster(now)?.roster,
+        calendar: config.load_calendar()?,
+        catalog: config.load_catalog()?,
+        config: EngineConfig {
+            trust_stored_roster: options.trust_stored_roster,
+            protocol_versions: config.peer.protocol_versions.clone(),
+            ..EngineConfig::default()
+        },
+    })
+}
+
 /// Starts the node from its config and serves until interrupted (Ctrl-C or SIGTERM).
 pub async fn run(config: NodeConfig, options: RunOptions) -> Result<(), NodeError> {
     if let Some(offset) = clock_offset()? {
@@ -98,28 +119,13 @@ pub async fn run(config: NodeConfig, options: RunOptions) -> Result<(), NodeErro
         }
         None => None,
     };
-    let identity = config.load_identity()?;
-    let seed = identity.seed();
-    let roster = config.load_roster(started)?;
-    let catalog = config.load_catalog()?;
-    let calendar = config.load_calendar()?;
+    let setup = engine_setup(&config, options, started)?;
+    let seed = setup.identity.seed();
     let mut office =
         AnyBackOffice::from_config(config.backoffice.clone()).map_err(|e| NodeError::Config {
             path: config.source.clone(),
             problems: vec![format!("backoffice: {e}")],
         })?;
-    let setup = EngineSetup {
-        region: config.region.clone(),
-        identity,
-        roster: roster.roster,
-        calendar,
-        catalog,
-        config: EngineConfig {
-            trust_stored_roster: options.trust_stored_roster,
-            protocol_versions: config.peer.protocol_versions.clone(),
-            ..EngineConfig::default()
-        },
-    };
 
     std::fs::create_dir_all(&config.data_dir).map_err(|e| NodeError::Io {
         what: "data dir",

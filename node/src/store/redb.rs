@@ -63,6 +63,12 @@ impl std::fmt::Debug for RedbStore {
     }
 }
 
+/// The store's page cache. redb's default (1 GiB) fills as a restart or a reconciliation reads
+/// a big store through, and a node's memory with it; the pages a node reads again and again
+/// (recent cases, the outbox, the audit head) fit in far less, and the operating system's
+/// file cache holds the rest.
+const CACHE_BYTES: usize = 64 * 1024 * 1024;
+
 /// What [`RedbStore::open`] says when another process holds the database open.
 const IN_USE: &str = "another process (or another store in this one) has the database open; \
                       stop the other tongban node that uses this data_dir";
@@ -88,7 +94,10 @@ impl RedbStore {
                 source,
             })?;
         }
-        let db = Database::create(path).map_err(|e| match e {
+        let db = redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
+            .map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => storage(IN_USE.into()),
             other => storage(other.to_string()),
         })?;

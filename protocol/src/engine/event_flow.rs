@@ -181,6 +181,7 @@ impl<S: Store> Engine<S> {
         let state = logs.state();
         record.stage = state.stage;
         record.updated_at = now;
+        record.office_done = record.office_done_in(&self.me, &state);
         self.save_record(record)?;
         if !state.steps.is_empty() {
             self.step_notices(record, &state, event, now)?;
@@ -581,6 +582,7 @@ impl<S: Store> Engine<S> {
             stage: crate::case::fold::Stage::Empty,
             updated_at: now,
             forks: 0,
+            office_done: false,
         }
     }
 

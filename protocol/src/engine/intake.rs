@@ -220,6 +220,7 @@ impl<S: Store> Engine<S> {
             stage: Stage::Empty,
             updated_at: now,
             forks: 0,
+            office_done: false,
         };
         let mut logs = CaseLogs::new(case.clone());
         let kind = EventKind::Submitted {

@@ -574,6 +574,7 @@ impl<S: Store> Engine<S> {
             let participant = record.participants.contains(&self.me);
             if (record.handling_region != self.me && !participant)
                 || matches!(record.stage, Stage::Rejected | Stage::Withdrawn)
+                || record.office_done
             {
                 continue;
             }

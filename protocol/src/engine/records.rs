@@ -150,10 +150,33 @@ pub struct CaseRecord {
     /// Conflicting envelopes kept as evidence that a writer signed two histories of a log.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub forks: u32,
+    /// This region's back office has nothing left to do in the case (see
+    /// [`CaseRecord::office_done_in`]): a restarting node hands it none of the case's work
+    /// without reading its logs. Records kept before the field existed read `false` and are
+    /// read through.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub office_done: bool,
 }
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
+}
+
+impl CaseRecord {
+    /// Whether `me`'s back office has nothing left to do in the case whose state is `state`:
+    /// as the handler, its part is over ([`CaseState::handler_done`]); and no running 多地联办
+    /// step is `me`'s to do. What [`super::Engine::open_handling_cases`] hands out is exactly
+    /// the cases where this is false.
+    ///
+    /// [`CaseState::handler_done`]: crate::case::fold::CaseState::handler_done
+    pub fn office_done_in(&self, me: &RegionId, state: &crate::case::fold::CaseState) -> bool {
+        let step_due = state
+            .steps
+            .iter()
+            .any(|s| s.running() && self.writes(me, s.side));
+        let handler_due = &self.handling_region == me && !state.handler_done();
+        !step_due && !handler_due
+    }
 }
 
 /// Something that must still reach a peer, with its retry schedule.
