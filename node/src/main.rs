@@ -544,10 +544,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 options.seconds = s;
             }
             if let Some(cases) = restart_cases {
-                anyhow::ensure!(
-                    cases <= 10_000_000,
-                    "--restart-cases: at most 10000000"
-                );
+                anyhow::ensure!(cases <= 10_000_000, "--restart-cases: at most 10000000");
                 options.restart_cases = cases;
             }
             let runtime = runtime(true)?;

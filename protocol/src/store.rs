@@ -71,11 +71,20 @@ pub enum Table {
     /// The node's decryption keys, current and retired, by public key: what keeps old cases
     /// readable after a key rotation. As secret as the node's key file.
     Keyring,
+    /// Per peer, how much of each case shared with it is held here, by (peer, case): what a
+    /// reconciliation with that peer starts from, read without the case records.
+    CaseShares,
+    /// The cases this region's back office may still have work in, by case: what a restart
+    /// hands it again, found without reading every case.
+    OfficeWork,
+    /// Every case by (collection time, case): the worklists' order, newest first, read a page
+    /// at a time.
+    CasesByTime,
 }
 
 impl Table {
     /// Every table, for stores that create them up front.
-    pub const ALL: [Table; 23] = [
+    pub const ALL: [Table; 26] = [
         Table::Meta,
         Table::Cases,
         Table::Events,
@@ -99,6 +108,9 @@ impl Table {
         Table::SealedMaterials,
         Table::SealedTransfers,
         Table::Keyring,
+        Table::CaseShares,
+        Table::OfficeWork,
+        Table::CasesByTime,
     ];
 
     /// The table's name on disk.
@@ -127,6 +139,9 @@ impl Table {
             Table::SealedMaterials => "sealed_materials",
             Table::SealedTransfers => "sealed_transfers",
             Table::Keyring => "keyring",
+            Table::CaseShares => "case_shares",
+            Table::OfficeWork => "office_work",
+            Table::CasesByTime => "cases_by_time",
         }
     }
 }
@@ -141,6 +156,23 @@ pub trait Store {
     fn delete(&mut self, table: Table, key: &[u8]) -> Result<()>;
     /// Every entry whose key starts with `prefix`, in key order.
     fn scan_prefix(&self, table: Table, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
+    /// One page of a table read backwards: at most `limit` entries whose key starts with
+    /// `prefix` and comes before `below` (every such entry when `None`), highest key first. A
+    /// store whose tables are ordered on disk should answer it without reading the rest;
+    /// this default reads the whole prefix.
+    fn scan_back(
+        &self,
+        table: Table,
+        prefix: &[u8],
+        below: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut all = self.scan_prefix(table, prefix)?;
+        if let Some(below) = below {
+            all.retain(|(k, _)| k.as_slice() < below);
+        }
+        Ok(all.into_iter().rev().take(limit).collect())
+    }
     /// Makes every write since the last sync durable, atomically.
     fn sync(&mut self) -> Result<()>;
 }

@@ -49,7 +49,8 @@ fn fresh_seed() -> u64 {
 /// The [`Store`](crate::store::Store) contract for prefix scans, which every store must keep
 /// alike (the memory store, redb, PostgreSQL): keys at the edges of a prefix (empty, 0x00,
 /// runs of 0xff) are in or out exactly as `starts_with` says, other tables are never seen, and
-/// the answer is the same before and after the writes are synced.
+/// the answer is the same before and after the writes are synced; and reading backwards a
+/// page at a time ([`crate::store::Store::scan_back`]) gives the same keys, highest first.
 pub fn check_scan_prefix_edges(s: &mut impl crate::store::Store) {
     use crate::store::Table;
     let keys: [&[u8]; 9] = [
@@ -95,5 +96,34 @@ pub fn check_scan_prefix_edges(s: &mut impl crate::store::Store) {
         assert_eq!(got(b"ab"), vec![b"ab".to_vec(), b"abc".to_vec()]);
         assert_eq!(got(b"abcd"), Vec::<Vec<u8>>::new());
         assert_eq!(got(&[0xfe]), vec![vec![0xfe, 0xff]]);
+        // Read backwards a page at a time: the same keys, highest first, below the bound.
+        let belows: [Option<&[u8]>; 6] = [
+            None,
+            Some(&[]),
+            Some(&[0xff, 0x00]),
+            Some(b"abc"),
+            Some(&[0xff, 0xff, 0xff]),
+            Some(&[0xff, 0xff, 0xff, 0xff]),
+        ];
+        let prefixes: [&[u8]; 6] = [&[], &[0xff], &[0xff, 0xff], b"ab", &[0xfe], b"a"];
+        for p in prefixes {
+            for below in belows {
+                for limit in [1, 2, 100] {
+                    let want: Vec<Vec<u8>> = got(p)
+                        .into_iter()
+                        .filter(|k| below.is_none_or(|b| k.as_slice() < b))
+                        .rev()
+                        .take(limit)
+                        .collect();
+                    let back: Vec<Vec<u8>> = s
+                        .scan_back(Table::Audit, p, below, limit)
+                        .unwrap()
+                        .into_iter()
+                        .map(|(k, _)| k)
+                        .collect();
+                    assert_eq!(back, want, "prefix {p:?} below {below:?} limit {limit}");
+                }
+            }
+        }
     }
 }

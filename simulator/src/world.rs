@@ -48,7 +48,7 @@ impl World {
         self.nodes[i]
             .engine
             .as_ref()
-            .and_then(|e| e.case_record(case))
+            .and_then(|e| e.case_record(case).ok().flatten())
             .map_or(0, |r| r.held(side))
     }
 
@@ -89,7 +89,7 @@ impl World {
                     && self.nodes[t.handling]
                         .engine
                         .as_ref()
-                        .is_some_and(|e| e.case_record(case).is_none()))
+                        .is_some_and(|e| e.case_record(case).ok().flatten().is_none()))
         })
     }
 }

@@ -54,8 +54,16 @@ fn bench_quick_writes_a_report_with_every_part() {
         report["restart"]["events"], 1200,
         "six signed events a concluded case: {report}"
     );
-    for key in ["fill_seconds", "ready_seconds", "rss_ready_mib", "rss_peak_mib"] {
-        assert!(report["restart"][key].is_number(), "restart.{key}: {report}");
+    for key in [
+        "fill_seconds",
+        "ready_seconds",
+        "rss_ready_mib",
+        "rss_peak_mib",
+    ] {
+        assert!(
+            report["restart"][key].is_number(),
+            "restart.{key}: {report}"
+        );
     }
     assert!(
         report["restart"]["rss_ready_mib"].as_f64() > Some(0.0),

@@ -69,6 +69,19 @@ impl std::fmt::Debug for RedbStore {
 /// file cache holds the rest.
 const CACHE_BYTES: usize = 64 * 1024 * 1024;
 
+/// The first key after every key that starts with `prefix`: `None` when there is none (an
+/// empty prefix, or one of 0xff bytes only).
+fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
 /// What [`RedbStore::open`] says when another process holds the database open.
 const IN_USE: &str = "another process (or another store in this one) has the database open; \
                       stop the other tongban node that uses this data_dir";
@@ -98,9 +111,9 @@ impl RedbStore {
             .set_cache_size(CACHE_BYTES)
             .create(path)
             .map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => storage(IN_USE.into()),
-            other => storage(other.to_string()),
-        })?;
+                redb::DatabaseError::DatabaseAlreadyOpen => storage(IN_USE.into()),
+                other => storage(other.to_string()),
+            })?;
         let mut txn = db
             .begin_write()
             .map_err(|e| storage(format!("cannot begin the set-up transaction: {e}")))?;
@@ -226,6 +239,50 @@ impl Store for RedbStore {
                 let txn = self.db.begin_read().map_err(failed_in("scan", table))?;
                 let t = txn.open_table(def).map_err(failed_in("scan", table))?;
                 collect(&t, prefix).map_err(failed_in("scan", table))
+            }
+        }
+    }
+
+    fn scan_back(
+        &self,
+        table: Table,
+        prefix: &[u8],
+        below: Option<&[u8]>,
+        limit: usize,
+    ) -> tongban_protocol::Result<Entries> {
+        let def = definition(table);
+        // Backwards from the lower of `below` and the end of the prefix's run.
+        let end = prefix_end(prefix);
+        let upper: Option<&[u8]> = match (below, end.as_deref()) {
+            (Some(b), Some(e)) => Some(b.min(e)),
+            (b, e) => b.or(e),
+        };
+        fn collect<T: ReadableTable<Bytes, Bytes>>(
+            t: &T,
+            prefix: &[u8],
+            upper: Option<&[u8]>,
+            limit: usize,
+        ) -> Result<Entries, redb::StorageError> {
+            let range = match upper {
+                Some(upper) => t.range::<&[u8]>(prefix..upper)?,
+                None => t.range::<&[u8]>(prefix..)?,
+            };
+            let mut out = Vec::new();
+            for entry in range.rev().take(limit) {
+                let (k, v) = entry?;
+                out.push((k.value().to_vec(), v.value().to_vec()));
+            }
+            Ok(out)
+        }
+        match &self.txn {
+            Some(txn) => {
+                let t = txn.open_table(def).map_err(failed_in("scan", table))?;
+                collect(&t, prefix, upper, limit).map_err(failed_in("scan", table))
+            }
+            None => {
+                let txn = self.db.begin_read().map_err(failed_in("scan", table))?;
+                let t = txn.open_table(def).map_err(failed_in("scan", table))?;
+                collect(&t, prefix, upper, limit).map_err(failed_in("scan", table))
             }
         }
     }

@@ -178,8 +178,7 @@ impl<S: Store> Engine<S> {
             // as its participant (a 多地联办 region doing its own step), else as its collector.
             None if step_kind => {
                 let record = self
-                    .cases
-                    .get(case)
+                    .case_record(case)?
                     .ok_or_else(|| Error::NotFound(format!("case {case}")))?;
                 let mut mine = record
                     .sides()
@@ -203,8 +202,7 @@ impl<S: Store> Engine<S> {
                     )
                 })?;
                 let record = self
-                    .cases
-                    .get(case)
+                    .case_record(case)?
                     .ok_or_else(|| Error::NotFound(format!("case {case}")))?;
                 let writer = record
                     .writer(complaint.concerns)

@@ -29,9 +29,7 @@ impl<S: Store> Engine<S> {
         now: Timestamp,
     ) -> Result<Event> {
         let mut record = self
-            .cases
-            .get(case)
-            .cloned()
+            .case_record(case)?
             .ok_or_else(|| Error::NotFound(format!("case {case}")))?;
         if let Actor::Window { .. } | Actor::ApplicantApp = actor {
             self.may_read(actor, &record)?;
@@ -236,18 +234,6 @@ impl<S: Store> Engine<S> {
         Ok(())
     }
 
-    /// Keeps a case's record, in the store and in the index.
-    fn save_record(&mut self, record: &CaseRecord) -> Result<()> {
-        records::put(
-            &mut self.store,
-            Table::Cases,
-            record.case.as_str().as_bytes(),
-            record,
-        )?;
-        self.cases.insert(record.case.clone(), record.clone());
-        Ok(())
-    }
-
     /// After this node wrote `event`: send it to the other region, or, for a case this
     /// region both collects and handles, act as the other side locally.
     pub(super) fn route_written(
@@ -370,8 +356,7 @@ impl<S: Store> Engine<S> {
             // Nor are events another region relayed (a 多地联办 participant hearing of a case
             // from its handler): only a log's writer takes receipts for it.
             if self
-                .cases
-                .get(&case)
+                .case_record(&case)?
                 .is_some_and(|r| r.writes(&self.me, side) || !r.writes(from, side))
             {
                 continue;
@@ -395,7 +380,7 @@ impl<S: Store> Engine<S> {
         bytes: &[u8],
         now: Timestamp,
     ) -> Result<()> {
-        let existing = self.cases.get(&event.case).cloned();
+        let existing = self.case_record(&event.case)?;
         let Some(writer) = routing::writer_of_incoming(existing.as_ref(), event) else {
             // A case we do not know yet: ask for its start.
             let body = Message::EventFetch {
@@ -634,7 +619,7 @@ impl<S: Store> Engine<S> {
         side: Side,
         now: Timestamp,
     ) -> Result<Option<ByteBuf>> {
-        let Some(record) = self.cases.get(case) else {
+        let Some(record) = self.case_record(case)? else {
             return Ok(None);
         };
         let seq = record.held(side);
@@ -679,7 +664,7 @@ impl<S: Store> Engine<S> {
         upto: Option<u32>,
         now: Timestamp,
     ) -> Result<()> {
-        let Some(record) = self.cases.get(case) else {
+        let Some(record) = self.case_record(case)? else {
             return Ok(());
         };
         if !record.is_shared_with(&self.me, to) {

@@ -26,15 +26,14 @@ impl<S: Store> Engine<S> {
         now: Timestamp,
     ) -> Result<Vec<u8>> {
         let record = self
-            .cases
-            .get(case)
+            .case_record(case)?
             .ok_or_else(|| Error::NotFound(format!("case {case}")))?;
         if matches!(actor, Actor::ApplicantApp) {
             return Err(Error::Forbidden(
                 "the applicant's channel reads no cases".into(),
             ));
         }
-        self.may_read(actor, record)?;
+        self.may_read(actor, &record)?;
         let mut known = rosters.to_vec();
         for (_, value) in self.store.scan_prefix(Table::Roster, b"chain/")? {
             #[derive(serde::Deserialize)]

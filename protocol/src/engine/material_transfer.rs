@@ -37,7 +37,7 @@ impl<S: Store> Engine<S> {
     /// As the handling region of a case collected elsewhere: asks the intake region for every
     /// material the case cites that is not held here yet, from where its upload stands.
     pub(super) fn fetch_materials(&mut self, case: &CaseId, now: Timestamp) -> Result<()> {
-        let Some(record) = self.cases.get(case).cloned() else {
+        let Some(record) = self.case_record(case)? else {
             return Ok(());
         };
         if !record.fetches_materials(&self.me) {
@@ -89,8 +89,7 @@ impl<S: Store> Engine<S> {
         now: Timestamp,
     ) -> Result<()> {
         let record = self
-            .cases
-            .get(case)
+            .case_record(case)?
             .ok_or_else(|| Error::NotFound(format!("case {case}")))?;
         if !record.serves_materials_to(&self.me, to) {
             return Err(Error::Forbidden(format!(
@@ -135,8 +134,7 @@ impl<S: Store> Engine<S> {
         now: Timestamp,
     ) -> Result<()> {
         let record = self
-            .cases
-            .get(case)
+            .case_record(case)?
             .ok_or_else(|| Error::NotFound(format!("case {case}")))?;
         if !record.takes_materials_from(&self.me, from) {
             return Err(Error::Forbidden(format!(
@@ -216,9 +214,7 @@ impl<S: Store> Engine<S> {
         if Digest::of(&whole) == digest {
             // The plaintext itself, from a node of a version before sealing.
             let record = self
-                .cases
-                .get(case)
-                .cloned()
+                .case_record(case)?
                 .ok_or_else(|| Error::NotFound(format!("case {case}")))?;
             self.store.put(Table::Materials, &digest.0, &whole)?;
             self.sealed_for(&record, &digest)?;

@@ -41,6 +41,7 @@
 pub mod audit;
 pub mod backoffice;
 mod before_signing;
+mod case_index;
 mod catalogs;
 mod driver;
 mod event_flow;
@@ -91,7 +92,7 @@ use crate::envelope::{Envelope, Identity};
 use crate::error::{Error, Result};
 use crate::ids::{CaseId, RegionId, Timestamp, WindowId};
 use crate::roster::Roster;
-use crate::store::{Store, Table};
+use crate::store::Store;
 
 /// Settings of the engine's timers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -364,7 +365,8 @@ pub struct Engine<S: Store> {
     calendar: HolidayCalendar,
     store: S,
     catalogs: BTreeMap<RegionId, Envelope<CatalogManifest>>,
-    cases: BTreeMap<crate::ids::CaseId, CaseRecord>,
+    /// The case counts by stage, kept with the case index (see `case_index`).
+    counts: query::CaseCounts,
     outbox: pending::Outbox,
     /// The outbox is to be flushed at the next commit; the latest time seen since.
     flush_at: Option<Timestamp>,
@@ -457,7 +459,7 @@ impl<S: Store> Engine<S> {
             calendar,
             store,
             catalogs: BTreeMap::new(),
-            cases: BTreeMap::new(),
+            counts: query::CaseCounts::default(),
             outbox: pending::Outbox::default(),
             flush_at: None,
             last_flush: now,
@@ -502,7 +504,7 @@ impl<S: Store> Engine<S> {
         }
         engine.load_keyring()?;
         engine.load_catalogs(now)?;
-        engine.load_cases()?;
+        engine.index_cases()?;
         engine.load_outbox()?;
         engine.audit = audit::AuditHead::load(&engine.store)?;
         engine.adopt_unclaimed_uploads(now)?;
@@ -576,14 +578,6 @@ impl<S: Store> Engine<S> {
     /// Takes the store back, for a driver that models a crash.
     pub fn into_store(self) -> S {
         self.store
-    }
-
-    fn load_cases(&mut self) -> Result<()> {
-        for (_, value) in self.store.scan_prefix(Table::Cases, &[])? {
-            let record: CaseRecord = crate::codec::from_cbor(&value, 1 << 20, "case record")?;
-            self.cases.insert(record.case.clone(), record);
-        }
-        Ok(())
     }
 
     /// The next frame id (unique per sender: starts from the open time in microseconds).

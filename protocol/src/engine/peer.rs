@@ -128,7 +128,7 @@ impl<S: Store> Engine<S> {
                 r.by
             )));
         }
-        let record = self.case_record(&r.case).ok_or_else(|| {
+        let record = self.case_record(&r.case)?.ok_or_else(|| {
             Error::BadEvent(format!(
                 "a receipt from {from} for case {}, which is not held here",
                 r.case

@@ -208,22 +208,10 @@ pub struct Worklist {
 }
 
 impl<S: Store> Engine<S> {
-    /// The routing record of a case.
-    pub fn case_record(&self, case: &CaseId) -> Option<&CaseRecord> {
-        self.cases.get(case)
-    }
-
-    /// Every case's routing record, for drivers that compare nodes (tests, the simulator).
-    pub fn case_records(&self) -> impl Iterator<Item = &CaseRecord> {
-        self.cases.values()
-    }
-
     /// One case, with both logs, the state and the clock at `now`.
     pub fn case_view(&self, case: &CaseId, now: Timestamp) -> Result<CaseView> {
         let record = self
-            .cases
-            .get(case)
-            .cloned()
+            .case_record(case)?
             .ok_or_else(|| Error::NotFound(format!("case {case}")))?;
         let logs = self.load_logs(case)?;
         let state = logs.state();
@@ -360,10 +348,9 @@ impl<S: Store> Engine<S> {
     /// with the applicant's personal data masked.
     pub fn case_view_as(&self, actor: &Actor, case: &CaseId, now: Timestamp) -> Result<CaseView> {
         let record = self
-            .cases
-            .get(case)
+            .case_record(case)?
             .ok_or_else(|| Error::NotFound(format!("case {case}")))?;
-        self.may_read(actor, record)?;
+        self.may_read(actor, &record)?;
         let view = self.case_view(case, now)?;
         Ok(match actor {
             Actor::Window { .. } => view,
@@ -384,10 +371,9 @@ impl<S: Store> Engine<S> {
         case: &CaseId,
     ) -> Result<crate::envelope::Envelope<crate::wire::Receipt>> {
         let record = self
-            .cases
-            .get(case)
+            .case_record(case)?
             .ok_or_else(|| Error::NotFound(format!("case {case}")))?;
-        self.may_read(actor, record)?;
+        self.may_read(actor, &record)?;
         if record.intake_region != self.me {
             return Err(Error::NotFound(format!(
                 "case {case} was collected by region {}: its receipt is signed there",
@@ -407,10 +393,9 @@ impl<S: Store> Engine<S> {
         digest: &crate::ids::Digest,
     ) -> Result<Vec<u8>> {
         let record = self
-            .cases
-            .get(case)
+            .case_record(case)?
             .ok_or_else(|| Error::NotFound(format!("case {case}")))?;
-        self.may_read(actor, record)?;
+        self.may_read(actor, &record)?;
         let logs = self.load_logs(case)?;
         let cited = logs
             .log(crate::case::events::Side::Intake)
@@ -507,33 +492,39 @@ impl<S: Store> Engine<S> {
         scope: impl Fn(&CaseRecord) -> bool,
     ) -> Result<Worklist> {
         let limit = filter.limit.unwrap_or(100).clamp(1, 1000);
-        let mut matching: Vec<&CaseRecord> = self
-            .cases
-            .values()
-            .filter(|r| scope(r))
-            .filter(|r| filter.stage.is_none_or(|s| s == r.stage))
-            .filter(|r| filter.impl_code.as_ref().is_none_or(|c| c == &r.impl_code))
-            .filter(|r| filter.window.as_ref().is_none_or(|w| w == &r.window))
-            .filter(|r| filter.from.is_none_or(|f| r.submitted_at >= f))
-            .filter(|r| filter.until.is_none_or(|u| r.submitted_at < u))
-            .collect();
-        matching.sort_by(|a, b| {
-            b.submitted_at
-                .cmp(&a.submitted_at)
-                .then(b.case.cmp(&a.case))
-        });
         let mut cases = Vec::new();
         let mut truncated = false;
-        for record in matching {
+        let mut full = false;
+        // Newest first, a page at a time, until the list is full and one more matched.
+        let mut entries = Vec::new();
+        self.cases_newest_first(filter.until, |record| {
+            if filter.from.is_some_and(|f| record.submitted_at < f) {
+                return Ok(false);
+            }
+            if !scope(&record)
+                || filter.stage.is_some_and(|s| s != record.stage)
+                || filter
+                    .impl_code
+                    .as_ref()
+                    .is_some_and(|c| c != &record.impl_code)
+                || filter.window.as_ref().is_some_and(|w| w != &record.window)
+            {
+                return Ok(true);
+            }
             let view = self.case_view(&record.case, now)?;
             let colour = view.clock.map_or(Colour::Green, |c| c.colour);
             if filter.colour.is_some_and(|c| c != colour) {
-                continue;
+                return Ok(true);
             }
-            if cases.len() == limit {
+            if full {
                 truncated = true;
-                break;
+                return Ok(false);
             }
+            entries.push((view, colour));
+            full = entries.len() == limit;
+            Ok(true)
+        })?;
+        for (view, colour) in entries {
             cases.push(WorklistEntry {
                 record: view.record,
                 colour,
@@ -570,7 +561,7 @@ impl<S: Store> Engine<S> {
     /// withdrawn, result not yet dispatched; and every running 多地联办 step this region does.
     pub fn open_handling_cases(&self) -> Result<Vec<OpenCase>> {
         let mut out = Vec::new();
-        for record in self.cases.values() {
+        for record in self.office_work()? {
             let participant = record.participants.contains(&self.me);
             if (record.handling_region != self.me && !participant)
                 || matches!(record.stage, Stage::Rejected | Stage::Withdrawn)
@@ -638,29 +629,13 @@ impl<S: Store> Engine<S> {
 }
 
 /// How many cases stand at each stage, split by this region's role in them.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CaseCounts {
     /// Cases this region's windows collected, by stage.
     pub collected: std::collections::BTreeMap<Stage, usize>,
     /// Cases this region handles, by stage.
     pub handled: std::collections::BTreeMap<Stage, usize>,
-}
-
-impl<S: Store> Engine<S> {
-    /// Case counts by stage, for health pages and the demo's progress.
-    pub fn case_counts(&self) -> CaseCounts {
-        let mut counts = CaseCounts::default();
-        for r in self.cases.values() {
-            if r.intake_region == self.me {
-                *counts.collected.entry(r.stage).or_default() += 1;
-            }
-            if r.handling_region == self.me {
-                *counts.handled.entry(r.stage).or_default() += 1;
-            }
-        }
-        counts
-    }
 }
 
 /// The licences a handling log's dispatch carries, read (their signatures were checked when the

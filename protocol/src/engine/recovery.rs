@@ -91,20 +91,23 @@ impl<S: Store> Engine<S> {
             return;
         };
         let me = &self.me;
-        let lacking = theirs.iter().any(|e| match self.cases.get(&e.case) {
-            None => true,
-            Some(r) => {
-                (r.writes(me, Side::Intake) && e.intake_seq > r.intake_seq)
-                    || (r.writes(me, Side::Handling) && e.handling_seq > r.handling_seq)
-                    || r.sides().into_iter().skip(2).any(|side| {
-                        let Side::Participant(n) = side else {
-                            return false;
-                        };
-                        let theirs = e.participant_seqs.get(usize::from(n) - 1).copied();
-                        r.writes(me, side) && theirs.unwrap_or(0) > r.held(side)
-                    })
-            }
-        });
+        // A record that cannot be read counts as lacking: recovery goes on asking.
+        let lacking = theirs
+            .iter()
+            .any(|e| match self.case_record(&e.case).ok().flatten() {
+                None => true,
+                Some(r) => {
+                    (r.writes(me, Side::Intake) && e.intake_seq > r.intake_seq)
+                        || (r.writes(me, Side::Handling) && e.handling_seq > r.handling_seq)
+                        || r.sides().into_iter().skip(2).any(|side| {
+                            let Side::Participant(n) = side else {
+                                return false;
+                            };
+                            let theirs = e.participant_seqs.get(usize::from(n) - 1).copied();
+                            r.writes(me, side) && theirs.unwrap_or(0) > r.held(side)
+                        })
+                }
+            });
         if lacking && !recovery.found.contains(&(peer.clone(), session)) {
             if let Some(r) = &mut self.recovery {
                 r.found.insert((peer.clone(), session));
@@ -150,9 +153,10 @@ impl<S: Store> Engine<S> {
         self.recovery = None;
         self.store.delete(Table::Meta, META_RESTORED)?;
         self.metrics.recoveries += 1;
+        // Such a case is the back office's work to come, so it is among the office's cases.
         let unreceived: Vec<CaseId> = self
-            .cases
-            .values()
+            .office_work()?
+            .into_iter()
             .filter(|r| {
                 r.handling_region == self.me
                     && r.intake_region != self.me
@@ -188,7 +192,7 @@ impl<S: Store> Engine<S> {
     /// Receives a case whose application is held but which this handling region has not
     /// received yet (it arrived while recovering).
     fn receive_held_case(&mut self, case: &CaseId, now: Timestamp) -> Result<()> {
-        let Some(mut record) = self.cases.get(case).cloned() else {
+        let Some(mut record) = self.case_record(case)? else {
             return Ok(());
         };
         let logs = self.load_logs(case)?;

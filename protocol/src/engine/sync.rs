@@ -38,15 +38,8 @@ fn session_frame(session: u64, round: u32, message: &SessionMessage) -> Result<M
 
 impl<S: Store> Engine<S> {
     /// The entries of the cases shared with `peer`.
-    fn shared_with(&self, peer: &RegionId) -> ReconSet {
-        self.cases
-            .values()
-            .filter(|r| r.is_shared_with(&self.me, peer))
-            .map(|r| {
-                Entry::new(r.case.clone(), r.intake_seq, r.handling_seq)
-                    .with_participants(r.participant_seqs.clone())
-            })
-            .collect()
+    fn shared_with(&self, peer: &RegionId) -> Result<ReconSet> {
+        Ok(ReconSet::new(self.shared_entries(peer)?))
     }
 
     /// Starts a reconciliation session with `peer` now. The shared set is taken once, at the
@@ -57,7 +50,7 @@ impl<S: Store> Engine<S> {
     /// A peer that agreed on protocol version 4 gets a coded session (rateless coded symbols,
     /// falling back to ranges for a large difference); an older one a range session.
     pub fn reconcile_with(&mut self, peer: &RegionId, now: Timestamp) -> Result<()> {
-        let set = Arc::new(self.shared_with(peer));
+        let set = Arc::new(self.shared_with(peer)?);
         let session = self.next_frame_id();
         let reconciler = Reconciler::new(&set, ReconConfig::default()).with_seed(session);
         let opening = if self.peer_version(peer) >= CODED_SINCE {
@@ -106,9 +99,10 @@ impl<S: Store> Engine<S> {
             };
             self.send(peer, body, now)?;
         }
+        // An undecided case is the back office's work, so it is among the office's cases.
         let from_peer: Vec<CaseId> = self
-            .cases
-            .values()
+            .office_work()?
+            .into_iter()
             .filter(|r| r.takes_materials_from(&self.me, peer) && !r.stage.is_decided())
             .map(|r| r.case.clone())
             .collect();
@@ -149,7 +143,7 @@ impl<S: Store> Engine<S> {
         let set = match self.recon_sessions.get(&key) {
             Some(set) => Arc::clone(set),
             None => {
-                let set = Arc::new(self.shared_with(from));
+                let set = Arc::new(self.shared_with(from)?);
                 self.keep_session(from, session, Arc::clone(&set));
                 set
             }
@@ -249,7 +243,7 @@ impl<S: Store> Engine<S> {
                 .iter()
                 .filter(|e| &e.case == case)
                 .max_by_key(|e| (e.intake_seq, e.handling_seq, e.participant_seqs.clone()));
-            let Some(record) = self.cases.get(case).cloned() else {
+            let Some(record) = self.case_record(case)? else {
                 // The peer holds a case we do not: ask for its start (it answers only if the
                 // case is shared with us).
                 let body = Message::EventFetch {

@@ -11,6 +11,7 @@ use crate::catalog::tests::sample_item;
 use crate::ids::{CaseId, Digest};
 use crate::roster::{Member, RosterDocument};
 use crate::store::MemoryStore;
+use crate::store::Table;
 use crate::wire::Message;
 
 const T0: u64 = 1_772_413_200_000; // Mon 2026-03-02 09:00 China time
@@ -474,14 +475,14 @@ fn lost_frames_are_sent_again_until_acknowledged() {
     let case = net.intake(TJ, BJ, "1100000001");
     // Lose everything for a while.
     net.run(|_| true);
-    assert!(net.node(BJ).case_record(&case).is_none());
+    assert!(net.node(BJ).case_record(&case).unwrap().is_none());
     for _ in 0..5 {
         net.advance(60_000);
         net.run(|n| n % 2 == 0);
     }
     net.advance(600_000);
     net.run(|_| false);
-    assert!(net.node(BJ).case_record(&case).is_some());
+    assert!(net.node(BJ).case_record(&case).unwrap().is_some());
     net.report(
         BJ,
         &case,
@@ -530,7 +531,10 @@ fn a_crash_loses_only_what_was_not_acknowledged() {
         .unwrap()
         .case;
     assert_ne!(lost, kept);
-    assert!(net.node(TJ).case_record(&lost).is_some(), "taken, not kept");
+    assert!(
+        net.node(TJ).case_record(&lost).unwrap().is_some(),
+        "taken, not kept"
+    );
     let tj = net.nodes.remove(&region(TJ)).unwrap();
     let mut store = tj.into_store();
     assert!(store.crash() > 0, "the intake's writes were not synced");
@@ -543,8 +547,8 @@ fn a_crash_loses_only_what_was_not_acknowledged() {
     );
     let reopened = Engine::open(setup(TJ), store, net.now).unwrap();
     net.nodes.insert(region(TJ), reopened);
-    assert!(net.node(TJ).case_record(&kept).is_some());
-    assert!(net.node(TJ).case_record(&lost).is_none());
+    assert!(net.node(TJ).case_record(&kept).unwrap().is_some());
+    assert!(net.node(TJ).case_record(&lost).unwrap().is_none());
     assert_eq!(net.node(TJ).outbox_len(), 1, "only the kept case waits");
     // Deliver twice what was in flight: no event is applied twice, and the lost case never
     // reaches Beijing.
@@ -556,7 +560,7 @@ fn a_crash_loses_only_what_was_not_acknowledged() {
     assert_eq!(view.handling.len(), 1);
     assert_eq!(view.intake.len(), 1);
     assert!(net.node(BJ).metrics().events_duplicate >= 1);
-    assert!(net.node(BJ).case_record(&lost).is_none());
+    assert!(net.node(BJ).case_record(&lost).unwrap().is_none());
 }
 
 /// A table's rows.
@@ -580,8 +584,8 @@ fn all_but_audit(store: &MemoryStore) -> Vec<(Table, Rows)> {
 struct Snapshot {
     /// Every table but the audit log and its head, row for row.
     tables: Vec<(Table, Rows)>,
-    /// The engine's index of cases.
-    cases: BTreeMap<CaseId, CaseRecord>,
+    /// The case counts the engine keeps in memory (the records are in the tables).
+    counts: CaseCounts,
     /// What waits for a peer's receipt.
     outbox: Vec<(RegionId, u64)>,
     /// The roster in force.
@@ -593,7 +597,7 @@ struct Snapshot {
 fn snapshot(engine: &Engine<MemoryStore>) -> Snapshot {
     Snapshot {
         tables: all_but_audit(engine.store()),
-        cases: engine.cases.clone(),
+        counts: engine.case_counts(),
         outbox: engine.outbox.keys().cloned().collect(),
         roster: engine.roster.clone(),
         catalogs: engine
@@ -765,12 +769,15 @@ fn strangers_and_forgeries_are_refused_and_change_nothing() {
             &events_frame(TJ, BJ, n, &node_identity(TJ), forged, now),
         );
         assert!(err.to_string().contains(why), "{err}");
-        assert!(net.node(BJ).case_record(&forged.case).is_none());
+        assert!(net.node(BJ).case_record(&forged.case).unwrap().is_none());
     }
 
     // The event they imitated, as Tianjin sent it, is taken.
     net.deliver(BJ, &honest_frame);
-    assert_eq!(net.node(BJ).case_record(&case).unwrap().intake_seq, 2);
+    assert_eq!(
+        net.node(BJ).case_record(&case).unwrap().unwrap().intake_seq,
+        2
+    );
 }
 
 /// Issue 16, item 6: the writer of a log signing a second, different event under a sequence
@@ -820,9 +827,18 @@ fn the_real_writer_equivocating_is_refused_and_kept_as_evidence() {
     };
     let key = super::records::fork_key(&case, Side::Intake, 1, &Digest::of(&forged));
     assert_eq!(forks(&after), vec![(key, forged.clone())]);
-    let mut expected = before.cases[&case].clone();
+    let record = |s: &Snapshot| -> CaseRecord {
+        let rows = &s.tables.iter().find(|(t, _)| *t == Table::Cases).unwrap().1;
+        let (_, value) = rows
+            .iter()
+            .find(|(k, _)| k.as_slice() == case.as_str().as_bytes())
+            .unwrap();
+        crate::codec::from_cbor(value, 1 << 20, "case record").unwrap()
+    };
+    let mut expected = record(&before);
     expected.forks = 1;
-    assert_eq!(after.cases[&case], expected);
+    assert_eq!(record(&after), expected);
+    assert_eq!(after.counts, before.counts);
     assert_eq!(net.node(BJ).metrics().forks, 1);
     assert_eq!(held_event(&mut net, BJ, &case, Side::Intake, 1).0, held);
     // The same conflicting event again is refused and not counted twice.
@@ -861,7 +877,10 @@ fn the_handling_region_cannot_write_the_intake_log() {
         err.to_string().contains("not signed by the writer 120000"),
         "{err}"
     );
-    assert_eq!(net.node(TJ).case_record(&case).unwrap().intake_seq, 1);
+    assert_eq!(
+        net.node(TJ).case_record(&case).unwrap().unwrap().intake_seq,
+        1
+    );
     assert_eq!(net.node(TJ).metrics().events_recovered, 0);
 }
 
@@ -905,7 +924,10 @@ fn a_region_outside_the_case_cannot_write_to_it() {
     assert!(matches!(err, Error::Forbidden(_)), "{err}");
     // The writer's own frame is taken.
     net.deliver(BJ, &honest_frame);
-    assert_eq!(net.node(BJ).case_record(&case).unwrap().intake_seq, 2);
+    assert_eq!(
+        net.node(BJ).case_record(&case).unwrap().unwrap().intake_seq,
+        2
+    );
 }
 
 /// Issue 16, item 6: roster updates reaching the engine as frames that a quorum of the roster
@@ -1530,7 +1552,7 @@ fn a_rotated_key_stays_valid_for_what_it_signed_before() {
     net.advance(10 * 60_000);
     net.run(|_| false);
     assert!(
-        net.node(BJ).case_record(&first.case).is_some(),
+        net.node(BJ).case_record(&first.case).unwrap().is_some(),
         "the event signed before the rotation reached Beijing"
     );
     let now = net.now;
@@ -1569,7 +1591,10 @@ fn restored_writer() -> (Net, CaseId, MemoryStore) {
     let backup = net.node(TJ).store.clone();
     withdraw(&mut net, TJ, &case);
     net.run(|_| false);
-    assert_eq!(net.node(BJ).case_record(&case).unwrap().intake_seq, 2);
+    assert_eq!(
+        net.node(BJ).case_record(&case).unwrap().unwrap().intake_seq,
+        2
+    );
     (net, case, backup)
 }
 
@@ -1600,8 +1625,8 @@ fn a_fork_by_a_restored_writer_is_kept_as_evidence() {
     assert_eq!(at, &region(BJ));
     assert!(err.to_string().contains("fork"), "{err}");
     let bj = net.node(BJ);
-    assert_eq!(bj.case_record(&case).unwrap().intake_seq, 2);
-    assert_eq!(bj.case_record(&case).unwrap().forks, 1);
+    assert_eq!(bj.case_record(&case).unwrap().unwrap().intake_seq, 2);
+    assert_eq!(bj.case_record(&case).unwrap().unwrap().forks, 1);
     assert_eq!(bj.metrics().forks, 1);
     let now = net.now;
     let view = net.node(BJ).case_view(&case, now).unwrap();
@@ -1623,11 +1648,17 @@ fn a_restored_writer_recovers_its_own_log_from_its_peer() {
     net.node(TJ).peer_connected(&region(BJ), now).unwrap();
     net.commit(TJ);
     net.run(|_| false);
-    assert_eq!(net.node(TJ).case_record(&case).unwrap().intake_seq, 2);
+    assert_eq!(
+        net.node(TJ).case_record(&case).unwrap().unwrap().intake_seq,
+        2
+    );
     assert_eq!(net.node(TJ).metrics().events_recovered, 1);
     dispatch_originals(&mut net, &case);
     net.run(|_| false);
-    assert_eq!(net.node(BJ).case_record(&case).unwrap().intake_seq, 3);
+    assert_eq!(
+        net.node(BJ).case_record(&case).unwrap().unwrap().intake_seq,
+        3
+    );
     assert_eq!(net.node(BJ).metrics().forks, 0);
 }
 
@@ -2014,6 +2045,7 @@ fn partial_uploads_are_dropped_after_the_limit_and_the_client_is_told_to_start_o
     assert!(again.complete);
 }
 
+mod case_index;
 mod complaint;
 mod driver;
 mod evidence;

@@ -713,9 +713,10 @@ pub(crate) fn case_record() -> impl Strategy<Value = CaseRecord> {
         any::<u32>(),
         any::<u32>(),
         stage(),
+        any::<bool>(),
     )
         .prop_map(
-            |(case, item_name, at, intake_seq, handling_seq, stage)| CaseRecord {
+            |(case, item_name, at, intake_seq, handling_seq, stage, office_done)| CaseRecord {
                 case,
                 intake_region: region("120000"),
                 handling_region: region("110000"),
@@ -731,6 +732,7 @@ pub(crate) fn case_record() -> impl Strategy<Value = CaseRecord> {
                 stage,
                 updated_at: Timestamp(at),
                 forks: 0,
+                office_done,
             },
         )
 }

@@ -44,7 +44,7 @@ impl Checker<'_> {
         self.world.nodes[i]
             .engine
             .as_ref()
-            .and_then(|e| e.case_record(case))
+            .and_then(|e| e.case_record(case).ok().flatten())
             .map(|r| (r.intake_seq, r.handling_seq, r.participant_seqs.clone()))
     }
 

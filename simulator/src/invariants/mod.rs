@@ -204,7 +204,7 @@ impl<'w> Checker<'w> {
         let Some(engine) = self.world.nodes[i].engine.as_ref() else {
             return Ok(None);
         };
-        let Some(record) = engine.case_record(case).cloned() else {
+        let Some(record) = engine.case_record(case).ok().flatten() else {
             return Ok(None);
         };
         let view = engine
@@ -326,7 +326,11 @@ impl<'w> Checker<'w> {
                     continue;
                 }
                 checks += 1;
-                let held = engine.case_record(case).map_or(0, |r| r.held(side));
+                let held = engine
+                    .case_record(case)
+                    .ok()
+                    .flatten()
+                    .map_or(0, |r| r.held(side));
                 if held < t.acked[k] {
                     lost = Some((
                         case.clone(),
@@ -431,7 +435,7 @@ pub(crate) fn dump_case(world: &World, trace: &Trace<'_>, case: &CaseId) -> Case
                 world.nodes[*i]
                     .engine
                     .as_ref()
-                    .is_some_and(|e| e.case_record(case).is_some())
+                    .is_some_and(|e| e.case_record(case).ok().flatten().is_some())
             })
             .take(2)
             .collect(),

@@ -32,7 +32,7 @@ impl Checker<'_> {
                     ));
                     break;
                 };
-                let Some(record) = engine.case_record(&event.case) else {
+                let Some(record) = engine.case_record(&event.case).ok().flatten() else {
                     bad = Some((
                         Some(event.case.clone()),
                         format!(

@@ -110,7 +110,7 @@ impl Sim<'_> {
         let Some(engine) = self.world.nodes[i].engine.as_ref() else {
             return false;
         };
-        let from_peer = engine.case_record(case).is_some_and(|r| {
+        let from_peer = engine.case_record(case).ok().flatten().is_some_and(|r| {
             r.intake_seq == 1 && r.writer(Side::Intake) != Some(self.world.fed.id(i))
         });
         if side != Side::Intake || !from_peer {

@@ -201,7 +201,7 @@ impl Sim<'_> {
         let participants = self
             .world
             .engine(i)
-            .and_then(|e| e.case_record(&case))
+            .and_then(|e| e.case_record(&case).ok().flatten())
             .map(|r| {
                 r.participants
                     .iter()

@@ -84,7 +84,12 @@ fn a_dispatch_carrying_a_licence_another_key_signed_is_refused() {
     let mut net = Net::new();
     let case = approved_case(&mut net);
     let now = net.now;
-    let seq = net.node(BJ).case_record(&case).unwrap().handling_seq;
+    let seq = net
+        .node(BJ)
+        .case_record(&case)
+        .unwrap()
+        .unwrap()
+        .handling_seq;
     let (_, last) = held_event(&mut net, BJ, &case, Side::Handling, seq);
     let licence = Licence {
         kind: "营业执照".into(),

@@ -58,7 +58,7 @@ fn a_restored_intake_node_takes_back_its_events_cases_and_counter_before_writing
     withdraw(&mut net, TJ, &first);
     let second = net.intake(TJ, BJ, "1100000001");
     net.run(|_| false);
-    let bj_second = net.node(BJ).case_record(&second).unwrap();
+    let bj_second = net.node(BJ).case_record(&second).unwrap().unwrap();
     assert_eq!(bj_second.handling_seq, 1, "Beijing received it");
 
     reopen(&mut net, TJ, backup);
@@ -93,9 +93,10 @@ fn a_restored_intake_node_takes_back_its_events_cases_and_counter_before_writing
     let tj = net.node(TJ);
     assert_eq!(tj.recovering(), None, "recovery ended");
     assert_eq!(tj.metrics().recoveries, 1);
-    assert_eq!(tj.case_record(&first).unwrap().intake_seq, 2);
+    assert_eq!(tj.case_record(&first).unwrap().unwrap().intake_seq, 2);
     let recovered = tj
         .case_record(&second)
+        .unwrap()
         .expect("the case made after the backup");
     assert_eq!(recovered.intake_region, region(TJ));
     assert_eq!(recovered.handling_region, region(BJ));
@@ -108,8 +109,8 @@ fn a_restored_intake_node_takes_back_its_events_cases_and_counter_before_writing
     net.run(|_| false);
     let bj = net.node(BJ);
     assert_eq!(bj.metrics().forks, 0);
-    assert_eq!(bj.case_record(&first).unwrap().intake_seq, 3);
-    assert_eq!(bj.case_record(&third).unwrap().intake_seq, 1);
+    assert_eq!(bj.case_record(&first).unwrap().unwrap().intake_seq, 3);
+    assert_eq!(bj.case_record(&third).unwrap().unwrap().intake_seq, 1);
 }
 
 #[test]
@@ -123,19 +124,32 @@ fn a_restored_handling_node_receives_each_case_once() {
     // Collected while Beijing recovers: it arrives, but is received only once recovery ends.
     let during = net.intake(TJ, BJ, "1100000001");
     net.run(|_| false);
-    assert_eq!(net.node(BJ).case_record(&during).unwrap().handling_seq, 0);
+    assert_eq!(
+        net.node(BJ)
+            .case_record(&during)
+            .unwrap()
+            .unwrap()
+            .handling_seq,
+        0
+    );
     let notices_before = net.notices.get(&region(BJ)).map_or(0, Vec::len);
 
     meet(&mut net, BJ, TJ);
     let bj = net.node(BJ);
     assert_eq!(bj.recovering(), None);
     // The case received before the loss comes back with its handling log, not received twice.
-    assert_eq!(bj.case_record(&before_loss).unwrap().handling_seq, 1);
-    assert_eq!(bj.case_record(&during).unwrap().handling_seq, 1);
+    assert_eq!(
+        bj.case_record(&before_loss).unwrap().unwrap().handling_seq,
+        1
+    );
+    assert_eq!(bj.case_record(&during).unwrap().unwrap().handling_seq, 1);
     let tj = net.node(TJ);
     assert_eq!(tj.metrics().forks, 0);
-    assert_eq!(tj.case_record(&during).unwrap().handling_seq, 1);
-    assert_eq!(tj.case_record(&before_loss).unwrap().handling_seq, 1);
+    assert_eq!(tj.case_record(&during).unwrap().unwrap().handling_seq, 1);
+    assert_eq!(
+        tj.case_record(&before_loss).unwrap().unwrap().handling_seq,
+        1
+    );
     // The back office hears of the case collected during recovery once, when it is received.
     let new_cases: Vec<&CaseId> = net.notices[&region(BJ)][notices_before..]
         .iter()

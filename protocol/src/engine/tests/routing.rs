@@ -183,7 +183,7 @@ fn an_intake_without_a_locality_a_body_serves_is_refused_and_changes_nothing() {
         }
     }
     // No case was made, and the case counter did not move.
-    assert_eq!(net.node(WM).case_records().count(), 0);
+    assert_eq!(net.node(WM).case_records().unwrap().len(), 0);
     let first = apply(&mut net, WM, "420900-xiaogan-01", Some("420100"))
         .unwrap()
         .case;

@@ -31,8 +31,18 @@ fn an_upgraded_node_and_an_old_one_agree_on_the_old_version_and_cases_flow() {
     assert_eq!((at_bj.unwrap(), at_tj.unwrap()), (1, 1));
     let case = net.intake(TJ, BJ, "1100000001");
     net.run(|_| false);
-    assert_eq!(net.node(BJ).case_record(&case).unwrap().intake_seq, 1);
-    assert_eq!(net.node(TJ).case_record(&case).unwrap().handling_seq, 1);
+    assert_eq!(
+        net.node(BJ).case_record(&case).unwrap().unwrap().intake_seq,
+        1
+    );
+    assert_eq!(
+        net.node(TJ)
+            .case_record(&case)
+            .unwrap()
+            .unwrap()
+            .handling_seq,
+        1
+    );
     // No version-2 message went to the old node.
     assert_eq!(net.node(BJ).metrics().audit_heads_witnessed, 0);
     assert!(
@@ -50,7 +60,10 @@ fn two_upgraded_nodes_agree_on_version_2_and_witness_each_others_audit_heads() {
     assert_eq!((at_bj.unwrap(), at_tj.unwrap()), (2, 2));
     let case = net.intake(TJ, BJ, "1100000001");
     net.run(|_| false);
-    assert_eq!(net.node(BJ).case_record(&case).unwrap().intake_seq, 1);
+    assert_eq!(
+        net.node(BJ).case_record(&case).unwrap().unwrap().intake_seq,
+        1
+    );
     let now = net.now;
     net.node(TJ).reconcile_with(&region(BJ), now).unwrap();
     net.commit(TJ);
@@ -191,7 +204,7 @@ fn nodes_on_version_4_reconcile_with_coded_symbols_and_older_ones_with_ranges() 
         net.commit(BJ);
         net.run(|_| false);
         for case in &lost {
-            let record = net.node(BJ).case_record(case);
+            let record = net.node(BJ).case_record(case).unwrap();
             assert_eq!(record.map(|r| r.intake_seq), Some(1), "coded: {coded}");
         }
         let kinds: Vec<String> = audit_records(&mut net, BJ)
