@@ -150,10 +150,9 @@ pub struct CaseRecord {
     /// Conflicting envelopes kept as evidence that a writer signed two histories of a log.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub forks: u32,
-    /// This region's back office has nothing left to do in the case (see
-    /// [`CaseRecord::office_done_in`]): a restarting node hands it none of the case's work
-    /// without reading its logs. Records kept before the field existed read `false` and are
-    /// read through.
+    /// This region's back office has nothing left to do in the case, so a restarting node
+    /// hands it none of the case's work without reading the logs. Records kept before the
+    /// field existed are marked when the node first opens them.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub office_done: bool,
 }
