@@ -200,6 +200,13 @@ async fn restart(options: &Options, dir: &Path) -> Result<restart::Restart, Node
             r.ready_seconds, r.rss_ready_mib, r.rss_settled_mib, r.rss_peak_mib
         ),
     );
+    row(
+        "first worklist page (100 newest)",
+        format!(
+            "{:.1} ms; asked again {:.1} ms",
+            r.worklist_first_ms, r.worklist_again_ms
+        ),
+    );
     Ok(r)
 }
 

@@ -48,6 +48,11 @@ pub struct Restart {
     pub rss_settled_mib: f64,
     /// The peak resident memory, in MiB.
     pub rss_peak_mib: f64,
+    /// Milliseconds the first worklist page (100 newest cases, the window's
+    /// `GET /api/v1/applications`) took once the node served.
+    pub worklist_first_ms: f64,
+    /// The same page asked again, milliseconds.
+    pub worklist_again_ms: f64,
 }
 
 /// Fills a store with `cases` concluded cases and restarts a node on it. `dir` is the bench's
@@ -77,6 +82,9 @@ pub async fn restart(dir: &Path, cases: usize) -> Result<Restart, NodeError> {
     let ready_seconds = started.elapsed().as_secs_f64();
     let pid = node.first().map(nodes::Node::pid).unwrap_or_default();
     let rss_ready_mib = memory(pid, "VmRSS:").unwrap_or(0.0);
+    let base = node.first().map(|n| n.base.clone()).unwrap_or_default();
+    let worklist_first_ms = worklist_page(&base, cases.min(100)).await?;
+    let worklist_again_ms = worklist_page(&base, cases.min(100)).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_settled_mib = memory(pid, "VmRSS:").unwrap_or(0.0);
     let rss_peak_mib = memory(pid, "VmHWM:").unwrap_or(0.0);
@@ -90,7 +98,35 @@ pub async fn restart(dir: &Path, cases: usize) -> Result<Restart, NodeError> {
         rss_ready_mib,
         rss_settled_mib,
         rss_peak_mib,
+        worklist_first_ms,
+        worklist_again_ms,
     })
+}
+
+/// Asks the node for a window's first worklist page and checks it holds `expected` cases;
+/// returns how long it took, in milliseconds.
+async fn worklist_page(base: &str, expected: usize) -> Result<f64, NodeError> {
+    let http = reqwest::Client::new();
+    let began = Instant::now();
+    let resp = http
+        .get(format!("{base}/api/v1/applications?limit=100"))
+        .bearer_auth(files::WINDOW_TOKEN)
+        .send()
+        .await
+        .map_err(|e| NodeError::Refused(format!("the worklist after the restart: {e}")))?;
+    let status = resp.status();
+    let body: serde_json::Value = resp
+        .json()
+        .await
+        .map_err(|e| NodeError::Refused(format!("the worklist after the restart: {e}")))?;
+    let took = began.elapsed().as_secs_f64() * 1000.0;
+    let listed = body["cases"].as_array().map_or(0, Vec::len);
+    if !status.is_success() || listed != expected {
+        return Err(NodeError::Refused(format!(
+            "the worklist after the restart answered {status} with {listed} cases, not {expected}"
+        )));
+    }
+    Ok(took)
 }
 
 /// Fills the store of the node `config` describes with `cases` concluded local cases, printing
