@@ -1,4 +1,5 @@
-//! Key files: one ed25519 seed per file, as 64 hexadecimal digits and an optional newline.
+//! Key files: one secret key per file, as 64 hexadecimal digits and an optional newline: an
+//! ed25519 seed, or, prefixed `sm2:`, an SM2 secret key (the `sm` suite, docs/PROTOCOL.md).
 //!
 //! A node key and a governance key look the same on disk. Files are created with mode 0600
 //! (owner only) and never overwritten by accident; reading one that others may read still
@@ -8,6 +9,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use tongban_protocol::envelope::Identity;
+use tongban_protocol::suite::Suite;
 
 use crate::error::NodeError;
 
@@ -21,9 +23,24 @@ pub fn random_bytes<const N: usize>() -> Result<[u8; N], NodeError> {
     Ok(out)
 }
 
-/// A new identity from 32 bytes of operating-system randomness.
-pub fn generate() -> Result<Identity, NodeError> {
-    Ok(Identity::from_seed(random_bytes::<32>()?))
+/// The prefix of an SM2 key file's digits; an ed25519 key file has none, as before suites.
+const SM2_PREFIX: &str = "sm2:";
+
+/// A new identity of `suite` from 32 bytes of operating-system randomness. An SM2 secret
+/// must be below the group order (a random one is not with probability about 2^-32): the
+/// bytes are drawn again, a few times at most.
+pub fn generate(suite: Suite) -> Result<Identity, NodeError> {
+    let mut last = None;
+    for _ in 0..8 {
+        match Identity::from_secret(suite, random_bytes::<32>()?) {
+            Ok(id) => return Ok(id),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(NodeError::Random(format!(
+        "eight draws of the random source gave no usable {suite} key: {}",
+        last.map(|e| e.to_string()).unwrap_or_default()
+    )))
 }
 
 /// Writes `identity`'s seed to `path` with mode 0600. Refuses to replace an existing file
@@ -39,7 +56,11 @@ pub fn write_key_file(path: &Path, identity: &Identity, overwrite: bool) -> Resu
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     make_private_dir(parent).map_err(io("key folder", parent))?;
-    let mut text = hex::encode(identity.seed());
+    let prefix = match identity.suite() {
+        Suite::Ed25519 => "",
+        Suite::Sm => SM2_PREFIX,
+    };
+    let mut text = format!("{prefix}{}", hex::encode(identity.seed()));
     text.push('\n');
     if overwrite {
         let name = path
@@ -124,21 +145,28 @@ fn read(path: &Path, warn: bool) -> Result<Identity, NodeError> {
         warn_if_shared(path, &meta);
     }
     let bytes = std::fs::read(path).map_err(io)?;
-    let seed = parse_seed(&bytes).map_err(|why| NodeError::KeyFile {
+    let refused = |why| NodeError::KeyFile {
         path: path.to_path_buf(),
         why,
-    })?;
-    Ok(Identity::from_seed(seed))
+    };
+    let (suite, seed) = parse_seed(&bytes).map_err(refused)?;
+    Identity::from_secret(suite, seed).map_err(|e| refused(e.to_string()))
 }
 
-/// The seed in a key file's bytes, or what is wrong with them (never the bytes themselves).
-fn parse_seed(bytes: &[u8]) -> Result<[u8; 32], String> {
+/// The suite and secret in a key file's bytes, or what is wrong with them (never the bytes
+/// themselves).
+fn parse_seed(bytes: &[u8]) -> Result<(Suite, [u8; 32]), String> {
     let body = bytes
         .strip_suffix(b"\r\n")
         .or_else(|| bytes.strip_suffix(b"\n"))
         .unwrap_or(bytes);
-    let fix = "a key file holds exactly 64 hexadecimal digits (the ed25519 seed) and an \
-               optional newline; make one with `tongban keygen --out FILE`";
+    let (suite, body) = match body.strip_prefix(SM2_PREFIX.as_bytes()) {
+        Some(rest) => (Suite::Sm, rest),
+        None => (Suite::Ed25519, body),
+    };
+    let fix = "a key file holds exactly 64 hexadecimal digits (the ed25519 seed, or after \
+               `sm2:` the SM2 secret key) and an optional newline; make one with \
+               `tongban keygen --out FILE`";
     if let Some(at) = body.iter().position(|b| !b.is_ascii_hexdigit()) {
         return Err(format!("byte {} is not a hexadecimal digit; {fix}", at + 1));
     }
@@ -147,7 +175,7 @@ fn parse_seed(bytes: &[u8]) -> Result<[u8; 32], String> {
     }
     let mut seed = [0u8; 32];
     hex::decode_to_slice(body, &mut seed).map_err(|e| format!("{e}; {fix}"))?;
-    Ok(seed)
+    Ok((suite, seed))
 }
 
 #[cfg(unix)]
@@ -221,7 +249,7 @@ mod tests {
     fn round_trips_with_mode_0600_and_refuses_to_overwrite() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("keys").join("a.key");
-        let id = generate().unwrap();
+        let id = generate(Suite::Ed25519).unwrap();
         write_key_file(&path, &id, false).unwrap();
         assert_eq!(read_key_file(&path).unwrap().public_key(), id.public_key());
         #[cfg(unix)]
@@ -230,7 +258,7 @@ mod tests {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        let other = generate().unwrap();
+        let other = generate(Suite::Ed25519).unwrap();
         let err = write_key_file(&path, &other, false).unwrap_err();
         assert!(err.to_string().contains("already exists"), "{err}");
         assert_eq!(read_key_file(&path).unwrap().public_key(), id.public_key());
@@ -252,7 +280,7 @@ mod tests {
             dir.path().join("public.key"),
             dir.path().join("data/copy.key"),
         );
-        let id = generate().unwrap();
+        let id = generate(Suite::Ed25519).unwrap();
         write_key_file(&from, &id, false).unwrap();
         #[cfg(unix)]
         {
@@ -293,5 +321,39 @@ mod tests {
             assert!(err.contains(why), "{bad:?}: {err}");
             assert!(!err.contains(&good), "the message must not echo the key");
         }
+    }
+
+    #[test]
+    fn sm2_key_files_carry_their_suite_and_ed25519_ones_are_as_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ed_path, sm_path) = (dir.path().join("ed.key"), dir.path().join("sm.key"));
+        let ed = generate(Suite::Ed25519).unwrap();
+        let sm = generate(Suite::Sm).unwrap();
+        write_key_file(&ed_path, &ed, false).unwrap();
+        write_key_file(&sm_path, &sm, false).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&ed_path).unwrap(),
+            format!("{}\n", hex::encode(ed.seed()))
+        );
+        assert!(
+            std::fs::read_to_string(&sm_path)
+                .unwrap()
+                .starts_with("sm2:")
+        );
+        let read = read_key_file(&sm_path).unwrap();
+        assert_eq!(read.suite(), Suite::Sm);
+        assert_eq!(read.public_key(), sm.public_key());
+        assert_eq!(
+            read_key_file(&ed_path).unwrap().public_key(),
+            ed.public_key()
+        );
+        // An SM2 secret out of range is refused with the reason, never the digits.
+        let bad = dir.path().join("bad.key");
+        std::fs::write(&bad, format!("sm2:{}\n", "00".repeat(32))).unwrap();
+        let err = read_key_file(&bad).unwrap_err().to_string();
+        assert!(
+            err.contains("n-2") && !err.contains(&"00".repeat(32)),
+            "{err}"
+        );
     }
 }

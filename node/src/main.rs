@@ -27,12 +27,15 @@ struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Make a new ed25519 key (a node key or a governance key) and write its seed to a file
-    /// with mode 0600; prints the public key and key id for the roster.
+    /// Make a new key (a node key or a governance key) and write its secret to a file with
+    /// mode 0600; prints the public key and key id for the roster.
     Keygen {
         /// The key file to write.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
+        /// The federation's crypto suite: ed25519, or sm (an SM2 key, 商用密码).
+        #[arg(long, default_value = "ed25519")]
+        suite: tongban_protocol::suite::Suite,
         /// Replace an existing key file (its old key is lost for good).
         #[arg(long)]
         force: bool,
@@ -347,7 +350,7 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
-        Command::Keygen { out, force } => print(cli::keygen(&out, force)?),
+        Command::Keygen { out, force, suite } => print(cli::keygen(&out, force, suite)?),
         Command::Roster(RosterCommand::Sign {
             roster,
             key,

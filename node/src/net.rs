@@ -209,9 +209,17 @@ pub enum NetCommand {
     },
 }
 
-/// The libp2p peer id of a roster node key.
+/// The libp2p peer id of a roster node key. Only an ed25519 key can be one: libp2p has no
+/// SM2 identities, so an `sm` federation's nodes cannot use this transport yet.
 pub fn peer_id(key: &PublicKey) -> Result<PeerId, NodeError> {
-    let ed = ed25519::PublicKey::try_from_bytes(&key.0).map_err(|e| {
+    let PublicKey::Ed25519(bytes) = key else {
+        return Err(NodeError::Refused(format!(
+            "node key {} is an SM2 key, and libp2p identities are ed25519 only: the peer \
+             transport does not carry the sm suite yet",
+            key.kid()
+        )));
+    };
+    let ed = ed25519::PublicKey::try_from_bytes(bytes).map_err(|e| {
         NodeError::Refused(format!(
             "node key {} is not usable by libp2p: {e}",
             key.kid()

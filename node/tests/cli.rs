@@ -128,6 +128,28 @@ impl Federation {
     }
 }
 
+/// `tongban keygen --suite sm` makes an SM2 key: a 33-byte public key (66 hex digits) and a
+/// key file marked `sm2:`; a suite that does not exist is refused by name.
+#[test]
+fn keygen_makes_sm2_keys_for_the_sm_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ok(dir.path(), &["keygen", "--out", "sm.key", "--suite", "sm"]);
+    assert!(out.contains("suite: sm"), "{out}");
+    let public = out
+        .lines()
+        .find_map(|l| l.strip_prefix("public key: "))
+        .unwrap_or_else(|| panic!("no public key in {out}"));
+    assert_eq!(public.len(), 66, "{public}");
+    let file = std::fs::read_to_string(dir.path().join("sm.key")).unwrap();
+    assert!(
+        file.starts_with("sm2:") && file.trim_end().len() == 68,
+        "{file}"
+    );
+    let (code, err) = fails(dir.path(), &["keygen", "--out", "x.key", "--suite", "rsa"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("use ed25519 or sm"), "{err}");
+}
+
 #[test]
 fn keygen_writes_a_private_file_and_refuses_to_overwrite() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,15 +1,19 @@
-//! COSE_Sign1 envelopes (RFC 9052, alg EdDSA = -8): every signed thing in the federation.
+//! COSE_Sign1 envelopes (RFC 9052): every signed thing in the federation.
 //!
 //! An envelope is `COSE_Sign1 = #6.18([protected, unprotected, payload, signature])` with
 //!
-//! * protected: `{1: -8 (EdDSA), 3: "tongban/<kind>; v=<version>" (content type), 4: kid}`,
+//! * protected: `{1: alg, 3: "tongban/<kind>; v=<version>" (content type), 4: kid}`, the alg
+//!   that of the signer's suite: EdDSA (-8), or the private-use SM2 id
+//!   [`crate::suite::COSE_ALG_SM2_SM3`],
 //! * unprotected: `{}` (we refuse anything there: it is not covered by the signature),
 //! * payload: the CBOR encoding of the document,
-//! * signature: ed25519 over the RFC 9052 `Sig_structure` with empty external AAD.
+//! * signature: ed25519 or SM2 (64 bytes, `r || s`) over the RFC 9052 `Sig_structure` with
+//!   empty external AAD.
 //!
 //! The envelope's bytes are kept exactly as received and verified as they are — never
 //! re-encoded — so evidence can be checked again later by any COSE implementation.
-//! Verification uses `verify_strict`, and weak keys are refused before they are used.
+//! Verification is strict (ed25519's `verify_strict`, weak keys refused; SM2 keys canonical),
+//! and an envelope whose alg is not its signer key's suite is refused.
 
 use std::fmt;
 
@@ -17,12 +21,12 @@ use coset::{
     CborSerializable, CoseSign1, CoseSign1Builder, HeaderBuilder, TaggedCborSerializable,
     iana::{self, EnumI64},
 };
-use ed25519_dalek::{Signer as _, SigningKey};
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::codec::{count_items, from_cbor, to_cbor};
 use crate::error::{Error, Result};
 use crate::ids::{Digest, KeyId, PublicKey};
+use crate::suite::{SigningKey, Suite};
 
 /// Most CBOR items an envelope may have outside its payload and signature (tags, arrays, maps
 /// and their elements, byte strings counted as one item each), and most in its protected
@@ -63,8 +67,8 @@ impl KeyLookup for [PublicKey] {
     }
 }
 
-/// A node's or a governance body's signing key. The secret comes in as 32 bytes (from a key
-/// file or a seeded generator): this crate never draws randomness itself.
+/// A node's or a governance body's signing key, of either suite. The secret comes in as 32
+/// bytes (from a key file or a seeded generator): this crate never draws randomness itself.
 pub struct Identity {
     key: SigningKey,
     public: PublicKey,
@@ -73,14 +77,30 @@ pub struct Identity {
 impl Identity {
     /// The identity whose ed25519 secret key is `seed`.
     pub fn from_seed(seed: [u8; 32]) -> Identity {
-        let key = SigningKey::from_bytes(&seed);
-        let public = PublicKey(key.verifying_key().to_bytes());
-        Identity { key, public }
+        let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+        let public = PublicKey::Ed25519(key.verifying_key().to_bytes());
+        Identity {
+            key: SigningKey::Ed25519(Box::new(key)),
+            public,
+        }
+    }
+
+    /// The identity of `suite` whose secret key is `secret`: any 32 bytes for ed25519 (as
+    /// [`Identity::from_seed`]); for SM2 a scalar in [1, n-2], anything else refused.
+    pub fn from_secret(suite: Suite, secret: [u8; 32]) -> Result<Identity> {
+        let key = SigningKey::from_secret(suite, &secret)?;
+        let public = PublicKey::from_slice(&key.public_bytes())?;
+        Ok(Identity { key, public })
     }
 
     /// The 32 secret bytes, for writing a key file.
     pub fn seed(&self) -> [u8; 32] {
-        self.key.to_bytes()
+        self.key.secret()
+    }
+
+    /// The crypto suite the identity signs in.
+    pub fn suite(&self) -> Suite {
+        self.key.suite()
     }
 
     /// The public key others verify with.
@@ -114,15 +134,15 @@ impl Identity {
             });
         }
         let body = to_cbor(payload)?;
-        let protected = HeaderBuilder::new()
-            .algorithm(iana::Algorithm::EdDSA)
+        let mut protected = HeaderBuilder::new()
             .content_type(format!("tongban/{}; v={version}", T::KIND))
             .key_id(self.kid().0.to_vec())
             .build();
+        protected.alg = Some(cose_alg(self.suite()));
         let sign1 = CoseSign1Builder::new()
             .protected(protected)
             .payload(body)
-            .create_signature(b"", |tbs| self.key.sign(tbs).to_bytes().to_vec())
+            .try_create_signature(b"", |tbs| self.key.sign(tbs).map(|sig| sig.to_vec()))?
             .build();
         let bytes = sign1.to_tagged_vec().map_err(|e| Error::Malformed {
             what: "envelope to encode",
@@ -205,17 +225,31 @@ pub fn peek_signer(bytes: &[u8], limit: usize) -> Result<KeyId> {
 pub fn open<T: Signable, K: KeyLookup + ?Sized>(bytes: &[u8], keys: &K) -> Result<Envelope<T>> {
     let sign1 = parse(bytes, T::MAX_SIZE, T::KIND)?;
     let signer = signer_of(&sign1)?;
-    let version = check_headers::<T>(&sign1)?;
+    let (version, suite) = check_headers::<T>(&sign1)?;
     let public = keys.lookup(&signer).ok_or_else(|| Error::UnknownSigner {
         kid: signer.to_string(),
     })?;
+    if public.suite() != suite {
+        return Err(Error::BadHeader {
+            header: "alg",
+            why: format!(
+                "the envelope is signed as {suite} ({}), but its signer {signer} holds a {} \
+                 key: suites are never mixed",
+                suite.cose_alg(),
+                public.suite()
+            ),
+        });
+    }
     let verifying = public.verifying_key()?;
     let bad = || Error::BadSignature {
         kid: signer.to_string(),
     };
     sign1.verify_signature(b"", |sig, tbs| {
-        let sig = ed25519_dalek::Signature::from_slice(sig).map_err(|_| bad())?;
-        verifying.verify_strict(tbs, &sig).map_err(|_| bad())
+        if verifying.verify(tbs, sig) {
+            Ok(())
+        } else {
+            Err(bad())
+        }
     })?;
     let payload = decode_payload::<T>(&sign1)?;
     Ok(Envelope {
@@ -285,17 +319,28 @@ fn signer_of(sign1: &CoseSign1) -> Result<KeyId> {
     })
 }
 
-/// Checks the protected header; returns the version of the kind the envelope is signed as.
-fn check_headers<T: Signable>(sign1: &CoseSign1) -> Result<u64> {
+/// The COSE `alg` header of `suite`'s signatures.
+fn cose_alg(suite: Suite) -> coset::Algorithm {
+    match suite {
+        Suite::Ed25519 => coset::Algorithm::Assigned(iana::Algorithm::EdDSA),
+        Suite::Sm => coset::Algorithm::PrivateUse(crate::suite::COSE_ALG_SM2_SM3),
+    }
+}
+
+/// Checks the protected header; returns the version of the kind the envelope is signed as,
+/// and the suite its alg names.
+fn check_headers<T: Signable>(sign1: &CoseSign1) -> Result<(u64, Suite)> {
     let header = &sign1.protected.header;
-    match &header.alg {
-        Some(coset::Algorithm::Assigned(iana::Algorithm::EdDSA)) => {}
+    let suite = match &header.alg {
+        Some(coset::Algorithm::Assigned(iana::Algorithm::EdDSA)) => Suite::Ed25519,
+        Some(coset::Algorithm::PrivateUse(crate::suite::COSE_ALG_SM2_SM3)) => Suite::Sm,
         Some(other) => {
             return Err(Error::BadHeader {
                 header: "alg",
                 why: format!(
-                    "{other:?} is not EdDSA ({})",
-                    iana::Algorithm::EdDSA.to_i64()
+                    "{other:?} is neither EdDSA ({}) nor tongban's SM2 ({})",
+                    iana::Algorithm::EdDSA.to_i64(),
+                    crate::suite::COSE_ALG_SM2_SM3
                 ),
             });
         }
@@ -305,7 +350,7 @@ fn check_headers<T: Signable>(sign1: &CoseSign1) -> Result<u64> {
                 why: "missing from the protected header".into(),
             });
         }
-    }
+    };
     if !header.crit.is_empty() {
         return Err(Error::BadHeader {
             header: "crit",
@@ -357,7 +402,7 @@ fn check_headers<T: Signable>(sign1: &CoseSign1) -> Result<u64> {
             supported: T::VERSIONS.last().copied().unwrap_or(T::VERSION),
         });
     }
-    Ok(version)
+    Ok((version, suite))
 }
 
 #[cfg(test)]

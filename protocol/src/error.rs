@@ -55,6 +55,24 @@ pub enum Error {
         why: &'static str,
     },
 
+    // --- crypto suites (suite/) ---
+    /// Secret key material that cannot be used in its suite (out of range, wrong length).
+    /// The key itself is never part of the message.
+    #[error("invalid {suite} secret key: {why}")]
+    InvalidSecretKey {
+        /// The suite's name.
+        suite: &'static str,
+        /// What a secret key of the suite must be.
+        why: &'static str,
+    },
+    /// A signature could not be made (SM2 only, with probability about 2^-256: the
+    /// deterministic nonce gave r = 0 or s = 0).
+    #[error("signing failed under the {suite} suite; sign a different message")]
+    SigningFailed {
+        /// The suite's name.
+        suite: &'static str,
+    },
+
     // --- envelopes (envelope.rs) ---
     /// The bytes are not a COSE_Sign1 structure as RFC 9052 defines it.
     #[error("not a COSE_Sign1 envelope: {0}")]

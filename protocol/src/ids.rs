@@ -8,6 +8,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::error::{Error, Result};
+use crate::suite::{Suite, VerifyingKey};
 
 /// Milliseconds since the Unix epoch, UTC. The core never reads a clock: callers pass this in.
 #[derive(
@@ -247,63 +248,153 @@ impl fmt::Debug for KeyId {
     }
 }
 
-/// An ed25519 public key as it travels in rosters and configs (32 bytes).
+/// A signing key's public half as it travels in rosters and configs, of either crypto suite
+/// ([`Suite`]): the two are told apart by length, so an ed25519 key is encoded exactly as it
+/// was before suites existed (32 bytes), and an SM2 key is its compressed point (33 bytes).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct PublicKey(pub [u8; 32]);
-
-bytes_serde!(PublicKey, 32, "public key");
+pub enum PublicKey {
+    /// An Ed25519 public key, 32 bytes.
+    Ed25519([u8; 32]),
+    /// An SM2 public key, a compressed SEC1 point: `02` or `03`, then x (33 bytes).
+    Sm2([u8; 33]),
+}
 
 impl PublicKey {
-    /// The key's id (see [`KeyId`]).
-    pub fn kid(&self) -> KeyId {
-        let hash: [u8; 32] = Sha256::digest(self.0).into();
-        let mut id = [0u8; 8];
-        id.copy_from_slice(&hash[..8]);
-        KeyId(id)
+    /// The key whose encoding is `bytes`: 32 bytes are an Ed25519 key, 33 an SM2 key. Only
+    /// the length is checked here; [`PublicKey::verifying_key`] checks the point.
+    pub fn from_slice(bytes: &[u8]) -> Result<PublicKey> {
+        if let Ok(ed) = <[u8; 32]>::try_from(bytes) {
+            return Ok(PublicKey::Ed25519(ed));
+        }
+        if let Ok(sm) = <[u8; 33]>::try_from(bytes) {
+            return Ok(PublicKey::Sm2(sm));
+        }
+        Err(Error::InvalidId {
+            what: "public key",
+            value: hex::encode(bytes.get(..bytes.len().min(40)).unwrap_or_default()),
+            why: "a public key is 32 bytes (ed25519) or 33 bytes (SM2, compressed)",
+        })
     }
 
-    /// The key ready for strict verification. Refuses encodings that are not a point and
-    /// points of small order, which would let anyone forge signatures "by" the key.
-    pub fn verifying_key(&self) -> Result<ed25519_dalek::VerifyingKey> {
+    /// The key's encoding: 32 or 33 bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            PublicKey::Ed25519(bytes) => bytes,
+            PublicKey::Sm2(bytes) => bytes,
+        }
+    }
+
+    /// The crypto suite the key belongs to.
+    pub fn suite(&self) -> Suite {
+        match self {
+            PublicKey::Ed25519(_) => Suite::Ed25519,
+            PublicKey::Sm2(_) => Suite::Sm,
+        }
+    }
+
+    /// The key's id (see [`KeyId`]): for an ed25519 key the first 8 bytes of SHA-256 of its
+    /// 32 bytes, as ever; for an SM2 key the first 8 bytes of SM3 of its 33 bytes.
+    pub fn kid(&self) -> KeyId {
+        self.suite().kid_of(self.as_bytes())
+    }
+
+    /// The key ready for strict verification. Refuses encodings that are not a point, ed25519
+    /// points of small order, which would let anyone forge signatures "by" the key, and SM2
+    /// points not in canonical compressed form.
+    pub fn verifying_key(&self) -> Result<VerifyingKey> {
         if let Some(key) = verifying_keys::get(self) {
             return Ok(key);
         }
-        let key =
-            ed25519_dalek::VerifyingKey::from_bytes(&self.0).map_err(|_| Error::InvalidKey {
-                kid: self.kid().to_string(),
-                why: "not a valid ed25519 point",
-            })?;
-        if key.is_weak() {
-            return Err(Error::InvalidKey {
-                kid: self.kid().to_string(),
-                why: "a weak key of small order",
-            });
-        }
-        verifying_keys::keep(self, key);
+        let key = VerifyingKey::from_bytes(self.suite(), self.as_bytes())?;
+        verifying_keys::keep(self, key.clone());
         Ok(key)
     }
 
-    /// Parses 64 hex digits.
+    /// The key as an ed25519 key, checked as [`PublicKey::verifying_key`] does: for what only
+    /// an ed25519 key can be (its X25519 form, a libp2p identity). An SM2 key is refused.
+    pub fn ed25519(&self) -> Result<ed25519_dalek::VerifyingKey> {
+        match self.verifying_key()? {
+            VerifyingKey::Ed25519(key) => Ok(key),
+            VerifyingKey::Sm2(_) => Err(Error::InvalidKey {
+                kid: self.kid().to_string(),
+                why: "an SM2 key, where only an ed25519 key will do",
+            }),
+        }
+    }
+
+    /// Parses 64 hex digits (an ed25519 key) or 66 (an SM2 key).
     pub fn from_hex(text: &str) -> Result<PublicKey> {
-        let mut out = [0u8; 32];
-        hex::decode_to_slice(text.trim(), &mut out).map_err(|_| Error::InvalidId {
+        let bad = || Error::InvalidId {
             what: "public key",
             value: text.chars().take(80).collect(),
-            why: "use exactly 64 hexadecimal digits",
-        })?;
-        Ok(PublicKey(out))
+            why: "use 64 hexadecimal digits (ed25519) or 66 (SM2, compressed)",
+        };
+        let bytes = hex::decode(text.trim()).map_err(|_| bad())?;
+        PublicKey::from_slice(&bytes).map_err(|_| bad())
+    }
+}
+
+impl Serialize for PublicKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.serialize_str(&hex::encode(self.as_bytes()))
+        } else {
+            serde_bytes::Bytes::new(self.as_bytes()).serialize(s)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for PublicKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        // As `bytes_serde!`: either form, whatever the format says of itself.
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = PublicKey;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("public key as 32 or 33 bytes, or 64 or 66 hex digits")
+            }
+            fn visit_str<E: serde::de::Error>(
+                self,
+                text: &str,
+            ) -> std::result::Result<PublicKey, E> {
+                PublicKey::from_hex(text).map_err(E::custom)
+            }
+            fn visit_bytes<E: serde::de::Error>(
+                self,
+                bytes: &[u8],
+            ) -> std::result::Result<PublicKey, E> {
+                PublicKey::from_slice(bytes).map_err(E::custom)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<PublicKey, A::Error> {
+                let mut out = Vec::with_capacity(33);
+                while let Some(byte) = seq.next_element::<u8>()? {
+                    if out.len() == 33 {
+                        return Err(serde::de::Error::invalid_length(34, &self));
+                    }
+                    out.push(byte);
+                }
+                PublicKey::from_slice(&out).map_err(serde::de::Error::custom)
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
 impl fmt::Display for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(self.0))
+        f.write_str(&hex::encode(self.as_bytes()))
     }
 }
 
 impl fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PublicKey({})", self.kid())
+        match self {
+            PublicKey::Ed25519(_) => write!(f, "PublicKey({})", self.kid()),
+            PublicKey::Sm2(_) => write!(f, "PublicKey(sm2 {})", self.kid()),
+        }
     }
 }
 
@@ -318,16 +409,14 @@ impl EncryptionKey {
     /// The key's id: the first 8 bytes of its SHA-256, as a sealed material names the key
     /// each copy of its content key is sealed to.
     pub fn kid(&self) -> KeyId {
-        PublicKey(self.0).kid()
+        Suite::Ed25519.kid_of(&self.0)
     }
 
     /// The X25519 form of an ed25519 node key (the birational map, as libsodium's
     /// `crypto_sign_ed25519_pk_to_curve25519`): the key a member that publishes no encryption
     /// key of its own is sealed to, so that rosters from before encryption keys still work.
     pub fn of_node_key(key: &PublicKey) -> Result<EncryptionKey> {
-        Ok(EncryptionKey(
-            key.verifying_key()?.to_montgomery().to_bytes(),
-        ))
+        Ok(EncryptionKey(key.ed25519()?.to_montgomery().to_bytes()))
     }
 }
 
@@ -441,10 +530,10 @@ pub(crate) mod openapi {
     schema!(
         PublicKey,
         text(
-            "^[0-9a-f]{64}$",
+            "^[0-9a-f]{64}([0-9a-f]{2})?$",
             64,
-            64,
-            "An ed25519 public key: 32 bytes as 64 hex digits.",
+            66,
+            "A public key of the federation's suite: ed25519, 32 bytes as 64 hex digits, or SM2, a compressed point of 33 bytes as 66 hex digits.",
             "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
         )
     );
@@ -485,34 +574,35 @@ impl fmt::Debug for Masked<'_> {
 }
 
 /// Keys already checked and decompressed, by their bytes: every envelope of a peer is verified
-/// with one of a few roster keys, and decompressing the point each time cost a fifth of a
-/// verification. Only keys that passed [`PublicKey::verifying_key`]'s checks are kept, at
-/// most [`verifying_keys::MAX`]; past that the cache starts over (a federation has far fewer).
+/// with one of a few roster keys, and decompressing the point (and, for SM2, hashing its Z
+/// value) each time cost a fifth of a verification. Only keys that passed
+/// [`PublicKey::verifying_key`]'s checks are kept, at most [`verifying_keys::MAX`]; past that
+/// the cache starts over (a federation has far fewer).
 mod verifying_keys {
     use std::collections::HashMap;
     use std::sync::{Mutex, OnceLock};
 
     use super::PublicKey;
+    use crate::suite::VerifyingKey;
 
     /// Most keys kept.
     pub(super) const MAX: usize = 4096;
 
-    fn cache() -> &'static Mutex<HashMap<[u8; 32], ed25519_dalek::VerifyingKey>> {
-        static CACHE: OnceLock<Mutex<HashMap<[u8; 32], ed25519_dalek::VerifyingKey>>> =
-            OnceLock::new();
+    fn cache() -> &'static Mutex<HashMap<PublicKey, VerifyingKey>> {
+        static CACHE: OnceLock<Mutex<HashMap<PublicKey, VerifyingKey>>> = OnceLock::new();
         CACHE.get_or_init(Mutex::default)
     }
 
-    pub(super) fn get(key: &PublicKey) -> Option<ed25519_dalek::VerifyingKey> {
-        cache().lock().ok()?.get(&key.0).copied()
+    pub(super) fn get(key: &PublicKey) -> Option<VerifyingKey> {
+        cache().lock().ok()?.get(key).cloned()
     }
 
-    pub(super) fn keep(key: &PublicKey, verifying: ed25519_dalek::VerifyingKey) {
+    pub(super) fn keep(key: &PublicKey, verifying: VerifyingKey) {
         if let Ok(mut cache) = cache().lock() {
             if cache.len() >= MAX {
                 cache.clear();
             }
-            cache.insert(key.0, verifying);
+            cache.insert(*key, verifying);
         }
     }
 }
@@ -551,7 +641,7 @@ mod tests {
         // The identity point encodes as 1 followed by zeros: small order.
         let mut weak = [0u8; 32];
         weak[0] = 1;
-        let err = PublicKey(weak).verifying_key().unwrap_err();
+        let err = PublicKey::Ed25519(weak).verifying_key().unwrap_err();
         assert!(err.to_string().contains("weak"), "{err}");
     }
 

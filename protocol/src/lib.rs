@@ -19,6 +19,7 @@
 //! | [`case`] | applications, the two event logs of a case, their fold, time limits, calendars |
 //! | [`reconcile`] | range-based set reconciliation of the cases two nodes share |
 //! | [`seal`] | materials sealed to the parties of a case: encrypted once, the content key sealed with HPKE to each |
+//! | [`suite`] | the federation's crypto suite: Ed25519/SHA-256/ChaCha20-Poly1305 or SM2/SM3/SM4-GCM |
 //! | [`store`] | the storage trait and the crash-modelling in-memory store |
 //! | [`wire`] | the versioned enum of everything nodes say to each other |
 //! | [`error`] | the crate's one error type |
@@ -39,6 +40,7 @@ pub mod reconcile;
 pub mod roster;
 pub mod seal;
 pub mod store;
+pub mod suite;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 pub mod wire;

@@ -20,6 +20,7 @@ use crate::codec::{from_cbor, to_cbor};
 use crate::envelope::{Envelope, Identity, KeyLookup, Signable, open};
 use crate::error::{Error, Result};
 use crate::ids::{Digest, EncryptionKey, KeyId, PublicKey, RegionId, Timestamp};
+use crate::suite::Suite;
 
 /// Largest roster document (all its signatures together) a node accepts.
 pub const MAX_ROSTER_DOCUMENT: usize = 1 << 20;
@@ -88,6 +89,11 @@ impl Member {
 pub struct Roster {
     /// The federation's name.
     pub federation: String,
+    /// The federation's crypto suite, set at genesis and kept by every later version: every
+    /// key on the roster is of it. Left out of the encoding when it is ed25519, so rosters
+    /// from before suites keep their bytes and their digests.
+    #[serde(default, skip_serializing_if = "Suite::is_default")]
+    pub suite: Suite,
     /// Increases with every change; a node never goes back to a lower one.
     pub version: u64,
     /// When this version was issued.
@@ -179,7 +185,15 @@ impl Roster {
                 ("node_key", m.node_key),
                 ("governance_key", m.governance_key),
             ] {
-                if let Err(e) = key.verifying_key() {
+                if key.suite() != self.suite {
+                    problems.push(format!(
+                        "{at}: {role} {} is an {} key, and the federation's suite is {}; \
+                         suites are never mixed",
+                        key.kid(),
+                        key.suite(),
+                        self.suite
+                    ));
+                } else if let Err(e) = key.verifying_key() {
                     problems.push(format!("{at}: {role}: {e}"));
                 }
                 if !keys.insert(key) {
@@ -192,6 +206,21 @@ impl Roster {
                 if revoked.contains(&key) {
                     problems.push(format!("{at}: {role} {} is revoked", key.kid()));
                 }
+            }
+        }
+        for (what, key) in self
+            .revoked_keys
+            .iter()
+            .map(|k| ("revoked_keys", k))
+            .chain(self.retired_keys.iter().map(|r| ("retired_keys", &r.key)))
+        {
+            if key.suite() != self.suite {
+                problems.push(format!(
+                    "{what}: {} is an {} key, and the federation's suite is {}",
+                    key.kid(),
+                    key.suite(),
+                    self.suite
+                ));
             }
         }
         for r in &self.retired_keys {
@@ -344,9 +373,10 @@ impl Roster {
         NodesAt { roster: self, now }
     }
 
-    /// SHA-256 of the roster's CBOR encoding: what an operator pins for the genesis roster.
+    /// The suite's digest (SHA-256, or SM3 for the sm suite) of the roster's CBOR encoding:
+    /// what an operator pins for the genesis roster.
     pub fn digest(&self) -> Result<Digest> {
-        Ok(Digest::of(&to_cbor(self)?))
+        Ok(self.suite.digest(&to_cbor(self)?))
     }
 
     /// Accepts the genesis roster: valid on its own and signed by a quorum of its own
@@ -373,6 +403,14 @@ impl Roster {
             return Err(Error::RosterRefused(format!(
                 "the roster is for federation {:?}, this node belongs to {:?}",
                 candidate.federation, self.federation
+            )));
+        }
+        if candidate.suite != self.suite {
+            return Err(Error::RosterRefused(format!(
+                "version {} changes the federation's crypto suite from {} to {}; the suite is \
+                 set at genesis and never changes (a federation that wants another suite starts \
+                 anew from a genesis roster of it)",
+                candidate.version, self.suite, candidate.suite
             )));
         }
         candidate.validate()?;

@@ -187,6 +187,7 @@ fn roster() -> Roster {
         ],
         revoked_keys: vec![],
         retired_keys: vec![],
+        suite: tongban_protocol::suite::Suite::Ed25519,
     }
 }
 
@@ -442,7 +443,7 @@ fn key_file(name: &str) -> PublicKey {
         .expect("hex")
         .try_into()
         .expect("32 bytes");
-    PublicKey(bytes)
+    PublicKey::Ed25519(bytes)
 }
 
 /// Opens `bytes` as a `T` under `key` and returns its payload, or says why not.

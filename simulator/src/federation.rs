@@ -113,6 +113,7 @@ impl Federation {
             members,
             revoked_keys: Vec::new(),
             retired_keys: Vec::new(),
+            suite: tongban_protocol::suite::Suite::Ed25519,
         };
         roster
             .validate()

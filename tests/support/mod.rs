@@ -216,6 +216,7 @@ impl Federation {
                 .map(|s| Identity::from_seed(*s).public_key())
                 .collect(),
             retired_keys: vec![],
+            suite: tongban_protocol::suite::Suite::Ed25519,
         };
         let govs: Vec<Identity> = (0..n).map(|i| Identity::from_seed(gov_seed(i))).collect();
         let signers: Vec<&Identity> = govs.iter().take(n / 2 + 1).collect();

@@ -122,6 +122,7 @@ pub fn write_federation(dir: &Path, n: usize) -> Result<Vec<PathBuf>, NodeError>
         members,
         revoked_keys: vec![],
         retired_keys: vec![],
+        suite: tongban_protocol::suite::Suite::Ed25519,
     };
     let govs: Vec<Identity> = (0..regions.len()).map(gov).collect();
     let signers: Vec<&Identity> = govs.iter().take(quorum).collect();

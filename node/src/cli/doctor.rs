@@ -812,6 +812,7 @@ mod tests {
             members,
             revoked_keys: vec![],
             retired_keys: vec![],
+            suite: tongban_protocol::suite::Suite::Ed25519,
         }
     }
 

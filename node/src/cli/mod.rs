@@ -18,6 +18,7 @@ use std::path::Path;
 
 use tongban_protocol::catalog::{CatalogFile, MAX_CATALOG_SIZE};
 use tongban_protocol::ids::{Timestamp, WindowId};
+use tongban_protocol::suite::Suite;
 
 use crate::config::{NodeConfig, read_text, token_sha256};
 use crate::error::NodeError;
@@ -47,13 +48,13 @@ pub fn now() -> Timestamp {
     Timestamp(u64::try_from(ms).unwrap_or(u64::MAX))
 }
 
-/// `tongban keygen`: a new key from OS randomness, written to `out` with mode 0600.
-pub fn keygen(out: &Path, force: bool) -> Result<String, NodeError> {
-    let id = keys::generate()?;
+/// `tongban keygen`: a new key of `suite` from OS randomness, written to `out` with mode 0600.
+pub fn keygen(out: &Path, force: bool, suite: Suite) -> Result<String, NodeError> {
+    let id = keys::generate(suite)?;
     keys::write_key_file(out, &id, force)?;
     Ok(format!(
-        "wrote {} (mode 0600; keep it secret)\npublic key: {}\nkey id: {}\nencryption key \
-         (a node key's, for the roster's encryption_key): {}\n",
+        "wrote {} (mode 0600; keep it secret)\nsuite: {suite}\npublic key: {}\nkey id: {}\n\
+         encryption key (a node key's, for the roster's encryption_key): {}\n",
         out.display(),
         id.public_key(),
         id.kid(),

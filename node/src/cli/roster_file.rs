@@ -8,6 +8,8 @@
 //! `region`, `key` and `until`: node keys rotated out) may be left out when empty, and so may
 //! a member's `encryption_key` (64 hex digits, the X25519 key `tongban keygen` prints beside
 //! the node key; without it, the member's materials are sealed to its node key's X25519 form).
+//! `suite` (`"ed25519"` or `"sm"`) may be left out for ed25519; in an `sm` federation every
+//! key is an SM2 key, 66 hexadecimal digits.
 //!
 //! ```toml
 //! federation = "京津冀鄂跨省通办"
@@ -32,6 +34,7 @@ use serde::Deserialize;
 use tongban_protocol::case::calendar::Date;
 use tongban_protocol::ids::{EncryptionKey, PublicKey, RegionId, Timestamp};
 use tongban_protocol::roster::{Member, RetiredKey, Roster};
+use tongban_protocol::suite::Suite;
 
 use crate::config::read_text;
 use crate::error::NodeError;
@@ -54,6 +57,7 @@ pub fn read_roster_toml(path: &Path) -> Result<Roster, NodeError> {
     })?;
     let roster = Roster {
         federation: file.federation,
+        suite: file.suite,
         version: file.version,
         issued_at: file.issued_at.0,
         threshold: file.threshold,
@@ -91,6 +95,8 @@ pub fn read_roster_toml(path: &Path) -> Result<Roster, NodeError> {
 #[serde(deny_unknown_fields)]
 struct RosterToml {
     federation: String,
+    #[serde(default)]
+    suite: Suite,
     version: u64,
     issued_at: Time,
     threshold: u32,

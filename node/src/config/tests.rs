@@ -86,6 +86,7 @@ fn fixture() -> Fixture {
         ],
         revoked_keys: vec![],
         retired_keys: vec![],
+        suite: tongban_protocol::suite::Suite::Ed25519,
     };
     let doc = RosterDocument::sign(&roster, &[&govs[0], &govs[1]]).unwrap();
     let d = dir.path();

@@ -129,6 +129,7 @@ fn two_region_roster(a: &Identity, b: &Identity) -> Roster {
         members: vec![member("110000", a, 50), member("120000", b, 51)],
         revoked_keys: vec![],
         retired_keys: vec![],
+        suite: crate::suite::Suite::Ed25519,
     }
 }
 

@@ -63,6 +63,7 @@ fn roster_of(regions: &[&str]) -> Roster {
         members: regions.iter().map(|r| member(r)).collect(),
         revoked_keys: vec![],
         retired_keys: vec![],
+        suite: crate::suite::Suite::Ed25519,
     }
 }
 

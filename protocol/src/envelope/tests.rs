@@ -166,7 +166,7 @@ fn resign(protected: coset::Header, payload: Vec<u8>) -> Vec<u8> {
     CoseSign1Builder::new()
         .protected(protected)
         .payload(payload)
-        .create_signature(b"", |tbs| a.key.sign(tbs).to_bytes().to_vec())
+        .create_signature(b"", |tbs| a.key.sign(tbs).unwrap().to_vec())
         .build()
         .to_tagged_vec()
         .unwrap()
@@ -279,7 +279,7 @@ proptest! {
         let mallory = Identity::from_seed(seed);
         prop_assume!(mallory.kid() != alice().kid());
         let mut forged = original.clone();
-        forged.signature = mallory.key.sign(&original.tbs_data(b"")).to_bytes().to_vec();
+        forged.signature = mallory.key.sign(&original.tbs_data(b"")).unwrap().to_vec();
         let bytes = forged.to_tagged_vec().unwrap();
         let refused = matches!(open::<Note, _>(&bytes, &pk), Err(Error::BadSignature { .. }));
         prop_assert!(refused);
@@ -307,5 +307,124 @@ proptest! {
         let env = id.sign(&Note { text, n }).unwrap();
         let opened = open::<Note, _>(env.bytes(), &id.public_key()).unwrap();
         prop_assert_eq!(opened, env);
+    }
+}
+
+fn sm_alice() -> Identity {
+    Identity::from_secret(Suite::Sm, [1; 32]).unwrap()
+}
+
+/// An envelope signed by `by` over `note()`, its protected header naming `alg`: what a signer
+/// that lies about its suite would send.
+fn signed_as(by: &Identity, alg: coset::Algorithm) -> Vec<u8> {
+    let mut protected = HeaderBuilder::new()
+        .content_type("tongban/note; v=1".to_string())
+        .key_id(by.kid().0.to_vec())
+        .build();
+    protected.alg = Some(alg);
+    CoseSign1Builder::new()
+        .protected(protected)
+        .payload(to_cbor(&note()).unwrap())
+        .create_signature(b"", |tbs| by.key.sign(tbs).unwrap().to_vec())
+        .build()
+        .to_tagged_vec()
+        .unwrap()
+}
+
+/// An ed25519 identity made through the suite-aware constructor signs exactly the bytes the
+/// seed constructor always did, under alg EdDSA (-8). (The files in `tests/vectors/` hold the
+/// envelopes' bytes from before suites; `--test vectors` checks them unchanged.)
+#[test]
+fn ed25519_envelopes_are_as_before() {
+    let old = alice().sign(&note()).unwrap();
+    let new = Identity::from_secret(Suite::Ed25519, [1; 32])
+        .unwrap()
+        .sign(&note())
+        .unwrap();
+    assert_eq!(old.bytes(), new.bytes());
+    let sign1 = CoseSign1::from_tagged_slice(old.bytes()).unwrap();
+    assert_eq!(
+        sign1.protected.header.alg,
+        Some(coset::Algorithm::Assigned(iana::Algorithm::EdDSA))
+    );
+}
+
+/// An SM2 envelope names tongban's private-use alg and a kid from SM3, and opens under its key.
+#[test]
+fn sm_envelopes_name_their_alg_and_open() {
+    let id = sm_alice();
+    assert_eq!(id.suite(), Suite::Sm);
+    assert_eq!(id.public_key().as_bytes().len(), 33);
+    let env = id.sign(&note()).unwrap();
+    let sign1 = CoseSign1::from_tagged_slice(env.bytes()).unwrap();
+    assert_eq!(
+        sign1.protected.header.alg,
+        Some(coset::Algorithm::PrivateUse(crate::suite::COSE_ALG_SM2_SM3))
+    );
+    assert_eq!(sign1.signature.len(), 64);
+    assert_eq!(
+        id.kid(),
+        Suite::Sm.kid_of(id.public_key().as_bytes()),
+        "the kid of an SM2 key is from SM3"
+    );
+    // Deterministic: signing again gives the same bytes.
+    assert_eq!(id.sign(&note()).unwrap().bytes(), env.bytes());
+    let opened = open::<Note, _>(env.bytes(), &id.public_key()).unwrap();
+    assert_eq!(opened, env);
+}
+
+/// Suites are never mixed: an envelope whose alg is not its signer key's suite is refused,
+/// whichever way round, even when the signature itself is good for the key.
+#[test]
+fn an_alg_that_is_not_the_signer_keys_suite_is_refused() {
+    let sm = sm_alice();
+    let ed = alice();
+    let cases = [
+        (
+            signed_as(&sm, coset::Algorithm::Assigned(iana::Algorithm::EdDSA)),
+            sm.public_key(),
+        ),
+        (
+            signed_as(
+                &ed,
+                coset::Algorithm::PrivateUse(crate::suite::COSE_ALG_SM2_SM3),
+            ),
+            ed.public_key(),
+        ),
+    ];
+    for (bytes, key) in cases {
+        let err = open::<Note, _>(&bytes, &key).unwrap_err();
+        assert!(
+            matches!(err, Error::BadHeader { header: "alg", .. })
+                && err.to_string().contains("suites are never mixed"),
+            "{err}"
+        );
+    }
+    // An alg of neither suite is named as such.
+    let bytes = signed_as(&sm, coset::Algorithm::PrivateUse(-65_700));
+    let err = open::<Note, _>(&bytes, &sm.public_key()).unwrap_err();
+    assert!(err.to_string().contains("neither EdDSA"), "{err}");
+}
+
+proptest! {
+    #![proptest_config(crate::testing::proptest_config(32))]
+
+    /// An SM envelope round-trips; one flipped bit anywhere in it is refused.
+    #[test]
+    fn sm_envelopes_round_trip_and_a_flipped_bit_fails(
+        text in ".{0,100}",
+        n: u64,
+        seed: [u8; 32],
+        flip: prop::sample::Index,
+        bit in 0u8..8,
+    ) {
+        let Ok(id) = Identity::from_secret(Suite::Sm, seed) else { return Ok(()) };
+        let env = id.sign(&Note { text, n }).unwrap();
+        let opened = open::<Note, _>(env.bytes(), &id.public_key()).unwrap();
+        prop_assert_eq!(&opened, &env);
+        let mut bad = env.bytes().to_vec();
+        let at = flip.index(bad.len());
+        bad[at] ^= 1 << bit;
+        prop_assert!(open::<Note, _>(&bad, &id.public_key()).is_err());
     }
 }

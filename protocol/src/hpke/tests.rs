@@ -116,7 +116,7 @@ fn refuses_what_was_altered_or_sealed_to_another_key() {
 #[test]
 fn the_node_key_fallback_opens_with_the_ed25519_scalar() {
     let signing = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
-    let node_key = crate::ids::PublicKey(signing.verifying_key().to_bytes());
+    let node_key = crate::ids::PublicKey::Ed25519(signing.verifying_key().to_bytes());
     let to = EncryptionKey::of_node_key(&node_key).unwrap();
     let secret = DecryptionKey::from_bytes(signing.to_scalar_bytes());
     assert_eq!(secret.public_key(), to);

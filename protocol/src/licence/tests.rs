@@ -39,6 +39,7 @@ fn roster() -> Roster {
         ],
         revoked_keys: vec![],
         retired_keys: vec![],
+        suite: crate::suite::Suite::Ed25519,
     }
 }
 

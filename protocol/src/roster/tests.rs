@@ -12,12 +12,14 @@ struct Fed {
 }
 
 fn fed(n: usize) -> Fed {
-    let nodes: Vec<_> = (0..n)
-        .map(|i| Identity::from_seed([i as u8 + 1; 32]))
-        .collect();
-    let govs: Vec<_> = (0..n)
-        .map(|i| Identity::from_seed([i as u8 + 101; 32]))
-        .collect();
+    fed_in(Suite::Ed25519, n)
+}
+
+/// A federation of `n` members whose keys are of `suite`.
+fn fed_in(suite: Suite, n: usize) -> Fed {
+    let key = |seed: u8| Identity::from_secret(suite, [seed; 32]).unwrap();
+    let nodes: Vec<_> = (0..n).map(|i| key(i as u8 + 1)).collect();
+    let govs: Vec<_> = (0..n).map(|i| key(i as u8 + 101)).collect();
     let members = (0..n)
         .map(|i| Member {
             encryption_key: None,
@@ -38,6 +40,7 @@ fn fed(n: usize) -> Fed {
         members,
         revoked_keys: vec![],
         retired_keys: vec![],
+        suite,
     };
     Fed {
         nodes,
@@ -387,4 +390,93 @@ fn encryption_keys_are_optional_checked_and_rotated_with_the_node_key() {
         .rotate_node_key(&r1, next.public_key(), Timestamp(DAY))
         .unwrap();
     assert_eq!(plain.members[1].encryption_key, None);
+}
+
+/// A roster of the default suite is encoded without a `suite` field, as before suites
+/// existed, so its bytes and digest (SHA-256) are unchanged; an `sm` roster names its suite
+/// and is digested with SM3.
+#[test]
+fn the_suite_is_left_out_for_ed25519_and_named_for_sm() {
+    let ed = fed(3).roster;
+    let bytes = to_cbor(&ed).unwrap();
+    assert!(!bytes.windows(5).any(|w| w == b"suite"));
+    assert_eq!(ed.digest().unwrap(), Digest::of(&bytes));
+    let decoded: Roster = from_cbor(&bytes, MAX_ROSTER_DOCUMENT, "roster").unwrap();
+    assert_eq!(decoded.suite, Suite::Ed25519);
+
+    let sm = fed_in(Suite::Sm, 3).roster;
+    let bytes = to_cbor(&sm).unwrap();
+    assert!(bytes.windows(5).any(|w| w == b"suite"));
+    assert_eq!(sm.digest().unwrap(), Suite::Sm.digest(&bytes));
+    let decoded: Roster = from_cbor(&bytes, MAX_ROSTER_DOCUMENT, "roster").unwrap();
+    assert_eq!(decoded, sm);
+}
+
+/// An `sm` federation works as an ed25519 one does: genesis by its own quorum, updates by
+/// the current one, with SM2 governance signatures.
+#[test]
+fn an_sm_federation_accepts_genesis_and_updates() {
+    let f = fed_in(Suite::Sm, 3);
+    let g = &f.govs;
+    let doc = signed(&f.roster, &[&g[0], &g[1]]);
+    let decoded = RosterDocument::decode(&doc.encode().unwrap()).unwrap();
+    let genesis = Roster::accept_genesis(&decoded, Timestamp(DAY)).unwrap();
+    assert_eq!(genesis.suite, Suite::Sm);
+    let region = genesis.members[0].region.clone();
+    let new_key = Identity::from_secret(Suite::Sm, [77; 32])
+        .unwrap()
+        .public_key();
+    let next = genesis
+        .rotate_node_key(&region, new_key, Timestamp(2 * DAY))
+        .unwrap();
+    let doc = signed(&next, &[&g[1], &g[2]]);
+    assert_eq!(
+        genesis.accept_update(&doc, Timestamp(2 * DAY)).unwrap(),
+        next
+    );
+    let doc = signed(&next, &[&g[1]]);
+    assert!(genesis.accept_update(&doc, Timestamp(2 * DAY)).is_err());
+}
+
+/// The suite is set at genesis: an update that changes it is refused by name, even with a
+/// full quorum.
+#[test]
+fn an_update_may_not_change_the_suite() {
+    let f = fed(3);
+    let mut next = f.roster.successor(Timestamp(DAY));
+    next.suite = Suite::Sm;
+    let doc = signed(&next, &[&f.govs[0], &f.govs[1], &f.govs[2]]);
+    let err = f.roster.accept_update(&doc, Timestamp(DAY)).unwrap_err();
+    assert!(
+        matches!(err, Error::RosterRefused(_))
+            && err
+                .to_string()
+                .contains("changes the federation's crypto suite from ed25519 to sm"),
+        "{err}"
+    );
+}
+
+/// Every key of a roster is of its suite: one ed25519 key in an `sm` roster (or the other
+/// way round), in any role, is named.
+#[test]
+fn keys_of_another_suite_are_refused() {
+    let mut sm = fed_in(Suite::Sm, 3).roster;
+    sm.members[1].governance_key = Identity::from_seed([9; 32]).public_key();
+    let err = sm.validate().unwrap_err().to_string();
+    assert!(
+        err.contains("governance_key") && err.contains("is an ed25519 key") && err.contains("sm"),
+        "{err}"
+    );
+
+    let mut ed = fed(3).roster;
+    ed.revoked_keys.push(
+        Identity::from_secret(Suite::Sm, [9; 32])
+            .unwrap()
+            .public_key(),
+    );
+    let err = ed.validate().unwrap_err().to_string();
+    assert!(
+        err.contains("revoked_keys") && err.contains("is an sm key"),
+        "{err}"
+    );
 }

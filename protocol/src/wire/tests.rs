@@ -29,6 +29,7 @@ fn roster(a: &Identity, b: &Identity) -> Roster {
         members: vec![member("110000", a, 90), member("120000", b, 91)],
         revoked_keys: vec![],
         retired_keys: vec![],
+        suite: crate::suite::Suite::Ed25519,
     }
 }
 
