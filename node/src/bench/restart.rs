@@ -187,10 +187,10 @@ fn fill(config: &Path, cases: usize) -> Result<(u64, std::path::PathBuf), NodeEr
             },
             EventKind::ResultDispatched {
                 method: Delivery::Mail,
-                reference: format!("EMS{:010}", i),
+                reference: format!("EMS{i:010}"),
                 shipment: Some(Shipment {
                     courier: "EMS".into(),
-                    tracking: format!("EMS{:010}", i),
+                    tracking: format!("EMS{i:010}"),
                     sender: "市场监督管理局".into(),
                     receiver: "张三".into(),
                     sent_on: Date::of(now),
