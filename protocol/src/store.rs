@@ -146,6 +146,19 @@ impl Table {
     }
 }
 
+/// The smallest key greater than every key that starts with `prefix`, if there is one (there
+/// is none when the prefix is empty or all 0xff): where a store's range for a prefix ends.
+pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
 /// Key-value storage with an explicit durability point (see the module doc).
 pub trait Store {
     /// The value under `key`, including writes not yet synced.
@@ -345,6 +358,15 @@ mod tests {
         assert_eq!(s.crash(), 2);
         assert_eq!(s.get(Table::Cases, b"a").unwrap(), Some(b"1".to_vec()));
         assert_eq!(s.get(Table::Cases, b"b").unwrap(), None);
+    }
+
+    #[test]
+    fn prefix_ends_bound_the_scan() {
+        assert_eq!(prefix_end(b""), None);
+        assert_eq!(prefix_end(&[0xff, 0xff]), None);
+        assert_eq!(prefix_end(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(prefix_end(&[1, 0xff]), Some(vec![2]));
+        assert_eq!(prefix_end(&[0xfe, 0xff, 0xff]), Some(vec![0xff]));
     }
 
     #[test]

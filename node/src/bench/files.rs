@@ -58,6 +58,17 @@ suspend_percent = 0
 deny_percent = 0
 "#;
 
+/// The applicant of the bench's `i`th application (every one a different ID number).
+pub fn applicant(i: usize) -> serde_json::Value {
+    serde_json::json!({
+        "kind": "natural_person",
+        "name": "张三",
+        "id_type": "resident_id_card",
+        "id_number": format!("1101011990{:08}", i % 100_000_000),
+        "phone": "13800138000"
+    })
+}
+
 /// The 实施编码 of `region`'s one item.
 pub fn item_code(region: &str) -> String {
     format!("{}0001", region.replace('-', ""))

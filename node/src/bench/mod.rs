@@ -424,13 +424,7 @@ async fn upload_materials(
                 "region": to,
                 "impl_code": files::item_code(to),
                 "mode": "proxy_intake",
-                "applicant": {
-                    "kind": "natural_person",
-                    "name": "张三",
-                    "id_type": "resident_id_card",
-                    "id_number": format!("1101011990{:08}", i % 100_000_000),
-                    "phone": "13800138000"
-                },
+                "applicant": files::applicant(i),
                 "materials": materials,
                 "delivery": {"method": "e_licence", "address": null}
             })

@@ -166,13 +166,7 @@ fn fill(config: &Path, cases: usize) -> Result<(u64, std::path::PathBuf), NodeEr
         let request: IntakeRequest = serde_json::from_value(json!({
             "region": region,
             "impl_code": files::item_code(&region),
-            "applicant": {
-                "kind": "natural_person",
-                "name": "张三",
-                "id_type": "resident_id_card",
-                "id_number": format!("1101011990{:08}", i % 100_000_000),
-                "phone": "13800138000"
-            },
+            "applicant": files::applicant(i),
             "materials": materials,
             "delivery": {"method": "mail", "address": "北京市东城区正义路2号"}
         }))

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use ::postgres::{Client, NoTls, Statement};
 use sha2::{Digest as _, Sha256};
 use tongban_protocol::ids::RegionId;
-use tongban_protocol::store::{Pending, Store, Table};
+use tongban_protocol::store::{Pending, Store, Table, prefix_end};
 use tracing::{debug, error, info};
 
 use crate::config::{POSTGRES_PASSWORD_ENV, PostgresConfig};
@@ -302,19 +302,6 @@ fn failed(op: &str, table: Option<Table>, e: &::postgres::Error) -> tongban_prot
     }
 }
 
-/// The smallest key greater than every key that starts with `prefix`, if there is one (there
-/// is none when the prefix is empty or all 0xff).
-fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xff {
-            end.push(last + 1);
-            return Some(end);
-        }
-    }
-    None
-}
-
 impl Store for PostgresStore {
     fn get(&self, table: Table, key: &[u8]) -> tongban_protocol::Result<Option<Vec<u8>>> {
         if let Some(v) = self.pending.get(table, key) {
@@ -438,15 +425,6 @@ mod tests {
     fn is_send() {
         fn send<T: Send>() {}
         send::<PostgresStore>();
-    }
-
-    #[test]
-    fn prefix_ends_bound_the_scan() {
-        assert_eq!(prefix_end(b""), None);
-        assert_eq!(prefix_end(&[0xff, 0xff]), None);
-        assert_eq!(prefix_end(b"ab"), Some(b"ac".to_vec()));
-        assert_eq!(prefix_end(&[1, 0xff]), Some(vec![2]));
-        assert_eq!(prefix_end(&[0xfe, 0xff, 0xff]), Some(vec![0xff]));
     }
 
     /// The server the tests use (`TONGBAN_TEST_POSTGRES`, set by `.ci/run`), or `None` with a

@@ -15,7 +15,7 @@
 use std::path::{Path, PathBuf};
 
 use ::redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
-use tongban_protocol::store::{Store, Table};
+use tongban_protocol::store::{Store, Table, prefix_end};
 
 use crate::error::NodeError;
 
@@ -68,19 +68,6 @@ impl std::fmt::Debug for RedbStore {
 /// (recent cases, the outbox, the audit head) fit in far less, and the operating system's
 /// file cache holds the rest.
 const CACHE_BYTES: usize = 64 * 1024 * 1024;
-
-/// The first key after every key that starts with `prefix`: `None` when there is none (an
-/// empty prefix, or one of 0xff bytes only).
-fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xff {
-            end.push(last + 1);
-            return Some(end);
-        }
-    }
-    None
-}
 
 /// What [`RedbStore::open`] says when another process holds the database open.
 const IN_USE: &str = "another process (or another store in this one) has the database open; \
