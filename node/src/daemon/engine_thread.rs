@@ -15,9 +15,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tongban_adapters::Notice;
 use tongban_protocol::Error;
-use tongban_protocol::engine::{
-    CaseCounts, Engine, EngineSetup, GossipTopic, Handover, Io, OpenCase,
-};
+use tongban_protocol::engine::{Engine, EngineSetup, GossipTopic, Handover, Io, OpenCase};
 use tongban_protocol::ids::{RegionId, Timestamp};
 use tongban_protocol::roster::Roster;
 use tracing::{debug, error, info, warn};
@@ -110,13 +108,14 @@ impl Io for Outlets {
     }
 }
 
-/// What the engine publishes: cheap counters after every commit, case counts as given.
-fn publish(engine: &Engine<NodeStore>, cases: CaseCounts) -> Arc<Snapshot> {
+/// What the engine publishes after every commit: its counters and case counts (both kept up to
+/// date by the engine, so cheap to read).
+fn publish(engine: &Engine<NodeStore>) -> Arc<Snapshot> {
     Arc::new(Snapshot {
         metrics: engine.metrics().clone(),
         outbox: engine.outbox_len(),
         dead_letters: engine.dead_letter_count(),
-        cases,
+        cases: engine.case_counts(),
         recovering: engine.recovering(),
         calendar: {
             let cal = engine.calendar();
@@ -212,9 +211,6 @@ const MIN_TICK_GAP: Duration = Duration::from_millis(1000);
 /// Timer work runs at least this often, whatever the engine's next deadline: a safety net
 /// for a wall clock that jumped.
 const MAX_TICK_GAP: Duration = Duration::from_secs(60);
-/// Case counts (a walk over every case) are taken again at most this often, and only after a
-/// commit changed something.
-const COUNT_EVERY: Duration = Duration::from_millis(1000);
 
 /// When the engine ticks next: at its next deadline ([`Engine::poll_timeout`]), within
 /// [`MIN_TICK_GAP`] and [`MAX_TICK_GAP`] of the last tick; at once if it never ticked.
@@ -243,10 +239,7 @@ fn next_tick(engine: &Engine<NodeStore>, last: Option<Timestamp>) -> Timestamp {
 pub(super) fn engine_loop(mut engine: Engine<NodeStore>, rx: EngineQueue, mut out: Outlets) {
     let mut last_tick: Option<Timestamp> = None;
     let mut tick_at = next_tick(&engine, last_tick);
-    let mut cases = engine.case_counts();
-    let mut counted_at = now();
-    let mut counts_stale = false;
-    out.published.send_replace(publish(&engine, cases.clone()));
+    out.published.send_replace(publish(&engine));
     let mut writes: VecDeque<Command> = VecDeque::new();
     let mut asks: VecDeque<Command> = VecDeque::new();
     loop {
@@ -283,8 +276,7 @@ pub(super) fn engine_loop(mut engine: Engine<NodeStore>, rx: EngineQueue, mut ou
             let _ = read(&engine, cmd, now);
         }
         let tick_due = now >= tick_at;
-        let count_due = counts_stale && now >= counted_at.plus_ms(COUNT_EVERY.as_millis() as u64);
-        if writes.is_empty() && asks.is_empty() && !tick_due && !count_due {
+        if writes.is_empty() && asks.is_empty() && !tick_due {
             continue;
         }
         let started = std::time::Instant::now();
@@ -295,12 +287,6 @@ pub(super) fn engine_loop(mut engine: Engine<NodeStore>, rx: EngineQueue, mut ou
             last_tick = Some(now);
         }
         let ticked = started.elapsed();
-        if count_due {
-            cases = engine.case_counts();
-            counted_at = now;
-            counts_stale = false;
-        }
-        let changed = tick_due || !writes.is_empty() || !asks.is_empty();
         let mut deferred: Vec<Deferred> = Vec::with_capacity(writes.len() + asks.len());
         let asked = !asks.is_empty();
         let first_kind = asks.front().or(writes.front()).map_or("-", Command::kind);
@@ -335,7 +321,7 @@ pub(super) fn engine_loop(mut engine: Engine<NodeStore>, rx: EngineQueue, mut ou
         }
         match committed {
             Ok(()) => {
-                out.published.send_replace(publish(&engine, cases.clone()));
+                out.published.send_replace(publish(&engine));
                 for reply in deferred {
                     reply(None);
                 }
@@ -348,7 +334,6 @@ pub(super) fn engine_loop(mut engine: Engine<NodeStore>, rx: EngineQueue, mut ou
                 std::process::exit(70);
             }
         }
-        counts_stale |= changed;
         // An input can bring a deadline forward (a retry of what was just sent, a reconnect's
         // reconciliation): the next tick is planned after every commit.
         tick_at = next_tick(&engine, last_tick);

@@ -355,7 +355,7 @@ pub struct Snapshot {
     pub outbox: usize,
     /// Notices parked in the dead-letter table.
     pub dead_letters: usize,
-    /// Cases by stage, counted again at most once a second (counting walks every case).
+    /// Cases by stage, as of the last commit.
     pub cases: CaseCounts,
     /// Set while the node, restored from a backup, recovers: the peers it still waits for.
     pub recovering: Option<Vec<RegionId>>,
