@@ -42,7 +42,10 @@ struct Shared {
     participant_seqs: Vec<u32>,
 }
 
-/// How many cases a worklist reads from the store at a time.
+/// How many cases a worklist reads from the store first; each further page is twice as big,
+/// so a store that answers a page by reading the whole table (the trait's default
+/// `scan_back`: the PostgreSQL and memory stores) reads it a logarithmic number of times, not
+/// once per page.
 const PAGE: usize = 256;
 
 /// The key of a case in [`Table::CasesByTime`].
@@ -194,10 +197,12 @@ impl<S: Store> Engine<S> {
         mut take: impl FnMut(CaseRecord) -> Result<bool>,
     ) -> Result<()> {
         let mut below: Option<Vec<u8>> = until.map(|u| u.0.to_be_bytes().to_vec());
+        let mut size = PAGE;
         loop {
             let page = self
                 .store
-                .scan_back(Table::CasesByTime, &[], below.as_deref(), PAGE)?;
+                .scan_back(Table::CasesByTime, &[], below.as_deref(), size)?;
+            size = size.saturating_mul(2);
             let Some((last, _)) = page.last() else {
                 return Ok(());
             };
