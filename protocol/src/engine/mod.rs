@@ -403,8 +403,9 @@ pub struct Engine<S: Store> {
     /// The protocol version agreed with each peer (see `versions`); frames to a peer not in
     /// it go as this node's oldest version.
     peer_versions: BTreeMap<RegionId, u64>,
-    /// When each peer was last handed this node's audit head (see `witness`).
-    heads_sent: BTreeMap<RegionId, Timestamp>,
+    /// When each peer was last handed this node's audit head, and whether it has
+    /// acknowledged it (see `witness`).
+    heads_sent: BTreeMap<RegionId, witness::HeadSent>,
     /// The hourly budgets of licence requests, per asking window (`w…`) and per asking
     /// region (`r…`).
     licence_budgets: BTreeMap<String, licences::Budget>,

@@ -11,7 +11,7 @@
 //! | the catalog announcement | announcing this region's catalog every `announce_every` |
 //! | a refused-frame budget | recording how many refused frames went over the audit log's budget, at the interval's end |
 //! | the upload sweep | dropping uploads older than `upload_expiry_ms`, every 1/24 of that (at least a second) |
-//! | a peer's audit head | handing a peer on protocol version 2 this node's signed audit head, every `audit_head_every_ms` |
+//! | a peer's audit head | handing a peer on protocol version 2 this node's signed audit head, every `audit_head_every_ms`; on version 3, while the last is not acknowledged, after `retry_initial_ms`, doubling |
 //!
 //! A deadline already past means: tick now. The per-peer deadlines depend on the roster and on
 //! what each peer last did; they are planned afresh at every tick, at open and when the roster
@@ -164,6 +164,13 @@ impl<S: Store> Engine<S> {
     /// `peer`'s next reconciliation was brought forward: its deadline counts from now on.
     pub(super) fn reconcile_sooner(&mut self, peer: &RegionId) {
         let at = self.reconcile_deadline(peer);
+        self.peer_due = earliest(self.peer_due, at);
+    }
+
+    /// `peer` was just handed this node's audit head: if it must answer, the resend it is due
+    /// without an answer may come before anything planned.
+    pub(super) fn audit_head_sooner(&mut self, peer: &RegionId) {
+        let at = self.audit_head_deadline(peer);
         self.peer_due = earliest(self.peer_due, at);
     }
 

@@ -2,9 +2,12 @@
 //! signed head of its audit chain when they agree on a version, at every reconciliation
 //! session it opens, and every `audit_head_every_ms` (a head lost with a dying connection is
 //! handed over again then); a peer checks the signature against the sender's node key and keeps the
-//! envelope, and (version 3) answers with its signed [`AuditAck`], which the node keeps. A
-//! node's audit log can later be shown unaltered up to any head a peer kept
-//! ([`super::audit::check_against_witnesses`], `tongban audit verify`).
+//! envelope, and (version 3) answers with its signed [`AuditAck`], which the node keeps. On
+//! version 3 a head not acknowledged is handed over again sooner, after `retry_initial_ms`,
+//! doubling up to `audit_head_every_ms`: the frame or its answer was lost (a restarted peer's
+//! dead connection takes frames until it times out). A node's audit log can later be shown
+//! unaltered up to any head a peer kept ([`super::audit::check_against_witnesses`],
+//! `tongban audit verify`).
 
 use serde_bytes::ByteBuf;
 
@@ -15,27 +18,65 @@ use crate::ids::{RegionId, Timestamp};
 use crate::store::{Store, Table};
 use crate::wire::Message;
 
+/// The last audit head handed to a peer.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct HeadSent {
+    /// When it was sent.
+    at: Timestamp,
+    /// Its sequence number: an acknowledgement of it (or of a later one) settles it.
+    seq: u64,
+    /// How many heads went since the last acknowledgement; 0 once acknowledged, and always
+    /// for a peer on version 2, which acknowledges nothing.
+    unanswered: u32,
+}
+
 impl<S: Store> Engine<S> {
     /// Sends `peer` this node's signed audit head, if the version agreed with it carries one.
     pub(super) fn send_audit_head(&mut self, peer: &RegionId, now: Timestamp) -> Result<()> {
-        if self.peer_version(peer) < 2 {
+        let version = self.peer_version(peer);
+        if version < 2 {
             return Ok(());
         }
         let head = self.signed_audit_head(now)?;
+        let seq = head.payload().seq;
         let body = Message::AuditHead {
             head: ByteBuf::from(head.into_parts().0),
         };
-        self.heads_sent.insert(peer.clone(), now);
+        let unanswered = match self.heads_sent.get(peer) {
+            _ if version < 3 => 0,
+            Some(last) => last.unanswered.saturating_add(1),
+            None => 1,
+        };
+        self.heads_sent.insert(
+            peer.clone(),
+            HeadSent {
+                at: now,
+                seq,
+                unanswered,
+            },
+        );
+        self.audit_head_sooner(peer);
         self.send(peer, body, now)
     }
 
     /// When `peer` is next due this node's audit head; `None` if its version carries none.
+    /// Once acknowledged (or on version 2), `audit_head_every_ms` after the last; while not,
+    /// `retry_initial_ms` after it, doubling with each head unanswered, up to that interval.
     pub(super) fn audit_head_deadline(&self, peer: &RegionId) -> Option<Timestamp> {
         if self.peer_version(peer) < 2 {
             return None;
         }
-        Some(self.heads_sent.get(peer).map_or(self.opened_at, |at| {
-            at.plus_ms(self.config.audit_head_every_ms)
+        let every = self.config.audit_head_every_ms;
+        Some(self.heads_sent.get(peer).map_or(self.opened_at, |last| {
+            let wait = match last.unanswered {
+                0 => every,
+                n => self
+                    .config
+                    .retry_initial_ms
+                    .saturating_mul(1u64 << (n - 1).min(32))
+                    .min(every),
+            };
+            last.at.plus_ms(wait)
         }))
     }
 
@@ -115,6 +156,11 @@ impl<S: Store> Engine<S> {
         key.extend_from_slice(&a.seq.to_be_bytes());
         self.store.put(Table::AuditAcks, &key, ack)?;
         self.metrics.audit_acks_kept += 1;
+        if let Some(last) = self.heads_sent.get_mut(from)
+            && a.seq >= last.seq
+        {
+            last.unanswered = 0;
+        }
         Ok(())
     }
 

@@ -86,6 +86,50 @@ fn two_upgraded_nodes_agree_on_version_2_and_witness_each_others_audit_heads() {
     assert_eq!(net.node(TJ).metrics().audit_heads_witnessed, 2);
 }
 
+/// A head whose acknowledgement was lost (sent on a connection that died under it, as after a
+/// peer's restart) is handed over again after `retry_initial_ms`, doubling, not only at the next
+/// `audit_head_every_ms`; once acknowledged, the node waits the full interval again.
+#[test]
+fn a_head_not_acknowledged_is_handed_over_again_soon() {
+    let mut net = pair(&[1, 2, 3], &[1, 2, 3]);
+    let now = net.now;
+    net.node(BJ)
+        .peer_speaks(&region(TJ), &[1, 2, 3], now)
+        .unwrap();
+    net.commit(BJ);
+    net.node(TJ)
+        .peer_speaks(&region(BJ), &[1, 2, 3], now)
+        .unwrap();
+    net.commit(TJ);
+    net.run_losing("audit_ack");
+    assert_eq!(net.node(TJ).metrics().audit_acks_kept, 0);
+    assert_eq!(net.node(TJ).metrics().audit_heads_witnessed, 1);
+    // The first resend is lost too; the next, after twice the wait, arrives.
+    let retry = EngineConfig::default().retry_initial_ms;
+    net.advance(retry);
+    net.run_losing("audit_ack");
+    assert_eq!(net.node(TJ).metrics().audit_heads_witnessed, 2);
+    assert_eq!(net.node(TJ).metrics().audit_acks_kept, 0);
+    net.advance(retry);
+    net.run(|_| false);
+    assert_eq!(
+        net.node(TJ).metrics().audit_heads_witnessed,
+        2,
+        "the second resend waits twice as long"
+    );
+    net.advance(retry);
+    net.run(|_| false);
+    assert_eq!(net.node(TJ).metrics().audit_acks_kept, 1);
+    assert_eq!(net.node(BJ).metrics().audit_acks_kept, 1);
+    // Acknowledged: nothing more until the interval has passed.
+    let witnessed = net.node(BJ).metrics().audit_heads_witnessed;
+    for _ in 0..10 {
+        net.advance(retry * 4);
+        net.run(|_| false);
+    }
+    assert_eq!(net.node(BJ).metrics().audit_heads_witnessed, witnessed);
+}
+
 #[test]
 fn nodes_with_no_version_in_common_are_refused_with_both_named() {
     let mut net = pair(&[1], &[2]);
