@@ -22,6 +22,11 @@ use crate::error::{Error, Result};
 use crate::ids::{Digest, EncryptionKey, KeyId, PublicKey, RegionId, Timestamp};
 use crate::suite::Suite;
 
+mod index;
+
+use index::Role;
+pub use index::RosterIndex;
+
 /// Largest roster document (all its signatures together) a node accepts.
 pub const MAX_ROSTER_DOCUMENT: usize = 1 << 20;
 /// Most members a roster may list; far above any real federation, low enough to bound work.
@@ -110,6 +115,11 @@ pub struct Roster {
     /// region's history off).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retired_keys: Vec<RetiredKey>,
+    /// Finds members by key id and by region without a scan; built on first use, never
+    /// encoded, no part of the roster's value (`RosterIndex::default()` where a roster is
+    /// written out by hand).
+    #[serde(skip)]
+    pub index: RosterIndex,
 }
 
 /// A node key rotated out of the roster ([`Roster::rotate_node_key`]).
@@ -275,21 +285,15 @@ impl Roster {
 
     /// The member whose node key has id `kid`, if it is a member at `now`.
     pub fn node(&self, kid: &KeyId, now: Timestamp) -> Result<&Member> {
-        self.member_by(kid, now, |m| m.node_key, "node")
+        self.member_by(kid, now, Role::Node)
     }
 
     /// The member whose governance key has id `kid`, if it is a member at `now`.
     pub fn governor(&self, kid: &KeyId, now: Timestamp) -> Result<&Member> {
-        self.member_by(kid, now, |m| m.governance_key, "governance")
+        self.member_by(kid, now, Role::Governance)
     }
 
-    fn member_by(
-        &self,
-        kid: &KeyId,
-        now: Timestamp,
-        key: impl Fn(&Member) -> PublicKey,
-        role: &str,
-    ) -> Result<&Member> {
+    fn member_by(&self, kid: &KeyId, now: Timestamp, role: Role) -> Result<&Member> {
         let not = |why: String| Error::NotAMember {
             kid: kid.to_string(),
             why,
@@ -297,16 +301,16 @@ impl Roster {
         if self.revoked_keys.iter().any(|k| k.kid() == *kid) {
             return Err(not("the key is revoked".into()));
         }
-        let member = self
-            .members
-            .iter()
-            .find(|m| key(m).kid() == *kid)
-            .ok_or_else(|| {
-                not(format!(
-                    "no {role} key with this id on roster version {}",
-                    self.version
-                ))
-            })?;
+        let member = self.index.by_key(&self.members, role, kid).ok_or_else(|| {
+            let role = match role {
+                Role::Node => "node",
+                Role::Governance => "governance",
+            };
+            not(format!(
+                "no {role} key with this id on roster version {}",
+                self.version
+            ))
+        })?;
         match member.validity_problem(now) {
             Some(why) => Err(not(why)),
             None => Ok(member),
@@ -365,7 +369,7 @@ impl Roster {
 
     /// The member for `region`, whatever its validity.
     pub fn region(&self, region: &RegionId) -> Option<&Member> {
-        self.members.iter().find(|m| &m.region == region)
+        self.index.by_region(&self.members, region)
     }
 
     /// The node keys a receiver trusts at `now`: members inside their validity, none revoked.

@@ -188,6 +188,7 @@ fn roster() -> Roster {
         revoked_keys: vec![],
         retired_keys: vec![],
         suite: tongban_protocol::suite::Suite::Ed25519,
+        index: Default::default(),
     }
 }
 

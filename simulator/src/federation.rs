@@ -114,6 +114,7 @@ impl Federation {
             revoked_keys: Vec::new(),
             retired_keys: Vec::new(),
             suite: tongban_protocol::suite::Suite::Ed25519,
+            index: Default::default(),
         };
         roster
             .validate()

@@ -217,6 +217,7 @@ impl Federation {
                 .collect(),
             retired_keys: vec![],
             suite: tongban_protocol::suite::Suite::Ed25519,
+            index: Default::default(),
         };
         let govs: Vec<Identity> = (0..n).map(|i| Identity::from_seed(gov_seed(i))).collect();
         let signers: Vec<&Identity> = govs.iter().take(n / 2 + 1).collect();

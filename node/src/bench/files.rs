@@ -134,6 +134,7 @@ pub fn write_federation(dir: &Path, n: usize) -> Result<Vec<PathBuf>, NodeError>
         revoked_keys: vec![],
         retired_keys: vec![],
         suite: tongban_protocol::suite::Suite::Ed25519,
+        index: Default::default(),
     };
     let govs: Vec<Identity> = (0..regions.len()).map(gov).collect();
     let signers: Vec<&Identity> = govs.iter().take(quorum).collect();

@@ -813,6 +813,7 @@ mod tests {
             revoked_keys: vec![],
             retired_keys: vec![],
             suite: tongban_protocol::suite::Suite::Ed25519,
+            index: Default::default(),
         }
     }
 

@@ -85,6 +85,7 @@ pub fn read_roster_toml(path: &Path) -> Result<Roster, NodeError> {
                 until: r.until.0,
             })
             .collect(),
+        index: Default::default(),
     };
     roster.validate().map_err(content)?;
     Ok(roster)

@@ -87,6 +87,7 @@ fn fixture() -> Fixture {
         revoked_keys: vec![],
         retired_keys: vec![],
         suite: tongban_protocol::suite::Suite::Ed25519,
+        index: Default::default(),
     };
     let doc = RosterDocument::sign(&roster, &[&govs[0], &govs[1]]).unwrap();
     let d = dir.path();

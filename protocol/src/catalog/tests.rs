@@ -130,6 +130,7 @@ fn two_region_roster(a: &Identity, b: &Identity) -> Roster {
         revoked_keys: vec![],
         retired_keys: vec![],
         suite: crate::suite::Suite::Ed25519,
+        index: Default::default(),
     }
 }
 

@@ -64,6 +64,7 @@ fn roster_of(regions: &[&str]) -> Roster {
         revoked_keys: vec![],
         retired_keys: vec![],
         suite: crate::suite::Suite::Ed25519,
+        index: Default::default(),
     }
 }
 

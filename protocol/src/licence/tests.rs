@@ -40,6 +40,7 @@ fn roster() -> Roster {
         revoked_keys: vec![],
         retired_keys: vec![],
         suite: crate::suite::Suite::Ed25519,
+        index: Default::default(),
     }
 }
 

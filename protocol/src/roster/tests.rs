@@ -41,6 +41,7 @@ fn fed_in(suite: Suite, n: usize) -> Fed {
         revoked_keys: vec![],
         retired_keys: vec![],
         suite,
+        index: Default::default(),
     };
     Fed {
         nodes,
@@ -479,4 +480,94 @@ fn keys_of_another_suite_are_refused() {
         err.contains("revoked_keys") && err.contains("is an sm key"),
         "{err}"
     );
+}
+
+/// The scan the index saves: what every lookup must agree with.
+fn scanned<'r>(r: &'r Roster, kid: &KeyId, governance: bool) -> Option<&'r Member> {
+    r.members.iter().find(|m| {
+        let key = if governance {
+            m.governance_key
+        } else {
+            m.node_key
+        };
+        key.kid() == *kid
+    })
+}
+
+proptest! {
+    #![proptest_config(crate::testing::proptest_config(48))]
+
+    /// Issue 12: lookups by key id and by region go through the index, which must answer as a
+    /// scan of the members would, also after the roster was changed in place under an index
+    /// already built (members swapped, a key replaced, a member removed or added).
+    #[test]
+    fn the_index_answers_as_a_scan_even_after_changes_in_place(
+        n in 1usize..12,
+        changes in proptest::collection::vec((0u8..4, 0usize..12, 0usize..12), 0..6),
+        probes in proptest::collection::vec(0u8..40, 1..20),
+    ) {
+        let f = fed(n);
+        let mut r = f.roster.clone();
+        let spare = |seed: u8| Identity::from_secret(Suite::Ed25519, [seed; 32]).unwrap().public_key();
+        let probe_keys: Vec<PublicKey> = probes.iter().map(|&p| spare(p.wrapping_add(1))).collect();
+        // Where a change listed a key or a region twice (which `validate` refuses), a lookup
+        // may find either: then it must find one exactly when the scan does, and a right one.
+        let check = |r: &Roster| {
+            let unique = r.validate().is_ok();
+            let same = |found: Option<&Member>, scan: Option<&Member>, fits: &dyn Fn(&Member) -> bool| {
+                if unique {
+                    prop_assert_eq!(found, scan);
+                } else {
+                    prop_assert_eq!(found.is_some(), scan.is_some());
+                    prop_assert!(found.is_none_or(fits));
+                }
+                Ok::<(), TestCaseError>(())
+            };
+            for key in probe_keys.iter().chain(r.members.iter().flat_map(|m| [&m.node_key, &m.governance_key])) {
+                let kid = key.kid();
+                same(r.node(&kid, Timestamp(DAY)).ok(), scanned(r, &kid, false), &|m| m.node_key.kid() == kid)?;
+                same(r.governor(&kid, Timestamp(DAY)).ok(), scanned(r, &kid, true), &|m| m.governance_key.kid() == kid)?;
+            }
+            for i in 0..14 {
+                let region = RegionId::new(format!("r{i}")).unwrap();
+                same(
+                    r.region(&region),
+                    r.members.iter().find(|m| m.region == region),
+                    &|m| m.region == region,
+                )?;
+            }
+            Ok::<(), TestCaseError>(())
+        };
+        check(&r)?;
+        for (kind, a, b) in changes {
+            let len = r.members.len();
+            match kind {
+                0 if len > 1 => r.members.swap(a % len, b % len),
+                1 => r.members[a % len].node_key = spare(200 + b as u8),
+                2 if len > 1 => {
+                    r.members.remove(a % len);
+                }
+                _ => {
+                    let mut m = f.roster.members[a % n].clone();
+                    m.region = RegionId::new(format!("r{}", 12 + b % 2)).unwrap();
+                    m.node_key = spare(220 + b as u8);
+                    r.members.push(m);
+                }
+            }
+            check(&r)?;
+        }
+    }
+}
+
+#[test]
+fn a_clone_gets_its_own_index_and_equality_ignores_it() {
+    let f = fed(3);
+    let kid = f.nodes[1].public_key().kid();
+    assert!(f.roster.node(&kid, Timestamp(DAY)).is_ok());
+    assert_eq!(format!("{:?}", f.roster.index), "RosterIndex(built)");
+    let copy = f.roster.clone();
+    assert_eq!(format!("{:?}", copy.index), "RosterIndex(empty)");
+    assert_eq!(copy, f.roster);
+    let bytes = to_cbor(&f.roster).unwrap();
+    assert_eq!(bytes, to_cbor(&copy).unwrap(), "the index is never encoded");
 }

@@ -30,6 +30,7 @@ fn roster(a: &Identity, b: &Identity) -> Roster {
         revoked_keys: vec![],
         retired_keys: vec![],
         suite: crate::suite::Suite::Ed25519,
+        index: Default::default(),
     }
 }
 

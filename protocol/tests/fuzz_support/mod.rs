@@ -116,6 +116,7 @@ pub(crate) fn roster() -> Roster {
         revoked_keys: vec![],
         retired_keys: vec![],
         suite: tongban_protocol::suite::Suite::Ed25519,
+        index: Default::default(),
     }
 }
 
