@@ -159,6 +159,16 @@ pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
+/// Where a backward scan ([`Store::scan_back`]) starts, exclusive: the lower of `below` and
+/// the end of `prefix`'s run; `None` when neither bounds it (the table's end).
+pub fn scan_back_end(prefix: &[u8], below: Option<&[u8]>) -> Option<Vec<u8>> {
+    match (below, prefix_end(prefix)) {
+        (Some(b), Some(e)) => Some(b.min(e.as_slice()).to_vec()),
+        (Some(b), None) => Some(b.to_vec()),
+        (None, e) => e,
+    }
+}
+
 /// Key-value storage with an explicit durability point (see the module doc).
 pub trait Store {
     /// The value under `key`, including writes not yet synced.
@@ -170,22 +180,17 @@ pub trait Store {
     /// Every entry whose key starts with `prefix`, in key order.
     fn scan_prefix(&self, table: Table, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
     /// One page of a table read backwards: at most `limit` entries whose key starts with
-    /// `prefix` and comes before `below` (every such entry when `None`), highest key first. A
-    /// store whose tables are ordered on disk should answer it without reading the rest;
-    /// this default reads the whole prefix.
+    /// `prefix` and comes before `below` (every such entry when `None`), highest key first.
+    /// Every store answers it without reading the rest of the prefix: a worklist page of a
+    /// store of a million cases reads a page, not the million ([`scan_back_end`] and
+    /// [`Pending::overlay_back`] are the shared parts).
     fn scan_back(
         &self,
         table: Table,
         prefix: &[u8],
         below: Option<&[u8]>,
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        let mut all = self.scan_prefix(table, prefix)?;
-        if let Some(below) = below {
-            all.retain(|(k, _)| k.as_slice() < below);
-        }
-        Ok(all.into_iter().rev().take(limit).collect())
-    }
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
     /// Makes every write since the last sync durable, atomically.
     fn sync(&mut self) -> Result<()>;
 }
@@ -236,6 +241,80 @@ impl Pending {
             };
         }
         merged.into_iter().collect()
+    }
+
+    /// The pending writes of `table` under `prefix` and before `below`, highest key first.
+    fn back(
+        &self,
+        table: Table,
+        prefix: &[u8],
+        below: Option<&[u8]>,
+    ) -> Vec<(&[u8], Option<&[u8]>)> {
+        let mut run: Vec<(&[u8], Option<&[u8]>)> = self
+            .writes
+            .range((table, prefix.to_vec())..)
+            .take_while(|((t, k), _)| *t == table && k.starts_with(prefix))
+            .filter(|((_, k), _)| below.is_none_or(|b| k.as_slice() < b))
+            .map(|((_, k), v)| (k.as_slice(), v.as_deref()))
+            .collect();
+        run.reverse();
+        run
+    }
+
+    /// How many pending deletes fall in a backward scan's range: the most entries of a
+    /// durable page the overlay can remove, so a store reads that many more.
+    pub fn deletes_back(&self, table: Table, prefix: &[u8], below: Option<&[u8]>) -> usize {
+        self.back(table, prefix, below)
+            .iter()
+            .filter(|(_, v)| v.is_none())
+            .count()
+    }
+
+    /// A backward page: `synced`, the durable entries of the same range highest key first
+    /// (read lazily; at most `limit` plus [`Pending::deletes_back`] of them are taken), with
+    /// the pending writes laid over them, cut to `limit`.
+    pub fn overlay_back(
+        &self,
+        table: Table,
+        prefix: &[u8],
+        below: Option<&[u8]>,
+        synced: impl IntoIterator<Item = Result<(Vec<u8>, Vec<u8>)>>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut pending = self.back(table, prefix, below).into_iter().peekable();
+        let mut synced = synced.into_iter().peekable();
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let durable = match synced.peek() {
+                Some(Ok((k, _))) => Some(k.as_slice()),
+                Some(Err(_)) => match synced.next() {
+                    Some(Err(e)) => return Err(e),
+                    _ => None,
+                },
+                None => None,
+            };
+            let take_pending = match (pending.peek(), durable) {
+                (None, None) => break,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (Some((p, _)), Some(d)) => *p >= d,
+            };
+            if take_pending {
+                let Some((k, v)) = pending.next() else { break };
+                // A pending write of a durable key replaces it.
+                if let Some(Ok((d, _))) = synced.peek()
+                    && d.as_slice() == k
+                {
+                    synced.next();
+                }
+                if let Some(v) = v {
+                    out.push((k.to_vec(), v.to_vec()));
+                }
+            } else if let Some(entry) = synced.next() {
+                out.push(entry?);
+            }
+        }
+        Ok(out)
     }
 
     /// Every pending write, in (table, key) order.
@@ -327,6 +406,29 @@ impl Store for MemoryStore {
         Ok(self.pending.overlay(table, prefix, synced))
     }
 
+    fn scan_back(
+        &self,
+        table: Table,
+        prefix: &[u8],
+        below: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        use std::ops::Bound;
+        let upper = match scan_back_end(prefix, below) {
+            // A bound at or before the prefix: nothing (and a range a BTreeMap would refuse).
+            Some(end) if end.as_slice() <= prefix => return Ok(Vec::new()),
+            Some(end) => Bound::Excluded(end),
+            None => Bound::Unbounded,
+        };
+        let synced = self.durable.get(&table).into_iter().flat_map(|t| {
+            t.range::<Vec<u8>, _>((Bound::Included(prefix.to_vec()), upper.clone()))
+                .rev()
+                .map(|(k, v)| Ok((k.clone(), v.clone())))
+        });
+        self.pending
+            .overlay_back(table, prefix, below, synced, limit)
+    }
+
     fn sync(&mut self) -> Result<()> {
         for (table, key, value) in self.pending.iter() {
             let t = self.durable.entry(table).or_default();
@@ -411,6 +513,21 @@ mod tests {
                 let scanned: BTreeMap<Vec<u8>, Vec<u8>> = s.scan_prefix(Table::Events, &[1]).unwrap().into_iter().collect();
                 prop_assert_eq!(&scanned, &live);
                 prop_assert!(s.scan_prefix(Table::Cases, &[]).unwrap().is_empty());
+                // Backwards a page at a time, pending writes laid over synced ones: what the
+                // model holds, highest first, below each bound.
+                for below in [None, Some(vec![1, 3]), Some(vec![1, 8]), Some(vec![0])] {
+                    for limit in [1, 3, 10] {
+                        let want: Vec<(Vec<u8>, Vec<u8>)> = live
+                            .iter()
+                            .filter(|(k, _)| below.as_ref().is_none_or(|b| *k < b))
+                            .rev()
+                            .take(limit)
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect();
+                        let back = s.scan_back(Table::Events, &[1], below.as_deref(), limit).unwrap();
+                        prop_assert_eq!(back, want);
+                    }
+                }
             }
         }
     }

@@ -50,7 +50,8 @@ fn fresh_seed() -> u64 {
 /// alike (the memory store, redb, PostgreSQL): keys at the edges of a prefix (empty, 0x00,
 /// runs of 0xff) are in or out exactly as `starts_with` says, other tables are never seen, and
 /// the answer is the same before and after the writes are synced; and reading backwards a
-/// page at a time ([`crate::store::Store::scan_back`]) gives the same keys, highest first.
+/// page at a time ([`crate::store::Store::scan_back`]) gives the same entries, highest first,
+/// also while deletes and overwrites of synced keys are pending.
 pub fn check_scan_prefix_edges(s: &mut impl crate::store::Store) {
     use crate::store::Table;
     let keys: [&[u8]; 9] = [
@@ -68,9 +69,18 @@ pub fn check_scan_prefix_edges(s: &mut impl crate::store::Store) {
         s.put(Table::Audit, k, &[i as u8]).unwrap();
     }
     s.put(Table::Meta, &[0xff, 1], b"other table").unwrap();
-    for synced in [false, true] {
-        if synced {
+    for phase in ["unsynced", "synced", "pending over synced"] {
+        if phase == "synced" {
             s.sync().unwrap();
+        }
+        if phase == "pending over synced" {
+            for k in [&b"ab"[..], &[0xff, 0x00], &[0xff, 0xff, 0xff], b""] {
+                s.delete(Table::Audit, k).unwrap();
+            }
+            s.put(Table::Audit, b"abc", b"overwritten").unwrap();
+            s.put(Table::Audit, &[0xff, 0x01], b"new").unwrap();
+            s.put(Table::Audit, &[0xff, 0xff, 0xff, 0x00], b"new")
+                .unwrap();
         }
         let got = |p: &[u8]| -> Vec<Vec<u8>> {
             s.scan_prefix(Table::Audit, p)
@@ -79,6 +89,19 @@ pub fn check_scan_prefix_edges(s: &mut impl crate::store::Store) {
                 .map(|(k, _)| k)
                 .collect()
         };
+        if phase == "pending over synced" {
+            assert_eq!(
+                got(&[0xff]),
+                vec![
+                    vec![0xff],
+                    vec![0xff, 0x01],
+                    vec![0xff, 0xff],
+                    vec![0xff, 0xff, 0xff, 0x00]
+                ]
+            );
+            check_scan_back(s, &|p: &[u8]| s.scan_prefix(Table::Audit, p).unwrap());
+            continue;
+        }
         assert_eq!(got(&[]).len(), keys.len());
         assert_eq!(
             got(&[0xff]),
@@ -96,33 +119,38 @@ pub fn check_scan_prefix_edges(s: &mut impl crate::store::Store) {
         assert_eq!(got(b"ab"), vec![b"ab".to_vec(), b"abc".to_vec()]);
         assert_eq!(got(b"abcd"), Vec::<Vec<u8>>::new());
         assert_eq!(got(&[0xfe]), vec![vec![0xfe, 0xff]]);
-        // Read backwards a page at a time: the same keys, highest first, below the bound.
-        let belows: [Option<&[u8]>; 6] = [
-            None,
-            Some(&[]),
-            Some(&[0xff, 0x00]),
-            Some(b"abc"),
-            Some(&[0xff, 0xff, 0xff]),
-            Some(&[0xff, 0xff, 0xff, 0xff]),
-        ];
-        let prefixes: [&[u8]; 6] = [&[], &[0xff], &[0xff, 0xff], b"ab", &[0xfe], b"a"];
-        for p in prefixes {
-            for below in belows {
-                for limit in [1, 2, 100] {
-                    let want: Vec<Vec<u8>> = got(p)
-                        .into_iter()
-                        .filter(|k| below.is_none_or(|b| k.as_slice() < b))
-                        .rev()
-                        .take(limit)
-                        .collect();
-                    let back: Vec<Vec<u8>> = s
-                        .scan_back(Table::Audit, p, below, limit)
-                        .unwrap()
-                        .into_iter()
-                        .map(|(k, _)| k)
-                        .collect();
-                    assert_eq!(back, want, "prefix {p:?} below {below:?} limit {limit}");
-                }
+        check_scan_back(s, &|p: &[u8]| s.scan_prefix(Table::Audit, p).unwrap());
+    }
+}
+
+/// Reading backwards a page at a time gives what a forward scan (`forward`) gives, highest
+/// first, below the bound: keys and values.
+fn check_scan_back(
+    s: &impl crate::store::Store,
+    forward: &dyn Fn(&[u8]) -> Vec<(Vec<u8>, Vec<u8>)>,
+) {
+    let belows: [Option<&[u8]>; 6] = [
+        None,
+        Some(&[]),
+        Some(&[0xff, 0x00]),
+        Some(b"abc"),
+        Some(&[0xff, 0xff, 0xff]),
+        Some(&[0xff, 0xff, 0xff, 0xff]),
+    ];
+    let prefixes: [&[u8]; 6] = [&[], &[0xff], &[0xff, 0xff], b"ab", &[0xfe], b"a"];
+    for p in prefixes {
+        for below in belows {
+            for limit in [1, 2, 100] {
+                let want: Vec<(Vec<u8>, Vec<u8>)> = forward(p)
+                    .into_iter()
+                    .filter(|(k, _)| below.is_none_or(|b| k.as_slice() < b))
+                    .rev()
+                    .take(limit)
+                    .collect();
+                let back = s
+                    .scan_back(crate::store::Table::Audit, p, below, limit)
+                    .unwrap();
+                assert_eq!(back, want, "prefix {p:?} below {below:?} limit {limit}");
             }
         }
     }

@@ -105,6 +105,19 @@ impl Store for NodeStore {
         }
     }
 
+    fn scan_back(
+        &self,
+        table: Table,
+        prefix: &[u8],
+        below: Option<&[u8]>,
+        limit: usize,
+    ) -> tongban_protocol::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        match self {
+            NodeStore::Redb(s) => s.scan_back(table, prefix, below, limit),
+            NodeStore::Postgres(s) => s.scan_back(table, prefix, below, limit),
+        }
+    }
+
     fn sync(&mut self) -> tongban_protocol::Result<()> {
         match self {
             NodeStore::Redb(s) => s.sync(),

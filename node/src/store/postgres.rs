@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use ::postgres::{Client, NoTls, Statement};
 use sha2::{Digest as _, Sha256};
 use tongban_protocol::ids::RegionId;
-use tongban_protocol::store::{Pending, Store, Table, prefix_end};
+use tongban_protocol::store::{Pending, Store, Table, prefix_end, scan_back_end};
 use tracing::{debug, error, info};
 
 use crate::config::{POSTGRES_PASSWORD_ENV, PostgresConfig};
@@ -54,6 +54,8 @@ struct Statements {
     get: Statement,
     scan_to: Statement,
     scan_all: Statement,
+    back_to: Statement,
+    back_all: Statement,
     upsert: Statement,
     delete: Statement,
 }
@@ -246,6 +248,14 @@ impl PostgresStore {
                 "SELECT k, v FROM tongban_store WHERE region = $1 AND tbl = $2 \
                  AND k >= $3 ORDER BY k",
             )?,
+            back_to: prepare(
+                "SELECT k, v FROM tongban_store WHERE region = $1 AND tbl = $2 \
+                 AND k >= $3 AND k < $4 ORDER BY k DESC LIMIT $5",
+            )?,
+            back_all: prepare(
+                "SELECT k, v FROM tongban_store WHERE region = $1 AND tbl = $2 \
+                 AND k >= $3 ORDER BY k DESC LIMIT $4",
+            )?,
             upsert: prepare(
                 "INSERT INTO tongban_store (region, tbl, k, v) \
                  SELECT $1, t, k, v FROM unnest($2::text[], $3::bytea[], $4::bytea[]) AS u(t, k, v) \
@@ -350,6 +360,44 @@ impl Store for PostgresStore {
             merged.insert(k, v);
         }
         Ok(self.pending.overlay(table, prefix, merged))
+    }
+
+    fn scan_back(
+        &self,
+        table: Table,
+        prefix: &[u8],
+        below: Option<&[u8]>,
+        limit: usize,
+    ) -> tongban_protocol::Result<Entries> {
+        // A pending delete can take a row out of the page: read that many more.
+        let wanted = limit.saturating_add(self.pending.deletes_back(table, prefix, below));
+        let wanted = i64::try_from(wanted).unwrap_or(i64::MAX);
+        let rows = {
+            let mut client = self.client()?;
+            let name = table.name();
+            match scan_back_end(prefix, below) {
+                Some(end) => client.query(
+                    &self.statements.back_to,
+                    &[&self.region, &name, &prefix, &end, &wanted],
+                ),
+                None => client.query(
+                    &self.statements.back_all,
+                    &[&self.region, &name, &prefix, &wanted],
+                ),
+            }
+            .map_err(|e| failed("scan", Some(table), &e))?
+        };
+        let synced = rows.into_iter().map(|row| {
+            let k: Vec<u8> = row
+                .try_get(0)
+                .map_err(|e| failed("scan", Some(table), &e))?;
+            let v: Vec<u8> = row
+                .try_get(1)
+                .map_err(|e| failed("scan", Some(table), &e))?;
+            Ok((k, v))
+        });
+        self.pending
+            .overlay_back(table, prefix, below, synced, limit)
     }
 
     fn sync(&mut self) -> tongban_protocol::Result<()> {

@@ -15,7 +15,7 @@
 use std::path::{Path, PathBuf};
 
 use ::redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
-use tongban_protocol::store::{Store, Table, prefix_end};
+use tongban_protocol::store::{Store, Table, scan_back_end};
 
 use crate::error::NodeError;
 
@@ -238,12 +238,8 @@ impl Store for RedbStore {
         limit: usize,
     ) -> tongban_protocol::Result<Entries> {
         let def = definition(table);
-        // Backwards from the lower of `below` and the end of the prefix's run.
-        let end = prefix_end(prefix);
-        let upper: Option<&[u8]> = match (below, end.as_deref()) {
-            (Some(b), Some(e)) => Some(b.min(e)),
-            (b, e) => b.or(e),
-        };
+        let end = scan_back_end(prefix, below);
+        let upper = end.as_deref();
         fn collect<T: ReadableTable<Bytes, Bytes>>(
             t: &T,
             prefix: &[u8],
