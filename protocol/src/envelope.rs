@@ -223,6 +223,36 @@ pub fn peek_signer(bytes: &[u8], limit: usize) -> Result<KeyId> {
 /// a typed error for oversized input, malformed COSE, wrong algorithm or kind, unknown
 /// version, unknown signer, bad signature, or a payload that does not decode.
 pub fn open<T: Signable, K: KeyLookup + ?Sized>(bytes: &[u8], keys: &K) -> Result<Envelope<T>> {
+    let (sign1, signer, version) = verify::<T, K>(bytes, keys)?;
+    let payload = decode_payload::<T>(&sign1)?;
+    Ok(Envelope {
+        bytes: bytes.to_vec(),
+        payload,
+        signer,
+        version,
+    })
+}
+
+/// [`open`] without decoding the payload: its verified bytes and the signer, for a caller that
+/// holds many signatures over one payload (a roster document's quorum) and compares bytes
+/// rather than decode the same large payload once per signature.
+pub(crate) fn open_payload_bytes<T: Signable, K: KeyLookup + ?Sized>(
+    bytes: &[u8],
+    keys: &K,
+) -> Result<(Vec<u8>, KeyId)> {
+    let (sign1, signer, _) = verify::<T, K>(bytes, keys)?;
+    let payload = sign1.payload.ok_or_else(|| {
+        Error::NotCoseSign1("the payload is detached (nil); tongban envelopes carry it".into())
+    })?;
+    Ok((payload, signer))
+}
+
+/// Parses an envelope of kind `T`, checks its headers and its signature by a key `keys`
+/// trusts; the payload is left undecoded.
+fn verify<T: Signable, K: KeyLookup + ?Sized>(
+    bytes: &[u8],
+    keys: &K,
+) -> Result<(CoseSign1, KeyId, u64)> {
     let sign1 = parse(bytes, T::MAX_SIZE, T::KIND)?;
     let signer = signer_of(&sign1)?;
     let (version, suite) = check_headers::<T>(&sign1)?;
@@ -251,13 +281,7 @@ pub fn open<T: Signable, K: KeyLookup + ?Sized>(bytes: &[u8], keys: &K) -> Resul
             Err(bad())
         }
     })?;
-    let payload = decode_payload::<T>(&sign1)?;
-    Ok(Envelope {
-        bytes: bytes.to_vec(),
-        payload,
-        signer,
-        version,
-    })
+    Ok((sign1, signer, version))
 }
 
 /// Decodes the payload of an envelope of kind `T` *without verifying the signature*, for a
