@@ -43,9 +43,8 @@ struct Shared {
 }
 
 /// How many cases a worklist reads from the store first; each further page is twice as big,
-/// so a store that answers a page by reading the whole table (the trait's default
-/// `scan_back`: the PostgreSQL and memory stores) reads it a logarithmic number of times, not
-/// once per page.
+/// so a filter that matches few cases (one applicant's, one stage's) costs a logarithmic
+/// number of store reads, not one per 256 cases.
 const PAGE: usize = 256;
 
 /// The key of a case in [`Table::CasesByTime`].
