@@ -171,7 +171,29 @@ pub(super) fn start(
             };
             let opened = NodeStore::open(&config, standby).and_then(|store| {
                 let described = store.describe();
+                let indexing = tongban_protocol::engine::store_needs_case_index(&store)?;
+                if indexing {
+                    info!(
+                        store = %described,
+                        "this store was kept before the case index: indexing every case once \
+                         before serving (it reads each case's logs; minutes for a million cases)"
+                    );
+                }
+                let started = std::time::Instant::now();
                 let mut engine = Engine::open(setup, store, now())?;
+                if indexing {
+                    let counts = engine.case_counts();
+                    let cases: usize = counts
+                        .collected
+                        .values()
+                        .chain(counts.handled.values())
+                        .sum();
+                    info!(
+                        seconds = started.elapsed().as_secs_f64(),
+                        cases_counted = cases,
+                        "case index built"
+                    );
+                }
                 // Materials are sealed with randomness from the operating system.
                 engine.seed_randomness(crate::keys::random_bytes::<32>()?);
                 let open_cases = engine.open_handling_cases()?;

@@ -47,6 +47,14 @@ struct Shared {
 /// number of store reads, not one per 256 cases.
 const PAGE: usize = 256;
 
+/// Whether opening an engine on `store` will index every case first: the store holds cases
+/// but was kept before the case index. A driver says so before it opens the engine, because
+/// the indexing reads every case's logs once (minutes for a million cases).
+pub fn store_needs_case_index<S: Store>(store: &S) -> Result<bool> {
+    let version: Option<u32> = records::get(store, Table::Meta, META_VERSION)?;
+    Ok(version != Some(VERSION) && !store.scan_back(Table::Cases, &[], None, 1)?.is_empty())
+}
+
 /// The key of a case in [`Table::CasesByTime`].
 fn time_key(record: &CaseRecord) -> Vec<u8> {
     let mut key = record.submitted_at.0.to_be_bytes().to_vec();

@@ -71,6 +71,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use backoffice::{DeadLetter, DeadLetterView, Notice, Report};
+pub use case_index::store_needs_case_index;
 pub use catalogs::{CatalogQuery, ItemHit};
 pub use driver::{Handover, Io};
 pub use intake::{IntakeReceipt, IntakeRequest, MAX_IDEMPOTENCY_KEY};

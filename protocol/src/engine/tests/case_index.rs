@@ -165,9 +165,14 @@ fn a_store_kept_before_the_index_is_indexed_when_opened() {
             .unwrap();
     }
     store.sync().unwrap();
+    // The driver can tell beforehand (to say so in its log); a new, empty store needs nothing.
+    assert!(crate::engine::store_needs_case_index(&store).unwrap());
+    assert!(!crate::engine::store_needs_case_index(&MemoryStore::new()).unwrap());
     let reopened = Engine::open(setup_with(BJ, roster_of(&[BJ, TJ, HB])), store, now).unwrap();
     net.nodes.insert(region(BJ), reopened);
     check_index(&mut net, BJ);
+    net.commit(BJ);
+    assert!(!crate::engine::store_needs_case_index(net.node(BJ).store()).unwrap());
     assert_eq!(net.node(BJ).case_counts(), counts);
     assert_eq!(net.node(BJ).open_handling_cases().unwrap(), open);
     assert_eq!(
