@@ -162,6 +162,10 @@ enum Command {
         /// 100000; 200 with --quick; 0 skips the restart part).
         #[arg(long, value_name = "CASES")]
         restart_cases: Option<usize>,
+        /// Shared cases to reconcile after a cut-off, one measurement per size (default
+        /// 10000,1000000; 1000 with --quick; each at least 400, at most 10000000).
+        #[arg(long, value_delimiter = ',', value_name = "CASES,...")]
+        reconcile_cases: Vec<u32>,
     },
     /// Run the node daemon with a config file.
     Node {
@@ -521,6 +525,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             rates,
             seconds,
             restart_cases,
+            reconcile_cases,
         } => {
             let mut options = if quick {
                 tongban_node::bench::Options::quick()
@@ -549,6 +554,16 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             if let Some(cases) = restart_cases {
                 anyhow::ensure!(cases <= 10_000_000, "--restart-cases: at most 10000000");
                 options.restart_cases = cases;
+            }
+            if !reconcile_cases.is_empty() {
+                anyhow::ensure!(
+                    reconcile_cases
+                        .iter()
+                        .all(|n| (400..=10_000_000).contains(n)),
+                    "--reconcile-cases: each size at least 400 (for 100 cases to differ) and at \
+                     most 10000000"
+                );
+                options.reconcile_sizes = reconcile_cases;
             }
             let runtime = runtime(true)?;
             let report = runtime

@@ -69,6 +69,24 @@ fn bench_quick_writes_a_report_with_every_part() {
         report["restart"]["rss_ready_mib"].as_f64() > Some(0.0),
         "the node's memory read from /proc: {report}"
     );
+    // The reconciliation part: one size in quick mode, both kinds of session, the
+    // difference of 120 entries found.
+    let recon = report["reconciliation"].as_array().expect("reconciliation");
+    assert_eq!(recon.len(), 1, "{report}");
+    assert_eq!(recon[0]["shared"], 1000);
+    assert_eq!(recon[0]["differing_entries"], 120);
+    for how in ["coded", "ranges"] {
+        for key in [
+            "bytes",
+            "messages",
+            "round_trips",
+            "largest_message",
+            "seconds",
+        ] {
+            assert!(recon[0][how][key].is_number(), "{how}.{key}: {report}");
+        }
+        assert!(recon[0][how]["bytes"].as_u64() > Some(0), "{how}: {report}");
+    }
     // The intake node's own histograms over each step of the federation.
     for step in report["federation"]["steps"].as_array().expect("steps") {
         assert!(step["at_node"]["intake_p99_ms"].is_number(), "{step}");

@@ -28,6 +28,9 @@ pub struct Report {
     pub federation: Federation,
     /// The same load as unsigned JSON over HTTP/1.1 into the same store.
     pub plain: Plain,
+    /// Reconciliation after a cut-off, one entry per size of shared set.
+    #[serde(default)]
+    pub reconciliation: Vec<super::reconcile::Reconciliation>,
     /// A node restarted on a store filled with concluded cases (absent when not measured).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart: Option<super::restart::Restart>,
