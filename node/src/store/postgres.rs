@@ -312,6 +312,17 @@ fn failed(op: &str, table: Option<Table>, e: &::postgres::Error) -> tongban_prot
     }
 }
 
+/// A scanned row's key and value.
+fn entry(row: &::postgres::Row, table: Table) -> tongban_protocol::Result<(Vec<u8>, Vec<u8>)> {
+    let k: Vec<u8> = row
+        .try_get(0)
+        .map_err(|e| failed("scan", Some(table), &e))?;
+    let v: Vec<u8> = row
+        .try_get(1)
+        .map_err(|e| failed("scan", Some(table), &e))?;
+    Ok((k, v))
+}
+
 impl Store for PostgresStore {
     fn get(&self, table: Table, key: &[u8]) -> tongban_protocol::Result<Option<Vec<u8>>> {
         if let Some(v) = self.pending.get(table, key) {
@@ -349,16 +360,10 @@ impl Store for PostgresStore {
             }
             .map_err(|e| failed("scan", Some(table), &e))?
         };
-        let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
-        for row in rows {
-            let k: Vec<u8> = row
-                .try_get(0)
-                .map_err(|e| failed("scan", Some(table), &e))?;
-            let v: Vec<u8> = row
-                .try_get(1)
-                .map_err(|e| failed("scan", Some(table), &e))?;
-            merged.insert(k, v);
-        }
+        let merged = rows
+            .iter()
+            .map(|row| entry(row, table))
+            .collect::<tongban_protocol::Result<BTreeMap<_, _>>>()?;
         Ok(self.pending.overlay(table, prefix, merged))
     }
 
@@ -387,15 +392,7 @@ impl Store for PostgresStore {
             }
             .map_err(|e| failed("scan", Some(table), &e))?
         };
-        let synced = rows.into_iter().map(|row| {
-            let k: Vec<u8> = row
-                .try_get(0)
-                .map_err(|e| failed("scan", Some(table), &e))?;
-            let v: Vec<u8> = row
-                .try_get(1)
-                .map_err(|e| failed("scan", Some(table), &e))?;
-            Ok((k, v))
-        });
+        let synced = rows.iter().map(|row| entry(row, table));
         self.pending
             .overlay_back(table, prefix, below, synced, limit)
     }
