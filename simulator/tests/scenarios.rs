@@ -16,13 +16,10 @@ use tongban_simulator::scenario::BUILT_IN;
 
 /// How many seeds each scenario is swept with: 10, or `TONGBAN_SWEEP_SEEDS`.
 fn seeds() -> u64 {
-    std::env::var("TONGBAN_SWEEP_SEEDS")
-        .ok()
-        .map(|n| {
-            n.parse()
-                .unwrap_or_else(|_| panic!("TONGBAN_SWEEP_SEEDS: a number of seeds, not {n:?}"))
-        })
-        .unwrap_or(10)
+    std::env::var("TONGBAN_SWEEP_SEEDS").ok().map_or(10, |n| {
+        n.parse()
+            .unwrap_or_else(|_| panic!("TONGBAN_SWEEP_SEEDS: a number of seeds, not {n:?}"))
+    })
 }
 
 fn sweep(name: &str, until: &str, cases_per_day: f64, regions: Option<usize>) {
