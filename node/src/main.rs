@@ -163,7 +163,8 @@ enum Command {
         #[arg(long, value_name = "CASES")]
         restart_cases: Option<usize>,
         /// Shared cases to reconcile after a cut-off, one measurement per size (default
-        /// 10000,1000000; 1000 with --quick; each at least 400, at most 10000000).
+        /// 10000,1000000; 1000 with --quick; each at least 400, at most 10000000; 0 skips the
+        /// reconciliation part).
         #[arg(long, value_delimiter = ',', value_name = "CASES,...")]
         reconcile_cases: Vec<u32>,
     },
@@ -555,13 +556,15 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 anyhow::ensure!(cases <= 10_000_000, "--restart-cases: at most 10000000");
                 options.restart_cases = cases;
             }
-            if !reconcile_cases.is_empty() {
+            if reconcile_cases == [0] {
+                options.reconcile_sizes = Vec::new();
+            } else if !reconcile_cases.is_empty() {
                 anyhow::ensure!(
                     reconcile_cases
                         .iter()
                         .all(|n| (400..=10_000_000).contains(n)),
                     "--reconcile-cases: each size at least 400 (for 100 cases to differ) and at \
-                     most 10000000"
+                     most 10000000, or 0 alone to skip the part"
                 );
                 options.reconcile_sizes = reconcile_cases;
             }

@@ -742,3 +742,25 @@ fn calendar_check_describes_each_year_and_refuses_a_year_twice() {
     let (_, err) = fails(dir.path(), &["calendar", "check", bad.to_str().unwrap()]);
     assert!(err.contains("bad.toml"), "names the file: {err}");
 }
+
+#[test]
+fn bench_refuses_bad_sizes_and_rates_before_starting_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, says) in [
+        (
+            &["bench", "--reconcile-cases", "100"][..],
+            "--reconcile-cases: each size at least 400",
+        ),
+        (
+            &["bench", "--reconcile-cases", "0,1000"][..],
+            "or 0 alone to skip the part",
+        ),
+        (&["bench", "--rates", "0"][..], "--rates: each rate"),
+        (&["bench", "--seconds", "0"][..], "--seconds: above 0"),
+        (&["bench", "--restart-cases", "20000000"][..], "at most"),
+    ] {
+        let (code, stderr) = fails(dir.path(), args);
+        assert_ne!(code, 0);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}

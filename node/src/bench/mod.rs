@@ -17,6 +17,7 @@
 //! | [`nodes`] | the node processes: started, waited for, their event counters read |
 //! | [`load`] | the open-loop generator: a fixed schedule, latency from the scheduled time |
 //! | [`plain`] | the comparison: unsigned JSON over HTTP/1.1 into redb |
+//! | [`procfs`] | a process's memory and CPU time, from /proc |
 //! | [`reconcile`] | reconciliation after a cut-off, coded and by ranges, in process |
 //! | [`restart`] | a node restarted on a store filled with concluded cases |
 //! | [`sample`] | the typical event the floor and the comparison use |
@@ -36,6 +37,7 @@ pub mod floor;
 pub mod load;
 pub mod nodes;
 pub mod plain;
+pub mod procfs;
 pub mod reconcile;
 pub mod report;
 pub mod restart;
@@ -297,10 +299,14 @@ async fn federation(
             ),
         );
         let before = nodes::event_counts(http, &nodes).await?;
+        let cpu_before = nodes::cpu_seconds(&nodes);
         let intake_before = nodes::Buckets::of(http, intake, "tongban_intake_seconds").await?;
         let commit_before = nodes::Buckets::of(http, intake, "tongban_commit_seconds").await?;
         let outcome = load::run(http, requests, rate, 201, &progress(rate, count)).await;
         let after = nodes::event_counts(http, &nodes).await?;
+        let cpu = nodes::cpu_seconds(&nodes)
+            .zip(cpu_before)
+            .map(|(a, b)| a - b);
         let intakes = nodes::Buckets::of(http, intake, "tongban_intake_seconds")
             .await?
             .since(&intake_before);
@@ -321,6 +327,7 @@ async fn federation(
             commit_p50_ms: commits.quantile_bound_ms(0.5),
             commit_p99_ms: commits.quantile_bound_ms(0.99),
         });
+        step.nodes_cpu_ms_per_application = cpu.map(|c| c * 1000.0 / step.ok.max(1) as f64);
         print_step("federation", &step);
         steps.push(step);
         // Let the back office finish the step's cases before the next step.
@@ -532,6 +539,7 @@ fn step(rate: f64, seconds: f64, outcome: load::Outcome, written: f64, received:
         events_written_per_s: written,
         events_received_per_s: received,
         at_node: None,
+        nodes_cpu_ms_per_application: None,
     }
 }
 
@@ -566,6 +574,12 @@ fn print_step(what: &str, step: &Step) {
                 ms(n.commit_p50_ms),
                 ms(n.commit_p99_ms)
             ),
+        );
+    }
+    if let Some(cpu) = step.nodes_cpu_ms_per_application {
+        row(
+            &format!("{what} at {}/s: node CPU", step.rate),
+            format!("{cpu:.2} ms per application (all nodes, user + system)"),
         );
     }
     if step.failed > 0 {

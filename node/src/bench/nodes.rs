@@ -22,10 +22,18 @@ pub struct Node {
 }
 
 impl Node {
-    /// The process id, for reading its memory from /proc.
+    /// The process id, for reading its memory and CPU time from /proc.
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
+}
+
+/// The CPU time every node process has used so far, in seconds; `None` if any cannot be read.
+pub fn cpu_seconds(nodes: &[Node]) -> Option<f64> {
+    nodes
+        .iter()
+        .map(|n| super::procfs::cpu_seconds(n.pid()))
+        .sum()
 }
 
 impl Drop for Node {

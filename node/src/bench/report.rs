@@ -150,6 +150,11 @@ pub struct Step {
     /// The intake node's own histograms over the step (absent for the plain server).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at_node: Option<AtNode>,
+    /// CPU time all the node processes used during the step, in milliseconds per application
+    /// answered 201: the figure to compare builds by, since latency near saturation swings
+    /// between runs (absent for the plain server and where /proc cannot be read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodes_cpu_ms_per_application: Option<f64>,
 }
 
 /// What the intake node timed itself during a step, from its `/metrics` histograms: each a

@@ -81,13 +81,13 @@ pub async fn restart(dir: &Path, cases: usize) -> Result<Restart, NodeError> {
     let node = nodes::start(std::slice::from_ref(&config), &dir)?;
     let ready_seconds = started.elapsed().as_secs_f64();
     let pid = node.first().map(nodes::Node::pid).unwrap_or_default();
-    let rss_ready_mib = memory(pid, "VmRSS:").unwrap_or(0.0);
+    let rss_ready_mib = super::procfs::memory_mib(pid, "VmRSS:").unwrap_or(0.0);
     let base = node.first().map(|n| n.base.clone()).unwrap_or_default();
     let worklist_first_ms = worklist_page(&base, cases.min(100)).await?;
     let worklist_again_ms = worklist_page(&base, cases.min(100)).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let rss_settled_mib = memory(pid, "VmRSS:").unwrap_or(0.0);
-    let rss_peak_mib = memory(pid, "VmHWM:").unwrap_or(0.0);
+    let rss_settled_mib = super::procfs::memory_mib(pid, "VmRSS:").unwrap_or(0.0);
+    let rss_peak_mib = super::procfs::memory_mib(pid, "VmHWM:").unwrap_or(0.0);
     drop(node);
     Ok(Restart {
         cases,
@@ -242,13 +242,4 @@ fn dir_bytes(dir: &Path) -> u64 {
             Err(_) => 0,
         })
         .sum()
-}
-
-/// A memory figure of process `pid` from /proc (Linux), in MiB: `field` is `VmRSS:` or
-/// `VmHWM:`.
-fn memory(pid: u32, field: &str) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with(field))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
 }

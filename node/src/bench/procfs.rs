@@ -1,0 +1,56 @@
+//! What the bench reads of a process from /proc (Linux): its memory and the CPU time it has
+//! used. Latency near saturation swings between runs (the nodes and the load share two
+//! cores), while the CPU spent per application does not: that is the figure two builds are
+//! compared by. Elsewhere these read `None` and the report leaves the figures out.
+
+/// A memory figure of process `pid`, in MiB: `field` is `VmRSS:` or `VmHWM:`.
+pub fn memory_mib(pid: u32, field: &str) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// The CPU time process `pid` has used so far, all its threads, user and system, in seconds.
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// The kernel reports CPU time in clock ticks of `USER_HZ`, which Linux fixes at 100 for
+/// every program (sysconf(_SC_CLK_TCK)).
+const USER_HZ: f64 = 100.0;
+
+/// utime + stime from a `/proc/<pid>/stat` line. The command name (field 2) is in parentheses
+/// and may hold spaces, so the fields are counted after its closing parenthesis: state is the
+/// first of them, utime and stime the 12th and 13th.
+fn parse_stat(line: &str) -> Option<f64> {
+    let rest = &line[line.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) as f64 / USER_HZ)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_lines_give_user_plus_system_time() {
+        // A real line's shape, with a command name holding a space and a parenthesis.
+        let line = "4242 (tong ban)) S 1 4242 4242 0 -1 4194560 1234 0 0 0 250 75 0 0 20 0 9 0 \
+                    100 1000000 500 18446744073709551615 1 1 0 0 0 0 0 4096 0 0 0 0 17 1 0 0 0 0 0";
+        assert_eq!(parse_stat(line), Some(3.25));
+        assert_eq!(parse_stat("4242 (x) S 1"), None);
+        assert_eq!(parse_stat("no parenthesis"), None);
+    }
+
+    #[test]
+    fn this_process_has_used_some_cpu() {
+        let spent = (0..200_000u64).fold(0u64, |a, b| a.wrapping_mul(31).wrapping_add(b));
+        assert_ne!(spent, 1);
+        let cpu = cpu_seconds(std::process::id()).expect("/proc/self/stat on Linux");
+        assert!(cpu >= 0.0);
+        assert!(memory_mib(std::process::id(), "VmRSS:").is_some_and(|m| m > 0.0));
+    }
+}
