@@ -326,6 +326,7 @@ async fn federation(
             intake_p99_ms: intakes.quantile_bound_ms(0.99),
             commit_p50_ms: commits.quantile_bound_ms(0.5),
             commit_p99_ms: commits.quantile_bound_ms(0.99),
+            commits: commits.count(),
         });
         step.nodes_cpu_ms_per_application = cpu.map(|c| c * 1000.0 / step.ok.max(1) as f64);
         print_step("federation", &step);
@@ -568,11 +569,12 @@ fn print_step(what: &str, step: &Step) {
         row(
             &format!("{what} at {}/s: at the intake node", step.rate),
             format!(
-                "intake p50 {}, p99 {}; commit p50 {}, p99 {}",
+                "intake p50 {}, p99 {}; commit p50 {}, p99 {}; {} commits",
                 ms(n.intake_p50_ms),
                 ms(n.intake_p99_ms),
                 ms(n.commit_p50_ms),
-                ms(n.commit_p99_ms)
+                ms(n.commit_p99_ms),
+                n.commits
             ),
         );
     }

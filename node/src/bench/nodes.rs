@@ -187,6 +187,11 @@ impl Buckets {
         )
     }
 
+    /// How many were counted (the `+Inf` bucket).
+    pub fn count(&self) -> u64 {
+        self.0.last().map_or(0, |b| b.1)
+    }
+
     /// The bound, in milliseconds, of the smallest bucket holding at least `q` of the counts:
     /// the quantile is at most this. `None` when nothing was counted; infinite past the
     /// largest bound.
@@ -228,6 +233,9 @@ mod tests {
         );
         assert_eq!(now.since(&before).quantile_bound_ms(0.5), Some(10.0));
         assert_eq!(super::Buckets::default().quantile_bound_ms(0.5), None);
+        assert_eq!(now.count(), 10);
+        assert_eq!(now.since(&before).count(), 10);
+        assert_eq!(super::Buckets::default().count(), 0);
     }
 
     #[test]

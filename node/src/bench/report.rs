@@ -169,6 +169,10 @@ pub struct AtNode {
     pub commit_p50_ms: Option<f64>,
     /// 99th percentile of the same.
     pub commit_p99_ms: Option<f64>,
+    /// Commits during the step: with the CPU figure, what each commit costs, and how well
+    /// the engine groups its work.
+    #[serde(default)]
+    pub commits: u64,
 }
 
 /// Latency percentiles in milliseconds.
