@@ -300,12 +300,16 @@ async fn federation(
         );
         let before = nodes::event_counts(http, &nodes).await?;
         let cpu_before = nodes::cpu_seconds(&nodes);
+        let intake_cpu_before = procfs::cpu_seconds(intake.pid());
         let intake_before = nodes::Buckets::of(http, intake, "tongban_intake_seconds").await?;
         let commit_before = nodes::Buckets::of(http, intake, "tongban_commit_seconds").await?;
         let outcome = load::run(http, requests, rate, 201, &progress(rate, count)).await;
         let after = nodes::event_counts(http, &nodes).await?;
         let cpu = nodes::cpu_seconds(&nodes)
             .zip(cpu_before)
+            .map(|(a, b)| a - b);
+        let intake_cpu = procfs::cpu_seconds(intake.pid())
+            .zip(intake_cpu_before)
             .map(|(a, b)| a - b);
         let intakes = nodes::Buckets::of(http, intake, "tongban_intake_seconds")
             .await?
@@ -327,6 +331,7 @@ async fn federation(
             commit_p50_ms: commits.quantile_bound_ms(0.5),
             commit_p99_ms: commits.quantile_bound_ms(0.99),
             commits: commits.count(),
+            cpu_cores: intake_cpu.map(|c| c / secs),
         });
         step.nodes_cpu_ms_per_application = cpu.map(|c| c * 1000.0 / step.ok.max(1) as f64);
         print_step("federation", &step);
@@ -569,12 +574,13 @@ fn print_step(what: &str, step: &Step) {
         row(
             &format!("{what} at {}/s: at the intake node", step.rate),
             format!(
-                "intake p50 {}, p99 {}; commit p50 {}, p99 {}; {} commits",
+                "intake p50 {}, p99 {}; commit p50 {}, p99 {}; {} commits; {} cores",
                 ms(n.intake_p50_ms),
                 ms(n.intake_p99_ms),
                 ms(n.commit_p50_ms),
                 ms(n.commit_p99_ms),
-                n.commits
+                n.commits,
+                n.cpu_cores.map_or("—".to_string(), |c| format!("{c:.2}"))
             ),
         );
     }

@@ -173,6 +173,11 @@ pub struct AtNode {
     /// the engine groups its work.
     #[serde(default)]
     pub commits: u64,
+    /// The intake node's CPU time during the step, in cores (1.0: one core busy throughout):
+    /// one engine thread does its signing, verifying and committing, so near 1 it is the
+    /// bottleneck whatever the other nodes do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_cores: Option<f64>,
 }
 
 /// Latency percentiles in milliseconds.
