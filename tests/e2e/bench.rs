@@ -29,6 +29,7 @@ fn bench_quick_writes_a_report_with_every_part() {
     assert_eq!(report["mode"], "quick");
     for key in [
         "ed25519_sign_per_s",
+        "ed25519_batch_verify_per_s",
         "ed25519_verify_strict_per_s",
         "cbor_encode_per_s",
         "cbor_decode_per_s",
