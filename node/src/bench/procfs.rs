@@ -46,11 +46,23 @@ mod tests {
     }
 
     #[test]
-    fn this_process_has_used_some_cpu() {
-        let spent = (0..200_000u64).fold(0u64, |a, b| a.wrapping_mul(31).wrapping_add(b));
-        assert_ne!(spent, 1);
-        let cpu = cpu_seconds(std::process::id()).expect("/proc/self/stat on Linux");
-        assert!(cpu >= 0.0);
-        assert!(memory_mib(std::process::id(), "VmRSS:").is_some_and(|m| m > 0.0));
+    fn this_process_cpu_time_grows_while_it_works() {
+        let me = std::process::id();
+        let start = cpu_seconds(me).expect("/proc/<pid>/stat on Linux");
+        // Spin until the kernel has counted at least two more ticks (20 ms), for at most 10 s
+        // of wall time: a reader that returned a constant or the wrong fields would not move.
+        let began = std::time::Instant::now();
+        let mut x = 0u64;
+        while cpu_seconds(me).expect("stat") < start + 0.02 {
+            for i in 0..100_000u64 {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+            }
+            assert!(
+                began.elapsed() < std::time::Duration::from_secs(10),
+                "CPU time stayed at {start} s"
+            );
+        }
+        assert!(memory_mib(me, "VmRSS:").is_some_and(|m| m > 0.0));
+        assert!(memory_mib(me, "NoSuchField:").is_none());
     }
 }
