@@ -106,7 +106,7 @@ pub fn measure(
     })?;
     let batch = batches * BATCH as f64;
     row(
-        "ed25519 batch verify (64 a batch)",
+        &format!("ed25519 batch verify ({BATCH} a batch)"),
         format!("{}, {:.2}× verify_strict", rate(batch), batch / verify),
     );
 

@@ -300,17 +300,14 @@ async fn federation(
         );
         let before = nodes::event_counts(http, &nodes).await?;
         let cpu_before = nodes::cpu_seconds(&nodes);
-        let intake_cpu_before = procfs::cpu_seconds(intake.pid());
         let intake_before = nodes::Buckets::of(http, intake, "tongban_intake_seconds").await?;
         let commit_before = nodes::Buckets::of(http, intake, "tongban_commit_seconds").await?;
         let outcome = load::run(http, requests, rate, 201, &progress(rate, count)).await;
         let after = nodes::event_counts(http, &nodes).await?;
-        let cpu = nodes::cpu_seconds(&nodes)
+        // Each node's CPU seconds over the step; the intake node is the first.
+        let cpu: Option<Vec<f64>> = nodes::cpu_seconds(&nodes)
             .zip(cpu_before)
-            .map(|(a, b)| a - b);
-        let intake_cpu = procfs::cpu_seconds(intake.pid())
-            .zip(intake_cpu_before)
-            .map(|(a, b)| a - b);
+            .map(|(after, before)| after.iter().zip(&before).map(|(a, b)| a - b).collect());
         let intakes = nodes::Buckets::of(http, intake, "tongban_intake_seconds")
             .await?
             .since(&intake_before);
@@ -331,9 +328,10 @@ async fn federation(
             commit_p50_ms: commits.quantile_bound_ms(0.5),
             commit_p99_ms: commits.quantile_bound_ms(0.99),
             commits: commits.count(),
-            cpu_cores: intake_cpu.map(|c| c / secs),
+            cpu_cores: cpu.as_ref().and_then(|c| c.first()).map(|c| c / secs),
         });
-        step.nodes_cpu_ms_per_application = cpu.map(|c| c * 1000.0 / step.ok.max(1) as f64);
+        step.nodes_cpu_ms_per_application =
+            cpu.map(|c| c.iter().sum::<f64>() * 1000.0 / step.ok.max(1) as f64);
         print_step("federation", &step);
         steps.push(step);
         // Let the back office finish the step's cases before the next step.

@@ -28,12 +28,13 @@ impl Node {
     }
 }
 
-/// The CPU time every node process has used so far, in seconds; `None` if any cannot be read.
-pub fn cpu_seconds(nodes: &[Node]) -> Option<f64> {
+/// The CPU time each node process has used so far, in seconds, in the order given; `None` if
+/// any cannot be read.
+pub fn cpu_seconds(nodes: &[Node]) -> Option<Vec<f64>> {
     nodes
         .iter()
         .map(|n| super::procfs::cpu_seconds(n.pid()))
-        .sum()
+        .collect()
 }
 
 impl Drop for Node {
