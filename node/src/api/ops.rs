@@ -286,6 +286,11 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Result<impl IntoRe
         m.reconciliations,
     );
     counter(
+        "reconciliations_skipped_total",
+        "Reconciliation rounds not started because no case is shared with the peer (its own sessions find what it holds for us).",
+        m.reconciliations_skipped,
+    );
+    counter(
         "refused_transitions_total",
         "Events refused because the case's state forbids them.",
         m.refused_transitions,

@@ -322,6 +322,9 @@ pub struct Metrics {
     pub receipts_out: u64,
     /// Reconciliation sessions started.
     pub reconciliations: u64,
+    /// Rounds of reconciliation not started because this node shares no case with the peer
+    /// (the peer's own sessions find anything it holds for us).
+    pub reconciliations_skipped: u64,
     /// Writer-side refusals of illegal transitions.
     pub refused_transitions: u64,
     /// Bytes of frames sent.

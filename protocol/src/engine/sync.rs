@@ -49,8 +49,20 @@ impl<S: Store> Engine<S> {
     ///
     /// A peer that agreed on protocol version 4 gets a coded session (rateless coded symbols,
     /// falling back to ranges for a large difference); an older one a range session.
+    ///
+    /// A node that shares no case with the peer starts no session (unless it is recovering
+    /// from a backup, when every peer must show it holds nothing of ours): the peer runs its
+    /// own sessions with us, so whatever it holds that we lack is found by those, and two
+    /// empty sides have nothing to compare. Between regions that never share a case (most
+    /// pairs of a large federation) this saves a session each way per round. The audit head
+    /// is sent either way.
     pub fn reconcile_with(&mut self, peer: &RegionId, now: Timestamp) -> Result<()> {
         let set = Arc::new(self.shared_with(peer)?);
+        if set.is_empty() && self.recovery.is_none() {
+            self.last_reconcile.insert(peer.clone(), now);
+            self.metrics.reconciliations_skipped += 1;
+            return self.send_audit_head(peer, now);
+        }
         let session = self.next_frame_id();
         let reconciler = Reconciler::new(&set, ReconConfig::default()).with_seed(session);
         let opening = if self.peer_version(peer) >= CODED_SINCE {

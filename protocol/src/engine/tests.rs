@@ -1751,7 +1751,8 @@ fn cases_past_the_catch_up_cap_still_arrive_in_later_sessions() {
         cases.push(net.intake(TJ, BJ, "1100000001"));
     }
     // Every transfer is lost and no timer runs (so the outbox does not send them again):
-    // Beijing learns of the cases only by reconciliation. The clock moves past the first
+    // Beijing learns of the cases only by reconciliation, in Tianjin's sessions (Beijing, which
+    // shares no case with Tianjin yet, starts none of its own). The clock moves past the first
     // retry delay (without a tick): what was sent just now would count as still on its way.
     net.in_flight.clear();
     net.now = net.now.plus_ms(EngineConfig::default().retry_initial_ms);
@@ -1768,8 +1769,8 @@ fn cases_past_the_catch_up_cap_still_arrive_in_later_sessions() {
         sessions += 1;
         assert!(sessions <= 10, "Beijing did not get every case");
         let now = net.now;
-        net.node(BJ).reconcile_with(&region(TJ), now).unwrap();
-        net.commit(BJ);
+        net.node(TJ).reconcile_with(&region(BJ), now).unwrap();
+        net.commit(TJ);
         net.run(|_| false);
         if sessions == 1 {
             assert_eq!(

@@ -78,9 +78,18 @@ fn unsent_items_are_due_at_once_after_a_restart() {
     assert!(tick_at(&mut net, TJ, reopened).contains(&"events"));
 }
 
+/// A quiet pair that shares one case (Tianjin's intake for Beijing, delivered), so each
+/// reconciles with the other.
+fn sharing_pair(config: EngineConfig) -> Net {
+    let mut net = quiet_pair(config);
+    net.intake(TJ, BJ, "1100000001");
+    net.run(|_| false);
+    net
+}
+
 #[test]
 fn a_reconciliation_is_due_reconcile_every_after_the_last() {
-    let mut net = quiet_pair(apart());
+    let mut net = sharing_pair(apart());
     let at = deadline(&mut net, BJ);
     assert_eq!(at, T0 + 600_000);
     let sessions = net.node(BJ).metrics().reconciliations;
@@ -91,7 +100,7 @@ fn a_reconciliation_is_due_reconcile_every_after_the_last() {
 
 #[test]
 fn a_flapping_link_brings_the_next_reconciliation_to_the_first_retry_delay() {
-    let mut net = quiet_pair(apart());
+    let mut net = sharing_pair(apart());
     net.node(BJ)
         .peer_connected(&region(TJ), Timestamp(T0 + 10))
         .unwrap();
@@ -163,8 +172,83 @@ fn a_member_not_valid_yet_is_due_from_its_valid_from() {
     assert!(tick_at(&mut net, BJ, T0).is_empty());
     assert_eq!(deadline(&mut net, BJ), from);
     assert!(tick_at(&mut net, BJ, from - 1).is_empty());
+    let skipped = net.node(BJ).metrics().reconciliations_skipped;
     let sent = tick_at(&mut net, BJ, from);
-    assert!(sent.contains(&"reconcile") && sent.contains(&"catalog_fetch"));
+    assert!(sent.contains(&"catalog_fetch"), "{sent:?}");
+    // Its round of reconciliation is taken (nothing shared yet, so no session).
+    assert_eq!(net.node(BJ).metrics().reconciliations_skipped, skipped + 1);
+}
+
+#[test]
+fn a_peer_that_shares_no_case_gets_no_session_but_still_the_audit_head() {
+    // The current protocol on both sides (audit heads), and the head's own
+    // timer far off, so a head at the round is the round's.
+    let config = EngineConfig {
+        audit_head_every_ms: 36_000_000,
+        ..apart()
+    };
+    let mut net = quiet_pair(config);
+    let now = net.now;
+    for (a, b) in [(BJ, TJ), (TJ, BJ)] {
+        net.node(a)
+            .peer_speaks(&region(b), crate::wire::PROTOCOL_VERSIONS, now)
+            .unwrap();
+        net.commit(a);
+    }
+    net.run(|_| false);
+    let at = T0 + 600_000;
+    let sessions = net.node(BJ).metrics().reconciliations;
+    let skipped = net.node(BJ).metrics().reconciliations_skipped;
+    net.now = Timestamp(at);
+    let sent = tick_at(&mut net, BJ, at);
+    assert!(
+        !sent.iter().any(|kind| kind.starts_with("reconcile")),
+        "{sent:?}"
+    );
+    assert!(sent.contains(&"audit_head"), "{sent:?}");
+    assert_eq!(net.node(BJ).metrics().reconciliations, sessions);
+    assert_eq!(net.node(BJ).metrics().reconciliations_skipped, skipped + 1);
+    // The round counts: the next is due `reconcile_every` later, not at once.
+    net.run(|_| false);
+    assert!(deadline(&mut net, BJ) > at);
+    // Once they share a case, the round is a session again.
+    net.intake(TJ, BJ, "1100000001");
+    net.run(|_| false);
+    net.now = Timestamp(at + 600_000);
+    let sent = tick_at(&mut net, BJ, at + 600_000);
+    assert!(
+        sent.iter().any(|kind| kind.starts_with("reconcile")),
+        "{sent:?}"
+    );
+    assert_eq!(net.node(BJ).metrics().reconciliations, sessions + 1);
+}
+
+#[test]
+fn a_node_that_lost_every_case_gets_them_back_from_the_peer_s_session() {
+    // Tianjin's intakes for Beijing never reached Beijing, and no timer runs: Beijing, which
+    // shares nothing with Tianjin, starts no session; Tianjin's finds the cases.
+    let mut net = quiet_pair(apart());
+    let case = net.intake(TJ, BJ, "1100000001");
+    net.in_flight.clear();
+    net.now = net.now.plus_ms(EngineConfig::default().retry_initial_ms);
+    let now = net.now;
+    assert!(
+        net.node(BJ)
+            .case_view_as(&Actor::Admin, &case, now)
+            .is_err()
+    );
+    net.node(BJ).reconcile_with(&region(TJ), now).unwrap();
+    net.commit(BJ);
+    net.run(|_| false);
+    assert!(
+        net.node(BJ)
+            .case_view_as(&Actor::Admin, &case, now)
+            .is_err()
+    );
+    net.node(TJ).reconcile_with(&region(BJ), now).unwrap();
+    net.commit(TJ);
+    net.run(|_| false);
+    assert!(net.node(BJ).case_view_as(&Actor::Admin, &case, now).is_ok());
 }
 
 #[test]
