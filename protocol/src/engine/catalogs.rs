@@ -108,7 +108,13 @@ impl<S: Store> Engine<S> {
         if newer {
             self.store
                 .put(Table::Catalogs, region.as_str().as_bytes(), env.bytes())?;
-            self.catalogs.insert(region, env);
+            self.catalogs.insert(region.clone(), env);
+        }
+        // Held now: no longer asked for as missing. A version announced while the ask was on
+        // its way, newer than what came, is fetched now.
+        self.catalog_asks.remove(&region);
+        if let Some(wanted) = self.catalog_wanted.remove(&region) {
+            self.want_catalog(&region, &region, wanted, now)?;
         }
         Ok(newer)
     }
@@ -190,7 +196,11 @@ impl<S: Store> Engine<S> {
         Ok(())
     }
 
-    /// Asks `to` for `region`'s catalog if `version` is newer than the one held.
+    /// Asks `to` for `region`'s catalog if `version` is newer than the one held. Not while a
+    /// direct ask of `region` for its missing catalog is on its way (at start-up every
+    /// member both asks each peer and hears each peer announce): that answer brings the
+    /// catalog `region` holds when it answers, and if it is older than `version` the newer
+    /// one is asked for when it arrives.
     pub(super) fn want_catalog(
         &mut self,
         to: &RegionId,
@@ -199,6 +209,16 @@ impl<S: Store> Engine<S> {
         now: Timestamp,
     ) -> Result<()> {
         if region != &self.me && self.catalog_version(region).is_none_or(|v| v < version) {
+            if to == region
+                && self
+                    .catalog_asks
+                    .get(region)
+                    .is_some_and(|(next_at, _)| now < *next_at)
+            {
+                let wanted = self.catalog_wanted.entry(region.clone()).or_insert(version);
+                *wanted = (*wanted).max(version);
+                return Ok(());
+            }
             let body = Message::CatalogFetch {
                 region: region.clone(),
                 version: Some(version),

@@ -393,6 +393,9 @@ pub struct Engine<S: Store> {
     last_announce: Option<Timestamp>,
     /// Members whose catalog is not held: when to ask them next, and how often we asked.
     catalog_asks: BTreeMap<RegionId, (Timestamp, u32)>,
+    /// Catalog versions announced while a direct ask of that region was on its way, and so
+    /// not fetched: if the answer turns out older, it is fetched when the answer arrives.
+    catalog_wanted: BTreeMap<RegionId, u64>,
     metrics: Metrics,
     /// Materials asked of a peer, and when: the cases of one batch that cite the same
     /// material ask for it once (forgotten on a reconnect, which asks again).
@@ -479,6 +482,7 @@ impl<S: Store> Engine<S> {
             recon_sessions: BTreeMap::new(),
             last_announce: None,
             catalog_asks: BTreeMap::new(),
+            catalog_wanted: BTreeMap::new(),
             metrics: Metrics::default(),
             material_asks: BTreeMap::new(),
             last_upload_sweep: None,

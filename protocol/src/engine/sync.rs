@@ -55,13 +55,13 @@ impl<S: Store> Engine<S> {
     /// own sessions with us, so whatever it holds that we lack is found by those, and two
     /// empty sides have nothing to compare. Between regions that never share a case (most
     /// pairs of a large federation) this saves a session each way per round. The audit head
-    /// is sent either way.
+    /// that goes with a round (version 2 only, see `audit_head_with_round`) goes either way.
     pub fn reconcile_with(&mut self, peer: &RegionId, now: Timestamp) -> Result<()> {
         let set = Arc::new(self.shared_with(peer)?);
         if set.is_empty() && self.recovery.is_none() {
             self.last_reconcile.insert(peer.clone(), now);
             self.metrics.reconciliations_skipped += 1;
-            return self.send_audit_head(peer, now);
+            return self.audit_head_with_round(peer, now);
         }
         let session = self.next_frame_id();
         let reconciler = Reconciler::new(&set, ReconConfig::default()).with_seed(session);
@@ -76,7 +76,7 @@ impl<S: Store> Engine<S> {
         self.send(peer, body, now)?;
         self.last_reconcile.insert(peer.clone(), now);
         self.metrics.reconciliations += 1;
-        self.send_audit_head(peer, now)
+        self.audit_head_with_round(peer, now)
     }
 
     /// A peer (re)connected: reconcile at once, tell it (only it) our catalog, and ask it

@@ -27,7 +27,8 @@ impl<S: Store> Engine<S> {
             self.send_audit_head(peer, now)?;
             // The versions are stated as a connection opens, when a restarted peer's old
             // connection may still be closing and take this frame with it: a session soon
-            // (which hands the head over again) makes sure one arrives.
+            // makes sure the frames of the last session arrive, and the head is handed over
+            // again, by that session on version 2, by its own timer while unanswered on 3.
             self.reconcile_soon(peer, now);
         }
         self.plan_peer_timers(now);

@@ -1,7 +1,7 @@
 //! Audit heads witnessed across regions (protocol version 2): each node hands its peers the
-//! signed head of its audit chain when they agree on a version, at every reconciliation
-//! session it opens, and every `audit_head_every_ms` (a head lost with a dying connection is
-//! handed over again then); a peer checks the signature against the sender's node key and keeps the
+//! signed head of its audit chain when they agree on a version, every `audit_head_every_ms`,
+//! and on version 2 also at every round of reconciliation (a head lost with a dying connection
+//! is handed over again then); a peer checks the signature against the sender's node key and keeps the
 //! envelope, and (version 3) answers with its signed [`AuditAck`], which the node keeps. On
 //! version 3 a head not acknowledged is handed over again sooner, after `retry_initial_ms`,
 //! doubling up to `audit_head_every_ms`: the frame or its answer was lost (a restarted peer's
@@ -17,6 +17,10 @@ use crate::error::{Error, Result};
 use crate::ids::{RegionId, Timestamp};
 use crate::store::{Store, Table};
 use crate::wire::Message;
+
+/// The protocol version from which a peer acknowledges each audit head ([`AuditAck`]), so
+/// an unanswered head is handed over again on its own timer.
+pub(super) const ACKED_SINCE: u64 = 3;
 
 /// The last audit head handed to a peer.
 #[derive(Debug, Clone, Copy)]
@@ -43,7 +47,7 @@ impl<S: Store> Engine<S> {
             head: ByteBuf::from(head.into_parts().0),
         };
         let unanswered = match self.heads_sent.get(peer) {
-            _ if version < 3 => 0,
+            _ if version < ACKED_SINCE => 0,
             Some(last) => last.unanswered.saturating_add(1),
             None => 1,
         };
@@ -57,6 +61,18 @@ impl<S: Store> Engine<S> {
         );
         self.audit_head_sooner(peer);
         self.send(peer, body, now)
+    }
+
+    /// The audit head that goes with a round of reconciliation. On version 2, which
+    /// acknowledges nothing, each round hands it over again, so one lost with a dying
+    /// connection is replaced; from [`ACKED_SINCE`] the head's own timer does that (sooner
+    /// while unanswered), and a round adds none: at start-up that halves the heads and
+    /// acknowledgements every pair of nodes exchanges.
+    pub(super) fn audit_head_with_round(&mut self, peer: &RegionId, now: Timestamp) -> Result<()> {
+        if self.peer_version(peer) >= ACKED_SINCE {
+            return Ok(());
+        }
+        self.send_audit_head(peer, now)
     }
 
     /// When `peer` is next due this node's audit head; `None` if its version carries none.

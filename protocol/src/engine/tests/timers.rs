@@ -179,23 +179,53 @@ fn a_member_not_valid_yet_is_due_from_its_valid_from() {
     assert_eq!(net.node(BJ).metrics().reconciliations_skipped, skipped + 1);
 }
 
-#[test]
-fn a_peer_that_shares_no_case_gets_no_session_but_still_the_audit_head() {
-    // The current protocol on both sides (audit heads), and the head's own
-    // timer far off, so a head at the round is the round's.
-    let config = EngineConfig {
+/// [`apart`], with the audit head's own timer far off.
+fn heads_far_off() -> EngineConfig {
+    EngineConfig {
         audit_head_every_ms: 36_000_000,
         ..apart()
-    };
-    let mut net = quiet_pair(config);
+    }
+}
+
+/// Both nodes learn that the other speaks `versions`, as the transport tells them.
+fn speak(net: &mut Net, versions: &[u64]) {
     let now = net.now;
     for (a, b) in [(BJ, TJ), (TJ, BJ)] {
-        net.node(a)
-            .peer_speaks(&region(b), crate::wire::PROTOCOL_VERSIONS, now)
-            .unwrap();
+        net.node(a).peer_speaks(&region(b), versions, now).unwrap();
         net.commit(a);
     }
     net.run(|_| false);
+}
+
+#[test]
+fn from_version_3_a_round_of_reconciliation_adds_no_audit_head_its_timer_carries_it() {
+    let mut net = quiet_pair(heads_far_off());
+    speak(&mut net, crate::wire::PROTOCOL_VERSIONS);
+    net.intake(TJ, BJ, "1100000001");
+    net.run(|_| false);
+    let at = T0 + 600_000;
+    net.now = Timestamp(at);
+    let sent = tick_at(&mut net, BJ, at);
+    assert!(
+        sent.iter().any(|kind| kind.starts_with("reconcile")),
+        "{sent:?}"
+    );
+    assert!(!sent.contains(&"audit_head"), "{sent:?}");
+    net.run(|_| false);
+    // The head BJ handed over when the versions were agreed was acknowledged: the next is
+    // due `audit_head_every` after it.
+    let head_at = T0 + 36_000_000;
+    net.now = Timestamp(head_at);
+    let sent = tick_at(&mut net, BJ, head_at);
+    assert!(sent.contains(&"audit_head"), "{sent:?}");
+}
+
+#[test]
+fn a_peer_that_shares_no_case_gets_no_session_but_still_the_audit_head() {
+    // Version 2 on both sides (audit heads go with each round), and the head's own timer
+    // far off, so a head at the round is the round's.
+    let mut net = quiet_pair(heads_far_off());
+    speak(&mut net, &[1, 2]);
     let at = T0 + 600_000;
     let sessions = net.node(BJ).metrics().reconciliations;
     let skipped = net.node(BJ).metrics().reconciliations_skipped;
@@ -315,4 +345,88 @@ fn incomplete_uploads_are_swept_every_twenty_fourth_of_their_expiry() {
     assert_eq!(net.node(BJ).metrics().uploads_expired, 0);
     tick_at(&mut net, BJ, at);
     assert_eq!(net.node(BJ).metrics().uploads_expired, 1);
+}
+
+/// Beijing and Tianjin opened, nothing delivered yet.
+fn unopened_pair() -> Net {
+    let mut net = Net {
+        nodes: BTreeMap::new(),
+        in_flight: Vec::new(),
+        notices: BTreeMap::new(),
+        now: Timestamp(T0),
+        regions: vec![BJ, TJ],
+    };
+    for r in [BJ, TJ] {
+        let mut setup = setup(r);
+        setup.config = apart();
+        let engine = Engine::open(setup, MemoryStore::new(), net.now).unwrap();
+        net.nodes.insert(region(r), engine);
+        net.commit(r);
+    }
+    net
+}
+
+/// Delivers everything in flight until quiet: how many frames of each kind went.
+fn run_counting(net: &mut Net) -> BTreeMap<&'static str, usize> {
+    let mut kinds = BTreeMap::new();
+    while !net.in_flight.is_empty() {
+        for (to, frame) in std::mem::take(&mut net.in_flight) {
+            let kind = crate::envelope::read_unverified::<crate::wire::Frame>(&frame)
+                .unwrap()
+                .body
+                .name();
+            *kinds.entry(kind).or_default() += 1;
+            net.deliver(to.as_str(), &frame);
+        }
+    }
+    kinds
+}
+
+#[test]
+fn at_start_up_a_peer_s_catalog_is_fetched_once_though_both_asked_for_and_announced() {
+    let mut net = unopened_pair();
+    // Each asks the other for its missing catalog, then hears the other announce it.
+    for (a, b) in [(BJ, TJ), (TJ, BJ)] {
+        net.node(a).tick(Timestamp(T0)).unwrap();
+        net.node(a)
+            .peer_connected(&region(b), Timestamp(T0))
+            .unwrap();
+        net.commit(a);
+    }
+    let kinds = run_counting(&mut net);
+    assert_eq!(kinds.get("catalog_fetch"), Some(&2), "{kinds:?}");
+    assert_eq!(kinds.get("catalog"), Some(&2), "{kinds:?}");
+    assert_eq!(net.node(BJ).catalog_version(&region(TJ)), Some(1));
+    assert_eq!(net.node(TJ).catalog_version(&region(BJ)), Some(1));
+}
+
+#[test]
+fn a_version_announced_while_the_ask_was_answered_with_an_older_one_is_fetched_after_it() {
+    let mut net = unopened_pair();
+    net.node(BJ).tick(Timestamp(T0)).unwrap();
+    net.commit(BJ);
+    // Tianjin answers Beijing's ask with version 1 (held back), then publishes version 2
+    // and announces it, and the announcement overtakes the answer.
+    let ask = std::mem::take(&mut net.in_flight);
+    for (to, frame) in ask {
+        net.deliver(to.as_str(), &frame);
+    }
+    let answer = std::mem::take(&mut net.in_flight);
+    let mut file = catalog(TJ);
+    file.version = 2;
+    let now = net.now;
+    net.node(TJ).publish_catalog(&file, now).unwrap();
+    net.node(TJ).peer_connected(&region(BJ), now).unwrap();
+    net.commit(TJ);
+    let announced: Vec<_> = std::mem::take(&mut net.in_flight)
+        .into_iter()
+        .filter(|(to, _)| to.as_str() == BJ)
+        .collect();
+    for (to, frame) in announced.into_iter().chain(answer) {
+        net.deliver(to.as_str(), &frame);
+    }
+    assert_eq!(net.node(BJ).catalog_version(&region(TJ)), Some(1));
+    let kinds = run_counting(&mut net);
+    assert_eq!(kinds.get("catalog_fetch"), Some(&1), "{kinds:?}");
+    assert_eq!(net.node(BJ).catalog_version(&region(TJ)), Some(2));
 }
