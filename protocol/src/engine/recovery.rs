@@ -41,6 +41,20 @@ pub(super) struct Recovery {
     found: BTreeSet<(RegionId, u64)>,
 }
 
+impl Recovery {
+    /// Whether the node still waits for a clean session with `peer`: then a session is due
+    /// again after [`RECOVERY_RETRY_ROUNDS`] first-retry delays rather than a whole round, so
+    /// a session whose frames were lost (a burst at connect dropped by the transport) does
+    /// not keep the node fenced for `reconcile_every`.
+    pub(super) fn waits_for(&self, peer: &RegionId) -> bool {
+        self.waiting.contains(peer)
+    }
+}
+
+/// How many `retry_initial_ms` a recovering node waits for a session with a peer it still
+/// waits for to end before it starts another.
+pub(super) const RECOVERY_RETRY_ROUNDS: u64 = 5;
+
 impl<S: Store> Engine<S> {
     /// At open: a store marked as a backup starts recovery, waiting for every member valid now.
     pub(super) fn load_recovery(&mut self, now: Timestamp) -> Result<()> {

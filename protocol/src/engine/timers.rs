@@ -97,11 +97,21 @@ impl<S: Store> Engine<S> {
     }
 
     /// When `peer` is next due a reconciliation session; `None`: never reconciled, so due as
-    /// soon as it is a member.
+    /// soon as it is a member. A node recovering from a backup that still waits for `peer`
+    /// starts a session again soon (see `Recovery::waits_for`).
     fn reconcile_deadline(&self, peer: &RegionId) -> Option<Timestamp> {
+        let every = self.config.reconcile_every_ms;
+        let every = if self.recovery.as_ref().is_some_and(|r| r.waits_for(peer)) {
+            self.config
+                .retry_initial_ms
+                .saturating_mul(super::recovery::RECOVERY_RETRY_ROUNDS)
+                .min(every)
+        } else {
+            every
+        };
         self.last_reconcile
             .get(peer)
-            .map(|last| last.plus_ms(self.config.reconcile_every_ms))
+            .map(|last| last.plus_ms(every))
     }
 
     /// When this region's catalog is next announced to every peer.
