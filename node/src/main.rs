@@ -167,6 +167,11 @@ enum Command {
         /// reconciliation part).
         #[arg(long, value_delimiter = ',', value_name = "CASES,...")]
         reconcile_cases: Vec<u32>,
+        /// Applications the second node loses when it is restored from a backup taken before
+        /// them, to catch up by reconciliation (default 100; 10 with --quick; at most 100000;
+        /// 0 skips the restore part).
+        #[arg(long, value_name = "CASES")]
+        restore_cases: Option<usize>,
     },
     /// Run the node daemon with a config file.
     Node {
@@ -527,6 +532,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             seconds,
             restart_cases,
             reconcile_cases,
+            restore_cases,
         } => {
             let mut options = if quick {
                 tongban_node::bench::Options::quick()
@@ -555,6 +561,10 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             if let Some(cases) = restart_cases {
                 anyhow::ensure!(cases <= 10_000_000, "--restart-cases: at most 10000000");
                 options.restart_cases = cases;
+            }
+            if let Some(cases) = restore_cases {
+                anyhow::ensure!(cases <= 100_000, "--restore-cases: at most 100000");
+                options.restore_cases = cases;
             }
             if reconcile_cases == [0] {
                 options.reconcile_sizes = Vec::new();

@@ -70,6 +70,21 @@ fn bench_quick_writes_a_report_with_every_part() {
         report["restart"]["rss_ready_mib"].as_f64() > Some(0.0),
         "the node's memory read from /proc: {report}"
     );
+    // The restore part: the second node, restored from a backup ten applications old, got
+    // them back by reconciliation with the intake node before it was ready.
+    let recovery = &report["federation"]["recovery"];
+    assert_eq!(recovery["cases_after_backup"], 10, "{report}");
+    assert!(recovery["seconds_to_ready"].is_number(), "{report}");
+    assert!(recovery["sessions"].as_u64() > Some(0), "{report}");
+    assert!(
+        recovery["reconcile_bytes_out"].as_u64() > Some(0)
+            && recovery["reconcile_bytes_in"].as_u64() > Some(0),
+        "{report}"
+    );
+    assert!(
+        recovery["events_recovered"].as_u64() >= Some(10),
+        "its own events of the ten cases: {report}"
+    );
     // The reconciliation part: one size in quick mode, both kinds of session, the
     // difference of 120 entries found.
     let recon = report["reconciliation"].as_array().expect("reconciliation");

@@ -18,6 +18,8 @@ pub struct Node {
     pub region: String,
     /// Its HTTP address, such as `http://127.0.0.1:41234`.
     pub base: String,
+    /// Its config file.
+    pub config: std::path::PathBuf,
     child: Child,
 }
 
@@ -26,6 +28,43 @@ impl Node {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
+
+    /// Stops the process (killed, as a crash would) and waits for it to end.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the node again from its config, logging to `<region>-<what>.log` in `dir`; its
+    /// HTTP address may change.
+    pub fn start_again(&mut self, dir: &Path, what: &str) -> Result<(), NodeError> {
+        let log = dir.join(format!("{}-{what}.log", self.region));
+        let (child, base) = spawn(&self.config, &log)?;
+        self.child = child;
+        self.base = base;
+        Ok(())
+    }
+}
+
+/// Starts `tongban node --config config` (this binary), logging to `log`: the child and its
+/// HTTP address.
+fn spawn(config: &Path, log: &Path) -> Result<(Child, String), NodeError> {
+    let exe = std::env::current_exe().map_err(|e| NodeError::Serve {
+        what: "finding the tongban binary".into(),
+        source: e,
+    })?;
+    let file = std::fs::File::create(log).map_err(|source| NodeError::Io {
+        what: "node log",
+        path: log.to_path_buf(),
+        source,
+    })?;
+    crate::demo::start_node(
+        &exe,
+        config,
+        Some(crate::logging::LogFormat::Text),
+        Stdio::from(file),
+    )
+    .map_err(|e| NodeError::Refused(format!("{e} (its log: {})", log.display())))
 }
 
 /// The CPU time each node process has used so far, in seconds, in the order given; `None` if
@@ -47,32 +86,17 @@ impl Drop for Node {
 /// Starts one node per config (the region is the file's stem), each writing its log to
 /// `<region>.log` in `dir`.
 pub fn start(configs: &[std::path::PathBuf], dir: &Path) -> Result<Vec<Node>, NodeError> {
-    let exe = std::env::current_exe().map_err(|e| NodeError::Serve {
-        what: "finding the tongban binary".into(),
-        source: e,
-    })?;
     let mut nodes = Vec::new();
     for config in configs {
         let region = config
             .file_stem()
             .map(|s| s.to_string_lossy().to_string())
             .unwrap_or_default();
-        let log = dir.join(format!("{region}.log"));
-        let file = std::fs::File::create(&log).map_err(|source| NodeError::Io {
-            what: "node log",
-            path: log.clone(),
-            source,
-        })?;
-        let (child, base) = crate::demo::start_node(
-            &exe,
-            config,
-            Some(crate::logging::LogFormat::Text),
-            Stdio::from(file),
-        )
-        .map_err(|e| NodeError::Refused(format!("{e} (its log: {})", log.display())))?;
+        let (child, base) = spawn(config, &dir.join(format!("{region}.log")))?;
         nodes.push(Node {
             region,
             base,
+            config: config.clone(),
             child,
         });
     }
@@ -130,6 +154,16 @@ async fn metrics_text(http: &reqwest::Client, node: &Node) -> Result<String, Nod
         .text()
         .await
         .map_err(|e| NodeError::Refused(format!("{}'s /metrics: {e}", node.region)))
+}
+
+/// The counters `names` of one node's `/metrics`, in that order (0 for one it lacks).
+pub async fn counters(
+    http: &reqwest::Client,
+    node: &Node,
+    names: &[&str],
+) -> Result<Vec<u64>, NodeError> {
+    let text = metrics_text(http, node).await?;
+    Ok(names.iter().map(|name| counter(&text, name)).collect())
 }
 
 /// Events written and events received, all nodes together, from their `/metrics`

@@ -109,6 +109,10 @@ pub struct Federation {
     pub intake_region: String,
     /// One entry per rate.
     pub steps: Vec<Step>,
+    /// The second node restored from a backup, catching up by reconciliation (absent when not
+    /// measured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<super::recovery::Recovery>,
 }
 
 /// The comparison: what a region might build instead.
