@@ -262,23 +262,15 @@ fn a_node_that_lost_every_case_gets_them_back_from_the_peer_s_session() {
     net.in_flight.clear();
     net.now = net.now.plus_ms(EngineConfig::default().retry_initial_ms);
     let now = net.now;
-    assert!(
-        net.node(BJ)
-            .case_view_as(&Actor::Admin, &case, now)
-            .is_err()
-    );
-    net.node(BJ).reconcile_with(&region(TJ), now).unwrap();
-    net.commit(BJ);
-    net.run(|_| false);
-    assert!(
-        net.node(BJ)
-            .case_view_as(&Actor::Admin, &case, now)
-            .is_err()
-    );
-    net.node(TJ).reconcile_with(&region(BJ), now).unwrap();
-    net.commit(TJ);
-    net.run(|_| false);
-    assert!(net.node(BJ).case_view_as(&Actor::Admin, &case, now).is_ok());
+    let beijing_holds_it =
+        |net: &mut Net| net.node(BJ).case_view_as(&Actor::Admin, &case, now).is_ok();
+    assert!(!beijing_holds_it(&mut net));
+    for (a, b, held) in [(BJ, TJ, false), (TJ, BJ, true)] {
+        net.node(a).reconcile_with(&region(b), now).unwrap();
+        net.commit(a);
+        net.run(|_| false);
+        assert_eq!(beijing_holds_it(&mut net), held, "after {a}'s session");
+    }
 }
 
 #[test]
