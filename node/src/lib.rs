@@ -32,6 +32,7 @@ pub mod latency;
 pub mod limits;
 pub mod logging;
 pub mod net;
+pub mod pacing;
 pub mod peers;
 pub mod store;
 pub mod tls;

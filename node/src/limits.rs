@@ -8,6 +8,7 @@
 //! | bytes a peer may send | [`BYTES_PER_SEC`] a second, bursts of [`BYTE_BURST`] |
 //! | one frame | [`MAX_FRAME_SIZE`] bytes, checked on the length prefix before reading |
 //! | streams at once | [`MAX_STREAMS_PER_CONNECTION`] per connection, [`MAX_CONNECTIONS_PER_PEER`] connections per peer |
+//! | frames this node has on their way to one peer | [`MAX_OUTBOUND_PER_PEER`], then up to [`MAX_OUTBOUND_WAITING`] wait ([`crate::pacing`]) |
 //! | peers' frames waiting for the engine | [`PEER_QUEUE`] in all, [`PER_PEER_QUEUE`] of one peer |
 //! | the API's and back office's commands waiting | [`LOCAL_QUEUE`] (beyond the peers' share) |
 //! | frames waiting for the transport | [`NET_QUEUE`] |
@@ -38,6 +39,12 @@ pub const BYTES_PER_SEC: usize = 8 << 20;
 pub const BYTE_BURST: usize = 2 * MAX_FRAME_SIZE;
 /// Inbound streams (frames being read or answered) at once on one connection.
 pub const MAX_STREAMS_PER_CONNECTION: usize = 32;
+/// Frames this node has on their way to one peer at once: half of what a peer reads at once
+/// on a connection, so a burst is never dropped "at capacity" ([`crate::pacing`]).
+pub const MAX_OUTBOUND_PER_PEER: usize = MAX_STREAMS_PER_CONNECTION / 2;
+/// Frames that may wait for a place to one peer; past it they are dropped, and the outbox
+/// sends again what matters.
+pub const MAX_OUTBOUND_WAITING: usize = 4096;
 /// Connections one peer may hold to this node at once.
 pub const MAX_CONNECTIONS_PER_PEER: u32 = 2;
 /// Peers' frames and gossip waiting for the engine, all peers together.

@@ -40,8 +40,10 @@ use tracing::{debug, error, info, warn};
 use crate::daemon::{Command, EngineHandle};
 use crate::error::NodeError;
 use crate::limits::{
-    MAX_STREAMS_PER_CONNECTION, NewestConnections, QueueShares, Refusal, TokenBucket,
+    MAX_OUTBOUND_PER_PEER, MAX_OUTBOUND_WAITING, MAX_STREAMS_PER_CONNECTION, NewestConnections,
+    QueueShares, Refusal, TokenBucket,
 };
+use crate::pacing::{Paced, Pacer};
 use crate::peers::Protocol;
 
 /// The prefix of the frame protocols: `/tongban/frame/<n>` for each protocol version `n` a
@@ -231,6 +233,28 @@ pub fn peer_id(key: &PublicKey) -> Result<PeerId, NodeError> {
 }
 
 /// Who is who on the roster, for the transport.
+/// A frame to `peer` was answered or failed: the next one waiting for it goes now.
+fn send_next(
+    swarm: &mut libp2p::Swarm<Behaviour>,
+    pacer: &mut Pacer<PeerId, Vec<u8>>,
+    directory: &Directory,
+    peer: &PeerId,
+) {
+    if let Some(frame) = pacer.done(peer) {
+        let addrs = directory
+            .by_peer
+            .get(peer)
+            .and_then(|region| directory.by_region.get(region))
+            .map(|(_, addrs)| addrs.clone())
+            .unwrap_or_default();
+        swarm.behaviour_mut().frames.send_request_with_addresses(
+            peer,
+            FrameRequest::Frame(frame),
+            addrs,
+        );
+    }
+}
+
 struct Directory {
     by_region: HashMap<RegionId, (PeerId, Vec<Multiaddr>)>,
     by_peer: HashMap<PeerId, RegionId>,
@@ -433,6 +457,7 @@ pub async fn start(
     info!(%bound, peer = %swarm.local_peer_id(), "peer transport listening");
     let bound_out = bound.clone();
     let mut connections = NewestConnections::default();
+    let mut pacer: Pacer<PeerId, Vec<u8>> = Pacer::new(MAX_OUTBOUND_PER_PEER, MAX_OUTBOUND_WAITING);
     let mut gate = Gate {
         peers: HashMap::new(),
         shares: QueueShares::default(),
@@ -449,7 +474,16 @@ pub async fn start(
                                 debug!(%to, "no such peer on the roster; frame dropped");
                                 continue;
                             };
-                            swarm.behaviour_mut().frames.send_request_with_addresses(pid, FrameRequest::Frame(frame), addrs.clone());
+                            match pacer.send(pid, frame) {
+                                Paced::Now(frame) => {
+                                    swarm.behaviour_mut().frames.send_request_with_addresses(pid, FrameRequest::Frame(frame), addrs.clone());
+                                }
+                                Paced::Waits => {}
+                                Paced::Dropped => {
+                                    engine.refusals().outbound_failed();
+                                    debug!(%to, "too many frames waiting for this peer; dropped, the outbox will retry");
+                                }
+                            }
                         }
                         NetCommand::Gossip { topic, message } => {
                             // Fails until a peer's subscription is seen; the engine announces
@@ -491,6 +525,7 @@ pub async fn start(
                                 let _ = swarm.behaviour_mut().frames.send_response(channel, answer);
                             }
                             request_response::Message::Response { response, .. } => {
+                                send_next(&mut swarm, &mut pacer, &directory, &peer);
                                 if !response.is_empty() {
                                     engine.refusals().refused_by_peer();
                                     debug!(%peer, answer = %String::from_utf8_lossy(&response), "a peer refused a frame; the outbox will retry");
@@ -499,6 +534,7 @@ pub async fn start(
                         }
                     }
                     SwarmEvent::Behaviour(BehaviourEvent::Frames(request_response::Event::OutboundFailure { peer, error, .. })) => {
+                        send_next(&mut swarm, &mut pacer, &directory, &peer);
                         engine.refusals().outbound_failed();
                         debug!(%peer, %error, "a frame did not go out; the outbox will retry");
                     }
