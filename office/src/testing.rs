@@ -228,7 +228,7 @@ pub fn fast(seed: u64) -> ReferenceConfig {
 /// The logs of fixture case `n` after `script`, each event written with the writer's check.
 pub fn written(n: usize, script: &[(Side, EventKind)]) -> CaseLogs {
     let case = case_id(n);
-    let mut logs = CaseLogs::new(case.clone());
+    let mut logs = CaseLogs::new(case.clone(), tongban_protocol::suite::Suite::default());
     logs.write(
         Side::Intake,
         EventKind::Submitted {

@@ -160,6 +160,7 @@ impl Identity {
             payload: payload.clone(),
             signer: self.kid(),
             version,
+            suite: self.suite(),
         })
     }
 }
@@ -178,6 +179,7 @@ pub struct Envelope<T> {
     payload: T,
     signer: KeyId,
     version: u64,
+    suite: Suite,
 }
 
 impl<T> Envelope<T> {
@@ -201,9 +203,15 @@ impl<T> Envelope<T> {
         self.version
     }
 
-    /// SHA-256 of the envelope's bytes: its identity in audit logs and for deduplication.
+    /// The suite's digest of the envelope's bytes (SHA-256, or SM3 in an `sm` federation):
+    /// its identity in audit logs and for deduplication.
     pub fn digest(&self) -> Digest {
-        Digest::of(&self.bytes)
+        self.suite.digest(&self.bytes)
+    }
+
+    /// The crypto suite it is signed in (its `alg`).
+    pub fn suite(&self) -> Suite {
+        self.suite
     }
 
     /// The bytes and the payload, taken apart.
@@ -223,13 +231,14 @@ pub fn peek_signer(bytes: &[u8], limit: usize) -> Result<KeyId> {
 /// a typed error for oversized input, malformed COSE, wrong algorithm or kind, unknown
 /// version, unknown signer, bad signature, or a payload that does not decode.
 pub fn open<T: Signable, K: KeyLookup + ?Sized>(bytes: &[u8], keys: &K) -> Result<Envelope<T>> {
-    let (sign1, signer, version) = verify::<T, K>(bytes, keys)?;
+    let (sign1, signer, version, suite) = verify::<T, K>(bytes, keys)?;
     let payload = decode_payload::<T>(&sign1)?;
     Ok(Envelope {
         bytes: bytes.to_vec(),
         payload,
         signer,
         version,
+        suite,
     })
 }
 
@@ -240,7 +249,7 @@ pub(crate) fn open_payload_bytes<T: Signable, K: KeyLookup + ?Sized>(
     bytes: &[u8],
     keys: &K,
 ) -> Result<(Vec<u8>, KeyId)> {
-    let (sign1, signer, _) = verify::<T, K>(bytes, keys)?;
+    let (sign1, signer, _, _) = verify::<T, K>(bytes, keys)?;
     let payload = sign1.payload.ok_or_else(|| {
         Error::NotCoseSign1("the payload is detached (nil); tongban envelopes carry it".into())
     })?;
@@ -252,7 +261,7 @@ pub(crate) fn open_payload_bytes<T: Signable, K: KeyLookup + ?Sized>(
 fn verify<T: Signable, K: KeyLookup + ?Sized>(
     bytes: &[u8],
     keys: &K,
-) -> Result<(CoseSign1, KeyId, u64)> {
+) -> Result<(CoseSign1, KeyId, u64, Suite)> {
     let sign1 = parse(bytes, T::MAX_SIZE, T::KIND)?;
     let signer = signer_of(&sign1)?;
     let (version, suite) = check_headers::<T>(&sign1)?;
@@ -281,7 +290,19 @@ fn verify<T: Signable, K: KeyLookup + ?Sized>(
             Err(bad())
         }
     })?;
-    Ok((sign1, signer, version))
+    Ok((sign1, signer, version, suite))
+}
+
+/// The suite an envelope's `alg` names, without verifying anything: what a digest of bytes
+/// that travel as an envelope (a signed licence inside an event) is taken in. `None` when the
+/// bytes are no COSE_Sign1 or name neither suite.
+pub fn suite_of(bytes: &[u8]) -> Option<Suite> {
+    let sign1 = parse(bytes, bytes.len(), "envelope").ok()?;
+    match &sign1.protected.header.alg {
+        Some(coset::Algorithm::Assigned(iana::Algorithm::EdDSA)) => Some(Suite::Ed25519),
+        Some(coset::Algorithm::PrivateUse(crate::suite::COSE_ALG_SM2_SM3)) => Some(Suite::Sm),
+        _ => None,
+    }
 }
 
 /// Decodes the payload of an envelope of kind `T` *without verifying the signature*, for a

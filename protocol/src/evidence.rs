@@ -105,7 +105,7 @@ pub fn verify(bytes: &[u8], now: Timestamp) -> Result<EvidenceReport> {
     let bundle = open::<EvidenceBundle, _>(bytes, &key)?.into_parts().1;
     let mut problems = Vec::new();
     // Events: each against its writer's key, then the logs' chains.
-    let mut logs = CaseLogs::new(bundle.case.clone());
+    let mut logs = CaseLogs::new(bundle.case.clone(), roster.suite);
     let mut digests = Vec::new();
     let mut writers: Option<Vec<RegionId>> = None;
     let mut parsed: Vec<(Vec<u8>, Event)> = Vec::new();
@@ -155,7 +155,7 @@ pub fn verify(bytes: &[u8], now: Timestamp) -> Result<EvidenceReport> {
                 } else if let Some(c) = counts.get_mut(i) {
                     *c += 1;
                 }
-                digests.push(Digest::of(env));
+                digests.push(roster.suite.digest(env));
             }
             Err(err) => problems.push(format!(
                 "{} event {}: not signed by region {writer}'s node: {err}",

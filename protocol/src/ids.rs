@@ -181,14 +181,17 @@ macro_rules! bytes_serde {
     };
 }
 
-/// A SHA-256 digest, used for materials, catalogs and the audit chain.
+/// A 32-byte digest, used for materials, catalogs, case logs and the audit chain: the
+/// federation suite's (SHA-256, or SM3 in an `sm` federation; see [`crate::suite::Suite::digest`]).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Digest(pub [u8; 32]);
 
 bytes_serde!(Digest, 32, "SHA-256 digest");
 
 impl Digest {
-    /// The SHA-256 digest of `bytes`.
+    /// The SHA-256 digest of `bytes`: the `ed25519` suite's digest, for what is SHA-256 in
+    /// every federation (the simulator's fixed key seeds, test data). What a federation
+    /// digests goes through [`crate::suite::Suite::digest`].
     pub fn of(bytes: &[u8]) -> Digest {
         Digest(Sha256::digest(bytes).into())
     }

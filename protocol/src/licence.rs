@@ -122,9 +122,12 @@ impl Licence {
 pub struct SignedLicence(pub Vec<u8>);
 
 impl SignedLicence {
-    /// SHA-256 of the envelope: the licence's identity on paper and in citations.
+    /// The digest of the envelope in the suite it is signed in (SHA-256, or SM3 for an SM2
+    /// signature): the licence's identity on paper and in citations.
     pub fn digest(&self) -> crate::ids::Digest {
-        crate::ids::Digest::of(&self.0)
+        crate::envelope::suite_of(&self.0)
+            .unwrap_or_default()
+            .digest(&self.0)
     }
 
     /// The licence inside, without checking its signature (the node that took the event in

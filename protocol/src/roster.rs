@@ -182,6 +182,13 @@ impl Roster {
             if m.valid_from >= m.valid_until {
                 problems.push(format!("{at}: valid_from must be before valid_until"));
             }
+            if m.encryption_key.is_none() && self.suite == Suite::Sm {
+                problems.push(format!(
+                    "{at}: no encryption_key; an SM2 node key has no X25519 form to seal \
+                     materials to, so every member of an sm federation publishes one (the key \
+                     `tongban keygen` prints for the node key)"
+                ));
+            }
             if let Some(key) = m.encryption_key
                 && !is_usable_x25519(&key)
             {

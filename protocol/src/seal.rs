@@ -26,6 +26,7 @@ use crate::error::{Error, Result};
 use crate::hpke::{self, ENC_LEN, TAG_LEN};
 use crate::ids::{Digest, EncryptionKey, RegionId};
 use crate::keyring::Keyring;
+use crate::suite::Suite;
 
 /// The format's version, the first field of every sealed material.
 pub const SEAL_VERSION: u64 = 1;
@@ -58,7 +59,8 @@ pub struct Recipient {
 pub struct SealedMaterial {
     /// The format's version: [`SEAL_VERSION`].
     pub v: u64,
-    /// SHA-256 of the plaintext: the digest events cite.
+    /// The suite's digest of the plaintext (SHA-256, or SM3 in an `sm` federation): the
+    /// digest events cite.
     pub digest: Digest,
     /// The plaintext's length in bytes.
     pub size: u64,
@@ -88,6 +90,7 @@ impl SealedMaterial {
     /// Seals `plaintext` to each of `to` (region and encryption key), with 32 fresh random
     /// bytes. Refuses no recipient, too many, a key twice, or a plaintext over the limit.
     pub fn seal(
+        suite: Suite,
         plaintext: &[u8],
         to: &[(RegionId, EncryptionKey)],
         random: &[u8; 32],
@@ -104,7 +107,7 @@ impl SealedMaterial {
                 plaintext.len()
             )));
         }
-        let digest = Digest::of(plaintext);
+        let digest = suite.digest(plaintext);
         let content_key = hedged(random, &digest, b"content-key", 0);
         let ciphertext = ChaCha20Poly1305::new(&Key::from(content_key))
             .encrypt(
@@ -141,7 +144,7 @@ impl SealedMaterial {
     /// The plaintext, opened with whichever key of `keyring` the material is sealed to.
     /// [`Error::NotARecipient`] names the recipients when the keyring holds none of their
     /// keys; [`Error::SealBroken`] says what failed when the material was altered.
-    pub fn open(&self, keyring: &Keyring) -> Result<Vec<u8>> {
+    pub fn open(&self, suite: Suite, keyring: &Keyring) -> Result<Vec<u8>> {
         let (recipient, key) = self
             .recipients
             .iter()
@@ -179,10 +182,10 @@ impl SealedMaterial {
                     self.digest
                 ))
             })?;
-        let actual = Digest::of(&plaintext);
+        let actual = suite.digest(&plaintext);
         if actual != self.digest || plaintext.len() as u64 != self.size {
             return Err(Error::SealBroken(format!(
-                "the opened material's SHA-256 is {actual} ({} bytes), not the {} ({} bytes) \
+                "the opened material's digest is {actual} ({} bytes), not the {} ({} bytes) \
                  it is sealed as",
                 plaintext.len(),
                 self.digest,

@@ -154,3 +154,25 @@ fn check_scan_back(s: &impl crate::store::Store) {
         }
     }
 }
+
+/// The crypto suite the engine's tests and the simulator run under: `TONGBAN_SUITE=sm` runs
+/// them in the national suite (SM2, SM3), unset in `ed25519`; any other value stops the test
+/// (a typo must not quietly run the default suite twice). CI runs the engine's tests once in
+/// each (`.ci/run`).
+pub fn suite_under_test() -> crate::suite::Suite {
+    match std::env::var("TONGBAN_SUITE") {
+        Ok(name) => name
+            .parse()
+            .unwrap_or_else(|e| panic!("TONGBAN_SUITE={name}: {e}")),
+        Err(_) => crate::suite::Suite::default(),
+    }
+}
+
+/// An identity of [`suite_under_test`] from 32 seed bytes (an SM2 secret must lie in
+/// [1, n-2], which every seed of repeated small bytes does).
+pub fn identity_under_test(seed: [u8; 32]) -> crate::envelope::Identity {
+    match crate::envelope::Identity::from_secret(suite_under_test(), seed) {
+        Ok(identity) => identity,
+        Err(e) => panic!("a test identity from seed {seed:?}: {e}"),
+    }
+}

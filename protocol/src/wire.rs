@@ -88,7 +88,8 @@ pub struct Receipt {
     pub side: Side,
     /// The highest contiguous sequence number held.
     pub seq: u32,
-    /// SHA-256 of the envelope of event `seq`, binding the receipt to exactly what was held.
+    /// The suite's digest (SHA-256, or SM3) of the envelope of event `seq`, binding the
+    /// receipt to exactly what was held.
     pub event_digest: Digest,
     /// The region that received.
     pub by: RegionId,

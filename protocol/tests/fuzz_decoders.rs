@@ -49,6 +49,7 @@ use tongban_protocol::ids::{Digest, PublicKey, Timestamp};
 use tongban_protocol::reconcile::{CodedMessage, ReconConfig, ReconMessage, ReconSet, Reconciler};
 use tongban_protocol::roster::{MAX_ROSTER_DOCUMENT, Roster, RosterDocument};
 use tongban_protocol::store::{MemoryStore, Store, Table};
+use tongban_protocol::suite::Suite;
 use tongban_protocol::wire::{Frame, MAX_FRAME_SIZE, Message, Receipt, open_frame};
 
 /// Default cases for the arbitrary-input property of each decoder.
@@ -260,7 +261,7 @@ fn chained(mut records: Vec<AuditRecord>) -> (MemoryStore, Vec<AuditRecord>) {
     for (i, r) in records.iter_mut().enumerate() {
         r.seq = i as u64 + 1;
         r.prev = prev;
-        prev = r.hash().expect("hashes");
+        prev = r.hash(Suite::Ed25519).expect("hashes");
         store
             .put(Table::Audit, &r.seq.to_be_bytes(), &cbor(r))
             .expect("puts");
@@ -552,7 +553,7 @@ proptest! {
         m in mutations(),
     ) {
         let (mut store, records) = chained(records);
-        prop_assert_eq!(verify_chain(&store), Ok(records.len() as u64));
+        prop_assert_eq!(verify_chain(&store, Suite::Ed25519), Ok(records.len() as u64));
         let i = which.index(records.len());
         let key = records[i].seq.to_be_bytes();
         let bytes = mutate(&cbor(&records[i]), &m);
@@ -560,7 +561,7 @@ proptest! {
         store.put(Table::Audit, &key, &bytes).expect("puts");
         // The chain still verifies exactly when the record still reads as it was.
         let unchanged = decoded.as_ref() == Some(&records[i]);
-        prop_assert_eq!(verify_chain(&store).is_ok(), unchanged);
+        prop_assert_eq!(verify_chain(&store, Suite::Ed25519).is_ok(), unchanged);
     }
 }
 

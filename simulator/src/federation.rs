@@ -13,8 +13,9 @@ use tongban_protocol::catalog::{
 };
 use tongban_protocol::engine::{EngineConfig, EngineSetup};
 use tongban_protocol::envelope::Identity;
-use tongban_protocol::ids::{Digest, PublicKey, RegionId, Timestamp};
+use tongban_protocol::ids::{Digest, EncryptionKey, PublicKey, RegionId, Timestamp};
 use tongban_protocol::roster::{Member, Roster, RosterDocument};
+use tongban_protocol::suite::Suite;
 
 use crate::error::{Result, SimError};
 use crate::scenario::{CalendarChoice, ItemSpec, RegionPlan, Scenario, UnitSpec};
@@ -22,10 +23,27 @@ use crate::scenario::{CalendarChoice, ItemSpec, RegionPlan, Scenario, UnitSpec};
 /// The 2026 holiday calendar, built in.
 pub const CN_2026: &str = include_str!("../../configs/calendars/cn-2026.toml");
 
-/// A key derived from a label: the simulator's keys are fixed, not drawn from the seed, so a
-/// region has the same identity in every run.
-pub fn derived_identity(label: &str) -> Identity {
-    Identity::from_seed(Digest::of(format!("tongban-sim/{label}").as_bytes()).0)
+/// A key of `suite` derived from a label: the simulator's keys are fixed, not drawn from the
+/// seed, so a region has the same identity in every run.
+pub fn derived_identity(suite: Suite, label: &str) -> Result<Identity> {
+    Identity::from_secret(
+        suite,
+        Digest::of(format!("tongban-sim/{label}").as_bytes()).0,
+    )
+    .map_err(|e| SimError::Setup(format!("the {suite} key of {label}: {e}")))
+}
+
+/// The encryption key a member of a `suite` federation publishes: none in `ed25519` (it is
+/// sealed to its node key's X25519 form, as the simulator has always run), its own in `sm`
+/// (an SM2 node key has no X25519 form).
+fn encryption_key_in(suite: Suite, node: &Identity) -> Option<EncryptionKey> {
+    (suite == Suite::Sm).then(|| tongban_protocol::keyring::encryption_key(node).public_key())
+}
+
+/// A second handle on `identity` (the same key).
+pub fn same_identity(identity: &Identity) -> Result<Identity> {
+    Identity::from_secret(identity.suite(), identity.seed())
+        .map_err(|e| SimError::Setup(format!("a copy of key {}: {e}", identity.kid())))
 }
 
 /// One region's fixed parts.
@@ -69,8 +87,8 @@ impl Federation {
         let mut index = BTreeMap::new();
         let mut node_keys = BTreeMap::new();
         for (i, plan) in plans.into_iter().enumerate() {
-            let identity = derived_identity(&format!("node/{}", plan.id));
-            let governor = derived_identity(&format!("governance/{}", plan.id));
+            let identity = derived_identity(scenario.suite, &format!("node/{}", plan.id))?;
+            let governor = derived_identity(scenario.suite, &format!("governance/{}", plan.id))?;
             let prefix: String = plan
                 .id
                 .as_str()
@@ -95,7 +113,7 @@ impl Federation {
         let members = regions
             .iter()
             .map(|r| Member {
-                encryption_key: None,
+                encryption_key: encryption_key_in(scenario.suite, &r.identity),
                 region: r.plan.id.clone(),
                 name: r.plan.name.clone(),
                 node_key: r.identity.public_key(),
@@ -113,7 +131,7 @@ impl Federation {
             members,
             revoked_keys: Vec::new(),
             retired_keys: Vec::new(),
-            suite: tongban_protocol::suite::Suite::Ed25519,
+            suite: scenario.suite,
             index: Default::default(),
         };
         roster
@@ -213,16 +231,27 @@ impl Federation {
     }
 
     /// The engine setup of node `i` with its catalog at `version`.
-    pub fn setup(&self, i: usize, version: u64, base: u64) -> EngineSetup {
+    pub fn setup(&self, i: usize, version: u64, base: u64) -> Result<EngineSetup> {
         let r = &self.regions[i];
-        EngineSetup {
+        Ok(EngineSetup {
             region: r.plan.id.clone(),
-            identity: Identity::from_seed(r.identity.seed()),
+            identity: same_identity(&r.identity)?,
             roster: self.roster.clone(),
             calendar: self.calendar.clone(),
             catalog: self.catalog(i, version, base),
             config: self.config.clone(),
-        }
+        })
+    }
+
+    /// The encryption key a member with node key `node` publishes in this federation.
+    pub fn published_encryption_key(&self, node: &Identity) -> Option<EncryptionKey> {
+        encryption_key_in(self.roster.suite, node)
+    }
+
+    /// A fixed identity of the federation's suite for `label` (a forger, a stranger, a
+    /// rotated key).
+    pub fn identity(&self, label: &str) -> Result<Identity> {
+        derived_identity(self.roster.suite, label)
     }
 
     /// The roster with `region`'s node key rotated to `new_key`, signed by a quorum of the
@@ -231,11 +260,16 @@ impl Federation {
         &self,
         current: &Roster,
         region: &RegionId,
-        new_key: PublicKey,
+        new: &Identity,
         now: Timestamp,
     ) -> Result<(Roster, RosterDocument)> {
         let next = current
-            .rotate_node_key(region, new_key, now)
+            .rotate_node_keys(
+                region,
+                new.public_key(),
+                self.published_encryption_key(new),
+                now,
+            )
             .map_err(|e| SimError::Setup(format!("rotating {region}'s key: {e}")))?;
         let doc = self.quorum_sign(current, &next, None)?;
         Ok((next, doc))

@@ -113,6 +113,10 @@ struct Common {
     /// How many generated regions (scale scenarios), instead of the scenario's count.
     #[arg(long)]
     regions: Option<usize>,
+    /// The federation's crypto suite, instead of the scenario's: `ed25519` or `sm` (SM2
+    /// signatures, SM3 digests).
+    #[arg(long)]
+    suite: Option<tongban_protocol::suite::Suite>,
 }
 
 impl Common {
@@ -132,6 +136,7 @@ impl Common {
             o.cases_per_day = Some(c);
         }
         o.generated_regions = self.regions;
+        o.suite = self.suite;
         Ok(o)
     }
 }

@@ -14,6 +14,7 @@ use tongban_protocol::ids::{Digest, RegionId};
 use tongban_protocol::keyring::Keyring;
 use tongban_protocol::seal::SealedMaterial;
 use tongban_protocol::store::{Store, Table};
+use tongban_protocol::suite::Suite;
 
 /// Signs in to `base`'s pages with `token` and polls `path` until it answers 200 or `secs`
 /// pass: its bytes.
@@ -99,9 +100,11 @@ async fn a_tianjin_upload_is_sealed_at_both_ends_and_only_the_parties_read_it() 
             assert!(sealed.is_sealed_to(&RegionId::new(party).expect("region")));
         }
         assert!(!sealed.is_sealed_to(&RegionId::new("130000").expect("region")));
-        assert_eq!(sealed.open(&key(i)).expect("opens"), scan);
+        assert_eq!(sealed.open(Suite::Ed25519, &key(i)).expect("opens"), scan);
         // Hebei's node key, on a copy of it: a clear error naming the recipients.
-        let err = sealed.open(&key(2)).expect_err("Hebei cannot open it");
+        let err = sealed
+            .open(Suite::Ed25519, &key(2))
+            .expect_err("Hebei cannot open it");
         let text = err.to_string();
         assert!(
             text.contains("region 110000") && text.contains("region 120000"),

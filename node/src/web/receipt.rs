@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, Uri, header};
 use axum::response::{IntoResponse, Response};
 use maud::{PreEscaped, html};
 use tongban_protocol::case::calendar::Date;
-use tongban_protocol::ids::{Digest, Masked};
+use tongban_protocol::ids::Masked;
 
 use super::case::{clock_time, load_view, material_name, material_names};
 use super::form::Fields;
@@ -57,7 +57,7 @@ pub(super) async fn receipt(
         )
             .into_response();
     }
-    let digest = Digest::of(envelope.bytes());
+    let digest = envelope.digest();
     let r = envelope.payload();
     let qr = layout::qr_svg(&format!("tongban:receipt:{}:{digest}", r.case));
     let committed = view.clock.as_ref().and_then(|c| c.due_date);

@@ -104,7 +104,7 @@ impl Run {
     fn open(&mut self, plans: &[Plan]) {
         for (n, _) in plans.iter().enumerate() {
             let case = case_id(n);
-            let mut logs = CaseLogs::new(case.clone());
+            let mut logs = CaseLogs::new(case.clone(), tongban_protocol::suite::Suite::default());
             logs.write(
                 Side::Intake,
                 EventKind::Submitted {

@@ -153,9 +153,10 @@ impl Event {
         self.seen.get(side.index()).copied().unwrap_or(0)
     }
 
-    /// SHA-256 of the event's CBOR encoding: what the next event of its log names as `prev`.
-    pub fn digest(&self) -> crate::error::Result<crate::ids::Digest> {
-        Ok(crate::ids::Digest::of(&crate::codec::to_cbor(self)?))
+    /// The suite's digest (SHA-256, or SM3 in an `sm` federation) of the event's CBOR
+    /// encoding: what the next event of its log names as `prev`.
+    pub fn digest(&self, suite: crate::suite::Suite) -> crate::error::Result<crate::ids::Digest> {
+        Ok(suite.digest(&crate::codec::to_cbor(self)?))
     }
 }
 

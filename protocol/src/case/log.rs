@@ -13,6 +13,7 @@ use crate::case::events::{Event, EventKind, MAX_LOGS, Side};
 use crate::case::fold::{CaseState, fold_logs};
 use crate::error::{Error, Result};
 use crate::ids::{CaseId, Timestamp};
+use crate::suite::Suite;
 
 /// Most events one side may have waiting behind a gap; beyond it a peer is misbehaving.
 pub const MAX_PENDING: usize = 256;
@@ -32,16 +33,19 @@ pub enum Inserted {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CaseLogs {
     case: CaseId,
+    /// The federation's suite: its digest chains each log.
+    suite: Suite,
     /// By [`Side::index`]: intake, handling, then the participants; grown as events arrive.
     logs: Vec<Vec<Event>>,
     waiting: BTreeMap<(Side, u32), Event>,
 }
 
 impl CaseLogs {
-    /// Empty logs for `case`.
-    pub fn new(case: CaseId) -> CaseLogs {
+    /// Empty logs for `case`, chained by `suite`'s digest.
+    pub fn new(case: CaseId, suite: Suite) -> CaseLogs {
         CaseLogs {
             case,
+            suite,
             logs: vec![Vec::new(), Vec::new()],
             waiting: BTreeMap::new(),
         }
@@ -169,7 +173,7 @@ impl CaseLogs {
     /// The event names the digest of the last event held of its log (none for seq 1).
     fn check_chain(&self, event: &Event) -> Result<()> {
         let expected = match self.log(event.side).last() {
-            Some(prev) => Some(prev.digest()?),
+            Some(prev) => Some(prev.digest(self.suite)?),
             None => None,
         };
         if event.prev != expected {
@@ -215,7 +219,7 @@ impl CaseLogs {
         let (state, mut seen) = fold_logs(&self.slices());
         state.check(side, seq, &kind, at)?;
         let prev = match self.log(side).last() {
-            Some(e) => Some(e.digest()?),
+            Some(e) => Some(e.digest(self.suite)?),
             None => None,
         };
         if let Some(own) = seen.get_mut(side.index()) {
@@ -406,7 +410,10 @@ mod tests {
         steps: &[(u8, u8)],
     ) -> Vec<Event> {
         let sides: Vec<Side> = (0..writers).filter_map(Side::from_index).collect();
-        let mut replicas: Vec<CaseLogs> = sides.iter().map(|_| CaseLogs::new(case())).collect();
+        let mut replicas: Vec<CaseLogs> = sides
+            .iter()
+            .map(|_| CaseLogs::new(case(), Suite::Ed25519))
+            .collect();
         let mut inbox: Vec<Vec<Event>> = sides.iter().map(|_| Vec::new()).collect();
         let first = replicas[0]
             .write(
@@ -455,7 +462,7 @@ mod tests {
 
     /// Delivers `events` to a fresh replica in the order and multiplicity `order` picks.
     fn replica(events: &[Event], order: &[usize]) -> CaseLogs {
-        let mut logs = CaseLogs::new(case());
+        let mut logs = CaseLogs::new(case(), Suite::Ed25519);
         for &i in order {
             logs.insert(events[i % events.len()].clone()).unwrap();
         }
@@ -525,7 +532,7 @@ mod tests {
             order in proptest::collection::vec(any::<usize>(), 0..150),
         ) {
             let events = history_of(multi_site_application("120000-1"), 3, &steps);
-            let mut logs = CaseLogs::new(case());
+            let mut logs = CaseLogs::new(case(), Suite::Ed25519);
             for i in order.iter().map(|i| i % events.len()).chain(0..events.len()) {
                 logs.insert(events[i].clone()).unwrap();
                 for step in logs.state().steps {
@@ -554,7 +561,7 @@ mod tests {
             order in proptest::collection::vec(any::<usize>(), 0..120),
         ) {
             let events = history(&steps);
-            let mut logs = CaseLogs::new(case());
+            let mut logs = CaseLogs::new(case(), Suite::Ed25519);
             let mut fixed: Option<TimeLimit> = None;
             for i in order.iter().map(|i| i % events.len()).chain(0..events.len()) {
                 logs.insert(events[i].clone()).unwrap();
@@ -590,7 +597,7 @@ mod tests {
 
     #[test]
     fn duplicates_gaps_and_equivocation() {
-        let mut writer = CaseLogs::new(case());
+        let mut writer = CaseLogs::new(case(), Suite::Ed25519);
         let e1 = writer
             .write(
                 Side::Intake,
@@ -607,7 +614,7 @@ mod tests {
                 Timestamp(2),
             )
             .unwrap();
-        let mut r = CaseLogs::new(case());
+        let mut r = CaseLogs::new(case(), Suite::Ed25519);
         assert_eq!(r.insert(e2.clone()).unwrap(), Inserted::Waiting);
         assert_eq!(r.insert(e2.clone()).unwrap(), Inserted::Duplicate);
         assert_eq!(r.state().timeline.len(), 0, "a gap holds back what follows");
@@ -645,7 +652,7 @@ mod tests {
     #[test]
     fn a_waiting_event_that_does_not_chain_is_dropped() {
         let at = |ms: u64| Timestamp(1_772_413_200_000 + ms);
-        let mut writer = CaseLogs::new(case());
+        let mut writer = CaseLogs::new(case(), Suite::Ed25519);
         let submitted = EventKind::Submitted {
             application: Box::new(sample_application("120000-1")),
         };
@@ -661,7 +668,7 @@ mod tests {
         let e3 = writer.write(Side::Intake, dispatched, at(2)).unwrap();
         let mut forged = e3.clone();
         forged.prev = Some(crate::ids::Digest::of(b"another history"));
-        let mut reader = CaseLogs::new(case());
+        let mut reader = CaseLogs::new(case(), Suite::Ed25519);
         reader.insert(e1).unwrap();
         assert_eq!(reader.insert(forged).unwrap(), Inserted::Waiting);
         assert_eq!(reader.waiting(), 1);

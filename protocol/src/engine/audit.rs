@@ -18,6 +18,7 @@ use crate::envelope::Signable;
 use crate::error::{Error, Result};
 use crate::ids::{Digest, RegionId, Timestamp};
 use crate::store::{Store, Table};
+use crate::suite::Suite;
 
 /// Largest refused frame whose bytes the audit record keeps; of a larger one, only the digest.
 pub const MAX_REFUSED_SAMPLE: usize = 512;
@@ -50,7 +51,7 @@ pub struct AuditRecord {
     pub peer: Option<RegionId>,
     /// The message kind.
     pub kind: String,
-    /// SHA-256 of the envelope's bytes.
+    /// The suite's digest (SHA-256, or SM3) of the envelope's bytes.
     pub envelope: Digest,
     /// When.
     pub at: Timestamp,
@@ -67,9 +68,10 @@ pub struct AuditRecord {
 }
 
 impl AuditRecord {
-    /// This record's link: SHA-256 of its CBOR encoding (which includes `prev`).
-    pub fn hash(&self) -> Result<Digest> {
-        Ok(Digest::of(&to_cbor(self)?))
+    /// This record's link: the suite's digest (SHA-256, or SM3 in an `sm` federation) of its
+    /// CBOR encoding (which includes `prev`).
+    pub fn hash(&self, suite: Suite) -> Result<Digest> {
+        Ok(suite.digest(&to_cbor(self)?))
     }
 }
 
@@ -78,11 +80,15 @@ impl AuditRecord {
 pub(crate) struct AuditHead {
     pub seq: u64,
     pub hash: Option<Digest>,
+    /// The federation's suite, whose digest links the chain (not stored: the roster says it).
+    #[serde(skip)]
+    pub suite: Suite,
 }
 
 impl AuditHead {
-    pub(crate) fn load(store: &impl Store) -> Result<AuditHead> {
-        Ok(get(store, Table::Meta, META_AUDIT_HEAD)?.unwrap_or_default())
+    pub(crate) fn load(store: &impl Store, suite: Suite) -> Result<AuditHead> {
+        let head: AuditHead = get(store, Table::Meta, META_AUDIT_HEAD)?.unwrap_or_default();
+        Ok(AuditHead { suite, ..head })
     }
 
     /// Appends a record for `envelope` and moves the head.
@@ -95,7 +101,7 @@ impl AuditHead {
         envelope: &[u8],
         at: Timestamp,
     ) -> Result<()> {
-        let record = self.next(direction, peer, kind, Digest::of(envelope), at);
+        let record = self.next(direction, peer, kind, self.suite.digest(envelope), at);
         self.push(store, record)
     }
 
@@ -136,7 +142,7 @@ impl AuditHead {
         let record = AuditRecord {
             reason: Some(reason.chars().take(MAX_REASON_CHARS).collect()),
             sample: (frame.len() <= MAX_REFUSED_SAMPLE).then(|| ByteBuf::from(frame.to_vec())),
-            ..self.next(Direction::Refused, peer, kind, Digest::of(frame), at)
+            ..self.next(Direction::Refused, peer, kind, self.suite.digest(frame), at)
         };
         self.push(store, record)
     }
@@ -190,7 +196,7 @@ impl AuditHead {
     }
 
     fn push(&mut self, store: &mut impl Store, record: AuditRecord) -> Result<()> {
-        let hash = record.hash()?;
+        let hash = record.hash(self.suite)?;
         put(store, Table::Audit, &record.seq.to_be_bytes(), &record)?;
         self.seq = record.seq;
         self.hash = Some(hash);
@@ -306,6 +312,7 @@ pub struct Disagreement {
 pub fn check_against_witnesses(
     store: &impl Store,
     heads: &[(RegionId, u64, Digest)],
+    suite: Suite,
 ) -> Result<AuditFindings> {
     let mut hashes: Vec<Digest> = Vec::new();
     let mut broken: Option<Disagreement> = None;
@@ -337,7 +344,7 @@ pub fn check_against_witnesses(
                 });
             }
         }
-        prev = record.hash()?;
+        prev = record.hash(suite)?;
         hashes.push(prev);
     }
     let records = hashes.len() as u64;
@@ -441,7 +448,7 @@ pub fn verify_against_witnesses(
         }
         heads.push((witness.clone(), h.seq, h.head));
     }
-    let mut findings = check_against_witnesses(store, &heads)?;
+    let mut findings = check_against_witnesses(store, &heads, roster.suite)?;
     findings.untrusted = untrusted;
     Ok(findings)
 }
@@ -450,8 +457,12 @@ pub fn verify_against_witnesses(
 /// the node's key): every link holds, and record `seq` hashes to the signed head, so no
 /// record up to it was changed, dropped or reordered since. The chain may have grown.
 /// Returns the number of records.
-pub fn verify_chain_against(store: &impl Store, signed: &SignedAuditHead) -> Result<u64> {
-    let n = verify_chain(store)?;
+pub fn verify_chain_against(
+    store: &impl Store,
+    signed: &SignedAuditHead,
+    suite: Suite,
+) -> Result<u64> {
+    let n = verify_chain(store, suite)?;
     if signed.seq > n {
         return Err(Error::Storage(format!(
             "the signed head names record {}, the chain has {n}",
@@ -463,7 +474,7 @@ pub fn verify_chain_against(store: &impl Store, signed: &SignedAuditHead) -> Res
     } else {
         let record: AuditRecord = get(store, Table::Audit, &signed.seq.to_be_bytes())?
             .ok_or_else(|| Error::Storage(format!("audit record {} is missing", signed.seq)))?;
-        record.hash()?
+        record.hash(suite)?
     };
     if at != signed.head {
         return Err(Error::Storage(format!(
@@ -474,8 +485,9 @@ pub fn verify_chain_against(store: &impl Store, signed: &SignedAuditHead) -> Res
     Ok(n)
 }
 
-/// Reads the whole chain and checks every link; returns the number of records.
-pub fn verify_chain(store: &impl Store) -> Result<u64> {
+/// Reads the whole chain and checks every link, each the `suite`'s digest of the record
+/// before; returns the number of records.
+pub fn verify_chain(store: &impl Store, suite: Suite) -> Result<u64> {
     let mut prev = Digest([0; 32]);
     let mut n = 0;
     for (key, value) in store.scan_prefix(Table::Audit, &[])? {
@@ -491,9 +503,9 @@ pub fn verify_chain(store: &impl Store) -> Result<u64> {
                 record.seq - 1
             )));
         }
-        prev = record.hash()?;
+        prev = record.hash(suite)?;
     }
-    let head = AuditHead::load(store)?;
+    let head = AuditHead::load(store, suite)?;
     if head.seq != n || (n > 0 && head.hash != Some(prev)) {
         return Err(Error::Storage(
             "the audit head does not match the chain".into(),
@@ -522,14 +534,14 @@ mod tests {
             )
             .unwrap();
         }
-        assert_eq!(verify_chain(&store).unwrap(), 5);
+        assert_eq!(verify_chain(&store, Suite::Ed25519).unwrap(), 5);
         // Tamper with record 3.
         let mut r: AuditRecord = get(&store, Table::Audit, &3u64.to_be_bytes())
             .unwrap()
             .unwrap();
         r.kind = "receipt".into();
         put(&mut store, Table::Audit, &3u64.to_be_bytes(), &r).unwrap();
-        let err = verify_chain(&store).unwrap_err();
+        let err = verify_chain(&store, Suite::Ed25519).unwrap_err();
         assert!(err.to_string().contains("broken at record 4"), "{err}");
     }
 }

@@ -13,7 +13,7 @@ use crate::case::events::{Event, EventKind, Side};
 use crate::case::log::{CaseLogs, Inserted};
 use crate::envelope::{Signable, open, read_unverified};
 use crate::error::{Error, Result};
-use crate::ids::{CaseId, Digest, RegionId, Timestamp};
+use crate::ids::{CaseId, RegionId, Timestamp};
 use crate::store::{Store, Table};
 use crate::wire::{MAX_EVENTS_PER_FRAME, MAX_RECEIPTS_PER_FRAME, Message};
 
@@ -124,7 +124,7 @@ impl<S: Store> Engine<S> {
 
     /// Both logs of a case as held here.
     pub(super) fn load_logs(&self, case: &CaseId) -> Result<CaseLogs> {
-        let mut logs = CaseLogs::new(case.clone());
+        let mut logs = CaseLogs::new(case.clone(), self.suite());
         for (_, bytes) in self
             .store
             .scan_prefix(Table::Events, &records::case_prefix(case))?
@@ -488,7 +488,12 @@ impl<S: Store> Engine<S> {
         bytes: &[u8],
         now: Timestamp,
     ) -> Result<()> {
-        let key = records::fork_key(&event.case, event.side, event.seq, &Digest::of(bytes));
+        let key = records::fork_key(
+            &event.case,
+            event.side,
+            event.seq,
+            &self.suite().digest(bytes),
+        );
         if self.store.get(Table::Forks, &key)?.is_some() {
             return Ok(());
         }
@@ -517,7 +522,7 @@ impl<S: Store> Engine<S> {
             out.push(super::query::ForkEvidence {
                 side: event.side,
                 seq: event.seq,
-                digest: Digest::of(&bytes),
+                digest: self.suite().digest(&bytes),
                 kind: event.kind.name().to_string(),
                 at: event.at,
             });

@@ -222,7 +222,7 @@ impl<S: Store> Engine<S> {
             forks: 0,
             office_done: false,
         };
-        let mut logs = CaseLogs::new(case.clone());
+        let mut logs = CaseLogs::new(case.clone(), self.suite());
         let kind = EventKind::Submitted {
             application: Box::new(application),
         };
@@ -348,7 +348,7 @@ impl<S: Store> Engine<S> {
             case: case.clone(),
             side,
             seq,
-            event_digest: crate::ids::Digest::of(event),
+            event_digest: self.suite().digest(event),
             by: self.me.clone(),
             at: now,
         };

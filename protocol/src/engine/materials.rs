@@ -132,11 +132,11 @@ impl<S: Store> Engine<S> {
         self.store
             .delete(Table::Uploads, &upload_key(&digest, offset))?;
         claim.partial = None;
-        let actual = Digest::of(&whole);
+        let actual = self.suite().digest(&whole);
         if actual != digest {
             self.put_claim(&digest, &claim)?;
             return Err(Error::InvalidInput(format!(
-                "the material's SHA-256 is {actual}, not {digest}: upload it again"
+                "the material's digest is {actual}, not {digest}: upload it again"
             )));
         }
         if let Some(window) = by {

@@ -515,7 +515,7 @@ impl<S: Store> Engine<S> {
         engine.load_catalogs(now)?;
         engine.index_cases()?;
         engine.load_outbox()?;
-        engine.audit = audit::AuditHead::load(&engine.store)?;
+        engine.audit = audit::AuditHead::load(&engine.store, engine.roster.suite)?;
         engine.adopt_unclaimed_uploads(now)?;
         engine.publish_catalog(&catalog, now)?;
         engine.load_dead_letters()?;
@@ -542,6 +542,12 @@ impl<S: Store> Engine<S> {
     /// The roster in force.
     pub fn roster(&self) -> &Roster {
         &self.roster
+    }
+
+    /// The federation's crypto suite (the roster's): its digest chains the logs and the audit
+    /// chain and names materials.
+    pub fn suite(&self) -> crate::suite::Suite {
+        self.roster.suite
     }
 
     /// The holiday calendar.

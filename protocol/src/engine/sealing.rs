@@ -166,7 +166,7 @@ impl<S: Store> Engine<S> {
             },
         };
         let random = self.randomness.next();
-        let bytes = SealedMaterial::seal(&plaintext, &parties, &random)?.encode()?;
+        let bytes = SealedMaterial::seal(self.suite(), &plaintext, &parties, &random)?.encode()?;
         self.store.put(Table::SealedMaterials, &key, &bytes)?;
         self.store.delete(Table::Materials, &digest.0)?;
         Ok(Some(bytes))
@@ -187,7 +187,7 @@ impl<S: Store> Engine<S> {
                 sealed.digest
             )));
         }
-        sealed.open(&self.keyring)?;
+        sealed.open(self.suite(), &self.keyring)?;
         self.store
             .put(Table::SealedMaterials, &copy_key(digest, from), bytes)
     }
@@ -197,7 +197,7 @@ impl<S: Store> Engine<S> {
     fn open_any(&self, digest: &Digest) -> Result<Option<Vec<u8>>> {
         let mut failed = None;
         for (_, bytes) in self.store.scan_prefix(Table::SealedMaterials, &digest.0)? {
-            match SealedMaterial::decode(&bytes).and_then(|s| s.open(&self.keyring)) {
+            match SealedMaterial::decode(&bytes).and_then(|s| s.open(self.suite(), &self.keyring)) {
                 Ok(plain) => return Ok(Some(plain)),
                 Err(e) => failed = Some(e),
             }

@@ -24,13 +24,34 @@ fn region(s: &str) -> RegionId {
 }
 
 fn node_identity(r: &str) -> Identity {
-    Identity::from_seed([r.as_bytes()[1]; 32])
+    crate::testing::identity_under_test([r.as_bytes()[1]; 32])
 }
 
 /// Region `r`'s governance identity: seed 100 plus the region's second digit (101 for
 /// Beijing, 102 for Tianjin, 103 for Hebei).
 fn governor(r: &str) -> Identity {
-    Identity::from_seed([100 + (r.as_bytes()[1] - b'0'); 32])
+    crate::testing::identity_under_test([100 + (r.as_bytes()[1] - b'0'); 32])
+}
+
+/// The encryption key a test member publishes: none in an ed25519 roster (so sealing to the
+/// node key's X25519 form is tested), its own in an sm one (an SM2 node key has no X25519
+/// form).
+fn published_encryption_key(node: &Identity) -> Option<crate::ids::EncryptionKey> {
+    (crate::testing::suite_under_test() == crate::suite::Suite::Sm)
+        .then(|| crate::keyring::encryption_key(node).public_key())
+}
+
+/// `roster` with `r`'s node key rotated to `new`'s, publishing the encryption key a test
+/// member publishes ([`published_encryption_key`]).
+fn rotated(roster: &Roster, r: &str, new: &Identity, now: Timestamp) -> Roster {
+    roster
+        .rotate_node_keys(
+            &region(r),
+            new.public_key(),
+            published_encryption_key(new),
+            now,
+        )
+        .unwrap()
 }
 
 /// Beijing and Tianjin, two governance signatures needed.
@@ -41,7 +62,7 @@ fn roster() -> Roster {
 /// A version 1 roster of `regions`, a strict majority of governance signatures needed.
 fn roster_of(regions: &[&str]) -> Roster {
     let member = |r: &str| Member {
-        encryption_key: None,
+        encryption_key: published_encryption_key(&node_identity(r)),
         region: region(r),
         name: match r {
             BJ => "北京市",
@@ -63,7 +84,7 @@ fn roster_of(regions: &[&str]) -> Roster {
         members: regions.iter().map(|r| member(r)).collect(),
         revoked_keys: vec![],
         retired_keys: vec![],
-        suite: crate::suite::Suite::Ed25519,
+        suite: crate::testing::suite_under_test(),
         index: Default::default(),
     }
 }
@@ -271,7 +292,8 @@ impl Net {
     fn refuse(&mut self, to: &str, frame: &[u8]) -> Error {
         let now = self.now;
         let before = snapshot(self.node(to));
-        let audited = audit::verify_chain(self.node(to).store()).unwrap();
+        let audited =
+            audit::verify_chain(self.node(to).store(), crate::testing::suite_under_test()).unwrap();
         let err = self
             .node(to)
             .on_frame(frame, now)
@@ -280,7 +302,7 @@ impl Net {
         assert!(outputs.is_empty(), "{err}: yet it sent {outputs:?}");
         assert_eq!(snapshot(self.node(to)), before, "{err}: yet it changed");
         assert_eq!(
-            audit::verify_chain(self.node(to).store()).unwrap(),
+            audit::verify_chain(self.node(to).store(), crate::testing::suite_under_test()).unwrap(),
             audited + 1,
             "{err}: one audit record"
         );
@@ -297,7 +319,7 @@ impl Net {
     }
 
     fn upload(&mut self, r: &str, content: &[u8]) -> Digest {
-        let d = Digest::of(content);
+        let d = crate::testing::suite_under_test().digest(content);
         let now = self.now;
         self.node(r)
             .upload_chunk(&window(r), d, 0, content.len() as u64, content, now)
@@ -484,7 +506,9 @@ fn a_cross_region_case_keeps_both_sides_in_step() {
         "every message was acknowledged"
     );
     assert!(net.node(BJ).outbox_depth().is_empty());
-    assert!(audit::verify_chain(net.node(TJ).store()).unwrap() > 0);
+    assert!(
+        audit::verify_chain(net.node(TJ).store(), crate::testing::suite_under_test()).unwrap() > 0
+    );
 }
 
 #[test]
@@ -648,7 +672,7 @@ fn accepted_after(received: &Event, now: Timestamp) -> Event {
         seen: vec![1],
         at: now,
         kind: EventKind::accepted("市场监督管理局", "王受理", "受字1号"),
-        prev: Some(received.digest().unwrap()),
+        prev: Some(received.digest(crate::testing::suite_under_test()).unwrap()),
     }
 }
 
@@ -692,7 +716,7 @@ fn strangers_and_forgeries_are_refused_and_change_nothing() {
     net.run(|_| false);
     let (genuine, honest_frame) = withdrawal_in_flight(&mut net, &case);
     let now = net.now;
-    let mallory = Identity::from_seed([66; 32]);
+    let mallory = crate::testing::identity_under_test([66; 32]);
 
     // Frames: signed by a stranger, by a member in another's name, addressed elsewhere,
     // garbage. Each is refused before its content is looked at, and counted.
@@ -843,7 +867,12 @@ fn the_real_writer_equivocating_is_refused_and_kept_as_evidence() {
             .1
             .clone()
     };
-    let key = super::records::fork_key(&case, Side::Intake, 1, &Digest::of(&forged));
+    let key = super::records::fork_key(
+        &case,
+        Side::Intake,
+        1,
+        &crate::testing::suite_under_test().digest(&forged),
+    );
     assert_eq!(forks(&after), vec![(key, forged.clone())]);
     let record = |s: &Snapshot| -> CaseRecord {
         let rows = &s.tables.iter().find(|(t, _)| *t == Table::Cases).unwrap().1;
@@ -886,7 +915,11 @@ fn the_handling_region_cannot_write_the_intake_log() {
         kind: EventKind::WithdrawalRequested {
             reason: "改期".into(),
         },
-        prev: Some(submitted.digest().unwrap()),
+        prev: Some(
+            submitted
+                .digest(crate::testing::suite_under_test())
+                .unwrap(),
+        ),
     };
     let now = net.now;
     let frame = events_frame(BJ, TJ, 30, &node_identity(BJ), &withdrawal, now);
@@ -991,8 +1024,12 @@ fn roster_updates_that_break_the_rules_are_refused_as_frames() {
     v4.revoked_keys.clear();
     refused(&mut net, &update(&v4, &[&tj, &hb]), "may not be reinstated");
     // Hebei's node key is rotated out; a v5 that gives it back to Hebei is refused.
-    let new_key = Identity::from_seed([b'h'; 32]).public_key();
-    let v4 = v3.rotate_node_key(&region(HB), new_key, now).unwrap();
+    let v4 = rotated(
+        &v3,
+        HB,
+        &crate::testing::identity_under_test([b'h'; 32]),
+        now,
+    );
     net.deliver(TJ, &update(&v4, &[&tj, &hb]));
     let mut v5 = v4.clone();
     v5.version = 5;
@@ -1082,7 +1119,7 @@ fn writers_refuse_what_the_case_forbids() {
 fn large_materials_travel_in_chunks() {
     let mut net = Net::new();
     let big: Vec<u8> = (0..2_500_000u32).map(|i| (i % 251) as u8).collect();
-    let digest = Digest::of(&big);
+    let digest = crate::testing::suite_under_test().digest(&big);
     let now = net.now;
     for (i, chunk) in big.chunks(1 << 20).enumerate() {
         net.node(TJ)
@@ -1143,7 +1180,7 @@ fn large_materials_travel_in_chunks() {
 fn uploads_check_their_digest() {
     let mut net = Net::new();
     let content = vec![7u8; 3000];
-    let d = Digest::of(&content);
+    let d = crate::testing::suite_under_test().digest(&content);
     let (now, w) = (net.now, window(BJ));
     let bj = net.node(BJ);
     assert!(
@@ -1168,7 +1205,7 @@ fn uploads_check_their_digest() {
             .complete
     );
     assert_eq!(bj.material(&d).unwrap().unwrap(), content);
-    let wrong = Digest::of(b"other");
+    let wrong = crate::testing::suite_under_test().digest(b"other");
     let err = bj.upload_chunk(&w, wrong, 0, 5, b"abcde", now).unwrap_err();
     assert!(err.to_string().contains("upload it again"), "{err}");
     assert!(bj.material(&wrong).unwrap().is_none());
@@ -1300,16 +1337,16 @@ fn roster_chain() -> (RosterDocument, RosterDocument, Roster) {
     v2.version = 2;
     v2.issued_at = Timestamp(T0);
     v2.members.push(Member {
-        encryption_key: None,
+        encryption_key: published_encryption_key(&crate::testing::identity_under_test([b'3'; 32])),
         region: region("130000"),
         name: "河北省".into(),
-        node_key: Identity::from_seed([b'3'; 32]).public_key(),
-        governance_key: Identity::from_seed([103; 32]).public_key(),
+        node_key: crate::testing::identity_under_test([b'3'; 32]).public_key(),
+        governance_key: crate::testing::identity_under_test([103; 32]).public_key(),
         addresses: vec![],
         valid_from: Timestamp(0),
         valid_until: Timestamp(u64::MAX),
     });
-    let gov = |n: u8| Identity::from_seed([n; 32]);
+    let gov = |n: u8| crate::testing::identity_under_test([n; 32]);
     let doc2 = RosterDocument::sign(&v2, &[&gov(101), &gov(102)]).unwrap();
     let mut v3 = v2.clone();
     v3.version = 3;
@@ -1546,12 +1583,10 @@ fn a_rotated_key_stays_valid_for_what_it_signed_before() {
     let first = net.intake_with_key(TJ, request.clone(), "R");
     net.in_flight.clear(); // Beijing never got it.
     net.advance(60_000);
-    let new_identity = Identity::from_seed([b'n'; 32]);
+    let new_identity = crate::testing::identity_under_test([b'n'; 32]);
     let now = net.now;
-    let v2 = roster()
-        .rotate_node_key(&region(TJ), new_identity.public_key(), now)
-        .unwrap();
-    let gov = |n: u8| Identity::from_seed([n; 32]);
+    let v2 = rotated(&roster(), TJ, &new_identity, now);
+    let gov = |n: u8| crate::testing::identity_under_test([n; 32]);
     let doc = RosterDocument::sign(&v2, &[&gov(101), &gov(102)]).unwrap();
     for r in [BJ, TJ] {
         net.node(r).accept_roster(&doc, now).unwrap();
@@ -1797,8 +1832,9 @@ fn audit_records(net: &mut Net, r: &str) -> Vec<audit::AuditRecord> {
 #[test]
 fn a_refused_frame_leaves_an_audit_record() {
     let mut net = Net::new();
-    let before = audit::verify_chain(net.node(BJ).store()).unwrap();
-    let mallory = Identity::from_seed([66; 32]);
+    let before =
+        audit::verify_chain(net.node(BJ).store(), crate::testing::suite_under_test()).unwrap();
+    let mallory = crate::testing::identity_under_test([66; 32]);
     let forged = crate::wire::Frame {
         from: region(TJ),
         to: region(BJ),
@@ -1815,7 +1851,7 @@ fn a_refused_frame_leaves_an_audit_record() {
     assert!(net.node(BJ).on_frame(b"garbage", now).is_err());
     net.commit(BJ);
     assert_eq!(
-        audit::verify_chain(net.node(BJ).store()).unwrap(),
+        audit::verify_chain(net.node(BJ).store(), crate::testing::suite_under_test()).unwrap(),
         before + 2,
         "both refusals are in the chain"
     );
@@ -1824,7 +1860,10 @@ fn a_refused_frame_leaves_an_audit_record() {
         panic!("two records at least");
     };
     assert_eq!(first.direction, audit::Direction::Refused);
-    assert_eq!(first.envelope, Digest::of(&forged));
+    assert_eq!(
+        first.envelope,
+        crate::testing::suite_under_test().digest(&forged)
+    );
     assert_eq!(first.peer, Some(region(TJ)), "the claimed member");
     assert_eq!(first.kind, "catalog_fetch");
     assert!(
@@ -1839,7 +1878,10 @@ fn a_refused_frame_leaves_an_audit_record() {
         "a small frame is kept"
     );
     assert_eq!(second.direction, audit::Direction::Refused);
-    assert_eq!(second.envelope, Digest::of(b"garbage"));
+    assert_eq!(
+        second.envelope,
+        crate::testing::suite_under_test().digest(b"garbage")
+    );
     assert_eq!(
         (second.peer.as_ref(), second.kind.as_str()),
         (None, "unreadable")
@@ -1864,11 +1906,9 @@ fn a_flood_of_refused_frames_is_recorded_up_to_the_budget_and_counted() {
     net.commit(BJ);
     assert_eq!(audit_records(&mut net, BJ).len(), before + budget);
     assert_eq!(net.node(BJ).metrics().audit_refused_suppressed, 10);
-    assert!(
-        audit_records(&mut net, BJ)[before..]
-            .iter()
-            .all(|r| r.sample.is_none() && r.envelope == Digest::of(&big))
-    );
+    assert!(audit_records(&mut net, BJ)[before..].iter().all(
+        |r| r.sample.is_none() && r.envelope == crate::testing::suite_under_test().digest(&big)
+    ));
     // The interval ends: the ten over the budget are counted in one record.
     net.advance(EngineConfig::default().audit_refused_interval_ms);
     let records = audit_records(&mut net, BJ);
@@ -1880,9 +1920,12 @@ fn a_flood_of_refused_frames_is_recorded_up_to_the_budget_and_counted() {
     assert_eq!(summary.peer, None);
     // A new interval has a new budget.
     let now = net.now;
-    let n = audit::verify_chain(net.node(BJ).store()).unwrap();
+    let n = audit::verify_chain(net.node(BJ).store(), crate::testing::suite_under_test()).unwrap();
     assert!(net.node(BJ).on_frame(&big, now).is_err());
-    assert_eq!(audit::verify_chain(net.node(BJ).store()).unwrap(), n + 1);
+    assert_eq!(
+        audit::verify_chain(net.node(BJ).store(), crate::testing::suite_under_test()).unwrap(),
+        n + 1
+    );
 }
 
 #[test]
@@ -1898,10 +1941,15 @@ fn the_signed_audit_head_verifies_with_the_nodes_key_and_the_chain_checks() {
     let opened = crate::envelope::open::<audit::SignedAuditHead, _>(signed.bytes(), &key).unwrap();
     let head = opened.payload().clone();
     assert_eq!(head.region, region(BJ));
-    let n = audit::verify_chain(net.node(BJ).store()).unwrap();
+    let n = audit::verify_chain(net.node(BJ).store(), crate::testing::suite_under_test()).unwrap();
     assert_eq!(head.seq, n);
     assert_eq!(
-        audit::verify_chain_against(net.node(BJ).store(), &head).unwrap(),
+        audit::verify_chain_against(
+            net.node(BJ).store(),
+            &head,
+            crate::testing::suite_under_test()
+        )
+        .unwrap(),
         n
     );
     // Not TJ's key.
@@ -1914,8 +1962,15 @@ fn the_signed_audit_head_verifies_with_the_nodes_key_and_the_chain_checks() {
         EventKind::accepted("市场监督管理局", "王受理", "受字1号"),
     );
     net.run(|_| false);
-    assert!(audit::verify_chain(net.node(BJ).store()).unwrap() > n);
-    audit::verify_chain_against(net.node(BJ).store(), &head).unwrap();
+    assert!(
+        audit::verify_chain(net.node(BJ).store(), crate::testing::suite_under_test()).unwrap() > n
+    );
+    audit::verify_chain_against(
+        net.node(BJ).store(),
+        &head,
+        crate::testing::suite_under_test(),
+    )
+    .unwrap();
     // A record before the head changed: the chain may still link if the tamperer rewrote
     // every later record, but not to the head the node signed.
     let mut store = net.node(BJ).store().clone();
@@ -1926,7 +1981,7 @@ fn the_signed_audit_head_verifies_with_the_nodes_key_and_the_chain_checks() {
             r.at = Timestamp(r.at.0 + 1);
         }
         r.prev = prev;
-        prev = r.hash().unwrap();
+        prev = r.hash(crate::testing::suite_under_test()).unwrap();
         super::records::put(&mut store, Table::Audit, &r.seq.to_be_bytes(), &r).unwrap();
     }
     let mut tampered_head: audit::AuditHead =
@@ -1941,8 +1996,9 @@ fn the_signed_audit_head_verifies_with_the_nodes_key_and_the_chain_checks() {
         &tampered_head,
     )
     .unwrap();
-    audit::verify_chain(&store).unwrap();
-    let err = audit::verify_chain_against(&store, &head).unwrap_err();
+    audit::verify_chain(&store, crate::testing::suite_under_test()).unwrap();
+    let err =
+        audit::verify_chain_against(&store, &head, crate::testing::suite_under_test()).unwrap_err();
     assert!(
         err.to_string().contains("not the one the node signed"),
         "{err}"
@@ -2013,9 +2069,9 @@ fn a_window_cannot_cite_another_windows_upload() {
 fn partial_uploads_are_dropped_after_the_limit_and_the_client_is_told_to_start_over() {
     let mut net = Net::new();
     let content = vec![9u8; 3000];
-    let d = Digest::of(&content);
+    let d = crate::testing::suite_under_test().digest(&content);
     let other = vec![8u8; 3000];
-    let o = Digest::of(&other);
+    let o = crate::testing::suite_under_test().digest(&other);
     let now = net.now;
     let first = net
         .node(BJ)
@@ -2074,6 +2130,7 @@ mod recovery;
 mod routing;
 mod sealing;
 mod storm;
+mod suites;
 mod timers;
 mod versions;
 

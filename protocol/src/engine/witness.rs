@@ -158,7 +158,7 @@ impl<S: Store> Engine<S> {
                 Table::Audit,
                 &a.seq.to_be_bytes(),
             )?
-            .map(|r| r.hash())
+            .map(|r| r.hash(self.suite()))
             .transpose()?
         };
         if ours != Some(a.head) {

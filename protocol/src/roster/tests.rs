@@ -22,7 +22,9 @@ fn fed_in(suite: Suite, n: usize) -> Fed {
     let govs: Vec<_> = (0..n).map(|i| key(i as u8 + 101)).collect();
     let members = (0..n)
         .map(|i| Member {
-            encryption_key: None,
+            // An SM2 node key has no X25519 form: an sm member publishes its encryption key.
+            encryption_key: (suite == Suite::Sm)
+                .then(|| crate::keyring::encryption_key(&nodes[i]).public_key()),
             region: RegionId::new(format!("r{i}")).unwrap(),
             name: format!("地区{i}"),
             node_key: nodes[i].public_key(),
@@ -424,11 +426,20 @@ fn an_sm_federation_accepts_genesis_and_updates() {
     let genesis = Roster::accept_genesis(&decoded, Timestamp(DAY)).unwrap();
     assert_eq!(genesis.suite, Suite::Sm);
     let region = genesis.members[0].region.clone();
-    let new_key = Identity::from_secret(Suite::Sm, [77; 32])
-        .unwrap()
-        .public_key();
+    let new = Identity::from_secret(Suite::Sm, [77; 32]).unwrap();
+    // An sm member's encryption key goes with its node key, and the new one's comes with it.
+    assert!(
+        genesis
+            .rotate_node_key(&region, new.public_key(), Timestamp(2 * DAY))
+            .is_err()
+    );
     let next = genesis
-        .rotate_node_key(&region, new_key, Timestamp(2 * DAY))
+        .rotate_node_keys(
+            &region,
+            new.public_key(),
+            Some(crate::keyring::encryption_key(&new).public_key()),
+            Timestamp(2 * DAY),
+        )
         .unwrap();
     let doc = signed(&next, &[&g[1], &g[2]]);
     assert_eq!(
@@ -480,6 +491,23 @@ fn keys_of_another_suite_are_refused() {
         err.contains("revoked_keys") && err.contains("is an sm key"),
         "{err}"
     );
+}
+
+/// An SM2 node key has no X25519 form to seal materials to: an `sm` member that publishes no
+/// encryption key is named (an ed25519 member may leave it out).
+#[test]
+fn an_sm_member_without_an_encryption_key_is_refused() {
+    let mut sm = fed_in(Suite::Sm, 3).roster;
+    sm.validate().unwrap();
+    sm.members[2].encryption_key = None;
+    let err = sm.validate().unwrap_err().to_string();
+    assert!(
+        err.contains("r2") && err.contains("no encryption_key"),
+        "{err}"
+    );
+    let mut ed = fed(3).roster;
+    ed.members[2].encryption_key = None;
+    ed.validate().unwrap();
 }
 
 /// The scan the index saves: what every lookup must agree with.

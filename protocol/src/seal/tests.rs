@@ -32,13 +32,20 @@ fn to(bj: &Identity, tj: &Identity) -> Vec<(RegionId, EncryptionKey)> {
 fn only_the_parties_open_it() {
     let (bj, tj, hb) = parties();
     let pt = b"scanned ID card".to_vec();
-    let sealed = SealedMaterial::seal(&pt, &to(&bj, &tj), &[5; 32]).unwrap();
+    let sealed = SealedMaterial::seal(Suite::Ed25519, &pt, &to(&bj, &tj), &[5; 32]).unwrap();
     assert_eq!(sealed.digest, Digest::of(&pt));
     assert!(sealed.is_sealed_to(&region("110000")) && sealed.is_sealed_to(&region("120000")));
     for party in [&bj, &tj] {
-        assert_eq!(sealed.open(&Keyring::of_identity(party)).unwrap(), pt);
+        assert_eq!(
+            sealed
+                .open(Suite::Ed25519, &Keyring::of_identity(party))
+                .unwrap(),
+            pt
+        );
     }
-    let err = sealed.open(&Keyring::of_identity(&hb)).unwrap_err();
+    let err = sealed
+        .open(Suite::Ed25519, &Keyring::of_identity(&hb))
+        .unwrap_err();
     let text = err.to_string();
     assert!(matches!(err, Error::NotARecipient { .. }), "{err}");
     assert!(
@@ -54,41 +61,58 @@ fn only_the_parties_open_it() {
 fn a_member_without_an_encryption_key_is_sealed_to_its_node_key() {
     let (bj, _, _) = parties();
     let key = EncryptionKey::of_node_key(&bj.public_key()).unwrap();
-    let sealed = SealedMaterial::seal(b"x", &[(region("110000"), key)], &[0; 32]).unwrap();
-    assert_eq!(sealed.open(&Keyring::of_identity(&bj)).unwrap(), b"x");
+    let sealed =
+        SealedMaterial::seal(Suite::Ed25519, b"x", &[(region("110000"), key)], &[0; 32]).unwrap();
+    assert_eq!(
+        sealed
+            .open(Suite::Ed25519, &Keyring::of_identity(&bj))
+            .unwrap(),
+        b"x"
+    );
 }
 
 #[test]
 fn an_altered_material_gives_a_clear_error() {
     let (bj, tj, _) = parties();
     let ring = Keyring::of_identity(&bj);
-    let sealed = SealedMaterial::seal(b"certificate", &to(&bj, &tj), &[5; 32]).unwrap();
+    let sealed =
+        SealedMaterial::seal(Suite::Ed25519, b"certificate", &to(&bj, &tj), &[5; 32]).unwrap();
 
     let mut flipped = sealed.clone();
     flipped.ciphertext[0] ^= 1;
-    let err = flipped.open(&ring).unwrap_err();
+    let err = flipped.open(Suite::Ed25519, &ring).unwrap_err();
     assert!(err.to_string().contains("altered"), "{err}");
 
     // Another material's digest: the associated data no longer matches anything.
     let mut renamed = sealed.clone();
     renamed.digest = Digest::of(b"another");
-    assert!(matches!(renamed.open(&ring), Err(Error::SealBroken(_))));
+    assert!(matches!(
+        renamed.open(Suite::Ed25519, &ring),
+        Err(Error::SealBroken(_))
+    ));
 
     let mut key = sealed.clone();
     key.recipients[0].sealed_key[0] ^= 1;
-    assert!(matches!(key.open(&ring), Err(Error::SealBroken(_))));
+    assert!(matches!(
+        key.open(Suite::Ed25519, &ring),
+        Err(Error::SealBroken(_))
+    ));
 
     // A recipient entry moved onto another material does not open it.
-    let other = SealedMaterial::seal(b"another one", &to(&bj, &tj), &[6; 32]).unwrap();
+    let other =
+        SealedMaterial::seal(Suite::Ed25519, b"another one", &to(&bj, &tj), &[6; 32]).unwrap();
     let mut swapped = other.clone();
     swapped.recipients = sealed.recipients.clone();
-    assert!(matches!(swapped.open(&ring), Err(Error::SealBroken(_))));
+    assert!(matches!(
+        swapped.open(Suite::Ed25519, &ring),
+        Err(Error::SealBroken(_))
+    ));
 }
 
 #[test]
 fn decode_checks_the_shape() {
     let (bj, tj, _) = parties();
-    let sealed = SealedMaterial::seal(b"abc", &to(&bj, &tj), &[5; 32]).unwrap();
+    let sealed = SealedMaterial::seal(Suite::Ed25519, b"abc", &to(&bj, &tj), &[5; 32]).unwrap();
     let mut v2 = sealed.clone();
     v2.v = 2;
     let err = SealedMaterial::decode(&v2.encode().unwrap()).unwrap_err();
@@ -103,14 +127,14 @@ fn decode_checks_the_shape() {
     none.recipients.clear();
     assert!(SealedMaterial::decode(&none.encode().unwrap()).is_err());
     assert!(SealedMaterial::decode(b"\xff").is_err());
-    assert!(SealedMaterial::seal(b"abc", &[], &[0; 32]).is_err());
+    assert!(SealedMaterial::seal(Suite::Ed25519, b"abc", &[], &[0; 32]).is_err());
 }
 
 #[test]
 fn the_same_random_bytes_never_seal_two_materials_with_one_key() {
     let (bj, tj, _) = parties();
-    let a = SealedMaterial::seal(b"one", &to(&bj, &tj), &[5; 32]).unwrap();
-    let b = SealedMaterial::seal(b"two", &to(&bj, &tj), &[5; 32]).unwrap();
+    let a = SealedMaterial::seal(Suite::Ed25519, b"one", &to(&bj, &tj), &[5; 32]).unwrap();
+    let b = SealedMaterial::seal(Suite::Ed25519, b"two", &to(&bj, &tj), &[5; 32]).unwrap();
     assert_ne!(a.recipients[0].enc, b.recipients[0].enc);
 }
 
@@ -125,11 +149,11 @@ proptest! {
         seeds in any::<([u8; 32], [u8; 32])>(),
     ) {
         let (bj, tj) = (Identity::from_seed(seeds.0), Identity::from_seed(seeds.1));
-        let sealed = SealedMaterial::seal(&pt, &to(&bj, &tj), &random).unwrap();
+        let sealed = SealedMaterial::seal(Suite::Ed25519, &pt, &to(&bj, &tj), &random).unwrap();
         let back = SealedMaterial::decode(&sealed.encode().unwrap()).unwrap();
         prop_assert_eq!(&back, &sealed);
-        prop_assert_eq!(back.open(&Keyring::of_identity(&bj)).unwrap(), pt.clone());
-        prop_assert_eq!(back.open(&Keyring::of_identity(&tj)).unwrap(), pt);
+        prop_assert_eq!(back.open(Suite::Ed25519, &Keyring::of_identity(&bj)).unwrap(), pt.clone());
+        prop_assert_eq!(back.open(Suite::Ed25519, &Keyring::of_identity(&tj)).unwrap(), pt);
     }
 
     /// Decoding arbitrary bytes never panics; what decodes is well shaped.
@@ -146,11 +170,11 @@ proptest! {
     fn a_flipped_bit_never_opens_to_other_bytes(at in any::<prop::sample::Index>(), bit in 0u8..8) {
         let (bj, tj, _) = parties();
         let pt = b"a material of some length".to_vec();
-        let mut bytes = SealedMaterial::seal(&pt, &to(&bj, &tj), &[9; 32]).unwrap().encode().unwrap();
+        let mut bytes = SealedMaterial::seal(Suite::Ed25519, &pt, &to(&bj, &tj), &[9; 32]).unwrap().encode().unwrap();
         let i = at.index(bytes.len());
         bytes[i] ^= 1 << bit;
         if let Ok(s) = SealedMaterial::decode(&bytes)
-            && let Ok(opened) = s.open(&Keyring::of_identity(&bj))
+            && let Ok(opened) = s.open(Suite::Ed25519, &Keyring::of_identity(&bj))
         {
             // Only a flip in a part not covered by the seal (the other recipient's entry, a
             // region name) may still open, and then to the very same bytes.

@@ -219,7 +219,8 @@ impl Adversary {
                     version: None,
                 };
                 let frame = self.frame_to(world, from, target, body);
-                let bytes = Self::sign(&derived_identity("forger"), &frame)?;
+                let bytes =
+                    Self::sign(&derived_identity(world.fed.roster.suite, "forger")?, &frame)?;
                 Ok(Some((target, bytes, b)))
             }
             Behaviour::Stranger => {
@@ -231,7 +232,10 @@ impl Adversary {
                     digest: Digest::of(b"stranger catalog"),
                 };
                 let frame = self.frame_to(world, from, target, body);
-                let bytes = Self::sign(&derived_identity("stranger"), &frame)?;
+                let bytes = Self::sign(
+                    &derived_identity(world.fed.roster.suite, "stranger")?,
+                    &frame,
+                )?;
                 Ok(Some((target, bytes, b)))
             }
             Behaviour::Impersonation => {
@@ -247,7 +251,7 @@ impl Adversary {
                     version: None,
                 };
                 let frame = self.frame_to(world, from, target, body);
-                let identity = Identity::from_seed(world.fed.regions[m].identity.seed());
+                let identity = crate::federation::same_identity(&world.fed.regions[m].identity)?;
                 let bytes = Self::sign(&identity, &frame)?;
                 Ok(Some((target, bytes, b)))
             }
@@ -303,7 +307,7 @@ impl Adversary {
                     (
                         to,
                         side,
-                        Identity::from_seed(world.fed.regions[m].identity.seed()),
+                        crate::federation::same_identity(&world.fed.regions[m].identity)?,
                     )
                 } else {
                     // M relays, as its own, an event signed by a key off the roster.
@@ -312,7 +316,11 @@ impl Adversary {
                     } else {
                         (t.intake, Side::Handling)
                     };
-                    (to, side, derived_identity("forger"))
+                    (
+                        to,
+                        side,
+                        derived_identity(world.fed.roster.suite, "forger")?,
+                    )
                 };
                 if to == m {
                     return self.bad_frame(world, Behaviour::Impersonation, member, target);
@@ -345,7 +353,7 @@ impl Adversary {
                 };
                 let from = world.fed.id(m).clone();
                 let frame = self.frame_to(world, from, to, body);
-                let identity = Identity::from_seed(world.fed.regions[m].identity.seed());
+                let identity = crate::federation::same_identity(&world.fed.regions[m].identity)?;
                 let bytes = Self::sign(&identity, &frame)?;
                 Ok(Some((to, bytes, b)))
             }

@@ -242,7 +242,7 @@ mod tests {
     #[test]
     fn a_licence_a_stranger_signed_is_caught() {
         let fed = federation();
-        let stranger = derived_identity("test/stranger");
+        let stranger = derived_identity(fed.roster.suite, "test/stranger").unwrap();
         let app = application(&fed, &signed(&stranger, &licence(&fed)));
         let p = problem(&app, &fed.roster).unwrap();
         assert!(p.contains("does not verify"), "{p}");

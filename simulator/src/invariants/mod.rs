@@ -360,7 +360,7 @@ impl<'w> Checker<'w> {
         let Some(engine) = self.world.nodes[i].engine.as_ref() else {
             return;
         };
-        let result = tongban_protocol::engine::audit::verify_chain(engine.store());
+        let result = tongban_protocol::engine::audit::verify_chain(engine.store(), engine.suite());
         self.count("audit_chain");
         if let Err(e) = result {
             let detail = format!("node {}: {e}", self.world.fed.id(i));

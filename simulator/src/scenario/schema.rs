@@ -66,6 +66,9 @@ pub struct Scenario {
     /// Test-only: break a node on purpose, to show that the invariants catch it.
     #[serde(default)]
     pub sabotage: Option<Sabotage>,
+    /// The federation's crypto suite (`ed25519` or `sm`); `--suite` overrides it.
+    #[serde(default)]
+    pub suite: tongban_protocol::suite::Suite,
 }
 
 fn default_start() -> String {

@@ -147,6 +147,9 @@ fn build_report(mut sim: Sim<'_>) -> Report {
     if let Some(r) = sim.opts.generated_regions {
         reproduce.push_str(&format!(" --regions {r}"));
     }
+    if let Some(suite) = sim.opts.suite {
+        reproduce.push_str(&format!(" --suite {suite}"));
+    }
     Report {
         scenario: sim.scenario.name.clone(),
         seed: sim.opts.seed,

@@ -39,7 +39,7 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use tongban_office::{DelayRange, Delays, OutcomeMix, ReferenceConfig, ReferenceCore};
 use tongban_protocol::case::application::SubmittedMaterial;
 use tongban_protocol::engine::{Actor, Engine};
-use tongban_protocol::ids::{CaseId, Digest, RegionId, Timestamp};
+use tongban_protocol::ids::{CaseId, RegionId, Timestamp};
 use tongban_protocol::roster::Roster;
 use tongban_protocol::store::MemoryStore;
 
@@ -69,6 +69,8 @@ pub struct RunOptions {
     pub cases_per_day: Option<f64>,
     /// Overrides `generated_regions.count` (to run a scale scenario small, in tests).
     pub generated_regions: Option<usize>,
+    /// Overrides the scenario's crypto suite.
+    pub suite: Option<tongban_protocol::suite::Suite>,
     /// How many trace lines about cases to keep for a violation's report.
     pub trace_capacity: usize,
 }
@@ -81,6 +83,7 @@ impl RunOptions {
             until: None,
             cases_per_day: None,
             generated_regions: None,
+            suite: None,
             trace_capacity: 20_000,
         }
     }
@@ -169,6 +172,9 @@ impl<'a> Sim<'a> {
         }
         if let Some(u) = opts.until {
             scenario.until = u;
+        }
+        if let Some(suite) = opts.suite {
+            scenario.suite = suite;
         }
         scenario.validate()?;
         let mut fed = Federation::new(&scenario)?;
@@ -304,12 +310,12 @@ impl<'a> Sim<'a> {
         }
         for i in 0..n {
             let local = self.world.local(i);
-            let setup = self.setup(i);
+            let setup = self.setup(i)?;
             let mut engine = Engine::open(setup, MemoryStore::new(), local)
                 .map_err(|e| engine_error(self.world.fed.id(i), self.world.now, e))?;
             for m in &material_ids {
                 let content = format!("{} {m} 扫描件", self.world.fed.id(i)).into_bytes();
-                let digest = Digest::of(&content);
+                let digest = self.world.fed.roster.suite.digest(&content);
                 let size = content.len() as u64;
                 engine
                     // Shared scans, put in by the operator: any window may cite them.

@@ -12,7 +12,6 @@ use super::Sim;
 use super::queue::Phase;
 use crate::error::{Result, SimError, engine_error};
 use crate::faults::FaultEv;
-use crate::federation::derived_identity;
 use crate::world::{PendingIntake, accumulate};
 
 impl Sim<'_> {
@@ -246,13 +245,14 @@ impl Sim<'_> {
     pub(super) fn rotate(&mut self, i: usize) -> Result<()> {
         let region = self.world.fed.id(i).clone();
         self.rotations += 1;
-        let identity = derived_identity(&format!("node/{region}/rotation/{}", self.rotations));
-        let (next, doc) = self.world.fed.rotation(
-            &self.roster,
-            &region,
-            identity.public_key(),
-            Timestamp(self.world.now),
-        )?;
+        let identity = self
+            .world
+            .fed
+            .identity(&format!("node/{region}/rotation/{}", self.rotations))?;
+        let (next, doc) =
+            self.world
+                .fed
+                .rotation(&self.roster, &region, &identity, Timestamp(self.world.now))?;
         self.world.rosters.push((self.world.now, next.clone()));
         self.roster = next;
         self.roster_docs.push(doc);
@@ -308,7 +308,7 @@ impl Sim<'_> {
     /// sabotage), rebuilding the back office from the engine's open cases if `fresh`.
     pub(super) fn reopen(&mut self, i: usize, store: MemoryStore, fresh: bool) -> Result<()> {
         let local = self.world.local(i);
-        let mut setup = self.setup(i);
+        let mut setup = self.setup(i)?;
         if self.world.nodes[i].revoked_at.is_none() {
             // The operator restarts the node with the federation's roster of the day in its
             // config (as after a key rotation, which the genesis roster no longer allows).

@@ -17,16 +17,16 @@ use crate::world::accumulate;
 
 impl Sim<'_> {
     /// Node `i`'s engine setup, with the sabotage's wrong calendar if it is the node.
-    pub(super) fn setup(&self, i: usize) -> tongban_protocol::engine::EngineSetup {
+    pub(super) fn setup(&self, i: usize) -> Result<tongban_protocol::engine::EngineSetup> {
         let mut setup = self.world.fed.setup(
             i,
             self.world.nodes[i].catalog_version,
             self.scenario.catalog.version,
-        );
+        )?;
         if self.sabotage_on(SabotageKind::WrongCalendar, i) {
             setup.calendar = tongban_protocol::case::calendar::HolidayCalendar::weekdays_only();
         }
-        setup
+        Ok(setup)
     }
 
     /// Whether the test-only sabotage of `kind` is at work in node `i` (`wrong_calendar`
@@ -159,7 +159,11 @@ impl Sim<'_> {
                 let event = inspect::event(&bytes).ok_or_else(|| {
                     tongban_protocol::Error::NotFound("the event the sabotage forges".into())
                 })?;
-                let stranger = crate::federation::derived_identity("sabotage/stranger");
+                let stranger = crate::federation::derived_identity(
+                    self.world.fed.roster.suite,
+                    "sabotage/stranger",
+                )
+                .map_err(|e| tongban_protocol::Error::InvalidInput(e.to_string()))?;
                 let forged = stranger.sign(&event)?.into_parts().0;
                 store.put(Table::Events, &event_key, &forged)?;
                 (
@@ -186,7 +190,7 @@ impl Sim<'_> {
                 ("one audit record altered in place".into(), None)
             }
             SabotageKind::RewriteAudit => {
-                let n = rewrite_audit(store)?;
+                let n = rewrite_audit(store, self.world.fed.roster.suite)?;
                 (
                     format!("audit history rewritten: record 2 altered, {n} records relinked"),
                     None,
@@ -222,7 +226,11 @@ impl Sim<'_> {
                 let EventKind::Submitted { application } = &mut event.kind else {
                     return Ok(("intake event 1 is not an application".into(), None));
                 };
-                let stranger = crate::federation::derived_identity("sabotage/stranger");
+                let stranger = crate::federation::derived_identity(
+                    self.world.fed.roster.suite,
+                    "sabotage/stranger",
+                )
+                .map_err(|e| tongban_protocol::Error::InvalidInput(e.to_string()))?;
                 for m in &mut application.materials {
                     let Some(signed) = m.licence.as_ref() else {
                         continue;
@@ -256,7 +264,10 @@ impl Sim<'_> {
 /// Rewrites a node's audit chain from record 2 on as a node hiding what it did would: record 2
 /// altered, every later record's link and the head recomputed, so the chain verifies on its
 /// own. Returns how many records were relinked.
-fn rewrite_audit(store: &mut MemoryStore) -> tongban_protocol::Result<usize> {
+fn rewrite_audit(
+    store: &mut MemoryStore,
+    suite: tongban_protocol::suite::Suite,
+) -> tongban_protocol::Result<usize> {
     use tongban_protocol::engine::audit::AuditRecord;
     use tongban_protocol::ids::Digest;
     use tongban_protocol::store::{Store, Table};
@@ -284,7 +295,7 @@ fn rewrite_audit(store: &mut MemoryStore) -> tongban_protocol::Result<usize> {
             )?;
             relinked += 1;
         }
-        prev = record.hash()?;
+        prev = record.hash(suite)?;
         last = Some(record.seq);
     }
     if let Some(seq) = last {

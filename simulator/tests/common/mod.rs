@@ -10,9 +10,15 @@ pub(crate) fn scenario(name: &str) -> Scenario {
     Scenario::load(name).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// Options for a short run: `until` of workload, `cases_per_day` over the federation.
+/// Options for a short run: `until` of workload, `cases_per_day` over the federation, in the
+/// crypto suite `TONGBAN_SUITE` names (`.ci/run` sweeps the scenarios in `sm` too), else the
+/// scenario's.
 pub(crate) fn short(seed: u64, until: &str, cases_per_day: f64) -> RunOptions {
     let mut o = RunOptions::seed(seed);
+    o.suite = std::env::var("TONGBAN_SUITE").ok().map(|name| {
+        name.parse()
+            .unwrap_or_else(|e| panic!("TONGBAN_SUITE={name}: {e}"))
+    });
     o.until = Some(Dur::parse(until).unwrap_or_else(|e| panic!("{e}")));
     o.cases_per_day = Some(cases_per_day);
     o

@@ -17,7 +17,10 @@ fn finished(logs: &CaseLogs) -> bool {
 /// Feeds the events of `logs` into a fresh replica and checks that it folds to the same
 /// state with every event taking effect: the logs handed to `resume` are legal.
 fn assert_legal(logs: &CaseLogs) {
-    let mut replica = CaseLogs::new(logs.case().clone());
+    let mut replica = CaseLogs::new(
+        logs.case().clone(),
+        tongban_protocol::suite::Suite::default(),
+    );
     for side in [Side::Intake, Side::Handling] {
         for e in logs.log(side) {
             replica.insert(e.clone()).expect("a held event inserts");
@@ -514,10 +517,10 @@ fn a_withdrawal_that_crossed_the_conclusion_is_not_answered() {
         seen: vec![0, 3],
         at: Timestamp(10),
         kind: withdrawal_request(),
-        prev: logs
-            .log(Side::Intake)
-            .last()
-            .map(|e| e.digest().expect("digest")),
+        prev: logs.log(Side::Intake).last().map(|e| {
+            e.digest(tongban_protocol::suite::Suite::default())
+                .expect("digest")
+        }),
     };
     logs.insert(crossing).expect("inserted");
     assert_eq!(logs.state().withdrawal, Withdrawal::Declined);

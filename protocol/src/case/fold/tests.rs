@@ -7,6 +7,7 @@ use crate::case::clock::{Colour, DayUnit};
 use crate::case::events::samples;
 use crate::case::log::CaseLogs;
 use crate::ids::CaseId;
+use crate::suite::Suite;
 
 const DAY: u64 = Timestamp::DAY_MS;
 /// 2026-03-02 09:00 China time, a Monday.
@@ -28,7 +29,7 @@ fn approved() -> EventKind {
 
 /// Two replicas, one per writer, that see each other's events at once.
 fn run(steps: &[(Side, EventKind, u64)]) -> CaseLogs {
-    let mut logs = CaseLogs::new(CaseId::new("120000-1").unwrap());
+    let mut logs = CaseLogs::new(CaseId::new("120000-1").unwrap(), Suite::Ed25519);
     for (side, kind, at) in steps {
         logs.write(*side, kind.clone(), Timestamp(MON + at))
             .unwrap();
@@ -310,7 +311,7 @@ fn force(logs: &mut CaseLogs, side: Side, kind: EventKind, at: u64) {
         seq: mine.len() as u32 + 1,
         seen,
         at: Timestamp(MON + at),
-        prev: mine.last().map(|e| e.digest().unwrap()),
+        prev: mine.last().map(|e| e.digest(Suite::Ed25519).unwrap()),
         kind,
     };
     logs.insert(event).unwrap();
@@ -387,7 +388,7 @@ fn each_rule_refuses_where_its_own_condition_decides() {
 
     // As folded from a writer that did not check: an application that is not event 1,
     // a receipt that is not the handler's first event.
-    let mut logs = CaseLogs::new(CaseId::new("120000-1").unwrap());
+    let mut logs = CaseLogs::new(CaseId::new("120000-1").unwrap(), Suite::Ed25519);
     force(&mut logs, Intake, dispatched(), 0);
     force(&mut logs, Intake, submitted(), 1);
     assert_eq!(logs.state().application, None);
@@ -758,7 +759,7 @@ proptest::proptest! {
             .chain(all.log(Side::Handling))
             .cloned()
             .collect();
-        let mut replica = CaseLogs::new(all.case().clone());
+        let mut replica = CaseLogs::new(all.case().clone(), Suite::Ed25519);
         for &i in &order {
             replica.insert(events[i % events.len()].clone()).unwrap();
         }

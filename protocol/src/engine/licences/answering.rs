@@ -112,7 +112,7 @@ impl<S: Store> Engine<S> {
             Some(env.payload().from.clone()),
             LicenceRequest::KIND,
             &reason,
-            Digest::of(env.bytes()),
+            env.digest(),
             now,
         )?;
         self.sign_answer(env, AnswerOutcome::Refused { reason }, now)
@@ -126,7 +126,7 @@ impl<S: Store> Engine<S> {
     ) -> Result<Envelope<LicenceAnswer>> {
         self.identity.sign(&LicenceAnswer {
             id: env.payload().id,
-            request: Digest::of(env.bytes()),
+            request: env.digest(),
             from: self.me.clone(),
             to: env.payload().from.clone(),
             outcome,

@@ -186,12 +186,13 @@ impl<S: Store> Engine<S> {
         now: Timestamp,
     ) -> Result<()> {
         let bytes = crate::codec::to_cbor(asked)?;
+        let digest = self.suite().digest(&bytes);
         self.audit.append_refusal(
             &mut self.store,
             Some(region.clone()),
             LicenceRequest::KIND,
             reason,
-            Digest::of(&bytes),
+            digest,
             now,
         )
     }
@@ -313,7 +314,7 @@ impl<S: Store> Engine<S> {
         let request: LicenceRequest = crate::envelope::read_unverified(&record.request)?;
         if &answer.from != from
             || request.to != *from
-            || answer.request != Digest::of(&record.request)
+            || answer.request != self.suite().digest(&record.request)
         {
             return Err(Error::BadEvent(format!(
                 "an answer from {from} that is not to licence request {} as asked",

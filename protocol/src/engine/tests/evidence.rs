@@ -62,7 +62,7 @@ fn a_bundle_whose_roster_does_not_vouch_for_its_signer_is_refused() {
     let mut other = roster();
     other.federation = "elsewhere".into();
     for (i, m) in other.members.iter_mut().enumerate() {
-        m.node_key = Identity::from_seed([0x70 + i as u8; 32]).public_key();
+        m.node_key = crate::testing::identity_under_test([0x70 + i as u8; 32]).public_key();
     }
     let doc = RosterDocument::sign(&other, &[&governor(BJ), &governor(TJ)]).unwrap();
     let bytes = net

@@ -121,7 +121,7 @@ fn a_dispatch_carrying_a_licence_another_key_signed_is_refused() {
             shipment: None,
             licences: vec![forged],
         },
-        prev: Some(last.digest().unwrap()),
+        prev: Some(last.digest(crate::testing::suite_under_test()).unwrap()),
     };
     let err = net.refuse(
         TJ,
@@ -438,7 +438,9 @@ fn a_cited_licence_that_is_not_held_expired_or_forged_is_refused() {
     };
     // A digest the window's node never got from the issuing region.
     let mut request = net.request(TJ, HB, "1300000002");
-    request.materials.push(cite(Digest::of(b"nothing")));
+    request
+        .materials
+        .push(cite(crate::testing::suite_under_test().digest(b"nothing")));
     let err = net
         .node(TJ)
         .intake(&window(TJ), request, None, now)

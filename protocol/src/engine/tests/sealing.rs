@@ -47,7 +47,10 @@ fn a_material_from_a_tianjin_window_is_sealed_at_both_ends_and_only_the_parties_
     let mut net = Net::with(&[BJ, TJ, HB]);
     let case = net.intake(TJ, BJ, "1100000001");
     run_checking_frames(&mut net, &PLAINTEXTS);
-    let digests: Vec<Digest> = PLAINTEXTS.iter().map(|p| Digest::of(p)).collect();
+    let digests: Vec<Digest> = PLAINTEXTS
+        .iter()
+        .map(|p| crate::testing::suite_under_test().digest(p))
+        .collect();
     for (digest, plaintext) in digests.iter().zip(PLAINTEXTS) {
         for r in [TJ, BJ] {
             assert!(
@@ -106,7 +109,7 @@ fn a_material_cited_for_two_handlers_is_sealed_to_each_pair_apart() {
     net.run(|_| false);
     net.intake(TJ, HB, "1300000001");
     net.run(|_| false);
-    let digest = Digest::of(PLAINTEXTS[1]);
+    let digest = crate::testing::suite_under_test().digest(PLAINTEXTS[1]);
     let copies = net.node(TJ).sealed_copies(&digest).unwrap();
     assert_eq!(copies.len(), 2);
     for (peer, bytes) in copies {
@@ -127,7 +130,7 @@ fn a_material_cited_for_two_handlers_is_sealed_to_each_pair_apart() {
 fn a_local_case_keeps_its_materials_sealed_to_its_own_region() {
     let mut net = Net::new();
     net.intake(BJ, BJ, "1100000001");
-    let digest = Digest::of(PLAINTEXTS[1]);
+    let digest = crate::testing::suite_under_test().digest(PLAINTEXTS[1]);
     let sealed = sealed_at(&mut net, BJ, &digest);
     assert_eq!(sealed.recipients.len(), 1);
     assert_eq!(
@@ -145,11 +148,11 @@ fn a_node_reads_its_old_cases_after_a_key_rotation_and_a_restore() {
     let mut net = Net::new();
     net.intake(TJ, BJ, "1100000001");
     net.run(|_| false);
-    let old = Digest::of(PLAINTEXTS[1]);
+    let old = crate::testing::suite_under_test().digest(PLAINTEXTS[1]);
     let backup = net.node(BJ).store.clone();
 
     net.advance(60_000);
-    let new_identity = Identity::from_seed([b'r'; 32]);
+    let new_identity = crate::testing::identity_under_test([b'r'; 32]);
     let new_key = encryption_key(&new_identity).public_key();
     let now = net.now;
     let v2 = roster()
@@ -165,7 +168,7 @@ fn a_node_reads_its_old_cases_after_a_key_rotation_and_a_restore() {
 
     for store in [net.node(BJ).store.clone(), backup] {
         let mut restarted = setup(BJ);
-        restarted.identity = Identity::from_seed(new_identity.seed());
+        restarted.identity = crate::testing::identity_under_test(new_identity.seed());
         restarted.roster = v2.clone();
         let engine = Engine::open(restarted, store, now).unwrap();
         assert_eq!(

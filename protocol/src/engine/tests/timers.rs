@@ -293,12 +293,16 @@ fn frames_over_the_audit_budget_are_recorded_when_its_interval_ends() {
     net.commit(BJ);
     let at = deadline(&mut net, BJ);
     assert_eq!(at, since + 60_000);
-    let records = audit::verify_chain(net.node(BJ).store()).unwrap();
+    let records =
+        audit::verify_chain(net.node(BJ).store(), crate::testing::suite_under_test()).unwrap();
     tick_at(&mut net, BJ, at - 1);
-    assert_eq!(audit::verify_chain(net.node(BJ).store()).unwrap(), records);
+    assert_eq!(
+        audit::verify_chain(net.node(BJ).store(), crate::testing::suite_under_test()).unwrap(),
+        records
+    );
     tick_at(&mut net, BJ, at);
     assert_eq!(
-        audit::verify_chain(net.node(BJ).store()).unwrap(),
+        audit::verify_chain(net.node(BJ).store(), crate::testing::suite_under_test()).unwrap(),
         records + 1,
         "one record counts the two frames over the budget"
     );
@@ -318,7 +322,7 @@ fn incomplete_uploads_are_swept_every_twenty_fourth_of_their_expiry() {
     net.node(BJ)
         .upload_chunk(
             &window(BJ),
-            Digest::of(content),
+            crate::testing::suite_under_test().digest(content),
             0,
             content.len() as u64 * 2,
             content,

@@ -76,7 +76,12 @@ fn two_upgraded_nodes_agree_on_version_2_and_witness_each_others_audit_heads() {
     );
     // Each is the head Tianjin's own chain had: its chain checks against it.
     for head in &heads {
-        audit::verify_chain_against(net.node(TJ).store(), head).unwrap();
+        audit::verify_chain_against(
+            net.node(TJ).store(),
+            head,
+            crate::testing::suite_under_test(),
+        )
+        .unwrap();
     }
     assert_eq!(net.node(TJ).metrics().audit_heads_witnessed, 1);
     // And again every `audit_head_every_ms`, so a head lost with a connection comes again.
@@ -175,7 +180,12 @@ fn witnesses_acknowledge_heads_and_a_changed_record_is_named() {
         })
         .collect();
     assert!(acked.len() >= 3, "{acked:?}");
-    let clean = audit::check_against_witnesses(net.node(TJ).store(), &acked).unwrap();
+    let clean = audit::check_against_witnesses(
+        net.node(TJ).store(),
+        &acked,
+        crate::testing::suite_under_test(),
+    )
+    .unwrap();
     assert_eq!(clean.first_disagreement, None, "{clean:?}");
     let last = acked.iter().map(|(_, s, _)| *s).max().unwrap();
     assert_eq!(clean.agreed_up_to, last);
@@ -189,7 +199,8 @@ fn witnesses_acknowledge_heads_and_a_changed_record_is_named() {
             .unwrap();
     record.kind = "nothing_to_see".into();
     crate::engine::records::put(&mut store, Table::Audit, &target.to_be_bytes(), &record).unwrap();
-    let found = audit::check_against_witnesses(&store, &acked).unwrap();
+    let found =
+        audit::check_against_witnesses(&store, &acked, crate::testing::suite_under_test()).unwrap();
     let d = found.first_disagreement.expect("a disagreement");
     assert_eq!((d.seq, d.up_to), (target, target), "{d:?}");
 
@@ -206,9 +217,10 @@ fn witnesses_acknowledge_heads_and_a_changed_record_is_named() {
             }
             crate::engine::records::put(&mut store, Table::Audit, &key, &r).unwrap();
         }
-        prev = r.hash().unwrap();
+        prev = r.hash(crate::testing::suite_under_test()).unwrap();
     }
-    let found = audit::check_against_witnesses(&store, &acked).unwrap();
+    let found =
+        audit::check_against_witnesses(&store, &acked, crate::testing::suite_under_test()).unwrap();
     let d = found.first_disagreement.expect("a disagreement");
     let before = acked
         .iter()
