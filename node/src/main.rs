@@ -167,6 +167,12 @@ enum Command {
         /// reconciliation part).
         #[arg(long, value_delimiter = ',', value_name = "CASES,...")]
         reconcile_cases: Vec<u32>,
+        /// Shared cases two real nodes hold before one is restored from a backup that lacks
+        /// the last 100, one measurement per size (default 10000; 300 with --quick; each
+        /// above 100, at most 10000000; 0 skips the part). Both stores are filled through
+        /// the engines first: 10⁶ takes several minutes.
+        #[arg(long, value_delimiter = ',', value_name = "CASES,...")]
+        cutoff_cases: Vec<usize>,
         /// Applications the second node loses when it is restored from a backup taken before
         /// them, to catch up by reconciliation (default 100; 10 with --quick; at most 100000;
         /// 0 skips the restore part).
@@ -532,6 +538,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             seconds,
             restart_cases,
             reconcile_cases,
+            cutoff_cases,
             restore_cases,
         } => {
             let mut options = if quick {
@@ -577,6 +584,16 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                      most 10000000, or 0 alone to skip the part"
                 );
                 options.reconcile_sizes = reconcile_cases;
+            }
+            if cutoff_cases == [0] {
+                options.cutoff_sizes = Vec::new();
+            } else if !cutoff_cases.is_empty() {
+                anyhow::ensure!(
+                    cutoff_cases.iter().all(|n| (101..=10_000_000).contains(n)),
+                    "--cutoff-cases: each size above 100 (100 of them are lost) and at most \
+                     10000000, or 0 alone to skip the part"
+                );
+                options.cutoff_sizes = cutoff_cases;
             }
             let runtime = runtime(true)?;
             let report = runtime

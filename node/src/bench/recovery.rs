@@ -166,7 +166,11 @@ async fn take_backup(
 }
 
 /// Polls `/readyz` every 50 ms until it answers 200, for at most `limit`.
-async fn wait_ready(http: &reqwest::Client, node: &Node, limit: Duration) -> Result<(), NodeError> {
+pub(super) async fn wait_ready(
+    http: &reqwest::Client,
+    node: &Node,
+    limit: Duration,
+) -> Result<(), NodeError> {
     let by = Instant::now() + limit;
     loop {
         let answer = http.get(format!("{}/readyz", node.base)).send().await;

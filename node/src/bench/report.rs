@@ -31,6 +31,9 @@ pub struct Report {
     /// Reconciliation after a cut-off, one entry per size of shared set.
     #[serde(default)]
     pub reconciliation: Vec<super::reconcile::Reconciliation>,
+    /// Reconciliation over real nodes after a cut-off, one entry per size of shared set.
+    #[serde(default)]
+    pub reconciliation_over_nodes: Vec<super::cutoff::Cutoff>,
     /// A node restarted on a store filled with concluded cases (absent when not measured).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart: Option<super::restart::Restart>,

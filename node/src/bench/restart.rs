@@ -16,7 +16,7 @@ use tongban_protocol::case::date::Date;
 use tongban_protocol::case::events::{EventKind, Outcome, Shipment};
 use tongban_protocol::catalog::Delivery;
 use tongban_protocol::engine::{Actor, Engine, IntakeRequest, Output, Report};
-use tongban_protocol::ids::{Digest, Timestamp, WindowId};
+use tongban_protocol::ids::{Timestamp, WindowId};
 use tongban_protocol::store::Store;
 
 use super::files;
@@ -134,32 +134,10 @@ async fn worklist_page(base: &str, expected: usize) -> Result<f64, NodeError> {
 fn fill(config: &Path, cases: usize) -> Result<(u64, std::path::PathBuf), NodeError> {
     let config = NodeConfig::load(config)?;
     let mut now = crate::cli::now();
-    let setup = engine_setup(&config, RunOptions::default(), now)?;
-    std::fs::create_dir_all(&config.data_dir).map_err(|source| NodeError::Io {
-        what: "data dir",
-        path: config.data_dir.clone(),
-        source,
-    })?;
-    let store = NodeStore::open(&config, || {})?;
-    let mut engine = Engine::open(setup, store, now)?;
-    engine.seed_randomness(crate::keys::random_bytes::<32>()?);
+    let mut engine = open_engine(&config, now)?;
     let region = config.region.to_string();
-    let window = Actor::Window {
-        window: WindowId::new(format!("{region}-bench-01"))?,
-        operator: "bench".into(),
-    };
-    // Two materials every case cites: uploaded once, as a window would.
-    let mut materials = Vec::new();
-    for (id, name) in [("form", "申请书"), ("id-card", "居民身份证")] {
-        let content = format!("{name} for the restart bench").into_bytes();
-        let digest = Digest::of(&content);
-        let total = content.len() as u64;
-        engine.upload_chunk(&window, digest, 0, total, &content, now)?;
-        materials.push(json!({
-            "material": id, "digest": digest.to_string(), "size": total,
-            "media_type": "application/pdf", "original_checked": true
-        }));
-    }
+    let window = bench_window(&config)?;
+    let materials = upload_materials(&mut engine, &window, now)?;
     let mut shown = Instant::now();
     for i in 0..cases {
         now = Timestamp(now.0.max(crate::cli::now().0));
@@ -215,6 +193,53 @@ fn fill(config: &Path, cases: usize) -> Result<(u64, std::path::PathBuf), NodeEr
     settle(&mut engine)?;
     let events = engine.metrics().events_written;
     Ok((events, config.data_dir.clone()))
+}
+
+/// Opens the engine of the node `config` describes on its own store, in this process, as the
+/// node would (the store is created if it is not there).
+pub(super) fn open_engine(
+    config: &NodeConfig,
+    now: Timestamp,
+) -> Result<Engine<NodeStore>, NodeError> {
+    let setup = engine_setup(config, RunOptions::default(), now)?;
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| NodeError::Io {
+        what: "data dir",
+        path: config.data_dir.clone(),
+        source,
+    })?;
+    let store = NodeStore::open(config, || {})?;
+    let mut engine = Engine::open(setup, store, now)?;
+    engine.seed_randomness(crate::keys::random_bytes::<32>()?);
+    Ok(engine)
+}
+
+/// The window of `config`'s region that takes the bench's applications.
+pub(super) fn bench_window(config: &NodeConfig) -> Result<Actor, NodeError> {
+    Ok(Actor::Window {
+        window: WindowId::new(format!("{}-bench-01", config.region))?,
+        operator: "bench".into(),
+    })
+}
+
+/// Uploads the two materials every bench case cites, once, as a window would; returns them as
+/// an application lists them.
+pub(super) fn upload_materials<S: Store>(
+    engine: &mut Engine<S>,
+    window: &Actor,
+    now: Timestamp,
+) -> Result<Vec<serde_json::Value>, NodeError> {
+    let mut materials = Vec::new();
+    for (id, name) in [("form", "申请书"), ("id-card", "居民身份证")] {
+        let content = format!("{name} for the restart bench").into_bytes();
+        let digest = engine.suite().digest(&content);
+        let total = content.len() as u64;
+        engine.upload_chunk(window, digest, 0, total, &content, now)?;
+        materials.push(json!({
+            "material": id, "digest": digest.to_string(), "size": total,
+            "media_type": "application/pdf", "original_checked": true
+        }));
+    }
+    Ok(materials)
 }
 
 /// Commits, and tells the engine the back office took every notice the commit handed out (the
