@@ -77,6 +77,12 @@ pub(super) async fn back_office_loop<B: BackOffice>(
                 queue.insert(id, fresh(notice));
             }
             _ = poll.tick() => {
+                // A node restored from a backup writes nothing until its peers gave back what
+                // it wrote since: its back office's reports wait in the back office meanwhile
+                // (polled, they were refused one by one and crowded the engine's queue).
+                if engine.snapshot().recovering.is_some() {
+                    continue;
+                }
                 match office.poll().await {
                     Ok(reports) => {
                         // The adapter learns what became of each report only after the
@@ -158,8 +164,10 @@ async fn take_reports(engine: &EngineHandle, reports: Vec<Report>) -> Vec<Report
     for rx in pending {
         outcomes.push(match rx.await {
             Ok(Ok(_)) => ReportOutcome::Kept,
-            // The store failed (the process is about to exit) or the engine is gone.
-            Ok(Err(Error::Storage(_))) | Err(_) => ReportOutcome::NotKept,
+            // The store failed (the process is about to exit) or the engine is gone; or the
+            // node began recovering from a backup since the poll: the report is not lost, the
+            // back office hands it over again.
+            Ok(Err(Error::Storage(_) | Error::Recovering(_))) | Err(_) => ReportOutcome::NotKept,
             Ok(Err(e)) => ReportOutcome::Refused(e.to_string()),
         });
     }
@@ -301,6 +309,76 @@ mod tests {
         assert_eq!(*office.delivered.lock().unwrap(), vec![case(2), case(1)]);
         assert_eq!(told.failed.len(), 1);
         task.abort();
+    }
+
+    /// A node restored from a backup refuses every write of its own until its peers gave back
+    /// what it wrote since. Its back office's reports wait in the back office meanwhile: the
+    /// loop polls none (before, every report was handed over, refused, logged as a warning
+    /// and settled as refused, so a file-drop back office moved it aside for good), and
+    /// polls again once recovery is over.
+    #[tokio::test]
+    async fn no_report_is_taken_while_the_node_recovers_from_a_backup() {
+        let office = FakeOffice::default();
+        let (handle, rx, published) = engine_queue();
+        published
+            .send(Arc::new(crate::daemon::queue::Snapshot {
+                recovering: Some(vec![
+                    tongban_protocol::ids::RegionId::new("120000").unwrap(),
+                ]),
+                ..Default::default()
+            }))
+            .unwrap();
+        let (_notice_tx, notice_rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(back_office_loop(
+            office.clone(),
+            notice_rx,
+            handle,
+            NoticesConfig::default(),
+        ));
+        let mut told = Told::default();
+        for _ in 0..10 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            drain(&rx, &mut told);
+        }
+        assert_eq!(told.reports, 0, "a report was handed over while recovering");
+        assert_eq!(office.polls.load(Ordering::SeqCst), 0);
+        published
+            .send(Arc::new(crate::daemon::queue::Snapshot::default()))
+            .unwrap();
+        for _ in 0..10 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            drain(&rx, &mut told);
+        }
+        assert!(
+            told.reports >= 2,
+            "polled again after recovery: {}",
+            told.reports
+        );
+        task.abort();
+    }
+
+    /// A report the engine refused because the node is recovering (it began after the poll)
+    /// is not kept, not refused: the back office keeps it and hands it over again.
+    #[tokio::test]
+    async fn a_report_refused_while_recovering_is_handed_over_again() {
+        let (handle, rx, _published) = engine_queue();
+        let reports = vec![Report {
+            case: case(9),
+            event: EventKind::accepted("", "李受理", "受理1号"),
+        }];
+        let taking = tokio::spawn(async move { take_reports(&handle, reports).await });
+        loop {
+            if let Some(Command::Report { reply, .. }) = rx.try_recv() {
+                let _ = reply.send(Err(Error::Recovering("waiting for 120000".into())));
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let outcomes = taking.await.unwrap();
+        assert!(
+            matches!(outcomes[..], [ReportOutcome::NotKept]),
+            "{outcomes:?}"
+        );
     }
 
     /// A case's later notice waits behind its first while that one is being retried, and the
