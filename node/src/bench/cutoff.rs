@@ -18,9 +18,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use tongban_protocol::case::events::EventKind;
-use tongban_protocol::engine::{Engine, GossipTopic, Handover, IntakeRequest, Io, Notice, Report};
+use tongban_protocol::engine::{Engine, GossipTopic, Handover, Io, Notice, Report};
 use tongban_protocol::ids::CaseId;
 use tongban_protocol::ids::{RegionId, Timestamp};
 use tongban_protocol::roster::Roster;
@@ -152,21 +151,8 @@ pub async fn measure(dir: &Path, shared: usize) -> Result<Cutoff, NodeError> {
         .map_err(|e| NodeError::Refused(format!("HTTP client: {e}")))?;
     recovery::wait_ready(&http, restored, Duration::from_secs(600)).await?;
     let seconds_to_ready = started.elapsed().as_secs_f64();
-    let [sessions, bytes_out, bytes_in, events_recovered] = nodes::counters(
-        &http,
-        restored,
-        &[
-            "tongban_reconciliations_total",
-            "tongban_reconcile_bytes_out_total",
-            "tongban_reconcile_bytes_in_total",
-            "tongban_events_recovered_total",
-        ],
-    )
-    .await?[..] else {
-        return Err(NodeError::Refused(
-            "reading the restored node's counters".into(),
-        ));
-    };
+    let [sessions, bytes_out, bytes_in, events_recovered] =
+        recovery::catch_up_counters(&http, restored).await?;
     Ok(Cutoff {
         shared,
         lost: LOST,
@@ -212,14 +198,7 @@ fn fill(configs: &[std::path::PathBuf], shared: usize, backup: &Path) -> Result<
     let mut batch: Vec<CaseId> = Vec::with_capacity(BATCH);
     for i in 0..shared {
         now = Timestamp(now.0.max(crate::cli::now().0));
-        let request: IntakeRequest = serde_json::from_value(json!({
-            "region": handler,
-            "impl_code": files::item_code(&handler),
-            "applicant": files::applicant(i),
-            "materials": materials,
-            "delivery": {"method": "mail", "address": "北京市东城区正义路2号"}
-        }))
-        .map_err(|e| NodeError::Refused(format!("the bench's application: {e}")))?;
+        let request = restart::bench_request(&handler, i, &materials)?;
         batch.push(pair.engines[0].intake(&window, request, None, now)?.case);
         if (i + 1) % BATCH == 0 || i + 1 == shared - LOST || i + 1 == shared {
             pair.settle(now)?;

@@ -110,21 +110,7 @@ pub async fn run(
     restored.start_again(dir, "restored")?;
     wait_ready(http, restored, Duration::from_secs(120)).await?;
     let seconds_to_ready = started.elapsed().as_secs_f64();
-    let [sessions, bytes_out, bytes_in, recovered] = nodes::counters(
-        http,
-        restored,
-        &[
-            "tongban_reconciliations_total",
-            "tongban_reconcile_bytes_out_total",
-            "tongban_reconcile_bytes_in_total",
-            "tongban_events_recovered_total",
-        ],
-    )
-    .await?[..] else {
-        return Err(NodeError::Refused(
-            "reading the restored node's counters".into(),
-        ));
-    };
+    let [sessions, bytes_out, bytes_in, recovered] = catch_up_counters(http, restored).await?;
     Ok(Recovery {
         region: restored.region.clone(),
         cases_in_backup,
@@ -135,6 +121,27 @@ pub async fn run(
         reconcile_bytes_in: bytes_in,
         events_recovered: recovered,
     })
+}
+
+/// A restored node's catch-up, from its counters: sessions it started, reconciliation bytes
+/// out and in, and its own events taken back.
+pub(super) async fn catch_up_counters(
+    http: &reqwest::Client,
+    node: &Node,
+) -> Result<[u64; 4], NodeError> {
+    let read = nodes::counters(
+        http,
+        node,
+        &[
+            "tongban_reconciliations_total",
+            "tongban_reconcile_bytes_out_total",
+            "tongban_reconcile_bytes_in_total",
+            "tongban_events_recovered_total",
+        ],
+    )
+    .await?;
+    read.try_into()
+        .map_err(|_| NodeError::Refused("reading the restored node's counters".into()))
 }
 
 /// Asks `node` for a backup and writes it to `to`: the cases it holds, if it says.

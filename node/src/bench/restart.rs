@@ -141,14 +141,7 @@ fn fill(config: &Path, cases: usize) -> Result<(u64, std::path::PathBuf), NodeEr
     let mut shown = Instant::now();
     for i in 0..cases {
         now = Timestamp(now.0.max(crate::cli::now().0));
-        let request: IntakeRequest = serde_json::from_value(json!({
-            "region": region,
-            "impl_code": files::item_code(&region),
-            "applicant": files::applicant(i),
-            "materials": materials,
-            "delivery": {"method": "mail", "address": "北京市东城区正义路2号"}
-        }))
-        .map_err(|e| NodeError::Refused(format!("the bench's application: {e}")))?;
+        let request = bench_request(&region, i, &materials)?;
         let case = engine.intake(&window, request, None, now)?.case;
         for event in [
             EventKind::accepted("市场监督管理局", "参考后台", &format!("受理〔{case}〕号")),
@@ -240,6 +233,22 @@ pub(super) fn upload_materials<S: Store>(
         }));
     }
     Ok(materials)
+}
+
+/// The bench's `i`th application, taken at a window for `region`'s item, citing `materials`.
+pub(super) fn bench_request(
+    region: &str,
+    i: usize,
+    materials: &[serde_json::Value],
+) -> Result<IntakeRequest, NodeError> {
+    serde_json::from_value(json!({
+        "region": region,
+        "impl_code": files::item_code(region),
+        "applicant": files::applicant(i),
+        "materials": materials,
+        "delivery": {"method": "mail", "address": "北京市东城区正义路2号"}
+    }))
+    .map_err(|e| NodeError::Refused(format!("the bench's application: {e}")))
 }
 
 /// Commits, and tells the engine the back office took every notice the commit handed out (the

@@ -391,6 +391,20 @@ impl Net {
         self.commit(r);
     }
 
+    /// A case taken at Tianjin's window for Beijing's item, and accepted by Beijing's back
+    /// office, all delivered.
+    fn accepted_case(&mut self) -> CaseId {
+        let case = self.intake(TJ, BJ, "1100000001");
+        self.run(|_| false);
+        self.report(
+            BJ,
+            &case,
+            EventKind::accepted("市场监督管理局", "王受理", "受字1号"),
+        );
+        self.run(|_| false);
+        case
+    }
+
     fn state(&mut self, r: &str, case: &CaseId) -> crate::case::fold::CaseState {
         let now = self.now;
         self.node(r).case_view(case, now).unwrap().state
@@ -1237,14 +1251,7 @@ fn catalogs_spread_and_search_finds_items_everywhere() {
 #[test]
 fn worklists_filter_and_colour() {
     let mut net = Net::new();
-    let case = net.intake(TJ, BJ, "1100000001");
-    net.run(|_| false);
-    net.report(
-        BJ,
-        &case,
-        EventKind::accepted("市场监督管理局", "王受理", "受字1号"),
-    );
-    net.run(|_| false);
+    net.accepted_case();
     net.now = net.now.plus_ms(10 * Timestamp::DAY_MS);
     let now = net.now;
     let red = net
