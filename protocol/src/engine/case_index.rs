@@ -152,6 +152,11 @@ impl<S: Store> Engine<S> {
                     &share_key(&peer, &record.case),
                     &shared,
                 )?;
+                self.share_changed(
+                    &peer,
+                    Entry::new(record.case.clone(), shared.intake_seq, shared.handling_seq)
+                        .with_participants(shared.participant_seqs.clone()),
+                );
             }
         }
         if before.is_none() {

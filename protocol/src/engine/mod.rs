@@ -390,6 +390,9 @@ pub struct Engine<S: Store> {
     /// When each peer's last connect was handled (see `peer_connected`).
     last_connect: BTreeMap<RegionId, Timestamp>,
     recon_sessions: BTreeMap<(RegionId, u64), std::sync::Arc<crate::reconcile::ReconSet>>,
+    /// Each peer's shared set as of its last session, and the entries changed since (see
+    /// `sync::SharedSnapshot`).
+    shared_snapshots: BTreeMap<RegionId, sync::SharedSnapshot>,
     last_announce: Option<Timestamp>,
     /// Members whose catalog is not held: when to ask them next, and how often we asked.
     catalog_asks: BTreeMap<RegionId, (Timestamp, u32)>,
@@ -480,6 +483,7 @@ impl<S: Store> Engine<S> {
             last_reconcile: BTreeMap::new(),
             last_connect: BTreeMap::new(),
             recon_sessions: BTreeMap::new(),
+            shared_snapshots: BTreeMap::new(),
             last_announce: None,
             catalog_asks: BTreeMap::new(),
             catalog_wanted: BTreeMap::new(),

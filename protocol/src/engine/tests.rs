@@ -1248,6 +1248,47 @@ fn catalogs_spread_and_search_finds_items_everywhere() {
     assert_eq!(by_code.len(), 2);
 }
 
+/// A session's shared set is kept from the peer's last session with the changes since laid
+/// over it (`sync::SharedSnapshot`): it must be what the store holds, whatever moved on in
+/// between — a new case, a later event of an old one, on either side.
+#[test]
+fn a_session_s_shared_set_is_what_the_store_holds_as_cases_move_on() {
+    let mut net = Net::new();
+    let first = net.accepted_case();
+    let check = |net: &mut Net| {
+        for (a, b) in [(TJ, BJ), (BJ, TJ)] {
+            let stored =
+                crate::reconcile::ReconSet::new(net.node(a).shared_entries(&region(b)).unwrap());
+            let kept = net.node(a).shared_with(&region(b)).unwrap();
+            assert_eq!(kept.entries(), stored.entries(), "{a} with {b}");
+            assert_eq!(kept.fingerprint(), stored.fingerprint(), "{a} with {b}");
+        }
+    };
+    check(&mut net);
+    let second = net.intake(TJ, BJ, "1100000001");
+    net.run(|_| false);
+    net.report(
+        BJ,
+        &first,
+        EventKind::Concluded {
+            outcome: Outcome::Approved {
+                licences: Vec::new(),
+            },
+        },
+    );
+    net.run(|_| false);
+    check(&mut net);
+    net.report(
+        BJ,
+        &second,
+        EventKind::accepted("市场监督管理局", "王受理", "受字2号"),
+    );
+    net.run(|_| false);
+    net.advance(EngineConfig::default().reconcile_every_ms);
+    net.run(|_| false);
+    check(&mut net);
+}
+
 #[test]
 fn worklists_filter_and_colour() {
     let mut net = Net::new();

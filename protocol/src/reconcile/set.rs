@@ -121,6 +121,44 @@ impl ReconSet {
         }
     }
 
+    /// This set with `changed` laid over it: each entry replaces the set's entry of the same
+    /// case, or joins the set. The entries kept keep their hashes (read off the prefix sums),
+    /// so only the changed ones are hashed: what keeps a node's snapshot of a million shared
+    /// cases current costs a pass of additions, not a million hashes and a read of the store.
+    /// `changed` holds one entry per case, as a share set does.
+    pub fn with_changes<'a>(&self, changed: impl IntoIterator<Item = &'a Entry>) -> ReconSet {
+        let mut changed: Vec<&Entry> = changed.into_iter().collect();
+        changed.sort_unstable_by(|a, b| a.case.cmp(&b.case));
+        changed.dedup_by(|a, b| a.case == b.case);
+        let mut entries = Vec::with_capacity(self.entries.len() + changed.len());
+        let mut sums = Vec::with_capacity(self.entries.len() + changed.len() + 1);
+        let mut sum = 0u128;
+        sums.push(sum);
+        let mut push = |entry: Entry, hash: u128| {
+            sum = sum.wrapping_add(hash);
+            sums.push(sum);
+            entries.push(entry);
+        };
+        let mut changes = changed.into_iter().peekable();
+        for (entry, hash) in self.entries.iter().zip(self.hashes()) {
+            while let Some(c) = changes.next_if(|c| c.case < entry.case) {
+                push(c.clone(), c.hash());
+            }
+            match changes.next_if(|c| c.case == entry.case) {
+                Some(c) => push(c.clone(), c.hash()),
+                None => push(entry.clone(), hash),
+            }
+        }
+        for c in changes {
+            push(c.clone(), c.hash());
+        }
+        ReconSet {
+            entries,
+            sums,
+            by_hash: OnceLock::new(),
+        }
+    }
+
     /// Number of entries.
     pub fn len(&self) -> usize {
         self.entries.len()

@@ -265,6 +265,30 @@ fn valid_message() -> impl Strategy<Value = ReconMessage> {
 proptest! {
     #![proptest_config(crate::testing::proptest_config(64))]
 
+    /// A share set kept current by laying changes over it is the set built afresh from the
+    /// changed entries: the same entries, the same fingerprint of every range, the same hashes.
+    #[test]
+    fn a_set_with_changes_laid_over_it_is_the_set_built_afresh(
+        base in proptest::collection::btree_map(0u32..400, (1u32..9, 0u32..9), 0..200),
+        changes in proptest::collection::btree_map(0u32..400, (1u32..9, 0u32..9), 0..60),
+    ) {
+        let entry_of = |n: &u32, (i, h): &(u32, u32)| entry(&format!("120000-{n:04}"), *i, *h);
+        let old = ReconSet::new(base.iter().map(|(n, s)| entry_of(n, s)));
+        let changed: Vec<Entry> = changes.iter().map(|(n, s)| entry_of(n, s)).collect();
+        let mut merged = base.clone();
+        merged.extend(changes.clone());
+        let fresh = ReconSet::new(merged.iter().map(|(n, s)| entry_of(n, s)));
+        let laid = old.with_changes(&changed);
+        prop_assert_eq!(laid.entries(), fresh.entries());
+        prop_assert_eq!(laid.hashes().collect::<Vec<_>>(), fresh.hashes().collect::<Vec<_>>());
+        for lo in 0..=fresh.len() {
+            prop_assert_eq!(laid.fingerprint_of(lo, fresh.len()), fresh.fingerprint_of(lo, fresh.len()));
+        }
+        for e in &changed {
+            prop_assert!(laid.by_hash(e.hash()).is_some());
+        }
+    }
+
     #[test]
     fn messages_round_trip(message in valid_message()) {
         let bytes = message.encode().unwrap();
