@@ -50,7 +50,8 @@ pub(super) struct SharedSnapshot {
 
 impl<S: Store> Engine<S> {
     /// The entries of the cases shared with `peer`: the snapshot of the last session brought
-    /// up to date, or, for a peer's first session, read from the store.
+    /// up to date, or, for a peer's first session (or while none is shared), read from the
+    /// store.
     pub(super) fn shared_with(&mut self, peer: &RegionId) -> Result<Arc<ReconSet>> {
         if let Some(snapshot) = self.shared_snapshots.get_mut(peer) {
             if !snapshot.changed.is_empty() {
@@ -60,13 +61,17 @@ impl<S: Store> Engine<S> {
             return Ok(Arc::clone(&snapshot.set));
         }
         let set = Arc::new(ReconSet::new(self.shared_entries(peer)?));
-        self.shared_snapshots.insert(
-            peer.clone(),
-            SharedSnapshot {
-                set: Arc::clone(&set),
-                changed: std::collections::BTreeMap::new(),
-            },
-        );
+        // An empty set costs nothing to read again, and most pairs of a large federation share
+        // no case: kept, it would be a snapshot per peer for nothing (a million in scale-1000).
+        if !set.is_empty() {
+            self.shared_snapshots.insert(
+                peer.clone(),
+                SharedSnapshot {
+                    set: Arc::clone(&set),
+                    changed: std::collections::BTreeMap::new(),
+                },
+            );
+        }
         Ok(set)
     }
 
