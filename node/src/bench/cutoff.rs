@@ -110,6 +110,35 @@ impl Pair {
     }
 }
 
+/// The part as the bench runs it: each size of shared set in turn, a row of the table for
+/// each as it is measured.
+pub(super) async fn measure_all(sizes: &[usize], dir: &Path) -> Result<Vec<Cutoff>, NodeError> {
+    if sizes.is_empty() {
+        return Ok(Vec::new());
+    }
+    println!(
+        "\nReconciliation over two real nodes after a cut-off (one restored from a backup \
+         that lacks the last {LOST} shared cases)"
+    );
+    let mut all = Vec::new();
+    for &n in sizes {
+        let c = measure(dir, n).await?;
+        super::row(
+            &format!("{n} shared, filled"),
+            format!("{:.1} s (both engines in this process)", c.fill_seconds),
+        );
+        super::row(
+            &format!("{n} shared, restored node ready"),
+            format!(
+                "{:.2} s after its start; {} sessions, {} bytes out, {} in; {} events taken back",
+                c.seconds_to_ready, c.sessions, c.bytes_out, c.bytes_in, c.events_recovered
+            ),
+        );
+        all.push(c);
+    }
+    Ok(all)
+}
+
 /// Measures a cut-off of `shared` cases in a folder under `dir`.
 pub async fn measure(dir: &Path, shared: usize) -> Result<Cutoff, NodeError> {
     if shared <= LOST {

@@ -170,7 +170,7 @@ async fn measure(options: &Options) -> Result<Report, NodeError> {
     let federation = federation(options, dir.path(), &http).await?;
     let plain = plain(options, dir.path(), &http).await?;
     let reconciliation = reconciliation(options)?;
-    let reconciliation_over_nodes = over_nodes(options, dir.path()).await?;
+    let reconciliation_over_nodes = cutoff::measure_all(&options.cutoff_sizes, dir.path()).await?;
     let restart = if options.restart_cases > 0 {
         Some(restart(options, dir.path()).await?)
     } else {
@@ -225,36 +225,6 @@ fn reconciliation(options: &Options) -> Result<Vec<reconcile::Reconciliation>, N
             );
         }
         all.push(r);
-    }
-    Ok(all)
-}
-
-/// The cut-off over real nodes: each size of shared set, one node restored from a backup
-/// that lacks the last [`cutoff::LOST`] cases.
-async fn over_nodes(options: &Options, dir: &Path) -> Result<Vec<cutoff::Cutoff>, NodeError> {
-    if options.cutoff_sizes.is_empty() {
-        return Ok(Vec::new());
-    }
-    println!(
-        "\nReconciliation over two real nodes after a cut-off (one restored from a backup \
-         that lacks the last {} shared cases)",
-        cutoff::LOST
-    );
-    let mut all = Vec::new();
-    for &n in &options.cutoff_sizes {
-        let c = cutoff::measure(dir, n).await?;
-        row(
-            &format!("{n} shared, filled"),
-            format!("{:.1} s (both engines in this process)", c.fill_seconds),
-        );
-        row(
-            &format!("{n} shared, restored node ready"),
-            format!(
-                "{:.2} s after its start; {} sessions, {} bytes out, {} in; {} events taken back",
-                c.seconds_to_ready, c.sessions, c.bytes_out, c.bytes_in, c.events_recovered
-            ),
-        );
-        all.push(c);
     }
     Ok(all)
 }
