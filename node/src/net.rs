@@ -37,7 +37,7 @@ use tongban_protocol::roster::Roster;
 use tongban_protocol::wire::{MAX_FRAME_SIZE, agree};
 use tracing::{debug, error, info, warn};
 
-use crate::daemon::{Command, EngineHandle};
+use crate::daemon::{Command, EngineHandle, Precheck};
 use crate::error::NodeError;
 use crate::limits::{
     MAX_OUTBOUND_PER_PEER, MAX_OUTBOUND_WAITING, MAX_STREAMS_PER_CONNECTION, NewestConnections,
@@ -436,6 +436,9 @@ pub async fn start(
             .map_err(|e| NodeError::Refused(format!("subscribing to {}: {e}", topic.name())))?;
     }
     let mut directory = Directory::new(&roster, &me);
+    // What peers' frames are checked against before the engine takes them (see
+    // `daemon::Precheck`); kept as the engine's roster changes.
+    let mut checking = Arc::new(roster);
     for pid in directory.by_peer.keys() {
         swarm.behaviour_mut().allow.allow_peer(*pid);
     }
@@ -503,6 +506,7 @@ pub async fn start(
                                 swarm.behaviour_mut().allow.allow_peer(*pid);
                             }
                             directory = next;
+                            checking = Arc::from(roster);
                         }
                     }
                 }
@@ -511,7 +515,7 @@ pub async fn start(
                         match message {
                             request_response::Message::Request { request, channel, .. } => {
                                 let answer = match (directory.by_peer.get(&peer), request) {
-                                    (Some(region), FrameRequest::Frame(frame)) => match gate.admit(peer, region, frame.len(), |ticket| Command::Frame { bytes: frame, ticket }) {
+                                    (Some(region), FrameRequest::Frame(frame)) => match gate.admit(peer, region, frame.len(), |ticket| Command::Frame { frame: Precheck::start(frame, checking.clone()), ticket }) {
                                         Ok(()) => Vec::new(),
                                         Err(reason) => reason.message().into_bytes(),
                                     },

@@ -231,7 +231,17 @@ pub fn peek_signer(bytes: &[u8], limit: usize) -> Result<KeyId> {
 /// a typed error for oversized input, malformed COSE, wrong algorithm or kind, unknown
 /// version, unknown signer, bad signature, or a payload that does not decode.
 pub fn open<T: Signable, K: KeyLookup + ?Sized>(bytes: &[u8], keys: &K) -> Result<Envelope<T>> {
-    let (sign1, signer, version, suite) = verify::<T, K>(bytes, keys)?;
+    open_prechecked(bytes, keys, None)
+}
+
+/// [`open`], taking a signature found in `pre` as checked instead of checking it again (see
+/// [`Prechecked`]): the same key must still be the one `keys` trusts.
+pub fn open_prechecked<T: Signable, K: KeyLookup + ?Sized>(
+    bytes: &[u8],
+    keys: &K,
+    pre: Option<&Prechecked>,
+) -> Result<Envelope<T>> {
+    let (sign1, signer, version, suite, _) = verify::<T, K>(bytes, keys, pre)?;
     let payload = decode_payload::<T>(&sign1)?;
     Ok(Envelope {
         bytes: bytes.to_vec(),
@@ -249,7 +259,7 @@ pub(crate) fn open_payload_bytes<T: Signable, K: KeyLookup + ?Sized>(
     bytes: &[u8],
     keys: &K,
 ) -> Result<(Vec<u8>, KeyId)> {
-    let (sign1, signer, _, _) = verify::<T, K>(bytes, keys)?;
+    let (sign1, signer, _, _, _) = verify::<T, K>(bytes, keys, None)?;
     let payload = sign1.payload.ok_or_else(|| {
         Error::NotCoseSign1("the payload is detached (nil); tongban envelopes carry it".into())
     })?;
@@ -257,11 +267,13 @@ pub(crate) fn open_payload_bytes<T: Signable, K: KeyLookup + ?Sized>(
 }
 
 /// Parses an envelope of kind `T`, checks its headers and its signature by a key `keys`
-/// trusts; the payload is left undecoded.
+/// trusts (unless `pre` holds that key's signature over the same bytes); the payload is left
+/// undecoded. Returns the key too.
 fn verify<T: Signable, K: KeyLookup + ?Sized>(
     bytes: &[u8],
     keys: &K,
-) -> Result<(CoseSign1, KeyId, u64, Suite)> {
+    pre: Option<&Prechecked>,
+) -> Result<(CoseSign1, KeyId, u64, Suite, PublicKey)> {
     let sign1 = parse(bytes, T::MAX_SIZE, T::KIND)?;
     let signer = signer_of(&sign1)?;
     let (version, suite) = check_headers::<T>(&sign1)?;
@@ -279,6 +291,9 @@ fn verify<T: Signable, K: KeyLookup + ?Sized>(
             ),
         });
     }
+    if pre.is_some_and(|p| p.holds(signer, &public, &sign1)) {
+        return Ok((sign1, signer, version, suite, public));
+    }
     let verifying = public.verifying_key()?;
     let bad = || Error::BadSignature {
         kid: signer.to_string(),
@@ -290,7 +305,7 @@ fn verify<T: Signable, K: KeyLookup + ?Sized>(
             Err(bad())
         }
     })?;
-    Ok((sign1, signer, version, suite))
+    Ok((sign1, signer, version, suite, public))
 }
 
 /// The suite an envelope's `alg` names, without verifying anything: what a digest of bytes
@@ -449,6 +464,9 @@ fn check_headers<T: Signable>(sign1: &CoseSign1) -> Result<(u64, Suite)> {
     }
     Ok((version, suite))
 }
+
+mod prechecked;
+pub use prechecked::Prechecked;
 
 #[cfg(test)]
 mod tests;

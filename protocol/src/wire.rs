@@ -30,9 +30,9 @@ use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
 use crate::case::events::Side;
-use crate::envelope::{Envelope, Signable, open};
+use crate::envelope::{Envelope, KeyLookup, Prechecked, Signable, open_prechecked};
 use crate::error::{Error, Result};
-use crate::ids::{CaseId, Digest, RegionId, Timestamp};
+use crate::ids::{CaseId, Digest, KeyId, PublicKey, RegionId, Timestamp};
 use crate::roster::{Roster, RosterDocument};
 
 /// The wire protocol versions this code speaks, oldest first: the `v=` of a frame's content
@@ -356,7 +356,19 @@ pub fn open_frame(
     me: &RegionId,
     now: Timestamp,
 ) -> Result<Envelope<Frame>> {
-    let env: Envelope<Frame> = open(bytes, &roster.nodes_at(now))?;
+    open_prechecked_frame(bytes, roster, me, now, None)
+}
+
+/// [`open_frame`], taking the frame's signature as checked if `pre` holds it (see
+/// [`precheck_frame`]).
+pub fn open_prechecked_frame(
+    bytes: &[u8],
+    roster: &Roster,
+    me: &RegionId,
+    now: Timestamp,
+    pre: Option<&Prechecked>,
+) -> Result<Envelope<Frame>> {
+    let env: Envelope<Frame> = open_prechecked(bytes, &roster.nodes_at(now), pre)?;
     let frame = env.payload();
     let own = roster
         .region(&frame.from)
@@ -391,6 +403,58 @@ pub fn open_frame(
     }
     frame.body.check_counts()?;
     Ok(env)
+}
+
+/// Checks the signatures of a frame and of the events and receipts inside it, for a node to do
+/// on another thread before its engine takes the frame ([`crate::engine::Engine::on_prechecked_frame`]).
+/// Each signature is checked against any node key `roster` names, current or retired, whoever
+/// it belongs to: which key may sign what is the engine's to decide, with its own roster at its
+/// own time. A signature that does not hold is left out (the engine finds it and refuses).
+pub fn precheck_frame(bytes: &[u8], roster: &Roster, now: Timestamp) -> Prechecked {
+    let mut pre = Prechecked::default();
+    let Ok(env) = pre.open::<Frame, _>(bytes, &roster.nodes_at(now)) else {
+        return pre;
+    };
+    let keys = AnyNodeKey { roster, now };
+    match &env.payload().body {
+        Message::Events { events } => {
+            for event in events {
+                pre.check::<crate::case::events::Event, _>(event, &keys);
+            }
+        }
+        Message::Receipt { receipt } => {
+            pre.check::<Receipt, _>(receipt, &keys);
+        }
+        Message::Receipts { receipts } => {
+            for receipt in receipts {
+                pre.check::<Receipt, _>(receipt, &keys);
+            }
+        }
+        _ => {}
+    }
+    pre
+}
+
+/// Any node key on a roster: a member's at `now`, or one retired.
+struct AnyNodeKey<'r> {
+    roster: &'r Roster,
+    now: Timestamp,
+}
+
+impl KeyLookup for AnyNodeKey<'_> {
+    fn lookup(&self, kid: &KeyId) -> Option<PublicKey> {
+        self.roster
+            .node(kid, self.now)
+            .ok()
+            .map(|m| m.node_key)
+            .or_else(|| {
+                self.roster
+                    .retired_keys
+                    .iter()
+                    .find(|r| r.key.kid() == *kid)
+                    .map(|r| r.key)
+            })
+    }
 }
 
 #[cfg(test)]

@@ -512,10 +512,15 @@ fn handle(engine: &mut Engine<NodeStore>, cmd: Command, now: Timestamp) -> Defer
             }
             defer(reply, result)
         }
-        Command::Frame { bytes, ticket } => {
+        Command::Frame { frame, ticket } => {
             drop(ticket);
-            if let Err(e) = engine.on_frame(&bytes, now) {
-                debug!(error = %e, "a frame from a peer was refused");
+            match frame.wait() {
+                Some((bytes, mut checked)) => {
+                    if let Err(e) = engine.on_prechecked_frame(&bytes, &mut checked, now) {
+                        debug!(error = %e, "a frame from a peer was refused");
+                    }
+                }
+                None => debug!("a frame's signature check was lost; the frame is dropped"),
             }
             Box::new(|_| {})
         }

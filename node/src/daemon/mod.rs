@@ -22,6 +22,7 @@
 mod back_office;
 mod engine_thread;
 mod licence_import;
+mod precheck;
 mod queue;
 mod standby;
 
@@ -35,6 +36,7 @@ use tongban_protocol::engine::{EngineConfig, EngineSetup};
 use tongban_protocol::ids::Timestamp;
 use tracing::{error, info, warn};
 
+pub use precheck::Precheck;
 pub use queue::{
     AskError, Command, EngineHandle, EngineQueue, LicenceRequestsQuery, Reply, Snapshot,
     engine_queue,

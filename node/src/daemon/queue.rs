@@ -249,8 +249,8 @@ pub enum Command {
     },
     /// A frame from a peer, as the transport received it.
     Frame {
-        /// The frame's bytes.
-        bytes: Vec<u8>,
+        /// The frame, its signatures being checked meanwhile.
+        frame: super::precheck::Precheck,
         /// Its peer's place in the queue, held until the engine has taken it.
         ticket: Ticket,
     },

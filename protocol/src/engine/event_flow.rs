@@ -11,7 +11,7 @@ use super::routing::{self, Route, Sender};
 use super::{Actor, Engine, Notice, Report};
 use crate::case::events::{Event, EventKind, Side};
 use crate::case::log::{CaseLogs, Inserted};
-use crate::envelope::{Signable, open, read_unverified};
+use crate::envelope::{Signable, open_prechecked, read_unverified};
 use crate::error::{Error, Result};
 use crate::ids::{CaseId, RegionId, Timestamp};
 use crate::store::{Store, Table};
@@ -413,7 +413,7 @@ impl<S: Store> Engine<S> {
             .roster
             .event_key(&kid, &writer, event.at, now)
             .map_err(|e| Error::BadEvent(format!("not signed by the writer {writer}: {e}")))?;
-        let verified = open::<Event, _>(bytes, &key)?;
+        let verified = open_prechecked::<Event, _>(bytes, &key, Some(&self.prechecked))?;
         let event = verified.payload();
         // 电子证照 travel inside the dispatch: each must be the writer's own, of this case,
         // and verify against the roster as any member would check it.

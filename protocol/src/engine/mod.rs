@@ -393,6 +393,9 @@ pub struct Engine<S: Store> {
     /// Each peer's shared set as of its last session, and the entries changed since (see
     /// `sync::SharedSnapshot`).
     shared_snapshots: BTreeMap<RegionId, sync::SharedSnapshot>,
+    /// The signatures of the frame at hand that the node checked before handing it over
+    /// ([`Engine::on_prechecked_frame`]); empty between frames.
+    prechecked: crate::envelope::Prechecked,
     last_announce: Option<Timestamp>,
     /// Members whose catalog is not held: when to ask them next, and how often we asked.
     catalog_asks: BTreeMap<RegionId, (Timestamp, u32)>,
@@ -484,6 +487,7 @@ impl<S: Store> Engine<S> {
             last_connect: BTreeMap::new(),
             recon_sessions: BTreeMap::new(),
             shared_snapshots: BTreeMap::new(),
+            prechecked: crate::envelope::Prechecked::default(),
             last_announce: None,
             catalog_asks: BTreeMap::new(),
             catalog_wanted: BTreeMap::new(),

@@ -3,12 +3,12 @@
 
 use super::audit::{Direction, RefusedBudget, SignedAuditHead};
 use super::{Engine, GossipTopic};
-use crate::envelope::{Envelope, open, read_unverified};
+use crate::envelope::{Envelope, open_prechecked, read_unverified};
 use crate::error::{Error, Result};
 use crate::ids::{RegionId, Timestamp};
 use crate::roster::RosterDocument;
 use crate::store::{Store, Table};
-use crate::wire::{Frame, Message, Receipt, open_frame};
+use crate::wire::{Frame, Message, Receipt, open_prechecked_frame};
 
 impl<S: Store> Engine<S> {
     /// Records a refused frame in the audit log: the peer and kind it claims (unverified; a
@@ -113,7 +113,7 @@ impl<S: Store> Engine<S> {
             .region(from)
             .map(|m| m.node_key)
             .ok_or_else(|| Error::NotFound(format!("region {from} on the roster")))?;
-        open::<T, _>(bytes, &key)
+        open_prechecked::<T, _>(bytes, &key, Some(&self.prechecked))
     }
 
     /// A signed receipt from `from`: checked against its node key, its case and side (only
@@ -169,19 +169,37 @@ impl<S: Store> Engine<S> {
         }
     }
 
+    /// [`Engine::on_frame`] for a frame whose signatures the node checked beforehand, off this
+    /// thread ([`crate::wire::precheck_frame`]): those are not checked again. Everything else
+    /// is, the keys included; a signature `pre` does not hold is checked here. `pre` is handed
+    /// back as it came, its [`Prechecked::used`](crate::envelope::Prechecked::used) counted up.
+    pub fn on_prechecked_frame(
+        &mut self,
+        bytes: &[u8],
+        pre: &mut crate::envelope::Prechecked,
+        now: Timestamp,
+    ) -> Result<()> {
+        std::mem::swap(&mut self.prechecked, pre);
+        let result = self.on_frame(bytes, now);
+        std::mem::swap(&mut self.prechecked, pre);
+        result
+    }
+
     /// Takes a frame from the network. A frame that does not verify is refused whole: nothing
     /// of it is acted on, and the audit log records the refusal (within its budget, see
     /// `EngineConfig::audit_refused_per_peer`); within a good frame, each signed document is checked again
     /// on its own.
     pub fn on_frame(&mut self, bytes: &[u8], now: Timestamp) -> Result<()> {
-        let env = match open_frame(bytes, &self.roster, &self.me, now) {
-            Ok(env) => env,
-            Err(e) => {
-                self.metrics.frames_refused += 1;
-                self.audit_refused(bytes, &e, now)?;
-                return Err(e);
-            }
-        };
+        let env =
+            match open_prechecked_frame(bytes, &self.roster, &self.me, now, Some(&self.prechecked))
+            {
+                Ok(env) => env,
+                Err(e) => {
+                    self.metrics.frames_refused += 1;
+                    self.audit_refused(bytes, &e, now)?;
+                    return Err(e);
+                }
+            };
         let frame = env.payload();
         let from = frame.from.clone();
         self.audit.append(

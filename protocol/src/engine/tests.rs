@@ -247,8 +247,7 @@ impl Net {
                 if drop(n) {
                     continue;
                 }
-                let now = self.now;
-                if let Err(e) = self.node(to.as_str()).on_frame(&frame, now) {
+                if let Err(e) = self.take_frame(to.as_str(), &frame) {
                     let kind = crate::envelope::read_unverified::<crate::wire::Frame>(&frame)
                         .map_or("unreadable", |f| f.body.name());
                     refused.push((to.clone(), kind, e));
@@ -276,10 +275,19 @@ impl Net {
         }
     }
 
+    /// Hands `frame` to `to` as a node does: its signatures checked first, as the node's
+    /// network task does, against `to`'s roster; the engine takes what was checked (and
+    /// checks everything else). Not committed.
+    fn take_frame(&mut self, to: &str, frame: &[u8]) -> Result<()> {
+        let now = self.now;
+        let node = self.node(to);
+        let mut pre = crate::wire::precheck_frame(frame, node.roster(), now);
+        node.on_prechecked_frame(frame, &mut pre, now)
+    }
+
     /// Delivers `frame` to `to`, which must take it, and commits.
     fn deliver(&mut self, to: &str, frame: &[u8]) {
-        let now = self.now;
-        if let Err(e) = self.node(to).on_frame(frame, now) {
+        if let Err(e) = self.take_frame(to, frame) {
             panic!("region {to} refused an honest frame: {e}");
         }
         self.commit(to);
@@ -290,13 +298,11 @@ impl Net {
     /// record more in the audit log (the refusal, or the frame received before its content
     /// was refused). Returns the error.
     fn refuse(&mut self, to: &str, frame: &[u8]) -> Error {
-        let now = self.now;
         let before = snapshot(self.node(to));
         let audited =
             audit::verify_chain(self.node(to).store(), crate::testing::suite_under_test()).unwrap();
         let err = self
-            .node(to)
-            .on_frame(frame, now)
+            .take_frame(to, frame)
             .expect_err("the frame is refused");
         let outputs = self.node(to).commit().unwrap();
         assert!(outputs.is_empty(), "{err}: yet it sent {outputs:?}");
@@ -2175,6 +2181,7 @@ mod complaint;
 mod driver;
 mod evidence;
 mod licences;
+mod prechecked;
 mod records;
 mod recovery;
 mod routing;

@@ -428,3 +428,74 @@ proptest! {
         prop_assert!(open::<Note, _>(&bad, &id.public_key()).is_err());
     }
 }
+
+/// A signature checked beforehand is taken for the same key over the same bytes, and for
+/// nothing else: another envelope carrying the same signature, a key the caller no longer
+/// trusts, or another key with the same signature bytes are checked (and refused) as ever.
+#[test]
+fn a_prechecked_signature_stands_only_for_the_same_key_and_bytes() {
+    let env = alice().sign(&note()).unwrap();
+    let mut pre = Prechecked::default();
+    assert!(pre.check::<Note, _>(env.bytes(), &alice().public_key()));
+    assert_eq!(pre.len(), 1);
+    let opened = open_prechecked::<Note, _>(env.bytes(), &alice().public_key(), Some(&pre));
+    assert_eq!(opened.unwrap(), env);
+    assert_eq!(pre.used(), 1);
+
+    // The same signature over another payload: the bytes it signs differ.
+    let mut sign1 = CoseSign1::from_tagged_slice(env.bytes()).unwrap();
+    sign1.payload = Some(
+        to_cbor(&Note {
+            text: "不予受理".into(),
+            n: 7,
+        })
+        .unwrap(),
+    );
+    let forged = sign1.to_tagged_vec().unwrap();
+    let refused = open_prechecked::<Note, _>(&forged, &alice().public_key(), Some(&pre));
+    assert!(
+        matches!(refused, Err(Error::BadSignature { .. })),
+        "{refused:?}"
+    );
+
+    // The caller trusts another key now: the held signature counts for nothing.
+    let bob = Identity::from_seed([2; 32]);
+    let refused = open_prechecked::<Note, _>(env.bytes(), &bob.public_key(), Some(&pre));
+    assert!(
+        matches!(refused, Err(Error::UnknownSigner { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(pre.used(), 1, "only the first open took the held signature");
+
+    // A signature that does not hold is not kept.
+    assert!(!pre.check::<Note, _>(&forged, &alice().public_key()));
+    assert_eq!(pre.len(), 1);
+}
+
+proptest! {
+    #![proptest_config(crate::testing::proptest_config(256))]
+
+    /// Whatever is changed in an envelope, opening it with the signatures checked ahead of the
+    /// original gives exactly what opening it afresh gives: the same payload or a refusal.
+    #[test]
+    fn a_prechecked_signature_never_changes_what_opens(
+        text in ".{0,40}",
+        n: u64,
+        at in any::<prop::sample::Index>(),
+        bits in 1u8..=255,
+    ) {
+        let env = alice().sign(&Note { text, n }).unwrap();
+        let mut pre = Prechecked::default();
+        prop_assert!(pre.check::<Note, _>(env.bytes(), &alice().public_key()));
+        let mut bytes = env.bytes().to_vec();
+        let i = at.index(bytes.len());
+        bytes[i] ^= bits;
+        let afresh = open::<Note, _>(&bytes, &alice().public_key());
+        let ahead = open_prechecked::<Note, _>(&bytes, &alice().public_key(), Some(&pre));
+        match (afresh, ahead) {
+            (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
+            (Err(_), Err(_)) => {}
+            (a, b) => prop_assert!(false, "afresh {a:?}, with the precheck {b:?}"),
+        }
+    }
+}

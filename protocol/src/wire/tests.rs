@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::codec::{from_cbor, to_cbor};
-use crate::envelope::Identity;
+use crate::envelope::{Identity, open};
 use crate::roster::Member;
 use proptest::prelude::*;
 

@@ -1,0 +1,101 @@
+//! Signatures checked ahead of the engine, on another thread.
+//!
+//! Checking signatures is most of the work of taking a frame, and the engine does its work on
+//! one thread. A node may check a frame's signatures beforehand, on any thread, and hand the
+//! result to the engine with the frame: the engine then trusts a signature it finds here
+//! instead of checking it again, and nothing else.
+//!
+//! It still decides itself which key must have signed each envelope (the roster at its own
+//! time, the writer's key at the event's time, a revocation since), and uses an entry only for
+//! the same key, the same signature and the same signed bytes: a [`Prechecked`] made with a
+//! stale roster, or for other bytes, can make the engine check a signature it could have
+//! skipped, never accept one it would have refused.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+
+use coset::CoseSign1;
+
+use super::{Envelope, KeyLookup, Signable, decode_payload, verify};
+use crate::error::Result;
+use crate::ids::{KeyId, PublicKey};
+
+/// Envelopes whose signature was checked, by signer and signature, each with the key that
+/// checked it and the bytes it signs (the COSE `Sig_structure`).
+#[derive(Debug, Default)]
+pub struct Prechecked {
+    checked: HashMap<(KeyId, Vec<u8>), (PublicKey, Vec<u8>)>,
+    used: Cell<usize>,
+}
+
+impl Prechecked {
+    /// Opens `bytes` as an envelope of kind `T`, as [`super::open`] does, and remembers its
+    /// signature as checked.
+    pub fn open<T: Signable, K: KeyLookup + ?Sized>(
+        &mut self,
+        bytes: &[u8],
+        keys: &K,
+    ) -> Result<Envelope<T>> {
+        let (sign1, signer, version, suite, public) = verify::<T, K>(bytes, keys, None)?;
+        let payload = decode_payload::<T>(&sign1)?;
+        self.remember(&sign1, signer, public);
+        Ok(Envelope {
+            bytes: bytes.to_vec(),
+            payload,
+            signer,
+            version,
+            suite,
+        })
+    }
+
+    /// Checks the signature of `bytes`, an envelope of kind `T`, and remembers it if it holds;
+    /// the payload is not decoded. Whether it held.
+    pub fn check<T: Signable, K: KeyLookup + ?Sized>(&mut self, bytes: &[u8], keys: &K) -> bool {
+        match verify::<T, K>(bytes, keys, None) {
+            Ok((sign1, signer, _, _, public)) => {
+                self.remember(&sign1, signer, public);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn remember(&mut self, sign1: &CoseSign1, signer: KeyId, public: PublicKey) {
+        self.checked.insert(
+            (signer, sign1.signature.clone()),
+            (public, sign1.tbs_data(b"")),
+        );
+    }
+
+    /// Whether `public` (of id `signer`) was found to have made `sign1`'s signature over the very bytes it
+    /// signs now; counted in [`Prechecked::used`] when so.
+    pub(super) fn holds(&self, signer: KeyId, public: &PublicKey, sign1: &CoseSign1) -> bool {
+        if self.checked.is_empty() {
+            return false;
+        }
+        let hit = self
+            .checked
+            .get(&(signer, sign1.signature.clone()))
+            .is_some_and(|(key, tbs)| key == public && *tbs == sign1.tbs_data(b""));
+        if hit {
+            self.used.set(self.used.get() + 1);
+        }
+        hit
+    }
+
+    /// How many signatures are held.
+    pub fn len(&self) -> usize {
+        self.checked.len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.checked.is_empty()
+    }
+
+    /// How many times a signature held here was taken instead of being checked again: what a
+    /// test reads to see the engine used the work done ahead.
+    pub fn used(&self) -> usize {
+        self.used.get()
+    }
+}
