@@ -17,9 +17,6 @@ use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 use sha2::Sha256;
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
-
 use crate::case::application::MAX_MATERIAL_SIZE;
 use crate::codec::{from_cbor, to_cbor};
 use crate::error::{Error, Result};
@@ -38,8 +35,8 @@ pub const MAX_SEALED_SIZE: usize = MAX_MATERIAL_SIZE as usize + (64 << 10);
 const KEY_INFO: &[u8] = b"tongban/material-key/v1";
 /// The content's associated data begins with this, then the plaintext's digest.
 const CONTENT_AAD: &[u8] = b"tongban/material/v1";
-/// Length of a content key (ChaCha20-Poly1305).
-const CONTENT_KEY_LEN: usize = 32;
+/// The content's nonce: zero, since a content key seals nothing else.
+const CONTENT_NONCE: [u8; crate::suite::aead::NONCE_LEN] = [0; crate::suite::aead::NONCE_LEN];
 
 /// A party a material is sealed to, and its copy of the content key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,8 +63,9 @@ pub struct SealedMaterial {
     pub size: u64,
     /// Who can open it.
     pub recipients: Vec<Recipient>,
-    /// The plaintext under the content key (ChaCha20-Poly1305, nonce zero: the key seals
-    /// nothing else), with its tag.
+    /// The plaintext under the content key, in the suite's AEAD (ChaCha20-Poly1305 with a
+    /// 32-byte key, or SM4-GCM with a 16-byte key in an `sm` federation; nonce zero: the key
+    /// seals nothing else), with its tag.
     pub ciphertext: ByteBuf,
 }
 
@@ -108,23 +106,21 @@ impl SealedMaterial {
             )));
         }
         let digest = suite.digest(plaintext);
-        let content_key = hedged(random, &digest, b"content-key", 0);
-        let ciphertext = ChaCha20Poly1305::new(&Key::from(content_key))
-            .encrypt(
-                &Nonce::default(),
-                Payload {
-                    msg: plaintext,
-                    aad: &content_aad(&digest),
-                },
-            )
-            .map_err(|_| Error::SealBroken("the material is too long to seal".into()))?;
+        let hedged_key = hedged(random, &digest, b"content-key", 0);
+        let content_key = &hedged_key[..suite.aead_key_len()];
+        let ciphertext = suite.seal(
+            content_key,
+            &CONTENT_NONCE,
+            &content_aad(&digest),
+            plaintext,
+        )?;
         let mut recipients: Vec<Recipient> = Vec::with_capacity(to.len());
         for (i, (region, key)) in (0u32..).zip(to) {
             if recipients.iter().any(|r| &r.key == key) {
                 continue;
             }
             let ikm_e = hedged(random, &digest, b"ephemeral", i);
-            let (enc, sealed_key) = hpke::seal(key, &ikm_e, KEY_INFO, &digest.0, &content_key)?;
+            let (enc, sealed_key) = hpke::seal(key, &ikm_e, KEY_INFO, &digest.0, content_key)?;
             recipients.push(Recipient {
                 region: region.clone(),
                 key: *key,
@@ -161,20 +157,19 @@ impl SealedMaterial {
             ))
         })?;
         let content_key = hpke::open(key, &enc, KEY_INFO, &self.digest.0, &recipient.sealed_key)?;
-        let content_key: [u8; CONTENT_KEY_LEN] =
-            content_key.as_slice().try_into().map_err(|_| {
-                Error::SealBroken(format!(
-                    "the content key is {} bytes, not {CONTENT_KEY_LEN}",
-                    content_key.len()
-                ))
-            })?;
-        let plaintext = ChaCha20Poly1305::new(&Key::from(content_key))
-            .decrypt(
-                &Nonce::default(),
-                Payload {
-                    msg: &self.ciphertext,
-                    aad: &content_aad(&self.digest),
-                },
+        if content_key.len() != suite.aead_key_len() {
+            return Err(Error::SealBroken(format!(
+                "the content key is {} bytes, not the {} of {suite}'s AEAD",
+                content_key.len(),
+                suite.aead_key_len()
+            )));
+        }
+        let plaintext = suite
+            .open(
+                &content_key,
+                &CONTENT_NONCE,
+                &content_aad(&self.digest),
+                &self.ciphertext,
             )
             .map_err(|_| {
                 Error::SealBroken(format!(
@@ -255,14 +250,18 @@ impl SealedMaterial {
                 self.recipients.len()
             )));
         }
+        // A content key is the suite's AEAD key: 32 bytes, or 16 in `sm` (checked against
+        // the suite when opened).
+        let key_lens = [Suite::Ed25519, Suite::Sm].map(|s| s.aead_key_len() + TAG_LEN);
         for r in &self.recipients {
-            if r.enc.len() != ENC_LEN || r.sealed_key.len() != CONTENT_KEY_LEN + TAG_LEN {
+            if r.enc.len() != ENC_LEN || !key_lens.contains(&r.sealed_key.len()) {
                 return Err(bad(format!(
-                    "the sealed key for region {} is {} and {} bytes, not {ENC_LEN} and {}",
+                    "the sealed key for region {} is {} and {} bytes, not {ENC_LEN} and {} or {}",
                     r.region,
                     r.enc.len(),
                     r.sealed_key.len(),
-                    CONTENT_KEY_LEN + TAG_LEN
+                    key_lens[0],
+                    key_lens[1]
                 )));
             }
         }

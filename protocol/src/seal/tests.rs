@@ -182,3 +182,51 @@ proptest! {
         }
     }
 }
+
+/// An `sm` federation's materials are encrypted with SM4-GCM under a 16-byte content key (the
+/// content key still sealed to each party with HPKE): a party opens it, and the ciphertext is
+/// SM4-GCM's, not ChaCha20-Poly1305's. Opened as the other suite, it is refused.
+#[test]
+fn an_sm_material_is_sealed_with_sm4_gcm() {
+    let bj = Identity::from_secret(Suite::Sm, [1; 32]).unwrap();
+    let tj = Identity::from_secret(Suite::Sm, [2; 32]).unwrap();
+    let pt = "营业执照副本".as_bytes().to_vec();
+    let sealed = SealedMaterial::seal(Suite::Sm, &pt, &to(&bj, &tj), &[5; 32]).unwrap();
+    assert_eq!(sealed.digest, Suite::Sm.digest(&pt));
+    let ring = Keyring::of_identity(&bj);
+    assert_eq!(sealed.open(Suite::Sm, &ring).unwrap(), pt);
+
+    // The content key, as bj unseals it: 16 bytes, and the ciphertext opens under SM4-GCM.
+    let r = &sealed.recipients[0];
+    let enc: [u8; ENC_LEN] = r.enc.as_slice().try_into().unwrap();
+    let key = crate::keyring::encryption_key(&bj);
+    let content_key = hpke::open(&key, &enc, KEY_INFO, &sealed.digest.0, &r.sealed_key).unwrap();
+    assert_eq!(content_key.len(), 16);
+    let aad = content_aad(&sealed.digest);
+    let opened = Suite::Sm.open(&content_key, &[0u8; 12], &aad, &sealed.ciphertext);
+    assert_eq!(opened.unwrap(), pt);
+    assert!(
+        Suite::Ed25519
+            .open(&[0; 32], &[0u8; 12], &aad, &sealed.ciphertext)
+            .is_err()
+    );
+    assert!(matches!(
+        sealed.open(Suite::Ed25519, &ring),
+        Err(Error::SealBroken(_))
+    ));
+}
+
+/// An `ed25519` federation's sealed materials are byte for byte what they were before the
+/// suite chose the AEAD: stores written then still open.
+#[test]
+fn the_ed25519_seal_is_as_before() {
+    let (bj, tj, _) = parties();
+    let sealed = SealedMaterial::seal(Suite::Ed25519, b"scanned ID card", &to(&bj, &tj), &[5; 32])
+        .unwrap()
+        .encode()
+        .unwrap();
+    assert_eq!(
+        Digest::of(&sealed).to_string(),
+        "eb00e1e453e51549dcc6e0caa8711c5eec63846f3df1b7a7effab41aee905283"
+    );
+}
