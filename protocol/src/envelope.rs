@@ -291,7 +291,7 @@ fn verify<T: Signable, K: KeyLookup + ?Sized>(
             ),
         });
     }
-    if pre.is_some_and(|p| p.holds(signer, &public, &sign1)) {
+    if pre.is_some_and(|p| p.holds(bytes, &public, &sign1)) {
         return Ok((sign1, signer, version, suite, public));
     }
     let verifying = public.verifying_key()?;

@@ -7,7 +7,7 @@
 //!
 //! It still decides itself which key must have signed each envelope (the roster at its own
 //! time, the writer's key at the event's time, a revocation since), and uses an entry only for
-//! the same key, the same signature and the same signed bytes: a [`Prechecked`] made with a
+//! the same key and the very same envelope bytes: a [`Prechecked`] made with a
 //! stale roster, or for other bytes, can make the engine check a signature it could have
 //! skipped, never accept one it would have refused.
 
@@ -18,13 +18,13 @@ use coset::CoseSign1;
 
 use super::{Envelope, KeyLookup, Signable, decode_payload, verify};
 use crate::error::Result;
-use crate::ids::{KeyId, PublicKey};
+use crate::ids::PublicKey;
 
-/// Envelopes whose signature was checked, by signer and signature, each with the key that
-/// checked it and the bytes it signs (the COSE `Sig_structure`).
+/// Envelopes whose signature was checked, by signature, each with the key that checked it and
+/// the envelope's bytes (the same bytes parse to the same signed bytes, signer and signature).
 #[derive(Debug, Default)]
 pub struct Prechecked {
-    checked: HashMap<(KeyId, Vec<u8>), (PublicKey, Vec<u8>)>,
+    checked: HashMap<Vec<u8>, (PublicKey, Vec<u8>)>,
     used: Cell<usize>,
 }
 
@@ -38,7 +38,7 @@ impl Prechecked {
     ) -> Result<Envelope<T>> {
         let (sign1, signer, version, suite, public) = verify::<T, K>(bytes, keys, None)?;
         let payload = decode_payload::<T>(&sign1)?;
-        self.remember(&sign1, signer, public);
+        self.remember(bytes, &sign1, public);
         Ok(Envelope {
             bytes: bytes.to_vec(),
             payload,
@@ -52,31 +52,29 @@ impl Prechecked {
     /// the payload is not decoded. Whether it held.
     pub fn check<T: Signable, K: KeyLookup + ?Sized>(&mut self, bytes: &[u8], keys: &K) -> bool {
         match verify::<T, K>(bytes, keys, None) {
-            Ok((sign1, signer, _, _, public)) => {
-                self.remember(&sign1, signer, public);
+            Ok((sign1, _, _, _, public)) => {
+                self.remember(bytes, &sign1, public);
                 true
             }
             Err(_) => false,
         }
     }
 
-    fn remember(&mut self, sign1: &CoseSign1, signer: KeyId, public: PublicKey) {
-        self.checked.insert(
-            (signer, sign1.signature.clone()),
-            (public, sign1.tbs_data(b"")),
-        );
+    fn remember(&mut self, bytes: &[u8], sign1: &CoseSign1, public: PublicKey) {
+        self.checked
+            .insert(sign1.signature.clone(), (public, bytes.to_vec()));
     }
 
-    /// Whether `public` (of id `signer`) was found to have made `sign1`'s signature over the very bytes it
-    /// signs now; counted in [`Prechecked::used`] when so.
-    pub(super) fn holds(&self, signer: KeyId, public: &PublicKey, sign1: &CoseSign1) -> bool {
+    /// Whether `public` was found to have made `sign1`'s signature in these very envelope
+    /// `bytes`; counted in [`Prechecked::used`] when so.
+    pub(super) fn holds(&self, bytes: &[u8], public: &PublicKey, sign1: &CoseSign1) -> bool {
         if self.checked.is_empty() {
             return false;
         }
         let hit = self
             .checked
-            .get(&(signer, sign1.signature.clone()))
-            .is_some_and(|(key, tbs)| key == public && *tbs == sign1.tbs_data(b""));
+            .get(sign1.signature.as_slice())
+            .is_some_and(|(key, held)| key == public && held == bytes);
         if hit {
             self.used.set(self.used.get() + 1);
         }
