@@ -315,6 +315,7 @@ async fn federation(
         );
         let before = nodes::event_counts(http, &nodes).await?;
         let cpu_before = nodes::cpu_seconds(&nodes);
+        let engine_before = procfs::thread_cpu_seconds(intake.pid(), "engine");
         let intake_before = nodes::Buckets::of(http, intake, "tongban_intake_seconds").await?;
         let commit_before = nodes::Buckets::of(http, intake, "tongban_commit_seconds").await?;
         let outcome = load::run(http, requests, rate, 201, &progress(rate, count)).await;
@@ -344,6 +345,9 @@ async fn federation(
             commit_p99_ms: commits.quantile_bound_ms(0.99),
             commits: commits.count(),
             cpu_cores: cpu.as_ref().and_then(|c| c.first()).map(|c| c / secs),
+            engine_thread_cores: procfs::thread_cpu_seconds(intake.pid(), "engine")
+                .zip(engine_before)
+                .map(|(after, before)| (after - before) / secs),
         });
         step.nodes_cpu_ms_per_application =
             cpu.map(|c| c.iter().sum::<f64>() * 1000.0 / step.ok.max(1) as f64);
@@ -603,13 +607,15 @@ fn print_step(what: &str, step: &Step) {
         row(
             &format!("{what} at {}/s: at the intake node", step.rate),
             format!(
-                "intake p50 {}, p99 {}; commit p50 {}, p99 {}; {} commits; {} cores",
+                "intake p50 {}, p99 {}; commit p50 {}, p99 {}; {} commits; {} cores, {} of them the engine thread",
                 ms(n.intake_p50_ms),
                 ms(n.intake_p99_ms),
                 ms(n.commit_p50_ms),
                 ms(n.commit_p99_ms),
                 n.commits,
-                n.cpu_cores.map_or("—".to_string(), |c| format!("{c:.2}"))
+                n.cpu_cores.map_or("—".to_string(), |c| format!("{c:.2}")),
+                n.engine_thread_cores
+                    .map_or("—".to_string(), |c| format!("{c:.2}"))
             ),
         );
     }

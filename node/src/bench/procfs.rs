@@ -16,6 +16,29 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
     parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
 }
 
+/// The CPU time the threads of process `pid` named `name` have used so far (the node names
+/// its engine thread `engine`), user and system, in seconds: `None` when none is.
+pub fn thread_cpu_seconds(pid: u32, name: &str) -> Option<f64> {
+    let mut total = None;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()?
+        .flatten()
+    {
+        let Ok(line) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue; // the thread ended meanwhile
+        };
+        if command_name(&line) == Some(name) {
+            *total.get_or_insert(0.0) += parse_stat(&line)?;
+        }
+    }
+    total
+}
+
+/// The command name of a `/proc/.../stat` line: between the first `(` and the last `)`.
+fn command_name(line: &str) -> Option<&str> {
+    line.get(line.find('(')? + 1..line.rfind(')')?)
+}
+
 /// The kernel reports CPU time in clock ticks of `USER_HZ`, which Linux fixes at 100 for
 /// every program (sysconf(_SC_CLK_TCK)).
 const USER_HZ: f64 = 100.0;
@@ -41,6 +64,7 @@ mod tests {
         let line = "4242 (tong ban)) S 1 4242 4242 0 -1 4194560 1234 0 0 0 250 75 0 0 20 0 9 0 \
                     100 1000000 500 18446744073709551615 1 1 0 0 0 0 0 4096 0 0 0 0 17 1 0 0 0 0 0";
         assert_eq!(parse_stat(line), Some(3.25));
+        assert_eq!(command_name(line), Some("tong ban)"));
         assert_eq!(parse_stat("4242 (x) S 1"), None);
         assert_eq!(parse_stat("no parenthesis"), None);
     }
@@ -63,6 +87,13 @@ mod tests {
             );
         }
         assert!(memory_mib(me, "VmRSS:").is_some_and(|m| m > 0.0));
+        // The test harness names this thread after the test.
+        let name = std::thread::current()
+            .name()
+            .map(|n| n.chars().take(15).collect::<String>());
+        let spent = thread_cpu_seconds(me, name.as_deref().unwrap_or("")).expect("this thread");
+        assert!(spent >= 0.02, "this thread spun {spent} s");
+        assert!(thread_cpu_seconds(me, "no such thread").is_none());
         assert!(memory_mib(me, "NoSuchField:").is_none());
     }
 }

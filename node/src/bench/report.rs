@@ -185,6 +185,10 @@ pub struct AtNode {
     /// bottleneck whatever the other nodes do.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_cores: Option<f64>,
+    /// Of that, the engine thread's, in cores: the one thread that cannot spread, so the
+    /// intake node's ceiling is where this reaches 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_thread_cores: Option<f64>,
 }
 
 /// Latency percentiles in milliseconds.
