@@ -27,6 +27,7 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod error;
+pub mod in_flight;
 pub mod keys;
 pub mod latency;
 pub mod limits;

@@ -39,6 +39,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::daemon::{Command, EngineHandle, Precheck};
 use crate::error::NodeError;
+use crate::in_flight::InFlight;
 use crate::limits::{
     MAX_OUTBOUND_PER_PEER, MAX_OUTBOUND_WAITING, MAX_STREAMS_PER_CONNECTION, NewestConnections,
     QueueShares, Refusal, TokenBucket,
@@ -237,22 +238,45 @@ pub fn peer_id(key: &PublicKey) -> Result<PeerId, NodeError> {
 fn send_next(
     swarm: &mut libp2p::Swarm<Behaviour>,
     pacer: &mut Pacer<PeerId, Vec<u8>>,
+    in_flight: &mut InFlight<request_response::OutboundRequestId, PeerId>,
     directory: &Directory,
     peer: &PeerId,
 ) {
     if let Some(frame) = pacer.done(peer) {
-        let addrs = directory
-            .by_peer
-            .get(peer)
-            .and_then(|region| directory.by_region.get(region))
-            .map(|(_, addrs)| addrs.clone())
-            .unwrap_or_default();
-        swarm.behaviour_mut().frames.send_request_with_addresses(
-            peer,
-            FrameRequest::Frame(frame),
-            addrs,
-        );
+        send_frame(swarm, in_flight, directory, peer, frame, false);
     }
+}
+
+/// Sleeps until `at` (never, if `None`: the branch that waits on it is off then).
+async fn parked_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sends `frame` to `peer` at the roster's addresses, kept until answered (see
+/// [`InFlight`]); `again` when it goes a second time.
+fn send_frame(
+    swarm: &mut libp2p::Swarm<Behaviour>,
+    in_flight: &mut InFlight<request_response::OutboundRequestId, PeerId>,
+    directory: &Directory,
+    peer: &PeerId,
+    frame: Vec<u8>,
+    again: bool,
+) {
+    let addrs = directory
+        .by_peer
+        .get(peer)
+        .and_then(|region| directory.by_region.get(region))
+        .map(|(_, addrs)| addrs.clone())
+        .unwrap_or_default();
+    let id = swarm.behaviour_mut().frames.send_request_with_addresses(
+        peer,
+        FrameRequest::Frame(frame.clone()),
+        addrs,
+    );
+    in_flight.sent(id, *peer, frame, again);
 }
 
 struct Directory {
@@ -461,6 +485,7 @@ pub async fn start(
     let bound_out = bound.clone();
     let mut connections = NewestConnections::default();
     let mut pacer: Pacer<PeerId, Vec<u8>> = Pacer::new(MAX_OUTBOUND_PER_PEER, MAX_OUTBOUND_WAITING);
+    let mut in_flight: InFlight<request_response::OutboundRequestId, PeerId> = InFlight::default();
     let mut gate = Gate {
         peers: HashMap::new(),
         shares: QueueShares::default(),
@@ -473,13 +498,14 @@ pub async fn start(
                     let Some(cmd) = cmd else { return };
                     match cmd {
                         NetCommand::Send { to, frame } => {
-                            let Some((pid, addrs)) = directory.by_region.get(&to) else {
+                            let Some((pid, _)) = directory.by_region.get(&to) else {
                                 debug!(%to, "no such peer on the roster; frame dropped");
                                 continue;
                             };
                             match pacer.send(pid, frame) {
                                 Paced::Now(frame) => {
-                                    swarm.behaviour_mut().frames.send_request_with_addresses(pid, FrameRequest::Frame(frame), addrs.clone());
+                                    let pid = *pid;
+                                    send_frame(&mut swarm, &mut in_flight, &directory, &pid, frame, false);
                                 }
                                 Paced::Waits => {}
                                 Paced::Dropped => {
@@ -510,6 +536,11 @@ pub async fn start(
                         }
                     }
                 }
+                () = parked_until(in_flight.parked_until()), if in_flight.parked_until().is_some() => {
+                    for (peer, frame) in in_flight.unpark(None) {
+                        send_frame(&mut swarm, &mut in_flight, &directory, &peer, frame, true);
+                    }
+                }
                 event = swarm.select_next_some() => match event {
                     SwarmEvent::Behaviour(BehaviourEvent::Frames(request_response::Event::Message { peer, message, .. })) => {
                         match message {
@@ -528,8 +559,9 @@ pub async fn start(
                                 };
                                 let _ = swarm.behaviour_mut().frames.send_response(channel, answer);
                             }
-                            request_response::Message::Response { response, .. } => {
-                                send_next(&mut swarm, &mut pacer, &directory, &peer);
+                            request_response::Message::Response { request_id, response } => {
+                                in_flight.settled(&request_id);
+                                send_next(&mut swarm, &mut pacer, &mut in_flight, &directory, &peer);
                                 if !response.is_empty() {
                                     engine.refusals().refused_by_peer();
                                     debug!(%peer, answer = %String::from_utf8_lossy(&response), "a peer refused a frame; the outbox will retry");
@@ -537,10 +569,19 @@ pub async fn start(
                             }
                         }
                     }
-                    SwarmEvent::Behaviour(BehaviourEvent::Frames(request_response::Event::OutboundFailure { peer, error, .. })) => {
-                        send_next(&mut swarm, &mut pacer, &directory, &peer);
-                        engine.refusals().outbound_failed();
-                        debug!(%peer, %error, "a frame did not go out; the outbox will retry");
+                    SwarmEvent::Behaviour(BehaviourEvent::Frames(request_response::Event::OutboundFailure { peer, request_id, error, .. })) => {
+                        // Lost with its connection (a restarted peer's old one, say): it goes
+                        // once more when that connection is gone, keeping its place in the
+                        // peer's pace (see `in_flight`).
+                        let lost = matches!(error, request_response::OutboundFailure::ConnectionClosed | request_response::OutboundFailure::Io(_));
+                        if lost && in_flight.park(&request_id, Instant::now()) {
+                            debug!(%peer, %error, "a frame lost with its connection goes again");
+                        } else {
+                            in_flight.settled(&request_id);
+                            send_next(&mut swarm, &mut pacer, &mut in_flight, &directory, &peer);
+                            engine.refusals().outbound_failed();
+                            debug!(%peer, %error, "a frame did not go out; the outbox will retry");
+                        }
                     }
                     SwarmEvent::Behaviour(BehaviourEvent::Gossip(gossipsub::Event::Message { message, .. })) => {
                         let topic = GossipTopic::ALL
@@ -598,6 +639,9 @@ pub async fn start(
                     }
                     SwarmEvent::ConnectionClosed { peer_id, connection_id, num_established, .. } => {
                         connections.closed(&peer_id, &connection_id);
+                        for (peer, frame) in in_flight.unpark(Some(&peer_id)) {
+                            send_frame(&mut swarm, &mut in_flight, &directory, &peer, frame, true);
+                        }
                         if num_established == 0 && let Some(region) = directory.by_peer.get(&peer_id) {
                             info!(%region, "peer disconnected");
                             engine.peers().set(region, false);
