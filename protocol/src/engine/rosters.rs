@@ -67,6 +67,10 @@ impl<S: Store> Engine<S> {
             self.store
                 .delete(Table::Catalogs, region.as_str().as_bytes())?;
         }
+        // Nor is a session's shared set kept for a region no longer on it.
+        let roster = &self.roster;
+        self.shared_snapshots
+            .retain(|region, _| roster.region(region).is_some());
         self.recovery_roster_changed(now)?;
         self.plan_peer_timers(now);
         self.out.push(Output::Roster(Box::new(self.roster.clone())));

@@ -49,6 +49,12 @@ pub(super) struct SharedSnapshot {
 }
 
 impl<S: Store> Engine<S> {
+    /// The peers whose shared set is kept: for tests.
+    #[cfg(test)]
+    pub(crate) fn kept_shared_sets(&self) -> Vec<RegionId> {
+        self.shared_snapshots.keys().cloned().collect()
+    }
+
     /// The entries of the cases shared with `peer`: the snapshot of the last session brought
     /// up to date, or, for a peer's first session (or while none is shared), read from the
     /// store.

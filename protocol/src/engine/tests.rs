@@ -1297,6 +1297,25 @@ fn a_session_s_shared_set_is_what_the_store_holds_as_cases_move_on() {
     check(&mut net);
 }
 
+/// A region that leaves the roster takes the shared set kept for its sessions with it.
+#[test]
+fn a_region_that_leaves_the_roster_leaves_no_shared_set_behind() {
+    let mut net = Net::with(&[BJ, TJ, HB]);
+    net.accepted_case();
+    net.advance(EngineConfig::default().reconcile_every_ms);
+    net.run(|_| false);
+    assert_eq!(net.node(BJ).kept_shared_sets(), vec![region(TJ)]);
+    let now = net.now;
+    let mut v2 = net.node(BJ).roster().clone();
+    v2.version += 1;
+    v2.issued_at = now;
+    v2.members.retain(|m| m.region != region(TJ));
+    let gov = |n: u8| crate::testing::identity_under_test([n; 32]);
+    let doc = RosterDocument::sign(&v2, &[&gov(101), &gov(103)]).unwrap();
+    net.node(BJ).accept_roster(&doc, now).unwrap();
+    assert!(net.node(BJ).kept_shared_sets().is_empty());
+}
+
 #[test]
 fn worklists_filter_and_colour() {
     let mut net = Net::new();
