@@ -74,13 +74,26 @@ fn content_aad(digest: &Digest) -> Vec<u8> {
     [CONTENT_AAD, &digest.0].concat()
 }
 
-/// 32 bytes derived from the caller's random bytes and the digest, for one purpose.
-fn hedged(random: &[u8; 32], digest: &Digest, purpose: &[u8], index: u32) -> [u8; 32] {
+/// 32 bytes derived from the caller's random bytes and the digest, for one purpose: HKDF over
+/// the suite's hash (SHA-256, or SM3 in `sm`).
+fn hedged(
+    suite: Suite,
+    random: &[u8; 32],
+    digest: &Digest,
+    purpose: &[u8],
+    index: u32,
+) -> [u8; 32] {
     let mut out = [0u8; 32];
-    let _ = Hkdf::<Sha256>::new(Some(&digest.0), random).expand_multi_info(
-        &[b"tongban/seal/v1/", purpose, &index.to_be_bytes()],
-        &mut out,
-    );
+    let info: [&[u8]; 3] = [b"tongban/seal/v1/", purpose, &index.to_be_bytes()];
+    // 32 bytes is far under either HKDF's limit of 255 hash lengths: the expand cannot fail.
+    let _ = match suite {
+        Suite::Ed25519 => {
+            Hkdf::<Sha256>::new(Some(&digest.0), random).expand_multi_info(&info, &mut out)
+        }
+        Suite::Sm => {
+            Hkdf::<sm3::Sm3>::new(Some(&digest.0), random).expand_multi_info(&info, &mut out)
+        }
+    };
     out
 }
 
@@ -106,7 +119,7 @@ impl SealedMaterial {
             )));
         }
         let digest = suite.digest(plaintext);
-        let hedged_key = hedged(random, &digest, b"content-key", 0);
+        let hedged_key = hedged(suite, random, &digest, b"content-key", 0);
         let content_key = &hedged_key[..suite.aead_key_len()];
         let ciphertext = suite.seal(
             content_key,
@@ -119,7 +132,7 @@ impl SealedMaterial {
             if recipients.iter().any(|r| &r.key == key) {
                 continue;
             }
-            let ikm_e = hedged(random, &digest, b"ephemeral", i);
+            let ikm_e = hedged(suite, random, &digest, b"ephemeral", i);
             let (enc, sealed_key) = hpke::seal(key, &ikm_e, KEY_INFO, &digest.0, content_key)?;
             recipients.push(Recipient {
                 region: region.clone(),

@@ -202,6 +202,15 @@ fn an_sm_material_is_sealed_with_sm4_gcm() {
     let key = crate::keyring::encryption_key(&bj);
     let content_key = hpke::open(&key, &enc, KEY_INFO, &sealed.digest.0, &r.sealed_key).unwrap();
     assert_eq!(content_key.len(), 16);
+    // Derived from the sealer's random bytes with HKDF over SM3, as PROTOCOL.md says.
+    let mut expected = [0u8; 32];
+    Hkdf::<sm3::Sm3>::new(Some(&sealed.digest.0), &[5; 32])
+        .expand_multi_info(
+            &[b"tongban/seal/v1/", b"content-key", &0u32.to_be_bytes()],
+            &mut expected,
+        )
+        .unwrap();
+    assert_eq!(content_key, expected[..16]);
     let aad = content_aad(&sealed.digest);
     let opened = Suite::Sm.open(&content_key, &[0u8; 12], &aad, &sealed.ciphertext);
     assert_eq!(opened.unwrap(), pt);
