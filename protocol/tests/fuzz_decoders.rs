@@ -1,7 +1,8 @@
 //! Fuzzing every decoder on stable Rust: property tests over bytes.
 //!
-//! Each decoder a node runs on bytes it did not make — frames ([`open_frame`] and the frame
-//! payload), COSE envelopes of every kind ([`open`], [`peek_signer`]), roster documents,
+//! Each decoder a node runs on bytes it did not make — frames ([`open_frame`] with
+//! [`precheck_frame`] beside it, and the frame payload), COSE envelopes of every kind
+//! ([`open`], [`peek_signer`]), roster documents,
 //! reconciliation messages, catalog manifests, case events, and the CBOR records the engine
 //! keeps in its store, read one by one and by [`Engine::open`] over a store with one record
 //! changed — gets two properties:
@@ -50,7 +51,9 @@ use tongban_protocol::reconcile::{CodedMessage, ReconConfig, ReconMessage, Recon
 use tongban_protocol::roster::{MAX_ROSTER_DOCUMENT, Roster, RosterDocument};
 use tongban_protocol::store::{MemoryStore, Store, Table};
 use tongban_protocol::suite::Suite;
-use tongban_protocol::wire::{Frame, MAX_FRAME_SIZE, Message, Receipt, open_frame};
+use tongban_protocol::wire::{
+    Frame, MAX_FRAME_SIZE, Message, Receipt, open_frame, open_prechecked_frame, precheck_frame,
+};
 
 /// Default cases for the arbitrary-input property of each decoder.
 const ARBITRARY: u32 = 1_000;
@@ -127,10 +130,14 @@ where
     }
 }
 
-/// Opens a frame as Tianjin's node would.
+/// Opens a frame as Tianjin's node would, also with its signatures checked beforehand as the
+/// node does (`precheck_frame`, which must take any bytes): both ways give the same.
 fn check_open_frame(bytes: &[u8], original: Option<&Frame>) -> Result<(), TestCaseError> {
     let r = roster();
     let me = region("120000");
+    let pre = precheck_frame(bytes, &r, now());
+    let ahead = open_prechecked_frame(bytes, &r, &me, now(), Some(&pre)).ok();
+    prop_assert_eq!(&ahead, &open_frame(bytes, &r, &me, now()).ok());
     if let Ok(env) = open_frame(bytes, &r, &me, now()) {
         let frame = env.payload();
         prop_assert_eq!(env.bytes(), bytes);
