@@ -242,10 +242,20 @@ pub fn open_prechecked<T: Signable, K: KeyLookup + ?Sized>(
     pre: Option<&Prechecked>,
 ) -> Result<Envelope<T>> {
     let (sign1, signer, version, suite, _) = verify::<T, K>(bytes, keys, pre)?;
-    let payload = decode_payload::<T>(&sign1)?;
+    opened(bytes, &sign1, signer, version, suite)
+}
+
+/// The envelope of `bytes`, whose signature is verified, with its payload decoded.
+fn opened<T: Signable>(
+    bytes: &[u8],
+    sign1: &CoseSign1,
+    signer: KeyId,
+    version: u64,
+    suite: Suite,
+) -> Result<Envelope<T>> {
     Ok(Envelope {
         bytes: bytes.to_vec(),
-        payload,
+        payload: decode_payload::<T>(sign1)?,
         signer,
         version,
         suite,

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 
 use coset::CoseSign1;
 
-use super::{Envelope, KeyLookup, Signable, decode_payload, verify};
+use super::{Envelope, KeyLookup, Signable, opened, verify};
 use crate::error::Result;
 use crate::ids::PublicKey;
 
@@ -37,15 +37,9 @@ impl Prechecked {
         keys: &K,
     ) -> Result<Envelope<T>> {
         let (sign1, signer, version, suite, public) = verify::<T, K>(bytes, keys, None)?;
-        let payload = decode_payload::<T>(&sign1)?;
+        let envelope = opened(bytes, &sign1, signer, version, suite)?;
         self.remember(bytes, &sign1, public);
-        Ok(Envelope {
-            bytes: bytes.to_vec(),
-            payload,
-            signer,
-            version,
-            suite,
-        })
+        Ok(envelope)
     }
 
     /// Checks the signature of `bytes`, an envelope of kind `T`, and remembers it if it holds;
