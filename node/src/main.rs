@@ -71,6 +71,10 @@ enum Command {
         /// Where --tls keeps the dev CA, the certificates and the nodes' configs with [tls].
         #[arg(long, value_name = "DIR", default_value = tongban_node::tls::dev::DEFAULT_DIR)]
         tls_dir: PathBuf,
+        /// The federation's crypto suite: ed25519, or sm (SM2, SM3, SM4: the federation of
+        /// CONFIGS/sm, with its data under data/sm/).
+        #[arg(long, default_value = "ed25519")]
+        suite: tongban_protocol::suite::Suite,
     },
     /// Check a node's set-up without starting it: config, key file and its mode, roster and
     /// identity, memberships ending within 30 days, catalog, calendar, TLS, free disk space,
@@ -434,6 +438,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             load,
             tls,
             tls_dir,
+            suite,
         } => {
             let runtime = runtime(true)?;
             let tls_dir = tls.then_some(tls_dir.as_path());
@@ -441,6 +446,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 &configs,
                 load,
                 tls_dir,
+                suite,
                 args.log_format,
             ))?;
             Ok(ExitCode::SUCCESS)

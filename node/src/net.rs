@@ -1,7 +1,9 @@
-//! The peer transport: libp2p over QUIC, the node's ed25519 key as its libp2p identity.
+//! The peer transport: libp2p over QUIC, the node's transport key as its libp2p identity: its
+//! ed25519 node key, or in an `sm` federation the ed25519 key derived from its SM2 secret and
+//! published in the roster (`transport_key`).
 //!
-//! Only roster members may connect: the allow-list holds exactly the node keys of the roster
-//! in force, so a stranger's connection is closed before any protocol runs. Every frame is one
+//! Only roster members may connect: the allow-list holds exactly the transport keys of the
+//! roster in force, so a stranger's connection is closed before any protocol runs. Every frame is one
 //! request of a `/tongban/frame/<n>` request-response protocol (`n` the protocol version) (a length-prefixed signed
 //! envelope, at most [`MAX_FRAME_SIZE`]); the answer is
 //! an empty acknowledgement of transport only — what a frame achieved comes back as frames of
@@ -212,19 +214,20 @@ pub enum NetCommand {
     },
 }
 
-/// The libp2p peer id of a roster node key. Only an ed25519 key can be one: libp2p has no
-/// SM2 identities, so an `sm` federation's nodes cannot use this transport yet.
+/// The libp2p peer id of a member's transport key (`Member::transport_identity`). Only an
+/// ed25519 key can be one: libp2p has no SM2 identities, so an `sm` member publishes an
+/// ed25519 transport key beside its SM2 node key.
 pub fn peer_id(key: &PublicKey) -> Result<PeerId, NodeError> {
     let PublicKey::Ed25519(bytes) = key else {
         return Err(NodeError::Refused(format!(
-            "node key {} is an SM2 key, and libp2p identities are ed25519 only: the peer \
-             transport does not carry the sm suite yet",
+            "transport key {} is an SM2 key, and libp2p identities are ed25519 only: an sm \
+             member publishes an ed25519 transport_key in the roster",
             key.kid()
         )));
     };
     let ed = ed25519::PublicKey::try_from_bytes(bytes).map_err(|e| {
         NodeError::Refused(format!(
-            "node key {} is not usable by libp2p: {e}",
+            "transport key {} is not usable by libp2p: {e}",
             key.kid()
         ))
     })?;
@@ -292,8 +295,8 @@ impl Directory {
             if &m.region == me {
                 continue;
             }
-            let Ok(pid) = peer_id(&m.node_key) else {
-                warn!(region = %m.region, "a roster member's node key is not usable by libp2p");
+            let Ok(pid) = peer_id(&m.transport_identity()) else {
+                warn!(region = %m.region, "a roster member's transport key is not usable by libp2p");
                 continue;
             };
             let addrs: Vec<Multiaddr> = m
@@ -380,7 +383,7 @@ impl Gate {
 /// Starts listening on `listen` and runs the transport until the command channel closes.
 /// Returns the listen address actually bound, once it is known.
 pub async fn start(
-    seed: [u8; 32],
+    transport_seed: [u8; 32],
     listen: &str,
     versions: &[u64],
     roster: Roster,
@@ -406,9 +409,10 @@ pub async fn start(
     let listen: Multiaddr = listen.parse().map_err(|e| {
         NodeError::Refused(format!("peer.listen {listen:?} is not a multiaddr: {e}"))
     })?;
-    let mut secret = seed;
-    let keypair = Keypair::ed25519_from_bytes(&mut secret)
-        .map_err(|e| NodeError::Refused(format!("the node key is not usable by libp2p: {e}")))?;
+    let mut secret = transport_seed;
+    let keypair = Keypair::ed25519_from_bytes(&mut secret).map_err(|e| {
+        NodeError::Refused(format!("the transport key is not usable by libp2p: {e}"))
+    })?;
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         // A connection whose peer died (killed, machine lost) is found dead after 4 s without

@@ -8,13 +8,18 @@
 //! whose roster entry publishes none, the X25519 form of the node key itself (the ed25519
 //! secret scalar, as libsodium's `crypto_sign_ed25519_sk_to_curve25519`). A keyring holds
 //! both for every seed it was given.
+//!
+//! The same secret also gives the node's ed25519 transport key ([`transport_seed`]), which an
+//! `sm` member publishes because libp2p cannot use its SM2 key.
 
 use hkdf::Hkdf;
 use sha2::Sha256;
 
 use crate::envelope::Identity;
 use crate::hpke::DecryptionKey;
-use crate::ids::EncryptionKey;
+use crate::ids::{EncryptionKey, PublicKey};
+use crate::roster::NodeKeys;
+use crate::suite::Suite;
 
 /// HKDF's info for the encryption key derived from a node key's seed.
 const ENCRYPTION_KEY_INFO: &[u8] = b"tongban/encryption-key/v1";
@@ -26,6 +31,42 @@ pub fn encryption_key(identity: &Identity) -> DecryptionKey {
     // 32 bytes is far under HKDF-SHA256's limit of 255·32: the expand cannot fail.
     let _ = Hkdf::<Sha256>::new(None, &identity.seed()).expand(ENCRYPTION_KEY_INFO, &mut ikm);
     DecryptionKey::derive(&ikm)
+}
+
+/// HKDF's info for the transport key derived from an SM2 node key's secret.
+const TRANSPORT_KEY_INFO: &[u8] = b"tongban/transport-key/v1";
+
+/// The ed25519 seed of the libp2p identity a node with `identity` is known by on the peer
+/// transport: the node key's own seed in the ed25519 suite, and in the `sm` suite a key
+/// derived from the SM2 secret with HKDF-SHA256 (info `tongban/transport-key/v1`), since
+/// libp2p has no SM2 identities. Rotating the node key rotates it too.
+pub fn transport_seed(identity: &Identity) -> [u8; 32] {
+    match identity.suite() {
+        Suite::Ed25519 => identity.seed(),
+        Suite::Sm => {
+            let mut seed = [0u8; 32];
+            // 32 bytes is far under HKDF-SHA256's limit: the expand cannot fail.
+            let _ =
+                Hkdf::<Sha256>::new(None, &identity.seed()).expand(TRANSPORT_KEY_INFO, &mut seed);
+            seed
+        }
+    }
+}
+
+/// The public half of [`transport_seed`], as an ed25519 [`PublicKey`].
+pub fn transport_key(identity: &Identity) -> PublicKey {
+    let signing = ed25519_dalek::SigningKey::from_bytes(&transport_seed(identity));
+    PublicKey::Ed25519(signing.verifying_key().to_bytes())
+}
+
+/// What a member entry publishes for a node with `identity` ([`NodeKeys`]): its node key, its
+/// encryption key, and in the `sm` suite its transport key (an ed25519 node key is its own).
+pub fn published_keys(identity: &Identity) -> NodeKeys {
+    NodeKeys {
+        node_key: identity.public_key(),
+        encryption_key: Some(encryption_key(identity).public_key()),
+        transport_key: (identity.suite() == Suite::Sm).then(|| transport_key(identity)),
+    }
 }
 
 /// The X25519 form of `identity`'s node key: what a member that publishes no encryption key

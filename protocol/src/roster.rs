@@ -51,6 +51,13 @@ pub struct Member {
     /// X25519 form ([`Member::sealing_key`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption_key: Option<EncryptionKey>,
+    /// The ed25519 key the node's peer transport (libp2p over QUIC) identifies itself with,
+    /// when that is not the node key: libp2p has no SM2 identities, so a member of an `sm`
+    /// federation publishes the transport key its node derives from its SM2 secret
+    /// ([`crate::keyring::transport_key`]). An ed25519 member leaves it out; its node key is
+    /// its transport key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport_key: Option<PublicKey>,
     /// The member counts from this time...
     pub valid_from: Timestamp,
     /// ...until just before this one.
@@ -65,6 +72,12 @@ impl Member {
             Some(key) => Ok(key),
             None => EncryptionKey::of_node_key(&self.node_key),
         }
+    }
+
+    /// The key the member's node is known by on the peer transport: its published transport
+    /// key, or else its node key (an ed25519 one, in a roster that validates).
+    pub fn transport_identity(&self) -> PublicKey {
+        self.transport_key.unwrap_or(self.node_key)
     }
 
     /// Whether the member is inside its validity window at `now`.
@@ -120,6 +133,18 @@ pub struct Roster {
     /// written out by hand).
     #[serde(skip)]
     pub index: RosterIndex,
+}
+
+/// The keys a member entry publishes for its node, all of them from the node key's secret
+/// ([`crate::keyring::published_keys`]): what a key rotation replaces together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeKeys {
+    /// The key the node signs with.
+    pub node_key: PublicKey,
+    /// [`Member::encryption_key`].
+    pub encryption_key: Option<EncryptionKey>,
+    /// [`Member::transport_key`].
+    pub transport_key: Option<PublicKey>,
 }
 
 /// A node key rotated out of the roster ([`Roster::rotate_node_key`]).
@@ -197,6 +222,29 @@ impl Roster {
                      small order); publish the key `tongban keygen` prints for the node key",
                     key.kid()
                 ));
+            }
+            match (self.suite, m.transport_key) {
+                (Suite::Sm, None) => problems.push(format!(
+                    "{at}: no transport_key; libp2p identities are ed25519 only, so every \
+                     member of an sm federation publishes one (the key `tongban keygen` prints \
+                     for the node key)"
+                )),
+                (Suite::Ed25519, Some(key)) if key != m.node_key => problems.push(format!(
+                    "{at}: transport_key {} differs from the node key; an ed25519 node is known \
+                     on the transport by its node key, so leave transport_key out",
+                    key.kid()
+                )),
+                (_, Some(key @ PublicKey::Sm2(_))) => problems.push(format!(
+                    "{at}: transport_key {} is an SM2 key; the transport key is an ed25519 key \
+                     (libp2p has no SM2 identities)",
+                    key.kid()
+                )),
+                (_, Some(key)) => {
+                    if let Err(e) = key.verifying_key() {
+                        problems.push(format!("{at}: transport_key: {e}"));
+                    }
+                }
+                (Suite::Ed25519, None) => {}
             }
             for (role, key) in [
                 ("node_key", m.node_key),
@@ -463,17 +511,24 @@ impl Roster {
         new_key: PublicKey,
         now: Timestamp,
     ) -> Result<Roster> {
-        self.rotate_node_keys(region, new_key, None, now)
+        self.rotate_node_keys(
+            region,
+            NodeKeys {
+                node_key: new_key,
+                encryption_key: None,
+                transport_key: None,
+            },
+            now,
+        )
     }
 
-    /// [`Roster::rotate_node_key`], publishing `encryption_key` (the new node key's, see
-    /// [`crate::keyring::encryption_key`]) in the same change. The node keeps the old key's
-    /// secret to open what was sealed to it before.
+    /// [`Roster::rotate_node_key`], publishing the new node key's encryption and transport
+    /// keys (see [`crate::keyring::published_keys`]) in the same change. The node keeps the
+    /// old key's secret to open what was sealed to it before.
     pub fn rotate_node_keys(
         &self,
         region: &RegionId,
-        new_key: PublicKey,
-        encryption_key: Option<EncryptionKey>,
+        keys: NodeKeys,
         now: Timestamp,
     ) -> Result<Roster> {
         let mut next = self.successor(now);
@@ -482,8 +537,9 @@ impl Roster {
             .iter_mut()
             .find(|m| &m.region == region)
             .ok_or_else(|| Error::InvalidRoster(format!("no member for region {region}")))?;
-        member.encryption_key = encryption_key;
-        let old = std::mem::replace(&mut member.node_key, new_key);
+        member.encryption_key = keys.encryption_key;
+        member.transport_key = keys.transport_key;
+        let old = std::mem::replace(&mut member.node_key, keys.node_key);
         next.retired_keys.push(RetiredKey {
             region: region.clone(),
             key: old,

@@ -162,6 +162,7 @@ fn application() -> Application {
 fn roster() -> Roster {
     let member = |r: &str, name: &str, node: &Identity, gov: &Identity| Member {
         encryption_key: None,
+        transport_key: None,
         region: region(r),
         name: name.into(),
         node_key: node.public_key(),

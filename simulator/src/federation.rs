@@ -13,8 +13,8 @@ use tongban_protocol::catalog::{
 };
 use tongban_protocol::engine::{EngineConfig, EngineSetup};
 use tongban_protocol::envelope::Identity;
-use tongban_protocol::ids::{Digest, EncryptionKey, PublicKey, RegionId, Timestamp};
-use tongban_protocol::roster::{Member, Roster, RosterDocument};
+use tongban_protocol::ids::{Digest, PublicKey, RegionId, Timestamp};
+use tongban_protocol::roster::{Member, NodeKeys, Roster, RosterDocument};
 use tongban_protocol::suite::Suite;
 
 use crate::error::{Result, SimError};
@@ -33,11 +33,18 @@ pub fn derived_identity(suite: Suite, label: &str) -> Result<Identity> {
     .map_err(|e| SimError::Setup(format!("the {suite} key of {label}: {e}")))
 }
 
-/// The encryption key a member of a `suite` federation publishes: none in `ed25519` (it is
-/// sealed to its node key's X25519 form, as the simulator has always run), its own in `sm`
-/// (an SM2 node key has no X25519 form).
-fn encryption_key_in(suite: Suite, node: &Identity) -> Option<EncryptionKey> {
-    (suite == Suite::Sm).then(|| tongban_protocol::keyring::encryption_key(node).public_key())
+/// The keys a member of a `suite` federation publishes beside its node key: none in
+/// `ed25519` (it is sealed to its node key's X25519 form, as the simulator has always run),
+/// its encryption and transport keys in `sm` (an SM2 node key has no X25519 form).
+fn published_in(suite: Suite, node: &Identity) -> NodeKeys {
+    let keys = tongban_protocol::keyring::published_keys(node);
+    match suite {
+        Suite::Sm => keys,
+        Suite::Ed25519 => NodeKeys {
+            encryption_key: None,
+            ..keys
+        },
+    }
 }
 
 /// A second handle on `identity` (the same key).
@@ -113,7 +120,8 @@ impl Federation {
         let members = regions
             .iter()
             .map(|r| Member {
-                encryption_key: encryption_key_in(scenario.suite, &r.identity),
+                encryption_key: published_in(scenario.suite, &r.identity).encryption_key,
+                transport_key: published_in(scenario.suite, &r.identity).transport_key,
                 region: r.plan.id.clone(),
                 name: r.plan.name.clone(),
                 node_key: r.identity.public_key(),
@@ -243,9 +251,9 @@ impl Federation {
         })
     }
 
-    /// The encryption key a member with node key `node` publishes in this federation.
-    pub fn published_encryption_key(&self, node: &Identity) -> Option<EncryptionKey> {
-        encryption_key_in(self.roster.suite, node)
+    /// The keys a member with node key `node` publishes in this federation.
+    pub fn published_keys(&self, node: &Identity) -> NodeKeys {
+        published_in(self.roster.suite, node)
     }
 
     /// A fixed identity of the federation's suite for `label` (a forger, a stranger, a
@@ -264,12 +272,7 @@ impl Federation {
         now: Timestamp,
     ) -> Result<(Roster, RosterDocument)> {
         let next = current
-            .rotate_node_keys(
-                region,
-                new.public_key(),
-                self.published_encryption_key(new),
-                now,
-            )
+            .rotate_node_keys(region, self.published_keys(new), now)
             .map_err(|e| SimError::Setup(format!("rotating {region}'s key: {e}")))?;
         let doc = self.quorum_sign(current, &next, None)?;
         Ok((next, doc))

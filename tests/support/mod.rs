@@ -191,6 +191,7 @@ impl Federation {
             .enumerate()
             .map(|(i, r)| Member {
                 encryption_key: None,
+                transport_key: None,
                 region: RegionId::new(*r).expect("region"),
                 name: format!("地区{r}"),
                 node_key: Identity::from_seed(node_seed(i)).public_key(),

@@ -114,6 +114,7 @@ pub fn write_federation(dir: &Path, n: usize) -> Result<Vec<PathBuf>, NodeError>
         .map(|(i, r)| {
             Ok(Member {
                 encryption_key: None,
+                transport_key: None,
                 region: RegionId::new(*r)?,
                 name: format!("地区{r}"),
                 node_key: node(i).public_key(),

@@ -793,6 +793,7 @@ mod tests {
         let key = Identity::from_seed([7; 32]).public_key();
         Member {
             encryption_key: None,
+            transport_key: None,
             region: RegionId::new(region).unwrap(),
             name: format!("地区{region}"),
             node_key: key,

@@ -52,14 +52,21 @@ pub fn now() -> Timestamp {
 pub fn keygen(out: &Path, force: bool, suite: Suite) -> Result<String, NodeError> {
     let id = keys::generate(suite)?;
     keys::write_key_file(out, &id, force)?;
-    Ok(format!(
+    let published = tongban_protocol::keyring::published_keys(&id);
+    let mut text = format!(
         "wrote {} (mode 0600; keep it secret)\nsuite: {suite}\npublic key: {}\nkey id: {}\n\
          encryption key (a node key's, for the roster's encryption_key): {}\n",
         out.display(),
         id.public_key(),
         id.kid(),
         tongban_protocol::keyring::encryption_key(&id).public_key()
-    ))
+    );
+    if let Some(transport) = published.transport_key {
+        text.push_str(&format!(
+            "transport key (a node key's, for the roster's transport_key): {transport}\n"
+        ));
+    }
+    Ok(text)
 }
 
 /// `tongban token new`: a new bearer token and the `[[tokens]]` entry, holding only its hash,

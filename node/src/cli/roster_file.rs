@@ -71,6 +71,7 @@ pub fn read_roster_toml(path: &Path) -> Result<Roster, NodeError> {
                 governance_key: m.governance_key,
                 addresses: m.addresses,
                 encryption_key: m.encryption_key,
+                transport_key: m.transport_key,
                 valid_from: m.valid_from.0,
                 valid_until: m.valid_until.0,
             })
@@ -128,6 +129,8 @@ struct MemberToml {
     addresses: Vec<String>,
     #[serde(default)]
     encryption_key: Option<EncryptionKey>,
+    #[serde(default)]
+    transport_key: Option<PublicKey>,
     valid_from: Time,
     valid_until: Time,
 }

@@ -106,6 +106,18 @@ impl NodeConfig {
                 self.region
             )));
         }
+        let transport = tongban_protocol::keyring::transport_key(identity);
+        if member.transport_identity() != transport {
+            return Err(NodeError::Refused(format!(
+                "roster version {} lists transport key {} for region {}, but this node key's \
+                 is {}: peers would refuse its connections. Publish the transport key \
+                 `tongban keygen` printed for this node key",
+                roster.version,
+                member.transport_identity().kid(),
+                self.region,
+                transport.kid()
+            )));
+        }
         roster.node(&identity.kid(), now)?;
         Ok(())
     }

@@ -63,6 +63,7 @@ fn fixture() -> Fixture {
     let govs = [Identity::from_seed([8; 32]), Identity::from_seed([9; 32])];
     let member = |region: &str, node_key, gov: &Identity| Member {
         encryption_key: None,
+        transport_key: None,
         region: RegionId::new(region).unwrap(),
         name: region.into(),
         node_key,
@@ -394,6 +395,19 @@ fn the_roster_pin_and_the_node_key_are_checked() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("not a member"), "{err}");
+    // A published transport key that is not this node key's: peers would refuse it.
+    let mut other = f.roster.clone();
+    let me = other
+        .members
+        .iter_mut()
+        .find(|m| m.node_key == f.node.public_key())
+        .unwrap();
+    me.transport_key = Some(stranger.public_key());
+    let err = c
+        .check_identity(&other, &f.node, Timestamp(1))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("transport key"), "{err}");
 }
 
 #[test]

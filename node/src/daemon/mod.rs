@@ -122,7 +122,7 @@ pub async fn run(config: NodeConfig, options: RunOptions) -> Result<(), NodeErro
         None => None,
     };
     let setup = engine_setup(&config, options, started)?;
-    let seed = setup.identity.seed();
+    let transport_seed = tongban_protocol::keyring::transport_seed(&setup.identity);
     let mut office =
         AnyBackOffice::from_config(config.backoffice.clone()).map_err(|e| NodeError::Config {
             path: config.source.clone(),
@@ -188,7 +188,7 @@ pub async fn run(config: NodeConfig, options: RunOptions) -> Result<(), NodeErro
     };
     info!(store = %opened.store, "store open");
     let peer_addr = crate::net::start(
-        seed,
+        transport_seed,
         &config.peer.listen,
         &config.peer.protocol_versions,
         opened.roster,

@@ -50,6 +50,7 @@ mod tests {
     fn roster(bj: &Identity, tj: &Identity) -> Roster {
         let member = |r: &str, node: &Identity| Member {
             encryption_key: None,
+            transport_key: None,
             region: region(r),
             name: r.into(),
             node_key: node.public_key(),

@@ -9,6 +9,8 @@
 
 use std::path::{Path, PathBuf};
 
+use tongban_protocol::suite::Suite;
+
 use super::refused;
 use crate::error::NodeError;
 
@@ -28,7 +30,11 @@ pub(super) struct Prepared {
 
 /// Writes the config of every node of `configs` (see the module doc): into the node's data
 /// folder, or with `tls_dir` into `tls_dir/nodes` next to the dev certificates made there.
-pub(super) fn prepare(configs: &[PathBuf], tls_dir: Option<&Path>) -> Result<Prepared, NodeError> {
+pub(super) fn prepare(
+    configs: &[PathBuf],
+    tls_dir: Option<&Path>,
+    suite: Suite,
+) -> Result<Prepared, NodeError> {
     let certs = match tls_dir {
         Some(dir) => {
             let regions: Vec<String> = configs
@@ -44,6 +50,9 @@ pub(super) fn prepare(configs: &[PathBuf], tls_dir: Option<&Path>) -> Result<Pre
     let mut out = Vec::new();
     for (i, config) in configs.iter().enumerate() {
         let mut root = absolute(config)?;
+        if suite == Suite::Sm {
+            in_sm_suite(&mut root, config)?;
+        }
         let data_dir = private_key(&mut root, config)?;
         seed_licences(&root, config)?;
         let path = match &certs {
@@ -86,6 +95,51 @@ pub fn with_tls(config: &Path, cert: &Path, key: &Path) -> Result<String, NodeEr
     toml::to_string(&root).map_err(|e| refused(format!("{}: {e}", config.display())))
 }
 
+/// Makes `root` (paths absolute) the same region's node in the demo's `sm` federation: its SM2
+/// node key from `sm/demo-keys/`, the roster `sm/roster.cbor` (both beside the node configs'
+/// folder), and its data and licence folders under `sm/` in the data folder's parent, so that
+/// the two federations never share a store.
+pub(super) fn in_sm_suite(root: &mut toml::Table, config: &Path) -> Result<(), NodeError> {
+    let region = config
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .ok_or_else(|| refused(format!("{}: not a config file name", config.display())))?;
+    let folder = config.parent().unwrap_or(Path::new("."));
+    let sm = std::fs::canonicalize(folder.join("../sm")).map_err(|e| NodeError::Io {
+        what: "sm demo folder (the SM2 keys and roster)",
+        path: folder.join("../sm"),
+        source: e,
+    })?;
+    let path = |p: PathBuf| toml::Value::String(p.display().to_string());
+    root.insert(
+        "key_file".into(),
+        path(sm.join("demo-keys").join(format!("{region}.node.key"))),
+    );
+    root.insert("roster".into(), path(sm.join("roster.cbor")));
+    // A pin of the ed25519 roster's digest says nothing of the sm one.
+    root.remove("roster_digest");
+    let Some(toml::Value::String(data_dir)) = root.get("data_dir") else {
+        return Err(refused(format!(
+            "{}: data_dir is missing",
+            config.display()
+        )));
+    };
+    let data_dir = PathBuf::from(data_dir);
+    let moved = data_dir
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("sm")
+        .join(data_dir.file_name().unwrap_or(region.as_ref()));
+    if let Some(toml::Value::String(inbox)) = root.get("licence_import_dir")
+        && let Ok(inside) = Path::new(inbox).strip_prefix(&data_dir)
+    {
+        let inbox = moved.join(inside);
+        root.insert("licence_import_dir".into(), path(inbox));
+    }
+    root.insert("data_dir".into(), path(moved));
+    Ok(())
+}
+
 /// Copies the region's demo licences (`configs/licences/<region>.json`, beside the node
 /// configs' folder) into its licence import folder, for the node to sign and keep as it
 /// starts: the same licences each time, which the node keeps once.
@@ -116,7 +170,7 @@ fn seed_licences(root: &toml::Table, config: &Path) -> Result<(), NodeError> {
 }
 
 /// `config`'s TOML with its relative paths made absolute, so that it may be written anywhere.
-fn absolute(config: &Path) -> Result<toml::Table, NodeError> {
+pub(super) fn absolute(config: &Path) -> Result<toml::Table, NodeError> {
     let text = crate::config::read_text(config, "node config", 1 << 20)?;
     let mut root: toml::Table =
         toml::from_str(&text).map_err(|e| refused(format!("{}: {e}", config.display())))?;

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
-use sha2::{Digest as _, Sha256};
+use tongban_protocol::suite::Suite;
 
 use super::Region;
 
@@ -38,6 +38,7 @@ pub(super) async fn submit(
     members: &[String],
     cache: &mut BTreeMap<(String, String), Vec<Value>>,
     rng: &mut Rng,
+    suite: Suite,
 ) -> Result<(), String> {
     let key = (from.name.clone(), to.to_string());
     if !cache.contains_key(&key) {
@@ -88,7 +89,8 @@ pub(super) async fn submit(
             continue;
         }
         let content = format!("{} {} {}", m["name"], from.name, rng.next()).into_bytes();
-        let digest = hex::encode(Sha256::digest(&content));
+        // Materials are addressed by the federation's digest: SHA-256, or SM3 in `sm`.
+        let digest = suite.digest(&content).to_string();
         let url = format!(
             "{}/api/v1/materials/{digest}?offset=0&total={}",
             from.base,

@@ -12,9 +12,12 @@
 //! config into `DIR/nodes/` with a `[tls]` table added, and talks to the nodes over HTTPS
 //! trusting only that CA.
 //!
+//! With `--suite sm` the same regions run as the federation of `configs/sm/` (SM2 keys and their
+//! roster, data under `data/sm/`): see [`configs`].
+//!
 //! | module | job |
 //! |---|---|
-//! | [`configs`] | the configs the nodes run from: paths absolute, the key copied 0600, `[tls]` |
+//! | [`configs`] | the configs the nodes run from: paths absolute, the key copied 0600, `[tls]`, the suite |
 //! | `load` | `--load`: applications between random regions, and the progress table |
 
 use std::collections::BTreeMap;
@@ -26,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use serde_json::Value;
+use tongban_protocol::suite::Suite;
 
 use crate::error::NodeError;
 use crate::logging::LogFormat;
@@ -133,6 +137,7 @@ pub async fn run(
     dir: &Path,
     load: Option<f64>,
     tls_dir: Option<&Path>,
+    suite: Suite,
     log_format: Option<LogFormat>,
 ) -> Result<(), NodeError> {
     let exe = std::env::current_exe().map_err(|e| NodeError::Serve {
@@ -167,7 +172,7 @@ pub async fn run(
 
     let mut http = reqwest::Client::builder().timeout(Duration::from_secs(30));
     let mut cacert = String::new();
-    let prepared = configs::prepare(&shipped, tls_dir)?;
+    let prepared = configs::prepare(&shipped, tls_dir, suite)?;
     if let Some((ca, ca_path)) = prepared.ca {
         println!(
             "HTTPS with the dev CA {} (DEMO ONLY; certificates made by `tongban cert dev`)",
@@ -179,7 +184,14 @@ pub async fn run(
     let http = http
         .build()
         .map_err(|e| refused(format!("HTTP client: {e}")))?;
-    println!("Starting {} regions …", shipped.len());
+    println!(
+        "Starting {} regions in the {suite} crypto suite{} …",
+        shipped.len(),
+        match suite {
+            Suite::Ed25519 => "",
+            Suite::Sm => " (SM2 signatures, SM3 digests, SM4-GCM materials; roster sm/roster.cbor)",
+        }
+    );
     let mut regions: BTreeMap<String, Region> = BTreeMap::new();
     for (original, config) in shipped.iter().zip(&prepared.configs) {
         let region = original
@@ -301,7 +313,7 @@ pub async fn run(
             while b == a {
                 b = &names[rng.below(names.len())];
             }
-            match load::submit(&http, &regions[a], b, &names, &mut items, &mut rng).await {
+            match load::submit(&http, &regions[a], b, &names, &mut items, &mut rng, suite).await {
                 Ok(()) => *submitted.entry(a.clone()).or_default() += 1,
                 Err(e) => {
                     failed += 1;

@@ -113,6 +113,7 @@ pub(crate) fn sample_manifest(region: &str) -> CatalogManifest {
 fn two_region_roster(a: &Identity, b: &Identity) -> Roster {
     let member = |region: &str, node: &Identity, gov: u8| Member {
         encryption_key: None,
+        transport_key: None,
         region: RegionId::new(region).unwrap(),
         name: region.into(),
         node_key: node.public_key(),

@@ -33,24 +33,25 @@ fn governor(r: &str) -> Identity {
     crate::testing::identity_under_test([100 + (r.as_bytes()[1] - b'0'); 32])
 }
 
-/// The encryption key a test member publishes: none in an ed25519 roster (so sealing to the
-/// node key's X25519 form is tested), its own in an sm one (an SM2 node key has no X25519
-/// form).
-fn published_encryption_key(node: &Identity) -> Option<crate::ids::EncryptionKey> {
-    (crate::testing::suite_under_test() == crate::suite::Suite::Sm)
-        .then(|| crate::keyring::encryption_key(node).public_key())
+/// The keys a test member publishes beside its node key: none in an ed25519 roster (so
+/// sealing to the node key's X25519 form is tested), its encryption and transport keys in an
+/// sm one (an SM2 node key has no X25519 form, and is no libp2p identity).
+fn published(node: &Identity) -> crate::roster::NodeKeys {
+    let keys = crate::keyring::published_keys(node);
+    match crate::testing::suite_under_test() {
+        crate::suite::Suite::Sm => keys,
+        crate::suite::Suite::Ed25519 => crate::roster::NodeKeys {
+            encryption_key: None,
+            ..keys
+        },
+    }
 }
 
-/// `roster` with `r`'s node key rotated to `new`'s, publishing the encryption key a test
-/// member publishes ([`published_encryption_key`]).
+/// `roster` with `r`'s node key rotated to `new`'s, publishing the keys a test member
+/// publishes ([`published`]).
 fn rotated(roster: &Roster, r: &str, new: &Identity, now: Timestamp) -> Roster {
     roster
-        .rotate_node_keys(
-            &region(r),
-            new.public_key(),
-            published_encryption_key(new),
-            now,
-        )
+        .rotate_node_keys(&region(r), published(new), now)
         .unwrap()
 }
 
@@ -62,7 +63,8 @@ fn roster() -> Roster {
 /// A version 1 roster of `regions`, a strict majority of governance signatures needed.
 fn roster_of(regions: &[&str]) -> Roster {
     let member = |r: &str| Member {
-        encryption_key: published_encryption_key(&node_identity(r)),
+        encryption_key: published(&node_identity(r)).encryption_key,
+        transport_key: published(&node_identity(r)).transport_key,
         region: region(r),
         name: match r {
             BJ => "北京市",
@@ -1412,7 +1414,8 @@ fn roster_chain() -> (RosterDocument, RosterDocument, Roster) {
     v2.version = 2;
     v2.issued_at = Timestamp(T0);
     v2.members.push(Member {
-        encryption_key: published_encryption_key(&crate::testing::identity_under_test([b'3'; 32])),
+        encryption_key: published(&crate::testing::identity_under_test([b'3'; 32])).encryption_key,
+        transport_key: published(&crate::testing::identity_under_test([b'3'; 32])).transport_key,
         region: region("130000"),
         name: "河北省".into(),
         node_key: crate::testing::identity_under_test([b'3'; 32]).public_key(),

@@ -16,6 +16,7 @@ fn node(i: u8) -> Identity {
 fn roster() -> Roster {
     let member = |i: u8, region: &str| Member {
         encryption_key: None,
+        transport_key: None,
         region: RegionId::new(region).unwrap(),
         name: region.into(),
         node_key: node(i).public_key(),

@@ -25,6 +25,7 @@ fn fed_in(suite: Suite, n: usize) -> Fed {
             // An SM2 node key has no X25519 form: an sm member publishes its encryption key.
             encryption_key: (suite == Suite::Sm)
                 .then(|| crate::keyring::encryption_key(&nodes[i]).public_key()),
+            transport_key: (suite == Suite::Sm).then(|| crate::keyring::transport_key(&nodes[i])),
             region: RegionId::new(format!("r{i}")).unwrap(),
             name: format!("地区{i}"),
             node_key: nodes[i].public_key(),
@@ -386,7 +387,7 @@ fn encryption_keys_are_optional_checked_and_rotated_with_the_node_key() {
     let next = Identity::from_seed([77; 32]);
     let new_enc = crate::keyring::encryption_key(&next).public_key();
     let rotated = published
-        .rotate_node_keys(&r1, next.public_key(), Some(new_enc), Timestamp(DAY))
+        .rotate_node_keys(&r1, crate::keyring::published_keys(&next), Timestamp(DAY))
         .unwrap();
     assert_eq!(rotated.members[1].encryption_key, Some(new_enc));
     let plain = published
@@ -436,8 +437,7 @@ fn an_sm_federation_accepts_genesis_and_updates() {
     let next = genesis
         .rotate_node_keys(
             &region,
-            new.public_key(),
-            Some(crate::keyring::encryption_key(&new).public_key()),
+            crate::keyring::published_keys(&new),
             Timestamp(2 * DAY),
         )
         .unwrap();
@@ -508,6 +508,86 @@ fn an_sm_member_without_an_encryption_key_is_refused() {
     let mut ed = fed(3).roster;
     ed.members[2].encryption_key = None;
     ed.validate().unwrap();
+}
+
+/// libp2p has no SM2 identities: an `sm` member publishes the ed25519 transport key its node
+/// derives, and an ed25519 member is known by its node key, so any other is refused.
+#[test]
+fn an_sm_member_publishes_an_ed25519_transport_key_and_an_ed25519_member_none() {
+    let f = fed_in(Suite::Sm, 3);
+    let derived = crate::keyring::transport_key(&f.nodes[1]);
+    assert_eq!(f.roster.members[1].transport_key, Some(derived));
+    assert_eq!(f.roster.members[1].transport_identity(), derived);
+    assert!(matches!(derived, PublicKey::Ed25519(_)));
+    // Derived from the SM2 secret, so not anyone's guess from the public key, and stable.
+    assert_eq!(crate::keyring::transport_key(&f.nodes[1]), derived);
+    assert_ne!(crate::keyring::transport_key(&f.nodes[2]), derived);
+
+    let mut none = f.roster.clone();
+    none.members[1].transport_key = None;
+    assert_eq!(
+        none.members[1].transport_identity(),
+        f.nodes[1].public_key()
+    );
+    let err = none.validate().unwrap_err().to_string();
+    assert!(
+        err.contains("r1") && err.contains("no transport_key"),
+        "{err}"
+    );
+
+    let mut sm2 = f.roster.clone();
+    sm2.members[1].transport_key = Some(f.nodes[0].public_key());
+    let err = sm2.validate().unwrap_err().to_string();
+    assert!(err.contains("is an SM2 key"), "{err}");
+
+    let mut off_curve = f.roster.clone();
+    let unusable = (0u8..=255)
+        .map(|b| PublicKey::Ed25519([b; 32]))
+        .find(|k| k.verifying_key().is_err())
+        .unwrap();
+    off_curve.members[1].transport_key = Some(unusable);
+    let err = off_curve.validate().unwrap_err().to_string();
+    assert!(err.contains("transport_key"), "{err}");
+
+    let ed = fed(3);
+    assert_eq!(
+        ed.roster.members[1].transport_identity(),
+        ed.roster.members[1].node_key
+    );
+    assert_eq!(
+        crate::keyring::transport_key(&ed.nodes[1]),
+        ed.nodes[1].public_key()
+    );
+    let mut same = ed.roster.clone();
+    same.members[1].transport_key = Some(ed.nodes[1].public_key());
+    same.validate().unwrap();
+    let mut other = ed.roster.clone();
+    other.members[1].transport_key = Some(ed.nodes[2].public_key());
+    let err = other.validate().unwrap_err().to_string();
+    assert!(err.contains("differs from the node key"), "{err}");
+}
+
+/// A rotation in an `sm` federation replaces the transport key with the node key's.
+#[test]
+fn an_sm_rotation_publishes_the_new_transport_key() {
+    let f = fed_in(Suite::Sm, 3);
+    let new = Identity::from_secret(Suite::Sm, [88; 32]).unwrap();
+    let next = f
+        .roster
+        .rotate_node_keys(
+            &f.roster.members[1].region.clone(),
+            crate::keyring::published_keys(&new),
+            Timestamp(DAY),
+        )
+        .unwrap();
+    assert_eq!(
+        next.members[1].transport_key,
+        Some(crate::keyring::transport_key(&new))
+    );
+    assert_ne!(
+        next.members[1].transport_key,
+        f.roster.members[1].transport_key
+    );
 }
 
 /// The scan the index saves: what every lookup must agree with.

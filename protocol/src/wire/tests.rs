@@ -13,6 +13,7 @@ fn region(s: &str) -> RegionId {
 fn roster(a: &Identity, b: &Identity) -> Roster {
     let member = |r: &str, node: &Identity, gov: u8| Member {
         encryption_key: None,
+        transport_key: None,
         region: region(r),
         name: r.into(),
         node_key: node.public_key(),

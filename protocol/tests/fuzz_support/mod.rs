@@ -90,6 +90,7 @@ pub(crate) fn governance(i: u8) -> Identity {
 pub(crate) fn roster() -> Roster {
     let member = |r: &str, name: &str, node: &Identity, gov: &Identity| Member {
         encryption_key: None,
+        transport_key: None,
         region: region(r),
         name: name.into(),
         node_key: node.public_key(),

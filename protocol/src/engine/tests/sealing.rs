@@ -156,7 +156,14 @@ fn a_node_reads_its_old_cases_after_a_key_rotation_and_a_restore() {
     let new_key = encryption_key(&new_identity).public_key();
     let now = net.now;
     let v2 = roster()
-        .rotate_node_keys(&region(BJ), new_identity.public_key(), Some(new_key), now)
+        .rotate_node_keys(
+            &region(BJ),
+            crate::roster::NodeKeys {
+                encryption_key: Some(new_key),
+                ..crate::keyring::published_keys(&new_identity)
+            },
+            now,
+        )
         .unwrap();
     let doc = RosterDocument::sign(&v2, &[&governor(BJ), &governor(TJ)]).unwrap();
     for r in [BJ, TJ] {
