@@ -69,6 +69,22 @@ impl Suite {
         }
     }
 
+    /// The name of the suite's digest, as people read it: `SHA-256` or `SM3`.
+    pub fn digest_name(self) -> &'static str {
+        match self {
+            Suite::Ed25519 => "SHA-256",
+            Suite::Sm => "SM3",
+        }
+    }
+
+    /// The name of the suite's signatures, as people read it: `Ed25519` or `SM2`.
+    pub fn signature_name(self) -> &'static str {
+        match self {
+            Suite::Ed25519 => "Ed25519",
+            Suite::Sm => "SM2",
+        }
+    }
+
     /// Whether this is the default suite, so a roster of it is encoded as before suites
     /// existed (and keeps its digest).
     pub fn is_default(&self) -> bool {

@@ -672,7 +672,7 @@ async fn the_admin_gets_the_audit_head_signed_by_the_node() {
     let (status, body) = c.get("/api/v1/admin/audit/head", ADMIN_TOKEN).await;
     assert_eq!(status, 200, "{body}");
     let cose = hex::decode(body["cose"].as_str().expect("cose")).expect("hex");
-    let key = tongban_protocol::envelope::Identity::from_seed(node_key_seed(0, 0)).public_key();
+    let key = support::identity(node_key_seed(0, 0)).public_key();
     let signed = tongban_protocol::envelope::open::<
         tongban_protocol::engine::audit::SignedAuditHead,
         _,
@@ -684,7 +684,7 @@ async fn the_admin_gets_the_audit_head_signed_by_the_node() {
         Some(signed.payload().seq),
         "{body}"
     );
-    let other = tongban_protocol::envelope::Identity::from_seed(node_key_seed(1, 0)).public_key();
+    let other = support::identity(node_key_seed(1, 0)).public_key();
     assert!(
         tongban_protocol::envelope::open::<tongban_protocol::engine::audit::SignedAuditHead, _>(
             &cose, &other

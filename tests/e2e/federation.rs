@@ -500,8 +500,9 @@ fn tongban(args: &[&str]) -> String {
 /// The roster in the readable form `tongban roster sign` reads (what an operator writes).
 fn roster_toml(r: &tongban_protocol::roster::Roster) -> String {
     let mut t = format!(
-        "federation = {:?}\nversion = {}\nissued_at = {}\nthreshold = {}\nrevoked_keys = [{}]\n",
+        "federation = {:?}\nsuite = \"{}\"\nversion = {}\nissued_at = {}\nthreshold = {}\nrevoked_keys = [{}]\n",
         r.federation,
+        r.suite,
         r.version,
         r.issued_at.0,
         r.threshold,
@@ -526,17 +527,41 @@ fn roster_toml(r: &tongban_protocol::roster::Roster) -> String {
             m.valid_from.0,
             m.valid_until.0
         ));
+        if let Some(key) = m.encryption_key {
+            t.push_str(&format!("encryption_key = \"{key}\"\n"));
+        }
+        if let Some(key) = m.transport_key {
+            t.push_str(&format!("transport_key = \"{key}\"\n"));
+        }
     }
     t
 }
 
 /// The public key `tongban keygen` printed.
 fn printed_key(out: &str) -> String {
+    printed(out, "public key: ").expect("keygen prints the public key")
+}
+
+/// What `tongban keygen` printed after `label`, if it printed it.
+fn printed(out: &str, label: &str) -> Option<String> {
     out.lines()
-        .find_map(|l| l.strip_prefix("public key: "))
-        .expect("keygen prints the public key")
-        .trim()
-        .to_string()
+        .find_map(|l| l.split_once(label).map(|(_, v)| v.trim().to_string()))
+}
+
+/// The lines of a new member's entry that publish its encryption and transport keys, as
+/// `tongban keygen` printed them for its node key: needed in an `sm` federation.
+fn published_lines(keygen: &str) -> String {
+    let mut lines = String::new();
+    if support::suite() == tongban_protocol::suite::Suite::Sm {
+        for (label, field) in [
+            ("for the roster's encryption_key): ", "encryption_key"),
+            ("for the roster's transport_key): ", "transport_key"),
+        ] {
+            let key = printed(keygen, label).expect("keygen prints the key");
+            lines.push_str(&format!("{field} = \"{key}\"\n"));
+        }
+    }
+    lines
 }
 
 /// Issue 14, item 1: a sixth region (重庆, 500000) joins a running federation of five with the
@@ -556,8 +581,16 @@ async fn a_sixth_region_joins_without_a_restart_and_once_revoked_its_open_cases_
     let tj = &nodes[1];
 
     // 重庆 makes its keys.
-    let node_key = printed_key(&tongban(&["keygen", "--out", &path("500000.key")]));
-    let gov_key = printed_key(&tongban(&["keygen", "--out", &path("500000.gov.key")]));
+    let suite = support::suite().to_string();
+    let keygen = tongban(&["keygen", "--suite", &suite, "--out", &path("500000.key")]);
+    let node_key = printed_key(&keygen);
+    let gov_key = printed_key(&tongban(&[
+        "keygen",
+        "--suite",
+        &suite,
+        "--out",
+        &path("500000.gov.key"),
+    ]));
     // The federation drafts roster version 2 with 重庆 in it...
     let v1 = RosterDocument::decode(&std::fs::read(dir.join("roster.cbor")).expect("roster"))
         .and_then(|d| d.unverified_roster())
@@ -572,13 +605,14 @@ async fn a_sixth_region_joins_without_a_restart_and_once_revoked_its_open_cases_
         1,
     );
     draft.push_str(&format!(
-        "\n[[members]]\nregion = \"{CQ}\"\nname = \"重庆市\"\nnode_key = \"{node_key}\"\ngovernance_key = \"{gov_key}\"\naddresses = [\"/ip4/127.0.0.1/udp/{port}/quic-v1\"]\nvalid_from = \"2026-01-01\"\nvalid_until = \"2031-01-01\"\n"
+        "\n[[members]]\nregion = \"{CQ}\"\nname = \"重庆市\"\nnode_key = \"{node_key}\"\ngovernance_key = \"{gov_key}\"\naddresses = [\"/ip4/127.0.0.1/udp/{port}/quic-v1\"]\nvalid_from = \"2026-01-01\"\nvalid_until = \"2031-01-01\"\n{}",
+        published_lines(&keygen)
     ));
     std::fs::write(dir.join("roster-v2.toml"), &draft).expect("draft");
     // ...three governance keys of the five sign it, each in turn (each on its own machine)...
     for i in 0..3 {
         let key = path(&format!("gov-{i}.key"));
-        std::fs::write(&key, hex::encode(gov_seed(i))).expect("gov key");
+        std::fs::write(&key, key_file_text(gov_seed(i))).expect("gov key");
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -700,7 +734,7 @@ async fn a_sixth_region_joins_without_a_restart_and_once_revoked_its_open_cases_
     std::fs::write(dir.join("roster-v3.toml"), roster_toml(&v3)).expect("v3");
     for i in 0..4 {
         let key = path(&format!("gov-{i}.key"));
-        std::fs::write(&key, hex::encode(gov_seed(i))).expect("gov key");
+        std::fs::write(&key, key_file_text(gov_seed(i))).expect("gov key");
         let (roster, doc) = (path("roster-v3.toml"), path("roster-v3.cbor"));
         let mut args = vec![
             "roster",

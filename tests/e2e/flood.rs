@@ -19,7 +19,6 @@ use serde_json::Value;
 use support::*;
 use tongban_node::net::{frame_protocol, peer_id};
 use tongban_protocol::case::events::Side;
-use tongban_protocol::envelope::Identity;
 use tongban_protocol::ids::{CaseId, RegionId, Timestamp};
 use tongban_protocol::wire::{Frame, MAX_FRAME_SIZE, Message};
 
@@ -105,10 +104,10 @@ async fn flood(
     addr: Multiaddr,
     stop: Arc<AtomicBool>,
 ) -> Flooded {
-    let identity = Identity::from_seed(seed);
-    let to_key = Identity::from_seed(node_key_seed(0, 0)).public_key();
+    let identity = support::identity(seed);
+    let to_key = tongban_protocol::keyring::transport_key(&support::identity(node_key_seed(0, 0)));
     let target = peer_id(&to_key).expect("peer id");
-    let mut secret = seed;
+    let mut secret = tongban_protocol::keyring::transport_seed(&identity);
     let keypair = Keypair::ed25519_from_bytes(&mut secret).expect("keypair");
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()

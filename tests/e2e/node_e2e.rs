@@ -13,6 +13,8 @@ async fn an_intake_is_decided_by_the_reference_back_office() {
     let c = node.client();
     let (status, health) = c.get("/healthz", WINDOW_TOKEN).await;
     assert_eq!(status, 200, "{health}");
+    // The suite says which digest materials are uploaded by.
+    assert_eq!(health["suite"], support::suite().name(), "{health}");
 
     let (status, hits) = c
         .get(

@@ -79,7 +79,7 @@ async fn application(c: &Client, token: &str, locality: Option<&str>, n: u32) ->
         ("form", format!("申请表 {n}")),
         ("id-card", format!("身份证 {n}")),
     ] {
-        let d = Digest::of(content.as_bytes());
+        let d = support::suite().digest(content.as_bytes());
         let resp = c
             .http
             .put(format!(

@@ -9,12 +9,10 @@ use std::time::{Duration, Instant};
 use crate::support;
 
 use support::*;
-use tongban_protocol::envelope::Identity;
 use tongban_protocol::ids::{Digest, RegionId};
 use tongban_protocol::keyring::Keyring;
 use tongban_protocol::seal::SealedMaterial;
 use tongban_protocol::store::{Store, Table};
-use tongban_protocol::suite::Suite;
 
 /// Signs in to `base`'s pages with `token` and polls `path` until it answers 200 or `secs`
 /// pass: its bytes.
@@ -71,7 +69,7 @@ async fn a_tianjin_upload_is_sealed_at_both_ends_and_only_the_parties_read_it() 
     let tc = tj.client();
     let app = tc.application("110000", &code("110000", 1), 1).await;
     let scan = "身份证 1".as_bytes();
-    let digest = Digest::of(scan);
+    let digest = support::suite().digest(scan);
     let (status, body) = tc.post("/api/v1/applications", WINDOW_TOKEN, &app).await;
     assert_eq!(status, 201, "{body}");
     let case = body["case"].as_str().expect("case").to_string();
@@ -90,7 +88,7 @@ async fn a_tianjin_upload_is_sealed_at_both_ends_and_only_the_parties_read_it() 
     bj.kill();
     tj.kill();
     hb.kill();
-    let key = |i: usize| Keyring::of_identity(&Identity::from_seed(node_key_seed(i, 0)));
+    let key = |i: usize| Keyring::of_identity(&support::identity(node_key_seed(i, 0)));
     for (i, region) in ["110000", "120000"].into_iter().enumerate() {
         let (copies, plain) = stored(&fed, region, &digest);
         assert!(!plain, "{region} keeps the plaintext of a cited material");
@@ -100,10 +98,10 @@ async fn a_tianjin_upload_is_sealed_at_both_ends_and_only_the_parties_read_it() 
             assert!(sealed.is_sealed_to(&RegionId::new(party).expect("region")));
         }
         assert!(!sealed.is_sealed_to(&RegionId::new("130000").expect("region")));
-        assert_eq!(sealed.open(Suite::Ed25519, &key(i)).expect("opens"), scan);
+        assert_eq!(sealed.open(support::suite(), &key(i)).expect("opens"), scan);
         // Hebei's node key, on a copy of it: a clear error naming the recipients.
         let err = sealed
-            .open(Suite::Ed25519, &key(2))
+            .open(support::suite(), &key(2))
             .expect_err("Hebei cannot open it");
         let text = err.to_string();
         assert!(

@@ -68,7 +68,26 @@ pub(crate) fn gov_seed(i: usize) -> [u8; 32] {
 /// The governance identity of the `i`-th region, to sign roster updates in tests.
 #[allow(dead_code)]
 pub(crate) fn gov_identity(i: usize) -> Identity {
-    Identity::from_seed(gov_seed(i))
+    identity(gov_seed(i))
+}
+
+/// The crypto suite these tests run their federations in: `TONGBAN_SUITE` (`ed25519` when
+/// unset, `sm` for the national suite), as the protocol's and simulator's tests take it.
+pub(crate) fn suite() -> tongban_protocol::suite::Suite {
+    tongban_protocol::testing::suite_under_test()
+}
+
+/// The key of [`suite`] from 32 seed bytes.
+pub(crate) fn identity(seed: [u8; 32]) -> Identity {
+    tongban_protocol::testing::identity_under_test(seed)
+}
+
+/// A key file's text for `seed` in [`suite`], as `tongban keygen` writes it.
+pub(crate) fn key_file_text(seed: [u8; 32]) -> String {
+    match suite() {
+        tongban_protocol::suite::Suite::Ed25519 => hex::encode(seed),
+        tongban_protocol::suite::Suite::Sm => format!("sm2:{}", hex::encode(seed)),
+    }
 }
 
 /// The 实施编码 of test item `n` of `region` (letters and digits only).
@@ -190,12 +209,17 @@ impl Federation {
             .iter()
             .enumerate()
             .map(|(i, r)| Member {
-                encryption_key: None,
-                transport_key: None,
+                // An ed25519 member is sealed to its node key's X25519 form and known on the
+                // transport by its node key; an sm member publishes both keys.
+                encryption_key: (suite() == tongban_protocol::suite::Suite::Sm).then(|| {
+                    tongban_protocol::keyring::encryption_key(&identity(node_seed(i))).public_key()
+                }),
+                transport_key: tongban_protocol::keyring::published_keys(&identity(node_seed(i)))
+                    .transport_key,
                 region: RegionId::new(*r).expect("region"),
                 name: format!("地区{r}"),
-                node_key: Identity::from_seed(node_seed(i)).public_key(),
-                governance_key: Identity::from_seed(gov_seed(i)).public_key(),
+                node_key: identity(node_seed(i)).public_key(),
+                governance_key: identity(gov_seed(i)).public_key(),
                 addresses: std::iter::once(ports[i])
                     .chain(standby_ports.get(*r).copied())
                     .map(|port| format!("/ip4/127.0.0.1/udp/{port}/quic-v1"))
@@ -214,13 +238,13 @@ impl Federation {
             revoked_keys: options
                 .revoked_seeds
                 .iter()
-                .map(|s| Identity::from_seed(*s).public_key())
+                .map(|s| identity(*s).public_key())
                 .collect(),
             retired_keys: vec![],
-            suite: tongban_protocol::suite::Suite::Ed25519,
+            suite: suite(),
             index: Default::default(),
         };
-        let govs: Vec<Identity> = (0..n).map(|i| Identity::from_seed(gov_seed(i))).collect();
+        let govs: Vec<Identity> = (0..n).map(|i| identity(gov_seed(i))).collect();
         let signers: Vec<&Identity> = govs.iter().take(n / 2 + 1).collect();
         let doc = RosterDocument::sign(&roster, &signers).expect("signs");
         std::fs::write(root.join("roster.cbor"), doc.encode().expect("encodes"))
@@ -231,7 +255,7 @@ impl Federation {
         );
         std::fs::copy(calendar, root.join("calendar.toml")).expect("copy calendar");
         for (i, r) in regions.iter().enumerate() {
-            std::fs::write(root.join(format!("{r}.key")), hex::encode(node_seed(i)))
+            std::fs::write(root.join(format!("{r}.key")), key_file_text(node_seed(i)))
                 .expect("write key");
             #[cfg(unix)]
             {
@@ -595,9 +619,10 @@ impl Client {
         .await
     }
 
-    /// Uploads `content` in one chunk and returns its digest.
+    /// Uploads `content` in one chunk and returns its digest (the federation's: SHA-256 or
+    /// SM3).
     pub(crate) async fn upload(&self, content: &[u8]) -> Digest {
-        let d = Digest::of(content);
+        let d = suite().digest(content);
         let resp = self
             .http
             .put(format!(

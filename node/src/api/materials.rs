@@ -12,14 +12,15 @@ use super::error::{ApiError, ErrorBody};
 use super::{AppState, auth, body, param, query};
 use crate::daemon::Command;
 
-/// `PUT /api/v1/materials/{sha256}?offset=N&total=T` with the chunk's bytes as the body.
+/// `PUT /api/v1/materials/{digest}?offset=N&total=T` with the chunk's bytes as the body.
 #[utoipa::path(
     put,
     path = "/api/v1/materials/{digest}",
     tag = "materials",
     summary = "Upload a material, whole or in chunks",
     description = "Uploads one material (a scan, a PDF, an OFD file) before the application that names it. The \
-        material is addressed by the SHA-256 of its bytes; chunks of at most 1 MiB come in order, each at the \
+        material is addressed by the federation's digest of its bytes (SHA-256, or SM3 in a federation of the `sm` \
+        suite; `/healthz` names the suite); chunks of at most 1 MiB come in order, each at the \
         offset where the previous one ended (a repeated chunk is harmless). Once all `total` bytes are in, the \
         node checks the digest and keeps the material; an application then lists it by digest. Uploading a \
         material the node already holds answers complete at once. A material a window uploaded is that window's \
@@ -29,7 +30,7 @@ use crate::daemon::Command;
         dropped: a later chunk of it is answered 409 `upload_expired`, and the upload starts over from offset 0. \
         Windows and admins only.",
     params(
-        ("digest" = Digest, Path, description = "The SHA-256 of the whole material, as 64 hex digits."),
+        ("digest" = Digest, Path, description = "The federation's digest (SHA-256, or SM3 in the `sm` suite) of the whole material, as 64 hex digits."),
         ("offset" = Option<u64>, Query, description = "Where this chunk starts in the material, in bytes; default 0.", minimum = 0, maximum = 67108863),
         ("total" = u64, Query, description = "The whole material's size in bytes (1 byte to 64 MiB).", minimum = 1, maximum = 67108864),
         ("X-Operator" = Option<String>, Header, nullable = false, max_length = 64, description = "The window operator's staff number (工号), for the audit trail; default the token's name."),
@@ -42,7 +43,7 @@ use crate::daemon::Command;
     responses(
         (status = 200, description = "How the upload stands: `complete` once the whole material is kept.", body = UploadStatus),
         (status = 400, description = "A malformed digest; `total` missing; a chunk out of order, empty, over 1 MiB or past `total`; \
-            or the whole material's SHA-256 is not the digest (upload it again); or, for a material kept here that \
+            or the whole material's digest is not the one in the path (upload it again); or, for a material kept here that \
             another window uploaded, bytes that are not the material's or a `total` that is not its size.", body = ErrorBody),
         (status = 401, description = "No token, or an unknown one.", body = ErrorBody),
         (status = 403, description = "A back-office token: materials are uploaded by windows; or another window's upload \

@@ -24,6 +24,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::extract::rejection::BytesRejection;
 use axum::routing::{get, post, put};
 use serde::de::DeserializeOwned;
+use tongban_protocol::suite::Suite;
 
 use crate::config::NodeConfig;
 use crate::daemon::EngineHandle;
@@ -38,6 +39,9 @@ pub struct AppState {
     webhook: Option<WebhookAuth>,
     /// The web pages' sign-in sessions.
     pub(crate) sessions: Arc<crate::web::Sessions>,
+    /// The federation's crypto suite: which digest addresses materials, which signatures the
+    /// pages name.
+    pub(crate) suite: Suite,
 }
 
 /// What the webhook callback is checked with: the shared key, and the nonces of the callbacks
@@ -53,8 +57,13 @@ struct WebhookAuth {
 pub const WEBHOOK_NONCE_FILE: &str = "webhook-nonces";
 
 impl AppState {
-    /// The state for `config`'s node, reaching its engine through `engine`.
-    pub fn new(config: &NodeConfig, engine: EngineHandle) -> Result<AppState, NodeError> {
+    /// The state for `config`'s node of a `suite` federation, reaching its engine through
+    /// `engine`.
+    pub fn new(
+        config: &NodeConfig,
+        engine: EngineHandle,
+        suite: Suite,
+    ) -> Result<AppState, NodeError> {
         let problem = |what: &str, e: tongban_adapters::AdapterError| NodeError::Config {
             path: config.source.clone(),
             problems: vec![format!("{what}: {e}")],
@@ -84,6 +93,7 @@ impl AppState {
             engine,
             webhook,
             sessions: Arc::default(),
+            suite,
         })
     }
 }

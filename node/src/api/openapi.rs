@@ -100,7 +100,7 @@ Errors: every error answer is JSON, `{\"error\": {\"code\", \"message\", \"probl
     modifiers(&BearerAuth),
     tags(
         (name = "catalog", description = "The service items (政务服务事项) of every member region, from their signed catalogs."),
-        (name = "materials", description = "Material uploads, addressed by SHA-256, before the application that lists them."),
+        (name = "materials", description = "Material uploads, addressed by the federation's digest (SHA-256, or SM3 in the sm suite), before the application that lists them."),
         (name = "applications", description = "Applications and cases: intake, worklists, case detail, withdrawal, status events."),
         (name = "licences", description = "电子证照 and 免证办: licence requests to the issuing region with the applicant's consent, and the region's licence library."),
         (name = "back office", description = "Callbacks from the region's own back-office systems."),

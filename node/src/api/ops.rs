@@ -9,6 +9,7 @@ use serde::Serialize;
 use tongban_protocol::engine::{Actor, CaseCounts, DeadLetterView};
 use tongban_protocol::ids::RegionId;
 use tongban_protocol::roster::Roster;
+use tongban_protocol::suite::Suite;
 use tracing::info;
 
 use super::error::{ApiError, ErrorBody, ErrorCode};
@@ -184,6 +185,7 @@ pub(super) async fn healthz(State(state): State<AppState>) -> Result<Json<Health
     Ok(Json(HealthAnswer {
         status: "ok".into(),
         region: state.config.region.clone(),
+        suite: state.suite,
         outbox: snapshot.outbox,
         dead_letters: snapshot.dead_letters,
         cases: snapshot.cases.clone(),
@@ -616,6 +618,10 @@ pub(super) struct HealthAnswer {
     pub status: String,
     /// The region this node serves.
     pub region: RegionId,
+    /// The federation's crypto suite: `ed25519` (Ed25519 signatures, SHA-256 digests) or `sm`
+    /// (SM2, SM3, SM4). Materials are uploaded by the suite's digest.
+    #[schema(value_type = String, example = "ed25519")]
+    pub suite: Suite,
     /// Messages waiting for a peer's receipt.
     pub outbox: usize,
     /// Notices to the back office parked in the dead-letter table.

@@ -123,6 +123,7 @@ pub async fn run(config: NodeConfig, options: RunOptions) -> Result<(), NodeErro
     };
     let setup = engine_setup(&config, options, started)?;
     let transport_seed = tongban_protocol::keyring::transport_seed(&setup.identity);
+    let suite = setup.identity.suite();
     let mut office =
         AnyBackOffice::from_config(config.backoffice.clone()).map_err(|e| NodeError::Config {
             path: config.source.clone(),
@@ -244,7 +245,7 @@ pub async fn run(config: NodeConfig, options: RunOptions) -> Result<(), NodeErro
         warn!(%addr, "serving plain HTTP off loopback because the config says insecure_plain_http = true");
     }
     tokio::spawn(reload_on_hangup(config.tls.clone(), tls.clone()));
-    let app = crate::api::router(crate::api::AppState::new(&config, handle.clone())?);
+    let app = crate::api::router(crate::api::AppState::new(&config, handle.clone(), suite)?);
     let served = match tls {
         None => {
             axum::serve(listener, app)

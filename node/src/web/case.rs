@@ -278,7 +278,7 @@ fn render(
             }
         }
         (super::steps::case_table(&view.state.steps, &view.step_clocks))
-        (super::licences::section(&view.licences))
+        (super::licences::section(&view.licences, s.suite))
         (evaluation_section(view))
         section.timelines #timelines {
             (timeline("收件地 " , &r.intake_region.to_string(), Side::Intake, &view.intake, view))

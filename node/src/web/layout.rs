@@ -16,6 +16,8 @@ pub(super) fn page(title: &str, session: Option<&Session>, body: &Markup) -> Mar
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 @if let Some(s) = session {
                     meta name="csrf-token" content=(s.csrf);
+                    // app.js uploads materials by the federation's digest.
+                    meta name="tongban-digest" content=(s.suite.digest_name());
                 }
                 title { (title) " · 跨省通办" }
                 link rel="icon" href="data:,";

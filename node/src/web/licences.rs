@@ -4,9 +4,10 @@
 use maud::{Markup, PreEscaped, html};
 use tongban_protocol::engine::IssuedLicence;
 use tongban_protocol::ids::Masked;
+use tongban_protocol::suite::Suite;
 
 /// The case page's section of issued licences; nothing when none was issued.
-pub(super) fn section(licences: &[IssuedLicence]) -> Markup {
+pub(super) fn section(licences: &[IssuedLicence], suite: Suite) -> Markup {
     if licences.is_empty() {
         return html! {};
     }
@@ -20,7 +21,7 @@ pub(super) fn section(licences: &[IssuedLicence]) -> Markup {
                     p { "持证主体：" (l.holder.name) " · 证件号码 " span.pii-shown { (Masked(&l.holder.id_number)) } }
                     p { "发证单位：" (l.issuer) "（" (l.region) "）· 有效期 " (l.valid_from) " 至 "
                         @match l.valid_until { Some(d) => (d), None => "长期" } }
-                    p.muted { "证照摘要（SHA-256，可据此核验）：" code.digest { (issued.digest) } }
+                    p.muted { "证照摘要（" (suite.digest_name()) "，可据此核验）：" code.digest { (issued.digest) } }
                     div.qr aria-label="证照摘要二维码" { (PreEscaped(super::layout::qr_svg(&format!("tongban:licence:{}", issued.digest)))) }
                 }
             }

@@ -85,8 +85,8 @@ pub(super) async fn receipt(
             }
             div.qr aria-label="凭证摘要二维码" { (PreEscaped(qr)) }
             p.muted {
-                "本凭证由收件地节点 " (r.by) " 以其节点密钥签名（COSE_Sign1，Ed25519）。任何人可下载签名凭证，"
-                "用联盟名册中该节点的公钥核验签名，并核对其SHA-256摘要与上方及二维码中的摘要一致；"
+                "本凭证由收件地节点 " (r.by) " 以其节点密钥签名（COSE_Sign1，" (s.suite.signature_name()) "）。任何人可下载签名凭证，"
+                "用联盟名册中该节点的公钥核验签名，并核对其" (s.suite.digest_name()) "摘要与上方及二维码中的摘要一致；"
                 "核验方法见 docs/UI.md。"
             }
             p.noprint { a href=(format!("/cases/{}/receipt?format=cose", r.case)) #receipt-cose { "下载签名凭证（.cose）" } }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
 use tongban_protocol::engine::Actor;
+use tongban_protocol::suite::Suite;
 
 /// The session cookie's name.
 pub(super) const SESSION_COOKIE: &str = "tongban_session";
@@ -28,6 +29,9 @@ pub(super) struct Session {
     pub name: String,
     /// The token every form and script call of this session must carry.
     pub csrf: String,
+    /// The federation's crypto suite, for the pages' script (which digest to upload by) and
+    /// texts.
+    pub suite: Suite,
     /// When it was last used.
     seen: Instant,
 }
@@ -40,11 +44,17 @@ pub(crate) struct Sessions {
 
 impl Sessions {
     /// Opens a session for `actor`; its id (for the cookie) and the session.
-    pub(super) fn open(&self, actor: Actor, name: String) -> Option<(String, Session)> {
+    pub(super) fn open(
+        &self,
+        actor: Actor,
+        name: String,
+        suite: Suite,
+    ) -> Option<(String, Session)> {
         let id = random_hex()?;
         let session = Session {
             actor,
             name,
+            suite,
             csrf: random_hex()?,
             seen: Instant::now(),
         };
@@ -131,7 +141,9 @@ mod tests {
     #[test]
     fn a_session_is_found_by_its_cookie_and_ends_at_sign_out() {
         let sessions = Sessions::default();
-        let (id, s) = sessions.open(Actor::BackOffice, "office".into()).unwrap();
+        let (id, s) = sessions
+            .open(Actor::BackOffice, "office".into(), Suite::Ed25519)
+            .unwrap();
         assert_eq!(id.len(), 64);
         assert_ne!(id, s.csrf);
         let mut headers = HeaderMap::new();

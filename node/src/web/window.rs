@@ -101,7 +101,7 @@ pub(super) async fn login(
         );
     }
     let actor = crate::api::auth::actor_of(entry, operator);
-    let Some((id, _)) = state.sessions.open(actor, entry.name.clone()) else {
+    let Some((id, _)) = state.sessions.open(actor, entry.name.clone(), state.suite) else {
         return (StatusCode::SERVICE_UNAVAILABLE, "no session").into_response();
     };
     let mut response = Redirect::to(&next).into_response();

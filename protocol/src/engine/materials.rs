@@ -136,7 +136,11 @@ impl<S: Store> Engine<S> {
         if actual != digest {
             self.put_claim(&digest, &claim)?;
             return Err(Error::InvalidInput(format!(
-                "the material's digest is {actual}, not {digest}: upload it again"
+                "the material's {} digest is {actual}, not {digest}: upload it again, \
+                 addressed by its {} (the federation's suite is {})",
+                self.suite().digest_name(),
+                self.suite().digest_name(),
+                self.suite()
             )));
         }
         if let Some(window) = by {

@@ -11,6 +11,55 @@
   }
   function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
 
+  // SM3 (GB/T 32905-2016), for a federation of the national suite: browsers have no SM3, and
+  // materials are addressed by the federation's digest. The node checks the digest again.
+  function sm3(bytes) {
+    const rotl = (x, n) => ((x << (n & 31)) | (x >>> ((32 - n) & 31))) >>> 0;
+    const p0 = (x) => (x ^ rotl(x, 9) ^ rotl(x, 17)) >>> 0;
+    const p1 = (x) => (x ^ rotl(x, 15) ^ rotl(x, 23)) >>> 0;
+    const v = new Uint32Array([0x7380166f, 0x4914b2b9, 0x172442d7, 0xda8a0600,
+      0xa96f30bc, 0x163138aa, 0xe38dee4d, 0xb0fb0e4e]);
+    const len = bytes.length;
+    const padded = new Uint8Array((((len + 8) >>> 6) + 1) << 6);
+    padded.set(bytes);
+    padded[len] = 0x80;
+    const view = new DataView(padded.buffer);
+    view.setUint32(padded.length - 8, Math.floor(len / 0x20000000));
+    view.setUint32(padded.length - 4, (len * 8) >>> 0);
+    const w = new Uint32Array(68);
+    const w1 = new Uint32Array(64);
+    for (let off = 0; off < padded.length; off += 64) {
+      for (let j = 0; j < 16; j++) w[j] = view.getUint32(off + 4 * j);
+      for (let j = 16; j < 68; j++) {
+        w[j] = (p1(w[j - 16] ^ w[j - 9] ^ rotl(w[j - 3], 15)) ^ rotl(w[j - 13], 7) ^ w[j - 6]) >>> 0;
+      }
+      for (let j = 0; j < 64; j++) w1[j] = (w[j] ^ w[j + 4]) >>> 0;
+      let [a, b, c, d, e, f, g, h] = v;
+      for (let j = 0; j < 64; j++) {
+        const t = j < 16 ? 0x79cc4519 : 0x7a879d8a;
+        const ss1 = rotl((rotl(a, 12) + e + rotl(t, j % 32)) >>> 0, 7);
+        const ss2 = (ss1 ^ rotl(a, 12)) >>> 0;
+        const ff = j < 16 ? a ^ b ^ c : (a & b) | (a & c) | (b & c);
+        const gg = j < 16 ? e ^ f ^ g : (e & f) | (~e & g);
+        const tt1 = (ff + d + ss2 + w1[j]) >>> 0;
+        const tt2 = (gg + h + ss1 + w[j]) >>> 0;
+        d = c; c = rotl(b, 9); b = a; a = tt1;
+        h = g; g = rotl(f, 19); f = e; e = p0(tt2);
+      }
+      v[0] ^= a; v[1] ^= b; v[2] ^= c; v[3] ^= d; v[4] ^= e; v[5] ^= f; v[6] ^= g; v[7] ^= h;
+    }
+    const out = new DataView(new ArrayBuffer(32));
+    for (let i = 0; i < 8; i++) out.setUint32(4 * i, v[i]);
+    return out.buffer;
+  }
+
+  // The federation's digest of a file: SHA-256, or SM3 where the page says the node's suite is sm.
+  async function digestOf(file) {
+    const bytes = await file.arrayBuffer();
+    const name = (document.querySelector('meta[name="tongban-digest"]') || {}).content;
+    return hex(name === "SM3" ? sm3(new Uint8Array(bytes)) : await crypto.subtle.digest("SHA-256", bytes));
+  }
+
   // One chunk, retried with backoff when the connection drops or the node is busy; the
   // node's answer says how far it holds the material, and the upload goes on from there.
   async function putChunk(digest, offset, total, blob, onRetry) {
@@ -46,7 +95,7 @@
     if (file.size === 0) { err.textContent = "文件为空，请重新选择"; return; }
     if (file.size > 64 * 1024 * 1024) { err.textContent = "单个材料不能超过64MB，请压缩或分开扫描"; return; }
     status.textContent = "正在计算文件摘要…";
-    const digest = hex(await crypto.subtle.digest("SHA-256", await file.arrayBuffer()));
+    const digest = await digestOf(file);
     bar.hidden = false; bar.max = file.size; bar.value = 0;
     let offset = 0;
     try {
