@@ -861,3 +861,76 @@ pub(crate) fn kinds(log: &Value) -> Vec<String> {
         })
         .collect()
 }
+
+/// The roster in the readable form `tongban roster sign` reads (what an operator writes).
+pub(crate) fn roster_toml(r: &tongban_protocol::roster::Roster) -> String {
+    let mut t = format!(
+        "federation = {:?}\nsuite = \"{}\"\nversion = {}\nissued_at = {}\nthreshold = {}\nrevoked_keys = [{}]\n",
+        r.federation,
+        r.suite,
+        r.version,
+        r.issued_at.0,
+        r.threshold,
+        r.revoked_keys
+            .iter()
+            .map(|k| format!("\"{k}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    for m in &r.members {
+        t.push_str(&format!(
+            "\n[[members]]\nregion = \"{}\"\nname = {:?}\nnode_key = \"{}\"\ngovernance_key = \"{}\"\naddresses = [{}]\nvalid_from = {}\nvalid_until = {}\n",
+            m.region,
+            m.name,
+            m.node_key,
+            m.governance_key,
+            m.addresses
+                .iter()
+                .map(|a| format!("{a:?}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            m.valid_from.0,
+            m.valid_until.0
+        ));
+        if let Some(key) = m.encryption_key {
+            t.push_str(&format!("encryption_key = \"{key}\"\n"));
+        }
+        if let Some(key) = m.transport_key {
+            t.push_str(&format!("transport_key = \"{key}\"\n"));
+        }
+    }
+    for k in &r.retired_keys {
+        t.push_str(&format!(
+            "\n[[retired_keys]]\nregion = \"{}\"\nkey = \"{}\"\nuntil = {}\n",
+            k.region, k.key, k.until.0
+        ));
+    }
+    t
+}
+
+/// The public key `tongban keygen` printed.
+pub(crate) fn printed_key(out: &str) -> String {
+    printed(out, "public key: ").expect("keygen prints the public key")
+}
+
+/// What `tongban keygen` printed after `label`, if it printed it.
+pub(crate) fn printed(out: &str, label: &str) -> Option<String> {
+    out.lines()
+        .find_map(|l| l.split_once(label).map(|(_, v)| v.trim().to_string()))
+}
+
+/// The lines of a new member's entry that publish its encryption and transport keys, as
+/// `tongban keygen` printed them for its node key: needed in an `sm` federation.
+pub(crate) fn published_lines(keygen: &str) -> String {
+    let mut lines = String::new();
+    if suite() == tongban_protocol::suite::Suite::Sm {
+        for (label, field) in [
+            ("for the roster's encryption_key): ", "encryption_key"),
+            ("for the roster's transport_key): ", "transport_key"),
+        ] {
+            let key = printed(keygen, label).expect("keygen prints the key");
+            lines.push_str(&format!("{field} = \"{key}\"\n"));
+        }
+    }
+    lines
+}
