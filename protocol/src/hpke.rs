@@ -70,7 +70,7 @@ pub struct DecryptionKey([u8; 32]);
 
 impl std::fmt::Debug for DecryptionKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "DecryptionKey({})", self.public_key())
+        write!(f, "DecryptionKey({})", hex::encode(self.public_bytes()))
     }
 }
 
@@ -95,7 +95,12 @@ impl DecryptionKey {
 
     /// The public key the roster publishes for this secret key.
     pub fn public_key(&self) -> EncryptionKey {
-        EncryptionKey(MontgomeryPoint::mul_base_clamped(self.0).to_bytes())
+        EncryptionKey::X25519(self.public_bytes())
+    }
+
+    /// The X25519 public key's 32 bytes.
+    pub fn public_bytes(&self) -> [u8; 32] {
+        MontgomeryPoint::mul_base_clamped(self.0).to_bytes()
     }
 
     /// `Decap(enc, skR)` (RFC 9180 §4.1): the shared secret of an encapsulated key.
@@ -106,7 +111,7 @@ impl DecryptionKey {
                 "the encapsulated key is a point of small order".into(),
             ));
         }
-        Ok(extract_and_expand(&dh, enc, &self.public_key().0))
+        Ok(extract_and_expand(&dh, enc, &self.public_bytes()))
     }
 }
 
@@ -142,22 +147,22 @@ fn key_schedule(shared_secret: &[u8; 32], info: &[u8]) -> ([u8; 32], [u8; 12]) {
 /// secret bytes): the encapsulated key and the ciphertext. Refuses a recipient key whose
 /// shared secret would be zero (a point of small order).
 pub fn seal(
-    to: &EncryptionKey,
+    to: &[u8; 32],
     ikm_e: &[u8; 32],
     info: &[u8],
     aad: &[u8],
     plaintext: &[u8],
 ) -> Result<([u8; ENC_LEN], Vec<u8>)> {
     let ephemeral = DecryptionKey::derive(ikm_e);
-    let enc = ephemeral.public_key().0;
-    let dh = MontgomeryPoint(to.0).mul_clamped(ephemeral.0).to_bytes();
+    let enc = ephemeral.public_bytes();
+    let dh = MontgomeryPoint(*to).mul_clamped(ephemeral.0).to_bytes();
     if dh == [0u8; 32] {
         return Err(Error::InvalidKey {
-            kid: to.to_string(),
+            kid: hex::encode(to),
             why: "an X25519 point of small order",
         });
     }
-    let shared = extract_and_expand(&dh, &enc, &to.0);
+    let shared = extract_and_expand(&dh, &enc, to);
     let (key, nonce) = key_schedule(&shared, info);
     let ct = ChaCha20Poly1305::new(&Key::from(key))
         .encrypt(

@@ -401,31 +401,124 @@ impl fmt::Debug for PublicKey {
     }
 }
 
-/// An X25519 public key a member publishes in the roster, so that the parties of a case can
-/// seal its materials to it (HPKE, [`crate::hpke`]); 32 bytes.
+/// A public key a member publishes in the roster, so that the parties of a case can seal its
+/// materials' content keys to it: an X25519 key (HPKE, [`crate::hpke`]; the `ed25519` suite,
+/// 32 bytes) or an SM2 encryption key (GB/T 32918.4, [`crate::suite::sm2_pke`]; the `sm` suite,
+/// a compressed point of 33 bytes). Encoded as its bytes, told apart by their length.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct EncryptionKey(pub [u8; 32]);
-
-bytes_serde!(EncryptionKey, 32, "encryption key");
+pub enum EncryptionKey {
+    /// An X25519 public key.
+    X25519([u8; 32]),
+    /// An SM2 public key, a compressed SEC1 point.
+    Sm2([u8; 33]),
+}
 
 impl EncryptionKey {
-    /// The key's id: the first 8 bytes of its SHA-256, as a sealed material names the key
-    /// each copy of its content key is sealed to.
+    /// The key whose encoding is `bytes`: 32 bytes are an X25519 key, 33 an SM2 key. Only the
+    /// length is checked here; the roster checks the point.
+    pub fn from_slice(bytes: &[u8]) -> Result<EncryptionKey> {
+        if let Ok(x) = <[u8; 32]>::try_from(bytes) {
+            return Ok(EncryptionKey::X25519(x));
+        }
+        if let Ok(p) = <[u8; 33]>::try_from(bytes) {
+            return Ok(EncryptionKey::Sm2(p));
+        }
+        Err(Error::InvalidId {
+            what: "encryption key",
+            value: hex::encode(bytes).chars().take(80).collect(),
+            why: "use 32 bytes (an X25519 key) or 33 (an SM2 key) as 64 or 66 hex digits",
+        })
+    }
+
+    /// The key's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            EncryptionKey::X25519(bytes) => bytes,
+            EncryptionKey::Sm2(bytes) => bytes,
+        }
+    }
+
+    /// The suite whose materials are sealed to a key of this kind.
+    pub fn suite(&self) -> Suite {
+        match self {
+            EncryptionKey::X25519(_) => Suite::Ed25519,
+            EncryptionKey::Sm2(_) => Suite::Sm,
+        }
+    }
+
+    /// The key's id: the first 8 bytes of its suite's digest, as a sealed material names the
+    /// key each copy of its content key is sealed to.
     pub fn kid(&self) -> KeyId {
-        Suite::Ed25519.kid_of(&self.0)
+        self.suite().kid_of(self.as_bytes())
     }
 
     /// The X25519 form of an ed25519 node key (the birational map, as libsodium's
     /// `crypto_sign_ed25519_pk_to_curve25519`): the key a member that publishes no encryption
     /// key of its own is sealed to, so that rosters from before encryption keys still work.
     pub fn of_node_key(key: &PublicKey) -> Result<EncryptionKey> {
-        Ok(EncryptionKey(key.ed25519()?.to_montgomery().to_bytes()))
+        Ok(EncryptionKey::X25519(
+            key.ed25519()?.to_montgomery().to_bytes(),
+        ))
+    }
+}
+
+impl Serialize for EncryptionKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.serialize_str(&hex::encode(self.as_bytes()))
+        } else {
+            serde_bytes::Bytes::new(self.as_bytes()).serialize(s)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for EncryptionKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        // As `bytes_serde!`: either form, whatever the format says of itself.
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = EncryptionKey;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("encryption key as 32 or 33 bytes, or 64 or 66 hex digits")
+            }
+            fn visit_str<E: serde::de::Error>(
+                self,
+                text: &str,
+            ) -> std::result::Result<EncryptionKey, E> {
+                let bytes = hex::decode(text.trim()).map_err(|_| {
+                    E::custom("encryption key: use 64 or 66 hexadecimal digits")
+                })?;
+                EncryptionKey::from_slice(&bytes).map_err(E::custom)
+            }
+            fn visit_bytes<E: serde::de::Error>(
+                self,
+                bytes: &[u8],
+            ) -> std::result::Result<EncryptionKey, E> {
+                EncryptionKey::from_slice(bytes).map_err(E::custom)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<EncryptionKey, A::Error> {
+                let mut out = Vec::with_capacity(33);
+                while let Some(b) = seq.next_element::<u8>()? {
+                    if out.len() == 33 {
+                        return Err(serde::de::Error::custom(
+                            "encryption key: more than 33 bytes",
+                        ));
+                    }
+                    out.push(b);
+                }
+                EncryptionKey::from_slice(&out).map_err(serde::de::Error::custom)
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
 impl fmt::Display for EncryptionKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(self.0))
+        f.write_str(&hex::encode(self.as_bytes()))
     }
 }
 

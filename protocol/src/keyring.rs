@@ -16,21 +16,73 @@ use hkdf::Hkdf;
 use sha2::Sha256;
 
 use crate::envelope::Identity;
+use crate::error::{Error, Result};
 use crate::hpke::DecryptionKey;
 use crate::ids::{EncryptionKey, PublicKey};
 use crate::roster::NodeKeys;
 use crate::suite::Suite;
+use crate::suite::sm2_pke::Sm2DecryptionKey;
+
+/// A secret key the content keys of sealed materials are opened with: an X25519 key (HPKE,
+/// the `ed25519` suite) or an SM2 encryption key (the `sm` suite).
+#[derive(Debug, Clone)]
+pub enum OpeningKey {
+    /// An X25519 secret key.
+    X25519(DecryptionKey),
+    /// An SM2 secret key.
+    Sm2(Sm2DecryptionKey),
+}
+
+impl OpeningKey {
+    /// The public key the roster publishes for it.
+    pub fn public_key(&self) -> EncryptionKey {
+        match self {
+            OpeningKey::X25519(key) => key.public_key(),
+            OpeningKey::Sm2(key) => EncryptionKey::Sm2(key.public_key()),
+        }
+    }
+
+    /// The 32 secret bytes, as the node's store keeps them (beside the public key, whose
+    /// length tells the kind).
+    pub fn to_bytes(&self) -> [u8; 32] {
+        match self {
+            OpeningKey::X25519(key) => key.to_bytes(),
+            OpeningKey::Sm2(key) => key.to_bytes(),
+        }
+    }
+
+    /// The key stored as `secret` under `public` (see [`OpeningKey::to_bytes`]).
+    pub fn from_stored(public: &[u8], secret: &[u8]) -> Result<OpeningKey> {
+        let bytes: [u8; 32] = secret.try_into().map_err(|_| {
+            Error::Storage(format!("a keyring entry is {} bytes, not 32", secret.len()))
+        })?;
+        let key = match EncryptionKey::from_slice(public)? {
+            EncryptionKey::X25519(_) => OpeningKey::X25519(DecryptionKey::from_bytes(bytes)),
+            EncryptionKey::Sm2(_) => OpeningKey::Sm2(Sm2DecryptionKey::from_bytes(&bytes)?),
+        };
+        if key.public_key().as_bytes() != public {
+            return Err(Error::Storage(
+                "a keyring entry's secret is not its public key's".into(),
+            ));
+        }
+        Ok(key)
+    }
+}
 
 /// HKDF's info for the encryption key derived from a node key's seed.
 const ENCRYPTION_KEY_INFO: &[u8] = b"tongban/encryption-key/v1";
 
 /// The encryption key a node with `identity` publishes in the roster: derived from its seed,
-/// so that every node has one and rotating the node key rotates it too.
-pub fn encryption_key(identity: &Identity) -> DecryptionKey {
+/// so that every node has one and rotating the node key rotates it too. An X25519 key in the
+/// `ed25519` suite; in `sm` an SM2 key of its own, apart from the SM2 signing key.
+pub fn encryption_key(identity: &Identity) -> OpeningKey {
     let mut ikm = [0u8; 32];
     // 32 bytes is far under HKDF-SHA256's limit of 255·32: the expand cannot fail.
     let _ = Hkdf::<Sha256>::new(None, &identity.seed()).expand(ENCRYPTION_KEY_INFO, &mut ikm);
-    DecryptionKey::derive(&ikm)
+    match identity.suite() {
+        Suite::Ed25519 => OpeningKey::X25519(DecryptionKey::derive(&ikm)),
+        Suite::Sm => OpeningKey::Sm2(Sm2DecryptionKey::derive(&ikm)),
+    }
 }
 
 /// HKDF's info for the transport key derived from an SM2 node key's secret.
@@ -79,25 +131,27 @@ pub fn node_key_as_x25519(identity: &Identity) -> DecryptionKey {
 /// Every decryption key a node holds, current and retired, found by its public key.
 #[derive(Debug, Clone, Default)]
 pub struct Keyring {
-    keys: Vec<DecryptionKey>,
+    keys: Vec<OpeningKey>,
 }
 
 impl Keyring {
-    /// The keys of one node key: its encryption key and its X25519 form.
+    /// The keys of one node key: its encryption key and, for an ed25519 one, its X25519 form.
     pub fn of_identity(identity: &Identity) -> Keyring {
         let mut ring = Keyring::default();
         ring.add_identity(identity);
         ring
     }
 
-    /// Adds both keys of a node key (a retired one, say).
+    /// Adds the keys of a node key (a retired one, say).
     pub fn add_identity(&mut self, identity: &Identity) {
         self.add(encryption_key(identity));
-        self.add(node_key_as_x25519(identity));
+        if identity.suite() == Suite::Ed25519 {
+            self.add(OpeningKey::X25519(node_key_as_x25519(identity)));
+        }
     }
 
     /// Adds one key, once.
-    pub fn add(&mut self, key: DecryptionKey) {
+    pub fn add(&mut self, key: OpeningKey) {
         let public = key.public_key();
         if self.find(&public).is_none() {
             self.keys.push(key);
@@ -105,12 +159,12 @@ impl Keyring {
     }
 
     /// The secret key of `public`, if held.
-    pub fn find(&self, public: &EncryptionKey) -> Option<&DecryptionKey> {
+    pub fn find(&self, public: &EncryptionKey) -> Option<&OpeningKey> {
         self.keys.iter().find(|k| &k.public_key() == public)
     }
 
     /// Every key held, in the order added.
-    pub fn keys(&self) -> &[DecryptionKey] {
+    pub fn keys(&self) -> &[OpeningKey] {
         &self.keys
     }
 }

@@ -209,19 +209,27 @@ impl Roster {
             }
             if m.encryption_key.is_none() && self.suite == Suite::Sm {
                 problems.push(format!(
-                    "{at}: no encryption_key; an SM2 node key has no X25519 form to seal \
-                     materials to, so every member of an sm federation publishes one (the key \
-                     `tongban keygen` prints for the node key)"
+                    "{at}: no encryption_key; every member of an sm federation publishes its \
+                     SM2 encryption key (the key `tongban keygen` prints for the node key)"
                 ));
             }
-            if let Some(key) = m.encryption_key
-                && !is_usable_x25519(&key)
-            {
-                problems.push(format!(
-                    "{at}: encryption_key {} is not a usable X25519 key (off the curve, or of \
-                     small order); publish the key `tongban keygen` prints for the node key",
-                    key.kid()
-                ));
+            if let Some(key) = m.encryption_key {
+                if key.suite() != self.suite {
+                    problems.push(format!(
+                        "{at}: encryption_key {} is an {} key, and the federation's suite is \
+                         {}; publish the key `tongban keygen --suite {}` prints for the node key",
+                        key.kid(),
+                        key.suite(),
+                        self.suite,
+                        self.suite
+                    ));
+                } else if !is_usable_encryption_key(&key) {
+                    problems.push(format!(
+                        "{at}: encryption_key {} is not a usable key (off the curve, or of \
+                         small order); publish the key `tongban keygen` prints for the node key",
+                        key.kid()
+                    ));
+                }
             }
             match (self.suite, m.transport_key) {
                 (Suite::Sm, None) => problems.push(format!(
@@ -578,10 +586,13 @@ impl Roster {
 
 /// Whether `key` is an X25519 public key on the curve and not of small order, which would
 /// make every shared secret with it guessable.
-fn is_usable_x25519(key: &EncryptionKey) -> bool {
-    curve25519_dalek::montgomery::MontgomeryPoint(key.0)
-        .to_edwards(0)
-        .is_some_and(|p| !p.is_small_order())
+fn is_usable_encryption_key(key: &EncryptionKey) -> bool {
+    match key {
+        EncryptionKey::X25519(bytes) => curve25519_dalek::montgomery::MontgomeryPoint(*bytes)
+            .to_edwards(0)
+            .is_some_and(|p| !p.is_small_order()),
+        EncryptionKey::Sm2(bytes) => crate::suite::sm2_pke::is_usable(bytes),
+    }
 }
 
 /// The node keys trusted at one instant (see [`Roster::nodes_at`]).

@@ -1,10 +1,14 @@
 //! Sealed materials: a material encrypted once with a content key of its own, and that key
-//! sealed with HPKE ([`crate::hpke`]) to each party of the case — the intake region and the
-//! handling region — so that only they can read it, wherever the bytes are kept or relayed.
+//! sealed to each party of the case — the intake region and the handling region — so that
+//! only they can read it, wherever the bytes are kept or relayed. The key is sealed with HPKE
+//! over X25519 ([`crate::hpke`]) in the `ed25519` suite, and with SM2 encryption
+//! ([`crate::suite::sm2_pke`]) in `sm`.
 //!
-//! The digest that events cite stays the SHA-256 of the plaintext: it is carried in the
-//! clear, bound into the associated data of the content's encryption and of every sealed
-//! key, and checked again against the plaintext when the material is opened. The format
+//! The digest that events cite stays the suite's digest of the plaintext: it is carried in
+//! the clear, bound into the associated data of the content's encryption and into every sealed
+//! key (HPKE's associated data; in SM2, the message is the digest and the content key, and
+//! the digest is checked when it is opened), and checked again against the plaintext when the
+//! material is opened. The format
 //! (CBOR, version 1) is in docs/PROTOCOL.md, "Sealed materials".
 //!
 //! Sealing takes 32 random bytes from the caller (the core draws none of its own). They are
@@ -22,8 +26,9 @@ use crate::codec::{from_cbor, to_cbor};
 use crate::error::{Error, Result};
 use crate::hpke::{self, ENC_LEN, TAG_LEN};
 use crate::ids::{Digest, EncryptionKey, RegionId};
-use crate::keyring::Keyring;
+use crate::keyring::{Keyring, OpeningKey};
 use crate::suite::Suite;
+use crate::suite::sm2_pke;
 
 /// The format's version, the first field of every sealed material.
 pub const SEAL_VERSION: u64 = 1;
@@ -45,9 +50,11 @@ pub struct Recipient {
     pub region: RegionId,
     /// The encryption key the content key is sealed to (the roster's, at sealing time).
     pub key: EncryptionKey,
-    /// HPKE's encapsulated key (32 bytes).
+    /// HPKE's encapsulated key (32 bytes); empty for an SM2 key, whose ciphertext carries its
+    /// ephemeral point.
     pub enc: ByteBuf,
-    /// The content key sealed to `key` (32 bytes and the 16-byte tag).
+    /// The content key sealed to `key`: with HPKE, the key and the 16-byte tag; with SM2,
+    /// C1 ‖ C3 ‖ C2 of the digest and the key (97 bytes and 48).
     pub sealed_key: ByteBuf,
 }
 
@@ -133,11 +140,26 @@ impl SealedMaterial {
                 continue;
             }
             let ikm_e = hedged(suite, random, &digest, b"ephemeral", i);
-            let (enc, sealed_key) = hpke::seal(key, &ikm_e, KEY_INFO, &digest.0, content_key)?;
+            let (enc, sealed_key) = match key {
+                EncryptionKey::X25519(x) if suite == Suite::Ed25519 => {
+                    let (enc, sealed) = hpke::seal(x, &ikm_e, KEY_INFO, &digest.0, content_key)?;
+                    (enc.to_vec(), sealed)
+                }
+                EncryptionKey::Sm2(p) if suite == Suite::Sm => {
+                    let message = [&digest.0[..], content_key].concat();
+                    (Vec::new(), sm2_pke::encrypt(p, &ikm_e, &message)?)
+                }
+                _ => {
+                    return Err(Error::InvalidKey {
+                        kid: key.kid().to_string(),
+                        why: "an encryption key of the other suite; suites are never mixed",
+                    });
+                }
+            };
             recipients.push(Recipient {
                 region: region.clone(),
                 key: *key,
-                enc: ByteBuf::from(enc.to_vec()),
+                enc: ByteBuf::from(enc),
                 sealed_key: ByteBuf::from(sealed_key),
             });
         }
@@ -162,14 +184,7 @@ impl SealedMaterial {
                 digest: self.digest.to_string(),
                 recipients: self.recipient_names(),
             })?;
-        let enc: [u8; ENC_LEN] = recipient.enc.as_slice().try_into().map_err(|_| {
-            Error::SealBroken(format!(
-                "the encapsulated key for region {} is {} bytes, not {ENC_LEN}",
-                recipient.region,
-                recipient.enc.len()
-            ))
-        })?;
-        let content_key = hpke::open(key, &enc, KEY_INFO, &self.digest.0, &recipient.sealed_key)?;
+        let content_key = self.content_key(recipient, key)?;
         if content_key.len() != suite.aead_key_len() {
             return Err(Error::SealBroken(format!(
                 "the content key is {} bytes, not the {} of {suite}'s AEAD",
@@ -201,6 +216,35 @@ impl SealedMaterial {
             )));
         }
         Ok(plaintext)
+    }
+
+    /// The content key of `recipient`'s copy, opened with `key` (the secret of its key).
+    fn content_key(&self, recipient: &Recipient, key: &OpeningKey) -> Result<Vec<u8>> {
+        match key {
+            OpeningKey::X25519(key) => {
+                let enc: [u8; ENC_LEN] = recipient.enc.as_slice().try_into().map_err(|_| {
+                    Error::SealBroken(format!(
+                        "the encapsulated key for region {} is {} bytes, not {ENC_LEN}",
+                        recipient.region,
+                        recipient.enc.len()
+                    ))
+                })?;
+                hpke::open(key, &enc, KEY_INFO, &self.digest.0, &recipient.sealed_key)
+            }
+            OpeningKey::Sm2(key) => {
+                let message = key.decrypt(&recipient.sealed_key)?;
+                match message.split_at_checked(self.digest.0.len()) {
+                    Some((digest, content_key)) if digest == self.digest.0 => {
+                        Ok(content_key.to_vec())
+                    }
+                    _ => Err(Error::SealBroken(format!(
+                        "the content key sealed to region {} is bound to another material \
+                         than {}",
+                        recipient.region, self.digest
+                    ))),
+                }
+            }
+        }
     }
 
     /// The regions the material is sealed to, with their keys' ids, for messages.
@@ -263,18 +307,22 @@ impl SealedMaterial {
                 self.recipients.len()
             )));
         }
-        // A content key is the suite's AEAD key: 32 bytes, or 16 in `sm` (checked against
-        // the suite when opened).
-        let key_lens = [Suite::Ed25519, Suite::Sm].map(|s| s.aead_key_len() + TAG_LEN);
+        // A content key is its suite's AEAD key: 32 bytes under HPKE (`ed25519`), 16 bytes
+        // after its material's digest under SM2 (`sm`).
         for r in &self.recipients {
-            if r.enc.len() != ENC_LEN || !key_lens.contains(&r.sealed_key.len()) {
+            let (enc, sealed) = match r.key {
+                EncryptionKey::X25519(_) => (ENC_LEN, Suite::Ed25519.aead_key_len() + TAG_LEN),
+                EncryptionKey::Sm2(_) => (
+                    0,
+                    sm2_pke::OVERHEAD + self.digest.0.len() + Suite::Sm.aead_key_len(),
+                ),
+            };
+            if r.enc.len() != enc || r.sealed_key.len() != sealed {
                 return Err(bad(format!(
-                    "the sealed key for region {} is {} and {} bytes, not {ENC_LEN} and {} or {}",
+                    "the sealed key for region {} is {} and {} bytes, not {enc} and {sealed}",
                     r.region,
                     r.enc.len(),
                     r.sealed_key.len(),
-                    key_lens[0],
-                    key_lens[1]
                 )));
             }
         }

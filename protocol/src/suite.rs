@@ -19,6 +19,7 @@ use crate::ids::{Digest, KeyId};
 
 pub mod aead;
 pub mod keys;
+pub mod sm2_pke;
 
 pub use keys::{SigningKey, VerifyingKey};
 

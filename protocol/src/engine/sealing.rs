@@ -20,9 +20,8 @@ use super::Engine;
 use super::records::CaseRecord;
 use crate::case::application::SubmittedMaterial;
 use crate::error::{Error, Result};
-use crate::hpke::DecryptionKey;
 use crate::ids::{Digest, EncryptionKey, RegionId, Timestamp};
-use crate::keyring::Keyring;
+use crate::keyring::{Keyring, OpeningKey};
 use crate::seal::SealedMaterial;
 use crate::store::{Store, Table};
 
@@ -67,16 +66,14 @@ impl<S: Store> Engine<S> {
     /// kept, so that they stay after the next rotation).
     pub(super) fn load_keyring(&mut self) -> Result<()> {
         let mut ring = Keyring::default();
-        for (_, secret) in self.store.scan_prefix(Table::Keyring, &[])? {
-            let bytes: [u8; 32] = secret.as_slice().try_into().map_err(|_| {
-                Error::Storage(format!("a keyring entry is {} bytes, not 32", secret.len()))
-            })?;
-            ring.add(DecryptionKey::from_bytes(bytes));
+        for (public, secret) in self.store.scan_prefix(Table::Keyring, &[])? {
+            ring.add(OpeningKey::from_stored(&public, &secret)?);
         }
         for key in Keyring::of_identity(&self.identity).keys() {
             let public = key.public_key();
             if ring.find(&public).is_none() {
-                self.store.put(Table::Keyring, &public.0, &key.to_bytes())?;
+                self.store
+                    .put(Table::Keyring, public.as_bytes(), &key.to_bytes())?;
                 ring.add(key.clone());
             }
         }

@@ -380,7 +380,7 @@ fn encryption_keys_are_optional_checked_and_rotated_with_the_node_key() {
         crate::keyring::node_key_as_x25519(&f.nodes[1]).public_key()
     );
     let mut bad = published.clone();
-    bad.members[1].encryption_key = Some(EncryptionKey([0; 32]));
+    bad.members[1].encryption_key = Some(EncryptionKey::X25519([0; 32]));
     let err = bad.validate().unwrap_err().to_string();
     assert!(err.contains("encryption_key"), "{err}");
 

@@ -183,9 +183,11 @@ proptest! {
     }
 }
 
-/// An `sm` federation's materials are encrypted with SM4-GCM under a 16-byte content key (the
-/// content key still sealed to each party with HPKE): a party opens it, and the ciphertext is
-/// SM4-GCM's, not ChaCha20-Poly1305's. Opened as the other suite, it is refused.
+/// An `sm` federation's materials are encrypted with SM4-GCM under a 16-byte content key, and
+/// that key is sealed to each party with SM2 encryption (GB/T 32918.4) to its SM2 encryption
+/// key, bound to the material's digest: a party opens it, the ciphertext is SM4-GCM's, not
+/// ChaCha20-Poly1305's, and no X25519 or HPKE is left in it. Opened as the other suite, it is
+/// refused.
 #[test]
 fn an_sm_material_is_sealed_with_sm4_gcm() {
     let bj = Identity::from_secret(Suite::Sm, [1; 32]).unwrap();
@@ -196,11 +198,20 @@ fn an_sm_material_is_sealed_with_sm4_gcm() {
     let ring = Keyring::of_identity(&bj);
     assert_eq!(sealed.open(Suite::Sm, &ring).unwrap(), pt);
 
-    // The content key, as bj unseals it: 16 bytes, and the ciphertext opens under SM4-GCM.
+    // bj's copy: an SM2 ciphertext (C1 ‖ C3 ‖ C2) to its SM2 encryption key, no HPKE
+    // encapsulated key. The sm2 crate's own decryption, with the secret bj's keyring holds,
+    // gives the digest and then the 16-byte content key.
     let r = &sealed.recipients[0];
-    let enc: [u8; ENC_LEN] = r.enc.as_slice().try_into().unwrap();
-    let key = crate::keyring::encryption_key(&bj);
-    let content_key = hpke::open(&key, &enc, KEY_INFO, &sealed.digest.0, &r.sealed_key).unwrap();
+    let secret = crate::keyring::encryption_key(&bj);
+    assert!(matches!(r.key, crate::ids::EncryptionKey::Sm2(_)));
+    assert_eq!(r.key, secret.public_key());
+    assert!(r.enc.is_empty());
+    assert_eq!(r.sealed_key.len(), 65 + 32 + 32 + 16);
+    assert_eq!(r.sealed_key[0], 0x04, "C1, an uncompressed point");
+    let decrypting = sm2::pke::DecryptingKey::from_slice(&secret.to_bytes()).unwrap();
+    let message = decrypting.decrypt(&r.sealed_key).unwrap();
+    assert_eq!(message[..32], sealed.digest.0);
+    let content_key = message[32..].to_vec();
     assert_eq!(content_key.len(), 16);
     // Derived from the sealer's random bytes with HKDF over SM3, as PROTOCOL.md says.
     let mut expected = [0u8; 32];
