@@ -485,9 +485,8 @@ impl<'de> Deserialize<'de> for EncryptionKey {
                 self,
                 text: &str,
             ) -> std::result::Result<EncryptionKey, E> {
-                let bytes = hex::decode(text.trim()).map_err(|_| {
-                    E::custom("encryption key: use 64 or 66 hexadecimal digits")
-                })?;
+                let bytes = hex::decode(text.trim())
+                    .map_err(|_| E::custom("encryption key: use 64 or 66 hexadecimal digits"))?;
                 EncryptionKey::from_slice(&bytes).map_err(E::custom)
             }
             fn visit_bytes<E: serde::de::Error>(

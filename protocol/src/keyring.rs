@@ -2,12 +2,14 @@
 //! those of the node keys it rotated out, so that a rotation never locks a node out of its
 //! old cases.
 //!
-//! A node key (an ed25519 seed) gives two X25519 secret keys: the *encryption key*, derived
-//! from the seed with HKDF-SHA256 (info `tongban/encryption-key/v1`) and published in the
-//! roster beside the node key ([`crate::roster::Member::encryption_key`]); and, for a member
-//! whose roster entry publishes none, the X25519 form of the node key itself (the ed25519
-//! secret scalar, as libsodium's `crypto_sign_ed25519_sk_to_curve25519`). A keyring holds
-//! both for every seed it was given.
+//! An ed25519 node key gives two X25519 secret keys: the *encryption key*, derived from the
+//! seed with HKDF-SHA256 (info `tongban/encryption-key/v1`) and published in the roster beside
+//! the node key ([`crate::roster::Member::encryption_key`]); and, for a member whose roster
+//! entry publishes none, the X25519 form of the node key itself (the ed25519 secret scalar, as
+//! libsodium's `crypto_sign_ed25519_sk_to_curve25519`). An SM2 node key gives one SM2
+//! encryption key, derived the same way and then to a scalar
+//! ([`crate::suite::sm2_pke::Sm2DecryptionKey::derive`]). A keyring holds them for every
+//! secret it was given.
 //!
 //! The same secret also gives the node's ed25519 transport key ([`transport_seed`]), which an
 //! `sm` member publishes because libp2p cannot use its SM2 key.

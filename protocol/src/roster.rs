@@ -45,10 +45,11 @@ pub struct Member {
     pub governance_key: PublicKey,
     /// Where the node listens for peers (libp2p multiaddrs).
     pub addresses: Vec<String>,
-    /// The X25519 key the parties of a case seal its materials to ([`crate::seal`]): the one
-    /// the node derives from its node key ([`crate::keyring::encryption_key`]). A roster
-    /// from before encryption keys has none, and the member is then sealed to its node key's
-    /// X25519 form ([`Member::sealing_key`]).
+    /// The key the parties of a case seal its materials to ([`crate::seal`]), X25519 or in an
+    /// `sm` federation SM2: the one the node derives from its node key
+    /// ([`crate::keyring::encryption_key`]). A roster from before encryption keys has none,
+    /// and the (ed25519) member is then sealed to its node key's X25519 form
+    /// ([`Member::sealing_key`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption_key: Option<EncryptionKey>,
     /// The ed25519 key the node's peer transport (libp2p over QUIC) identifies itself with,
@@ -584,8 +585,8 @@ impl Roster {
     }
 }
 
-/// Whether `key` is an X25519 public key on the curve and not of small order, which would
-/// make every shared secret with it guessable.
+/// Whether `key` is a point of its curve: an X25519 key not of small order (which would make
+/// every shared secret with it guessable), or an SM2 point.
 fn is_usable_encryption_key(key: &EncryptionKey) -> bool {
     match key {
         EncryptionKey::X25519(bytes) => curve25519_dalek::montgomery::MontgomeryPoint(*bytes)

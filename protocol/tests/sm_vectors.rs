@@ -1,6 +1,6 @@
 //! Test vectors of the national (SM) suite, from the standards and from other implementations
 //! (`tests/vectors/sm/`, each row naming its source; see `tests/vectors/README.md`): SM3, SM4,
-//! SM4-GCM and SM2 signatures, plus our own deterministic SM2 signatures so that a change to
+//! SM4-GCM, SM2 signatures and SM2 encryption, plus our own deterministic SM2 signatures so that a change to
 //! how we sign is caught. Run with `TONGBAN_WRITE_VECTORS=1` to write `sm2-sign.tsv` anew
 //! after a deliberate change.
 
@@ -110,6 +110,31 @@ fn sm2_signatures_of_other_implementations_verify() {
         let mut flipped = signature.clone();
         flipped[40] ^= 0x10;
         assert!(!ours.verify(&message, &flipped), "{source}: flipped bit");
+    }
+}
+
+/// SM2 ciphertexts (C1 ‖ C3 ‖ C2, GB/T 32918.4) made elsewhere — the standard's example,
+/// the `sm2` crate's, OpenSSL's — decrypt with the key a node opens content keys with, and
+/// not once a bit of C3 or C2 is flipped. What we encrypt to the same key decrypts too.
+#[test]
+fn sm2_ciphertexts_of_other_implementations_decrypt() {
+    use tongban_protocol::suite::sm2_pke::{self, Sm2DecryptionKey};
+    for row in rows("sm2-encrypt.tsv") {
+        let (secret, message, ciphertext, source) =
+            (unhex(&row[0]), unhex(&row[1]), unhex(&row[2]), &row[3]);
+        let secret: [u8; 32] = secret.try_into().expect("32 bytes");
+        let key = Sm2DecryptionKey::from_bytes(&secret).unwrap();
+        assert_eq!(key.decrypt(&ciphertext).unwrap(), message, "{source}");
+        for at in [70, ciphertext.len() - 1] {
+            let mut flipped = ciphertext.clone();
+            flipped[at] ^= 0x01;
+            assert!(
+                key.decrypt(&flipped).is_err(),
+                "{source}: flipped byte {at}"
+            );
+        }
+        let ours = sm2_pke::encrypt(&key.public_key(), &[3; 32], &message).unwrap();
+        assert_eq!(key.decrypt(&ours).unwrap(), message, "{source}: ours");
     }
 }
 

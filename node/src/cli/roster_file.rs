@@ -6,8 +6,9 @@
 //! milliseconds since the Unix epoch (UTC) or as a `"YYYY-MM-DD"` string meaning 00:00 China
 //! Standard Time on that day. `addresses`, `revoked_keys` and `retired_keys` (tables of
 //! `region`, `key` and `until`: node keys rotated out) may be left out when empty, and so may
-//! a member's `encryption_key` (64 hex digits, the X25519 key `tongban keygen` prints beside
-//! the node key; without it, the member's materials are sealed to its node key's X25519 form).
+//! a member's `encryption_key` (the key `tongban keygen` prints beside the node key: X25519,
+//! 64 hex digits, or SM2, 66; without it, an ed25519 member's materials are sealed to its node
+//! key's X25519 form) and `transport_key` (an `sm` member's ed25519 transport key).
 //! `suite` (`"ed25519"` or `"sm"`) may be left out for ed25519; in an `sm` federation every
 //! key is an SM2 key, 66 hexadecimal digits.
 //!

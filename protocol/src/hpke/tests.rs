@@ -120,7 +120,14 @@ fn the_node_key_fallback_opens_with_the_ed25519_scalar() {
     let to = EncryptionKey::of_node_key(&node_key).unwrap();
     let secret = DecryptionKey::from_bytes(signing.to_scalar_bytes());
     assert_eq!(secret.public_key(), to);
-    let (enc, ct) = seal(&secret.public_bytes(), &[3; 32], b"info", b"aad", b"material").unwrap();
+    let (enc, ct) = seal(
+        &secret.public_bytes(),
+        &[3; 32],
+        b"info",
+        b"aad",
+        b"material",
+    )
+    .unwrap();
     assert_eq!(
         open(&secret, &enc, b"info", b"aad", &ct).unwrap(),
         b"material"

@@ -216,8 +216,14 @@ mod tests {
     #[test]
     fn derived_keys_are_stable_distinct_and_round_trip_through_their_bytes() {
         let a = Sm2DecryptionKey::derive(&[9; 32]);
-        assert_eq!(a.public_key(), Sm2DecryptionKey::derive(&[9; 32]).public_key());
-        assert_ne!(a.public_key(), Sm2DecryptionKey::derive(&[8; 32]).public_key());
+        assert_eq!(
+            a.public_key(),
+            Sm2DecryptionKey::derive(&[9; 32]).public_key()
+        );
+        assert_ne!(
+            a.public_key(),
+            Sm2DecryptionKey::derive(&[8; 32]).public_key()
+        );
         let again = Sm2DecryptionKey::from_bytes(&a.to_bytes()).unwrap();
         assert_eq!(again.public_key(), a.public_key());
         assert!(is_usable(&a.public_key()));
