@@ -198,6 +198,13 @@ fn describe_roster(
         when(at)
     );
     let _ = writeln!(out, "digest: {}", roster.digest()?);
+    let _ = writeln!(
+        out,
+        "suite: {} ({} signatures, {} digests)",
+        roster.suite,
+        roster.suite.signature_name(),
+        roster.suite.digest_name()
+    );
     let _ = writeln!(out, "issued at: {}", when(roster.issued_at));
     let _ = writeln!(
         out,
@@ -222,6 +229,12 @@ fn describe_roster(
                 " (not valid now)"
             }
         );
+        if let Some(key) = m.encryption_key {
+            let _ = writeln!(out, "    encryption key {}", key.kid());
+        }
+        if let Some(key) = m.transport_key {
+            let _ = writeln!(out, "    transport key {}", key.kid());
+        }
         for a in &m.addresses {
             let _ = writeln!(out, "    address {a}");
         }
