@@ -181,6 +181,72 @@ macro_rules! bytes_serde {
     };
 }
 
+/// Serde and `Display` for a key of either suite (32 or 33 bytes, told apart by length): hex
+/// in readable formats, a byte string in CBOR, and either form accepted on reading, as
+/// [`bytes_serde!`] does. `$from_hex` parses the readable form; `from_slice` and `as_bytes`
+/// do the rest.
+macro_rules! key_serde {
+    ($name:ident, $expecting:literal, $from_hex:expr) => {
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(
+                &self,
+                s: S,
+            ) -> std::result::Result<S::Ok, S::Error> {
+                if s.is_human_readable() {
+                    s.serialize_str(&hex::encode(self.as_bytes()))
+                } else {
+                    serde_bytes::Bytes::new(self.as_bytes()).serialize(s)
+                }
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+                struct V;
+                impl<'de> serde::de::Visitor<'de> for V {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str($expecting)
+                    }
+                    fn visit_str<E: serde::de::Error>(
+                        self,
+                        text: &str,
+                    ) -> std::result::Result<$name, E> {
+                        let from_hex: fn(&str) -> Result<$name> = $from_hex;
+                        from_hex(text).map_err(E::custom)
+                    }
+                    fn visit_bytes<E: serde::de::Error>(
+                        self,
+                        bytes: &[u8],
+                    ) -> std::result::Result<$name, E> {
+                        $name::from_slice(bytes).map_err(E::custom)
+                    }
+                    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                        self,
+                        mut seq: A,
+                    ) -> std::result::Result<$name, A::Error> {
+                        let mut out = Vec::with_capacity(33);
+                        while let Some(byte) = seq.next_element::<u8>()? {
+                            if out.len() == 33 {
+                                return Err(serde::de::Error::invalid_length(34, &self));
+                            }
+                            out.push(byte);
+                        }
+                        $name::from_slice(&out).map_err(serde::de::Error::custom)
+                    }
+                }
+                d.deserialize_any(V)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&hex::encode(self.as_bytes()))
+            }
+        }
+    };
+}
+
 /// A 32-byte digest, used for materials, catalogs, case logs and the audit chain: the
 /// federation suite's (SHA-256, or SM3 in an `sm` federation; see [`crate::suite::Suite::digest`]).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -337,60 +403,11 @@ impl PublicKey {
     }
 }
 
-impl Serialize for PublicKey {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        if s.is_human_readable() {
-            s.serialize_str(&hex::encode(self.as_bytes()))
-        } else {
-            serde_bytes::Bytes::new(self.as_bytes()).serialize(s)
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for PublicKey {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        // As `bytes_serde!`: either form, whatever the format says of itself.
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = PublicKey;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("public key as 32 or 33 bytes, or 64 or 66 hex digits")
-            }
-            fn visit_str<E: serde::de::Error>(
-                self,
-                text: &str,
-            ) -> std::result::Result<PublicKey, E> {
-                PublicKey::from_hex(text).map_err(E::custom)
-            }
-            fn visit_bytes<E: serde::de::Error>(
-                self,
-                bytes: &[u8],
-            ) -> std::result::Result<PublicKey, E> {
-                PublicKey::from_slice(bytes).map_err(E::custom)
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> std::result::Result<PublicKey, A::Error> {
-                let mut out = Vec::with_capacity(33);
-                while let Some(byte) = seq.next_element::<u8>()? {
-                    if out.len() == 33 {
-                        return Err(serde::de::Error::invalid_length(34, &self));
-                    }
-                    out.push(byte);
-                }
-                PublicKey::from_slice(&out).map_err(serde::de::Error::custom)
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-impl fmt::Display for PublicKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(self.as_bytes()))
-    }
-}
+key_serde!(
+    PublicKey,
+    "public key as 32 or 33 bytes, or 64 or 66 hex digits",
+    |text| PublicKey::from_hex(text)
+);
 
 impl fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -462,64 +479,18 @@ impl EncryptionKey {
     }
 }
 
-impl Serialize for EncryptionKey {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        if s.is_human_readable() {
-            s.serialize_str(&hex::encode(self.as_bytes()))
-        } else {
-            serde_bytes::Bytes::new(self.as_bytes()).serialize(s)
-        }
+key_serde!(
+    EncryptionKey,
+    "encryption key as 32 or 33 bytes, or 64 or 66 hex digits",
+    |text| {
+        let bytes = hex::decode(text.trim()).map_err(|_| Error::InvalidId {
+            what: "encryption key",
+            value: text.chars().take(80).collect(),
+            why: "use 64 hexadecimal digits (X25519) or 66 (SM2, compressed)",
+        })?;
+        EncryptionKey::from_slice(&bytes)
     }
-}
-
-impl<'de> Deserialize<'de> for EncryptionKey {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        // As `bytes_serde!`: either form, whatever the format says of itself.
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = EncryptionKey;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("encryption key as 32 or 33 bytes, or 64 or 66 hex digits")
-            }
-            fn visit_str<E: serde::de::Error>(
-                self,
-                text: &str,
-            ) -> std::result::Result<EncryptionKey, E> {
-                let bytes = hex::decode(text.trim())
-                    .map_err(|_| E::custom("encryption key: use 64 or 66 hexadecimal digits"))?;
-                EncryptionKey::from_slice(&bytes).map_err(E::custom)
-            }
-            fn visit_bytes<E: serde::de::Error>(
-                self,
-                bytes: &[u8],
-            ) -> std::result::Result<EncryptionKey, E> {
-                EncryptionKey::from_slice(bytes).map_err(E::custom)
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> std::result::Result<EncryptionKey, A::Error> {
-                let mut out = Vec::with_capacity(33);
-                while let Some(b) = seq.next_element::<u8>()? {
-                    if out.len() == 33 {
-                        return Err(serde::de::Error::custom(
-                            "encryption key: more than 33 bytes",
-                        ));
-                    }
-                    out.push(b);
-                }
-                EncryptionKey::from_slice(&out).map_err(serde::de::Error::custom)
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-impl fmt::Display for EncryptionKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(self.as_bytes()))
-    }
-}
+);
 
 impl fmt::Debug for EncryptionKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -6,7 +6,6 @@
 //! fork.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::support;
@@ -16,20 +15,6 @@ use support::*;
 
 const BJ: &str = "110000";
 const TJ: &str = "120000";
-
-fn tongban(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tongban"))
-        .args(args)
-        .env("TONGBAN_TOKEN", ADMIN_TOKEN)
-        .output()
-        .expect("run tongban");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
 
 /// Takes an application at Tianjin's window for Beijing's item; returns the case id.
 async fn intake(c: &Client, n: u32) -> String {
@@ -66,7 +51,7 @@ async fn a_restored_node_recovers_its_own_side_from_its_peer_and_never_reuses_a_
     // The backup, from the running node.
     let file = fed.dir.path().join("tj-backup.redb");
     let backup = || {
-        tongban(&[
+        run_tongban(&[
             "backup",
             "--node",
             &tj.base,
@@ -109,9 +94,9 @@ async fn a_restored_node_recovers_its_own_side_from_its_peer_and_never_reuses_a_
     let config = fed.config(TJ);
     let config = config.to_str().expect("path");
     let from = file.to_str().expect("path");
-    let (ok, out) = tongban(&["restore", "--config", config, "--from", from]);
+    let (ok, out) = run_tongban(&["restore", "--config", config, "--from", from]);
     assert!(!ok && out.contains("--force"), "a store is there: {out}");
-    let (ok, out) = tongban(&["restore", "--config", config, "--from", from, "--force"]);
+    let (ok, out) = run_tongban(&["restore", "--config", config, "--from", from, "--force"]);
     assert!(ok, "{out}");
     assert!(out.contains("kept as"), "{out}");
 

@@ -114,21 +114,6 @@ async fn a_tianjin_upload_is_sealed_at_both_ends_and_only_the_parties_read_it() 
     assert!(copies.is_empty(), "Hebei holds nothing of it");
 }
 
-/// Runs `tongban` with `args` (the admin token in `TONGBAN_TOKEN`); its success and output.
-fn tongban(args: &[&str]) -> (bool, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tongban"))
-        .args(args)
-        .env("TONGBAN_TOKEN", ADMIN_TOKEN)
-        .output()
-        .expect("run tongban");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
 /// Submits Tianjin's application `n` for Beijing's first item and waits until Beijing's back
 /// office has dispatched the result; the case id.
 async fn concluded_case(c: &Client, n: u32) -> String {
@@ -169,7 +154,7 @@ async fn after_a_key_rotation_and_a_restore_beijing_still_reads_its_old_material
 
     // A backup of Beijing's node, before the rotation.
     let backup = path("bj-backup.redb");
-    let (ok, out) = tongban(&["backup", "--node", &bj.base, "--out", &backup]);
+    let (ok, out) = run_tongban(&["backup", "--node", &bj.base, "--out", &backup]);
     assert!(ok, "{out}");
 
     // The rotation: a new node key, roster version 2 with the old key retired, signed by both
@@ -212,10 +197,10 @@ async fn after_a_key_rotation_and_a_restore_beijing_still_reads_its_old_material
             args.extend(["--document", &doc]);
         }
         args.extend(["--out", &doc]);
-        let (ok, out) = tongban(&args);
+        let (ok, out) = run_tongban(&args);
         assert!(ok, "{out}");
     }
-    let (ok, out) = tongban(&[
+    let (ok, out) = run_tongban(&[
         "roster",
         "apply",
         &path("roster-v2.cbor"),
@@ -228,7 +213,7 @@ async fn after_a_key_rotation_and_a_restore_beijing_still_reads_its_old_material
     // starts with its new key and the update in its config.
     bj.kill();
     let config = fed.config("110000");
-    let (ok, out) = tongban(&[
+    let (ok, out) = run_tongban(&[
         "restore",
         "--config",
         config.to_str().expect("path"),

@@ -749,6 +749,23 @@ suspend_percent = 0
 deny_percent = 0
 "#;
 
+/// Runs `tongban` with `args`, the admin token in `TONGBAN_TOKEN` (for the commands that call
+/// a node): whether it succeeded, and what it printed (standard output, then error).
+#[allow(dead_code)]
+pub(crate) fn run_tongban(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tongban"))
+        .args(args)
+        .env("TONGBAN_TOKEN", ADMIN_TOKEN)
+        .output()
+        .expect("run tongban");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
 /// Runs `tongban cert dev --out DIR --region R…`: a dev CA and certificates for `regions`
 /// (and a back office's client certificate) in `dir`.
 pub(crate) fn cert_dev(dir: &Path, regions: &[&str]) {
