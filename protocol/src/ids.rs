@@ -677,6 +677,45 @@ mod verifying_keys {
 mod tests {
     use super::*;
     use crate::codec::{from_cbor, to_cbor};
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(crate::testing::proptest_config(128))]
+
+        /// A key of either suite is the same key after CBOR and after TOML (hex); bytes of
+        /// another length are refused by name, never taken as a key.
+        #[test]
+        fn keys_of_either_length_round_trip_and_others_are_refused(
+            bytes in proptest::collection::vec(any::<u8>(), 0..40),
+        ) {
+            #[derive(Debug, PartialEq, Serialize, Deserialize)]
+            struct Readable<K> {
+                key: K,
+            }
+            let cbor = to_cbor(&serde_bytes::ByteBuf::from(bytes.clone())).unwrap();
+            let text = format!("key = \"{}\"\n", hex::encode(&bytes));
+            let encryption = from_cbor::<EncryptionKey>(&cbor, 100, "encryption key");
+            let public = from_cbor::<PublicKey>(&cbor, 100, "public key");
+            if bytes.len() == 32 || bytes.len() == 33 {
+                let encryption = encryption.unwrap();
+                let public = public.unwrap();
+                prop_assert_eq!(encryption.as_bytes(), &bytes[..]);
+                prop_assert_eq!(public.as_bytes(), &bytes[..]);
+                prop_assert_eq!(encryption.suite(), public.suite());
+                prop_assert_eq!(to_cbor(&encryption).unwrap(), cbor.clone());
+                prop_assert_eq!(to_cbor(&public).unwrap(), cbor);
+                let read: Readable<EncryptionKey> = toml::from_str(&text).unwrap();
+                prop_assert_eq!(read.key, encryption);
+                let read: Readable<PublicKey> = toml::from_str(&text).unwrap();
+                prop_assert_eq!(read.key, public);
+                prop_assert_eq!(toml::to_string(&Readable { key: encryption }).unwrap(), text);
+            } else {
+                prop_assert!(encryption.is_err());
+                prop_assert!(public.is_err());
+                prop_assert!(toml::from_str::<Readable<EncryptionKey>>(&text).is_err());
+            }
+        }
+    }
 
     #[test]
     fn region_ids_check_their_format() {
