@@ -192,6 +192,14 @@ async fn a_case_goes_from_a_tianjin_window_to_beijing_and_back_through_the_pages
         !receipt.contains(ID_NUMBER),
         "the receipt masks the ID number"
     );
+    // It names the federation's signature and digest, to check it with.
+    let suite = support::suite();
+    for expected in [suite.signature_name(), suite.digest_name()] {
+        assert!(
+            receipt.contains(expected),
+            "{expected} missing from the receipt: {receipt}"
+        );
+    }
     assert_eq!(text(&c, "#receipt-digest").await.len(), 64);
     assert!(c.find(Locator::Css(".qr svg")).await.is_ok(), "QR code");
     shot(&c, "receipt").await;
