@@ -44,6 +44,24 @@ fn bench_quick_writes_a_report_with_every_part() {
         report["floor"]["redb_commits"].as_array().map(Vec::len),
         Some(3)
     );
+    // Each crypto suite's cost: envelopes and a sealed material.
+    let suites = report["floor"]["suites"].as_array().expect("suites");
+    let names: Vec<&str> = suites.iter().filter_map(|s| s["suite"].as_str()).collect();
+    assert_eq!(names, ["ed25519", "sm"], "{report}");
+    for s in suites {
+        for key in [
+            "envelope_sign_per_s",
+            "envelope_open_per_s",
+            "material_seal_per_s",
+            "material_open_per_s",
+        ] {
+            assert!(s[key].as_f64().is_some_and(|v| v > 0.0), "{key}: {s}");
+        }
+    }
+    assert!(
+        stdout.contains("sm suite: envelope sign / open"),
+        "{stdout}"
+    );
     assert_eq!(report["federation"]["nodes"], 2);
     assert!(
         report["federation"]["catalog_update_seconds"].is_number(),

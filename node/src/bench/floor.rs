@@ -12,7 +12,7 @@ use tongban_protocol::codec::{from_cbor, to_cbor};
 use tongban_protocol::envelope::{self, Identity, Signable as _};
 use tongban_protocol::store::{Store as _, Table};
 
-use super::report::{Commit, Floor};
+use super::report::{Commit, Floor, SuiteCost};
 use super::sample;
 use crate::error::NodeError;
 use crate::store::RedbStore;
@@ -32,6 +32,8 @@ pub struct Effort {
     pub spent: Duration,
     /// Commits timed for each group size of the redb measure.
     pub commits: usize,
+    /// The size of the material the suites' seal measure seals and opens.
+    pub material_bytes: usize,
 }
 
 /// Calls `op` until `spent` has passed (checking the clock every 16 calls) and returns the
@@ -130,6 +132,7 @@ pub fn measure(
         Ok(())
     })?;
     row("envelope open (envelope::open)", rate(envelope_open));
+    let suites = suites(&event, effort, row)?;
 
     let mut store = RedbStore::open(&dir.join("floor.redb"))?;
     let mut commits = Vec::new();
@@ -188,7 +191,82 @@ pub fn measure(
         signed_events_per_s_per_core: per_core,
         cores,
         signed_events_per_s_all_cores: per_core * cores as f64,
+        suites,
     })
+}
+
+/// The size of the material the full run's seal measure seals and opens: a scanned page.
+pub const MATERIAL_BYTES: usize = 256 << 10;
+
+/// What each crypto suite costs: the event's envelope signed and opened, and a material of
+/// `effort.material_bytes` (256 KiB, a scanned page, but for `--quick`) sealed to two parties
+/// and opened by one, in each suite (SM2, SM3 and SM4-GCM against
+/// Ed25519, SHA-256, X25519 and ChaCha20-Poly1305).
+fn suites(
+    event: &Event,
+    effort: Effort,
+    row: &mut dyn FnMut(&str, String),
+) -> Result<Vec<SuiteCost>, NodeError> {
+    use tongban_protocol::ids::RegionId;
+    use tongban_protocol::keyring::{Keyring, encryption_key};
+    use tongban_protocol::seal::SealedMaterial;
+    use tongban_protocol::suite::Suite;
+
+    let material: Vec<u8> = (0..effort.material_bytes)
+        .map(|i| (i % 251) as u8)
+        .collect();
+    let mut out = Vec::new();
+    for suite in Suite::ALL {
+        let id = |seed: u8| Identity::from_secret(suite, [seed; 32]);
+        let (node, peer) = (id(0x42)?, id(0x43)?);
+        let signed = node.sign(event)?;
+        let bytes = signed.bytes().to_vec();
+        let public = node.public_key();
+        let sign = per_second(effort.spent, |_| {
+            std::hint::black_box(node.sign(event)?);
+            Ok(())
+        })?;
+        let open = per_second(effort.spent, |_| {
+            std::hint::black_box(envelope::open::<Event, _>(&bytes, &public)?);
+            Ok(())
+        })?;
+        let to = [
+            (RegionId::new("110000")?, encryption_key(&node).public_key()),
+            (RegionId::new("120000")?, encryption_key(&peer).public_key()),
+        ];
+        let sealed = SealedMaterial::seal(suite, &material, &to, &[7; 32])?;
+        let ring = Keyring::of_identity(&node);
+        let seal = per_second(effort.spent, |n| {
+            let random = [n as u8; 32];
+            std::hint::black_box(SealedMaterial::seal(suite, &material, &to, &random)?);
+            Ok(())
+        })?;
+        let unseal = per_second(effort.spent, |_| {
+            std::hint::black_box(sealed.open(suite, &ring)?);
+            Ok(())
+        })?;
+        row(
+            &format!("{suite} suite: envelope sign / open"),
+            format!("{} / {}", rate(sign), rate(open)),
+        );
+        let mib = effort.material_bytes as f64 / f64::from(1u32 << 20);
+        row(
+            &format!(
+                "{suite} suite: {} KiB material seal / open",
+                effort.material_bytes >> 10
+            ),
+            format!("{:.0} / {:.0} MiB/s", seal * mib, unseal * mib),
+        );
+        out.push(SuiteCost {
+            suite: suite.name().to_string(),
+            envelope_sign_per_s: sign,
+            envelope_open_per_s: open,
+            material_bytes: effort.material_bytes,
+            material_seal_per_s: seal,
+            material_open_per_s: unseal,
+        });
+    }
+    Ok(out)
 }
 
 /// A rate for the table, such as `12,345/s`.

@@ -154,11 +154,13 @@ async fn measure(options: &Options) -> Result<Report, NodeError> {
         floor::Effort {
             spent: Duration::from_millis(30),
             commits: 5,
+            material_bytes: 16 << 10,
         }
     } else {
         floor::Effort {
             spent: Duration::from_secs(1),
             commits: 200,
+            material_bytes: floor::MATERIAL_BYTES,
         }
     };
     let floor = floor::measure(dir.path(), effort, cores, &mut |w, f| row(w, f))?;

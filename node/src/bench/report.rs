@@ -83,6 +83,26 @@ pub struct Floor {
     pub cores: usize,
     /// `signed_events_per_s_per_core` × `cores`.
     pub signed_events_per_s_all_cores: f64,
+    /// What each crypto suite costs (empty in reports from before they were measured).
+    #[serde(default)]
+    pub suites: Vec<SuiteCost>,
+}
+
+/// One crypto suite's cost: envelopes and sealed materials.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SuiteCost {
+    /// `ed25519` or `sm`.
+    pub suite: String,
+    /// `Identity::sign` of the typical event, per second.
+    pub envelope_sign_per_s: f64,
+    /// `envelope::open` of it, per second.
+    pub envelope_open_per_s: f64,
+    /// The material's size, bytes.
+    pub material_bytes: usize,
+    /// `SealedMaterial::seal` to two parties, per second.
+    pub material_seal_per_s: f64,
+    /// `SealedMaterial::open` by one of them, per second.
+    pub material_open_per_s: f64,
 }
 
 /// Durable commits of one group size.
