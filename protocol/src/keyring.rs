@@ -131,9 +131,12 @@ pub fn node_key_as_x25519(identity: &Identity) -> DecryptionKey {
 }
 
 /// Every decryption key a node holds, current and retired, found by its public key.
+///
+/// Each key is kept beside its public half: deriving that is a scalar multiplication (an
+/// X25519 or SM2 point), and every material opened looks its recipients up here.
 #[derive(Debug, Clone, Default)]
 pub struct Keyring {
-    keys: Vec<OpeningKey>,
+    keys: Vec<(EncryptionKey, OpeningKey)>,
 }
 
 impl Keyring {
@@ -156,17 +159,58 @@ impl Keyring {
     pub fn add(&mut self, key: OpeningKey) {
         let public = key.public_key();
         if self.find(&public).is_none() {
-            self.keys.push(key);
+            self.keys.push((public, key));
         }
     }
 
     /// The secret key of `public`, if held.
     pub fn find(&self, public: &EncryptionKey) -> Option<&OpeningKey> {
-        self.keys.iter().find(|k| &k.public_key() == public)
+        self.keys
+            .iter()
+            .find_map(|(held, key)| (held == public).then_some(key))
     }
 
-    /// Every key held, in the order added.
-    pub fn keys(&self) -> &[OpeningKey] {
-        &self.keys
+    /// Every key held, each with its public key, in the order added.
+    pub fn keys(&self) -> impl Iterator<Item = (&EncryptionKey, &OpeningKey)> {
+        self.keys.iter().map(|(public, key)| (public, key))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each suite's keyring finds every key it holds by the public key the roster publishes,
+    /// holds each once, and finds nothing for another node's key.
+    #[test]
+    fn a_keyring_finds_its_keys_by_their_public_keys_and_holds_each_once() {
+        for suite in [Suite::Ed25519, Suite::Sm] {
+            let node = Identity::from_secret(suite, [1; 32]).expect("a valid secret");
+            let other = Identity::from_secret(suite, [2; 32]).expect("a valid secret");
+            let mut ring = Keyring::of_identity(&node);
+            let held = ring.keys().count();
+            assert_eq!(held, if suite == Suite::Ed25519 { 2 } else { 1 });
+            ring.add_identity(&node);
+            assert_eq!(ring.keys().count(), held, "{suite}: a key is held once");
+            for (public, key) in ring.keys() {
+                assert_eq!(
+                    &key.public_key(),
+                    public,
+                    "{suite}: kept beside its own key"
+                );
+            }
+            let mine = encryption_key(&node).public_key();
+            let found = ring.find(&mine).map(OpeningKey::to_bytes);
+            assert_eq!(found, Some(encryption_key(&node).to_bytes()), "{suite}");
+            assert!(
+                ring.find(&encryption_key(&other).public_key()).is_none(),
+                "{suite}"
+            );
+            ring.add_identity(&other);
+            assert!(
+                ring.find(&encryption_key(&other).public_key()).is_some(),
+                "{suite}: a retired key added later is found"
+            );
+        }
     }
 }

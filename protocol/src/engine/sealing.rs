@@ -69,9 +69,8 @@ impl<S: Store> Engine<S> {
         for (public, secret) in self.store.scan_prefix(Table::Keyring, &[])? {
             ring.add(OpeningKey::from_stored(&public, &secret)?);
         }
-        for key in Keyring::of_identity(&self.identity).keys() {
-            let public = key.public_key();
-            if ring.find(&public).is_none() {
+        for (public, key) in Keyring::of_identity(&self.identity).keys() {
+            if ring.find(public).is_none() {
                 self.store
                     .put(Table::Keyring, public.as_bytes(), &key.to_bytes())?;
                 ring.add(key.clone());
