@@ -4,7 +4,8 @@
 //! `RUST_LOG` sets the level (default `info`). What the node logs is the same either way,
 //! personal data masked as the protocol's `Masked` type writes it.
 
-use std::io::IsTerminal as _;
+use std::io::{IsTerminal as _, Write};
+use std::sync::OnceLock;
 
 /// The form of the log lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -39,11 +40,120 @@ impl LogFormat {
 pub fn init(format: Option<LogFormat>) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let format = format.unwrap_or_else(LogFormat::detect);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format.unwrap_or_else(LogFormat::detect) {
+        .with_writer(move || Tagged::new(std::io::stderr(), format, REGION.get()));
+    match format {
         LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+/// The region whose node this process runs, once its config is read.
+static REGION: OnceLock<String> = OnceLock::new();
+
+/// Names `region` in every log line from now on: `[110000] ` before a text line, a
+/// `"node_region"` key first in a JSON one. Where several nodes share a terminal or a log
+/// store (the demo, the tests, a central journal), each line says whose it is. The first call
+/// counts.
+pub fn set_region(region: &str) {
+    let _ = REGION.set(region.to_owned());
+}
+
+/// Standard error, with the node's region put at the start of each log line (the formatter
+/// makes one writer per line).
+struct Tagged<W: Write> {
+    inner: W,
+    format: LogFormat,
+    region: Option<&'static String>,
+    started: bool,
+}
+
+impl<W: Write> Tagged<W> {
+    fn new(inner: W, format: LogFormat, region: Option<&'static String>) -> Tagged<W> {
+        Tagged {
+            inner,
+            format,
+            region,
+            started: false,
+        }
+    }
+}
+
+impl<W: Write> Write for Tagged<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.started || buf.is_empty() {
+            return self.inner.write(buf);
+        }
+        self.started = true;
+        let Some(region) = self.region else {
+            return self.inner.write(buf);
+        };
+        match (self.format, buf.split_first()) {
+            (LogFormat::Json, Some((b'{', rest))) => {
+                let key = serde_json::to_string(region).unwrap_or_default();
+                write!(self.inner, "{{\"node_region\":{key}")?;
+                if rest.first() != Some(&b'}') {
+                    self.inner.write_all(b",")?;
+                }
+                self.inner.write_all(rest)?;
+            }
+            _ => {
+                write!(self.inner, "[{region}] ")?;
+                self.inner.write_all(buf)?;
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tagged(format: LogFormat, region: Option<&'static String>, writes: &[&str]) -> String {
+        let mut out = Vec::new();
+        let mut writer = Tagged::new(&mut out, format, region);
+        for w in writes {
+            writer.write_all(w.as_bytes()).unwrap();
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    /// A text line starts with the region once, however the formatter splits its writes; a
+    /// JSON line gets the key first and stays one valid object; before the config is read
+    /// nothing is added.
+    #[test]
+    fn each_line_names_the_node_region_once_in_either_format() {
+        static REGION: OnceLock<String> = OnceLock::new();
+        let region = Some(REGION.get_or_init(|| "110000".to_owned()));
+        assert_eq!(
+            tagged(LogFormat::Text, region, &["2026 WARN ", "a peer is slow\n"]),
+            "[110000] 2026 WARN a peer is slow\n"
+        );
+        let line = tagged(
+            LogFormat::Json,
+            region,
+            &["{\"level\":\"WARN\",\"region\":\"120000\"}\n"],
+        );
+        let object: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(object["node_region"], "110000");
+        assert_eq!(
+            object["region"], "120000",
+            "the event's own fields are kept"
+        );
+        assert!(line.starts_with("{\"node_region\":\"110000\","));
+        let empty: serde_json::Value =
+            serde_json::from_str(&tagged(LogFormat::Json, region, &["{}"])).unwrap();
+        assert_eq!(empty["node_region"], "110000");
+        assert_eq!(
+            tagged(LogFormat::Text, None, &["2026 INFO started\n"]),
+            "2026 INFO started\n"
+        );
     }
 }

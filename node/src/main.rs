@@ -619,6 +619,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             trust_stored_roster,
         } => {
             let config = NodeConfig::load(&config)?;
+            logging::set_region(config.region.as_str());
             if check {
                 return print(cli::node_check(&config, cli::now())?);
             }

@@ -189,7 +189,10 @@ pub async fn run(
         shipped.len(),
         match suite {
             Suite::Ed25519 => "",
-            Suite::Sm => " (SM2 signatures, SM3 digests, SM4-GCM materials; roster sm/roster.cbor)",
+            Suite::Sm => {
+                " (SM2 signatures, SM3 digests, SM4-GCM materials with SM2-encrypted content \
+                 keys; roster sm/roster.cbor)"
+            }
         }
     );
     let mut regions: BTreeMap<String, Region> = BTreeMap::new();
