@@ -62,7 +62,7 @@ pub fn set_region(region: &str) {
 }
 
 /// Standard error, with the node's region put at the start of each log line (the formatter
-/// makes one writer per line).
+/// makes one writer per line, and writes the line at once).
 struct Tagged<W: Write> {
     inner: W,
     format: LogFormat,
@@ -90,20 +90,25 @@ impl<W: Write> Write for Tagged<W> {
         let Some(region) = self.region else {
             return self.inner.write(buf);
         };
+        // One write for the whole line, as the formatter made it: a pipe several nodes share
+        // (the demo's terminal) keeps each line whole.
+        let mut line = Vec::with_capacity(buf.len() + region.len() + 20);
         match (self.format, buf.split_first()) {
             (LogFormat::Json, Some((b'{', rest))) => {
                 let key = serde_json::to_string(region).unwrap_or_default();
-                write!(self.inner, "{{\"node_region\":{key}")?;
+                line.extend_from_slice(b"{\"node_region\":");
+                line.extend_from_slice(key.as_bytes());
                 if rest.first() != Some(&b'}') {
-                    self.inner.write_all(b",")?;
+                    line.push(b',');
                 }
-                self.inner.write_all(rest)?;
+                line.extend_from_slice(rest);
             }
             _ => {
-                write!(self.inner, "[{region}] ")?;
-                self.inner.write_all(buf)?;
+                line.extend_from_slice(format!("[{region}] ").as_bytes());
+                line.extend_from_slice(buf);
             }
         }
+        self.inner.write_all(&line)?;
         Ok(buf.len())
     }
 
@@ -155,5 +160,36 @@ mod tests {
             tagged(LogFormat::Text, None, &["2026 INFO started\n"]),
             "2026 INFO started\n"
         );
+    }
+
+    /// Each `write` the writer passes on, as it came.
+    struct Calls(Vec<Vec<u8>>);
+
+    impl Write for Calls {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.push(buf.to_vec());
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The region and the line go out in one write, so that the lines of five nodes sharing
+    /// one pipe never interleave inside a line.
+    #[test]
+    fn a_tagged_line_is_written_at_once() {
+        static REGION: OnceLock<String> = OnceLock::new();
+        let region = Some(REGION.get_or_init(|| "wuhan-metro".to_owned()));
+        for (format, line) in [
+            (LogFormat::Text, "2026 WARN slow\n"),
+            (LogFormat::Json, "{\"level\":\"WARN\"}\n"),
+        ] {
+            let mut calls = Calls(Vec::new());
+            Tagged::new(&mut calls, format, region)
+                .write_all(line.as_bytes())
+                .unwrap();
+            assert_eq!(calls.0.len(), 1, "{format:?}: {:?}", calls.0);
+        }
     }
 }
